@@ -1,0 +1,50 @@
+/* The MLP (feed-forward) module of a transformer block: the only part FiPS compresses.
+ *
+ * Two shapes, both written with three linear slots so that one code path serves all:
+ *   gated (LLaMA/Mistral/Qwen SwiGLU, Gemma GeGLU):  y = down · (act(gate·x) ⊙ (up·x))
+ *   plain (ViT/DeiT/BERT/USE):                       y = down · act(up·x + b_up) + b_down
+ * with up/gate [f, d] ("expanding") and down [d, f] ("contracting"), row-major [out, in].
+ * A plain MLP's fc1 is the `up` slot and fc2 the `down` slot; its `gate` slot is empty. */
+#ifndef FIPSC_MLP_H
+#define FIPSC_MLP_H
+
+#include <stdbool.h>
+
+#include "fipsc/status.h"
+
+typedef enum fipsc_activation {
+    FIPSC_ACT_SILU = 0,  /* x·σ(x) */
+    FIPSC_ACT_GELU_TANH, /* 0.5x(1 + tanh(√(2/π)(x + 0.044715x³))) */
+    FIPSC_ACT_GELU,      /* exact: 0.5x(1 + erf(x/√2)) */
+    FIPSC_ACT_RELU       /* max(x, 0) */
+} fipsc_activation;
+
+typedef enum fipsc_mlp_kind { FIPSC_MLP_GATED = 0, FIPSC_MLP_PLAIN } fipsc_mlp_kind;
+
+struct fipsc_factored_linear; /* a FiPS-compressed matrix U·V_i (see the compress module) */
+
+/* One linear map Y = X·Wᵀ + b over a batch of rows. Exactly one of `w` (dense [out, in]) and
+ * `factored` is set. */
+typedef struct fipsc_linear {
+    int out, in;
+    const float *w;
+    const float *bias; /* [out] or NULL */
+    const struct fipsc_factored_linear *factored;
+} fipsc_linear;
+
+typedef struct fipsc_mlp {
+    fipsc_mlp_kind kind;
+    fipsc_activation act;
+    int d, f;
+    fipsc_linear gate; /* gated only */
+    fipsc_linear up;   /* gated: up_proj; plain: fc1 */
+    fipsc_linear down; /* gated: down_proj; plain: fc2 */
+} fipsc_mlp;
+
+const char *fipsc_activation_name(fipsc_activation act);
+bool fipsc_activation_parse(const char *name, fipsc_activation *out);
+
+/* Number of dense weight parameters of the MLP's matrices (biases excluded): 3df or 2df. */
+long long fipsc_mlp_dense_params(const fipsc_mlp *mlp);
+
+#endif

@@ -1,0 +1,38 @@
+/* The fipsc command line: conventions shared by every subcommand.
+ *
+ * `fipsc <command> [options]`, long options, `--help` on every command. Exit codes: 0 success,
+ * 1 failure (bad input file, I/O, numeric trouble), 2 usage error (unknown option, impossible
+ * value). Errors go to stderr as "fipsc <command>: <message>". */
+#ifndef FIPSC_CLI_H
+#define FIPSC_CLI_H
+
+#include <stdbool.h>
+
+#include "fipsc/status.h"
+
+enum { CLI_OK = 0, CLI_FAILURE = 1, CLI_USAGE = 2 };
+
+typedef struct cli_command {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv); /* argv[0] is the command name */
+} cli_command;
+
+/* Every subcommand, defined in its own file cmd_<name>.c. */
+int cmd_inspect(int argc, char **argv);
+
+/* Prints "fipsc <cmd>: <message>" for a library error and returns the exit code it maps to
+ * (FIPSC_ERR_ARG -> 2, anything else -> 1). */
+int cli_report(const char *cmd, const fipsc_error *err);
+
+/* Prints a usage error ("fipsc <cmd>: ...", then "Try 'fipsc <cmd> --help'.") and returns 2. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Strict number parsing for option values: the whole string must be a number inside [lo, hi].
+ * On failure they print a usage error naming the option and return false. */
+bool cli_parse_int(const char *cmd, const char *option, const char *text, long long lo,
+                   long long hi, long long *out);
+bool cli_parse_double(const char *cmd, const char *option, const char *text, double lo,
+                      double hi, double *out);
+
+#endif

@@ -1,0 +1,53 @@
+/* Error reporting and option-value parsing shared by the subcommands (see cli.h). */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli/cli.h"
+
+int cli_report(const char *cmd, const fipsc_error *err)
+{
+    fprintf(stderr, "fipsc %s: %s\n", cmd, err->message[0] ? err->message : fipsc_status_name(err->code));
+    return err->code == FIPSC_ERR_ARG ? CLI_USAGE : CLI_FAILURE;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "fipsc %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'fipsc %s --help'.\n", cmd);
+    return CLI_USAGE;
+}
+
+bool cli_parse_int(const char *cmd, const char *option, const char *text, long long lo,
+                   long long hi, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno || end == text || *end != '\0' || v < lo || v > hi) {
+        cli_usage_error(cmd, "%s expects an integer in [%lld, %lld], got '%s'", option, lo, hi, text);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool cli_parse_double(const char *cmd, const char *option, const char *text, double lo,
+                      double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end != '\0' || !isfinite(v) || v < lo || v > hi) {
+        cli_usage_error(cmd, "%s expects a number in [%g, %g], got '%s'", option, lo, hi, text);
+        return false;
+    }
+    *out = v;
+    return true;
+}

@@ -1,0 +1,41 @@
+/* fipsc: entry point and subcommand dispatch. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const cli_command commands[] = {
+    {"inspect", "show tensors, configuration and parameter counts of a model", cmd_inspect},
+};
+static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
+
+static void print_help(FILE *out)
+{
+    fprintf(out,
+            "fipsc %s: compress the MLPs of pretrained transformers with FiPS\n"
+            "(Fine-grained Parameter Sharing: a shared dense basis U and sparse factors V_i).\n\n"
+            "Usage: fipsc <command> [options]\n\nCommands:\n",
+            FIPSC_VERSION);
+    for (int i = 0; i < n_commands; i++) fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n'fipsc <command> --help' describes a command. Exit codes: 0 ok, 1 failure, 2 usage error.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_help(stderr);
+        return CLI_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        print_help(stdout);
+        return CLI_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("fipsc %s\n", FIPSC_VERSION);
+        return CLI_OK;
+    }
+    for (int i = 0; i < n_commands; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "fipsc: unknown command '%s'\nTry 'fipsc --help'.\n", argv[1]);
+    return CLI_USAGE;
+}

@@ -1,0 +1,180 @@
+/* Memory-mapped inputs and atomic outputs (see include/fipsc/file.h). */
+#include "fipsc/file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+fipsc_status fipsc_map_file(const char *path, fipsc_mapped_file **out, fipsc_error *err)
+{
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return fipsc_fail(err, FIPSC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return fipsc_fail(err, FIPSC_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return fipsc_fail(err, FIPSC_ERR_IO, "%s: not a regular file", path);
+    }
+    fipsc_mapped_file *mf = calloc(1, sizeof *mf);
+    if (!mf) {
+        close(fd);
+        return fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory", path);
+    }
+    snprintf(mf->path, sizeof mf->path, "%s", path);
+    mf->size = (size_t)st.st_size;
+    if (mf->size > 0) {
+        void *p = mmap(NULL, mf->size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) {
+            int e = errno;
+            close(fd);
+            free(mf);
+            return fipsc_fail(err, e == ENOMEM ? FIPSC_ERR_NOMEM : FIPSC_ERR_IO,
+                              "%s: cannot map %zu bytes: %s", path, (size_t)st.st_size, strerror(e));
+        }
+        mf->data = p;
+    }
+    close(fd);
+    *out = mf;
+    return FIPSC_OK;
+}
+
+void fipsc_unmap_file(fipsc_mapped_file *mf)
+{
+    if (!mf) return;
+    if (mf->data) munmap((void *)mf->data, mf->size);
+    free(mf);
+}
+
+void fipsc_unmap_file_release(void *mf) { fipsc_unmap_file(mf); }
+
+fipsc_status fipsc_atomic_open(const char *path, fipsc_atomic_file *af, fipsc_error *err)
+{
+    memset(af, 0, sizeof *af);
+    if (strlen(path) >= sizeof af->final_path)
+        return fipsc_fail(err, FIPSC_ERR_ARG, "output path too long: %s", path);
+    snprintf(af->final_path, sizeof af->final_path, "%s", path);
+    /* The temporary file lives in the destination's directory so that rename is atomic. */
+    snprintf(af->temp_path, sizeof af->temp_path, "%s.tmp-XXXXXX", path);
+    int fd = mkostemp(af->temp_path, O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", path);
+        return fipsc_fail(err, FIPSC_ERR_IO, "%s: cannot create a file in directory '%s': %s",
+                          path, dirname(dir), strerror(e));
+    }
+    af->fp = fdopen(fd, "wb");
+    if (!af->fp) {
+        int e = errno;
+        close(fd);
+        unlink(af->temp_path);
+        return fipsc_fail(err, FIPSC_ERR_IO, "%s: %s", path, strerror(e));
+    }
+    return FIPSC_OK;
+}
+
+fipsc_status fipsc_atomic_write(fipsc_atomic_file *af, const void *data, size_t n, fipsc_error *err)
+{
+    if (af->failed)
+        return fipsc_fail(err, FIPSC_ERR_IO, "%s: %s", af->final_path, af->first_error);
+    if (n && fwrite(data, 1, n, af->fp) != n) {
+        af->failed = 1;
+        snprintf(af->first_error, sizeof af->first_error, "write failed: %s", strerror(errno));
+        return fipsc_fail(err, FIPSC_ERR_IO, "%s: %s", af->final_path, af->first_error);
+    }
+    return FIPSC_OK;
+}
+
+fipsc_status fipsc_atomic_commit(fipsc_atomic_file *af, fipsc_error *err)
+{
+    if (!af->fp) return fipsc_fail(err, FIPSC_ERR_INTERNAL, "%s: commit without open", af->final_path);
+    if (!af->failed && fflush(af->fp) != 0) {
+        af->failed = 1;
+        snprintf(af->first_error, sizeof af->first_error, "write failed: %s", strerror(errno));
+    }
+    if (!af->failed && fsync(fileno(af->fp)) != 0) {
+        af->failed = 1;
+        snprintf(af->first_error, sizeof af->first_error, "fsync failed: %s", strerror(errno));
+    }
+    if (fclose(af->fp) != 0 && !af->failed) {
+        af->failed = 1;
+        snprintf(af->first_error, sizeof af->first_error, "close failed: %s", strerror(errno));
+    }
+    af->fp = NULL;
+    if (af->failed) {
+        unlink(af->temp_path);
+        return fipsc_fail(err, FIPSC_ERR_IO, "%s: %s (nothing written)", af->final_path,
+                          af->first_error);
+    }
+    if (rename(af->temp_path, af->final_path) != 0) {
+        int e = errno;
+        unlink(af->temp_path);
+        return fipsc_fail(err, FIPSC_ERR_IO, "%s: cannot rename into place: %s", af->final_path,
+                          strerror(e));
+    }
+    af->temp_path[0] = '\0'; /* nothing left to clean up */
+    /* Make the rename itself durable. */
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", af->final_path);
+    int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return FIPSC_OK;
+}
+
+void fipsc_atomic_abort(fipsc_atomic_file *af)
+{
+    if (af->fp) {
+        fclose(af->fp);
+        af->fp = NULL;
+    }
+    if (af->temp_path[0]) unlink(af->temp_path);
+    af->temp_path[0] = '\0';
+}
+
+fipsc_status fipsc_read_file(const char *path, char **out, size_t *size, fipsc_error *err)
+{
+    *out = NULL;
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return fipsc_fail(err, FIPSC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (n + 1 >= cap) {
+            char *grown = realloc(buf, cap * 2);
+            if (!grown) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = grown;
+            cap *= 2;
+        }
+        size_t got = fread(buf + n, 1, cap - 1 - n, fp);
+        n += got;
+        if (got == 0) break;
+    }
+    int read_error = ferror(fp);
+    fclose(fp);
+    if (!buf) return fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory reading file", path);
+    if (read_error) {
+        free(buf);
+        return fipsc_fail(err, FIPSC_ERR_IO, "%s: read error", path);
+    }
+    buf[n] = '\0';
+    *out = buf;
+    if (size) *size = n;
+    return FIPSC_OK;
+}

@@ -1,0 +1,40 @@
+/* MLP descriptions: activation names and parameter counts (see include/fipsc/mlp.h). */
+#include "fipsc/mlp.h"
+
+#include <string.h>
+
+static const char *const activation_names[] = {
+    [FIPSC_ACT_SILU] = "silu",
+    [FIPSC_ACT_GELU_TANH] = "gelu_pytorch_tanh",
+    [FIPSC_ACT_GELU] = "gelu",
+    [FIPSC_ACT_RELU] = "relu",
+};
+
+const char *fipsc_activation_name(fipsc_activation act)
+{
+    return (unsigned)act <= FIPSC_ACT_RELU ? activation_names[act] : "?";
+}
+
+bool fipsc_activation_parse(const char *name, fipsc_activation *out)
+{
+    /* Hugging Face spells the tanh approximation several ways. */
+    static const struct { const char *name; fipsc_activation act; } aliases[] = {
+        {"silu", FIPSC_ACT_SILU},           {"swish", FIPSC_ACT_SILU},
+        {"gelu", FIPSC_ACT_GELU},           {"gelu_pytorch_tanh", FIPSC_ACT_GELU_TANH},
+        {"gelu_new", FIPSC_ACT_GELU_TANH},  {"gelu_tanh", FIPSC_ACT_GELU_TANH},
+        {"relu", FIPSC_ACT_RELU},
+    };
+    for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++) {
+        if (strcmp(name, aliases[i].name) == 0) {
+            *out = aliases[i].act;
+            return true;
+        }
+    }
+    return false;
+}
+
+long long fipsc_mlp_dense_params(const fipsc_mlp *mlp)
+{
+    long long per = (long long)mlp->d * mlp->f;
+    return mlp->kind == FIPSC_MLP_GATED ? 3 * per : 2 * per;
+}
