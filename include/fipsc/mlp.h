@@ -27,6 +27,7 @@ struct fipsc_factored_linear; /* a FiPS-compressed matrix U·V_i (see the compre
  * `factored` is set. */
 typedef struct fipsc_linear {
     int out, in;
+    const char *weight_name; /* the checkpoint's tensor name ("model.layers.0.mlp.up_proj.weight") */
     const float *w;
     const float *bias; /* [out] or NULL */
     const struct fipsc_factored_linear *factored;

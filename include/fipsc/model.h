@@ -73,6 +73,11 @@ typedef struct fipsc_model {
     const float *final_norm;     /* [dim] */
     const float *lm_head;        /* [vocab, dim]; == tok_embeddings when tied */
 
+    /* Every block's MLP, whatever the architecture, in block order (filled by the architecture's
+     * bind function). The compressor and the MLP runtime reach MLPs only through these. */
+    fipsc_mlp **mlps;
+    int n_mlps;
+
     /* resources (mappings, parsed files) released with the model, last kept first */
     struct fipsc_resource *resources;
     char source_path[4096];

@@ -32,6 +32,7 @@ void fipsc_model_free(fipsc_model *m)
     }
     free(m->tensors);
     free(m->layers);
+    free(m->mlps);
     struct fipsc_resource *r = m->resources;
     while (r) {
         struct fipsc_resource *next = r->next;
@@ -155,7 +156,11 @@ static fipsc_status bind_linear(const fipsc_model *m, int l, const char *proj, i
     lin->in = in;
     snprintf(suffix, sizeof suffix, "%s.weight", proj);
     fipsc_status st = require_layer(m, l, suffix, 2, out, in, &lin->w, err);
-    if (st || !bias) return st;
+    if (st) return st;
+    char name[256];
+    snprintf(name, sizeof name, "model.layers.%d.%s", l, suffix);
+    lin->weight_name = fipsc_model_find(m, name)->name;
+    if (!bias) return FIPSC_OK;
     snprintf(suffix, sizeof suffix, "%s.bias", proj);
     return require_layer(m, l, suffix, 1, out, 0, &lin->bias, err);
 }
@@ -180,9 +185,18 @@ fipsc_status fipsc_model_bind_llama(fipsc_model *m, fipsc_error *err)
                           c->head_dim);
 
     fipsc_llama_layer *layers = calloc((size_t)c->n_layers, sizeof *layers);
-    if (!layers) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory binding %d layers", c->n_layers);
+    fipsc_mlp **mlps = calloc((size_t)c->n_layers, sizeof *mlps);
+    if (!layers || !mlps) {
+        free(layers);
+        free(mlps);
+        return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory binding %d layers", c->n_layers);
+    }
     free(m->layers);
+    free(m->mlps);
     m->layers = layers;
+    m->mlps = mlps;
+    m->n_mlps = c->n_layers;
+    for (int l = 0; l < c->n_layers; l++) mlps[l] = &layers[l].mlp;
 
     int q_dim = c->n_heads * c->head_dim, kv_dim = c->n_kv_heads * c->head_dim;
     int64_t emb_shape[2] = {c->vocab_size, c->dim}, norm_shape[1] = {c->dim};
