@@ -78,6 +78,10 @@ typedef struct fipsc_model {
     fipsc_mlp **mlps;
     int n_mlps;
 
+    /* ViT view (include/fipsc/vit.h, filled by fipsc_model_bind_vit; NULL for other
+     * architectures). Owned through `resources`, so fipsc_model_free releases it. */
+    struct fipsc_vit *vit;
+
     /* resources (mappings, parsed files) released with the model, last kept first */
     struct fipsc_resource *resources;
     char source_path[4096];
