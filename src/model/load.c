@@ -1,8 +1,18 @@
-/* fipsc_model_load: picks the loader from what the path is. */
+/* fipsc_model_load: picks the loader from what the path is.
+ *
+ *   a directory        -> Hugging Face checkpoint (config.json + safetensors): ViT/DeiT
+ *                         (io/hf_vit.c) when config.json says so, else Llama family (io/hf_llama.c)
+ *   *.safetensors      -> the same for one file, configuration in its __metadata__ or a
+ *                         config.json beside it
+ *   *.bin              -> llama2.c checkpoint, io/llama2c.c
+ *   anything else      -> FIPSC_ERR_UNSUPPORTED naming the path */
+#include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "fipsc/hf.h"
 #include "fipsc/model.h"
+#include "fipsc/vit.h"
 
 static bool ends_with(const char *s, const char *suffix)
 {
@@ -14,10 +24,17 @@ fipsc_status fipsc_model_load(const char *path, fipsc_model **out, fipsc_error *
 {
     *out = NULL;
     struct stat st;
-    if (stat(path, &st) != 0) return fipsc_fail(err, FIPSC_ERR_IO, "%s: no such file or directory", path);
-    if (S_ISDIR(st.st_mode))
-        return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "%s: Hugging Face directories are not supported yet", path);
+    if (stat(path, &st) != 0)
+        return fipsc_fail(err, errno == ENOENT ? FIPSC_ERR_NOT_FOUND : FIPSC_ERR_IO, "%s: %s", path,
+                          strerror(errno));
+    /* ViT/DeiT image classifiers: a config.json naming ViT or DeiT (io/hf_vit.c) */
+    if ((S_ISDIR(st.st_mode) || ends_with(path, ".safetensors")) && fipsc_vit_path_is_vit(path))
+        return fipsc_vit_load(path, out, err);
+    if (S_ISDIR(st.st_mode)) return fipsc_hf_load_dir(path, out, err);
+    if (ends_with(path, ".safetensors")) return fipsc_hf_load_safetensors(path, out, err);
     if (ends_with(path, ".bin")) return fipsc_load_llama2c(path, out, err);
     return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
-                      "%s: unknown checkpoint format (expected a llama2.c .bin)", path);
+                      "%s: unknown checkpoint format (expected a Hugging Face directory, a "
+                      ".safetensors file or a llama2.c .bin)",
+                      path);
 }
