@@ -1,47 +1,345 @@
-/* fipsc inspect: configuration, tensors and parameter counts of a model. */
+/* fipsc inspect: what a checkpoint or a safetensors file holds.
+ *
+ * The report is built once as a JSON document (cJSON) and then either printed as JSON (--json)
+ * or rendered as text, so both forms always carry the same content:
+ *   path, format, architecture (the configuration, or null with a note), parameter counts split
+ *   MLP / attention / embeddings / other, metadata of every safetensors file, and every tensor
+ *   with its stored dtype, shape and byte size.
+ * A .safetensors file or a directory without a supported configuration (Llama family, ViT/DeiT)
+ * is still listed (tensors, metadata, counts by tensor name); a checkpoint with a supported
+ * configuration must load. */
+#include <cjson/cJSON.h>
+#include <ctype.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
+#include "fipsc/hf.h"
 #include "fipsc/model.h"
+#include "fipsc/safetensors.h"
+#include "fipsc/vit.h"
 
 static void usage(FILE *out)
 {
-    fprintf(out, "Usage: fipsc inspect MODEL [--json]\n\n"
-                 "MODEL is a llama2.c .bin checkpoint.\n"
-                 "  --json   machine-readable output\n"
-                 "  --help   this text\n");
+    fprintf(out,
+            "Usage: fipsc inspect PATH [--json]\n\n"
+            "Shows what PATH holds: the architecture (configuration), parameter counts split into\n"
+            "MLP / attention / embeddings / other, the safetensors metadata, and every tensor with\n"
+            "its dtype, shape and size in bytes.\n\n"
+            "PATH is a model (a llama2.c .bin; a Hugging Face Llama/Mistral/Qwen2 or ViT/DeiT\n"
+            "directory with config.json and safetensors weights; a .safetensors file with its\n"
+            "configuration in __metadata__ or beside it) or any .safetensors file (listed even\n"
+            "when it is not a model fipsc can load).\n\n"
+            "  --json   the same report as one JSON object\n"
+            "  --help   this text\n\n"
+            "Exit status: 0 ok, 1 unreadable or invalid input, 2 usage error.\n");
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* cJSON numbers are doubles: exact for every count below 2^53. */
+static cJSON *tensor_entry(const char *name, fipsc_dtype dtype, int ndim, const int64_t *shape)
+{
+    cJSON *t = cJSON_CreateObject();
+    cJSON_AddStringToObject(t, "name", name);
+    cJSON_AddStringToObject(t, "dtype", fipsc_dtype_name(dtype));
+    cJSON *dims = cJSON_AddArrayToObject(t, "shape");
+    for (int i = 0; i < ndim; i++) cJSON_AddItemToArray(dims, cJSON_CreateNumber((double)shape[i]));
+    cJSON_AddNumberToObject(t, "bytes", (double)fipsc_shape_numel(ndim, shape) * (double)fipsc_dtype_size(dtype));
+    return t;
+}
+
+/* A float as the shortest decimal that reads back as the same float (1e-05, not 9.99999974e-06). */
+static cJSON *float_number(float f)
+{
+    char buf[32];
+    for (int digits = 1; digits <= 9; digits++) {
+        snprintf(buf, sizeof buf, "%.*g", digits, (double)f);
+        if (strtof(buf, NULL) == f) break;
+    }
+    return cJSON_CreateNumber(strtod(buf, NULL));
+}
+
+static cJSON *params_entry(const fipsc_param_counts *pc)
+{
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddNumberToObject(p, "mlp", (double)pc->mlp);
+    cJSON_AddNumberToObject(p, "attention", (double)pc->attention);
+    cJSON_AddNumberToObject(p, "embeddings", (double)pc->embeddings);
+    cJSON_AddNumberToObject(p, "other", (double)pc->other);
+    cJSON_AddNumberToObject(p, "total", (double)pc->total);
+    return p;
+}
+
+static cJSON *architecture_entry(const fipsc_config *c)
+{
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddStringToObject(a, "name", c->arch_name);
+    cJSON_AddNumberToObject(a, "dim", c->dim);
+    cJSON_AddNumberToObject(a, "hidden_dim", c->hidden_dim);
+    cJSON_AddNumberToObject(a, "n_layers", c->n_layers);
+    cJSON_AddNumberToObject(a, "n_heads", c->n_heads);
+    cJSON_AddNumberToObject(a, "n_kv_heads", c->n_kv_heads);
+    cJSON_AddNumberToObject(a, "head_dim", c->head_dim);
+    cJSON_AddNumberToObject(a, "vocab_size", c->vocab_size);
+    cJSON_AddNumberToObject(a, "max_seq_len", c->max_seq_len);
+    cJSON_AddItemToObject(a, "norm_eps", float_number(c->norm_eps));
+    cJSON_AddItemToObject(a, "rope_theta", float_number(c->rope_theta));
+    cJSON_AddBoolToObject(a, "tie_embeddings", c->tie_embeddings);
+    cJSON_AddBoolToObject(a, "qkv_bias", c->qkv_bias);
+    cJSON_AddNumberToObject(a, "bos_token", c->bos_token);
+    cJSON_AddNumberToObject(a, "eos_token", c->eos_token);
+    return a;
+}
+
+static cJSON *pair(int a, int b)
+{
+    int v[2] = {a, b};
+    return cJSON_CreateIntArray(v, 2);
+}
+
+static cJSON *vit_architecture_entry(const fipsc_model *m)
+{
+    const fipsc_vit *v = fipsc_model_vit(m);
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddStringToObject(a, "name", m->cfg.arch_name);
+    cJSON_AddNumberToObject(a, "dim", v->dim);
+    cJSON_AddNumberToObject(a, "hidden_dim", v->hidden);
+    cJSON_AddNumberToObject(a, "n_layers", v->n_layers);
+    cJSON_AddNumberToObject(a, "n_heads", v->n_heads);
+    cJSON_AddNumberToObject(a, "head_dim", v->head_dim);
+    cJSON_AddNumberToObject(a, "channels", v->channels);
+    cJSON_AddItemToObject(a, "image_size", pair(v->image_h, v->image_w));
+    cJSON_AddItemToObject(a, "patch_size", pair(v->patch_h, v->patch_w));
+    cJSON_AddNumberToObject(a, "n_tokens", v->n_tokens);
+    cJSON_AddNumberToObject(a, "n_labels", v->n_labels);
+    cJSON_AddItemToObject(a, "norm_eps", float_number(v->ln_eps));
+    cJSON_AddStringToObject(a, "activation", fipsc_activation_name(v->act));
+    return a;
+}
+
+/* metadata: { "<file>": { key: value, ... }, ... } for every file of the set. */
+static cJSON *metadata_entry(const fipsc_st_set *set)
+{
+    cJSON *md = cJSON_CreateObject();
+    for (int s = 0; set && s < fipsc_st_set_shard_count(set); s++) {
+        const fipsc_st_file *f = fipsc_st_set_shard(set, s);
+        cJSON *entries = cJSON_AddObjectToObject(md, fipsc_st_path(f));
+        for (int i = 0; i < fipsc_st_meta_count(f); i++)
+            cJSON_AddStringToObject(entries, fipsc_st_meta_key(f, i), fipsc_st_meta_value(f, i));
+    }
+    return md;
+}
+
+/* Builds the report. Returns an exit code; *doc is set on success. */
+static int build_report(const char *path, cJSON **doc_out)
+{
+    fipsc_error err = {0};
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+        fipsc_model *m;
+        fipsc_model_load(path, &m, &err); /* the loader words the error ("PATH: No such file ...") */
+        return cli_report("inspect", &err);
+    }
+    bool is_dir = S_ISDIR(sb.st_mode), is_st = !is_dir && ends_with(path, ".safetensors");
+    const char *format = is_dir ? "huggingface-directory" : is_st ? "safetensors" : "llama2.c";
+
+    /* safetensors sources: the files themselves, for metadata (and the listing when not a model) */
+    fipsc_st_set *set = NULL;
+    fipsc_config cfg;
+    bool is_model = true;
+    char note[FIPSC_ERROR_MESSAGE_MAX] = "";
+    if (is_dir || is_st) {
+        if (fipsc_st_set_open(path, &set, &err)) return cli_report("inspect", &err);
+        /* a ViT/DeiT checkpoint is a model; otherwise it must carry a Llama-family config */
+        fipsc_status st = fipsc_vit_path_is_vit(path) ? FIPSC_OK : fipsc_hf_find_config(path, &cfg, &err);
+        if (st == FIPSC_ERR_NOT_FOUND || st == FIPSC_ERR_UNSUPPORTED) {
+            is_model = false;
+            snprintf(note, sizeof note, "%s", err.message);
+        } else if (st) {
+            fipsc_st_set_close(set);
+            return cli_report("inspect", &err);
+        }
+    }
+    fipsc_model *m = NULL;
+    if (is_model && fipsc_model_load(path, &m, &err)) {
+        fipsc_st_set_close(set);
+        return cli_report("inspect", &err);
+    }
+
+    cJSON *doc = cJSON_CreateObject();
+    cJSON_AddStringToObject(doc, "path", path);
+    cJSON_AddStringToObject(doc, "format", format);
+    cJSON *tensors = cJSON_CreateArray();
+    fipsc_param_counts pc;
+    if (m) {
+        cJSON_AddItemToObject(doc, "architecture", m->cfg.arch == FIPSC_ARCH_VIT
+                                                       ? vit_architecture_entry(m)
+                                                       : architecture_entry(&m->cfg));
+        pc = fipsc_model_count_params(m);
+        for (int i = 0; i < m->n_tensors; i++) {
+            const fipsc_tensor *t = &m->tensors[i];
+            cJSON_AddItemToArray(tensors, tensor_entry(t->name, t->source_dtype, t->ndim, t->shape));
+        }
+        fipsc_model_free(m);
+    } else {
+        cJSON_AddNullToObject(doc, "architecture");
+        cJSON_AddStringToObject(doc, "note", note);
+        /* Counts by tensor name: a model holding only the shapes (no data is ever read). */
+        fipsc_model *shapes = fipsc_model_new();
+        for (int i = 0; shapes && i < fipsc_st_set_count(set); i++) {
+            const fipsc_st_tensor *t = fipsc_st_set_at(set, i);
+            fipsc_model_add_tensor(shapes, t->name, t->ndim, t->shape, NULL, false, t->dtype, &err);
+            cJSON_AddItemToArray(tensors, tensor_entry(t->name, t->dtype, t->ndim, t->shape));
+        }
+        pc = shapes ? fipsc_model_count_params(shapes) : (fipsc_param_counts){0};
+        fipsc_model_free(shapes);
+    }
+    cJSON_AddItemToObject(doc, "params", params_entry(&pc));
+    cJSON_AddItemToObject(doc, "metadata", metadata_entry(set));
+    cJSON_AddItemToObject(doc, "tensors", tensors);
+    fipsc_st_set_close(set);
+    *doc_out = doc;
+    return CLI_OK;
+}
+
+static long long num(const cJSON *obj, const char *key)
+{
+    return (long long)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(obj, key));
+}
+
+/* One line: whitespace runs collapsed, long values cut. */
+static void print_value(const char *v)
+{
+    size_t shown = 0, len = strlen(v);
+    bool space = false;
+    for (const char *p = v; *p && shown < 100; p++) {
+        if (isspace((unsigned char)*p)) {
+            space = true;
+            continue;
+        }
+        if (space && shown) putchar(' '), shown++;
+        space = false;
+        putchar(*p);
+        shown++;
+    }
+    if (shown >= 100) printf(" ... (%zu bytes)", len);
+    putchar('\n');
+}
+
+static void print_text(const cJSON *doc)
+{
+    printf("path: %s\nformat: %s\n", cJSON_GetStringValue(cJSON_GetObjectItem(doc, "path")),
+           cJSON_GetStringValue(cJSON_GetObjectItem(doc, "format")));
+    const cJSON *a = cJSON_GetObjectItem(doc, "architecture");
+    if (cJSON_IsObject(a) && cJSON_GetObjectItem(a, "image_size")) {
+        const cJSON *img = cJSON_GetObjectItem(a, "image_size"), *patch = cJSON_GetObjectItem(a, "patch_size");
+        printf("architecture %s: dim %lld, hidden %lld, %lld layers, %lld heads, %lld channels, "
+               "image %gx%g, patch %gx%g, %lld tokens, %lld labels\n",
+               cJSON_GetStringValue(cJSON_GetObjectItem(a, "name")), num(a, "dim"), num(a, "hidden_dim"),
+               num(a, "n_layers"), num(a, "n_heads"), num(a, "channels"),
+               cJSON_GetNumberValue(cJSON_GetArrayItem(img, 0)), cJSON_GetNumberValue(cJSON_GetArrayItem(img, 1)),
+               cJSON_GetNumberValue(cJSON_GetArrayItem(patch, 0)), cJSON_GetNumberValue(cJSON_GetArrayItem(patch, 1)),
+               num(a, "n_tokens"), num(a, "n_labels"));
+        printf("  head_dim %lld, layer_norm_eps %g, activation %s\n", num(a, "head_dim"),
+               cJSON_GetNumberValue(cJSON_GetObjectItem(a, "norm_eps")),
+               cJSON_GetStringValue(cJSON_GetObjectItem(a, "activation")));
+    } else if (cJSON_IsObject(a)) {
+        printf("architecture %s: dim %lld, hidden %lld, %lld layers, %lld heads, %lld kv heads, vocab %lld\n",
+               cJSON_GetStringValue(cJSON_GetObjectItem(a, "name")), num(a, "dim"), num(a, "hidden_dim"),
+               num(a, "n_layers"), num(a, "n_heads"), num(a, "n_kv_heads"), num(a, "vocab_size"));
+        printf("  head_dim %lld, max_seq_len %lld, rms_norm_eps %g, rope_theta %g, %s embeddings, %s "
+               "q/k/v bias, bos %lld, eos %lld\n",
+               num(a, "head_dim"), num(a, "max_seq_len"),
+               cJSON_GetNumberValue(cJSON_GetObjectItem(a, "norm_eps")),
+               cJSON_GetNumberValue(cJSON_GetObjectItem(a, "rope_theta")),
+               cJSON_IsTrue(cJSON_GetObjectItem(a, "tie_embeddings")) ? "tied" : "separate",
+               cJSON_IsTrue(cJSON_GetObjectItem(a, "qkv_bias")) ? "with" : "no", num(a, "bos_token"),
+               num(a, "eos_token"));
+    } else {
+        printf("architecture: none (%s)\n", cJSON_GetStringValue(cJSON_GetObjectItem(doc, "note")));
+    }
+    const cJSON *p = cJSON_GetObjectItem(doc, "params");
+    printf("parameters: mlp %lld, attention %lld, embeddings %lld, other %lld, total %lld\n",
+           num(p, "mlp"), num(p, "attention"), num(p, "embeddings"), num(p, "other"), num(p, "total"));
+    const cJSON *md = cJSON_GetObjectItem(doc, "metadata");
+    printf("metadata:%s\n", cJSON_GetArraySize(md) ? "" : " none");
+    const cJSON *file;
+    cJSON_ArrayForEach(file, md)
+    {
+        printf("  %s:%s\n", file->string, cJSON_GetArraySize(file) ? "" : " (none)");
+        const cJSON *e;
+        cJSON_ArrayForEach(e, file)
+        {
+            printf("    %s = ", e->string);
+            print_value(cJSON_GetStringValue(e));
+        }
+    }
+    const cJSON *tensors = cJSON_GetObjectItem(doc, "tensors");
+    printf("tensors: %d\n", cJSON_GetArraySize(tensors));
+    int width = 4;
+    const cJSON *t;
+    cJSON_ArrayForEach(t, tensors)
+    {
+        int n = (int)strlen(cJSON_GetStringValue(cJSON_GetObjectItem(t, "name")));
+        if (n > width) width = n;
+    }
+    printf("  %-*s  %-5s  %-16s  %s\n", width, "name", "dtype", "shape", "bytes");
+    cJSON_ArrayForEach(t, tensors)
+    {
+        int64_t dims[FIPSC_MAX_DIMS];
+        int ndim = 0;
+        const cJSON *d;
+        cJSON_ArrayForEach(d, cJSON_GetObjectItem(t, "shape"))
+            if (ndim < FIPSC_MAX_DIMS) dims[ndim++] = (int64_t)cJSON_GetNumberValue(d);
+        char shape[160];
+        fipsc_shape_format(ndim, dims, shape, sizeof shape);
+        printf("  %-*s  %-5s  %-16s  %lld\n", width, cJSON_GetStringValue(cJSON_GetObjectItem(t, "name")),
+               cJSON_GetStringValue(cJSON_GetObjectItem(t, "dtype")), shape, num(t, "bytes"));
+    }
 }
 
 int cmd_inspect(int argc, char **argv)
 {
-    static const struct option opts[] = {{"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int json = 0, c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    opterr = 0; /* we word the errors ourselves */
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         if (c == 'j') json = 1;
-        else if (c == 'h') { usage(stdout); return CLI_OK; }
-        else return cli_usage_error("inspect", "unknown option");
+        else if (c == 'h') {
+            usage(stdout);
+            return CLI_OK;
+        } else return cli_usage_error("inspect", "unknown option '%s'", argv[optind - 1]);
     }
-    if (optind != argc - 1) return cli_usage_error("inspect", "expects exactly one MODEL");
-    fipsc_error err = {0};
-    fipsc_model *m;
-    if (fipsc_model_load(argv[optind], &m, &err)) return cli_report("inspect", &err);
-    const fipsc_config *cf = &m->cfg;
-    fipsc_param_counts pc = fipsc_model_count_params(m);
+    if (optind == argc) return cli_usage_error("inspect", "missing PATH (a model or a .safetensors file)");
+    if (optind != argc - 1) return cli_usage_error("inspect", "expects exactly one PATH, got %d", argc - optind);
+
+    cJSON *doc = NULL;
+    int rc = build_report(argv[optind], &doc);
+    if (rc != CLI_OK) return rc;
     if (json) {
-        printf("{\"architecture\": \"%s\", \"dim\": %d, \"hidden_dim\": %d, \"n_layers\": %d, "
-               "\"n_heads\": %d, \"n_kv_heads\": %d, \"vocab_size\": %d, \"params\": {\"mlp\": %lld, "
-               "\"attention\": %lld, \"embeddings\": %lld, \"other\": %lld, \"total\": %lld}}\n",
-               cf->arch_name, cf->dim, cf->hidden_dim, cf->n_layers, cf->n_heads, cf->n_kv_heads,
-               cf->vocab_size, pc.mlp, pc.attention, pc.embeddings, pc.other, pc.total);
+        char *text = cJSON_Print(doc);
+        if (text) {
+            puts(text);
+            free(text);
+        }
+        if (!text) rc = CLI_FAILURE, fprintf(stderr, "fipsc inspect: out of memory\n");
     } else {
-        printf("architecture %s: dim %d, hidden %d, %d layers, %d heads, %d kv heads, vocab %d\n",
-               cf->arch_name, cf->dim, cf->hidden_dim, cf->n_layers, cf->n_heads, cf->n_kv_heads, cf->vocab_size);
-        printf("parameters: mlp %lld, attention %lld, embeddings %lld, other %lld, total %lld\n", pc.mlp,
-               pc.attention, pc.embeddings, pc.other, pc.total);
+        print_text(doc);
     }
-    fipsc_model_free(m);
-    return CLI_OK;
+    cJSON_Delete(doc);
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "fipsc inspect: cannot write the report to standard output\n");
+        rc = CLI_FAILURE;
+    }
+    return rc;
 }
