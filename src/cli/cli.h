@@ -20,6 +20,7 @@ typedef struct cli_command {
 
 /* Every subcommand, defined in its own file cmd_<name>.c. */
 int cmd_inspect(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 
 /* Prints "fipsc <cmd>: <message>" for a library error and returns the exit code it maps to
  * (FIPSC_ERR_ARG -> 2, anything else -> 1). */

@@ -6,6 +6,7 @@
 
 static const cli_command commands[] = {
     {"inspect", "show tensors, configuration and parameter counts of a model", cmd_inspect},
+    {"convert", "write a model as a Hugging Face Llama checkpoint directory", cmd_convert},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
 
