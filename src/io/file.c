@@ -73,6 +73,15 @@ fipsc_status fipsc_atomic_open(const char *path, fipsc_atomic_file *af, fipsc_er
         return fipsc_fail(err, FIPSC_ERR_IO, "%s: cannot create a file in directory '%s': %s",
                           path, dirname(dir), strerror(e));
     }
+    /* mkostemp creates mode 0600; outputs should get the usual 0666 & ~umask. */
+    mode_t mask = umask(0);
+    umask(mask);
+    if (fchmod(fd, 0666 & ~mask) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(af->temp_path);
+        return fipsc_fail(err, FIPSC_ERR_IO, "%s: cannot set permissions: %s", path, strerror(e));
+    }
     af->fp = fdopen(fd, "wb");
     if (!af->fp) {
         int e = errno;

@@ -248,7 +248,9 @@ fipsc_param_counts fipsc_model_count_params(const fipsc_model *m)
         const char *nm = t->name;
         /* MLP weight matrices only: biases and norms are "other", matching the paper's count of
          * compressible MLP parameters. */
-        if ((name_has(nm, ".mlp.") || name_has(nm, ".intermediate.dense.") ||
+        if (name_has(nm, "norm"))
+            pc.other += n; /* input/post-attention/final norms, ViT layernorm_before/after */
+        else if ((name_has(nm, ".mlp.") || name_has(nm, ".intermediate.dense.") ||
              name_has(nm, ".output.dense.") || name_has(nm, ".mlp_")) &&
             !name_has(nm, "attention") && t->ndim == 2)
             pc.mlp += n;
