@@ -21,8 +21,11 @@
  *   - (end - begin) == product(shape) * item size;
  *   - the ranges, sorted, tile the data section exactly: no range past its end, no overlap, no
  *     gap, no trailing bytes (zero-size tensors take an empty range anywhere on a boundary);
- *   - no tensor name appears twice, no name is empty; "__metadata__", when present, is an object
- *     of string values (and appears once, with no key twice).
+ *   - no tensor name appears twice; "__metadata__", when present, is an object of string values
+ *     (and appears once, with no key twice).
+ * Apart from dtypes fipsc does not handle (F64, U64, BOOL, F8_*) and shapes of more than
+ * FIPSC_MAX_DIMS dimensions, files the reference implementation accepts are accepted: unknown
+ * fields inside an entry are ignored as there, and an integral number written 2.0 reads as 2.
  *
  * Tensor data is never copied: fipsc_st_tensor.data points into the read-only map, valid until
  * the file (or the set holding it) is closed. Element values are little-endian; fipsc assumes a
@@ -117,9 +120,10 @@ fipsc_status fipsc_st_to_i64(const fipsc_st_tensor *t, int64_t **out_malloced, f
  *     *.safetensors.index.json, else its only *.safetensors (more than one candidate fails).
  * An index is validated against the shards: every shard path is relative and has no ".."
  * component (it stays inside the directory, lexically: symlinks such as the Hugging Face cache's
- * are followed), every shard opens and validates, every tensor of the weight_map is in the shard
- * it names, every tensor of a shard is in the weight_map under that shard, and no tensor is in
- * two shards. */
+ * are followed; "./" and "//" are normalised away so two spellings name one shard), every shard
+ * opens and validates, every tensor of the weight_map is in the shard it names, every tensor of
+ * a shard is in the weight_map under that shard, and no tensor is in two shards. The index's
+ * "metadata" is not interpreted. */
 typedef struct fipsc_st_set fipsc_st_set;
 
 fipsc_status fipsc_st_set_open(const char *path, fipsc_st_set **out, fipsc_error *err);
