@@ -82,6 +82,10 @@ typedef struct fipsc_model {
      * architectures). Owned through `resources`, so fipsc_model_free releases it. */
     struct fipsc_vit *vit;
 
+    /* Sentence-encoder view (include/fipsc/use.h, filled by fipsc_model_bind_use; NULL for other
+     * architectures). Owned through `resources`, so fipsc_model_free releases it. */
+    struct fipsc_use *use;
+
     /* resources (mappings, parsed files) released with the model, last kept first */
     struct fipsc_resource *resources;
     char source_path[4096];
