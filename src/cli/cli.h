@@ -20,6 +20,9 @@ typedef struct cli_command {
 
 /* Every subcommand, defined in its own file cmd_<name>.c. */
 int cmd_inspect(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_sample(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 
 /* Prints "fipsc <cmd>: <message>" for a library error and returns the exit code it maps to

@@ -6,6 +6,9 @@
 
 static const cli_command commands[] = {
     {"inspect", "show tensors, configuration and parameter counts of a model", cmd_inspect},
+    {"generate", "continue a prompt of token ids (Llama-family models)", cmd_generate},
+    {"sample", "sample token sequences from a model into a token corpus file", cmd_sample},
+    {"eval", "perplexity on a token corpus; KL divergence and top-1 agreement vs a reference", cmd_eval},
     {"convert", "write a model as a Hugging Face Llama checkpoint directory", cmd_convert},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);

@@ -1,0 +1,14 @@
+/* Thread count shared by OpenMP and OpenBLAS (see include/fipsc/threads.h). */
+#include "fipsc/threads.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+void fipsc_threads_set(int n)
+{
+    if (n < 1) n = 1;
+    omp_set_num_threads(n);
+    openblas_set_num_threads(n);
+}
+
+int fipsc_threads_get(void) { return omp_get_max_threads(); }

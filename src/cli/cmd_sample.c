@@ -1,0 +1,115 @@
+/* fipsc sample: sample token sequences from a model into a token corpus file. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "fipsc/corpus.h"
+#include "fipsc/generate.h"
+#include "fipsc/model.h"
+#include "fipsc/threads.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: fipsc sample MODEL -o CORPUS [--n N] [--len L] [--seed S] [--temperature T]\n"
+            "                    [--top-p P] [--threads K]\n\n"
+            "Samples N sequences of L tokens from MODEL (a Llama-family model), each starting with\n"
+            "the BOS token, and writes them as a binary token corpus (docs/FORMAT.md) for\n"
+            "`fipsc eval` and for calibration. Sequence i is drawn with its own seed derived from\n"
+            "S and i, so the corpus is the same whatever the thread count.\n\n"
+            "  -o, --output CORPUS   the corpus file to write (atomically)\n"
+            "  -n, --n N             number of sequences (default 64)\n"
+            "      --len L           tokens per sequence, BOS included, at most the model's\n"
+            "                        context (default 256)\n"
+            "      --seed S          random seed, 0 .. 2^63 (default 1)\n"
+            "      --temperature T   default 1 (sample from the model's distribution)\n"
+            "      --top-p P         in (0, 1], default 1 (no truncation)\n"
+            "      --threads K       threads to use (default: all cores)\n"
+            "      --help            this text\n\n"
+            "Progress goes to stderr when it is a terminal. Exit status: 0 ok, 1 unreadable model\n"
+            "or failed write, 2 usage error.\n");
+}
+
+static void show_progress(void *ctx, int done, int total)
+{
+    (void)ctx;
+    fprintf(stderr, "\rsample: %d/%d sequences", done, total);
+    if (done == total) fprintf(stderr, "\n");
+}
+
+int cmd_sample(int argc, char **argv)
+{
+    enum { OPT_LEN = 256, OPT_SEED, OPT_TEMP, OPT_TOPP, OPT_THREADS };
+    static const struct option opts[] = {{"output", required_argument, 0, 'o'},
+                                         {"n", required_argument, 0, 'n'},
+                                         {"len", required_argument, 0, OPT_LEN},
+                                         {"seed", required_argument, 0, OPT_SEED},
+                                         {"temperature", required_argument, 0, OPT_TEMP},
+                                         {"top-p", required_argument, 0, OPT_TOPP},
+                                         {"threads", required_argument, 0, OPT_THREADS},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *output = NULL;
+    long long n = 64, len = 256, seed = 1, threads = 0;
+    double temperature = 1.0, top_p = 1.0;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":o:n:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o': output = optarg; break;
+        case 'n':
+            if (!cli_parse_int("sample", "--n", optarg, 1, 1 << 24, &n)) return CLI_USAGE;
+            break;
+        case OPT_LEN:
+            if (!cli_parse_int("sample", "--len", optarg, 1, 1 << 24, &len)) return CLI_USAGE;
+            break;
+        case OPT_SEED:
+            if (!cli_parse_int("sample", "--seed", optarg, 0, INT64_MAX, &seed)) return CLI_USAGE;
+            break;
+        case OPT_TEMP:
+            if (!cli_parse_double("sample", "--temperature", optarg, 0.0, 1e6, &temperature)) return CLI_USAGE;
+            break;
+        case OPT_TOPP:
+            if (!cli_parse_double("sample", "--top-p", optarg, 1e-12, 1.0, &top_p)) return CLI_USAGE;
+            break;
+        case OPT_THREADS:
+            if (!cli_parse_int("sample", "--threads", optarg, 1, 1024, &threads)) return CLI_USAGE;
+            break;
+        case 'h': usage(stdout); return CLI_OK;
+        case ':': return cli_usage_error("sample", "option '%s' needs an argument", argv[optind - 1]);
+        default: return cli_usage_error("sample", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind == argc) return cli_usage_error("sample", "missing MODEL");
+    if (optind != argc - 1) return cli_usage_error("sample", "expects exactly one MODEL, got %d", argc - optind);
+    if (!output) return cli_usage_error("sample", "missing -o CORPUS (the file to write)");
+    if (n * len > (1LL << 31)) return cli_usage_error("sample", "%lld × %lld tokens is too many", n, len);
+    if (threads > 0) fipsc_threads_set((int)threads);
+
+    fipsc_error err = {0};
+    fipsc_model *m = NULL;
+    if (fipsc_model_load(argv[optind], &m, &err)) return cli_report("sample", &err);
+    int rc = CLI_OK;
+    int32_t *ids = malloc((size_t)(n * len) * sizeof *ids);
+    fipsc_corpus *corpus = NULL;
+    if (!ids) {
+        fprintf(stderr, "fipsc sample: out of memory for %lld token ids\n", n * len);
+        rc = CLI_FAILURE;
+    } else if (fipsc_llama_sample_sequences(m, (int)n, (int)len, (float)temperature, (float)top_p,
+                                            (uint64_t)seed, ids, isatty(2) ? show_progress : NULL,
+                                            NULL, &err) ||
+               fipsc_corpus_from_ids(ids, (int)n, (int)len, m->cfg.vocab_size, &corpus, &err) ||
+               fipsc_corpus_write(corpus, output, &err)) {
+        rc = cli_report("sample", &err);
+    } else {
+        printf("wrote %s: %lld sequences × %lld tokens (vocabulary %d, seed %lld)\n", output, n, len,
+               m->cfg.vocab_size, seed);
+    }
+    fipsc_corpus_free(corpus);
+    free(ids);
+    fipsc_model_free(m);
+    return rc;
+}

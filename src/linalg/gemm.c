@@ -1,0 +1,99 @@
+/* Thread-count-independent GEMM and GEMV (see include/fipsc/gemm.h). */
+#include "fipsc/gemm.h"
+
+#include <cblas.h>
+#include <stddef.h>
+
+/* Work (multiply-adds) below which a call stays on the calling thread. */
+#define PARALLEL_WORK (1LL << 20)
+/* Rows per GEMV chunk: fixed, so a row is always computed by the same code path. */
+enum { GEMV_CHUNK = 64 };
+
+int fipsc_gemm_panel_width(int n)
+{
+    /* About 512 columns per panel (wider panels amortise re-packing A, which every panel does
+     * once), but at least 4 panels from 1024 columns up so that two to four threads have work.
+     * Multiples of 16 match the sgemm kernels' register blocking. */
+    if (n <= 256) return n;
+    int panels = (n + 511) / 512;
+    if (n >= 1024 && panels < 4) panels = 4;
+    else if (panels < 2) panels = 2;
+    int w = (n + panels - 1) / panels;
+    return (w + 15) / 16 * 16;
+}
+
+/* OpenBLAS on one thread for the duration of a call; returns the count to restore (0: none). */
+static int blas_single_begin(void)
+{
+    int prev = openblas_get_num_threads();
+    if (prev > 1) {
+        openblas_set_num_threads(1);
+        return prev;
+    }
+    return 0;
+}
+
+static void blas_single_end(int prev)
+{
+    if (prev > 1) openblas_set_num_threads(prev);
+}
+
+/* Four rows at a time share each load of x; `omp simd reduction` vectorises the float sums in
+ * an order fixed by the compiled code. */
+static void gemv_rows(int rows, int k, const float *w, int ldw, const float *x, float beta, float *y)
+{
+    int i = 0;
+    for (; i + 4 <= rows; i += 4) {
+        const float *w0 = w + (size_t)i * ldw, *w1 = w0 + ldw, *w2 = w1 + ldw, *w3 = w2 + ldw;
+        float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+#pragma omp simd reduction(+ : a0, a1, a2, a3)
+        for (int j = 0; j < k; j++) {
+            a0 += w0[j] * x[j];
+            a1 += w1[j] * x[j];
+            a2 += w2[j] * x[j];
+            a3 += w3[j] * x[j];
+        }
+        if (beta == 0.0f) {
+            y[i] = a0, y[i + 1] = a1, y[i + 2] = a2, y[i + 3] = a3;
+        } else {
+            y[i] = a0 + beta * y[i], y[i + 1] = a1 + beta * y[i + 1];
+            y[i + 2] = a2 + beta * y[i + 2], y[i + 3] = a3 + beta * y[i + 3];
+        }
+    }
+    for (; i < rows; i++) {
+        const float *wr = w + (size_t)i * ldw;
+        float a = 0.0f;
+#pragma omp simd reduction(+ : a)
+        for (int j = 0; j < k; j++) a += wr[j] * x[j];
+        y[i] = beta == 0.0f ? a : a + beta * y[i];
+    }
+}
+
+void fipsc_gemv(int n, int k, const float *w, int ldw, const float *x, float beta, float *y)
+{
+    int chunks = (n + GEMV_CHUNK - 1) / GEMV_CHUNK;
+#pragma omp parallel for schedule(static) if ((long long)n * k >= PARALLEL_WORK && chunks > 1)
+    for (int c = 0; c < chunks; c++) {
+        int lo = c * GEMV_CHUNK, rows = n - lo < GEMV_CHUNK ? n - lo : GEMV_CHUNK;
+        gemv_rows(rows, k, w + (size_t)lo * ldw, ldw, x, beta, y + lo);
+    }
+}
+
+void fipsc_gemm_nt(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                   float beta, float *c, int ldc)
+{
+    if (m <= 0 || n <= 0) return;
+    if (m == 1) {
+        fipsc_gemv(n, k, b, ldb, a, beta, c);
+        return;
+    }
+    const int width = fipsc_gemm_panel_width(n), panels = (n + width - 1) / width;
+    const int prev = blas_single_begin();
+#pragma omp parallel for schedule(dynamic, 1) if ((long long)m * n * k >= PARALLEL_WORK && panels > 1)
+    for (int p = 0; p < panels; p++) {
+        int j0 = p * width, w = n - j0 < width ? n - j0 : width;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, w, k, 1.0f, a, lda,
+                    b + (size_t)j0 * ldb, ldb, beta, c + j0, ldc);
+    }
+    blas_single_end(prev);
+}
