@@ -20,6 +20,8 @@ typedef struct cli_command {
 
 /* Every subcommand, defined in its own file cmd_<name>.c. */
 int cmd_inspect(int argc, char **argv);
+int cmd_classify(int argc, char **argv);
+int cmd_eval_images(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
 int cmd_eval(int argc, char **argv);

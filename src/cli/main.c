@@ -9,6 +9,8 @@ static const cli_command commands[] = {
     {"generate", "continue a prompt of token ids (Llama-family models)", cmd_generate},
     {"sample", "sample token sequences from a model into a token corpus file", cmd_sample},
     {"eval", "perplexity on a token corpus; KL divergence and top-1 agreement vs a reference", cmd_eval},
+    {"classify", "print the most likely classes of images (ViT/DeiT models)", cmd_classify},
+    {"eval-images", "top-1/top-5 accuracy of a ViT/DeiT model on labelled images", cmd_eval_images},
     {"convert", "write a model as a Hugging Face Llama checkpoint directory", cmd_convert},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
