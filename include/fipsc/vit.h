@@ -105,6 +105,10 @@ fipsc_status fipsc_vit_load(const char *path, fipsc_model **out, fipsc_error *er
 fipsc_status fipsc_vit_parse_config(const char *json_text, const char *origin, fipsc_vit *vc,
                                     fipsc_error *err);
 
+/* Whether name is a tensor of the architecture a parsed configuration describes (shapes are
+ * checked by the bind). For readers of other containers, e.g. the compressed format. */
+bool fipsc_vit_is_tensor(const char *name, const fipsc_vit *vc);
+
 /* Builds m->vit from m's tensors for configuration vc (taken over: its labels move into the
  * view), and points m->mlps at the blocks' MLPs. Called by the loader; call again after
  * replacing tensors. */

@@ -246,8 +246,7 @@ done:
 
 /* ------------------------------------------------------------------ tensors */
 
-/* Whether name belongs to the architecture vc describes (the bind then checks shapes). */
-static bool is_vit_tensor(const char *name, const fipsc_vit *vc)
+bool fipsc_vit_is_tensor(const char *name, const fipsc_vit *vc)
 {
     size_t pl = strlen(vc->prefix);
     if (vc->kind == FIPSC_VIT_DEIT_TEACHER) {
@@ -305,7 +304,7 @@ static fipsc_status add_tensors(fipsc_model *m, const fipsc_st_set *set, const f
     int n = fipsc_st_set_count(set);
     for (int i = 0; i < n; i++) {
         const fipsc_st_tensor *t = fipsc_st_set_at(set, i);
-        if (!is_vit_tensor(t->name, vc))
+        if (!fipsc_vit_is_tensor(t->name, vc))
             return fipsc_fail(err, FIPSC_ERR_FORMAT,
                               "%s: unexpected tensor '%s': not part of the %s with %d layers%s that %s "
                               "describes",
