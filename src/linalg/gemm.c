@@ -69,14 +69,33 @@ static void gemv_rows(int rows, int k, const float *w, int ldw, const float *x, 
     }
 }
 
+/* Both loops below enter a parallel region only with enough work: even a region serialised by
+ * an `if` clause costs about a microsecond, as much as a small model's whole matrix-vector
+ * product. The partition (chunks, panels) is the same either way. */
 void fipsc_gemv(int n, int k, const float *w, int ldw, const float *x, float beta, float *y)
 {
-    int chunks = (n + GEMV_CHUNK - 1) / GEMV_CHUNK;
-#pragma omp parallel for schedule(static) if ((long long)n * k >= PARALLEL_WORK && chunks > 1)
-    for (int c = 0; c < chunks; c++) {
-        int lo = c * GEMV_CHUNK, rows = n - lo < GEMV_CHUNK ? n - lo : GEMV_CHUNK;
-        gemv_rows(rows, k, w + (size_t)lo * ldw, ldw, x, beta, y + lo);
+    const int chunks = (n + GEMV_CHUNK - 1) / GEMV_CHUNK;
+    if ((long long)n * k >= PARALLEL_WORK && chunks > 1) {
+#pragma omp parallel for schedule(static)
+        for (int c = 0; c < chunks; c++) {
+            int lo = c * GEMV_CHUNK, rows = n - lo < GEMV_CHUNK ? n - lo : GEMV_CHUNK;
+            gemv_rows(rows, k, w + (size_t)lo * ldw, ldw, x, beta, y + lo);
+        }
+    } else {
+        for (int c = 0; c < chunks; c++) {
+            int lo = c * GEMV_CHUNK, rows = n - lo < GEMV_CHUNK ? n - lo : GEMV_CHUNK;
+            gemv_rows(rows, k, w + (size_t)lo * ldw, ldw, x, beta, y + lo);
+        }
     }
+}
+
+/* One column panel: C[:, j0 .. j0+w) on a single-threaded sgemm. */
+static void gemm_panel(int p, int width, int m, int n, int k, const float *a, int lda,
+                       const float *b, int ldb, float beta, float *c, int ldc)
+{
+    int j0 = p * width, w = n - j0 < width ? n - j0 : width;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, w, k, 1.0f, a, lda, b + (size_t)j0 * ldb,
+                ldb, beta, c + j0, ldc);
 }
 
 void fipsc_gemm_nt(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
@@ -89,11 +108,11 @@ void fipsc_gemm_nt(int m, int n, int k, const float *a, int lda, const float *b,
     }
     const int width = fipsc_gemm_panel_width(n), panels = (n + width - 1) / width;
     const int prev = blas_single_begin();
-#pragma omp parallel for schedule(dynamic, 1) if ((long long)m * n * k >= PARALLEL_WORK && panels > 1)
-    for (int p = 0; p < panels; p++) {
-        int j0 = p * width, w = n - j0 < width ? n - j0 : width;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, w, k, 1.0f, a, lda,
-                    b + (size_t)j0 * ldb, ldb, beta, c + j0, ldc);
+    if ((long long)m * n * k >= PARALLEL_WORK && panels > 1) {
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int p = 0; p < panels; p++) gemm_panel(p, width, m, n, k, a, lda, b, ldb, beta, c, ldc);
+    } else {
+        for (int p = 0; p < panels; p++) gemm_panel(p, width, m, n, k, a, lda, b, ldb, beta, c, ldc);
     }
     blas_single_end(prev);
 }

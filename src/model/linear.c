@@ -23,14 +23,11 @@ static fipsc_status linear_run(const fipsc_linear *lin, int n, const float *x, f
     if (n == 0) return FIPSC_OK;
     const int out = lin->out, in = lin->in;
     fipsc_gemm_nt(n, out, in, x, in, lin->w, in, accumulate ? 1.0f : 0.0f, y, out);
-    if (lin->bias) {
-        const float *b = lin->bias;
-#pragma omp parallel for schedule(static) if ((long long)n * out > (1 << 16))
+    if (lin->bias) /* rows are few or the GEMM dominates: no thread team for this */
         for (int r = 0; r < n; r++) {
             float *row = y + (size_t)r * out;
-            for (int i = 0; i < out; i++) row[i] += b[i];
+            for (int i = 0; i < out; i++) row[i] += lin->bias[i];
         }
-    }
     return FIPSC_OK;
 }
 
