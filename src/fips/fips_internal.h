@@ -1,0 +1,65 @@
+/* Internals shared by the FiPS module's files (not part of the public API). */
+#ifndef FIPSC_FIPS_INTERNAL_H
+#define FIPSC_FIPS_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fipsc/fips.h"
+
+/* Elementwise loops run on OpenMP threads only above this many elements: below it, starting the
+ * threads costs more than the loop, and on a busy machine waiting threads spin for nothing. */
+#define FIPS_PARALLEL_MIN ((int64_t)1 << 18)
+
+/* ---- Deterministic random numbers: splitmix64 (seeding) and xoshiro256** (streams). ---- */
+typedef struct fips_rng {
+    uint64_t s[4];
+} fips_rng;
+
+void fips_rng_seed(fips_rng *rng, uint64_t seed);
+uint64_t fips_rng_next(fips_rng *rng);
+/* Uniform in [0, n) without modulo bias. */
+uint64_t fips_rng_below(fips_rng *rng, uint64_t n);
+
+/* ---- Matrix sets ---- */
+/* Resolves (set, n_set) to an explicit list: NULL/0 means every matrix of the group. Returns the
+ * list (set itself or a malloc'ed 0..n-1 list in *owned, which the caller frees) or NULL after
+ * failing on an out-of-range or repeated index. */
+const int *fips_resolve_set(const fipsc_fips_group *g, const int *set, int n_set, int *n_out,
+                            int **owned, fipsc_error *err);
+
+/* ---- Reconstruction workspace (recon.c) ---- */
+typedef struct fips_work {
+    int64_t rows; /* capacity in calibration rows */
+    int d, r, f_max;
+    float *z, *w, *dw;            /* [rows, r]: Uᵀx, V_d·a (per row), and their gradients */
+    float *g, *s, *hu, *a, *da;   /* [rows, f]: gate pre-act, act(gate), up, MLP hidden, dA */
+    float *y;                     /* [rows, d]: output, then dL/dy */
+    float *gbuf;                  /* [r, f_max]: one V_i's gradient */
+    double *rowsum;               /* [rows]: per-row squared errors, summed in a fixed order */
+} fips_work;
+
+fipsc_status fips_work_init(fips_work *w, const fipsc_fips_group *g, int r, int64_t rows,
+                            fipsc_error *err);
+void fips_work_free(fips_work *w);
+
+/* Forward of MLP j on x [n, d] (n ≤ rows); the output is left in w->y [n, d] and the
+ * activations stay in the workspace for the backward pass. */
+void fips_mlp_forward(fips_work *w, const fipsc_fips_group *g, const fipsc_fips_factors *F, int j,
+                      const float *x, int64_t n);
+
+/* Receives the gradient [r, cols] (leading dimension cols) of matrix i. Called once per matrix of
+ * the MLP, after the backward pass's last read of V_i, so the sink may update V_i in place. */
+typedef void (*fips_grad_sink)(void *user, int matrix, const float *grad);
+
+/* Forward, loss scale·Σ‖y_c − y‖² and backward of MLP j on (x, t) [n, d]. dU [d, r] is
+ * overwritten (accumulate = false) or added to. Returns the loss; if it is not finite, returns it
+ * without running the backward pass (no sink is called, dU untouched). */
+double fips_mlp_loss_backward(fips_work *w, const fipsc_fips_group *g, const fipsc_fips_factors *F,
+                              int j, const float *x, const float *t, int64_t n, double scale,
+                              float *dU, bool accumulate, fips_grad_sink sink, void *user);
+
+/* GEMM floating-point operations of one forward+backward of MLP j on n rows. */
+double fips_mlp_step_flops(const fipsc_fips_group *g, int r, int j, int64_t n);
+
+#endif

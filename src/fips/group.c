@@ -1,0 +1,264 @@
+/* The FiPS group: matrix list, orientation, W_cat and back, and the factor arrays.
+ *
+ * Orientation (algorithm §2): every matrix becomes d × f with one neuron per column. gate/up/fc1
+ * are stored [f, d] (expanding: output larger than input) and are transposed; down/fc2 are
+ * stored [d, f] (contracting) and are copied. W_cat = [M_1 | ... | M_k], d × P. */
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fips/fips_internal.h"
+
+static const char *role_name(fipsc_fips_role role)
+{
+    switch (role) {
+    case FIPSC_FIPS_GATE: return "gate";
+    case FIPSC_FIPS_UP: return "up";
+    case FIPSC_FIPS_DOWN: return "down";
+    }
+    return "?";
+}
+
+static const fipsc_linear *role_linear(const fipsc_mlp *mlp, fipsc_fips_role role)
+{
+    switch (role) {
+    case FIPSC_FIPS_GATE: return &mlp->gate;
+    case FIPSC_FIPS_UP: return &mlp->up;
+    case FIPSC_FIPS_DOWN: return &mlp->down;
+    }
+    return NULL;
+}
+
+/* Checks one linear slot of MLP j: dense weight of shape [out, in]. */
+static fipsc_status check_linear(const fipsc_linear *lin, int j, fipsc_fips_role role, int out,
+                                 int in, fipsc_error *err)
+{
+    const char *name = lin->weight_name ? lin->weight_name : "";
+    if (!lin->w || lin->factored)
+        return fipsc_fail(err, FIPSC_ERR_ARG, "FiPS group: MLP %d %s %s: needs a dense weight", j,
+                          role_name(role), name);
+    if (lin->out != out || lin->in != in)
+        return fipsc_fail(err, FIPSC_ERR_SHAPE,
+                          "FiPS group: MLP %d %s weight %s is [%d, %d], expected [%d, %d]", j,
+                          role_name(role), name, lin->out, lin->in, out, in);
+    return FIPSC_OK;
+}
+
+fipsc_status fipsc_fips_group_init(fipsc_fips_group *g, const fipsc_mlp *mlps, int n_mlps,
+                                   fipsc_error *err)
+{
+    memset(g, 0, sizeof *g);
+    if (!mlps || n_mlps < 1)
+        return fipsc_fail(err, FIPSC_ERR_ARG, "FiPS group: needs at least one MLP (got %d)", n_mlps);
+    int d = mlps[0].d, n_mat = 0;
+    for (int j = 0; j < n_mlps; j++) {
+        const fipsc_mlp *m = &mlps[j];
+        if (m->d != d)
+            return fipsc_fail(err, FIPSC_ERR_SHAPE,
+                              "FiPS group: MLP %d has width d = %d, MLP 0 has %d (a group shares "
+                              "one basis of dimension d)", j, m->d, d);
+        if (m->d < 1 || m->f < 1)
+            return fipsc_fail(err, FIPSC_ERR_SHAPE, "FiPS group: MLP %d has d = %d, f = %d", j,
+                              m->d, m->f);
+        if ((unsigned)m->act > FIPSC_ACT_RELU)
+            return fipsc_fail(err, FIPSC_ERR_ARG, "FiPS group: MLP %d: unknown activation %d", j,
+                              (int)m->act);
+        fipsc_status st;
+        if (m->kind == FIPSC_MLP_GATED) {
+            if ((st = check_linear(&m->gate, j, FIPSC_FIPS_GATE, m->f, d, err))) return st;
+            n_mat += 3;
+        } else if (m->kind == FIPSC_MLP_PLAIN) {
+            if (m->gate.w || m->gate.factored)
+                return fipsc_fail(err, FIPSC_ERR_ARG, "FiPS group: MLP %d is plain but has a gate", j);
+            n_mat += 2;
+        } else {
+            return fipsc_fail(err, FIPSC_ERR_ARG, "FiPS group: MLP %d: unknown kind %d", j,
+                              (int)m->kind);
+        }
+        if ((st = check_linear(&m->up, j, FIPSC_FIPS_UP, m->f, d, err)) ||
+            (st = check_linear(&m->down, j, FIPSC_FIPS_DOWN, d, m->f, err)))
+            return st;
+    }
+    g->matrices = calloc((size_t)n_mat, sizeof *g->matrices);
+    g->first_matrix = calloc((size_t)n_mlps + 1, sizeof *g->first_matrix);
+    if (!g->matrices || !g->first_matrix) {
+        fipsc_fips_group_free(g);
+        return fipsc_fail(err, FIPSC_ERR_NOMEM, "FiPS group: out of memory");
+    }
+    g->d = d;
+    g->n_mlps = n_mlps;
+    g->mlps = mlps;
+    g->n_matrices = n_mat;
+    int i = 0;
+    int64_t off = 0;
+    for (int j = 0; j < n_mlps; j++) {
+        g->first_matrix[j] = i;
+        static const fipsc_fips_role gated[] = {FIPSC_FIPS_GATE, FIPSC_FIPS_UP, FIPSC_FIPS_DOWN};
+        static const fipsc_fips_role plain[] = {FIPSC_FIPS_UP, FIPSC_FIPS_DOWN};
+        bool is_gated = mlps[j].kind == FIPSC_MLP_GATED;
+        int k = is_gated ? 3 : 2;
+        for (int q = 0; q < k; q++, i++) {
+            fipsc_fips_matrix *mx = &g->matrices[i];
+            mx->mlp = j;
+            mx->role = is_gated ? gated[q] : plain[q];
+            mx->expanding = mx->role != FIPSC_FIPS_DOWN;
+            mx->cols = mlps[j].f;
+            mx->col_offset = off;
+            off += mlps[j].f;
+        }
+    }
+    g->first_matrix[n_mlps] = i;
+    g->P = off;
+    return FIPSC_OK;
+}
+
+void fipsc_fips_group_free(fipsc_fips_group *g)
+{
+    if (!g) return;
+    free(g->matrices);
+    free(g->first_matrix);
+    memset(g, 0, sizeof *g);
+}
+
+int fipsc_fips_matrix_index(const fipsc_fips_group *g, int mlp, fipsc_fips_role role)
+{
+    if (mlp < 0 || mlp >= g->n_mlps) return -1;
+    for (int i = g->first_matrix[mlp]; i < g->first_matrix[mlp + 1]; i++)
+        if (g->matrices[i].role == role) return i;
+    return -1;
+}
+
+const float *fipsc_fips_matrix_weight(const fipsc_fips_group *g, int i)
+{
+    const fipsc_fips_matrix *mx = &g->matrices[i];
+    return role_linear(&g->mlps[mx->mlp], mx->role)->w;
+}
+
+/* dst[c, a] = src[a, c] for a < rows, c < cols (leading dimensions ld_src, ld_dst), in 64 × 64
+ * tiles so that both sides stay in cache. */
+static void transpose(const float *src, int64_t ld_src, float *dst, int64_t ld_dst, int64_t rows,
+                      int64_t cols)
+{
+    enum { T = 64 };
+#pragma omp parallel for schedule(static) if (rows * cols >= FIPS_PARALLEL_MIN)
+    for (int64_t a0 = 0; a0 < rows; a0 += T) {
+        int64_t a1 = a0 + T < rows ? a0 + T : rows;
+        for (int64_t c0 = 0; c0 < cols; c0 += T) {
+            int64_t c1 = c0 + T < cols ? c0 + T : cols;
+            for (int64_t a = a0; a < a1; a++)
+                for (int64_t c = c0; c < c1; c++) dst[c * ld_dst + a] = src[a * ld_src + c];
+        }
+    }
+}
+
+void fipsc_fips_concat(const fipsc_fips_group *g, float *wcat)
+{
+    for (int i = 0; i < g->n_matrices; i++) {
+        const fipsc_fips_matrix *mx = &g->matrices[i];
+        const float *w = fipsc_fips_matrix_weight(g, i);
+        float *dst = wcat + mx->col_offset;
+        if (mx->expanding) {
+            /* w is [f, d]: W_cat[a, off + c] = w[c, a]. */
+            transpose(w, g->d, dst, g->P, mx->cols, g->d);
+        } else {
+#pragma omp parallel for schedule(static) if ((int64_t)g->d * mx->cols >= FIPS_PARALLEL_MIN)
+            for (int64_t a = 0; a < g->d; a++)
+                memcpy(dst + a * g->P, w + a * mx->cols, (size_t)mx->cols * sizeof(float));
+        }
+    }
+}
+
+void fipsc_fips_uncat(const fipsc_fips_group *g, int i, const float *block, int64_t ld, float *w)
+{
+    const fipsc_fips_matrix *mx = &g->matrices[i];
+    if (mx->expanding) {
+        transpose(block, ld, w, g->d, g->d, mx->cols); /* w[c, a] = block[a, c] */
+    } else {
+        for (int64_t a = 0; a < g->d; a++)
+            memcpy(w + a * mx->cols, block + a * ld, (size_t)mx->cols * sizeof(float));
+    }
+}
+
+fipsc_status fipsc_fips_factors_alloc(fipsc_fips_factors *F, int d, int r, int64_t P,
+                                      fipsc_error *err)
+{
+    memset(F, 0, sizeof *F);
+    if (d < 1 || r < 1 || P < 1)
+        return fipsc_fail(err, FIPSC_ERR_ARG, "FiPS factors: d = %d, r = %d, P = %lld must be positive",
+                          d, r, (long long)P);
+    size_t nu = (size_t)d * (size_t)r, nv = (size_t)r * (size_t)P;
+    F->U = calloc(nu, sizeof(float));
+    F->V = calloc(nv, sizeof(float));
+    F->mask = malloc(nv);
+    if (!F->U || !F->V || !F->mask) {
+        fipsc_fips_factors_free(F);
+        return fipsc_fail(err, FIPSC_ERR_NOMEM,
+                          "FiPS factors: out of memory for U [%d, %d] and V [%d, %lld] (%.2f GB)",
+                          d, r, r, (long long)P, (double)(nu * 4 + nv * 5) / 1e9);
+    }
+    memset(F->mask, 1, nv);
+    F->d = d;
+    F->r = r;
+    F->P = P;
+    return FIPSC_OK;
+}
+
+void fipsc_fips_factors_free(fipsc_fips_factors *F)
+{
+    if (!F) return;
+    free(F->U);
+    free(F->V);
+    free(F->mask);
+    memset(F, 0, sizeof *F);
+}
+
+fipsc_status fipsc_fips_factors_dense(const fipsc_fips_group *g, const fipsc_fips_factors *F,
+                                      int i, float *w, fipsc_error *err)
+{
+    if (i < 0 || i >= g->n_matrices)
+        return fipsc_fail(err, FIPSC_ERR_ARG, "FiPS: matrix index %d out of range [0, %d)", i,
+                          g->n_matrices);
+    if (F->d != g->d || F->P != g->P)
+        return fipsc_fail(err, FIPSC_ERR_SHAPE, "FiPS: factors are for d = %d, P = %lld, group has "
+                          "d = %d, P = %lld", F->d, (long long)F->P, g->d, (long long)g->P);
+    const fipsc_fips_matrix *mx = &g->matrices[i];
+    const float *Vi = F->V + mx->col_offset;
+    if (mx->expanding) /* w [f, d] = (U·V_i)ᵀ = V_iᵀ·Uᵀ */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, mx->cols, g->d, F->r, 1.0f, Vi,
+                    (int)F->P, F->U, F->r, 0.0f, w, g->d);
+    else /* w [d, f] = U·V_i */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->d, mx->cols, F->r, 1.0f, F->U,
+                    F->r, Vi, (int)F->P, 0.0f, w, mx->cols);
+    return FIPSC_OK;
+}
+
+const int *fips_resolve_set(const fipsc_fips_group *g, const int *set, int n_set, int *n_out,
+                            int **owned, fipsc_error *err)
+{
+    *owned = NULL;
+    if (!set || n_set == 0) {
+        int *all = malloc((size_t)g->n_matrices * sizeof *all);
+        if (!all) {
+            fipsc_fail(err, FIPSC_ERR_NOMEM, "FiPS: out of memory");
+            return NULL;
+        }
+        for (int i = 0; i < g->n_matrices; i++) all[i] = i;
+        *owned = all;
+        *n_out = g->n_matrices;
+        return all;
+    }
+    for (int a = 0; a < n_set; a++) {
+        if (set[a] < 0 || set[a] >= g->n_matrices) {
+            fipsc_fail(err, FIPSC_ERR_ARG, "FiPS: matrix index %d out of range [0, %d)", set[a],
+                       g->n_matrices);
+            return NULL;
+        }
+        for (int b = 0; b < a; b++)
+            if (set[b] == set[a]) {
+                fipsc_fail(err, FIPSC_ERR_ARG, "FiPS: matrix %d listed twice in a set", set[a]);
+                return NULL;
+            }
+    }
+    *n_out = n_set;
+    return set;
+}
