@@ -1,17 +1,23 @@
 /* fipsc_model_load: picks the loader from what the path is.
  *
+ *   a fipsc compressed .safetensors (its __metadata__ says so) -> io/compressed_read.c, first:
+ *                         it carries a configuration too but is no plain checkpoint
  *   a directory        -> Hugging Face checkpoint (config.json + safetensors): ViT/DeiT
  *                         (io/hf_vit.c) when config.json says so, else Llama family (io/hf_llama.c)
  *   *.safetensors      -> the same for one file, configuration in its __metadata__ or a
  *                         config.json beside it
+ *   TF.js directory    -> Universal Sentence Encoder Lite (io/use_tfjs.c); its safetensors form
+ *                         (io/use_safetensors.c) when the file's "config" metadata names it
  *   *.bin              -> llama2.c checkpoint, io/llama2c.c
  *   anything else      -> FIPSC_ERR_UNSUPPORTED naming the path */
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "fipsc/compressed.h"
 #include "fipsc/hf.h"
 #include "fipsc/model.h"
+#include "fipsc/use.h"
 #include "fipsc/vit.h"
 
 static bool ends_with(const char *s, const char *suffix)
@@ -27,9 +33,14 @@ fipsc_status fipsc_model_load(const char *path, fipsc_model **out, fipsc_error *
     if (stat(path, &st) != 0)
         return fipsc_fail(err, errno == ENOENT ? FIPSC_ERR_NOT_FOUND : FIPSC_ERR_IO, "%s: %s", path,
                           strerror(errno));
+    if (!S_ISDIR(st.st_mode) && ends_with(path, ".safetensors") && fipsc_compressed_is_file(path))
+        return fipsc_compressed_read(path, out, err);
     /* ViT/DeiT image classifiers: a config.json naming ViT or DeiT (io/hf_vit.c) */
     if ((S_ISDIR(st.st_mode) || ends_with(path, ".safetensors")) && fipsc_vit_path_is_vit(path))
         return fipsc_vit_load(path, out, err);
+    /* the Universal Sentence Encoder Lite: a TF.js directory (or its model.json) with vocab.json,
+     * or a .safetensors whose "config" metadata names it (io/use_tfjs.c, io/use_safetensors.c) */
+    if (fipsc_use_path_is_use(path)) return fipsc_use_load(path, out, err);
     if (S_ISDIR(st.st_mode)) return fipsc_hf_load_dir(path, out, err);
     if (ends_with(path, ".safetensors")) return fipsc_hf_load_safetensors(path, out, err);
     if (ends_with(path, ".bin")) return fipsc_load_llama2c(path, out, err);

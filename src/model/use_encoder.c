@@ -1,0 +1,427 @@
+/* The Universal Sentence Encoder Lite forward (the network is in include/fipsc/use.h).
+ *
+ * Sentences go through in consecutive chunks of at most CHUNK_ROWS tokens (fixed by the input
+ * order alone, so the result does not depend on threads). Inside a chunk every sentence's tokens
+ * are rows of one matrix: projections and MLPs are single GEMMs over all rows; norms, the timing
+ * signal, pooling and, per (sentence, head), the attention run on OpenMP threads. The MLPs go
+ * through fipsc_mlp_forward / fipsc_linear_apply, so compressed (factored) MLP weights run
+ * unchanged. The last layer's fc2 runs on the pooled hidden activations (see mlp_block_pooled).
+ *
+ * Float32 throughout like the TF.js graph, with its association where it matters: the query is
+ * scaled before the dot products, the embedding is added as e + (e + timing). LayerNorm means and
+ * variances accumulate in double. */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fipsc/activation.h"
+#include "fipsc/linear.h"
+#include "fipsc/mlp_forward.h"
+#include "fipsc/use.h"
+
+/* Token rows per chunk: GEMMs of this height run near BLAS peak, and the activations stay a few
+ * tens of MB. A longer sentence (at most max_tokens) still gets a chunk of its own. */
+enum { CHUNK_ROWS = 2048 };
+
+typedef struct workspace {
+    int rows;        /* capacity in token rows */
+    int sentences;   /* capacity in sentences */
+    float *x;        /* [rows, max(E, d)] the hidden state */
+    float *x2;       /* [rows, d] layer 0 writes its output here (the width changes) */
+    float *h;        /* [rows, d] normalised rows */
+    float *q, *k, *v;/* [rows, d] */
+    float *a;        /* [rows, d] attention output, heads concatenated */
+    float *y;        /* [rows, d] MLP output */
+    float *mlp;      /* MLP scratch */
+    float *pooled;   /* [sentences, d] */
+    float *hmean;    /* [sentences, f] mean MLP hidden activations (last layer) */
+    int *offset;     /* [sentences + 1] first row of each sentence */
+    float **down_t;  /* [n_layers] fc2 weight transposed [f, d] for sparse_down, or NULL */
+    int n_layers;
+} workspace;
+
+static void workspace_free(workspace *w)
+{
+    free(w->x);
+    free(w->x2);
+    free(w->h);
+    free(w->q);
+    free(w->k);
+    free(w->v);
+    free(w->a);
+    free(w->y);
+    free(w->mlp);
+    free(w->pooled);
+    free(w->hmean);
+    free(w->offset);
+    for (int l = 0; w->down_t && l < w->n_layers; l++) free(w->down_t[l]);
+    free(w->down_t);
+}
+
+/* A ReLU MLP with a dense fc2 leaves most hidden activations exactly zero (93% of them on STS-B
+ * for this model), so its fc2 can skip them: see sparse_down. */
+static bool sparse_down_applies(const fipsc_mlp *mlp)
+{
+    return mlp->kind == FIPSC_MLP_PLAIN && mlp->act == FIPSC_ACT_RELU && mlp->down.w && !mlp->down.factored &&
+           mlp->down.out == mlp->d && mlp->down.in == mlp->f;
+}
+
+static fipsc_status workspace_init(workspace *w, const fipsc_use *u, int rows, int sentences,
+                                   fipsc_error *err)
+{
+    memset(w, 0, sizeof *w);
+    w->rows = rows;
+    w->sentences = sentences;
+    size_t wide = (size_t)rows * (size_t)(u->dim > u->embed_dim ? u->dim : u->embed_dim);
+    size_t rd = (size_t)rows * (size_t)u->dim, scratch = 0;
+    for (int l = 0; l < u->n_layers; l++) {
+        size_t s = fipsc_mlp_scratch_floats(&u->layers[l].mlp, rows);
+        if (s > scratch) scratch = s;
+    }
+    w->x = malloc(wide * sizeof(float));
+    w->x2 = malloc(rd * sizeof(float));
+    w->h = malloc(wide * sizeof(float));
+    w->q = malloc(wide * sizeof(float));
+    w->k = malloc(wide * sizeof(float));
+    w->v = malloc(wide * sizeof(float));
+    w->a = malloc(wide * sizeof(float));
+    w->y = malloc(rd * sizeof(float));
+    w->mlp = malloc((scratch + 1) * sizeof(float));
+    w->pooled = malloc((size_t)sentences * (size_t)u->dim * sizeof(float));
+    w->hmean = malloc((size_t)sentences * (size_t)u->hidden * sizeof(float));
+    w->offset = malloc(((size_t)sentences + 1) * sizeof(int));
+    w->n_layers = u->n_layers;
+    w->down_t = calloc((size_t)u->n_layers, sizeof *w->down_t);
+    bool ok = w->x && w->x2 && w->h && w->q && w->k && w->v && w->a && w->y && w->mlp && w->pooled &&
+              w->hmean && w->offset && w->down_t;
+    /* fc2 transposed, for the layers whose MLP runs with sparse_down (rebuilt on every call, so
+     * weights replaced since — e.g. by a compressor — are picked up) */
+    for (int l = 0; ok && l < u->n_layers; l++) {
+        const fipsc_mlp *mlp = &u->layers[l].mlp;
+        if (!sparse_down_applies(mlp)) continue;
+        if (!(w->down_t[l] = malloc((size_t)mlp->f * (size_t)mlp->d * sizeof(float)))) {
+            ok = false;
+            break;
+        }
+        float *t = w->down_t[l];
+        const float *wd = mlp->down.w; /* [d, f] */
+        for (int i = 0; i < mlp->d; i++)
+            for (int j = 0; j < mlp->f; j++) t[(size_t)j * mlp->d + i] = wd[(size_t)i * mlp->f + j];
+    }
+    if (!ok) {
+        workspace_free(w);
+        return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for the sentence encoder's activations (%d tokens)",
+                          rows);
+    }
+    return FIPSC_OK;
+}
+
+/* ------------------------------------------------------------------ steps */
+
+/* x[r] = e + (e + timing(t)) for each token row: e = W_emb[id], t its position in the sentence,
+ * timing(t) = [sin(t·τ_j) for j < E/2, cos(t·τ_j) for j < E/2]. */
+static void embed(const fipsc_use *u, int n, const int32_t *const *ids, const int *offset, float *x)
+{
+    const int E = u->embed_dim, half = E / 2;
+#pragma omp parallel for schedule(dynamic, 4)
+    for (int i = 0; i < n; i++) {
+        for (int t = 0; t < offset[i + 1] - offset[i]; t++) {
+            const float *e = u->word_embeddings + (size_t)ids[i][t] * E;
+            float *row = x + (size_t)(offset[i] + t) * E;
+            const float pos = (float)t;
+            for (int j = 0; j < half; j++) {
+                float angle = pos * u->inv_timescales[j];
+                row[j] = e[j] + (e[j] + sinf(angle));
+                row[half + j] = e[half + j] + (e[half + j] + cosf(angle));
+            }
+        }
+    }
+}
+
+/* y[r] = LN(x[r]) over width w: (x − mean)·rsqrt(var + eps)·γ + β. */
+static void layer_norm(const float *x, int rows, int w, const float *gamma, const float *beta, float eps,
+                       float *y)
+{
+#pragma omp parallel for schedule(static) if (rows > 64)
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * w;
+        float *yr = y + (size_t)r * w;
+        double sum = 0;
+        for (int j = 0; j < w; j++) sum += xr[j];
+        const float mean = (float)(sum / w);
+        double ss = 0;
+        for (int j = 0; j < w; j++) {
+            float c = xr[j] - mean;
+            ss += (double)c * c;
+        }
+        const float rstd = (float)(1.0 / sqrt(ss / w + (double)eps));
+        for (int j = 0; j < w; j++) yr[j] = gamma[j] * rstd * (xr[j] - mean) + beta[j];
+    }
+}
+
+/* a = per sentence and head: softmax((scale·q)·kᵀ)·v, rows of width dw = heads·hd. Each sentence
+ * attends only to its own tokens (the graph masks other positions with −1e9: weight exactly 0). */
+static fipsc_status attention(int n, const int *offset, int heads, int hd, const float *q, const float *k,
+                              const float *v, float *a, int max_len, fipsc_error *err)
+{
+    const int dw = heads * hd, threads = omp_get_max_threads(), per = max_len + hd;
+    const float scale = (float)(1.0 / sqrt((double)hd));
+    float *scratch = malloc((size_t)threads * (size_t)per * sizeof *scratch);
+    if (!scratch) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for attention scratch");
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+    for (int job = 0; job < n * heads; job++) {
+        const int i = job / heads, h = job % heads, base = offset[i], len = offset[i + 1] - base;
+        float *p = scratch + (size_t)omp_get_thread_num() * per, *qs = p + max_len;
+        for (int t = 0; t < len; t++) {
+            const float *qt = q + (size_t)(base + t) * dw + h * hd;
+            for (int j = 0; j < hd; j++) qs[j] = qt[j] * scale;
+            float mx = -INFINITY;
+            for (int s = 0; s < len; s++) {
+                const float *ks = k + (size_t)(base + s) * dw + h * hd;
+                float dot = 0.0f;
+                for (int j = 0; j < hd; j++) dot += qs[j] * ks[j];
+                p[s] = dot;
+                if (dot > mx) mx = dot;
+            }
+            float sum = 0.0f;
+            for (int s = 0; s < len; s++) sum += (p[s] = expf(p[s] - mx));
+            const float inv = 1.0f / sum;
+            float *at = a + (size_t)(base + t) * dw + h * hd;
+            for (int j = 0; j < hd; j++) at[j] = 0.0f;
+            for (int s = 0; s < len; s++) {
+                const float w = p[s] * inv, *vs = v + (size_t)(base + s) * dw + h * hd;
+                for (int j = 0; j < hd; j++) at[j] += w * vs[j];
+            }
+        }
+    }
+    free(scratch);
+    return FIPSC_OK;
+}
+
+/* fc2 of a ReLU MLP over rows of pre-activations h [rows, f], skipping the zeros:
+ *   y[r] = b + Σ_{j : relu(h[r,j]) > 0} relu(h[r,j]) · Wᵀ[j, :]
+ * with Wᵀ [f, d] the transposed fc2 weight, so each term is one contiguous row (an axpy). The
+ * same sum as the GEMM, over the nonzero terms only, in increasing j. */
+static void sparse_down(const float *h, int rows, int f, const float *wt, const float *bias, int d, float *y)
+{
+#pragma omp parallel for schedule(static) if (rows > 16)
+    for (int r = 0; r < rows; r++) {
+        const float *hr = h + (size_t)r * f;
+        float *yr = y + (size_t)r * d;
+        for (int k = 0; k < d; k++) yr[k] = 0.0f;
+        for (int j = 0; j < f; j++) {
+            const float a = hr[j];
+            if (!(a > 0.0f)) continue; /* relu(a) == 0 */
+            const float *wj = wt + (size_t)j * d;
+#pragma omp simd
+            for (int k = 0; k < d; k++) yr[k] += a * wj[k];
+        }
+        if (bias)
+            for (int k = 0; k < d; k++) yr[k] += bias[k];
+    }
+}
+
+/* The attention half of layer l over the chunk's `rows` token rows: x [rows, d_in] ->
+ * out [rows, d] = (R·x + b_R, or x itself) + W_o·MultiHead(LN(x)) + b_o. out == x when the layer
+ * has no residual projection (updated in place). */
+static fipsc_status attention_block(const fipsc_use *u, int l, int n, const int *offset, int rows,
+                                    const float *x, float *out, workspace *w, fipsc_error *err)
+{
+    const fipsc_use_layer *L = &u->layers[l];
+    fipsc_status st;
+    if (L->has_residual_projection && (st = fipsc_linear_apply(&L->residual, rows, x, out, err))) return st;
+    layer_norm(x, rows, L->d_in, L->attn_norm_w, L->attn_norm_b, u->ln_eps, w->h);
+    if ((st = fipsc_linear_apply(&L->q, rows, w->h, w->q, err)) ||
+        (st = fipsc_linear_apply(&L->k, rows, w->h, w->k, err)) ||
+        (st = fipsc_linear_apply(&L->v, rows, w->h, w->v, err)) ||
+        (st = attention(n, offset, L->n_heads, L->head_dim, w->q, w->k, w->v, w->a, u->max_tokens, err)))
+        return st;
+    return fipsc_linear_apply_add(&L->o, rows, w->a, out, err);
+}
+
+/* The MLP half: x [rows, d] += MLP(LN(x)), recorded into capture when it lists layer l. */
+static fipsc_status mlp_block(const fipsc_use *u, int l, int rows, float *x, workspace *w,
+                              fipsc_capture *capture, fipsc_error *err)
+{
+    const fipsc_use_layer *L = &u->layers[l];
+    fipsc_status st;
+    layer_norm(x, rows, u->dim, L->mlp_norm_w, L->mlp_norm_b, u->ln_eps, w->h);
+    if (w->down_t[l]) {
+        if ((st = fipsc_linear_apply(&L->mlp.up, rows, w->h, w->mlp, err))) return st;
+        sparse_down(w->mlp, rows, L->mlp.f, w->down_t[l], L->mlp.down.bias, u->dim, w->y);
+    } else if ((st = fipsc_mlp_forward(&L->mlp, rows, w->h, w->y, w->mlp, err))) {
+        return st;
+    }
+    fipsc_capture_layer *cl = capture ? fipsc_capture_find(capture, l) : NULL;
+    if (cl && (st = fipsc_capture_append(capture, cl, w->h, w->y, rows, err))) return st;
+    const size_t total = (size_t)rows * (size_t)u->dim;
+#pragma omp parallel for schedule(static) if (total > 65536)
+    for (size_t i = 0; i < total; i++) x[i] += w->y[i];
+    return FIPSC_OK;
+}
+
+/* pooled[i] = the mean of sentence i's rows of x [rows, d] (zero for an empty sentence). */
+static void mean_pool(int n, const int *offset, const float *x, int d, float *pooled)
+{
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < n; i++) {
+        float *p = pooled + (size_t)i * d;
+        const int len = offset[i + 1] - offset[i];
+        for (int j = 0; j < d; j++) p[j] = 0.0f;
+        for (int t = 0; t < len; t++) {
+            const float *row = x + (size_t)(offset[i] + t) * d;
+            for (int j = 0; j < d; j++) p[j] += row[j];
+        }
+        const float div = (float)(len > 1 ? len : 1);
+        for (int j = 0; j < d; j++) p[j] /= div;
+    }
+}
+
+/* The MLP half of the last layer followed by the pooling, when only the pooled mean is needed:
+ *   mean_t(x_t + fc2·relu(fc1·LN(x_t) + b1) + b2) = mean_t(x_t) + fc2·mean_t(relu(fc1·LN(x_t) + b1)) + b2
+ * because fc2 is linear, so fc2 runs once per sentence instead of once per token (a sixth of the
+ * encoder's arithmetic). Any linear slot works, dense or factored. */
+static fipsc_status mlp_block_pooled(const fipsc_use *u, int l, int n, const int *offset, int rows,
+                                     const float *x, workspace *w, fipsc_error *err)
+{
+    const fipsc_mlp *mlp = &u->layers[l].mlp;
+    const int d = u->dim, f = mlp->f;
+    fipsc_status st;
+    layer_norm(x, rows, d, u->layers[l].mlp_norm_w, u->layers[l].mlp_norm_b, u->ln_eps, w->h);
+    if ((st = fipsc_linear_apply(&mlp->up, rows, w->h, w->mlp, err))) return st;
+    const size_t total = (size_t)rows * (size_t)f;
+    const long long chunks = (long long)((total + 4095) / 4096);
+#pragma omp parallel for schedule(static) if (chunks > 1)
+    for (long long c = 0; c < chunks; c++) {
+        size_t lo = (size_t)c * 4096, len = total - lo < 4096 ? total - lo : 4096;
+        fipsc_activation_apply(mlp->act, w->mlp + lo, w->mlp + lo, len);
+    }
+    mean_pool(n, offset, w->mlp, f, w->hmean);
+    mean_pool(n, offset, x, d, w->pooled);
+    if ((st = fipsc_linear_apply(&mlp->down, n, w->hmean, w->y, err))) return st;
+    for (int i = 0; i < n; i++) {
+        if (offset[i + 1] == offset[i]) continue; /* no tokens: the pooled state stays zero */
+        float *p = w->pooled + (size_t)i * d;
+        const float *y = w->y + (size_t)i * d;
+        for (int j = 0; j < d; j++) p[j] += y[j];
+    }
+    return FIPSC_OK;
+}
+
+/* Embeds sentences [0, n) of the chunk into out [n, d]. */
+static fipsc_status encode_chunk(const fipsc_use *u, int n, const int32_t *const *ids, const int *lens,
+                                 float *out, workspace *w, fipsc_capture *capture, fipsc_error *err)
+{
+    w->offset[0] = 0;
+    for (int i = 0; i < n; i++) w->offset[i + 1] = w->offset[i] + (lens[i] < u->max_tokens ? lens[i] : u->max_tokens);
+    const int rows = w->offset[n], d = u->dim, last = u->n_layers - 1;
+    fipsc_status st;
+    embed(u, n, ids, w->offset, w->x);
+    float *x = w->x;
+    for (int l = 0; l <= last; l++) {
+        /* a layer that changes the width writes into the other buffer */
+        float *dst = u->layers[l].has_residual_projection ? (x == w->x ? w->x2 : w->x) : x;
+        if ((st = attention_block(u, l, n, w->offset, rows, x, dst, w, err))) return st;
+        x = dst;
+        const bool pooled_shortcut = l == last && u->layers[l].mlp.kind == FIPSC_MLP_PLAIN &&
+                                     !(capture && fipsc_capture_find(capture, l));
+        if (pooled_shortcut) {
+            if ((st = mlp_block_pooled(u, l, n, w->offset, rows, x, w, err))) return st;
+        } else {
+            if ((st = mlp_block(u, l, rows, x, w, capture, err))) return st;
+            if (l == last) mean_pool(n, w->offset, x, d, w->pooled);
+        }
+    }
+    /* output: tanh(P·p + b), L2-normalised */
+    if ((st = fipsc_linear_apply(&u->pooler, n, w->pooled, out, err))) return st;
+    for (int i = 0; i < n; i++) {
+        float *o = out + (size_t)i * d;
+        float ss = 0.0f;
+        for (int j = 0; j < d; j++) {
+            o[j] = tanhf(o[j]);
+            ss += o[j] * o[j];
+        }
+        const float scale = 1.0f / sqrtf(ss > u->l2_eps ? ss : u->l2_eps);
+        for (int j = 0; j < d; j++) o[j] *= scale;
+    }
+    return FIPSC_OK;
+}
+
+/* ------------------------------------------------------------------ entry points */
+
+fipsc_status fipsc_use_tokenize(const fipsc_model *m, const char *text, size_t len, int32_t **ids,
+                                int *n_ids, fipsc_error *err)
+{
+    const fipsc_use *u = fipsc_model_use(m);
+    if (!u) return fipsc_fail(err, FIPSC_ERR_ARG, "the model is not a %s", FIPSC_USE_ARCH_NAME);
+    return fipsc_sp_encode(u->tokenizer, text, len, ids, n_ids, err);
+}
+
+fipsc_status fipsc_use_encode(const fipsc_model *m, int n, const int32_t *const *ids,
+                              const int *lens, float *out, fipsc_capture *capture,
+                              fipsc_error *err)
+{
+    const fipsc_use *u = fipsc_model_use(m);
+    if (!u) return fipsc_fail(err, FIPSC_ERR_ARG, "the model is not a %s", FIPSC_USE_ARCH_NAME);
+    if (n < 0) return fipsc_fail(err, FIPSC_ERR_ARG, "%d sentences", n);
+    for (int i = 0; i < n; i++) {
+        if (lens[i] < 0) return fipsc_fail(err, FIPSC_ERR_ARG, "sentence %d has %d tokens", i, lens[i]);
+        int kept = lens[i] < u->max_tokens ? lens[i] : u->max_tokens;
+        for (int t = 0; t < kept; t++)
+            if (ids[i][t] < 0 || ids[i][t] >= u->vocab_size)
+                return fipsc_fail(err, FIPSC_ERR_ARG, "sentence %d, token %d: id %d is outside the vocabulary [0, %d)",
+                                  i, t, ids[i][t], u->vocab_size);
+    }
+    if (n == 0) return FIPSC_OK;
+    int rows_cap = CHUNK_ROWS > u->max_tokens ? CHUNK_ROWS : u->max_tokens;
+    int sent_cap = n < rows_cap ? n : rows_cap; /* empty sentences still take a slot */
+    workspace w;
+    fipsc_status st = workspace_init(&w, u, rows_cap, sent_cap, err);
+    if (st) return st;
+    for (int first = 0; first < n && !st;) {
+        int count = 0, rows = 0;
+        while (first + count < n && count < sent_cap) {
+            int len = lens[first + count] < u->max_tokens ? lens[first + count] : u->max_tokens;
+            if (rows + len > rows_cap) break;
+            rows += len;
+            count++;
+        }
+        st = encode_chunk(u, count, ids + first, lens + first, out + (size_t)first * u->dim, &w, capture, err);
+        first += count;
+    }
+    workspace_free(&w);
+    return st;
+}
+
+fipsc_status fipsc_use_embed(const fipsc_model *m, int n, const char *const *texts,
+                             const size_t *lens, float *out, fipsc_error *err)
+{
+    const fipsc_use *u = fipsc_model_use(m);
+    if (!u) return fipsc_fail(err, FIPSC_ERR_ARG, "the model is not a %s", FIPSC_USE_ARCH_NAME);
+    if (n < 0) return fipsc_fail(err, FIPSC_ERR_ARG, "%d sentences", n);
+    int32_t **ids = calloc((size_t)n + 1, sizeof *ids);
+    int *n_ids = calloc((size_t)n + 1, sizeof *n_ids);
+    fipsc_error *errs = calloc((size_t)n + 1, sizeof *errs);
+    fipsc_status st = FIPSC_OK;
+    if (!ids || !n_ids || !errs) {
+        st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory tokenizing %d sentences", n);
+        goto done;
+    }
+#pragma omp parallel for schedule(dynamic, 16)
+    for (int i = 0; i < n; i++)
+        fipsc_sp_encode(u->tokenizer, texts[i], lens ? lens[i] : strlen(texts[i]), &ids[i], &n_ids[i], &errs[i]);
+    for (int i = 0; i < n; i++)
+        if (errs[i].code) {
+            st = fipsc_fail(err, errs[i].code, "sentence %d: %s", i, errs[i].message);
+            goto done;
+        }
+    st = fipsc_use_encode(m, n, (const int32_t *const *)ids, n_ids, out, NULL, err);
+done:
+    if (ids)
+        for (int i = 0; i < n; i++) free(ids[i]);
+    free(ids);
+    free(n_ids);
+    free(errs);
+    return st;
+}
