@@ -132,5 +132,9 @@ fipsc_status fipsc_model_load(const char *path, fipsc_model **out, fipsc_error *
 
 /* llama2.c checkpoint (7-int header, see io/llama2c.c). */
 fipsc_status fipsc_load_llama2c(const char *path, fipsc_model **out, fipsc_error *err);
+/* The same from size bytes in memory (e.g. for fuzzing); the bytes are copied, not kept.
+ * `name` stands for the path in messages and in m->source_path. */
+fipsc_status fipsc_load_llama2c_buffer(const void *bytes, size_t size, const char *name,
+                                       fipsc_model **out, fipsc_error *err);
 
 #endif

@@ -74,7 +74,8 @@ static fipsc_status get_positive(const cJSON *root, const char *origin, const ch
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
     if (!v || cJSON_IsNull(v)) return FIPSC_OK;
-    if (!cJSON_IsNumber(v) || !(v->valuedouble > 0) || !isfinite((float)v->valuedouble)) {
+    /* tested as a float: a tiny positive double such as 1e-50 rounds to 0 */
+    if (!cJSON_IsNumber(v) || !((float)v->valuedouble > 0) || !isfinite((float)v->valuedouble)) {
         char got[64];
         describe(v, got, sizeof got);
         return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: key '%s' must be a positive number, got %s",

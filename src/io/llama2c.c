@@ -129,41 +129,35 @@ static fipsc_status load_weights(fipsc_model *m, const fipsc_mapped_file *mf, bo
     return FIPSC_OK;
 }
 
-fipsc_status fipsc_load_llama2c(const char *path, fipsc_model **out, fipsc_error *err)
+/* Parses a whole llama2.c file held in mf (mapped or borrowed); the weights are copied, so mf
+ * may go away afterwards. */
+static fipsc_status load_from_bytes(const fipsc_mapped_file *mf, fipsc_model **out, fipsc_error *err)
 {
+    const char *path = mf->path;
     *out = NULL;
-    fipsc_mapped_file *mf;
-    fipsc_status st = fipsc_map_file(path, &mf, err);
-    if (st) return st;
-    if (mf->size < 7 * sizeof(int32_t)) {
-        size_t size = mf->size;
-        fipsc_unmap_file(mf);
+    fipsc_status st;
+    if (mf->size < 7 * sizeof(int32_t))
         return fipsc_fail(err, FIPSC_ERR_FORMAT,
                           "%s: truncated: %zu bytes, shorter than the 28-byte llama2.c header", path,
-                          size);
-    }
+                          mf->size);
     int32_t h[7];
     memcpy(h, mf->data, sizeof h);
     int dim = h[0], hidden = h[1], layers = h[2], heads = h[3], kv_heads = h[4], seq = h[6];
     bool shared_cls = h[5] > 0;
-    int vocab = h[5] < 0 ? -(int)h[5] : h[5];
+    int vocab = h[5] == INT32_MIN ? 0 : h[5] < 0 ? -h[5] : h[5]; /* -INT32_MIN overflows */
     /* Bounds keep every size product far inside int64 and reject files that are not llama2.c. */
     const int limit = 1 << 20;
     if (dim <= 0 || hidden <= 0 || layers <= 0 || heads <= 0 || kv_heads <= 0 || vocab <= 0 ||
         seq <= 0 || dim > limit || hidden > limit || layers > 4096 || heads > dim ||
         kv_heads > heads || vocab > (1 << 24) || seq > limit || dim % heads != 0 ||
         heads % kv_heads != 0 || (dim / heads) % 2 != 0 || h[5] == INT32_MIN) {
-        fipsc_unmap_file(mf);
         return fipsc_fail(err, FIPSC_ERR_FORMAT,
                           "%s: not a valid llama2.c header (dim %d, hidden %d, layers %d, heads %d, "
                           "kv_heads %d, vocab %d, seq_len %d)",
                           path, h[0], h[1], h[2], h[3], h[4], h[5], h[6]);
     }
     fipsc_model *m = fipsc_model_new();
-    if (!m) {
-        fipsc_unmap_file(mf);
-        return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
-    }
+    if (!m) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
     fipsc_config *c = &m->cfg;
     c->arch = FIPSC_ARCH_LLAMA;
     snprintf(c->arch_name, sizeof c->arch_name, "llama2.c");
@@ -183,8 +177,7 @@ fipsc_status fipsc_load_llama2c(const char *path, fipsc_model **out, fipsc_error
     c->eos_token = 2;
     snprintf(m->source_path, sizeof m->source_path, "%s", path);
 
-    st = load_weights(m, mf, shared_cls, err);
-    fipsc_unmap_file(mf); /* weights were copied (q/k need permuting anyway; 1 copy total) */
+    st = load_weights(m, mf, shared_cls, err); /* copies (q/k need permuting anyway; 1 copy total) */
     if (!st) st = fipsc_model_check_finite(m, err);
     if (!st) st = fipsc_model_bind_llama(m, err);
     if (st) {
@@ -193,4 +186,23 @@ fipsc_status fipsc_load_llama2c(const char *path, fipsc_model **out, fipsc_error
     }
     *out = m;
     return FIPSC_OK;
+}
+
+fipsc_status fipsc_load_llama2c(const char *path, fipsc_model **out, fipsc_error *err)
+{
+    *out = NULL;
+    fipsc_mapped_file *mf;
+    fipsc_status st = fipsc_map_file(path, &mf, err);
+    if (st) return st;
+    st = load_from_bytes(mf, out, err);
+    fipsc_unmap_file(mf);
+    return st;
+}
+
+fipsc_status fipsc_load_llama2c_buffer(const void *bytes, size_t size, const char *name,
+                                       fipsc_model **out, fipsc_error *err)
+{
+    fipsc_mapped_file borrowed = {.data = bytes, .size = size};
+    snprintf(borrowed.path, sizeof borrowed.path, "%s", name);
+    return load_from_bytes(&borrowed, out, err);
 }

@@ -1,0 +1,179 @@
+/* Replays every committed fuzz input (every file in fuzz/corpus/<target>/: the seeds and the
+ * regression inputs of crashes found and fixed) through its fuzz target's harness, in the
+ * ordinary builds (release and ASan+UBSan, gcc). A crash that comes back thus fails ctest even
+ * where clang and libFuzzer are absent. A harness aborts on a broken invariant; the sanitizers
+ * stop on memory errors and leaks. Also checks the fixes behind the regression inputs directly,
+ * with the errors they now give.
+ *
+ * The harnesses are compiled in here, each with its entry point renamed (their static names are
+ * distinct for that reason). */
+#include <dirent.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fipsc/file.h"
+#include "fipsc/hf.h"
+#include "fipsc/model.h"
+#include "testutil.h"
+
+#define LLVMFuzzerTestOneInput fuzz_one_safetensors
+#include "../fuzz/fuzz_safetensors.c"
+#undef LLVMFuzzerTestOneInput
+#undef REQUIRE
+#define LLVMFuzzerTestOneInput fuzz_one_safetensors_index
+#include "../fuzz/fuzz_safetensors_index.c"
+#undef LLVMFuzzerTestOneInput
+#undef REQUIRE
+#define LLVMFuzzerTestOneInput fuzz_one_hf_config
+#include "../fuzz/fuzz_hf_config.c"
+#undef LLVMFuzzerTestOneInput
+#undef REQUIRE
+#define LLVMFuzzerTestOneInput fuzz_one_llama2c
+#include "../fuzz/fuzz_llama2c.c"
+#undef LLVMFuzzerTestOneInput
+#undef REQUIRE
+#define LLVMFuzzerTestOneInput fuzz_one_sp_vocab
+#include "../fuzz/fuzz_sp_vocab.c"
+#undef LLVMFuzzerTestOneInput
+#undef REQUIRE
+#define LLVMFuzzerTestOneInput fuzz_one_corpus
+#include "../fuzz/fuzz_corpus.c"
+#undef LLVMFuzzerTestOneInput
+#undef REQUIRE
+#define LLVMFuzzerTestOneInput fuzz_one_vit_config
+#include "../fuzz/fuzz_vit_config.c"
+#undef LLVMFuzzerTestOneInput
+#undef REQUIRE
+#define LLVMFuzzerTestOneInput fuzz_one_image
+#include "../fuzz/fuzz_image.c"
+#undef LLVMFuzzerTestOneInput
+#undef REQUIRE
+#define LLVMFuzzerTestOneInput fuzz_one_image_preproc
+#include "../fuzz/fuzz_image_preproc.c"
+#undef LLVMFuzzerTestOneInput
+#undef REQUIRE
+
+#include "../fuzz/fuzzutil.c"
+
+typedef struct {
+    const char *name;
+    int (*one)(const uint8_t *data, size_t size);
+} target;
+
+static const target targets[] = {
+    {"fuzz_safetensors", fuzz_one_safetensors},
+    {"fuzz_safetensors_index", fuzz_one_safetensors_index},
+    {"fuzz_hf_config", fuzz_one_hf_config},
+    {"fuzz_llama2c", fuzz_one_llama2c},
+    {"fuzz_sp_vocab", fuzz_one_sp_vocab},
+    {"fuzz_corpus", fuzz_one_corpus},
+    {"fuzz_vit_config", fuzz_one_vit_config},
+    {"fuzz_image", fuzz_one_image},
+    {"fuzz_image_preproc", fuzz_one_image_preproc},
+};
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Runs every file of fuzz/corpus/<t->name>/ through t->one, in name order; returns the count. */
+static int replay(const target *t)
+{
+    char dir[4096];
+    char rel[256];
+    snprintf(rel, sizeof rel, "fuzz/corpus/%s", t->name);
+    test_path(dir, sizeof dir, "FIPSC_SOURCE_DIR", rel);
+    DIR *d = opendir(dir);
+    CHECK_MSG(d != NULL, "cannot list %s", dir);
+    if (!d) return 0;
+    char *names[4096];
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) && n < 4096;)
+        if (e->d_name[0] != '.') names[n++] = strdup(e->d_name);
+    closedir(d);
+    qsort(names, (size_t)n, sizeof names[0], compare_names);
+    for (int i = 0; i < n; i++) {
+        char path[8192];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        fprintf(stderr, "%s: %s\n", t->name, names[i]); /* the last line names a crashing input */
+        char *bytes;
+        size_t size;
+        fipsc_error err;
+        fipsc_status st = fipsc_read_file(path, &bytes, &size, &err);
+        CHECK_MSG(st == FIPSC_OK, "%s", err.message);
+        if (st == FIPSC_OK) {
+            CHECK(t->one((const uint8_t *)bytes, size) == 0);
+            free(bytes);
+        }
+        free(names[i]);
+    }
+    return n;
+}
+
+/* The fixes behind the regression inputs, with the errors they now give. */
+static void check_fixes(void)
+{
+    fipsc_error err;
+    fipsc_config cfg;
+    /* rms_norm_eps 1e-50 is positive as a double but 0 as the float the runtime uses. */
+    CHECK_FAILS(fipsc_hf_parse_config("{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 8,"
+                                      " \"intermediate_size\": 8, \"num_hidden_layers\": 1,"
+                                      " \"num_attention_heads\": 2, \"vocab_size\": 4,"
+                                      " \"rms_norm_eps\": 1e-50}",
+                                      "config.json", &cfg, &err),
+                FIPSC_ERR_FORMAT, "'rms_norm_eps' must be a positive number", &err);
+
+    /* A llama2.c header with vocab_size INT32_MIN (negating it overflowed). */
+    int32_t header[7] = {8, 8, 1, 2, 2, INT32_MIN, 4};
+    fipsc_model *m = (fipsc_model *)1;
+    CHECK_FAILS(fipsc_load_llama2c_buffer(header, sizeof header, "min.bin", &m, &err), FIPSC_ERR_FORMAT,
+                "min.bin: not a valid llama2.c header", &err);
+    CHECK(m == NULL);
+}
+
+/* fipsc_load_llama2c_buffer reads exactly what fipsc_load_llama2c reads from a file. */
+static void check_llama2c_buffer(void)
+{
+    char path[4096];
+    test_path(path, sizeof path, "FIPSC_SOURCE_DIR", "fuzz/corpus/fuzz_llama2c/shared_gqa.bin");
+    char *bytes;
+    size_t size;
+    fipsc_error err;
+    CHECK_OK(fipsc_read_file(path, &bytes, &size, &err), &err);
+    fipsc_model *from_file = NULL, *from_buffer = NULL;
+    CHECK_OK(fipsc_load_llama2c(path, &from_file, &err), &err);
+    CHECK_OK(fipsc_load_llama2c_buffer(bytes, size, "in memory", &from_buffer, &err), &err);
+    if (from_file && from_buffer) {
+        CHECK(strcmp(from_buffer->source_path, "in memory") == 0);
+        CHECK(from_file->n_tensors == from_buffer->n_tensors && from_buffer->n_tensors > 0);
+        CHECK(from_buffer->cfg.dim == 4 && from_buffer->cfg.n_kv_heads == 1 && from_buffer->cfg.tie_embeddings);
+        for (int i = 0; i < from_file->n_tensors && i < from_buffer->n_tensors; i++) {
+            const fipsc_tensor *a = &from_file->tensors[i], *b = &from_buffer->tensors[i];
+            int64_t n = fipsc_shape_numel(a->ndim, a->shape);
+            CHECK(strcmp(a->name, b->name) == 0 && a->ndim == b->ndim &&
+                  memcmp(a->shape, b->shape, sizeof a->shape) == 0 &&
+                  memcmp(a->data, b->data, (size_t)n * sizeof(float)) == 0);
+        }
+    }
+    fipsc_model_free(from_file);
+    fipsc_model_free(from_buffer);
+    /* Truncated by one byte: refused, naming the buffer. */
+    CHECK_FAILS(fipsc_load_llama2c_buffer(bytes, size - 1, "in memory", &from_buffer, &err),
+                FIPSC_ERR_FORMAT, "in memory: truncated", &err);
+    free(bytes);
+}
+
+int main(void)
+{
+    for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++) {
+        int n = replay(&targets[i]);
+        CHECK_MSG(n > 0, "no inputs for %s", targets[i].name);
+        printf("%s: %d inputs replayed\n", targets[i].name, n);
+    }
+    check_fixes();
+    check_llama2c_buffer();
+    return test_summary("test_fuzz_corpus");
+}
