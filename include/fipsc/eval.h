@@ -23,7 +23,8 @@ typedef void (*fipsc_progress_fn)(void *ctx, int done, int total);
 
 typedef struct fipsc_eval_options {
     const fipsc_model *ref;      /* NULL: perplexity only */
-    int max_rows;                /* token rows per forward pass; 0: 4096 */
+    int max_rows;                /* token rows per forward pass (at least one sequence);
+                                  * 0: 4096, fewer for large vocabularies (≤ 64 Mi logits) */
     fipsc_progress_fn progress;  /* NULL, or called with sequences done / total */
     void *progress_ctx;
 } fipsc_eval_options;

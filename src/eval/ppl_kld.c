@@ -12,7 +12,12 @@
 
 #include "fipsc/runtime.h"
 
-enum { DEFAULT_MAX_ROWS = 4096 };
+/* Default rows per forward pass: at most 4096, and at most 64 Mi logits (256 MiB) per model. */
+static int default_max_rows(int vocab)
+{
+    long long rows = (64LL << 20) / vocab;
+    return (int)(rows > 4096 ? 4096 : rows < 1 ? 1 : rows);
+}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -112,7 +117,7 @@ fipsc_status fipsc_eval_corpus(const fipsc_model *m, const fipsc_corpus *c,
     if (total == 0)
         return fipsc_fail(err, FIPSC_ERR_ARG, "the corpus has nothing to score: every sequence is a single token");
 
-    const int max_rows = opt->max_rows > 0 ? opt->max_rows : DEFAULT_MAX_ROWS;
+    const int max_rows = opt->max_rows > 0 ? opt->max_rows : default_max_rows(vocab);
     scores sc = {0};
     sc.nll = malloc((size_t)total * sizeof(double));
     if (ref) {

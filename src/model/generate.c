@@ -79,7 +79,8 @@ typedef struct sample_job {
     fipsc_error err;
 } sample_job;
 
-/* Keeps the failure of the lowest sequence index, so the message does not depend on timing. */
+/* Keeps the failure of the lowest sequence index among those that ran (after a failure the
+ * remaining sequences are skipped). */
 static void record_failure(sample_job *job, int seq, const fipsc_error *e)
 {
 #pragma omp critical(fipsc_sample_failure)
