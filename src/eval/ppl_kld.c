@@ -100,6 +100,13 @@ fipsc_status fipsc_eval_corpus(const fipsc_model *m, const fipsc_corpus *c,
     const fipsc_model *ref = opt->ref;
     const int vocab = m->cfg.vocab_size;
     fipsc_status st;
+    for (const fipsc_model *mm = m; mm; mm = mm == m ? ref : NULL)
+        if (mm->cfg.arch != FIPSC_ARCH_LLAMA || !mm->layers)
+            return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
+                              "%s%s is not a Llama-family language model (architecture '%s'): "
+                              "perplexity needs one",
+                              mm == m ? "" : "the reference ",
+                              mm->source_path[0] ? mm->source_path : "the model", mm->cfg.arch_name);
     if ((st = fipsc_corpus_check_vocab(c, vocab, "the model", err))) return st;
     if (ref && ref->cfg.vocab_size != vocab)
         return fipsc_fail(err, FIPSC_ERR_ARG, "the reference model's vocabulary has %d tokens but the model's has %d",

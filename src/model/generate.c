@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "fipsc/runtime.h"
+#include "model/llama_internal.h"
 
 /* Models up to this many parameters sample sequences in parallel, one per thread: their weights
  * fit in a core's cache and a decode step takes microseconds, too little to split. (A decode step
@@ -52,8 +53,9 @@ fipsc_status fipsc_llama_generate(const fipsc_model *m, const int32_t *prompt, i
     if (sampler->vocab != m->cfg.vocab_size)
         return fipsc_fail(err, FIPSC_ERR_ARG, "sampler vocabulary %d differs from the model's %d",
                           sampler->vocab, m->cfg.vocab_size);
-    fipsc_status st = check_context(m, (long long)n_prompt + n_new, "the prompt plus the new tokens", err);
-    if (st) return st;
+    fipsc_status st = llama_check_model(m, err);
+    if (st || (st = check_context(m, (long long)n_prompt + n_new, "the prompt plus the new tokens", err)))
+        return st;
     float *logits = malloc((size_t)m->cfg.vocab_size * sizeof *logits);
     if (!logits) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for logits");
     fipsc_llama_session *s = NULL;
@@ -146,8 +148,8 @@ fipsc_status fipsc_llama_sample_sequences(const fipsc_model *m, int n, int len, 
 {
     if (n <= 0 || len <= 0)
         return fipsc_fail(err, FIPSC_ERR_ARG, "sampling %d sequences of %d tokens (both must be positive)", n, len);
-    fipsc_status st = check_context(m, len, "a sampled sequence", err);
-    if (st) return st;
+    fipsc_status st = llama_check_model(m, err);
+    if (st || (st = check_context(m, len, "a sampled sequence", err))) return st;
     fipsc_sampler probe; /* validates temperature and top_p once, before any thread starts */
     if ((st = fipsc_sampler_init(&probe, m->cfg.vocab_size, temperature, top_p, seed, err))) return st;
     fipsc_sampler_free(&probe);
