@@ -51,6 +51,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                       MODEL_SIDE, &pp, &err) == FIPSC_OK) {
             fuzz_note(NULL);
             REQUIRE(pp.channels == channels);
+            /* the values the pipeline divides by and multiplies with, as floats */
+            REQUIRE(pp.rescale_factor > 0 && isfinite(pp.rescale_factor));
+            for (int c = 0; c < channels; c++)
+                REQUIRE(isfinite(pp.mean[c]) && isfinite(pp.std[c]) && pp.std[c] > 0);
             run_pipeline(&pp);
         } else {
             fuzz_note(&err);

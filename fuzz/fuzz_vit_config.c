@@ -2,8 +2,10 @@
  * fipsc_vit_config_is_vit).
  *
  * The input is the config.json text. A parsed configuration must be self-consistent: the head
- * size divides the width, the patch grid fits the image and the token count follows from it, and
- * every label (when id2label is given) is set. Failures must free everything (LeakSanitizer). */
+ * size divides the width, the patch grid fits the image and the token count follows from it,
+ * every label (when id2label is given) is set, and layer_norm_eps is a positive finite float.
+ * Failures must free everything (LeakSanitizer). */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -28,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         REQUIRE(vc.patch_h > 0 && vc.patch_w > 0 && vc.grid_h > 0 && vc.grid_w > 0);
         REQUIRE(vc.grid_h * vc.patch_h <= vc.image_h && vc.grid_w * vc.patch_w <= vc.image_w);
         REQUIRE(vc.n_patches == vc.grid_h * vc.grid_w && vc.n_tokens == vc.n_prefix + vc.n_patches);
-        REQUIRE(vc.n_labels >= 0);
+        REQUIRE(vc.n_labels >= 0 && vc.ln_eps > 0 && isfinite(vc.ln_eps));
         for (int i = 0; vc.labels && i < vc.n_labels; i++) REQUIRE(vc.labels[i]);
         fipsc_vit_config_free(&vc);
     } else {

@@ -22,6 +22,7 @@
 #include "fipsc/file.h"
 #include "fipsc/hf.h"
 #include "fipsc/safetensors.h"
+#include "fipsc/use.h"
 
 static const char *out_dir;
 static char temp_dir[4096];
@@ -567,6 +568,26 @@ static void sp_vocab_seeds(void)
     write_text_seed("fuzz_sp_vocab", "too_small", "[[\"a\", 0], [\"b\", 1]]");
 }
 
+/* ------------------------------------------------------------------ sentence-encoder config */
+
+static void use_config_seeds(void)
+{
+    fipsc_use u = {.vocab_size = 8002, .embed_dim = 256, .dim = 512, .hidden = 1536, .n_layers = 2,
+                   .n_heads = 4, .max_tokens = 128, .ln_eps = 1e-6f, .l2_eps = 1e-12f,
+                   .tokenizer_reserved = 6};
+    char *json;
+    fipsc_error err;
+    check(fipsc_use_config_to_json(&u, &json, &err), &err);
+    write_text_seed("fuzz_use_config", "use_lite.json", json);
+    free(json);
+    write_text_seed("fuzz_use_config", "small.json",
+                    "{\"architectures\": [\"Other\", \"UniversalSentenceEncoderLite\"], \"vocab_size\": 10,"
+                    " \"embedding_size\": 4, \"hidden_size\": 6, \"intermediate_size\": 3,"
+                    " \"num_hidden_layers\": 1, \"num_attention_heads\": 2, \"hidden_act\": \"relu\","
+                    " \"layer_norm_eps\": 0.001, \"l2_normalize_eps\": 1, \"max_position_embeddings\": 1,"
+                    " \"tokenizer_reserved_symbols\": 0}");
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -587,6 +608,7 @@ int main(int argc, char **argv)
     image_seeds();
     tfjs_seeds();
     sp_vocab_seeds();
+    use_config_seeds();
     rmdir(temp_dir);
     for (int i = 0; i < n_kept; i++) free(kept[i]);
     return 0;

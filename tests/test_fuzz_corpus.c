@@ -15,7 +15,11 @@
 
 #include "fipsc/file.h"
 #include "fipsc/hf.h"
+#include "fipsc/image.h"
 #include "fipsc/model.h"
+#include "fipsc/tfjs.h"
+#include "fipsc/use.h"
+#include "fipsc/vit.h"
 #include "testutil.h"
 
 #define LLVMFuzzerTestOneInput fuzz_one_safetensors
@@ -55,6 +59,15 @@
 #undef LLVMFuzzerTestOneInput
 #undef REQUIRE
 
+#define LLVMFuzzerTestOneInput fuzz_one_tfjs
+#include "../fuzz/fuzz_tfjs.c"
+#undef LLVMFuzzerTestOneInput
+#undef REQUIRE
+#define LLVMFuzzerTestOneInput fuzz_one_use_config
+#include "../fuzz/fuzz_use_config.c"
+#undef LLVMFuzzerTestOneInput
+#undef REQUIRE
+
 #include "../fuzz/fuzzutil.c"
 
 typedef struct {
@@ -72,6 +85,8 @@ static const target targets[] = {
     {"fuzz_vit_config", fuzz_one_vit_config},
     {"fuzz_image", fuzz_one_image},
     {"fuzz_image_preproc", fuzz_one_image_preproc},
+    {"fuzz_tfjs", fuzz_one_tfjs},
+    {"fuzz_use_config", fuzz_one_use_config},
 };
 
 static int compare_names(const void *a, const void *b)
@@ -132,6 +147,57 @@ static void check_fixes(void)
     CHECK_FAILS(fipsc_load_llama2c_buffer(header, sizeof header, "min.bin", &m, &err), FIPSC_ERR_FORMAT,
                 "min.bin: not a valid llama2.c header", &err);
     CHECK(m == NULL);
+
+    /* Floats that are positive or finite as doubles only. */
+    fipsc_vit vc;
+    CHECK_FAILS(fipsc_vit_parse_config("{\"architectures\": [\"ViTForImageClassification\"],"
+                                       " \"layer_norm_eps\": 1e-50}",
+                                       "vit.json", &vc, &err),
+                FIPSC_ERR_FORMAT, "key 'layer_norm_eps' must be a positive number", &err);
+    fipsc_image_preproc pp;
+    CHECK_FAILS(fipsc_image_preproc_parse("{\"image_std\": [0.5, 1e-50, 0.5]}", "pp.json", 3, 8, 8, &pp, &err),
+                FIPSC_ERR_FORMAT, "key 'image_std' must be a positive number", &err);
+    CHECK_FAILS(fipsc_image_preproc_parse("{\"image_mean\": 1e300}", "pp.json", 1, 8, 8, &pp, &err),
+                FIPSC_ERR_FORMAT, "key 'image_mean' must be a number", &err);
+    static const char use_config[] =
+        "{\"architectures\": [\"UniversalSentenceEncoderLite\"], \"vocab_size\": 10, \"embedding_size\": 4,"
+        " \"hidden_size\": 6, \"intermediate_size\": %s, \"num_hidden_layers\": 1, \"num_attention_heads\": 2,"
+        " \"hidden_act\": \"relu\", \"layer_norm_eps\": %s, \"l2_normalize_eps\": 1,"
+        " \"max_position_embeddings\": 1, \"tokenizer_reserved_symbols\": 0}";
+    char text[1024];
+    fipsc_use u;
+    snprintf(text, sizeof text, use_config, "3", "1e-50");
+    CHECK_FAILS(fipsc_use_parse_config(text, "use", &u, &err), FIPSC_ERR_FORMAT,
+                "\"layer_norm_eps\" must be a number in (0, 1]", &err);
+    /* An integer beyond int: refused before it is converted (the conversion was undefined). */
+    snprintf(text, sizeof text, use_config, "3100000001", "1e-6");
+    CHECK_FAILS(fipsc_use_parse_config(text, "use", &u, &err), FIPSC_ERR_FORMAT,
+                "\"intermediate_size\" must be an integer >= 1", &err);
+    snprintf(text, sizeof text, use_config, "3", "1e-6");
+    CHECK_OK(fipsc_use_parse_config(text, "use", &u, &err), &err);
+
+    /* TF.js manifests: a shape whose element count wraps around 2^64, a dimension beyond int64,
+     * and a bad second group after a good first one (closing freed group data never allocated). */
+    static const char *const manifests[][2] = {
+        {"{\"weightsManifest\": [{\"paths\": [], \"weights\": [{\"name\": \"w\","
+         " \"shape\": [1099511627776, 16777216], \"dtype\": \"float32\"}]}]}",
+         "weight 'w' is impossibly large"},
+        {"{\"weightsManifest\": [{\"paths\": [], \"weights\": [{\"name\": \"w\","
+         " \"shape\": [2, 1e30], \"dtype\": \"float32\"}]}]}",
+         "weight 'w' has an invalid dimension 1"},
+        {"{\"weightsManifest\": [{\"paths\": [], \"weights\": []}, {\"weights\": []}]}",
+         "weightsManifest group 1 is not an object"},
+    };
+    const char *dir = test_tmpdir("test_fuzz_corpus");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/model.json", dir);
+    for (size_t i = 0; i < sizeof manifests / sizeof manifests[0]; i++) {
+        FILE *fp = fopen(path, "wb");
+        CHECK(fp && fputs(manifests[i][0], fp) >= 0 && fclose(fp) == 0);
+        fipsc_tfjs_model *tm = (fipsc_tfjs_model *)1;
+        CHECK_FAILS(fipsc_tfjs_open(dir, &tm, &err), FIPSC_ERR_FORMAT, manifests[i][1], &err);
+        CHECK(tm == NULL);
+    }
 }
 
 /* fipsc_load_llama2c_buffer reads exactly what fipsc_load_llama2c reads from a file. */

@@ -197,7 +197,8 @@ fipsc_status fipsc_vit_parse_config(const char *json_text, const char *origin, f
     }
     v = cJSON_GetObjectItemCaseSensitive(root, "layer_norm_eps");
     if (v && !cJSON_IsNull(v)) {
-        if (!cJSON_IsNumber(v) || !(v->valuedouble > 0) || !isfinite((float)v->valuedouble)) {
+        /* tested as a float: a tiny positive double such as 1e-50 rounds to 0 */
+        if (!cJSON_IsNumber(v) || !((float)v->valuedouble > 0) || !isfinite((float)v->valuedouble)) {
             st = bad_key(origin, "layer_norm_eps", "a positive number", v, err);
             goto done;
         }

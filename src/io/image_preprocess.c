@@ -122,8 +122,10 @@ static fipsc_status get_stats(const cJSON *v, const char *origin, const char *ke
         return bad_value(origin, key, want, v, err);
     }
     for (int c = 0; c < channels; c++) {
-        if (!isfinite(vals[c]) || (positive && !(vals[c] > 0))) return bad_value(origin, key, want, v, err);
-        out[c] = (float)vals[c];
+        /* tested as floats: 1e300 overflows to inf, 1e-50 rounds to 0 */
+        float f = (float)vals[c];
+        if (!isfinite(f) || (positive && !(f > 0))) return bad_value(origin, key, want, v, err);
+        out[c] = f;
     }
     return FIPSC_OK;
 }

@@ -26,7 +26,8 @@ struct fipsc_tfjs_model {
 void fipsc_tfjs_close(fipsc_tfjs_model *m)
 {
     if (!m) return;
-    for (int g = 0; g < m->n_groups; g++) free(m->group_data[g]);
+    /* n_groups counts the groups checked so far, also when group_data was never allocated */
+    for (int g = 0; m->group_data && g < m->n_groups; g++) free(m->group_data[g]);
     free(m->group_data);
     free(m->weights);
     for (int i = 0; i < m->n_nodes; i++) free((void *)m->nodes[i].inputs);
@@ -104,15 +105,16 @@ static fipsc_status parse_shape(const fipsc_tfjs_model *m, int g, const char *wn
     const cJSON *dim;
     cJSON_ArrayForEach(dim, shape) {
         double v = cJSON_IsNumber(dim) ? dim->valuedouble : -1;
-        if (v < 0 || v != (double)(int64_t)v || v > (double)(1ll << 40))
+        if (v < 0 || v > (double)(1ll << 40) || v != (double)(int64_t)v) /* range before the cast */
             return fipsc_fail(err, FIPSC_ERR_FORMAT,
                               "%s: weight '%s' has an invalid dimension %d in its shape (not a "
                               "non-negative integer)",
                               m->path, wname, k);
         w->shape[k++] = (int64_t)v;
-        numel *= (uint64_t)v;
-        if (numel > ((uint64_t)1 << 40))
+        /* checked before multiplying: 2^40 · 2^40 would wrap around 2^64 */
+        if (v > 0 && numel > ((uint64_t)1 << 40) / (uint64_t)v)
             return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: weight '%s' is impossibly large", m->path, wname);
+        numel *= (uint64_t)v;
     }
     w->nbytes = (size_t)numel * fipsc_dtype_size(w->dtype);
     return FIPSC_OK;

@@ -35,8 +35,8 @@ static fipsc_status get_int(const cJSON *root, const char *origin, const char *k
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
     if (!v) return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: missing \"%s\"", origin, key);
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble || v->valuedouble < lo ||
-        v->valuedouble > 1e8)
+    if (!cJSON_IsNumber(v) || v->valuedouble < lo || v->valuedouble > 1e8 ||
+        v->valuedouble != (double)(int)v->valuedouble) /* range before the cast */
         return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: \"%s\" must be an integer >= %d", origin, key, lo);
     *out = (int)v->valuedouble;
     return FIPSC_OK;
@@ -47,7 +47,8 @@ static fipsc_status get_eps(const cJSON *root, const char *origin, const char *k
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
     if (!v) return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: missing \"%s\"", origin, key);
-    if (!cJSON_IsNumber(v) || !(v->valuedouble > 0) || v->valuedouble > 1)
+    /* tested as a float: a tiny positive double such as 1e-50 rounds to 0 */
+    if (!cJSON_IsNumber(v) || !((float)v->valuedouble > 0) || v->valuedouble > 1)
         return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: \"%s\" must be a number in (0, 1]", origin, key);
     *out = (float)v->valuedouble;
     return FIPSC_OK;
