@@ -54,9 +54,10 @@ static double max_rel(const float *got, const double *want, size_t n)
 
 static void test_linear(void)
 {
-    /* Shapes that take every path: one row (small, chunked GEMV with tails), many rows in one
-     * panel, many rows across several panels with a narrower last one. */
-    const int shapes[][3] = {{1, 7, 5}, {1, 300, 301}, {1, 1100, 1000}, {6, 40, 33}, {37, 1300, 96}};
+    /* Shapes that take every path: one row (short rows in 8-row blocks with column and row tails,
+     * long rows, chunks), many rows in one panel, many rows across several panels with a narrower
+     * last one. */
+    const int shapes[][3] = {{1, 7, 5}, {1, 300, 301}, {1, 70, 64}, {1, 1100, 1000}, {6, 40, 33}, {37, 1300, 96}};
     fipsc_error err = {0};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int n = shapes[s][0], out = shapes[s][1], in = shapes[s][2];

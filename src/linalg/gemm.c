@@ -38,11 +38,59 @@ static void blas_single_end(int prev)
     if (prev > 1) openblas_set_num_threads(prev);
 }
 
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+
+/* Rows no longer than this take the 8-row AVX2 kernel below. */
+enum { SHORT_ROW = 512 };
+
+/* Eight rows at a time for short rows (a small model's matrices): eight vector accumulators,
+ * then one transposing reduction that leaves the eight row sums in one vector. For short rows the
+ * per-row horizontal sums of the generic kernel cost as much as the multiply-adds; this halves a
+ * 64-wide product's time. Columns past the last multiple of 8 are added per row afterwards. */
+static int gemv_rows8(int rows, int k, const float *w, int ldw, const float *x, float beta, float *y)
+{
+    const int k8 = k & ~7;
+    int i = 0;
+    for (; i + 8 <= rows; i += 8) {
+        const float *wr = w + (size_t)i * ldw;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        for (int j = 0; j < k8; j += 8) {
+            __m256 xv = _mm256_loadu_ps(x + j);
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(wr + j), xv, a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(wr + ldw + j), xv, a1);
+            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(wr + 2 * (size_t)ldw + j), xv, a2);
+            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(wr + 3 * (size_t)ldw + j), xv, a3);
+            a4 = _mm256_fmadd_ps(_mm256_loadu_ps(wr + 4 * (size_t)ldw + j), xv, a4);
+            a5 = _mm256_fmadd_ps(_mm256_loadu_ps(wr + 5 * (size_t)ldw + j), xv, a5);
+            a6 = _mm256_fmadd_ps(_mm256_loadu_ps(wr + 6 * (size_t)ldw + j), xv, a6);
+            a7 = _mm256_fmadd_ps(_mm256_loadu_ps(wr + 7 * (size_t)ldw + j), xv, a7);
+        }
+        /* hadd pairs rows within 128-bit halves; the last step adds the two halves. */
+        __m256 s0123 = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+        __m256 s4567 = _mm256_hadd_ps(_mm256_hadd_ps(a4, a5), _mm256_hadd_ps(a6, a7));
+        __m256 sum = _mm256_add_ps(_mm256_permute2f128_ps(s0123, s4567, 0x20),
+                                   _mm256_permute2f128_ps(s0123, s4567, 0x31));
+        float out[8];
+        _mm256_storeu_ps(out, sum);
+        for (int r = 0; r < 8; r++) {
+            const float *row = wr + (size_t)r * ldw;
+            for (int j = k8; j < k; j++) out[r] += row[j] * x[j];
+            y[i + r] = beta == 0.0f ? out[r] : out[r] + beta * y[i + r];
+        }
+    }
+    return i;
+}
+#endif
+
 /* Four rows at a time share each load of x; `omp simd reduction` vectorises the float sums in
  * an order fixed by the compiled code. */
 static void gemv_rows(int rows, int k, const float *w, int ldw, const float *x, float beta, float *y)
 {
     int i = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+    if (k <= SHORT_ROW) i = gemv_rows8(rows, k, w, ldw, x, beta, y);
+#endif
     for (; i + 4 <= rows; i += 4) {
         const float *w0 = w + (size_t)i * ldw, *w1 = w0 + ldw, *w2 = w1 + ldw, *w3 = w2 + ldw;
         float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
