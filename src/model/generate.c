@@ -66,7 +66,7 @@ fipsc_status fipsc_llama_generate(const fipsc_model *m, const int32_t *prompt, i
     return st;
 }
 
-/* One thread's share of fipsc_llama_sample_sequences. */
+/* The work that the threads of fipsc_llama_sample_sequences share. */
 typedef struct sample_job {
     const fipsc_model *m;
     int n, len;
