@@ -10,6 +10,7 @@
  * Float32 throughout like the TF.js graph, with its association where it matters: the query is
  * scaled before the dot products, the embedding is added as e + (e + timing). LayerNorm means and
  * variances accumulate in double. */
+#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -37,8 +38,7 @@ typedef struct workspace {
     float *pooled;   /* [sentences, d] */
     float *hmean;    /* [sentences, f] mean MLP hidden activations (last layer) */
     int *offset;     /* [sentences + 1] first row of each sentence */
-    float **down_t;  /* [n_layers] fc2 weight transposed [f, d] for sparse_down, or NULL */
-    int n_layers;
+    float **down_t;  /* [n_layers] fc2 weight transposed [f, d] for sparse_down, or NULL (shared) */
 } workspace;
 
 static void workspace_free(workspace *w)
@@ -55,8 +55,6 @@ static void workspace_free(workspace *w)
     free(w->pooled);
     free(w->hmean);
     free(w->offset);
-    for (int l = 0; w->down_t && l < w->n_layers; l++) free(w->down_t[l]);
-    free(w->down_t);
 }
 
 /* A ReLU MLP with a dense fc2 leaves most hidden activations exactly zero (93% of them on STS-B
@@ -68,11 +66,12 @@ static bool sparse_down_applies(const fipsc_mlp *mlp)
 }
 
 static fipsc_status workspace_init(workspace *w, const fipsc_use *u, int rows, int sentences,
-                                   fipsc_error *err)
+                                   float **down_t, fipsc_error *err)
 {
     memset(w, 0, sizeof *w);
     w->rows = rows;
     w->sentences = sentences;
+    w->down_t = down_t;
     size_t wide = (size_t)rows * (size_t)(u->dim > u->embed_dim ? u->dim : u->embed_dim);
     size_t rd = (size_t)rows * (size_t)u->dim, scratch = 0;
     for (int l = 0; l < u->n_layers; l++) {
@@ -91,29 +90,34 @@ static fipsc_status workspace_init(workspace *w, const fipsc_use *u, int rows, i
     w->pooled = malloc((size_t)sentences * (size_t)u->dim * sizeof(float));
     w->hmean = malloc((size_t)sentences * (size_t)u->hidden * sizeof(float));
     w->offset = malloc(((size_t)sentences + 1) * sizeof(int));
-    w->n_layers = u->n_layers;
-    w->down_t = calloc((size_t)u->n_layers, sizeof *w->down_t);
-    bool ok = w->x && w->x2 && w->h && w->q && w->k && w->v && w->a && w->y && w->mlp && w->pooled &&
-              w->hmean && w->offset && w->down_t;
-    /* fc2 transposed, for the layers whose MLP runs with sparse_down (rebuilt on every call, so
-     * weights replaced since — e.g. by a compressor — are picked up) */
-    for (int l = 0; ok && l < u->n_layers; l++) {
-        const fipsc_mlp *mlp = &u->layers[l].mlp;
-        if (!sparse_down_applies(mlp)) continue;
-        if (!(w->down_t[l] = malloc((size_t)mlp->f * (size_t)mlp->d * sizeof(float)))) {
-            ok = false;
-            break;
-        }
-        float *t = w->down_t[l];
-        const float *wd = mlp->down.w; /* [d, f] */
-        for (int i = 0; i < mlp->d; i++)
-            for (int j = 0; j < mlp->f; j++) t[(size_t)j * mlp->d + i] = wd[(size_t)i * mlp->f + j];
-    }
-    if (!ok) {
+    if (!w->x || !w->x2 || !w->h || !w->q || !w->k || !w->v || !w->a || !w->y || !w->mlp || !w->pooled ||
+        !w->hmean || !w->offset) {
         workspace_free(w);
         return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for the sentence encoder's activations (%d tokens)",
                           rows);
     }
+    return FIPSC_OK;
+}
+
+/* fc2 transposed ([f, d]) for every layer whose MLP runs with sparse_down, NULL for the others.
+ * Built on every encode call, so weights replaced since (e.g. by a compressor) are picked up. */
+static fipsc_status transpose_down(const fipsc_use *u, float ***out, fipsc_error *err)
+{
+    float **t = calloc((size_t)u->n_layers, sizeof *t);
+    if (!t) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
+    for (int l = 0; l < u->n_layers; l++) {
+        const fipsc_mlp *mlp = &u->layers[l].mlp;
+        if (!sparse_down_applies(mlp)) continue;
+        if (!(t[l] = malloc((size_t)mlp->f * (size_t)mlp->d * sizeof(float)))) {
+            for (int k = 0; k < l; k++) free(t[k]);
+            free(t);
+            return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory transposing fc2 of layer %d", l);
+        }
+        const float *wd = mlp->down.w; /* [d, f] */
+        for (int i = 0; i < mlp->d; i++)
+            for (int j = 0; j < mlp->f; j++) t[l][(size_t)j * mlp->d + i] = wd[(size_t)i * mlp->f + j];
+    }
+    *out = t;
     return FIPSC_OK;
 }
 
@@ -180,6 +184,7 @@ static fipsc_status attention(int n, const int *offset, int heads, int hd, const
             for (int s = 0; s < len; s++) {
                 const float *ks = k + (size_t)(base + s) * dw + h * hd;
                 float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
                 for (int j = 0; j < hd; j++) dot += qs[j] * ks[j];
                 p[s] = dot;
                 if (dot > mx) mx = dot;
@@ -200,26 +205,69 @@ static fipsc_status attention(int n, const int *offset, int heads, int hd, const
 }
 
 /* fc2 of a ReLU MLP over rows of pre-activations h [rows, f], skipping the zeros:
- *   y[r] = b + Σ_{j : relu(h[r,j]) > 0} relu(h[r,j]) · Wᵀ[j, :]
- * with Wᵀ [f, d] the transposed fc2 weight, so each term is one contiguous row (an axpy). The
- * same sum as the GEMM, over the nonzero terms only, in increasing j. */
-static void sparse_down(const float *h, int rows, int f, const float *wt, const float *bias, int d, float *y)
+ *   y[r] = Σ_{j : relu(h[r,j]) > 0} relu(h[r,j]) · Wᵀ[j, :]  + b
+ * with Wᵀ [f, d] the transposed fc2 weight, so each term is one contiguous row. The same sum as the
+ * GEMM over the nonzero terms only, in increasing j, then the bias. */
+static fipsc_status sparse_down(const float *h, int rows, int f, const float *wt, const float *bias, int d,
+                                float *y, fipsc_error *err)
 {
-#pragma omp parallel for schedule(static) if (rows > 16)
+    const int threads = omp_get_max_threads();
+    int *nz_index = malloc((size_t)threads * (size_t)f * sizeof *nz_index);
+    float *nz_value = malloc((size_t)threads * (size_t)f * sizeof *nz_value);
+    if (!nz_index || !nz_value) {
+        free(nz_index);
+        free(nz_value);
+        return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for the sparse fc2");
+    }
+#pragma omp parallel for schedule(static) num_threads(threads) if (rows > 16)
     for (int r = 0; r < rows; r++) {
         const float *hr = h + (size_t)r * f;
+        int *idx = nz_index + (size_t)omp_get_thread_num() * f, cnt = 0;
+        float *val = nz_value + (size_t)omp_get_thread_num() * f;
+        for (int j = 0; j < f; j++)
+            if (hr[j] > 0.0f) { /* relu(h) != 0 */
+                idx[cnt] = j;
+                val[cnt++] = hr[j];
+            }
         float *yr = y + (size_t)r * d;
         for (int k = 0; k < d; k++) yr[k] = 0.0f;
-        for (int j = 0; j < f; j++) {
-            const float a = hr[j];
-            if (!(a > 0.0f)) continue; /* relu(a) == 0 */
-            const float *wj = wt + (size_t)j * d;
+        for (int c = 0; c < cnt; c++) {
+            const float a = val[c], *w = wt + (size_t)idx[c] * d;
 #pragma omp simd
-            for (int k = 0; k < d; k++) yr[k] += a * wj[k];
+            for (int k = 0; k < d; k++) yr[k] += a * w[k];
         }
         if (bias)
             for (int k = 0; k < d; k++) yr[k] += bias[k];
     }
+    free(nz_index);
+    free(nz_value);
+    return FIPSC_OK;
+}
+
+/* y = x·Wᵀ + b (accumulate: y += x·Wᵀ + b) for n rows. A dense weight calls sgemm with the bias
+ * already in y and beta = 1, which saves OpenBLAS's beta = 0 pass over y and a separate bias
+ * pass; anything else (a factored, compressed weight; one row) goes through fipsc_linear_apply. */
+static fipsc_status linear(const fipsc_linear *lin, int n, const float *x, float *y, bool accumulate,
+                           fipsc_error *err)
+{
+    if (!lin->w || lin->factored || n < 2)
+        return accumulate ? fipsc_linear_apply_add(lin, n, x, y, err) : fipsc_linear_apply(lin, n, x, y, err);
+    const int out = lin->out, in = lin->in;
+    if (lin->bias || !accumulate) {
+        const float *b = lin->bias;
+#pragma omp parallel for schedule(static) if ((long long)n * out > (1 << 16))
+        for (int r = 0; r < n; r++) {
+            float *row = y + (size_t)r * out;
+            if (accumulate)
+                for (int i = 0; i < out; i++) row[i] += b[i];
+            else if (b)
+                memcpy(row, b, (size_t)out * sizeof *row);
+            else
+                memset(row, 0, (size_t)out * sizeof *row);
+        }
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, lin->w, in, 1.0f, y, out);
+    return FIPSC_OK;
 }
 
 /* The attention half of layer l over the chunk's `rows` token rows: x [rows, d_in] ->
@@ -230,14 +278,13 @@ static fipsc_status attention_block(const fipsc_use *u, int l, int n, const int 
 {
     const fipsc_use_layer *L = &u->layers[l];
     fipsc_status st;
-    if (L->has_residual_projection && (st = fipsc_linear_apply(&L->residual, rows, x, out, err))) return st;
+    if (L->has_residual_projection && (st = linear(&L->residual, rows, x, out, false, err))) return st;
     layer_norm(x, rows, L->d_in, L->attn_norm_w, L->attn_norm_b, u->ln_eps, w->h);
-    if ((st = fipsc_linear_apply(&L->q, rows, w->h, w->q, err)) ||
-        (st = fipsc_linear_apply(&L->k, rows, w->h, w->k, err)) ||
-        (st = fipsc_linear_apply(&L->v, rows, w->h, w->v, err)) ||
+    if ((st = linear(&L->q, rows, w->h, w->q, false, err)) || (st = linear(&L->k, rows, w->h, w->k, false, err)) ||
+        (st = linear(&L->v, rows, w->h, w->v, false, err)) ||
         (st = attention(n, offset, L->n_heads, L->head_dim, w->q, w->k, w->v, w->a, u->max_tokens, err)))
         return st;
-    return fipsc_linear_apply_add(&L->o, rows, w->a, out, err);
+    return linear(&L->o, rows, w->a, out, true, err);
 }
 
 /* The MLP half: x [rows, d] += MLP(LN(x)), recorded into capture when it lists layer l. */
@@ -248,8 +295,9 @@ static fipsc_status mlp_block(const fipsc_use *u, int l, int rows, float *x, wor
     fipsc_status st;
     layer_norm(x, rows, u->dim, L->mlp_norm_w, L->mlp_norm_b, u->ln_eps, w->h);
     if (w->down_t[l]) {
-        if ((st = fipsc_linear_apply(&L->mlp.up, rows, w->h, w->mlp, err))) return st;
-        sparse_down(w->mlp, rows, L->mlp.f, w->down_t[l], L->mlp.down.bias, u->dim, w->y);
+        if ((st = linear(&L->mlp.up, rows, w->h, w->mlp, false, err)) ||
+            (st = sparse_down(w->mlp, rows, L->mlp.f, w->down_t[l], L->mlp.down.bias, u->dim, w->y, err)))
+            return st;
     } else if ((st = fipsc_mlp_forward(&L->mlp, rows, w->h, w->y, w->mlp, err))) {
         return st;
     }
@@ -289,7 +337,7 @@ static fipsc_status mlp_block_pooled(const fipsc_use *u, int l, int n, const int
     const int d = u->dim, f = mlp->f;
     fipsc_status st;
     layer_norm(x, rows, d, u->layers[l].mlp_norm_w, u->layers[l].mlp_norm_b, u->ln_eps, w->h);
-    if ((st = fipsc_linear_apply(&mlp->up, rows, w->h, w->mlp, err))) return st;
+    if ((st = linear(&mlp->up, rows, w->h, w->mlp, false, err))) return st;
     const size_t total = (size_t)rows * (size_t)f;
     const long long chunks = (long long)((total + 4095) / 4096);
 #pragma omp parallel for schedule(static) if (chunks > 1)
@@ -358,6 +406,30 @@ fipsc_status fipsc_use_tokenize(const fipsc_model *m, const char *text, size_t l
     return fipsc_sp_encode(u->tokenizer, text, len, ids, n_ids, err);
 }
 
+/* A run of consecutive sentences encoded together. */
+typedef struct chunk {
+    int first, count;
+} chunk;
+
+/* Cuts sentences [0, n) into chunks of at most rows_cap kept tokens and sent_cap sentences, in
+ * input order: the cut depends on the input alone. */
+static int plan_chunks(const fipsc_use *u, int n, const int *lens, int rows_cap, int sent_cap, chunk *chunks)
+{
+    int n_chunks = 0;
+    for (int first = 0; first < n;) {
+        int count = 0, rows = 0;
+        while (first + count < n && count < sent_cap) {
+            int len = lens[first + count] < u->max_tokens ? lens[first + count] : u->max_tokens;
+            if (rows + len > rows_cap) break;
+            rows += len;
+            count++;
+        }
+        chunks[n_chunks++] = (chunk){first, count};
+        first += count;
+    }
+    return n_chunks;
+}
+
 fipsc_status fipsc_use_encode(const fipsc_model *m, int n, const int32_t *const *ids,
                               const int *lens, float *out, fipsc_capture *capture,
                               fipsc_error *err)
@@ -374,23 +446,64 @@ fipsc_status fipsc_use_encode(const fipsc_model *m, int n, const int32_t *const 
                                   i, t, ids[i][t], u->vocab_size);
     }
     if (n == 0) return FIPSC_OK;
-    int rows_cap = CHUNK_ROWS > u->max_tokens ? CHUNK_ROWS : u->max_tokens;
-    int sent_cap = n < rows_cap ? n : rows_cap; /* empty sentences still take a slot */
-    workspace w;
-    fipsc_status st = workspace_init(&w, u, rows_cap, sent_cap, err);
-    if (st) return st;
-    for (int first = 0; first < n && !st;) {
-        int count = 0, rows = 0;
-        while (first + count < n && count < sent_cap) {
-            int len = lens[first + count] < u->max_tokens ? lens[first + count] : u->max_tokens;
-            if (rows + len > rows_cap) break;
-            rows += len;
-            count++;
+    const int rows_cap = CHUNK_ROWS > u->max_tokens ? CHUNK_ROWS : u->max_tokens;
+    const int sent_cap = n < rows_cap ? n : rows_cap; /* empty sentences still take a slot */
+    chunk *chunks = malloc((size_t)n * sizeof *chunks);
+    float **down_t = NULL;
+    if (!chunks) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory planning %d sentences", n);
+    fipsc_status st = transpose_down(u, &down_t, err);
+    const int n_chunks = st ? 0 : plan_chunks(u, n, lens, rows_cap, sent_cap, chunks);
+    const int threads = omp_get_max_threads();
+    if (!st && (capture || n_chunks == 1 || threads == 1)) {
+        /* one chunk at a time (capture appends rows in order): BLAS and the OpenMP loops inside a
+         * chunk use the threads */
+        workspace w;
+        if (!(st = workspace_init(&w, u, rows_cap, sent_cap, down_t, err))) {
+            for (int c = 0; c < n_chunks && !st; c++)
+                st = encode_chunk(u, chunks[c].count, ids + chunks[c].first, lens + chunks[c].first,
+                                  out + (size_t)chunks[c].first * u->dim, &w, capture, err);
+            workspace_free(&w);
         }
-        st = encode_chunk(u, count, ids + first, lens + first, out + (size_t)first * u->dim, &w, capture, err);
-        first += count;
+    } else if (!st) {
+        /* whole chunks per thread, single-threaded BLAS: no thread waits on another inside a
+         * chunk, and each chunk is computed exactly as it would be alone */
+        const int team = threads < n_chunks ? threads : n_chunks, blas_threads = openblas_get_num_threads();
+        fipsc_status *chunk_st = calloc((size_t)n_chunks, sizeof *chunk_st);
+        fipsc_error *chunk_err = calloc((size_t)n_chunks, sizeof *chunk_err);
+        if (!chunk_st || !chunk_err) {
+            st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for %d chunks", n_chunks);
+        } else {
+            openblas_set_num_threads(1);
+#pragma omp parallel num_threads(team)
+            {
+                workspace w;
+                fipsc_error werr = {0};
+                fipsc_status wst = workspace_init(&w, u, rows_cap, sent_cap, down_t, &werr);
+#pragma omp for schedule(dynamic, 1)
+                for (int c = 0; c < n_chunks; c++) {
+                    if (wst) {
+                        chunk_st[c] = wst;
+                        chunk_err[c] = werr;
+                        continue;
+                    }
+                    chunk_st[c] = encode_chunk(u, chunks[c].count, ids + chunks[c].first, lens + chunks[c].first,
+                                               out + (size_t)chunks[c].first * u->dim, &w, NULL, &chunk_err[c]);
+                }
+                if (!wst) workspace_free(&w);
+            }
+            openblas_set_num_threads(blas_threads);
+            for (int c = 0; c < n_chunks && !st; c++)
+                if (chunk_st[c]) {
+                    *err = chunk_err[c];
+                    st = chunk_st[c];
+                }
+        }
+        free(chunk_st);
+        free(chunk_err);
     }
-    workspace_free(&w);
+    for (int l = 0; down_t && l < u->n_layers; l++) free(down_t[l]);
+    free(down_t);
+    free(chunks);
     return st;
 }
 
