@@ -1,7 +1,9 @@
 /* Runtime throughput: prefill and decode tokens/s, with achieved GFLOP/s against the cblas_sgemm
  * peak measured in the same run.
  *
- *   bench_runtime [--model PATH] [--quick]
+ *   bench_runtime [--model PATH] [--quick] [--tiny]
+ *
+ * --quick: fewer repetitions and a shorter synthetic prefill; --tiny: stories260K only.
  *
  * Models: stories260K (models/stories260K.bin, or --model) and a synthetic Llama-shaped model the
  * benchmark builds with random weights: d 1024, f 2816, 8 layers, 16 heads (head_dim 64, no
@@ -264,12 +266,13 @@ static void bench_sampling(const char *label, const fipsc_model *m, const peak_g
 int main(int argc, char **argv)
 {
     const char *model_path = "models/stories260K.bin";
-    int quick = 0;
+    int quick = 0, tiny_only = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--model") && i + 1 < argc) model_path = argv[++i];
         else if (!strcmp(argv[i], "--quick")) quick = 1;
+        else if (!strcmp(argv[i], "--tiny")) tiny_only = 1;
         else {
-            fprintf(stderr, "usage: bench_runtime [--model stories260K.bin] [--quick]\n");
+            fprintf(stderr, "usage: bench_runtime [--model stories260K.bin] [--quick] [--tiny]\n");
             return 2;
         }
     }
@@ -292,19 +295,21 @@ int main(int argc, char **argv)
     peak_free(&g_tiny);
 
     /* 2. The synthetic model: peak on rows × 2816 × 1024. */
-    double t0 = now();
-    fipsc_model *syn = synthetic_llama();
-    printf("synthetic model built in %.1f s\n", now() - t0);
-    peak_gemm g_syn = peak_new(syn_batch * syn_len, syn->cfg.hidden_dim, syn->cfg.dim);
-    peak_time(&g_syn); /* first-call warm-up */
-    bench_prefill("synthetic", syn, &g_syn, syn_batch, syn_len, quick ? 1 : 3);
-    bench_decode("synthetic", syn, &g_syn, quick ? 8 : 32, quick ? 1 : 2);
-    fipsc_threads_set(1);
-    bench_prefill("synthetic", syn, &g_syn, syn_batch, syn_len, quick ? 1 : 2);
-    bench_decode("synthetic", syn, &g_syn, quick ? 8 : 32, 1);
-    fipsc_threads_set(threads);
-    fipsc_model_free(syn);
-    peak_free(&g_syn);
+    if (!tiny_only) {
+        double t0 = now();
+        fipsc_model *syn = synthetic_llama();
+        printf("synthetic model built in %.1f s\n", now() - t0);
+        peak_gemm g_syn = peak_new(syn_batch * syn_len, syn->cfg.hidden_dim, syn->cfg.dim);
+        peak_time(&g_syn); /* first-call warm-up */
+        bench_prefill("synthetic", syn, &g_syn, syn_batch, syn_len, quick ? 1 : 3);
+        bench_decode("synthetic", syn, &g_syn, quick ? 8 : 32, quick ? 1 : 2);
+        fipsc_threads_set(1);
+        bench_prefill("synthetic", syn, &g_syn, syn_batch, syn_len, quick ? 1 : 2);
+        bench_decode("synthetic", syn, &g_syn, quick ? 8 : 32, 1);
+        fipsc_threads_set(threads);
+        fipsc_model_free(syn);
+        peak_free(&g_syn);
+    }
 
     printf("\n| run | tokens/s | ms/token | GFLOP/s | sgemm peak GFLOP/s (shape) | of peak | weights GB/s |\n");
     printf("|---|---:|---:|---:|---:|---:|---:|\n");
