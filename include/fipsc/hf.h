@@ -46,6 +46,11 @@ fipsc_status fipsc_hf_read_config(const char *path, fipsc_config *cfg, fipsc_err
  * (floats are printed with the fewest digits that round-trip). */
 fipsc_status fipsc_hf_config_to_json(const fipsc_config *cfg, char **out, fipsc_error *err);
 
+/* Whether name is one of the tensors of the Llama-family model cfg describes (the strict
+ * unknown-tensor check of the loaders; the compressed-file reader applies it to the tensors it
+ * does not itself decode). */
+bool fipsc_hf_llama_is_tensor(const char *name, const fipsc_config *cfg);
+
 /* Loads a Hugging Face directory: DIR/config.json and the weights fipsc_st_set_open(DIR) finds
  * (model.safetensors.index.json and its shards, else model.safetensors, ...). Every tensor must
  * be F32/F16/BF16, finite, and one of the architecture's tensors for this configuration (a

@@ -12,8 +12,8 @@
 #include "fipsc/mlp.h"
 #include "fipsc/status.h"
 
-/* y[n, out] = x[n, in]·Wᵀ + b. y must not overlap x. A factored (FiPS-compressed) linear is not
- * runnable yet: FIPSC_ERR_UNSUPPORTED naming the weight. */
+/* y[n, out] = x[n, in]·Wᵀ + b. y must not overlap x. A factored (FiPS-compressed) linear runs
+ * on its sparse kernels without densifying (fipsc_factored_apply, include/fipsc/factored.h). */
 fipsc_status fipsc_linear_apply(const fipsc_linear *lin, int n, const float *x, float *y,
                                 fipsc_error *err);
 

@@ -86,6 +86,10 @@ typedef struct fipsc_model {
      * architectures). Owned through `resources`, so fipsc_model_free releases it. */
     struct fipsc_use *use;
 
+    /* FiPS-compressed MLP matrices (include/fipsc/factored.h): the groups and factored linears
+     * the model owns, NULL when nothing is compressed. Released through `resources`. */
+    struct fipsc_compressed_registry *compressed;
+
     /* resources (mappings, parsed files) released with the model, last kept first */
     struct fipsc_resource *resources;
     char source_path[4096];
@@ -103,6 +107,20 @@ fipsc_status fipsc_model_add_tensor(fipsc_model *m, const char *name, int ndim,
 
 /* The tensor called name, or NULL. */
 const fipsc_tensor *fipsc_model_find(const fipsc_model *m, const char *name);
+
+/* Removes the tensor called name, freeing its name and the data the model owns. Views pointing
+ * at it must be rebound. FIPSC_ERR_NOT_FOUND when there is no such tensor. */
+fipsc_status fipsc_model_remove_tensor(fipsc_model *m, const char *name, fipsc_error *err);
+
+/* The factored (FiPS-compressed) form registered for the weight called name, or NULL. */
+const struct fipsc_factored_linear *fipsc_model_factored(const fipsc_model *m, const char *name);
+
+/* Binds lin (its out, in, weight_name and w or factored; bias left alone) to the weight called
+ * name, [out, in]: the dense tensor when the model holds one, else its registered factored form
+ * (loading a compressed file never densifies). Fails naming the tensor when neither exists or
+ * the shapes disagree. Architectures bind every linear through this. */
+fipsc_status fipsc_model_bind_weight(const fipsc_model *m, const char *name, int out, int in,
+                                     fipsc_linear *lin, fipsc_error *err);
 
 /* Finds name and checks its shape; a precise error names the tensor and both shapes. */
 fipsc_status fipsc_model_require(const fipsc_model *m, const char *name, int ndim,

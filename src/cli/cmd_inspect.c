@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 
 #include "cli/cli.h"
+#include "fipsc/compressed.h"
+#include "fipsc/factored.h"
 #include "fipsc/hf.h"
 #include "fipsc/model.h"
 #include "fipsc/safetensors.h"
@@ -32,7 +34,9 @@ static void usage(FILE *out)
             "PATH is a model (a llama2.c .bin; a Hugging Face Llama/Mistral/Qwen2 or ViT/DeiT\n"
             "directory with config.json and safetensors weights; a .safetensors file with its\n"
             "configuration in __metadata__ or beside it) or any .safetensors file (listed even\n"
-            "when it is not a model fipsc can load).\n\n"
+            "when it is not a model fipsc can load). A fipsc compressed file also shows its\n"
+            "groups, ranks, every compressed matrix (nnz, sparsity, bytes) and the MLP\n"
+            "parameters and bytes kept against the dense original.\n\n"
             "  --json   the same report as one JSON object\n"
             "  --help   this text\n\n"
             "Exit status: 0 ok, 1 unreadable or invalid input, 2 usage error.\n");
@@ -125,6 +129,50 @@ static cJSON *vit_architecture_entry(const fipsc_model *m)
     return a;
 }
 
+/* A FiPS-compressed model: its groups, every compressed matrix, and the MLP parameters and bytes
+ * against the dense original (include/fipsc/compressed.h). NULL when nothing is compressed. */
+static cJSON *compression_entry(const fipsc_model *m)
+{
+    if (fipsc_model_group_count(m) == 0) return NULL;
+    cJSON *c = cJSON_CreateObject();
+    fipsc_mlp_footprint fp = fipsc_model_mlp_footprint(m);
+    cJSON *f = cJSON_AddObjectToObject(c, "footprint");
+    cJSON_AddNumberToObject(f, "dense_params", (double)fp.dense_params);
+    cJSON_AddNumberToObject(f, "kept_params", (double)fp.kept_params);
+    cJSON_AddNumberToObject(f, "dense_bytes", (double)fp.dense_bytes);
+    cJSON_AddNumberToObject(f, "stored_bytes", (double)fp.stored_bytes);
+    cJSON *groups = cJSON_AddArrayToObject(c, "groups");
+    for (int gi = 0; gi < fipsc_model_group_count(m); gi++) {
+        const fipsc_compressed_group *g = fipsc_model_group(m, gi);
+        cJSON *go = cJSON_CreateObject();
+        cJSON_AddNumberToObject(go, "first_layer", g->first_layer);
+        cJSON_AddNumberToObject(go, "last_layer", g->last_layer);
+        cJSON_AddNumberToObject(go, "d", g->d);
+        cJSON_AddNumberToObject(go, "rank", g->r);
+        cJSON_AddStringToObject(go, "basis", g->U ? fipsc_dtype_name(g->u_dtype) : "identity");
+        cJSON_AddStringToObject(go, "method", g->method);
+        cJSON_AddStringToObject(go, "storage", fipsc_v_storage_name(g->storage));
+        if (g->storage == FIPSC_V_NM) cJSON_AddItemToObject(go, "nm", pair(g->nm_n, g->nm_m));
+        cJSON *mats = cJSON_AddArrayToObject(go, "matrices");
+        for (int i = 0; i < fipsc_model_factored_count(m); i++) {
+            const fipsc_factored_linear *fl = fipsc_model_factored_at(m, i);
+            if (fl->group != g) continue;
+            cJSON *mo = cJSON_CreateObject();
+            cJSON_AddStringToObject(mo, "weight", fl->weight_name);
+            cJSON_AddNumberToObject(mo, "layer", fl->layer);
+            cJSON_AddStringToObject(mo, "role", fipsc_mlp_role_name(fl->role));
+            cJSON_AddStringToObject(mo, "orientation", fl->expanding ? "expanding" : "contracting");
+            cJSON_AddNumberToObject(mo, "f", fl->f);
+            cJSON_AddNumberToObject(mo, "nnz", (double)fl->nnz);
+            cJSON_AddNumberToObject(mo, "sparsity", 1.0 - (double)fl->nnz / ((double)fl->r * fl->f));
+            cJSON_AddNumberToObject(mo, "bytes", (double)fipsc_factored_v_bytes(fl));
+            cJSON_AddItemToArray(mats, mo);
+        }
+        cJSON_AddItemToArray(groups, go);
+    }
+    return c;
+}
+
 /* metadata: { "<file>": { key: value, ... }, ... } for every file of the set. */
 static cJSON *metadata_entry(const fipsc_st_set *set)
 {
@@ -149,7 +197,8 @@ static int build_report(const char *path, cJSON **doc_out)
         return cli_report("inspect", &err);
     }
     bool is_dir = S_ISDIR(sb.st_mode), is_st = !is_dir && ends_with(path, ".safetensors");
-    const char *format = is_dir ? "huggingface-directory" : is_st ? "safetensors" : "llama2.c";
+    bool compressed = is_st && fipsc_compressed_is_file(path);
+    const char *format = is_dir ? "huggingface-directory" : compressed ? "fipsc-compressed" : is_st ? "safetensors" : "llama2.c";
 
     /* safetensors sources: the files themselves, for metadata (and the listing when not a model) */
     fipsc_st_set *set = NULL;
@@ -184,10 +233,17 @@ static int build_report(const char *path, cJSON **doc_out)
                                                        ? vit_architecture_entry(m)
                                                        : architecture_entry(&m->cfg));
         pc = fipsc_model_count_params(m);
-        for (int i = 0; i < m->n_tensors; i++) {
+        for (int i = 0; !compressed && i < m->n_tensors; i++) {
             const fipsc_tensor *t = &m->tensors[i];
             cJSON_AddItemToArray(tensors, tensor_entry(t->name, t->source_dtype, t->ndim, t->shape));
         }
+        /* a compressed file: the tensors as stored, U and the sparse V arrays included */
+        for (int i = 0; compressed && i < fipsc_st_set_count(set); i++) {
+            const fipsc_st_tensor *t = fipsc_st_set_at(set, i);
+            cJSON_AddItemToArray(tensors, tensor_entry(t->name, t->dtype, t->ndim, t->shape));
+        }
+        cJSON *compression = compression_entry(m);
+        if (compression) cJSON_AddItemToObject(doc, "compression", compression);
         fipsc_model_free(m);
     } else {
         cJSON_AddNullToObject(doc, "architecture");
@@ -234,6 +290,38 @@ static void print_value(const char *v)
     putchar('\n');
 }
 
+static void print_compression(const cJSON *c)
+{
+    const cJSON *fp = cJSON_GetObjectItem(c, "footprint"), *groups = cJSON_GetObjectItem(c, "groups");
+    long long dp = num(fp, "dense_params"), kp = num(fp, "kept_params");
+    long long db = num(fp, "dense_bytes"), sb = num(fp, "stored_bytes");
+    printf("compression: %d groups; MLP parameters %lld dense -> %lld kept (%.1f%%); MLP bytes %lld "
+           "dense -> %lld stored (%.1f%%)\n",
+           cJSON_GetArraySize(groups), dp, kp, dp ? 100.0 * (double)kp / (double)dp : 0.0, db, sb,
+           db ? 100.0 * (double)sb / (double)db : 0.0);
+    const cJSON *g, *mt;
+    int gi = 0;
+    cJSON_ArrayForEach(g, groups)
+    {
+        const cJSON *nm = cJSON_GetObjectItem(g, "nm");
+        char storage[48];
+        snprintf(storage, sizeof storage, "%s", cJSON_GetStringValue(cJSON_GetObjectItem(g, "storage")));
+        if (nm)
+            snprintf(storage, sizeof storage, "nm %g:%g", cJSON_GetNumberValue(cJSON_GetArrayItem(nm, 0)),
+                     cJSON_GetNumberValue(cJSON_GetArrayItem(nm, 1)));
+        printf("  group %d: layers %lld-%lld, d %lld, rank %lld, U %s, method %s, V %s\n", gi++,
+               num(g, "first_layer"), num(g, "last_layer"), num(g, "d"), num(g, "rank"),
+               cJSON_GetStringValue(cJSON_GetObjectItem(g, "basis")),
+               cJSON_GetStringValue(cJSON_GetObjectItem(g, "method")), storage);
+        cJSON_ArrayForEach(mt, cJSON_GetObjectItem(g, "matrices"))
+            printf("    %-40s %-4s %-11s f %lld, nnz %lld, sparsity %.4f, %lld bytes\n",
+                   cJSON_GetStringValue(cJSON_GetObjectItem(mt, "weight")),
+                   cJSON_GetStringValue(cJSON_GetObjectItem(mt, "role")),
+                   cJSON_GetStringValue(cJSON_GetObjectItem(mt, "orientation")), num(mt, "f"), num(mt, "nnz"),
+                   cJSON_GetNumberValue(cJSON_GetObjectItem(mt, "sparsity")), num(mt, "bytes"));
+    }
+}
+
 static void print_text(const cJSON *doc)
 {
     printf("path: %s\nformat: %s\n", cJSON_GetStringValue(cJSON_GetObjectItem(doc, "path")),
@@ -269,6 +357,8 @@ static void print_text(const cJSON *doc)
     const cJSON *p = cJSON_GetObjectItem(doc, "params");
     printf("parameters: mlp %lld, attention %lld, embeddings %lld, other %lld, total %lld\n",
            num(p, "mlp"), num(p, "attention"), num(p, "embeddings"), num(p, "other"), num(p, "total"));
+    const cJSON *comp = cJSON_GetObjectItem(doc, "compression");
+    if (comp) print_compression(comp);
     const cJSON *md = cJSON_GetObjectItem(doc, "metadata");
     printf("metadata:%s\n", cJSON_GetArraySize(md) ? "" : " none");
     const cJSON *file;

@@ -51,6 +51,11 @@ static bool is_llama_tensor(const char *name, const fipsc_config *cfg)
     return false;
 }
 
+bool fipsc_hf_llama_is_tensor(const char *name, const fipsc_config *cfg)
+{
+    return is_llama_tensor(name, cfg);
+}
+
 /* Adds every tensor of the set to m: aligned F32 in place (the set is kept by m), F16/BF16
  * converted. `config_origin` names where the configuration came from, for messages. */
 static fipsc_status add_tensors(fipsc_model *m, const fipsc_st_set *set, const char *config_origin,

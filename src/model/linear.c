@@ -6,15 +6,15 @@
 
 #include <stddef.h>
 
+#include "fipsc/factored.h"
 #include "fipsc/gemm.h"
 
 static fipsc_status linear_run(const fipsc_linear *lin, int n, const float *x, float *y,
                                int accumulate, fipsc_error *err)
 {
     const char *name = lin->weight_name ? lin->weight_name : "(unnamed linear)";
-    if (lin->factored)
-        return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
-                          "%s: FiPS-compressed (factored U·V) linear layers cannot be run yet", name);
+    if (lin->factored) /* FiPS-compressed U·V_i: sparse kernels (model/factored_kernels.c) */
+        return fipsc_factored_apply(lin->factored, lin->bias, n, x, y, accumulate, err);
     if (!lin->w)
         return fipsc_fail(err, FIPSC_ERR_INTERNAL, "%s: linear layer has no weights", name);
     if (n < 0 || lin->out <= 0 || lin->in <= 0)

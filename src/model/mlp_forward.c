@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "fipsc/activation.h"
+#include "fipsc/factored.h"
 #include "fipsc/linear.h"
 
 /* Elements per chunk of the activation loop: big enough to amortise scheduling, small enough to
@@ -84,9 +85,13 @@ fipsc_status fipsc_mlp_forward(const fipsc_mlp *mlp, int n, const float *x, floa
     float *h = scratch;
     if (mlp->kind == FIPSC_MLP_GATED) {
         float *u = scratch + nf;
-        if (!(st = fipsc_linear_apply(&mlp->gate, n, x, h, err)) &&
-            !(st = fipsc_linear_apply(&mlp->up, n, x, u, err)))
-            activate(mlp->act, h, u, nf);
+        /* gate and up compressed in one group share x·U: computed once (same bits as apart) */
+        if (fipsc_factored_shares_input(mlp->gate.factored, mlp->up.factored))
+            st = fipsc_factored_apply_shared(mlp->gate.factored, mlp->gate.bias, mlp->up.factored,
+                                             mlp->up.bias, n, x, h, u, err);
+        else if (!(st = fipsc_linear_apply(&mlp->gate, n, x, h, err)))
+            st = fipsc_linear_apply(&mlp->up, n, x, u, err);
+        if (!st) activate(mlp->act, h, u, nf);
     } else if (!(st = fipsc_linear_apply(&mlp->up, n, x, h, err))) {
         activate(mlp->act, h, NULL, nf);
     }

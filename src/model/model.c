@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fipsc/factored.h"
+
 struct fipsc_resource {
     void *ptr;
     void (*release)(void *);
@@ -90,6 +92,45 @@ const fipsc_tensor *fipsc_model_find(const fipsc_model *m, const char *name)
     return NULL;
 }
 
+fipsc_status fipsc_model_remove_tensor(fipsc_model *m, const char *name, fipsc_error *err)
+{
+    for (int i = 0; i < m->n_tensors; i++) {
+        fipsc_tensor *t = &m->tensors[i];
+        if (strcmp(t->name, name) != 0) continue;
+        free(t->name);
+        if (t->owned) free(t->data);
+        memmove(t, t + 1, (size_t)(m->n_tensors - i - 1) * sizeof *t);
+        m->n_tensors--;
+        return FIPSC_OK;
+    }
+    return fipsc_fail(err, FIPSC_ERR_NOT_FOUND, "cannot remove tensor '%s': the model has none", name);
+}
+
+fipsc_status fipsc_model_bind_weight(const fipsc_model *m, const char *name, int out, int in,
+                                     fipsc_linear *lin, fipsc_error *err)
+{
+    lin->out = out;
+    lin->in = in;
+    lin->w = NULL;
+    lin->factored = NULL;
+    const struct fipsc_factored_linear *fl = fipsc_model_factored(m, name);
+    if (fl && !fipsc_model_find(m, name)) {
+        if (fl->out != out || fl->in != in)
+            return fipsc_fail(err, FIPSC_ERR_SHAPE,
+                              "compressed tensor '%s' stands for a [%d, %d] weight but the "
+                              "configuration implies [%d, %d]",
+                              name, fl->out, fl->in, out, in);
+        lin->factored = fl;
+        lin->weight_name = fl->weight_name;
+        return FIPSC_OK;
+    }
+    int64_t shape[2] = {out, in};
+    fipsc_status st = fipsc_model_require(m, name, 2, shape, &lin->w, err);
+    if (st) return st;
+    lin->weight_name = fipsc_model_find(m, name)->name;
+    return FIPSC_OK;
+}
+
 fipsc_status fipsc_model_require(const fipsc_model *m, const char *name, int ndim,
                                  const int64_t *shape, const float **data, fipsc_error *err)
 {
@@ -152,14 +193,10 @@ static fipsc_status bind_linear(const fipsc_model *m, int l, const char *proj, i
 {
     char suffix[128];
     memset(lin, 0, sizeof *lin);
-    lin->out = out;
-    lin->in = in;
-    snprintf(suffix, sizeof suffix, "%s.weight", proj);
-    fipsc_status st = require_layer(m, l, suffix, 2, out, in, &lin->w, err);
-    if (st) return st;
     char name[256];
-    snprintf(name, sizeof name, "model.layers.%d.%s", l, suffix);
-    lin->weight_name = fipsc_model_find(m, name)->name;
+    snprintf(name, sizeof name, "model.layers.%d.%s.weight", l, proj);
+    fipsc_status st = fipsc_model_bind_weight(m, name, out, in, lin, err);
+    if (st) return st;
     if (!bias) return FIPSC_OK;
     snprintf(suffix, sizeof suffix, "%s.bias", proj);
     return require_layer(m, l, suffix, 1, out, 0, &lin->bias, err);
@@ -262,5 +299,10 @@ fipsc_param_counts fipsc_model_count_params(const fipsc_model *m)
             pc.other += n;
         pc.total += n;
     }
+    /* FiPS-compressed matrices have no dense tensor: their kept parameters (d·r per basis + the
+     * stored entries of every V_i) are MLP parameters. */
+    long long compressed = fipsc_model_factored_params(m);
+    pc.mlp += compressed;
+    pc.total += compressed;
     return pc;
 }

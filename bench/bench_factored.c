@@ -1,0 +1,187 @@
+/* Compressed-MLP forward against the dense MLP forward at a realistic shape.
+ *
+ *   bench_factored [--quick]
+ *
+ * One SwiGLU MLP of a 1-2B-parameter Llama (d 2048, f 5632) with random weights, run through
+ * fipsc_mlp_forward (the runtime's MLP entry point) on n = 1 row (decoding) and n = 512 rows
+ * (prefill), tokens/s and the ratio to dense measured in the same run:
+ *   dense        the three [out, in] matrices (BLAS)
+ *   fips csc     budget 0.5, V sparsity 0.75: r from the FiPS budget formula (rounded down to a
+ *                multiple of 64), U [d, r] dense, V_i with a random 25% of entries kept, CSC
+ *   fips 1:4     the same budget and sparsity with n:m 1:4 masks (r a multiple of 4)
+ *   shared-svd   budget 0.5, dense V (s = 0): r = 0.5·d·P / (d + P)
+ * Gate and up share x·U (computed once per call). Weights are generated with a fixed seed; the
+ * timings are medians over rounds that alternate the variants, after a warm-up. --quick runs
+ * fewer rounds. "weights MB" is what one call reads: U twice (gate/up, then down) and every
+ * V_i as stored (values, indices, pointers). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fipsc/factored.h"
+#include "fipsc/fips.h"
+#include "fipsc/mlp_forward.h"
+#include "fipsc/threads.h"
+
+enum { D = 2048, F = 5632 };
+
+static uint64_t rng = 0x9E3779B97F4A7C15ULL;
+
+static double uniform(void) /* [0, 1) */
+{
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    return (double)(rng >> 11) * 0x1.0p-53;
+}
+
+static float *random_floats(size_t n, double scale)
+{
+    float *p = malloc(n * sizeof *p);
+    if (!p) {
+        fprintf(stderr, "bench_factored: out of memory\n");
+        exit(1);
+    }
+    for (size_t i = 0; i < n; i++) p[i] = (float)(scale * (2 * uniform() - 1));
+    return p;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void die(const char *what, const fipsc_error *err)
+{
+    fprintf(stderr, "bench_factored: %s: %s\n", what, err->message);
+    exit(1);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Seconds of one call of the MLP on n rows. */
+static double time_once(const fipsc_mlp *mlp, int n, const float *x, float *y, float *scratch)
+{
+    fipsc_error err = {0};
+    double t0 = now();
+    if (fipsc_mlp_forward(mlp, n, x, y, scratch, &err)) die("MLP forward", &err);
+    return now() - t0;
+}
+
+static double median(double *t, int n)
+{
+    qsort(t, (size_t)n, sizeof t[0], cmp_double);
+    return t[n / 2];
+}
+
+typedef struct variant {
+    const char *name;
+    fipsc_mlp mlp;
+    fipsc_compressed_group group;
+    fipsc_factored_linear *fl[3];
+    long long bytes; /* weights read per call */
+} variant;
+
+/* A compressed MLP: U random, every V_i [r, f] with `keep` of its entries (random positions;
+ * for n:m, nm_n random offsets in every run of nm_m rows). */
+static void make_compressed(variant *v, const char *name, int r, double keep, fipsc_v_storage storage, int nm_n,
+                            int nm_m)
+{
+    fipsc_error err = {0};
+    memset(v, 0, sizeof *v);
+    v->name = name;
+    v->group = (fipsc_compressed_group){.first_layer = 0, .last_layer = 0, .d = D, .r = r,
+                                        .U = random_floats((size_t)D * r, 1.0 / 45), .u_dtype = FIPSC_F32,
+                                        .storage = storage, .nm_n = nm_n, .nm_m = nm_m};
+    snprintf(v->group.method, sizeof v->group.method, "bench");
+    float *V = malloc((size_t)r * F * sizeof *V);
+    const fipsc_mlp_role roles[3] = {FIPSC_ROLE_GATE, FIPSC_ROLE_UP, FIPSC_ROLE_DOWN};
+    const char *names[3] = {"gate.weight", "up.weight", "down.weight"};
+    v->bytes = 4LL * D * r * 2; /* U read for the gate/up pair and again for down */
+    for (int i = 0; i < 3; i++) {
+        if (storage == FIPSC_V_NM) {
+            memset(V, 0, (size_t)r * F * sizeof *V);
+            for (int j = 0; j < F; j++)
+                for (int q = 0; q < r / nm_m; q++)
+                    for (int s = 0; s < nm_n; s++) /* duplicates just keep fewer than n */
+                        V[(size_t)(q * nm_m + (int)(uniform() * nm_m)) * F + j] = (float)(2 * uniform() - 1) / 20;
+        } else {
+            for (size_t k = 0; k < (size_t)r * F; k++)
+                V[k] = uniform() < keep ? (float)(2 * uniform() - 1) / 20 : 0.0f;
+        }
+        fipsc_v_stored st;
+        if (fipsc_v_stored_from_dense(storage, r, F, V, F, nm_n, nm_m, names[i], &st, &err) ||
+            fipsc_factored_new(names[i], 0, roles[i], &v->group, &st, &v->fl[i], &err))
+            die(name, &err);
+        v->bytes += fipsc_factored_v_bytes(v->fl[i]);
+    }
+    free(V);
+    fipsc_mlp *m = &v->mlp;
+    m->kind = FIPSC_MLP_GATED;
+    m->act = FIPSC_ACT_SILU;
+    m->d = D;
+    m->f = F;
+    m->gate = (fipsc_linear){.out = F, .in = D, .weight_name = names[0], .factored = v->fl[0]};
+    m->up = (fipsc_linear){.out = F, .in = D, .weight_name = names[1], .factored = v->fl[1]};
+    m->down = (fipsc_linear){.out = D, .in = F, .weight_name = names[2], .factored = v->fl[2]};
+}
+
+int main(int argc, char **argv)
+{
+    bool quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+    fipsc_error err = {0};
+    const int64_t P = 3LL * F;
+    int r_sparse, r_dense;
+    if (fipsc_fips_rank_from_budget(D, P, 0.5, 0.75, 64, &r_sparse, &err) ||
+        fipsc_fips_rank_from_budget(D, P, 0.5, 0.0, 64, &r_dense, &err))
+        die("rank", &err);
+
+    variant dense = {.name = "dense"};
+    float *w[3] = {random_floats((size_t)F * D, 1.0 / 45), random_floats((size_t)F * D, 1.0 / 45),
+                   random_floats((size_t)D * F, 1.0 / 75)};
+    dense.mlp = (fipsc_mlp){.kind = FIPSC_MLP_GATED, .act = FIPSC_ACT_SILU, .d = D, .f = F,
+                            .gate = {.out = F, .in = D, .weight_name = "gate", .w = w[0]},
+                            .up = {.out = F, .in = D, .weight_name = "up", .w = w[1]},
+                            .down = {.out = D, .in = F, .weight_name = "down", .w = w[2]}};
+    dense.bytes = 4LL * 3 * D * F;
+    variant v[3];
+    make_compressed(&v[0], "fips csc", r_sparse, 0.25, FIPSC_V_CSC, 0, 0);
+    make_compressed(&v[1], "fips 1:4", r_sparse, 0.25, FIPSC_V_NM, 1, 4);
+    make_compressed(&v[2], "shared-svd", r_dense, 1.0, FIPSC_V_DENSE, 0, 0);
+
+    const int rows[2] = {1, 512}, rounds[2] = {quick ? 5 : 25, quick ? 3 : 9};
+    float *x = random_floats((size_t)512 * D, 1.0), *y = malloc((size_t)512 * D * sizeof *y);
+    float *scratch = malloc(fipsc_mlp_scratch_floats(&dense.mlp, 512) * sizeof *scratch);
+    printf("MLP d %d, f %d (SwiGLU), %d threads; budget 0.5: r %d at sparsity 0.75, r %d dense V\n", D, F,
+           fipsc_threads_get(), r_sparse, r_dense);
+    /* Rounds alternate the variants (dense, then each compressed one), so that a change in the
+     * machine's load hits all of them alike; each figure is the median over the rounds. */
+    const fipsc_mlp *mlps[4] = {&dense.mlp, &v[0].mlp, &v[1].mlp, &v[2].mlp};
+    double tps[4][2];
+    for (int k = 0; k < 2; k++) {
+        double t[4][32];
+        for (int i = 0; i < 4; i++) time_once(mlps[i], rows[k], x, y, scratch); /* warm-up */
+        for (int rnd = 0; rnd < rounds[k]; rnd++)
+            for (int i = 0; i < 4; i++) t[i][rnd] = time_once(mlps[i], rows[k], x, y, scratch);
+        for (int i = 0; i < 4; i++) tps[i][k] = rows[k] / median(t[i], rounds[k]);
+    }
+    printf("%-12s %12s %9s | %12s %7s | %12s %7s\n", "variant", "weights MB", "vs dense", "n=1 tok/s", "ratio",
+           "n=512 tok/s", "ratio");
+    const variant *all[4] = {&dense, &v[0], &v[1], &v[2]};
+    for (int i = 0; i < 4; i++)
+        printf("%-12s %12.1f %9.3f | %12.1f %7.3f | %12.1f %7.3f\n", all[i]->name, all[i]->bytes / 1e6,
+               (double)all[i]->bytes / dense.bytes, tps[i][0], tps[i][0] / tps[0][0], tps[i][1],
+               tps[i][1] / tps[0][1]);
+    for (int i = 0; i < 3; i++) {
+        for (int k = 0; k < 3; k++) fipsc_factored_free(v[i].fl[k]);
+        free(v[i].group.U);
+    }
+    for (int k = 0; k < 3; k++) free(w[k]);
+    free(x), free(y), free(scratch);
+    return 0;
+}

@@ -1,0 +1,372 @@
+/* Factored (FiPS-compressed) linears against a dense reconstruction computed here in double
+ * precision from U and V: every storage (CSC, n:m, dense), expanding and contracting, dense and
+ * identity basis, one row and batches (partial tiles, several tiles), bias and accumulation,
+ * 16- and 32-bit indices; the shared-basis pair; densify; stored-layout round trips; the
+ * stored-layout validator; thread-count independence. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fipsc/factored.h"
+#include "fipsc/threads.h"
+#include "testutil.h"
+
+static uint64_t rng = 88172645463325252ULL;
+
+static double uniform(void) /* [-1, 1) */
+{
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    return (double)(rng >> 11) * 0x1.0p-52 - 1.0;
+}
+
+static float *random_floats(size_t n)
+{
+    float *p = malloc((n ? n : 1) * sizeof *p);
+    for (size_t i = 0; i < n; i++) p[i] = (float)uniform();
+    return p;
+}
+
+/* V [r, f] with about `density` of its entries nonzero; for n:m at most n per run of m rows. */
+static float *random_v(int r, int f, double density, int nm_n, int nm_m)
+{
+    float *V = calloc((size_t)r * f, sizeof *V);
+    for (int k = 0; k < r; k++)
+        for (int j = 0; j < f; j++)
+            if (uniform() * 0.5 + 0.5 < density) V[(size_t)k * f + j] = (float)uniform();
+    if (nm_m) /* keep the first n nonzeros of each run */
+        for (int j = 0; j < f; j++)
+            for (int q = 0; q < r / nm_m; q++)
+                for (int o = 0, seen = 0; o < nm_m; o++) {
+                    float *v = &V[(size_t)(q * nm_m + o) * f + j];
+                    if (*v != 0.0f && ++seen > nm_n) *v = 0.0f;
+                }
+    return V;
+}
+
+/* W [out, in] in double: M = U·V (or V) [d, f], W = Mᵀ when expanding. */
+static double *reference_weight(const float *U, const float *V, int d, int r, int f, bool expanding)
+{
+    double *W = calloc((size_t)d * f, sizeof *W);
+    for (int i = 0; i < d; i++)
+        for (int j = 0; j < f; j++) {
+            double s = 0.0;
+            if (U)
+                for (int k = 0; k < r; k++) s += (double)U[(size_t)i * r + k] * V[(size_t)k * f + j];
+            else
+                s = V[(size_t)i * f + j];
+            if (expanding) W[(size_t)j * d + i] = s;
+            else W[(size_t)i * f + j] = s;
+        }
+    return W;
+}
+
+/* max |a - b| / max |b| */
+static double rel_error(const float *a, const double *b, size_t n)
+{
+    double diff = 0.0, scale = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - b[i]);
+        if (e > diff || isnan(e)) diff = isnan(e) ? INFINITY : e;
+        if (fabs(b[i]) > scale) scale = fabs(b[i]);
+    }
+    return scale > 0 ? diff / scale : diff;
+}
+
+typedef struct setup {
+    fipsc_compressed_group group;
+    fipsc_factored_linear *fl;
+    float *V;
+    double *W; /* reference [out, in] */
+} setup;
+
+static bool build(setup *s, fipsc_v_storage storage, bool expanding, bool identity, int d, int r, int f,
+                  double density)
+{
+    fipsc_error err = {0};
+    memset(s, 0, sizeof *s);
+    if (identity) r = d;
+    int nm_n = storage == FIPSC_V_NM ? 2 : 0, nm_m = storage == FIPSC_V_NM ? 4 : 0;
+    s->group = (fipsc_compressed_group){.first_layer = 0, .last_layer = 0, .d = d, .r = r,
+                                        .U = identity ? NULL : random_floats((size_t)d * r),
+                                        .u_dtype = FIPSC_F32, .storage = storage, .nm_n = nm_n, .nm_m = nm_m};
+    snprintf(s->group.method, sizeof s->group.method, "test");
+    s->V = storage == FIPSC_V_DENSE ? random_floats((size_t)r * f) : random_v(r, f, density, nm_n, nm_m);
+    fipsc_v_stored v;
+    CHECK_OK(fipsc_v_stored_from_dense(storage, r, f, s->V, f, nm_n, nm_m, "V", &v, &err), &err);
+    CHECK_OK(fipsc_v_stored_validate(&v, "V", &err), &err);
+    CHECK_OK(fipsc_factored_new(expanding ? "up.weight" : "down.weight", 0, expanding ? FIPSC_ROLE_UP : FIPSC_ROLE_DOWN,
+                                &s->group, &v, &s->fl, &err),
+             &err);
+    s->W = reference_weight(s->group.U, s->V, d, r, f, expanding);
+    return s->fl != NULL;
+}
+
+static void teardown(setup *s)
+{
+    fipsc_factored_free(s->fl);
+    free(s->group.U);
+    free(s->V);
+    free(s->W);
+}
+
+/* y = x·Wᵀ + bias and y0 + x·Wᵀ (accumulate) against the double reference, for n rows. */
+static void check_apply(const setup *s, int n, const char *label)
+{
+    fipsc_error err = {0};
+    const fipsc_factored_linear *fl = s->fl;
+    int out = fl->out, in = fl->in;
+    float *x = random_floats((size_t)n * in), *bias = random_floats((size_t)out);
+    float *y = malloc((size_t)n * out * sizeof *y), *y0 = random_floats((size_t)n * out);
+    double *ref = malloc((size_t)n * out * sizeof *ref), *ref_acc = malloc((size_t)n * out * sizeof *ref);
+    for (int b = 0; b < n; b++)
+        for (int o = 0; o < out; o++) {
+            double acc = 0.0;
+            for (int i = 0; i < in; i++) acc += (double)x[(size_t)b * in + i] * s->W[(size_t)o * in + i];
+            ref[(size_t)b * out + o] = acc + bias[o];
+            ref_acc[(size_t)b * out + o] = acc + y0[(size_t)b * out + o];
+        }
+    CHECK_OK(fipsc_factored_apply(fl, bias, n, x, y, false, &err), &err);
+    double e = rel_error(y, ref, (size_t)n * out);
+    CHECK_MSG(e <= 1e-5, "%s, n %d: relative error %.3g", label, n, e);
+    CHECK_OK(fipsc_factored_apply(fl, NULL, n, x, y0, true, &err), &err);
+    e = rel_error(y0, ref_acc, (size_t)n * out);
+    CHECK_MSG(e <= 1e-5, "%s, n %d, accumulate: relative error %.3g", label, n, e);
+    free(x), free(bias), free(y), free(y0), free(ref), free(ref_acc);
+}
+
+static void check_densify_and_roundtrip(const setup *s, const char *label)
+{
+    fipsc_error err = {0};
+    const fipsc_factored_linear *fl = s->fl;
+    float *w = malloc((size_t)fl->out * fl->in * sizeof *w);
+    CHECK_OK(fipsc_factored_densify(fl, w, &err), &err);
+    double e = rel_error(w, s->W, (size_t)fl->out * fl->in);
+    CHECK_MSG(e <= 1e-5, "%s densify: relative error %.3g", label, e);
+    free(w);
+    /* stored -> kernel layout -> stored gives the same arrays back */
+    fipsc_v_stored a, b;
+    const fipsc_compressed_group *g = fl->group;
+    CHECK_OK(fipsc_v_stored_from_dense(g->storage, g->r, fl->f, s->V, fl->f, g->nm_n, g->nm_m, "V", &a, &err), &err);
+    CHECK_OK(fipsc_factored_to_stored(fl, &b, &err), &err);
+    CHECK(a.nnz == b.nnz && a.nnz == fl->nnz);
+    CHECK(memcmp(a.values, b.values, (size_t)a.nnz * sizeof(float)) == 0);
+    if (g->storage == FIPSC_V_CSC) {
+        CHECK(memcmp(a.col_ptr, b.col_ptr, ((size_t)fl->f + 1) * sizeof(uint32_t)) == 0);
+        CHECK(memcmp(a.row_idx, b.row_idx, (size_t)a.nnz * sizeof(uint32_t)) == 0);
+    }
+    if (g->storage == FIPSC_V_NM) CHECK(memcmp(a.nm_idx, b.nm_idx, (size_t)a.nnz) == 0);
+    CHECK_MSG(fipsc_factored_v_bytes(fl) == fipsc_v_stored_bytes(g->storage, g->r, fl->f, fl->nnz), "%s bytes", label);
+    fipsc_v_stored_free(&a);
+    fipsc_v_stored_free(&b);
+}
+
+static void test_all_layouts(void)
+{
+    const fipsc_v_storage storages[] = {FIPSC_V_CSC, FIPSC_V_NM, FIPSC_V_DENSE};
+    const int rows[] = {1, 2, 15, 16, 17, 70}; /* tiles of FIPSC_FACTORED_TILE = 16 rows */
+    for (int si = 0; si < 3; si++)
+        for (int expanding = 0; expanding <= 1; expanding++)
+            for (int identity = 0; identity <= 1; identity++) {
+                setup s;
+                /* d 24, r 36 (> d: an over-complete basis), f 90 (partial output block of 64) */
+                if (!build(&s, storages[si], expanding, identity, 24, 36, 90, 0.3)) {
+                    teardown(&s);
+                    continue;
+                }
+                char label[96];
+                snprintf(label, sizeof label, "%s %s %s", fipsc_v_storage_name(storages[si]),
+                         expanding ? "expanding" : "contracting", identity ? "identity" : "basis");
+                CHECK(s.fl->layout == (storages[si] == FIPSC_V_DENSE ? FIPSC_VK_DENSE
+                                       : !expanding                 ? FIPSC_VK_CSR
+                                       : storages[si] == FIPSC_V_NM ? FIPSC_VK_NM
+                                                                    : FIPSC_VK_CSC));
+                for (size_t k = 0; k < sizeof rows / sizeof rows[0]; k++) check_apply(&s, rows[k], label);
+                check_densify_and_roundtrip(&s, label);
+                teardown(&s);
+            }
+}
+
+/* Dimensions above 65535 use 32-bit kernel indices: rows of V (expanding CSC) or columns
+ * (contracting CSR). */
+static void test_wide_indices(void)
+{
+    setup s;
+    if (build(&s, FIPSC_V_CSC, true, false, 2, 70000, 3, 0.001)) {
+        CHECK(s.fl->idx32 && !s.fl->idx16);
+        check_apply(&s, 1, "csc r 70000");
+        check_apply(&s, 3, "csc r 70000");
+        check_densify_and_roundtrip(&s, "csc r 70000");
+    }
+    teardown(&s);
+    if (build(&s, FIPSC_V_NM, false, false, 3, 4, 70000, 0.3)) {
+        CHECK(s.fl->idx32 && !s.fl->idx16);
+        check_apply(&s, 1, "nm f 70000 contracting");
+        check_apply(&s, 2, "nm f 70000 contracting");
+        check_densify_and_roundtrip(&s, "nm f 70000 contracting");
+    }
+    teardown(&s);
+}
+
+/* Gate and up of one group: x·U once, same bits as two separate calls. */
+static void test_shared(void)
+{
+    fipsc_error err = {0};
+    setup a;
+    build(&a, FIPSC_V_CSC, true, false, 20, 24, 50, 0.4);
+    float *V2 = random_v(24, 50, 0.4, 0, 0);
+    fipsc_v_stored v;
+    CHECK_OK(fipsc_v_stored_from_dense(FIPSC_V_CSC, 24, 50, V2, 50, 0, 0, "V2", &v, &err), &err);
+    fipsc_factored_linear *gate = NULL;
+    CHECK_OK(fipsc_factored_new("gate.weight", 0, FIPSC_ROLE_GATE, &a.group, &v, &gate, &err), &err);
+    CHECK(fipsc_factored_shares_input(gate, a.fl));
+    for (int n = 1; n <= 40; n += 39) {
+        float *x = random_floats((size_t)n * 20);
+        float *y1 = malloc((size_t)n * 50 * 4), *y2 = malloc((size_t)n * 50 * 4);
+        float *z1 = malloc((size_t)n * 50 * 4), *z2 = malloc((size_t)n * 50 * 4);
+        CHECK_OK(fipsc_factored_apply_shared(gate, NULL, a.fl, NULL, n, x, y1, y2, &err), &err);
+        CHECK_OK(fipsc_factored_apply(gate, NULL, n, x, z1, false, &err), &err);
+        CHECK_OK(fipsc_factored_apply(a.fl, NULL, n, x, z2, false, &err), &err);
+        CHECK(memcmp(y1, z1, (size_t)n * 50 * 4) == 0 && memcmp(y2, z2, (size_t)n * 50 * 4) == 0);
+        free(x), free(y1), free(y2), free(z1), free(z2);
+    }
+    /* a contracting matrix shares no input with an expanding one */
+    setup c;
+    build(&c, FIPSC_V_CSC, false, false, 20, 24, 50, 0.4);
+    CHECK(!fipsc_factored_shares_input(a.fl, c.fl));
+    teardown(&c);
+    fipsc_factored_free(gate);
+    free(V2);
+    teardown(&a);
+}
+
+/* Results are the same bit for bit with one and with two threads. */
+static void test_threads(void)
+{
+    fipsc_error err = {0};
+    setup s;
+    build(&s, FIPSC_V_CSC, false, false, 256, 320, 700, 0.3);
+    int n = 100;
+    float *x = random_floats((size_t)n * 700), *y1 = malloc((size_t)n * 256 * 4), *y2 = malloc((size_t)n * 256 * 4);
+    int before = fipsc_threads_get();
+    for (int rows = 1; rows <= n; rows += n - 1) {
+        fipsc_threads_set(1);
+        CHECK_OK(fipsc_factored_apply(s.fl, NULL, rows, x, y1, false, &err), &err);
+        fipsc_threads_set(2);
+        CHECK_OK(fipsc_factored_apply(s.fl, NULL, rows, x, y2, false, &err), &err);
+        CHECK_MSG(memcmp(y1, y2, (size_t)rows * 256 * 4) == 0, "%d rows differ between 1 and 2 threads", rows);
+    }
+    fipsc_threads_set(before);
+    free(x), free(y1), free(y2);
+    teardown(&s);
+}
+
+/* Packing refuses what the storage cannot hold. */
+static void test_pack_errors(void)
+{
+    fipsc_error err = {0};
+    fipsc_v_stored v;
+    float V[8 * 2] = {0};
+    V[0] = V[2] = V[4] = 1.0f; /* column 0, rows 0..2: three nonzeros in a run of 4 */
+    CHECK_FAILS(fipsc_v_stored_from_dense(FIPSC_V_NM, 8, 2, V, 2, 2, 4, "V", &v, &err), FIPSC_ERR_ARG,
+                "column 0, rows 0..3 hold more than 2 nonzeros", &err);
+    CHECK_FAILS(fipsc_v_stored_from_dense(FIPSC_V_NM, 6, 2, V, 2, 2, 4, "V", &v, &err), FIPSC_ERR_ARG,
+                "multiple of 4", &err);
+    CHECK_FAILS(fipsc_v_stored_from_dense(FIPSC_V_NM, 8, 2, V, 2, 5, 4, "V", &v, &err), FIPSC_ERR_ARG,
+                "invalid n:m 5:4", &err);
+    V[5] = NAN;
+    CHECK_FAILS(fipsc_v_stored_from_dense(FIPSC_V_CSC, 8, 2, V, 2, 0, 0, "V", &v, &err), FIPSC_ERR_NUMERIC,
+                "V[2, 1] is not finite", &err);
+}
+
+/* The validator names each kind of corruption. */
+static void test_validate(void)
+{
+    fipsc_error err = {0};
+    /* V [8, 5]: column 0 rows {0, 1, 5}, column 1 empty, column 2 rows {2, 6}, column 3 row 7 */
+    float V[8 * 5] = {0};
+    V[0 * 5 + 0] = 1, V[1 * 5 + 0] = 2, V[5 * 5 + 0] = 3, V[2 * 5 + 2] = 4, V[6 * 5 + 2] = 5, V[7 * 5 + 3] = 6;
+    fipsc_v_stored s;
+    CHECK_OK(fipsc_v_stored_from_dense(FIPSC_V_CSC, 8, 5, V, 5, 0, 0, "V", &s, &err), &err);
+    CHECK_OK(fipsc_v_stored_validate(&s, "V", &err), &err);
+    const uint32_t col_ptr[6] = {0, 3, 3, 5, 6, 6}, rows[6] = {0, 1, 5, 2, 6, 7};
+    CHECK(s.nnz == 6 && memcmp(s.col_ptr, col_ptr, sizeof col_ptr) == 0 && memcmp(s.row_idx, rows, sizeof rows) == 0);
+    s.col_ptr[2] = 2;
+    CHECK_FAILS(fipsc_v_stored_validate(&s, "V", &err), FIPSC_ERR_FORMAT,
+                "V: col_ptr is not monotone: col_ptr[1] = 3 > col_ptr[2] = 2", &err);
+    s.col_ptr[2] = 3;
+    s.row_idx[0] = 8;
+    CHECK_FAILS(fipsc_v_stored_validate(&s, "V", &err), FIPSC_ERR_FORMAT,
+                "row index 8 at entry 0 (column 0) is >= r = 8", &err);
+    s.row_idx[0] = 1;
+    CHECK_FAILS(fipsc_v_stored_validate(&s, "V", &err), FIPSC_ERR_FORMAT,
+                "row indices of column 0 are not strictly increasing (entry 1: 1 after 1)", &err);
+    s.row_idx[0] = 0;
+    s.nnz = 5;
+    CHECK_FAILS(fipsc_v_stored_validate(&s, "V", &err), FIPSC_ERR_FORMAT, "col_ptr[4] = 6 exceeds nnz 5", &err);
+    s.nnz = 6;
+    s.col_ptr[0] = 1;
+    CHECK_FAILS(fipsc_v_stored_validate(&s, "V", &err), FIPSC_ERR_FORMAT, "col_ptr[0] is 1, must be 0", &err);
+    s.col_ptr[0] = 0;
+    s.values[1] = INFINITY;
+    CHECK_FAILS(fipsc_v_stored_validate(&s, "V", &err), FIPSC_ERR_FORMAT, "value 1 is not finite", &err);
+    fipsc_v_stored_free(&s);
+
+    /* n:m 2:4: column 0 run 1 holds row 5 (offset 1) and a zero pad at offset 0 */
+    CHECK_OK(fipsc_v_stored_from_dense(FIPSC_V_NM, 8, 5, V, 5, 2, 4, "V", &s, &err), &err);
+    CHECK_OK(fipsc_v_stored_validate(&s, "V", &err), &err);
+    CHECK(s.nnz == 5 * 2 * 2);
+    CHECK(s.nm_idx[2] == 0 && s.nm_idx[3] == 1 && s.values[2] == 0.0f && s.values[3] == 3.0f);
+    s.nm_idx[3] = 4;
+    CHECK_FAILS(fipsc_v_stored_validate(&s, "V", &err), FIPSC_ERR_FORMAT, "n:m index 4 (column 0, run 1) is >= m = 4", &err);
+    s.nm_idx[3] = 0;
+    CHECK_FAILS(fipsc_v_stored_validate(&s, "V", &err), FIPSC_ERR_FORMAT,
+                "n:m indices of column 0, run 1 are not strictly increasing", &err);
+    s.nm_idx[3] = 1;
+    s.nnz = 19;
+    CHECK_FAILS(fipsc_v_stored_validate(&s, "V", &err), FIPSC_ERR_FORMAT, "expected f·(r/m)·n = 20", &err);
+    fipsc_v_stored_free(&s);
+}
+
+/* The worked example of docs/FORMAT.md: the stored arrays and the rebuilt weight it lists. */
+static void test_worked_example(void)
+{
+    fipsc_error err = {0};
+    float U[2 * 3] = {1, 0, 2, 0, 1, -1};
+    float V[3 * 4] = {0.5f, 0, 0, 1, 0, 2, 0, 0, 0, 0, -1, 0.25f};
+    const float W[4 * 2] = {0.5f, 0, 0, 2, -2, 1, 1.5f, -0.25f};
+    for (int nm = 0; nm <= 1; nm++) {
+        fipsc_v_stored v;
+        CHECK_OK(fipsc_v_stored_from_dense(nm ? FIPSC_V_NM : FIPSC_V_CSC, 3, 4, V, 4, 2, 3, "V", &v, &err), &err);
+        if (nm) {
+            const float vals[8] = {0.5f, 0, 0, 2, 0, -1, 1, 0.25f};
+            const uint8_t offs[8] = {0, 1, 0, 1, 0, 2, 0, 2};
+            CHECK(v.nnz == 8 && memcmp(v.values, vals, sizeof vals) == 0 && memcmp(v.nm_idx, offs, sizeof offs) == 0);
+        } else {
+            const float vals[5] = {0.5f, 2, -1, 1, 0.25f};
+            const uint32_t rows[5] = {0, 1, 2, 0, 2}, ptr[5] = {0, 1, 2, 3, 5};
+            CHECK(v.nnz == 5 && memcmp(v.values, vals, sizeof vals) == 0 && memcmp(v.row_idx, rows, sizeof rows) == 0 &&
+                  memcmp(v.col_ptr, ptr, sizeof ptr) == 0);
+        }
+        fipsc_compressed_group g = {.d = 2, .r = 3, .U = U, .storage = v.storage, .nm_n = v.nm_n, .nm_m = v.nm_m};
+        fipsc_factored_linear *fl = NULL;
+        CHECK_OK(fipsc_factored_new("model.layers.0.mlp.up_proj.weight", 0, FIPSC_ROLE_UP, &g, &v, &fl, &err), &err);
+        if (!fl) continue;
+        float w[8];
+        CHECK(fl->out == 4 && fl->in == 2);
+        CHECK_OK(fipsc_factored_densify(fl, w, &err), &err);
+        CHECK(memcmp(w, W, sizeof w) == 0);
+        fipsc_factored_free(fl);
+    }
+}
+
+int main(void)
+{
+    test_worked_example();
+    test_all_layouts();
+    test_wide_indices();
+    test_shared();
+    test_threads();
+    test_pack_errors();
+    test_validate();
+    return test_summary("test_compressed_kernels");
+}
