@@ -56,8 +56,9 @@ static void test_linear(void)
 {
     /* Shapes that take every path: one row (short rows in 8-row blocks with column and row tails,
      * long rows, chunks), many rows in one panel, many rows across several panels with a narrower
-     * last one. */
-    const int shapes[][3] = {{1, 7, 5}, {1, 300, 301}, {1, 70, 64}, {1, 1100, 1000}, {6, 40, 33}, {37, 1300, 96}};
+     * last one, many rows of a narrow layer in row blocks. */
+    const int shapes[][3] = {{1, 7, 5},     {1, 300, 301},  {1, 70, 64},   {1, 1100, 1000},
+                             {6, 40, 33},   {37, 1300, 96}, {600, 100, 64}};
     fipsc_error err = {0};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int n = shapes[s][0], out = shapes[s][1], in = shapes[s][2];

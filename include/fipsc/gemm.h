@@ -3,10 +3,11 @@
  * OpenBLAS splits a threaded sgemm by thread count, and rows falling at different split points
  * are computed by different kernel paths: the same product run with 1 and 2 BLAS threads differs
  * in the last bits of many entries (measured on this project's machine: ~5% of the entries of a
- * 1024×2816×1024 product). These wrappers instead cut the output into fixed panels that depend
- * only on the shape, compute each panel with a single-threaded BLAS call (or, for one row, an
- * in-library dot-product kernel), and spread the panels over OpenMP threads. So the output is
- * the same bit for bit for any OMP_NUM_THREADS / OPENBLAS_NUM_THREADS, and both cores are used.
+ * 1024×2816×1024 product). These wrappers instead cut the output into fixed blocks that depend
+ * only on the shape — column panels, or row blocks when there is a single panel — compute each
+ * block with a single-threaded BLAS call (or, for one row, an in-library dot-product kernel), and
+ * spread the blocks over OpenMP threads. So the output is the same bit for bit for any
+ * OMP_NUM_THREADS / OPENBLAS_NUM_THREADS, and both cores are used.
  * While a call runs, OpenBLAS is set to one thread and restored afterwards: do not run other
  * BLAS work concurrently from another thread that relies on BLAS threading. */
 #ifndef FIPSC_GEMM_H

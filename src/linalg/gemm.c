@@ -2,6 +2,7 @@
 #include "fipsc/gemm.h"
 
 #include <cblas.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Work (multiply-adds) below which a call stays on the calling thread. */
@@ -146,6 +147,10 @@ static void gemm_panel(int p, int width, int m, int n, int k, const float *a, in
                 ldb, beta, c + j0, ldc);
 }
 
+/* Rows per block when a product has a single column panel (a small model's narrow layers) but
+ * many rows: then the rows are cut instead, into fixed blocks (a multiple of the kernels' 16). */
+enum { ROW_BLOCK = 256 };
+
 void fipsc_gemm_nt(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
                    float beta, float *c, int ldc)
 {
@@ -155,8 +160,17 @@ void fipsc_gemm_nt(int m, int n, int k, const float *a, int lda, const float *b,
         return;
     }
     const int width = fipsc_gemm_panel_width(n), panels = (n + width - 1) / width;
+    const bool big = (long long)m * n * k >= PARALLEL_WORK;
     const int prev = blas_single_begin();
-    if ((long long)m * n * k >= PARALLEL_WORK && panels > 1) {
+    if (panels == 1 && m >= 2 * ROW_BLOCK) {
+        const int blocks = (m + ROW_BLOCK - 1) / ROW_BLOCK;
+#pragma omp parallel for schedule(dynamic, 1) if (big)
+        for (int i = 0; i < blocks; i++) {
+            int r0 = i * ROW_BLOCK, rows = m - r0 < ROW_BLOCK ? m - r0 : ROW_BLOCK;
+            gemm_panel(0, width, rows, n, k, a + (size_t)r0 * lda, lda, b, ldb, beta,
+                       c + (size_t)r0 * ldc, ldc);
+        }
+    } else if (big && panels > 1) {
 #pragma omp parallel for schedule(dynamic, 1)
         for (int p = 0; p < panels; p++) gemm_panel(p, width, m, n, k, a, lda, b, ldb, beta, c, ldc);
     } else {
