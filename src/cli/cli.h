@@ -26,6 +26,7 @@ int cmd_generate(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+int cmd_compress(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_import_tfjs(int argc, char **argv);
 int cmd_embed(int argc, char **argv);

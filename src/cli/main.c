@@ -12,6 +12,7 @@ static const cli_command commands[] = {
     {"classify", "print the most likely classes of images (ViT/DeiT models)", cmd_classify},
     {"eval-images", "top-1/top-5 accuracy of a ViT/DeiT model on labelled images", cmd_eval_images},
     {"convert", "write a model as a Hugging Face Llama checkpoint directory", cmd_convert},
+    {"compress", "compress the MLPs with FiPS (or a baseline) into a compressed safetensors file", cmd_compress},
     {"export", "write a compressed model as a dense Hugging Face checkpoint (--dense)", cmd_export},
     {"import-tfjs", "convert a TF.js graph model (Universal Sentence Encoder Lite) to safetensors", cmd_import_tfjs},
     {"embed", "sentence embeddings from a sentence encoder", cmd_embed},

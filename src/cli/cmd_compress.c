@@ -1,0 +1,500 @@
+/* fipsc compress: calibrate on the original model, compress the MLPs group by group with FiPS (or
+ * a baseline at the same parameter budget) and write the compressed safetensors file. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/cli_vit_calib.h"
+#include "fipsc/compress.h"
+#include "fipsc/compressed.h"
+#include "fipsc/corpus.h"
+#include "fipsc/file.h"
+#include "fipsc/generate.h"
+#include "fipsc/model.h"
+#include "fipsc/sample.h"
+#include "fipsc/threads.h"
+#include "fipsc/vit_compress.h"
+
+#define CMD "compress"
+
+/* The calibration corpus is sampled with a seed derived from --seed and this tag, so that it
+ * never repeats `fipsc sample --seed S` (typically the evaluation corpus). */
+#define CALIB_SEED_TAG 0x63616c6962ULL /* "calib" */
+
+static void usage(FILE *out)
+{
+    fipsc_compress_options d, vd;
+    fipsc_compress_defaults(&d);
+    fipsc_compress_defaults_vit(&vd);
+    fprintf(out,
+            "Usage: fipsc compress MODEL -o OUT.safetensors [options]\n\n"
+            "Compresses the MLPs of MODEL (a Llama-family or ViT/DeiT model fipsc loads) with FiPS: the MLP\n"
+            "matrices of each group of consecutive blocks share one dense basis U and keep one\n"
+            "sparse factor V_i each, initialised by SVD and trained to reproduce the original MLP\n"
+            "outputs on calibration data (the original model's MLP inputs and outputs: teacher\n"
+            "forcing). Baselines run through the same accounting with --method. OUT is written\n"
+            "atomically in fipsc's compressed safetensors format (docs/FORMAT.md); `fipsc eval`,\n"
+            "`generate`, `inspect` and `export` read it.\n\n"
+            "  -o, --output FILE       the compressed model to write (required)\n"
+            "      --method M          fips (default): shared basis, sparse V, trained;\n"
+            "                          fips-init: the same SVD initialisation and pruning, untrained;\n"
+            "                          shared-svd: shared basis, dense V (s = 0), untrained;\n"
+            "                          svd: per-matrix truncated SVD;\n"
+            "                          magnitude: per-matrix magnitude pruning (or --nm)\n"
+            "      --budget P          fraction of each group's MLP parameters kept, in (0, 1]\n"
+            "                          (default %g): Σ d·r + nnz(V) ≤ P·(dense parameters)\n"
+            "      --sparsity S        final sparsity of V, in [0, 1) (default %g)\n"
+            "      --nm N:M            N:M sparsity of V along the rank (e.g. 2:4) instead of S;\n"
+            "                          the rank is rounded down to a multiple of M\n"
+            "      --rank R            use rank R for every group instead of deriving it from P\n"
+            "      --groups SPEC       K = consecutive groups of K blocks, the last one taking\n"
+            "                          the rest; or explicit ranges like 0-1,2-4 (default %s)\n"
+            "      --schedule S        gmp (gradual magnitude pruning), rigl or static (default gmp)\n"
+            "      --mode M            joint: all MLPs of a group trained together (default);\n"
+            "                          local: one MLP after the other, as the reference code\n"
+            "      --steps T           optimiser steps per group, or per MLP in local mode (default %d)\n"
+            "      --lr LR             AdamW learning rate, cosine-decayed (default %g)\n"
+            "      --lr-min LR         final learning rate (default LR/100)\n"
+            "      --weight-decay W    AdamW weight decay (default %g)\n"
+            "      --batch B           calibration rows per MLP per step (default %d)\n"
+            "      --calib-corpus FILE calibrate on this token corpus (binary or text)\n"
+            "      --calib-samples N   or on N sequences sampled from MODEL (default 64) ...\n"
+            "      --calib-len L       ... of L tokens each (default 256), with a seed derived\n"
+            "                          from S (so they differ from `fipsc sample --seed S`)\n"
+            "      --calib-images DIR  ViT/DeiT: calibrate on the image files in DIR (name order)\n"
+            "      --calib-idx FILE    ... or on the images of an IDX file (MNIST's format, gzip ok)\n"
+            "      --calib-count N     the first N images that are not excluded (default %d)\n"
+            "      --calib-exclude DIR leave out images whose pixels equal an image in DIR (e.g.\n"
+            "                          the model's hold-out images)\n"
+            "                          ViT/DeiT defaults: --schedule rigl --groups 4 --lr %g\n"
+            "      --seed S            random seed for sampling and training (default %llu)\n"
+            "      --threads K         threads to use (default: all cores)\n"
+            "      --report FILE       write the JSON report (errors, nnz, parameters, bytes, time)\n"
+            "      --quiet             no progress, summaries or table\n"
+            "      --help              this text\n\n"
+            "Prints a table of the result on stdout. Progress goes to stderr when it is a terminal,\n"
+            "else one summary line per group. The same seed and thread count give the same file.\n"
+            "Exit status: 0 ok, 1 failure (unreadable input, unwritable output, diverged training),\n"
+            "2 usage error (including impossible budgets, groups or n:m, and a calibration corpus\n"
+            "from another vocabulary).\n",
+            d.budget, d.sparsity, d.groups, d.steps, (double)d.lr, (double)d.weight_decay,
+            d.batch_rows, CLI_VIT_CALIB_COUNT, (double)vd.lr, (unsigned long long)d.seed);
+}
+
+typedef struct progress_state {
+    bool live;    /* stderr is a terminal: a live status line */
+    bool summary; /* one line per finished group */
+    bool line_open;
+} progress_state;
+
+static void show_sampling(void *ctx, int done, int total)
+{
+    (void)ctx;
+    fprintf(stderr, "\rcalibration: sampled %d/%d sequences", done, total);
+    if (done == total) fprintf(stderr, "\n");
+}
+
+static void format_time(char *buf, size_t cap, double s)
+{
+    if (s < 0) snprintf(buf, cap, "?");
+    else if (s < 60) snprintf(buf, cap, "%.1fs", s);
+    else snprintf(buf, cap, "%dm%02ds", (int)(s / 60), (int)s % 60);
+}
+
+static void on_progress(void *user, const fipsc_compress_progress *p)
+{
+    progress_state *ps = user;
+    char el[32], eta[32];
+    format_time(el, sizeof el, p->elapsed);
+    format_time(eta, sizeof eta, p->eta);
+    if (p->event == FIPSC_COMPRESS_STEP && ps->live) {
+        char who[48] = "";
+        if (p->block >= 0) snprintf(who, sizeof who, " block %d", p->block);
+        fprintf(stderr, "\r\033[Kgroup %d/%d (blocks %d-%d)%s step %d/%d loss %.5f sparsity %.3f "
+                        "elapsed %s ETA %s",
+                p->group + 1, p->n_groups, p->blocks.first, p->blocks.last, who, p->step, p->steps,
+                p->loss, p->sparsity, el, eta);
+        ps->line_open = true;
+    } else if (p->event == FIPSC_COMPRESS_GROUP_START && ps->live) {
+        fprintf(stderr, "\r\033[Kgroup %d/%d (blocks %d-%d): initialising, elapsed %s", p->group + 1,
+                p->n_groups, p->blocks.first, p->blocks.last, el);
+        ps->line_open = true;
+    } else if (p->event == FIPSC_COMPRESS_GROUP_DONE && (ps->live || ps->summary)) {
+        const fipsc_group_report *g = p->report;
+        double worst_before = -1, worst_after = 0;
+        for (int j = 0; j < g->n_mlps; j++) {
+            if (g->mlps[j].out_err_before > worst_before) worst_before = g->mlps[j].out_err_before;
+            if (g->mlps[j].out_err_after > worst_after) worst_after = g->mlps[j].out_err_after;
+        }
+        if (ps->line_open) fprintf(stderr, "\r\033[K");
+        ps->line_open = false;
+        fprintf(stderr, "group %d/%d (blocks %d-%d): rank %d, sparsity %.3f, params %lld/%lld (%.1f%%), "
+                        "bytes %lld/%lld (%.1f%%), worst MLP output error ",
+                p->group + 1, p->n_groups, p->blocks.first, p->blocks.last, g->plan.r, g->sparsity,
+                (long long)g->kept_params, (long long)g->plan.dense_params,
+                100.0 * (double)g->kept_params / (double)g->plan.dense_params,
+                (long long)g->stored_bytes, (long long)g->plan.dense_bytes,
+                100.0 * (double)g->stored_bytes / (double)g->plan.dense_bytes);
+        if (worst_before >= 0) fprintf(stderr, "%.4f -> ", worst_before);
+        format_time(el, sizeof el, g->seconds);
+        fprintf(stderr, "%.4f, %s\n", worst_after, el);
+    }
+}
+
+/* Fails early (before minutes of work) when path cannot be created: opens and discards the
+ * temporary file an atomic write would use. */
+static bool check_writable(const char *path, fipsc_error *err)
+{
+    fipsc_atomic_file af;
+    if (fipsc_atomic_open(path, &af, err)) return false;
+    fipsc_atomic_abort(&af);
+    return true;
+}
+
+static bool parse_nm(const char *text, int *n, int *m)
+{
+    char *end;
+    long a = strtol(text, &end, 10);
+    if (end == text || *end != ':') return false;
+    const char *q = end + 1;
+    long b = strtol(q, &end, 10);
+    if (end == q || *end) return false;
+    if (a < 1 || b < 1 || a > b || b > 255) return false;
+    *n = (int)a;
+    *m = (int)b;
+    return true;
+}
+
+/* A finite decimal number (its range is checked with the other options, with a precise message). */
+static bool parse_number(const char *text, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end || !isfinite(v)) return false;
+    *out = v;
+    return true;
+}
+
+static char *basename_of(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return (char *)(s ? s + 1 : path);
+}
+
+/* The run's settings as compact JSON for the output file's __metadata__ (no times, no
+ * absolute paths: the same command gives the same bytes). */
+static char *metadata_json(const fipsc_compress_report *rep, const char *calib)
+{
+    char *full = NULL;
+    if (fipsc_compress_report_json(rep, NULL, NULL, calib, &full, NULL)) return NULL;
+    cJSON *root = cJSON_Parse(full);
+    free(full);
+    if (!root) return NULL;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "options", cJSON_DetachItemFromObject(root, "options"));
+    cJSON_AddItemToObject(o, "calibration", cJSON_DetachItemFromObject(root, "calibration"));
+    cJSON_Delete(root);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    char *copy = text ? strdup(text) : NULL;
+    cJSON_free(text);
+    return copy;
+}
+
+int cmd_compress(int argc, char **argv)
+{
+    enum {
+        OPT_METHOD = 256, OPT_BUDGET, OPT_SPARSITY, OPT_NM, OPT_RANK, OPT_GROUPS, OPT_SCHEDULE,
+        OPT_MODE, OPT_STEPS, OPT_LR, OPT_LR_MIN, OPT_WD, OPT_BATCH, OPT_CALIB_CORPUS,
+        OPT_CALIB_SAMPLES, OPT_CALIB_LEN, OPT_SEED, OPT_THREADS, OPT_REPORT, OPT_QUIET,
+        OPT_CALIB_IMAGES, OPT_CALIB_IDX, OPT_CALIB_COUNT, OPT_CALIB_EXCLUDE
+    };
+    static const struct option opts[] = {
+        {"output", required_argument, 0, 'o'},
+        {"method", required_argument, 0, OPT_METHOD},
+        {"budget", required_argument, 0, OPT_BUDGET},
+        {"sparsity", required_argument, 0, OPT_SPARSITY},
+        {"nm", required_argument, 0, OPT_NM},
+        {"rank", required_argument, 0, OPT_RANK},
+        {"groups", required_argument, 0, OPT_GROUPS},
+        {"schedule", required_argument, 0, OPT_SCHEDULE},
+        {"mode", required_argument, 0, OPT_MODE},
+        {"steps", required_argument, 0, OPT_STEPS},
+        {"lr", required_argument, 0, OPT_LR},
+        {"lr-min", required_argument, 0, OPT_LR_MIN},
+        {"weight-decay", required_argument, 0, OPT_WD},
+        {"batch", required_argument, 0, OPT_BATCH},
+        {"calib-corpus", required_argument, 0, OPT_CALIB_CORPUS},
+        {"calib-samples", required_argument, 0, OPT_CALIB_SAMPLES},
+        {"calib-len", required_argument, 0, OPT_CALIB_LEN},
+        {"seed", required_argument, 0, OPT_SEED},
+        {"threads", required_argument, 0, OPT_THREADS},
+        {"report", required_argument, 0, OPT_REPORT},
+        {"quiet", no_argument, 0, OPT_QUIET},
+        {"calib-images", required_argument, 0, OPT_CALIB_IMAGES},
+        {"calib-idx", required_argument, 0, OPT_CALIB_IDX},
+        {"calib-count", required_argument, 0, OPT_CALIB_COUNT},
+        {"calib-exclude", required_argument, 0, OPT_CALIB_EXCLUDE},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    fipsc_compress_options o;
+    fipsc_compress_defaults(&o);
+    const char *output = NULL, *calib_corpus = NULL, *report_path = NULL;
+    long long calib_samples = 64, calib_len = 256, seed = (long long)o.seed, threads = 0, v;
+    bool samples_given = false, lr_min_given = false, quiet = false;
+    cli_vit_calib vcal = {0};
+    bool seen[512] = {false}; /* options given, by getopt code (ViT defaults fill the others) */
+    double x, lr_min = 0.0;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
+        if (c >= 0 && c < 512) seen[c] = true;
+        switch (c) {
+        case 'o': output = optarg; break;
+        case OPT_METHOD:
+            if (!fipsc_compress_method_parse(optarg, &o.method))
+                return cli_usage_error(CMD, "--method must be fips, fips-init, shared-svd, svd or "
+                                            "magnitude, got '%s'", optarg);
+            break;
+        case OPT_BUDGET:
+            if (!parse_number(optarg, &o.budget))
+                return cli_usage_error(CMD, "--budget expects a number in (0, 1], got '%s'", optarg);
+            break;
+        case OPT_SPARSITY:
+            if (!parse_number(optarg, &o.sparsity))
+                return cli_usage_error(CMD, "--sparsity expects a number in [0, 1), got '%s'", optarg);
+            break;
+        case OPT_NM:
+            if (!parse_nm(optarg, &o.nm_n, &o.nm_m))
+                return cli_usage_error(CMD, "--nm expects N:M with 1 ≤ N ≤ M ≤ 255 (e.g. 2:4), got '%s'", optarg);
+            break;
+        case OPT_RANK:
+            if (!cli_parse_int(CMD, "--rank", optarg, 1, 1 << 30, &v)) return CLI_USAGE;
+            o.rank = (int)v;
+            break;
+        case OPT_GROUPS: o.groups = optarg; break;
+        case OPT_SCHEDULE:
+            if (strcmp(optarg, "gmp") == 0) o.schedule = FIPSC_FIPS_MASK_GMP;
+            else if (strcmp(optarg, "rigl") == 0) o.schedule = FIPSC_FIPS_MASK_RIGL;
+            else if (strcmp(optarg, "static") == 0) o.schedule = FIPSC_FIPS_MASK_STATIC;
+            else return cli_usage_error(CMD, "--schedule must be gmp, rigl or static, got '%s'", optarg);
+            break;
+        case OPT_MODE:
+            if (strcmp(optarg, "joint") == 0) o.mode = FIPSC_FIPS_JOINT;
+            else if (strcmp(optarg, "local") == 0) o.mode = FIPSC_FIPS_LOCAL;
+            else return cli_usage_error(CMD, "--mode must be joint or local, got '%s'", optarg);
+            break;
+        case OPT_STEPS:
+            if (!cli_parse_int(CMD, "--steps", optarg, 1, 100000000, &v)) return CLI_USAGE;
+            o.steps = (int)v;
+            break;
+        case OPT_LR:
+            if (!cli_parse_double(CMD, "--lr", optarg, 1e-12, 10.0, &x)) return CLI_USAGE;
+            o.lr = (float)x;
+            break;
+        case OPT_LR_MIN:
+            if (!cli_parse_double(CMD, "--lr-min", optarg, 0.0, 10.0, &lr_min)) return CLI_USAGE;
+            lr_min_given = true;
+            break;
+        case OPT_WD:
+            if (!cli_parse_double(CMD, "--weight-decay", optarg, 0.0, 100.0, &x)) return CLI_USAGE;
+            o.weight_decay = (float)x;
+            break;
+        case OPT_BATCH:
+            if (!cli_parse_int(CMD, "--batch", optarg, 1, 1 << 30, &v)) return CLI_USAGE;
+            o.batch_rows = (int)v;
+            break;
+        case OPT_CALIB_CORPUS: calib_corpus = optarg; break;
+        case OPT_CALIB_SAMPLES:
+            if (!cli_parse_int(CMD, "--calib-samples", optarg, 1, 1 << 24, &calib_samples)) return CLI_USAGE;
+            samples_given = true;
+            break;
+        case OPT_CALIB_LEN:
+            if (!cli_parse_int(CMD, "--calib-len", optarg, 2, 1 << 24, &calib_len)) return CLI_USAGE;
+            samples_given = true;
+            break;
+        case OPT_SEED:
+            if (!cli_parse_int(CMD, "--seed", optarg, 0, INT64_MAX, &seed)) return CLI_USAGE;
+            break;
+        case OPT_THREADS:
+            if (!cli_parse_int(CMD, "--threads", optarg, 1, 1024, &threads)) return CLI_USAGE;
+            break;
+        case OPT_CALIB_IMAGES: vcal.images_dir = optarg; break;
+        case OPT_CALIB_IDX: vcal.idx_path = optarg; break;
+        case OPT_CALIB_EXCLUDE: vcal.exclude_dir = optarg; break;
+        case OPT_CALIB_COUNT:
+            if (!cli_parse_int(CMD, "--calib-count", optarg, 1, 1 << 24, &vcal.count)) return CLI_USAGE;
+            break;
+        case OPT_REPORT: report_path = optarg; break;
+        case OPT_QUIET: quiet = true; break;
+        case 'h': usage(stdout); return CLI_OK;
+        case ':': return cli_usage_error(CMD, "option '%s' needs an argument", argv[optind - 1]);
+        default: return cli_usage_error(CMD, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind == argc) return cli_usage_error(CMD, "missing MODEL");
+    if (optind != argc - 1) return cli_usage_error(CMD, "expects exactly one MODEL, got %d", argc - optind);
+    if (!output) return cli_usage_error(CMD, "missing -o OUT.safetensors (the compressed model to write)");
+    if (calib_corpus && samples_given)
+        return cli_usage_error(CMD, "--calib-corpus and --calib-samples/--calib-len exclude each other");
+    o.seed = (uint64_t)seed;
+    o.lr_min = lr_min_given ? (float)lr_min : o.lr / 100.0f;
+    const char *model_path = argv[optind];
+
+    fipsc_error err = {0};
+    if (fipsc_compress_options_check(&o, &err)) return cli_report(CMD, &err);
+    if (!check_writable(output, &err) || (report_path && !check_writable(report_path, &err)))
+        return cli_report(CMD, &err);
+    if (threads > 0) fipsc_threads_set((int)threads);
+    const bool tty = isatty(2);
+
+    fipsc_model *m = NULL;
+    fipsc_corpus *corpus = NULL;
+    fipsc_calibration cal = {0};
+    fipsc_compress_report *rep = NULL;
+    fipsc_group_plan *plans = NULL;
+    char *json = NULL, *meta = NULL, *table = NULL;
+    char calib_desc[512];
+    int rc = CLI_OK, n_plans = 0;
+    if (fipsc_model_load(model_path, &m, &err)) {
+        rc = cli_report(CMD, &err);
+        goto done;
+    }
+    const bool vit = m->cfg.arch == FIPSC_ARCH_VIT;
+    const char *calib_problem = cli_vit_calib_problem(&vcal, vit);
+    if (!calib_problem && vit && (calib_corpus || samples_given))
+        calib_problem = "--calib-corpus, --calib-samples and --calib-len apply to language models; "
+                        "a ViT/DeiT model calibrates on --calib-images or --calib-idx";
+    if (calib_problem) {
+        rc = cli_usage_error(CMD, "%s", calib_problem);
+        goto done;
+    }
+    if (vit) { /* the ViT path's defaults for every training option not given */
+        fipsc_compress_options vd;
+        fipsc_compress_defaults_vit(&vd);
+        if (!seen[OPT_SCHEDULE]) o.schedule = vd.schedule;
+        if (!seen[OPT_GROUPS]) o.groups = vd.groups;
+        if (!seen[OPT_SPARSITY]) o.sparsity = vd.sparsity;
+        if (!seen[OPT_STEPS]) o.steps = vd.steps;
+        if (!seen[OPT_BATCH]) o.batch_rows = vd.batch_rows;
+        if (!seen[OPT_LR]) o.lr = vd.lr;
+        if (!seen[OPT_WD]) o.weight_decay = vd.weight_decay;
+        if (!lr_min_given) o.lr_min = o.lr / 100.0f;
+        if (fipsc_compress_options_check(&o, &err)) {
+            rc = cli_report(CMD, &err);
+            goto done;
+        }
+    }
+    /* Plan first: bad groups, budgets or n:m fail before calibration. */
+    if (fipsc_compress_plan(m, &o, &plans, &n_plans, &err)) {
+        rc = cli_report(CMD, &err);
+        goto done;
+    }
+    int *blocks = malloc((size_t)m->n_mlps * sizeof *blocks), n_blocks = 0;
+    if (!blocks) {
+        fipsc_fail(&err, FIPSC_ERR_NOMEM, "out of memory");
+        rc = cli_report(CMD, &err);
+        goto done;
+    }
+    for (int k = 0; k < n_plans; k++)
+        for (int l = plans[k].blocks.first; l <= plans[k].blocks.last; l++) blocks[n_blocks++] = l;
+
+    fipsc_status st;
+    if (vit) {
+        st = cli_vit_calibrate(m, &vcal, blocks, n_blocks, tty && !quiet, &cal, calib_desc,
+                               sizeof calib_desc, &err);
+    } else if (calib_corpus) {
+        snprintf(calib_desc, sizeof calib_desc, "corpus %s", basename_of(calib_corpus));
+        st = fipsc_corpus_load(calib_corpus, &corpus, &err);
+    } else {
+        uint64_t calib_seed = fipsc_seed_derive(o.seed, CALIB_SEED_TAG);
+        snprintf(calib_desc, sizeof calib_desc,
+                 "sampled from the model: %lld sequences of %lld tokens, temperature 1, seed %llu "
+                 "derived from --seed %llu", calib_samples, calib_len, (unsigned long long)calib_seed,
+                 (unsigned long long)o.seed);
+        int32_t *ids = NULL;
+        st = FIPSC_OK;
+        if (calib_len > m->cfg.max_seq_len)
+            st = fipsc_fail(&err, FIPSC_ERR_ARG, "--calib-len %lld exceeds the model's context of %d tokens",
+                            calib_len, m->cfg.max_seq_len);
+        else if (!(ids = malloc((size_t)calib_samples * (size_t)calib_len * sizeof *ids)))
+            st = fipsc_fail(&err, FIPSC_ERR_NOMEM, "out of memory for %lld calibration tokens",
+                            calib_samples * calib_len);
+        if (!st)
+            st = fipsc_llama_sample_sequences(m, (int)calib_samples, (int)calib_len, 1.0f, 1.0f,
+                                              calib_seed, ids, tty && !quiet ? show_sampling : NULL,
+                                              NULL, &err);
+        if (!st)
+            st = fipsc_corpus_from_ids(ids, (int)calib_samples, (int)calib_len, m->cfg.vocab_size,
+                                       &corpus, &err);
+        free(ids);
+        if (st) fipsc_fail_context(&err, "sampling the calibration corpus: ");
+    }
+    if (!st && !vit) {
+        if (tty && !quiet) fprintf(stderr, "calibration: capturing MLP inputs and outputs...");
+        st = fipsc_calibration_capture_llama(m, corpus, calib_corpus ? calib_corpus : "the sampled corpus",
+                                             blocks, n_blocks, &cal, &err);
+        if (tty && !quiet) fprintf(stderr, "\r\033[K");
+    }
+    free(blocks);
+    if (st) {
+        rc = cli_report(CMD, &err);
+        goto done;
+    }
+
+    progress_state ps = {.live = tty && !quiet, .summary = !tty && !quiet};
+    if ((st = fipsc_compress_run(m, &cal, &o, on_progress, &ps, &rep, &err))) {
+        if (ps.line_open) fprintf(stderr, "\n");
+        rc = cli_report(CMD, &err);
+        goto done;
+    }
+    if (!(meta = metadata_json(rep, calib_desc))) {
+        fipsc_fail(&err, FIPSC_ERR_NOMEM, "out of memory");
+        rc = cli_report(CMD, &err);
+        goto done;
+    }
+    const char *extra[] = {"fipsc.compress", meta, NULL};
+    if ((st = fipsc_compressed_write(m, output, extra, &err))) {
+        rc = cli_report(CMD, &err);
+        goto done;
+    }
+    if (report_path) {
+        fipsc_atomic_file af;
+        if ((st = fipsc_compress_report_json(rep, model_path, output, calib_desc, &json, &err)) ||
+            (st = fipsc_atomic_open(report_path, &af, &err))) {
+            rc = cli_report(CMD, &err);
+            goto done;
+        }
+        fipsc_atomic_write(&af, json, strlen(json), &err);
+        fipsc_atomic_write(&af, "\n", 1, &err);
+        if ((st = fipsc_atomic_commit(&af, &err))) {
+            rc = cli_report(CMD, &err);
+            goto done;
+        }
+    }
+    if (!quiet) {
+        if ((st = fipsc_compress_report_table(rep, &table, &err))) {
+            rc = cli_report(CMD, &err);
+            goto done;
+        }
+        printf("%s -> %s\n%s", model_path, output, table);
+    }
+done:
+    free(table);
+    free(meta);
+    free(json);
+    free(plans);
+    fipsc_compress_report_free(rep);
+    fipsc_calibration_free(&cal);
+    fipsc_corpus_free(corpus);
+    fipsc_model_free(m);
+    return rc;
+}

@@ -1,0 +1,116 @@
+/* Calibration rows for compression (algorithm §6): the original model's MLP inputs and outputs.
+ *
+ * The original Llama model runs over the calibration corpus with teacher forcing (the corpus
+ * tokens are the inputs at every position, nothing is generated) and the forward records, for
+ * each block to be compressed, the normalised input x of its MLP and the MLP's output y. Every
+ * compressed MLP is later trained to map those original x to those original y, so the capture
+ * happens once, before any block is touched. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "compress/compress_internal.h"
+#include "fipsc/capture.h"
+#include "fipsc/runtime.h"
+
+/* Token rows per forward pass: large enough for efficient GEMMs, small enough that the
+ * attention scratch and activations stay modest. */
+#define CALIB_ROWS_PER_PASS 4096
+
+fipsc_status fipsc_calibration_init(fipsc_calibration *cal, int n_blocks, fipsc_error *err)
+{
+    memset(cal, 0, sizeof *cal);
+    if (n_blocks < 1)
+        return fipsc_fail(err, FIPSC_ERR_ARG, "calibration needs at least one block (got %d)", n_blocks);
+    cal->blocks = calloc((size_t)n_blocks, sizeof *cal->blocks);
+    if (!cal->blocks) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
+    cal->n_blocks = n_blocks;
+    return FIPSC_OK;
+}
+
+void fipsc_calibration_free(fipsc_calibration *cal)
+{
+    if (!cal) return;
+    if (cal->owned) {
+        fipsc_capture_free(cal->owned);
+        free(cal->owned);
+    }
+    free(cal->blocks);
+    memset(cal, 0, sizeof *cal);
+}
+
+static fipsc_status check_corpus(const fipsc_model *m, const fipsc_corpus *c, const char *what,
+                                 fipsc_error *err)
+{
+    const int vocab = m->cfg.vocab_size;
+    if (c->n_seqs < 1) return fipsc_fail(err, FIPSC_ERR_ARG, "%s: the calibration corpus is empty", what);
+    if (c->vocab_size != 0 && c->vocab_size != vocab)
+        return fipsc_fail(err, FIPSC_ERR_ARG,
+                          "%s: the calibration corpus was made for a vocabulary of %d tokens, but "
+                          "the model has %d: it belongs to another model", what, c->vocab_size, vocab);
+    fipsc_status st = fipsc_corpus_check_vocab(c, vocab, "the model", err);
+    if (st) return fipsc_fail_context(err, "%s: calibration corpus from another vocabulary? ", what);
+    for (int i = 0; i < c->n_seqs; i++) {
+        int len = fipsc_corpus_length(c, i);
+        if (len < 1 || len > m->cfg.max_seq_len)
+            return fipsc_fail(err, FIPSC_ERR_ARG,
+                              "%s: calibration sequence %d has %d tokens; the model's context holds "
+                              "1 to %d", what, i, len, m->cfg.max_seq_len);
+    }
+    return FIPSC_OK;
+}
+
+fipsc_status fipsc_calibration_capture_llama(const fipsc_model *m, const fipsc_corpus *c,
+                                             const char *what, const int *blocks, int n_blocks,
+                                             fipsc_calibration *out, fipsc_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!what) what = "calibration corpus";
+    if (m->cfg.arch != FIPSC_ARCH_LLAMA)
+        return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
+                          "calibration capture from a token corpus needs a Llama-family model (this "
+                          "is '%s')", m->cfg.arch_name);
+    fipsc_status st = check_corpus(m, c, what, err);
+    if (st) return st;
+
+    int *all = NULL;
+    if (!blocks || n_blocks == 0) {
+        all = malloc((size_t)m->n_mlps * sizeof *all);
+        if (!all) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
+        for (int l = 0; l < m->n_mlps; l++) all[l] = l;
+        blocks = all;
+        n_blocks = m->n_mlps;
+    }
+    fipsc_capture *cap = calloc(1, sizeof *cap);
+    if (!cap) {
+        free(all);
+        return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
+    }
+    st = fipsc_capture_init(cap, m, blocks, n_blocks, 0, err);
+    free(all);
+    if (st) {
+        free(cap);
+        return st;
+    }
+    /* Consecutive sequences of one length are contiguous in c->ids: run them as one batch. */
+    for (int i = 0; i < c->n_seqs && !st;) {
+        int len = fipsc_corpus_length(c, i), batch = 1;
+        int max_batch = CALIB_ROWS_PER_PASS / len > 1 ? CALIB_ROWS_PER_PASS / len : 1;
+        while (i + batch < c->n_seqs && batch < max_batch && fipsc_corpus_length(c, i + batch) == len)
+            batch++;
+        st = fipsc_llama_forward(m, fipsc_corpus_seq(c, i), batch, len, NULL, cap, err);
+        i += batch;
+    }
+    if (!st) st = fipsc_calibration_init(out, m->n_mlps, err);
+    if (st) {
+        fipsc_capture_free(cap);
+        free(cap);
+        return fipsc_fail_context(err, "calibration on %s: ", what);
+    }
+    for (int k = 0; k < cap->n_layers; k++) {
+        const fipsc_capture_layer *cl = &cap->layers[k];
+        out->blocks[cl->layer] = (fipsc_fips_calib){cl->rows, cl->x, cl->y};
+    }
+    out->n_sequences = c->n_seqs;
+    out->owned = cap;
+    return FIPSC_OK;
+}

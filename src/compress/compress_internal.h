@@ -1,0 +1,65 @@
+/* Internals of the compress module (include/fipsc/compress.h), shared by its files. */
+#ifndef FIPSC_COMPRESS_INTERNAL_H
+#define FIPSC_COMPRESS_INTERNAL_H
+
+#include "fipsc/compress.h"
+
+/* One fipsc_group_spec with the buffers it points at (all owned). A method produces one part per
+ * group (fips, fips-init, shared-svd, magnitude) or one per matrix (svd: each its own basis). */
+typedef struct compress_part {
+    fipsc_group_spec spec;
+    float *U;                     /* [d, r], or NULL (identity basis) */
+    fipsc_group_matrix *matrices; /* [spec.n_matrices] */
+    float **V;                    /* [spec.n_matrices] owned [r, f] factors */
+} compress_part;
+
+void compress_part_free(compress_part *p);
+
+/* What a method made of one group: the parts to attach, and per matrix of the FiPS group
+ * description (MLP by MLP: gate, up, down) its dense reconstruction in model orientation
+ * [out, in]; `before` holds the reconstructions before training (fips only, else NULL). */
+typedef struct compress_outcome {
+    int n_parts;
+    compress_part *parts;
+    int n_matrices;
+    float **recon;       /* [n_matrices] */
+    float **before;      /* [n_matrices] or NULL */
+    int rank;            /* shared / per-matrix rank actually used */
+    int64_t *nnz;        /* [n_matrices]: kept entries of each V_i */
+    double final_loss;   /* NaN without training */
+    int steps;
+} compress_outcome;
+
+void compress_outcome_free(compress_outcome *o);
+
+/* Training progress, forwarded by the pipeline (group index, phase, step, loss, sparsity). */
+typedef struct compress_train_hook {
+    fipsc_fips_progress_fn fn;
+    void *user;
+} compress_train_hook;
+
+/* Runs o->method on the group g (built over the plan's blocks, dense weights), with the group's
+ * calibration rows calib[0 .. g->n_mlps) (needed by fips only). */
+fipsc_status compress_group_run(const fipsc_fips_group *g, const fipsc_group_plan *plan,
+                                const fipsc_fips_calib *calib, const fipsc_compress_options *o,
+                                int group_index, compress_train_hook hook, compress_outcome *out,
+                                fipsc_error *err);
+
+/* The mlp_role of a FiPS role (same order, distinct enums in the two headers). */
+fipsc_mlp_role compress_role(fipsc_fips_role role);
+
+/* Builds the FiPS group description of blocks [first, last] of m into g; mlps_out receives the
+ * malloc'ed copy of the blocks' MLP structs that g borrows (free it after the group). */
+fipsc_status compress_group_describe(const fipsc_model *m, fipsc_block_range blocks,
+                                     fipsc_fips_group *g, fipsc_mlp **mlps_out, fipsc_error *err);
+
+/* Weights the magnitude baseline keeps of a matrix of `total`: floor(budget·total), so that no
+ * matrix exceeds the budget (as the floor in the rank formulas); a hair of tolerance makes
+ * 0.6·10 count as 6. */
+int64_t compress_magnitude_keep(int64_t total, double budget);
+
+/* Storage bytes of V factors: U (if any) + values + indices + pointers (see budget.c). */
+int64_t compress_storage_bytes(fipsc_v_storage storage, int d, int r, bool has_u, int n_matrices,
+                               const int *cols, const int64_t *nnz, int nm_n, int nm_m);
+
+#endif

@@ -1,0 +1,91 @@
+/* Compression options: method names, defaults, and checks of each option on its own (see
+ * include/fipsc/compress.h). Combinations that depend on the model (ranks, n:m divisibility)
+ * are checked by the plan. */
+#include <math.h>
+#include <string.h>
+
+#include "compress/compress_internal.h"
+
+static const char *const method_names[FIPSC_METHOD_COUNT] = {
+    [FIPSC_METHOD_FIPS] = "fips",
+    [FIPSC_METHOD_FIPS_INIT] = "fips-init",
+    [FIPSC_METHOD_SHARED_SVD] = "shared-svd",
+    [FIPSC_METHOD_SVD] = "svd",
+    [FIPSC_METHOD_MAGNITUDE] = "magnitude",
+};
+
+const char *fipsc_compress_method_name(fipsc_compress_method method)
+{
+    return (unsigned)method < FIPSC_METHOD_COUNT ? method_names[method] : "?";
+}
+
+bool fipsc_compress_method_parse(const char *name, fipsc_compress_method *out)
+{
+    for (int i = 0; i < FIPSC_METHOD_COUNT; i++)
+        if (strcmp(name, method_names[i]) == 0) {
+            *out = (fipsc_compress_method)i;
+            return true;
+        }
+    return false;
+}
+
+void fipsc_compress_defaults(fipsc_compress_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->method = FIPSC_METHOD_FIPS;
+    o->budget = 0.5;
+    o->sparsity = 0.5;
+    o->groups = "2";
+    o->schedule = FIPSC_FIPS_MASK_GMP;
+    o->mode = FIPSC_FIPS_JOINT;
+    o->steps = 1000;
+    o->batch_rows = 1024;
+    o->lr = 3e-3f;
+    o->lr_min = 3e-5f;
+    o->weight_decay = 0.0f;
+    o->seed = 1;
+}
+
+static bool uses_shared_basis(fipsc_compress_method m)
+{
+    return m == FIPSC_METHOD_FIPS || m == FIPSC_METHOD_FIPS_INIT || m == FIPSC_METHOD_SHARED_SVD;
+}
+
+fipsc_status fipsc_compress_options_check(const fipsc_compress_options *o, fipsc_error *err)
+{
+#define BAD(...) fipsc_fail(err, FIPSC_ERR_ARG, __VA_ARGS__)
+    if ((unsigned)o->method >= FIPSC_METHOD_COUNT) return BAD("unknown method %d", (int)o->method);
+    const char *method = fipsc_compress_method_name(o->method);
+    if (!(o->budget > 0.0 && o->budget <= 1.0))
+        return BAD("--budget %g is not in (0, 1] (the fraction of MLP parameters kept)", o->budget);
+    if (!(o->sparsity >= 0.0 && o->sparsity < 1.0))
+        return BAD("--sparsity %g is not in [0, 1) (the fraction of V's entries pruned)", o->sparsity);
+    bool nm = o->nm_n != 0 || o->nm_m != 0;
+    if (nm) {
+        if (o->nm_n < 1 || o->nm_m < 1 || o->nm_n > o->nm_m || o->nm_m > 255)
+            return BAD("--nm %d:%d is not a valid n:m (1 ≤ n ≤ m ≤ 255, e.g. 2:4)", o->nm_n, o->nm_m);
+        if (o->method == FIPSC_METHOD_SVD || o->method == FIPSC_METHOD_SHARED_SVD)
+            return BAD("--nm applies to fips, fips-init and magnitude, not to %s (its factors are "
+                       "dense)", method);
+    }
+    if (o->rank < 0) return BAD("--rank %d must not be negative", o->rank);
+    if (o->rank > 0 && !uses_shared_basis(o->method))
+        return BAD("--rank applies to fips, fips-init and shared-svd, not to %s (its ranks follow "
+                   "from --budget per matrix)", method);
+    if (!o->groups || !o->groups[0]) return BAD("--groups is empty");
+    if (o->schedule != FIPSC_FIPS_MASK_GMP && o->schedule != FIPSC_FIPS_MASK_RIGL &&
+        o->schedule != FIPSC_FIPS_MASK_STATIC)
+        return BAD("--schedule must be gmp, rigl or static");
+    if (o->mode != FIPSC_FIPS_JOINT && o->mode != FIPSC_FIPS_LOCAL)
+        return BAD("--mode must be joint or local");
+    if (o->steps < 1) return BAD("--steps %d must be at least 1", o->steps);
+    if (o->batch_rows < 1) return BAD("--batch %d must be at least 1", o->batch_rows);
+    if (!(o->lr > 0.0f) || !isfinite(o->lr)) return BAD("--lr %g must be positive", (double)o->lr);
+    if (!(o->lr_min >= 0.0f && o->lr_min <= o->lr))
+        return BAD("the final learning rate %g must be in [0, --lr = %g]", (double)o->lr_min,
+                   (double)o->lr);
+    if (!(o->weight_decay >= 0.0f) || !isfinite(o->weight_decay))
+        return BAD("weight decay %g must be a finite number ≥ 0", (double)o->weight_decay);
+    return FIPSC_OK;
+#undef BAD
+}

@@ -1,0 +1,363 @@
+/* The compression run (include/fipsc/compress.h): plan every group, then group by group run the
+ * method, measure what it cost (weight and output errors, nnz, parameters, bytes, time) and put
+ * the result into the model — the compressed form (fipsc_model_attach_group) or, with
+ * dense_reconstruction, each matrix's dense reconstruction in place of its weight.
+ *
+ * The calibration rows were captured from the original model before anything changed, so
+ * compressing a group never sees the outputs of an earlier compressed group (teacher forcing),
+ * and the groups could run in any order with the same result. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "compress/compress_internal.h"
+#include "fipsc/mlp_forward.h"
+
+/* Calibration rows per MLP forward when measuring output errors. */
+#define EVAL_CHUNK_ROWS 4096
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void fipsc_compress_report_free(fipsc_compress_report *rep)
+{
+    if (!rep) return;
+    for (int k = 0; k < rep->n_groups; k++) {
+        free(rep->groups[k].mlps);
+        free(rep->groups[k].matrices);
+    }
+    free(rep->groups);
+    free(rep);
+}
+
+/* ‖a − b‖_F / ‖a‖_F over n floats, in double. */
+static double relative_error(const float *a, const float *b, int64_t n)
+{
+    double num = 0.0, den = 0.0;
+    for (int64_t e = 0; e < n; e++) {
+        double diff = (double)a[e] - (double)b[e];
+        num += diff * diff;
+        den += (double)a[e] * (double)a[e];
+    }
+    return den > 0.0 ? sqrt(num / den) : (num > 0.0 ? INFINITY : 0.0);
+}
+
+static const float **role_weight(fipsc_mlp *mlp, fipsc_fips_role role)
+{
+    switch (role) {
+    case FIPSC_FIPS_GATE: return &mlp->gate.w;
+    case FIPSC_FIPS_UP: return &mlp->up.w;
+    case FIPSC_FIPS_DOWN: return &mlp->down.w;
+    }
+    return NULL;
+}
+
+/* ‖ŷ − y‖_F/‖y‖_F of MLP j of g over its calibration rows, with its weights replaced by the
+ * reconstructions w[first_matrix[j] ..] (model orientation). */
+static fipsc_status output_error(const fipsc_fips_group *g, int j, float *const *w,
+                                 const fipsc_fips_calib *calib, double *out, fipsc_error *err)
+{
+    fipsc_mlp mlp = g->mlps[j];
+    for (int i = g->first_matrix[j]; i < g->first_matrix[j + 1]; i++)
+        *role_weight(&mlp, g->matrices[i].role) = w[i];
+    const int d = g->d;
+    int64_t chunk = calib->n < EVAL_CHUNK_ROWS ? calib->n : EVAL_CHUNK_ROWS;
+    float *y = malloc((size_t)chunk * (size_t)d * sizeof(float));
+    float *scratch = malloc(fipsc_mlp_scratch_floats(&mlp, (int)chunk) * sizeof(float));
+    if (!y || !scratch) {
+        free(y);
+        free(scratch);
+        return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
+    }
+    double num = 0.0, den = 0.0;
+    fipsc_status st = FIPSC_OK;
+    for (int64_t r0 = 0; r0 < calib->n && !st; r0 += chunk) {
+        int n = (int)(calib->n - r0 < chunk ? calib->n - r0 : chunk);
+        if ((st = fipsc_mlp_forward(&mlp, n, calib->x + r0 * d, y, scratch, err))) break;
+        const float *t = calib->y + r0 * d;
+        for (int64_t e = 0; e < (int64_t)n * d; e++) {
+            double diff = (double)y[e] - (double)t[e];
+            num += diff * diff;
+            den += (double)t[e] * (double)t[e];
+        }
+    }
+    free(y);
+    free(scratch);
+    if (st) return st;
+    *out = den > 0.0 ? sqrt(num / den) : NAN;
+    return FIPSC_OK;
+}
+
+/* Fills the group report from the outcome: errors, nnz, parameters, bytes. */
+static fipsc_status measure_group(const fipsc_fips_group *g, const fipsc_group_plan *plan,
+                                  const fipsc_fips_calib *calib, const compress_outcome *oc,
+                                  fipsc_group_report *gr, fipsc_error *err)
+{
+    gr->plan = *plan;
+    gr->n_mlps = g->n_mlps;
+    gr->n_matrices = g->n_matrices;
+    gr->mlps = calloc((size_t)g->n_mlps, sizeof *gr->mlps);
+    gr->matrices = calloc((size_t)g->n_matrices, sizeof *gr->matrices);
+    if (!gr->mlps || !gr->matrices) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
+    gr->final_loss = oc->final_loss;
+    gr->steps = oc->steps;
+    gr->plan.r = oc->rank;
+    int64_t entries = 0;
+    for (int i = 0; i < g->n_matrices; i++) {
+        const fipsc_fips_matrix *mx = &g->matrices[i];
+        const fipsc_mlp *mlp = &g->mlps[mx->mlp];
+        fipsc_matrix_report *mr = &gr->matrices[i];
+        mr->block = plan->blocks.first + mx->mlp;
+        mr->role = compress_role(mx->role);
+        mr->out = mx->expanding ? mlp->f : g->d;
+        mr->in = mx->expanding ? g->d : mlp->f;
+        mr->rank = oc->rank;
+        mr->dense_params = (int64_t)g->d * mx->cols;
+        mr->nnz = oc->nnz[i];
+        mr->weight_rel_err = relative_error(fipsc_fips_matrix_weight(g, i), oc->recon[i], mr->dense_params);
+        gr->nnz += oc->nnz[i];
+    }
+    fipsc_status st = FIPSC_OK;
+    for (int j = 0; j < g->n_mlps && !st; j++) {
+        fipsc_mlp_report *m = &gr->mlps[j];
+        m->block = plan->blocks.first + j;
+        m->rows = calib[j].n;
+        m->out_err_before = NAN;
+        if (oc->before) st = output_error(g, j, oc->before, &calib[j], &m->out_err_before, err);
+        if (!st) st = output_error(g, j, oc->recon, &calib[j], &m->out_err_after, err);
+    }
+    if (st) return st;
+
+    /* Parameters and bytes of what is actually stored, part by part. */
+    gr->kept_params = 0;
+    gr->stored_bytes = 0;
+    for (int k = 0; k < oc->n_parts; k++) {
+        const fipsc_group_spec *s = &oc->parts[k].spec;
+        int *cols = malloc((size_t)s->n_matrices * sizeof *cols);
+        int64_t *nnz = malloc((size_t)s->n_matrices * sizeof *nnz);
+        if (!cols || !nnz) {
+            free(cols);
+            free(nnz);
+            return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
+        }
+        for (int q = 0; q < s->n_matrices; q++) {
+            int64_t pos = 0; /* the part's matrix q is the group's matrix with its layer and role */
+            for (int i = 0; i < g->n_matrices; i++)
+                if (gr->matrices[i].block == s->matrices[q].layer && gr->matrices[i].role == s->matrices[q].role)
+                    pos = i;
+            cols[q] = g->matrices[pos].cols;
+            nnz[q] = oc->nnz[pos];
+            gr->kept_params += nnz[q];
+            entries += (int64_t)s->r * cols[q];
+        }
+        if (s->U) gr->kept_params += (int64_t)s->d * s->r;
+        gr->stored_bytes += compress_storage_bytes(s->storage, s->d, s->r, s->U != NULL,
+                                                   s->n_matrices, cols, nnz, s->nm_n, s->nm_m);
+        gr->plan.storage = s->storage;
+        free(cols);
+        free(nnz);
+    }
+    gr->sparsity = entries > 0 ? 1.0 - (double)gr->nnz / (double)entries : 0.0;
+    return FIPSC_OK;
+}
+
+/* Replaces matrix i of g (block first + mlp) by its reconstruction, handing the buffer to the
+ * model's tensor of the same name. */
+static fipsc_status install_dense(fipsc_model *m, const fipsc_fips_group *g, int first, int i,
+                                  float **recon, fipsc_error *err)
+{
+    const fipsc_fips_matrix *mx = &g->matrices[i];
+    fipsc_mlp *mlp = m->mlps[first + mx->mlp];
+    fipsc_linear *lin = mx->role == FIPSC_FIPS_GATE ? &mlp->gate
+                        : mx->role == FIPSC_FIPS_UP ? &mlp->up
+                                                    : &mlp->down;
+    fipsc_tensor *t = NULL;
+    for (int k = 0; k < m->n_tensors && !t; k++)
+        if (lin->weight_name && strcmp(m->tensors[k].name, lin->weight_name) == 0) t = &m->tensors[k];
+    if (!t)
+        return fipsc_fail(err, FIPSC_ERR_INTERNAL, "block %d: the %s weight has no tensor in the model",
+                          first + mx->mlp, lin->weight_name ? lin->weight_name : "(unnamed)");
+    if (t->owned) free(t->data);
+    t->data = *recon;
+    t->owned = true;
+    t->source_dtype = FIPSC_F32;
+    lin->w = *recon;
+    *recon = NULL;
+    return FIPSC_OK;
+}
+
+/* Forwards the trainer's progress with the run's position, elapsed time and ETA. */
+typedef struct hook_ctx {
+    fipsc_compress_progress_fn fn;
+    void *user;
+    int group, n_groups;
+    fipsc_block_range blocks;
+    double t0;
+    int64_t steps_before, steps_total; /* over the whole run */
+    int steps_per_phase;
+} hook_ctx;
+
+static void train_progress(void *user, const fipsc_fips_progress *p)
+{
+    hook_ctx *h = user;
+    if (!h->fn) return;
+    int64_t done = h->steps_before + (p->mlp >= 0 ? (int64_t)p->mlp * h->steps_per_phase : 0) + p->step;
+    double elapsed = now_seconds() - h->t0;
+    fipsc_compress_progress cp = {
+        .event = FIPSC_COMPRESS_STEP,
+        .group = h->group,
+        .n_groups = h->n_groups,
+        .blocks = h->blocks,
+        .block = p->mlp >= 0 ? h->blocks.first + p->mlp : -1,
+        .step = p->step,
+        .steps = p->steps,
+        .loss = p->loss,
+        .sparsity = p->sparsity,
+        .elapsed = elapsed,
+        .eta = done > 0 ? elapsed * (double)(h->steps_total - done) / (double)done : -1.0,
+    };
+    h->fn(h->user, &cp);
+}
+
+static fipsc_status check_calibration(const fipsc_model *m, const fipsc_calibration *cal,
+                                      const fipsc_group_plan *plans, int n, fipsc_error *err)
+{
+    if (!cal || !cal->blocks || cal->n_blocks != m->n_mlps)
+        return fipsc_fail(err, FIPSC_ERR_ARG, "calibration covers %d blocks, the model has %d",
+                          cal && cal->blocks ? cal->n_blocks : 0, m->n_mlps);
+    for (int k = 0; k < n; k++)
+        for (int l = plans[k].blocks.first; l <= plans[k].blocks.last; l++) {
+            const fipsc_fips_calib *c = &cal->blocks[l];
+            if (c->n < 1 || !c->x || !c->y)
+                return fipsc_fail(err, FIPSC_ERR_ARG, "no calibration rows for block %d (group %d)", l, k);
+        }
+    return FIPSC_OK;
+}
+
+static fipsc_status run_group(fipsc_model *m, const fipsc_calibration *cal,
+                              const fipsc_compress_options *o, const fipsc_group_plan *plan,
+                              int k, hook_ctx *hook, fipsc_group_report *gr, fipsc_error *err)
+{
+    double t_start = now_seconds();
+    fipsc_fips_group g;
+    fipsc_mlp *mlps;
+    fipsc_status st = compress_group_describe(m, plan->blocks, &g, &mlps, err);
+    if (st) return st;
+    const fipsc_fips_calib *calib = &cal->blocks[plan->blocks.first];
+    compress_outcome oc;
+    st = compress_group_run(&g, plan, calib, o, k, (compress_train_hook){train_progress, hook}, &oc, err);
+    if (st) {
+        fipsc_fips_group_free(&g);
+        free(mlps);
+        return st;
+    }
+    st = measure_group(&g, plan, calib, &oc, gr, err);
+    /* Install: the group description (which borrows the original weights) is not used after. */
+    if (!st && o->dense_reconstruction) {
+        for (int i = 0; i < g.n_matrices && !st; i++)
+            st = install_dense(m, &g, plan->blocks.first, i, &oc.recon[i], err);
+    } else if (!st) {
+        for (int q = 0; q < oc.n_parts && !st; q++) st = fipsc_model_attach_group(m, &oc.parts[q].spec, err);
+    }
+    fipsc_fips_group_free(&g);
+    free(mlps);
+    compress_outcome_free(&oc);
+    if (st) return fipsc_fail_context(err, "group %d (blocks %d-%d): ", k, plan->blocks.first, plan->blocks.last);
+    gr->seconds = now_seconds() - t_start;
+    return FIPSC_OK;
+}
+
+fipsc_status fipsc_compress_run(fipsc_model *m, const fipsc_calibration *cal,
+                                const fipsc_compress_options *o,
+                                fipsc_compress_progress_fn progress, void *progress_user,
+                                fipsc_compress_report **report, fipsc_error *err)
+{
+    *report = NULL;
+    fipsc_group_plan *plans;
+    int n;
+    fipsc_status st = fipsc_compress_plan(m, o, &plans, &n, err);
+    if (st) return st;
+    if ((st = check_calibration(m, cal, plans, n, err))) {
+        free(plans);
+        return st;
+    }
+    fipsc_compress_report *rep = calloc(1, sizeof *rep);
+    if (!rep || !(rep->groups = calloc((size_t)n, sizeof *rep->groups))) {
+        free(rep);
+        free(plans);
+        return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
+    }
+    rep->options = *o;
+    snprintf(rep->groups_spec, sizeof rep->groups_spec, "%s", o->groups);
+    rep->options.groups = rep->groups_spec;
+    rep->calibration_sequences = cal->n_sequences;
+    rep->calibration_rows = cal->blocks[plans[0].blocks.first].n;
+
+    hook_ctx hook = {.fn = progress, .user = progress_user, .n_groups = n, .t0 = now_seconds()};
+    if (o->method == FIPSC_METHOD_FIPS)
+        for (int k = 0; k < n; k++) {
+            int mlps = plans[k].blocks.last - plans[k].blocks.first + 1;
+            hook.steps_total += (int64_t)o->steps * (o->mode == FIPSC_FIPS_JOINT ? 1 : mlps);
+        }
+    for (int k = 0; k < n && !st; k++) {
+        hook.group = k;
+        hook.blocks = plans[k].blocks;
+        hook.steps_per_phase = o->steps;
+        double elapsed = now_seconds() - hook.t0;
+        if (progress) {
+            fipsc_compress_progress cp = {.event = FIPSC_COMPRESS_GROUP_START, .group = k,
+                                          .n_groups = n, .blocks = plans[k].blocks, .block = -1,
+                                          .elapsed = elapsed, .eta = -1.0};
+            progress(progress_user, &cp);
+        }
+        rep->n_groups = k + 1;
+        st = run_group(m, cal, o, &plans[k], k, &hook, &rep->groups[k], err);
+        hook.steps_before += rep->groups[k].steps;
+        if (!st && progress) {
+            elapsed = now_seconds() - hook.t0;
+            fipsc_compress_progress cp = {
+                .event = FIPSC_COMPRESS_GROUP_DONE, .group = k, .n_groups = n,
+                .blocks = plans[k].blocks, .block = -1, .elapsed = elapsed,
+                .eta = k + 1 < n ? elapsed * (double)(n - k - 1) / (double)(k + 1) : 0.0,
+                .report = &rep->groups[k]};
+            progress(progress_user, &cp);
+        }
+    }
+    free(plans);
+    if (st) {
+        fipsc_compress_report_free(rep);
+        return st;
+    }
+    rep->seconds = now_seconds() - hook.t0;
+
+    /* Whole-model MLP totals: compressed groups as measured, other blocks dense. */
+    char *in_group = calloc((size_t)m->n_mlps, 1);
+    if (!in_group) {
+        fipsc_compress_report_free(rep);
+        return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
+    }
+    for (int k = 0; k < rep->n_groups; k++) {
+        const fipsc_group_report *gr = &rep->groups[k];
+        for (int l = gr->plan.blocks.first; l <= gr->plan.blocks.last; l++) in_group[l] = 1;
+        rep->mlp_kept_params += gr->kept_params;
+        rep->mlp_stored_bytes += gr->stored_bytes;
+    }
+    for (int l = 0; l < m->n_mlps; l++) {
+        int64_t dense = fipsc_mlp_dense_params(m->mlps[l]);
+        rep->mlp_dense_params += dense;
+        if (!in_group[l]) {
+            rep->mlp_kept_params += dense;
+            rep->mlp_stored_bytes += dense * 4;
+        }
+    }
+    rep->mlp_dense_bytes = rep->mlp_dense_params * 4;
+    free(in_group);
+    *report = rep;
+    return FIPSC_OK;
+}

@@ -1,0 +1,258 @@
+/* The compression report (include/fipsc/compress.h) as JSON and as a human-readable table.
+ *
+ * Errors: per matrix ‖W − Ŵ‖_F/‖W‖_F (weights, model orientation); per MLP ‖ŷ − y‖_F/‖y‖_F over
+ * its calibration rows (outputs; "before" = the initialisation pruned to the final mask, for the
+ * trained method only). Parameters are the paper's count (Σ d·r + nnz(V)); bytes are the real
+ * storage of U, the V values and their indices and column pointers. NaN becomes JSON null. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compress/compress_internal.h"
+
+static const char *role_name(fipsc_mlp_role role, bool gated)
+{
+    switch (role) {
+    case FIPSC_ROLE_GATE: return "gate";
+    case FIPSC_ROLE_UP: return gated ? "up" : "fc1";
+    case FIPSC_ROLE_DOWN: return gated ? "down" : "fc2";
+    }
+    return "?";
+}
+
+static const char *storage_name(fipsc_v_storage s)
+{
+    switch (s) {
+    case FIPSC_V_CSC: return "csc";
+    case FIPSC_V_NM: return "n:m";
+    case FIPSC_V_DENSE: return "dense";
+    }
+    return "?";
+}
+
+static const char *schedule_name(fipsc_fips_mask_kind k)
+{
+    switch (k) {
+    case FIPSC_FIPS_MASK_GMP: return "gmp";
+    case FIPSC_FIPS_MASK_RIGL: return "rigl";
+    case FIPSC_FIPS_MASK_STATIC: return "static";
+    case FIPSC_FIPS_MASK_NM: return "n:m";
+    }
+    return "?";
+}
+
+/* True when the group's MLPs are gated (they have a gate matrix). */
+static bool group_gated(const fipsc_group_report *g)
+{
+    for (int i = 0; i < g->n_matrices; i++)
+        if (g->matrices[i].role == FIPSC_ROLE_GATE) return true;
+    return false;
+}
+
+static cJSON *number_or_null(double x)
+{
+    return isfinite(x) ? cJSON_CreateNumber(x) : cJSON_CreateNull();
+}
+
+static void add_num(cJSON *o, const char *key, double x)
+{
+    cJSON_AddItemToObject(o, key, number_or_null(x));
+}
+
+/* A float option as the decimal it was given as (7 significant digits), not its binary
+ * expansion (3e-3f would print as 0.0030000000260770321). */
+static double float_value(float x)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.7g", (double)x);
+    return strtod(buf, NULL);
+}
+
+static bool trains(const fipsc_compress_options *o)
+{
+    return o->method == FIPSC_METHOD_FIPS;
+}
+
+static cJSON *options_json(const fipsc_compress_options *o)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "method", fipsc_compress_method_name(o->method));
+    add_num(j, "budget", o->budget);
+    add_num(j, "sparsity", o->sparsity);
+    if (o->nm_m > 0) {
+        char nm[32];
+        snprintf(nm, sizeof nm, "%d:%d", o->nm_n, o->nm_m);
+        cJSON_AddStringToObject(j, "nm", nm);
+    } else {
+        cJSON_AddNullToObject(j, "nm");
+    }
+    if (o->rank > 0) add_num(j, "rank", o->rank);
+    else cJSON_AddNullToObject(j, "rank");
+    cJSON_AddStringToObject(j, "groups", o->groups ? o->groups : "");
+    if (trains(o)) {
+        cJSON_AddStringToObject(j, "schedule", o->nm_m > 0 ? "n:m" : schedule_name(o->schedule));
+        cJSON_AddStringToObject(j, "mode", o->mode == FIPSC_FIPS_JOINT ? "joint" : "local");
+        add_num(j, "steps", o->steps);
+        add_num(j, "batch", o->batch_rows);
+        add_num(j, "lr", float_value(o->lr));
+        add_num(j, "lr_min", float_value(o->lr_min));
+        add_num(j, "weight_decay", float_value(o->weight_decay));
+    }
+    add_num(j, "seed", (double)o->seed);
+    return j;
+}
+
+static cJSON *group_json(const fipsc_group_report *g, int index)
+{
+    bool gated = group_gated(g);
+    cJSON *j = cJSON_CreateObject();
+    add_num(j, "index", index);
+    cJSON *blocks = cJSON_AddArrayToObject(j, "blocks");
+    cJSON_AddItemToArray(blocks, cJSON_CreateNumber(g->plan.blocks.first));
+    cJSON_AddItemToArray(blocks, cJSON_CreateNumber(g->plan.blocks.last));
+    add_num(j, "d", g->plan.d);
+    add_num(j, "P", (double)g->plan.P);
+    add_num(j, "rank", g->plan.r);
+    cJSON_AddStringToObject(j, "storage", storage_name(g->plan.storage));
+    add_num(j, "sparsity", g->sparsity);
+    add_num(j, "nnz", (double)g->nnz);
+    add_num(j, "dense_params", (double)g->plan.dense_params);
+    add_num(j, "kept_params", (double)g->kept_params);
+    add_num(j, "dense_bytes", (double)g->plan.dense_bytes);
+    add_num(j, "stored_bytes", (double)g->stored_bytes);
+    add_num(j, "steps", g->steps);
+    add_num(j, "final_loss", g->final_loss);
+    add_num(j, "seconds", g->seconds);
+    cJSON *mlps = cJSON_AddArrayToObject(j, "mlps");
+    for (int k = 0; k < g->n_mlps; k++) {
+        const fipsc_mlp_report *m = &g->mlps[k];
+        cJSON *o = cJSON_CreateObject();
+        add_num(o, "block", m->block);
+        add_num(o, "calibration_rows", (double)m->rows);
+        add_num(o, "output_rel_err_before", m->out_err_before);
+        add_num(o, "output_rel_err_after", m->out_err_after);
+        cJSON_AddItemToArray(mlps, o);
+    }
+    cJSON *mats = cJSON_AddArrayToObject(j, "matrices");
+    for (int i = 0; i < g->n_matrices; i++) {
+        const fipsc_matrix_report *m = &g->matrices[i];
+        cJSON *o = cJSON_CreateObject();
+        add_num(o, "block", m->block);
+        cJSON_AddStringToObject(o, "role", role_name(m->role, gated));
+        cJSON *shape = cJSON_AddArrayToObject(o, "shape");
+        cJSON_AddItemToArray(shape, cJSON_CreateNumber(m->out));
+        cJSON_AddItemToArray(shape, cJSON_CreateNumber(m->in));
+        add_num(o, "rank", m->rank);
+        add_num(o, "dense_params", (double)m->dense_params);
+        add_num(o, "nnz", (double)m->nnz);
+        add_num(o, "weight_rel_err", m->weight_rel_err);
+        cJSON_AddItemToArray(mats, o);
+    }
+    return j;
+}
+
+fipsc_status fipsc_compress_report_json(const fipsc_compress_report *rep, const char *model_path,
+                                        const char *output_path, const char *calibration_source,
+                                        char **json, fipsc_error *err)
+{
+    *json = NULL;
+    cJSON *root = cJSON_CreateObject();
+    if (!root) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
+    if (model_path) cJSON_AddStringToObject(root, "model", model_path);
+    if (output_path) cJSON_AddStringToObject(root, "output", output_path);
+    cJSON_AddItemToObject(root, "options", options_json(&rep->options));
+    cJSON *cal = cJSON_AddObjectToObject(root, "calibration");
+    if (calibration_source) cJSON_AddStringToObject(cal, "source", calibration_source);
+    add_num(cal, "sequences", rep->calibration_sequences);
+    add_num(cal, "rows_per_block", (double)rep->calibration_rows);
+    cJSON *groups = cJSON_AddArrayToObject(root, "groups");
+    for (int k = 0; k < rep->n_groups; k++) cJSON_AddItemToArray(groups, group_json(&rep->groups[k], k));
+    cJSON *t = cJSON_AddObjectToObject(root, "totals");
+    add_num(t, "mlp_dense_params", (double)rep->mlp_dense_params);
+    add_num(t, "mlp_kept_params", (double)rep->mlp_kept_params);
+    add_num(t, "params_fraction", (double)rep->mlp_kept_params / (double)rep->mlp_dense_params);
+    add_num(t, "mlp_dense_bytes", (double)rep->mlp_dense_bytes);
+    add_num(t, "mlp_stored_bytes", (double)rep->mlp_stored_bytes);
+    add_num(t, "bytes_fraction", (double)rep->mlp_stored_bytes / (double)rep->mlp_dense_bytes);
+    add_num(t, "seconds", rep->seconds);
+    char *text = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!text) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory printing the report");
+    /* Hand back memory the caller releases with free(), whatever cJSON's allocator is. */
+    *json = strdup(text);
+    cJSON_free(text);
+    if (!*json) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory printing the report");
+    return FIPSC_OK;
+}
+
+/* "0.1234" or "-" for NaN. */
+static const char *fmt_err(char *buf, size_t cap, double x)
+{
+    if (isfinite(x)) snprintf(buf, cap, "%.4f", x);
+    else snprintf(buf, cap, "-");
+    return buf;
+}
+
+fipsc_status fipsc_compress_report_table(const fipsc_compress_report *rep, char **text,
+                                         fipsc_error *err)
+{
+    *text = NULL;
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+    if (!f) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
+    const fipsc_compress_options *o = &rep->options;
+    fprintf(f, "method %s, budget %g", fipsc_compress_method_name(o->method), o->budget);
+    if (o->nm_m > 0) fprintf(f, ", n:m %d:%d", o->nm_n, o->nm_m);
+    else if (o->method == FIPSC_METHOD_FIPS || o->method == FIPSC_METHOD_FIPS_INIT)
+        fprintf(f, ", sparsity %g", o->sparsity);
+    fprintf(f, ", groups %s", o->groups);
+    if (trains(o))
+        fprintf(f, ", %s, %s, %d steps of %d rows, lr %g", o->mode == FIPSC_FIPS_JOINT ? "joint" : "local",
+                o->nm_m > 0 ? "n:m" : schedule_name(o->schedule), o->steps, o->batch_rows, (double)o->lr);
+    fprintf(f, "; calibration %d sequences, %lld rows per block\n\n", rep->calibration_sequences,
+            (long long)rep->calibration_rows);
+
+    fprintf(f, "group  blocks  rank  storage  sparsity       nnz  params kept/dense        "
+               "bytes stored/dense       time\n");
+    for (int k = 0; k < rep->n_groups; k++) {
+        const fipsc_group_report *g = &rep->groups[k];
+        char blocks[32];
+        snprintf(blocks, sizeof blocks, "%d-%d", g->plan.blocks.first, g->plan.blocks.last);
+        fprintf(f, "%5d  %-6s  %4d  %-7s  %8.3f  %8lld  %8lld/%-8lld %5.1f%%  %8lld/%-8lld %5.1f%%  %7.2fs\n",
+                k, blocks, g->plan.r, storage_name(g->plan.storage), g->sparsity, (long long)g->nnz,
+                (long long)g->kept_params, (long long)g->plan.dense_params,
+                100.0 * (double)g->kept_params / (double)g->plan.dense_params,
+                (long long)g->stored_bytes, (long long)g->plan.dense_bytes,
+                100.0 * (double)g->stored_bytes / (double)g->plan.dense_bytes, g->seconds);
+    }
+    fprintf(f, "\nblock  calib rows  output error before → after   weight error per matrix\n");
+    for (int k = 0; k < rep->n_groups; k++) {
+        const fipsc_group_report *g = &rep->groups[k];
+        bool gated = group_gated(g);
+        for (int j = 0; j < g->n_mlps; j++) {
+            const fipsc_mlp_report *m = &g->mlps[j];
+            char b[32], a[32];
+            fprintf(f, "%5d  %10lld  %18s → %-7s ", m->block, (long long)m->rows,
+                    fmt_err(b, sizeof b, m->out_err_before), fmt_err(a, sizeof a, m->out_err_after));
+            for (int i = 0; i < g->n_matrices; i++)
+                if (g->matrices[i].block == m->block)
+                    fprintf(f, "  %s %.4f", role_name(g->matrices[i].role, gated),
+                            g->matrices[i].weight_rel_err);
+            fprintf(f, "\n");
+        }
+    }
+    fprintf(f, "\nMLP total: parameters %lld of %lld (%.1f%%), bytes %lld of %lld (%.1f%%), %.2f s\n",
+            (long long)rep->mlp_kept_params, (long long)rep->mlp_dense_params,
+            100.0 * (double)rep->mlp_kept_params / (double)rep->mlp_dense_params,
+            (long long)rep->mlp_stored_bytes, (long long)rep->mlp_dense_bytes,
+            100.0 * (double)rep->mlp_stored_bytes / (double)rep->mlp_dense_bytes, rep->seconds);
+    if (fclose(f) != 0 || !buf) {
+        free(buf);
+        return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory formatting the report");
+    }
+    *text = buf;
+    return FIPSC_OK;
+}

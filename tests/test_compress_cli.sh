@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# fipsc compress through the command line on the shipped stories260K: usage and input errors (exit
+# code, message, no output file left behind), a short end-to-end run whose KL divergence against
+# the original is lower with training (fips) than without (fips-init) at the same budget, the
+# JSON report against `fipsc inspect --json` of the written file, the baselines, and
+# byte-identical output for the same seed.
+set -euo pipefail
+fipsc=$FIPSC_CLI
+model=$FIPSC_SOURCE_DIR/models/stories260K.bin
+tmp=$FIPSC_BINARY_DIR/test-tmp/test_compress_cli
+rm -rf "$tmp" && mkdir -p "$tmp"
+failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+expect_in() { grep -qF -- "$2" "$1" || fail "$1 does not contain '$2': $(head -c 600 "$1")"; }
+
+# A short, cheap run: small calibration, few steps.
+quick=(--calib-samples 12 --calib-len 96 --steps 60 --batch 256 --groups 0-1,2-4)
+
+# expect_error CODE MESSAGE ARGS...: the command fails with CODE, says MESSAGE on stderr and
+# leaves no output file (nor a temporary one) behind.
+expect_error() {
+  local want=$1 msg=$2
+  shift 2
+  local rc=0
+  "$fipsc" compress "$@" >"$tmp/err.out" 2>"$tmp/err.txt" || rc=$?
+  [ "$rc" = "$want" ] || fail "compress $* exited $rc, expected $want: $(cat "$tmp/err.txt")"
+  expect_in "$tmp/err.txt" "$msg"
+  [ ! -s "$tmp/err.out" ] || fail "compress $* printed on stdout: $(head -c 300 "$tmp/err.out")"
+  ls "$tmp"/bad.safetensors* "$tmp"/bad.json* >/dev/null 2>&1 && fail "compress $* left a file behind: $(ls "$tmp")"
+  return 0
+}
+
+# --help
+"$fipsc" compress --help >"$tmp/help.txt" || fail "compress --help exited $?"
+for opt in --budget --sparsity --groups --schedule --nm --steps --lr --batch --mode --calib-corpus \
+           --calib-samples --calib-len --method --seed --threads --report --quiet; do
+  expect_in "$tmp/help.txt" "$opt"
+done
+
+# usage errors: exit 2
+out=$tmp/bad.safetensors
+expect_error 2 "missing -o" "$model"
+expect_error 2 "missing MODEL" -o "$out"
+expect_error 2 "--budget 0 is not in (0, 1]" "$model" -o "$out" --budget 0
+expect_error 2 "--budget 1.5 is not in (0, 1]" "$model" -o "$out" --budget 1.5
+expect_error 2 "--budget expects a number in (0, 1], got 'half'" "$model" -o "$out" --budget half
+expect_error 2 "--sparsity 1 is not in [0, 1)" "$model" -o "$out" --sparsity 1
+expect_error 2 "--sparsity -0.5 is not in [0, 1)" "$model" -o "$out" --sparsity -0.5
+expect_error 2 "invalid --groups '0-1,1-4': block 1 is in two groups" "$model" -o "$out" --groups 0-1,1-4
+expect_error 2 "invalid --groups '0-5': block 5 does not exist (the model has 5 blocks, 0-4)" "$model" -o "$out" --groups 0-5
+expect_error 2 "invalid --groups '3-1': the range 3-1 runs backwards" "$model" -o "$out" --groups 3-1
+expect_error 2 "invalid --groups 'two'" "$model" -o "$out" --groups two
+expect_error 2 "--nm expects N:M" "$model" -o "$out" --nm 4:2
+expect_error 2 "--nm 2:4 needs a rank that is a multiple of 4, but --rank is 50" "$model" -o "$out" --nm 2:4 --rank 50
+expect_error 2 "3 does not divide 64" "$model" -o "$out" --method magnitude --nm 2:3
+expect_error 2 "--nm applies to fips, fips-init and magnitude, not to svd" "$model" -o "$out" --method svd --nm 2:4
+expect_error 2 "--method must be" "$model" -o "$out" --method pca
+expect_error 2 "--schedule must be gmp, rigl or static" "$model" -o "$out" --schedule cubic
+expect_error 2 "--mode must be joint or local" "$model" -o "$out" --mode global
+expect_error 2 "exclude each other" "$model" -o "$out" --calib-corpus x.tok --calib-samples 4
+expect_error 2 "unknown option '--frobnicate'" "$model" -o "$out" --frobnicate
+
+# a calibration corpus from another vocabulary: an id the model does not have (text corpus) ...
+printf '1 20 30\n1 700 5 9\n' >"$tmp/other.txt"
+expect_error 2 "token id 700 is not below the vocabulary size 512" "$model" -o "$out" --calib-corpus "$tmp/other.txt"
+# ... and a binary corpus whose header names another vocabulary (ids all valid here)
+node -e '
+  const b = Buffer.alloc(24 + 4 * 8);
+  b.write("FIPSCTOK", 0, "latin1");
+  b.writeUInt32LE(1, 8); b.writeUInt32LE(2, 12); b.writeUInt32LE(4, 16); b.writeUInt32LE(32000, 20);
+  [1, 5, 9, 11, 1, 7, 3, 2].forEach((v, i) => b.writeUInt32LE(v, 24 + 4 * i));
+  require("fs").writeFileSync(process.argv[1], b);' "$tmp/other.tok"
+expect_error 2 "made for a vocabulary of 32000 tokens, but the model has 512" "$model" -o "$out" --calib-corpus "$tmp/other.tok"
+
+# failures: exit 1
+expect_error 1 "x.tok" "$model" -o "$out" --calib-corpus "$tmp/x.tok"
+expect_error 1 "no-such-dir" "$model" -o "$tmp/no-such-dir/c.safetensors"
+expect_error 1 "no-such-dir" "$model" -o "$out" --report "$tmp/no-such-dir/r.json"
+expect_error 1 "no-such-model.bin" "$tmp/no-such-model.bin" -o "$out"
+
+# an evaluation corpus (seed 1); calibration is sampled with a seed derived from --seed
+"$fipsc" sample "$model" --n 8 --len 128 --seed 1 -o "$tmp/eval.tok" 2>/dev/null || fail "sample exited $?"
+
+# fips and fips-init at the same budget: training must lower the KL divergence
+kl() { # kl FILE -> mean KL against the original
+  "$fipsc" eval "$1" --ref "$model" --corpus "$tmp/eval.tok" --json 2>/dev/null |
+    node -e 'console.log(JSON.parse(require("fs").readFileSync(0, "utf8")).kl_mean)'
+}
+"$fipsc" compress "$model" -o "$tmp/fips.safetensors" "${quick[@]}" --budget 0.6 --sparsity 0.6 \
+  --report "$tmp/fips.json" >"$tmp/fips.txt" 2>"$tmp/fips.err" || fail "compress fips exited $?: $(cat "$tmp/fips.err")"
+"$fipsc" compress "$model" -o "$tmp/init.safetensors" "${quick[@]}" --budget 0.6 --sparsity 0.6 \
+  --method fips-init --quiet >"$tmp/init.txt" 2>&1 || fail "compress fips-init exited $?"
+[ ! -s "$tmp/init.txt" ] || fail "--quiet printed: $(head -c 300 "$tmp/init.txt")"
+# not a terminal: one summary line per group on stderr, the table on stdout
+[ "$(grep -c '^group [12]/2 (blocks ' "$tmp/fips.err")" = 2 ] || fail "expected 2 group summaries: $(cat "$tmp/fips.err")"
+expect_in "$tmp/fips.txt" "method fips, budget 0.6, sparsity 0.6, groups 0-1,2-4, joint, gmp, 60 steps of 256 rows"
+expect_in "$tmp/fips.txt" "MLP total: parameters"
+kl_fips=$(kl "$tmp/fips.safetensors")
+kl_init=$(kl "$tmp/init.safetensors")
+node -e "process.exit(+process.argv[1] > 0 && +process.argv[1] < +process.argv[2] ? 0 : 1)" "$kl_fips" "$kl_init" ||
+  fail "KL fips $kl_fips is not below KL fips-init $kl_init"
+echo "KL vs original on 8x128 tokens: fips $kl_fips, fips-init $kl_init"
+
+# the report against inspect --json of the written file
+"$fipsc" inspect --json "$tmp/fips.safetensors" >"$tmp/fips.inspect.json" || fail "inspect exited $?"
+"$fipsc" inspect "$tmp/fips.safetensors" >"$tmp/fips.inspect.txt" || fail "inspect exited $?"
+expect_in "$tmp/fips.inspect.txt" "format: fipsc-compressed"
+node - "$tmp/fips.json" "$tmp/fips.inspect.json" <<'JS' || fail "report and inspect disagree"
+const fs = require('fs');
+const [rep, ins] = process.argv.slice(2).map(f => JSON.parse(fs.readFileSync(f, 'utf8')));
+const problems = [];
+const expect = (cond, what) => { if (!cond) problems.push(what); };
+const t = rep.totals, fp = ins.compression.footprint;
+expect(t.mlp_dense_params === 165120 && fp.dense_params === 165120, 'dense params');
+expect(t.mlp_kept_params === fp.kept_params, `kept params ${t.mlp_kept_params} vs ${fp.kept_params}`);
+expect(t.mlp_stored_bytes === fp.stored_bytes, `bytes ${t.mlp_stored_bytes} vs ${fp.stored_bytes}`);
+expect(t.mlp_kept_params <= 0.6 * 165120, `budget exceeded: ${t.mlp_kept_params}`);
+expect(t.mlp_stored_bytes < t.mlp_dense_bytes, 'not smaller than dense in bytes');
+expect(rep.options.method === 'fips' && rep.options.budget === 0.6 && rep.options.steps === 60, 'options');
+expect(rep.calibration.sequences === 12 && rep.calibration.rows_per_block === 12 * 96, 'calibration');
+expect(rep.groups.length === 2 && ins.compression.groups.length === 2, 'group count');
+rep.groups.forEach((g, k) => {
+  const ig = ins.compression.groups[k];
+  expect(g.blocks[0] === ig.first_layer && g.blocks[1] === ig.last_layer, `group ${k} blocks`);
+  expect(g.rank === ig.rank && g.storage === ig.storage, `group ${k} rank/storage ${g.rank}/${g.storage} vs ${ig.rank}/${ig.storage}`);
+  expect(ig.method === 'fips', `group ${k} method ${ig.method}`);
+  expect(g.matrices.length === ig.matrices.length, `group ${k} matrices`);
+  g.matrices.forEach((m, i) => {
+    const im = ig.matrices[i];
+    expect(m.block === im.layer && m.role === im.role && m.nnz === im.nnz,
+           `group ${k} matrix ${i}: ${m.block}/${m.role}/${m.nnz} vs ${im.layer}/${im.role}/${im.nnz}`);
+    expect(m.weight_rel_err > 0 && m.weight_rel_err < 1, `group ${k} matrix ${i} error ${m.weight_rel_err}`);
+  });
+  const nnz = g.matrices.reduce((s, m) => s + m.nnz, 0);
+  expect(nnz === g.nnz && g.kept_params === g.d * g.rank + nnz, `group ${k} nnz/params`);
+  expect(Math.abs(g.sparsity - 0.6) < 0.01, `group ${k} sparsity ${g.sparsity}`);
+  g.mlps.forEach(m => expect(m.output_rel_err_after < m.output_rel_err_before,
+                             `block ${m.block}: ${m.output_rel_err_before} -> ${m.output_rel_err_after}`));
+  expect(g.seconds >= 0 && g.steps === 60, `group ${k} time/steps`);
+});
+const meta = ins.metadata && JSON.stringify(ins.metadata);
+expect(meta && meta.includes('fipsc.compress'), 'fipsc.compress metadata');
+if (problems.length) { console.error(problems.join('\n')); process.exit(1); }
+JS
+
+# the same seed gives the same bytes; another seed does not
+"$fipsc" compress "$model" -o "$tmp/fips2.safetensors" "${quick[@]}" --budget 0.6 --sparsity 0.6 --quiet ||
+  fail "second compress exited $?"
+cmp -s "$tmp/fips.safetensors" "$tmp/fips2.safetensors" || fail "same seed, different output files"
+"$fipsc" compress "$model" -o "$tmp/fips3.safetensors" "${quick[@]}" --budget 0.6 --sparsity 0.6 --seed 7 --quiet ||
+  fail "third compress exited $?"
+cmp -s "$tmp/fips.safetensors" "$tmp/fips3.safetensors" && fail "seeds 1 and 7 gave the same file"
+
+# a calibration corpus file works too (text form), as do the baselines; all evaluate
+"$fipsc" sample "$model" --n 6 --len 64 --seed 5 -o "$tmp/calib.tok" 2>/dev/null || fail "sample exited $?"
+for method in shared-svd svd magnitude; do
+  "$fipsc" compress "$model" -o "$tmp/$method.safetensors" --method "$method" --budget 0.5 \
+    --calib-corpus "$tmp/calib.tok" --report "$tmp/$method.json" --quiet || fail "compress --method $method exited $?"
+  "$fipsc" eval "$tmp/$method.safetensors" --ref "$model" --corpus "$tmp/eval.tok" >"$tmp/$method.eval" ||
+    fail "eval of $method exited $?"
+  expect_in "$tmp/$method.eval" "KL(ref||model)"
+  "$fipsc" inspect "$tmp/$method.safetensors" >"$tmp/$method.inspect" || fail "inspect of $method exited $?"
+  expect_in "$tmp/$method.inspect" "method $method"
+done
+expect_in "$tmp/magnitude.json" 'corpus calib.tok'
+"$fipsc" compress "$model" -o "$tmp/nm.safetensors" "${quick[@]}" --nm 2:4 --quiet || fail "compress --nm 2:4 exited $?"
+"$fipsc" inspect "$tmp/nm.safetensors" >"$tmp/nm.inspect" || fail "inspect of the n:m file exited $?"
+expect_in "$tmp/nm.inspect" "V nm"
+
+ls "$tmp"/*.tmp* >/dev/null 2>&1 && fail "temporary files left behind: $(ls "$tmp")"
+if [ "$failures" -ne 0 ]; then
+  echo "$failures failure(s)" >&2
+  exit 1
+fi
+echo "test_compress_cli: all checks passed"
