@@ -207,8 +207,9 @@ static int build_report(const char *path, cJSON **doc_out)
     char note[FIPSC_ERROR_MESSAGE_MAX] = "";
     if (is_dir || is_st) {
         if (fipsc_st_set_open(path, &set, &err)) return cli_report("inspect", &err);
-        /* a ViT/DeiT checkpoint is a model; otherwise it must carry a Llama-family config */
-        fipsc_status st = fipsc_vit_path_is_vit(path) ? FIPSC_OK : fipsc_hf_find_config(path, &cfg, &err);
+        /* a compressed file or a ViT/DeiT checkpoint is a model; otherwise it must carry a
+         * Llama-family config */
+        fipsc_status st = compressed || fipsc_vit_path_is_vit(path) ? FIPSC_OK : fipsc_hf_find_config(path, &cfg, &err);
         if (st == FIPSC_ERR_NOT_FOUND || st == FIPSC_ERR_UNSUPPORTED) {
             is_model = false;
             snprintf(note, sizeof note, "%s", err.message);
