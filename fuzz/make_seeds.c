@@ -18,9 +18,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fipsc/compressed.h"
 #include "fipsc/corpus.h"
 #include "fipsc/file.h"
 #include "fipsc/hf.h"
+#include "fipsc/model.h"
 #include "fipsc/safetensors.h"
 #include "fipsc/use.h"
 
@@ -588,6 +590,63 @@ static void use_config_seeds(void)
                     " \"tokenizer_reserved_symbols\": 0}");
 }
 
+/* ------------------------------------------------------------------ compressed models */
+
+/* A tiny llama2.c model (dim 4, hidden 6, 2 layers) with one group attached per `spec`, written
+ * as a compressed file. V entries follow a pattern with zeros where the storage prunes. */
+static void compressed_seed(const char *name, int first, int last, int r, bool identity,
+                            fipsc_v_storage storage, int nm_n, int nm_m, fipsc_dtype u_dtype,
+                            const char *method)
+{
+    buf b = {0};
+    llama2c_file(&b, 4, 6, 2, 2, 1, 5, 3, true);
+    fipsc_model *m;
+    fipsc_error err;
+    check(fipsc_load_llama2c_buffer(b.p, b.n, "tiny", &m, &err), &err);
+    free(b.p);
+    const int d = 4, f = 6;
+    float U[4 * 4];
+    for (int i = 0; i < d * r; i++) U[i] = pattern(i + 3);
+    enum { MAX_MATS = 6 };
+    float V[MAX_MATS][4 * 6];
+    fipsc_group_matrix mats[MAX_MATS];
+    int n = 0;
+    for (int layer = first; layer <= last; layer++)
+        for (int role = FIPSC_ROLE_GATE; role <= FIPSC_ROLE_DOWN; role++, n++) {
+            for (int i = 0; i < r; i++)
+                for (int j = 0; j < f; j++) {
+                    float v = pattern(n * 31 + i * f + j) + 0.03125f;
+                    bool keep = storage == FIPSC_V_DENSE ? true
+                                : storage == FIPSC_V_NM  ? (i % nm_m) < nm_n && ((i / nm_m + j) % 2 == 0 || nm_n == nm_m)
+                                                         : (i + j + n) % 3 != 0;
+                    V[n][i * f + j] = keep ? v : 0.0f;
+                }
+            mats[n] = (fipsc_group_matrix){.layer = layer, .role = (fipsc_mlp_role)role, .V = V[n]};
+        }
+    fipsc_group_spec g = {.first_layer = first, .last_layer = last, .d = d, .r = r,
+                          .U = identity ? NULL : U, .n_matrices = n, .matrices = mats,
+                          .storage = storage, .nm_n = nm_n, .nm_m = nm_m, .method = method};
+    check(fipsc_model_attach_group(m, &g, &err), &err);
+    char path[8192];
+    snprintf(path, sizeof path, "%s/%s", temp_dir, name);
+    fipsc_compressed_write_opts opts = {.u_dtype = u_dtype};
+    check(fipsc_compressed_write_ex(m, path, NULL, &opts, &err), &err);
+    fipsc_model_free(m);
+    b = (buf){0};
+    take_temp(name, &b);
+    write_seed("fuzz_compressed", name, b.p, b.n);
+    free(b.p);
+}
+
+static void compressed_seeds(void)
+{
+    compressed_seed("fips_csc.safetensors", 0, 1, 2, false, FIPSC_V_CSC, 0, 0, FIPSC_F32, "fips");
+    compressed_seed("nm_1of2_layer0.safetensors", 0, 0, 2, false, FIPSC_V_NM, 1, 2, FIPSC_F32, "fips");
+    compressed_seed("svd_dense_f16.safetensors", 1, 1, 3, false, FIPSC_V_DENSE, 0, 0, FIPSC_F16, "svd");
+    compressed_seed("magnitude_identity_bf16.safetensors", 0, 1, 4, true, FIPSC_V_CSC, 0, 0, FIPSC_BF16,
+                    "magnitude");
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -609,6 +668,7 @@ int main(int argc, char **argv)
     tfjs_seeds();
     sp_vocab_seeds();
     use_config_seeds();
+    compressed_seeds();
     rmdir(temp_dir);
     for (int i = 0; i < n_kept; i++) free(kept[i]);
     return 0;

@@ -67,6 +67,10 @@
 #include "../fuzz/fuzz_use_config.c"
 #undef LLVMFuzzerTestOneInput
 #undef REQUIRE
+#define LLVMFuzzerTestOneInput fuzz_one_compressed
+#include "../fuzz/fuzz_compressed.c"
+#undef LLVMFuzzerTestOneInput
+#undef REQUIRE
 
 #include "../fuzz/fuzzutil.c"
 
@@ -87,6 +91,7 @@ static const target targets[] = {
     {"fuzz_image_preproc", fuzz_one_image_preproc},
     {"fuzz_tfjs", fuzz_one_tfjs},
     {"fuzz_use_config", fuzz_one_use_config},
+    {"fuzz_compressed", fuzz_one_compressed},
 };
 
 static int compare_names(const void *a, const void *b)
