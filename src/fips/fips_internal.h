@@ -28,6 +28,13 @@ uint64_t fips_rng_below(fips_rng *rng, uint64_t n);
 const int *fips_resolve_set(const fipsc_fips_group *g, const int *set, int n_set, int *n_out,
                             int **owned, fipsc_error *err);
 
+/* ---- GEMM (panel_gemm.c) ---- */
+/* C[m, n] = op(A)·op(B) + beta·C, row-major; op(A) is [m, k] (A is [k, m] when trans_a), op(B) is
+ * [k, n] (B is [n, k] when trans_b). Column panels on OpenMP threads, single-threaded sgemm in
+ * each: the result does not depend on the number of threads. */
+void fips_sgemm(bool trans_a, bool trans_b, int m, int n, int k, const float *a, int lda,
+                const float *b, int ldb, float beta, float *c, int ldc);
+
 /* ---- Reconstruction workspace (recon.c) ---- */
 typedef struct fips_work {
     int64_t rows; /* capacity in calibration rows */

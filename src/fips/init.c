@@ -18,6 +18,7 @@
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,17 +31,34 @@ static int imin(int64_t a, int64_t b)
 }
 
 /* Makes the largest-magnitude entry of each of U's first k columns positive (flipping the
- * matching V row when V is given), so both routes and every LAPACK give the same signs. */
-static void fix_signs(float *U, int d, int r, int k, float *V, int64_t P)
+ * matching V row when V is given), so both routes and every LAPACK give the same signs. U is
+ * walked row by row (first maximum wins), since its columns are strided. False when out of
+ * memory. */
+static bool fix_signs(float *U, int d, int r, int k, float *V, int64_t P)
 {
-    for (int j = 0; j < k; j++) {
-        int best = 0;
-        for (int a = 1; a < d; a++)
-            if (fabsf(U[(int64_t)a * r + j]) > fabsf(U[(int64_t)best * r + j])) best = a;
-        if (U[(int64_t)best * r + j] >= 0.0f) continue;
-        for (int a = 0; a < d; a++) U[(int64_t)a * r + j] = -U[(int64_t)a * r + j];
-        if (V) cblas_sscal((int)P, -1.0f, V + (int64_t)j * P, 1);
+    float *best = calloc((size_t)k, sizeof(float)), *sign = malloc((size_t)k * sizeof(float));
+    if (!best || !sign) {
+        free(best);
+        free(sign);
+        return false;
     }
+    for (int j = 0; j < k; j++) sign[j] = 1.0f;
+    for (int64_t a = 0; a < d; a++)
+        for (int j = 0; j < k; j++) {
+            float u = U[a * r + j];
+            if (fabsf(u) > best[j]) {
+                best[j] = fabsf(u);
+                sign[j] = u < 0.0f ? -1.0f : 1.0f;
+            }
+        }
+    for (int64_t a = 0; a < d; a++)
+        for (int j = 0; j < k; j++) U[a * r + j] *= sign[j];
+    if (V)
+        for (int j = 0; j < k; j++)
+            if (sign[j] < 0.0f) cblas_sscal((int)P, -1.0f, V + (int64_t)j * P, 1);
+    free(best);
+    free(sign);
+    return true;
 }
 
 /* The r > rank padding: U columns k..r-1 stay zero; V row k + q = V row (q mod k) / τ. */
@@ -86,7 +104,10 @@ static fipsc_status init_gesdd(const float *wcat, fipsc_fips_factors *F, float *
         const float *src = vt + (int64_t)j * P;
         for (int64_t c = 0; c < P; c++) dst[c] = s[j] * src[c];
     }
-    fix_signs(F->U, d, r, kk, F->V, P);
+    if (!fix_signs(F->U, d, r, kk, F->V, P)) {
+        st = fipsc_fail(err, FIPSC_ERR_NOMEM, "SVD init: out of memory");
+        goto done;
+    }
     if (sigma) memcpy(sigma, s, (size_t)k * sizeof(float));
 done:
     free(a);
@@ -146,7 +167,8 @@ static fipsc_status init_gram(const float *wcat, fipsc_fips_factors *F, float *s
         }
     free(G);
     free(lambda);
-    fix_signs(F->U, d, r, kk, NULL, P);
+    if (!fix_signs(F->U, d, r, kk, NULL, P))
+        return fipsc_fail(err, FIPSC_ERR_NOMEM, "SVD init: out of memory");
     /* Σ·Bᵀ = Aᵀ·W_cat, first kk rows. */
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kk, (int)P, d, 1.0f, F->U, r, wcat,
                 (int)P, 0.0f, F->V, (int)P);

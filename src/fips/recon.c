@@ -14,7 +14,6 @@
  *   dV_g = Zᵀ·dG,  dV_u = Zᵀ·dH,  dZ = dG·V_gᵀ + dH·V_uᵀ
  * Ten GEMMs of n·d·r and eighteen of n·r·f (halves counted) per gated MLP: 10ndr + 18nrf flops.
  * Biases are the original ones and are not trained. */
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,16 +87,13 @@ void fips_mlp_forward(fips_work *w, const fipsc_fips_group *g, const fipsc_fips_
     const int iu = fipsc_fips_matrix_index(g, j, FIPSC_FIPS_UP);
     const int io = fipsc_fips_matrix_index(g, j, FIPSC_FIPS_DOWN);
     /* Z = X·U */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nn, r, d, 1.0f, x, d, F->U, r, 0.0f,
-                w->z, r);
+    fips_sgemm(false, false, nn, r, d, x, d, F->U, r, 0.0f, w->z, r);
     /* H = Z·V_u + b_u */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nn, f, r, 1.0f, w->z, r, vmat(g, F, iu),
-                P, 0.0f, w->hu, f);
+    fips_sgemm(false, false, nn, f, r, w->z, r, vmat(g, F, iu), P, 0.0f, w->hu, f);
     add_bias(w->hu, n, f, mlp->up.bias);
     if (gated) {
         const int ig = fipsc_fips_matrix_index(g, j, FIPSC_FIPS_GATE);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nn, f, r, 1.0f, w->z, r,
-                    vmat(g, F, ig), P, 0.0f, w->g, f);
+        fips_sgemm(false, false, nn, f, r, w->z, r, vmat(g, F, ig), P, 0.0f, w->g, f);
         add_bias(w->g, n, f, mlp->gate.bias);
 #pragma omp parallel for schedule(static) if (n * f >= FIPS_PARALLEL_MIN)
         for (int64_t i = 0; i < n; i++) {
@@ -111,10 +107,8 @@ void fips_mlp_forward(fips_work *w, const fipsc_fips_group *g, const fipsc_fips_
             fipsc_activation_apply(mlp->act, w->hu + i * f, w->a + i * f, (size_t)f);
     }
     /* W = A·V_oᵀ, Y = W·Uᵀ + b_o */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nn, r, f, 1.0f, w->a, f, vmat(g, F, io),
-                P, 0.0f, w->w, r);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nn, d, r, 1.0f, w->w, r, F->U, r, 0.0f,
-                w->y, d);
+    fips_sgemm(false, true, nn, r, f, w->a, f, vmat(g, F, io), P, 0.0f, w->w, r);
+    fips_sgemm(false, true, nn, d, r, w->w, r, F->U, r, 0.0f, w->y, d);
     add_bias(w->y, n, d, mlp->down.bias);
 }
 
@@ -151,15 +145,11 @@ double fips_mlp_loss_backward(fips_work *w, const fipsc_fips_group *g, const fip
     const int iu = fipsc_fips_matrix_index(g, j, FIPSC_FIPS_UP);
     const int io = fipsc_fips_matrix_index(g, j, FIPSC_FIPS_DOWN);
     /* dU (+)= dYᵀ·W;  dW = dY·U */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d, r, nn, 1.0f, w->y, d, w->w, r,
-                accumulate ? 1.0f : 0.0f, dU, r);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nn, r, d, 1.0f, w->y, d, F->U, r, 0.0f,
-                w->dw, r);
+    fips_sgemm(true, false, d, r, nn, w->y, d, w->w, r, accumulate ? 1.0f : 0.0f, dU, r);
+    fips_sgemm(false, false, nn, r, d, w->y, d, F->U, r, 0.0f, w->dw, r);
     /* dA = dW·V_o (the last read of V_o), then dV_o = dWᵀ·A */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nn, f, r, 1.0f, w->dw, r, vmat(g, F, io),
-                P, 0.0f, w->da, f);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, f, nn, 1.0f, w->dw, r, w->a, f, 0.0f,
-                w->gbuf, f);
+    fips_sgemm(false, false, nn, f, r, w->dw, r, vmat(g, F, io), P, 0.0f, w->da, f);
+    fips_sgemm(true, false, r, f, nn, w->dw, r, w->a, f, 0.0f, w->gbuf, f);
     sink(user, io, w->gbuf);
 
     /* Through the activation: dG into g, dH into hu. */
@@ -181,19 +171,16 @@ double fips_mlp_loss_backward(fips_work *w, const fipsc_fips_group *g, const fip
 
     /* dZ (in dw, free now) = dG·V_gᵀ + dH·V_uᵀ; dV_g = Zᵀ·dG; dV_u = Zᵀ·dH */
     if (gated) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nn, r, f, 1.0f, w->g, f,
-                    vmat(g, F, ig), P, 0.0f, w->dw, r);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, f, nn, 1.0f, w->z, r, w->g, f,
-                    0.0f, w->gbuf, f);
+        fips_sgemm(false, true, nn, r, f, w->g, f, vmat(g, F, ig), P, 0.0f, w->dw, r);
+        fips_sgemm(true, false, r, f, nn, w->z, r, w->g, f, 0.0f, w->gbuf, f);
         sink(user, ig, w->gbuf);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nn, r, f, 1.0f, w->hu, f, vmat(g, F, iu),
-                P, gated ? 1.0f : 0.0f, w->dw, r);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, f, nn, 1.0f, w->z, r, w->hu, f, 0.0f,
-                w->gbuf, f);
+    fips_sgemm(false, true, nn, r, f, w->hu, f, vmat(g, F, iu), P, gated ? 1.0f : 0.0f,
+               w->dw, r);
+    fips_sgemm(true, false, r, f, nn, w->z, r, w->hu, f, 0.0f, w->gbuf, f);
     sink(user, iu, w->gbuf);
     /* dU += Xᵀ·dZ */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d, r, nn, 1.0f, x, d, w->dw, r, 1.0f, dU, r);
+    fips_sgemm(true, false, d, r, nn, x, d, w->dw, r, 1.0f, dU, r);
     return loss;
 }
 

@@ -1,0 +1,202 @@
+/* One FiPS training step of a realistic group, against the cblas_sgemm peak of the same run.
+ *
+ *   bench_fips_step [--d D] [--f F] [--mlps K] [--rows N] [--steps S] [--threads T]
+ *
+ * Default group: two gated (SwiGLU) MLPs of d 2048, f 5632 (TinyLlama-1.1B's shapes), so
+ * P = 6·5632 = 33792; r from a budget of 0.5 at sparsity 0.75: r = floor(0.5·d·P/(d + 0.25·P))
+ * = 3296; V pruned to 75% (masked-dense: the GEMMs are dense); 2048 calibration rows per MLP, all
+ * in one batch. A step is forward + backward of both MLPs + AdamW on U and every V_i (joint mode);
+ * its FLOPs are those of its GEMMs, 10·n·d·r + 18·n·r·f per gated MLP. The first step (which also
+ * applies the mask schedule) is a warm-up; the next S steps are timed, none of them touches the
+ * mask.
+ *
+ * Peak: the best of three cblas_sgemm calls for each of the step's two GEMM shapes (n × f × r and
+ * n × r × d) and a square 2048³, with the same threads, measured before and again after the timed
+ * steps; the larger is used, so a machine busy with other work during one of the two makes the
+ * ratio smaller, not larger. On a machine shared with other work, wall-clock rates swing with
+ * the other processes' load, so the same ratio is also given per CPU-second of this process
+ * (CLOCK_PROCESS_CPUTIME_ID, all its threads): GFLOP per CPU-second of the step over that of the
+ * best sgemm call, which time-slicing by other processes barely affects. Peak memory is
+ * getrusage's ru_maxrss. */
+#include <cblas.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "fipsc/fips.h"
+#include "fipsc/threads.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double best_cpu_rate; /* the best sgemm GFLOP per CPU-second seen */
+
+static void die(const char *what, const fipsc_error *err)
+{
+    fprintf(stderr, "bench_fips_step: %s: %s\n", what, err->message);
+    exit(1);
+}
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static void fill(float *x, size_t n, float scale)
+{
+    for (size_t i = 0; i < n; i++) {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        x[i] = scale * ((float)(rng >> 40) / 8388608.0f - 1.0f); /* uniform [-scale, scale) */
+    }
+}
+
+/* Best GFLOP/s of three C = A·B calls of shape m × n × k. */
+static double sgemm_gflops(int m, int n, int k)
+{
+    float *a = malloc((size_t)m * k * sizeof(float)), *b = malloc((size_t)k * n * sizeof(float));
+    float *c = malloc((size_t)m * n * sizeof(float));
+    fill(a, (size_t)m * k, 1.0f);
+    fill(b, (size_t)k * n, 1.0f);
+    double best = 0;
+    for (int rep = 0; rep < 3; rep++) {
+        double t0 = now(), c0 = cpu_now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
+        double g = 2.0 * m * n * k / (now() - t0) / 1e9;
+        double gc = 2.0 * m * n * k / (cpu_now() - c0) / 1e9;
+        if (g > best) best = g;
+        if (gc > best_cpu_rate) best_cpu_rate = gc;
+    }
+    free(a);
+    free(b);
+    free(c);
+    return best;
+}
+
+int main(int argc, char **argv)
+{
+    int d = 2048, f = 5632, n_mlps = 2, rows = 2048, steps = 3, threads = 0;
+    static const struct option longopts[] = {
+        {"d", required_argument, 0, 'd'},     {"f", required_argument, 0, 'f'},
+        {"mlps", required_argument, 0, 'k'},  {"rows", required_argument, 0, 'n'},
+        {"steps", required_argument, 0, 's'}, {"threads", required_argument, 0, 't'},
+        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd': d = atoi(optarg); break;
+        case 'f': f = atoi(optarg); break;
+        case 'k': n_mlps = atoi(optarg); break;
+        case 'n': rows = atoi(optarg); break;
+        case 's': steps = atoi(optarg); break;
+        case 't': threads = atoi(optarg); break;
+        default:
+            fprintf(stderr, "usage: bench_fips_step [--d D] [--f F] [--mlps K] [--rows N] [--steps S] "
+                            "[--threads T]\n");
+            return c == 'h' ? 0 : 2;
+        }
+    }
+    if (d < 1 || f < 1 || n_mlps < 1 || n_mlps > 16 || rows < 1 || steps < 1) {
+        fprintf(stderr, "bench_fips_step: sizes must be positive (at most 16 MLPs)\n");
+        return 2;
+    }
+    if (threads > 0) fipsc_threads_set(threads);
+    fipsc_error err = {0};
+
+    /* The group. Only the weights' shapes matter for a step, so every matrix shares one buffer. */
+    float *w = malloc((size_t)d * f * sizeof(float));
+    fill(w, (size_t)d * f, 0.02f);
+    fipsc_mlp mlps[16];
+    for (int j = 0; j < n_mlps; j++)
+        mlps[j] = (fipsc_mlp){.kind = FIPSC_MLP_GATED, .act = FIPSC_ACT_SILU, .d = d, .f = f,
+                              .gate = {.out = f, .in = d, .w = w}, .up = {.out = f, .in = d, .w = w},
+                              .down = {.out = d, .in = f, .w = w}};
+    fipsc_fips_group g;
+    if (fipsc_fips_group_init(&g, mlps, n_mlps, &err)) die("group", &err);
+    int r;
+    if (fipsc_fips_rank_from_budget(d, g.P, 0.5, 0.75, 0, &r, &err)) die("rank", &err);
+
+    /* Factors: U with unit-norm columns, V scaled so that every product keeps unit RMS. */
+    fipsc_fips_factors F;
+    if (fipsc_fips_factors_alloc(&F, d, r, g.P, &err)) die("factors", &err);
+    fill(F.U, (size_t)d * r, 1.7f / (float)sqrt((double)d));
+    fill(F.V, (size_t)r * g.P, 1.7f / (float)sqrt(0.25 * r));
+    if (fipsc_fips_prune_magnitude(&g, &F, NULL, 0, fipsc_fips_keep_count((int64_t)r * g.P, 0.75), &err))
+        die("prune", &err);
+
+    /* Calibration rows: inputs of unit RMS, targets of unit scale. */
+    fipsc_fips_calib calib[16];
+    float *xy = malloc((size_t)2 * n_mlps * rows * d * sizeof(float));
+    fill(xy, (size_t)2 * n_mlps * rows * d, 1.7f);
+    for (int j = 0; j < n_mlps; j++)
+        calib[j] = (fipsc_fips_calib){rows, xy + (size_t)2 * j * rows * d, xy + (size_t)(2 * j + 1) * rows * d};
+
+    fipsc_fips_train_opts o;
+    fipsc_fips_train_defaults(&o);
+    o.batch_rows = rows;
+    o.sparsity = 0.75;
+    o.evaluate = false;
+    fipsc_fips_trainer *tr;
+    if (fipsc_fips_trainer_new(&g, &F, calib, &o, -1, &tr, &err)) die("trainer", &err);
+    double flops = fipsc_fips_trainer_step_flops(tr), loss;
+
+    double peaks[2][3];
+    peaks[0][0] = sgemm_gflops(rows, f, r);
+    peaks[0][1] = sgemm_gflops(rows, r, d);
+    peaks[0][2] = sgemm_gflops(2048, 2048, 2048);
+
+    double t0 = now();
+    if (fipsc_fips_trainer_step(tr, &loss, &err)) die("warm-up step", &err);
+    double warm = now() - t0, best = 1e300, total = 0, best_cpu = 1e300;
+    for (int s = 0; s < steps; s++) {
+        t0 = now();
+        double c0 = cpu_now();
+        if (fipsc_fips_trainer_step(tr, &loss, &err)) die("step", &err);
+        double t = now() - t0, tc = cpu_now() - c0;
+        total += t;
+        if (t < best) best = t;
+        if (tc < best_cpu) best_cpu = tc;
+    }
+    peaks[1][0] = sgemm_gflops(rows, f, r);
+    peaks[1][1] = sgemm_gflops(rows, r, d);
+    peaks[1][2] = sgemm_gflops(2048, 2048, 2048);
+    double peak = 0;
+    for (int a = 0; a < 2; a++)
+        for (int b = 0; b < 3; b++)
+            if (peaks[a][b] > peak) peak = peaks[a][b];
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+
+    printf("group: %d gated MLPs, d %d, f %d, P %lld, r %d (budget 0.5, sparsity 0.75), %d rows per MLP\n",
+           n_mlps, d, f, (long long)g.P, r, rows);
+    printf("threads: %d (OpenMP), OpenBLAS %s\n", fipsc_threads_get(), threads > 0 ? "set to the same" : "default");
+    printf("sgemm peak: %.1f GFLOP/s (before: n×f×r %.1f, n×r×d %.1f, 2048³ %.1f; after: %.1f, %.1f, %.1f)\n",
+           peak, peaks[0][0], peaks[0][1], peaks[0][2], peaks[1][0], peaks[1][1], peaks[1][2]);
+    printf("step GEMM work: %.1f GFLOP\n", flops / 1e9);
+    printf("warm-up step (mask schedule at t = 0): %.3f s\n", warm);
+    printf("step: best %.3f s, mean %.3f s over %d -> %.1f GFLOP/s = %.1f%% of the sgemm peak\n", best,
+           total / steps, steps, flops / best / 1e9, 100.0 * flops / best / 1e9 / peak);
+    printf("per CPU-second: sgemm %.1f GFLOP, step %.1f GFLOP (%.2f CPU-s) -> %.1f%% of the sgemm rate\n",
+           best_cpu_rate, flops / best_cpu / 1e9, best_cpu, 100.0 * flops / best_cpu / 1e9 / best_cpu_rate);
+    printf("peak memory (ru_maxrss): %.2f GB\n", (double)ru.ru_maxrss * 1024.0 / 1e9);
+    printf("last loss %.4g\n", loss);
+
+    fipsc_fips_trainer_free(tr);
+    fipsc_fips_factors_free(&F);
+    fipsc_fips_group_free(&g);
+    free(xy);
+    free(w);
+    return 0;
+}
