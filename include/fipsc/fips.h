@@ -341,7 +341,8 @@ fipsc_status fipsc_fips_train(const fipsc_fips_group *g, fipsc_fips_factors *F,
 
 /* Step-level access (fipsc_fips_train is a loop over these; the benchmark times single steps).
  * A trainer runs one phase: all MLPs (mlp = -1, joint) or one MLP (local mode's phase j), with
- * its own AdamW state and schedules over opts->steps. */
+ * its own AdamW state and schedules over opts->steps; `mlp` selects the phase (opts->mode and
+ * opts->evaluate are not used here). The progress callback is called from trainer_step. */
 typedef struct fipsc_fips_trainer fipsc_fips_trainer;
 
 fipsc_status fipsc_fips_trainer_new(const fipsc_fips_group *g, fipsc_fips_factors *F,
