@@ -107,10 +107,11 @@ bool fipsc_use_path_is_use(const char *path);
  * view and checks NaN/Inf. */
 fipsc_status fipsc_use_load(const char *path, fipsc_model **out, fipsc_error *err);
 
-/* The TF.js graph model in dir (model.json, its shards, vocab.json): checks that the graph is the
- * one described above (the ops and connections the forward reproduces, the constants it uses) and
- * translates the weights to fipsc's names and [out, in] orientation. */
-fipsc_status fipsc_use_load_tfjs(const char *dir, fipsc_model **out, fipsc_error *err);
+/* The TF.js graph model at path, a directory (model.json, its shards, vocab.json) or its
+ * model.json: checks that the graph is the one described above (the ops and connections the
+ * forward reproduces, the constants it uses) and translates the weights to fipsc's names and
+ * [out, in] orientation. */
+fipsc_status fipsc_use_load_tfjs(const char *path, fipsc_model **out, fipsc_error *err);
 
 /* A safetensors file written by fipsc_use_write_safetensors (F32 weights used in place). */
 fipsc_status fipsc_use_load_safetensors(const char *path, fipsc_model **out, fipsc_error *err);
@@ -119,8 +120,14 @@ fipsc_status fipsc_use_load_safetensors(const char *path, fipsc_model **out, fip
  * configuration and the vocabulary in __metadata__. */
 fipsc_status fipsc_use_write_safetensors(const fipsc_model *m, const char *path, fipsc_error *err);
 
+/* Whether name is one of the tensors of a sentence encoder with configuration u (for refusing
+ * files with tensors the view does not use). */
+bool fipsc_use_is_tensor(const fipsc_use *u, const char *name);
+
 /* Builds m->use from m's tensors for configuration uc (its vocabulary text and tokenizer move
- * into the view), points m->mlps at the layers' MLPs, sets m->cfg. Called by the loaders. */
+ * into the view), points m->mlps at the layers' MLPs, sets m->cfg. Called by the loaders. An MLP
+ * weight the model holds no tensor for binds to its registered factored (FiPS-compressed) form
+ * (fipsc_model_bind_weight), so a compressed file runs without densifying. uc may be m->use. */
 fipsc_status fipsc_model_bind_use(fipsc_model *m, fipsc_use *uc, fipsc_error *err);
 
 /* The sentence-encoder view of m, or NULL when m is not one. */
@@ -134,10 +141,12 @@ fipsc_status fipsc_use_tokenize(const fipsc_model *m, const char *text, size_t l
                                 int *n_ids, fipsc_error *err);
 
 /* Embeds n tokenized sentences: out [n, d] row-major, each row L2-normalised. ids[i] holds
- * lens[i] ids (each < vocab_size; beyond max_tokens ignored). capture: NULL or the MLPs to record
- * (rows sentence-major, then token). Sentences run in fixed consecutive chunks, projections on
- * BLAS over a chunk's rows, attention and norms on OpenMP threads; every number is computed by one
- * thread in a fixed order, so the output does not depend on the thread count. */
+ * lens[i] ids (each < vocab_size; beyond max_tokens ignored). capture: NULL or the MLPs to record,
+ * each row x = LN_mlp(h) entering the MLP and y = MLP(x) (rows sentence-major, then token).
+ * Sentences run in consecutive chunks fixed by the input alone, several chunks at once on OpenMP
+ * threads; every number is computed by one thread in a fixed order, so the output does not depend
+ * on the thread count. A sentence's embedding may differ in the last bits with the sentences it
+ * is batched with (GEMM blocking), well below 1e-6. */
 fipsc_status fipsc_use_encode(const fipsc_model *m, int n, const int32_t *const *ids,
                               const int *lens, float *out, fipsc_capture *capture,
                               fipsc_error *err);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "fipsc/file.h"
 #include "fipsc/tfjs.h"
@@ -457,11 +458,19 @@ static fipsc_status import(fipsc_model *m, const importer *im, const char *dir, 
     return fipsc_model_bind_use(m, &u, err);
 }
 
-fipsc_status fipsc_use_load_tfjs(const char *dir, fipsc_model **out, fipsc_error *err)
+fipsc_status fipsc_use_load_tfjs(const char *path, fipsc_model **out, fipsc_error *err)
 {
     *out = NULL;
+    /* path is the directory or its model.json; vocab.json is beside model.json */
+    char dir[4096];
+    struct stat sb;
+    const char *slash = strrchr(path, '/');
+    if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode))
+        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+    else
+        snprintf(dir, sizeof dir, "%s", path);
     fipsc_tfjs_model *t = NULL;
-    fipsc_status st = fipsc_tfjs_open(dir, &t, err);
+    fipsc_status st = fipsc_tfjs_open(path, &t, err);
     if (st) return st;
     fipsc_model *m = fipsc_model_new();
     if (!m) {

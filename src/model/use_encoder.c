@@ -1,11 +1,19 @@
 /* The Universal Sentence Encoder Lite forward (the network is in include/fipsc/use.h).
  *
- * Sentences go through in consecutive chunks of at most CHUNK_ROWS tokens (fixed by the input
- * order alone, so the result does not depend on threads). Inside a chunk every sentence's tokens
- * are rows of one matrix: projections and MLPs are single GEMMs over all rows; norms, the timing
- * signal, pooling and, per (sentence, head), the attention run on OpenMP threads. The MLPs go
- * through fipsc_mlp_forward / fipsc_linear_apply, so compressed (factored) MLP weights run
- * unchanged. The last layer's fc2 runs on the pooled hidden activations (see mlp_block_pooled).
+ * Sentences go through in consecutive chunks of at most CHUNK_ROWS tokens, cut by the input order
+ * alone. Inside a chunk every sentence's tokens are rows of one matrix: projections and MLPs are
+ * single GEMMs over all rows; the timing signal, norms, pooling and, per (sentence, head), the
+ * attention are plain loops. With several chunks and threads, each thread takes whole chunks and
+ * BLAS runs single-threaded; with one chunk (or a capture, which must record rows in order) the
+ * chunk's GEMMs and loops use the threads. Every number is computed by one thread in a fixed
+ * order either way, so the output does not depend on the thread count.
+ *
+ * Three shortcuts, exact up to float rounding:
+ *   - the last layer's fc2 runs once per sentence on the mean hidden activations (mlp_block_pooled),
+ *   - a ReLU MLP's dense fc2 skips the hidden activations that are zero (sparse_down),
+ *   - dense GEMMs start from the bias (linear).
+ * The MLPs go through fipsc_mlp_forward / fipsc_linear_apply whenever a slot is not a dense
+ * matrix, so compressed (factored) MLP weights run unchanged.
  *
  * Float32 throughout like the TF.js graph, with its association where it matters: the query is
  * scaled before the dot products, the embedding is added as e + (e + timing). LayerNorm means and
@@ -25,9 +33,8 @@
  * tens of MB. A longer sentence (at most max_tokens) still gets a chunk of its own. */
 enum { CHUNK_ROWS = 2048 };
 
+/* One thread's activations for a chunk of at most `rows` tokens and `sentences` sentences. */
 typedef struct workspace {
-    int rows;        /* capacity in token rows */
-    int sentences;   /* capacity in sentences */
     float *x;        /* [rows, max(E, d)] the hidden state */
     float *x2;       /* [rows, d] layer 0 writes its output here (the width changes) */
     float *h;        /* [rows, d] normalised rows */
@@ -69,8 +76,6 @@ static fipsc_status workspace_init(workspace *w, const fipsc_use *u, int rows, i
                                    float **down_t, fipsc_error *err)
 {
     memset(w, 0, sizeof *w);
-    w->rows = rows;
-    w->sentences = sentences;
     w->down_t = down_t;
     size_t wide = (size_t)rows * (size_t)(u->dim > u->embed_dim ? u->dim : u->embed_dim);
     size_t rd = (size_t)rows * (size_t)u->dim, scratch = 0;
