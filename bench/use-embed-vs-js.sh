@@ -8,11 +8,12 @@
 #
 # FIPSC defaults to build/release/fipsc (build it in Release first), STS_DEV.tsv to
 # ../shared/data/sts-b-dev.tsv. REPEATS=N (default 2) runs each side N times, alternating, and
-# keeps each side's best time, which damps the noise of a shared machine. Times are wall-clock
-# times of whole processes, model loading included: `fipsc embed MODEL.safetensors --file F
-# --format f32 -o OUT` (the model imported beforehand with import-tfjs, not timed) with all cores
-# and with --threads 1, and `node tools/use-golden/bench-embed.js F OUT` (batches of 32; its
-# embedding-only time is shown too). Needs Node.js and the npm registry for the client.
+# keeps each side's best time, which damps the noise of a shared machine. Times are those of whole
+# processes, model loading included — wall clock, and CPU time (user + system), which a busy
+# machine distorts less: `fipsc embed MODEL.safetensors --file F --format f32 -o OUT` (the model
+# imported beforehand with import-tfjs, not timed) with all cores and with --threads 1, and
+# `node tools/use-golden/bench-embed.js F OUT` (batches of 32, one thread; its embedding-only time
+# is shown too). Needs Node.js and the npm registry for the client.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 fipsc="${1:-$root/build/release/fipsc}"
@@ -31,21 +32,22 @@ awk -F'\t' '{ sub(/\r$/, ""); if (NF >= 7) { print $6; print $7 } }' "$sts" >"$t
 n=$(wc -l <"$tmp/sentences.txt")
 "$fipsc" import-tfjs "$model_dir" -o "$tmp/use.safetensors" >/dev/null
 
-now() { date +%s.%N; }
-best_fipsc="" best_fipsc1="" best_js="" best_js_embed=""
-min() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b < a) ? b : a }'; }
+# timed CMD...: runs CMD, appends "wall cpu" seconds (cpu = user + system) to $tmp/last
+timed() { /usr/bin/time -f "%e %U %S" -o "$tmp/time" "$@" >"$tmp/stdout"; awk '{ print $1, $2 + $3 }' "$tmp/time" >"$tmp/last"; }
+best() { # best NAME: keeps the smallest wall (and cpu) time seen for NAME
+  local wall cpu
+  read -r wall cpu <"$tmp/last"
+  if [ ! -f "$tmp/best-$1" ] || awk -v w="$wall" '{ exit !(w < $1) }' "$tmp/best-$1"; then echo "$wall $cpu" >"$tmp/best-$1"; fi
+}
 for ((r = 1; r <= repeats; r++)); do
-  t0=$(now)
-  "$fipsc" embed "$tmp/use.safetensors" --file "$tmp/sentences.txt" --format f32 -o "$tmp/fipsc.f32"
-  t1=$(now)
-  "$fipsc" embed "$tmp/use.safetensors" --file "$tmp/sentences.txt" --format f32 -o "$tmp/fipsc1.f32" --threads 1
-  t2=$(now)
-  js_report=$(node "$root/tools/use-golden/bench-embed.js" "$tmp/sentences.txt" "$tmp/js.f32" 32)
-  t3=$(now)
-  best_fipsc=$(min "$best_fipsc" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")
-  best_fipsc1=$(min "$best_fipsc1" "$(awk -v a="$t1" -v b="$t2" 'BEGIN { print b - a }')")
-  best_js=$(min "$best_js" "$(awk -v a="$t2" -v b="$t3" 'BEGIN { print b - a }')")
-  best_js_embed=$(min "$best_js_embed" "$(echo "$js_report" | awk '{ print $6 }')")
+  timed "$fipsc" embed "$tmp/use.safetensors" --file "$tmp/sentences.txt" --format f32 -o "$tmp/fipsc.f32"
+  best fipsc
+  timed "$fipsc" embed "$tmp/use.safetensors" --file "$tmp/sentences.txt" --format f32 -o "$tmp/fipsc1.f32" --threads 1
+  best fipsc1
+  timed node "$root/tools/use-golden/bench-embed.js" "$tmp/sentences.txt" "$tmp/js.f32" 32
+  best js
+  js_embed=$(awk '{ print $6 }' "$tmp/stdout")
+  if [ -z "${best_js_embed:-}" ] || awk -v a="$js_embed" -v b="$best_js_embed" 'BEGIN { exit !(a < b) }'; then best_js_embed=$js_embed; fi
 done
 cmp -s "$tmp/fipsc.f32" "$tmp/fipsc1.f32" || { echo "use-embed-vs-js: fipsc's output depends on the thread count" >&2; exit 1; }
 
@@ -53,11 +55,19 @@ cmp -s "$tmp/fipsc.f32" "$tmp/fipsc1.f32" || { echo "use-embed-vs-js: fipsc's ou
 maxdiff=$(paste <(od -An -v -f -w4 "$tmp/fipsc.f32") <(od -An -v -f -w4 "$tmp/js.f32") |
   awk '{ d = $1 - $2; if (d < 0) d = -d; if (d > m) m = d } END { printf "%.3g", m }')
 
-printf 'STS-B dev: %d sentences, %s core(s), best of %d run(s) each, model loading included\n' "$n" "$(nproc)" "$repeats"
-printf '%-44s %9s %14s %9s\n' "" "seconds" "sentences/s" "speed-up"
-row() { awk -v name="$1" -v t="$2" -v n="$n" -v js="$best_js" 'BEGIN { printf "%-44s %9.2f %14.0f %8.1fx\n", name, t, n / t, js / t }'; }
-row "JavaScript client (node, TF.js WASM)" "$best_js"
-printf '%-44s %9.2f %14.0f\n' "  of which embedding only" "$best_js_embed" "$(awk -v t="$best_js_embed" -v n="$n" 'BEGIN { printf "%.0f", n / t }')"
-row "fipsc embed, all cores" "$best_fipsc"
-row "fipsc embed --threads 1" "$best_fipsc1"
+load=$(cut -d' ' -f1-3 /proc/loadavg)
+printf '%s: %d sentences, %s core(s), load average %s, best of %d run(s) each, model loading included\n' \
+  "$(basename "$sts")" "$n" "$(nproc)" "$load" "$repeats"
+read -r js_wall js_cpu <"$tmp/best-js"
+printf '%-40s %8s %8s %12s %10s %10s\n' "" "wall s" "cpu s" "sentences/s" "speed-up" "cpu ratio"
+row() {
+  local wall cpu
+  read -r wall cpu <"$tmp/best-$2"
+  awk -v name="$1" -v w="$wall" -v c="$cpu" -v n="$n" -v jw="$js_wall" -v jc="$js_cpu" \
+    'BEGIN { printf "%-40s %8.2f %8.2f %12.0f %9.1fx %9.1fx\n", name, w, c, n / w, jw / w, jc / c }'
+}
+row "JavaScript client (node, TF.js WASM)" js
+awk -v t="$best_js_embed" -v n="$n" 'BEGIN { printf "%-40s %8.2f %8s %12.0f\n", "  of which embedding only", t, "", n / t }'
+row "fipsc embed, all cores" fipsc
+row "fipsc embed --threads 1" fipsc1
 printf 'max |fipsc - client| over all embeddings: %s\n' "$maxdiff"

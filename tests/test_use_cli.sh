@@ -55,6 +55,11 @@ cmp -s "$tmp/emb.txt" "$tmp/from-import.txt" || fail "--file -o output differs f
 expect 0 "$fipsc" embed "$model" --file - -o "$tmp/emb-stdin.txt" <"$tmp/sentences.txt"
 cmp -s "$tmp/emb-stdin.txt" "$tmp/from-import.txt" || fail "--file - (standard input) differs"
 expect 0 "$fipsc" embed "$model" --file "$tmp/sentences.txt" --format f32 -o "$tmp/emb.f32"
+# the same bits with one thread as with several, also over many chunks
+for i in $(seq 1 60); do echo "Sentence number $i is here to make several chunks of tokens."; done >"$tmp/many.txt"
+expect 0 "$fipsc" embed "$model" --file "$tmp/many.txt" --format f32 -o "$tmp/many2.f32" --threads 2
+expect 0 "$fipsc" embed "$model" --file "$tmp/many.txt" --format f32 -o "$tmp/many1.f32" --threads 1
+cmp -s "$tmp/many1.f32" "$tmp/many2.f32" || fail "embed --threads 1 and --threads 2 differ"
 [ "$(stat -c %s "$tmp/emb.f32")" -eq $((3 * 512 * 4)) ] || fail "f32 output has $(stat -c %s "$tmp/emb.f32") bytes"
 expect 0 "$fipsc" embed "$model" --text "x" --format json --threads 1
 head -c 3 "$tmp/out" | grep -q '^\[' || fail "json output does not start with ["

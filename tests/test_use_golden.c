@@ -7,6 +7,7 @@
 
 #include "fipsc/mlp_forward.h"
 #include "fipsc/model.h"
+#include "fipsc/threads.h"
 #include "fipsc/use.h"
 #include "testutil.h"
 #include "use_testdata.h"
@@ -49,6 +50,52 @@ static float *embed_all(const fipsc_model *m, const cJSON *sentences, int n)
     CHECK_OK(fipsc_use_embed(m, n, texts, NULL, out, &err), &err);
     free(texts);
     return out;
+}
+
+/* Captures both MLPs over all sentences (several chunks) with 1 and with 2 threads: the same rows
+ * in the same order. */
+static void check_capture_threads(const fipsc_model *m, const cJSON *sentences, int n)
+{
+    fipsc_error err = {0};
+    int32_t **ids = calloc((size_t)n, sizeof *ids);
+    int *lens = calloc((size_t)n, sizeof *lens), i = 0;
+    const cJSON *s;
+    cJSON_ArrayForEach(s, sentences) {
+        const char *t = cJSON_GetStringValue(s);
+        CHECK_OK(fipsc_use_tokenize(m, t, strlen(t), &ids[i], &lens[i], &err), &err);
+        i++;
+    }
+    float *out = malloc((size_t)n * DIM * sizeof *out);
+    fipsc_capture cap[2];
+    int layers[] = {1, 0}, expected = 0;
+    for (i = 0; i < n; i++) expected += lens[i] < 128 ? lens[i] : 128;
+    for (int run = 0; run < 2; run++) {
+        fipsc_threads_set(run + 1);
+        CHECK_OK(fipsc_capture_init(&cap[run], m, layers, 2, 0, &err), &err);
+        CHECK_OK(fipsc_use_encode(m, n, (const int32_t *const *)ids, lens, out, &cap[run], &err), &err);
+    }
+    for (int l = 0; l < 2; l++) {
+        CHECK(cap[0].layers[l].rows == expected && cap[1].layers[l].rows == expected);
+        size_t bytes = (size_t)expected * DIM * sizeof(float);
+        CHECK(memcmp(cap[0].layers[l].x, cap[1].layers[l].x, bytes) == 0);
+        CHECK(memcmp(cap[0].layers[l].y, cap[1].layers[l].y, bytes) == 0);
+    }
+    /* rows in sentence order: the first captured row of layer 0 is sentence 0's first token, whose
+     * MLP input is what the first sentence alone gives */
+    fipsc_capture alone;
+    int l0[] = {0};
+    CHECK_OK(fipsc_capture_init(&alone, m, l0, 1, 0, &err), &err);
+    CHECK_OK(fipsc_use_encode(m, 1, (const int32_t *const *)ids, lens, out, &alone, &err), &err);
+    double dx = 0;
+    for (int j = 0; j < lens[0] * DIM; j++) dx = fmax(dx, fabs((double)alone.layers[0].x[j] - cap[0].layers[1].x[j]));
+    CHECK_MSG(dx <= 1e-5, "first sentence's captured rows differ by %.3g", dx);
+    fipsc_capture_free(&alone);
+    fipsc_capture_free(&cap[0]);
+    fipsc_capture_free(&cap[1]);
+    for (i = 0; i < n; i++) free(ids[i]);
+    free(ids);
+    free(lens);
+    free(out);
 }
 
 static void check_mlp_list_and_capture(const fipsc_model *m)
@@ -139,6 +186,15 @@ int main(void)
         double one = max_abs_diff(got + (size_t)i * DIM, want + (size_t)i * DIM, 1);
         if (one > 1e-4) fprintf(stderr, "  sentence %d: max |delta| %.3g\n", i, one);
     }
+
+    /* The thread count changes nothing, not even the last bit (BLAS runs single-threaded per
+     * chunk, chunks are cut by the input alone), and neither does it change captured rows. */
+    fipsc_threads_set(1);
+    float *got1 = embed_all(m, sentences, n);
+    CHECK(memcmp(got, got1, (size_t)n * DIM * sizeof *got) == 0);
+    free(got1);
+    check_capture_threads(m, sentences, n);
+    fipsc_threads_set(2);
 
     /* Embedding one sentence alone gives (nearly) what it gets in a batch. */
     const char *one_text[] = {cJSON_GetStringValue(cJSON_GetArrayItem(sentences, 3))};

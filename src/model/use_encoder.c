@@ -3,10 +3,10 @@
  * Sentences go through in consecutive chunks of at most CHUNK_ROWS tokens, cut by the input order
  * alone. Inside a chunk every sentence's tokens are rows of one matrix: projections and MLPs are
  * single GEMMs over all rows; the timing signal, norms, pooling and, per (sentence, head), the
- * attention are plain loops. With several chunks and threads, each thread takes whole chunks and
- * BLAS runs single-threaded; with one chunk (or a capture, which must record rows in order) the
- * chunk's GEMMs and loops use the threads. Every number is computed by one thread in a fixed
- * order either way, so the output does not depend on the thread count.
+ * attention are plain loops. Threads take whole chunks, and BLAS runs single-threaded throughout:
+ * OpenBLAS's multithreaded sgemm rounds differently with different thread counts (it splits the
+ * work into differently blocked pieces), whereas one thread per GEMM gives every number the same
+ * bits whatever the thread count. A lone chunk still spreads its loops over the threads.
  *
  * Three shortcuts, exact up to float rounding:
  *   - the last layer's fc2 runs once per sentence on the mean hidden activations (mlp_block_pooled),
@@ -29,9 +29,10 @@
 #include "fipsc/mlp_forward.h"
 #include "fipsc/use.h"
 
-/* Token rows per chunk: GEMMs of this height run near BLAS peak, and the activations stay a few
- * tens of MB. A longer sentence (at most max_tokens) still gets a chunk of its own. */
-enum { CHUNK_ROWS = 2048 };
+/* Token rows per chunk: GEMMs of this height run near BLAS peak, a chunk's activations stay in the
+ * L2/L3 caches, and a few dozen sentences already make several chunks to share among threads. A
+ * longer sentence (at most max_tokens) still gets a chunk of its own. */
+enum { CHUNK_ROWS = 512 };
 
 /* One thread's activations for a chunk of at most `rows` tokens and `sentences` sentences. */
 typedef struct workspace {
@@ -46,6 +47,11 @@ typedef struct workspace {
     float *hmean;    /* [sentences, f] mean MLP hidden activations (last layer) */
     int *offset;     /* [sentences + 1] first row of each sentence */
     float **down_t;  /* [n_layers] fc2 weight transposed [f, d] for sparse_down, or NULL (shared) */
+    /* capture: the chunk's MLP rows of each captured layer, appended to the capture in chunk order */
+    int n_cap;
+    const int *cap_layer; /* [n_cap] layer of each record (shared) */
+    float **cap_x, **cap_y; /* [n_cap] each [rows, d] */
+    int *cap_rows;          /* [n_cap] */
 } workspace;
 
 static void workspace_free(workspace *w)
@@ -62,6 +68,13 @@ static void workspace_free(workspace *w)
     free(w->pooled);
     free(w->hmean);
     free(w->offset);
+    for (int i = 0; i < w->n_cap; i++) {
+        if (w->cap_x) free(w->cap_x[i]);
+        if (w->cap_y) free(w->cap_y[i]);
+    }
+    free(w->cap_x);
+    free(w->cap_y);
+    free(w->cap_rows);
 }
 
 /* A ReLU MLP with a dense fc2 leaves most hidden activations exactly zero (93% of them on STS-B
@@ -73,10 +86,12 @@ static bool sparse_down_applies(const fipsc_mlp *mlp)
 }
 
 static fipsc_status workspace_init(workspace *w, const fipsc_use *u, int rows, int sentences,
-                                   float **down_t, fipsc_error *err)
+                                   float **down_t, int n_cap, const int *cap_layer, fipsc_error *err)
 {
     memset(w, 0, sizeof *w);
     w->down_t = down_t;
+    w->n_cap = n_cap;
+    w->cap_layer = cap_layer;
     size_t wide = (size_t)rows * (size_t)(u->dim > u->embed_dim ? u->dim : u->embed_dim);
     size_t rd = (size_t)rows * (size_t)u->dim, scratch = 0;
     for (int l = 0; l < u->n_layers; l++) {
@@ -95,8 +110,17 @@ static fipsc_status workspace_init(workspace *w, const fipsc_use *u, int rows, i
     w->pooled = malloc((size_t)sentences * (size_t)u->dim * sizeof(float));
     w->hmean = malloc((size_t)sentences * (size_t)u->hidden * sizeof(float));
     w->offset = malloc(((size_t)sentences + 1) * sizeof(int));
-    if (!w->x || !w->x2 || !w->h || !w->q || !w->k || !w->v || !w->a || !w->y || !w->mlp || !w->pooled ||
-        !w->hmean || !w->offset) {
+    bool ok = w->x && w->x2 && w->h && w->q && w->k && w->v && w->a && w->y && w->mlp && w->pooled &&
+              w->hmean && w->offset;
+    if (ok && n_cap > 0) {
+        w->cap_x = calloc((size_t)n_cap, sizeof *w->cap_x);
+        w->cap_y = calloc((size_t)n_cap, sizeof *w->cap_y);
+        w->cap_rows = calloc((size_t)n_cap, sizeof *w->cap_rows);
+        ok = w->cap_x && w->cap_y && w->cap_rows;
+        for (int i = 0; ok && i < n_cap; i++)
+            ok = (w->cap_x[i] = malloc(rd * sizeof(float))) && (w->cap_y[i] = malloc(rd * sizeof(float)));
+    }
+    if (!ok) {
         workspace_free(w);
         return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for the sentence encoder's activations (%d tokens)",
                           rows);
@@ -292,9 +316,8 @@ static fipsc_status attention_block(const fipsc_use *u, int l, int n, const int 
     return linear(&L->o, rows, w->a, out, true, err);
 }
 
-/* The MLP half: x [rows, d] += MLP(LN(x)), recorded into capture when it lists layer l. */
-static fipsc_status mlp_block(const fipsc_use *u, int l, int rows, float *x, workspace *w,
-                              fipsc_capture *capture, fipsc_error *err)
+/* The MLP half: x [rows, d] += MLP(LN(x)); the MLP's rows are kept when layer l is captured. */
+static fipsc_status mlp_block(const fipsc_use *u, int l, int rows, float *x, workspace *w, fipsc_error *err)
 {
     const fipsc_use_layer *L = &u->layers[l];
     fipsc_status st;
@@ -306,8 +329,12 @@ static fipsc_status mlp_block(const fipsc_use *u, int l, int rows, float *x, wor
     } else if ((st = fipsc_mlp_forward(&L->mlp, rows, w->h, w->y, w->mlp, err))) {
         return st;
     }
-    fipsc_capture_layer *cl = capture ? fipsc_capture_find(capture, l) : NULL;
-    if (cl && (st = fipsc_capture_append(capture, cl, w->h, w->y, rows, err))) return st;
+    for (int i = 0; i < w->n_cap; i++)
+        if (w->cap_layer[i] == l) {
+            memcpy(w->cap_x[i], w->h, (size_t)rows * u->dim * sizeof(float));
+            memcpy(w->cap_y[i], w->y, (size_t)rows * u->dim * sizeof(float));
+            w->cap_rows[i] = rows;
+        }
     const size_t total = (size_t)rows * (size_t)u->dim;
 #pragma omp parallel for schedule(static) if (total > 65536)
     for (size_t i = 0; i < total; i++) x[i] += w->y[i];
@@ -364,7 +391,7 @@ static fipsc_status mlp_block_pooled(const fipsc_use *u, int l, int n, const int
 
 /* Embeds sentences [0, n) of the chunk into out [n, d]. */
 static fipsc_status encode_chunk(const fipsc_use *u, int n, const int32_t *const *ids, const int *lens,
-                                 float *out, workspace *w, fipsc_capture *capture, fipsc_error *err)
+                                 float *out, workspace *w, fipsc_error *err)
 {
     w->offset[0] = 0;
     for (int i = 0; i < n; i++) w->offset[i + 1] = w->offset[i] + (lens[i] < u->max_tokens ? lens[i] : u->max_tokens);
@@ -372,17 +399,19 @@ static fipsc_status encode_chunk(const fipsc_use *u, int n, const int32_t *const
     fipsc_status st;
     embed(u, n, ids, w->offset, w->x);
     float *x = w->x;
+    for (int i = 0; i < w->n_cap; i++) w->cap_rows[i] = 0;
     for (int l = 0; l <= last; l++) {
         /* a layer that changes the width writes into the other buffer */
         float *dst = u->layers[l].has_residual_projection ? (x == w->x ? w->x2 : w->x) : x;
         if ((st = attention_block(u, l, n, w->offset, rows, x, dst, w, err))) return st;
         x = dst;
-        const bool pooled_shortcut = l == last && u->layers[l].mlp.kind == FIPSC_MLP_PLAIN &&
-                                     !(capture && fipsc_capture_find(capture, l));
+        bool captured = false;
+        for (int i = 0; i < w->n_cap; i++) captured |= w->cap_layer[i] == l;
+        const bool pooled_shortcut = l == last && u->layers[l].mlp.kind == FIPSC_MLP_PLAIN && !captured;
         if (pooled_shortcut) {
             if ((st = mlp_block_pooled(u, l, n, w->offset, rows, x, w, err))) return st;
         } else {
-            if ((st = mlp_block(u, l, rows, x, w, capture, err))) return st;
+            if ((st = mlp_block(u, l, rows, x, w, err))) return st;
             if (l == last) mean_pool(n, w->offset, x, d, w->pooled);
         }
     }
@@ -435,6 +464,17 @@ static int plan_chunks(const fipsc_use *u, int n, const int *lens, int rows_cap,
     return n_chunks;
 }
 
+/* Appends a finished chunk's captured rows to the capture (in chunk order by the caller). */
+static fipsc_status flush_capture(fipsc_capture *capture, const workspace *w, fipsc_error *err)
+{
+    for (int i = 0; i < w->n_cap; i++) {
+        fipsc_capture_layer *cl = fipsc_capture_find(capture, w->cap_layer[i]);
+        fipsc_status st = fipsc_capture_append(capture, cl, w->cap_x[i], w->cap_y[i], w->cap_rows[i], err);
+        if (st) return st;
+    }
+    return FIPSC_OK;
+}
+
 fipsc_status fipsc_use_encode(const fipsc_model *m, int n, const int32_t *const *ids,
                               const int *lens, float *out, fipsc_capture *capture,
                               fipsc_error *err)
@@ -453,59 +493,58 @@ fipsc_status fipsc_use_encode(const fipsc_model *m, int n, const int32_t *const 
     if (n == 0) return FIPSC_OK;
     const int rows_cap = CHUNK_ROWS > u->max_tokens ? CHUNK_ROWS : u->max_tokens;
     const int sent_cap = n < rows_cap ? n : rows_cap; /* empty sentences still take a slot */
+    /* the captured layers that belong to this model */
+    int n_cap = 0, cap_layer[64];
+    for (int i = 0; capture && i < capture->n_layers && n_cap < 64; i++)
+        if (capture->layers[i].layer >= 0 && capture->layers[i].layer < u->n_layers)
+            cap_layer[n_cap++] = capture->layers[i].layer;
     chunk *chunks = malloc((size_t)n * sizeof *chunks);
     float **down_t = NULL;
     if (!chunks) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory planning %d sentences", n);
     fipsc_status st = transpose_down(u, &down_t, err);
     const int n_chunks = st ? 0 : plan_chunks(u, n, lens, rows_cap, sent_cap, chunks);
-    const int threads = omp_get_max_threads();
-    if (!st && (capture || n_chunks == 1 || threads == 1)) {
-        /* one chunk at a time (capture appends rows in order): BLAS and the OpenMP loops inside a
-         * chunk use the threads */
-        workspace w;
-        if (!(st = workspace_init(&w, u, rows_cap, sent_cap, down_t, err))) {
-            for (int c = 0; c < n_chunks && !st; c++)
-                st = encode_chunk(u, chunks[c].count, ids + chunks[c].first, lens + chunks[c].first,
-                                  out + (size_t)chunks[c].first * u->dim, &w, capture, err);
-            workspace_free(&w);
-        }
-    } else if (!st) {
-        /* whole chunks per thread, single-threaded BLAS: no thread waits on another inside a
-         * chunk, and each chunk is computed exactly as it would be alone */
-        const int team = threads < n_chunks ? threads : n_chunks, blas_threads = openblas_get_num_threads();
-        fipsc_status *chunk_st = calloc((size_t)n_chunks, sizeof *chunk_st);
-        fipsc_error *chunk_err = calloc((size_t)n_chunks, sizeof *chunk_err);
-        if (!chunk_st || !chunk_err) {
-            st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for %d chunks", n_chunks);
+    const int threads = omp_get_max_threads(), team = threads < n_chunks ? threads : n_chunks;
+    fipsc_status *chunk_st = calloc((size_t)n_chunks + 1, sizeof *chunk_st);
+    fipsc_error *chunk_err = calloc((size_t)n_chunks + 1, sizeof *chunk_err);
+    workspace *ws = calloc((size_t)team + 1, sizeof *ws);
+    if (!st && (!chunk_st || !chunk_err || !ws)) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for %d chunks", n_chunks);
+    int ready = 0; /* workspaces initialised */
+    for (; !st && ready < team; ready++)
+        st = workspace_init(&ws[ready], u, rows_cap, sent_cap, down_t, n_cap, cap_layer, err);
+    const int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    /* Without capture every chunk is independent; with capture the chunks run in waves of `team`
+     * whose rows are appended in chunk order after each wave. */
+    const int wave = n_cap > 0 ? team : n_chunks;
+    for (int c0 = 0; !st && c0 < n_chunks; c0 += wave) {
+        const int c1 = c0 + wave < n_chunks ? c0 + wave : n_chunks;
+        if (team == 1) {
+            for (int c = c0; c < c1; c++)
+                chunk_st[c] = encode_chunk(u, chunks[c].count, ids + chunks[c].first, lens + chunks[c].first,
+                                           out + (size_t)chunks[c].first * u->dim, &ws[0], &chunk_err[c]);
         } else {
-            openblas_set_num_threads(1);
-#pragma omp parallel num_threads(team)
-            {
-                workspace w;
-                fipsc_error werr = {0};
-                fipsc_status wst = workspace_init(&w, u, rows_cap, sent_cap, down_t, &werr);
-#pragma omp for schedule(dynamic, 1)
-                for (int c = 0; c < n_chunks; c++) {
-                    if (wst) {
-                        chunk_st[c] = wst;
-                        chunk_err[c] = werr;
-                        continue;
-                    }
-                    chunk_st[c] = encode_chunk(u, chunks[c].count, ids + chunks[c].first, lens + chunks[c].first,
-                                               out + (size_t)chunks[c].first * u->dim, &w, NULL, &chunk_err[c]);
-                }
-                if (!wst) workspace_free(&w);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(team)
+            for (int c = c0; c < c1; c++) {
+                workspace *w = n_cap > 0 ? &ws[c - c0] : &ws[omp_get_thread_num()];
+                chunk_st[c] = encode_chunk(u, chunks[c].count, ids + chunks[c].first, lens + chunks[c].first,
+                                           out + (size_t)chunks[c].first * u->dim, w, &chunk_err[c]);
             }
-            openblas_set_num_threads(blas_threads);
-            for (int c = 0; c < n_chunks && !st; c++)
-                if (chunk_st[c]) {
-                    *err = chunk_err[c];
-                    st = chunk_st[c];
-                }
         }
-        free(chunk_st);
-        free(chunk_err);
+        for (int c = c0; c < c1 && !st; c++) {
+            if (chunk_st[c]) {
+                *err = chunk_err[c];
+                st = chunk_st[c];
+            } else if (n_cap > 0) {
+                st = flush_capture(capture, &ws[team == 1 ? 0 : c - c0], err);
+            }
+        }
+        /* (team == 1 with capture: wave == 1, so ws[0] holds exactly chunk c0) */
     }
+    openblas_set_num_threads(blas_threads);
+    for (int i = 0; i < ready; i++) workspace_free(&ws[i]);
+    free(ws);
+    free(chunk_st);
+    free(chunk_err);
     for (int l = 0; down_t && l < u->n_layers; l++) free(down_t[l]);
     free(down_t);
     free(chunks);
