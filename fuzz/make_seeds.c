@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "fipsc/compressed.h"
 #include "fipsc/corpus.h"
@@ -103,7 +104,7 @@ static void take_temp(const char *name, buf *b)
 
 /* ------------------------------------------------------------------ safetensors */
 
-static void *kept[64];
+static void *kept[256];
 static int n_kept;
 
 /* A deterministic pattern of small floats. */
@@ -594,7 +595,7 @@ static void use_config_seeds(void)
 
 /* A tiny llama2.c model (dim 4, hidden 6, 2 layers) with one group attached per `spec`, written
  * as a compressed file. V entries follow a pattern with zeros where the storage prunes. */
-static void compressed_seed(const char *name, int first, int last, int r, bool identity,
+static void compressed_seed(const char *target, const char *name, int first, int last, int r, bool identity,
                             fipsc_v_storage storage, int nm_n, int nm_m, fipsc_dtype u_dtype,
                             const char *method)
 {
@@ -634,17 +635,187 @@ static void compressed_seed(const char *name, int first, int last, int r, bool i
     fipsc_model_free(m);
     b = (buf){0};
     take_temp(name, &b);
-    write_seed("fuzz_compressed", name, b.p, b.n);
+    write_seed(target, name, b.p, b.n);
     free(b.p);
 }
 
 static void compressed_seeds(void)
 {
-    compressed_seed("fips_csc.safetensors", 0, 1, 2, false, FIPSC_V_CSC, 0, 0, FIPSC_F32, "fips");
-    compressed_seed("nm_1of2_layer0.safetensors", 0, 0, 2, false, FIPSC_V_NM, 1, 2, FIPSC_F32, "fips");
-    compressed_seed("svd_dense_f16.safetensors", 1, 1, 3, false, FIPSC_V_DENSE, 0, 0, FIPSC_F16, "svd");
-    compressed_seed("magnitude_identity_bf16.safetensors", 0, 1, 4, true, FIPSC_V_CSC, 0, 0, FIPSC_BF16,
+    const char *t = "fuzz_compressed";
+    compressed_seed(t, "fips_csc.safetensors", 0, 1, 2, false, FIPSC_V_CSC, 0, 0, FIPSC_F32, "fips");
+    compressed_seed(t, "nm_1of2_layer0.safetensors", 0, 0, 2, false, FIPSC_V_NM, 1, 2, FIPSC_F32, "fips");
+    compressed_seed(t, "svd_dense_f16.safetensors", 1, 1, 3, false, FIPSC_V_DENSE, 0, 0, FIPSC_F16, "svd");
+    compressed_seed(t, "magnitude_identity_bf16.safetensors", 0, 1, 4, true, FIPSC_V_CSC, 0, 0, FIPSC_BF16,
                     "magnitude");
+}
+
+/* ------------------------------------------------------------------ whole checkpoints */
+
+/* The tensors of an opened file into a new writer, without its metadata. */
+static fipsc_st_writer *copy_tensors(const fipsc_st_file *f)
+{
+    fipsc_st_writer *w = fipsc_st_writer_new();
+    fipsc_error err;
+    for (int i = 0; i < fipsc_st_count(f); i++) {
+        const fipsc_st_tensor *t = fipsc_st_at(f, i);
+        check(fipsc_st_writer_add(w, t->name, t->dtype, t->ndim, t->shape, t->data, &err), &err);
+    }
+    return w;
+}
+
+/* A tiny ViT (d 4, 1 layer, 2 heads, MLP 8, 4 × 4 gray images, patch 2, 2 labels). */
+static const char vit_config[] =
+    "{\"architectures\": [\"ViTForImageClassification\"], \"model_type\": \"vit\", \"hidden_size\": 4,"
+    " \"num_hidden_layers\": 1, \"num_attention_heads\": 2, \"intermediate_size\": 8, \"image_size\": 4,"
+    " \"patch_size\": 2, \"num_channels\": 1, \"hidden_act\": \"gelu\", \"layer_norm_eps\": 1e-12,"
+    " \"qkv_bias\": true, \"id2label\": {\"0\": \"zero\", \"1\": \"one\"}}";
+
+static fipsc_st_writer *vit_writer(void)
+{
+    fipsc_st_writer *w = fipsc_st_writer_new();
+    const int d = 4, f = 8;
+    static const char *const vectors_d[] = {
+        "vit.embeddings.patch_embeddings.projection.bias", "vit.encoder.layer.0.layernorm_before.weight",
+        "vit.encoder.layer.0.layernorm_before.bias", "vit.encoder.layer.0.attention.attention.query.bias",
+        "vit.encoder.layer.0.attention.attention.key.bias", "vit.encoder.layer.0.attention.attention.value.bias",
+        "vit.encoder.layer.0.attention.output.dense.bias", "vit.encoder.layer.0.layernorm_after.weight",
+        "vit.encoder.layer.0.layernorm_after.bias", "vit.encoder.layer.0.output.dense.bias",
+        "vit.layernorm.weight", "vit.layernorm.bias"};
+    for (size_t i = 0; i < sizeof vectors_d / sizeof vectors_d[0]; i++)
+        st_add_f32(w, vectors_d[i], 1, (int64_t[]){d}, FIPSC_F32);
+    static const char *const square[] = {
+        "vit.encoder.layer.0.attention.attention.query.weight", "vit.encoder.layer.0.attention.attention.key.weight",
+        "vit.encoder.layer.0.attention.attention.value.weight", "vit.encoder.layer.0.attention.output.dense.weight"};
+    for (size_t i = 0; i < sizeof square / sizeof square[0]; i++)
+        st_add_f32(w, square[i], 2, (int64_t[]){d, d}, FIPSC_F32);
+    st_add_f32(w, "vit.embeddings.cls_token", 3, (int64_t[]){1, 1, d}, FIPSC_F32);
+    st_add_f32(w, "vit.embeddings.position_embeddings", 3, (int64_t[]){1, 5, d}, FIPSC_F32);
+    st_add_f32(w, "vit.embeddings.patch_embeddings.projection.weight", 4, (int64_t[]){d, 1, 2, 2}, FIPSC_F32);
+    st_add_f32(w, "vit.encoder.layer.0.intermediate.dense.weight", 2, (int64_t[]){f, d}, FIPSC_F16);
+    st_add_f32(w, "vit.encoder.layer.0.intermediate.dense.bias", 1, (int64_t[]){f}, FIPSC_F32);
+    st_add_f32(w, "vit.encoder.layer.0.output.dense.weight", 2, (int64_t[]){d, f}, FIPSC_BF16);
+    st_add_f32(w, "classifier.weight", 2, (int64_t[]){2, d}, FIPSC_F32);
+    st_add_f32(w, "classifier.bias", 1, (int64_t[]){2}, FIPSC_F32);
+    return w;
+}
+
+static void model_load_seeds(void)
+{
+    const char *target = "fuzz_model_load";
+    fipsc_error err;
+    /* Llama family, as fipsc_hf_write_dir writes it (config in __metadata__). */
+    buf b = {0};
+    llama2c_file(&b, 4, 6, 2, 2, 1, 5, 3, true);
+    fipsc_model *m;
+    check(fipsc_load_llama2c_buffer(b.p, b.n, "tiny", &m, &err), &err);
+    free(b.p);
+    char dir[8192];
+    snprintf(dir, sizeof dir, "%s/hf", temp_dir);
+    check(fipsc_hf_write_dir(m, dir, false, &err), &err);
+    fipsc_model_free(m);
+    b = (buf){0};
+    take_temp("hf/model.safetensors", &b);
+    write_seed(target, "llama_config_in_metadata", b.p, b.n);
+    free(b.p);
+    /* The same weights without metadata, config.json beside them (in the bundle). */
+    char path[8192];
+    snprintf(path, sizeof path, "%s/hf/model.safetensors", temp_dir);
+    b = (buf){0};
+    llama2c_file(&b, 4, 6, 2, 2, 1, 5, 3, true);
+    check(fipsc_load_llama2c_buffer(b.p, b.n, "tiny", &m, &err), &err);
+    free(b.p);
+    check(fipsc_hf_write_dir(m, dir, true, &err), &err);
+    fipsc_model_free(m);
+    fipsc_st_file *f;
+    check(fipsc_st_open(path, &f, &err), &err);
+    fipsc_st_writer *w = copy_tensors(f);
+    b = (buf){0};
+    st_write_temp(w, "bare.safetensors", &b);
+    fipsc_st_writer_free(w);
+    fipsc_st_close(f);
+    unlink(path);
+    put_part(&b, "config.json");
+    take_temp("hf/config.json", &b);
+    write_seed(target, "llama_config_beside", b.p, b.n);
+    free(b.p);
+    snprintf(path, sizeof path, "%s/hf", temp_dir);
+    rmdir(path);
+
+    /* ViT with the config in __metadata__; then without it, config.json and
+     * preprocessor_config.json beside it. */
+    w = vit_writer();
+    check(fipsc_st_writer_set_meta(w, "config", vit_config, &err), &err);
+    b = (buf){0};
+    st_write_temp(w, "vit.safetensors", &b);
+    write_seed(target, "vit_config_in_metadata", b.p, b.n);
+    free(b.p);
+    fipsc_st_writer_free(w);
+    w = vit_writer();
+    b = (buf){0};
+    st_write_temp(w, "vit.safetensors", &b);
+    put_part(&b, "config.json");
+    puts_(&b, vit_config);
+    put_part(&b, "preprocessor_config.json");
+    puts_(&b, "{\"do_resize\": true, \"size\": {\"height\": 4, \"width\": 4}, \"resample\": 2,"
+              " \"image_mean\": [0.5], \"image_std\": [0.5], \"image_processor_type\": \"ViTImageProcessor\"}");
+    write_seed(target, "vit_config_beside", b.p, b.n);
+    free(b.p);
+    fipsc_st_writer_free(w);
+
+    /* A compressed file goes to the compressed reader. */
+    compressed_seed(target, "compressed_fips_csc", 0, 1, 2, false, FIPSC_V_CSC, 0, 0, FIPSC_F32, "fips");
+}
+
+/* ------------------------------------------------------------------ IDX images */
+
+/* An IDX image file (MNIST's format): magic 00 00 08 03, n, rows, cols big-endian, pixels. */
+static void idx_file(buf *b, unsigned n, unsigned rows, unsigned cols)
+{
+    unsigned char head[16] = {0, 0, 8, 3};
+    unsigned v[3] = {n, rows, cols};
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; i < 4; i++) head[4 + 4 * k + i] = (unsigned char)(v[k] >> (24 - 8 * i));
+    put(b, head, sizeof head);
+    for (unsigned i = 0; i < n * rows * cols; i++) {
+        unsigned char px = (unsigned char)(i * 37 % 251);
+        if (i >= 2 * rows * cols && i < 3 * rows * cols) px = (unsigned char)((i - 2 * rows * cols) * 37 % 251);
+        put(b, &px, 1); /* image 2 repeats image 0: exclusion must drop both */
+    }
+}
+
+/* gzip (not zlib) framing, as MNIST's .gz files. */
+static void gzip_buf(const buf *in, buf *out)
+{
+    z_stream z = {0};
+    if (deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) die("zlib failed");
+    unsigned char chunk[4096];
+    z.next_in = in->p;
+    z.avail_in = (uInt)in->n;
+    int rc;
+    do {
+        z.next_out = chunk;
+        z.avail_out = sizeof chunk;
+        rc = deflate(&z, Z_FINISH);
+        put(out, chunk, sizeof chunk - z.avail_out);
+    } while (rc == Z_OK);
+    if (rc != Z_STREAM_END) die("zlib failed");
+    deflateEnd(&z);
+}
+
+static void idx_seeds(void)
+{
+    buf b = {0}, gz = {0};
+    idx_file(&b, 4, 5, 3);
+    write_seed("fuzz_idx", "four_5x3.idx", b.p, b.n);
+    gzip_buf(&b, &gz);
+    write_seed("fuzz_idx", "four_5x3.idx.gz", gz.p, gz.n);
+    write_seed("fuzz_idx", "truncated.idx", b.p, b.n - 7);
+    free(b.p);
+    free(gz.p);
+    b = (buf){0};
+    idx_file(&b, 0, 28, 28);
+    write_seed("fuzz_idx", "empty_28x28.idx", b.p, b.n);
+    free(b.p);
 }
 
 int main(int argc, char **argv)
@@ -669,6 +840,8 @@ int main(int argc, char **argv)
     sp_vocab_seeds();
     use_config_seeds();
     compressed_seeds();
+    idx_seeds();
+    model_load_seeds();
     rmdir(temp_dir);
     for (int i = 0; i < n_kept; i++) free(kept[i]);
     return 0;

@@ -71,6 +71,10 @@
 #include "../fuzz/fuzz_compressed.c"
 #undef LLVMFuzzerTestOneInput
 #undef REQUIRE
+#define LLVMFuzzerTestOneInput fuzz_one_model_load
+#include "../fuzz/fuzz_model_load.c"
+#undef LLVMFuzzerTestOneInput
+#undef REQUIRE
 
 #include "../fuzz/fuzzutil.c"
 
@@ -92,6 +96,7 @@ static const target targets[] = {
     {"fuzz_tfjs", fuzz_one_tfjs},
     {"fuzz_use_config", fuzz_one_use_config},
     {"fuzz_compressed", fuzz_one_compressed},
+    {"fuzz_model_load", fuzz_one_model_load},
 };
 
 static int compare_names(const void *a, const void *b)
