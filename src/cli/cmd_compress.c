@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/cli_use_calib.h"
 #include "cli/cli_vit_calib.h"
 #include "fipsc/compress.h"
 #include "fipsc/compressed.h"
@@ -19,6 +20,7 @@
 #include "fipsc/model.h"
 #include "fipsc/sample.h"
 #include "fipsc/threads.h"
+#include "fipsc/use_calibration.h"
 #include "fipsc/vit_compress.h"
 
 #define CMD "compress"
@@ -29,18 +31,19 @@
 
 static void usage(FILE *out)
 {
-    fipsc_compress_options d, vd;
+    fipsc_compress_options d, vd, ud;
     fipsc_compress_defaults(&d);
     fipsc_compress_defaults_vit(&vd);
+    fipsc_compress_defaults_use(&ud);
     fprintf(out,
             "Usage: fipsc compress MODEL -o OUT.safetensors [options]\n\n"
-            "Compresses the MLPs of MODEL (a Llama-family or ViT/DeiT model fipsc loads) with FiPS: the MLP\n"
-            "matrices of each group of consecutive blocks share one dense basis U and keep one\n"
-            "sparse factor V_i each, initialised by SVD and trained to reproduce the original MLP\n"
-            "outputs on calibration data (the original model's MLP inputs and outputs: teacher\n"
-            "forcing). Baselines run through the same accounting with --method. OUT is written\n"
+            "Compresses the MLPs of MODEL (a Llama-family, ViT/DeiT or sentence-encoder model fipsc\n"
+            "loads) with FiPS: the MLP matrices of each group of consecutive blocks share one dense\n"
+            "basis U and keep one sparse factor V_i each, initialised by SVD and trained to reproduce\n"
+            "the original MLP outputs on calibration data (the original model's MLP inputs and\n"
+            "outputs: teacher forcing). Baselines run through the same accounting with --method. OUT is written\n"
             "atomically in fipsc's compressed safetensors format (docs/FORMAT.md); `fipsc eval`,\n"
-            "`generate`, `inspect` and `export` read it.\n\n"
+            "`generate`, `inspect`, `export`, `embed` and `eval-sts` read it.\n\n"
             "  -o, --output FILE       the compressed model to write (required)\n"
             "      --method M          fips (default): shared basis, sparse V, trained;\n"
             "                          fips-init: the same SVD initialisation and pruning, untrained;\n"
@@ -73,7 +76,14 @@ static void usage(FILE *out)
             "      --calib-exclude DIR leave out images whose pixels equal an image in DIR (e.g.\n"
             "                          the model's hold-out images)\n"
             "                          ViT/DeiT defaults: --schedule rigl --groups 4 --lr %g\n"
+            "      --calib-sentences F sentence encoder: calibrate on F.tsv (both sentences of every\n"
+            "                          pair of an STS file) or on a text file, one sentence a line\n"
+            "      --calib-rows N      ... at most N token rows: whole sentences drawn with a seed\n"
+            "                          derived from S (default %d; 0 = every sentence)\n"
+            "                          sentence-encoder defaults: --mode %s --steps %d --batch %d\n"
+            "                          --lr %g --sparsity %g\n"
             "      --seed S            random seed for sampling and training (default %llu)\n"
+            "      --u-dtype T         store every U as f32 (default), f16 or bf16\n"
             "      --threads K         threads to use (default: all cores)\n"
             "      --report FILE       write the JSON report (errors, nnz, parameters, bytes, time)\n"
             "      --quiet             no progress, summaries or table\n"
@@ -84,7 +94,9 @@ static void usage(FILE *out)
             "2 usage error (including impossible budgets, groups or n:m, and a calibration corpus\n"
             "from another vocabulary).\n",
             d.budget, d.sparsity, d.groups, d.steps, (double)d.lr, (double)d.weight_decay,
-            d.batch_rows, CLI_VIT_CALIB_COUNT, (double)vd.lr, (unsigned long long)d.seed);
+            d.batch_rows, CLI_VIT_CALIB_COUNT, (double)vd.lr, CLI_USE_CALIB_ROWS,
+            ud.mode == FIPSC_FIPS_LOCAL ? "local" : "joint", ud.steps, ud.batch_rows, (double)ud.lr, ud.sparsity,
+            (unsigned long long)d.seed);
 }
 
 typedef struct progress_state {
@@ -213,8 +225,9 @@ int cmd_compress(int argc, char **argv)
     enum {
         OPT_METHOD = 256, OPT_BUDGET, OPT_SPARSITY, OPT_NM, OPT_RANK, OPT_GROUPS, OPT_SCHEDULE,
         OPT_MODE, OPT_STEPS, OPT_LR, OPT_LR_MIN, OPT_WD, OPT_BATCH, OPT_CALIB_CORPUS,
-        OPT_CALIB_SAMPLES, OPT_CALIB_LEN, OPT_SEED, OPT_THREADS, OPT_REPORT, OPT_QUIET,
-        OPT_CALIB_IMAGES, OPT_CALIB_IDX, OPT_CALIB_COUNT, OPT_CALIB_EXCLUDE
+        OPT_CALIB_SAMPLES, OPT_CALIB_LEN, OPT_SEED, OPT_THREADS, OPT_REPORT, OPT_QUIET, OPT_U_DTYPE,
+        OPT_CALIB_IMAGES, OPT_CALIB_IDX, OPT_CALIB_COUNT, OPT_CALIB_EXCLUDE, OPT_CALIB_SENTENCES,
+        OPT_CALIB_ROWS
     };
     static const struct option opts[] = {
         {"output", required_argument, 0, 'o'},
@@ -238,10 +251,13 @@ int cmd_compress(int argc, char **argv)
         {"threads", required_argument, 0, OPT_THREADS},
         {"report", required_argument, 0, OPT_REPORT},
         {"quiet", no_argument, 0, OPT_QUIET},
+        {"u-dtype", required_argument, 0, OPT_U_DTYPE},
         {"calib-images", required_argument, 0, OPT_CALIB_IMAGES},
         {"calib-idx", required_argument, 0, OPT_CALIB_IDX},
         {"calib-count", required_argument, 0, OPT_CALIB_COUNT},
         {"calib-exclude", required_argument, 0, OPT_CALIB_EXCLUDE},
+        {"calib-sentences", required_argument, 0, OPT_CALIB_SENTENCES},
+        {"calib-rows", required_argument, 0, OPT_CALIB_ROWS},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     fipsc_compress_options o;
@@ -250,6 +266,8 @@ int cmd_compress(int argc, char **argv)
     long long calib_samples = 64, calib_len = 256, seed = (long long)o.seed, threads = 0, v;
     bool samples_given = false, lr_min_given = false, quiet = false;
     cli_vit_calib vcal = {0};
+    cli_use_calib ucal = {.sentences = NULL, .rows = -1};
+    fipsc_capture use_cap = {0}; /* the sentence encoder's rows, which cal borrows */
     bool seen[512] = {false}; /* options given, by getopt code (ViT defaults fill the others) */
     double x, lr_min = 0.0;
     int c;
@@ -333,8 +351,18 @@ int cmd_compress(int argc, char **argv)
         case OPT_CALIB_COUNT:
             if (!cli_parse_int(CMD, "--calib-count", optarg, 1, 1 << 24, &vcal.count)) return CLI_USAGE;
             break;
+        case OPT_CALIB_SENTENCES: ucal.sentences = optarg; break;
+        case OPT_CALIB_ROWS:
+            if (!cli_parse_int(CMD, "--calib-rows", optarg, 0, INT64_MAX, &ucal.rows)) return CLI_USAGE;
+            break;
         case OPT_REPORT: report_path = optarg; break;
         case OPT_QUIET: quiet = true; break;
+        case OPT_U_DTYPE:
+            if (strcmp(optarg, "f32") == 0) o.u_dtype = FIPSC_F32;
+            else if (strcmp(optarg, "f16") == 0) o.u_dtype = FIPSC_F16;
+            else if (strcmp(optarg, "bf16") == 0) o.u_dtype = FIPSC_BF16;
+            else return cli_usage_error(CMD, "--u-dtype must be f32, f16 or bf16, got '%s'", optarg);
+            break;
         case 'h': usage(stdout); return CLI_OK;
         case ':': return cli_usage_error(CMD, "option '%s' needs an argument", argv[optind - 1]);
         default: return cli_usage_error(CMD, "unknown option '%s'", argv[optind - 1]);
@@ -373,6 +401,11 @@ int cmd_compress(int argc, char **argv)
     if (!calib_problem && vit && (calib_corpus || samples_given))
         calib_problem = "--calib-corpus, --calib-samples and --calib-len apply to language models; "
                         "a ViT/DeiT model calibrates on --calib-images or --calib-idx";
+    const bool use = m->cfg.arch == FIPSC_ARCH_USE;
+    if (!calib_problem) calib_problem = cli_use_calib_problem(&ucal, use);
+    if (!calib_problem && use && (calib_corpus || samples_given))
+        calib_problem = "--calib-corpus, --calib-samples and --calib-len apply to language models; "
+                        "a sentence encoder calibrates on --calib-sentences";
     if (calib_problem) {
         rc = cli_usage_error(CMD, "%s", calib_problem);
         goto done;
@@ -387,6 +420,23 @@ int cmd_compress(int argc, char **argv)
         if (!seen[OPT_BATCH]) o.batch_rows = vd.batch_rows;
         if (!seen[OPT_LR]) o.lr = vd.lr;
         if (!seen[OPT_WD]) o.weight_decay = vd.weight_decay;
+        if (!lr_min_given) o.lr_min = o.lr / 100.0f;
+        if (fipsc_compress_options_check(&o, &err)) {
+            rc = cli_report(CMD, &err);
+            goto done;
+        }
+    }
+    if (use) { /* the sentence encoder's defaults for every training option not given */
+        fipsc_compress_options ud;
+        fipsc_compress_defaults_use(&ud);
+        if (!seen[OPT_SCHEDULE]) o.schedule = ud.schedule;
+        if (!seen[OPT_GROUPS]) o.groups = ud.groups;
+        if (!seen[OPT_SPARSITY]) o.sparsity = ud.sparsity;
+        if (!seen[OPT_MODE]) o.mode = ud.mode;
+        if (!seen[OPT_STEPS]) o.steps = ud.steps;
+        if (!seen[OPT_BATCH]) o.batch_rows = ud.batch_rows;
+        if (!seen[OPT_LR]) o.lr = ud.lr;
+        if (!seen[OPT_WD]) o.weight_decay = ud.weight_decay;
         if (!lr_min_given) o.lr_min = o.lr / 100.0f;
         if (fipsc_compress_options_check(&o, &err)) {
             rc = cli_report(CMD, &err);
@@ -411,6 +461,9 @@ int cmd_compress(int argc, char **argv)
     if (vit) {
         st = cli_vit_calibrate(m, &vcal, blocks, n_blocks, tty && !quiet, &cal, calib_desc,
                                sizeof calib_desc, &err);
+    } else if (use) {
+        st = cli_use_calibrate(m, &ucal, fipsc_seed_derive(o.seed, CALIB_SEED_TAG), blocks, n_blocks,
+                               tty && !quiet, &use_cap, &cal, calib_desc, sizeof calib_desc, &err);
     } else if (calib_corpus) {
         snprintf(calib_desc, sizeof calib_desc, "corpus %s", basename_of(calib_corpus));
         st = fipsc_corpus_load(calib_corpus, &corpus, &err);
@@ -438,7 +491,7 @@ int cmd_compress(int argc, char **argv)
         free(ids);
         if (st) fipsc_fail_context(&err, "sampling the calibration corpus: ");
     }
-    if (!st && !vit) {
+    if (!st && !vit && !use) {
         if (tty && !quiet) fprintf(stderr, "calibration: capturing MLP inputs and outputs...");
         st = fipsc_calibration_capture_llama(m, corpus, calib_corpus ? calib_corpus : "the sampled corpus",
                                              blocks, n_blocks, &cal, &err);
@@ -462,7 +515,8 @@ int cmd_compress(int argc, char **argv)
         goto done;
     }
     const char *extra[] = {"fipsc.compress", meta, NULL};
-    if ((st = fipsc_compressed_write(m, output, extra, &err))) {
+    fipsc_compressed_write_opts wo = {.u_dtype = o.u_dtype};
+    if ((st = fipsc_compressed_write_ex(m, output, extra, &wo, &err))) {
         rc = cli_report(CMD, &err);
         goto done;
     }
@@ -494,6 +548,7 @@ done:
     free(plans);
     fipsc_compress_report_free(rep);
     fipsc_calibration_free(&cal);
+    fipsc_capture_free(&use_cap);
     fipsc_corpus_free(corpus);
     fipsc_model_free(m);
     return rc;

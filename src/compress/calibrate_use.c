@@ -16,6 +16,19 @@
 /* Sentences per fipsc_use_encode call: bounds the embedding buffer, not the capture. */
 #define SENTENCES_PER_PASS 1024
 
+void fipsc_compress_defaults_use(fipsc_compress_options *o)
+{
+    fipsc_compress_defaults(o);
+    o->groups = "0-1";
+    o->mode = FIPSC_FIPS_JOINT;
+    o->sparsity = 0.75;
+    o->steps = 400;
+    o->batch_rows = 2048;
+    o->lr = 1e-3f;
+    o->lr_min = 1e-5f;
+    o->weight_decay = 0.0f;
+}
+
 void fipsc_sentences_free(fipsc_sentences *s)
 {
     if (!s) return;
@@ -209,7 +222,8 @@ fipsc_status fipsc_calibration_capture_use(const fipsc_model *m, const fipsc_sen
         blocks = all;
         n_blocks = m->n_mlps;
     }
-    if (!st) st = fipsc_capture_init(cap, m, blocks, n_blocks, 0, err);
+    /* the rows are known: the capture allocates them once (and can drop none) */
+    if (!st) st = fipsc_capture_init(cap, m, blocks, n_blocks, rows, err);
 
     /* The chosen sentences in file order, a pass of them at a time. */
     int n_chosen = 0;

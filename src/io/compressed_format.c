@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "fipsc/hf.h"
+#include "io/use_compressed.h"
 
 bool cf_v_name(char *buf, size_t cap, const char *weight_name, const char *suffix)
 {
@@ -45,6 +46,9 @@ static bool llama_is_tensor(const fipsc_model *m, const char *name)
 static const cf_arch cf_arches[] = {
     {"llama", FIPSC_ARCH_LLAMA, llama_config_to_json, llama_config_from_json, llama_is_tensor,
      fipsc_model_bind_llama},
+    /* the sentence encoder: configuration and vocabulary in one entry (io/use_compressed.h) */
+    {USE_CF_ARCH_NAME, FIPSC_ARCH_USE, use_cf_config_to_json, use_cf_config_from_json, use_cf_is_tensor,
+     use_cf_bind},
 };
 static const int n_arches = (int)(sizeof cf_arches / sizeof cf_arches[0]);
 

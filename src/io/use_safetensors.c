@@ -7,8 +7,7 @@
 #include "fipsc/safetensors.h"
 #include "fipsc/use.h"
 
-/* Every tensor name of a configuration, for refusing files with tensors the view does not use. */
-static bool expected_name(const fipsc_use *u, const char *name)
+bool fipsc_use_is_tensor(const fipsc_use *u, const char *name)
 {
     static const char *const fixed[] = {"embeddings.word_embeddings.weight",
                                         "embeddings.timing_inv_timescales", "pooler.dense.weight",
@@ -52,7 +51,7 @@ static fipsc_status load(fipsc_model *m, fipsc_st_file *f, const char *path, fip
     if (st) return st;
     for (int i = 0; i < fipsc_st_count(f); i++) {
         const fipsc_st_tensor *t = fipsc_st_at(f, i);
-        if (!expected_name(&u, t->name))
+        if (!fipsc_use_is_tensor(&u, t->name))
             return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: unexpected tensor '%s' for a %s", path, t->name,
                               FIPSC_USE_ARCH_NAME);
         const float *view = fipsc_st_f32_view(t);

@@ -122,7 +122,7 @@ static fipsc_status need_vector(const fipsc_model *m, const char *name, int64_t 
     return fipsc_model_require(m, name, 1, &n, data, err);
 }
 
-/* "<name>.weight" [out, in] and "<name>.bias" [out]. */
+/* "<name>.weight" [out, in] (dense or factored) and "<name>.bias" [out]. */
 static fipsc_status need_linear(const fipsc_model *m, const char *name, int out, int in,
                                 fipsc_linear *lin, fipsc_error *err)
 {
@@ -131,10 +131,9 @@ static fipsc_status need_linear(const fipsc_model *m, const char *name, int out,
     lin->out = out;
     lin->in = in;
     snprintf(full, sizeof full, "%s.weight", name);
-    int64_t shape[2] = {out, in};
-    fipsc_status st = fipsc_model_require(m, full, 2, shape, &lin->w, err);
+    /* the dense tensor, or the factored form of a compressed MLP weight */
+    fipsc_status st = fipsc_model_bind_weight(m, full, out, in, lin, err);
     if (st) return st;
-    lin->weight_name = fipsc_model_find(m, full)->name;
     snprintf(full, sizeof full, "%s.bias", name);
     return need_vector(m, full, out, &lin->bias, err);
 }
