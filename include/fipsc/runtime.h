@@ -9,9 +9,11 @@
  * h / (n_heads / n_kv_heads). q/k/v biases are added when the model has them. The logits are
  * RMSNorm(x_final)·lm_headᵀ (lm_head = the token embeddings when tied).
  *
- * Projections and the head run on BLAS GEMMs over all rows at once; norms, RoPE and attention run
- * on OpenMP threads. Every number is computed by one thread in a fixed order, so the output is the
- * same bit for bit whatever OMP_NUM_THREADS / OPENBLAS_NUM_THREADS / fipsc_threads_set say.
+ * Projections and the head run on BLAS GEMMs over all rows at once (include/fipsc/gemm.h); norms,
+ * RoPE and attention run on OpenMP threads. Every number is computed by one thread in a fixed
+ * order, so the output is the same bit for bit whatever OMP_NUM_THREADS / OPENBLAS_NUM_THREADS /
+ * fipsc_threads_set say. (Across different batch shapes a row may round differently in the last
+ * bit, as GEMM kernels block rows by the shape; logits agree to float precision.)
  *
  * Positions are limited to the model's context (cfg.max_seq_len). */
 #ifndef FIPSC_RUNTIME_H
