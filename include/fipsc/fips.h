@@ -167,7 +167,7 @@ fipsc_status fipsc_fips_init_group(const fipsc_fips_group *g, int r, fipsc_fips_
  * a set are ordered matrix by matrix (in list order), then row by row; ties in magnitude are
  * broken by that order (earlier kept). Pruning sets V to 0 where the mask becomes 0.            */
 
-/* Kept entries of the set. */
+/* Kept entries of the set (-1 if the set lists an index out of range or twice). */
 int64_t fipsc_fips_count_active(const fipsc_fips_group *g, const fipsc_fips_factors *F,
                                 const int *set, int n_set);
 
