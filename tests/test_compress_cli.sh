@@ -14,7 +14,7 @@ fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 expect_in() { grep -qF -- "$2" "$1" || fail "$1 does not contain '$2': $(head -c 600 "$1")"; }
 
 # A short, cheap run: small calibration, few steps.
-quick=(--calib-samples 12 --calib-len 96 --steps 60 --batch 256 --groups 0-1,2-4)
+quick=(--calib-samples 12 --calib-len 96 --steps 60 --batch 256 --lr 3e-3 --groups 0-1,2-4)
 
 # expect_error CODE MESSAGE ARGS...: the command fails with CODE, says MESSAGE on stderr and
 # leaves no output file (nor a temporary one) behind.
@@ -93,7 +93,7 @@ kl() { # kl FILE -> mean KL against the original
 [ ! -s "$tmp/init.txt" ] || fail "--quiet printed: $(head -c 300 "$tmp/init.txt")"
 # not a terminal: one summary line per group on stderr, the table on stdout
 [ "$(grep -c '^group [12]/2 (blocks ' "$tmp/fips.err")" = 2 ] || fail "expected 2 group summaries: $(cat "$tmp/fips.err")"
-expect_in "$tmp/fips.txt" "method fips, budget 0.6, sparsity 0.6, groups 0-1,2-4, joint, gmp, 60 steps of 256 rows"
+expect_in "$tmp/fips.txt" "method fips, budget 0.6, sparsity 0.6, groups 0-1,2-4, joint, gmp, 60 steps of 256 rows, lr 0.003"
 expect_in "$tmp/fips.txt" "MLP total: parameters"
 kl_fips=$(kl "$tmp/fips.safetensors")
 kl_init=$(kl "$tmp/init.safetensors")
@@ -163,9 +163,22 @@ for method in shared-svd svd magnitude; do
   expect_in "$tmp/$method.inspect" "method $method"
 done
 expect_in "$tmp/magnitude.json" 'corpus calib.tok'
-"$fipsc" compress "$model" -o "$tmp/nm.safetensors" "${quick[@]}" --nm 2:4 --quiet || fail "compress --nm 2:4 exited $?"
+# n:m 2:4 with U stored as bf16: the report's bytes are still those of the file
+"$fipsc" compress "$model" -o "$tmp/nm.safetensors" "${quick[@]}" --nm 2:4 --u-dtype bf16 --quiet \
+  --report "$tmp/nm.json" || fail "compress --nm 2:4 exited $?"
 "$fipsc" inspect "$tmp/nm.safetensors" >"$tmp/nm.inspect" || fail "inspect of the n:m file exited $?"
 expect_in "$tmp/nm.inspect" "V nm"
+expect_in "$tmp/nm.inspect" "U BF16"
+"$fipsc" inspect --json "$tmp/nm.safetensors" >"$tmp/nm.inspect.json" || fail "inspect --json exited $?"
+node -e '
+  const fs = require("fs");
+  const [rep, ins] = process.argv.slice(1).map(f => JSON.parse(fs.readFileSync(f, "utf8")));
+  const fp = ins.compression.footprint, t = rep.totals;
+  if (t.mlp_stored_bytes !== fp.stored_bytes || t.mlp_kept_params !== fp.kept_params ||
+      rep.options.u_dtype !== "BF16" || rep.groups.some(g => g.rank % 4 !== 0 || g.storage !== "nm")) {
+    console.error(JSON.stringify({report: t, inspect: fp, groups: rep.groups.map(g => [g.rank, g.storage])}));
+    process.exit(1);
+  }' "$tmp/nm.json" "$tmp/nm.inspect.json" || fail "n:m bf16 report and inspect disagree"
 
 ls "$tmp"/*.tmp* >/dev/null 2>&1 && fail "temporary files left behind: $(ls "$tmp")"
 if [ "$failures" -ne 0 ]; then

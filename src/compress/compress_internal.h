@@ -58,8 +58,9 @@ fipsc_status compress_group_describe(const fipsc_model *m, fipsc_block_range blo
  * 0.6·10 count as 6. */
 int64_t compress_magnitude_keep(int64_t total, double budget);
 
-/* Storage bytes of V factors: U (if any) + values + indices + pointers (see budget.c). */
-int64_t compress_storage_bytes(fipsc_v_storage storage, int d, int r, bool has_u, int n_matrices,
+/* Storage bytes of a group: U (u_bytes per entry, 0 = no basis) + V values + indices + pointers
+ * (see budget.c). */
+int64_t compress_storage_bytes(fipsc_v_storage storage, int d, int r, int u_bytes, int n_matrices,
                                const int *cols, const int64_t *nnz, int nm_n, int nm_m);
 
 #endif

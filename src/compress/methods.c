@@ -125,8 +125,8 @@ static fipsc_v_storage choose_storage_rows(int d, int r, int n, const fipsc_fips
     int *cols = malloc((size_t)n * sizeof *cols);
     if (!cols) return FIPSC_V_DENSE; /* always valid; only the byte count suffers */
     for (int i = 0; i < n; i++) cols[i] = mx[i].cols;
-    int64_t csc = compress_storage_bytes(FIPSC_V_CSC, d, r, false, n, cols, nnz, 0, 0);
-    int64_t dense = compress_storage_bytes(FIPSC_V_DENSE, d, r, false, n, cols, nnz, 0, 0);
+    int64_t csc = compress_storage_bytes(FIPSC_V_CSC, d, r, 0, n, cols, nnz, 0, 0);
+    int64_t dense = compress_storage_bytes(FIPSC_V_DENSE, d, r, 0, n, cols, nnz, 0, 0);
     free(cols);
     return csc < dense ? FIPSC_V_CSC : FIPSC_V_DENSE;
 }

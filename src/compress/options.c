@@ -34,14 +34,14 @@ void fipsc_compress_defaults(fipsc_compress_options *o)
     memset(o, 0, sizeof *o);
     o->method = FIPSC_METHOD_FIPS;
     o->budget = 0.5;
-    o->sparsity = 0.5;
+    o->sparsity = 0.75;
     o->groups = "2";
     o->schedule = FIPSC_FIPS_MASK_GMP;
     o->mode = FIPSC_FIPS_JOINT;
-    o->steps = 1000;
-    o->batch_rows = 1024;
-    o->lr = 3e-3f;
-    o->lr_min = 3e-5f;
+    o->steps = 4000;
+    o->batch_rows = 128;
+    o->lr = 1e-2f;
+    o->lr_min = 1e-4f;
     o->weight_decay = 0.0f;
     o->seed = 1;
 }
@@ -84,6 +84,8 @@ fipsc_status fipsc_compress_options_check(const fipsc_compress_options *o, fipsc
     if (!(o->lr_min >= 0.0f && o->lr_min <= o->lr))
         return BAD("the final learning rate %g must be in [0, --lr = %g]", (double)o->lr_min,
                    (double)o->lr);
+    if (o->u_dtype != FIPSC_F32 && o->u_dtype != FIPSC_F16 && o->u_dtype != FIPSC_BF16)
+        return BAD("U is stored as f32, f16 or bf16, not %s", fipsc_dtype_name(o->u_dtype));
     if (!(o->weight_decay >= 0.0f) || !isfinite(o->weight_decay))
         return BAD("weight decay %g must be a finite number ≥ 0", (double)o->weight_decay);
     return FIPSC_OK;

@@ -97,7 +97,7 @@ static fipsc_status output_error(const fipsc_fips_group *g, int j, float *const 
 /* Fills the group report from the outcome: errors, nnz, parameters, bytes. */
 static fipsc_status measure_group(const fipsc_fips_group *g, const fipsc_group_plan *plan,
                                   const fipsc_fips_calib *calib, const compress_outcome *oc,
-                                  fipsc_group_report *gr, fipsc_error *err)
+                                  fipsc_dtype u_dtype, fipsc_group_report *gr, fipsc_error *err)
 {
     gr->plan = *plan;
     gr->n_mlps = g->n_mlps;
@@ -157,7 +157,8 @@ static fipsc_status measure_group(const fipsc_fips_group *g, const fipsc_group_p
             entries += (int64_t)s->r * cols[q];
         }
         if (s->U) gr->kept_params += (int64_t)s->d * s->r;
-        gr->stored_bytes += compress_storage_bytes(s->storage, s->d, s->r, s->U != NULL,
+        gr->stored_bytes += compress_storage_bytes(s->storage, s->d, s->r,
+                                                   s->U ? (int)fipsc_dtype_size(u_dtype) : 0,
                                                    s->n_matrices, cols, nnz, s->nm_n, s->nm_m);
         gr->plan.storage = s->storage;
         free(cols);
@@ -257,7 +258,7 @@ static fipsc_status run_group(fipsc_model *m, const fipsc_calibration *cal,
         free(mlps);
         return st;
     }
-    st = measure_group(&g, plan, calib, &oc, gr, err);
+    st = measure_group(&g, plan, calib, &oc, o->u_dtype, gr, err);
     /* Install: the group description (which borrows the original weights) is not used after. */
     if (!st && o->dense_reconstruction) {
         for (int i = 0; i < g.n_matrices && !st; i++)

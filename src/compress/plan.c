@@ -181,10 +181,10 @@ int64_t compress_magnitude_keep(int64_t total, double budget)
 
 /* ---- storage ----------------------------------------------------------------------------- */
 
-int64_t compress_storage_bytes(fipsc_v_storage storage, int d, int r, bool has_u, int n_matrices,
+int64_t compress_storage_bytes(fipsc_v_storage storage, int d, int r, int u_bytes, int n_matrices,
                                const int *cols, const int64_t *nnz, int nm_n, int nm_m)
 {
-    int64_t bytes = has_u ? (int64_t)d * r * 4 : 0;
+    int64_t bytes = (int64_t)d * r * u_bytes;
     for (int i = 0; i < n_matrices; i++) {
         switch (storage) {
         case FIPSC_V_DENSE: bytes += (int64_t)r * cols[i] * 4; break;
@@ -196,11 +196,11 @@ int64_t compress_storage_bytes(fipsc_v_storage storage, int d, int r, bool has_u
 }
 
 /* CSC or dense for V's of rank r whose matrices keep nnz[i] of r·cols[i] entries. */
-static fipsc_v_storage cheaper_storage(int d, int r, bool has_u, int n, const int *cols,
+static fipsc_v_storage cheaper_storage(int d, int r, int n, const int *cols,
                                        const int64_t *nnz)
 {
-    int64_t csc = compress_storage_bytes(FIPSC_V_CSC, d, r, has_u, n, cols, nnz, 0, 0);
-    int64_t dense = compress_storage_bytes(FIPSC_V_DENSE, d, r, has_u, n, cols, nnz, 0, 0);
+    int64_t csc = compress_storage_bytes(FIPSC_V_CSC, d, r, 0, n, cols, nnz, 0, 0);
+    int64_t dense = compress_storage_bytes(FIPSC_V_DENSE, d, r, 0, n, cols, nnz, 0, 0);
     return csc < dense ? FIPSC_V_CSC : FIPSC_V_DENSE;
 }
 
@@ -228,6 +228,7 @@ static fipsc_status plan_group(const fipsc_fips_group *g, const fipsc_compress_o
     pl->dense_params = (int64_t)d * g->P;
     pl->dense_bytes = pl->dense_params * 4;
     const bool nm = has_nm(o);
+    const int u_bytes = (int)fipsc_dtype_size(o->u_dtype);
     fipsc_status st = FIPSC_OK;
 
     switch (o->method) {
@@ -262,8 +263,8 @@ static fipsc_status plan_group(const fipsc_fips_group *g, const fipsc_compress_o
             nnz[i] = (int64_t)((double)cost.nnz * cols[i] / (double)g->P);
         pl->sparsity = 1.0 - (double)cost.nnz / (double)total;
         pl->kept_params = cost.kept_params;
-        pl->storage = dense_v ? FIPSC_V_DENSE : nm ? FIPSC_V_NM : cheaper_storage(d, pl->r, true, n, cols, nnz);
-        pl->stored_bytes = compress_storage_bytes(pl->storage, d, pl->r, true, n, cols, nnz,
+        pl->storage = dense_v ? FIPSC_V_DENSE : nm ? FIPSC_V_NM : cheaper_storage(d, pl->r, n, cols, nnz);
+        pl->stored_bytes = compress_storage_bytes(pl->storage, d, pl->r, u_bytes, n, cols, nnz,
                                                   o->nm_n, o->nm_m);
         break;
     }
@@ -288,8 +289,8 @@ static fipsc_status plan_group(const fipsc_fips_group *g, const fipsc_compress_o
                 pl->kept_params += (int64_t)k * (d + cols[i]);
             }
             if (st) break;
-            int64_t csc = compress_storage_bytes(FIPSC_V_CSC, d, rsum, true, m1 - m0, cols + m0, nnz + m0, 0, 0);
-            int64_t dense = compress_storage_bytes(FIPSC_V_DENSE, d, rsum, true, m1 - m0, cols + m0, nnz + m0, 0, 0);
+            int64_t csc = compress_storage_bytes(FIPSC_V_CSC, d, rsum, u_bytes, m1 - m0, cols + m0, nnz + m0, 0, 0);
+            int64_t dense = compress_storage_bytes(FIPSC_V_DENSE, d, rsum, u_bytes, m1 - m0, cols + m0, nnz + m0, 0, 0);
             pl->stored_bytes += csc < dense ? csc : dense;
             if (dense <= csc) pl->storage = FIPSC_V_DENSE;
         }
@@ -320,8 +321,8 @@ static fipsc_status plan_group(const fipsc_fips_group *g, const fipsc_compress_o
         if (st) break;
         pl->kept_params = kept;
         pl->sparsity = 1.0 - (double)kept / (double)pl->dense_params;
-        pl->storage = nm ? FIPSC_V_NM : cheaper_storage(d, d, false, n, cols, nnz);
-        pl->stored_bytes = compress_storage_bytes(pl->storage, d, d, false, n, cols, nnz, o->nm_n,
+        pl->storage = nm ? FIPSC_V_NM : cheaper_storage(d, d, n, cols, nnz);
+        pl->stored_bytes = compress_storage_bytes(pl->storage, d, d, 0, n, cols, nnz, o->nm_n,
                                                   o->nm_m);
         break;
     }

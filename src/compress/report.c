@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "compress/compress_internal.h"
+#include "fipsc/factored.h"
 
 static const char *role_name(fipsc_mlp_role role, bool gated)
 {
@@ -18,16 +19,6 @@ static const char *role_name(fipsc_mlp_role role, bool gated)
     case FIPSC_ROLE_GATE: return "gate";
     case FIPSC_ROLE_UP: return gated ? "up" : "fc1";
     case FIPSC_ROLE_DOWN: return gated ? "down" : "fc2";
-    }
-    return "?";
-}
-
-static const char *storage_name(fipsc_v_storage s)
-{
-    switch (s) {
-    case FIPSC_V_CSC: return "csc";
-    case FIPSC_V_NM: return "n:m";
-    case FIPSC_V_DENSE: return "dense";
     }
     return "?";
 }
@@ -101,6 +92,7 @@ static cJSON *options_json(const fipsc_compress_options *o)
         add_num(j, "weight_decay", float_value(o->weight_decay));
     }
     add_num(j, "seed", (double)o->seed);
+    cJSON_AddStringToObject(j, "u_dtype", fipsc_dtype_name(o->u_dtype));
     return j;
 }
 
@@ -115,7 +107,7 @@ static cJSON *group_json(const fipsc_group_report *g, int index)
     add_num(j, "d", g->plan.d);
     add_num(j, "P", (double)g->plan.P);
     add_num(j, "rank", g->plan.r);
-    cJSON_AddStringToObject(j, "storage", storage_name(g->plan.storage));
+    cJSON_AddStringToObject(j, "storage", fipsc_v_storage_name(g->plan.storage));
     add_num(j, "sparsity", g->sparsity);
     add_num(j, "nnz", (double)g->nnz);
     add_num(j, "dense_params", (double)g->plan.dense_params);
@@ -222,7 +214,7 @@ fipsc_status fipsc_compress_report_table(const fipsc_compress_report *rep, char 
         char blocks[32];
         snprintf(blocks, sizeof blocks, "%d-%d", g->plan.blocks.first, g->plan.blocks.last);
         fprintf(f, "%5d  %-6s  %4d  %-7s  %8.3f  %8lld  %8lld/%-8lld %5.1f%%  %8lld/%-8lld %5.1f%%  %7.2fs\n",
-                k, blocks, g->plan.r, storage_name(g->plan.storage), g->sparsity, (long long)g->nnz,
+                k, blocks, g->plan.r, fipsc_v_storage_name(g->plan.storage), g->sparsity, (long long)g->nnz,
                 (long long)g->kept_params, (long long)g->plan.dense_params,
                 100.0 * (double)g->kept_params / (double)g->plan.dense_params,
                 (long long)g->stored_bytes, (long long)g->plan.dense_bytes,
