@@ -192,7 +192,7 @@ fipsc_status fipsc_calibration_capture_use(const fipsc_model *m, const fipsc_sen
         return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
                           "calibration from sentences needs a sentence encoder (%s); this model is '%s'",
                           FIPSC_USE_ARCH_NAME, m->cfg.arch_name);
-    if (s->n < 1) return fipsc_fail(err, FIPSC_ERR_ARG, "%s: no calibration sentences", what);
+    if (s->n < 1) return fipsc_fail(err, FIPSC_ERR_ARG, "calibration on %s: no sentences", what);
 
     int32_t **ids = calloc((size_t)s->n, sizeof *ids);
     int *lens = calloc((size_t)s->n, sizeof *lens), *kept = calloc((size_t)s->n, sizeof *kept);
@@ -211,11 +211,10 @@ fipsc_status fipsc_calibration_capture_use(const fipsc_model *m, const fipsc_sen
         kept[i] = lens[i] < u->max_tokens ? lens[i] : u->max_tokens;
     }
     int64_t rows = st ? 0 : select_sentences(s->n, kept, max_rows, seed, use, order);
-    if (!st && rows == 0)
-        st = fipsc_fail(err, FIPSC_ERR_ARG,
-                        max_rows > 0 ? "%s: no sentence fits in %lld calibration rows"
-                                     : "%s: the calibration sentences hold no tokens",
-                        what, (long long)max_rows);
+    if (!st && rows == 0 && max_rows > 0)
+        st = fipsc_fail(err, FIPSC_ERR_ARG, "no sentence fits in %lld calibration rows", (long long)max_rows);
+    else if (!st && rows == 0)
+        st = fipsc_fail(err, FIPSC_ERR_ARG, "the calibration sentences hold no tokens");
     if (!st && (!blocks || n_blocks == 0)) {
         if (!(all = malloc((size_t)m->n_mlps * sizeof *all))) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
         for (int l = 0; !st && l < m->n_mlps; l++) all[l] = l;

@@ -28,6 +28,7 @@ typedef struct compress_outcome {
     int64_t *nnz;        /* [n_matrices]: kept entries of each V_i */
     double final_loss;   /* NaN without training */
     int steps;
+    bool svd_stacked;    /* parts hold per-matrix SVD factors stacked per block (svd) */
 } compress_outcome;
 
 void compress_outcome_free(compress_outcome *o);

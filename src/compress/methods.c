@@ -322,6 +322,7 @@ static fipsc_status run_svd(const fipsc_fips_group *g, const fipsc_group_plan *p
         return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
     }
     fipsc_fips_concat(g, wcat);
+    out->svd_stacked = true;
     fipsc_status st = FIPSC_OK;
     for (int j = 0; j < g->n_mlps && !st; j++) {
         st = svd_block_part(g, plan, wcat, j, o, out, &out->parts[j], err);

@@ -164,7 +164,8 @@ static fipsc_status measure_group(const fipsc_fips_group *g, const fipsc_group_p
         free(cols);
         free(nnz);
     }
-    gr->sparsity = entries > 0 ? 1.0 - (double)gr->nnz / (double)entries : 0.0;
+    /* svd's factors are dense: the zero rows of its stacked V_i (methods.c) are no sparsity. */
+    gr->sparsity = oc->svd_stacked || entries <= 0 ? 0.0 : 1.0 - (double)gr->nnz / (double)entries;
     return FIPSC_OK;
 }
 
