@@ -70,7 +70,9 @@ fipsc_status fipsc_hf_find_config(const char *path, fipsc_config *cfg, fipsc_err
 
 /* Writes m (a Llama-family model with dense MLPs) as a Hugging Face checkpoint directory:
  * DIR/config.json and DIR/model.safetensors (every tensor as F32, in the model's order, with
- * __metadata__ {"format": "pt", "config": <config.json text>}).
+ * __metadata__ {"format": "pt", "config": <config.json text>}). A ViT/DeiT model (dense MLPs) is
+ * written the same way with the config.json text it was loaded with, plus
+ * DIR/preprocessor_config.json when it had one.
  *
  * Atomicity: when DIR does not exist or is an empty directory, both files are written into a
  * fresh temporary directory beside DIR ("DIR.tmp-XXXXXX"), fsynced, and the temporary directory

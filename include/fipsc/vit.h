@@ -71,6 +71,9 @@ typedef struct fipsc_vit {
     int n_labels;
     char **labels;          /* [n_labels] from id2label */
     fipsc_image_preproc preproc; /* preprocessor_config.json, or fipsc_image_preproc_default */
+    char *config_text;      /* the config.json text this configuration was parsed from (owned;
+                               without FIPSC_VIT_PREPROC_KEY): what a dense export writes back */
+    char *preproc_text;     /* the preprocessor_config.json text (owned), NULL when there was none */
 
     /* weights */
     fipsc_linear patch_embed;         /* conv weight viewed [d, C·p_h·p_w], bias [d] */
@@ -101,20 +104,46 @@ bool fipsc_vit_path_is_vit(const char *path);
  * fail naming the tensor. Sets cfg.arch = FIPSC_ARCH_VIT and binds the view. */
 fipsc_status fipsc_vit_load(const char *path, fipsc_model **out, fipsc_error *err);
 
-/* Parses config.json text into a view's configuration fields (no weights). */
+/* Key under which a configuration text may carry the preprocessor_config.json object, so that
+ * one JSON text describes a checkpoint completely (the compressed format's "config" entry). */
+#define FIPSC_VIT_PREPROC_KEY "fipsc_preprocessor_config"
+
+/* The config.json "architectures" name of a kind ("DeiTForImageClassificationWithTeacher"). */
+const char *fipsc_vit_architecture_name(fipsc_vit_kind kind);
+
+/* Parses config.json text into a view's configuration fields (no weights), keeping the text in
+ * vc->config_text. When the text holds a FIPSC_VIT_PREPROC_KEY object, that object is parsed as
+ * the preprocessing (vc->preproc, vc->preproc_text) and config_text is the text without it. */
 fipsc_status fipsc_vit_parse_config(const char *json_text, const char *origin, fipsc_vit *vc,
                                     fipsc_error *err);
+
+/* The configuration of a ViT model m as one JSON text (malloc'ed): its config.json with, when
+ * with_preproc and the checkpoint had a preprocessor_config.json, that object under
+ * FIPSC_VIT_PREPROC_KEY. fipsc_vit_parse_config reads it back. */
+fipsc_status fipsc_vit_config_json(const fipsc_model *m, bool with_preproc, char **out,
+                                   fipsc_error *err);
+
+/* For readers of other containers (the compressed format): parses the configuration text (as
+ * fipsc_vit_config_json writes it) into m (cfg.arch, arch_name and a view without weights);
+ * fipsc_vit_rebind then binds the weights once m holds its tensors. */
+fipsc_status fipsc_vit_configure(fipsc_model *m, const char *json_text, const char *origin,
+                                 fipsc_error *err);
+
+/* Binds m's ViT view again from m's tensors, keeping its configuration: after tensors were
+ * replaced, or after fipsc_vit_configure. MLP weights without a dense tensor bind to their
+ * registered factored (FiPS-compressed) form (fipsc_model_bind_weight). */
+fipsc_status fipsc_vit_rebind(fipsc_model *m, fipsc_error *err);
 
 /* Whether name is a tensor of the architecture a parsed configuration describes (shapes are
  * checked by the bind). For readers of other containers, e.g. the compressed format. */
 bool fipsc_vit_is_tensor(const char *name, const fipsc_vit *vc);
 
-/* Builds m->vit from m's tensors for configuration vc (taken over: its labels move into the
- * view), and points m->mlps at the blocks' MLPs. Called by the loader; call again after
- * replacing tensors. */
+/* Builds m->vit from m's tensors for configuration vc (taken over: its labels and texts move
+ * into the view), and points m->mlps at the blocks' MLPs. Called by the loader; after replacing
+ * tensors, fipsc_vit_rebind. */
 fipsc_status fipsc_model_bind_vit(fipsc_model *m, fipsc_vit *vc, fipsc_error *err);
 
-/* Frees what a parsed configuration owns (the labels); for a vc not handed to bind. */
+/* Frees what a parsed configuration owns (labels, texts); for a vc not handed to bind. */
 void fipsc_vit_config_free(fipsc_vit *vc);
 
 /* The ViT view of m, or NULL when m is not a ViT. */

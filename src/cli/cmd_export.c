@@ -23,7 +23,7 @@ static void usage(FILE *out)
             "U·V_i in its original [out, in] orientation, then DIR/config.json and\n"
             "DIR/model.safetensors (F32, standard tensor names) are written. DIR is created whole\n"
             "or not at all (assembled in a temporary directory beside it, then renamed).\n"
-            "Llama-family models only for now.\n\n"
+            "Llama-family and ViT/DeiT models (a ViT/DeiT also gets DIR/preprocessor_config.json).\n\n"
             "  --dense            reconstruct dense MLP weights (required: the only export form)\n"
             "  -o, --output DIR   the checkpoint directory to create (must not exist or be empty)\n"
             "      --force        replace config.json and model.safetensors in a non-empty DIR\n"

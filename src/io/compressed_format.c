@@ -12,6 +12,7 @@
 
 #include "fipsc/hf.h"
 #include "io/use_compressed.h"
+#include "io/vit_compressed.h"
 
 bool cf_v_name(char *buf, size_t cap, const char *weight_name, const char *suffix)
 {
@@ -49,6 +50,9 @@ static const cf_arch cf_arches[] = {
     /* the sentence encoder: configuration and vocabulary in one entry (io/use_compressed.h) */
     {USE_CF_ARCH_NAME, FIPSC_ARCH_USE, use_cf_config_to_json, use_cf_config_from_json, use_cf_is_tensor,
      use_cf_bind},
+    /* ViT / DeiT: config.json with the preprocessing embedded (io/vit_compressed.h) */
+    {VIT_CF_ARCH_NAME, FIPSC_ARCH_VIT, vit_cf_config_to_json, vit_cf_config_from_json, vit_cf_is_tensor,
+     vit_cf_bind},
 };
 static const int n_arches = (int)(sizeof cf_arches / sizeof cf_arches[0]);
 

@@ -130,6 +130,35 @@ static const char *architecture_of(const cJSON *root, const char **model_type)
     return cJSON_IsString(first) ? first->valuestring : NULL;
 }
 
+/* Keeps the configuration text in vc->config_text. An embedded FIPSC_VIT_PREPROC_KEY object is
+ * the preprocessing: parsed into vc->preproc, kept as vc->preproc_text, and cut out of the
+ * config text (which is then re-printed without it). */
+static fipsc_status take_texts(cJSON *root, const char *json_text, const char *origin, fipsc_vit *vc,
+                               fipsc_error *err)
+{
+    cJSON *pre = cJSON_DetachItemFromObjectCaseSensitive(root, FIPSC_VIT_PREPROC_KEY);
+    char *pre_text = NULL;
+    fipsc_status st = FIPSC_OK;
+    if (pre && !cJSON_IsObject(pre)) {
+        st = bad_key(origin, FIPSC_VIT_PREPROC_KEY, "a preprocessor_config.json object", pre, err);
+    } else if (pre) {
+        pre_text = cJSON_Print(pre);
+        vc->config_text = pre_text ? cJSON_Print(root) : NULL;
+        if (!pre_text || !vc->config_text)
+            st = fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory", origin);
+        else
+            st = fipsc_image_preproc_parse(pre_text, origin, vc->channels, vc->image_h, vc->image_w,
+                                           &vc->preproc, err);
+    } else if (!(vc->config_text = strdup(json_text))) {
+        st = fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory", origin);
+    }
+    cJSON_Delete(pre);
+    if (pre_text && !st && !(vc->preproc_text = strdup(pre_text)))
+        st = fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory", origin);
+    cJSON_free(pre_text);
+    return st;
+}
+
 bool fipsc_vit_config_is_vit(const char *config_json_text)
 {
     cJSON *root = cJSON_Parse(config_json_text);
@@ -239,6 +268,7 @@ fipsc_status fipsc_vit_parse_config(const char *json_text, const char *origin, f
     if ((st = get_labels(root, origin, vc, err))) goto done;
     if (!vc->labels && (st = get_int(root, origin, "num_labels", 1, MAX_LABELS, &vc->n_labels, err))) goto done;
     fipsc_image_preproc_default(&vc->preproc, vc->channels, vc->image_h, vc->image_w);
+    st = take_texts(root, json_text, origin, vc, err);
 done:
     cJSON_Delete(root);
     if (st) fipsc_vit_config_free(vc);
@@ -421,7 +451,8 @@ fipsc_status fipsc_vit_load(const char *path, fipsc_model **out, fipsc_error *er
             (st = fipsc_image_preproc_parse(text, pre_path, vc.channels, vc.image_h, vc.image_w,
                                             &vc.preproc, err)))
             goto fail;
-        free(text);
+        free(vc.preproc_text); /* the file beside the weights wins over an embedded copy */
+        vc.preproc_text = text;
         text = NULL;
     }
 
@@ -451,4 +482,41 @@ fail:
     fipsc_st_set_close(set);
     fipsc_model_free(m);
     return st;
+}
+
+/* ------------------------------------------------------------------ configuration as text */
+
+fipsc_status fipsc_vit_config_json(const fipsc_model *m, bool with_preproc, char **out,
+                                   fipsc_error *err)
+{
+    *out = NULL;
+    const fipsc_vit *v = fipsc_model_vit(m);
+    if (!v || !v->config_text)
+        return fipsc_fail(err, FIPSC_ERR_ARG, "%s: not a ViT/DeiT model with a configuration text",
+                          m && m->cfg.arch_name[0] ? m->cfg.arch_name : "model");
+    if (!with_preproc || !v->preproc_text) {
+        if (!(*out = strdup(v->config_text))) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
+        return FIPSC_OK;
+    }
+    cJSON *root = cJSON_Parse(v->config_text), *pre = cJSON_Parse(v->preproc_text);
+    fipsc_status st = FIPSC_OK;
+    if (!cJSON_IsObject(root) || !cJSON_IsObject(pre)) {
+        st = fipsc_fail(err, FIPSC_ERR_INTERNAL, "the kept ViT configuration texts are not JSON objects");
+    } else {
+        cJSON_AddItemToObject(root, FIPSC_VIT_PREPROC_KEY, pre);
+        pre = NULL;
+        char *text = cJSON_Print(root);
+        if (!text || !(*out = strdup(text))) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
+        cJSON_free(text);
+    }
+    cJSON_Delete(root);
+    cJSON_Delete(pre);
+    return st;
+}
+
+const char *fipsc_vit_architecture_name(fipsc_vit_kind kind)
+{
+    for (int i = 0; i < N_ARCHITECTURES; i++)
+        if (architectures[i].kind == kind) return architectures[i].architecture;
+    return "?";
 }

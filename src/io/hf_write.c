@@ -1,6 +1,8 @@
-/* Writing a Llama-family model as a Hugging Face checkpoint directory (see include/fipsc/hf.h).
+/* Writing a Llama-family or ViT/DeiT model as a Hugging Face checkpoint directory (see
+ * include/fipsc/hf.h).
  *
- * DIR/config.json       the configuration (fipsc_hf_config_to_json)
+ * DIR/config.json       the configuration (fipsc_hf_config_to_json; a ViT/DeiT's own config.json
+ *                       text, and its preprocessor_config.json beside it when it had one)
  * DIR/model.safetensors every tensor as F32 under its Hugging Face name, in the model's order,
  *                       __metadata__ {"format": "pt", "config": <the config.json text>}
  *
@@ -20,24 +22,34 @@
 #include "fipsc/file.h"
 #include "fipsc/hf.h"
 #include "fipsc/safetensors.h"
+#include "fipsc/vit.h"
 
-/* Writes config.json and model.safetensors into dir (each file atomically). */
-static fipsc_status write_files(const fipsc_st_writer *w, const char *config_text, const char *dir,
-                                fipsc_error *err)
+/* Writes text and a final newline to dir/name, atomically. */
+static fipsc_status write_text(const char *dir, const char *name, const char *text, fipsc_error *err)
 {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    fipsc_status st = fipsc_st_writer_write(w, path, err);
-    if (st) return st;
-    snprintf(path, sizeof path, "%s/config.json", dir);
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
     fipsc_atomic_file af;
-    if ((st = fipsc_atomic_open(path, &af, err))) return st;
-    if ((st = fipsc_atomic_write(&af, config_text, strlen(config_text), err)) ||
+    fipsc_status st = fipsc_atomic_open(path, &af, err);
+    if (st) return st;
+    if ((st = fipsc_atomic_write(&af, text, strlen(text), err)) ||
         (st = fipsc_atomic_write(&af, "\n", 1, err))) {
         fipsc_atomic_abort(&af);
         return st;
     }
     return fipsc_atomic_commit(&af, err);
+}
+
+/* Writes model.safetensors, preprocessor_config.json (image classifiers that have one) and
+ * config.json into dir (each file atomically). */
+static fipsc_status write_files(const fipsc_st_writer *w, const char *config_text,
+                                const char *preproc_text, const char *dir, fipsc_error *err)
+{
+    char path[4400];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    fipsc_status st = fipsc_st_writer_write(w, path, err);
+    if (!st && preproc_text) st = write_text(dir, "preprocessor_config.json", preproc_text, err);
+    return st ? st : write_text(dir, "config.json", config_text, err);
 }
 
 /* fsync on a directory makes the renames inside it durable. */
@@ -63,12 +75,12 @@ static int dir_is_empty(const char *dir)
     return empty;
 }
 
-/* Refuses what cannot be written as a dense Hugging Face Llama checkpoint. */
+/* Refuses what cannot be written as a dense Hugging Face Llama or ViT/DeiT checkpoint. */
 static fipsc_status check_writable(const fipsc_model *m, fipsc_error *err)
 {
-    if (m->cfg.arch != FIPSC_ARCH_LLAMA)
+    if (m->cfg.arch != FIPSC_ARCH_LLAMA && m->cfg.arch != FIPSC_ARCH_VIT)
         return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
-                          "%s: only Llama-family models can be written as a Hugging Face Llama checkpoint",
+                          "%s: only Llama-family and ViT/DeiT models can be written as a Hugging Face checkpoint",
                           m->cfg.arch_name);
     for (int i = 0; i < m->n_mlps; i++) {
         const fipsc_mlp *mlp = m->mlps[i];
@@ -102,7 +114,7 @@ static fipsc_status make_writer(const fipsc_model *m, const char *config_text, f
 /* Writes into a fresh temporary directory beside `dir`, then renames it onto `dir` (which does not
  * exist or is an empty directory: rename(2) replaces an empty directory atomically). */
 static fipsc_status write_via_temp_dir(const fipsc_st_writer *w, const char *config_text,
-                                       const char *dir, fipsc_error *err)
+                                       const char *preproc_text, const char *dir, fipsc_error *err)
 {
     char temp[4200];
     /* mkdir (not mkdtemp) so that the directory gets the usual permissions under the umask. */
@@ -120,7 +132,7 @@ static fipsc_status write_via_temp_dir(const fipsc_st_writer *w, const char *con
         return fipsc_fail(err, FIPSC_ERR_IO, "%s: cannot create a temporary directory in '%s': %s",
                           dir, dirname(parent), strerror(errno));
     }
-    fipsc_status st = write_files(w, config_text, temp, err);
+    fipsc_status st = write_files(w, config_text, preproc_text, temp, err);
     if (!st) {
         sync_dir(temp);
         if (rename(temp, dir) != 0)
@@ -132,6 +144,8 @@ static fipsc_status write_via_temp_dir(const fipsc_st_writer *w, const char *con
         snprintf(path, sizeof path, "%s/model.safetensors", temp);
         unlink(path);
         snprintf(path, sizeof path, "%s/config.json", temp);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/preprocessor_config.json", temp);
         unlink(path);
         rmdir(temp);
         return st;
@@ -176,14 +190,20 @@ fipsc_status fipsc_hf_write_dir(const fipsc_model *m, const char *dir_in, bool o
                           "to write beside its shards",
                           dir);
 
+    /* A ViT/DeiT keeps the config.json (and preprocessor_config.json) it was loaded with. */
     char *config_text;
-    if ((st = fipsc_hf_config_to_json(&m->cfg, &config_text, err))) return st;
+    const fipsc_vit *vit = fipsc_model_vit(m);
+    const char *preproc_text = vit ? vit->preproc_text : NULL;
+    st = vit ? fipsc_vit_config_json(m, false, &config_text, err)
+             : fipsc_hf_config_to_json(&m->cfg, &config_text, err);
+    if (st) return st;
     fipsc_st_writer *w = NULL;
     if ((st = make_writer(m, config_text, &w, err))) {
         free(config_text);
         return st;
     }
-    st = fresh ? write_via_temp_dir(w, config_text, dir, err) : write_files(w, config_text, dir, err);
+    st = fresh ? write_via_temp_dir(w, config_text, preproc_text, dir, err)
+               : write_files(w, config_text, preproc_text, dir, err);
     fipsc_st_writer_free(w);
     free(config_text);
     return st;

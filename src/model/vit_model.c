@@ -13,6 +13,9 @@ void fipsc_vit_config_free(fipsc_vit *vc)
         for (int i = 0; i < vc->n_labels; i++) free(vc->labels[i]);
     free(vc->labels);
     vc->labels = NULL;
+    free(vc->config_text);
+    free(vc->preproc_text);
+    vc->config_text = vc->preproc_text = NULL;
 }
 
 /* The view is a model resource: released by fipsc_model_free. */
@@ -44,20 +47,18 @@ static fipsc_status need_vector(const fipsc_model *m, const char *prefix, const 
     return need(m, prefix, name, 1, &n, data, err);
 }
 
-/* "<prefix><name>.weight" [out, in] and, when with_bias, "<prefix><name>.bias" [out]. */
+/* "<prefix><name>.weight" [out, in] and, when with_bias, "<prefix><name>.bias" [out]. The weight
+ * binds through fipsc_model_bind_weight: a dense tensor, or (an MLP matrix of a compressed model)
+ * its registered factored form. */
 static fipsc_status need_linear(const fipsc_model *m, const char *prefix, const char *name,
                                 int out, int in, bool with_bias, fipsc_linear *lin,
                                 fipsc_error *err)
 {
     char full[256];
     memset(lin, 0, sizeof *lin);
-    lin->out = out;
-    lin->in = in;
     snprintf(full, sizeof full, "%s%s.weight", prefix, name);
-    int64_t shape[2] = {out, in};
-    fipsc_status st = fipsc_model_require(m, full, 2, shape, &lin->w, err);
+    fipsc_status st = fipsc_model_bind_weight(m, full, out, in, lin, err);
     if (st) return st;
-    lin->weight_name = fipsc_model_find(m, full)->name;
     if (!with_bias) return FIPSC_OK;
     snprintf(full, sizeof full, "%s%s.bias", prefix, name);
     return need_vector(m, "", full, out, &lin->bias, err);
@@ -147,6 +148,7 @@ fipsc_status fipsc_model_bind_vit(fipsc_model *m, fipsc_vit *vc, fipsc_error *er
 {
     fipsc_vit v = *vc; /* the configuration; vc's labels move into the view below */
     vc->labels = NULL;
+    vc->config_text = vc->preproc_text = NULL;
     v.blocks = NULL;
     fipsc_status st = FIPSC_OK;
     if (v.dim <= 0 || v.n_layers <= 0 || v.n_heads <= 0 || v.hidden <= 0 || v.dim % v.n_heads ||
@@ -218,4 +220,55 @@ fail:
     fipsc_vit_config_free(&v);
     free(v.blocks);
     return st;
+}
+
+/* A deep copy of v's configuration (labels and texts duplicated; no weights, no blocks). */
+static fipsc_status copy_config(const fipsc_vit *v, fipsc_vit *out, fipsc_error *err)
+{
+    *out = *v;
+    out->blocks = NULL;
+    out->labels = NULL;
+    out->config_text = out->preproc_text = NULL;
+    bool ok = true;
+    if (v->labels && (out->labels = calloc((size_t)v->n_labels, sizeof *out->labels)))
+        for (int i = 0; i < v->n_labels && ok; i++) ok = (out->labels[i] = strdup(v->labels[i])) != NULL;
+    ok = ok && (!v->labels || out->labels);
+    ok = ok && (!v->config_text || (out->config_text = strdup(v->config_text)));
+    ok = ok && (!v->preproc_text || (out->preproc_text = strdup(v->preproc_text)));
+    if (ok) return FIPSC_OK;
+    fipsc_vit_config_free(out);
+    return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory copying the ViT configuration");
+}
+
+fipsc_status fipsc_vit_rebind(fipsc_model *m, fipsc_error *err)
+{
+    if (!m || m->cfg.arch != FIPSC_ARCH_VIT || !m->vit)
+        return fipsc_fail(err, FIPSC_ERR_ARG, "rebind: %s has no ViT configuration",
+                          m && m->cfg.arch_name[0] ? m->cfg.arch_name : "the model");
+    fipsc_vit vc;
+    fipsc_status st = copy_config(m->vit, &vc, err);
+    return st ? st : fipsc_model_bind_vit(m, &vc, err);
+}
+
+fipsc_status fipsc_vit_configure(fipsc_model *m, const char *json_text, const char *origin,
+                                 fipsc_error *err)
+{
+    if (m->vit || m->cfg.arch_name[0])
+        return fipsc_fail(err, FIPSC_ERR_ARG, "%s: the model is configured already", origin);
+    fipsc_vit vc;
+    fipsc_status st = fipsc_vit_parse_config(json_text, origin, &vc, err);
+    if (st) return st;
+    /* A view without weights (blocks NULL) until fipsc_vit_rebind; owned by the model. */
+    fipsc_vit *view = calloc(1, sizeof *view);
+    if (!view) {
+        fipsc_vit_config_free(&vc);
+        return fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory", origin);
+    }
+    *view = vc;
+    view->blocks = NULL;
+    if ((st = fipsc_model_keep(m, view, release_view, err))) return st; /* released the view */
+    m->vit = view;
+    m->cfg.arch = FIPSC_ARCH_VIT;
+    snprintf(m->cfg.arch_name, sizeof m->cfg.arch_name, "%s", fipsc_vit_architecture_name(vc.kind));
+    return FIPSC_OK;
 }
