@@ -2,7 +2,7 @@
  * logits that run.c computes (12 × 512) are matched within 1e-4 at every position — by the
  * batched prefill, by token-by-token decoding, and by a session that prefills a prompt and then
  * decodes — through every route that loads stories260K (the llama2.c loader; the Hugging Face
- * checkpoint that `fipsc convert` writes, once that command exists). */
+ * checkpoint that `fipsc convert` writes). */
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,9 +134,8 @@ int main(void)
     /* The Hugging Face route: `fipsc convert` writes the checkpoint, fipsc_model_load reads it. */
     const char *cli = getenv("FIPSC_CLI");
     char cmd[12800];
-    snprintf(cmd, sizeof cmd, "'%s' --help | grep -q '^ *convert '", cli ? cli : "fipsc");
     CHECK_MSG(cli != NULL, "FIPSC_CLI is not set (run through ctest)");
-    if (cli && system(cmd) == 0) {
+    if (cli) {
         const char *dir = test_tmpdir("test_runtime_logits");
         char out[4200];
         snprintf(out, sizeof out, "%s/stories260K-hf", dir);
@@ -146,8 +145,6 @@ int main(void)
         CHECK_OK(fipsc_model_load(out, &m, &err), &err);
         if (m) check_model("converted Hugging Face checkpoint", m, &ref);
         fipsc_model_free(m);
-    } else {
-        printf("test_runtime_logits: this fipsc has no convert command: Hugging Face route not run\n");
     }
     free(ref.logits);
     return test_summary("test_runtime_logits");
