@@ -2,22 +2,24 @@
  *
  * Sentences go through in consecutive chunks of at most CHUNK_ROWS tokens, cut by the input order
  * alone. Inside a chunk every sentence's tokens are rows of one matrix: projections and MLPs are
- * single GEMMs over all rows; the timing signal, norms, pooling and, per (sentence, head), the
- * attention are plain loops. Threads take whole chunks, and BLAS runs single-threaded throughout:
+ * single GEMMs over all rows, the attention is two small GEMMs per (sentence, head) around a
+ * softmax, and the timing signal, norms and pooling are plain loops. Threads take whole chunks,
+ * and BLAS runs single-threaded throughout:
  * OpenBLAS's multithreaded sgemm rounds differently with different thread counts (it splits the
  * work into differently blocked pieces), whereas one thread per GEMM gives every number the same
  * bits whatever the thread count. A lone chunk still spreads its loops over the threads.
  *
- * Three shortcuts, exact up to float rounding:
+ * Four shortcuts, exact up to float rounding:
  *   - the last layer's fc2 runs once per sentence on the mean hidden activations (mlp_block_pooled),
  *   - a ReLU MLP's dense fc2 skips the hidden activations that are zero (sparse_down),
+ *   - q, k and v come out of one GEMM with the three weights stacked (prepare),
  *   - dense GEMMs start from the bias (linear).
  * The MLPs go through fipsc_mlp_forward / fipsc_linear_apply whenever a slot is not a dense
  * matrix, so compressed (factored) MLP weights run unchanged.
  *
  * Float32 throughout like the TF.js graph, with its association where it matters: the query is
- * scaled before the dot products, the embedding is added as e + (e + timing). LayerNorm means and
- * variances accumulate in double. */
+ * scaled before the dot products, the embedding is added as e + (e + timing), LayerNorm computes
+ * the mean first and then the variance of the centred values. */
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
@@ -29,24 +31,33 @@
 #include "fipsc/mlp_forward.h"
 #include "fipsc/use.h"
 
-/* Token rows per chunk: GEMMs of this height run near BLAS peak, a chunk's activations stay in the
- * L2/L3 caches, and a few dozen sentences already make several chunks to share among threads. A
- * longer sentence (at most max_tokens) still gets a chunk of its own. */
-enum { CHUNK_ROWS = 512 };
+/* Token rows per chunk: GEMMs of this height run near BLAS peak (each GEMM packs its weight once
+ * per chunk: smaller chunks pay that more often), the activations stay a few MB, and some 60
+ * sentences already make several chunks to share among threads. A longer sentence (at most
+ * max_tokens) still gets a chunk of its own. */
+enum { CHUNK_ROWS = 1024 };
+
+/* Weights rearranged once per encode call (so weights replaced since, e.g. by a compressor, are
+ * picked up), shared read-only by the threads. */
+typedef struct prepared {
+    float **down_t;      /* [n_layers] fc2 transposed [f, d] for sparse_down, or NULL */
+    fipsc_linear *qkv;   /* [n_layers] q | k | v stacked: [3·d_in, d_in] and bias, when all three are
+                            dense with biases (one GEMM instead of three); else .w == NULL */
+} prepared;
 
 /* One thread's activations for a chunk of at most `rows` tokens and `sentences` sentences. */
 typedef struct workspace {
     float *x;        /* [rows, max(E, d)] the hidden state */
     float *x2;       /* [rows, d] layer 0 writes its output here (the width changes) */
     float *h;        /* [rows, d] normalised rows */
-    float *q, *k, *v;/* [rows, d] */
+    float *qkv;      /* [rows, 3·d] q | k | v of each row */
     float *a;        /* [rows, d] attention output, heads concatenated */
     float *y;        /* [rows, d] MLP output */
     float *mlp;      /* MLP scratch */
     float *pooled;   /* [sentences, d] */
     float *hmean;    /* [sentences, f] mean MLP hidden activations (last layer) */
     int *offset;     /* [sentences + 1] first row of each sentence */
-    float **down_t;  /* [n_layers] fc2 weight transposed [f, d] for sparse_down, or NULL (shared) */
+    const prepared *prep; /* shared */
     /* capture: the chunk's MLP rows of each captured layer, appended to the capture in chunk order */
     int n_cap;
     const int *cap_layer; /* [n_cap] layer of each record (shared) */
@@ -59,9 +70,7 @@ static void workspace_free(workspace *w)
     free(w->x);
     free(w->x2);
     free(w->h);
-    free(w->q);
-    free(w->k);
-    free(w->v);
+    free(w->qkv);
     free(w->a);
     free(w->y);
     free(w->mlp);
@@ -86,10 +95,10 @@ static bool sparse_down_applies(const fipsc_mlp *mlp)
 }
 
 static fipsc_status workspace_init(workspace *w, const fipsc_use *u, int rows, int sentences,
-                                   float **down_t, int n_cap, const int *cap_layer, fipsc_error *err)
+                                   const prepared *prep, int n_cap, const int *cap_layer, fipsc_error *err)
 {
     memset(w, 0, sizeof *w);
-    w->down_t = down_t;
+    w->prep = prep;
     w->n_cap = n_cap;
     w->cap_layer = cap_layer;
     size_t wide = (size_t)rows * (size_t)(u->dim > u->embed_dim ? u->dim : u->embed_dim);
@@ -101,16 +110,14 @@ static fipsc_status workspace_init(workspace *w, const fipsc_use *u, int rows, i
     w->x = malloc(wide * sizeof(float));
     w->x2 = malloc(rd * sizeof(float));
     w->h = malloc(wide * sizeof(float));
-    w->q = malloc(wide * sizeof(float));
-    w->k = malloc(wide * sizeof(float));
-    w->v = malloc(wide * sizeof(float));
+    w->qkv = malloc(3 * wide * sizeof(float));
     w->a = malloc(wide * sizeof(float));
     w->y = malloc(rd * sizeof(float));
     w->mlp = malloc((scratch + 1) * sizeof(float));
     w->pooled = malloc((size_t)sentences * (size_t)u->dim * sizeof(float));
     w->hmean = malloc((size_t)sentences * (size_t)u->hidden * sizeof(float));
     w->offset = malloc(((size_t)sentences + 1) * sizeof(int));
-    bool ok = w->x && w->x2 && w->h && w->q && w->k && w->v && w->a && w->y && w->mlp && w->pooled &&
+    bool ok = w->x && w->x2 && w->h && w->qkv && w->a && w->y && w->mlp && w->pooled &&
               w->hmean && w->offset;
     if (ok && n_cap > 0) {
         w->cap_x = calloc((size_t)n_cap, sizeof *w->cap_x);
@@ -128,26 +135,52 @@ static fipsc_status workspace_init(workspace *w, const fipsc_use *u, int rows, i
     return FIPSC_OK;
 }
 
-/* fc2 transposed ([f, d]) for every layer whose MLP runs with sparse_down, NULL for the others.
- * Built on every encode call, so weights replaced since (e.g. by a compressor) are picked up. */
-static fipsc_status transpose_down(const fipsc_use *u, float ***out, fipsc_error *err)
+static void prepared_free(const fipsc_use *u, prepared *p)
 {
-    float **t = calloc((size_t)u->n_layers, sizeof *t);
-    if (!t) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
     for (int l = 0; l < u->n_layers; l++) {
-        const fipsc_mlp *mlp = &u->layers[l].mlp;
-        if (!sparse_down_applies(mlp)) continue;
-        if (!(t[l] = malloc((size_t)mlp->f * (size_t)mlp->d * sizeof(float)))) {
-            for (int k = 0; k < l; k++) free(t[k]);
-            free(t);
-            return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory transposing fc2 of layer %d", l);
+        if (p->down_t) free(p->down_t[l]);
+        if (p->qkv) {
+            free((float *)p->qkv[l].w);
+            free((float *)p->qkv[l].bias);
         }
-        const float *wd = mlp->down.w; /* [d, f] */
-        for (int i = 0; i < mlp->d; i++)
-            for (int j = 0; j < mlp->f; j++) t[l][(size_t)j * mlp->d + i] = wd[(size_t)i * mlp->f + j];
     }
-    *out = t;
+    free(p->down_t);
+    free(p->qkv);
+}
+
+static fipsc_status prepare(const fipsc_use *u, prepared *p, fipsc_error *err)
+{
+    p->down_t = calloc((size_t)u->n_layers, sizeof *p->down_t);
+    p->qkv = calloc((size_t)u->n_layers, sizeof *p->qkv);
+    if (!p->down_t || !p->qkv) goto nomem;
+    for (int l = 0; l < u->n_layers; l++) {
+        const fipsc_use_layer *L = &u->layers[l];
+        const fipsc_mlp *mlp = &L->mlp;
+        if (sparse_down_applies(mlp)) {
+            if (!(p->down_t[l] = malloc((size_t)mlp->f * (size_t)mlp->d * sizeof(float)))) goto nomem;
+            const float *wd = mlp->down.w; /* [d, f] */
+            for (int i = 0; i < mlp->d; i++)
+                for (int j = 0; j < mlp->f; j++) p->down_t[l][(size_t)j * mlp->d + i] = wd[(size_t)i * mlp->f + j];
+        }
+        const fipsc_linear *parts[3] = {&L->q, &L->k, &L->v};
+        bool stackable = true;
+        for (int i = 0; i < 3; i++) stackable &= parts[i]->w && !parts[i]->factored && parts[i]->bias;
+        if (!stackable) continue;
+        const size_t block = (size_t)L->d_in * L->d_in;
+        float *wq = malloc(3 * block * sizeof *wq), *bq = malloc(3 * (size_t)L->d_in * sizeof *bq);
+        p->qkv[l] = (fipsc_linear){.out = 3 * L->d_in, .in = L->d_in, .w = wq, .bias = bq,
+                                   .weight_name = L->q.weight_name};
+        if (!wq || !bq) goto nomem;
+        for (int i = 0; i < 3; i++) {
+            memcpy(wq + i * block, parts[i]->w, block * sizeof *wq);
+            memcpy(bq + (size_t)i * L->d_in, parts[i]->bias, (size_t)L->d_in * sizeof *bq);
+        }
+    }
     return FIPSC_OK;
+nomem:
+    prepared_free(u, p);
+    memset(p, 0, sizeof *p);
+    return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory preparing the encoder's weights");
 }
 
 /* ------------------------------------------------------------------ steps */
@@ -180,96 +213,109 @@ static void layer_norm(const float *x, int rows, int w, const float *gamma, cons
     for (int r = 0; r < rows; r++) {
         const float *xr = x + (size_t)r * w;
         float *yr = y + (size_t)r * w;
-        double sum = 0;
+        float sum = 0.0f, ss = 0.0f;
+#pragma omp simd reduction(+ : sum)
         for (int j = 0; j < w; j++) sum += xr[j];
-        const float mean = (float)(sum / w);
-        double ss = 0;
-        for (int j = 0; j < w; j++) {
-            float c = xr[j] - mean;
-            ss += (double)c * c;
-        }
-        const float rstd = (float)(1.0 / sqrt(ss / w + (double)eps));
+        const float mean = sum / (float)w;
+#pragma omp simd reduction(+ : ss)
+        for (int j = 0; j < w; j++) ss += (xr[j] - mean) * (xr[j] - mean);
+        const float rstd = 1.0f / sqrtf(ss / (float)w + eps);
+#pragma omp simd
         for (int j = 0; j < w; j++) yr[j] = gamma[j] * rstd * (xr[j] - mean) + beta[j];
     }
 }
 
-/* a = per sentence and head: softmax((scale·q)·kᵀ)·v, rows of width dw = heads·hd. Each sentence
- * attends only to its own tokens (the graph masks other positions with −1e9: weight exactly 0). */
-static fipsc_status attention(int n, const int *offset, int heads, int hd, const float *q, const float *k,
-                              const float *v, float *a, int max_len, fipsc_error *err)
+/* a = per sentence and head: softmax((scale·q)·kᵀ)·v. q, k, v are rows of stride ld (heads·hd
+ * wide each), a has rows of heads·hd. Each sentence attends only to its own tokens (the graph
+ * masks other positions with −1e9: weight exactly 0). q is scaled in place first, as the graph
+ * does; the two products run on (single-threaded) BLAS, the softmax in between. */
+static fipsc_status attention(int n, const int *offset, int heads, int hd, float *q, const float *k,
+                              const float *v, int ld, float *a, int max_len, fipsc_error *err)
 {
-    const int dw = heads * hd, threads = omp_get_max_threads(), per = max_len + hd;
+    const int dw = heads * hd, threads = omp_get_max_threads(), per = max_len * max_len;
     const float scale = (float)(1.0 / sqrt((double)hd));
     float *scratch = malloc((size_t)threads * (size_t)per * sizeof *scratch);
     if (!scratch) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for attention scratch");
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
     for (int job = 0; job < n * heads; job++) {
         const int i = job / heads, h = job % heads, base = offset[i], len = offset[i + 1] - base;
-        float *p = scratch + (size_t)omp_get_thread_num() * per, *qs = p + max_len;
+        if (len == 0) continue;
+        float *p = scratch + (size_t)omp_get_thread_num() * per; /* [len, len] */
+        float *qh = q + (size_t)base * ld + h * hd;
+        const float *kh = k + (size_t)base * ld + h * hd, *vh = v + (size_t)base * ld + h * hd;
+        for (int t = 0; t < len; t++)
+            for (int j = 0; j < hd; j++) qh[(size_t)t * ld + j] *= scale;
+        /* p = (scale·q)·kᵀ */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, len, len, hd, 1.0f, qh, ld, kh, ld, 0.0f, p, len);
         for (int t = 0; t < len; t++) {
-            const float *qt = q + (size_t)(base + t) * dw + h * hd;
-            for (int j = 0; j < hd; j++) qs[j] = qt[j] * scale;
-            float mx = -INFINITY;
-            for (int s = 0; s < len; s++) {
-                const float *ks = k + (size_t)(base + s) * dw + h * hd;
-                float dot = 0.0f;
-#pragma omp simd reduction(+ : dot)
-                for (int j = 0; j < hd; j++) dot += qs[j] * ks[j];
-                p[s] = dot;
-                if (dot > mx) mx = dot;
-            }
-            float sum = 0.0f;
-            for (int s = 0; s < len; s++) sum += (p[s] = expf(p[s] - mx));
+            float *pt = p + (size_t)t * len, mx = -INFINITY, sum = 0.0f;
+            for (int s2 = 0; s2 < len; s2++) mx = pt[s2] > mx ? pt[s2] : mx;
+            for (int s2 = 0; s2 < len; s2++) sum += (pt[s2] = expf(pt[s2] - mx));
             const float inv = 1.0f / sum;
-            float *at = a + (size_t)(base + t) * dw + h * hd;
-            for (int j = 0; j < hd; j++) at[j] = 0.0f;
-            for (int s = 0; s < len; s++) {
-                const float w = p[s] * inv, *vs = v + (size_t)(base + s) * dw + h * hd;
-                for (int j = 0; j < hd; j++) at[j] += w * vs[j];
-            }
+            for (int s2 = 0; s2 < len; s2++) pt[s2] *= inv;
         }
+        /* a = p·v */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, len, hd, len, 1.0f, p, len, vh, ld, 0.0f,
+                    a + (size_t)base * dw + h * hd, dw);
     }
     free(scratch);
     return FIPSC_OK;
 }
 
+/* Rows per block of sparse_down: the block's outputs (128 × d floats, 256 KiB) stay in L2. */
+enum { DOWN_BLOCK = 128 };
+
 /* fc2 of a ReLU MLP over rows of pre-activations h [rows, f], skipping the zeros:
  *   y[r] = Σ_{j : relu(h[r,j]) > 0} relu(h[r,j]) · Wᵀ[j, :]  + b
- * with Wᵀ [f, d] the transposed fc2 weight, so each term is one contiguous row. The same sum as the
- * GEMM over the nonzero terms only, in increasing j, then the bias. */
+ * with Wᵀ [f, d] the transposed fc2 weight. Memory, not arithmetic, is the cost here (Wᵀ is 3 MB,
+ * and each row of h needs ~7% of its rows), so the rows go in blocks of DOWN_BLOCK: the block's
+ * nonzeros are gathered by column j, and each needed row Wᵀ[j, :] is read once per block and added
+ * into every output row of the block that uses it. The same sum as the GEMM over the nonzero
+ * terms only, in increasing j, then the bias. */
 static fipsc_status sparse_down(const float *h, int rows, int f, const float *wt, const float *bias, int d,
                                 float *y, fipsc_error *err)
 {
-    const int threads = omp_get_max_threads();
-    int *nz_index = malloc((size_t)threads * (size_t)f * sizeof *nz_index);
-    float *nz_value = malloc((size_t)threads * (size_t)f * sizeof *nz_value);
-    if (!nz_index || !nz_value) {
-        free(nz_index);
-        free(nz_value);
-        return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for the sparse fc2");
-    }
-#pragma omp parallel for schedule(static) num_threads(threads) if (rows > 16)
-    for (int r = 0; r < rows; r++) {
-        const float *hr = h + (size_t)r * f;
-        int *idx = nz_index + (size_t)omp_get_thread_num() * f, cnt = 0;
-        float *val = nz_value + (size_t)omp_get_thread_num() * f;
-        for (int j = 0; j < f; j++)
-            if (hr[j] > 0.0f) { /* relu(h) != 0 */
-                idx[cnt] = j;
-                val[cnt++] = hr[j];
-            }
-        float *yr = y + (size_t)r * d;
-        for (int k = 0; k < d; k++) yr[k] = 0.0f;
-        for (int c = 0; c < cnt; c++) {
-            const float a = val[c], *w = wt + (size_t)idx[c] * d;
+    const int threads = omp_get_max_threads(), blocks = (rows + DOWN_BLOCK - 1) / DOWN_BLOCK;
+    const size_t per = (size_t)f + 1 + 2 * (size_t)DOWN_BLOCK * f; /* col_start, row_of, value */
+    int *scratch = malloc((size_t)threads * per * sizeof *scratch);
+    if (!scratch) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for the sparse fc2");
+#pragma omp parallel for schedule(static) num_threads(threads) if (blocks > 1)
+    for (int blk = 0; blk < blocks; blk++) {
+        const int r0 = blk * DOWN_BLOCK, r1 = r0 + DOWN_BLOCK < rows ? r0 + DOWN_BLOCK : rows;
+        int *col_start = scratch + (size_t)omp_get_thread_num() * per, *row_of = col_start + f + 1;
+        float *value = (float *)(row_of + (size_t)DOWN_BLOCK * f);
+        /* gather the block's nonzeros by column (rows increasing within a column) */
+        memset(col_start, 0, ((size_t)f + 1) * sizeof *col_start);
+        for (int r = r0; r < r1; r++) {
+            const float *hr = h + (size_t)r * f;
+            for (int j = 0; j < f; j++) col_start[j + 1] += hr[j] > 0.0f; /* relu(h) != 0 */
+        }
+        for (int j = 0; j < f; j++) col_start[j + 1] += col_start[j];
+        for (int r = r0; r < r1; r++) {
+            const float *hr = h + (size_t)r * f;
+            for (int j = 0; j < f; j++)
+                if (hr[j] > 0.0f) {
+                    row_of[col_start[j]] = r;
+                    value[col_start[j]++] = hr[j];
+                }
+        }
+        for (int j = f; j > 0; j--) col_start[j] = col_start[j - 1]; /* undo the fill's advance */
+        col_start[0] = 0;
+        for (int r = r0; r < r1; r++) memset(y + (size_t)r * d, 0, (size_t)d * sizeof *y);
+        for (int j = 0; j < f; j++) {
+            const float *wj = wt + (size_t)j * d;
+            for (int e = col_start[j]; e < col_start[j + 1]; e++) {
+                const float a = value[e];
+                float *yr = y + (size_t)row_of[e] * d;
 #pragma omp simd
-            for (int k = 0; k < d; k++) yr[k] += a * w[k];
+                for (int k = 0; k < d; k++) yr[k] += a * wj[k];
+            }
         }
         if (bias)
-            for (int k = 0; k < d; k++) yr[k] += bias[k];
+            for (int r = r0; r < r1; r++)
+                for (int k = 0; k < d; k++) y[(size_t)r * d + k] += bias[k];
     }
-    free(nz_index);
-    free(nz_value);
+    free(scratch);
     return FIPSC_OK;
 }
 
@@ -309,9 +355,24 @@ static fipsc_status attention_block(const fipsc_use *u, int l, int n, const int 
     fipsc_status st;
     if (L->has_residual_projection && (st = linear(&L->residual, rows, x, out, false, err))) return st;
     layer_norm(x, rows, L->d_in, L->attn_norm_w, L->attn_norm_b, u->ln_eps, w->h);
-    if ((st = linear(&L->q, rows, w->h, w->q, false, err)) || (st = linear(&L->k, rows, w->h, w->k, false, err)) ||
-        (st = linear(&L->v, rows, w->h, w->v, false, err)) ||
-        (st = attention(n, offset, L->n_heads, L->head_dim, w->q, w->k, w->v, w->a, u->max_tokens, err)))
+    /* q | k | v side by side in each row (ld = 3·d_in), or as three blocks of rows (ld = d_in) */
+    const int din = L->d_in;
+    float *q = w->qkv, *k, *v;
+    int ld;
+    if (w->prep->qkv[l].w) {
+        if ((st = linear(&w->prep->qkv[l], rows, w->h, w->qkv, false, err))) return st;
+        k = q + din;
+        v = q + 2 * din;
+        ld = 3 * din;
+    } else {
+        k = q + (size_t)rows * din;
+        v = k + (size_t)rows * din;
+        ld = din;
+        if ((st = linear(&L->q, rows, w->h, q, false, err)) || (st = linear(&L->k, rows, w->h, k, false, err)) ||
+            (st = linear(&L->v, rows, w->h, v, false, err)))
+            return st;
+    }
+    if ((st = attention(n, offset, L->n_heads, L->head_dim, q, k, v, ld, w->a, u->max_tokens, err)))
         return st;
     return linear(&L->o, rows, w->a, out, true, err);
 }
@@ -322,9 +383,9 @@ static fipsc_status mlp_block(const fipsc_use *u, int l, int rows, float *x, wor
     const fipsc_use_layer *L = &u->layers[l];
     fipsc_status st;
     layer_norm(x, rows, u->dim, L->mlp_norm_w, L->mlp_norm_b, u->ln_eps, w->h);
-    if (w->down_t[l]) {
+    if (w->prep->down_t[l]) {
         if ((st = linear(&L->mlp.up, rows, w->h, w->mlp, false, err)) ||
-            (st = sparse_down(w->mlp, rows, L->mlp.f, w->down_t[l], L->mlp.down.bias, u->dim, w->y, err)))
+            (st = sparse_down(w->mlp, rows, L->mlp.f, w->prep->down_t[l], L->mlp.down.bias, u->dim, w->y, err)))
             return st;
     } else if ((st = fipsc_mlp_forward(&L->mlp, rows, w->h, w->y, w->mlp, err))) {
         return st;
@@ -499,9 +560,9 @@ fipsc_status fipsc_use_encode(const fipsc_model *m, int n, const int32_t *const 
         if (capture->layers[i].layer >= 0 && capture->layers[i].layer < u->n_layers)
             cap_layer[n_cap++] = capture->layers[i].layer;
     chunk *chunks = malloc((size_t)n * sizeof *chunks);
-    float **down_t = NULL;
+    prepared prep = {0};
     if (!chunks) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory planning %d sentences", n);
-    fipsc_status st = transpose_down(u, &down_t, err);
+    fipsc_status st = prepare(u, &prep, err);
     const int n_chunks = st ? 0 : plan_chunks(u, n, lens, rows_cap, sent_cap, chunks);
     const int threads = omp_get_max_threads(), team = threads < n_chunks ? threads : n_chunks;
     fipsc_status *chunk_st = calloc((size_t)n_chunks + 1, sizeof *chunk_st);
@@ -510,7 +571,7 @@ fipsc_status fipsc_use_encode(const fipsc_model *m, int n, const int32_t *const 
     if (!st && (!chunk_st || !chunk_err || !ws)) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for %d chunks", n_chunks);
     int ready = 0; /* workspaces initialised */
     for (; !st && ready < team; ready++)
-        st = workspace_init(&ws[ready], u, rows_cap, sent_cap, down_t, n_cap, cap_layer, err);
+        st = workspace_init(&ws[ready], u, rows_cap, sent_cap, &prep, n_cap, cap_layer, err);
     const int blas_threads = openblas_get_num_threads();
     openblas_set_num_threads(1);
     /* Without capture every chunk is independent; with capture the chunks run in waves of `team`
@@ -545,8 +606,7 @@ fipsc_status fipsc_use_encode(const fipsc_model *m, int n, const int32_t *const 
     free(ws);
     free(chunk_st);
     free(chunk_err);
-    for (int l = 0; down_t && l < u->n_layers; l++) free(down_t[l]);
-    free(down_t);
+    prepared_free(u, &prep);
     free(chunks);
     return st;
 }
