@@ -699,6 +699,38 @@ static fipsc_st_writer *vit_writer(void)
     return w;
 }
 
+/* The tiny ViT with its one block's MLP (fc1, fc2) compressed: d 4, f 8, rank 2, CSC. */
+static void vit_compressed_seed(const char *target, const char *name)
+{
+    fipsc_error err;
+    fipsc_st_writer *w = vit_writer();
+    check(fipsc_st_writer_set_meta(w, "config", vit_config, &err), &err);
+    buf b = {0};
+    char path[8192];
+    snprintf(path, sizeof path, "%s/vit.safetensors", temp_dir);
+    check(fipsc_st_writer_write(w, path, &err), &err);
+    fipsc_st_writer_free(w);
+    fipsc_model *m;
+    check(fipsc_model_load(path, &m, &err), &err);
+    unlink(path);
+    const int d = 4, f = 8, r = 2;
+    float U[4 * 2], V[2][2 * 8];
+    for (int i = 0; i < d * r; i++) U[i] = pattern(i + 5);
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < r * f; i++) V[k][i] = (i + k) % 3 ? pattern(i * 3 + k) + 0.0625f : 0.0f;
+    fipsc_group_matrix mats[2] = {{.layer = 0, .role = FIPSC_ROLE_UP, .V = V[0]},
+                                  {.layer = 0, .role = FIPSC_ROLE_DOWN, .V = V[1]}};
+    fipsc_group_spec g = {.first_layer = 0, .last_layer = 0, .d = d, .r = r, .U = U, .n_matrices = 2,
+                          .matrices = mats, .storage = FIPSC_V_CSC, .method = "fips"};
+    check(fipsc_model_attach_group(m, &g, &err), &err);
+    snprintf(path, sizeof path, "%s/%s", temp_dir, name);
+    check(fipsc_compressed_write(m, path, NULL, &err), &err);
+    fipsc_model_free(m);
+    take_temp(name, &b);
+    write_seed(target, name, b.p, b.n);
+    free(b.p);
+}
+
 static void model_load_seeds(void)
 {
     const char *target = "fuzz_model_load";
@@ -764,6 +796,8 @@ static void model_load_seeds(void)
 
     /* A compressed file goes to the compressed reader. */
     compressed_seed(target, "compressed_fips_csc", 0, 1, 2, false, FIPSC_V_CSC, 0, 0, FIPSC_F32, "fips");
+    vit_compressed_seed(target, "compressed_vit");
+    vit_compressed_seed("fuzz_compressed", "vit_csc.safetensors");
 }
 
 /* ------------------------------------------------------------------ IDX images */

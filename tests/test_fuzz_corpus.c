@@ -75,6 +75,10 @@
 #include "../fuzz/fuzz_model_load.c"
 #undef LLVMFuzzerTestOneInput
 #undef REQUIRE
+#define LLVMFuzzerTestOneInput fuzz_one_idx
+#include "../fuzz/fuzz_idx.c"
+#undef LLVMFuzzerTestOneInput
+#undef REQUIRE
 
 #include "../fuzz/fuzzutil.c"
 
@@ -97,6 +101,7 @@ static const target targets[] = {
     {"fuzz_use_config", fuzz_one_use_config},
     {"fuzz_compressed", fuzz_one_compressed},
     {"fuzz_model_load", fuzz_one_model_load},
+    {"fuzz_idx", fuzz_one_idx},
 };
 
 static int compare_names(const void *a, const void *b)
