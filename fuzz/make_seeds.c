@@ -852,6 +852,19 @@ static void idx_seeds(void)
     free(b.p);
 }
 
+/* ------------------------------------------------------------------ STS Benchmark files */
+
+static void sts_seeds(void)
+{
+    write_text_seed("fuzz_sts", "three_pairs.tsv",
+                    "main-captions\tMSRvid\t2012test\t0001\t5.000\tA man is playing a guitar.\t"
+                    "A man plays the guitar.\n"
+                    "main-news\theadlines\t2013\t0042\t0.5\tStocks fell.\tThe cat sat on the mat.\r\n"
+                    "\n"
+                    "main-forums\tdeft-forum\t2014\t0007\t2.75e0\t\tAn empty first sentence.\textra\tcolumns\n");
+    write_text_seed("fuzz_sts", "one_pair.tsv", "g\tf\ty\t1\t3\ta\tb\n");
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -876,6 +889,7 @@ int main(int argc, char **argv)
     compressed_seeds();
     idx_seeds();
     model_load_seeds();
+    sts_seeds();
     rmdir(temp_dir);
     for (int i = 0; i < n_kept; i++) free(kept[i]);
     return 0;

@@ -79,6 +79,10 @@
 #include "../fuzz/fuzz_idx.c"
 #undef LLVMFuzzerTestOneInput
 #undef REQUIRE
+#define LLVMFuzzerTestOneInput fuzz_one_sts
+#include "../fuzz/fuzz_sts.c"
+#undef LLVMFuzzerTestOneInput
+#undef REQUIRE
 
 #include "../fuzz/fuzzutil.c"
 
@@ -102,6 +106,7 @@ static const target targets[] = {
     {"fuzz_compressed", fuzz_one_compressed},
     {"fuzz_model_load", fuzz_one_model_load},
     {"fuzz_idx", fuzz_one_idx},
+    {"fuzz_sts", fuzz_one_sts},
 };
 
 static int compare_names(const void *a, const void *b)
