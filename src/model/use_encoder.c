@@ -619,18 +619,24 @@ fipsc_status fipsc_use_embed(const fipsc_model *m, int n, const char *const *tex
     if (n < 0) return fipsc_fail(err, FIPSC_ERR_ARG, "%d sentences", n);
     int32_t **ids = calloc((size_t)n + 1, sizeof *ids);
     int *n_ids = calloc((size_t)n + 1, sizeof *n_ids);
-    fipsc_error *errs = calloc((size_t)n + 1, sizeof *errs);
+    fipsc_status *sts = calloc((size_t)n + 1, sizeof *sts);
     fipsc_status st = FIPSC_OK;
-    if (!ids || !n_ids || !errs) {
+    if (!ids || !n_ids || !sts) {
         st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory tokenizing %d sentences", n);
         goto done;
     }
 #pragma omp parallel for schedule(dynamic, 16)
     for (int i = 0; i < n; i++)
-        fipsc_sp_encode(u->tokenizer, texts[i], lens ? lens[i] : strlen(texts[i]), &ids[i], &n_ids[i], &errs[i]);
+        sts[i] = fipsc_sp_encode(u->tokenizer, texts[i], lens ? lens[i] : strlen(texts[i]), &ids[i], &n_ids[i], NULL);
     for (int i = 0; i < n; i++)
-        if (errs[i].code) {
-            st = fipsc_fail(err, errs[i].code, "sentence %d: %s", i, errs[i].message);
+        if (sts[i]) { /* tokenize it again, for the message */
+            free(ids[i]);
+            ids[i] = NULL;
+            fipsc_error e = {0};
+            fipsc_status again =
+                fipsc_sp_encode(u->tokenizer, texts[i], lens ? lens[i] : strlen(texts[i]), &ids[i], &n_ids[i], &e);
+            st = fipsc_fail(err, again ? again : sts[i], "sentence %d: %s", i,
+                            again ? e.message : "tokenizing failed (out of memory?)");
             goto done;
         }
     st = fipsc_use_encode(m, n, (const int32_t *const *)ids, n_ids, out, NULL, err);
@@ -639,6 +645,6 @@ done:
         for (int i = 0; i < n; i++) free(ids[i]);
     free(ids);
     free(n_ids);
-    free(errs);
+    free(sts);
     return st;
 }
