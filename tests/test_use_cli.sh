@@ -56,7 +56,7 @@ expect 0 "$fipsc" embed "$model" --file - -o "$tmp/emb-stdin.txt" <"$tmp/sentenc
 cmp -s "$tmp/emb-stdin.txt" "$tmp/from-import.txt" || fail "--file - (standard input) differs"
 expect 0 "$fipsc" embed "$model" --file "$tmp/sentences.txt" --format f32 -o "$tmp/emb.f32"
 # the same bits with one thread as with several, also over many chunks
-for i in $(seq 1 60); do echo "Sentence number $i is here to make several chunks of tokens."; done >"$tmp/many.txt"
+for i in $(seq 1 200); do echo "Sentence number $i is here to make several chunks of tokens."; done >"$tmp/many.txt"
 expect 0 "$fipsc" embed "$model" --file "$tmp/many.txt" --format f32 -o "$tmp/many2.f32" --threads 2
 expect 0 "$fipsc" embed "$model" --file "$tmp/many.txt" --format f32 -o "$tmp/many1.f32" --threads 1
 cmp -s "$tmp/many1.f32" "$tmp/many2.f32" || fail "embed --threads 1 and --threads 2 differ"
