@@ -101,6 +101,11 @@ expect 0 "$fipsc" inspect "$tmp/exported"
 expect 0 "$fipsc" compress "$deit" -o "$tmp/deit-svd.safetensors" --method svd --calib-images "$sample" --quiet
 expect 0 "$fipsc" eval-images "$tmp/deit-svd.safetensors" --dir "$sample" --labels "$sample/labels.tsv"
 grep -q "^images 20 " "$tmp/out" || fail "eval-images svd: $(cat "$tmp/out")"
+# the walk-through's calibration file (README): 512 digits, none held out
+expect 0 "$fipsc" compress "$deit" -o "$tmp/deit-init.safetensors" --method fips-init \
+  --calib-idx "$sample/calib-512-images-idx3-ubyte.gz" --calib-exclude "$holdout" --report "$tmp/init.json" --quiet
+grep -q '"source":.*"the first 512 images of IDX file calib-512-images-idx3-ubyte.gz that equal no image of deit-mnist-holdout (0 skipped) (all there are)"' \
+  "$tmp/init.json" || fail "shipped calibration images: $(grep source "$tmp/init.json")"
 
 # --- usage errors (2) and bad input (1) -------------------------------------------------------
 expect 2 "$fipsc" compress "$deit" -o "$tmp/x.safetensors"
