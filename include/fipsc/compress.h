@@ -223,6 +223,7 @@ typedef struct fipsc_compress_progress {
     double elapsed, eta;       /* seconds since the run started; estimated seconds left (< 0:
                                   unknown) */
     const fipsc_group_report *report; /* GROUP_DONE only */
+    bool restored;             /* GROUP_DONE: the group was read from its checkpoint */
 } fipsc_compress_progress;
 
 typedef void (*fipsc_compress_progress_fn)(void *user, const fipsc_compress_progress *p);
@@ -235,5 +236,37 @@ fipsc_status fipsc_compress_run(fipsc_model *m, const fipsc_calibration *cal,
                                 const fipsc_compress_options *o,
                                 fipsc_compress_progress_fn progress, void *progress_user,
                                 fipsc_compress_report **report, fipsc_error *err);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Checkpoints: crash-safe, resumable runs (src/compress/checkpoint.c, docs/FORMAT.md).         */
+
+typedef struct fipsc_compress_checkpoint {
+    const char *dir; /* one file per finished group, dir/group-KKK.safetensors, written atomically
+                        as soon as the group is done; created if missing (its parent must exist) */
+    bool resume;     /* reuse every saved group and compute only the others (an empty dir starts
+                        from the beginning); false: dir must hold no group files yet */
+} fipsc_compress_checkpoint;
+
+/* Checks ck before any expensive work (calibration): creates the directory, refuses group files
+ * without resume, and with resume checks every saved group against m and o (file integrity,
+ * options, thread count, the group's original weights; the calibration rows are checked by the
+ * run). A damaged file fails with FIPSC_ERR_FORMAT naming it (delete it to recompute that
+ * group); a checkpoint made from other inputs fails with FIPSC_ERR_UNSUPPORTED naming the first
+ * difference. Optional: fipsc_compress_run_checkpointed does the same checks. */
+fipsc_status fipsc_compress_checkpoint_prepare(const fipsc_compress_checkpoint *ck,
+                                               const fipsc_model *m,
+                                               const fipsc_compress_options *o, fipsc_error *err);
+
+/* fipsc_compress_run that saves every finished group to ck->dir and, with ck->resume, attaches
+ * the saved groups instead of computing them (ck NULL: fipsc_compress_run). Every saved group is
+ * verified before any work starts. The model and report of a resumed run are the same bit for
+ * bit as an uninterrupted run's with the same inputs, options and thread count (the report's
+ * times of resumed groups are those of the run that computed them). */
+fipsc_status fipsc_compress_run_checkpointed(fipsc_model *m, const fipsc_calibration *cal,
+                                             const fipsc_compress_options *o,
+                                             const fipsc_compress_checkpoint *ck,
+                                             fipsc_compress_progress_fn progress,
+                                             void *progress_user, fipsc_compress_report **report,
+                                             fipsc_error *err);
 
 #endif

@@ -87,6 +87,16 @@ static void usage(FILE *out)
             "      --u-dtype T         store every U as f32 (default), f16 or bf16\n"
             "      --threads K         threads to use (default: all cores)\n"
             "      --report FILE       write the JSON report (errors, nnz, parameters, bytes, time)\n"
+            "      --checkpoint-dir DIR\n"
+            "                          save every finished group to DIR (created if missing) as\n"
+            "                          soon as it is done, atomically; DIR must hold no checkpoints\n"
+            "                          unless --resume is given\n"
+            "      --resume            continue a run killed at any moment: reuse DIR's saved groups\n"
+            "                          and compute the others; the output is byte-identical to an\n"
+            "                          uninterrupted run. Needs the same model, calibration, options\n"
+            "                          and --threads (a difference is refused, naming it); a damaged\n"
+            "                          checkpoint is an error naming the file (delete it to\n"
+            "                          recompute its group)\n"
             "      --quiet             no progress, summaries or table\n"
             "      --help              this text\n\n"
             "Prints a table of the result on stdout. Progress goes to stderr when it is a terminal,\n"
@@ -156,7 +166,7 @@ static void on_progress(void *user, const fipsc_compress_progress *p)
                 100.0 * (double)g->stored_bytes / (double)g->plan.dense_bytes);
         if (worst_before >= 0) fprintf(stderr, "%.4f -> ", worst_before);
         format_time(el, sizeof el, g->seconds);
-        fprintf(stderr, "%.4f, %s\n", worst_after, el);
+        fprintf(stderr, "%.4f, %s%s\n", worst_after, el, p->restored ? " (from its checkpoint)" : "");
     }
 }
 
@@ -228,7 +238,7 @@ int cmd_compress(int argc, char **argv)
         OPT_MODE, OPT_STEPS, OPT_LR, OPT_LR_MIN, OPT_WD, OPT_BATCH, OPT_CALIB_CORPUS,
         OPT_CALIB_SAMPLES, OPT_CALIB_LEN, OPT_SEED, OPT_THREADS, OPT_REPORT, OPT_QUIET, OPT_U_DTYPE,
         OPT_CALIB_IMAGES, OPT_CALIB_IDX, OPT_CALIB_COUNT, OPT_CALIB_EXCLUDE, OPT_CALIB_SENTENCES,
-        OPT_CALIB_ROWS
+        OPT_CALIB_ROWS, OPT_CHECKPOINT_DIR, OPT_RESUME
     };
     static const struct option opts[] = {
         {"output", required_argument, 0, 'o'},
@@ -259,11 +269,14 @@ int cmd_compress(int argc, char **argv)
         {"calib-exclude", required_argument, 0, OPT_CALIB_EXCLUDE},
         {"calib-sentences", required_argument, 0, OPT_CALIB_SENTENCES},
         {"calib-rows", required_argument, 0, OPT_CALIB_ROWS},
+        {"checkpoint-dir", required_argument, 0, OPT_CHECKPOINT_DIR},
+        {"resume", no_argument, 0, OPT_RESUME},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     fipsc_compress_options o;
     fipsc_compress_defaults(&o);
     const char *output = NULL, *calib_corpus = NULL, *report_path = NULL;
+    fipsc_compress_checkpoint ck = {.dir = NULL, .resume = false};
     long long calib_samples = 64, calib_len = 256, seed = (long long)o.seed, threads = 0, v;
     bool samples_given = false, lr_min_given = false, quiet = false;
     cli_vit_calib vcal = {0};
@@ -358,6 +371,8 @@ int cmd_compress(int argc, char **argv)
             break;
         case OPT_REPORT: report_path = optarg; break;
         case OPT_QUIET: quiet = true; break;
+        case OPT_CHECKPOINT_DIR: ck.dir = optarg; break;
+        case OPT_RESUME: ck.resume = true; break;
         case OPT_U_DTYPE:
             if (strcmp(optarg, "f32") == 0) o.u_dtype = FIPSC_F32;
             else if (strcmp(optarg, "f16") == 0) o.u_dtype = FIPSC_F16;
@@ -372,6 +387,8 @@ int cmd_compress(int argc, char **argv)
     if (optind == argc) return cli_usage_error(CMD, "missing MODEL");
     if (optind != argc - 1) return cli_usage_error(CMD, "expects exactly one MODEL, got %d", argc - optind);
     if (!output) return cli_usage_error(CMD, "missing -o OUT.safetensors (the compressed model to write)");
+    if (ck.resume && !ck.dir)
+        return cli_usage_error(CMD, "--resume needs --checkpoint-dir DIR (where the run saved its groups)");
     if (calib_corpus && samples_given)
         return cli_usage_error(CMD, "--calib-corpus and --calib-samples/--calib-len exclude each other");
     o.seed = (uint64_t)seed;
@@ -444,8 +461,10 @@ int cmd_compress(int argc, char **argv)
             goto done;
         }
     }
-    /* Plan first: bad groups, budgets or n:m fail before calibration. */
-    if (fipsc_compress_plan(m, &o, &plans, &n_plans, &err)) {
+    /* Plan first: bad groups, budgets or n:m fail before calibration; so do checkpoints that
+     * do not fit this run (the calibration rows are checked after they are captured). */
+    if (fipsc_compress_plan(m, &o, &plans, &n_plans, &err) ||
+        (ck.dir && fipsc_compress_checkpoint_prepare(&ck, m, &o, &err))) {
         rc = cli_report(CMD, &err);
         goto done;
     }
@@ -505,7 +524,8 @@ int cmd_compress(int argc, char **argv)
     }
 
     progress_state ps = {.live = tty && !quiet, .summary = !tty && !quiet};
-    if ((st = fipsc_compress_run(m, &cal, &o, on_progress, &ps, &rep, &err))) {
+    if ((st = fipsc_compress_run_checkpointed(m, &cal, &o, ck.dir ? &ck : NULL, on_progress, &ps,
+                                              &rep, &err))) {
         if (ps.line_open) fprintf(stderr, "\n");
         rc = cli_report(CMD, &err);
         goto done;

@@ -64,4 +64,32 @@ int64_t compress_magnitude_keep(int64_t total, double budget);
 int64_t compress_storage_bytes(fipsc_v_storage storage, int d, int r, int u_bytes, int n_matrices,
                                const int *cols, const int64_t *nnz, int nm_n, int nm_m);
 
+/* A group read from its checkpoint (checkpoint.c): the parts to attach and its report entry. */
+typedef struct compress_saved {
+    bool present;
+    int n_parts;
+    compress_part *parts;
+    fipsc_group_report report;
+} compress_saved;
+
+void compress_saved_free(compress_saved *s, int n);
+
+/* Prepares ck->dir for a run of the n planned groups and, with ck->resume, reads and verifies
+ * every saved group (*out[k].present) against m, cal and o. *out is malloc'ed [n]. */
+fipsc_status compress_checkpoint_load_all(const fipsc_compress_checkpoint *ck, const fipsc_model *m,
+                                          const fipsc_calibration *cal, const fipsc_compress_options *o,
+                                          const fipsc_group_plan *plans, int n, compress_saved **out,
+                                          fipsc_error *err);
+
+/* Attaches saved group s to m and moves its report entry into *gr. */
+fipsc_status compress_checkpoint_apply(fipsc_model *m, compress_saved *s, fipsc_group_report *gr,
+                                       fipsc_error *err);
+
+/* Saves group k's outcome and report entry to ck->dir, atomically. g must still describe the
+ * group's original weights (call before the group is installed) and calib its rows. */
+fipsc_status compress_checkpoint_save(const fipsc_compress_checkpoint *ck, const fipsc_fips_group *g,
+                                      const fipsc_fips_calib *calib, const fipsc_compress_options *o,
+                                      const fipsc_group_plan *plan, int k, const compress_outcome *oc,
+                                      const fipsc_group_report *gr, fipsc_error *err);
+
 #endif

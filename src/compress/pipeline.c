@@ -244,7 +244,8 @@ static fipsc_status check_calibration(const fipsc_model *m, const fipsc_calibrat
 
 static fipsc_status run_group(fipsc_model *m, const fipsc_calibration *cal,
                               const fipsc_compress_options *o, const fipsc_group_plan *plan,
-                              int k, hook_ctx *hook, fipsc_group_report *gr, fipsc_error *err)
+                              int k, const fipsc_compress_checkpoint *ck, hook_ctx *hook,
+                              fipsc_group_report *gr, fipsc_error *err)
 {
     double t_start = now_seconds();
     fipsc_fips_group g;
@@ -260,6 +261,9 @@ static fipsc_status run_group(fipsc_model *m, const fipsc_calibration *cal,
         return st;
     }
     st = measure_group(&g, plan, calib, &oc, o->u_dtype, gr, err);
+    gr->seconds = now_seconds() - t_start;
+    /* Saved before installing: g still describes the original weights the checkpoint records. */
+    if (!st && ck) st = compress_checkpoint_save(ck, &g, calib, o, plan, k, &oc, gr, err);
     /* Install: the group description (which borrows the original weights) is not used after. */
     if (!st && o->dense_reconstruction) {
         for (int i = 0; i < g.n_matrices && !st; i++)
@@ -271,7 +275,6 @@ static fipsc_status run_group(fipsc_model *m, const fipsc_calibration *cal,
     free(mlps);
     compress_outcome_free(&oc);
     if (st) return fipsc_fail_context(err, "group %d (blocks %d-%d): ", k, plan->blocks.first, plan->blocks.last);
-    gr->seconds = now_seconds() - t_start;
     return FIPSC_OK;
 }
 
@@ -280,12 +283,24 @@ fipsc_status fipsc_compress_run(fipsc_model *m, const fipsc_calibration *cal,
                                 fipsc_compress_progress_fn progress, void *progress_user,
                                 fipsc_compress_report **report, fipsc_error *err)
 {
+    return fipsc_compress_run_checkpointed(m, cal, o, NULL, progress, progress_user, report, err);
+}
+
+fipsc_status fipsc_compress_run_checkpointed(fipsc_model *m, const fipsc_calibration *cal,
+                                             const fipsc_compress_options *o,
+                                             const fipsc_compress_checkpoint *ck,
+                                             fipsc_compress_progress_fn progress,
+                                             void *progress_user, fipsc_compress_report **report,
+                                             fipsc_error *err)
+{
     *report = NULL;
     fipsc_group_plan *plans;
     int n;
     fipsc_status st = fipsc_compress_plan(m, o, &plans, &n, err);
     if (st) return st;
-    if ((st = check_calibration(m, cal, plans, n, err))) {
+    compress_saved *saved = NULL; /* groups read from checkpoints, verified before any work */
+    if ((st = check_calibration(m, cal, plans, n, err)) ||
+        (ck && (st = compress_checkpoint_load_all(ck, m, cal, o, plans, n, &saved, err)))) {
         free(plans);
         return st;
     }
@@ -293,6 +308,7 @@ fipsc_status fipsc_compress_run(fipsc_model *m, const fipsc_calibration *cal,
     if (!rep || !(rep->groups = calloc((size_t)n, sizeof *rep->groups))) {
         free(rep);
         free(plans);
+        compress_saved_free(saved, n);
         return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
     }
     rep->options = *o;
@@ -319,19 +335,28 @@ fipsc_status fipsc_compress_run(fipsc_model *m, const fipsc_calibration *cal,
             progress(progress_user, &cp);
         }
         rep->n_groups = k + 1;
-        st = run_group(m, cal, o, &plans[k], k, &hook, &rep->groups[k], err);
-        hook.steps_before += rep->groups[k].steps;
+        const bool restored = saved && saved[k].present;
+        if (restored) {
+            st = compress_checkpoint_apply(m, &saved[k], &rep->groups[k], err);
+            if (st) fipsc_fail_context(err, "group %d (blocks %d-%d), from its checkpoint: ", k,
+                                       plans[k].blocks.first, plans[k].blocks.last);
+            hook.steps_total -= rep->groups[k].steps; /* the ETA counts the work left */
+        } else {
+            st = run_group(m, cal, o, &plans[k], k, ck, &hook, &rep->groups[k], err);
+            hook.steps_before += rep->groups[k].steps;
+        }
         if (!st && progress) {
             elapsed = now_seconds() - hook.t0;
             fipsc_compress_progress cp = {
                 .event = FIPSC_COMPRESS_GROUP_DONE, .group = k, .n_groups = n,
                 .blocks = plans[k].blocks, .block = -1, .elapsed = elapsed,
                 .eta = k + 1 < n ? elapsed * (double)(n - k - 1) / (double)(k + 1) : 0.0,
-                .report = &rep->groups[k]};
+                .report = &rep->groups[k], .restored = restored};
             progress(progress_user, &cp);
         }
     }
     free(plans);
+    compress_saved_free(saved, n);
     if (st) {
         fipsc_compress_report_free(rep);
         return st;
