@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# fipsc compress --checkpoint-dir / --resume on the shipped stories260K (five groups of one block):
+# runs killed with SIGKILL at several points (before the first group is saved, after 1 and 3
+# groups, at a random early moment, right after the last group) leave no partial output, and
+# resuming them gives a file byte-identical to an uninterrupted run; a resume with another option
+# or thread count is refused naming it; a damaged (bit-flipped or truncated) checkpoint is an error
+# naming the file, and deleting it recomputes its group.
+set -euo pipefail
+fipsc=$FIPSC_CLI
+model=$FIPSC_SOURCE_DIR/models/stories260K.bin
+tmp=$FIPSC_BINARY_DIR/test-tmp/test_compress_resume
+rm -rf "$tmp" && mkdir -p "$tmp"
+failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+expect_in() { grep -qF -- "$2" "$1" || fail "$1 does not contain '$2': $(head -c 600 "$1")"; }
+
+# Five groups, a few steps each: long enough per group to kill between groups by polling.
+args=("$model" --groups 0,1,2,3,4 --steps 80 --calib-samples 8 --calib-len 64 --batch 128 --lr 3e-3
+      --threads 1)
+ref=$tmp/ref.safetensors
+
+# --help documents the options.
+"$fipsc" compress --help >"$tmp/help.txt"
+expect_in "$tmp/help.txt" "--checkpoint-dir DIR"
+expect_in "$tmp/help.txt" "--resume"
+
+# (a) the reference: an uninterrupted run without checkpoints.
+"$fipsc" compress "${args[@]}" -o "$ref" --quiet || fail "reference run exited $?"
+[ -s "$ref" ] || { echo "FAIL: no reference output" >&2; exit 1; }
+
+# With checkpoints and nothing to resume, the output is the same; every group is saved.
+"$fipsc" compress "${args[@]}" -o "$tmp/fresh.safetensors" --checkpoint-dir "$tmp/fresh.ckpt" --quiet ||
+  fail "checkpointed run exited $?"
+cmp -s "$ref" "$tmp/fresh.safetensors" || fail "a checkpointed run differs from the reference"
+n=$(ls "$tmp/fresh.ckpt" | grep -c '^group-00[0-4]\.safetensors$' || true)
+[ "$n" = 5 ] || fail "expected 5 group checkpoints, found: $(ls "$tmp/fresh.ckpt")"
+
+saved_count() { ls "$1" 2>/dev/null | grep -c '^group-[0-9]*\.safetensors$' || true; }
+
+# killed_run NAME WANT: starts a checkpointed run, waits until WANT groups are saved (WANT = 0:
+# until the checkpoint directory exists, i.e. while group 0 is computing; WANT = "rand": a random
+# early moment), kills it with SIGKILL, and checks what it left: no output under the final name
+# unless it is complete (the run may have finished first), no temporary file under a final name.
+killed_run() {
+  local name=$1 want=$2 dir=$tmp/$1.ckpt out=$tmp/$1.safetensors
+  "$fipsc" compress "${args[@]}" -o "$out" --checkpoint-dir "$dir" --quiet 2>"$tmp/$name.err" &
+  local pid=$! waited=0
+  if [ "$want" = rand ]; then
+    sleep "0.$((RANDOM % 9))$((RANDOM % 10))"
+  else
+    while kill -0 "$pid" 2>/dev/null; do
+      if [ -d "$dir" ] && [ "$(saved_count "$dir")" -ge "$want" ]; then break; fi
+      sleep 0.02
+      waited=$((waited + 1))
+      [ "$waited" -lt 15000 ] || { fail "$name: no progress in 300 s"; break; }
+    done
+  fi
+  kill -KILL "$pid" 2>/dev/null || true
+  local rc=0
+  { wait "$pid"; } 2>/dev/null || rc=$?
+  local had
+  had=$(saved_count "$dir")
+  echo "$name: killed (exit $rc) with $had group(s) saved" >&2
+  if [ -e "$out" ]; then
+    # Only a finished run may leave the output, and then it is complete.
+    cmp -s "$ref" "$out" || fail "$name: the kill left a partial or different $out"
+  fi
+  [ "$rc" = 0 ] || [ "$rc" = 137 ] || fail "$name: exited $rc: $(cat "$tmp/$name.err")"
+  # Temporary files may be left by SIGKILL, but never under a final name: every group file
+  # present must be complete (the resume verifies each one).
+  for f in "$tmp"/* "$dir"/*; do
+    case $f in
+      *.tmp-*) echo "$name: left temporary file $(basename "$f")" >&2 ;;
+    esac
+  done
+  # Resume: every saved group is reused, the output equals the reference bit for bit.
+  rm -f "$out"
+  "$fipsc" compress "${args[@]}" -o "$out" --checkpoint-dir "$dir" --resume >"$tmp/$name.resume.out" \
+    2>"$tmp/$name.resume.err" || fail "$name: resume exited $?: $(cat "$tmp/$name.resume.err")"
+  local reused
+  reused=$(grep -c "(from its checkpoint)" "$tmp/$name.resume.err" || true)
+  [ "$reused" = "$had" ] || fail "$name: the resume reused $reused groups, $had were saved"
+  cmp -s "$ref" "$out" || fail "$name: the resumed output differs from the uninterrupted run"
+  [ "$(saved_count "$dir")" = 5 ] || fail "$name: after the resume $(saved_count "$dir") groups are saved"
+  if ls "$dir" | grep -q '\.tmp-'; then fail "$name: the resume left temporary files in $dir: $(ls "$dir")"; fi
+}
+
+# (b) kills at several points.
+killed_run kill0 0
+killed_run kill1 1
+killed_run kill3 3
+killed_run killrand rand
+killed_run kill5 5
+
+# A killed run's temporary checkpoint file (simulated) is removed by the resume and not used.
+dir=$tmp/kill1.ckpt
+rm -f "$dir/group-002.safetensors"
+head -c 1000 "$dir/group-003.safetensors" >"$dir/group-002.safetensors.tmp-AbC123"
+"$fipsc" compress "${args[@]}" -o "$tmp/left.safetensors" --checkpoint-dir "$dir" --resume --quiet ||
+  fail "resume with a leftover temporary file exited $?"
+cmp -s "$ref" "$tmp/left.safetensors" || fail "resume with a leftover temporary file: output differs"
+[ ! -e "$dir/group-002.safetensors.tmp-AbC123" ] || fail "the leftover temporary file was not removed"
+
+# expect_refused CODE MESSAGE ARGS...: the resume fails with CODE, says MESSAGE, writes no output.
+expect_refused() {
+  local want=$1 msg=$2
+  shift 2
+  local out=$tmp/refused.safetensors rc=0
+  "$fipsc" compress "$@" -o "$out" >"$tmp/refused.out" 2>"$tmp/refused.err" || rc=$?
+  [ "$rc" = "$want" ] || fail "compress $* exited $rc, expected $want: $(cat "$tmp/refused.err")"
+  expect_in "$tmp/refused.err" "$msg"
+  [ ! -e "$out" ] || fail "compress $* wrote $out"
+  rm -f "$out"
+}
+
+# (c) a resume with other inputs is refused, naming the difference.
+dir=$tmp/kill3.ckpt
+expect_refused 1 "checkpoint $dir/group-000.safetensors was made with --budget 0.5, this run has --budget 0.4" \
+  "${args[@]}" --checkpoint-dir "$dir" --resume --budget 0.4
+expect_refused 1 "was made with --threads 1, this run has --threads 2" \
+  "${args[@]}" --threads 2 --checkpoint-dir "$dir" --resume
+expect_refused 1 "was made with --seed 1, this run has --seed 7" \
+  "${args[@]}" --checkpoint-dir "$dir" --resume --seed 7
+expect_refused 1 "was made with --groups 0,1,2,3,4, this run has --groups 0,1,2,3" \
+  "${args[@]}" --groups 0,1,2,3 --checkpoint-dir "$dir" --resume
+expect_refused 1 "was made with calibration rows: 512 rows per block" \
+  "${args[@]}" --calib-samples 7 --checkpoint-dir "$dir" --resume
+# ... a fresh run into a directory holding checkpoints, and --resume without a directory: usage.
+expect_refused 2 "already holds checkpoints" "${args[@]}" --checkpoint-dir "$dir"
+expect_refused 2 "--resume needs --checkpoint-dir" "${args[@]}" --resume
+
+# (d) a damaged checkpoint is an error naming the file (not silently recomputed); deleting the
+# file recomputes that group.
+f=$dir/group-001.safetensors
+cp "$f" "$tmp/good-001"
+size=$(stat -c %s "$f")
+printf '\x5a' | dd of="$f" bs=1 seek=$((size - 100)) conv=notrunc status=none
+expect_refused 1 "checkpoint $f is damaged (its tensors hash to" "${args[@]}" --checkpoint-dir "$dir" --resume
+expect_in "$tmp/refused.err" "delete it to recompute group 1"
+head -c $((size / 2)) "$tmp/good-001" >"$f"
+expect_refused 1 "checkpoint $f is damaged" "${args[@]}" --checkpoint-dir "$dir" --resume
+printf 'not a checkpoint' >"$f"
+expect_refused 1 "checkpoint $f is damaged" "${args[@]}" --checkpoint-dir "$dir" --resume
+rm -f "$f"
+"$fipsc" compress "${args[@]}" -o "$tmp/recomputed.safetensors" --checkpoint-dir "$dir" --resume \
+  2>"$tmp/recomputed.err" >/dev/null || fail "resume after deleting a damaged checkpoint exited $?"
+cmp -s "$ref" "$tmp/recomputed.safetensors" || fail "resume after deleting a damaged checkpoint differs"
+[ "$(grep -c "(from its checkpoint)" "$tmp/recomputed.err" || true)" = 4 ] ||
+  fail "expected 4 groups reused, 1 recomputed: $(cat "$tmp/recomputed.err")"
+
+if [ "$failures" -ne 0 ]; then
+  echo "$failures failure(s)" >&2
+  exit 1
+fi
+echo "all compress resume checks passed"
