@@ -92,6 +92,22 @@ killed_run kill3 3
 killed_run killrand rand
 killed_run kill5 5
 
+# Untrained methods and several parts per group (svd: one basis per block), with the JSON report:
+# a resumed run's report equals the uninterrupted one's but for the times and the output path.
+for method in svd fips-init; do
+  margs=("$model" --method "$method" --groups 0-1,2-4 --calib-samples 8 --calib-len 64 --threads 1 --quiet)
+  d=$tmp/$method.ckpt
+  "$fipsc" compress "${margs[@]}" -o "$tmp/$method.ref.safetensors" --report "$tmp/$method.ref.json"
+  "$fipsc" compress "${margs[@]}" -o "$tmp/$method.a.safetensors" --checkpoint-dir "$d"
+  rm -f "$d/group-001.safetensors"
+  "$fipsc" compress "${margs[@]}" -o "$tmp/$method.b.safetensors" --checkpoint-dir "$d" --resume \
+    --report "$tmp/$method.b.json" || fail "$method: resume exited $?"
+  cmp -s "$tmp/$method.ref.safetensors" "$tmp/$method.b.safetensors" || fail "$method: resumed output differs"
+  diff <(grep -v -e '"seconds"' -e '"output"' "$tmp/$method.ref.json") \
+       <(grep -v -e '"seconds"' -e '"output"' "$tmp/$method.b.json") >"$tmp/$method.diff" ||
+    fail "$method: the resumed report differs: $(head -c 600 "$tmp/$method.diff")"
+done
+
 # A killed run's temporary checkpoint file (simulated) is removed by the resume and not used.
 dir=$tmp/kill1.ckpt
 rm -f "$dir/group-002.safetensors"
