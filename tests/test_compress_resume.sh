@@ -151,8 +151,17 @@ f=$dir/group-001.safetensors
 cp "$f" "$tmp/good-001"
 size=$(stat -c %s "$f")
 printf '\x5a' | dd of="$f" bs=1 seek=$((size - 100)) conv=notrunc status=none
-expect_refused 1 "checkpoint $f is damaged (its tensors hash to" "${args[@]}" --checkpoint-dir "$dir" --resume
+expect_refused 1 "checkpoint $f is damaged (its contents hash to" "${args[@]}" --checkpoint-dir "$dir" --resume
 expect_in "$tmp/refused.err" "delete it to recompute group 1"
+# ... a changed digit in its report (the metadata is covered by the hash too)
+cp "$tmp/good-001" "$f"
+match=$(grep -boa 'final_loss[^0-9]*[0-9]\.[0-9]' "$f" | head -1)
+[ -n "$match" ] || fail "no final_loss in $f"
+text=${match#*:}
+pos=$(( ${match%%:*} + ${#text} - 1 )) # the first decimal digit of the final loss
+digit=$(dd if="$f" bs=1 skip="$pos" count=1 status=none)
+printf '%s' "$(( (digit + 1) % 10 ))" | dd of="$f" bs=1 seek="$pos" conv=notrunc status=none
+expect_refused 1 "checkpoint $f is damaged (its contents hash to" "${args[@]}" --checkpoint-dir "$dir" --resume
 head -c $((size / 2)) "$tmp/good-001" >"$f"
 expect_refused 1 "checkpoint $f is damaged" "${args[@]}" --checkpoint-dir "$dir" --resume
 printf 'not a checkpoint' >"$f"

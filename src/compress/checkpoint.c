@@ -241,6 +241,14 @@ static void checkpoint_path(const char *dir, int k, char *buf, size_t cap)
 
 /* ---- saving ------------------------------------------------------------------------------- */
 
+/* The integrity hash covers the metadata texts after the tensors' bytes. */
+static uint64_t hash_metadata(uint64_t h, const char *inputs, const char *parts, const char *report)
+{
+    h = hash_bytes(h, inputs, strlen(inputs));
+    h = hash_bytes(h, parts, strlen(parts));
+    return hash_bytes(h, report, strlen(report));
+}
+
 static cJSON *parts_json(const compress_outcome *oc)
 {
     cJSON *arr = cJSON_CreateArray();
@@ -376,6 +384,7 @@ fipsc_status compress_checkpoint_save(const fipsc_compress_checkpoint *ck, const
             h = hash_bytes(h, s->matrices[i].V, (size_t)s->r * (size_t)cols * sizeof(float));
         }
     }
+    if (!st) h = hash_metadata(h, inputs, parts, report);
     snprintf(hex, sizeof hex, "%016llx", (unsigned long long)h);
     if (!st) st = fipsc_st_writer_set_meta(w, "fipsc_format", CKPT_FORMAT, err);
     if (!st) st = fipsc_st_writer_set_meta(w, "fipsc_checkpoint_version", CKPT_VERSION, err);
@@ -427,14 +436,17 @@ static fipsc_status damaged(fipsc_error *err, const char *path, int k, const cha
 
 /* The stored inputs against this run's: every key of `now` must be in `then` with the same
  * value. */
-static fipsc_status compare_inputs(const cJSON *then, const cJSON *now, const char *path, int k,
+static fipsc_status compare_inputs(const cJSON *then, const cJSON *now, const char *path,
                                    fipsc_error *err)
 {
     const cJSON *it;
     cJSON_ArrayForEach(it, now)
     {
         const cJSON *old = cJSON_GetObjectItemCaseSensitive(then, it->string);
-        if (!cJSON_IsString(old)) return DAMAGED("no input '%s'", it->string);
+        if (!cJSON_IsString(old))
+            return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "checkpoint %s does not record '%s' (made by "
+                              "another fipsc version?): start again with an empty --checkpoint-dir",
+                              path, it->string);
         if (strcmp(old->valuestring, it->valuestring) == 0) continue;
         const char *what = it->string;
         bool option = what[0] == '-';
@@ -628,10 +640,11 @@ static fipsc_status load_group(const char *path, const fipsc_fips_group *g, cons
         if (!pt || !(parts = cJSON_Parse(pt))) st = DAMAGED("unreadable 'parts'");
         else if (!rt || !(report = cJSON_Parse(rt)) || !cJSON_IsObject(report)) st = DAMAGED("unreadable 'report'");
         else if (!data_hash(f, parts, &h)) st = DAMAGED("its tensors do not match its 'parts'");
+        else h = hash_metadata(h, inputs_text, pt, rt);
         snprintf(hex, sizeof hex, "%016llx", (unsigned long long)h);
         if (!st && (!stored || strcmp(stored, hex) != 0))
-            st = DAMAGED("its tensors hash to %s, it recorded %s", hex, stored ? stored : "nothing");
-        if (!st) st = compare_inputs(then, now, path, k, err);
+            st = DAMAGED("its contents hash to %s, it recorded %s", hex, stored ? stored : "nothing");
+        if (!st) st = compare_inputs(then, now, path, err);
         if (!st) st = load_parts(f, parts, g, plan, o, path, k, dst, err);
         if (!st) st = load_report(report, g, plan, path, k, &dst->report, err);
         if (!st && out) out->present = true;
