@@ -141,6 +141,18 @@ expect_refused 1 "was made with --groups 0,1,2,3,4, this run has --groups 0,1,2,
   "${args[@]}" --groups 0,1,2,3 --checkpoint-dir "$dir" --resume
 expect_refused 1 "was made with calibration rows: 512 rows per block" \
   "${args[@]}" --calib-samples 7 --checkpoint-dir "$dir" --resume
+# Another model file of the same shape: one weight of block 0's w1 (gate) changed. llama2.c layout:
+# 28-byte header, then floats: embeddings 512·64, rms_att 5·64, wq 5·64·64, wk and wv 5·64·32 each,
+# wo 5·64·64, rms_ffn 5·64, then w1 [5, 172, 64].
+cp "$model" "$tmp/other.bin"
+chmod u+w "$tmp/other.bin"
+printf '\x3f' | dd of="$tmp/other.bin" bs=1 seek=$((28 + 4 * (32768 + 320 + 20480 + 10240 + 10240 + 20480 + 320) + 2)) \
+  conv=notrunc status=none
+cmp -s "$model" "$tmp/other.bin" && fail "the modified model equals the original"
+oargs=("${args[@]}")
+oargs[0]=$tmp/other.bin
+expect_refused 1 "group-000.safetensors was made with model weights: hash" \
+  "${oargs[@]}" --checkpoint-dir "$dir" --resume
 # ... a fresh run into a directory holding checkpoints, and --resume without a directory: usage.
 expect_refused 2 "already holds checkpoints" "${args[@]}" --checkpoint-dir "$dir"
 expect_refused 2 "--resume needs --checkpoint-dir" "${args[@]}" --resume
