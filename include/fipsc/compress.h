@@ -99,6 +99,9 @@ typedef struct fipsc_compress_options {
                                    byte accounting depends on it (pass it to the writer) */
     bool dense_reconstruction;  /* replace each matrix by U·V_i densely instead of attaching the
                                    compressed form (for evaluation and tests) */
+    int divergence_retries;     /* fips: when a group's training diverges (its loss becomes NaN or
+                                   Inf), train it again from the same initialisation with lr and
+                                   lr_min halved, up to this many times (0: fail at once) */
 } fipsc_compress_options;
 
 /* The defaults, tuned on models/stories260K.bin (BENCHMARKS.md): fips, budget 0.5, sparsity
@@ -176,6 +179,9 @@ typedef struct fipsc_group_report {
     int64_t kept_params, stored_bytes;
     double final_loss;             /* the last training step's loss (NaN without training) */
     int steps;                     /* optimiser steps run (0 without training) */
+    double lr;                     /* the learning rate the group trained with (NaN without
+                                      training): options.lr / 2^retries */
+    int retries;                   /* trainings restarted after a divergence */
     double seconds;                /* wall time for the group */
 } fipsc_group_report;
 
@@ -210,7 +216,9 @@ fipsc_status fipsc_compress_report_table(const fipsc_compress_report *rep, char 
 typedef enum fipsc_compress_event {
     FIPSC_COMPRESS_GROUP_START = 0, /* `group` is about to start */
     FIPSC_COMPRESS_STEP,            /* a training step finished (every few steps) */
-    FIPSC_COMPRESS_GROUP_DONE       /* `group` finished: `report` holds its numbers */
+    FIPSC_COMPRESS_GROUP_DONE,      /* `group` finished: `report` holds its numbers */
+    FIPSC_COMPRESS_RETRY            /* `group`'s training diverged (`message` says where) and
+                                       restarts with learning rate `lr`, retry `retry` (1-based) */
 } fipsc_compress_event;
 
 typedef struct fipsc_compress_progress {
@@ -224,6 +232,9 @@ typedef struct fipsc_compress_progress {
                                   unknown) */
     const fipsc_group_report *report; /* GROUP_DONE only */
     bool restored;             /* GROUP_DONE: the group was read from its checkpoint */
+    int retry;                 /* RETRY: 1 for the first retry of the group, ... */
+    double lr;                 /* RETRY: the learning rate of the new attempt */
+    const char *message;       /* RETRY: why the last attempt failed */
 } fipsc_compress_progress;
 
 typedef void (*fipsc_compress_progress_fn)(void *user, const fipsc_compress_progress *p);
@@ -231,7 +242,12 @@ typedef void (*fipsc_compress_progress_fn)(void *user, const fipsc_compress_prog
 /* Compresses m's MLPs in place, group by group, from the calibration rows (which must cover
  * every block of every group). On success *report (malloc'ed; free with
  * fipsc_compress_report_free) describes the run. On failure m may hold some compressed groups
- * and must not be written. */
+ * and must not be written.
+ * Numeric failures (FIPSC_ERR_NUMERIC) stop the run with a message naming the group: NaN/Inf in
+ * a weight (naming the tensor; checked for the whole model before any work, since the weights
+ * outside the MLPs feed the calibration and the written file), in the calibration rows (block,
+ * x or y, row, column), a diverged training (MLP, step, learning rate; retried when
+ * o->divergence_retries > 0) or a non-finite result of any method. */
 fipsc_status fipsc_compress_run(fipsc_model *m, const fipsc_calibration *cal,
                                 const fipsc_compress_options *o,
                                 fipsc_compress_progress_fn progress, void *progress_user,

@@ -97,6 +97,10 @@ static void usage(FILE *out)
             "                          and --threads (a difference is refused, naming it); a damaged\n"
             "                          checkpoint is an error naming the file (delete it to\n"
             "                          recompute its group)\n"
+            "      --divergence-retries N\n"
+            "                          when a group's training diverges (loss NaN or Inf), train\n"
+            "                          it again from the same start with the learning rate halved,\n"
+            "                          up to N times (default 0: stop with an error naming it)\n"
             "      --quiet             no progress, summaries or table\n"
             "      --help              this text\n\n"
             "Prints a table of the result on stdout. Progress goes to stderr when it is a terminal,\n"
@@ -144,6 +148,12 @@ static void on_progress(void *user, const fipsc_compress_progress *p)
                 p->group + 1, p->n_groups, p->blocks.first, p->blocks.last, who, p->step, p->steps,
                 p->loss, p->sparsity, el, eta);
         ps->line_open = true;
+    } else if (p->event == FIPSC_COMPRESS_RETRY && (ps->live || ps->summary)) {
+        if (ps->line_open) fprintf(stderr, "\r\033[K");
+        ps->line_open = false;
+        fprintf(stderr, "group %d/%d (blocks %d-%d): training diverged (%s); retry %d from the same "
+                        "start with the learning rate halved to %g\n",
+                p->group + 1, p->n_groups, p->blocks.first, p->blocks.last, p->message, p->retry, p->lr);
     } else if (p->event == FIPSC_COMPRESS_GROUP_START && ps->live) {
         fprintf(stderr, "\r\033[Kgroup %d/%d (blocks %d-%d): initialising, elapsed %s", p->group + 1,
                 p->n_groups, p->blocks.first, p->blocks.last, el);
@@ -238,7 +248,7 @@ int cmd_compress(int argc, char **argv)
         OPT_MODE, OPT_STEPS, OPT_LR, OPT_LR_MIN, OPT_WD, OPT_BATCH, OPT_CALIB_CORPUS,
         OPT_CALIB_SAMPLES, OPT_CALIB_LEN, OPT_SEED, OPT_THREADS, OPT_REPORT, OPT_QUIET, OPT_U_DTYPE,
         OPT_CALIB_IMAGES, OPT_CALIB_IDX, OPT_CALIB_COUNT, OPT_CALIB_EXCLUDE, OPT_CALIB_SENTENCES,
-        OPT_CALIB_ROWS, OPT_CHECKPOINT_DIR, OPT_RESUME
+        OPT_CALIB_ROWS, OPT_CHECKPOINT_DIR, OPT_RESUME, OPT_DIVERGENCE_RETRIES
     };
     static const struct option opts[] = {
         {"output", required_argument, 0, 'o'},
@@ -271,6 +281,7 @@ int cmd_compress(int argc, char **argv)
         {"calib-rows", required_argument, 0, OPT_CALIB_ROWS},
         {"checkpoint-dir", required_argument, 0, OPT_CHECKPOINT_DIR},
         {"resume", no_argument, 0, OPT_RESUME},
+        {"divergence-retries", required_argument, 0, OPT_DIVERGENCE_RETRIES},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     fipsc_compress_options o;
@@ -373,6 +384,10 @@ int cmd_compress(int argc, char **argv)
         case OPT_QUIET: quiet = true; break;
         case OPT_CHECKPOINT_DIR: ck.dir = optarg; break;
         case OPT_RESUME: ck.resume = true; break;
+        case OPT_DIVERGENCE_RETRIES:
+            if (!cli_parse_int(CMD, "--divergence-retries", optarg, 0, 60, &v)) return CLI_USAGE;
+            o.divergence_retries = (int)v;
+            break;
         case OPT_U_DTYPE:
             if (strcmp(optarg, "f32") == 0) o.u_dtype = FIPSC_F32;
             else if (strcmp(optarg, "f16") == 0) o.u_dtype = FIPSC_F16;

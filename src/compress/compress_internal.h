@@ -28,15 +28,19 @@ typedef struct compress_outcome {
     int64_t *nnz;        /* [n_matrices]: kept entries of each V_i */
     double final_loss;   /* NaN without training */
     int steps;
+    double lr;           /* the learning rate training used (NaN without training) */
+    int retries;         /* trainings restarted after a divergence */
     bool svd_stacked;    /* parts hold per-matrix SVD factors stacked per block (svd) */
 } compress_outcome;
 
 void compress_outcome_free(compress_outcome *o);
 
-/* Training progress, forwarded by the pipeline (group index, phase, step, loss, sparsity). */
+/* Training progress, forwarded by the pipeline (group index, phase, step, loss, sparsity), and
+ * the restarts after a divergence (retry number from 1, the new learning rate, why). */
 typedef struct compress_train_hook {
     fipsc_fips_progress_fn fn;
     void *user;
+    void (*retry)(void *user, int retry, float lr, const char *why);
 } compress_train_hook;
 
 /* Runs o->method on the group g (built over the plan's blocks, dense weights), with the group's

@@ -166,6 +166,50 @@ static fipsc_status copy_factors(const fipsc_fips_factors *F, fipsc_fips_factors
     return FIPSC_OK;
 }
 
+/* Trains F with t. A divergence (the trainer's FIPSC_ERR_NUMERIC: the loss became NaN or Inf)
+ * restarts training from the same initialisation and seed with lr and lr_min halved, up to
+ * o->divergence_retries times: retry k is the run with --lr lr/2^k, bit for bit. */
+static fipsc_status train_with_retries(const fipsc_fips_group *g, fipsc_fips_factors *F,
+                                       const fipsc_fips_calib *calib,
+                                       const fipsc_compress_options *o, fipsc_fips_train_opts *t,
+                                       compress_train_hook hook, compress_outcome *out,
+                                       fipsc_error *err)
+{
+    fipsc_fips_factors F0 = {0};
+    fipsc_status st = o->divergence_retries > 0 ? copy_factors(F, &F0, err) : FIPSC_OK;
+    for (int attempt = 0; !st; attempt++) {
+        fipsc_error terr = {0};
+        fipsc_fips_train_report tr;
+        st = fipsc_fips_train(g, F, calib, t, &tr, &terr);
+        if (!st) {
+            out->final_loss = tr.final_loss;
+            out->steps = o->mode == FIPSC_FIPS_JOINT ? o->steps : o->steps * g->n_mlps;
+            out->lr = t->lr;
+            out->retries = attempt;
+            fipsc_fips_train_report_free(&tr);
+            break;
+        }
+        if (err) *err = terr;
+        if (st != FIPSC_ERR_NUMERIC || attempt >= o->divergence_retries) {
+            if (attempt > 0)
+                fipsc_fail_context(err, "training diverged again after %d retr%s with the learning "
+                                   "rate halved each time (last %g): ", attempt,
+                                   attempt == 1 ? "y" : "ies", (double)t->lr);
+            break;
+        }
+        size_t nu = (size_t)F->d * (size_t)F->r, nv = (size_t)F->r * (size_t)F->P;
+        memcpy(F->U, F0.U, nu * sizeof(float));
+        memcpy(F->V, F0.V, nv * sizeof(float));
+        memcpy(F->mask, F0.mask, nv);
+        t->lr *= 0.5f;
+        t->lr_min *= 0.5f;
+        if (hook.retry) hook.retry(hook.user, attempt + 1, t->lr, terr.message);
+        st = FIPSC_OK;
+    }
+    if (o->divergence_retries > 0) fipsc_fips_factors_free(&F0);
+    return st;
+}
+
 /* fips, fips-init and shared-svd: one shared basis for the whole group. */
 static fipsc_status run_shared(const fipsc_fips_group *g, const fipsc_group_plan *plan,
                                const fipsc_fips_calib *calib, const fipsc_compress_options *o,
@@ -207,12 +251,7 @@ static fipsc_status run_shared(const fipsc_fips_group *g, const fipsc_group_plan
         t.progress = hook.fn;
         t.progress_user = hook.user;
         t.progress_every = 5;
-        fipsc_fips_train_report tr;
-        if (!st && !(st = fipsc_fips_train(g, &F, calib, &t, &tr, err))) {
-            out->final_loss = tr.final_loss;
-            out->steps = o->mode == FIPSC_FIPS_JOINT ? o->steps : o->steps * g->n_mlps;
-            fipsc_fips_train_report_free(&tr);
-        }
+        if (!st) st = train_with_retries(g, &F, calib, o, &t, hook, out, err);
     }
     if (!st && !(out->recon = alloc_matrix_list(g))) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
     if (!st) st = reconstruct(g, &F, out->recon, err);
@@ -373,6 +412,7 @@ fipsc_status compress_group_run(const fipsc_fips_group *g, const fipsc_group_pla
 {
     memset(out, 0, sizeof *out);
     out->final_loss = NAN;
+    out->lr = NAN;
     out->n_matrices = g->n_matrices;
     out->nnz = calloc((size_t)g->n_matrices, sizeof *out->nnz);
     if (!out->nnz) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");

@@ -88,6 +88,9 @@ fipsc_status fipsc_compress_options_check(const fipsc_compress_options *o, fipsc
         return BAD("U is stored as f32, f16 or bf16, not %s", fipsc_dtype_name(o->u_dtype));
     if (!(o->weight_decay >= 0.0f) || !isfinite(o->weight_decay))
         return BAD("weight decay %g must be a finite number ≥ 0", (double)o->weight_decay);
+    /* 60 halvings take any float learning rate below 1e-18 of itself: more cannot help. */
+    if (o->divergence_retries < 0 || o->divergence_retries > 60)
+        return BAD("--divergence-retries %d is not in [0, 60]", o->divergence_retries);
     return FIPSC_OK;
 #undef BAD
 }

@@ -13,7 +13,9 @@
 #include <time.h>
 
 #include "compress/compress_internal.h"
+#include "fipsc/factored.h"
 #include "fipsc/mlp_forward.h"
+#include "fipsc/tensor.h"
 
 /* Calibration rows per MLP forward when measuring output errors. */
 #define EVAL_CHUNK_ROWS 4096
@@ -107,6 +109,8 @@ static fipsc_status measure_group(const fipsc_fips_group *g, const fipsc_group_p
     if (!gr->mlps || !gr->matrices) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
     gr->final_loss = oc->final_loss;
     gr->steps = oc->steps;
+    gr->lr = oc->lr;
+    gr->retries = oc->retries;
     gr->plan.r = oc->rank;
     int64_t entries = 0;
     for (int i = 0; i < g->n_matrices; i++) {
@@ -227,6 +231,71 @@ static void train_progress(void *user, const fipsc_fips_progress *p)
     h->fn(h->user, &cp);
 }
 
+/* A restart after a divergence, forwarded with the run's position. */
+static void train_retry(void *user, int retry, float lr, const char *why)
+{
+    hook_ctx *h = user;
+    if (!h->fn) return;
+    fipsc_compress_progress cp = {
+        .event = FIPSC_COMPRESS_RETRY,
+        .group = h->group,
+        .n_groups = h->n_groups,
+        .blocks = h->blocks,
+        .block = -1,
+        .elapsed = now_seconds() - h->t0,
+        .eta = -1.0,
+        .retry = retry,
+        .lr = lr,
+        .message = why,
+    };
+    h->fn(h->user, &cp);
+}
+
+/* "[row, col]" of flat index e in a tensor, or "flat index e" if it is not a matrix. */
+static void format_position(char *buf, size_t cap, const fipsc_tensor *t, int64_t e)
+{
+    if (t->ndim == 2 && t->shape[1] > 0)
+        snprintf(buf, cap, "[%lld, %lld]", (long long)(e / t->shape[1]), (long long)(e % t->shape[1]));
+    else
+        snprintf(buf, cap, "flat index %lld", (long long)e);
+}
+
+/* NaN/Inf anywhere in the model stops the run before any work: in a group's MLP it would make
+ * the SVD and training meaningless, anywhere else it feeds the calibration forward and would be
+ * copied into the written file. The message names the group (or says the tensor is in none). */
+static fipsc_status check_weights(const fipsc_model *m, const fipsc_group_plan *plans, int n,
+                                  fipsc_error *err)
+{
+    for (int i = 0; i < m->n_tensors; i++) {
+        const fipsc_tensor *t = &m->tensors[i];
+        int64_t bad = fipsc_first_nonfinite(t->data, (size_t)fipsc_shape_numel(t->ndim, t->shape));
+        if (bad < 0) continue;
+        char pos[96];
+        format_position(pos, sizeof pos, t, bad);
+        for (int k = 0; k < n; k++)
+            for (int l = plans[k].blocks.first; l <= plans[k].blocks.last; l++) {
+                const fipsc_mlp *mlp = m->mlps[l];
+                const bool gated = mlp->kind == FIPSC_MLP_GATED;
+                const fipsc_linear *lins[3] = {&mlp->up, &mlp->down, gated ? &mlp->gate : NULL};
+                const char *names[3] = {gated ? "up" : "fc1", gated ? "down" : "fc2", "gate"};
+                for (int q = 0; q < 3; q++) {
+                    if (!lins[q] || (t->data != lins[q]->w && t->data != lins[q]->bias)) continue;
+                    return fipsc_fail(err, FIPSC_ERR_NUMERIC,
+                                      "group %d (blocks %d-%d): block %d's %s %s '%s' holds a "
+                                      "non-finite value (%g) at %s", k, plans[k].blocks.first,
+                                      plans[k].blocks.last, l, names[q],
+                                      t->data == lins[q]->w ? "weight" : "bias", t->name,
+                                      (double)t->data[bad], pos);
+                }
+            }
+        return fipsc_fail(err, FIPSC_ERR_NUMERIC,
+                          "tensor '%s' holds a non-finite value (%g) at %s; it is in no compressed "
+                          "group, but the calibration forward uses it and the written model would "
+                          "carry it: nothing was compressed", t->name, (double)t->data[bad], pos);
+    }
+    return FIPSC_OK;
+}
+
 static fipsc_status check_calibration(const fipsc_model *m, const fipsc_calibration *cal,
                                       const fipsc_group_plan *plans, int n, fipsc_error *err)
 {
@@ -238,6 +307,20 @@ static fipsc_status check_calibration(const fipsc_model *m, const fipsc_calibrat
             const fipsc_fips_calib *c = &cal->blocks[l];
             if (c->n < 1 || !c->x || !c->y)
                 return fipsc_fail(err, FIPSC_ERR_ARG, "no calibration rows for block %d (group %d)", l, k);
+            /* Rows are [n, d] with d the group's width (the plan checked every block has it). */
+            const int d = plans[k].d;
+            for (int which = 0; which < 2; which++) {
+                const float *rows = which ? c->y : c->x;
+                int64_t bad = fipsc_first_nonfinite(rows, (size_t)c->n * (size_t)d);
+                if (bad >= 0)
+                    return fipsc_fail(err, FIPSC_ERR_NUMERIC,
+                                      "group %d (blocks %d-%d): the calibration %s of block %d is "
+                                      "%g at row %lld, column %lld (the original model's "
+                                      "activations are not finite on the calibration data)", k,
+                                      plans[k].blocks.first, plans[k].blocks.last,
+                                      which ? "MLP output y" : "MLP input x", l, (double)rows[bad],
+                                      (long long)(bad / d), (long long)(bad % d));
+            }
         }
     return FIPSC_OK;
 }
@@ -254,13 +337,24 @@ static fipsc_status run_group(fipsc_model *m, const fipsc_calibration *cal,
     if (st) return st;
     const fipsc_fips_calib *calib = &cal->blocks[plan->blocks.first];
     compress_outcome oc;
-    st = compress_group_run(&g, plan, calib, o, k, (compress_train_hook){train_progress, hook}, &oc, err);
+    st = compress_group_run(&g, plan, calib, o, k, (compress_train_hook){train_progress, hook, train_retry},
+                            &oc, err);
     if (st) {
         fipsc_fips_group_free(&g);
         free(mlps);
-        return st;
+        return fipsc_fail_context(err, "group %d (blocks %d-%d): ", k, plan->blocks.first, plan->blocks.last);
     }
-    st = measure_group(&g, plan, calib, &oc, o->u_dtype, gr, err);
+    /* Whatever the method, a non-finite result must not reach the model (nor a file). */
+    for (int i = 0; i < g.n_matrices && !st; i++) {
+        const fipsc_fips_matrix *mx = &g.matrices[i];
+        int64_t bad = fipsc_first_nonfinite(oc.recon[i], (size_t)g.d * (size_t)mx->cols);
+        if (bad >= 0)
+            st = fipsc_fail(err, FIPSC_ERR_NUMERIC, "%s gave a non-finite value (%g) in block %d's "
+                            "%s matrix at flat index %lld", fipsc_compress_method_name(o->method),
+                            (double)oc.recon[i][bad], plan->blocks.first + mx->mlp,
+                            fipsc_mlp_role_name(compress_role(mx->role)), (long long)bad);
+    }
+    if (!st) st = measure_group(&g, plan, calib, &oc, o->u_dtype, gr, err);
     gr->seconds = now_seconds() - t_start;
     /* Saved before installing: g still describes the original weights the checkpoint records. */
     if (!st && ck) st = compress_checkpoint_save(ck, &g, calib, o, plan, k, &oc, gr, err);
@@ -299,7 +393,7 @@ fipsc_status fipsc_compress_run_checkpointed(fipsc_model *m, const fipsc_calibra
     fipsc_status st = fipsc_compress_plan(m, o, &plans, &n, err);
     if (st) return st;
     compress_saved *saved = NULL; /* groups read from checkpoints, verified before any work */
-    if ((st = check_calibration(m, cal, plans, n, err)) ||
+    if ((st = check_weights(m, plans, n, err)) || (st = check_calibration(m, cal, plans, n, err)) ||
         (ck && (st = compress_checkpoint_load_all(ck, m, cal, o, plans, n, &saved, err)))) {
         free(plans);
         return st;
@@ -341,6 +435,10 @@ fipsc_status fipsc_compress_run_checkpointed(fipsc_model *m, const fipsc_calibra
             if (st) fipsc_fail_context(err, "group %d (blocks %d-%d), from its checkpoint: ", k,
                                        plans[k].blocks.first, plans[k].blocks.last);
             hook.steps_total -= rep->groups[k].steps; /* the ETA counts the work left */
+            /* Checkpoints do not record the learning rate: a saved group trained with o->lr
+               unless it was retried (its retries then read as 0). */
+            if (!st && !(rep->groups[k].lr > 0.0))
+                rep->groups[k].lr = o->method == FIPSC_METHOD_FIPS ? (double)o->lr : NAN;
         } else {
             st = run_group(m, cal, o, &plans[k], k, ck, &hook, &rep->groups[k], err);
             hook.steps_before += rep->groups[k].steps;

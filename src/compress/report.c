@@ -116,6 +116,10 @@ static cJSON *group_json(const fipsc_group_report *g, int index)
     add_num(j, "stored_bytes", (double)g->stored_bytes);
     add_num(j, "steps", g->steps);
     add_num(j, "final_loss", g->final_loss);
+    if (isfinite(g->lr)) { /* trained: the learning rate used, lower after divergence retries */
+        add_num(j, "lr", float_value((float)g->lr));
+        add_num(j, "retries", g->retries);
+    }
     add_num(j, "seconds", g->seconds);
     cJSON *mlps = cJSON_AddArrayToObject(j, "mlps");
     for (int k = 0; k < g->n_mlps; k++) {

@@ -9,6 +9,7 @@
  *                  arrays ("<weight name minus .weight>.fips_v.*")
  * The file is written atomically by the safetensors writer. */
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "fipsc/compressed.h"
 #include "fipsc/factored.h"
 #include "fipsc/safetensors.h"
+#include "fipsc/tensor.h"
 #include "io/compressed_format.h"
 
 /* Buffers that must outlive the writer's add calls until the file is written. */
@@ -83,6 +85,26 @@ static cJSON *group_json(const fipsc_model *m, int gi, fipsc_dtype u_dtype)
     return o;
 }
 
+/* The last line of defence: NaN/Inf never reaches a file. Every float must be finite, and stay
+ * finite in the dtype it is stored as (an F16 entry beyond ±65504 would become Inf). */
+static fipsc_status check_values(const char *name, const float *x, int64_t n, fipsc_dtype dt,
+                                 fipsc_error *err)
+{
+    int64_t bad = fipsc_first_nonfinite(x, (size_t)n);
+    for (int64_t e = 0; bad < 0 && dt != FIPSC_F32 && e < n; e++) {
+        float v = fabsf(x[e]);
+        if (dt == FIPSC_F16 && v >= 65504.0f && !isfinite(fipsc_f16_to_f32(fipsc_f32_to_f16(v)))) bad = e;
+        if (dt == FIPSC_BF16 && v >= 3.38e38f && !isfinite(fipsc_bf16_to_f32(fipsc_f32_to_bf16(v)))) bad = e;
+    }
+    if (bad < 0) return FIPSC_OK;
+    if (isfinite(x[bad]))
+        return fipsc_fail(err, FIPSC_ERR_NUMERIC, "tensor '%s' holds %g at flat index %lld, beyond "
+                          "what %s can hold: nothing written (store it as F32)", name,
+                          (double)x[bad], (long long)bad, fipsc_dtype_name(dt));
+    return fipsc_fail(err, FIPSC_ERR_NUMERIC, "tensor '%s' holds a non-finite value (%g) at flat "
+                      "index %lld: nothing written", name, (double)x[bad], (long long)bad);
+}
+
 /* Adds the V arrays of linear i (stored form kept in p until the file is written). */
 static fipsc_status add_v(fipsc_st_writer *w, const fipsc_factored_linear *fl, pending *p, int i,
                           fipsc_error *err)
@@ -96,17 +118,20 @@ static fipsc_status add_v(fipsc_st_writer *w, const fipsc_factored_linear *fl, p
     if (s->storage == FIPSC_V_DENSE) {
         int64_t shape[2] = {s->r, s->f};
         if (!cf_v_name(name, sizeof name, w_name, CF_DENSE)) goto too_long;
+        if ((st = check_values(name, s->values, (int64_t)s->r * s->f, FIPSC_F32, err))) return st;
         return fipsc_st_writer_add(w, name, FIPSC_F32, 2, shape, s->values, err);
     }
     if (s->storage == FIPSC_V_NM) {
         int64_t shape[3] = {s->f, s->r / s->nm_m, s->nm_n};
         if (!cf_v_name(name, sizeof name, w_name, CF_NM_VALUES)) goto too_long;
+        if ((st = check_values(name, s->values, fipsc_shape_numel(3, shape), FIPSC_F32, err))) return st;
         if ((st = fipsc_st_writer_add(w, name, FIPSC_F32, 3, shape, s->values, err))) return st;
         cf_v_name(name, sizeof name, w_name, CF_NM_INDICES);
         return fipsc_st_writer_add(w, name, FIPSC_U8, 3, shape, s->nm_idx, err);
     }
     int64_t nnz = s->nnz, ptrs = (int64_t)s->f + 1;
     if (!cf_v_name(name, sizeof name, w_name, CF_CSC_VALUES)) goto too_long;
+    if ((st = check_values(name, s->values, nnz, FIPSC_F32, err))) return st;
     if ((st = fipsc_st_writer_add(w, name, FIPSC_F32, 1, &nnz, s->values, err))) return st;
     cf_v_name(name, sizeof name, w_name, CF_CSC_ROWS);
     if (s->r <= 65535) {
@@ -167,6 +192,7 @@ static fipsc_status add_everything(fipsc_st_writer *w, const fipsc_model *m, fip
     for (int i = 0; i < m->n_tensors; i++) {
         const fipsc_tensor *t = &m->tensors[i];
         fipsc_dtype dt = t->source_dtype == FIPSC_F16 || t->source_dtype == FIPSC_BF16 ? t->source_dtype : FIPSC_F32;
+        if ((st = check_values(t->name, t->data, fipsc_shape_numel(t->ndim, t->shape), dt, err))) return st;
         if ((st = fipsc_st_writer_add_f32_as(w, t->name, dt, t->ndim, t->shape, t->data, err))) return st;
     }
     char name[64];
@@ -175,6 +201,7 @@ static fipsc_status add_everything(fipsc_st_writer *w, const fipsc_model *m, fip
         if (!g->U) continue;
         int64_t shape[2] = {g->d, g->r};
         cf_u_name(name, sizeof name, gi);
+        if ((st = check_values(name, g->U, (int64_t)g->d * g->r, u_dtype, err))) return st;
         if ((st = fipsc_st_writer_add_f32_as(w, name, u_dtype, 2, shape, g->U, err))) return st;
     }
     const int n = fipsc_model_factored_count(m);
