@@ -1,4 +1,5 @@
 /* fipsc generate: continue a prompt of token ids with a Llama-family model. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,7 +149,10 @@ int cmd_generate(int argc, char **argv)
         for (int i = 0; i < n_prompt; i++) printf(i ? " %d" : "%d", (int)prompt[i]);
         for (int i = 0; i < n_out; i++) printf(" %d", (int)out[i]);
         printf("\n");
-        if (fflush(stdout) != 0) rc = CLI_FAILURE;
+        if (fflush(stdout) != 0) {
+            fprintf(stderr, "fipsc generate: cannot write to standard output: %s\n", strerror(errno));
+            rc = CLI_FAILURE;
+        }
     }
     fipsc_sampler_free(&sampler);
     free(out);

@@ -1,4 +1,5 @@
 /* fipsc: entry point and subcommand dispatch. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -46,7 +47,17 @@ int main(int argc, char **argv)
         return CLI_OK;
     }
     for (int i = 0; i < n_commands; i++)
-        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            int rc = commands[i].run(argc - 1, argv + 1);
+            /* Results lost on a full disk (or a closed pipe) must not pass for success. */
+            errno = 0;
+            if (rc == CLI_OK && (fflush(stdout) != 0 || ferror(stdout))) {
+                fprintf(stderr, "fipsc %s: cannot write to standard output%s%s\n", commands[i].name,
+                        errno ? ": " : "", errno ? strerror(errno) : "");
+                rc = CLI_FAILURE;
+            }
+            return rc;
+        }
     fprintf(stderr, "fipsc: unknown command '%s'\nTry 'fipsc --help'.\n", argv[1]);
     return CLI_USAGE;
 }

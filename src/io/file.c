@@ -13,7 +13,8 @@
 fipsc_status fipsc_map_file(const char *path, fipsc_mapped_file **out, fipsc_error *err)
 {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below). */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return fipsc_fail(err, FIPSC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {
@@ -23,7 +24,8 @@ fipsc_status fipsc_map_file(const char *path, fipsc_mapped_file **out, fipsc_err
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return fipsc_fail(err, FIPSC_ERR_IO, "%s: not a regular file", path);
+        return fipsc_fail(err, FIPSC_ERR_IO, "%s: not a regular file (%s)", path,
+                          S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO" : "a device or socket");
     }
     fipsc_mapped_file *mf = calloc(1, sizeof *mf);
     if (!mf) {
@@ -38,8 +40,8 @@ fipsc_status fipsc_map_file(const char *path, fipsc_mapped_file **out, fipsc_err
             int e = errno;
             close(fd);
             free(mf);
-            return fipsc_fail(err, e == ENOMEM ? FIPSC_ERR_NOMEM : FIPSC_ERR_IO,
-                              "%s: cannot map %zu bytes: %s", path, (size_t)st.st_size, strerror(e));
+            return fipsc_fail(err, e == ENOMEM ? FIPSC_ERR_NOMEM : FIPSC_ERR_IO, "%s: %scannot map %zu bytes: %s",
+                              path, e == ENOMEM ? "out of memory: " : "", (size_t)st.st_size, strerror(e));
         }
         mf->data = p;
     }
@@ -62,6 +64,10 @@ fipsc_status fipsc_atomic_open(const char *path, fipsc_atomic_file *af, fipsc_er
     memset(af, 0, sizeof *af);
     if (strlen(path) >= sizeof af->final_path)
         return fipsc_fail(err, FIPSC_ERR_ARG, "output path too long: %s", path);
+    /* The rename on commit could not replace a directory: say so now, before any work. */
+    struct stat existing;
+    if (stat(path, &existing) == 0 && S_ISDIR(existing.st_mode))
+        return fipsc_fail(err, FIPSC_ERR_IO, "%s: is a directory (the output must be a file name)", path);
     snprintf(af->final_path, sizeof af->final_path, "%s", path);
     /* The temporary file lives in the destination's directory so that rename is atomic. */
     snprintf(af->temp_path, sizeof af->temp_path, "%s.tmp-XXXXXX", path);
@@ -156,8 +162,27 @@ void fipsc_atomic_abort(fipsc_atomic_file *af)
 fipsc_status fipsc_read_file(const char *path, char **out, size_t *size, fipsc_error *err)
 {
     *out = NULL;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return fipsc_fail(err, FIPSC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    /* O_NONBLOCK so that a FIFO without a writer reads as empty instead of blocking the open;
+     * pipes with a writer (process substitution) are then read normally, blocking. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return fipsc_fail(err, FIPSC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return fipsc_fail(err, FIPSC_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
+    }
+    if (S_ISDIR(st.st_mode)) {
+        close(fd);
+        return fipsc_fail(err, FIPSC_ERR_IO, "%s: is a directory, not a file", path);
+    }
+    int flags = fcntl(fd, F_GETFL);
+    FILE *fp = flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0 ? NULL : fdopen(fd, "rb");
+    if (!fp) {
+        int e = errno;
+        close(fd);
+        return fipsc_fail(err, FIPSC_ERR_IO, "%s: cannot open: %s", path, strerror(e));
+    }
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap);
     while (buf) {
