@@ -25,7 +25,7 @@ expect_in "$tmp/help.txt" "--checkpoint-dir DIR"
 expect_in "$tmp/help.txt" "--resume"
 
 # (a) the reference: an uninterrupted run without checkpoints.
-"$fipsc" compress "${args[@]}" -o "$ref" --quiet || fail "reference run exited $?"
+"$fipsc" compress "${args[@]}" -o "$ref" --quiet --report "$tmp/ref.json" || fail "reference run exited $?"
 [ -s "$ref" ] || { echo "FAIL: no reference output" >&2; exit 1; }
 
 # With checkpoints and nothing to resume, the output is the same; every group is saved.
@@ -89,6 +89,12 @@ killed_run() {
 killed_run kill0 0
 killed_run kill1 1
 killed_run kill3 3
+# ... and its report (learning rate, losses, errors) is the uninterrupted run's but for the times.
+"$fipsc" compress "${args[@]}" -o "$tmp/kill3.again.safetensors" --checkpoint-dir "$tmp/kill3.ckpt" \
+  --resume --quiet --report "$tmp/kill3.json" || fail "kill3: second resume exited $?"
+diff <(grep -v -e '"seconds"' -e '"output"' "$tmp/ref.json") \
+     <(grep -v -e '"seconds"' -e '"output"' "$tmp/kill3.json") >"$tmp/kill3.diff" ||
+  fail "kill3: the resumed report differs: $(head -c 600 "$tmp/kill3.diff")"
 killed_run killrand rand
 killed_run kill5 5
 

@@ -18,7 +18,7 @@
  *
  * What a checkpoint was made from is recorded next to it ("inputs"): every option that changes
  * the result (method, budget, sparsity, n:m, rank, groups, schedule, mode, steps, batch, lr,
- * lr-min, weight decay, seed, U dtype), the thread count (OpenBLAS results depend on it), the
+ * lr-min, weight decay, seed, U dtype, divergence retries), the thread count (OpenBLAS results depend on it), the
  * group's index and blocks, a 64-bit hash of the group's original weights and one of its
  * calibration rows (so another model file, another calibration corpus, sample count or length
  * is caught whatever its name). A resume whose inputs differ fails naming the first difference.
@@ -224,6 +224,7 @@ static cJSON *inputs_json(const fipsc_fips_group *g, const fipsc_fips_calib *cal
     put_decimal(j, "--weight-decay", o->weight_decay, true);
     put_str(j, "--seed", "%llu", (unsigned long long)o->seed);
     put_str(j, "--u-dtype", "%s", fipsc_dtype_name(o->u_dtype));
+    put_str(j, "--divergence-retries", "%d", o->divergence_retries);
     put_str(j, "--threads", "%d", fipsc_threads_get());
     put_str(j, "group", "%d (blocks %d-%d)", k, plan->blocks.first, plan->blocks.last);
     put_str(j, "model weights", "hash %016llx", (unsigned long long)hash_weights(g));
@@ -299,6 +300,8 @@ static cJSON *report_json(const fipsc_group_report *gr)
     put_int(j, "stored_bytes", gr->stored_bytes);
     put_num(j, "final_loss", gr->final_loss);
     put_int(j, "steps", gr->steps);
+    put_num(j, "lr", gr->lr);
+    put_int(j, "retries", gr->retries);
     put_num(j, "seconds", gr->seconds);
     cJSON *mlps = cJSON_AddArrayToObject(j, "mlps");
     for (int i = 0; i < gr->n_mlps; i++) {
@@ -572,7 +575,8 @@ static fipsc_status load_report(const cJSON *j, const fipsc_fips_group *g, const
         !get_int(pj, "stored_bytes", 0, big, &p->stored_bytes) || !get_int(j, "nnz", 0, big, &gr->nnz) ||
         !get_num(j, "sparsity", &gr->sparsity) || !get_int(j, "kept_params", 0, big, &gr->kept_params) ||
         !get_int(j, "stored_bytes", 0, big, &gr->stored_bytes) || !get_num(j, "final_loss", &gr->final_loss) ||
-        !get_i32(j, "steps", 0, 1 << 30, &gr->steps) || !get_num(j, "seconds", &gr->seconds) ||
+        !get_i32(j, "steps", 0, 1 << 30, &gr->steps) || !get_num(j, "lr", &gr->lr) ||
+        !get_i32(j, "retries", 0, 1 << 20, &gr->retries) || !get_num(j, "seconds", &gr->seconds) ||
         cJSON_GetArraySize(mlps) != g->n_mlps || cJSON_GetArraySize(mats) != g->n_matrices)
         return DAMAGED("bad 'report'");
     gr->n_mlps = g->n_mlps;
