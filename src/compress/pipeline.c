@@ -435,10 +435,6 @@ fipsc_status fipsc_compress_run_checkpointed(fipsc_model *m, const fipsc_calibra
             if (st) fipsc_fail_context(err, "group %d (blocks %d-%d), from its checkpoint: ", k,
                                        plans[k].blocks.first, plans[k].blocks.last);
             hook.steps_total -= rep->groups[k].steps; /* the ETA counts the work left */
-            /* Checkpoints do not record the learning rate: a saved group trained with o->lr
-               unless it was retried (its retries then read as 0). */
-            if (!st && !(rep->groups[k].lr > 0.0))
-                rep->groups[k].lr = o->method == FIPSC_METHOD_FIPS ? (double)o->lr : NAN;
         } else {
             st = run_group(m, cal, o, &plans[k], k, ck, &hook, &rep->groups[k], err);
             hook.steps_before += rep->groups[k].steps;
