@@ -1,13 +1,15 @@
 /* FiPS SVD initialisation: the gesdd and Gram routes agree (U up to column sign — the library
  * fixes the signs, so they agree outright — and U·V equal), U is orthonormal, U·V is the best
  * rank-r approximation (error = the dropped singular values), full rank reproduces W_cat, and the
- * r > rank padding rule (zero U columns, V rows = top rows / 32 repeated). */
+ * r > rank padding rule (zero U columns, V rows = top rows / 32 repeated); both routes give the
+ * same bits on 1 and 2 threads. */
 #include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fipsc/fips.h"
+#include "fipsc/threads.h"
 #include "testutil.h"
 
 static uint64_t rng_state = 99;
@@ -196,6 +198,39 @@ static void test_errors(void)
     free(w);
 }
 
+/* Both routes give the same bits on 1 and 2 threads (OpenMP and OpenBLAS, set together by
+ * fipsc_threads_set as --threads does): d spans several Gram tiles, and the work is large enough
+ * for every parallel path to run threaded. */
+static void test_thread_independence(void)
+{
+    enum { D = 520, R = 300 };
+    const int64_t P = 2048;
+    fipsc_error err = {0};
+    float *w = malloc((size_t)D * P * sizeof(float));
+    for (int64_t e = 0; e < (int64_t)D * P; e++) w[e] = urand();
+    const int saved = fipsc_threads_get();
+    const fipsc_fips_svd_method methods[2] = {FIPSC_FIPS_SVD_GESDD, FIPSC_FIPS_SVD_GRAM};
+    for (int m = 0; m < 2; m++) {
+        fipsc_fips_factors F[2];
+        float sigma[2][D];
+        for (int t = 0; t < 2; t++) {
+            fipsc_threads_set(t + 1);
+            CHECK_OK(fipsc_fips_factors_alloc(&F[t], D, R, P, &err), &err);
+            CHECK_OK(fipsc_fips_svd_init(w, methods[m], &F[t], sigma[t], &err), &err);
+        }
+        CHECK_MSG(memcmp(F[0].U, F[1].U, (size_t)D * R * sizeof(float)) == 0,
+                  "method %d: U differs between 1 and 2 threads", (int)methods[m]);
+        CHECK_MSG(memcmp(F[0].V, F[1].V, (size_t)R * P * sizeof(float)) == 0,
+                  "method %d: V differs between 1 and 2 threads", (int)methods[m]);
+        CHECK_MSG(memcmp(sigma[0], sigma[1], sizeof sigma[0]) == 0,
+                  "method %d: singular values differ between 1 and 2 threads", (int)methods[m]);
+        fipsc_fips_factors_free(&F[0]);
+        fipsc_fips_factors_free(&F[1]);
+    }
+    fipsc_threads_set(saved);
+    free(w);
+}
+
 int main(void)
 {
     check_routes(12, 60, 8);   /* r < rank, wide */
@@ -206,5 +241,6 @@ int main(void)
     check_routes(48, 400, 40); /* larger */
     test_init_group();
     test_errors();
+    test_thread_independence();
     return test_summary("test_fips_init");
 }

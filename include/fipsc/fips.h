@@ -14,9 +14,9 @@
  * Calibration rows are [n, d] (one token per row). U is [d, r]; all V_i live side by side in one
  * [r, P] array (V_i = its columns, leading dimension P), with a [r, P] byte mask next to it.
  * Masked entries of V are exactly zero. Nothing here prints; progress goes to a callback.
- * Determinism: masks, forward/backward and training give the same bits for a given seed whatever
- * the number of threads (their GEMMs run as fixed column panels, one single-threaded sgemm each);
- * the SVD initialisation uses threaded LAPACK/BLAS and is reproducible for a given thread count. */
+ * Determinism: everything here gives the same bits for a given seed whatever the number of
+ * threads (OpenMP or OpenBLAS): GEMMs run as fixed column panels, one single-threaded sgemm each,
+ * and the SVD initialisation runs LAPACK with OpenBLAS on one thread (see src/fips/init.c). */
 #ifndef FIPSC_FIPS_H
 #define FIPSC_FIPS_H
 

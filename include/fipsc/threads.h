@@ -11,4 +11,12 @@ void fipsc_threads_set(int n);
 /* The number of threads an OpenMP region started now would use. */
 int fipsc_threads_get(void);
 
+/* A scope in which OpenBLAS runs on one thread, for BLAS and LAPACK calls whose rounding would
+ * otherwise depend on how OpenBLAS splits the work over its threads (an SVD, an eigensolver):
+ *   int saved = fipsc_blas_serial_begin();  ...calls...  fipsc_blas_serial_end(saved);
+ * Returns the count to restore. Scopes nest; do not run BLAS work that relies on BLAS threading
+ * from another thread meanwhile. */
+int fipsc_blas_serial_begin(void);
+void fipsc_blas_serial_end(int saved);
+
 #endif

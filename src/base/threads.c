@@ -12,3 +12,15 @@ void fipsc_threads_set(int n)
 }
 
 int fipsc_threads_get(void) { return omp_get_max_threads(); }
+
+int fipsc_blas_serial_begin(void)
+{
+    int saved = openblas_get_num_threads();
+    if (saved > 1) openblas_set_num_threads(1);
+    return saved;
+}
+
+void fipsc_blas_serial_end(int saved)
+{
+    if (saved > 1) openblas_set_num_threads(saved);
+}

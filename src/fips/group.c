@@ -3,7 +3,6 @@
  * Orientation (algorithm §2): every matrix becomes d × f with one neuron per column. gate/up/fc1
  * are stored [f, d] (expanding: output larger than input) and are transposed; down/fc2 are
  * stored [d, f] (contracting) and are copied. W_cat = [M_1 | ... | M_k], d × P. */
-#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -224,11 +223,9 @@ fipsc_status fipsc_fips_factors_dense(const fipsc_fips_group *g, const fipsc_fip
     const fipsc_fips_matrix *mx = &g->matrices[i];
     const float *Vi = F->V + mx->col_offset;
     if (mx->expanding) /* w [f, d] = (U·V_i)ᵀ = V_iᵀ·Uᵀ */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, mx->cols, g->d, F->r, 1.0f, Vi,
-                    (int)F->P, F->U, F->r, 0.0f, w, g->d);
-    else /* w [d, f] = U·V_i */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->d, mx->cols, F->r, 1.0f, F->U,
-                    F->r, Vi, (int)F->P, 0.0f, w, mx->cols);
+        fips_sgemm(true, true, mx->cols, g->d, F->r, Vi, (int)F->P, F->U, F->r, 0.0f, w, g->d);
+    else /* w [d, f] = U·V_i (fips_sgemm: the same bits for any thread count) */
+        fips_sgemm(false, false, g->d, mx->cols, F->r, F->U, F->r, Vi, (int)F->P, 0.0f, w, mx->cols);
     return FIPSC_OK;
 }
 

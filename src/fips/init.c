@@ -12,6 +12,12 @@
  *          would lose every direction below ~3e-4·σ_max); V = Aᵀ·W_cat is computed from W_cat
  *          itself, so U·V is an exact orthogonal projection of W_cat onto span(U).
  *
+ * Thread count: OpenBLAS rounds a threaded call differently for each thread count (it splits the
+ * work by it), and the results must be the same for any --threads. So the LAPACK calls (gesdd,
+ * dsyevd: O(d³) at most, small next to training) run with OpenBLAS on one thread; the Gram
+ * product, O(d²·P), is cut into fixed d-tiles of G computed on OpenMP threads by single-threaded
+ * dsyrk/dgemm calls, and Aᵀ·W_cat goes through fips_sgemm's fixed column panels.
+ *
  * r > rank (over-complete basis, e.g. DeiT-B d = 768, r = 1365): U gets r − rank zero columns and
  * V row rank + j = V row (j mod rank) / τ, τ = 32, as the reference does. U·V is unchanged, and the
  * new columns of U get non-zero gradients at once (their V rows are not zero), so they learn. */
@@ -24,6 +30,7 @@
 
 #include "fips/fips_internal.h"
 #include "fipsc/tensor.h"
+#include "fipsc/threads.h"
 
 static int imin(int64_t a, int64_t b)
 {
@@ -117,6 +124,11 @@ done:
     return st;
 }
 
+/* Rows and columns per tile of the Gram matrix, and the work (multiply-adds per chunk) from
+ * which its tiles spread over threads. */
+enum { GRAM_TILE = 256 };
+#define GRAM_PARALLEL_WORK ((int64_t)1 << 22)
+
 static fipsc_status init_gram(const float *wcat, fipsc_fips_factors *F, float *sigma,
                               fipsc_error *err)
 {
@@ -139,13 +151,29 @@ static fipsc_status init_gram(const float *wcat, fipsc_fips_factors *F, float *s
     }
     /* G = W_cat·W_catᵀ = Σ over column chunks C of C·Cᵀ (upper triangle), in double: in float
      * the rounding of G (~1e-7·σ_max²) would swamp every direction with σ < ~3e-4·σ_max. */
+    const int nb = (d + GRAM_TILE - 1) / GRAM_TILE, tiles = nb * (nb + 1) / 2;
     for (int64_t c0 = 0; c0 < P; c0 += cw) {
         int64_t n = P - c0 < cw ? P - c0 : cw;
 #pragma omp parallel for schedule(static) if (d * n >= FIPS_PARALLEL_MIN)
         for (int64_t a = 0; a < d; a++)
             for (int64_t c = 0; c < n; c++) chunk[a * n + c] = wcat[a * P + c0 + c];
-        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, d, (int)n, 1.0, chunk, (int)n,
-                    c0 == 0 ? 0.0 : 1.0, G, d);
+        const double beta = c0 == 0 ? 0.0 : 1.0;
+        /* Tile t of the upper triangle, row-block bi ≤ column-block bj (fixed by d alone). */
+#pragma omp parallel for schedule(dynamic, 1) if (tiles > 1 && (int64_t)d * d * n >= GRAM_PARALLEL_WORK)
+        for (int t = 0; t < tiles; t++) {
+            int bi = 0, rest = t;
+            while (rest >= nb - bi) rest -= nb - bi++;
+            const int bj = bi + rest, i0 = bi * GRAM_TILE, j0 = bj * GRAM_TILE;
+            const int mi = d - i0 < GRAM_TILE ? d - i0 : GRAM_TILE;
+            const int mj = d - j0 < GRAM_TILE ? d - j0 : GRAM_TILE;
+            if (bi == bj)
+                cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, mi, (int)n, 1.0,
+                            chunk + (int64_t)i0 * n, (int)n, beta, G + (int64_t)i0 * d + i0, d);
+            else
+                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mi, mj, (int)n, 1.0,
+                            chunk + (int64_t)i0 * n, (int)n, chunk + (int64_t)j0 * n, (int)n, beta,
+                            G + (int64_t)i0 * d + j0, d);
+        }
     }
     free(chunk);
     /* G = A·Λ·Aᵀ, eigenvalues ascending, eigenvectors in G's columns. */
@@ -170,8 +198,7 @@ static fipsc_status init_gram(const float *wcat, fipsc_fips_factors *F, float *s
     if (!fix_signs(F->U, d, r, kk, NULL, P))
         return fipsc_fail(err, FIPSC_ERR_NOMEM, "SVD init: out of memory");
     /* Σ·Bᵀ = Aᵀ·W_cat, first kk rows. */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kk, (int)P, d, 1.0f, F->U, r, wcat,
-                (int)P, 0.0f, F->V, (int)P);
+    fips_sgemm(true, false, kk, (int)P, d, F->U, r, wcat, (int)P, 0.0f, F->V, (int)P);
     return FIPSC_OK;
 }
 
@@ -190,13 +217,12 @@ fipsc_status fipsc_fips_svd_init(const float *wcat, fipsc_fips_svd_method method
     if (method == FIPSC_FIPS_SVD_AUTO)
         method = (double)F->d * (double)F->P <= 4194304.0 ? FIPSC_FIPS_SVD_GESDD : FIPSC_FIPS_SVD_GRAM;
     memset(F->U, 0, (size_t)F->d * (size_t)F->r * sizeof(float));
-    fipsc_status st;
-    if (method == FIPSC_FIPS_SVD_GESDD)
-        st = init_gesdd(wcat, F, sigma, err);
-    else if (method == FIPSC_FIPS_SVD_GRAM)
-        st = init_gram(wcat, F, sigma, err);
-    else
+    if (method != FIPSC_FIPS_SVD_GESDD && method != FIPSC_FIPS_SVD_GRAM)
         return fipsc_fail(err, FIPSC_ERR_ARG, "SVD init: unknown method %d", (int)method);
+    const int blas_saved = fipsc_blas_serial_begin(); /* see the top of this file */
+    fipsc_status st = method == FIPSC_FIPS_SVD_GESDD ? init_gesdd(wcat, F, sigma, err)
+                                                     : init_gram(wcat, F, sigma, err);
+    fipsc_blas_serial_end(blas_saved);
     if (st) return st;
     int k = imin(F->d, F->P);
     if (F->r > k) pad_rows(F, k);
