@@ -25,8 +25,8 @@
  * Kept parameters = Σ d·r + Σ nnz(V); bytes count what the storage really holds (values, indices,
  * column pointers), see fipsc_fips_csc_bytes / fipsc_fips_nm_bytes.
  *
- * Determinism: for a given model, calibration, options (seed included) and thread count the
- * result is the same bit for bit. Nothing here prints; progress goes to a callback. */
+ * Determinism: for a given model, calibration and options (seed included) the result is the
+ * same bit for bit, whatever the thread count. Nothing here prints; progress goes to a callback. */
 #ifndef FIPSC_COMPRESS_H
 #define FIPSC_COMPRESS_H
 
@@ -265,7 +265,7 @@ typedef struct fipsc_compress_checkpoint {
 
 /* Checks ck before any expensive work (calibration): creates the directory, refuses group files
  * without resume, and with resume checks every saved group against m and o (file integrity,
- * options, thread count, the group's original weights; the calibration rows are checked by the
+ * options, the group's original weights; the calibration rows are checked by the
  * run). A damaged file fails with FIPSC_ERR_FORMAT naming it (delete it to recompute that
  * group); a checkpoint made from other inputs fails with FIPSC_ERR_UNSUPPORTED naming the first
  * difference. Optional: fipsc_compress_run_checkpointed does the same checks. */
@@ -276,7 +276,7 @@ fipsc_status fipsc_compress_checkpoint_prepare(const fipsc_compress_checkpoint *
 /* fipsc_compress_run that saves every finished group to ck->dir and, with ck->resume, attaches
  * the saved groups instead of computing them (ck NULL: fipsc_compress_run). Every saved group is
  * verified before any work starts. The model and report of a resumed run are the same bit for
- * bit as an uninterrupted run's with the same inputs, options and thread count (the report's
+ * bit as an uninterrupted run's with the same inputs and options, on any thread count (the report's
  * times of resumed groups are those of the run that computed them). */
 fipsc_status fipsc_compress_run_checkpointed(fipsc_model *m, const fipsc_calibration *cal,
                                              const fipsc_compress_options *o,

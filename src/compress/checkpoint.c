@@ -18,7 +18,8 @@
  *
  * What a checkpoint was made from is recorded next to it ("inputs"): every option that changes
  * the result (method, budget, sparsity, n:m, rank, groups, schedule, mode, steps, batch, lr,
- * lr-min, weight decay, seed, U dtype, divergence retries), the thread count (OpenBLAS results depend on it), the
+ * lr-min, weight decay, seed, U dtype, divergence retries; not the thread count: results do not
+ * depend on it, so a run may resume on another), the
  * group's index and blocks, a 64-bit hash of the group's original weights and one of its
  * calibration rows (so another model file, another calibration corpus, sample count or length
  * is caught whatever its name). A resume whose inputs differ fails naming the first difference.
@@ -44,7 +45,6 @@
 #include "fipsc/factored.h"
 #include "fipsc/file.h"
 #include "fipsc/safetensors.h"
-#include "fipsc/threads.h"
 
 #define CKPT_FORMAT "checkpoint"
 #define CKPT_VERSION "1"
@@ -225,7 +225,6 @@ static cJSON *inputs_json(const fipsc_fips_group *g, const fipsc_fips_calib *cal
     put_str(j, "--seed", "%llu", (unsigned long long)o->seed);
     put_str(j, "--u-dtype", "%s", fipsc_dtype_name(o->u_dtype));
     put_str(j, "--divergence-retries", "%d", o->divergence_retries);
-    put_str(j, "--threads", "%d", fipsc_threads_get());
     put_str(j, "group", "%d (blocks %d-%d)", k, plan->blocks.first, plan->blocks.last);
     put_str(j, "model weights", "hash %016llx", (unsigned long long)hash_weights(g));
     if (calib) {
