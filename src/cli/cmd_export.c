@@ -71,8 +71,8 @@ int cmd_export(int argc, char **argv)
         return rc;
     }
     printf("wrote %s: config.json and model.safetensors (%d tensors, F32; %d compressed matrices of %d "
-           "groups reconstructed)\n",
-           output, m->n_tensors, matrices, groups);
+           "group%s reconstructed)\n",
+           output, m->n_tensors, matrices, groups, groups == 1 ? "" : "s");
     fipsc_model_free(m);
     return CLI_OK;
 }
