@@ -191,7 +191,7 @@ typedef struct fipsc_compress_report {
     int n_groups;
     fipsc_group_report *groups;     /* [n_groups] */
     int64_t calibration_rows;       /* per block */
-    int calibration_sequences;
+    int calibration_sequences;      /* calibration inputs: token sequences, images or sentences */
     int64_t mlp_dense_params, mlp_kept_params; /* over the whole model (uncompressed blocks
                                                   count as kept in full) */
     int64_t mlp_dense_bytes, mlp_stored_bytes;

@@ -208,7 +208,7 @@ fipsc_status fipsc_compress_report_table(const fipsc_compress_report *rep, char 
     if (trains(o))
         fprintf(f, ", %s, %s, %d steps of %d rows, lr %g", o->mode == FIPSC_FIPS_JOINT ? "joint" : "local",
                 o->nm_m > 0 ? "n:m" : schedule_name(o->schedule), o->steps, o->batch_rows, (double)o->lr);
-    fprintf(f, "; calibration %d sequences, %lld rows per block\n\n", rep->calibration_sequences,
+    fprintf(f, "; calibration %d inputs, %lld rows per block\n\n", rep->calibration_sequences,
             (long long)rep->calibration_rows);
 
     fprintf(f, "group  blocks  rank  storage  sparsity       nnz  params kept/dense        "
