@@ -80,6 +80,9 @@ typedef enum fipsc_compress_method {
 const char *fipsc_compress_method_name(fipsc_compress_method method);
 bool fipsc_compress_method_parse(const char *name, fipsc_compress_method *out);
 
+/* "gmp", "rigl", "static" or "n:m": the name --schedule takes (n:m is chosen by --nm). */
+const char *fipsc_compress_schedule_name(fipsc_fips_mask_kind schedule);
+
 typedef struct fipsc_compress_options {
     fipsc_compress_method method;
     double budget;              /* p ∈ (0, 1]: fraction of each group's dense MLP parameters kept */

@@ -158,17 +158,6 @@ static bool get_i32(const cJSON *o, const char *key, int lo, int hi, int *out)
     return true;
 }
 
-static const char *schedule_name(fipsc_fips_mask_kind k)
-{
-    switch (k) {
-    case FIPSC_FIPS_MASK_GMP: return "gmp";
-    case FIPSC_FIPS_MASK_RIGL: return "rigl";
-    case FIPSC_FIPS_MASK_STATIC: return "static";
-    case FIPSC_FIPS_MASK_NM: return "n:m";
-    }
-    return "?";
-}
-
 /* ---- what a group is made from ------------------------------------------------------------ */
 
 static void put_str(cJSON *o, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -215,7 +204,7 @@ static cJSON *inputs_json(const fipsc_fips_group *g, const fipsc_fips_calib *cal
     if (o->rank > 0) put_str(j, "--rank", "%d", o->rank);
     else put_str(j, "--rank", "from the budget");
     put_str(j, "--groups", "%s", o->groups ? o->groups : "");
-    put_str(j, "--schedule", "%s", schedule_name(o->schedule));
+    put_str(j, "--schedule", "%s", fipsc_compress_schedule_name(o->schedule));
     put_str(j, "--mode", "%s", o->mode == FIPSC_FIPS_JOINT ? "joint" : "local");
     put_str(j, "--steps", "%d", o->steps);
     put_str(j, "--batch", "%d", o->batch_rows);

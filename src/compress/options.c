@@ -29,6 +29,17 @@ bool fipsc_compress_method_parse(const char *name, fipsc_compress_method *out)
     return false;
 }
 
+const char *fipsc_compress_schedule_name(fipsc_fips_mask_kind schedule)
+{
+    switch (schedule) {
+    case FIPSC_FIPS_MASK_GMP: return "gmp";
+    case FIPSC_FIPS_MASK_RIGL: return "rigl";
+    case FIPSC_FIPS_MASK_STATIC: return "static";
+    case FIPSC_FIPS_MASK_NM: return "n:m";
+    }
+    return "?";
+}
+
 void fipsc_compress_defaults(fipsc_compress_options *o)
 {
     memset(o, 0, sizeof *o);

@@ -23,17 +23,6 @@ static const char *role_name(fipsc_mlp_role role, bool gated)
     return "?";
 }
 
-static const char *schedule_name(fipsc_fips_mask_kind k)
-{
-    switch (k) {
-    case FIPSC_FIPS_MASK_GMP: return "gmp";
-    case FIPSC_FIPS_MASK_RIGL: return "rigl";
-    case FIPSC_FIPS_MASK_STATIC: return "static";
-    case FIPSC_FIPS_MASK_NM: return "n:m";
-    }
-    return "?";
-}
-
 /* True when the group's MLPs are gated (they have a gate matrix). */
 static bool group_gated(const fipsc_group_report *g)
 {
@@ -83,7 +72,7 @@ static cJSON *options_json(const fipsc_compress_options *o)
     else cJSON_AddNullToObject(j, "rank");
     cJSON_AddStringToObject(j, "groups", o->groups ? o->groups : "");
     if (trains(o)) {
-        cJSON_AddStringToObject(j, "schedule", o->nm_m > 0 ? "n:m" : schedule_name(o->schedule));
+        cJSON_AddStringToObject(j, "schedule", o->nm_m > 0 ? "n:m" : fipsc_compress_schedule_name(o->schedule));
         cJSON_AddStringToObject(j, "mode", o->mode == FIPSC_FIPS_JOINT ? "joint" : "local");
         add_num(j, "steps", o->steps);
         add_num(j, "batch", o->batch_rows);
@@ -207,7 +196,7 @@ fipsc_status fipsc_compress_report_table(const fipsc_compress_report *rep, char 
     fprintf(f, ", groups %s", o->groups);
     if (trains(o))
         fprintf(f, ", %s, %s, %d steps of %d rows, lr %g", o->mode == FIPSC_FIPS_JOINT ? "joint" : "local",
-                o->nm_m > 0 ? "n:m" : schedule_name(o->schedule), o->steps, o->batch_rows, (double)o->lr);
+                o->nm_m > 0 ? "n:m" : fipsc_compress_schedule_name(o->schedule), o->steps, o->batch_rows, (double)o->lr);
     fprintf(f, "; calibration %d inputs, %lld rows per block\n\n", rep->calibration_sequences,
             (long long)rep->calibration_rows);
 
