@@ -10,18 +10,29 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-fipsc_status fipsc_map_file(const char *path, fipsc_mapped_file **out, fipsc_error *err)
+/* Opens path read-only with O_NONBLOCK — opening a FIFO must never wait for a writer — and stats
+ * it; the caller decides what kinds of file it takes. */
+static fipsc_status open_and_stat(const char *path, int *fd_out, struct stat *st, fipsc_error *err)
 {
-    *out = NULL;
-    /* O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below). */
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return fipsc_fail(err, FIPSC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
+    if (fstat(fd, st) != 0) {
         int e = errno;
         close(fd);
         return fipsc_fail(err, FIPSC_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
     }
+    *fd_out = fd;
+    return FIPSC_OK;
+}
+
+fipsc_status fipsc_map_file(const char *path, fipsc_mapped_file **out, fipsc_error *err)
+{
+    *out = NULL;
+    /* a FIFO is refused below */
+    int fd = -1;
+    struct stat st;
+    fipsc_status status = open_and_stat(path, &fd, &st, err);
+    if (status) return status;
     if (!S_ISREG(st.st_mode)) {
         close(fd);
         return fipsc_fail(err, FIPSC_ERR_IO, "%s: not a regular file (%s)", path,
@@ -162,16 +173,12 @@ void fipsc_atomic_abort(fipsc_atomic_file *af)
 fipsc_status fipsc_read_file(const char *path, char **out, size_t *size, fipsc_error *err)
 {
     *out = NULL;
-    /* O_NONBLOCK so that a FIFO without a writer reads as empty instead of blocking the open;
-     * pipes with a writer (process substitution) are then read normally, blocking. */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) return fipsc_fail(err, FIPSC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    /* a FIFO without a writer reads as empty; pipes with a writer (process substitution) are then
+     * read normally, blocking */
+    int fd = -1;
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return fipsc_fail(err, FIPSC_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
-    }
+    fipsc_status status = open_and_stat(path, &fd, &st, err);
+    if (status) return status;
     if (S_ISDIR(st.st_mode)) {
         close(fd);
         return fipsc_fail(err, FIPSC_ERR_IO, "%s: is a directory, not a file", path);
