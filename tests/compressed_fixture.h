@@ -11,9 +11,9 @@
 #include "fipsc/compressed.h"
 #include "fipsc/fips.h"
 
-static inline fipsc_mlp_role role_of(fipsc_fips_role r)
+static inline fipsc_mlp_role role_of(fipsc_mlp_role r)
 {
-    return r == FIPSC_FIPS_GATE ? FIPSC_ROLE_GATE : r == FIPSC_FIPS_UP ? FIPSC_ROLE_UP : FIPSC_ROLE_DOWN;
+    return r == FIPSC_ROLE_GATE ? FIPSC_ROLE_GATE : r == FIPSC_ROLE_UP ? FIPSC_ROLE_UP : FIPSC_ROLE_DOWN;
 }
 
 /* A group over blocks first..last: SVD at rank r, then global magnitude pruning to `sparsity`

@@ -74,9 +74,9 @@ static double ref_loss(const fixture *fx, const double *U, const double *V, cons
     double L = 0.0;
     for (int j = 0; j < NMLP; j++) {
         const fipsc_mlp *m = &fx->mlps[j];
-        int ig = fipsc_fips_matrix_index(g, j, FIPSC_FIPS_GATE);
-        int iu = fipsc_fips_matrix_index(g, j, FIPSC_FIPS_UP);
-        int io = fipsc_fips_matrix_index(g, j, FIPSC_FIPS_DOWN);
+        int ig = fipsc_fips_matrix_index(g, j, FIPSC_ROLE_GATE);
+        int iu = fipsc_fips_matrix_index(g, j, FIPSC_ROLE_UP);
+        int io = fipsc_fips_matrix_index(g, j, FIPSC_ROLE_DOWN);
         for (int n = 0; n < N; n++) {
             const float *x = fx->x[j] + n * D;
             double z[R], a[F], w[R];
@@ -153,7 +153,7 @@ static void check_case(fipsc_mlp_kind kind, fipsc_activation act)
         float wd[3][F * D];
         fipsc_linear *slots[3] = {&dense.gate, &dense.up, &dense.down};
         for (int q = 0; q < 3; q++) {
-            int i = fipsc_fips_matrix_index(&fx->g, j, (fipsc_fips_role)q);
+            int i = fipsc_fips_matrix_index(&fx->g, j, (fipsc_mlp_role)q);
             if (i < 0) continue;
             CHECK_OK(fipsc_fips_factors_dense(&fx->g, &Fc, i, wd[q], &err), &err);
             slots[q]->w = wd[q];

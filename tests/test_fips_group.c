@@ -62,18 +62,18 @@ static void test_layout(void)
     CHECK(g.n_matrices == 5);
     CHECK(g.P == 6 * 3 + 5 * 2);
     CHECK(g.first_matrix[0] == 0 && g.first_matrix[1] == 3 && g.first_matrix[2] == 5);
-    const fipsc_fips_role roles[5] = {FIPSC_FIPS_GATE, FIPSC_FIPS_UP, FIPSC_FIPS_DOWN, FIPSC_FIPS_UP,
-                                      FIPSC_FIPS_DOWN};
+    const fipsc_mlp_role roles[5] = {FIPSC_ROLE_GATE, FIPSC_ROLE_UP, FIPSC_ROLE_DOWN, FIPSC_ROLE_UP,
+                                      FIPSC_ROLE_DOWN};
     const int64_t offs[5] = {0, 6, 12, 18, 23};
     for (int i = 0; i < 5; i++) {
         CHECK(g.matrices[i].role == roles[i]);
         CHECK(g.matrices[i].col_offset == offs[i]);
         CHECK(g.matrices[i].mlp == (i < 3 ? 0 : 1));
-        CHECK(g.matrices[i].expanding == (roles[i] != FIPSC_FIPS_DOWN));
+        CHECK(g.matrices[i].expanding == (roles[i] != FIPSC_ROLE_DOWN));
     }
-    CHECK(fipsc_fips_matrix_index(&g, 1, FIPSC_FIPS_GATE) == -1);
-    CHECK(fipsc_fips_matrix_index(&g, 1, FIPSC_FIPS_DOWN) == 4);
-    CHECK(fipsc_fips_matrix_index(&g, 2, FIPSC_FIPS_UP) == -1);
+    CHECK(fipsc_fips_matrix_index(&g, 1, FIPSC_ROLE_GATE) == -1);
+    CHECK(fipsc_fips_matrix_index(&g, 1, FIPSC_ROLE_DOWN) == 4);
+    CHECK(fipsc_fips_matrix_index(&g, 2, FIPSC_ROLE_UP) == -1);
     CHECK(fipsc_fips_matrix_weight(&g, 3) == mx.w[1][1]);
 
     /* W_cat[a, off + c] = M_i[a, c]: expanding M_i = Wᵀ, so W[c, a]; contracting W[a, c]. */
@@ -82,7 +82,7 @@ static void test_layout(void)
     bool ok = true;
     for (int i = 0; i < 5; i++) {
         const fipsc_fips_matrix *m = &g.matrices[i];
-        int q = m->role == FIPSC_FIPS_GATE ? 0 : m->role == FIPSC_FIPS_UP ? 1 : 2;
+        int q = m->role == FIPSC_ROLE_GATE ? 0 : m->role == FIPSC_ROLE_UP ? 1 : 2;
         for (int a = 0; a < 4; a++)
             for (int c = 0; c < m->cols; c++) {
                 float want = m->expanding ? code(m->mlp, q, c, a) : code(m->mlp, q, a, c);

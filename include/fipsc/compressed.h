@@ -25,12 +25,6 @@
 
 #include "fipsc/model.h"
 
-typedef enum fipsc_mlp_role {
-    FIPSC_ROLE_GATE = 0, /* gated MLPs only */
-    FIPSC_ROLE_UP,       /* gated up_proj, or plain fc1 */
-    FIPSC_ROLE_DOWN      /* gated down_proj, or plain fc2 */
-} fipsc_mlp_role;
-
 /* How a V_i is stored, in memory and in the file. */
 typedef enum fipsc_v_storage {
     FIPSC_V_CSC = 0, /* column-compressed: per column (neuron) its nonzero rows and values */

@@ -81,9 +81,6 @@ int64_t fipsc_v_stored_bytes(fipsc_v_storage storage, int r, int f, int64_t nnz)
 /* Storage names used in the file and in messages: "csc", "nm", "dense". */
 const char *fipsc_v_storage_name(fipsc_v_storage s);
 bool fipsc_v_storage_parse(const char *name, fipsc_v_storage *out);
-/* Role names: "gate", "up", "down". */
-const char *fipsc_mlp_role_name(fipsc_mlp_role role);
-bool fipsc_mlp_role_parse(const char *name, fipsc_mlp_role *out);
 
 /* ------------------------------------------------------------------ in memory */
 

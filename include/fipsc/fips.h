@@ -29,15 +29,9 @@
 /* ------------------------------------------------------------------------------------------ */
 /* 1-2. The group: which matrices, in which order, where they sit in W_cat.                    */
 
-typedef enum fipsc_fips_role {
-    FIPSC_FIPS_GATE = 0, /* gated MLP's gate_proj, [f, d], expanding */
-    FIPSC_FIPS_UP,       /* up_proj / fc1, [f, d], expanding */
-    FIPSC_FIPS_DOWN      /* down_proj / fc2, [d, f], contracting */
-} fipsc_fips_role;
-
 typedef struct fipsc_fips_matrix {
     int mlp;              /* index of its MLP in the group */
-    fipsc_fips_role role;
+    fipsc_mlp_role role;
     bool expanding;       /* stored [f, d] and transposed into W_cat */
     int cols;             /* f: its number of columns in W_cat and in V */
     int64_t col_offset;   /* its first column in W_cat and in V */
@@ -63,7 +57,7 @@ fipsc_status fipsc_fips_group_init(fipsc_fips_group *g, const fipsc_mlp *mlps, i
 void fipsc_fips_group_free(fipsc_fips_group *g);
 
 /* Index of MLP j's matrix with this role, or -1 (e.g. the gate of a plain MLP). */
-int fipsc_fips_matrix_index(const fipsc_fips_group *g, int mlp, fipsc_fips_role role);
+int fipsc_fips_matrix_index(const fipsc_fips_group *g, int mlp, fipsc_mlp_role role);
 
 /* The original weight of matrix i, [out, in] as stored in the model. */
 const float *fipsc_fips_matrix_weight(const fipsc_fips_group *g, int i);

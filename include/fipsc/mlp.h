@@ -21,6 +21,18 @@ typedef enum fipsc_activation {
 
 typedef enum fipsc_mlp_kind { FIPSC_MLP_GATED = 0, FIPSC_MLP_PLAIN } fipsc_mlp_kind;
 
+/* The three linear slots by role: the compressor, the file format and the runtime name matrices
+ * this way. Up and gate are expanding ([f, d]), down is contracting ([d, f]). */
+typedef enum fipsc_mlp_role {
+    FIPSC_ROLE_GATE = 0, /* gated MLPs only */
+    FIPSC_ROLE_UP,       /* gated up_proj, or plain fc1 */
+    FIPSC_ROLE_DOWN      /* gated down_proj, or plain fc2 */
+} fipsc_mlp_role;
+
+/* Role names, in files and messages: "gate", "up", "down". */
+const char *fipsc_mlp_role_name(fipsc_mlp_role role);
+bool fipsc_mlp_role_parse(const char *name, fipsc_mlp_role *out);
+
 struct fipsc_factored_linear; /* a FiPS-compressed matrix U·V_i (see the compress module) */
 
 /* One linear map Y = X·Wᵀ + b over a batch of rows. Exactly one of `w` (dense [out, in]) and

@@ -333,7 +333,7 @@ static char *print_json(cJSON *j)
 static int matrix_cols(const fipsc_fips_group *g, int first_block, int layer, fipsc_mlp_role role)
 {
     for (int i = 0; i < g->n_matrices; i++)
-        if (first_block + g->matrices[i].mlp == layer && compress_role(g->matrices[i].role) == role)
+        if (first_block + g->matrices[i].mlp == layer && g->matrices[i].role == role)
             return g->matrices[i].cols;
     return -1;
 }

@@ -50,9 +50,6 @@ fipsc_status compress_group_run(const fipsc_fips_group *g, const fipsc_group_pla
                                 int group_index, compress_train_hook hook, compress_outcome *out,
                                 fipsc_error *err);
 
-/* The mlp_role of a FiPS role (same order, distinct enums in the two headers). */
-fipsc_mlp_role compress_role(fipsc_fips_role role);
-
 /* Builds the FiPS group description of blocks [first, last] of m into g; mlps_out receives the
  * malloc'ed copy of the blocks' MLP structs that g borrows (free it after the group). */
 fipsc_status compress_group_describe(const fipsc_model *m, fipsc_block_range blocks,

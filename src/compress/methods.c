@@ -99,7 +99,7 @@ static fipsc_status make_group_part(const fipsc_fips_group *g, const fipsc_group
         if (!(part->V[i] = copy_columns(V, r, g->P, mx->col_offset, mx->cols))) goto nomem;
         nnz[i] = count_nonzero(part->V[i], (int64_t)r * mx->cols);
         part->matrices[i] = (fipsc_group_matrix){plan->blocks.first + mx->mlp,
-                                                 compress_role(mx->role), part->V[i]};
+                                                 mx->role, part->V[i]};
     }
     part->U = *U;
     *U = NULL;
@@ -338,7 +338,7 @@ static fipsc_status svd_block_part(const fipsc_fips_group *g, const fipsc_group_
         }
         memcpy(part->V[q] + (size_t)row * f, F[q].V, (size_t)k[q] * (size_t)f * sizeof(float));
         out->nnz[m0 + q] = count_nonzero(F[q].V, (int64_t)k[q] * f);
-        part->matrices[q] = (fipsc_group_matrix){layer, compress_role(mx->role), part->V[q]};
+        part->matrices[q] = (fipsc_group_matrix){layer, mx->role, part->V[q]};
     }
     if (!st) {
         part->spec = (fipsc_group_spec){.first_layer = layer, .last_layer = layer, .d = d, .r = rsum,

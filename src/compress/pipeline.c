@@ -50,12 +50,12 @@ static double relative_error(const float *a, const float *b, int64_t n)
     return den > 0.0 ? sqrt(num / den) : (num > 0.0 ? INFINITY : 0.0);
 }
 
-static const float **role_weight(fipsc_mlp *mlp, fipsc_fips_role role)
+static const float **role_weight(fipsc_mlp *mlp, fipsc_mlp_role role)
 {
     switch (role) {
-    case FIPSC_FIPS_GATE: return &mlp->gate.w;
-    case FIPSC_FIPS_UP: return &mlp->up.w;
-    case FIPSC_FIPS_DOWN: return &mlp->down.w;
+    case FIPSC_ROLE_GATE: return &mlp->gate.w;
+    case FIPSC_ROLE_UP: return &mlp->up.w;
+    case FIPSC_ROLE_DOWN: return &mlp->down.w;
     }
     return NULL;
 }
@@ -118,7 +118,7 @@ static fipsc_status measure_group(const fipsc_fips_group *g, const fipsc_group_p
         const fipsc_mlp *mlp = &g->mlps[mx->mlp];
         fipsc_matrix_report *mr = &gr->matrices[i];
         mr->block = plan->blocks.first + mx->mlp;
-        mr->role = compress_role(mx->role);
+        mr->role = mx->role;
         mr->out = mx->expanding ? mlp->f : g->d;
         mr->in = mx->expanding ? g->d : mlp->f;
         mr->rank = oc->rank;
@@ -180,8 +180,8 @@ static fipsc_status install_dense(fipsc_model *m, const fipsc_fips_group *g, int
 {
     const fipsc_fips_matrix *mx = &g->matrices[i];
     fipsc_mlp *mlp = m->mlps[first + mx->mlp];
-    fipsc_linear *lin = mx->role == FIPSC_FIPS_GATE ? &mlp->gate
-                        : mx->role == FIPSC_FIPS_UP ? &mlp->up
+    fipsc_linear *lin = mx->role == FIPSC_ROLE_GATE ? &mlp->gate
+                        : mx->role == FIPSC_ROLE_UP ? &mlp->up
                                                     : &mlp->down;
     fipsc_tensor *t = NULL;
     for (int k = 0; k < m->n_tensors && !t; k++)
@@ -352,7 +352,7 @@ static fipsc_status run_group(fipsc_model *m, const fipsc_calibration *cal,
             st = fipsc_fail(err, FIPSC_ERR_NUMERIC, "%s gave a non-finite value (%g) in block %d's "
                             "%s matrix at flat index %lld", fipsc_compress_method_name(o->method),
                             (double)oc.recon[i][bad], plan->blocks.first + mx->mlp,
-                            fipsc_mlp_role_name(compress_role(mx->role)), (long long)bad);
+                            fipsc_mlp_role_name(mx->role), (long long)bad);
     }
     if (!st) st = measure_group(&g, plan, calib, &oc, o->u_dtype, gr, err);
     gr->seconds = now_seconds() - t_start;

@@ -20,16 +20,6 @@
 
 #include "compress/compress_internal.h"
 
-fipsc_mlp_role compress_role(fipsc_fips_role role)
-{
-    switch (role) {
-    case FIPSC_FIPS_GATE: return FIPSC_ROLE_GATE;
-    case FIPSC_FIPS_UP: return FIPSC_ROLE_UP;
-    case FIPSC_FIPS_DOWN: return FIPSC_ROLE_DOWN;
-    }
-    return FIPSC_ROLE_UP;
-}
-
 /* ---- group specs ------------------------------------------------------------------------- */
 
 /* Parses a non-negative decimal block index at *p, advancing *p. */

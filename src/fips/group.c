@@ -8,38 +8,28 @@
 
 #include "fips/fips_internal.h"
 
-static const char *role_name(fipsc_fips_role role)
+static const fipsc_linear *role_linear(const fipsc_mlp *mlp, fipsc_mlp_role role)
 {
     switch (role) {
-    case FIPSC_FIPS_GATE: return "gate";
-    case FIPSC_FIPS_UP: return "up";
-    case FIPSC_FIPS_DOWN: return "down";
-    }
-    return "?";
-}
-
-static const fipsc_linear *role_linear(const fipsc_mlp *mlp, fipsc_fips_role role)
-{
-    switch (role) {
-    case FIPSC_FIPS_GATE: return &mlp->gate;
-    case FIPSC_FIPS_UP: return &mlp->up;
-    case FIPSC_FIPS_DOWN: return &mlp->down;
+    case FIPSC_ROLE_GATE: return &mlp->gate;
+    case FIPSC_ROLE_UP: return &mlp->up;
+    case FIPSC_ROLE_DOWN: return &mlp->down;
     }
     return NULL;
 }
 
 /* Checks one linear slot of MLP j: dense weight of shape [out, in]. */
-static fipsc_status check_linear(const fipsc_linear *lin, int j, fipsc_fips_role role, int out,
+static fipsc_status check_linear(const fipsc_linear *lin, int j, fipsc_mlp_role role, int out,
                                  int in, fipsc_error *err)
 {
     const char *name = lin->weight_name ? lin->weight_name : "";
     if (!lin->w || lin->factored)
         return fipsc_fail(err, FIPSC_ERR_ARG, "FiPS group: MLP %d %s %s: needs a dense weight", j,
-                          role_name(role), name);
+                          fipsc_mlp_role_name(role), name);
     if (lin->out != out || lin->in != in)
         return fipsc_fail(err, FIPSC_ERR_SHAPE,
                           "FiPS group: MLP %d %s weight %s is [%d, %d], expected [%d, %d]", j,
-                          role_name(role), name, lin->out, lin->in, out, in);
+                          fipsc_mlp_role_name(role), name, lin->out, lin->in, out, in);
     return FIPSC_OK;
 }
 
@@ -64,7 +54,7 @@ fipsc_status fipsc_fips_group_init(fipsc_fips_group *g, const fipsc_mlp *mlps, i
                               (int)m->act);
         fipsc_status st;
         if (m->kind == FIPSC_MLP_GATED) {
-            if ((st = check_linear(&m->gate, j, FIPSC_FIPS_GATE, m->f, d, err))) return st;
+            if ((st = check_linear(&m->gate, j, FIPSC_ROLE_GATE, m->f, d, err))) return st;
             n_mat += 3;
         } else if (m->kind == FIPSC_MLP_PLAIN) {
             if (m->gate.w || m->gate.factored)
@@ -74,8 +64,8 @@ fipsc_status fipsc_fips_group_init(fipsc_fips_group *g, const fipsc_mlp *mlps, i
             return fipsc_fail(err, FIPSC_ERR_ARG, "FiPS group: MLP %d: unknown kind %d", j,
                               (int)m->kind);
         }
-        if ((st = check_linear(&m->up, j, FIPSC_FIPS_UP, m->f, d, err)) ||
-            (st = check_linear(&m->down, j, FIPSC_FIPS_DOWN, d, m->f, err)))
+        if ((st = check_linear(&m->up, j, FIPSC_ROLE_UP, m->f, d, err)) ||
+            (st = check_linear(&m->down, j, FIPSC_ROLE_DOWN, d, m->f, err)))
             return st;
     }
     g->matrices = calloc((size_t)n_mat, sizeof *g->matrices);
@@ -92,15 +82,15 @@ fipsc_status fipsc_fips_group_init(fipsc_fips_group *g, const fipsc_mlp *mlps, i
     int64_t off = 0;
     for (int j = 0; j < n_mlps; j++) {
         g->first_matrix[j] = i;
-        static const fipsc_fips_role gated[] = {FIPSC_FIPS_GATE, FIPSC_FIPS_UP, FIPSC_FIPS_DOWN};
-        static const fipsc_fips_role plain[] = {FIPSC_FIPS_UP, FIPSC_FIPS_DOWN};
+        static const fipsc_mlp_role gated[] = {FIPSC_ROLE_GATE, FIPSC_ROLE_UP, FIPSC_ROLE_DOWN};
+        static const fipsc_mlp_role plain[] = {FIPSC_ROLE_UP, FIPSC_ROLE_DOWN};
         bool is_gated = mlps[j].kind == FIPSC_MLP_GATED;
         int k = is_gated ? 3 : 2;
         for (int q = 0; q < k; q++, i++) {
             fipsc_fips_matrix *mx = &g->matrices[i];
             mx->mlp = j;
             mx->role = is_gated ? gated[q] : plain[q];
-            mx->expanding = mx->role != FIPSC_FIPS_DOWN;
+            mx->expanding = mx->role != FIPSC_ROLE_DOWN;
             mx->cols = mlps[j].f;
             mx->col_offset = off;
             off += mlps[j].f;
@@ -119,7 +109,7 @@ void fipsc_fips_group_free(fipsc_fips_group *g)
     memset(g, 0, sizeof *g);
 }
 
-int fipsc_fips_matrix_index(const fipsc_fips_group *g, int mlp, fipsc_fips_role role)
+int fipsc_fips_matrix_index(const fipsc_fips_group *g, int mlp, fipsc_mlp_role role)
 {
     if (mlp < 0 || mlp >= g->n_mlps) return -1;
     for (int i = g->first_matrix[mlp]; i < g->first_matrix[mlp + 1]; i++)

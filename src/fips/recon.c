@@ -84,15 +84,15 @@ void fips_mlp_forward(fips_work *w, const fipsc_fips_group *g, const fipsc_fips_
     const fipsc_mlp *mlp = &g->mlps[j];
     const int d = g->d, r = F->r, f = mlp->f, P = (int)F->P, nn = (int)n;
     const bool gated = mlp->kind == FIPSC_MLP_GATED;
-    const int iu = fipsc_fips_matrix_index(g, j, FIPSC_FIPS_UP);
-    const int io = fipsc_fips_matrix_index(g, j, FIPSC_FIPS_DOWN);
+    const int iu = fipsc_fips_matrix_index(g, j, FIPSC_ROLE_UP);
+    const int io = fipsc_fips_matrix_index(g, j, FIPSC_ROLE_DOWN);
     /* Z = X·U */
     fips_sgemm(false, false, nn, r, d, x, d, F->U, r, 0.0f, w->z, r);
     /* H = Z·V_u + b_u */
     fips_sgemm(false, false, nn, f, r, w->z, r, vmat(g, F, iu), P, 0.0f, w->hu, f);
     add_bias(w->hu, n, f, mlp->up.bias);
     if (gated) {
-        const int ig = fipsc_fips_matrix_index(g, j, FIPSC_FIPS_GATE);
+        const int ig = fipsc_fips_matrix_index(g, j, FIPSC_ROLE_GATE);
         fips_sgemm(false, false, nn, f, r, w->z, r, vmat(g, F, ig), P, 0.0f, w->g, f);
         add_bias(w->g, n, f, mlp->gate.bias);
 #pragma omp parallel for schedule(static) if (n * f >= FIPS_PARALLEL_MIN)
@@ -141,9 +141,9 @@ double fips_mlp_loss_backward(fips_work *w, const fipsc_fips_group *g, const fip
 #pragma omp parallel for schedule(static) if (n * d >= FIPS_PARALLEL_MIN)
     for (int64_t e = 0; e < n * d; e++) w->y[e] = two_scale * (w->y[e] - t[e]);
 
-    const int ig = fipsc_fips_matrix_index(g, j, FIPSC_FIPS_GATE);
-    const int iu = fipsc_fips_matrix_index(g, j, FIPSC_FIPS_UP);
-    const int io = fipsc_fips_matrix_index(g, j, FIPSC_FIPS_DOWN);
+    const int ig = fipsc_fips_matrix_index(g, j, FIPSC_ROLE_GATE);
+    const int iu = fipsc_fips_matrix_index(g, j, FIPSC_ROLE_UP);
+    const int io = fipsc_fips_matrix_index(g, j, FIPSC_ROLE_DOWN);
     /* dU (+)= dYᵀ·W;  dW = dY·U */
     fips_sgemm(true, false, d, r, nn, w->y, d, w->w, r, accumulate ? 1.0f : 0.0f, dU, r);
     fips_sgemm(false, false, nn, r, d, w->y, d, F->U, r, 0.0f, w->dw, r);

@@ -11,7 +11,6 @@
 /* ------------------------------------------------------------------ names */
 
 static const char *const storage_names[] = {[FIPSC_V_CSC] = "csc", [FIPSC_V_NM] = "nm", [FIPSC_V_DENSE] = "dense"};
-static const char *const role_names[] = {[FIPSC_ROLE_GATE] = "gate", [FIPSC_ROLE_UP] = "up", [FIPSC_ROLE_DOWN] = "down"};
 
 const char *fipsc_v_storage_name(fipsc_v_storage s)
 {
@@ -23,21 +22,6 @@ bool fipsc_v_storage_parse(const char *name, fipsc_v_storage *out)
     for (int i = 0; i <= FIPSC_V_DENSE; i++)
         if (strcmp(name, storage_names[i]) == 0) {
             *out = (fipsc_v_storage)i;
-            return true;
-        }
-    return false;
-}
-
-const char *fipsc_mlp_role_name(fipsc_mlp_role role)
-{
-    return (unsigned)role <= FIPSC_ROLE_DOWN ? role_names[role] : "?";
-}
-
-bool fipsc_mlp_role_parse(const char *name, fipsc_mlp_role *out)
-{
-    for (int i = 0; i <= FIPSC_ROLE_DOWN; i++)
-        if (strcmp(name, role_names[i]) == 0) {
-            *out = (fipsc_mlp_role)i;
             return true;
         }
     return false;

@@ -1,4 +1,4 @@
-/* MLP descriptions: activation names and parameter counts (see include/fipsc/mlp.h). */
+/* MLP descriptions: activation and role names, parameter counts (see include/fipsc/mlp.h). */
 #include "fipsc/mlp.h"
 
 #include <string.h>
@@ -9,6 +9,23 @@ static const char *const activation_names[] = {
     [FIPSC_ACT_GELU] = "gelu",
     [FIPSC_ACT_RELU] = "relu",
 };
+
+static const char *const role_names[] = {[FIPSC_ROLE_GATE] = "gate", [FIPSC_ROLE_UP] = "up", [FIPSC_ROLE_DOWN] = "down"};
+
+const char *fipsc_mlp_role_name(fipsc_mlp_role role)
+{
+    return (unsigned)role <= FIPSC_ROLE_DOWN ? role_names[role] : "?";
+}
+
+bool fipsc_mlp_role_parse(const char *name, fipsc_mlp_role *out)
+{
+    for (int i = 0; i <= FIPSC_ROLE_DOWN; i++)
+        if (strcmp(name, role_names[i]) == 0) {
+            *out = (fipsc_mlp_role)i;
+            return true;
+        }
+    return false;
+}
 
 const char *fipsc_activation_name(fipsc_activation act)
 {
