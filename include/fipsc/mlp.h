@@ -54,6 +54,10 @@ typedef struct fipsc_mlp {
     fipsc_linear down; /* gated: down_proj; plain: fc2 */
 } fipsc_mlp;
 
+/* The linear slot of mlp with this role; NULL for the gate of a plain MLP. Like strchr, it takes
+ * a const MLP and returns a mutable slot, so one function serves readers and writers. */
+fipsc_linear *fipsc_mlp_slot(const fipsc_mlp *mlp, fipsc_mlp_role role);
+
 const char *fipsc_activation_name(fipsc_activation act);
 bool fipsc_activation_parse(const char *name, fipsc_activation *out);
 

@@ -50,16 +50,6 @@ static double relative_error(const float *a, const float *b, int64_t n)
     return den > 0.0 ? sqrt(num / den) : (num > 0.0 ? INFINITY : 0.0);
 }
 
-static const float **role_weight(fipsc_mlp *mlp, fipsc_mlp_role role)
-{
-    switch (role) {
-    case FIPSC_ROLE_GATE: return &mlp->gate.w;
-    case FIPSC_ROLE_UP: return &mlp->up.w;
-    case FIPSC_ROLE_DOWN: return &mlp->down.w;
-    }
-    return NULL;
-}
-
 /* ‖ŷ − y‖_F/‖y‖_F of MLP j of g over its calibration rows, with its weights replaced by the
  * reconstructions w[first_matrix[j] ..] (model orientation). */
 static fipsc_status output_error(const fipsc_fips_group *g, int j, float *const *w,
@@ -67,7 +57,7 @@ static fipsc_status output_error(const fipsc_fips_group *g, int j, float *const 
 {
     fipsc_mlp mlp = g->mlps[j];
     for (int i = g->first_matrix[j]; i < g->first_matrix[j + 1]; i++)
-        *role_weight(&mlp, g->matrices[i].role) = w[i];
+        fipsc_mlp_slot(&mlp, g->matrices[i].role)->w = w[i];
     const int d = g->d;
     int64_t chunk = calib->n < EVAL_CHUNK_ROWS ? calib->n : EVAL_CHUNK_ROWS;
     float *y = malloc((size_t)chunk * (size_t)d * sizeof(float));
@@ -180,9 +170,7 @@ static fipsc_status install_dense(fipsc_model *m, const fipsc_fips_group *g, int
 {
     const fipsc_fips_matrix *mx = &g->matrices[i];
     fipsc_mlp *mlp = m->mlps[first + mx->mlp];
-    fipsc_linear *lin = mx->role == FIPSC_ROLE_GATE ? &mlp->gate
-                        : mx->role == FIPSC_ROLE_UP ? &mlp->up
-                                                    : &mlp->down;
+    fipsc_linear *lin = fipsc_mlp_slot(mlp, mx->role);
     fipsc_tensor *t = NULL;
     for (int k = 0; k < m->n_tensors && !t; k++)
         if (lin->weight_name && strcmp(m->tensors[k].name, lin->weight_name) == 0) t = &m->tensors[k];

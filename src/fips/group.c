@@ -8,16 +8,6 @@
 
 #include "fips/fips_internal.h"
 
-static const fipsc_linear *role_linear(const fipsc_mlp *mlp, fipsc_mlp_role role)
-{
-    switch (role) {
-    case FIPSC_ROLE_GATE: return &mlp->gate;
-    case FIPSC_ROLE_UP: return &mlp->up;
-    case FIPSC_ROLE_DOWN: return &mlp->down;
-    }
-    return NULL;
-}
-
 /* Checks one linear slot of MLP j: dense weight of shape [out, in]. */
 static fipsc_status check_linear(const fipsc_linear *lin, int j, fipsc_mlp_role role, int out,
                                  int in, fipsc_error *err)
@@ -120,7 +110,7 @@ int fipsc_fips_matrix_index(const fipsc_fips_group *g, int mlp, fipsc_mlp_role r
 const float *fipsc_fips_matrix_weight(const fipsc_fips_group *g, int i)
 {
     const fipsc_fips_matrix *mx = &g->matrices[i];
-    return role_linear(&g->mlps[mx->mlp], mx->role)->w;
+    return fipsc_mlp_slot(&g->mlps[mx->mlp], mx->role)->w;
 }
 
 /* dst[c, a] = src[a, c] for a < rows, c < cols (leading dimensions ld_src, ld_dst), in 64 × 64

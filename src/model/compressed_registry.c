@@ -137,11 +137,5 @@ long long fipsc_model_factored_params(const fipsc_model *m)
 fipsc_linear *fipsc_model_mlp_slot(fipsc_model *m, int layer, fipsc_mlp_role role)
 {
     if (layer < 0 || layer >= m->n_mlps || !m->mlps || !m->mlps[layer]) return NULL;
-    fipsc_mlp *mlp = m->mlps[layer];
-    switch (role) {
-    case FIPSC_ROLE_GATE: return mlp->kind == FIPSC_MLP_GATED ? &mlp->gate : NULL;
-    case FIPSC_ROLE_UP: return &mlp->up;
-    case FIPSC_ROLE_DOWN: return &mlp->down;
-    }
-    return NULL;
+    return fipsc_mlp_slot(m->mlps[layer], role);
 }

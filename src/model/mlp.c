@@ -27,6 +27,17 @@ bool fipsc_mlp_role_parse(const char *name, fipsc_mlp_role *out)
     return false;
 }
 
+fipsc_linear *fipsc_mlp_slot(const fipsc_mlp *mlp, fipsc_mlp_role role)
+{
+    fipsc_mlp *m = (fipsc_mlp *)mlp;
+    switch (role) {
+    case FIPSC_ROLE_GATE: return m->kind == FIPSC_MLP_GATED ? &m->gate : NULL;
+    case FIPSC_ROLE_UP: return &m->up;
+    case FIPSC_ROLE_DOWN: return &m->down;
+    }
+    return NULL;
+}
+
 const char *fipsc_activation_name(fipsc_activation act)
 {
     return (unsigned)act <= FIPSC_ACT_RELU ? activation_names[act] : "?";
