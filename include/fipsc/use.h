@@ -151,6 +151,11 @@ fipsc_status fipsc_use_encode(const fipsc_model *m, int n, const int32_t *const 
                               const int *lens, float *out, fipsc_capture *capture,
                               fipsc_error *err);
 
+/* The rows entering layer 0: x [offset[n], E], row offset[i] + t = sentence i's token t
+ * (t < offset[i+1] − offset[i], ids[i][t] < vocab_size) embedded as described above. */
+void fipsc_use_embed_tokens(const fipsc_use *u, int n, const int32_t *const *ids, const int *offset,
+                            float *x);
+
 /* Tokenizes and embeds n texts: out [n, d]. lens: byte lengths, or NULL for NUL-terminated. */
 fipsc_status fipsc_use_embed(const fipsc_model *m, int n, const char *const *texts,
                              const size_t *lens, float *out, fipsc_error *err);

@@ -187,7 +187,7 @@ nomem:
 
 /* x[r] = e + (e + timing(t)) for each token row: e = W_emb[id], t its position in the sentence,
  * timing(t) = [sin(t·τ_j) for j < E/2, cos(t·τ_j) for j < E/2]. */
-static void embed(const fipsc_use *u, int n, const int32_t *const *ids, const int *offset, float *x)
+void fipsc_use_embed_tokens(const fipsc_use *u, int n, const int32_t *const *ids, const int *offset, float *x)
 {
     const int E = u->embed_dim, half = E / 2;
 #pragma omp parallel for schedule(dynamic, 4)
@@ -458,7 +458,7 @@ static fipsc_status encode_chunk(const fipsc_use *u, int n, const int32_t *const
     for (int i = 0; i < n; i++) w->offset[i + 1] = w->offset[i] + (lens[i] < u->max_tokens ? lens[i] : u->max_tokens);
     const int rows = w->offset[n], d = u->dim, last = u->n_layers - 1;
     fipsc_status st;
-    embed(u, n, ids, w->offset, w->x);
+    fipsc_use_embed_tokens(u, n, ids, w->offset, w->x);
     float *x = w->x;
     for (int i = 0; i < w->n_cap; i++) w->cap_rows[i] = 0;
     for (int l = 0; l <= last; l++) {
