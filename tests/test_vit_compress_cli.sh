@@ -10,19 +10,8 @@ deit=$FIPSC_SOURCE_DIR/models/deit-mnist
 sample=$FIPSC_SOURCE_DIR/models/deit-mnist-sample
 mnist=$FIPSC_SHARED_DIR/data/mnist/t10k-images-idx3-ubyte.gz
 holdout=$FIPSC_SHARED_DIR/data/deit-mnist-holdout
-tmp=$FIPSC_BINARY_DIR/test-tmp/test_vit_compress_cli
-rm -rf "$tmp" && mkdir -p "$tmp"
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-
-# expect CODE CMD...: runs the command, checks the exit code, keeps stdout/stderr in $tmp
-expect() {
-  local want=$1
-  shift
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local got=$?
-  [ "$got" = "$want" ] || fail "exit $got (want $want): $* :: $(head -3 "$tmp/err")"
-}
+. "$FIPSC_SOURCE_DIR/tests/lib.sh"
+test_begin test_vit_compress_cli
 
 # --- compress: IDX calibration minus the hold-out set, ViT defaults (RigL, groups of 4) -------
 c=$tmp/deit-fips.safetensors
@@ -123,8 +112,4 @@ grep -q "^fipsc compress: .*labels.tsv: not an IDX image file" "$tmp/err" || fai
 expect 0 "$fipsc" compress --help
 grep -q -- "--calib-idx FILE" "$tmp/out" || fail "compress --help lists no --calib-idx"
 
-if [ "$failures" -gt 0 ]; then
-  echo "test_vit_compress_cli: $failures failure(s)" >&2
-  exit 1
-fi
-echo "test_vit_compress_cli: ok"
+test_end
