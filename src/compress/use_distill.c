@@ -188,17 +188,8 @@ static void attention_fwd(const use_distiller *D, int nb, int heads, int hd, con
     for (int job = 0; job < nb * heads; job++) {
         const int i = job / heads, h = job % heads, base = offset[i], len = offset[i + 1] - base;
         const float *q = qkv + (size_t)base * ld + h * hd, *k = q + dw, *v = q + 2 * dw;
-        float *p = probs + poff[i] * heads + (int64_t)h * len * len;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, len, len, hd, 1.0f, q, ld, k, ld, 0.0f, p, len);
-        for (int t = 0; t < len; t++) {
-            float *pt = p + (size_t)t * len, mx = -INFINITY, sum = 0.0f;
-            for (int s = 0; s < len; s++) mx = pt[s] > mx ? pt[s] : mx;
-            for (int s = 0; s < len; s++) sum += (pt[s] = expf(pt[s] - mx));
-            const float inv = 1.0f / sum;
-            for (int s = 0; s < len; s++) pt[s] *= inv;
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, len, hd, len, 1.0f, p, len, v, ld, 0.0f,
-                    att + (size_t)base * dw + h * hd, dw);
+        fipsc_use_attention_head(len, hd, q, k, v, ld, probs + poff[i] * heads + (int64_t)h * len * len,
+                                 att + (size_t)base * dw + h * hd, dw);
     }
     fipsc_blas_serial_end(saved);
 }
@@ -872,6 +863,26 @@ float *use_distiller_block(use_distiller *D, int k, int64_t *len, const float **
 
 void use_distiller_set_relational(use_distiller *D, float lambda) { D->relational = lambda; }
 
+/* The forward over every sentence in consecutive batches (D->capture: keeping the original's
+ * streams): *mean_cos = mean cos(e_c, e_o) at the current parameters. */
+static fipsc_status forward_all(use_distiller *D, double *mean_cos, fipsc_error *err)
+{
+    int *all = malloc((size_t)D->batch_cap * sizeof *all);
+    if (!all) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
+    double sum = 0.0;
+    fipsc_status st = FIPSC_OK;
+    for (int s0 = 0; s0 < D->n && !st; s0 += D->batch_cap) {
+        const int cnt = D->n - s0 < D->batch_cap ? D->n - s0 : D->batch_cap;
+        for (int b = 0; b < cnt; b++) all[b] = s0 + b;
+        double loss;
+        st = use_distiller_loss_grad(D, cnt, all, false, &loss, NULL, err);
+        sum += D->batch_cos * cnt;
+    }
+    free(all);
+    *mean_cos = sum / D->n;
+    return st;
+}
+
 /* The weights other than the MLPs' must be the same in both models (the same original). */
 static bool same_weights(const float *a, const float *b, size_t n) { return a == b || memcmp(a, b, n * sizeof *a) == 0; }
 
@@ -912,31 +923,20 @@ fipsc_status use_distiller_set_hidden(use_distiller *D, const fipsc_model *orig,
                                   (long long)D->row0[D->n]);
         }
     }
-    /* the original's streams: the forward with the original MLP weights, consecutive sentences */
+    /* the original's streams: the forward with the original MLP weights over every sentence */
     mlp_view *saved = malloc((size_t)u->n_layers * sizeof *saved);
-    int *sent = malloc((size_t)D->batch_cap * sizeof *sent);
-    if (!saved || !sent) {
-        free(saved);
-        free(sent);
-        return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
-    }
+    if (!saved) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
     memcpy(saved, D->mlps, (size_t)u->n_layers * sizeof *saved);
     for (int l = D->first; l <= D->last; l++) {
         const fipsc_mlp *om = &o->layers[l].mlp;
         D->mlps[l] = (mlp_view){om->up.w, om->up.bias, om->down.w, om->down.bias, NULL, NULL};
     }
     D->capture = true;
-    fipsc_status st = FIPSC_OK;
-    for (int s0 = 0; s0 < D->n && !st; s0 += D->batch_cap) {
-        const int cnt = D->n - s0 < D->batch_cap ? D->n - s0 : D->batch_cap;
-        for (int b = 0; b < cnt; b++) sent[b] = s0 + b;
-        double loss;
-        st = use_distiller_loss_grad(D, cnt, sent, false, &loss, NULL, err);
-    }
+    double unused;
+    fipsc_status st = forward_all(D, &unused, err);
     D->capture = false;
     memcpy(D->mlps, saved, (size_t)u->n_layers * sizeof *saved);
     free(saved);
-    free(sent);
     if (st) return st;
     for (int l = D->first; l <= D->last; l++) {
         double ss = 0.0;
@@ -959,8 +959,9 @@ void fipsc_use_distill_defaults(fipsc_use_distill_opts *o)
     memset(o, 0, sizeof *o);
     o->steps = 400;
     o->batch_sentences = 128;
-    o->lr = 1e-4f;
+    o->lr = 3e-4f;
     o->lr_min = 1e-6f;
+    o->relational = 10.0f;
     o->adamw = (fipsc_adamw){0.9f, 0.999f, 1e-8f, 0.0f};
     o->seed = 1;
     o->progress_every = 10;
@@ -971,25 +972,6 @@ static void restore(use_distiller *D)
     for (int k = 0; k < D->n_bases; k++)
         memcpy(D->bases[k].group->U, D->bases[k].saved, (size_t)D->bases[k].group->d * D->bases[k].group->r * sizeof(float));
     for (int k = 0; k < D->n_vps; k++) memcpy(D->vps[k].fl->val, D->vps[k].saved, (size_t)D->vps[k].nnz * sizeof(float));
-}
-
-/* Mean cos(e_c, e_o) over every sentence at the current parameters. */
-static fipsc_status mean_cosine(use_distiller *D, double *out, fipsc_error *err)
-{
-    int *all = malloc((size_t)D->batch_cap * sizeof *all);
-    if (!all) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
-    double sum = 0.0;
-    fipsc_status st = FIPSC_OK;
-    for (int s0 = 0; s0 < D->n && !st; s0 += D->batch_cap) {
-        const int cnt = D->n - s0 < D->batch_cap ? D->n - s0 : D->batch_cap;
-        for (int b = 0; b < cnt; b++) all[b] = s0 + b;
-        double loss;
-        st = use_distiller_loss_grad(D, cnt, all, false, &loss, NULL, err);
-        sum += D->batch_cos * cnt;
-    }
-    free(all);
-    *out = sum / D->n;
-    return st;
 }
 
 fipsc_status fipsc_use_distill(fipsc_model *m, const fipsc_model *original, int n, const int32_t *const *ids,
@@ -1023,7 +1005,7 @@ fipsc_status fipsc_use_distill(fipsc_model *m, const fipsc_model *original, int 
     rep->first_layer = D->first;
     int *order = malloc((size_t)D->n * sizeof *order);
     if (!order) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
-    if (!st) st = mean_cosine(D, &rep->cos_before, err);
+    if (!st) st = forward_all(D, &rep->cos_before, err);
     fipsc_rng rng;
     fipsc_rng_seed(&rng, o->seed);
     int next = D->n; /* position in the current shuffled epoch */
@@ -1061,7 +1043,7 @@ fipsc_status fipsc_use_distill(fipsc_model *m, const fipsc_model *original, int 
         if (o->progress && ((o->progress_every > 0 && (t + 1) % o->progress_every == 0) || t + 1 == o->steps))
             o->progress(o->progress_user, &(fipsc_use_distill_progress){t + 1, o->steps, loss, lr});
     }
-    if (!st) st = mean_cosine(D, &rep->cos_after, err);
+    if (!st) st = forward_all(D, &rep->cos_after, err);
     if (st) restore(D); /* no half-trained model after a failure */
     free(order);
     use_distiller_free(D);

@@ -225,6 +225,21 @@ static void layer_norm(const float *x, int rows, int w, const float *gamma, cons
     }
 }
 
+void fipsc_use_attention_head(int len, int hd, const float *q, const float *k, const float *v, int ld, float *p,
+                              float *out, int ldo)
+{
+    /* p = q·kᵀ, then softmax by row (max subtracted first), then out = p·v */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, len, len, hd, 1.0f, q, ld, k, ld, 0.0f, p, len);
+    for (int t = 0; t < len; t++) {
+        float *pt = p + (size_t)t * len, mx = -INFINITY, sum = 0.0f;
+        for (int s = 0; s < len; s++) mx = pt[s] > mx ? pt[s] : mx;
+        for (int s = 0; s < len; s++) sum += (pt[s] = expf(pt[s] - mx));
+        const float inv = 1.0f / sum;
+        for (int s = 0; s < len; s++) pt[s] *= inv;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, len, hd, len, 1.0f, p, len, v, ld, 0.0f, out, ldo);
+}
+
 /* a = per sentence and head: softmax((scale·q)·kᵀ)·v. q, k, v are rows of stride ld (heads·hd
  * wide each), a has rows of heads·hd. Each sentence attends only to its own tokens (the graph
  * masks other positions with −1e9: weight exactly 0). q is scaled in place first, as the graph
@@ -245,18 +260,7 @@ static fipsc_status attention(int n, const int *offset, int heads, int hd, float
         const float *kh = k + (size_t)base * ld + h * hd, *vh = v + (size_t)base * ld + h * hd;
         for (int t = 0; t < len; t++)
             for (int j = 0; j < hd; j++) qh[(size_t)t * ld + j] *= scale;
-        /* p = (scale·q)·kᵀ */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, len, len, hd, 1.0f, qh, ld, kh, ld, 0.0f, p, len);
-        for (int t = 0; t < len; t++) {
-            float *pt = p + (size_t)t * len, mx = -INFINITY, sum = 0.0f;
-            for (int s2 = 0; s2 < len; s2++) mx = pt[s2] > mx ? pt[s2] : mx;
-            for (int s2 = 0; s2 < len; s2++) sum += (pt[s2] = expf(pt[s2] - mx));
-            const float inv = 1.0f / sum;
-            for (int s2 = 0; s2 < len; s2++) pt[s2] *= inv;
-        }
-        /* a = p·v */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, len, hd, len, 1.0f, p, len, vh, ld, 0.0f,
-                    a + (size_t)base * dw + h * hd, dw);
+        fipsc_use_attention_head(len, hd, qh, kh, vh, ld, p, a + (size_t)base * dw + h * hd, dw);
     }
     free(scratch);
     return FIPSC_OK;
