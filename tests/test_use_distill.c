@@ -104,10 +104,13 @@ static void check_gradients(use_distiller *d, int nb, const int *sent, const cha
             const float saved = p[best], h = 3e-3f * fmaxf(fabsf(saved), 1e-2f);
             double lp, lm;
             p[best] = saved + h;
+            use_distiller_changed(d);
             CHECK_OK(use_distiller_loss_grad(d, nb, sent, false, &lp, NULL, &err), &err);
             p[best] = saved - h;
+            use_distiller_changed(d);
             CHECK_OK(use_distiller_loss_grad(d, nb, sent, false, &lm, NULL, &err), &err);
             p[best] = saved;
+            use_distiller_changed(d);
             const double fd = (lp - lm) / (2.0 * ((double)(saved + h) - (double)saved));
             CHECK_MSG(fabs(fd - g[best]) <= 0.03 * fabs(g[best]) + 1e-6,
                       "%s: block %d entry %lld: gradient %g, central difference %g", what, k, (long long)best, (double)g[best], fd);

@@ -117,6 +117,7 @@ struct use_distiller {
     bool capture;            /* forward copies the layers' outputs into hid (consecutive sentences) */
     double batch_cos;        /* mean cos of the last batch */
     float *vdense, *vgrad;   /* [r_max, f_max] scratch */
+    bool stale;              /* the parameters changed since the dense weights were made */
 };
 
 /* ------------------------------------------------------------------ small pieces */
@@ -316,15 +317,20 @@ static void attention_block_bwd(use_distiller *D, int l, int nb, int rows, float
     ln_bwd(datt, c->xhat_a, c->rstd_a, L->attn_norm_w, rows, d, dx);
 }
 
-/* Densifies every trained matrix into its dense buffer (the forward's weights). */
+/* Densifies every trained matrix into its dense buffer (the forward's weights) when the
+ * parameters changed since the last time: passes over all sentences reuse them batch after batch. */
 static fipsc_status densify_all(use_distiller *D, fipsc_error *err)
 {
+    if (!D->stale) return FIPSC_OK;
     for (int k = 0; k < D->n_vps; k++) {
         fipsc_status st = fipsc_factored_densify(D->vps[k].fl, D->vps[k].dense, err);
         if (st) return st;
     }
+    D->stale = false;
     return FIPSC_OK;
 }
+
+void use_distiller_changed(use_distiller *D) { D->stale = true; }
 
 /* Chains dW_i to dV_i (kept entries) and adds dM_i·V_iᵀ to its basis's dU. */
 static void chain_to_factors(use_distiller *D, vparam *p)
@@ -666,6 +672,12 @@ static fipsc_status fixed_rows(use_distiller *D, const int32_t *const *ids, int 
     return FIPSC_OK;
 }
 
+static int descending(const void *a, const void *b)
+{
+    const int x = *(const int *)a, y = *(const int *)b;
+    return (x < y) - (x > y);
+}
+
 static fipsc_status alloc_batch(use_distiller *D, fipsc_error *err)
 {
     const fipsc_use *u = D->u;
@@ -674,14 +686,7 @@ static fipsc_status alloc_batch(use_distiller *D, fipsc_error *err)
     int *sorted = malloc((size_t)D->n * sizeof *sorted);
     if (!sorted) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
     memcpy(sorted, D->len, (size_t)D->n * sizeof *sorted);
-    for (int i = 1; i < D->n; i++) { /* insertion sort, descending: lengths are ≤ max_tokens */
-        int v = sorted[i], j = i - 1;
-        while (j >= 0 && sorted[j] < v) {
-            sorted[j + 1] = sorted[j];
-            j--;
-        }
-        sorted[j + 1] = v;
-    }
+    qsort(sorted, (size_t)D->n, sizeof *sorted, descending);
     D->rows_cap = 0;
     D->probs_cap = 0;
     for (int i = 0; i < D->batch_cap && i < D->n; i++) {
@@ -751,6 +756,7 @@ fipsc_status use_distiller_new(fipsc_model *m, int n, const int32_t *const *ids,
     if (!D) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
     D->m = m;
     D->u = u;
+    D->stale = true;
     D->d = u->dim;
     D->f = u->hidden;
     D->last = u->n_layers - 1;
@@ -972,6 +978,7 @@ static void restore(use_distiller *D)
     for (int k = 0; k < D->n_bases; k++)
         memcpy(D->bases[k].group->U, D->bases[k].saved, (size_t)D->bases[k].group->d * D->bases[k].group->r * sizeof(float));
     for (int k = 0; k < D->n_vps; k++) memcpy(D->vps[k].fl->val, D->vps[k].saved, (size_t)D->vps[k].nnz * sizeof(float));
+    use_distiller_changed(D);
 }
 
 fipsc_status fipsc_use_distill(fipsc_model *m, const fipsc_model *original, int n, const int32_t *const *ids,
@@ -1040,6 +1047,7 @@ fipsc_status fipsc_use_distill(fipsc_model *m, const fipsc_model *original, int 
                 fipsc_adamw_step(&o->adamw, t + 1, lr, 1, p->nnz, p->fl->val, p->keep, p->nnz, p->m, p->v, p->nnz,
                                  p->g, p->nnz);
         }
+        use_distiller_changed(D);
         if (o->progress && ((o->progress_every > 0 && (t + 1) % o->progress_every == 0) || t + 1 == o->steps))
             o->progress(o->progress_user, &(fipsc_use_distill_progress){t + 1, o->steps, loss, lr});
     }

@@ -20,9 +20,12 @@ fipsc_status use_distiller_new(fipsc_model *m, int n, const int32_t *const *ids,
 void use_distiller_free(use_distiller *d);
 
 /* The trained parameters as blocks of floats: block k's values (in the model, changed in place)
- * and the gradient the last use_distiller_loss_grad wrote for them; *len their count. */
+ * and the gradient the last use_distiller_loss_grad wrote for them; *len their count. After
+ * writing into a block, call use_distiller_changed: the forward's dense weights are remade only
+ * then. */
 int use_distiller_block_count(const use_distiller *d);
 float *use_distiller_block(use_distiller *d, int k, int64_t *len, const float **grad);
+void use_distiller_changed(use_distiller *d);
 
 /* The weight λ of the relational term (0 at creation). */
 void use_distiller_set_relational(use_distiller *d, float lambda);
