@@ -1,6 +1,7 @@
 /* Shared helpers of the libFuzzer targets (see fuzzutil.h). */
 #include "fuzzutil.h"
 
+#include "fipsc/path.h"
 #include "fipsc/status.h"
 
 #include <dirent.h>
@@ -40,8 +41,7 @@ static void remove_scratch(void)
         for (struct dirent *e; (e = readdir(d));) {
             if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
             char path[4096 + 256];
-            snprintf(path, sizeof path, "%s/%s", scratch, e->d_name);
-            unlink(path);
+            if (!fipsc_path_join(path, sizeof path, scratch, e->d_name, NULL)) unlink(path);
         }
         closedir(d);
     }
@@ -58,8 +58,9 @@ const char *fuzz_scratch_dir(void)
                    ? "/dev/shm"
                : getenv("TMPDIR") ? getenv("TMPDIR")
                                   : "/tmp";
-    if ((size_t)snprintf(scratch, sizeof scratch, "%s/fipsc-fuzz-XXXXXX", base) >= sizeof scratch) {
-        fprintf(stderr, "fuzz: scratch directory path too long\n");
+    fipsc_error err;
+    if (fipsc_path_format(scratch, sizeof scratch, &err, "%s/fipsc-fuzz-XXXXXX", base)) {
+        fprintf(stderr, "fuzz: scratch directory: %s\n", err.message);
         abort();
     }
     if (!mkdtemp(scratch)) {
@@ -73,8 +74,9 @@ const char *fuzz_scratch_dir(void)
 const char *fuzz_scratch_path(const char *name)
 {
     static char path[4096 + FUZZ_NAME_MAX + 2];
-    if ((size_t)snprintf(path, sizeof path, "%s/%s", fuzz_scratch_dir(), name) >= sizeof path) {
-        fprintf(stderr, "fuzz: scratch path too long\n");
+    fipsc_error err;
+    if (fipsc_path_join(path, sizeof path, fuzz_scratch_dir(), name, &err)) {
+        fprintf(stderr, "fuzz: scratch path: %s\n", err.message);
         abort();
     }
     return path;
@@ -97,8 +99,13 @@ void fuzz_write_scratch(const char *name, const void *data, size_t size)
         done += (size_t)n;
     }
     close(fd);
-    if (n_written < (int)(sizeof written / sizeof written[0]))
-        snprintf(written[n_written++], sizeof written[0], "%s", name);
+    if (n_written < (int)(sizeof written / sizeof written[0])) {
+        fipsc_error err;
+        if (fipsc_path_format(written[n_written++], sizeof written[0], &err, "%s", name)) {
+            fprintf(stderr, "fuzz: scratch file name: %s\n", err.message);
+            abort();
+        }
+    }
 }
 
 void fuzz_clear_scratch(void)
@@ -132,7 +139,7 @@ int fuzz_split_bundle(const uint8_t *data, size_t size, const char *main_name, f
 {
     const uint8_t *end = data + size;
     int n = 1;
-    snprintf(parts[0].name, sizeof parts[0].name, "%s", main_name);
+    if (fipsc_path_format(parts[0].name, sizeof parts[0].name, NULL, "%s", main_name)) abort(); /* a harness's own name */
     parts[0].data = data;
     for (const uint8_t *p = data; p < end && n < FUZZ_MAX_PARTS;) {
         const uint8_t *nl = memchr(p, '\n', (size_t)(end - p));

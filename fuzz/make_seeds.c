@@ -7,6 +7,7 @@
  * Regression inputs for fixed crashes are committed beside the generated seeds (named
  * crash-<what>) and are not produced here. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,13 +25,14 @@
 #include "fipsc/file.h"
 #include "fipsc/hf.h"
 #include "fipsc/model.h"
+#include "fipsc/path.h"
 #include "fipsc/safetensors.h"
 #include "fipsc/use.h"
 
 static const char *out_dir;
 static char temp_dir[4096];
 
-static void die(const char *what)
+static _Noreturn void die(const char *what)
 {
     fprintf(stderr, "make_seeds: %s\n", what);
     exit(1);
@@ -39,6 +41,17 @@ static void die(const char *what)
 static void check(fipsc_status st, const fipsc_error *err)
 {
     if (st != FIPSC_OK) die(err->message);
+}
+
+/* buf[cap] = the printf-style path; a path that does not fit stops the program. */
+__attribute__((format(printf, 3, 4))) static void seed_path(char *buf, size_t cap, const char *fmt, ...)
+{
+    fipsc_error err;
+    va_list ap;
+    va_start(ap, fmt);
+    fipsc_status st = fipsc_path_vformat(buf, cap, &err, fmt, ap);
+    va_end(ap);
+    check(st, &err);
 }
 
 /* ------------------------------------------------------------------ byte buffers */
@@ -68,9 +81,9 @@ static void put_i32(buf *b, int32_t v) { put(b, &v, sizeof v); }
 static void write_seed(const char *target, const char *name, const void *data, size_t n)
 {
     char path[8192];
-    snprintf(path, sizeof path, "%s/%s", out_dir, target);
+    seed_path(path, sizeof path, "%s/%s", out_dir, target);
     if (mkdir(path, 0777) != 0 && errno != EEXIST) die(path);
-    snprintf(path, sizeof path, "%s/%s/%s", out_dir, target, name);
+    seed_path(path, sizeof path, "%s/%s/%s", out_dir, target, name);
     FILE *fp = fopen(path, "wb");
     if (!fp || fwrite(data, 1, n, fp) != n || fclose(fp) != 0) die(path);
 }
@@ -92,7 +105,7 @@ static void put_part(buf *b, const char *name)
 static void take_temp(const char *name, buf *b)
 {
     char path[8192];
-    snprintf(path, sizeof path, "%s/%s", temp_dir, name);
+    seed_path(path, sizeof path, "%s/%s", temp_dir, name);
     char *text;
     size_t size;
     fipsc_error err;
@@ -126,7 +139,7 @@ static void st_add_f32(fipsc_st_writer *w, const char *name, int ndim, const int
 static void st_write_temp(const fipsc_st_writer *w, const char *name, buf *out)
 {
     char path[8192];
-    snprintf(path, sizeof path, "%s/%s", temp_dir, name);
+    seed_path(path, sizeof path, "%s/%s", temp_dir, name);
     fipsc_error err;
     check(fipsc_st_writer_write(w, path, &err), &err);
     take_temp(name, out);
@@ -227,7 +240,7 @@ static void safetensors_index_seeds(void)
     const char *files[2] = {"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"};
     const fipsc_st_writer *shards[2] = {w1, w2};
     char path[8192];
-    snprintf(path, sizeof path, "%s/index.json", temp_dir);
+    seed_path(path, sizeof path, "%s/index.json", temp_dir);
     check(fipsc_st_write_index(path, 2, shards, files, &err), &err);
 
     buf b = {0};
@@ -402,7 +415,7 @@ static void corpus_seeds(void)
     fipsc_error err;
     check(fipsc_corpus_from_ids(ids, 3, 4, 11, &c, &err), &err);
     char path[8192];
-    snprintf(path, sizeof path, "%s/tokens.bin", temp_dir);
+    seed_path(path, sizeof path, "%s/tokens.bin", temp_dir);
     check(fipsc_corpus_write(c, path, &err), &err);
     fipsc_corpus_free(c);
     buf b = {0};
@@ -629,7 +642,7 @@ static void compressed_seed(const char *target, const char *name, int first, int
                           .storage = storage, .nm_n = nm_n, .nm_m = nm_m, .method = method};
     check(fipsc_model_attach_group(m, &g, &err), &err);
     char path[8192];
-    snprintf(path, sizeof path, "%s/%s", temp_dir, name);
+    seed_path(path, sizeof path, "%s/%s", temp_dir, name);
     fipsc_compressed_write_opts opts = {.u_dtype = u_dtype};
     check(fipsc_compressed_write_ex(m, path, NULL, &opts, &err), &err);
     fipsc_model_free(m);
@@ -707,7 +720,7 @@ static void vit_compressed_seed(const char *target, const char *name)
     check(fipsc_st_writer_set_meta(w, "config", vit_config, &err), &err);
     buf b = {0};
     char path[8192];
-    snprintf(path, sizeof path, "%s/vit.safetensors", temp_dir);
+    seed_path(path, sizeof path, "%s/vit.safetensors", temp_dir);
     check(fipsc_st_writer_write(w, path, &err), &err);
     fipsc_st_writer_free(w);
     fipsc_model *m;
@@ -723,7 +736,7 @@ static void vit_compressed_seed(const char *target, const char *name)
     fipsc_group_spec g = {.first_layer = 0, .last_layer = 0, .d = d, .r = r, .U = U, .n_matrices = 2,
                           .matrices = mats, .storage = FIPSC_V_CSC, .method = "fips"};
     check(fipsc_model_attach_group(m, &g, &err), &err);
-    snprintf(path, sizeof path, "%s/%s", temp_dir, name);
+    seed_path(path, sizeof path, "%s/%s", temp_dir, name);
     check(fipsc_compressed_write(m, path, NULL, &err), &err);
     fipsc_model_free(m);
     take_temp(name, &b);
@@ -742,7 +755,7 @@ static void model_load_seeds(void)
     check(fipsc_load_llama2c_buffer(b.p, b.n, "tiny", &m, &err), &err);
     free(b.p);
     char dir[8192];
-    snprintf(dir, sizeof dir, "%s/hf", temp_dir);
+    seed_path(dir, sizeof dir, "%s/hf", temp_dir);
     check(fipsc_hf_write_dir(m, dir, false, &err), &err);
     fipsc_model_free(m);
     b = (buf){0};
@@ -751,7 +764,7 @@ static void model_load_seeds(void)
     free(b.p);
     /* The same weights without metadata, config.json beside them (in the bundle). */
     char path[8192];
-    snprintf(path, sizeof path, "%s/hf/model.safetensors", temp_dir);
+    seed_path(path, sizeof path, "%s/hf/model.safetensors", temp_dir);
     b = (buf){0};
     llama2c_file(&b, 4, 6, 2, 2, 1, 5, 3, true);
     check(fipsc_load_llama2c_buffer(b.p, b.n, "tiny", &m, &err), &err);
@@ -770,7 +783,7 @@ static void model_load_seeds(void)
     take_temp("hf/config.json", &b);
     write_seed(target, "llama_config_beside", b.p, b.n);
     free(b.p);
-    snprintf(path, sizeof path, "%s/hf", temp_dir);
+    seed_path(path, sizeof path, "%s/hf", temp_dir);
     rmdir(path);
 
     /* ViT with the config in __metadata__; then without it, config.json and
@@ -873,7 +886,7 @@ int main(int argc, char **argv)
     }
     out_dir = argv[1];
     if (mkdir(out_dir, 0777) != 0 && errno != EEXIST) die(out_dir);
-    snprintf(temp_dir, sizeof temp_dir, "%s/.make_seeds-XXXXXX", out_dir);
+    seed_path(temp_dir, sizeof temp_dir, "%s/.make_seeds-XXXXXX", out_dir);
     if (!mkdtemp(temp_dir)) die("cannot create a temporary directory");
     safetensors_seeds();
     safetensors_index_seeds();

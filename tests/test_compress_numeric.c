@@ -218,7 +218,7 @@ static void test_writer(const fipsc_calibration *cal)
 {
     const char *dir = test_tmpdir("test_compress_numeric");
     char path[4200];
-    snprintf(path, sizeof path, "%s/out.safetensors", dir);
+    test_pathf(path, sizeof path, "%s/out.safetensors", dir);
     fipsc_error err = {0};
     fipsc_compress_options o;
     quick_options(&o);

@@ -82,7 +82,7 @@ int main(void)
     CHECK_OK(attach_svd_group(m, 2, 3, 48, 0, 2, 4, FIPSC_V_NM, "fips-init", &err), &err);
     CHECK_OK(attach_magnitude(m, 4, 0.5, &err), &err);
     fipsc_mlp_footprint fp = fipsc_model_mlp_footprint(m);
-    snprintf(path, sizeof path, "%s/c.safetensors", tmp);
+    test_pathf(path, sizeof path, "%s/c.safetensors", tmp);
     CHECK_OK(fipsc_compressed_write(m, path, NULL, &err), &err);
     int32_t tokens[BATCH * LEN];
     for (int i = 0; i < BATCH * LEN; i++) tokens[i] = i % LEN == 0 ? 1 : (int32_t)((i * 7919) % 512);
@@ -90,7 +90,7 @@ int main(void)
     fipsc_model_free(m);
 
     /* inspect: text */
-    snprintf(txt, sizeof txt, "%s/inspect.txt", tmp);
+    test_pathf(txt, sizeof txt, "%s/inspect.txt", tmp);
     CHECK(run(txt, "'%s' inspect '%s'", cli, path) == 0);
     CHECK(contains(txt, "format: fipsc-compressed"));
     CHECK(contains(txt, "architecture LlamaForCausalLM: dim 64, hidden 172, 5 layers"));
@@ -108,7 +108,7 @@ int main(void)
     CHECK(fp.stored_bytes < fp.dense_bytes);
 
     /* inspect: JSON */
-    snprintf(out, sizeof out, "%s/inspect.json", tmp);
+    test_pathf(out, sizeof out, "%s/inspect.json", tmp);
     CHECK(run(out, "'%s' inspect --json '%s'", cli, path) == 0);
     char *text = slurp(out);
     cJSON *doc = cJSON_Parse(text);
@@ -124,8 +124,8 @@ int main(void)
     cJSON_Delete(doc);
 
     /* export --dense */
-    snprintf(dir, sizeof dir, "%s/dense", tmp);
-    snprintf(out, sizeof out, "%s/export.txt", tmp);
+    test_pathf(dir, sizeof dir, "%s/dense", tmp);
+    test_pathf(out, sizeof out, "%s/export.txt", tmp);
     CHECK(run(out, "'%s' export '%s' --dense -o '%s'", cli, path, dir) == 0);
     CHECK(contains(out, "15 compressed matrices of 3 groups reconstructed"));
     fipsc_model *e = NULL;
@@ -144,7 +144,7 @@ int main(void)
         fipsc_model_free(e);
     }
     /* a third-party reader of the documented format finds the same weights */
-    snprintf(out, sizeof out, "%s/reader.txt", tmp);
+    test_pathf(out, sizeof out, "%s/reader.txt", tmp);
     CHECK_MSG(run(out, "node '%s/tests/compressed_reader.js' '%s' '%s/model.safetensors'", src, path, dir) == 0,
               "independent reader: %s", out);
     CHECK(contains(out, "LlamaForCausalLM: 3 groups checked, 0 failures"));
@@ -160,13 +160,13 @@ int main(void)
     CHECK(run(out, "'%s' export '%s/none.safetensors' --dense -o '%s/z'", cli, tmp, tmp) == 1);
     CHECK(run(out, "'%s' export --help", cli) == 0 && contains(out, "Usage: fipsc export COMPRESSED --dense -o DIR"));
     /* an uncompressed model exports as it is */
-    snprintf(dir, sizeof dir, "%s/plain", tmp);
+    test_pathf(dir, sizeof dir, "%s/plain", tmp);
     CHECK(run(out, "'%s' export '%s' --dense -o '%s'", cli, model_path, dir) == 0);
     CHECK(contains(out, "0 compressed matrices of 0 groups"));
 
     /* the runtime commands take the compressed file */
     CHECK(run(out, "'%s' generate '%s' --prompt-tokens '1 403' -n 8 --temperature 0", cli, path) == 0);
-    snprintf(txt, sizeof txt, "%s/corpus.txt", tmp);
+    test_pathf(txt, sizeof txt, "%s/corpus.txt", tmp);
     FILE *corpus = fopen(txt, "w");
     if (corpus) {
         fprintf(corpus, "1 403 407 261 378 1 66 13\n1 59 4 28 32 16 2 45\n");

@@ -112,7 +112,7 @@ static const char *tmp;
 static void expect(const char *label, const mutation *mu, fipsc_status code, const char *needle)
 {
     char path[4300];
-    snprintf(path, sizeof path, "%s/%s.safetensors", tmp, label);
+    test_pathf(path, sizeof path, "%s/%s.safetensors", tmp, label);
     rewrite(path, mu);
     fipsc_error err = {0};
     fipsc_model *m = NULL;
@@ -191,7 +191,7 @@ int main(void)
     char model_path[4096];
     test_path(model_path, sizeof model_path, "FIPSC_SOURCE_DIR", "models/stories260K.bin");
     tmp = test_tmpdir("test_compressed_corrupt");
-    snprintf(valid, sizeof valid, "%s/valid.safetensors", tmp);
+    test_pathf(valid, sizeof valid, "%s/valid.safetensors", tmp);
     fipsc_error err = {0};
     fipsc_model *m = NULL;
     CHECK_OK(fipsc_model_load(model_path, &m, &err), &err);
@@ -204,7 +204,7 @@ int main(void)
 
     /* the unchanged copy loads */
     char path[4300];
-    snprintf(path, sizeof path, "%s/copy.safetensors", tmp);
+    test_pathf(path, sizeof path, "%s/copy.safetensors", tmp);
     rewrite(path, &(mutation){0});
     m = NULL;
     CHECK_OK(fipsc_model_load(path, &m, &err), &err);
@@ -295,7 +295,7 @@ int main(void)
     char *bytes = NULL;
     size_t size = 0;
     CHECK_OK(fipsc_read_file(valid, &bytes, &size, &err), &err);
-    snprintf(path, sizeof path, "%s/truncated.safetensors", tmp);
+    test_pathf(path, sizeof path, "%s/truncated.safetensors", tmp);
     FILE *out = fopen(path, "wb");
     if (out && bytes) {
         fwrite(bytes, 1, size - 100, out);

@@ -184,9 +184,9 @@ static void test_groups(const char *dir)
 
     /* write, read back: same logits bit for bit, nothing densified */
     char path[4200], path2[4200], path16[4200];
-    snprintf(path, sizeof path, "%s/c.safetensors", dir);
-    snprintf(path2, sizeof path2, "%s/c2.safetensors", dir);
-    snprintf(path16, sizeof path16, "%s/c16.safetensors", dir);
+    test_pathf(path, sizeof path, "%s/c.safetensors", dir);
+    test_pathf(path2, sizeof path2, "%s/c2.safetensors", dir);
+    test_pathf(path16, sizeof path16, "%s/c16.safetensors", dir);
     const char *extra[] = {"fipsc_report", "{\"note\": \"test\"}", NULL};
     CHECK_OK(fipsc_compressed_write(m, path, extra, &err), &err);
     CHECK(fipsc_compressed_is_file(path));
@@ -238,7 +238,7 @@ static void test_groups(const char *dir)
     fipsc_compressed_write_opts bad = {.u_dtype = FIPSC_I32};
     CHECK_FAILS(fipsc_compressed_write_ex(m, path16, NULL, &bad, &err), FIPSC_ERR_ARG, "not I32", &err);
     const char *reserved[] = {"config", "x", NULL};
-    snprintf(path2, sizeof path2, "%s/reserved.safetensors", dir);
+    test_pathf(path2, sizeof path2, "%s/reserved.safetensors", dir);
     CHECK_FAILS(fipsc_compressed_write(m, path2, reserved, &err), FIPSC_ERR_ARG, "'config' is reserved", &err);
     FILE *fp2 = fopen(path2, "rb");
     CHECK(fp2 == NULL); /* nothing written */
@@ -262,7 +262,7 @@ static void test_identity(const char *dir)
     float *logits_c = logits_of(m);
     check_decode(m, logits_c);
     char path[4200];
-    snprintf(path, sizeof path, "%s/magnitude.safetensors", dir);
+    test_pathf(path, sizeof path, "%s/magnitude.safetensors", dir);
     CHECK_OK(fipsc_compressed_write(m, path, NULL, &err), &err);
     fipsc_st_file *f = NULL;
     CHECK_OK(fipsc_st_open(path, &f, &err), &err);

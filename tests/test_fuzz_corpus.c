@@ -119,7 +119,7 @@ static int replay(const target *t)
 {
     char dir[4096];
     char rel[256];
-    snprintf(rel, sizeof rel, "fuzz/corpus/%s", t->name);
+    test_pathf(rel, sizeof rel, "fuzz/corpus/%s", t->name);
     test_path(dir, sizeof dir, "FIPSC_SOURCE_DIR", rel);
     DIR *d = opendir(dir);
     CHECK_MSG(d != NULL, "cannot list %s", dir);
@@ -132,7 +132,7 @@ static int replay(const target *t)
     qsort(names, (size_t)n, sizeof names[0], compare_names);
     for (int i = 0; i < n; i++) {
         char path[8192];
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        test_pathf(path, sizeof path, "%s/%s", dir, names[i]);
         fprintf(stderr, "%s: %s\n", t->name, names[i]); /* the last line names a crashing input */
         char *bytes;
         size_t size;
@@ -210,7 +210,7 @@ static void check_fixes(void)
     };
     const char *dir = test_tmpdir("test_fuzz_corpus");
     char path[4096];
-    snprintf(path, sizeof path, "%s/model.json", dir);
+    test_pathf(path, sizeof path, "%s/model.json", dir);
     for (size_t i = 0; i < sizeof manifests / sizeof manifests[0]; i++) {
         FILE *fp = fopen(path, "wb");
         CHECK(fp && fputs(manifests[i][0], fp) >= 0 && fclose(fp) == 0);

@@ -15,7 +15,7 @@ static const char *tmp;        /* this test's scratch directory */
 
 static const char *join(char *buf, size_t cap, const char *name)
 {
-    snprintf(buf, cap, "%s/%s", tmp, name);
+    test_pathf(buf, cap, "%s/%s", tmp, name);
     return buf;
 }
 
@@ -99,14 +99,14 @@ static const char *write_checkpoint(const char *name, const char *config_text, b
     join(dir, sizeof dir, name);
     mkdir(dir, 0777);
     if (config_text) {
-        snprintf(path, sizeof path, "%s/config.json", dir);
+        test_pathf(path, sizeof path, "%s/config.json", dir);
         write_text(path, config_text);
     }
     fipsc_st_writer *w = fipsc_st_writer_new();
     float *scratch = NULL;
     add_tensors(w, 0, stories->n_tensors, sp, &scratch);
     if (meta_config) CHECK_OK(fipsc_st_writer_set_meta(w, FIPSC_HF_METADATA_CONFIG_KEY, config_text, &err), &err);
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    test_pathf(path, sizeof path, "%s/model.safetensors", dir);
     CHECK_OK(fipsc_st_writer_write(w, path, &err), &err);
     fipsc_st_writer_free(w);
     free(scratch);
@@ -185,7 +185,7 @@ static void test_round_trip(void)
     join(dir, sizeof dir, "empty-target/");
     mkdir(dir, 0777);
     CHECK_OK(fipsc_hf_write_dir(stories, dir, false, &err), &err);
-    snprintf(path, sizeof path, "%s/config.json", dir);
+    test_pathf(path, sizeof path, "%s/config.json", dir);
     struct stat sb;
     CHECK(stat(path, &sb) == 0);
     /* no temporary directory left behind */
@@ -235,7 +235,7 @@ static void test_sharded(void)
     join(dir, sizeof dir, "sharded");
     mkdir(dir, 0777);
     char *config = config_variant(NULL, NULL);
-    snprintf(path, sizeof path, "%s/config.json", dir);
+    test_pathf(path, sizeof path, "%s/config.json", dir);
     write_text(path, config);
     free(config);
     spoil sp = {.dtype = FIPSC_F32};
@@ -246,10 +246,10 @@ static void test_sharded(void)
     add_tensors(w[1], half, stories->n_tensors, &sp, &scratch);
     const char *files[2] = {"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"};
     for (int s = 0; s < 2; s++) {
-        snprintf(path, sizeof path, "%s/%s", dir, files[s]);
+        test_pathf(path, sizeof path, "%s/%s", dir, files[s]);
         CHECK_OK(fipsc_st_writer_write(w[s], path, &err), &err);
     }
-    snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
+    test_pathf(path, sizeof path, "%s/model.safetensors.index.json", dir);
     CHECK_OK(fipsc_st_write_index(path, 2, (const fipsc_st_writer *const *)w, files, &err), &err);
     fipsc_st_writer_free(w[0]);
     fipsc_st_writer_free(w[1]);
@@ -324,14 +324,14 @@ static void test_bad_checkpoints(void)
     dir = write_checkpoint("meta-missing-key", config, true, &clean);
     free(config);
     char path[4200];
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    test_pathf(path, sizeof path, "%s/model.safetensors", dir);
     CHECK_FAILS(fipsc_model_load(path, &m, &err), FIPSC_ERR_FORMAT, "missing required key 'hidden_size'", &err);
     CHECK(strstr(err.message, "meta-missing-key/model.safetensors (__metadata__ \"config\")") != NULL);
 
     /* no configuration anywhere */
     dir = write_checkpoint("no-config", NULL, false, &clean);
     CHECK_FAILS(fipsc_model_load(dir, &m, &err), FIPSC_ERR_NOT_FOUND, "no-config: no config.json", &err);
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    test_pathf(path, sizeof path, "%s/model.safetensors", dir);
     CHECK_FAILS(fipsc_model_load(path, &m, &err), FIPSC_ERR_NOT_FOUND, "no model configuration", &err);
 
     /* integer weights */
@@ -346,7 +346,7 @@ static void test_bad_checkpoints(void)
         int32_t ints[64] = {0};
         int64_t shape[1] = {64};
         CHECK_OK(fipsc_st_writer_add(w, "model.norm.weight", FIPSC_I32, 1, shape, ints, &err), &err);
-        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        test_pathf(path, sizeof path, "%s/model.safetensors", dir);
         CHECK_OK(fipsc_st_writer_write(w, path, &err), &err);
         fipsc_st_writer_free(w);
     }
@@ -369,7 +369,7 @@ static void test_duplicate_names(void)
     join(dir, sizeof dir, "duplicate");
     mkdir(dir, 0777);
     char *config = config_variant(NULL, NULL);
-    snprintf(config_path, sizeof config_path, "%s/config.json", dir);
+    test_pathf(config_path, sizeof config_path, "%s/config.json", dir);
     write_text(config_path, config);
     free(config);
     const char header[] =
@@ -380,7 +380,7 @@ static void test_duplicate_names(void)
     for (int i = 0; i < 8; i++) bytes[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
     memcpy(bytes + 8, header, hlen);
     char path[4200];
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    test_pathf(path, sizeof path, "%s/model.safetensors", dir);
     FILE *fp = fopen(path, "wb");
     fwrite(bytes, 1, 8 + hlen + 16, fp);
     fclose(fp);

@@ -21,7 +21,7 @@ static void pattern(unsigned char *px, int w, int h, int id)
 static void write_pgm(const char *dir, const char *name, int w, int h, int id)
 {
     char path[4300];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    test_pathf(path, sizeof path, "%s/%s", dir, name);
     FILE *fp = fopen(path, "wb");
     unsigned char *px = malloc((size_t)w * h);
     pattern(px, w, h, id);
@@ -34,7 +34,7 @@ static void write_pgm(const char *dir, const char *name, int w, int h, int id)
 static void write_file(const char *dir, const char *name, const char *text)
 {
     char path[4300];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    test_pathf(path, sizeof path, "%s/%s", dir, name);
     FILE *fp = fopen(path, "wb");
     fputs(text, fp);
     fclose(fp);
@@ -77,8 +77,8 @@ static void check_dir_and_idx(void)
 {
     fipsc_error err = {0};
     char dir[4200], ex[4200], sub[4300];
-    snprintf(dir, sizeof dir, "%s/images", tmp);
-    snprintf(ex, sizeof ex, "%s/exclude", tmp);
+    test_pathf(dir, sizeof dir, "%s/images", tmp);
+    test_pathf(ex, sizeof ex, "%s/exclude", tmp);
     mkdir(dir, 0755);
     mkdir(ex, 0755);
     /* written out of order; b.pgm is a different size; labels.tsv, .hidden and a subdirectory
@@ -89,7 +89,7 @@ static void check_dir_and_idx(void)
     write_pgm(dir, "d.pgm", 6, 4, 4);
     write_file(dir, "labels.tsv", "a.pgm\t0\n");
     write_pgm(dir, ".hidden.pgm", 6, 4, 9);
-    snprintf(sub, sizeof sub, "%s/sub", dir);
+    test_pathf(sub, sizeof sub, "%s/sub", dir);
     mkdir(sub, 0755);
     write_pgm(sub, "e.pgm", 6, 4, 5);
     /* the exclusion set: image 3 (same pixels, other name), image 2 at another size (no match) */
@@ -125,8 +125,8 @@ static void check_dir_and_idx(void)
     /* IDX, gzip and plain: ids 1, 3, 7, 3, 8 of 6 x 4; image 3 (twice) excluded */
     const int ids[5] = {1, 3, 7, 3, 8};
     char gz[4300], plain[4300], bad[4300], shorter[4300];
-    snprintf(gz, sizeof gz, "%s/set.idx.gz", tmp);
-    snprintf(plain, sizeof plain, "%s/set.idx", tmp);
+    test_pathf(gz, sizeof gz, "%s/set.idx.gz", tmp);
+    test_pathf(plain, sizeof plain, "%s/set.idx", tmp);
     write_idx(gz, 5, 6, 4, ids, true, 0);
     write_idx(plain, 5, 6, 4, ids, false, 0);
     for (int k = 0; k < 2; k++) {
@@ -150,7 +150,7 @@ static void check_dir_and_idx(void)
     }
 
     /* errors */
-    snprintf(shorter, sizeof shorter, "%s/short.idx.gz", tmp);
+    test_pathf(shorter, sizeof shorter, "%s/short.idx.gz", tmp);
     write_idx(shorter, 5, 6, 4, ids, true, 10);
     CHECK_FAILS(fipsc_image_list_read_idx(shorter, NULL, 0, &l, NULL, &err), FIPSC_ERR_FORMAT,
                 "ends before image 4 of 5", &err);
@@ -159,7 +159,7 @@ static void check_dir_and_idx(void)
     CHECK_OK(fipsc_image_list_read_idx(shorter, NULL, 4, &l, NULL, &err), &err);
     CHECK(l.n == 4);
     fipsc_image_list_free(&l);
-    snprintf(bad, sizeof bad, "%s/labels.idx", tmp);
+    test_pathf(bad, sizeof bad, "%s/labels.idx", tmp);
     FILE *fp = fopen(bad, "wb");
     fwrite("\0\0\x08\x01\0\0\0\x05", 1, 8, fp); /* an IDX label file (1 dimension) */
     fclose(fp);
@@ -174,7 +174,7 @@ static void check_dir_and_idx(void)
     fclose(fp);
     CHECK_FAILS(fipsc_image_list_read_idx(bad, NULL, 0, &l, NULL, &err), FIPSC_ERR_FORMAT, "IDX header", &err);
     char missing[4300];
-    snprintf(missing, sizeof missing, "%s/none.idx", tmp);
+    test_pathf(missing, sizeof missing, "%s/none.idx", tmp);
     CHECK_FAILS(fipsc_image_list_read_idx(missing, NULL, 0, &l, NULL, &err), FIPSC_ERR_NOT_FOUND, "none.idx", &err);
     CHECK_FAILS(fipsc_image_list_read_dir(missing, NULL, 0, &l, NULL, &err), FIPSC_ERR_NOT_FOUND, "none.idx", &err);
     /* a file that starts like a PNG but is not one is an error, not skipped */

@@ -61,29 +61,29 @@ static void test_bad_files(void)
     CHECK_OK(fipsc_map_file(src, &mf, &err), &err);
     fipsc_model *m = NULL;
 
-    snprintf(path, sizeof path, "%s/short-header.bin", dir);
+    test_pathf(path, sizeof path, "%s/short-header.bin", dir);
     write_bytes(path, mf->data, 20);
     CHECK_FAILS(fipsc_load_llama2c(path, &m, &err), FIPSC_ERR_FORMAT, "header", &err);
 
-    snprintf(path, sizeof path, "%s/truncated.bin", dir);
+    test_pathf(path, sizeof path, "%s/truncated.bin", dir);
     write_bytes(path, mf->data, mf->size - 100);
     CHECK_FAILS(fipsc_load_llama2c(path, &m, &err), FIPSC_ERR_FORMAT, "truncated", &err);
 
-    snprintf(path, sizeof path, "%s/trailing.bin", dir);
+    test_pathf(path, sizeof path, "%s/trailing.bin", dir);
     unsigned char *buf = malloc(mf->size + 8);
     memcpy(buf, mf->data, mf->size);
     memset(buf + mf->size, 0, 8);
     write_bytes(path, buf, mf->size + 8);
     CHECK_FAILS(fipsc_load_llama2c(path, &m, &err), FIPSC_ERR_FORMAT, "trailing", &err);
 
-    snprintf(path, sizeof path, "%s/bad-header.bin", dir);
+    test_pathf(path, sizeof path, "%s/bad-header.bin", dir);
     memcpy(buf, mf->data, mf->size);
     int32_t heads = 7; /* 64 is not divisible by 7 */
     memcpy(buf + 12, &heads, 4);
     write_bytes(path, buf, mf->size);
     CHECK_FAILS(fipsc_load_llama2c(path, &m, &err), FIPSC_ERR_FORMAT, "not a valid llama2.c header", &err);
 
-    snprintf(path, sizeof path, "%s/nan.bin", dir);
+    test_pathf(path, sizeof path, "%s/nan.bin", dir);
     memcpy(buf, mf->data, mf->size);
     float nan = NAN;
     /* first element of layer 2's up_proj (w3) */
@@ -93,7 +93,7 @@ static void test_bad_files(void)
     write_bytes(path, buf, mf->size);
     CHECK_FAILS(fipsc_load_llama2c(path, &m, &err), FIPSC_ERR_NUMERIC, "model.layers.2.mlp.up_proj.weight", &err);
 
-    snprintf(path, sizeof path, "%s/missing.bin", dir);
+    test_pathf(path, sizeof path, "%s/missing.bin", dir);
     CHECK_FAILS(fipsc_load_llama2c(path, &m, &err), FIPSC_ERR_IO, "missing.bin", &err);
     CHECK(m == NULL);
     free(buf);

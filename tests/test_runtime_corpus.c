@@ -13,7 +13,7 @@ static const char *dir;
 static const char *file(const char *name)
 {
     static char path[4200];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    test_pathf(path, sizeof path, "%s/%s", dir, name);
     return path;
 }
 

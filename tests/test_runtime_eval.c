@@ -66,7 +66,7 @@ static void test_eval(void)
     /* Three sequences of 12 tokens and two of 7: two batches of different lengths. */
     const char *dir = test_tmpdir("test_runtime_eval");
     char path[4200];
-    snprintf(path, sizeof path, "%s/c.txt", dir);
+    test_pathf(path, sizeof path, "%s/c.txt", dir);
     FILE *fp = fopen(path, "w");
     uint32_t st = 3;
     int lens[5] = {12, 12, 12, 7, 7};

@@ -138,7 +138,7 @@ int main(void)
     if (cli) {
         const char *dir = test_tmpdir("test_runtime_logits");
         char out[4200];
-        snprintf(out, sizeof out, "%s/stories260K-hf", dir);
+        test_pathf(out, sizeof out, "%s/stories260K-hf", dir);
         snprintf(cmd, sizeof cmd, "'%s' convert '%s' -o '%s'", cli, path, out);
         CHECK_MSG(system(cmd) == 0, "%s failed", cmd);
         m = NULL;

@@ -41,7 +41,7 @@ static void expect_fail_bytes(int line, const unsigned char *bytes, size_t n, fi
                               const char *needle)
 {
     char path[4096];
-    snprintf(path, sizeof path, "%s/case-%03d.safetensors", dir, ++case_number);
+    test_pathf(path, sizeof path, "%s/case-%03d.safetensors", dir, ++case_number);
     write_bytes(path, bytes, n);
     fipsc_error err = {0};
     fipsc_st_file *f = NULL;
@@ -67,7 +67,7 @@ static void expect_ok(int line, const char *header, size_t data_len, int tensors
     unsigned char *b;
     size_t n = make_raw(&b, strlen(header), header, strlen(header), data_len);
     char path[4096];
-    snprintf(path, sizeof path, "%s/case-%03d.safetensors", dir, ++case_number);
+    test_pathf(path, sizeof path, "%s/case-%03d.safetensors", dir, ++case_number);
     write_bytes(path, b, n);
     free(b);
     fipsc_error err = {0};
@@ -113,7 +113,7 @@ static void test_framing(void)
     fipsc_st_file *f = NULL;
     CHECK_FAILS(fipsc_st_open(dir, &f, &err), FIPSC_ERR_IO, "not a regular file", &err);
     char missing[4096];
-    snprintf(missing, sizeof missing, "%s/missing.safetensors", dir);
+    test_pathf(missing, sizeof missing, "%s/missing.safetensors", dir);
     CHECK_FAILS(fipsc_st_open(missing, &f, &err), FIPSC_ERR_IO, "cannot open", &err);
 }
 

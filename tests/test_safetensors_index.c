@@ -16,7 +16,7 @@ static const char *root;
 
 static const char *make_dir(char *buf, size_t cap, const char *name)
 {
-    snprintf(buf, cap, "%s/%s", root, name);
+    test_pathf(buf, cap, "%s/%s", root, name);
     if (mkdir(buf, 0755) != 0) {
         fprintf(stderr, "cannot create %s\n", buf);
         exit(2);
@@ -27,7 +27,7 @@ static const char *make_dir(char *buf, size_t cap, const char *name)
 static void write_text(const char *dir, const char *name, const char *text)
 {
     char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    test_pathf(path, sizeof path, "%s/%s", dir, name);
     FILE *fp = fopen(path, "wb");
     if (!fp) exit(2);
     fputs(text, fp);
@@ -45,7 +45,7 @@ static void write_shard(const char *dir, const char *file, const char *const *na
     for (int k = 0; names[k]; k++)
         CHECK_OK(fipsc_st_writer_add(w, names[k], FIPSC_F32, 1, shape, values + 4 * k, &err), &err);
     char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, file);
+    test_pathf(path, sizeof path, "%s/%s", dir, file);
     CHECK_OK(fipsc_st_writer_write(w, path, &err), &err);
     fipsc_st_writer_free(w);
 }
@@ -65,12 +65,12 @@ static void test_round_trip(void)
     const char *files[2] = {"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"};
     char path[4096];
     for (int s = 0; s < 2; s++) {
-        snprintf(path, sizeof path, "%s/%s", dir, files[s]);
+        test_pathf(path, sizeof path, "%s/%s", dir, files[s]);
         CHECK_OK(fipsc_st_writer_write(s ? shard2 : shard1, path, &err), &err);
     }
     const fipsc_st_writer *const shards[2] = {shard1, shard2};
     char index[4096];
-    snprintf(index, sizeof index, "%s/model.safetensors.index.json", dir);
+    test_pathf(index, sizeof index, "%s/model.safetensors.index.json", dir);
     CHECK_OK(fipsc_st_write_index(index, 2, shards, files, &err), &err);
 
     /* Hugging Face's layout: sorted keys, two-space indent, total_size = tensor bytes */
@@ -88,7 +88,7 @@ static void test_round_trip(void)
     /* duplicates across writers and unsafe names are refused */
     const char *bad_files[2] = {files[0], "../escape.safetensors"};
     char other[4096];
-    snprintf(other, sizeof other, "%s/other.index.json", dir);
+    test_pathf(other, sizeof other, "%s/other.index.json", dir);
     CHECK_FAILS(fipsc_st_write_index(other, 2, shards, bad_files, &err), FIPSC_ERR_ARG,
                 "shard file '../escape.safetensors' contains '..'", &err);
     const fipsc_st_writer *const twice[2] = {shard1, shard1};
@@ -124,7 +124,7 @@ static void test_round_trip(void)
     }
 
     /* a single file is a set of one, without index */
-    snprintf(path, sizeof path, "%s/%s", dir, files[1]);
+    test_pathf(path, sizeof path, "%s/%s", dir, files[1]);
     fipsc_st_set *s = NULL;
     CHECK_OK(fipsc_st_set_open(path, &s, &err), &err);
     CHECK(s && fipsc_st_set_count(s) == 2 && fipsc_st_set_shard_count(s) == 1);
@@ -166,7 +166,7 @@ static void test_directory_resolution(void)
                 "no model.safetensors.index.json and no .safetensors file", &err);
 
     char missing[4096];
-    snprintf(missing, sizeof missing, "%s/nowhere", root);
+    test_pathf(missing, sizeof missing, "%s/nowhere", root);
     CHECK_FAILS(fipsc_st_set_open(missing, &s, &err), FIPSC_ERR_IO, "cannot open", &err);
     CHECK(s == NULL);
 }
@@ -268,7 +268,7 @@ static void test_index_errors(void)
     /* shards in a subdirectory are allowed */
     make_dir(dir, sizeof dir, "subdir");
     char sub[3000];
-    snprintf(sub, sizeof sub, "%s/weights", dir);
+    test_pathf(sub, sizeof sub, "%s/weights", dir);
     mkdir(sub, 0755);
     write_shard(sub, "a.safetensors", a);
     write_text(dir, "model.safetensors.index.json",

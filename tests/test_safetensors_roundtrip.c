@@ -18,7 +18,7 @@ static const char *dir;
 
 static const char *path_in(char *buf, size_t cap, const char *name)
 {
-    snprintf(buf, cap, "%s/%s", dir, name);
+    test_pathf(buf, cap, "%s/%s", dir, name);
     return buf;
 }
 
@@ -81,7 +81,7 @@ static void test_every_dtype(void)
             size_t n = (size_t)fipsc_shape_numel(ndims[s], shapes[s]) * fipsc_dtype_size(dt);
             bufs[dt][s] = malloc(n + 1);
             fill(bufs[dt][s], n, (unsigned)(dt * SHAPES + s));
-            snprintf(names[dt][s], sizeof names[dt][s], "layer.%d.%s/\"q\"\\%d", dt,
+            test_pathf(names[dt][s], sizeof names[dt][s], "layer.%d.%s/\"q\"\\%d", dt,
                      fipsc_dtype_name(dt), s);
             CHECK_OK(fipsc_st_writer_add(w, names[dt][s], dt, ndims[s], shapes[s], bufs[dt][s], &err),
                      &err);

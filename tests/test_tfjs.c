@@ -17,7 +17,7 @@ static const char *tmp;
 static void write_file(const char *name, const void *data, size_t n)
 {
     char path[4300];
-    snprintf(path, sizeof path, "%s/%s", tmp, name);
+    test_pathf(path, sizeof path, "%s/%s", tmp, name);
     FILE *fp = fopen(path, "wb");
     if (!fp || fwrite(data, 1, n, fp) != n || fclose(fp) != 0) {
         fprintf(stderr, "cannot write %s\n", path);
@@ -91,7 +91,7 @@ static void test_reads_small_model(void)
 
     /* model.json named directly works the same */
     char path[4300];
-    snprintf(path, sizeof path, "%s/model.json", tmp);
+    test_pathf(path, sizeof path, "%s/model.json", tmp);
     CHECK_OK(fipsc_tfjs_open(path, &m, &err), &err);
     fipsc_tfjs_close(m);
 }
@@ -161,7 +161,7 @@ static void test_bad_inputs(void)
     expect_open_fails(FIPSC_ERR_FORMAT, "graph node 0 has no");
     write_text("model.json", "{\"weightsManifest\": [], \"modelTopology\": {\"node\": [{\"name\": \"n\", \"op\": \"Add\", \"input\": [3]}]}}");
     expect_open_fails(FIPSC_ERR_FORMAT, "non-string input 0");
-    snprintf(path, sizeof path, "%s/model.json", tmp);
+    test_pathf(path, sizeof path, "%s/model.json", tmp);
     unlink(path);
     expect_open_fails(FIPSC_ERR_NOT_FOUND, "model.json");
 }
@@ -185,7 +185,7 @@ static bool write_edited_model_json(const char *from, const char *to)
     char path[4300], *text;
     size_t n;
     fipsc_error err = {0};
-    snprintf(path, sizeof path, "%s/model.json", use_model_dir());
+    test_pathf(path, sizeof path, "%s/model.json", use_model_dir());
     if (fipsc_read_file(path, &text, &n, &err)) {
         CHECK_MSG(0, "%s", err.message);
         return false;
@@ -225,8 +225,8 @@ static void test_importer_checks_the_graph(void)
     static const char *files[] = {"group1-shard1of7", "group1-shard2of7", "group1-shard3of7", "group1-shard4of7",
                                   "group1-shard5of7", "group1-shard6of7", "group1-shard7of7", "vocab.json"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        snprintf(src, sizeof src, "%s/%s", dir, files[i]);
-        snprintf(dst, sizeof dst, "%s/%s", tmp, files[i]);
+        test_pathf(src, sizeof src, "%s/%s", dir, files[i]);
+        test_pathf(dst, sizeof dst, "%s/%s", tmp, files[i]);
         unlink(dst);
         if (symlink(src, dst) != 0) {
             CHECK_MSG(0, "cannot link %s", dst);

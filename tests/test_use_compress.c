@@ -34,7 +34,7 @@ static void test_sentences_read(const char *dir)
 
     /* STS layout: both sentences of every pair, pair by pair; a blank line does not count; CRLF;
      * a row with an extra column */
-    snprintf(path, sizeof path, "%s/pairs.tsv", dir);
+    test_pathf(path, sizeof path, "%s/pairs.tsv", dir);
     write_text(path, "g\tf\t2012\t1\t5.0\tA man plays.\tA man is playing.\r\n"
                      "\n"
                      "g\tf\t2012\t2\t1.5\tA cat sits.\tDogs run.\textra\r\n");
@@ -48,7 +48,7 @@ static void test_sentences_read(const char *dir)
     fipsc_sentences_free(&s);
 
     /* text: one sentence a line, CR dropped, blank (or whitespace-only) lines skipped */
-    snprintf(path, sizeof path, "%s/lines.txt", dir);
+    test_pathf(path, sizeof path, "%s/lines.txt", dir);
     write_text(path, "First one.\r\n\n   \nSecond, with \"quotes\".\nlast without newline");
     CHECK_OK(fipsc_sentences_read(path, &s, &err), &err);
     CHECK(s.n == 3);
@@ -59,13 +59,13 @@ static void test_sentences_read(const char *dir)
     }
     fipsc_sentences_free(&s);
 
-    snprintf(path, sizeof path, "%s/empty.txt", dir);
+    test_pathf(path, sizeof path, "%s/empty.txt", dir);
     write_text(path, "\n \n");
     CHECK_FAILS(fipsc_sentences_read(path, &s, &err), FIPSC_ERR_FORMAT, "no sentences", &err);
-    snprintf(path, sizeof path, "%s/bad.tsv", dir);
+    test_pathf(path, sizeof path, "%s/bad.tsv", dir);
     write_text(path, "g\tf\t2012\t1\tfive\tA.\tB.\n");
     CHECK_FAILS(fipsc_sentences_read(path, &s, &err), FIPSC_ERR_FORMAT, "line 1", &err);
-    snprintf(path, sizeof path, "%s/missing.txt", dir);
+    test_pathf(path, sizeof path, "%s/missing.txt", dir);
     CHECK(fipsc_sentences_read(path, &s, &err) != FIPSC_OK);
 }
 
@@ -246,7 +246,7 @@ static void test_compress_and_file(const fipsc_model *orig, const char *dir)
 
     /* the compressed file: written, read back with factored MLPs (no dense MLP weight), the same
      * embeddings as in memory, and those of its dense reconstruction within 1e-4 relative */
-    snprintf(path, sizeof path, "%s/use-fips.safetensors", dir);
+    test_pathf(path, sizeof path, "%s/use-fips.safetensors", dir);
     CHECK_OK(fipsc_compressed_write(fips, path, NULL, &err), &err);
     CHECK(fipsc_compressed_is_file(path));
     fipsc_model *back = NULL;

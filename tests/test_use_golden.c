@@ -205,7 +205,7 @@ int main(void)
 
     /* 2. written as safetensors and loaded back: the same numbers, bit for bit */
     char path[4200];
-    snprintf(path, sizeof path, "%s/use.safetensors", test_tmpdir("test_use_golden"));
+    test_pathf(path, sizeof path, "%s/use.safetensors", test_tmpdir("test_use_golden"));
     CHECK_OK(fipsc_use_write_safetensors(m, path, &err), &err);
     fipsc_model *m2 = NULL;
     CHECK_OK(fipsc_model_load(path, &m2, &err), &err);

@@ -56,7 +56,7 @@ static void test_reading(void)
 {
     const char *tmp = test_tmpdir("test_use_sts");
     char path[4200];
-    snprintf(path, sizeof path, "%s/a.tsv", tmp);
+    test_pathf(path, sizeof path, "%s/a.tsv", tmp);
     fipsc_error err = {0};
     fipsc_sts_set set;
     write_text(path, "g\tf\t2012\t1\t4.5\tA cat.\tA feline.\r\n\r\n"
@@ -79,7 +79,7 @@ static void test_reading(void)
     CHECK_FAILS(fipsc_sts_read(path, &set, &err), FIPSC_ERR_FORMAT, "is not a number", &err);
     write_text(path, "g\tf\t2012\t1\t4.5\tA cat.\tA feline.\n\n");
     CHECK_FAILS(fipsc_sts_read(path, &set, &err), FIPSC_ERR_FORMAT, "1 sentence pair(s)", &err);
-    snprintf(path, sizeof path, "%s/missing.tsv", tmp);
+    test_pathf(path, sizeof path, "%s/missing.tsv", tmp);
     CHECK(fipsc_sts_read(path, &set, &err) != FIPSC_OK && strstr(err.message, "missing.tsv"));
 }
 

@@ -124,7 +124,7 @@ static void test_bad_vocabularies(void)
 static void test_golden_tokens(void)
 {
     char path[4200];
-    snprintf(path, sizeof path, "%s/vocab.json", use_model_dir());
+    test_pathf(path, sizeof path, "%s/vocab.json", use_model_dir());
     char *text;
     size_t len;
     fipsc_error err = {0};

@@ -150,7 +150,7 @@ static void compress(fipsc_model *m, const fipsc_calibration *cal, const fipsc_c
 static void write_preproc(const char *dir, int h, int w, int channels)
 {
     char path[4300], text[512];
-    snprintf(path, sizeof path, "%s/preprocessor_config.json", dir);
+    test_pathf(path, sizeof path, "%s/preprocessor_config.json", dir);
     snprintf(text, sizeof text,
              "{\"do_resize\": true, \"size\": {\"height\": %d, \"width\": %d}, \"resample\": 2, "
              "\"do_rescale\": true, \"rescale_factor\": 0.00392156862745098, \"do_normalize\": true, "
@@ -164,7 +164,7 @@ static void run_case(const vit_spec *spec, const char *groups, int case_no)
     vit_fixture *fx = malloc(sizeof *fx);
     fx_build(fx, spec);
     char dir[4200];
-    snprintf(dir, sizeof dir, "%s/case%d", tmp, case_no);
+    test_pathf(dir, sizeof dir, "%s/case%d", tmp, case_no);
     fx_write(fx, dir, NULL, false);
     write_preproc(dir, spec->image_h, spec->image_w, spec->channels);
     fipsc_error err = {0};
@@ -269,7 +269,7 @@ static void run_case(const vit_spec *spec, const char *groups, int case_no)
     /* 4. Compressed file round trip: same logits, configuration and preprocessing; no dense MLP
      *    weight in memory. */
     char file[4300], out_dir[4300];
-    snprintf(file, sizeof file, "%s/case%d-fips.safetensors", tmp, case_no);
+    test_pathf(file, sizeof file, "%s/case%d-fips.safetensors", tmp, case_no);
     CHECK_OK(fipsc_compressed_write(fips, file, NULL, &err), &err);
     CHECK(fipsc_compressed_is_file(file));
     fipsc_model *back = load(file);
@@ -289,7 +289,7 @@ static void run_case(const vit_spec *spec, const char *groups, int case_no)
     /* 5. Dense export: a Hugging Face directory with config.json, preprocessor_config.json and
      *    model.safetensors that loads as a plain ViT and matches. */
     CHECK_OK(fipsc_model_densify(back, &err), &err);
-    snprintf(out_dir, sizeof out_dir, "%s/case%d-export", tmp, case_no);
+    test_pathf(out_dir, sizeof out_dir, "%s/case%d-export", tmp, case_no);
     CHECK_OK(fipsc_hf_write_dir(back, out_dir, false, &err), &err);
     fipsc_model *exported = load(out_dir);
     CHECK(fipsc_model_factored_count(exported) == 0 && !fipsc_compressed_is_file(out_dir));
@@ -337,7 +337,7 @@ static void check_errors(void)
                 "needs a ViT/DeiT model", &err);
     fipsc_model_free(m);
     char dir[4200];
-    snprintf(dir, sizeof dir, "%s/small", tmp);
+    test_pathf(dir, sizeof dir, "%s/small", tmp);
     vit_fixture *fx = malloc(sizeof *fx);
     const vit_spec s = {"ViTForImageClassification", 8, 1, 1, 16, 8, 8, 4, 4, 1, 2, true, "gelu", 9};
     fx_build(fx, &s);

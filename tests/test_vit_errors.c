@@ -16,7 +16,7 @@ static fipsc_status load_spoilt(const vit_fixture *fx, const vit_spoil *sp, fips
 {
     static int counter;
     char dir[4200];
-    snprintf(dir, sizeof dir, "%s/bad%d", tmp, counter++);
+    test_pathf(dir, sizeof dir, "%s/bad%d", tmp, counter++);
     fx_write(fx, dir, sp, false);
     fipsc_model *m = NULL;
     fipsc_status st = fipsc_model_load(dir, &m, err);
@@ -111,20 +111,20 @@ static void check_checkpoints(void)
      * config.json; a .safetensors without configuration */
     char dir[4200], path[4300];
     fipsc_model *m = NULL;
-    snprintf(dir, sizeof dir, "%s/notjson", tmp);
+    test_pathf(dir, sizeof dir, "%s/notjson", tmp);
     sp.config_from = "{";
     sp.config_to = "[";
     fx_write(&fx_bias, dir, &sp, false);
     CHECK_FAILS(fipsc_vit_load(dir, &m, &err), FIPSC_ERR_FORMAT, "config.json: not a JSON object", &err);
-    snprintf(dir, sizeof dir, "%s/empty", tmp);
+    test_pathf(dir, sizeof dir, "%s/empty", tmp);
     mkdir(dir, 0755);
     CHECK_FAILS(fipsc_vit_load(dir, &m, &err), FIPSC_ERR_NOT_FOUND, "no config.json", &err);
     CHECK(m == NULL);
-    snprintf(dir, sizeof dir, "%s/noconfig", tmp);
+    test_pathf(dir, sizeof dir, "%s/noconfig", tmp);
     fx_write(&fx_bias, dir, NULL, false);
-    snprintf(path, sizeof path, "%s/config.json", dir);
+    test_pathf(path, sizeof path, "%s/config.json", dir);
     remove(path);
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    test_pathf(path, sizeof path, "%s/model.safetensors", dir);
     CHECK_FAILS(fipsc_vit_load(path, &m, &err), FIPSC_ERR_NOT_FOUND, "no model configuration", &err);
 
     /* recognising ViT configurations (the loader dispatch) */
@@ -140,9 +140,9 @@ static void check_preprocessor(void)
 {
     fipsc_error err = {0};
     char dir[4200], path[4300];
-    snprintf(dir, sizeof dir, "%s/prep", tmp);
+    test_pathf(dir, sizeof dir, "%s/prep", tmp);
     fx_write(&fx_bias, dir, NULL, false);
-    snprintf(path, sizeof path, "%s/preprocessor_config.json", dir);
+    test_pathf(path, sizeof path, "%s/preprocessor_config.json", dir);
     fx_write_text(path, "{\"do_resize\": true, \"size\": {\"height\": 12, \"width\": 20}, \"resample\": 9}");
     fipsc_model *m = NULL;
     CHECK_FAILS(fipsc_model_load(dir, &m, &err), FIPSC_ERR_FORMAT, "'resample'", &err);
@@ -158,7 +158,7 @@ static void check_preprocessor(void)
     if (!m) return;
     const fipsc_vit *v = fipsc_model_vit(m);
     CHECK(v && !v->preproc.do_resize && !v->preproc.do_center_crop && v->preproc.do_normalize);
-    snprintf(path, sizeof path, "%s/small.pgm", tmp);
+    test_pathf(path, sizeof path, "%s/small.pgm", tmp);
     fx_write_text(path, "P2 3 2 255 0 1 2 3 4 5\n");
     float pixels[3 * 12 * 20];
     CHECK_FAILS(fipsc_classify_load_image(m, path, pixels, &err), FIPSC_ERR_SHAPE, "small.pgm", &err);
@@ -166,16 +166,16 @@ static void check_preprocessor(void)
     const char *paths[1] = {path};
     float logits[5];
     CHECK_FAILS(fipsc_classify_files(m, paths, 1, 0, logits, &err), FIPSC_ERR_SHAPE, "small.pgm", &err);
-    snprintf(path, sizeof path, "%s/not-an-image.txt", tmp);
+    test_pathf(path, sizeof path, "%s/not-an-image.txt", tmp);
     fx_write_text(path, "hello");
     CHECK_FAILS(fipsc_classify_load_image(m, path, pixels, &err), FIPSC_ERR_UNSUPPORTED, "not-an-image.txt", &err);
-    snprintf(path, sizeof path, "%s/missing.png", tmp);
+    test_pathf(path, sizeof path, "%s/missing.png", tmp);
     CHECK_FAILS(fipsc_classify_load_image(m, path, pixels, &err), FIPSC_ERR_IO, "missing.png", &err);
 
     /* labels files */
     fipsc_labelled_image *items;
     int n;
-    snprintf(path, sizeof path, "%s/labels.tsv", tmp);
+    test_pathf(path, sizeof path, "%s/labels.tsv", tmp);
     fx_write_text(path, "a.png\t1\nb.png\tclass4\r\n\nsub/c.png\t0\n");
     CHECK_OK(fipsc_read_image_labels(m, path, "/data", &items, &n, &err), &err);
     CHECK(n == 3);

@@ -225,7 +225,7 @@ static void run_case(const vit_spec *spec, int case_no)
     vit_fixture *fx = malloc(sizeof *fx);
     fx_build(fx, spec);
     char dir[4200], file_dir[4200], file[4300];
-    snprintf(dir, sizeof dir, "%s/case%d", tmp, case_no);
+    test_pathf(dir, sizeof dir, "%s/case%d", tmp, case_no);
     fx_write(fx, dir, NULL, false);
     fipsc_error err = {0};
     fipsc_model *m = NULL;
@@ -328,11 +328,11 @@ static void run_case(const vit_spec *spec, int case_no)
     openblas_set_num_threads(1);
 
     /* the single-file form: config in __metadata__, no config.json */
-    snprintf(file_dir, sizeof file_dir, "%s/case%d-file", tmp, case_no);
+    test_pathf(file_dir, sizeof file_dir, "%s/case%d-file", tmp, case_no);
     fx_write(fx, file_dir, NULL, true);
-    snprintf(file, sizeof file, "%s/config.json", file_dir);
+    test_pathf(file, sizeof file, "%s/config.json", file_dir);
     remove(file);
-    snprintf(file, sizeof file, "%s/model.safetensors", file_dir);
+    test_pathf(file, sizeof file, "%s/model.safetensors", file_dir);
     fipsc_model *m2 = NULL;
     CHECK_OK(fipsc_model_load(file, &m2, &err), &err);
     if (m2) {

@@ -21,7 +21,7 @@ static const char *path_of(const char *name)
     static char buf[4][4200];
     static int next;
     char *p = buf[next++ % 4];
-    snprintf(p, 4200, "%s/%s", tmp, name);
+    test_pathf(p, 4200, "%s/%s", tmp, name);
     return p;
 }
 

@@ -17,7 +17,7 @@ int main(void)
     test_path(model_dir, sizeof model_dir, "FIPSC_SHARED_DIR", "models/deit-mnist");
     test_path(ref_path, sizeof ref_path, "FIPSC_SHARED_DIR", "models/deit-mnist/reference-logits.json");
     test_path(holdout, sizeof holdout, "FIPSC_SHARED_DIR", "data/deit-mnist-holdout");
-    snprintf(labels, sizeof labels, "%s/labels.tsv", holdout);
+    test_pathf(labels, sizeof labels, "%s/labels.tsv", holdout);
 
     fipsc_error err = {0};
     fipsc_model *m = NULL;
@@ -40,7 +40,7 @@ int main(void)
     char paths_buf[8][4300];
     const char *paths[8];
     for (int i = 0; i < n && i < 8; i++) {
-        snprintf(paths_buf[i], sizeof paths_buf[i], "%s/%s", holdout, cJSON_GetArrayItem(images, i)->valuestring);
+        test_pathf(paths_buf[i], sizeof paths_buf[i], "%s/%s", holdout, cJSON_GetArrayItem(images, i)->valuestring);
         paths[i] = paths_buf[i];
     }
     float out[8 * 10];

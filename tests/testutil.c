@@ -1,8 +1,11 @@
 #include "testutil.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include "fipsc/path.h"
 
 int test_failures = 0;
 int test_checks = 0;
@@ -31,7 +34,20 @@ const char *test_path(char *buf, size_t cap, const char *env_var, const char *re
         fprintf(stderr, "environment variable %s is not set (run the test through ctest)\n", env_var);
         exit(2);
     }
-    snprintf(buf, cap, "%s/%s", base, rel);
+    return test_pathf(buf, cap, "%s/%s", base, rel);
+}
+
+const char *test_pathf(char *buf, size_t cap, const char *fmt, ...)
+{
+    fipsc_error err;
+    va_list ap;
+    va_start(ap, fmt);
+    fipsc_status st = fipsc_path_vformat(buf, cap, &err, fmt, ap);
+    va_end(ap);
+    if (st != FIPSC_OK) {
+        fprintf(stderr, "test path: %s\n", err.message);
+        exit(2);
+    }
     return buf;
 }
 
@@ -39,7 +55,7 @@ const char *test_tmpdir(const char *test_name)
 {
     static char dir[4096];
     const char *base = getenv("FIPSC_BINARY_DIR");
-    snprintf(dir, sizeof dir, "%s/test-tmp/%s", base ? base : ".", test_name);
+    test_pathf(dir, sizeof dir, "%s/test-tmp/%s", base ? base : ".", test_name);
     char cmd[2 * sizeof dir + 64];
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", dir, dir);
     if (system(cmd) != 0) {

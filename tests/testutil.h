@@ -65,6 +65,10 @@ void check_fails_impl(fipsc_status got, fipsc_status want, const char *needle,
  * joined with rel, written into buf. */
 const char *test_path(char *buf, size_t cap, const char *env_var, const char *rel);
 
+/* buf[cap] = the printf-style path, through the library's checked fipsc_path_format: a path that
+ * does not fit stops the test (exit 2) with the message, instead of silently naming another file. */
+const char *test_pathf(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* A fresh empty directory under the build tree for this test's files. */
 const char *test_tmpdir(const char *test_name);
 

@@ -23,9 +23,9 @@ static inline const char *use_model_dir(void)
     const char *cache = getenv("FIPSC_MODEL_CACHE");
     char buf[4096];
     if (!cache || !*cache) cache = test_path(buf, sizeof buf, "FIPSC_SOURCE_DIR", "models/cache");
-    snprintf(dir, sizeof dir, "%s/%s/dist", cache, USE_MODEL_DIR_NAME);
+    test_pathf(dir, sizeof dir, "%s/%s/dist", cache, USE_MODEL_DIR_NAME);
     char probe[4200];
-    snprintf(probe, sizeof probe, "%s/model.json", dir);
+    test_pathf(probe, sizeof probe, "%s/model.json", dir);
     struct stat st;
     if (stat(probe, &st) != 0) {
         fprintf(stderr, "%s is missing: run scripts/fetch-models first\n", probe);

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "fipsc/safetensors.h"
+#include "testutil.h"
 
 typedef struct vit_spec {
     const char *arch; /* "ViTForImageClassification", "DeiTForImageClassification(WithTeacher)" */
@@ -219,7 +220,7 @@ static void fx_write(const vit_fixture *fx, const char *dir, const vit_spoil *sp
     mkdir(dir, 0755);
     char path[4200];
     char *config = fx_config(fx, sp);
-    snprintf(path, sizeof path, "%s/config.json", dir);
+    test_pathf(path, sizeof path, "%s/config.json", dir);
     fx_write_text(path, config);
     fipsc_st_writer *w = fipsc_st_writer_new();
     fipsc_error err = {0};
@@ -254,7 +255,7 @@ static void fx_write(const vit_fixture *fx, const char *dir, const vit_spoil *sp
         exit(2);
     }
     if (config_in_metadata) fipsc_st_writer_set_meta(w, "config", config, &err);
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    test_pathf(path, sizeof path, "%s/model.safetensors", dir);
     if (fipsc_st_writer_write(w, path, &err)) {
         fprintf(stderr, "writer_write %s: %s\n", path, err.message);
         exit(2);

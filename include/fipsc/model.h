@@ -97,6 +97,8 @@ typedef struct fipsc_model {
 
 /* An empty model; free with fipsc_model_free. */
 fipsc_model *fipsc_model_new(void);
+/* Records where the model came from (shown in messages); FIPSC_ERR_ARG if it does not fit. */
+fipsc_status fipsc_model_set_source_path(fipsc_model *m, const char *path, fipsc_error *err);
 void fipsc_model_free(fipsc_model *m);
 
 /* Adds a tensor. `data` must hold numel(shape) floats; with owned=true the model frees it

@@ -45,6 +45,7 @@
 #include "fipsc/factored.h"
 #include "fipsc/file.h"
 #include "fipsc/safetensors.h"
+#include "fipsc/path.h"
 
 #define CKPT_FORMAT "checkpoint"
 #define CKPT_VERSION "1"
@@ -223,9 +224,9 @@ static cJSON *inputs_json(const fipsc_fips_group *g, const fipsc_fips_calib *cal
     return j;
 }
 
-static void checkpoint_path(const char *dir, int k, char *buf, size_t cap)
+static fipsc_status checkpoint_path(const char *dir, int k, char *buf, size_t cap, fipsc_error *err)
 {
-    snprintf(buf, cap, "%s/" CKPT_PREFIX "%03d" CKPT_SUFFIX, dir, k);
+    return fipsc_path_format(buf, cap, err, "%s/" CKPT_PREFIX "%03d" CKPT_SUFFIX, dir, k);
 }
 
 /* ---- saving ------------------------------------------------------------------------------- */
@@ -344,7 +345,8 @@ fipsc_status compress_checkpoint_save(const fipsc_compress_checkpoint *ck, const
                                       const fipsc_group_report *gr, fipsc_error *err)
 {
     char path[4096];
-    checkpoint_path(ck->dir, k, path, sizeof path);
+    fipsc_status pst = checkpoint_path(ck->dir, k, path, sizeof path, err);
+    if (pst) return pst;
     fipsc_st_writer *w = fipsc_st_writer_new();
     char *inputs = print_json(inputs_json(g, calib, o, plan, k));
     char *parts = print_json(parts_json(oc));
@@ -697,7 +699,7 @@ static fipsc_status open_dir(const fipsc_compress_checkpoint *ck, int n, const f
     *beyond = -1;
     for (struct dirent *e; !st && (e = readdir(d));) {
         int k = checkpoint_index(e->d_name);
-        snprintf(path, sizeof path, "%s/%s", ck->dir, e->d_name);
+        if ((st = fipsc_path_join(path, sizeof path, ck->dir, e->d_name, err))) break;
         if (k >= 0 && !ck->resume)
             st = fipsc_fail(err, FIPSC_ERR_ARG, "the checkpoint directory %s already holds checkpoints "
                             "(%s): add --resume to continue that run, or use an empty directory",
@@ -711,8 +713,8 @@ static fipsc_status open_dir(const fipsc_compress_checkpoint *ck, int n, const f
     closedir(d);
     if (st) return st;
     fipsc_atomic_file af;
-    checkpoint_path(ck->dir, 0, path, sizeof path);
-    if ((st = fipsc_atomic_open(path, &af, err))) return st;
+    if ((st = checkpoint_path(ck->dir, 0, path, sizeof path, err)) || (st = fipsc_atomic_open(path, &af, err)))
+        return st;
     fipsc_atomic_abort(&af);
     return FIPSC_OK;
 }
@@ -721,7 +723,7 @@ static fipsc_status group_beyond(const fipsc_compress_checkpoint *ck, int k, int
 {
     if (k < 0) return FIPSC_OK;
     char path[4096];
-    checkpoint_path(ck->dir, k, path, sizeof path);
+    checkpoint_path(ck->dir, k, path, sizeof path, NULL); /* fitted in open_dir */
     return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "checkpoint %s is for group %d, but this run has %d "
                       "groups (another --groups or model): resume with the same model, calibration "
                       "and options, or start again with an empty --checkpoint-dir", path, k, n);
@@ -744,7 +746,7 @@ fipsc_status fipsc_compress_checkpoint_prepare(const fipsc_compress_checkpoint *
     st = open_dir(ck, n, o, &beyond, err);
     char path[4096];
     for (int k = 0; k < n && !st && ck->resume; k++) {
-        checkpoint_path(ck->dir, k, path, sizeof path);
+        if ((st = checkpoint_path(ck->dir, k, path, sizeof path, err))) break;
         if (!file_exists(path)) continue;
         fipsc_fips_group g;
         fipsc_mlp *mlps;
@@ -771,7 +773,7 @@ fipsc_status compress_checkpoint_load_all(const fipsc_compress_checkpoint *ck, c
     if (!saved) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
     char path[4096];
     for (int k = 0; k < n && !st && ck->resume; k++) {
-        checkpoint_path(ck->dir, k, path, sizeof path);
+        if ((st = checkpoint_path(ck->dir, k, path, sizeof path, err))) break;
         if (!file_exists(path)) continue;
         fipsc_fips_group g;
         fipsc_mlp *mlps;

@@ -10,6 +10,7 @@
 #include "fipsc/file.h"
 #include "fipsc/image.h"
 #include "fipsc/vit.h"
+#include "fipsc/path.h"
 
 static fipsc_status get_vit(const fipsc_model *m, const fipsc_vit **v, fipsc_error *err)
 {
@@ -176,8 +177,9 @@ fipsc_status fipsc_read_image_labels(const fipsc_model *m, const char *labels_pa
             st = fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory", labels_path);
             break;
         }
-        if (line[0] == '/' || !dir[0]) snprintf(path, plen, "%s", line);
-        else snprintf(path, plen, "%s/%s", dir, line);
+        /* sized to fit: the join cannot fail */
+        if (line[0] == '/' || !dir[0]) fipsc_path_format(path, plen, NULL, "%s", line);
+        else fipsc_path_join(path, plen, dir, line, NULL);
         items[n].path = path;
         items[n].label = label;
         n++;

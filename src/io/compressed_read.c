@@ -553,8 +553,8 @@ fipsc_status fipsc_compressed_read(const char *path, fipsc_model **out, fipsc_er
         fipsc_st_close(f);
         return fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory", path);
     }
-    snprintf(m->source_path, sizeof m->source_path, "%s", path);
-    if ((st = fipsc_model_keep(m, f, close_file, err))) { /* closed f */
+    if ((st = fipsc_model_keep(m, f, close_file, err)) || /* closed f */
+        (st = fipsc_model_set_source_path(m, path, err))) {
         fipsc_model_free(m);
         return st;
     }

@@ -1,5 +1,6 @@
 /* Memory-mapped inputs and atomic outputs (see include/fipsc/file.h). */
 #include "fipsc/file.h"
+#include "fipsc/path.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -43,7 +44,11 @@ fipsc_status fipsc_map_file(const char *path, fipsc_mapped_file **out, fipsc_err
         close(fd);
         return fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory", path);
     }
-    snprintf(mf->path, sizeof mf->path, "%s", path);
+    if ((status = fipsc_path_format(mf->path, sizeof mf->path, err, "%s", path))) {
+        close(fd);
+        free(mf);
+        return status;
+    }
     mf->size = (size_t)st.st_size;
     if (mf->size > 0) {
         void *p = mmap(NULL, mf->size, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -73,20 +78,23 @@ void fipsc_unmap_file_release(void *mf) { fipsc_unmap_file(mf); }
 fipsc_status fipsc_atomic_open(const char *path, fipsc_atomic_file *af, fipsc_error *err)
 {
     memset(af, 0, sizeof *af);
-    if (strlen(path) >= sizeof af->final_path)
-        return fipsc_fail(err, FIPSC_ERR_ARG, "output path too long: %s", path);
+    /* The temporary name is the final one plus ".tmp-XXXXXX": both must fit. */
+    fipsc_status st = fipsc_path_format(af->final_path, sizeof af->final_path, err, "%s", path);
+    if (!st) st = fipsc_path_format(af->temp_path, sizeof af->temp_path, err, "%s.tmp-XXXXXX", path);
+    if (st) {
+        fipsc_fail_context(err, "output file: ");
+        return st;
+    }
     /* The rename on commit could not replace a directory: say so now, before any work. */
     struct stat existing;
     if (stat(path, &existing) == 0 && S_ISDIR(existing.st_mode))
         return fipsc_fail(err, FIPSC_ERR_IO, "%s: is a directory (the output must be a file name)", path);
-    snprintf(af->final_path, sizeof af->final_path, "%s", path);
     /* The temporary file lives in the destination's directory so that rename is atomic. */
-    snprintf(af->temp_path, sizeof af->temp_path, "%s.tmp-XXXXXX", path);
     int fd = mkostemp(af->temp_path, O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
-        char dir[4096];
-        snprintf(dir, sizeof dir, "%s", path);
+        char dir[sizeof af->final_path];
+        fipsc_path_format(dir, sizeof dir, NULL, "%s", af->final_path); /* fits: checked above */
         return fipsc_fail(err, FIPSC_ERR_IO, "%s: cannot create a file in directory '%s': %s",
                           path, dirname(dir), strerror(e));
     }
@@ -150,8 +158,8 @@ fipsc_status fipsc_atomic_commit(fipsc_atomic_file *af, fipsc_error *err)
     }
     af->temp_path[0] = '\0'; /* nothing left to clean up */
     /* Make the rename itself durable. */
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", af->final_path);
+    char dir[sizeof af->final_path];
+    fipsc_path_format(dir, sizeof dir, NULL, "%s", af->final_path); /* same size: fits */
     int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
         fsync(dfd);

@@ -13,6 +13,7 @@
 
 #include "fipsc/hf.h"
 #include "fipsc/safetensors.h"
+#include "fipsc/path.h"
 
 static void close_set(void *set) { fipsc_st_set_close(set); }
 
@@ -104,8 +105,8 @@ static fipsc_status build(fipsc_st_set *set, const fipsc_config *cfg, const char
         return fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory", source);
     }
     m->cfg = *cfg;
-    snprintf(m->source_path, sizeof m->source_path, "%s", source);
     fipsc_status st = fipsc_model_keep(m, set, close_set, err);
+    if (!st) st = fipsc_model_set_source_path(m, source, err);
     if (!st) st = add_tensors(m, set, config_origin, err);
     if (!st && (st = fipsc_model_bind_llama(m, err))) {
         const char *weights = fipsc_st_set_index_path(set);
@@ -127,7 +128,8 @@ static fipsc_status find_config(const char *path, bool is_dir, const fipsc_st_fi
 {
     struct stat sb;
     if (is_dir) {
-        snprintf(origin, cap, "%s/config.json", path);
+        fipsc_status st = fipsc_path_join(origin, cap, path, "config.json", err);
+        if (st) return st;
         if (stat(origin, &sb) != 0)
             return fipsc_fail(err, FIPSC_ERR_NOT_FOUND,
                               "%s: no config.json (not a Hugging Face checkpoint directory)", path);
@@ -140,7 +142,8 @@ static fipsc_status find_config(const char *path, bool is_dir, const fipsc_st_fi
     }
     /* A model.safetensors taken from a Hugging Face directory: its config.json is beside it. */
     const char *slash = strrchr(path, '/');
-    snprintf(origin, cap, "%.*sconfig.json", slash ? (int)(slash + 1 - path) : 0, path);
+    fipsc_status st = fipsc_path_format(origin, cap, err, "%.*sconfig.json", slash ? (int)(slash + 1 - path) : 0, path);
+    if (st) return st;
     if (stat(origin, &sb) != 0)
         return fipsc_fail(err, FIPSC_ERR_NOT_FOUND,
                           "%s: no model configuration: __metadata__ has no \"%s\" entry and there is "

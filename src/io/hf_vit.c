@@ -15,6 +15,7 @@
 #include "fipsc/file.h"
 #include "fipsc/safetensors.h"
 #include "fipsc/vit.h"
+#include "fipsc/path.h"
 
 #define CONFIG_METADATA_KEY "config" /* as FIPSC_HF_METADATA_CONFIG_KEY in hf.h */
 
@@ -378,11 +379,11 @@ static bool exists(const char *path)
 }
 
 /* "<directory of file>/<name>" into buf. */
-static void beside(const char *file, const char *name, char *buf, size_t cap)
+static fipsc_status beside(const char *file, const char *name, char *buf, size_t cap, fipsc_error *err)
 {
     const char *slash = strrchr(file, '/');
-    if (slash) snprintf(buf, cap, "%.*s/%s", (int)(slash - file), file, name);
-    else snprintf(buf, cap, "%s", name);
+    if (slash) return fipsc_path_format(buf, cap, err, "%.*s/%s", (int)(slash - file), file, name);
+    return fipsc_path_format(buf, cap, err, "%s", name);
 }
 
 /* The configuration text of a checkpoint path (malloc'ed) and where it came from. The set is
@@ -393,7 +394,8 @@ static fipsc_status read_config(const char *path, char **text, char *origin, siz
     *text = NULL;
     *set_out = NULL;
     if (is_dir(path)) {
-        snprintf(origin, cap, "%s/config.json", path);
+        fipsc_status st = fipsc_path_join(origin, cap, path, "config.json", err);
+        if (st) return st;
         if (!exists(origin))
             return fipsc_fail(err, FIPSC_ERR_NOT_FOUND,
                               "%s: no config.json (not a Hugging Face checkpoint directory)", path);
@@ -407,7 +409,7 @@ static fipsc_status read_config(const char *path, char **text, char *origin, siz
         if (!(*text = strdup(meta))) return fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory", path);
         return FIPSC_OK;
     }
-    beside(path, "config.json", origin, cap);
+    if ((st = beside(path, "config.json", origin, cap, err))) return st;
     if (!exists(origin))
         return fipsc_fail(err, FIPSC_ERR_NOT_FOUND,
                           "%s: no model configuration: __metadata__ has no \"%s\" entry and there is "
@@ -444,8 +446,9 @@ fipsc_status fipsc_vit_load(const char *path, fipsc_model **out, fipsc_error *er
     text = NULL;
 
     /* preprocessor_config.json: in the directory, or beside the file */
-    if (is_dir(path)) snprintf(pre_path, sizeof pre_path, "%s/preprocessor_config.json", path);
-    else beside(path, "preprocessor_config.json", pre_path, sizeof pre_path);
+    if (is_dir(path)) st = fipsc_path_join(pre_path, sizeof pre_path, path, "preprocessor_config.json", err);
+    else st = beside(path, "preprocessor_config.json", pre_path, sizeof pre_path, err);
+    if (st) goto fail;
     if (exists(pre_path)) {
         if ((st = fipsc_read_file(pre_path, &text, NULL, err)) ||
             (st = fipsc_image_preproc_parse(text, pre_path, vc.channels, vc.image_h, vc.image_w,
@@ -468,7 +471,7 @@ fipsc_status fipsc_vit_load(const char *path, fipsc_model **out, fipsc_error *er
     for (int i = 0; i < N_ARCHITECTURES; i++)
         if (architectures[i].kind == vc.kind)
             snprintf(m->cfg.arch_name, sizeof m->cfg.arch_name, "%s", architectures[i].architecture);
-    snprintf(m->source_path, sizeof m->source_path, "%s", path);
+    if ((st = fipsc_model_set_source_path(m, path, err))) goto fail;
     if ((st = add_tensors(m, kept, &vc, origin, err))) goto fail;
     if ((st = fipsc_model_bind_vit(m, &vc, err))) {
         fipsc_fail_context(err, "%s (configuration: %s): ", path, origin);

@@ -23,14 +23,15 @@
 #include "fipsc/hf.h"
 #include "fipsc/safetensors.h"
 #include "fipsc/vit.h"
+#include "fipsc/path.h"
 
 /* Writes text and a final newline to dir/name, atomically. */
 static fipsc_status write_text(const char *dir, const char *name, const char *text, fipsc_error *err)
 {
     char path[4400];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
     fipsc_atomic_file af;
-    fipsc_status st = fipsc_atomic_open(path, &af, err);
+    fipsc_status st = fipsc_path_join(path, sizeof path, dir, name, err);
+    if (!st) st = fipsc_atomic_open(path, &af, err);
     if (st) return st;
     if ((st = fipsc_atomic_write(&af, text, strlen(text), err)) ||
         (st = fipsc_atomic_write(&af, "\n", 1, err))) {
@@ -46,8 +47,8 @@ static fipsc_status write_files(const fipsc_st_writer *w, const char *config_tex
                                 const char *preproc_text, const char *dir, fipsc_error *err)
 {
     char path[4400];
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    fipsc_status st = fipsc_st_writer_write(w, path, err);
+    fipsc_status st = fipsc_path_join(path, sizeof path, dir, "model.safetensors", err);
+    if (!st) st = fipsc_st_writer_write(w, path, err);
     if (!st && preproc_text) st = write_text(dir, "preprocessor_config.json", preproc_text, err);
     return st ? st : write_text(dir, "config.json", config_text, err);
 }
@@ -121,14 +122,15 @@ static fipsc_status write_via_temp_dir(const fipsc_st_writer *w, const char *con
     static unsigned counter;
     int made = -1;
     for (int attempt = 0; attempt < 100 && made != 0; attempt++) {
-        snprintf(temp, sizeof temp, "%s.tmp-%ld-%u-%ld", dir, (long)getpid(), counter++,
-                 (long)time(NULL));
+        fipsc_status st = fipsc_path_format(temp, sizeof temp, err, "%s.tmp-%ld-%u-%ld", dir, (long)getpid(),
+                                            counter++, (long)time(NULL));
+        if (st) return st;
         made = mkdir(temp, 0777);
         if (made != 0 && errno != EEXIST) break;
     }
     if (made != 0) {
-        char parent[4096];
-        snprintf(parent, sizeof parent, "%s", dir);
+        char parent[4200];
+        fipsc_path_format(parent, sizeof parent, NULL, "%s", dir); /* shorter than temp */
         return fipsc_fail(err, FIPSC_ERR_IO, "%s: cannot create a temporary directory in '%s': %s",
                           dir, dirname(parent), strerror(errno));
     }
@@ -140,18 +142,16 @@ static fipsc_status write_via_temp_dir(const fipsc_st_writer *w, const char *con
                             dir, strerror(errno));
     }
     if (st) {
-        char path[4300];
-        snprintf(path, sizeof path, "%s/model.safetensors", temp);
-        unlink(path);
-        snprintf(path, sizeof path, "%s/config.json", temp);
-        unlink(path);
-        snprintf(path, sizeof path, "%s/preprocessor_config.json", temp);
-        unlink(path);
+        /* the names write_files used, which fitted */
+        static const char *const written[] = {"model.safetensors", "config.json", "preprocessor_config.json"};
+        char path[4400];
+        for (int i = 0; i < 3; i++)
+            if (!fipsc_path_join(path, sizeof path, temp, written[i], NULL)) unlink(path);
         rmdir(temp);
         return st;
     }
-    char parent[4096];
-    snprintf(parent, sizeof parent, "%s", dir);
+    char parent[4200];
+    fipsc_path_format(parent, sizeof parent, NULL, "%s", dir); /* shorter than temp */
     sync_dir(dirname(parent));
     return FIPSC_OK;
 }
@@ -163,8 +163,7 @@ fipsc_status fipsc_hf_write_dir(const fipsc_model *m, const char *dir_in, bool o
     if (st) return st;
     /* "out/" and "out" name the same directory; the temporary one is "out.tmp-...". */
     char dir[4096];
-    if (strlen(dir_in) >= sizeof dir) return fipsc_fail(err, FIPSC_ERR_ARG, "output path too long: %s", dir_in);
-    snprintf(dir, sizeof dir, "%s", dir_in);
+    if ((st = fipsc_path_format(dir, sizeof dir, err, "%s", dir_in))) return st;
     for (size_t n = strlen(dir); n > 1 && dir[n - 1] == '/'; n--) dir[n - 1] = '\0';
     if (!dir[0]) return fipsc_fail(err, FIPSC_ERR_ARG, "empty output directory name");
 
@@ -181,7 +180,7 @@ fipsc_status fipsc_hf_write_dir(const fipsc_model *m, const char *dir_in, bool o
         fresh = empty == 1;
     }
     char index[4200];
-    snprintf(index, sizeof index, "%s/model.safetensors.index.json", dir);
+    if ((st = fipsc_path_join(index, sizeof index, dir, "model.safetensors.index.json", err))) return st;
     if (!fresh && !overwrite)
         return fipsc_fail(err, FIPSC_ERR_IO, "%s: exists and is not empty; refusing to overwrite it", dir);
     if (!fresh && stat(index, &sb) == 0)

@@ -15,6 +15,7 @@
 #include <zlib.h>
 
 #include "fipsc/image_list.h"
+#include "fipsc/path.h"
 
 void fipsc_image_list_free(fipsc_image_list *l)
 {
@@ -183,7 +184,7 @@ static fipsc_status list_files(const char *dir, char ***out, int *n_out, fipsc_e
     char path[4200];
     while (!st && (e = readdir(d))) {
         if (e->d_name[0] == '.') continue; /* ".", "..", hidden files */
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if ((st = fipsc_path_join(path, sizeof path, dir, e->d_name, err))) break;
         struct stat sb;
         if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) continue;
         if (n == cap) {
@@ -227,7 +228,7 @@ fipsc_status fipsc_image_list_read_dir(const char *dir, const fipsc_image_list *
     int cap = 0, skipped = 0;
     char path[4200];
     for (int i = 0; i < n_files && !st && (max <= 0 || out->n < max); i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        if ((st = fipsc_path_join(path, sizeof path, dir, names[i], err))) break;
         if (!starts_like_image(path)) continue;
         fipsc_image img;
         if ((st = fipsc_image_read(path, &img, err))) break;
@@ -329,7 +330,10 @@ fipsc_status fipsc_image_list_read_idx(const char *path, const fipsc_image_list 
             skipped++;
             continue;
         }
-        snprintf(name, sizeof name, "%s#%u", path, i);
+        if ((st = fipsc_path_format(name, sizeof name, err, "%s#%u", path, i))) {
+            fipsc_image_free(&img);
+            break;
+        }
         st = list_push(out, &cap, &img, name, err);
     }
     exclusion_free(&ex);

@@ -24,6 +24,7 @@
 
 #include "fipsc/file.h"
 #include "fipsc/model.h"
+#include "fipsc/path.h"
 
 /* Cursor over the float payload with bounds checking. */
 typedef struct {
@@ -175,9 +176,8 @@ static fipsc_status load_from_bytes(const fipsc_mapped_file *mf, fipsc_model **o
     c->qkv_bias = false;
     c->bos_token = 1;
     c->eos_token = 2;
-    snprintf(m->source_path, sizeof m->source_path, "%s", path);
-
-    st = load_weights(m, mf, shared_cls, err); /* copies (q/k need permuting anyway; 1 copy total) */
+    st = fipsc_model_set_source_path(m, path, err);
+    if (!st) st = load_weights(m, mf, shared_cls, err); /* copies (q/k need permuting anyway; 1 copy total) */
     if (!st) st = fipsc_model_check_finite(m, err);
     if (!st) st = fipsc_model_bind_llama(m, err);
     if (st) {
@@ -203,6 +203,7 @@ fipsc_status fipsc_load_llama2c_buffer(const void *bytes, size_t size, const cha
                                        fipsc_model **out, fipsc_error *err)
 {
     fipsc_mapped_file borrowed = {.data = bytes, .size = size};
-    snprintf(borrowed.path, sizeof borrowed.path, "%s", name);
+    fipsc_status st = fipsc_path_format(borrowed.path, sizeof borrowed.path, err, "%s", name);
+    if (st) return st;
     return load_from_bytes(&borrowed, out, err);
 }

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "fipsc/file.h"
+#include "fipsc/path.h"
 #include "io/name_table.h"
 #include "io/safetensors_internal.h"
 
@@ -267,7 +268,7 @@ static fipsc_status open_index(const char *index, fipsc_st_set *s, fipsc_error *
             st = fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory", index);
             break;
         }
-        snprintf(path, n, "%.*s%s", (int)dir_len, index, wm.shard_names[i]);
+        fipsc_path_format(path, n, NULL, "%.*s%s", (int)dir_len, index, wm.shard_names[i]); /* sized to fit */
         st = fipsc_st_open(path, &s->shards[i], err);
         free(path);
         if (st != FIPSC_OK) fipsc_fail_context(err, "%s: shard '%s': ", index, wm.shard_names[i]);
@@ -296,8 +297,8 @@ static fipsc_status resolve_directory(const char *dir, char *out, size_t cap, fi
 {
     static const char *const preferred[] = {"model.safetensors.index.json", "model.safetensors"};
     for (int i = 0; i < 2; i++) {
-        if ((size_t)snprintf(out, cap, "%s/%s", dir, preferred[i]) >= cap)
-            return fipsc_fail(err, FIPSC_ERR_ARG, "%s: path too long", dir);
+        fipsc_status st = fipsc_path_join(out, cap, dir, preferred[i], err);
+        if (st) return st;
         if (is_regular(out)) return FIPSC_OK;
     }
     DIR *d = opendir(dir);
@@ -310,15 +311,16 @@ static fipsc_status resolve_directory(const char *dir, char *out, size_t cap, fi
                    : ends_with(e->d_name, ".safetensors")          ? 1
                                                                    : -1;
         if (kind < 0) continue;
-        if ((size_t)snprintf(out, cap, "%s/%s", dir, e->d_name) >= cap || !is_regular(out)) continue;
-        if (count[kind] < 2) snprintf(found[kind][count[kind]], sizeof found[kind][0], "%s", e->d_name);
+        if (fipsc_path_join(out, cap, dir, e->d_name, NULL) || !is_regular(out)) continue;
+        if (count[kind] < 2 &&
+            fipsc_path_format(found[kind][count[kind]], sizeof found[kind][0], NULL, "%s", e->d_name))
+            continue; /* d_name is at most 255 bytes: never */
         count[kind]++;
     }
     closedir(d);
     for (int kind = 0; kind < 2; kind++) {
         if (count[kind] == 1) {
-            snprintf(out, cap, "%s/%s", dir, found[kind][0]);
-            return FIPSC_OK;
+            return fipsc_path_join(out, cap, dir, found[kind][0], err);
         }
         if (count[kind] > 1)
             return fipsc_fail(err, FIPSC_ERR_FORMAT,

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "fipsc/file.h"
+#include "fipsc/path.h"
 
 struct fipsc_tfjs_model {
     char path[4096]; /* model.json */
@@ -149,7 +150,8 @@ static fipsc_status read_group(const fipsc_tfjs_model *m, int g, const cJSON *pa
                               "%s: group %d, path %d is not a relative file name inside the model "
                               "directory",
                               m->path, g, i);
-        snprintf(file, sizeof file, "%s/%s", m->dir, p);
+        fipsc_status ps = fipsc_path_join(file, sizeof file, m->dir, p, err);
+        if (ps) return ps;
         struct stat st;
         if (stat(file, &st) != 0)
             return fipsc_fail(err, errno == ENOENT ? FIPSC_ERR_NOT_FOUND : FIPSC_ERR_IO,
@@ -169,7 +171,8 @@ static fipsc_status read_group(const fipsc_tfjs_model *m, int g, const cJSON *pa
     if (!buf) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for %zu bytes of weights", need);
     size_t at = 0;
     for (int i = 0; i < n_paths; i++) {
-        snprintf(file, sizeof file, "%s/%s", m->dir, cJSON_GetStringValue(cJSON_GetArrayItem(paths, i)));
+        /* joined once already in the loop above */
+        fipsc_path_join(file, sizeof file, m->dir, cJSON_GetStringValue(cJSON_GetArrayItem(paths, i)), NULL);
         FILE *fp = fopen(file, "rb");
         if (!fp) {
             free(buf);
@@ -300,15 +303,21 @@ fipsc_status fipsc_tfjs_open(const char *path, fipsc_tfjs_model **out, fipsc_err
     fipsc_tfjs_model *m = calloc(1, sizeof *m);
     if (!m) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory opening %s", path);
     struct stat st;
+    fipsc_status fits;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-        snprintf(m->dir, sizeof m->dir, "%s", path);
-        snprintf(m->path, sizeof m->path, "%s/model.json", path);
+        fits = fipsc_path_format(m->dir, sizeof m->dir, err, "%s", path);
+        if (!fits) fits = fipsc_path_join(m->path, sizeof m->path, path, "model.json", err);
     } else {
-        snprintf(m->path, sizeof m->path, "%s", path);
         const char *slash = strrchr(path, '/');
-        if (slash) snprintf(m->dir, sizeof m->dir, "%.*s", (int)(slash - path), path);
-        else snprintf(m->dir, sizeof m->dir, ".");
-        if (slash == path) snprintf(m->dir, sizeof m->dir, "/");
+        fits = fipsc_path_format(m->path, sizeof m->path, err, "%s", path);
+        if (!fits)
+            fits = slash == path ? fipsc_path_format(m->dir, sizeof m->dir, err, "/")
+                   : slash       ? fipsc_path_format(m->dir, sizeof m->dir, err, "%.*s", (int)(slash - path), path)
+                                 : fipsc_path_format(m->dir, sizeof m->dir, err, ".");
+    }
+    if (fits) {
+        fipsc_tfjs_close(m);
+        return fits;
     }
     if (stat(m->path, &st) != 0 && errno == ENOENT) {
         fipsc_status nf = fipsc_fail(err, FIPSC_ERR_NOT_FOUND, "%s: no such file (not a TF.js model)", m->path);

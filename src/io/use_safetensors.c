@@ -88,7 +88,10 @@ fipsc_status fipsc_use_load_safetensors(const char *path, fipsc_model **out, fip
         fipsc_model_free(m);
         return st;
     }
-    snprintf(m->source_path, sizeof m->source_path, "%s", path);
+    if ((st = fipsc_model_set_source_path(m, path, err))) {
+        fipsc_model_free(m);
+        return st;
+    }
     *out = m;
     return FIPSC_OK;
 }

@@ -16,6 +16,7 @@
 #include "fipsc/file.h"
 #include "fipsc/tfjs.h"
 #include "fipsc/use.h"
+#include "fipsc/path.h"
 
 #define K_ "module_apply_default/Encoder_en/KonaTransformer/"
 #define TS_ K_ "Encode/TransformerStack/"
@@ -448,7 +449,7 @@ static fipsc_status import(fipsc_model *m, const importer *im, const char *dir, 
 
     /* the vocabulary */
     char vocab_path[4200];
-    snprintf(vocab_path, sizeof vocab_path, "%s/vocab.json", dir);
+    if ((st = fipsc_path_join(vocab_path, sizeof vocab_path, dir, "vocab.json", err))) return st;
     if ((st = fipsc_read_file(vocab_path, &u.vocab_json, &u.vocab_json_len, err))) return st;
     if ((st = fipsc_sp_load_vocab(u.vocab_json, u.vocab_json_len, vocab_path, u.tokenizer_reserved,
                                   &u.tokenizer, err))) {
@@ -465,13 +466,14 @@ fipsc_status fipsc_use_load_tfjs(const char *path, fipsc_model **out, fipsc_erro
     char dir[4096];
     struct stat sb;
     const char *slash = strrchr(path, '/');
+    fipsc_status st;
     if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode))
-        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+        st = fipsc_path_format(dir, sizeof dir, err, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
     else
-        snprintf(dir, sizeof dir, "%s", path);
-    fipsc_tfjs_model *t = NULL;
-    fipsc_status st = fipsc_tfjs_open(path, &t, err);
+        st = fipsc_path_format(dir, sizeof dir, err, "%s", path);
     if (st) return st;
+    fipsc_tfjs_model *t = NULL;
+    if ((st = fipsc_tfjs_open(path, &t, err))) return st;
     fipsc_model *m = fipsc_model_new();
     if (!m) {
         fipsc_tfjs_close(t);
@@ -485,7 +487,7 @@ fipsc_status fipsc_use_load_tfjs(const char *path, fipsc_model **out, fipsc_erro
         fipsc_model_free(m);
         return st;
     }
-    snprintf(m->source_path, sizeof m->source_path, "%s", dir);
+    fipsc_path_format(m->source_path, sizeof m->source_path, NULL, "%s", dir); /* same size as dir */
     *out = m;
     return FIPSC_OK;
 }

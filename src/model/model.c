@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "fipsc/factored.h"
+#include "fipsc/path.h"
 
 struct fipsc_resource {
     void *ptr;
@@ -23,6 +24,11 @@ fipsc_model *fipsc_model_new(void)
         m->cfg.norm_eps = 1e-5f;
     }
     return m;
+}
+
+fipsc_status fipsc_model_set_source_path(fipsc_model *m, const char *path, fipsc_error *err)
+{
+    return fipsc_path_format(m->source_path, sizeof m->source_path, err, "%s", path);
 }
 
 void fipsc_model_free(fipsc_model *m)

@@ -9,6 +9,7 @@
 
 #include "fipsc/safetensors.h"
 #include "fipsc/use.h"
+#include "fipsc/path.h"
 
 /* ------------------------------------------------------------------ configuration */
 
@@ -279,15 +280,15 @@ static bool tfjs_dir_of(const char *path, char *dir, size_t cap)
 {
     struct stat st;
     if (stat(path, &st) != 0) return false;
-    if (S_ISDIR(st.st_mode)) snprintf(dir, cap, "%s", path);
-    else if (ends_with(path, "/model.json")) snprintf(dir, cap, "%.*s", (int)(strlen(path) - 11), path);
-    else if (strcmp(path, "model.json") == 0) snprintf(dir, cap, ".");
+    fipsc_status fits;
+    if (S_ISDIR(st.st_mode)) fits = fipsc_path_format(dir, cap, NULL, "%s", path);
+    else if (ends_with(path, "/model.json"))
+        fits = fipsc_path_format(dir, cap, NULL, "%.*s", (int)(strlen(path) - 11), path);
+    else if (strcmp(path, "model.json") == 0) fits = fipsc_path_format(dir, cap, NULL, ".");
     else return false;
     char probe[4200];
-    snprintf(probe, sizeof probe, "%s/model.json", dir);
-    if (!is_file(probe)) return false;
-    snprintf(probe, sizeof probe, "%s/vocab.json", dir);
-    return is_file(probe);
+    return !fits && !fipsc_path_join(probe, sizeof probe, dir, "model.json", NULL) && is_file(probe) &&
+           !fipsc_path_join(probe, sizeof probe, dir, "vocab.json", NULL) && is_file(probe);
 }
 
 bool fipsc_use_path_is_use(const char *path)
