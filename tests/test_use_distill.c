@@ -4,6 +4,8 @@
  *   - the distiller's own forward gives fipsc_use_encode's embeddings (within 2e-5),
  *   - its gradients agree with central differences of its loss, for U and for V entries of
  *     both layers (targets of other sentences make the loss large, so differences are clean),
+ *     judged over 8 entries of every block against the loss's measured rounding (gradcheck.h),
+ *     and a wrong gradient (10 % too large, a sign flipped) is rejected by the same judge,
  *   - a short run raises the mean cosine to the original and the runtime sees the change, keeps
  *     every pruned entry at zero, and refuses impossible input without touching the model. */
 #include <math.h>
@@ -16,6 +18,7 @@
 #include "fipsc/use.h"
 #include "fipsc/use_calibration.h"
 #include "fipsc/use_distill.h"
+#include "gradcheck.h"
 #include "use_testdata.h"
 
 static const char *const TEXTS[] = {
@@ -83,41 +86,145 @@ static int64_t count_nonzero(use_distiller *d)
     return nz;
 }
 
-/* Central differences on the three entries with the largest gradients of each block, after a
- * use_distiller_loss_grad with want_grad on the same batch. */
-static void check_gradients(use_distiller *d, int nb, const int *sent, const char *what)
+/* A small deterministic generator for picking entries. */
+static uint64_t pick_state = 0x9e3779b97f4a7c15ull;
+static int64_t pick(int64_t n)
+{
+    pick_state = pick_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (int64_t)((pick_state >> 33) % (uint64_t)n);
+}
+
+static double loss_at(use_distiller *d, int nb, const int *sent)
 {
     fipsc_error err = {0};
-    /* central differences on the entries with the largest gradients of each block */
+    double l = NAN;
+    use_distiller_changed(d);
+    CHECK_OK(use_distiller_loss_grad(d, nb, sent, false, &l, NULL, &err), &err);
+    return l;
+}
+
+/* The rounding error ε of one loss evaluation, measured (tests/gradcheck.h): moving one entry by
+ * 4 ulps changes the true loss by g·δ, far below float rounding, so what the loss moves beyond g·δ
+ * is rounding. Two entries of every block; the largest residual times 4, and at least one float
+ * ulp of the loss. */
+static double loss_noise(use_distiller *d, int nb, const int *sent, const float *const *grads, double base)
+{
+    double worst = 0.0;
     for (int k = 0; k < use_distiller_block_count(d); k++) {
         int64_t len;
-        const float *grad;
-        float *p = use_distiller_block(d, k, &len, &grad);
-        float *g = malloc((size_t)len * sizeof *g);
-        memcpy(g, grad, (size_t)len * sizeof *g);
-        for (int trial = 0; trial < 3; trial++) {
-            int64_t best = -1;
-            for (int64_t e = 0; e < len; e++)
-                if (g[e] != 0.0f && (best < 0 || fabsf(g[e]) > fabsf(g[best]))) best = e;
-            CHECK(best >= 0);
-            if (best < 0) break;
-            const float saved = p[best], h = 3e-3f * fmaxf(fabsf(saved), 1e-2f);
-            double lp, lm;
-            p[best] = saved + h;
-            use_distiller_changed(d);
-            CHECK_OK(use_distiller_loss_grad(d, nb, sent, false, &lp, NULL, &err), &err);
-            p[best] = saved - h;
-            use_distiller_changed(d);
-            CHECK_OK(use_distiller_loss_grad(d, nb, sent, false, &lm, NULL, &err), &err);
-            p[best] = saved;
-            use_distiller_changed(d);
-            const double fd = (lp - lm) / (2.0 * ((double)(saved + h) - (double)saved));
-            CHECK_MSG(fabs(fd - g[best]) <= 0.03 * fabs(g[best]) + 1e-6,
-                      "%s: block %d entry %lld: gradient %g, central difference %g", what, k, (long long)best, (double)g[best], fd);
-            g[best] = 0.0f; /* the next largest next time */
+        const float *unused;
+        float *p = use_distiller_block(d, k, &len, &unused);
+        for (int probe = 0; probe < 2; probe++) {
+            int64_t e = pick(len);
+            for (int tries = 0; tries < 64 && p[e] == 0.0f; tries++) e = pick(len); /* a kept entry */
+            const float saved = p[e];
+            float moved = saved;
+            for (int u = 0; u < 4; u++) moved = nextafterf(moved, INFINITY);
+            p[e] = moved;
+            double l = loss_at(d, nb, sent);
+            p[e] = saved;
+            worst = fmax(worst, fabs(l - base - (double)grads[k][e] * ((double)moved - saved)));
         }
-        free(g);
     }
+    use_distiller_changed(d);
+    return fmax(4.0 * worst, fabs(base) * 0x1p-24);
+}
+
+enum { TOP_PER_BLOCK = 4, RANDOM_PER_BLOCK = 4, PER_BLOCK = TOP_PER_BLOCK + RANDOM_PER_BLOCK };
+
+/* The central-difference step for a value: relative, with a floor for values near zero. */
+static float fd_step(float value) { return 3e-3f * fmaxf(fabsf(value), 1e-2f); }
+
+/* Central differences against the gradient of the last use_distiller_loss_grad (want_grad) on
+ * the same batch, judged as tests/gradcheck.h explains. Entries of every block whose difference
+ * the loss's rounding cannot blur by more than 5 % (2ε/2h ≤ 0.05·|g|): the TOP_PER_BLOCK with the
+ * largest gradients and RANDOM_PER_BLOCK more drawn at random. With negative_control, also checks
+ * that a gradient scaled by 1.1 and one with the basis's sign flipped are rejected by the same
+ * judge. */
+static void check_gradients(use_distiller *d, int nb, const int *sent, const char *what, bool negative_control)
+{
+    const int nblocks = use_distiller_block_count(d);
+    float **grads = calloc((size_t)nblocks, sizeof *grads);
+    for (int k = 0; k < nblocks; k++) {
+        int64_t len;
+        const float *grad;
+        use_distiller_block(d, k, &len, &grad);
+        grads[k] = malloc((size_t)len * sizeof **grads);
+        memcpy(grads[k], grad, (size_t)len * sizeof **grads);
+    }
+    const double base = loss_at(d, nb, sent);
+    const double eps = loss_noise(d, nb, sent, (const float *const *)grads, base);
+    grad_sample *samples = calloc((size_t)nblocks * PER_BLOCK, sizeof *samples);
+    int *block_of = calloc((size_t)nblocks * PER_BLOCK, sizeof *block_of);
+    int n = 0;
+    for (int k = 0; k < nblocks; k++) {
+        int64_t len;
+        const float *unused;
+        float *p = use_distiller_block(d, k, &len, &unused);
+        const float *g = grads[k];
+#define CLEAR(e) (g[e] != 0.0f && 2.0 * eps / (2.0 * fd_step(p[e])) <= 0.05 * fabsf(g[e]))
+        int64_t chosen[PER_BLOCK];
+        int nc = 0;
+        for (int t = 0; t < TOP_PER_BLOCK; t++) {
+            int64_t best = -1;
+            for (int64_t e = 0; e < len; e++) {
+                bool taken = false;
+                for (int c = 0; c < nc; c++) taken |= chosen[c] == e;
+                if (!taken && CLEAR(e) && (best < 0 || fabsf(g[e]) > fabsf(g[best]))) best = e;
+            }
+            if (best >= 0) chosen[nc++] = best;
+        }
+        for (int tries = 0; nc < PER_BLOCK && tries < 1000000; tries++) {
+            int64_t e = pick(len);
+            bool taken = false;
+            for (int c = 0; c < nc; c++) taken |= chosen[c] == e;
+            if (!taken && CLEAR(e)) chosen[nc++] = e;
+        }
+#undef CLEAR
+        CHECK_MSG(nc == PER_BLOCK, "%s: block %d has only %d entries whose central difference is clear of rounding",
+                  what, k, nc);
+        for (int c = 0; c < nc; c++) {
+            const int64_t e = chosen[c];
+            const float saved = p[e], h = fd_step(saved);
+            p[e] = saved + h;
+            const double lp = loss_at(d, nb, sent);
+            p[e] = saved - h;
+            const double lm = loss_at(d, nb, sent);
+            p[e] = saved;
+            const double step = (double)(saved + h) - (double)(saved - h); /* as represented */
+            samples[n] = (grad_sample){.analytic = g[e], .numeric = (lp - lm) / step, .noise = 2.0 * eps / step};
+            block_of[n++] = k;
+        }
+    }
+    use_distiller_changed(d);
+    grad_verdict v = grad_judge(samples, n, &GRAD_LIMITS_DEFAULT);
+    char label[128];
+    snprintf(label, sizeof label, "%s (loss %.6g, rounding %.2e)", what, base, eps);
+    if (!v.ok || getenv("FIPSC_TEST_VERBOSE")) {
+        grad_print(stderr, label, &v);
+        for (int i = 0; i < n && !v.ok; i++)
+            fprintf(stderr, "  block %d: gradient %.6g, central difference %.6g, rounding bound %.2g, error %.3g\n",
+                    block_of[i], samples[i].analytic, samples[i].numeric, samples[i].noise,
+                    grad_relative_error(&samples[i]));
+    }
+    CHECK_MSG(v.ok, "%s: the gradient disagrees with central differences", what);
+    if (negative_control) {
+        grad_sample *wrong = malloc((size_t)n * sizeof *wrong);
+        for (int i = 0; i < n; i++) wrong[i] = samples[i], wrong[i].analytic *= 1.1;
+        grad_verdict vs = grad_judge(wrong, n, &GRAD_LIMITS_DEFAULT);
+        if (getenv("FIPSC_TEST_VERBOSE")) grad_print(stderr, "negative control: gradient x 1.1", &vs);
+        CHECK_MSG(!vs.ok, "%s: a gradient 10%% too large passes the check (median %.3g)", what, vs.median);
+        for (int i = 0; i < n; i++) wrong[i] = samples[i], wrong[i].analytic *= block_of[i] == 0 ? -1.0 : 1.0;
+        grad_verdict vf = grad_judge(wrong, n, &GRAD_LIMITS_DEFAULT);
+        if (getenv("FIPSC_TEST_VERBOSE")) grad_print(stderr, "negative control: basis sign flipped", &vf);
+        CHECK_MSG(!vf.ok, "%s: a gradient with the basis's sign flipped passes the check (cosine %.3g)", what,
+                  vf.cosine);
+        free(wrong);
+    }
+    free(samples);
+    free(block_of);
+    for (int k = 0; k < nblocks; k++) free(grads[k]);
+    free(grads);
 }
 
 static void test_forward_and_gradient(fipsc_model *m, const fipsc_model *orig_model, const tokens *t, const float *orig)
@@ -151,11 +258,11 @@ static void test_forward_and_gradient(fipsc_model *m, const fipsc_model *orig_mo
     CHECK_MSG(max_diff < 2e-5, "distiller forward vs fipsc_use_encode: max |Δ| %g", max_diff);
     CHECK(loss > 0.2 && loss < 2.0);
 
-    check_gradients(d, N_TEXTS - 1, sent, "cosine");
+    check_gradients(d, N_TEXTS - 1, sent, "cosine", true);
     /* the relational term too, on its own weight */
     use_distiller_set_relational(d, 4.0f);
     CHECK_OK(use_distiller_loss_grad(d, N_TEXTS - 1, sent, true, &loss, NULL, &err), &err);
-    check_gradients(d, N_TEXTS - 1, sent, "cosine + relational");
+    check_gradients(d, N_TEXTS - 1, sent, "cosine + relational", false);
     /* and the hidden-state term, against the original's streams */
     use_distiller_set_relational(d, 0.0f);
     CHECK_OK(use_distiller_loss_grad(d, N_TEXTS - 1, sent, false, &loss, NULL, &err), &err);
@@ -164,7 +271,7 @@ static void test_forward_and_gradient(fipsc_model *m, const fipsc_model *orig_mo
     double with_hidden;
     CHECK_OK(use_distiller_loss_grad(d, N_TEXTS - 1, sent, true, &with_hidden, NULL, &err), &err);
     CHECK(with_hidden > loss + 1e-4); /* fips-init leaves a visible stream error */
-    check_gradients(d, N_TEXTS - 1, sent, "cosine + hidden");
+    check_gradients(d, N_TEXTS - 1, sent, "cosine + hidden", false);
     free(emb);
     free(runtime);
     free(target);
@@ -188,6 +295,7 @@ static void test_training(fipsc_model *m, const tokens *t, const float *orig)
     fipsc_use_distill_report rep;
     CHECK_OK(fipsc_use_distill(m, NULL, N_TEXTS, (const int32_t *const *)t->ids, t->lens, orig, &o, &rep, &err), &err);
     CHECK(rep.steps == 30 && rep.sentences == N_TEXTS - 1 && rep.first_layer == 0 && rep.params > 0);
+    printf("distillation, 30 steps: mean cosine %.5f -> %.5f\n", rep.cos_before, rep.cos_after);
     CHECK_MSG(rep.cos_after > rep.cos_before + 0.002, "cosine %.5f -> %.5f", rep.cos_before, rep.cos_after);
 
     /* the runtime sees the new values: its mean cosine is the report's */
