@@ -134,6 +134,7 @@ rep.groups.forEach((g, k) => {
   const nnz = g.matrices.reduce((s, m) => s + m.nnz, 0);
   expect(nnz === g.nnz && g.kept_params === g.d * g.rank + nnz, `group ${k} nnz/params`);
   expect(Math.abs(g.sparsity - 0.6) < 0.01, `group ${k} sparsity ${g.sparsity}`);
+  g.mlps.forEach(m => console.log(`block ${m.block}: output error ${m.output_rel_err_before.toFixed(4)} -> ${m.output_rel_err_after.toFixed(4)}`));
   g.mlps.forEach(m => expect(m.output_rel_err_after < m.output_rel_err_before,
                              `block ${m.block}: ${m.output_rel_err_before} -> ${m.output_rel_err_after}`));
   expect(g.seconds >= 0 && g.steps === 60, `group ${k} time/steps`);

@@ -203,6 +203,7 @@ static void test_methods(const fipsc_model *orig, const fipsc_calibration *cal, 
                 CHECK(mr->rows == CAL_SEQS * CAL_LEN);
                 CHECK(isfinite(mr->out_err_after) && mr->out_err_after > 0 && mr->out_err_after < 1.5);
                 if (o.method == FIPSC_METHOD_FIPS) {
+                    printf("fips block %d: error %.4f -> %.4f\n", mr->block, mr->out_err_before, mr->out_err_after);
                     CHECK_MSG(mr->out_err_after < mr->out_err_before, "fips block %d: error %g -> %g",
                               mr->block, mr->out_err_before, mr->out_err_after);
                     fips_before[mr->block] = mr->out_err_before;

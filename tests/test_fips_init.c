@@ -124,7 +124,9 @@ static void check_routes(int d, int64_t P, int r)
     double best = sqrt(tail) / frob(w, (int64_t)d * P);
     CHECK_MSG(fabs(ea - best) < 1e-4 + 1e-3 * best, "gesdd: error %g, best rank-%d %g", ea, kk, best);
     CHECK_MSG(fabs(eb - best) < 1e-4 + 1e-3 * best, "Gram: error %g, best rank-%d %g", eb, kk, best);
-    if (kk == k) CHECK_MSG(ea < 2e-6 && eb < 2e-6, "full rank: errors %g, %g", ea, eb);
+    /* full rank: float rounding only (a few 1e-7 for these sizes, with LAPACK's and OpenBLAS's
+     * kernels of any CPU); 1e-5 leaves room for them and still catches a lost rank (≥ 1e-3 here) */
+    if (kk == k) CHECK_MSG(ea < 1e-5 && eb < 1e-5, "full rank: errors %g, %g", ea, eb);
 
     /* the mask is untouched */
     bool ones = true;
@@ -144,7 +146,7 @@ static void check_routes(int d, int64_t P, int r)
             CHECK(rows);
         }
         /* and the product is still the full-rank reconstruction */
-        CHECK(ea < 2e-6);
+        CHECK(ea < 1e-5);
     }
     free(sa);
     free(sb);

@@ -149,7 +149,8 @@ static void test_recovery(void)
     CHECK_OK(fipsc_fips_train(&s.g, &F, s.calib, &o, &rep, &err), &err);
     for (int j = 0; j < NM && rep.rel_err_after; j++) {
         CHECK_MSG(rep.rel_err_before[j] < 1e-5, "MLP %d: SVD init error %g", j, rep.rel_err_before[j]);
-        CHECK_MSG(rep.rel_err_after[j] < 1e-3, "recovery: MLP %d relative error %g after training "
+        /* measured 1e-4 to 3e-4 under three OpenBLAS kernel families; pruned untrained: 0.096 */
+        CHECK_MSG(rep.rel_err_after[j] < 2e-3, "recovery: MLP %d relative error %g after training "
                   "(pruned, untrained: %g)", j, rep.rel_err_after[j], untrained);
     }
     CHECK_MSG(untrained > 0.03, "pruning alone already gives %g", untrained);
@@ -254,16 +255,20 @@ static void test_stories260k(void)
             after[mode][j] = rep.rel_err_after[j];
             /* Training recovers much of what pruning lost. In local mode only for the MLP trained
              * last: training MLP 1 moves the shared U under MLP 0 (the drift the joint mode
-             * avoids). */
+             * avoids). Measured: 0.46 to 0.54 of the untrained error (stable to 1e-3 across
+             * OpenBLAS kernel families; a calibration token sampled differently would move it by
+             * a few per cent), checked at 0.7. */
             if (mode == 0 || j == 1)
-                CHECK_MSG(rep.rel_err_after[j] < 0.6 * untrained[j],
+                CHECK_MSG(rep.rel_err_after[j] < 0.7 * untrained[j],
                       "%s: MLP %d relative error %g after training, %g pruned untrained",
                       mode_name[mode], j, rep.rel_err_after[j], untrained[j]);
             printf("stories260K %s: MLP %d relative error: SVD init %.4f, pruned to 50%% %.4f, "
                    "trained %.4f\n", mode_name[mode], j, rep.rel_err_before[j], untrained[j],
                    rep.rel_err_after[j]);
         }
-        if (mode == 0) CHECK_MSG(log.last < 0.5 * log.first, "joint loss %g → %g", log.first, log.last);
+        if (mode == 0) printf("stories260K joint: minibatch loss %.4f at the first step, %.4f at the last\n", log.first, log.last);
+        /* measured 0.413 → 0.182 (a minibatch's loss, so checked at 0.6 of the first) */
+        if (mode == 0) CHECK_MSG(log.last < 0.6 * log.first, "joint loss %g → %g", log.first, log.last);
         CHECK(rep.nnz == fipsc_fips_keep_count((int64_t)r * g.P, 0.5) || mode == 1);
         CHECK_NEAR(rep.sparsity, 0.5, 1e-3);
         fipsc_fips_train_report_free(&rep);

@@ -124,12 +124,13 @@ static void test_eval(void)
     CHECK_NEAR(r.kl_max, sorted[n - 1], 1e-5);
     CHECK_NEAR(r.kl_median, fipsc_quantile(sorted, n, 0.5), 1e-5);
 
-    /* One sequence per forward pass: the same numbers. */
+    /* One sequence per forward pass: the same numbers, up to the rounding of other GEMM shapes
+     * (which OpenBLAS may give other kernels). */
     fipsc_eval_result r1;
     opt.max_rows = 1;
     CHECK_OK(fipsc_eval_corpus(m, c, &opt, &r1, &err), &err);
-    CHECK_NEAR(r1.kl_mean, r.kl_mean, 1e-6);
-    CHECK_NEAR(r1.nll, r.nll, 1e-6);
+    CHECK_NEAR(r1.kl_mean, r.kl_mean, 1e-5);
+    CHECK_NEAR(r1.nll, r.nll, 1e-5);
 
     /* Errors. */
     fixture_shape wide = shape;

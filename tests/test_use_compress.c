@@ -182,10 +182,13 @@ static fipsc_model *compress(fipsc_compress_method method, const fipsc_calibrati
     CHECK(rep->n_groups == 1 && rep->groups[0].n_mlps == 2);
     for (int j = 0; j < 2; j++) out_err[j] = rep->groups[0].mlps[j].out_err_after;
     if (method == FIPSC_METHOD_FIPS)
-        for (int j = 0; j < 2; j++)
+        for (int j = 0; j < 2; j++) {
+            printf("fips block %d: calibration error %.4f -> %.4f\n", j, rep->groups[0].mlps[j].out_err_before,
+                   rep->groups[0].mlps[j].out_err_after);
             CHECK_MSG(rep->groups[0].mlps[j].out_err_after < rep->groups[0].mlps[j].out_err_before,
                       "block %d: calibration error %g after training, %g before", j,
                       rep->groups[0].mlps[j].out_err_after, rep->groups[0].mlps[j].out_err_before);
+        }
     CHECK(rep->mlp_kept_params <= (int64_t)(0.25 * 3145728));
     fipsc_compress_report_free(rep);
     return m;

@@ -133,7 +133,9 @@ static void check_mlp_list_and_capture(const fipsc_model *m)
      * differently. */
     double dcap = 0;
     for (int i = 0; i < 3 * DIM; i++) dcap = fmax(dcap, fabs((double)out[i] - plain[i]));
-    CHECK_MSG(dcap <= 1e-6, "capture changes the embeddings by %.3g", dcap);
+    /* components of unit vectors, ~0.04; rounding moves them by ~1e-7, by more with other BLAS
+     * kernels (the GEMM shapes differ): 1e-5 */
+    CHECK_MSG(dcap <= 1e-5, "capture changes the embeddings by %.3g", dcap);
     for (int l = 0; l < 2; l++) {
         fipsc_capture_layer *cl = &cap.layers[l];
         CHECK_MSG(cl->rows == total, "layer %d captured %lld rows, expected %d", l, (long long)cl->rows, total);
@@ -200,7 +202,7 @@ int main(void)
     const char *one_text[] = {cJSON_GetStringValue(cJSON_GetArrayItem(sentences, 3))};
     float one[DIM];
     CHECK_OK(fipsc_use_embed(m, 1, one_text, NULL, one, &err), &err);
-    CHECK(max_abs_diff(one, got + 3 * DIM, 1) <= 1e-6);
+    CHECK(max_abs_diff(one, got + 3 * DIM, 1) <= 1e-5); /* other GEMM shapes: other rounding */
     check_mlp_list_and_capture(m);
 
     /* 2. written as safetensors and loaded back: the same numbers, bit for bit */

@@ -214,9 +214,11 @@ int main(void)
     if (m) {
         char path[4200];
         fipsc_sts_set set;
-        /* the small committed file: 24 well-separated pairs, so equal up to rounding */
+        /* the small committed file: 24 well-separated pairs, so equal up to rounding (the
+         * embeddings differ from the client's by ~1e-6, which moves Pearson by ~1e-7; one rank
+         * swap would move Spearman by 2e-4) */
         test_path(path, sizeof path, "FIPSC_SOURCE_DIR", "tests/data/sts-small.tsv");
-        check_against_client(m, path, cJSON_GetObjectItem(golden, "sts_small"), 1e-6, &set, NULL);
+        check_against_client(m, path, cJSON_GetObjectItem(golden, "sts_small"), 1e-5, &set, NULL);
         fipsc_sts_free(&set);
         /* STS-B dev, 1,500 pairs: three decimals (the bar); in practice ~1e-6 */
         test_path(path, sizeof path, "FIPSC_SHARED_DIR", "data/sts-b-dev.tsv");

@@ -32,8 +32,10 @@ if (r.calibration.sequences !== 96 || r.calibration.rows_per_block !== 96 * 18)
 if (r.groups.length !== 1 || r.groups[0].blocks.join() !== '0,3') throw new Error('groups');
 const f = r.totals.params_fraction;
 if (!(f <= 0.5 && f > 0.45)) throw new Error('params fraction ' + f);
-for (const m of r.groups[0].mlps)
+for (const m of r.groups[0].mlps) {
+  console.log(`block ${m.block}: output error ${m.output_rel_err_before.toFixed(4)} -> ${m.output_rel_err_after.toFixed(4)}`);
   if (!(m.output_rel_err_after < m.output_rel_err_before)) throw new Error('training did not help block ' + m.block);
+}
 JS
 # the same command gives the same file
 expect 0 "$fipsc" compress "$deit" -o "$tmp/again.safetensors" --calib-idx "$mnist" --calib-exclude "$holdout" \

@@ -167,7 +167,8 @@ static fipsc_status copy_factors(const fipsc_fips_factors *F, fipsc_fips_factors
     return FIPSC_OK;
 }
 
-/* Trains F with t. A divergence (the trainer's FIPSC_ERR_NUMERIC: the loss became NaN or Inf)
+/* Trains F with t. A divergence (the trainer's FIPSC_ERR_NUMERIC: the loss became NaN or Inf, or
+ * more than 1e4 times the targets' mean square)
  * restarts training from the same initialisation and seed with lr and lr_min halved, up to
  * o->divergence_retries times: retry k is the run with --lr lr/2^k, bit for bit. */
 static fipsc_status train_with_retries(const fipsc_fips_group *g, fipsc_fips_factors *F,

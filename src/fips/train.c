@@ -358,6 +358,9 @@ static void next_batch(fipsc_fips_trainer *tr, int j, const float **x, const flo
     *y = tr->yb;
 }
 
+/* A relative loss beyond which training has diverged (see fipsc_fips_trainer_step). */
+#define DIVERGED_LOSS 1e4
+
 fipsc_status fipsc_fips_trainer_step(fipsc_fips_trainer *tr, double *loss_out, fipsc_error *err)
 {
     const fipsc_fips_train_opts *o = &tr->o;
@@ -377,7 +380,11 @@ fipsc_status fipsc_fips_trainer_step(fipsc_fips_trainer *tr, double *loss_out, f
         double scale = 1.0 / ((double)tr->batch[j] * g->d * tr->ms[j]);
         double l = fips_mlp_loss_backward(&tr->work, g, tr->F, j, x, y, tr->batch[j], scale, tr->dU,
                                           j != tr->j0, adam_sink, tr);
-        if (!isfinite(l))
+        /* The loss is relative (the squared error over the target's mean square, ~1 or less
+         * from the SVD start): beyond DIVERGED_LOSS the outputs are 100× off, the run has diverged
+         * even while float still holds the numbers, and whether it later overflows would depend on
+         * the CPU's rounding. */
+        if (!isfinite(l) || l > DIVERGED_LOSS)
             return fipsc_fail(err, FIPSC_ERR_NUMERIC,
                               "FiPS training: the loss of MLP %d became %g at step %d of %d "
                               "(learning rate %g); lower the learning rate", j, l, t + 1, o->steps,
