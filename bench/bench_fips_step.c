@@ -46,7 +46,7 @@ static double cpu_now(void)
 
 static double best_cpu_rate; /* the best sgemm GFLOP per CPU-second seen */
 
-static void die(const char *what, const fipsc_error *err)
+static _Noreturn void die(const char *what, const fipsc_error *err)
 {
     fprintf(stderr, "bench_fips_step: %s: %s\n", what, err->message);
     exit(1);

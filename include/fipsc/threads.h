@@ -19,4 +19,9 @@ int fipsc_threads_get(void);
 int fipsc_blas_serial_begin(void);
 void fipsc_blas_serial_end(int saved);
 
+/* What does the arithmetic, for bug reports and CI logs: "OpenBLAS 0.3.21 ... (kernels Haswell)".
+ * The kernel set follows the CPU, or OPENBLAS_CORETYPE when it is set, and decides the last bits
+ * of every BLAS result. */
+const char *fipsc_blas_describe(void);
+
 #endif

@@ -3,6 +3,7 @@
 
 #include <cblas.h>
 #include <omp.h>
+#include <stdio.h>
 
 void fipsc_threads_set(int n)
 {
@@ -23,4 +24,11 @@ int fipsc_blas_serial_begin(void)
 void fipsc_blas_serial_end(int saved)
 {
     if (saved > 1) openblas_set_num_threads(saved);
+}
+
+const char *fipsc_blas_describe(void)
+{
+    static char text[256];
+    snprintf(text, sizeof text, "%s (kernels %s)", openblas_get_config(), openblas_get_corename());
+    return text;
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "fipsc/threads.h"
 
 static const cli_command commands[] = {
     {"inspect", "show tensors, configuration and parameter counts of a model", cmd_inspect},
@@ -45,6 +46,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "--version") == 0) {
         printf("fipsc %s\n", FIPSC_VERSION);
+        printf("%s\n", fipsc_blas_describe());
         return CLI_OK;
     }
     for (int i = 0; i < n_commands; i++)
