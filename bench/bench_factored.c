@@ -23,10 +23,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "fipsc/factored.h"
-#include "fipsc/fips.h"
-#include "fipsc/mlp_forward.h"
-#include "fipsc/threads.h"
+#include "ops/factored.h"
+#include "fips/fips.h"
+#include "ops/mlp_forward.h"
+#include "core/threads.h"
 
 enum { D = 2048, F = 5632 };
 

@@ -27,8 +27,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "fipsc/fips.h"
-#include "fipsc/threads.h"
+#include "fips/fips.h"
+#include "core/threads.h"
 
 static double now(void)
 {

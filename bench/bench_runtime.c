@@ -24,11 +24,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "fipsc/generate.h"
-#include "fipsc/model.h"
-#include "fipsc/runtime.h"
-#include "fipsc/sample.h"
-#include "fipsc/threads.h"
+#include "families/llama/generate.h"
+#include "model/model.h"
+#include "families/llama/runtime.h"
+#include "ops/sample.h"
+#include "core/threads.h"
 
 static double now(void)
 {

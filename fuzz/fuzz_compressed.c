@@ -10,9 +10,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "fipsc/compressed.h"
-#include "fipsc/mlp_forward.h"
-#include "fipsc/model.h"
+#include "model/compressed.h"
+#include "ops/mlp_forward.h"
+#include "model/model.h"
 #include "fuzzutil.h"
 
 #define REQUIRE(cond) \

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "fipsc/corpus.h"
+#include "formats/corpus.h"
 #include "fuzzutil.h"
 
 #define REQUIRE(cond) \

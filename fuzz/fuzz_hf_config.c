@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fipsc/hf.h"
+#include "families/llama/hf.h"
 #include "fuzzutil.h"
 
 #define REQUIRE(cond)                                                   \

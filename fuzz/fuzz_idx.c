@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fipsc/image_list.h"
+#include "formats/image_list.h"
 #include "fuzzutil.h"
 
 #define REQUIRE(cond) \

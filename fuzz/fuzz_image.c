@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "fipsc/image.h"
+#include "formats/image.h"
 #include "fuzzutil.h"
 
 #define REQUIRE(cond) \

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fipsc/model.h"
+#include "model/model.h"
 #include "fuzzutil.h"
 
 #define REQUIRE(cond) \

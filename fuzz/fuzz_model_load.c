@@ -9,8 +9,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "fipsc/mlp_forward.h"
-#include "fipsc/model.h"
+#include "ops/mlp_forward.h"
+#include "model/model.h"
 #include "fuzzutil.h"
 
 #define REQUIRE(cond) \

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fipsc/safetensors.h"
+#include "formats/safetensors.h"
 #include "fuzzutil.h"
 
 #define REQUIRE(cond) \

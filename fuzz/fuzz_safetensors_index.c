@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "fipsc/safetensors.h"
+#include "formats/safetensors.h"
 #include "fuzzutil.h"
 
 #define REQUIRE(cond) \

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fipsc/sentencepiece.h"
+#include "formats/sentencepiece.h"
 #include "fuzzutil.h"
 
 #define REQUIRE(cond) \

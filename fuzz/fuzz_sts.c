@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fipsc/sts.h"
+#include "eval/sts.h"
 #include "fuzzutil.h"
 
 #define REQUIRE(cond) \

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "fipsc/tfjs.h"
+#include "formats/tfjs.h"
 #include "fuzzutil.h"
 
 #define REQUIRE(cond) \

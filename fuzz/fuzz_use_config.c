@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fipsc/use.h"
+#include "families/use/use.h"
 #include "fuzzutil.h"
 
 #define REQUIRE(cond)                                                    \

@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "fipsc/vit.h"
+#include "families/vit/vit.h"
 #include "fuzzutil.h"
 
 #define REQUIRE(cond) \

@@ -1,8 +1,8 @@
 /* Shared helpers of the libFuzzer targets (see fuzzutil.h). */
 #include "fuzzutil.h"
 
-#include "fipsc/path.h"
-#include "fipsc/status.h"
+#include "core/path.h"
+#include "core/status.h"
 
 #include <dirent.h>
 #include <fcntl.h>

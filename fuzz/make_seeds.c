@@ -20,14 +20,14 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "fipsc/compressed.h"
-#include "fipsc/corpus.h"
-#include "fipsc/file.h"
-#include "fipsc/hf.h"
-#include "fipsc/model.h"
-#include "fipsc/path.h"
-#include "fipsc/safetensors.h"
-#include "fipsc/use.h"
+#include "model/compressed.h"
+#include "formats/corpus.h"
+#include "core/file.h"
+#include "families/llama/hf.h"
+#include "model/model.h"
+#include "core/path.h"
+#include "formats/safetensors.h"
+#include "families/use/use.h"
 
 static const char *out_dir;
 static char temp_dir[4096];

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fipsc/compressed.h"
-#include "fipsc/fips.h"
+#include "model/compressed.h"
+#include "fips/fips.h"
 
 static inline fipsc_mlp_role role_of(fipsc_mlp_role r)
 {

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fipsc/model.h"
+#include "model/model.h"
 
 typedef struct fixture_shape {
     int dim, hidden, layers, heads, kv_heads, head_dim, vocab, max_seq;

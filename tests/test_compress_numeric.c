@@ -11,11 +11,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fipsc/compress.h"
-#include "fipsc/compressed.h"
-#include "fipsc/factored.h"
-#include "fipsc/generate.h"
-#include "fipsc/runtime.h"
+#include "compress/compress.h"
+#include "model/compressed.h"
+#include "ops/factored.h"
+#include "families/llama/generate.h"
+#include "families/llama/runtime.h"
 #include "testutil.h"
 
 static char model_path[4096];

@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fipsc/compress.h"
-#include "fipsc/compressed.h"
-#include "fipsc/generate.h"
-#include "fipsc/mlp_forward.h"
-#include "fipsc/runtime.h"
+#include "compress/compress.h"
+#include "model/compressed.h"
+#include "families/llama/generate.h"
+#include "ops/mlp_forward.h"
+#include "families/llama/runtime.h"
 #include "testutil.h"
 
 #define CAL_SEQS 8

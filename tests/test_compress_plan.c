@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fipsc/compress.h"
+#include "compress/compress.h"
 #include "testutil.h"
 
 /* Parses spec for n blocks and compares with the expected "a-b,c-d" rendering. */

@@ -3,7 +3,7 @@
 # --threads 1 and --threads 2 writes byte-identical files, for every method on the Llama path
 # (stories260K; fips with few steps, in joint and local mode, gmp and rigl), on the ViT path
 # (DeiT-MNIST) and on the sentence encoder. --threads sets OpenMP's and OpenBLAS's thread counts
-# (src/base/threads.c), so this also covers BLAS/LAPACK calls that would round differently on two
+# (src/core/threads.c), so this also covers BLAS/LAPACK calls that would round differently on two
 # BLAS threads (the SVD initialisation before the fix) although ctest sets OPENBLAS_NUM_THREADS=1.
 set -uo pipefail
 fipsc=$FIPSC_CLI

@@ -14,10 +14,10 @@
 #include <sys/wait.h>
 
 #include "compressed_fixture.h"
-#include "fipsc/compressed.h"
-#include "fipsc/factored.h"
-#include "fipsc/file.h"
-#include "fipsc/runtime.h"
+#include "model/compressed.h"
+#include "ops/factored.h"
+#include "core/file.h"
+#include "families/llama/runtime.h"
 #include "testutil.h"
 
 enum { BATCH = 2, LEN = 16 };

@@ -9,9 +9,9 @@
 #include <string.h>
 
 #include "compressed_fixture.h"
-#include "fipsc/compressed.h"
-#include "fipsc/file.h"
-#include "fipsc/safetensors.h"
+#include "model/compressed.h"
+#include "core/file.h"
+#include "formats/safetensors.h"
 #include "testutil.h"
 
 typedef enum op {

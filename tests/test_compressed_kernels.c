@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fipsc/factored.h"
-#include "fipsc/threads.h"
+#include "ops/factored.h"
+#include "core/threads.h"
 #include "testutil.h"
 
 static uint64_t rng = 88172645463325252ULL;

@@ -13,12 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fipsc/compressed.h"
-#include "fipsc/factored.h"
-#include "fipsc/file.h"
-#include "fipsc/fips.h"
-#include "fipsc/runtime.h"
-#include "fipsc/safetensors.h"
+#include "model/compressed.h"
+#include "ops/factored.h"
+#include "core/file.h"
+#include "fips/fips.h"
+#include "families/llama/runtime.h"
+#include "formats/safetensors.h"
 #include "compressed_fixture.h"
 #include "testutil.h"
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fipsc/fips.h"
+#include "fips/fips.h"
 #include "testutil.h"
 
 static uint64_t rng_state = 0x1234567ull;

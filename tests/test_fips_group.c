@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fipsc/fips.h"
+#include "fips/fips.h"
 #include "testutil.h"
 
 /* Weight entries encode (mlp, role, out, in) so that every placement can be checked. */

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fipsc/fips.h"
-#include "fipsc/threads.h"
+#include "fips/fips.h"
+#include "core/threads.h"
 #include "testutil.h"
 
 static uint64_t rng_state = 99;

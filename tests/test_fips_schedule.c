@@ -3,7 +3,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "fipsc/fips.h"
+#include "fips/fips.h"
 #include "testutil.h"
 
 static void test_gmp(void)

@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fipsc/capture.h"
-#include "fipsc/fips.h"
-#include "fipsc/generate.h"
-#include "fipsc/model.h"
-#include "fipsc/runtime.h"
+#include "model/capture.h"
+#include "fips/fips.h"
+#include "families/llama/generate.h"
+#include "model/model.h"
+#include "families/llama/runtime.h"
 #include "testutil.h"
 
 static uint64_t rng_state = 3;
@@ -276,7 +276,7 @@ static void test_stories260k(void)
     }
     printf("stories260K: joint %.4f %.4f, local %.4f %.4f\n", after[0][0], after[0][1], after[1][0],
            after[1][1]);
-    /* joint is the better default (algorithm §7) */
+    /* joint is the better default (ALGORITHM.md §7) */
     CHECK(after[0][0] + after[0][1] < after[1][0] + after[1][1]);
     fipsc_fips_group_free(&g);
     fipsc_capture_free(&cap);

@@ -13,13 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fipsc/file.h"
-#include "fipsc/hf.h"
-#include "fipsc/image.h"
-#include "fipsc/model.h"
-#include "fipsc/tfjs.h"
-#include "fipsc/use.h"
-#include "fipsc/vit.h"
+#include "core/file.h"
+#include "families/llama/hf.h"
+#include "formats/image.h"
+#include "model/model.h"
+#include "formats/tfjs.h"
+#include "families/use/use.h"
+#include "families/vit/vit.h"
 #include "testutil.h"
 
 #define LLVMFuzzerTestOneInput fuzz_one_safetensors

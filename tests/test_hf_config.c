@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fipsc/hf.h"
+#include "families/llama/hf.h"
 #include "testutil.h"
 
 /* A complete Llama config; tests derive variants by textual replacement. */

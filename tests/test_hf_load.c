@@ -5,9 +5,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "fipsc/file.h"
-#include "fipsc/hf.h"
-#include "fipsc/safetensors.h"
+#include "core/file.h"
+#include "families/llama/hf.h"
+#include "formats/safetensors.h"
 #include "testutil.h"
 
 static fipsc_model *stories;   /* the llama2.c original */

@@ -1,4 +1,4 @@
-/* Image sets for ViT calibration (include/fipsc/image_list.h): directories (name order, non-image
+/* Image sets for ViT calibration (src/formats/image_list.h): directories (name order, non-image
  * files skipped), IDX files plain and gzip, exact-pixel exclusion, limits, and errors; then the
  * real case: the MNIST test set minus the DeiT-MNIST hold-out PNGs drawn from it. */
 #include <stdio.h>
@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-#include "fipsc/image_list.h"
+#include "formats/image_list.h"
 #include "testutil.h"
 
 static const char *tmp;

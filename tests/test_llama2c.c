@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fipsc/file.h"
-#include "fipsc/model.h"
+#include "core/file.h"
+#include "model/model.h"
 #include "testutil.h"
 
 static void test_stories260k(void)

@@ -1,10 +1,10 @@
-/* Checked path building (include/fipsc/path.h): joins, the exact capacity boundary, and the
+/* Checked path building (src/core/path.h): joins, the exact capacity boundary, and the
  * library's writers refusing a path that does not fit instead of writing to a cut-off name. */
 #include <dirent.h>
 #include <string.h>
 
-#include "fipsc/file.h"
-#include "fipsc/path.h"
+#include "core/file.h"
+#include "core/path.h"
 #include "testutil.h"
 
 /* Number of entries in dir other than "." and "..". */

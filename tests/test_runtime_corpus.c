@@ -4,8 +4,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "fipsc/corpus.h"
-#include "fipsc/file.h"
+#include "formats/corpus.h"
+#include "core/file.h"
 #include "testutil.h"
 
 static const char *dir;

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fipsc/corpus.h"
-#include "fipsc/eval.h"
+#include "formats/corpus.h"
+#include "eval/eval.h"
 #include "llama_fixture.h"
 #include "testutil.h"
 

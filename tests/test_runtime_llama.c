@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fipsc/capture.h"
-#include "fipsc/runtime.h"
-#include "fipsc/threads.h"
+#include "model/capture.h"
+#include "families/llama/runtime.h"
+#include "core/threads.h"
 #include "llama_fixture.h"
 #include "testutil.h"
 

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fipsc/file.h"
-#include "fipsc/model.h"
-#include "fipsc/runtime.h"
+#include "core/file.h"
+#include "model/model.h"
+#include "families/llama/runtime.h"
 #include "testutil.h"
 
 /* Tolerance relative to the largest |logit| of the row (~15 here): run.c and fipsc sum in other

@@ -5,11 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fipsc/activation.h"
-#include "fipsc/gemm.h"
-#include "fipsc/linear.h"
-#include "fipsc/mlp_forward.h"
-#include "fipsc/threads.h"
+#include "ops/activation.h"
+#include "ops/gemm.h"
+#include "ops/linear.h"
+#include "ops/mlp_forward.h"
+#include "core/threads.h"
 #include "testutil.h"
 
 static uint64_t rng = 12345;

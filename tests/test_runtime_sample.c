@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fipsc/generate.h"
-#include "fipsc/runtime.h"
-#include "fipsc/sample.h"
-#include "fipsc/threads.h"
+#include "families/llama/generate.h"
+#include "families/llama/runtime.h"
+#include "ops/sample.h"
+#include "core/threads.h"
 #include "testutil.h"
 
 static void test_rng(void)

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fipsc/safetensors.h"
+#include "formats/safetensors.h"
 #include "testutil.h"
 
 static const char *dir;

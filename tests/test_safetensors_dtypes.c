@@ -1,11 +1,11 @@
 /* Half (F16) and bfloat16 conversions used by the safetensors reader and writer
- * (src/base/dtype.c): exact round trips, round-to-nearest-even at ties, subnormals, overflow to
+ * (src/core/dtype.c): exact round trips, round-to-nearest-even at ties, subnormals, overflow to
  * infinity, NaN kept NaN, and an independent nearest-value search on many random floats. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "fipsc/tensor.h"
+#include "core/tensor.h"
 #include "testutil.h"
 
 static float from_bits(uint32_t u)

@@ -8,8 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fipsc/file.h"
-#include "fipsc/safetensors.h"
+#include "core/file.h"
+#include "formats/safetensors.h"
 #include "testutil.h"
 
 static const char *root;

@@ -10,8 +10,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "fipsc/file.h"
-#include "fipsc/safetensors.h"
+#include "core/file.h"
+#include "formats/safetensors.h"
 #include "testutil.h"
 
 static const char *dir;

@@ -5,10 +5,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fipsc/file.h"
-#include "fipsc/model.h"
-#include "fipsc/tfjs.h"
-#include "fipsc/use.h"
+#include "core/file.h"
+#include "model/model.h"
+#include "formats/tfjs.h"
+#include "families/use/use.h"
 #include "testutil.h"
 #include "use_testdata.h"
 

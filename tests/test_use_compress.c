@@ -1,20 +1,20 @@
 /* FiPS on the Universal Sentence Encoder Lite: calibration sentences and their capture, a short
  * compression, the compressed file (written, read back without densifying, embedding like its
- * dense reconstruction), and the comparison with the original (include/fipsc/use_calibration.h,
- * use_compare.h, io/use_compressed.h). Kept small and fast: few sentences and steps. */
+ * dense reconstruction), and the comparison with the original (src/families/use/calibrate.h,
+ * use_compare.h, families/use/compressed.h). Kept small and fast: few sentences and steps. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fipsc/compress.h"
-#include "fipsc/compressed.h"
-#include "fipsc/factored.h"
-#include "fipsc/file.h"
-#include "fipsc/mlp_forward.h"
-#include "fipsc/use.h"
-#include "fipsc/use_calibration.h"
-#include "fipsc/use_compare.h"
-#include "io/use_compressed.h"
+#include "compress/compress.h"
+#include "model/compressed.h"
+#include "ops/factored.h"
+#include "core/file.h"
+#include "ops/mlp_forward.h"
+#include "families/use/use.h"
+#include "families/use/calibrate.h"
+#include "eval/use_compare.h"
+#include "families/use/compressed.h"
 #include "use_testdata.h"
 
 static void write_text(const char *path, const char *text)

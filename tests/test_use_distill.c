@@ -1,4 +1,4 @@
-/* End-to-end distillation of the compressed sentence encoder (include/fipsc/use_distill.h) on
+/* End-to-end distillation of the compressed sentence encoder (src/families/use/distill.h) on
  * the real model, compressed here by fips-init (SVD + one magnitude pruning, no training) at
  * budget 0.25 in one group over both MLPs:
  *   - the distiller's own forward gives fipsc_use_encode's embeddings (within 2e-5),
@@ -12,12 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compress/use_distill_internal.h"
-#include "fipsc/compress.h"
-#include "fipsc/factored.h"
-#include "fipsc/use.h"
-#include "fipsc/use_calibration.h"
-#include "fipsc/use_distill.h"
+#include "families/use/distill_internal.h"
+#include "compress/compress.h"
+#include "ops/factored.h"
+#include "families/use/use.h"
+#include "families/use/calibrate.h"
+#include "families/use/distill.h"
 #include "gradcheck.h"
 #include "use_testdata.h"
 

@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fipsc/mlp_forward.h"
-#include "fipsc/model.h"
-#include "fipsc/threads.h"
-#include "fipsc/use.h"
+#include "ops/mlp_forward.h"
+#include "model/model.h"
+#include "core/threads.h"
+#include "families/use/use.h"
 #include "testutil.h"
 #include "use_testdata.h"
 

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fipsc/sts.h"
-#include "fipsc/use.h"
+#include "eval/sts.h"
+#include "families/use/use.h"
 #include "testutil.h"
 #include "use_testdata.h"
 

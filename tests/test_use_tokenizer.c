@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fipsc/sentencepiece.h"
+#include "formats/sentencepiece.h"
 #include "testutil.h"
 #include "use_testdata.h"
 

@@ -1,4 +1,4 @@
-/* FiPS on Vision Transformers (include/fipsc/vit_compress.h), on small ViT/DeiT checkpoints the
+/* FiPS on Vision Transformers (src/families/vit/calibrate.h), on small ViT/DeiT checkpoints the
  * test generates in Hugging Face layout (tests/vit_fixture.h):
  *   - the block objective: a compressed block's output error, computed through the real block
  *     forward from the original block input, equals its MLP's output error on the captured MLP
@@ -13,13 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fipsc/compress.h"
-#include "fipsc/compressed.h"
-#include "fipsc/factored.h"
-#include "fipsc/hf.h"
-#include "fipsc/mlp_forward.h"
-#include "fipsc/vit.h"
-#include "fipsc/vit_compress.h"
+#include "compress/compress.h"
+#include "model/compressed.h"
+#include "ops/factored.h"
+#include "families/llama/hf.h"
+#include "ops/mlp_forward.h"
+#include "families/vit/vit.h"
+#include "families/vit/calibrate.h"
 #include "testutil.h"
 #include "vit_fixture.h"
 

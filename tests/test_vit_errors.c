@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fipsc/classify.h"
-#include "fipsc/vit.h"
+#include "eval/classify.h"
+#include "families/vit/vit.h"
 #include "testutil.h"
 #include "vit_fixture.h"
 

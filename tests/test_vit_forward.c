@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fipsc/capture.h"
-#include "fipsc/threads.h"
-#include "fipsc/vit.h"
+#include "model/capture.h"
+#include "core/threads.h"
+#include "families/vit/vit.h"
 #include "testutil.h"
 #include "vit_fixture.h"
 

@@ -10,8 +10,8 @@
 #include <jpeglib.h>
 #include <png.h>
 
-#include "fipsc/file.h"
-#include "fipsc/image.h"
+#include "core/file.h"
+#include "formats/image.h"
 #include "testutil.h"
 
 static const char *tmp;

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fipsc/classify.h"
-#include "fipsc/file.h"
-#include "fipsc/vit.h"
+#include "eval/classify.h"
+#include "core/file.h"
+#include "families/vit/vit.h"
 #include "testutil.h"
 
 int main(void)

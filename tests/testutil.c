@@ -5,7 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "fipsc/path.h"
+#include "core/path.h"
 
 int test_failures = 0;
 int test_checks = 0;

@@ -6,7 +6,7 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "fipsc/status.h"
+#include "core/status.h"
 
 extern int test_failures;
 extern int test_checks;

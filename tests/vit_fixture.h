@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "fipsc/safetensors.h"
+#include "formats/safetensors.h"
 #include "testutil.h"
 
 typedef struct vit_spec {

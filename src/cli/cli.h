@@ -8,7 +8,7 @@
 
 #include <stdbool.h>
 
-#include "fipsc/status.h"
+#include "core/status.h"
 
 enum { CLI_OK = 0, CLI_FAILURE = 1, CLI_USAGE = 2 };
 

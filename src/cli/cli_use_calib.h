@@ -1,5 +1,5 @@
 /* Calibration sentences for `fipsc compress` on a sentence encoder: the command-line options and
- * the capture behind them (the library side is include/fipsc/use_calibration.h).
+ * the capture behind them (the library side is src/families/use/calibrate.h).
  *
  *   --calib-sentences FILE  FILE.tsv: both sentences of every pair of an STS file (e.g.
  *                           ../shared/data/sts-b-train.tsv); any other file: one sentence a line
@@ -12,9 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "fipsc/capture.h"
-#include "fipsc/compress.h"
-#include "fipsc/model.h"
+#include "model/capture.h"
+#include "compress/compress.h"
+#include "model/model.h"
 
 /* The reference setting of issue 6 (~45k calibration rows). */
 #define CLI_USE_CALIB_ROWS 45000

@@ -1,5 +1,5 @@
 /* Calibration images for `fipsc compress` on a ViT/DeiT model: the command-line options and the
- * capture behind them (the library side is include/fipsc/image_list.h and vit_compress.h).
+ * capture behind them (the library side is src/formats/image_list.h and vit_compress.h).
  *
  *   --calib-images DIR     the image files directly inside DIR, in name order
  *   --calib-idx FILE       the images of an IDX file (MNIST's format, gzip or plain), in file order
@@ -12,8 +12,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "fipsc/compress.h"
-#include "fipsc/model.h"
+#include "compress/compress.h"
+#include "model/model.h"
 
 #define CLI_VIT_CALIB_COUNT 1024
 

@@ -6,9 +6,9 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "fipsc/classify.h"
-#include "fipsc/threads.h"
-#include "fipsc/vit.h"
+#include "eval/classify.h"
+#include "core/threads.h"
+#include "families/vit/vit.h"
 
 static void usage(FILE *out)
 {

@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "fipsc/hf.h"
-#include "fipsc/model.h"
+#include "families/llama/hf.h"
+#include "model/model.h"
 
 static void usage(FILE *out)
 {

@@ -1,5 +1,5 @@
 /* fipsc distill: end-to-end distillation of a compressed sentence encoder against the original
- * (include/fipsc/use_distill.h): the calibration sentences are embedded by the original model,
+ * (src/families/use/distill.h): the calibration sentences are embedded by the original model,
  * then the compressed model's bases U and kept V entries are trained so that its embeddings of
  * the same sentences point the same way. The result is a compressed file like the input, with
  * the same sparsity; its __metadata__ keeps the input's "fipsc.compress" entry and adds
@@ -11,13 +11,13 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "fipsc/compressed.h"
-#include "fipsc/factored.h"
-#include "fipsc/safetensors.h"
-#include "fipsc/threads.h"
-#include "fipsc/use.h"
-#include "fipsc/use_calibration.h"
-#include "fipsc/use_distill.h"
+#include "model/compressed.h"
+#include "ops/factored.h"
+#include "formats/safetensors.h"
+#include "core/threads.h"
+#include "families/use/use.h"
+#include "families/use/calibrate.h"
+#include "families/use/distill.h"
 
 #define CMD "distill"
 

@@ -9,9 +9,9 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "fipsc/file.h"
-#include "fipsc/threads.h"
-#include "fipsc/use.h"
+#include "core/file.h"
+#include "core/threads.h"
+#include "families/use/use.h"
 
 typedef enum { FORMAT_TEXT, FORMAT_JSON, FORMAT_F32 } out_format;
 

@@ -7,10 +7,10 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "fipsc/corpus.h"
-#include "fipsc/eval.h"
-#include "fipsc/model.h"
-#include "fipsc/threads.h"
+#include "formats/corpus.h"
+#include "eval/eval.h"
+#include "model/model.h"
+#include "core/threads.h"
 
 static void usage(FILE *out)
 {

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 
 #include "cli/cli.h"
-#include "fipsc/classify.h"
-#include "fipsc/threads.h"
-#include "fipsc/vit.h"
+#include "eval/classify.h"
+#include "core/threads.h"
+#include "families/vit/vit.h"
 
 static void usage(FILE *out)
 {

@@ -5,10 +5,10 @@
 #include <stdlib.h>
 
 #include "cli/cli.h"
-#include "fipsc/sts.h"
-#include "fipsc/threads.h"
-#include "fipsc/use.h"
-#include "fipsc/use_compare.h"
+#include "eval/sts.h"
+#include "core/threads.h"
+#include "families/use/use.h"
+#include "eval/use_compare.h"
 
 static void usage(FILE *out)
 {

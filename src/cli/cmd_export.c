@@ -9,10 +9,10 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "fipsc/compressed.h"
-#include "fipsc/factored.h"
-#include "fipsc/hf.h"
-#include "fipsc/model.h"
+#include "model/compressed.h"
+#include "ops/factored.h"
+#include "families/llama/hf.h"
+#include "model/model.h"
 
 static void usage(FILE *out)
 {

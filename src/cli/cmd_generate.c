@@ -6,9 +6,9 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "fipsc/generate.h"
-#include "fipsc/model.h"
-#include "fipsc/threads.h"
+#include "families/llama/generate.h"
+#include "model/model.h"
+#include "core/threads.h"
 
 static void usage(FILE *out)
 {

@@ -1,14 +1,14 @@
 /* fipsc import-tfjs: a TF.js graph model (the Universal Sentence Encoder Lite) as safetensors.
  *
  * Loading checks the graph against the forward fipsc implements and translates the weights to
- * fipsc's names and [out, in] orientation (io/use_tfjs.c); writing stores them with the
- * configuration and the vocabulary in __metadata__ (io/use_safetensors.c), so the output alone is
+ * fipsc's names and [out, in] orientation (families/use/import_tfjs.c); writing stores them with the
+ * configuration and the vocabulary in __metadata__ (families/use/safetensors.c), so the output alone is
  * a complete model for every other command. */
 #include <getopt.h>
 #include <stdio.h>
 
 #include "cli/cli.h"
-#include "fipsc/use.h"
+#include "families/use/use.h"
 
 static void usage(FILE *out)
 {

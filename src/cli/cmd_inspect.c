@@ -17,12 +17,12 @@
 #include <sys/stat.h>
 
 #include "cli/cli.h"
-#include "fipsc/compressed.h"
-#include "fipsc/factored.h"
-#include "fipsc/hf.h"
-#include "fipsc/model.h"
-#include "fipsc/safetensors.h"
-#include "fipsc/vit.h"
+#include "model/compressed.h"
+#include "ops/factored.h"
+#include "families/llama/hf.h"
+#include "model/model.h"
+#include "formats/safetensors.h"
+#include "families/vit/vit.h"
 
 static void usage(FILE *out)
 {
@@ -130,7 +130,7 @@ static cJSON *vit_architecture_entry(const fipsc_model *m)
 }
 
 /* A FiPS-compressed model: its groups, every compressed matrix, and the MLP parameters and bytes
- * against the dense original (include/fipsc/compressed.h). NULL when nothing is compressed. */
+ * against the dense original (src/model/compressed.h). NULL when nothing is compressed. */
 static cJSON *compression_entry(const fipsc_model *m)
 {
     if (fipsc_model_group_count(m) == 0) return NULL;

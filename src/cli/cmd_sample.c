@@ -5,10 +5,10 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "fipsc/corpus.h"
-#include "fipsc/generate.h"
-#include "fipsc/model.h"
-#include "fipsc/threads.h"
+#include "formats/corpus.h"
+#include "families/llama/generate.h"
+#include "model/model.h"
+#include "core/threads.h"
 
 static void usage(FILE *out)
 {

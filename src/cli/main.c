@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "fipsc/threads.h"
+#include "core/threads.h"
 
 static const cli_command commands[] = {
     {"inspect", "show tensors, configuration and parameter counts of a model", cmd_inspect},

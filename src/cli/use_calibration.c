@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "cli/cli_use_calib.h"
-#include "fipsc/use_calibration.h"
+#include "families/use/calibrate.h"
 
 bool cli_use_calib_given(const cli_use_calib *c) { return c->sentences || c->rows >= 0; }
 

@@ -3,8 +3,8 @@
 #include <string.h>
 
 #include "cli/cli_vit_calib.h"
-#include "fipsc/image_list.h"
-#include "fipsc/vit_compress.h"
+#include "formats/image_list.h"
+#include "families/vit/calibrate.h"
 
 bool cli_vit_calib_given(const cli_vit_calib *c)
 {

@@ -1,4 +1,4 @@
-/* Calibration rows for compression (algorithm §6): the original model's MLP inputs and outputs.
+/* Calibration rows for compression (ALGORITHM.md §6): the original model's MLP inputs and outputs.
  *
  * The original Llama model runs over the calibration corpus with teacher forcing (the corpus
  * tokens are the inputs at every position, nothing is generated) and the forward records, for
@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "compress/compress_internal.h"
-#include "fipsc/capture.h"
-#include "fipsc/runtime.h"
+#include "model/capture.h"
+#include "families/llama/runtime.h"
 
 /* Token rows per forward pass: large enough for efficient GEMMs, small enough that the
  * attention scratch and activations stay modest. */

@@ -1,9 +1,9 @@
 /* Crash-safe, resumable compression: every finished group is saved to its own checkpoint file,
- * and a resumed run reuses the valid ones (include/fipsc/compress.h, docs/FORMAT.md
+ * and a resumed run reuses the valid ones (src/compress/compress.h, docs/FORMAT.md
  * "Checkpoints").
  *
  * One group, one file DIR/group-KKK.safetensors (K = the group's index), written atomically
- * (temporary file, fsync, rename: include/fipsc/file.h) as soon as the group is measured, before
+ * (temporary file, fsync, rename: src/core/file.h) as soon as the group is measured, before
  * it replaces the dense matrices. A kill at any moment therefore leaves every group either
  * complete or absent; at worst a temporary group-KKK.safetensors.tmp-XXXXXX, never under the
  * final name (a resume removes such leftovers).
@@ -42,10 +42,10 @@
 #include <unistd.h>
 
 #include "compress/compress_internal.h"
-#include "fipsc/factored.h"
-#include "fipsc/file.h"
-#include "fipsc/safetensors.h"
-#include "fipsc/path.h"
+#include "ops/factored.h"
+#include "core/file.h"
+#include "formats/safetensors.h"
+#include "core/path.h"
 
 #define CKPT_FORMAT "checkpoint"
 #define CKPT_VERSION "1"

@@ -1,8 +1,8 @@
-/* Internals of the compress module (include/fipsc/compress.h), shared by its files. */
+/* Internals of the compress module (src/compress/compress.h), shared by its files. */
 #ifndef FIPSC_COMPRESS_INTERNAL_H
 #define FIPSC_COMPRESS_INTERNAL_H
 
-#include "fipsc/compress.h"
+#include "compress/compress.h"
 
 /* One fipsc_group_spec with the buffers it points at (all owned). A method produces one part per
  * group (fips, fips-init, shared-svd, magnitude) or one per matrix (svd: each its own basis). */

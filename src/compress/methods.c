@@ -1,5 +1,5 @@
 /* The compression methods, one group at a time, all at the same parameter accounting (see
- * include/fipsc/compress.h and plan.c for the ranks):
+ * src/compress/compress.h and plan.c for the ranks):
  *
  *   fips        W_cat = [M_1 | ... | M_k] ≈ U·V, SVD initialisation at rank r, then training of U
  *               and the masked V_i on the calibration rows (GMP / RigL / static / n:m masks).
@@ -18,8 +18,8 @@
 #include <string.h>
 
 #include "compress/compress_internal.h"
-#include "fipsc/sample.h"
-#include "fipsc/threads.h"
+#include "ops/sample.h"
+#include "core/threads.h"
 
 void compress_part_free(compress_part *p)
 {

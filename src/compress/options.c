@@ -1,5 +1,5 @@
 /* Compression options: method names, defaults, and checks of each option on its own (see
- * include/fipsc/compress.h). Combinations that depend on the model (ranks, n:m divisibility)
+ * src/compress/compress.h). Combinations that depend on the model (ranks, n:m divisibility)
  * are checked by the plan. */
 #include <math.h>
 #include <string.h>

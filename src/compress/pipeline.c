@@ -1,4 +1,4 @@
-/* The compression run (include/fipsc/compress.h): plan every group, then group by group run the
+/* The compression run (src/compress/compress.h): plan every group, then group by group run the
  * method, measure what it cost (weight and output errors, nnz, parameters, bytes, time) and put
  * the result into the model — the compressed form (fipsc_model_attach_group) or, with
  * dense_reconstruction, each matrix's dense reconstruction in place of its weight.
@@ -13,9 +13,9 @@
 #include <time.h>
 
 #include "compress/compress_internal.h"
-#include "fipsc/factored.h"
-#include "fipsc/mlp_forward.h"
-#include "fipsc/tensor.h"
+#include "ops/factored.h"
+#include "ops/mlp_forward.h"
+#include "core/tensor.h"
 
 /* Calibration rows per MLP forward when measuring output errors. */
 #define EVAL_CHUNK_ROWS 4096

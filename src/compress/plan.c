@@ -1,5 +1,5 @@
 /* The plan of a compression run: which blocks form each group, each group's rank from the
- * parameter budget, and how its V_i are stored (see include/fipsc/compress.h).
+ * parameter budget, and how its V_i are stored (see src/compress/compress.h).
  *
  * Ranks (p = budget, s = sparsity, P = Σ f over the group's matrices, d the width):
  *   fips, fips-init   r = floor(p·d·P / (d + (1 − s)·P))   (n:m: s = 1 − n/m, r rounded down

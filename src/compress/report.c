@@ -1,4 +1,4 @@
-/* The compression report (include/fipsc/compress.h) as JSON and as a human-readable table.
+/* The compression report (src/compress/compress.h) as JSON and as a human-readable table.
  *
  * Errors: per matrix ‖W − Ŵ‖_F/‖W‖_F (weights, model orientation); per MLP ‖ŷ − y‖_F/‖y‖_F over
  * its calibration rows (outputs; "before" = the initialisation pruned to the final mask, for the
@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "compress/compress_internal.h"
-#include "fipsc/factored.h"
+#include "ops/factored.h"
 
 static const char *role_name(fipsc_mlp_role role, bool gated)
 {

@@ -1,5 +1,5 @@
-/* Image classification and accuracy (see include/fipsc/classify.h). */
-#include "fipsc/classify.h"
+/* Image classification and accuracy (see src/eval/classify.h). */
+#include "eval/classify.h"
 
 #include <errno.h>
 #include <math.h>
@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fipsc/file.h"
-#include "fipsc/image.h"
-#include "fipsc/vit.h"
-#include "fipsc/path.h"
+#include "core/file.h"
+#include "formats/image.h"
+#include "families/vit/vit.h"
+#include "core/path.h"
 
 static fipsc_status get_vit(const fipsc_model *m, const fipsc_vit **v, fipsc_error *err)
 {

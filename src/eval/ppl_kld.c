@@ -1,16 +1,16 @@
-/* Perplexity and KL divergence against a reference model (see include/fipsc/eval.h).
+/* Perplexity and KL divergence against a reference model (see src/eval/eval.h).
  *
  * Sequences of equal length are run through the forward pass in batches; each scored position's
  * numbers go into per-position arrays (filled in parallel, one position per iteration), and all
  * means and quantiles are taken afterwards in position order, so the thread count never changes
  * a result. Log-softmax in double: log p(v) = l_v − (max + log Σ_u exp(l_u − max)). */
-#include "fipsc/eval.h"
+#include "eval/eval.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fipsc/runtime.h"
+#include "families/llama/runtime.h"
 
 /* Default rows per forward pass: at most 4096, and at most 64 Mi logits (256 MiB) per model. */
 static int default_max_rows(int vocab)

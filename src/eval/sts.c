@@ -1,14 +1,14 @@
 /* STS evaluation: reading STS-B style files, cosine scores, Spearman and Pearson correlations
- * (see include/fipsc/sts.h). */
-#include "fipsc/sts.h"
+ * (see src/eval/sts.h). */
+#include "eval/sts.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fipsc/file.h"
-#include "fipsc/use.h"
+#include "core/file.h"
+#include "families/use/use.h"
 
 /* ------------------------------------------------------------------ correlations */
 

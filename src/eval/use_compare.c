@@ -1,4 +1,4 @@
-/* Comparing a sentence encoder with its original (include/fipsc/use_compare.h).
+/* Comparing a sentence encoder with its original (src/eval/use_compare.h).
  *
  * The sentences go through in passes: the reference embeds a pass while recording every MLP's
  * rows, m embeds it too (unless its embeddings were given), then m's MLPs run on the recorded
@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fipsc/capture.h"
-#include "fipsc/mlp_forward.h"
-#include "fipsc/sts.h"
-#include "fipsc/use.h"
-#include "fipsc/use_compare.h"
+#include "model/capture.h"
+#include "ops/mlp_forward.h"
+#include "eval/sts.h"
+#include "families/use/use.h"
+#include "eval/use_compare.h"
 
 /* Sentences per pass: bounds the captured rows (≤ 128 tokens each). */
 #define SENTENCES_PER_PASS 256

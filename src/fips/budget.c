@@ -1,4 +1,4 @@
-/* Rank from a parameter budget, and what the compressed group costs (algorithm §4).
+/* Rank from a parameter budget, and what the compressed group costs (ALGORITHM.md §4).
  *
  * Keeping the fraction p of the group's d·P dense weights with V at sparsity s:
  *     d·r + (1 − s)·r·P ≤ p·d·P   ⇔   r ≤ p·d·P / (d + (1 − s)·P),

@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "fipsc/fips.h"
+#include "fips/fips.h"
 
 /* Elementwise loops run on OpenMP threads only above this many elements: below it, starting the
  * threads costs more than the loop, and on a busy machine waiting threads spin for nothing. */

@@ -1,6 +1,6 @@
 /* The FiPS group: matrix list, orientation, W_cat and back, and the factor arrays.
  *
- * Orientation (algorithm §2): every matrix becomes d × f with one neuron per column. gate/up/fc1
+ * Orientation (ALGORITHM.md §2): every matrix becomes d × f with one neuron per column. gate/up/fc1
  * are stored [f, d] (expanding: output larger than input) and are transposed; down/fc2 are
  * stored [d, f] (contracting) and are copied. W_cat = [M_1 | ... | M_k], d × P. */
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* SVD initialisation of the shared basis and the factors (algorithm §5).
+/* SVD initialisation of the shared basis and the factors (ALGORITHM.md §5).
  *
  * W_cat = A·Σ·Bᵀ (thin SVD, k = min(d, P) = rank). U = A[:, :r] (orthonormal columns) and
  * V = (Σ·Bᵀ)[:r, :]: every singular value goes into V, so U·V is the best rank-r approximation
@@ -29,8 +29,8 @@
 #include <string.h>
 
 #include "fips/fips_internal.h"
-#include "fipsc/tensor.h"
-#include "fipsc/threads.h"
+#include "core/tensor.h"
+#include "core/threads.h"
 
 static int imin(int64_t a, int64_t b)
 {

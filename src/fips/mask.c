@@ -1,4 +1,4 @@
-/* Masks on V (algorithm §8): global magnitude pruning, n:m along r, RigL drop/grow.
+/* Masks on V (ALGORITHM.md §8): global magnitude pruning, n:m along r, RigL drop/grow.
  *
  * Exact counts without sorting: the ordering of |x| for floats is the ordering of their bit
  * patterns with the sign cleared, so the k-th largest magnitude is found by a two-level radix

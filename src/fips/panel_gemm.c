@@ -10,7 +10,7 @@
 #include <cblas.h>
 
 #include "fips/fips_internal.h"
-#include "fipsc/gemm.h"
+#include "ops/gemm.h"
 
 /* Multiply-adds below which a GEMM stays on the calling thread. */
 #define PANEL_PARALLEL_WORK ((int64_t)1 << 21)

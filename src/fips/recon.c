@@ -1,4 +1,4 @@
-/* Forward and backward of a compressed MLP, on calibration rows, with GEMMs (algorithm §3, §7).
+/* Forward and backward of a compressed MLP, on calibration rows, with GEMMs (ALGORITHM.md §3, §7).
  *
  * Rows are tokens: X [n, d]. With U [d, r] and V_i [r, f] (masked entries zero, so dense GEMMs
  * compute the sparse product), for a gated MLP (gate g, up u, down o):
@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "fips/fips_internal.h"
-#include "fipsc/activation.h"
+#include "ops/activation.h"
 
 static int mlp_f_max(const fipsc_fips_group *g)
 {

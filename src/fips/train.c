@@ -1,4 +1,4 @@
-/* The FiPS training loop (algorithm §6-8): teacher-forced reconstruction of every MLP's output
+/* The FiPS training loop (ALGORITHM.md §6-8): teacher-forced reconstruction of every MLP's output
  * from its original input, AdamW on U and the masked V_i, a cosine learning rate, and the mask
  * schedule (GMP, RigL, static or n:m).
  *
@@ -21,7 +21,7 @@
 #include <string.h>
 
 #include "fips/fips_internal.h"
-#include "fipsc/tensor.h"
+#include "core/tensor.h"
 
 void fipsc_fips_train_defaults(fipsc_fips_train_opts *o)
 {

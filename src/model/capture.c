@@ -1,5 +1,5 @@
-/* Calibration capture buffers (see include/fipsc/capture.h). */
-#include "fipsc/capture.h"
+/* Calibration capture buffers (see src/model/capture.h). */
+#include "model/capture.h"
 
 #include <stdlib.h>
 #include <string.h>

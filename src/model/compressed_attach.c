@@ -1,5 +1,5 @@
 /* Attaching compressed groups to a model, densifying them again, and the MLP storage account
- * (see include/fipsc/compressed.h).
+ * (see src/model/compressed.h).
  *
  * Attach checks the whole group and builds every factored linear before it touches the model, so
  * a rejected group leaves the model as it was. Then it hands the group and the linears to the
@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fipsc/compressed.h"
-#include "fipsc/factored.h"
+#include "model/compressed.h"
+#include "ops/factored.h"
 
 static fipsc_status check_spec(const fipsc_model *m, const fipsc_group_spec *g, fipsc_error *err)
 {

@@ -1,4 +1,4 @@
-/* The model's registry of FiPS-compressed groups and factored linears (include/fipsc/factored.h).
+/* The model's registry of FiPS-compressed groups and factored linears (src/ops/factored.h).
  *
  * Created on first use and handed to the model as a resource, so fipsc_model_free releases it
  * without knowing about compression. Lookups by weight name are linear scans: a model has at
@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fipsc/factored.h"
+#include "ops/factored.h"
 
 struct fipsc_compressed_registry {
     fipsc_compressed_group **groups;

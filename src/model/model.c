@@ -1,12 +1,12 @@
 /* The in-memory model: named tensors, kept resources, the Llama view and parameter counts. */
-#include "fipsc/model.h"
+#include "model/model.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fipsc/factored.h"
-#include "fipsc/path.h"
+#include "ops/factored.h"
+#include "core/path.h"
 
 struct fipsc_resource {
     void *ptr;

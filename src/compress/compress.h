@@ -1,0 +1,291 @@
+/* Compressing a model's MLPs: calibration, FiPS (or a baseline) group by group, and a report.
+ *
+ * The pipeline (docs/ALGORITHM.md):
+ *   1. calibration: run the ORIGINAL model over calibration data and keep, for every MLP that will
+ *      be compressed, its input rows x and output rows y (teacher forcing: every compressed MLP
+ *      learns from original inputs, never from the outputs of already-compressed layers).
+ *      fipsc_calibration_capture_llama does this for the Llama family; other architectures fill
+ *      a fipsc_calibration with their own captures (fipsc_calibration_init + borrowed rows).
+ *   2. a plan: groups of consecutive blocks ("2" or "0-1,2-4"), the rank of each group from the
+ *      parameter budget, the storage of its V_i (fipsc_compress_plan).
+ *   3. per group: the method (FiPS, or a baseline at the same parameter budget), then the group's
+ *      matrices are replaced in the model (fipsc_model_attach_group, src/model/compressed.h),
+ *      or, with `dense_reconstruction`, by their dense reconstructions [out, in].
+ *   4. a report: per matrix ‖W − Ŵ‖_F/‖W‖_F, per MLP ‖ŷ − y‖_F/‖y‖_F over the calibration rows
+ *      before and after training, nnz, parameters and bytes against dense, time per group.
+ *
+ * Parameter accounting, identical for every method (p = budget, s = sparsity, d × f oriented
+ * matrices, P = Σ f over a group's matrices):
+ *   fips, fips-init: one U [d, r] per group, r = floor(p·d·P / (d + (1−s)·P)), V at sparsity s
+ *                    (or n:m, s = 1 − n/m, with r rounded down to a multiple of m);
+ *   shared-svd:      the same with s = 0 (dense V = UᵀW_cat, no training);
+ *   svd:             per matrix k = floor(p·d·f / (d + f)), U_k [d, k], V_k [k, f] dense;
+ *   magnitude:       per matrix the floor(p·d·f) largest |w| (or n:m along d in every column of
+ *                    the d × f orientation), no basis.
+ * Kept parameters = Σ d·r + Σ nnz(V); bytes count what the storage really holds (values, indices,
+ * column pointers), see fipsc_fips_csc_bytes / fipsc_fips_nm_bytes.
+ *
+ * Determinism: for a given model, calibration and options (seed included) the result is the
+ * same bit for bit, whatever the thread count. Nothing here prints; progress goes to a callback. */
+#ifndef FIPSC_COMPRESS_H
+#define FIPSC_COMPRESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "model/compressed.h"
+#include "formats/corpus.h"
+#include "fips/fips.h"
+#include "model/model.h"
+#include "core/status.h"
+
+/* ------------------------------------------------------------------------------------------ */
+/* Calibration rows.                                                                           */
+
+typedef struct fipsc_calibration {
+    int n_blocks;             /* the model's number of MLP blocks (fipsc_model.n_mlps) */
+    fipsc_fips_calib *blocks; /* [n_blocks]: block l's MLP inputs x and outputs y, [n, d] each,
+                                 row-major; n = 0 for a block that was not captured */
+    int n_sequences;          /* calibration sequences (or images, sentences) behind the rows */
+    void *owned;              /* storage released by fipsc_calibration_free (NULL: borrowed) */
+} fipsc_calibration;
+
+/* An empty calibration for n_blocks blocks (every blocks[l].n = 0). The caller may point
+ * blocks[l].x / .y at rows it owns and keeps alive; fipsc_calibration_free frees only `blocks`. */
+fipsc_status fipsc_calibration_init(fipsc_calibration *cal, int n_blocks, fipsc_error *err);
+
+/* Runs the original Llama-family model m over every sequence of corpus c (prefill, no logits)
+ * and records the MLP rows of the listed blocks (NULL/0: every block). Refuses a corpus made
+ * for another vocabulary (header vocabulary ≠ the model's, or an id ≥ the model's vocabulary)
+ * and sequences longer than the model's context, naming `what` (e.g. the corpus path). */
+fipsc_status fipsc_calibration_capture_llama(const fipsc_model *m, const fipsc_corpus *c,
+                                             const char *what, const int *blocks, int n_blocks,
+                                             fipsc_calibration *out, fipsc_error *err);
+
+void fipsc_calibration_free(fipsc_calibration *cal);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Options.                                                                                    */
+
+typedef enum fipsc_compress_method {
+    FIPSC_METHOD_FIPS = 0,   /* shared U + sparse V_i, SVD init, trained (the default) */
+    FIPSC_METHOD_FIPS_INIT,  /* the same initialisation and pruning, no training */
+    FIPSC_METHOD_SHARED_SVD, /* shared U, dense V = UᵀW_cat (s = 0), no training */
+    FIPSC_METHOD_SVD,        /* per-matrix truncated SVD */
+    FIPSC_METHOD_MAGNITUDE,  /* per-matrix magnitude pruning (or n:m) */
+    FIPSC_METHOD_COUNT
+} fipsc_compress_method;
+
+/* "fips", "fips-init", "shared-svd", "svd", "magnitude". */
+const char *fipsc_compress_method_name(fipsc_compress_method method);
+bool fipsc_compress_method_parse(const char *name, fipsc_compress_method *out);
+
+/* "gmp", "rigl", "static" or "n:m": the name --schedule takes (n:m is chosen by --nm). */
+const char *fipsc_compress_schedule_name(fipsc_fips_mask_kind schedule);
+
+typedef struct fipsc_compress_options {
+    fipsc_compress_method method;
+    double budget;              /* p ∈ (0, 1]: fraction of each group's dense MLP parameters kept */
+    double sparsity;            /* s ∈ [0, 1): final sparsity of V (fips, fips-init) */
+    int nm_n, nm_m;             /* n:m sparsity instead of s (0:0 = none): fips, fips-init,
+                                   magnitude. FiPS ranks are rounded down to a multiple of m. */
+    int rank;                   /* 0: from the budget; > 0: this rank for every FiPS group */
+    const char *groups;         /* group spec (see fipsc_groups_parse) */
+    fipsc_fips_mask_kind schedule; /* GMP, RIGL or STATIC (n:m implies a fixed n:m mask) */
+    fipsc_fips_mode mode;       /* joint (default) or local */
+    int steps;                  /* optimiser steps (joint: per group; local: per MLP) */
+    int batch_rows;             /* calibration rows per MLP per step */
+    float lr, lr_min;           /* cosine schedule from lr to lr_min */
+    float weight_decay;         /* AdamW decoupled weight decay */
+    uint64_t seed;              /* group g trains with fipsc_seed_derive(seed, g) */
+    fipsc_dtype u_dtype;        /* U in the written file: F32 (default), F16 or BF16; only the
+                                   byte accounting depends on it (pass it to the writer) */
+    bool dense_reconstruction;  /* replace each matrix by U·V_i densely instead of attaching the
+                                   compressed form (for evaluation and tests) */
+    int divergence_retries;     /* fips: when a group's training diverges (its loss becomes NaN,
+                                   Inf or above 1e4 times its target's mean square), train it again from the same initialisation with lr and
+                                   lr_min halved, up to this many times (0: fail at once) */
+} fipsc_compress_options;
+
+/* The defaults, tuned on models/stories260K.bin (BENCHMARKS.md): fips, budget 0.5, sparsity
+ * 0.75, groups "2", GMP, joint, 4000 steps of 128 rows, lr 1e-2 → 1e-4, weight decay 0, seed 1,
+ * U as F32. (Many small steps beat few large ones at equal cost; joint beats local.) */
+void fipsc_compress_defaults(fipsc_compress_options *o);
+
+/* Checks every option on its own (ranges, method/option combinations); the message names the
+ * option as the command line spells it (--budget, --nm, ...). FIPSC_ERR_ARG on failure. */
+fipsc_status fipsc_compress_options_check(const fipsc_compress_options *o, fipsc_error *err);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Plan: groups, ranks, storage.                                                               */
+
+typedef struct fipsc_block_range {
+    int first, last; /* inclusive block indices */
+} fipsc_block_range;
+
+/* Parses a group spec for a model of n_blocks blocks into ascending, disjoint ranges:
+ *   "K"          consecutive groups of K blocks, the last group taking the rest
+ *                (5 blocks, "2" → 0-1, 2-4; K ≥ n_blocks → one group of all blocks);
+ *   "a-b,c,..."  explicit groups, each a range a-b (a ≤ b) or a single block c.
+ * Every block may appear at most once and must be < n_blocks; blocks left out stay dense.
+ * *out is malloc'ed. FIPSC_ERR_ARG with a message quoting the spec on failure. */
+fipsc_status fipsc_groups_parse(const char *spec, int n_blocks, fipsc_block_range **out,
+                                int *n_out, fipsc_error *err);
+
+typedef struct fipsc_group_plan {
+    fipsc_block_range blocks;
+    int d;                    /* the group's model width */
+    int64_t P;                /* Σ f over its matrices (columns of W_cat) */
+    int n_matrices;
+    int r;                    /* fips/fips-init/shared-svd: the shared rank; svd: the per-matrix
+                                 rank k (of the group's first matrix); magnitude: d */
+    double sparsity;          /* planned sparsity of V (1 − n/m for n:m) */
+    fipsc_v_storage storage;  /* how its V_i are stored (the cheapest in bytes for the method) */
+    int64_t dense_params, kept_params; /* predicted, the paper's count */
+    int64_t dense_bytes, stored_bytes; /* predicted real bytes of the chosen storage */
+} fipsc_group_plan;
+
+/* Plans every group of options->groups on m (dense MLPs required): ranks, storage and predicted
+ * cost. Fails before any work on an impossible combination (rank 0 from the budget, an n:m whose
+ * m does not divide the rank, MLPs of different widths in one group). *out is malloc'ed. */
+fipsc_status fipsc_compress_plan(const fipsc_model *m, const fipsc_compress_options *o,
+                                 fipsc_group_plan **out, int *n_out, fipsc_error *err);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Report.                                                                                     */
+
+typedef struct fipsc_matrix_report {
+    int block;
+    fipsc_mlp_role role;
+    int out, in;              /* the weight's shape [out, in] */
+    int rank;                 /* the rank of its factorisation (d for magnitude) */
+    int64_t dense_params;     /* out·in */
+    int64_t nnz;              /* kept entries of its V (its own U is counted in the group) */
+    double weight_rel_err;    /* ‖W − Ŵ‖_F / ‖W‖_F */
+} fipsc_matrix_report;
+
+typedef struct fipsc_mlp_report {
+    int block;
+    int64_t rows;             /* calibration rows */
+    double out_err_before;    /* ‖ŷ − y‖_F/‖y‖_F before training: the initialisation pruned to the
+                                 final sparsity (what fips-init gives); NaN if nothing is trained */
+    double out_err_after;     /* the same for the final compressed MLP */
+} fipsc_mlp_report;
+
+typedef struct fipsc_group_report {
+    fipsc_group_plan plan;
+    int n_mlps, n_matrices;
+    fipsc_mlp_report *mlps;        /* [n_mlps] */
+    fipsc_matrix_report *matrices; /* [n_matrices] */
+    int64_t nnz;                   /* Σ nnz over the group's V */
+    double sparsity;               /* 1 − nnz / (entries of V) */
+    int64_t kept_params, stored_bytes;
+    double final_loss;             /* the last training step's loss (NaN without training) */
+    int steps;                     /* optimiser steps run (0 without training) */
+    double lr;                     /* the learning rate the group trained with (NaN without
+                                      training): options.lr / 2^retries */
+    int retries;                   /* trainings restarted after a divergence */
+    double seconds;                /* wall time for the group */
+} fipsc_group_report;
+
+typedef struct fipsc_compress_report {
+    fipsc_compress_options options; /* as run (options.groups points into `groups_spec`) */
+    char groups_spec[256];
+    int n_groups;
+    fipsc_group_report *groups;     /* [n_groups] */
+    int64_t calibration_rows;       /* per block */
+    int calibration_sequences;      /* calibration inputs: token sequences, images or sentences */
+    int64_t mlp_dense_params, mlp_kept_params; /* over the whole model (uncompressed blocks
+                                                  count as kept in full) */
+    int64_t mlp_dense_bytes, mlp_stored_bytes;
+    double seconds;                 /* all groups */
+} fipsc_compress_report;
+
+void fipsc_compress_report_free(fipsc_compress_report *rep);
+
+/* The report as a JSON document (malloc'ed, free with free()). `model_path`, `output_path` and
+ * `calibration_source` (may be NULL) are recorded as given. */
+fipsc_status fipsc_compress_report_json(const fipsc_compress_report *rep, const char *model_path,
+                                        const char *output_path, const char *calibration_source,
+                                        char **json, fipsc_error *err);
+
+/* The report as a human-readable table (malloc'ed text, free with free()). */
+fipsc_status fipsc_compress_report_table(const fipsc_compress_report *rep, char **text,
+                                         fipsc_error *err);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Running.                                                                                    */
+
+typedef enum fipsc_compress_event {
+    FIPSC_COMPRESS_GROUP_START = 0, /* `group` is about to start */
+    FIPSC_COMPRESS_STEP,            /* a training step finished (every few steps) */
+    FIPSC_COMPRESS_GROUP_DONE,      /* `group` finished: `report` holds its numbers */
+    FIPSC_COMPRESS_RETRY            /* `group`'s training diverged (`message` says where) and
+                                       restarts with learning rate `lr`, retry `retry` (1-based) */
+} fipsc_compress_event;
+
+typedef struct fipsc_compress_progress {
+    fipsc_compress_event event;
+    int group, n_groups;
+    fipsc_block_range blocks;
+    int block;                 /* the block being trained (local mode), or -1 */
+    int step, steps;           /* within the current training phase */
+    double loss, sparsity;
+    double elapsed, eta;       /* seconds since the run started; estimated seconds left (< 0:
+                                  unknown) */
+    const fipsc_group_report *report; /* GROUP_DONE only */
+    bool restored;             /* GROUP_DONE: the group was read from its checkpoint */
+    int retry;                 /* RETRY: 1 for the first retry of the group, ... */
+    double lr;                 /* RETRY: the learning rate of the new attempt */
+    const char *message;       /* RETRY: why the last attempt failed */
+} fipsc_compress_progress;
+
+typedef void (*fipsc_compress_progress_fn)(void *user, const fipsc_compress_progress *p);
+
+/* Compresses m's MLPs in place, group by group, from the calibration rows (which must cover
+ * every block of every group). On success *report (malloc'ed; free with
+ * fipsc_compress_report_free) describes the run. On failure m may hold some compressed groups
+ * and must not be written.
+ * Numeric failures (FIPSC_ERR_NUMERIC) stop the run with a message naming the group: NaN/Inf in
+ * a weight (naming the tensor; checked for the whole model before any work, since the weights
+ * outside the MLPs feed the calibration and the written file), in the calibration rows (block,
+ * x or y, row, column), a diverged training (MLP, step, learning rate; retried when
+ * o->divergence_retries > 0) or a non-finite result of any method. */
+fipsc_status fipsc_compress_run(fipsc_model *m, const fipsc_calibration *cal,
+                                const fipsc_compress_options *o,
+                                fipsc_compress_progress_fn progress, void *progress_user,
+                                fipsc_compress_report **report, fipsc_error *err);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Checkpoints: crash-safe, resumable runs (src/compress/checkpoint.c, docs/FORMAT.md).         */
+
+typedef struct fipsc_compress_checkpoint {
+    const char *dir; /* one file per finished group, dir/group-KKK.safetensors, written atomically
+                        as soon as the group is done; created if missing (its parent must exist) */
+    bool resume;     /* reuse every saved group and compute only the others (an empty dir starts
+                        from the beginning); false: dir must hold no group files yet */
+} fipsc_compress_checkpoint;
+
+/* Checks ck before any expensive work (calibration): creates the directory, refuses group files
+ * without resume, and with resume checks every saved group against m and o (file integrity,
+ * options, the group's original weights; the calibration rows are checked by the
+ * run). A damaged file fails with FIPSC_ERR_FORMAT naming it (delete it to recompute that
+ * group); a checkpoint made from other inputs fails with FIPSC_ERR_UNSUPPORTED naming the first
+ * difference. Optional: fipsc_compress_run_checkpointed does the same checks. */
+fipsc_status fipsc_compress_checkpoint_prepare(const fipsc_compress_checkpoint *ck,
+                                               const fipsc_model *m,
+                                               const fipsc_compress_options *o, fipsc_error *err);
+
+/* fipsc_compress_run that saves every finished group to ck->dir and, with ck->resume, attaches
+ * the saved groups instead of computing them (ck NULL: fipsc_compress_run). Every saved group is
+ * verified before any work starts. The model and report of a resumed run are the same bit for
+ * bit as an uninterrupted run's with the same inputs and options, on any thread count (the report's
+ * times of resumed groups are those of the run that computed them). */
+fipsc_status fipsc_compress_run_checkpointed(fipsc_model *m, const fipsc_calibration *cal,
+                                             const fipsc_compress_options *o,
+                                             const fipsc_compress_checkpoint *ck,
+                                             fipsc_compress_progress_fn progress,
+                                             void *progress_user, fipsc_compress_report **report,
+                                             fipsc_error *err);
+
+#endif

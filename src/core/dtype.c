@@ -1,0 +1,143 @@
+/* Element types: sizes, names and float conversions (see src/core/tensor.h). */
+#include "core/tensor.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+    const char *name;
+    size_t size;
+} dtype_table[FIPSC_DTYPE_COUNT] = {
+    [FIPSC_F32] = {"F32", 4},  [FIPSC_F16] = {"F16", 2}, [FIPSC_BF16] = {"BF16", 2},
+    [FIPSC_I8] = {"I8", 1},    [FIPSC_U8] = {"U8", 1},   [FIPSC_I16] = {"I16", 2},
+    [FIPSC_U16] = {"U16", 2},  [FIPSC_I32] = {"I32", 4}, [FIPSC_U32] = {"U32", 4},
+    [FIPSC_I64] = {"I64", 8},
+};
+
+size_t fipsc_dtype_size(fipsc_dtype dt)
+{
+    return (unsigned)dt < FIPSC_DTYPE_COUNT ? dtype_table[dt].size : 0;
+}
+
+const char *fipsc_dtype_name(fipsc_dtype dt)
+{
+    return (unsigned)dt < FIPSC_DTYPE_COUNT ? dtype_table[dt].name : "?";
+}
+
+bool fipsc_dtype_parse(const char *name, fipsc_dtype *out)
+{
+    for (int i = 0; i < FIPSC_DTYPE_COUNT; i++) {
+        if (strcmp(name, dtype_table[i].name) == 0) {
+            *out = (fipsc_dtype)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+static float bits_to_f32(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static uint32_t f32_to_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+/* half: 1 sign, 5 exponent (bias 15), 10 mantissa bits. */
+float fipsc_f16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t exp = (h >> 10) & 0x1fu;
+    uint32_t man = h & 0x3ffu;
+    if (exp == 0x1f) return bits_to_f32(sign | 0x7f800000u | (man << 13)); /* Inf / NaN */
+    if (exp == 0) {
+        /* zero or subnormal: value = man * 2^-24 */
+        float v = (float)man * 0x1p-24f;
+        return sign ? -v : v;
+    }
+    return bits_to_f32(sign | ((exp + 112u) << 23) | (man << 13));
+}
+
+uint16_t fipsc_f32_to_f16(float f)
+{
+    uint32_t u = f32_to_bits(f);
+    uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
+    uint32_t abs = u & 0x7fffffffu;
+    if (abs >= 0x7f800000u) /* Inf or NaN (keep NaN quiet and non-zero) */
+        return (uint16_t)(sign | 0x7c00u | (abs > 0x7f800000u ? 0x200u : 0u));
+    if (abs >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* rounds past 65504: Inf */
+    if (abs < 0x38800000u) {
+        /* result is subnormal (or zero) in half: round abs value / 2^-24 to nearest even */
+        float v = bits_to_f32(abs) * 0x1p24f;
+        float r = nearbyintf(v); /* default rounding mode: nearest even */
+        return (uint16_t)(sign | (uint16_t)r);
+    }
+    /* normal: drop 13 mantissa bits with round-to-nearest-even; carries roll into the exponent */
+    uint32_t rebased = abs - 0x38000000u; /* exponent bias 127 -> 15 */
+    uint32_t lsb = (rebased >> 13) & 1u;
+    rebased += 0xfffu + lsb;
+    return (uint16_t)(sign | (rebased >> 13));
+}
+
+float fipsc_bf16_to_f32(uint16_t b)
+{
+    return bits_to_f32((uint32_t)b << 16);
+}
+
+uint16_t fipsc_f32_to_bf16(float f)
+{
+    uint32_t u = f32_to_bits(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u); /* quiet NaN */
+    uint32_t lsb = (u >> 16) & 1u;
+    u += 0x7fffu + lsb;
+    return (uint16_t)(u >> 16);
+}
+
+fipsc_status fipsc_convert_to_f32(fipsc_dtype dt, const void *src, size_t n, float *dst,
+                                  fipsc_error *err)
+{
+    const unsigned char *p = src;
+    switch (dt) {
+    case FIPSC_F32:
+        memcpy(dst, src, n * sizeof(float));
+        return FIPSC_OK;
+    case FIPSC_F16:
+        for (size_t i = 0; i < n; i++) dst[i] = fipsc_f16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
+        return FIPSC_OK;
+    case FIPSC_BF16:
+        for (size_t i = 0; i < n; i++) dst[i] = fipsc_bf16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
+        return FIPSC_OK;
+    default:
+        return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "cannot convert dtype %s to float32",
+                          fipsc_dtype_name(dt));
+    }
+}
+
+int64_t fipsc_shape_numel(int ndim, const int64_t *shape)
+{
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= shape[i];
+    return n;
+}
+
+void fipsc_shape_format(int ndim, const int64_t *shape, char *buf, size_t cap)
+{
+    size_t used = (size_t)snprintf(buf, cap, "[");
+    for (int i = 0; i < ndim && used < cap; i++)
+        used += (size_t)snprintf(buf + used, cap - used, "%s%lld", i ? ", " : "", (long long)shape[i]);
+    if (used < cap) snprintf(buf + used, cap - used, "]");
+}
+
+int64_t fipsc_first_nonfinite(const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return (int64_t)i;
+    return -1;
+}

@@ -1,0 +1,58 @@
+/* Element types and named tensors.
+ *
+ * Inside fipsc every weight the runtime or the compressor touches is float32, row-major, with
+ * Hugging Face orientation: a linear layer's weight is [out, in]. Other element types exist only
+ * at the file boundary (safetensors F16/BF16 weights, integer index arrays of the compressed
+ * format) and are converted when read. */
+#ifndef FIPSC_TENSOR_H
+#define FIPSC_TENSOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/status.h"
+
+typedef enum fipsc_dtype {
+    FIPSC_F32 = 0,
+    FIPSC_F16,
+    FIPSC_BF16,
+    FIPSC_I8,
+    FIPSC_U8,
+    FIPSC_I16,
+    FIPSC_U16,
+    FIPSC_I32,
+    FIPSC_U32,
+    FIPSC_I64,
+    FIPSC_DTYPE_COUNT
+} fipsc_dtype;
+
+#define FIPSC_MAX_DIMS 8
+
+/* Bytes per element. */
+size_t fipsc_dtype_size(fipsc_dtype dt);
+/* The safetensors spelling ("F32", "BF16", ...). */
+const char *fipsc_dtype_name(fipsc_dtype dt);
+/* Parses a safetensors dtype string; false if unknown. */
+bool fipsc_dtype_parse(const char *name, fipsc_dtype *out);
+
+/* IEEE half and bfloat16 <-> float32. Conversion to the narrow types rounds to nearest even. */
+float fipsc_f16_to_f32(uint16_t h);
+uint16_t fipsc_f32_to_f16(float f);
+float fipsc_bf16_to_f32(uint16_t b);
+uint16_t fipsc_f32_to_bf16(float f);
+
+/* Converts n elements of a floating dtype (F32/F16/BF16, little-endian bytes) to float32. */
+fipsc_status fipsc_convert_to_f32(fipsc_dtype dt, const void *src, size_t n, float *dst,
+                                  fipsc_error *err);
+
+/* Product of the dimensions (1 for a scalar, ndim == 0). */
+int64_t fipsc_shape_numel(int ndim, const int64_t *shape);
+
+/* Writes "[3, 4, 5]" into buf. */
+void fipsc_shape_format(int ndim, const int64_t *shape, char *buf, size_t cap);
+
+/* Index of the first non-finite value in x[0..n), or -1 when all are finite. */
+int64_t fipsc_first_nonfinite(const float *x, size_t n);
+
+#endif

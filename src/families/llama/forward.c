@@ -1,0 +1,410 @@
+/* Llama-family forward pass over a batch of token rows (see src/families/llama/runtime.h).
+ *
+ * The pass works on all rows of all sequences at once: every projection is one GEMM over
+ * batch·len rows, so weights are read once per layer rather than once per token. The other steps
+ * (RMSNorm, RoPE, attention, residual adds) are row-local and run on OpenMP threads, each row (or
+ * attention head of a row) computed whole by one thread in a fixed order: results are identical
+ * for any thread count. Small passes (decoding one token) skip the threads entirely, since
+ * starting a parallel region costs more than the work. */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/linear.h"
+#include "ops/mlp_forward.h"
+#include "families/llama/runtime.h"
+#include "families/llama/internal.h"
+
+/* Below this many multiply-adds a loop runs on the calling thread. */
+#define PARALLEL_WORK 32768LL
+
+fipsc_status llama_check_model(const fipsc_model *m, fipsc_error *err)
+{
+    if (m->cfg.arch != FIPSC_ARCH_LLAMA || !m->layers || !m->tok_embeddings || !m->lm_head ||
+        !m->final_norm)
+        return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
+                          "%s: not a Llama-family model (architecture '%s'): the Llama runtime "
+                          "cannot run it",
+                          m->source_path[0] ? m->source_path : "model", m->cfg.arch_name);
+    return FIPSC_OK;
+}
+
+/* ---- workspace --------------------------------------------------------------------------- */
+
+static fipsc_status grow(float **p, size_t n, fipsc_error *err)
+{
+    float *q = realloc(*p, (n ? n : 1) * sizeof *q);
+    if (!q) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for the runtime's scratch (%zu floats)", n);
+    *p = q;
+    return FIPSC_OK;
+}
+
+/* RoPE angles for positions [from, to): inv_freq[j] = 1 / θ^(2j/head_dim), evaluated in float
+ * exactly as Hugging Face (and llama2.c's run.c) do, so the tables match theirs bit for bit. */
+static void fill_rope(const fipsc_config *c, float *cosv, float *sinv, int from, int to)
+{
+    int half = c->head_dim / 2;
+    for (int j = 0; j < half; j++) {
+        float inv_freq = 1.0f / powf(c->rope_theta, (float)(2 * j) / (float)c->head_dim);
+        for (int pos = from; pos < to; pos++) {
+            float angle = (float)pos * inv_freq;
+            cosv[(size_t)pos * half + j] = cosf(angle);
+            sinv[(size_t)pos * half + j] = sinf(angle);
+        }
+    }
+}
+
+fipsc_status llama_workspace_reserve(llama_workspace *ws, const fipsc_model *m, int rows, int ctx,
+                                     fipsc_error *err)
+{
+    const fipsc_config *c = &m->cfg;
+    const size_t q_dim = (size_t)c->n_heads * c->head_dim, kv_dim = (size_t)c->n_kv_heads * c->head_dim;
+    fipsc_status st;
+    if (rows > ws->rows_cap) {
+        size_t r = (size_t)rows, mlp = 0;
+        for (int l = 0; l < c->n_layers; l++) {
+            size_t need = fipsc_mlp_scratch_floats(&m->layers[l].mlp, rows);
+            if (need > mlp) mlp = need;
+        }
+        if ((st = grow(&ws->x, r * c->dim, err)) || (st = grow(&ws->xn, r * c->dim, err)) ||
+            (st = grow(&ws->q, r * q_dim, err)) || (st = grow(&ws->att, r * q_dim, err)) ||
+            (st = grow(&ws->mlp_out, r * c->dim, err)) || (st = grow(&ws->mlp_scratch, mlp, err)) ||
+            (st = grow(&ws->k, r * kv_dim, err)) || (st = grow(&ws->v, r * kv_dim, err)))
+            return st;
+        ws->rows_cap = rows;
+    }
+    int threads = omp_get_max_threads();
+    if (ctx > ws->ctx_cap || threads > ws->score_threads) {
+        int new_ctx = ctx > ws->ctx_cap ? ctx : ws->ctx_cap;
+        size_t half = (size_t)c->head_dim / 2;
+        if ((st = grow(&ws->scores, (size_t)threads * new_ctx, err))) return st;
+        ws->score_threads = threads;
+        if (new_ctx > ws->ctx_cap) {
+            if ((st = grow(&ws->rope_cos, (size_t)new_ctx * half, err)) ||
+                (st = grow(&ws->rope_sin, (size_t)new_ctx * half, err)))
+                return st;
+            fill_rope(c, ws->rope_cos, ws->rope_sin, ws->ctx_cap, new_ctx);
+            ws->ctx_cap = new_ctx;
+        }
+    }
+    return FIPSC_OK;
+}
+
+void llama_workspace_free(llama_workspace *ws)
+{
+    free(ws->x);
+    free(ws->xn);
+    free(ws->q);
+    free(ws->att);
+    free(ws->mlp_out);
+    free(ws->mlp_scratch);
+    free(ws->k);
+    free(ws->v);
+    free(ws->rope_cos);
+    free(ws->rope_sin);
+    free(ws->scores);
+    memset(ws, 0, sizeof *ws);
+}
+
+/* ---- row-local steps --------------------------------------------------------------------- */
+
+/* Each loop below runs on OpenMP threads only when it has enough work: entering a parallel
+ * region costs about a microsecond even when it is serialised by an `if` clause, more than a
+ * whole row of a small model, so small passes (decoding) take the plain loop instead. */
+
+/* out = w ⊙ x / sqrt(mean(x²) + eps), the mean accumulated in double. */
+static void rmsnorm_row(const float *x, const float *w, float *out, int dim, float eps)
+{
+    double ss = 0.0;
+    for (int i = 0; i < dim; i++) ss += (double)x[i] * x[i];
+    float scale = (float)(1.0 / sqrt(ss / dim + (double)eps));
+    for (int i = 0; i < dim; i++) out[i] = w[i] * (scale * x[i]);
+}
+
+static void rmsnorm_rows(const float *x, const float *w, float *out, int rows, int dim, float eps)
+{
+    if ((long long)rows * dim > PARALLEL_WORK) {
+#pragma omp parallel for schedule(static)
+        for (int r = 0; r < rows; r++) rmsnorm_row(x + (size_t)r * dim, w, out + (size_t)r * dim, dim, eps);
+    } else {
+        for (int r = 0; r < rows; r++) rmsnorm_row(x + (size_t)r * dim, w, out + (size_t)r * dim, dim, eps);
+    }
+}
+
+/* Rotates each head of one row by the angles of its position (rotate-halves convention):
+ *   v'[j] = v[j]·cos − v[j+half]·sin,   v'[j+half] = v[j+half]·cos + v[j]·sin. */
+static void rope_row(float *v, int heads, int head_dim, const float *cs, const float *sn)
+{
+    const int half = head_dim / 2;
+    for (int h = 0; h < heads; h++) {
+        float *a = v + (size_t)h * head_dim, *b = a + half;
+        for (int j = 0; j < half; j++) {
+            float x0 = a[j], x1 = b[j];
+            a[j] = x0 * cs[j] - x1 * sn[j];
+            b[j] = x1 * cs[j] + x0 * sn[j];
+        }
+    }
+}
+
+/* Row r is token r % len of its sequence, at position start_pos + r % len. */
+static void rope_rows(float *v, int rows, int heads, int head_dim, const llama_workspace *ws,
+                      int len, int start_pos)
+{
+    const size_t half = (size_t)head_dim / 2, width = (size_t)heads * head_dim;
+    if ((long long)rows * (long long)width > PARALLEL_WORK) {
+#pragma omp parallel for schedule(static)
+        for (int r = 0; r < rows; r++) {
+            size_t pos = (size_t)(start_pos + r % len);
+            rope_row(v + r * width, heads, head_dim, ws->rope_cos + pos * half, ws->rope_sin + pos * half);
+        }
+    } else {
+        for (int r = 0; r < rows; r++) {
+            size_t pos = (size_t)(start_pos + r % len);
+            rope_row(v + r * width, heads, head_dim, ws->rope_cos + pos * half, ws->rope_sin + pos * half);
+        }
+    }
+}
+
+/* e^x for the softmax's x <= 0, in a form the compiler vectorises (glibc's expf is a scalar
+ * call, and with head_dim 8 it was a third of the attention time): e^x = 2^n·e^r with
+ * n = round(x·log2 e) and r = x − n·ln 2 (Cody–Waite split of ln 2), e^r by Cephes' polynomial
+ * for |r| <= ln2/2. Measured relative error against exp() in double: below 1e-7 (about one ulp)
+ * over [−87, 0]. x is clamped to −87, where e^x is still a normal float; in a softmax such terms
+ * are negligible against the maximum's e^0 = 1. The clamp and the 2^n scale work on the bit
+ * patterns (for x <= 0 a larger pattern is a more negative number) because float comparisons
+ * may trap and so block vectorisation. */
+static inline float exp_nonpositive(float x)
+{
+    const uint32_t minus_87 = 0xC2AE0000u;
+    const float shifter = 12582912.0f; /* 1.5·2^23: adding it rounds to an integer ... */
+    const int32_t shifter_bits = 0x4B400000; /* ... which then sits in the low mantissa bits */
+    uint32_t xb;
+    memcpy(&xb, &x, sizeof xb);
+    xb = xb > minus_87 ? minus_87 : xb;
+    memcpy(&x, &xb, sizeof x);
+    float z = x * 1.44269504088896341f + shifter, fn = z - shifter;
+    int32_t zi;
+    memcpy(&zi, &z, sizeof zi);
+    int32_t n = zi - shifter_bits;
+    float r = x - fn * 0.693359375f - fn * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    int32_t scale_bits = (n + 127) << 23; /* 2^n */
+    float scale;
+    memcpy(&scale, &scale_bits, sizeof scale);
+    return (p * r * r + r + 1.0f) * scale;
+}
+
+/* One query head over positions 0..p (keys/values kt, vt at stride kv_dim):
+ *   s_t = q·k_t / sqrt(head_dim),  a = softmax(s),  out = Σ_t a_t·v_t.
+ * s is scratch for p + 1 scores. Inlined with a constant hd for the usual head sizes, so the
+ * per-position loops over hd are unrolled and vectorised without remainder code: with small
+ * heads (stories260K: 8) those loops are the whole cost of decoding. */
+static inline __attribute__((always_inline)) void attend_impl(const float *q, const float *k,
+                                                              const float *v, int kv_dim,
+                                                              const int hd, int p, float scale,
+                                                              float *s, float *out)
+{
+    float mx = -INFINITY;
+    for (int t = 0; t <= p; t++) {
+        const float *kt = k + (size_t)t * kv_dim;
+        float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+        for (int j = 0; j < hd; j++) dot += q[j] * kt[j];
+        s[t] = dot * scale;
+        mx = s[t] > mx ? s[t] : mx;
+    }
+#pragma omp simd
+    for (int t = 0; t <= p; t++) s[t] = exp_nonpositive(s[t] - mx);
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (int t = 0; t <= p; t++) sum += s[t];
+    float inv = 1.0f / sum;
+    for (int j = 0; j < hd; j++) out[j] = 0.0f;
+    for (int t = 0; t <= p; t++) {
+        const float *vt = v + (size_t)t * kv_dim;
+        float a = s[t] * inv;
+#pragma omp simd
+        for (int j = 0; j < hd; j++) out[j] += a * vt[j];
+    }
+}
+
+static void attend(const float *q, const float *k, const float *v, int kv_dim, int hd, int p,
+                   float scale, float *s, float *out)
+{
+    switch (hd) {
+    case 8: attend_impl(q, k, v, kv_dim, 8, p, scale, s, out); break;
+    case 16: attend_impl(q, k, v, kv_dim, 16, p, scale, s, out); break;
+    case 32: attend_impl(q, k, v, kv_dim, 32, p, scale, s, out); break;
+    case 64: attend_impl(q, k, v, kv_dim, 64, p, scale, s, out); break;
+    case 128: attend_impl(q, k, v, kv_dim, 128, p, scale, s, out); break;
+    default: attend_impl(q, k, v, kv_dim, hd, p, scale, s, out); break;
+    }
+}
+
+/* Causal grouped-query attention over `rows` token rows. Row r is token i = r % len of sequence
+ * b = r / len at position p = start_pos + i; it attends to positions 0..p of its sequence, whose
+ * keys/values are rows of k/v + b·seq_stride. Query head h reads key/value head
+ * g = h / (n_heads / n_kv_heads). One work item = one (row, head). */
+typedef struct attention_job {
+    const float *q, *k, *v;
+    float *out;
+    size_t seq_stride;
+    int hd, heads, group, q_dim, kv_dim, len, start_pos;
+    float scale;
+} attention_job;
+
+static void attention_item(const attention_job *j, long long item, float *scores)
+{
+    int r = (int)(item / j->heads), h = (int)(item % j->heads), g = h / j->group;
+    size_t kv_off = (size_t)(r / j->len) * j->seq_stride + (size_t)g * j->hd;
+    size_t q_off = (size_t)r * j->q_dim + (size_t)h * j->hd;
+    attend(j->q + q_off, j->k + kv_off, j->v + kv_off, j->kv_dim, j->hd, j->start_pos + r % j->len,
+           j->scale, scores, j->out + q_off);
+}
+
+static void attention_rows(const fipsc_config *c, const float *q, const float *k, const float *v,
+                           size_t seq_stride, float *out, int rows, int len, int start_pos,
+                           llama_workspace *ws)
+{
+    const attention_job job = {.q = q, .k = k, .v = v, .out = out, .seq_stride = seq_stride,
+                               .hd = c->head_dim, .heads = c->n_heads,
+                               .group = c->n_heads / c->n_kv_heads,
+                               .q_dim = c->n_heads * c->head_dim,
+                               .kv_dim = c->n_kv_heads * c->head_dim, .len = len,
+                               .start_pos = start_pos, .scale = 1.0f / sqrtf((float)c->head_dim)};
+    const long long items = (long long)rows * c->n_heads;
+    if (items * (start_pos + len) * c->head_dim > PARALLEL_WORK) {
+#pragma omp parallel for schedule(dynamic, 4)
+        for (long long it = 0; it < items; it++)
+            attention_item(&job, it, ws->scores + (size_t)omp_get_thread_num() * ws->ctx_cap);
+    } else {
+        for (long long it = 0; it < items; it++) attention_item(&job, it, ws->scores);
+    }
+}
+
+static void add_rows(float *x, const float *y, size_t n)
+{
+    if ((long long)n > 8 * PARALLEL_WORK) {
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < n; i++) x[i] += y[i];
+    } else {
+        for (size_t i = 0; i < n; i++) x[i] += y[i];
+    }
+}
+
+/* ---- the pass ---------------------------------------------------------------------------- */
+
+/* Index of the deepest captured block, or -1. */
+static int last_captured_layer(const fipsc_capture *cap)
+{
+    int last = -1;
+    for (int i = 0; cap && i < cap->n_layers; i++)
+        if (cap->layers[i].layer > last) last = cap->layers[i].layer;
+    return last;
+}
+
+fipsc_status llama_run(const fipsc_model *m, llama_workspace *ws, const llama_pass *p,
+                       fipsc_error *err)
+{
+    const fipsc_config *c = &m->cfg;
+    const int dim = c->dim, hd = c->head_dim, vocab = c->vocab_size;
+    const int rows = p->batch * p->len;
+    const size_t kv_dim = (size_t)c->n_kv_heads * hd;
+    fipsc_status st;
+
+    if (rows > ws->rows_cap || p->start_pos + p->len > ws->ctx_cap || omp_get_max_threads() > ws->score_threads)
+        return fipsc_fail(err, FIPSC_ERR_INTERNAL, "runtime workspace too small for the pass");
+
+    /* Token embeddings. */
+    for (int r = 0; r < rows; r++) {
+        int32_t tok = p->tokens[r];
+        if (tok < 0 || tok >= vocab)
+            return fipsc_fail(err, FIPSC_ERR_ARG,
+                              "token id %d (sequence %d, position %d) is outside the vocabulary [0, %d)",
+                              (int)tok, r / p->len, p->start_pos + r % p->len, vocab);
+        memcpy(ws->x + (size_t)r * dim, m->tok_embeddings + (size_t)tok * dim, (size_t)dim * sizeof(float));
+    }
+
+    /* Without logits or a cache to fill, nothing after the last captured block is needed. */
+    const int stop_after =
+        p->logits || p->k_cache ? c->n_layers - 1 : last_captured_layer(p->capture);
+    for (int l = 0; l <= stop_after; l++) {
+        const fipsc_llama_layer *L = &m->layers[l];
+        float *k, *v;
+        size_t seq_stride;
+        if (p->k_cache) {
+            /* batch == 1: the new keys go straight into the cache after the old ones. */
+            size_t layer_off = (size_t)l * p->cache_rows * kv_dim;
+            k = p->k_cache + layer_off;
+            v = p->v_cache + layer_off;
+            seq_stride = 0;
+        } else {
+            k = ws->k;
+            v = ws->v;
+            seq_stride = (size_t)p->len * kv_dim;
+        }
+        float *k_new = k + (size_t)p->start_pos * kv_dim, *v_new = v + (size_t)p->start_pos * kv_dim;
+
+        rmsnorm_rows(ws->x, L->attn_norm, ws->xn, rows, dim, c->norm_eps);
+        if ((st = fipsc_linear_apply(&L->q, rows, ws->xn, ws->q, err)) ||
+            (st = fipsc_linear_apply(&L->k, rows, ws->xn, k_new, err)) ||
+            (st = fipsc_linear_apply(&L->v, rows, ws->xn, v_new, err)))
+            return st;
+        rope_rows(ws->q, rows, c->n_heads, hd, ws, p->len, p->start_pos);
+        rope_rows(k_new, rows, c->n_kv_heads, hd, ws, p->len, p->start_pos);
+        attention_rows(c, ws->q, k, v, seq_stride, ws->att, rows, p->len, p->start_pos, ws);
+        if ((st = fipsc_linear_apply_add(&L->o, rows, ws->att, ws->x, err))) return st;
+
+        rmsnorm_rows(ws->x, L->ffn_norm, ws->xn, rows, dim, c->norm_eps);
+        if ((st = fipsc_mlp_forward(&L->mlp, rows, ws->xn, ws->mlp_out, ws->mlp_scratch, err)))
+            return fipsc_fail_context(err, "layer %d MLP: ", l);
+        fipsc_capture_layer *cl = fipsc_capture_find(p->capture, l);
+        if (cl && (st = fipsc_capture_append(p->capture, cl, ws->xn, ws->mlp_out, rows, err))) return st;
+        add_rows(ws->x, ws->mlp_out, (size_t)rows * dim);
+    }
+    if (!p->logits) return FIPSC_OK;
+
+    /* Head: all rows, or the last row of each sequence gathered into xn's first rows. */
+    int head_rows = rows;
+    if (p->last_only) {
+        head_rows = p->batch;
+        for (int b = 0; b < p->batch; b++)
+            rmsnorm_rows(ws->x + ((size_t)b * p->len + p->len - 1) * dim, m->final_norm,
+                         ws->xn + (size_t)b * dim, 1, dim, c->norm_eps);
+    } else {
+        rmsnorm_rows(ws->x, m->final_norm, ws->xn, rows, dim, c->norm_eps);
+    }
+    fipsc_linear head = {.out = vocab, .in = dim, .w = m->lm_head,
+                         .weight_name = m->lm_head == m->tok_embeddings ? "model.embed_tokens.weight (tied head)"
+                                                                       : "lm_head.weight"};
+    return fipsc_linear_apply(&head, head_rows, ws->xn, p->logits, err);
+}
+
+fipsc_status fipsc_llama_forward(const fipsc_model *m, const int32_t *tokens, int batch, int len,
+                                 float *logits, fipsc_capture *capture, fipsc_error *err)
+{
+    fipsc_status st = llama_check_model(m, err);
+    if (st) return st;
+    if (batch <= 0 || len <= 0)
+        return fipsc_fail(err, FIPSC_ERR_ARG, "forward over %d sequences of %d tokens (both must be positive)",
+                          batch, len);
+    if (m->cfg.max_seq_len > 0 && len > m->cfg.max_seq_len)
+        return fipsc_fail(err, FIPSC_ERR_ARG, "sequences of %d tokens exceed the model's context of %d positions",
+                          len, m->cfg.max_seq_len);
+    if ((long long)batch * len > (1LL << 24))
+        return fipsc_fail(err, FIPSC_ERR_ARG, "forward over %lld token rows at once is too many (at most %d)",
+                          (long long)batch * len, 1 << 24);
+    llama_workspace ws = {0};
+    if (!(st = llama_workspace_reserve(&ws, m, batch * len, len, err))) {
+        llama_pass pass = {.tokens = tokens, .batch = batch, .len = len, .logits = logits, .capture = capture};
+        st = llama_run(m, &ws, &pass, err);
+    }
+    llama_workspace_free(&ws);
+    return st;
+}

@@ -1,0 +1,86 @@
+/* Hugging Face Llama-family checkpoints: config.json, loading and writing.
+ *
+ * Supported architectures: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM. Tensors use
+ * the standard transformers names ("model.layers.0.mlp.up_proj.weight", linear weights [out, in]).
+ *
+ * Three on-disk forms load into the one fipsc_model:
+ *   DIR/config.json + DIR/model.safetensors
+ *   DIR/config.json + DIR/model.safetensors.index.json + the shards it names
+ *   FILE.safetensors whose __metadata__ holds the config.json text under the key "config"
+ *     (FIPSC_HF_METADATA_CONFIG_KEY; fipsc_hf_write_dir puts it into every model.safetensors it
+ *     writes, so that file alone is a complete checkpoint).
+ * F16 and BF16 weights are converted to float32; aligned F32 weights are used in place from the
+ * memory map, which the model keeps alive. */
+#ifndef FIPSC_HF_H
+#define FIPSC_HF_H
+
+#include <stdbool.h>
+
+#include "model/model.h"
+#include "core/status.h"
+
+#define FIPSC_HF_METADATA_CONFIG_KEY "config"
+
+/* Parses the text of a config.json into cfg (arch = FIPSC_ARCH_LLAMA). `origin` names the file in
+ * error messages ("DIR/config.json"). Required keys: architectures (or, failing that, model_type),
+ * hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, vocab_size. Absent keys
+ * take the transformers defaults: num_key_value_heads = num_attention_heads, head_dim =
+ * hidden_size / num_attention_heads, rms_norm_eps = 1e-6, rope_theta = 10000,
+ * tie_word_embeddings = false, max_position_embeddings = 2048 (Llama) / 131072 (Mistral) / 32768
+ * (Qwen2), bos/eos_token_id = 1/2 (Llama, Mistral) or none (Qwen2); "none" (absent or null) is
+ * stored as -1, and a list of eos ids keeps the first. q/k/v biases: always for Qwen2 (as in
+ * transformers), never for Llama/Mistral. A missing required key or
+ * a value of the wrong type fails with FIPSC_ERR_FORMAT naming the key; features the runtime
+ * would silently get wrong (rope_scaling, attention_bias on Llama/Mistral — it adds an o_proj
+ * bias — mlp_bias, a hidden_act other than silu) fail with FIPSC_ERR_UNSUPPORTED. A Mistral
+ * sliding_window caps max_seq_len: within the window, full attention is the same computation. */
+fipsc_status fipsc_hf_parse_config(const char *json_text, const char *origin, fipsc_config *cfg,
+                                   fipsc_error *err);
+
+/* Reads and parses path (a config.json). */
+fipsc_status fipsc_hf_read_config(const char *path, fipsc_config *cfg, fipsc_error *err);
+
+/* Serialises a Llama-family configuration as config.json text (malloc'ed, NUL-terminated, pretty
+ * printed): architectures, model_type, hidden_act "silu", torch_dtype "float32" and every field
+ * of cfg. A llama2.c model becomes LlamaForCausalLM. Parsing the result gives cfg back exactly
+ * (floats are printed with the fewest digits that round-trip). */
+fipsc_status fipsc_hf_config_to_json(const fipsc_config *cfg, char **out, fipsc_error *err);
+
+/* Whether name is one of the tensors of the Llama-family model cfg describes (the strict
+ * unknown-tensor check of the loaders; the compressed-file reader applies it to the tensors it
+ * does not itself decode). */
+bool fipsc_hf_llama_is_tensor(const char *name, const fipsc_config *cfg);
+
+/* Loads a Hugging Face directory: DIR/config.json and the weights fipsc_st_set_open(DIR) finds
+ * (model.safetensors.index.json and its shards, else model.safetensors, ...). Every tensor must
+ * be F32/F16/BF16, finite, and one of the architecture's tensors for this configuration (a
+ * stored rotary_emb.inv_freq buffer is skipped); then the Llama view is bound, checking every
+ * shape against config.json. Errors name the file and the tensor or key. */
+fipsc_status fipsc_hf_load_dir(const char *dir, fipsc_model **out, fipsc_error *err);
+
+/* Loads a single .safetensors file. The configuration is the config.json text in its
+ * __metadata__ under FIPSC_HF_METADATA_CONFIG_KEY or, when there is no such entry, the
+ * config.json beside the file (a model.safetensors inside a Hugging Face directory). */
+fipsc_status fipsc_hf_load_safetensors(const char *path, fipsc_model **out, fipsc_error *err);
+
+/* Finds and parses the configuration that fipsc_hf_load_dir (path a directory) or
+ * fipsc_hf_load_safetensors (path a file) would use, without loading weights. Fails with
+ * FIPSC_ERR_NOT_FOUND when there is none, FIPSC_ERR_UNSUPPORTED for another architecture. */
+fipsc_status fipsc_hf_find_config(const char *path, fipsc_config *cfg, fipsc_error *err);
+
+/* Writes m (a Llama-family model with dense MLPs) as a Hugging Face checkpoint directory:
+ * DIR/config.json and DIR/model.safetensors (every tensor as F32, in the model's order, with
+ * __metadata__ {"format": "pt", "config": <config.json text>}). A ViT/DeiT model (dense MLPs) is
+ * written the same way with the config.json text it was loaded with, plus
+ * DIR/preprocessor_config.json when it had one.
+ *
+ * Atomicity: when DIR does not exist or is an empty directory, both files are written into a
+ * fresh temporary directory beside DIR ("DIR.tmp-XXXXXX"), fsynced, and the temporary directory
+ * is renamed onto DIR: DIR appears complete or not at all. When DIR exists and is not empty the
+ * call fails with FIPSC_ERR_IO unless `overwrite` is set; then each of the two files is replaced
+ * atomically on its own (model.safetensors first, config.json last), and a DIR that holds a
+ * sharded checkpoint (model.safetensors.index.json) is refused, since its shards would go stale. */
+fipsc_status fipsc_hf_write_dir(const fipsc_model *m, const char *dir, bool overwrite,
+                                fipsc_error *err);
+
+#endif

@@ -1,0 +1,370 @@
+/* Hugging Face config.json <-> fipsc_config for the Llama family (see src/families/llama/hf.h).
+ *
+ * Every key is checked for its JSON type and range, and every failure names the file and the
+ * key. Defaults are the ones transformers applies when a key is absent, so that a config.json
+ * means here what it means to transformers. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/file.h"
+#include "families/llama/hf.h"
+
+typedef enum { FAMILY_LLAMA, FAMILY_MISTRAL, FAMILY_QWEN2 } family;
+
+static const struct {
+    const char *architecture, *model_type;
+    family fam;
+    int default_max_positions; /* transformers' default max_position_embeddings */
+    int default_bos, default_eos;
+} families[] = {
+    {"LlamaForCausalLM", "llama", FAMILY_LLAMA, 2048, 1, 2},
+    {"MistralForCausalLM", "mistral", FAMILY_MISTRAL, 4096 * 32, 1, 2},
+    {"Qwen2ForCausalLM", "qwen2", FAMILY_QWEN2, 32768, -1, -1},
+};
+#define N_FAMILIES ((int)(sizeof families / sizeof families[0]))
+
+/* Upper bounds that keep every size product far inside int64 and catch garbage early. */
+#define MAX_DIM (1 << 20)
+#define MAX_LAYERS 4096
+#define MAX_VOCAB (1 << 24)
+
+/* A short rendering of a JSON value for error messages. */
+static void describe(const cJSON *v, char *buf, size_t cap)
+{
+    char *text = cJSON_PrintUnformatted(v);
+    if (!text) {
+        snprintf(buf, cap, "(unprintable)");
+        return;
+    }
+    if (strlen(text) > 40) memcpy(text + 37, "...", 4);
+    snprintf(buf, cap, "%s", text);
+    free(text);
+}
+
+/* Reads an integer key in [lo, hi]. *present says whether it was there (NULL = required). */
+static fipsc_status get_int(const cJSON *root, const char *origin, const char *key, long long lo,
+                            long long hi, bool *present, int *out, fipsc_error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!v || (present && cJSON_IsNull(v))) {
+        if (present) {
+            *present = false;
+            return FIPSC_OK;
+        }
+        return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: missing required key '%s'", origin, key);
+    }
+    double d = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+    if (!cJSON_IsNumber(v) || d != floor(d) || d < (double)lo || d > (double)hi) {
+        char got[64];
+        describe(v, got, sizeof got);
+        return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: key '%s' must be an integer in [%lld, %lld], got %s",
+                          origin, key, lo, hi, got);
+    }
+    if (present) *present = true;
+    *out = (int)d;
+    return FIPSC_OK;
+}
+
+/* Reads an optional positive finite number; absent or null keeps *out. */
+static fipsc_status get_positive(const cJSON *root, const char *origin, const char *key,
+                                 float *out, fipsc_error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!v || cJSON_IsNull(v)) return FIPSC_OK;
+    /* tested as a float: a tiny positive double such as 1e-50 rounds to 0 */
+    if (!cJSON_IsNumber(v) || !((float)v->valuedouble > 0) || !isfinite((float)v->valuedouble)) {
+        char got[64];
+        describe(v, got, sizeof got);
+        return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: key '%s' must be a positive number, got %s",
+                          origin, key, got);
+    }
+    *out = (float)v->valuedouble;
+    return FIPSC_OK;
+}
+
+/* Reads an optional boolean; absent or null keeps *out. */
+static fipsc_status get_bool(const cJSON *root, const char *origin, const char *key, bool *out,
+                             fipsc_error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!v || cJSON_IsNull(v)) return FIPSC_OK;
+    if (!cJSON_IsBool(v)) {
+        char got[64];
+        describe(v, got, sizeof got);
+        return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: key '%s' must be true or false, got %s", origin,
+                          key, got);
+    }
+    *out = cJSON_IsTrue(v);
+    return FIPSC_OK;
+}
+
+/* A token id: absent keeps *out, null means none (-1), a list keeps its first entry. */
+static fipsc_status get_token(const cJSON *root, const char *origin, const char *key, int *out,
+                              fipsc_error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!v) return FIPSC_OK;
+    if (cJSON_IsNull(v)) {
+        *out = -1;
+        return FIPSC_OK;
+    }
+    const cJSON *first = v;
+    if (cJSON_IsArray(v)) {
+        first = cJSON_GetArrayItem(v, 0);
+        if (!first) {
+            *out = -1;
+            return FIPSC_OK;
+        }
+    }
+    double d = cJSON_IsNumber(first) ? first->valuedouble : NAN;
+    if (!cJSON_IsNumber(first) || d != floor(d) || d < 0 || d >= MAX_VOCAB) {
+        char got[64];
+        describe(v, got, sizeof got);
+        return fipsc_fail(err, FIPSC_ERR_FORMAT,
+                          "%s: key '%s' must be a token id (or a list of them, or null), got %s",
+                          origin, key, got);
+    }
+    *out = (int)d;
+    return FIPSC_OK;
+}
+
+/* Finds the family from "architectures" (or "model_type" when architectures is absent). */
+static fipsc_status get_family(const cJSON *root, const char *origin, int *index, fipsc_error *err)
+{
+    const cJSON *archs = cJSON_GetObjectItemCaseSensitive(root, "architectures");
+    if (archs && !cJSON_IsNull(archs)) {
+        const cJSON *first = cJSON_IsArray(archs) ? cJSON_GetArrayItem(archs, 0) : NULL;
+        if (!cJSON_IsString(first)) {
+            char got[64];
+            describe(archs, got, sizeof got);
+            return fipsc_fail(err, FIPSC_ERR_FORMAT,
+                              "%s: key 'architectures' must be a non-empty list of strings, got %s",
+                              origin, got);
+        }
+        for (int i = 0; i < N_FAMILIES; i++)
+            if (strcmp(first->valuestring, families[i].architecture) == 0) {
+                *index = i;
+                return FIPSC_OK;
+            }
+        return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
+                          "%s: architecture '%s' is not supported (expected LlamaForCausalLM, "
+                          "MistralForCausalLM or Qwen2ForCausalLM)",
+                          origin, first->valuestring);
+    }
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "model_type");
+    if (cJSON_IsString(type)) {
+        for (int i = 0; i < N_FAMILIES; i++)
+            if (strcmp(type->valuestring, families[i].model_type) == 0) {
+                *index = i;
+                return FIPSC_OK;
+            }
+        return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
+                          "%s: model_type '%s' is not supported (expected llama, mistral or qwen2)",
+                          origin, type->valuestring);
+    }
+    return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: missing required key 'architectures'", origin);
+}
+
+/* Rejects configuration features that the Llama runtime does not implement, instead of silently
+ * computing something else. */
+static fipsc_status check_unsupported(const cJSON *root, const char *origin, family fam,
+                                      fipsc_error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
+    if (v && !cJSON_IsNull(v)) {
+        char got[64];
+        describe(v, got, sizeof got);
+        return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
+                          "%s: rope_scaling %s is not supported (plain RoPE only)", origin, got);
+    }
+    v = cJSON_GetObjectItemCaseSensitive(root, "hidden_act");
+    if (v && !cJSON_IsNull(v) && !(cJSON_IsString(v) && strcmp(v->valuestring, "silu") == 0)) {
+        char got[64];
+        describe(v, got, sizeof got);
+        return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
+                          "%s: hidden_act %s is not supported (the Llama MLP uses \"silu\")", origin, got);
+    }
+    bool flag = false;
+    fipsc_status st;
+    if (fam != FAMILY_QWEN2) {
+        /* transformers' Llama puts attention_bias on q, k, v and o alike; fipsc's model has no
+         * o_proj bias. Qwen2 always has q/k/v biases and never an o_proj one. */
+        if ((st = get_bool(root, origin, "attention_bias", &flag, err))) return st;
+        if (flag)
+            return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
+                              "%s: attention_bias true (biases on q/k/v/o_proj) is not supported", origin);
+    }
+    if ((st = get_bool(root, origin, "mlp_bias", &flag, err))) return st;
+    if (flag)
+        return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "%s: mlp_bias true is not supported", origin);
+    return FIPSC_OK;
+}
+
+static fipsc_status parse_root(const cJSON *root, const char *origin, fipsc_config *cfg,
+                               fipsc_error *err)
+{
+    if (!cJSON_IsObject(root))
+        return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: the configuration is not a JSON object", origin);
+    int fi = 0;
+    fipsc_status st = get_family(root, origin, &fi, err);
+    if (st) return st;
+    family fam = families[fi].fam;
+    if ((st = check_unsupported(root, origin, fam, err))) return st;
+
+    fipsc_config c;
+    memset(&c, 0, sizeof c);
+    c.arch = FIPSC_ARCH_LLAMA;
+    snprintf(c.arch_name, sizeof c.arch_name, "%s", families[fi].architecture);
+    if ((st = get_int(root, origin, "hidden_size", 1, MAX_DIM, NULL, &c.dim, err)) ||
+        (st = get_int(root, origin, "intermediate_size", 1, MAX_DIM, NULL, &c.hidden_dim, err)) ||
+        (st = get_int(root, origin, "num_hidden_layers", 1, MAX_LAYERS, NULL, &c.n_layers, err)) ||
+        (st = get_int(root, origin, "num_attention_heads", 1, MAX_DIM, NULL, &c.n_heads, err)) ||
+        (st = get_int(root, origin, "vocab_size", 1, MAX_VOCAB, NULL, &c.vocab_size, err)))
+        return st;
+
+    bool present;
+    if ((st = get_int(root, origin, "num_key_value_heads", 1, MAX_DIM, &present, &c.n_kv_heads, err)))
+        return st;
+    if (!present) c.n_kv_heads = c.n_heads;
+    if (c.n_heads % c.n_kv_heads != 0)
+        return fipsc_fail(err, FIPSC_ERR_FORMAT,
+                          "%s: num_attention_heads %d is not a multiple of num_key_value_heads %d",
+                          origin, c.n_heads, c.n_kv_heads);
+    if ((st = get_int(root, origin, "head_dim", 1, MAX_DIM, &present, &c.head_dim, err))) return st;
+    if (!present) {
+        if (c.dim % c.n_heads != 0)
+            return fipsc_fail(err, FIPSC_ERR_FORMAT,
+                              "%s: hidden_size %d is not divisible by num_attention_heads %d and "
+                              "there is no head_dim key",
+                              origin, c.dim, c.n_heads);
+        c.head_dim = c.dim / c.n_heads;
+    }
+    if (c.head_dim % 2 != 0)
+        return fipsc_fail(err, FIPSC_ERR_FORMAT,
+                          "%s: head_dim %d is odd (rotary embeddings rotate pairs of dimensions)",
+                          origin, c.head_dim);
+
+    if ((st = get_int(root, origin, "max_position_embeddings", 1, 1 << 30, &present, &c.max_seq_len, err)))
+        return st;
+    if (!present) c.max_seq_len = families[fi].default_max_positions;
+
+    /* Sliding-window attention equals full attention over any context no longer than the window,
+     * so capping the context at the window keeps the runtime exact. Mistral's default window is
+     * 4096 (absent key); Qwen2 only slides when use_sliding_window is true. */
+    bool slides = fam == FAMILY_MISTRAL;
+    if (fam == FAMILY_QWEN2 && (st = get_bool(root, origin, "use_sliding_window", &slides, err))) return st;
+    if (slides) {
+        int window = 4096;
+        if ((st = get_int(root, origin, "sliding_window", 1, 1 << 30, &present, &window, err))) return st;
+        const cJSON *w = cJSON_GetObjectItemCaseSensitive(root, "sliding_window");
+        bool disabled = w && cJSON_IsNull(w);
+        if (!disabled && window < c.max_seq_len) c.max_seq_len = window;
+    }
+
+    c.norm_eps = 1e-6f;
+    c.rope_theta = 10000.0f;
+    c.tie_embeddings = false;
+    c.qkv_bias = fam == FAMILY_QWEN2;
+    c.bos_token = families[fi].default_bos;
+    c.eos_token = families[fi].default_eos;
+    if ((st = get_positive(root, origin, "rms_norm_eps", &c.norm_eps, err)) ||
+        (st = get_positive(root, origin, "rope_theta", &c.rope_theta, err)) ||
+        (st = get_bool(root, origin, "tie_word_embeddings", &c.tie_embeddings, err)) ||
+        (st = get_token(root, origin, "bos_token_id", &c.bos_token, err)) ||
+        (st = get_token(root, origin, "eos_token_id", &c.eos_token, err)))
+        return st;
+    *cfg = c;
+    return FIPSC_OK;
+}
+
+fipsc_status fipsc_hf_parse_config(const char *json_text, const char *origin, fipsc_config *cfg,
+                                   fipsc_error *err)
+{
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithOpts(json_text, &end, 1);
+    if (!root) {
+        size_t at = end && end >= json_text ? (size_t)(end - json_text) : 0;
+        return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: invalid JSON near byte %zu", origin, at);
+    }
+    fipsc_status st = parse_root(root, origin, cfg, err);
+    cJSON_Delete(root);
+    return st;
+}
+
+fipsc_status fipsc_hf_read_config(const char *path, fipsc_config *cfg, fipsc_error *err)
+{
+    char *text;
+    size_t size;
+    fipsc_status st = fipsc_read_file(path, &text, &size, err);
+    if (st) return st;
+    if (strlen(text) != size) {
+        free(text);
+        return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: contains a NUL byte (not a JSON text)", path);
+    }
+    st = fipsc_hf_parse_config(text, path, cfg, err);
+    free(text);
+    return st;
+}
+
+/* The shortest decimal that reads back as the same float, as a JSON number. */
+static cJSON *float_number(float f)
+{
+    char buf[32];
+    for (int digits = 1; digits <= 9; digits++) {
+        snprintf(buf, sizeof buf, "%.*g", digits, (double)f);
+        if (strtof(buf, NULL) == f) break;
+    }
+    return cJSON_CreateNumber(strtod(buf, NULL));
+}
+
+fipsc_status fipsc_hf_config_to_json(const fipsc_config *cfg, char **out, fipsc_error *err)
+{
+    *out = NULL;
+    if (cfg->arch != FIPSC_ARCH_LLAMA)
+        return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
+                          "cannot write a Llama config.json for architecture '%s'", cfg->arch_name);
+    int fi = 0; /* llama2.c and anything else of the Llama family: LlamaForCausalLM */
+    for (int i = 0; i < N_FAMILIES; i++)
+        if (strcmp(cfg->arch_name, families[i].architecture) == 0) fi = i;
+    if (cfg->qkv_bias && families[fi].fam != FAMILY_QWEN2)
+        return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
+                          "%s with q/k/v biases has no config.json form (only Qwen2 has them)",
+                          families[fi].architecture);
+
+    cJSON *root = cJSON_CreateObject();
+    cJSON *archs = cJSON_CreateArray();
+    bool ok = root && archs && cJSON_AddItemToObject(root, "architectures", archs);
+    if (!ok) cJSON_Delete(archs);
+    ok = ok && cJSON_AddItemToArray(archs, cJSON_CreateString(families[fi].architecture)) &&
+         cJSON_AddStringToObject(root, "model_type", families[fi].model_type) &&
+         cJSON_AddNumberToObject(root, "hidden_size", cfg->dim) &&
+         cJSON_AddNumberToObject(root, "intermediate_size", cfg->hidden_dim) &&
+         cJSON_AddNumberToObject(root, "num_hidden_layers", cfg->n_layers) &&
+         cJSON_AddNumberToObject(root, "num_attention_heads", cfg->n_heads) &&
+         cJSON_AddNumberToObject(root, "num_key_value_heads", cfg->n_kv_heads) &&
+         cJSON_AddNumberToObject(root, "head_dim", cfg->head_dim) &&
+         cJSON_AddStringToObject(root, "hidden_act", "silu") &&
+         cJSON_AddItemToObject(root, "rms_norm_eps", float_number(cfg->norm_eps)) &&
+         cJSON_AddItemToObject(root, "rope_theta", float_number(cfg->rope_theta)) &&
+         cJSON_AddBoolToObject(root, "tie_word_embeddings", cfg->tie_embeddings) &&
+         cJSON_AddNumberToObject(root, "vocab_size", cfg->vocab_size) &&
+         cJSON_AddNumberToObject(root, "max_position_embeddings", cfg->max_seq_len) &&
+         (cfg->bos_token >= 0 ? cJSON_AddNumberToObject(root, "bos_token_id", cfg->bos_token) != NULL
+                              : cJSON_AddNullToObject(root, "bos_token_id") != NULL) &&
+         (cfg->eos_token >= 0 ? cJSON_AddNumberToObject(root, "eos_token_id", cfg->eos_token) != NULL
+                              : cJSON_AddNullToObject(root, "eos_token_id") != NULL) &&
+         cJSON_AddStringToObject(root, "torch_dtype", "float32");
+    /* Explicit so that the file means the same to every transformers version. */
+    if (ok && families[fi].fam == FAMILY_LLAMA)
+        ok = cJSON_AddFalseToObject(root, "attention_bias") && cJSON_AddFalseToObject(root, "mlp_bias");
+    if (ok && families[fi].fam == FAMILY_MISTRAL) ok = cJSON_AddNullToObject(root, "sliding_window");
+    char *text = ok ? cJSON_Print(root) : NULL;
+    cJSON_Delete(root);
+    if (!text) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory writing config.json");
+    /* cJSON allocates with malloc (default hooks), so the caller's free() is correct. */
+    *out = text;
+    return FIPSC_OK;
+}

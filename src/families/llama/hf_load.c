@@ -1,0 +1,194 @@
+/* Loading Hugging Face Llama-family checkpoints (see src/families/llama/hf.h).
+ *
+ * The configuration comes from config.json (or the safetensors __metadata__); the weights from a
+ * safetensors set (one file or the shards of an index). Every tensor is checked on the way in:
+ * floating dtype, finite values, a name that belongs to the configured architecture; then the
+ * Llama view is bound, which checks every shape against the configuration. Each error names the
+ * file involved. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "families/llama/hf.h"
+#include "formats/safetensors.h"
+#include "core/path.h"
+
+static void close_set(void *set) { fipsc_st_set_close(set); }
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* Whether name is a tensor of the Llama architecture that cfg describes. Buffers such as
+ * rotary_emb.inv_freq are handled by the caller. */
+static bool is_llama_tensor(const char *name, const fipsc_config *cfg)
+{
+    if (strcmp(name, "model.embed_tokens.weight") == 0 || strcmp(name, "model.norm.weight") == 0)
+        return true;
+    if (strcmp(name, "lm_head.weight") == 0) return !cfg->tie_embeddings;
+    static const char prefix[] = "model.layers.";
+    if (strncmp(name, prefix, sizeof prefix - 1) != 0) return false;
+    char *end;
+    long l = strtol(name + sizeof prefix - 1, &end, 10);
+    if (end == name + sizeof prefix - 1 || *end != '.' || l < 0 || l >= cfg->n_layers) return false;
+    /* reject non-canonical spellings ("model.layers.01."): bind_llama would not find them */
+    char canonical[64];
+    int n = snprintf(canonical, sizeof canonical, "model.layers.%ld.", l);
+    if (strncmp(name, canonical, (size_t)n) != 0) return false;
+    const char *suffix = name + n;
+    static const char *const always[] = {
+        "input_layernorm.weight",  "post_attention_layernorm.weight", "self_attn.q_proj.weight",
+        "self_attn.k_proj.weight", "self_attn.v_proj.weight",         "self_attn.o_proj.weight",
+        "mlp.gate_proj.weight",    "mlp.up_proj.weight",              "mlp.down_proj.weight"};
+    for (size_t i = 0; i < sizeof always / sizeof always[0]; i++)
+        if (strcmp(suffix, always[i]) == 0) return true;
+    if (cfg->qkv_bias)
+        return strcmp(suffix, "self_attn.q_proj.bias") == 0 || strcmp(suffix, "self_attn.k_proj.bias") == 0 ||
+               strcmp(suffix, "self_attn.v_proj.bias") == 0;
+    return false;
+}
+
+bool fipsc_hf_llama_is_tensor(const char *name, const fipsc_config *cfg)
+{
+    return is_llama_tensor(name, cfg);
+}
+
+/* Adds every tensor of the set to m: aligned F32 in place (the set is kept by m), F16/BF16
+ * converted. `config_origin` names where the configuration came from, for messages. */
+static fipsc_status add_tensors(fipsc_model *m, const fipsc_st_set *set, const char *config_origin,
+                                fipsc_error *err)
+{
+    int n = fipsc_st_set_count(set);
+    for (int i = 0; i < n; i++) {
+        const fipsc_st_tensor *t = fipsc_st_set_at(set, i);
+        /* Older checkpoints store RoPE's inverse frequencies; they follow from rope_theta. */
+        if (ends_with(t->name, ".rotary_emb.inv_freq")) continue;
+        if (!is_llama_tensor(t->name, &m->cfg))
+            return fipsc_fail(err, FIPSC_ERR_FORMAT,
+                              "%s: unexpected tensor '%s': not part of the %s with %d layers%s that "
+                              "%s describes",
+                              t->file, t->name, m->cfg.arch_name, m->cfg.n_layers,
+                              m->cfg.tie_embeddings ? " and tied embeddings" : "", config_origin);
+        if (t->dtype != FIPSC_F32 && t->dtype != FIPSC_F16 && t->dtype != FIPSC_BF16)
+            return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
+                              "%s: tensor '%s' has dtype %s; model weights must be F32, F16 or BF16",
+                              t->file, t->name, fipsc_dtype_name(t->dtype));
+        float *data = (float *)fipsc_st_f32_view(t); /* read-only map: never written through */
+        bool owned = data == NULL;
+        fipsc_status st;
+        if (owned && (st = fipsc_st_to_f32(t, &data, err))) return st;
+        int64_t bad = fipsc_first_nonfinite(data, (size_t)fipsc_st_numel(t));
+        if (bad >= 0) {
+            double value = data[bad];
+            if (owned) free(data);
+            return fipsc_fail(err, FIPSC_ERR_NUMERIC,
+                              "%s: tensor '%s' holds a non-finite value (%g) at flat index %lld",
+                              t->file, t->name, value, (long long)bad);
+        }
+        if ((st = fipsc_model_add_tensor(m, t->name, t->ndim, t->shape, data, owned, t->dtype, err)))
+            return fipsc_fail_context(err, "%s: ", t->file);
+    }
+    return FIPSC_OK;
+}
+
+/* Builds the model from an opened set (which it takes over) and a parsed configuration. */
+static fipsc_status build(fipsc_st_set *set, const fipsc_config *cfg, const char *source,
+                          const char *config_origin, fipsc_model **out, fipsc_error *err)
+{
+    fipsc_model *m = fipsc_model_new();
+    if (!m) {
+        fipsc_st_set_close(set);
+        return fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory", source);
+    }
+    m->cfg = *cfg;
+    fipsc_status st = fipsc_model_keep(m, set, close_set, err);
+    if (!st) st = fipsc_model_set_source_path(m, source, err);
+    if (!st) st = add_tensors(m, set, config_origin, err);
+    if (!st && (st = fipsc_model_bind_llama(m, err))) {
+        const char *weights = fipsc_st_set_index_path(set);
+        if (!weights) weights = fipsc_st_path(fipsc_st_set_shard(set, 0));
+        fipsc_fail_context(err, "%s (configuration: %s): ", weights, config_origin);
+    }
+    if (st) {
+        fipsc_model_free(m);
+        return st;
+    }
+    *out = m;
+    return FIPSC_OK;
+}
+
+/* The configuration for a directory (its config.json) or a .safetensors file (the __metadata__
+ * entry of `meta_file`, else a config.json beside it). `origin` receives where it came from. */
+static fipsc_status find_config(const char *path, bool is_dir, const fipsc_st_file *meta_file,
+                                fipsc_config *cfg, char *origin, size_t cap, fipsc_error *err)
+{
+    struct stat sb;
+    if (is_dir) {
+        fipsc_status st = fipsc_path_join(origin, cap, path, "config.json", err);
+        if (st) return st;
+        if (stat(origin, &sb) != 0)
+            return fipsc_fail(err, FIPSC_ERR_NOT_FOUND,
+                              "%s: no config.json (not a Hugging Face checkpoint directory)", path);
+        return fipsc_hf_read_config(origin, cfg, err);
+    }
+    const char *text = fipsc_st_meta(meta_file, FIPSC_HF_METADATA_CONFIG_KEY);
+    if (text) {
+        snprintf(origin, cap, "%s (__metadata__ \"%s\")", path, FIPSC_HF_METADATA_CONFIG_KEY);
+        return fipsc_hf_parse_config(text, origin, cfg, err);
+    }
+    /* A model.safetensors taken from a Hugging Face directory: its config.json is beside it. */
+    const char *slash = strrchr(path, '/');
+    fipsc_status st = fipsc_path_format(origin, cap, err, "%.*sconfig.json", slash ? (int)(slash + 1 - path) : 0, path);
+    if (st) return st;
+    if (stat(origin, &sb) != 0)
+        return fipsc_fail(err, FIPSC_ERR_NOT_FOUND,
+                          "%s: no model configuration: __metadata__ has no \"%s\" entry and there is "
+                          "no config.json beside the file",
+                          path, FIPSC_HF_METADATA_CONFIG_KEY);
+    return fipsc_hf_read_config(origin, cfg, err);
+}
+
+fipsc_status fipsc_hf_find_config(const char *path, fipsc_config *cfg, fipsc_error *err)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0) return fipsc_fail(err, FIPSC_ERR_NOT_FOUND, "%s: %s", path, strerror(errno));
+    char origin[4200];
+    if (S_ISDIR(sb.st_mode)) return find_config(path, true, NULL, cfg, origin, sizeof origin, err);
+    fipsc_st_file *f;
+    fipsc_status st = fipsc_st_open(path, &f, err);
+    if (st) return st;
+    st = find_config(path, false, f, cfg, origin, sizeof origin, err);
+    fipsc_st_close(f);
+    return st;
+}
+
+fipsc_status fipsc_hf_load_dir(const char *dir, fipsc_model **out, fipsc_error *err)
+{
+    *out = NULL;
+    char origin[4200];
+    fipsc_config cfg;
+    fipsc_status st = find_config(dir, true, NULL, &cfg, origin, sizeof origin, err);
+    if (st) return st;
+    fipsc_st_set *set;
+    if ((st = fipsc_st_set_open(dir, &set, err))) return st;
+    return build(set, &cfg, dir, origin, out, err);
+}
+
+fipsc_status fipsc_hf_load_safetensors(const char *path, fipsc_model **out, fipsc_error *err)
+{
+    *out = NULL;
+    fipsc_st_set *set;
+    fipsc_status st = fipsc_st_set_open(path, &set, err);
+    if (st) return st;
+    char origin[4200];
+    fipsc_config cfg;
+    if ((st = find_config(path, false, fipsc_st_set_shard(set, 0), &cfg, origin, sizeof origin, err))) {
+        fipsc_st_set_close(set);
+        return st;
+    }
+    return build(set, &cfg, path, origin, out, err);
+}

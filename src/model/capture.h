@@ -1,0 +1,57 @@
+/* Calibration capture: recording chosen MLPs' input and output rows during a forward pass.
+ *
+ * FiPS trains each compressed MLP to reproduce the original MLP on the original inputs (teacher
+ * forcing), so the compressor runs the original model over calibration tokens and keeps, for
+ * each MLP it will compress, every row x that entered the MLP (after the block's norm) and the
+ * row y = MLP(x) that came out (before the residual add). Nothing else of the forward is kept.
+ *
+ * Usage:
+ *   fipsc_capture cap;
+ *   int layers[] = {0, 1};
+ *   fipsc_capture_init(&cap, model, layers, 2, 0, &err);     // 0: no row limit
+ *   fipsc_llama_forward(model, tokens, batch, len, NULL, &cap, &err);   // NULL: no logits
+ *   ... cap.layers[i].x / .y hold cap.layers[i].rows rows of d floats, row-major ...
+ *   fipsc_capture_free(&cap);
+ * Rows are appended in the order the forward produces them: sequence-major, then position. */
+#ifndef FIPSC_CAPTURE_H
+#define FIPSC_CAPTURE_H
+
+#include <stdint.h>
+
+#include "model/model.h"
+#include "core/status.h"
+
+typedef struct fipsc_capture_layer {
+    int layer;          /* block index (index into fipsc_model.mlps) */
+    int d;              /* row width: the MLP's d */
+    float *x;           /* [rows, d] MLP inputs, row-major */
+    float *y;           /* [rows, d] MLP outputs, row-major */
+    int64_t rows;       /* rows recorded */
+    int64_t cap_rows;   /* rows allocated */
+    int64_t dropped;    /* rows offered after max_rows was reached (not recorded) */
+} fipsc_capture_layer;
+
+typedef struct fipsc_capture {
+    int n_layers;
+    fipsc_capture_layer *layers; /* in the order given to fipsc_capture_init */
+    int64_t max_rows;            /* per layer; 0 = unlimited */
+} fipsc_capture;
+
+/* Prepares to record the MLPs of the listed blocks (distinct, each < m->n_mlps). */
+fipsc_status fipsc_capture_init(fipsc_capture *cap, const fipsc_model *m, const int *layers,
+                                int n_layers, int64_t max_rows, fipsc_error *err);
+
+/* The record for block `layer`, or NULL when that block is not captured. */
+fipsc_capture_layer *fipsc_capture_find(fipsc_capture *cap, int layer);
+
+/* Appends n rows of x and y ([n, d] each), growing the arrays geometrically; rows beyond
+ * max_rows are counted in `dropped`. Used by the runtimes. */
+fipsc_status fipsc_capture_append(fipsc_capture *cap, fipsc_capture_layer *cl, const float *x,
+                                  const float *y, int64_t n, fipsc_error *err);
+
+/* Forgets the recorded rows, keeping the memory. */
+void fipsc_capture_clear(fipsc_capture *cap);
+
+void fipsc_capture_free(fipsc_capture *cap);
+
+#endif

@@ -1,0 +1,187 @@
+/* FiPS-compressed linear layers in memory: the matrix a fipsc_linear's `factored` points at, its
+ * kernels, and the model's registry of compressed groups (see src/model/compressed.h for the
+ * contract with the compressor and docs/FORMAT.md for the file format).
+ *
+ * One MLP matrix M_i, oriented d × f (expanding gate/up/fc1 = the stored [f, d] weight
+ * transposed, contracting down/fc2 = the stored [d, f] weight), is M_i ≈ U·V_i with the group's
+ * dense basis U [d, r] and a sparse V_i [r, f]. With row-major batches (one token per row):
+ *   expanding   x [n, d] -> h [n, f]:   t = x·U [n, r],   h = t·V_i          (h = V_iᵀ(Uᵀx))
+ *   contracting h [n, f] -> y [n, d]:   z = h·V_iᵀ [n, r], y = z·Uᵀ          (y = U(V_i h))
+ * An identity basis (U == NULL, r == d) skips the U step: the matrix is plain sparse.
+ *
+ * How V_i is held:
+ *   - fipsc_v_stored: the file layout (docs/FORMAT.md): CSC (per column = neuron j, its nonzero
+ *     rows and values), n:m packed (per column and run of m rows along r, n values and in-run
+ *     offsets) or dense [r, f]. Attach, read and write go through it.
+ *   - the kernel layout inside fipsc_factored_linear, chosen so that every output element is one
+ *     gather over a contiguous list: expanding matrices keep CSC (output j gathers t over the
+ *     rows of column j) or n:m (the same with implicit pointers); contracting matrices hold V_i
+ *     row-compressed (CSR: output k of z gathers h over the columns of row k), converted from the
+ *     stored CSC or n:m with every stored entry kept, so writing gives the same bytes back.
+ *     Dense V stays dense [r, f] (BLAS).
+ * Nothing is ever densified to run: the U step is a GEMM, the V step a sparse gather.
+ *
+ * Batched kernels (n > 1) transpose the gathered operand into tiles of FIPSC_FACTORED_TILE rows
+ * so that each stored entry updates a whole tile with vector instructions. Every output element
+ * is summed by one thread in the stored order, so results do not depend on the thread count. */
+#ifndef FIPSC_FACTORED_H
+#define FIPSC_FACTORED_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "model/compressed.h"
+#include "model/model.h"
+
+/* Rows of a batch processed together by the sparse kernels. 16 measured faster than 8 or 32 at
+ * d 2048, f 5632, r 2752 (a 16-row tile of the gathered operand stays in L2). */
+#define FIPSC_FACTORED_TILE 16
+
+/* ------------------------------------------------------------------ stored (file) layout */
+
+/* V_i [r, f] in the layout of the compressed file; every array malloc'ed and owned.
+ *   CSC:   values [nnz] F32, row_idx [nnz] (< r, strictly increasing inside a column),
+ *          col_ptr [f + 1] (col_ptr[0] = 0, non-decreasing, col_ptr[f] = nnz);
+ *          column j holds entries col_ptr[j] .. col_ptr[j+1]-1.
+ *   NM:    values [f, r/m, n] and nm_idx [f, r/m, n]: entry (j, q, s) is V[q·m + nm_idx, j];
+ *          offsets < m, strictly increasing inside a run; unused slots hold value 0 at the
+ *          lowest free offsets. nnz = f·(r/m)·n slots.
+ *   DENSE: values [r, f]; nnz = r·f. */
+typedef struct fipsc_v_stored {
+    fipsc_v_storage storage;
+    int r, f;
+    int nm_n, nm_m;    /* NM only */
+    int64_t nnz;       /* stored entries */
+    float *values;
+    uint32_t *col_ptr; /* CSC */
+    uint32_t *row_idx; /* CSC; written to the file as U16 when r <= 65535 */
+    uint8_t *nm_idx;   /* NM */
+} fipsc_v_stored;
+
+void fipsc_v_stored_free(fipsc_v_stored *s);
+
+/* Packs a dense V [r, f] (row-major, leading dimension ld >= f; pruned entries exactly 0) into
+ * `storage`. CSC keeps the nonzero entries; NM fails (FIPSC_ERR_ARG, naming `what` and the
+ * column and run) when a run of m rows holds more than n nonzeros or r is not a multiple of m;
+ * non-finite values fail with FIPSC_ERR_NUMERIC. */
+fipsc_status fipsc_v_stored_from_dense(fipsc_v_storage storage, int r, int f, const float *V,
+                                       int64_t ld, int nm_n, int nm_m, const char *what,
+                                       fipsc_v_stored *out, fipsc_error *err);
+
+/* Checks every invariant listed above (sizes, pointers, index ranges and order, finite values);
+ * FIPSC_ERR_FORMAT naming `what` and the first offending column/entry. */
+fipsc_status fipsc_v_stored_validate(const fipsc_v_stored *s, const char *what, fipsc_error *err);
+
+/* V as dense [r, f] row-major (r·f floats). */
+void fipsc_v_stored_to_dense(const fipsc_v_stored *s, float *V);
+
+/* Bytes of V in the file: CSC 4·nnz + (2 or 4)·nnz + 4·(f + 1); NM 5·nnz; dense 4·r·f. */
+int64_t fipsc_v_stored_bytes(fipsc_v_storage storage, int r, int f, int64_t nnz);
+
+/* Storage names used in the file and in messages: "csc", "nm", "dense". */
+const char *fipsc_v_storage_name(fipsc_v_storage s);
+bool fipsc_v_storage_parse(const char *name, fipsc_v_storage *out);
+
+/* ------------------------------------------------------------------ in memory */
+
+/* A group: consecutive blocks whose listed MLP matrices share U. */
+typedef struct fipsc_compressed_group {
+    int first_layer, last_layer;
+    int d, r;
+    float *U;                /* [d, r] row-major, owned; NULL = identity basis (r == d) */
+    fipsc_dtype u_dtype;     /* U's dtype in the file it was read from (F32 when attached) */
+    fipsc_v_storage storage; /* how its V_i are stored */
+    int nm_n, nm_m;          /* NM only */
+    char method[32];         /* "fips", "fips-init", "shared-svd", "svd", "magnitude", ... */
+} fipsc_compressed_group;
+
+typedef enum fipsc_v_layout {
+    FIPSC_VK_CSC = 0, /* lists per column of V (expanding, stored CSC) */
+    FIPSC_VK_CSR,     /* lists per row of V (contracting, stored CSC or NM) */
+    FIPSC_VK_NM,      /* n:m packed along r (expanding, stored NM) */
+    FIPSC_VK_DENSE    /* dense [r, f] */
+} fipsc_v_layout;
+
+typedef struct fipsc_factored_linear {
+    char *weight_name;       /* the dense weight it stands for ("model.layers.0.mlp.up_proj.weight") */
+    int layer;               /* block index (into fipsc_model.mlps) */
+    fipsc_mlp_role role;
+    bool expanding;          /* gate/up/fc1: W = (U·V)ᵀ [f, d]; down/fc2: W = U·V [d, f] */
+    int out, in;             /* the dense weight's shape [out, in] */
+    int d, r, f;
+    const fipsc_compressed_group *group; /* U and the storage */
+    int64_t nnz;             /* stored entries of V (see fipsc_v_stored) */
+
+    /* kernel layout */
+    fipsc_v_layout layout;
+    int n_lists;             /* CSC: f, CSR: r */
+    uint32_t *ptr;           /* CSC/CSR: [n_lists + 1] */
+    uint16_t *idx16;         /* CSC/CSR: positions (rows of V for CSC, columns for CSR) when */
+    uint32_t *idx32;         /*   the indexed dimension is <= 65535 (idx16), else idx32 */
+    float *val;              /* CSC/CSR: [nnz]; NM: [f, r/m, n]; DENSE: [r, f] */
+    uint8_t *nm_idx;         /* NM: [f, r/m, n] */
+} fipsc_factored_linear;
+
+/* Builds the linear for the MLP matrix `role` of block `layer` from its stored V (taken over:
+ * freed or moved into the linear, also on failure; *v is left empty); f is v->f. */
+fipsc_status fipsc_factored_new(const char *weight_name, int layer, fipsc_mlp_role role,
+                                const fipsc_compressed_group *group, fipsc_v_stored *v,
+                                fipsc_factored_linear **out, fipsc_error *err);
+void fipsc_factored_free(fipsc_factored_linear *fl);
+
+/* V in the file layout again (new arrays; exactly the entries it was built from). */
+fipsc_status fipsc_factored_to_stored(const fipsc_factored_linear *fl, fipsc_v_stored *out,
+                                      fipsc_error *err);
+
+/* The dense weight U·V_i in model orientation [out, in] (out·in floats). */
+fipsc_status fipsc_factored_densify(const fipsc_factored_linear *fl, float *w, fipsc_error *err);
+
+/* Bytes of V_i in the file (fipsc_v_stored_bytes). */
+int64_t fipsc_factored_v_bytes(const fipsc_factored_linear *fl);
+
+/* ------------------------------------------------------------------ kernels */
+
+/* y[n, out] = x[n, in]·Wᵀ + bias (accumulate: y += ...), W = the factored matrix [out, in].
+ * x and y are row-major and must not overlap; bias [out] or NULL. Scratch is allocated inside. */
+fipsc_status fipsc_factored_apply(const fipsc_factored_linear *fl, const float *bias, int n,
+                                  const float *x, float *y, bool accumulate, fipsc_error *err);
+
+/* Whether a and b are expanding matrices of the same group (same U, same input width), so
+ * fipsc_factored_apply_shared can compute x·U once for both (gate and up of a gated MLP). */
+bool fipsc_factored_shares_input(const fipsc_factored_linear *a, const fipsc_factored_linear *b);
+
+/* ya = x·Waᵀ + bias_a and yb = x·Wbᵀ + bias_b with t = x·U computed once. Requires
+ * fipsc_factored_shares_input(a, b); results equal two fipsc_factored_apply calls bit for bit. */
+fipsc_status fipsc_factored_apply_shared(const fipsc_factored_linear *a, const float *bias_a,
+                                         const fipsc_factored_linear *b, const float *bias_b,
+                                         int n, const float *x, float *ya, float *yb,
+                                         fipsc_error *err);
+
+/* ------------------------------------------------------------------ the model's registry */
+
+/* Groups and factored linears a model owns (attached or read from a compressed file). Binding an
+ * architecture's view (fipsc_model_bind_weight) finds the factored form of a weight that has no
+ * dense tensor here. */
+int fipsc_model_group_count(const fipsc_model *m);
+const fipsc_compressed_group *fipsc_model_group(const fipsc_model *m, int i);
+int fipsc_model_factored_count(const fipsc_model *m);
+const fipsc_factored_linear *fipsc_model_factored_at(const fipsc_model *m, int i);
+
+/* Hands a group / a linear to the model (taken over, also on failure). A linear's weight name
+ * must be new to the registry. */
+fipsc_status fipsc_model_register_group(fipsc_model *m, fipsc_compressed_group *g,
+                                        fipsc_error *err);
+fipsc_status fipsc_model_register_factored(fipsc_model *m, fipsc_factored_linear *fl,
+                                           fipsc_error *err);
+
+/* Frees every group and factored linear (after fipsc_model_densify has rebound the views). */
+void fipsc_model_clear_compressed(fipsc_model *m);
+
+/* Σ over groups with a basis of d·r, plus Σ nnz over factored linears: the compressed MLP
+ * parameters (the paper's count; fipsc_model_count_params adds them to `mlp`). */
+long long fipsc_model_factored_params(const fipsc_model *m);
+
+/* The MLP slot (gate/up/down linear) of block `layer`, or NULL when the block has none. */
+fipsc_linear *fipsc_model_mlp_slot(fipsc_model *m, int layer, fipsc_mlp_role role);
+
+#endif

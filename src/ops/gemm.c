@@ -1,0 +1,180 @@
+/* Thread-count-independent GEMM and GEMV (see src/ops/gemm.h). */
+#include "ops/gemm.h"
+
+#include <cblas.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Work (multiply-adds) below which a call stays on the calling thread. */
+#define PARALLEL_WORK (1LL << 20)
+/* Rows per GEMV chunk: fixed, so a row is always computed by the same code path. */
+enum { GEMV_CHUNK = 64 };
+
+int fipsc_gemm_panel_width(int n)
+{
+    /* About 512 columns per panel (wider panels amortise re-packing A, which every panel does
+     * once), but at least 4 panels from 1024 columns up so that two to four threads have work.
+     * Multiples of 16 match the sgemm kernels' register blocking. */
+    if (n <= 256) return n;
+    int panels = (n + 511) / 512;
+    if (n >= 1024 && panels < 4) panels = 4;
+    else if (panels < 2) panels = 2;
+    int w = (n + panels - 1) / panels;
+    return (w + 15) / 16 * 16;
+}
+
+/* OpenBLAS on one thread for the duration of a call; returns the count to restore (0: none). */
+static int blas_single_begin(void)
+{
+    int prev = openblas_get_num_threads();
+    if (prev > 1) {
+        openblas_set_num_threads(1);
+        return prev;
+    }
+    return 0;
+}
+
+static void blas_single_end(int prev)
+{
+    if (prev > 1) openblas_set_num_threads(prev);
+}
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+
+/* Rows no longer than this take the 8-row AVX2 kernel below. */
+enum { SHORT_ROW = 512 };
+
+/* Eight rows at a time for short rows (a small model's matrices): eight vector accumulators,
+ * then one transposing reduction that leaves the eight row sums in one vector. For short rows the
+ * per-row horizontal sums of the generic kernel cost as much as the multiply-adds; this halves a
+ * 64-wide product's time. Columns past the last multiple of 8 are added per row afterwards. */
+static int gemv_rows8(int rows, int k, const float *w, int ldw, const float *x, float beta, float *y)
+{
+    const int k8 = k & ~7;
+    int i = 0;
+    for (; i + 8 <= rows; i += 8) {
+        const float *wr = w + (size_t)i * ldw;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        for (int j = 0; j < k8; j += 8) {
+            __m256 xv = _mm256_loadu_ps(x + j);
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(wr + j), xv, a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(wr + ldw + j), xv, a1);
+            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(wr + 2 * (size_t)ldw + j), xv, a2);
+            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(wr + 3 * (size_t)ldw + j), xv, a3);
+            a4 = _mm256_fmadd_ps(_mm256_loadu_ps(wr + 4 * (size_t)ldw + j), xv, a4);
+            a5 = _mm256_fmadd_ps(_mm256_loadu_ps(wr + 5 * (size_t)ldw + j), xv, a5);
+            a6 = _mm256_fmadd_ps(_mm256_loadu_ps(wr + 6 * (size_t)ldw + j), xv, a6);
+            a7 = _mm256_fmadd_ps(_mm256_loadu_ps(wr + 7 * (size_t)ldw + j), xv, a7);
+        }
+        /* hadd pairs rows within 128-bit halves; the last step adds the two halves. */
+        __m256 s0123 = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+        __m256 s4567 = _mm256_hadd_ps(_mm256_hadd_ps(a4, a5), _mm256_hadd_ps(a6, a7));
+        __m256 sum = _mm256_add_ps(_mm256_permute2f128_ps(s0123, s4567, 0x20),
+                                   _mm256_permute2f128_ps(s0123, s4567, 0x31));
+        float out[8];
+        _mm256_storeu_ps(out, sum);
+        for (int r = 0; r < 8; r++) {
+            const float *row = wr + (size_t)r * ldw;
+            for (int j = k8; j < k; j++) out[r] += row[j] * x[j];
+            y[i + r] = beta == 0.0f ? out[r] : out[r] + beta * y[i + r];
+        }
+    }
+    return i;
+}
+#endif
+
+/* Four rows at a time share each load of x; `omp simd reduction` vectorises the float sums in
+ * an order fixed by the compiled code. */
+static void gemv_rows(int rows, int k, const float *w, int ldw, const float *x, float beta, float *y)
+{
+    int i = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+    if (k <= SHORT_ROW) i = gemv_rows8(rows, k, w, ldw, x, beta, y);
+#endif
+    for (; i + 4 <= rows; i += 4) {
+        const float *w0 = w + (size_t)i * ldw, *w1 = w0 + ldw, *w2 = w1 + ldw, *w3 = w2 + ldw;
+        float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+#pragma omp simd reduction(+ : a0, a1, a2, a3)
+        for (int j = 0; j < k; j++) {
+            a0 += w0[j] * x[j];
+            a1 += w1[j] * x[j];
+            a2 += w2[j] * x[j];
+            a3 += w3[j] * x[j];
+        }
+        if (beta == 0.0f) {
+            y[i] = a0, y[i + 1] = a1, y[i + 2] = a2, y[i + 3] = a3;
+        } else {
+            y[i] = a0 + beta * y[i], y[i + 1] = a1 + beta * y[i + 1];
+            y[i + 2] = a2 + beta * y[i + 2], y[i + 3] = a3 + beta * y[i + 3];
+        }
+    }
+    for (; i < rows; i++) {
+        const float *wr = w + (size_t)i * ldw;
+        float a = 0.0f;
+#pragma omp simd reduction(+ : a)
+        for (int j = 0; j < k; j++) a += wr[j] * x[j];
+        y[i] = beta == 0.0f ? a : a + beta * y[i];
+    }
+}
+
+/* Both loops below enter a parallel region only with enough work: even a region serialised by
+ * an `if` clause costs about a microsecond, as much as a small model's whole matrix-vector
+ * product. The partition (chunks, panels) is the same either way. */
+void fipsc_gemv(int n, int k, const float *w, int ldw, const float *x, float beta, float *y)
+{
+    const int chunks = (n + GEMV_CHUNK - 1) / GEMV_CHUNK;
+    if ((long long)n * k >= PARALLEL_WORK && chunks > 1) {
+#pragma omp parallel for schedule(static)
+        for (int c = 0; c < chunks; c++) {
+            int lo = c * GEMV_CHUNK, rows = n - lo < GEMV_CHUNK ? n - lo : GEMV_CHUNK;
+            gemv_rows(rows, k, w + (size_t)lo * ldw, ldw, x, beta, y + lo);
+        }
+    } else {
+        for (int c = 0; c < chunks; c++) {
+            int lo = c * GEMV_CHUNK, rows = n - lo < GEMV_CHUNK ? n - lo : GEMV_CHUNK;
+            gemv_rows(rows, k, w + (size_t)lo * ldw, ldw, x, beta, y + lo);
+        }
+    }
+}
+
+/* One column panel: C[:, j0 .. j0+w) on a single-threaded sgemm. */
+static void gemm_panel(int p, int width, int m, int n, int k, const float *a, int lda,
+                       const float *b, int ldb, float beta, float *c, int ldc)
+{
+    int j0 = p * width, w = n - j0 < width ? n - j0 : width;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, w, k, 1.0f, a, lda, b + (size_t)j0 * ldb,
+                ldb, beta, c + j0, ldc);
+}
+
+/* Rows per block when a product has a single column panel (a small model's narrow layers) but
+ * many rows: then the rows are cut instead, into fixed blocks (a multiple of the kernels' 16). */
+enum { ROW_BLOCK = 256 };
+
+void fipsc_gemm_nt(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                   float beta, float *c, int ldc)
+{
+    if (m <= 0 || n <= 0) return;
+    if (m == 1) {
+        fipsc_gemv(n, k, b, ldb, a, beta, c);
+        return;
+    }
+    const int width = fipsc_gemm_panel_width(n), panels = (n + width - 1) / width;
+    const bool big = (long long)m * n * k >= PARALLEL_WORK;
+    const int prev = blas_single_begin();
+    if (panels == 1 && m >= 2 * ROW_BLOCK) {
+        const int blocks = (m + ROW_BLOCK - 1) / ROW_BLOCK;
+#pragma omp parallel for schedule(dynamic, 1) if (big)
+        for (int i = 0; i < blocks; i++) {
+            int r0 = i * ROW_BLOCK, rows = m - r0 < ROW_BLOCK ? m - r0 : ROW_BLOCK;
+            gemm_panel(0, width, rows, n, k, a + (size_t)r0 * lda, lda, b, ldb, beta,
+                       c + (size_t)r0 * ldc, ldc);
+        }
+    } else if (big && panels > 1) {
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int p = 0; p < panels; p++) gemm_panel(p, width, m, n, k, a, lda, b, ldb, beta, c, ldc);
+    } else {
+        for (int p = 0; p < panels; p++) gemm_panel(p, width, m, n, k, a, lda, b, ldb, beta, c, ldc);
+    }
+    blas_single_end(prev);
+}

@@ -1,0 +1,44 @@
+/* Dense linear layers (see src/ops/linear.h).
+ *
+ * Row-major X [n, in] times row-major W [out, in] transposed is one "NT" GEMM,
+ * C = X·Wᵀ with lda = ldb = in: W's rows are read as the columns of Wᵀ without copying. */
+#include "ops/linear.h"
+
+#include <stddef.h>
+
+#include "ops/factored.h"
+#include "ops/gemm.h"
+
+static fipsc_status linear_run(const fipsc_linear *lin, int n, const float *x, float *y,
+                               int accumulate, fipsc_error *err)
+{
+    const char *name = lin->weight_name ? lin->weight_name : "(unnamed linear)";
+    if (lin->factored) /* FiPS-compressed U·V_i: sparse kernels (ops/factored_kernels.c) */
+        return fipsc_factored_apply(lin->factored, lin->bias, n, x, y, accumulate, err);
+    if (!lin->w)
+        return fipsc_fail(err, FIPSC_ERR_INTERNAL, "%s: linear layer has no weights", name);
+    if (n < 0 || lin->out <= 0 || lin->in <= 0)
+        return fipsc_fail(err, FIPSC_ERR_INTERNAL, "%s: invalid linear call (n %d, out %d, in %d)",
+                          name, n, lin->out, lin->in);
+    if (n == 0) return FIPSC_OK;
+    const int out = lin->out, in = lin->in;
+    fipsc_gemm_nt(n, out, in, x, in, lin->w, in, accumulate ? 1.0f : 0.0f, y, out);
+    if (lin->bias) /* rows are few or the GEMM dominates: no thread team for this */
+        for (int r = 0; r < n; r++) {
+            float *row = y + (size_t)r * out;
+            for (int i = 0; i < out; i++) row[i] += lin->bias[i];
+        }
+    return FIPSC_OK;
+}
+
+fipsc_status fipsc_linear_apply(const fipsc_linear *lin, int n, const float *x, float *y,
+                                fipsc_error *err)
+{
+    return linear_run(lin, n, x, y, 0, err);
+}
+
+fipsc_status fipsc_linear_apply_add(const fipsc_linear *lin, int n, const float *x, float *y,
+                                    fipsc_error *err)
+{
+    return linear_run(lin, n, x, y, 1, err);
+}

@@ -1,0 +1,55 @@
+/* Token sampling: a seeded PRNG and a temperature / top-p (nucleus) sampler.
+ *
+ * The PRNG is xoshiro256** (Blackman & Vigna) with its 256-bit state filled by SplitMix64 from a
+ * 64-bit seed: state[i] = SplitMix64 output i + 1 of the sequence started at `seed`. The same seed
+ * gives the same stream on every machine. Sampling is single-threaded and draws exactly one
+ * uniform number per sampled token (none when temperature is 0), so generated tokens depend only
+ * on the seed and the logits — never on thread counts. */
+#ifndef FIPSC_SAMPLE_H
+#define FIPSC_SAMPLE_H
+
+#include <stdint.h>
+
+#include "core/status.h"
+
+typedef struct fipsc_rng {
+    uint64_t s[4];
+} fipsc_rng;
+
+void fipsc_rng_seed(fipsc_rng *rng, uint64_t seed);
+uint64_t fipsc_rng_next(fipsc_rng *rng);
+/* Uniform in [0, 1) with 53 random bits. */
+double fipsc_rng_uniform(fipsc_rng *rng);
+
+/* A seed for stream `index` derived from a base seed (e.g. sequence i of a sampled corpus):
+ * SplitMix64 of seed + (index + 1)·0x9E3779B97F4A7C15. */
+uint64_t fipsc_seed_derive(uint64_t seed, uint64_t index);
+
+/* Index of the largest value; the lowest index among equal maxima. */
+int fipsc_argmax(const float *x, int n);
+
+typedef struct fipsc_token_prob {
+    double p;
+    int id;
+} fipsc_token_prob;
+
+typedef struct fipsc_sampler {
+    int vocab;
+    float temperature; /* 0: always the argmax; else logits are divided by it */
+    float top_p;       /* (0, 1]: sample among the most probable tokens whose mass reaches top_p */
+    fipsc_rng rng;
+    fipsc_token_prob *cand; /* [vocab] scratch */
+} fipsc_sampler;
+
+/* temperature >= 0, 0 < top_p <= 1, both finite. */
+fipsc_status fipsc_sampler_init(fipsc_sampler *s, int vocab, float temperature, float top_p,
+                                uint64_t seed, fipsc_error *err);
+void fipsc_sampler_free(fipsc_sampler *s);
+
+/* Draws a token from logits [vocab] (not modified):
+ *   p_i = softmax(logits / T)_i (in double);
+ *   top_p < 1: keep the smallest set of most probable tokens (ties broken by lower id) whose
+ *   probabilities sum to at least top_p, renormalise, and sample within it. */
+int fipsc_sampler_sample(fipsc_sampler *s, const float *logits);
+
+#endif
