@@ -24,7 +24,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "families/llama/generate.h"
+#include "families/llama/llama.h"
+#include "families/registry.h"
+#include "eval/generate.h"
 #include "model/model.h"
 #include "families/llama/runtime.h"
 #include "ops/sample.h"
@@ -91,12 +93,13 @@ static void add(fipsc_model *m, const char *name, int64_t rows, int64_t cols, fl
 static fipsc_model *synthetic_llama(void)
 {
     fipsc_model *m = fipsc_model_new();
-    fipsc_config *c = &m->cfg;
-    c->arch = FIPSC_ARCH_LLAMA;
+    fipsc_config cfg = {.bos_token = 1, .eos_token = 2, .rope_theta = 10000.0f, .norm_eps = 1e-5f}, *c = &cfg;
     snprintf(c->arch_name, sizeof c->arch_name, "synthetic");
     c->dim = 1024, c->hidden_dim = 2816, c->n_layers = 8, c->n_heads = 16, c->n_kv_heads = 16;
     c->head_dim = 64, c->vocab_size = 32000, c->max_seq_len = 2048;
     c->tie_embeddings = false;
+    fipsc_error cerr = {0};
+    if (fipsc_llama_configure(m, c, &cerr)) die("configuring the synthetic model", &cerr);
     const int d = c->dim, f = c->hidden_dim;
     const float sd = 1.0f / sqrtf((float)d), sf = 1.0f / sqrtf((float)f);
     char name[128];
@@ -117,7 +120,7 @@ static fipsc_model *synthetic_llama(void)
     add(m, "model.norm.weight", d, 0, 0.1f, 1.0f);
     add(m, "lm_head.weight", c->vocab_size, d, sd, 0.0f);
     fipsc_error err = {0};
-    if (fipsc_model_bind_llama(m, &err)) die("binding the synthetic model", &err);
+    if (fipsc_llama_bind(m, &err)) die("binding the synthetic model", &err);
     return m;
 }
 
@@ -179,7 +182,7 @@ static row *new_row(const peak_gemm *g, double peak_seconds)
 static void bench_prefill(const char *label, const fipsc_model *m, const peak_gemm *g, int batch,
                           int len, int reps)
 {
-    const fipsc_config *c = &m->cfg;
+    const fipsc_config *c = &fipsc_model_llama(m)->cfg;
     int32_t *tokens = malloc(sizeof(int32_t) * batch * len);
     for (int i = 0; i < batch * len; i++) tokens[i] = (int32_t)((i * 7919u + 13u) % (unsigned)c->vocab_size);
     float *logits = malloc(sizeof(float) * batch * len * c->vocab_size);
@@ -207,7 +210,7 @@ static void bench_prefill(const char *label, const fipsc_model *m, const peak_ge
 /* Greedy decoding of n tokens after BOS, one session; best of reps. */
 static void bench_decode(const char *label, const fipsc_model *m, const peak_gemm *g, int n, int reps)
 {
-    const fipsc_config *c = &m->cfg;
+    const fipsc_config *c = &fipsc_model_llama(m)->cfg;
     float *logits = malloc(sizeof(float) * c->vocab_size);
     fipsc_error err = {0};
     fipsc_llama_session *s = NULL;
@@ -241,7 +244,7 @@ static void bench_decode(const char *label, const fipsc_model *m, const peak_gem
 /* fipsc_llama_sample_sequences: small models decode several sequences at once, one per thread. */
 static void bench_sampling(const char *label, const fipsc_model *m, const peak_gemm *g, int n, int len)
 {
-    const fipsc_config *c = &m->cfg;
+    const fipsc_config *c = &fipsc_model_llama(m)->cfg;
     int32_t *ids = malloc(sizeof(int32_t) * n * len);
     fipsc_error err = {0};
     double t = 1e30, best_peak = 1e30;
@@ -249,7 +252,7 @@ static void bench_sampling(const char *label, const fipsc_model *m, const peak_g
         double tp = peak_time(g);
         best_peak = tp < best_peak ? tp : best_peak;
         double t0 = now();
-        if (fipsc_llama_sample_sequences(m, n, len, 1.0f, 1.0f, 1, ids, NULL, NULL, &err)) die("sampling", &err);
+        if (fipsc_lm_sample_sequences(m, n, len, 1.0f, 1.0f, 1, ids, NULL, NULL, &err)) die("sampling", &err);
         double dt = now() - t0;
         t = dt < t ? dt : t;
     }
@@ -283,7 +286,7 @@ int main(int argc, char **argv)
     fipsc_error err = {0};
     fipsc_model *tiny = NULL;
     if (fipsc_model_load(model_path, &tiny, &err)) die(model_path, &err);
-    peak_gemm g_tiny = peak_new(8 * 256, tiny->cfg.hidden_dim, tiny->cfg.dim);
+    peak_gemm g_tiny = peak_new(8 * 256, fipsc_model_llama(tiny)->cfg.hidden_dim, fipsc_model_llama(tiny)->cfg.dim);
     fipsc_threads_set(threads);
     bench_prefill("stories260K", tiny, &g_tiny, 8, 256, quick ? 3 : 10);
     bench_sampling("stories260K", tiny, &g_tiny, 8, 256);
@@ -299,7 +302,7 @@ int main(int argc, char **argv)
         double t0 = now();
         fipsc_model *syn = synthetic_llama();
         printf("synthetic model built in %.1f s\n", now() - t0);
-        peak_gemm g_syn = peak_new(syn_batch * syn_len, syn->cfg.hidden_dim, syn->cfg.dim);
+        peak_gemm g_syn = peak_new(syn_batch * syn_len, fipsc_model_llama(syn)->cfg.hidden_dim, fipsc_model_llama(syn)->cfg.dim);
         peak_time(&g_syn); /* first-call warm-up */
         bench_prefill("synthetic", syn, &g_syn, syn_batch, syn_len, quick ? 1 : 3);
         bench_decode("synthetic", syn, &g_syn, quick ? 8 : 32, quick ? 1 : 2);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "families/registry.h"
 #include "model/compressed.h"
 #include "ops/mlp_forward.h"
 #include "model/model.h"
@@ -45,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     (void)fipsc_compressed_is_file(path);
     fipsc_model *m = NULL;
     fipsc_error err;
-    if (fipsc_compressed_read(path, &m, &err) != FIPSC_OK) {
+    if (fipsc_compressed_read(path, fipsc_family_named, &m, &err) != FIPSC_OK) {
         fuzz_note(&err);
         REQUIRE(m == NULL && err.code != FIPSC_OK && err.message[0]);
     } else {

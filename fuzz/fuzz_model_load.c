@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "families/registry.h"
 #include "ops/mlp_forward.h"
 #include "model/model.h"
 #include "fuzzutil.h"

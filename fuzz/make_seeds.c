@@ -20,6 +20,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "families/llama/llama2c.h"
+#include "families/registry.h"
 #include "model/compressed.h"
 #include "formats/corpus.h"
 #include "core/file.h"
@@ -278,7 +280,7 @@ static void safetensors_index_seeds(void)
 
 static void hf_config_seeds(void)
 {
-    fipsc_config cfg = {.arch = FIPSC_ARCH_LLAMA, .dim = 64, .hidden_dim = 172, .n_layers = 5,
+    fipsc_config cfg = {.dim = 64, .hidden_dim = 172, .n_layers = 5,
                         .n_heads = 8, .n_kv_heads = 4, .head_dim = 8, .vocab_size = 512,
                         .max_seq_len = 512, .norm_eps = 1e-5f, .rope_theta = 10000.0f,
                         .tie_embeddings = true, .bos_token = 1, .eos_token = 2};
@@ -756,7 +758,7 @@ static void model_load_seeds(void)
     free(b.p);
     char dir[8192];
     seed_path(dir, sizeof dir, "%s/hf", temp_dir);
-    check(fipsc_hf_write_dir(m, dir, false, &err), &err);
+    check(fipsc_hf_write_llama_dir(m, dir, false, &err), &err);
     fipsc_model_free(m);
     b = (buf){0};
     take_temp("hf/model.safetensors", &b);
@@ -769,7 +771,7 @@ static void model_load_seeds(void)
     llama2c_file(&b, 4, 6, 2, 2, 1, 5, 3, true);
     check(fipsc_load_llama2c_buffer(b.p, b.n, "tiny", &m, &err), &err);
     free(b.p);
-    check(fipsc_hf_write_dir(m, dir, true, &err), &err);
+    check(fipsc_hf_write_llama_dir(m, dir, true, &err), &err);
     fipsc_model_free(m);
     fipsc_st_file *f;
     check(fipsc_st_open(path, &f, &err), &err);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "families/llama/llama.h"
 #include "model/model.h"
 
 typedef struct fixture_shape {
@@ -52,8 +53,7 @@ static inline fipsc_model *fixture_llama(const fixture_shape *s, uint64_t seed)
 {
     fixture_rng_state = seed;
     fipsc_model *m = fipsc_model_new();
-    fipsc_config *c = &m->cfg;
-    c->arch = FIPSC_ARCH_LLAMA;
+    fipsc_config cfg = {.bos_token = 1, .eos_token = 2}, *c = &cfg;
     snprintf(c->arch_name, sizeof c->arch_name, "LlamaForCausalLM");
     c->dim = s->dim;
     c->hidden_dim = s->hidden;
@@ -67,6 +67,11 @@ static inline fipsc_model *fixture_llama(const fixture_shape *s, uint64_t seed)
     c->rope_theta = s->theta;
     c->tie_embeddings = s->tied;
     c->qkv_bias = s->qkv_bias;
+    fipsc_error cerr = {0};
+    if (fipsc_llama_configure(m, c, &cerr)) {
+        fprintf(stderr, "fixture: %s\n", cerr.message);
+        exit(2);
+    }
     int q = s->heads * s->head_dim, kv = s->kv_heads * s->head_dim;
     double wd = 1.0 / sqrt(s->dim), wq = 1.0 / sqrt(q), wf = 1.0 / sqrt(s->hidden);
     char name[256];
@@ -92,7 +97,7 @@ static inline fipsc_model *fixture_llama(const fixture_shape *s, uint64_t seed)
     fixture_add(m, "model.norm.weight", s->dim, 0, 0.3, 1.0);
     if (!s->tied) fixture_add(m, "lm_head.weight", s->vocab, s->dim, wd, 0.0);
     fipsc_error err = {0};
-    if (fipsc_model_bind_llama(m, &err)) {
+    if (fipsc_llama_bind(m, &err)) {
         fprintf(stderr, "fixture: %s\n", err.message);
         exit(2);
     }
@@ -134,7 +139,8 @@ static inline void naive_rope(double *v, int heads, int hd, int pos, double thet
 static inline void naive_forward(const fipsc_model *m, const int32_t *tokens, int len, double *logits,
                           double *mlp_x, double *mlp_y)
 {
-    const fipsc_config *c = &m->cfg;
+    const fipsc_llama *view = fipsc_model_llama(m);
+    const fipsc_config *c = &view->cfg;
     const int d = c->dim, hd = c->head_dim, q_dim = c->n_heads * hd, kv_dim = c->n_kv_heads * hd;
     double *x = calloc((size_t)len * d, sizeof *x), *xn = malloc(sizeof(double) * (d > q_dim ? d : q_dim));
     double *K = malloc(sizeof(double) * len * kv_dim), *Vv = malloc(sizeof(double) * len * kv_dim);
@@ -142,9 +148,9 @@ static inline void naive_forward(const fipsc_model *m, const int32_t *tokens, in
     double *o = malloc(sizeof(double) * d), *g = malloc(sizeof(double) * c->hidden_dim);
     double *u = malloc(sizeof(double) * c->hidden_dim), *sc = malloc(sizeof(double) * len);
     for (int t = 0; t < len; t++)
-        for (int i = 0; i < d; i++) x[(size_t)t * d + i] = m->tok_embeddings[(size_t)tokens[t] * d + i];
+        for (int i = 0; i < d; i++) x[(size_t)t * d + i] = view->tok_embeddings[(size_t)tokens[t] * d + i];
     for (int l = 0; l < c->n_layers; l++) {
-        const fipsc_llama_layer *L = &m->layers[l];
+        const fipsc_llama_layer *L = &view->layers[l];
         for (int t = 0; t < len; t++) {
             naive_rmsnorm(x + (size_t)t * d, L->attn_norm, xn, d, c->norm_eps);
             naive_linear(&L->q, xn, Q + (size_t)t * q_dim);
@@ -187,9 +193,9 @@ static inline void naive_forward(const fipsc_model *m, const int32_t *tokens, in
             }
         }
     }
-    fipsc_linear head = {.out = c->vocab_size, .in = d, .w = m->lm_head};
+    fipsc_linear head = {.out = c->vocab_size, .in = d, .w = view->lm_head};
     for (int t = 0; t < len; t++) {
-        naive_rmsnorm(x + (size_t)t * d, m->final_norm, xn, d, c->norm_eps);
+        naive_rmsnorm(x + (size_t)t * d, view->final_norm, xn, d, c->norm_eps);
         naive_linear(&head, xn, logits + (size_t)t * c->vocab_size);
     }
     free(x); free(xn); free(K); free(Vv); free(Q); free(att); free(o); free(g); free(u); free(sc);

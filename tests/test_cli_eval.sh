@@ -86,10 +86,10 @@ expect_in err.txt "fipsc eval: token corpus sequence 1, position 1: token id 600
 expect_in err.txt "missing.tok"
 "$fipsc" eval "$FIPSC_SHARED_DIR/models/deit-mnist" --corpus c.tok 2>err.txt; rc=$?
 [ $rc -eq 1 ] || fail "eval of an image classifier exited $rc, expected 1"
-expect_in err.txt "is not a Llama-family language model (architecture 'DeiTForImageClassificationWithTeacher')"
+expect_in err.txt "is not a language model (architecture 'DeiTForImageClassificationWithTeacher')"
 "$fipsc" sample "$FIPSC_SHARED_DIR/models/deit-mnist" --n 1 --len 8 -o v.tok 2>err.txt; rc=$?
 [ $rc -eq 1 ] || fail "sample from an image classifier exited $rc, expected 1"
-expect_in err.txt "not a Llama-family model"
+expect_in err.txt "is not a language model"
 "$fipsc" eval "$model" 2>err.txt; rc=$?
 [ $rc -eq 2 ] || fail "eval without --corpus exited $rc, expected 2"
 expect_in err.txt "missing --corpus FILE"

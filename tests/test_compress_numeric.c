@@ -11,10 +11,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "families/llama/llama.h"
+#include "families/registry.h"
 #include "compress/compress.h"
 #include "model/compressed.h"
 #include "ops/factored.h"
-#include "families/llama/generate.h"
+#include "eval/generate.h"
 #include "families/llama/runtime.h"
 #include "testutil.h"
 
@@ -259,11 +261,11 @@ int main(void)
     fipsc_error err = {0};
     fipsc_model *m = load();
     int32_t ids[4 * 32];
-    CHECK_OK(fipsc_llama_sample_sequences(m, 4, 32, 1.0f, 1.0f, 7, ids, NULL, NULL, &err), &err);
+    CHECK_OK(fipsc_lm_sample_sequences(m, 4, 32, 1.0f, 1.0f, 7, ids, NULL, NULL, &err), &err);
     fipsc_corpus *c = NULL;
-    CHECK_OK(fipsc_corpus_from_ids(ids, 4, 32, m->cfg.vocab_size, &c, &err), &err);
+    CHECK_OK(fipsc_corpus_from_ids(ids, 4, 32, fipsc_model_llama(m)->cfg.vocab_size, &c, &err), &err);
     fipsc_calibration cal;
-    CHECK_OK(fipsc_calibration_capture_llama(m, c, "sampled", NULL, 0, &cal, &err), &err);
+    CHECK_OK(fipsc_calibration_capture_tokens(m, c, "sampled", NULL, 0, &cal, &err), &err);
 
     test_bad_weights(&cal);
     test_bad_calibration(&cal);

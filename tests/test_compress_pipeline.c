@@ -8,9 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "families/llama/llama.h"
+#include "families/registry.h"
 #include "compress/compress.h"
 #include "model/compressed.h"
-#include "families/llama/generate.h"
+#include "eval/generate.h"
 #include "ops/mlp_forward.h"
 #include "families/llama/runtime.h"
 #include "testutil.h"
@@ -33,8 +35,8 @@ static fipsc_corpus *sample_corpus(const fipsc_model *m, int n, int len, uint64_
     fipsc_error err = {0};
     int32_t *ids = malloc((size_t)n * len * sizeof *ids);
     fipsc_corpus *c = NULL;
-    CHECK_OK(fipsc_llama_sample_sequences(m, n, len, 1.0f, 1.0f, seed, ids, NULL, NULL, &err), &err);
-    CHECK_OK(fipsc_corpus_from_ids(ids, n, len, m->cfg.vocab_size, &c, &err), &err);
+    CHECK_OK(fipsc_lm_sample_sequences(m, n, len, 1.0f, 1.0f, seed, ids, NULL, NULL, &err), &err);
+    CHECK_OK(fipsc_corpus_from_ids(ids, n, len, fipsc_model_llama(m)->cfg.vocab_size, &c, &err), &err);
     free(ids);
     return c;
 }
@@ -45,7 +47,7 @@ static void test_capture(const fipsc_model *m, const fipsc_corpus *c)
     fipsc_error err = {0};
     fipsc_calibration cal;
     int blocks[] = {1, 3};
-    CHECK_OK(fipsc_calibration_capture_llama(m, c, "test corpus", blocks, 2, &cal, &err), &err);
+    CHECK_OK(fipsc_calibration_capture_tokens(m, c, "test corpus", blocks, 2, &cal, &err), &err);
     CHECK(cal.n_blocks == 5 && cal.n_sequences == CAL_SEQS);
     CHECK(cal.blocks[0].n == 0 && cal.blocks[2].n == 0 && cal.blocks[4].n == 0);
     for (int b = 1; b <= 3; b += 2) {
@@ -64,10 +66,10 @@ static void test_capture(const fipsc_model *m, const fipsc_corpus *c)
     int32_t ids[4] = {1, 5, 600, 7};
     fipsc_corpus *bad;
     CHECK_OK(fipsc_corpus_from_ids(ids, 1, 4, 1000, &bad, &err), &err);
-    CHECK_FAILS(fipsc_calibration_capture_llama(m, bad, "bad.tok", NULL, 0, &cal, &err), FIPSC_ERR_ARG,
+    CHECK_FAILS(fipsc_calibration_capture_tokens(m, bad, "bad.tok", NULL, 0, &cal, &err), FIPSC_ERR_ARG,
                 "vocabulary of 1000 tokens, but the model has 512", &err);
     bad->vocab_size = 0; /* as a text corpus: caught by the ids */
-    CHECK_FAILS(fipsc_calibration_capture_llama(m, bad, "bad.txt", NULL, 0, &cal, &err), FIPSC_ERR_ARG,
+    CHECK_FAILS(fipsc_calibration_capture_tokens(m, bad, "bad.txt", NULL, 0, &cal, &err), FIPSC_ERR_ARG,
                 "token id 600", &err);
     fipsc_corpus_free(bad);
 }
@@ -319,7 +321,7 @@ int main(void)
     fipsc_calibration cal = {0};
     if (calc && ev) {
         test_capture(orig, calc);
-        CHECK_OK(fipsc_calibration_capture_llama(orig, calc, "calibration", NULL, 0, &cal, &err), &err);
+        CHECK_OK(fipsc_calibration_capture_tokens(orig, calc, "calibration", NULL, 0, &cal, &err), &err);
     }
     if (cal.blocks) {
         test_methods(orig, &cal, ev);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "families/registry.h"
 #include "compress/compress.h"
 #include "testutil.h"
 

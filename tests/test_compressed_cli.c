@@ -13,6 +13,8 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "families/llama/llama.h"
+#include "families/registry.h"
 #include "compressed_fixture.h"
 #include "model/compressed.h"
 #include "ops/factored.h"
@@ -59,7 +61,7 @@ static bool contains(const char *file, const char *needle)
 static float *logits_of(const fipsc_model *m, const int32_t *tokens)
 {
     fipsc_error err = {0};
-    float *l = malloc((size_t)BATCH * LEN * m->cfg.vocab_size * sizeof *l);
+    float *l = malloc((size_t)BATCH * LEN * fipsc_model_llama(m)->cfg.vocab_size * sizeof *l);
     CHECK_OK(fipsc_llama_forward(m, tokens, BATCH, LEN, l, NULL, &err), &err);
     return l;
 }

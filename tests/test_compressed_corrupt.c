@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "families/registry.h"
 #include "compressed_fixture.h"
 #include "model/compressed.h"
 #include "core/file.h"

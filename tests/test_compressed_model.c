@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "families/llama/llama.h"
+#include "families/registry.h"
 #include "model/compressed.h"
 #include "ops/factored.h"
 #include "core/file.h"
@@ -38,7 +40,7 @@ static fipsc_model *load_original(void)
 static float *logits_of(const fipsc_model *m)
 {
     fipsc_error err = {0};
-    float *l = malloc((size_t)BATCH * LEN * m->cfg.vocab_size * sizeof *l);
+    float *l = malloc((size_t)BATCH * LEN * fipsc_model_llama(m)->cfg.vocab_size * sizeof *l);
     CHECK_OK(fipsc_llama_forward(m, tokens, BATCH, LEN, l, NULL, &err), &err);
     return l;
 }
@@ -55,7 +57,7 @@ static double rel_diff(const float *a, const float *b, size_t n)
     return d / s;
 }
 
-static size_t n_logits(const fipsc_model *m) { return (size_t)BATCH * LEN * m->cfg.vocab_size; }
+static size_t n_logits(const fipsc_model *m) { return (size_t)BATCH * LEN * fipsc_model_llama(m)->cfg.vocab_size; }
 
 static bool file_bytes(const char *path, char **out, size_t *size)
 {
@@ -84,7 +86,7 @@ static void check_decode(const fipsc_model *m, const float *logits)
     fipsc_llama_session *s = NULL;
     CHECK_OK(fipsc_llama_session_new(m, LEN, &s, &err), &err);
     if (!s) return;
-    int V = m->cfg.vocab_size;
+    int V = fipsc_model_llama(m)->cfg.vocab_size;
     float *row = malloc((size_t)V * sizeof *row);
     CHECK_OK(fipsc_llama_session_prefill(s, tokens, LEN / 2, row, &err), &err);
     double worst = rel_diff(row, logits + (size_t)(LEN / 2 - 1) * V, (size_t)V);

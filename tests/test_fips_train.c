@@ -8,9 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "families/llama/llama2c.h"
 #include "model/capture.h"
 #include "fips/fips.h"
-#include "families/llama/generate.h"
+#include "eval/generate.h"
 #include "model/model.h"
 #include "families/llama/runtime.h"
 #include "testutil.h"
@@ -195,7 +196,7 @@ static void test_stories260k(void)
      * available), run through the original model, capturing MLPs 0 and 1. */
     enum { NSEQ = 16, LEN = 128 };
     int32_t *ids = malloc(NSEQ * LEN * sizeof(int32_t));
-    CHECK_OK(fipsc_llama_sample_sequences(m, NSEQ, LEN, 1.0f, 1.0f, 2024, ids, NULL, NULL, &err), &err);
+    CHECK_OK(fipsc_lm_sample_sequences(m, NSEQ, LEN, 1.0f, 1.0f, 2024, ids, NULL, NULL, &err), &err);
     fipsc_capture cap;
     int layers[2] = {0, 1};
     CHECK_OK(fipsc_capture_init(&cap, m, layers, 2, 0, &err), &err);

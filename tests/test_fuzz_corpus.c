@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "families/llama/llama2c.h"
+#include "families/llama/llama.h"
 #include "core/file.h"
 #include "families/llama/hf.h"
 #include "formats/image.h"
@@ -235,7 +237,7 @@ static void check_llama2c_buffer(void)
     if (from_file && from_buffer) {
         CHECK(strcmp(from_buffer->source_path, "in memory") == 0);
         CHECK(from_file->n_tensors == from_buffer->n_tensors && from_buffer->n_tensors > 0);
-        CHECK(from_buffer->cfg.dim == 4 && from_buffer->cfg.n_kv_heads == 1 && from_buffer->cfg.tie_embeddings);
+        CHECK(fipsc_model_llama(from_buffer)->cfg.dim == 4 && fipsc_model_llama(from_buffer)->cfg.n_kv_heads == 1 && fipsc_model_llama(from_buffer)->cfg.tie_embeddings);
         for (int i = 0; i < from_file->n_tensors && i < from_buffer->n_tensors; i++) {
             const fipsc_tensor *a = &from_file->tensors[i], *b = &from_buffer->tensors[i];
             int64_t n = fipsc_shape_numel(a->ndim, a->shape);

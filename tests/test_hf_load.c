@@ -5,6 +5,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "families/llama/llama2c.h"
+#include "families/llama/llama.h"
+#include "families/registry.h"
 #include "core/file.h"
 #include "families/llama/hf.h"
 #include "formats/safetensors.h"
@@ -33,7 +36,7 @@ static char *config_variant(const char *from, const char *to)
 {
     fipsc_error err = {0};
     char *text = NULL;
-    if (fipsc_hf_config_to_json(&stories->cfg, &text, &err)) {
+    if (fipsc_hf_config_to_json(&fipsc_model_llama(stories)->cfg, &text, &err)) {
         fprintf(stderr, "config_to_json: %s\n", err.message);
         exit(2);
     }
@@ -144,15 +147,15 @@ static void test_round_trip(void)
     char dir[4096], path[4200];
     fipsc_error err = {0};
     join(dir, sizeof dir, "stories260K-hf");
-    CHECK_OK(fipsc_hf_write_dir(stories, dir, false, &err), &err);
+    CHECK_OK(fipsc_hf_write_llama_dir(stories, dir, false, &err), &err);
 
     fipsc_model *m = NULL;
     CHECK_OK(fipsc_model_load(dir, &m, &err), &err);
     if (m) {
-        check_config(&m->cfg, "LlamaForCausalLM");
+        check_config(&fipsc_model_llama(m)->cfg, "LlamaForCausalLM");
         check_identical(stories, m, "directory");
         CHECK(fipsc_model_count_params(m).mlp == 165120);
-        CHECK(m->lm_head == m->tok_embeddings);
+        CHECK(fipsc_model_llama(m)->lm_head == fipsc_model_llama(m)->tok_embeddings);
         /* F32 weights come straight from the map, without a copy */
         CHECK(!m->tensors[0].owned && m->tensors[0].source_dtype == FIPSC_F32);
         CHECK(m->n_mlps == 5 && m->mlps[4]->f == 172);
@@ -168,14 +171,14 @@ static void test_round_trip(void)
     m = NULL;
     CHECK_OK(fipsc_model_load(copy, &m, &err), &err);
     if (m) {
-        check_config(&m->cfg, "LlamaForCausalLM");
+        check_config(&fipsc_model_llama(m)->cfg, "LlamaForCausalLM");
         check_identical(stories, m, "single file");
         fipsc_model_free(m);
     }
 
     /* writing onto a non-empty directory needs overwrite; the result loads the same */
-    CHECK_FAILS(fipsc_hf_write_dir(stories, dir, false, &err), FIPSC_ERR_IO, "not empty", &err);
-    CHECK_OK(fipsc_hf_write_dir(stories, dir, true, &err), &err);
+    CHECK_FAILS(fipsc_hf_write_llama_dir(stories, dir, false, &err), FIPSC_ERR_IO, "not empty", &err);
+    CHECK_OK(fipsc_hf_write_llama_dir(stories, dir, true, &err), &err);
     m = NULL;
     CHECK_OK(fipsc_model_load(dir, &m, &err), &err);
     if (m) check_identical(stories, m, "overwritten directory");
@@ -184,7 +187,7 @@ static void test_round_trip(void)
     /* an existing empty directory is replaced whole; trailing slash accepted */
     join(dir, sizeof dir, "empty-target/");
     mkdir(dir, 0777);
-    CHECK_OK(fipsc_hf_write_dir(stories, dir, false, &err), &err);
+    CHECK_OK(fipsc_hf_write_llama_dir(stories, dir, false, &err), &err);
     test_pathf(path, sizeof path, "%s/config.json", dir);
     struct stat sb;
     CHECK(stat(path, &sb) == 0);
@@ -194,7 +197,7 @@ static void test_round_trip(void)
 
     /* a regular file in the way */
     join(path, sizeof path, "alone.safetensors");
-    CHECK_FAILS(fipsc_hf_write_dir(stories, path, true, &err), FIPSC_ERR_IO, "not a directory", &err);
+    CHECK_FAILS(fipsc_hf_write_llama_dir(stories, path, true, &err), FIPSC_ERR_IO, "not a directory", &err);
 }
 
 /* F16 and BF16 weights become float32 exactly as the element conversion says. */
@@ -257,13 +260,13 @@ static void test_sharded(void)
     fipsc_model *m = NULL;
     CHECK_OK(fipsc_model_load(dir, &m, &err), &err);
     if (m) {
-        check_config(&m->cfg, "LlamaForCausalLM");
+        check_config(&fipsc_model_llama(m)->cfg, "LlamaForCausalLM");
         /* shards are read in file-name order, each in header order: the original order */
         check_identical(stories, m, "sharded");
         fipsc_model_free(m);
     }
     /* a sharded directory is not overwritten */
-    CHECK_FAILS(fipsc_hf_write_dir(stories, dir, true, &err), FIPSC_ERR_IO, "sharded", &err);
+    CHECK_FAILS(fipsc_hf_write_llama_dir(stories, dir, true, &err), FIPSC_ERR_IO, "sharded", &err);
 }
 
 static void test_bad_checkpoints(void)

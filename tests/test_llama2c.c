@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "families/llama/llama2c.h"
+#include "families/llama/llama.h"
 #include "core/file.h"
 #include "model/model.h"
 #include "testutil.h"
@@ -15,17 +17,17 @@ static void test_stories260k(void)
     fipsc_model *m = NULL;
     CHECK_OK(fipsc_load_llama2c(path, &m, &err), &err);
     if (!m) return;
-    CHECK(m->cfg.dim == 64);
-    CHECK(m->cfg.hidden_dim == 172);
-    CHECK(m->cfg.n_layers == 5);
-    CHECK(m->cfg.n_heads == 8);
-    CHECK(m->cfg.n_kv_heads == 4);
-    CHECK(m->cfg.vocab_size == 512);
-    CHECK(m->cfg.max_seq_len == 512);
-    CHECK(m->cfg.tie_embeddings);
+    CHECK(fipsc_model_llama(m)->cfg.dim == 64);
+    CHECK(fipsc_model_llama(m)->cfg.hidden_dim == 172);
+    CHECK(fipsc_model_llama(m)->cfg.n_layers == 5);
+    CHECK(fipsc_model_llama(m)->cfg.n_heads == 8);
+    CHECK(fipsc_model_llama(m)->cfg.n_kv_heads == 4);
+    CHECK(fipsc_model_llama(m)->cfg.vocab_size == 512);
+    CHECK(fipsc_model_llama(m)->cfg.max_seq_len == 512);
+    CHECK(fipsc_model_llama(m)->cfg.tie_embeddings);
     fipsc_param_counts pc = fipsc_model_count_params(m);
     CHECK_MSG(pc.mlp == 165120, "mlp params %lld", pc.mlp);
-    CHECK(m->lm_head == m->tok_embeddings);
+    CHECK(fipsc_model_llama(m)->lm_head == fipsc_model_llama(m)->tok_embeddings);
 
     /* Row permutation: HF q row (h*hs + j) is llama2.c row (h*hs + 2j); read the raw file. */
     fipsc_mapped_file *mf;
@@ -33,7 +35,7 @@ static void test_stories260k(void)
     const float *raw = (const float *)(mf->data + 28);
     size_t off = 512 * 64 + 5 * 64; /* token embeddings, rms_att */
     const float *wq0 = raw + off;
-    const float *q = m->layers[0].q.w;
+    const float *q = fipsc_model_llama(m)->layers[0].q.w;
     int hs = 8;
     for (int h = 0; h < 8; h++)
         for (int j = 0; j < hs / 2; j++) {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "families/llama/llama.h"
 #include "formats/corpus.h"
 #include "eval/eval.h"
 #include "llama_fixture.h"
@@ -17,7 +18,7 @@ static const fixture_shape shape = {40, 80, 2, 4, 2, 10, 53, 32, 1e-5f, 10000.0f
 static int naive_scores(const fipsc_model *m, const fipsc_model *ref, const int32_t *seq, int len,
                         double *nll, double *kl, int *agree)
 {
-    const int V = m->cfg.vocab_size;
+    const int V = fipsc_model_llama(m)->cfg.vocab_size;
     double *lm = malloc(sizeof(double) * len * V), *lr = malloc(sizeof(double) * len * V);
     naive_forward(m, seq, len, lm, NULL, NULL);
     if (ref) naive_forward(ref, seq, len, lr, NULL, NULL);

@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "families/llama/llama2c.h"
+#include "families/llama/llama.h"
+#include "families/registry.h"
 #include "core/file.h"
 #include "model/model.h"
 #include "families/llama/runtime.h"
@@ -91,7 +94,7 @@ static void check_model(const char *route, const fipsc_model *m, const reference
 {
     fipsc_error err = {0};
     const int n = ref->n, V = ref->vocab;
-    CHECK(m->cfg.vocab_size == V);
+    CHECK(fipsc_model_llama(m)->cfg.vocab_size == V);
     float *logits = calloc((size_t)3 * n * V, sizeof(float));
     worst_seen = 0.0;
 

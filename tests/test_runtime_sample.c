@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "families/llama/generate.h"
+#include "families/llama/llama2c.h"
+#include "families/llama/llama.h"
+#include "eval/generate.h"
 #include "families/llama/runtime.h"
 #include "ops/sample.h"
 #include "core/threads.h"
@@ -134,14 +136,14 @@ static void test_generation(void)
     fipsc_model *m = NULL;
     CHECK_OK(fipsc_load_llama2c(path, &m, &err), &err);
     if (!m) return;
-    const int V = m->cfg.vocab_size, N = 60;
+    const int V = fipsc_model_llama(m)->cfg.vocab_size, N = 60;
     int32_t prompt[3] = {1, 403, 407}, g1[60], g2[60], full[400];
     int n1 = 0, n2 = 0;
 
     /* Greedy: every generated token is the argmax of a prefill over the tokens before it. */
     fipsc_sampler s;
     CHECK_OK(fipsc_sampler_init(&s, V, 0.0f, 1.0f, 1, &err), &err);
-    CHECK_OK(fipsc_llama_generate(m, prompt, 3, N, &s, false, g1, &n1, &err), &err);
+    CHECK_OK(fipsc_lm_generate(m, prompt, 3, N, &s, false, g1, &n1, &err), &err);
     CHECK(n1 == N);
     fipsc_sampler_free(&s);
     memcpy(full, prompt, sizeof prompt);
@@ -153,18 +155,18 @@ static void test_generation(void)
     CHECK_MSG(agree == N, "greedy decode agrees with prefill argmax at %d of %d positions", agree, N);
     /* A tiny top-p is greedy too. */
     CHECK_OK(fipsc_sampler_init(&s, V, 1.0f, 1e-9f, 99, &err), &err);
-    CHECK_OK(fipsc_llama_generate(m, prompt, 3, N, &s, false, g2, &n2, &err), &err);
+    CHECK_OK(fipsc_lm_generate(m, prompt, 3, N, &s, false, g2, &n2, &err), &err);
     CHECK(n2 == N && memcmp(g1, g2, sizeof g1) == 0);
     fipsc_sampler_free(&s);
 
     /* Sampling at T = 1, top-p 0.9: the same tokens with 1 and 2 threads. */
     fipsc_threads_set(1);
     CHECK_OK(fipsc_sampler_init(&s, V, 1.0f, 0.9f, 5, &err), &err);
-    CHECK_OK(fipsc_llama_generate(m, prompt, 3, N, &s, false, g1, &n1, &err), &err);
+    CHECK_OK(fipsc_lm_generate(m, prompt, 3, N, &s, false, g1, &n1, &err), &err);
     fipsc_sampler_free(&s);
     fipsc_threads_set(2);
     CHECK_OK(fipsc_sampler_init(&s, V, 1.0f, 0.9f, 5, &err), &err);
-    CHECK_OK(fipsc_llama_generate(m, prompt, 3, N, &s, false, g2, &n2, &err), &err);
+    CHECK_OK(fipsc_lm_generate(m, prompt, 3, N, &s, false, g2, &n2, &err), &err);
     fipsc_sampler_free(&s);
     CHECK(n1 == N && n2 == N && memcmp(g1, g2, sizeof g1) == 0);
 
@@ -172,11 +174,11 @@ static void test_generation(void)
     int stopped = 0;
     for (uint64_t seed = 0; seed < 50 && !stopped; seed++) {
         CHECK_OK(fipsc_sampler_init(&s, V, 1.0f, 1.0f, seed, &err), &err);
-        CHECK_OK(fipsc_llama_generate(m, prompt, 1, 400, &s, true, full, &n1, &err), &err);
+        CHECK_OK(fipsc_lm_generate(m, prompt, 1, 400, &s, true, full, &n1, &err), &err);
         fipsc_sampler_free(&s);
         int eos_at = -1;
         for (int i = 0; i < n1; i++)
-            if (full[i] == m->cfg.eos_token && eos_at < 0) eos_at = i;
+            if (full[i] == fipsc_model_llama(m)->cfg.eos_token && eos_at < 0) eos_at = i;
         if (n1 < 400) {
             CHECK(eos_at == n1 - 1);
             stopped = 1;
@@ -185,7 +187,7 @@ static void test_generation(void)
         }
     }
     CHECK_MSG(stopped, "no seed of 50 produced EOS within 400 tokens");
-    CHECK_FAILS(fipsc_llama_generate(m, prompt, 3, 510, &s, false, full, &n1, &err), FIPSC_ERR_ARG,
+    CHECK_FAILS(fipsc_lm_generate(m, prompt, 3, 510, &s, false, full, &n1, &err), FIPSC_ERR_ARG,
                 "needs 513 positions but the model's context is 512", &err);
 
     /* Corpus sampling: BOS first, same corpus with 1 and 2 threads (parallel over sequences),
@@ -193,22 +195,22 @@ static void test_generation(void)
     const int S = 6, L = 40;
     int32_t *c1 = malloc(sizeof(int32_t) * S * L), *c2 = malloc(sizeof(int32_t) * S * L);
     fipsc_threads_set(1);
-    CHECK_OK(fipsc_llama_sample_sequences(m, S, L, 1.0f, 1.0f, 77, c1, NULL, NULL, &err), &err);
+    CHECK_OK(fipsc_lm_sample_sequences(m, S, L, 1.0f, 1.0f, 77, c1, NULL, NULL, &err), &err);
     fipsc_threads_set(2);
-    CHECK_OK(fipsc_llama_sample_sequences(m, S, L, 1.0f, 1.0f, 77, c2, NULL, NULL, &err), &err);
+    CHECK_OK(fipsc_lm_sample_sequences(m, S, L, 1.0f, 1.0f, 77, c2, NULL, NULL, &err), &err);
     CHECK(memcmp(c1, c2, sizeof(int32_t) * S * L) == 0);
-    CHECK_OK(fipsc_llama_sample_sequences(m, 2, L, 1.0f, 1.0f, 77, c2, NULL, NULL, &err), &err);
+    CHECK_OK(fipsc_lm_sample_sequences(m, 2, L, 1.0f, 1.0f, 77, c2, NULL, NULL, &err), &err);
     CHECK(memcmp(c1, c2, sizeof(int32_t) * 2 * L) == 0);
     int ok = 1;
     for (int i = 0; i < S; i++) {
-        ok &= c1[i * L] == m->cfg.bos_token;
+        ok &= c1[i * L] == fipsc_model_llama(m)->cfg.bos_token;
         for (int t = 0; t < L; t++) ok &= c1[i * L + t] >= 0 && c1[i * L + t] < V;
     }
     CHECK(ok);
     CHECK(memcmp(c1, c1 + L, sizeof(int32_t) * L) != 0); /* sequences differ from each other */
-    CHECK_FAILS(fipsc_llama_sample_sequences(m, 2, 600, 1.0f, 1.0f, 1, c1, NULL, NULL, &err), FIPSC_ERR_ARG,
+    CHECK_FAILS(fipsc_lm_sample_sequences(m, 2, 600, 1.0f, 1.0f, 1, c1, NULL, NULL, &err), FIPSC_ERR_ARG,
                 "context is 512", &err);
-    CHECK_FAILS(fipsc_llama_sample_sequences(m, 2, 10, 1.0f, 2.0f, 1, c1, NULL, NULL, &err), FIPSC_ERR_ARG,
+    CHECK_FAILS(fipsc_lm_sample_sequences(m, 2, 10, 1.0f, 2.0f, 1, c1, NULL, NULL, &err), FIPSC_ERR_ARG,
                 "top-p", &err);
     free(c1);
     free(c2);

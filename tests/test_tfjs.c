@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "families/registry.h"
 #include "core/file.h"
 #include "model/model.h"
 #include "formats/tfjs.h"

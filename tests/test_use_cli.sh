@@ -96,7 +96,7 @@ printf 'g\tf\t2012\t1\t4.5\tA cat.\n' >"$tmp/bad.tsv"
 expect 1 "$fipsc" eval-sts "$model" "$tmp/bad.tsv"
 expect_err "line 1 has 6 tab-separated columns"
 expect 1 "$fipsc" eval-sts "$FIPSC_SOURCE_DIR/models/stories260K.bin" "$FIPSC_SOURCE_DIR/tests/data/sts-small.tsv"
-expect_err "needs a sentence encoder"
+expect_err "is not a sentence encoder"
 expect 2 "$fipsc" eval-sts "$model"
 expect_err "expects MODEL and FILE.tsv"
 

@@ -1,19 +1,20 @@
 /* FiPS on the Universal Sentence Encoder Lite: calibration sentences and their capture, a short
  * compression, the compressed file (written, read back without densifying, embedding like its
- * dense reconstruction), and the comparison with the original (src/families/use/calibrate.h,
+ * dense reconstruction), and the comparison with the original (src/compress/calibration.h,
  * use_compare.h, families/use/compressed.h). Kept small and fast: few sentences and steps. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "families/registry.h"
 #include "compress/compress.h"
 #include "model/compressed.h"
 #include "ops/factored.h"
 #include "core/file.h"
 #include "ops/mlp_forward.h"
 #include "families/use/use.h"
-#include "families/use/calibrate.h"
-#include "eval/use_compare.h"
+#include "compress/calibration.h"
+#include "eval/embedding_compare.h"
 #include "families/use/compressed.h"
 #include "use_testdata.h"
 
@@ -78,7 +79,7 @@ static int64_t kept_tokens(const fipsc_model *m, const fipsc_sentences *s)
         int32_t *ids = NULL;
         int n = 0;
         CHECK_OK(fipsc_use_tokenize(m, s->text[i], strlen(s->text[i]), &ids, &n, &err), &err);
-        total += n < m->cfg.max_seq_len ? n : m->cfg.max_seq_len;
+        total += n < fipsc_model_use(m)->max_tokens ? n : fipsc_model_use(m)->max_tokens;
         free(ids);
     }
     return total;
@@ -89,7 +90,7 @@ static void test_capture(const fipsc_model *m, const fipsc_sentences *s)
     fipsc_error err = {0};
     fipsc_capture cap;
     fipsc_calibration cal;
-    CHECK_OK(fipsc_calibration_capture_use(m, s, "sts-small", NULL, 0, 0, 1, &cap, &cal, &err), &err);
+    CHECK_OK(fipsc_calibration_capture_sentences(m, s, "sts-small", NULL, 0, 0, 1, &cap, &cal, &err), &err);
     const int64_t tokens = kept_tokens(m, s);
     CHECK(cal.n_blocks == 2 && cal.n_sequences == s->n);
     for (int l = 0; l < cal.n_blocks; l++) {
@@ -115,7 +116,7 @@ static void test_capture(const fipsc_model *m, const fipsc_sentences *s)
     const uint64_t seeds[3] = {7, 7, 8};
     for (int k = 0; k < 3; k++) {
         int one[1] = {1};
-        CHECK_OK(fipsc_calibration_capture_use(m, s, "sts-small", one, 1, 200, seeds[k], &cap, &cal, &err), &err);
+        CHECK_OK(fipsc_calibration_capture_sentences(m, s, "sts-small", one, 1, 200, seeds[k], &cap, &cal, &err), &err);
         rows[k] = cal.blocks[1].n;
         seqs[k] = cal.n_sequences;
         CHECK(cal.blocks[0].n == 0); /* block 0 not asked for */
@@ -126,7 +127,7 @@ static void test_capture(const fipsc_model *m, const fipsc_sentences *s)
     CHECK(rows[0] == rows[1] && seqs[0] == seqs[1]);
     CHECK(rows[0] != rows[2] || seqs[0] != seqs[2]);
 
-    CHECK_FAILS(fipsc_calibration_capture_use(m, s, "sts-small", NULL, 0, 3, 1, &cap, &cal, &err), FIPSC_ERR_ARG,
+    CHECK_FAILS(fipsc_calibration_capture_sentences(m, s, "sts-small", NULL, 0, 3, 1, &cap, &cal, &err), FIPSC_ERR_ARG,
                 "no sentence fits", &err);
 }
 
@@ -165,7 +166,7 @@ static fipsc_model *compress(fipsc_compress_method method, const fipsc_calibrati
     fipsc_model *m = load_original();
     if (!m) return NULL;
     fipsc_compress_options o;
-    fipsc_compress_defaults_use(&o);
+    fipsc_compress_defaults_for(&o, &fipsc_family_use);
     o.method = method;
     o.budget = 0.25;
     o.schedule = FIPSC_FIPS_MASK_STATIC; /* pruned once: fips starts where fips-init stays */
@@ -205,7 +206,7 @@ static void test_compress_and_file(const fipsc_model *orig, const char *dir)
     CHECK_OK(fipsc_sentences_read(test_path(path, sizeof path, "FIPSC_SHARED_DIR", "data/sts-b-train.tsv"), &train,
                                   &err),
              &err);
-    CHECK_OK(fipsc_calibration_capture_use(orig, &train, "sts-b-train", NULL, 0, 3000, 1, &cap, &cal, &err), &err);
+    CHECK_OK(fipsc_calibration_capture_sentences(orig, &train, "sts-b-train", NULL, 0, 3000, 1, &cap, &cal, &err), &err);
     fipsc_sentences_free(&train);
     double fips_train[2] = {0}, init_train[2] = {0};
     fipsc_model *fips = compress(FIPSC_METHOD_FIPS, &cal, fips_train);
@@ -226,10 +227,10 @@ static void test_compress_and_file(const fipsc_model *orig, const char *dir)
 
     /* trained FiPS reproduces the original MLPs better than its untrained initialisation, also on
      * sentences it was not trained on */
-    fipsc_use_comparison cf, ci, self;
-    CHECK_OK(fipsc_use_compare(orig, fips, n, texts, NULL, &cf, &err), &err);
-    CHECK_OK(fipsc_use_compare(orig, init, n, texts, NULL, &ci, &err), &err);
-    CHECK_OK(fipsc_use_compare(orig, orig, n, texts, NULL, &self, &err), &err);
+    fipsc_embedding_comparison cf, ci, self;
+    CHECK_OK(fipsc_embedding_compare(orig, fips, n, texts, NULL, &cf, &err), &err);
+    CHECK_OK(fipsc_embedding_compare(orig, init, n, texts, NULL, &ci, &err), &err);
+    CHECK_OK(fipsc_embedding_compare(orig, orig, n, texts, NULL, &self, &err), &err);
     if (cf.n_mlps == 2 && ci.n_mlps == 2 && self.n_mlps == 2) {
         printf("held-out MLP error: fips %.4f %.4f, fips-init %.4f %.4f; mean cosine fips %.5f, fips-init %.5f\n",
                cf.mlp_rel_err[0], cf.mlp_rel_err[1], ci.mlp_rel_err[0], ci.mlp_rel_err[1], cf.mean_cosine,
@@ -243,9 +244,9 @@ static void test_compress_and_file(const fipsc_model *orig, const char *dir)
         CHECK_NEAR(self.mean_cosine, 1.0, 1e-6);
         CHECK(cf.sentences == n && cf.rows > n);
     }
-    fipsc_use_comparison_free(&cf);
-    fipsc_use_comparison_free(&ci);
-    fipsc_use_comparison_free(&self);
+    fipsc_embedding_comparison_free(&cf);
+    fipsc_embedding_comparison_free(&ci);
+    fipsc_embedding_comparison_free(&self);
 
     /* the compressed file: written, read back with factored MLPs (no dense MLP weight), the same
      * embeddings as in memory, and those of its dense reconstruction within 1e-4 relative */
@@ -288,10 +289,11 @@ static void test_config_entry(const fipsc_model *orig)
     CHECK_OK(use_cf_config_to_json(orig, &text, &err), &err);
     fipsc_model *m = fipsc_model_new();
     CHECK_OK(use_cf_config_from_json(m, text, "entry", &err), &err);
-    CHECK(m->use && m->use->tokenizer && m->use->n_layers == 2 && m->use->hidden == 1536);
+    const fipsc_use *u = fipsc_model_use(m);
+    CHECK(u && u->tokenizer && u->n_layers == 2 && u->hidden == 1536);
     CHECK(use_cf_is_tensor(m, "encoder.layer.1.mlp.fc2.weight") && !use_cf_is_tensor(m, "encoder.layer.2.mlp.fc2.weight"));
-    CHECK(m->use && m->use->vocab_json_len == fipsc_model_use(orig)->vocab_json_len &&
-          memcmp(m->use->vocab_json, fipsc_model_use(orig)->vocab_json, m->use->vocab_json_len) == 0);
+    CHECK(u && u->vocab_json_len == fipsc_model_use(orig)->vocab_json_len &&
+          memcmp(u->vocab_json, fipsc_model_use(orig)->vocab_json, u->vocab_json_len) == 0);
     fipsc_model_free(m);
 
     cJSON *root = cJSON_Parse(text);
@@ -328,7 +330,7 @@ int main(void)
     fipsc_capture cap;
     fipsc_calibration cal;
     if (llama)
-        CHECK_FAILS(fipsc_calibration_capture_use(llama, &s, "x", NULL, 0, 0, 1, &cap, &cal, &err),
+        CHECK_FAILS(fipsc_calibration_capture_sentences(llama, &s, "x", NULL, 0, 0, 1, &cap, &cal, &err),
                     FIPSC_ERR_UNSUPPORTED, "sentence encoder", &err);
     fipsc_model_free(llama);
     fipsc_sentences_free(&s);

@@ -12,11 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "families/registry.h"
 #include "families/use/distill_internal.h"
 #include "compress/compress.h"
 #include "ops/factored.h"
 #include "families/use/use.h"
-#include "families/use/calibrate.h"
+#include "compress/calibration.h"
 #include "families/use/distill.h"
 #include "gradcheck.h"
 #include "use_testdata.h"
@@ -61,9 +62,9 @@ static fipsc_model *compressed(const tokens *t)
     fipsc_sentences s = {.n = N_TEXTS, .text = (char **)TEXTS};
     fipsc_capture cap;
     fipsc_calibration cal;
-    CHECK_OK(fipsc_calibration_capture_use(m, &s, NULL, NULL, 0, 0, 1, &cap, &cal, &err), &err);
+    CHECK_OK(fipsc_calibration_capture_sentences(m, &s, NULL, NULL, 0, 0, 1, &cap, &cal, &err), &err);
     fipsc_compress_options o;
-    fipsc_compress_defaults_use(&o);
+    fipsc_compress_defaults_for(&o, &fipsc_family_use);
     o.method = FIPSC_METHOD_FIPS_INIT;
     o.budget = 0.25;
     fipsc_compress_report *rep = NULL;
@@ -287,12 +288,12 @@ static void test_training(fipsc_model *m, const tokens *t, const float *orig)
     use_distiller_free(probe);
 
     float *before = encode(m, t);
-    fipsc_use_distill_opts o;
-    fipsc_use_distill_defaults(&o);
+    fipsc_distill_opts o;
+    fipsc_distill_defaults(&o);
     o.steps = 30;
     o.batch_sentences = 8;
     o.lr = 3e-4f;
-    fipsc_use_distill_report rep;
+    fipsc_distill_report rep;
     CHECK_OK(fipsc_use_distill(m, NULL, N_TEXTS, (const int32_t *const *)t->ids, t->lens, orig, &o, &rep, &err), &err);
     CHECK(rep.steps == 30 && rep.sentences == N_TEXTS - 1 && rep.first_layer == 0 && rep.params > 0);
     printf("distillation, 30 steps: mean cosine %.5f -> %.5f\n", rep.cos_before, rep.cos_after);
@@ -339,9 +340,9 @@ static void test_uncompressed_refused(const tokens *t, const float *orig)
     fipsc_error err = {0};
     fipsc_model *m = NULL;
     CHECK_OK(fipsc_model_load(use_model_dir(), &m, &err), &err);
-    fipsc_use_distill_opts o;
-    fipsc_use_distill_defaults(&o);
-    fipsc_use_distill_report rep;
+    fipsc_distill_opts o;
+    fipsc_distill_defaults(&o);
+    fipsc_distill_report rep;
     CHECK_FAILS(fipsc_use_distill(m, NULL, N_TEXTS, (const int32_t *const *)t->ids, t->lens, orig, &o, &rep, &err),
                 FIPSC_ERR_ARG, "no compressed MLP", &err);
     fipsc_model_free(m);

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "families/llama/llama.h"
+#include "families/registry.h"
 #include "ops/mlp_forward.h"
 #include "model/model.h"
 #include "core/threads.h"
@@ -172,9 +174,9 @@ int main(void)
     fipsc_model *m = NULL;
     CHECK_OK(fipsc_model_load(use_model_dir(), &m, &err), &err);
     if (!m) return test_summary("test_use_golden");
-    CHECK(m->cfg.arch == FIPSC_ARCH_USE && fipsc_model_use(m) != NULL);
-    CHECK(m->cfg.dim == 512 && m->cfg.hidden_dim == 1536 && m->cfg.n_layers == 2 && m->cfg.vocab_size == 8002);
+    CHECK(m->family == &fipsc_family_use && fipsc_model_use(m) != NULL);
     const fipsc_use *u = fipsc_model_use(m);
+    CHECK(u->dim == 512 && u->hidden == 1536 && u->n_layers == 2 && u->vocab_size == 8002);
     CHECK(u->embed_dim == 256 && u->n_heads == 4 && u->max_tokens == 128);
     CHECK(u->layers[0].head_dim == 64 && u->layers[1].head_dim == 128);
     CHECK(u->layers[0].has_residual_projection && !u->layers[1].has_residual_projection);
@@ -212,7 +214,7 @@ int main(void)
     fipsc_model *m2 = NULL;
     CHECK_OK(fipsc_model_load(path, &m2, &err), &err);
     if (m2) {
-        CHECK(m2->cfg.arch == FIPSC_ARCH_USE && m2->n_tensors == m->n_tensors);
+        CHECK(m2->family == &fipsc_family_use && m2->n_tensors == m->n_tensors);
         float *got2 = embed_all(m2, sentences, n);
         CHECK(memcmp(got, got2, (size_t)n * DIM * sizeof *got) == 0);
         free(got2);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "families/registry.h"
 #include "eval/sts.h"
 #include "families/use/use.h"
 #include "testutil.h"
@@ -167,7 +168,7 @@ static bool *seven_column_rows(const char *path, int n)
 static void check_cr_kept(const fipsc_model *m, const char *path, const fipsc_sts_set *set, const float *emb,
                           const cJSON *golden)
 {
-    const int n = set->n, d = m->cfg.dim;
+    const int n = set->n, d = fipsc_model_use(m)->dim;
     bool *seven = seven_column_rows(path, n);
     char **texts = calloc((size_t)n, sizeof *texts);
     int *row_of = calloc((size_t)n, sizeof *row_of), k = 0;
@@ -223,7 +224,7 @@ int main(void)
         /* STS-B dev, 1,500 pairs: three decimals (the bar); in practice ~1e-6 */
         test_path(path, sizeof path, "FIPSC_SHARED_DIR", "data/sts-b-dev.tsv");
         const cJSON *dev = cJSON_GetObjectItem(golden, "sts_dev");
-        float *emb = malloc(2 * 1500 * (size_t)m->cfg.dim * sizeof *emb);
+        float *emb = malloc(2 * 1500 * (size_t)fipsc_model_use(m)->dim * sizeof *emb);
         check_against_client(m, path, dev, 5e-4, &set, emb);
         if (set.n == 1500) check_cr_kept(m, path, &set, emb, dev);
         fipsc_sts_free(&set);

@@ -1,4 +1,4 @@
-/* FiPS on Vision Transformers (src/families/vit/calibrate.h), on small ViT/DeiT checkpoints the
+/* FiPS on Vision Transformers (src/compress/calibrate_images.c), on small ViT/DeiT checkpoints the
  * test generates in Hugging Face layout (tests/vit_fixture.h):
  *   - the block objective: a compressed block's output error, computed through the real block
  *     forward from the original block input, equals its MLP's output error on the captured MLP
@@ -13,13 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "families/registry.h"
 #include "compress/compress.h"
 #include "model/compressed.h"
 #include "ops/factored.h"
 #include "families/llama/hf.h"
 #include "ops/mlp_forward.h"
 #include "families/vit/vit.h"
-#include "families/vit/calibrate.h"
+#include "compress/calibration.h"
 #include "testutil.h"
 #include "vit_fixture.h"
 
@@ -175,13 +176,13 @@ static void run_case(const vit_spec *spec, const char *groups, int case_no)
     random_images(&test_images, 12, spec->image_w, spec->image_h, spec->channels, 200 + case_no);
     float *calib_px = preprocess(orig, &calib_images), *test_px = preprocess(orig, &test_images);
     fipsc_calibration cal;
-    CHECK_OK(fipsc_calibration_capture_vit(orig, &calib_images, NULL, 0, &cal, &err), &err);
+    CHECK_OK(fipsc_calibration_capture_images(orig, &calib_images, NULL, 0, &cal, &err), &err);
     const int L = spec->layers, T = fipsc_model_vit(orig)->n_tokens;
     CHECK(cal.n_sequences == 48);
     for (int l = 0; l < L; l++) CHECK(cal.blocks[l].n == 48LL * T);
 
     fipsc_compress_options o;
-    fipsc_compress_defaults_vit(&o);
+    fipsc_compress_defaults_for(&o, &fipsc_family_vit);
     CHECK(o.schedule == FIPSC_FIPS_MASK_RIGL && strcmp(o.groups, "4") == 0);
     o.groups = groups;
     o.steps = 150;
@@ -290,7 +291,7 @@ static void run_case(const vit_spec *spec, const char *groups, int case_no)
      *    model.safetensors that loads as a plain ViT and matches. */
     CHECK_OK(fipsc_model_densify(back, &err), &err);
     test_pathf(out_dir, sizeof out_dir, "%s/case%d-export", tmp, case_no);
-    CHECK_OK(fipsc_hf_write_dir(back, out_dir, false, &err), &err);
+    CHECK_OK(back->family->export_dense(back, out_dir, false, &err), &err);
     fipsc_model *exported = load(out_dir);
     CHECK(fipsc_model_factored_count(exported) == 0 && !fipsc_compressed_is_file(out_dir));
     const fipsc_vit *ve = fipsc_model_vit(exported);
@@ -333,8 +334,8 @@ static void check_errors(void)
     fipsc_model *m = fipsc_model_new();
     fipsc_image_list none = {0};
     fipsc_calibration cal;
-    CHECK_FAILS(fipsc_calibration_capture_vit(m, &none, NULL, 0, &cal, &err), FIPSC_ERR_UNSUPPORTED,
-                "needs a ViT/DeiT model", &err);
+    CHECK_FAILS(fipsc_calibration_capture_images(m, &none, NULL, 0, &cal, &err), FIPSC_ERR_UNSUPPORTED,
+                "is not an image classifier", &err);
     fipsc_model_free(m);
     char dir[4200];
     test_pathf(dir, sizeof dir, "%s/small", tmp);
@@ -343,7 +344,7 @@ static void check_errors(void)
     fx_build(fx, &s);
     fx_write(fx, dir, NULL, false);
     m = load(dir);
-    CHECK_FAILS(fipsc_calibration_capture_vit(m, &none, NULL, 0, &cal, &err), FIPSC_ERR_ARG,
+    CHECK_FAILS(fipsc_calibration_capture_images(m, &none, NULL, 0, &cal, &err), FIPSC_ERR_ARG,
                 "no calibration images", &err);
     fipsc_model_free(m);
     fx_free(fx);

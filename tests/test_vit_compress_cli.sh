@@ -105,7 +105,7 @@ expect 2 "$fipsc" compress "$deit" -o "$tmp/x.safetensors" --calib-images "$samp
 expect 2 "$fipsc" compress "$deit" -o "$tmp/x.safetensors" --calib-images "$sample" --calib-samples 4
 expect 2 "$fipsc" compress "$deit" -o "$tmp/x.safetensors" --calib-images "$sample" --calib-count 0
 expect 2 "$fipsc" compress "$FIPSC_SOURCE_DIR/models/stories260K.bin" -o "$tmp/x.safetensors" --calib-idx "$mnist"
-grep -q "ViT/DeiT models only" "$tmp/err" || fail "images for a Llama model: $(cat "$tmp/err")"
+grep -q "image classifiers only" "$tmp/err" || fail "images for a Llama model: $(cat "$tmp/err")"
 expect 2 "$fipsc" compress "$deit" -o "$tmp/x.safetensors" --calib-images "$sample" --calib-exclude "$sample"
 grep -q "no calibration images left after --calib-exclude" "$tmp/err" || fail "all excluded: $(cat "$tmp/err")"
 expect 1 "$fipsc" compress "$deit" -o "$tmp/x.safetensors" --calib-idx "$sample/labels.tsv"

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "families/llama/llama.h"
+#include "families/registry.h"
 #include "eval/classify.h"
 #include "families/vit/vit.h"
 #include "testutil.h"
@@ -195,9 +197,9 @@ static void check_preprocessor(void)
 
     /* the ViT entry points refuse other models */
     fipsc_model *llama = fipsc_model_new();
-    snprintf(llama->cfg.arch_name, sizeof llama->cfg.arch_name, "LlamaForCausalLM");
+    snprintf(llama->arch_name, sizeof llama->arch_name, "LlamaForCausalLM");
     CHECK_FAILS(fipsc_vit_forward(llama, pixels, 1, logits, NULL, &err), FIPSC_ERR_ARG, "LlamaForCausalLM", &err);
-    CHECK_FAILS(fipsc_classify_load_image(llama, path, pixels, &err), FIPSC_ERR_ARG, "not an image classifier", &err);
+    CHECK_FAILS(fipsc_classify_load_image(llama, path, pixels, &err), FIPSC_ERR_UNSUPPORTED, "not an image classifier", &err);
     fipsc_model_free(llama);
 }
 

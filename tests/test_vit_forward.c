@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "families/registry.h"
 #include "model/capture.h"
 #include "core/threads.h"
 #include "families/vit/vit.h"
@@ -165,8 +166,8 @@ static double rel_tol(double ref) { return 1e-4 * (1.0 + fabs(ref)); }
 static void check_round_trip(const vit_fixture *fx, const fipsc_model *m)
 {
     const vit_spec *s = &fx->spec;
-    CHECK(m->cfg.arch == FIPSC_ARCH_VIT);
-    CHECK(strcmp(m->cfg.arch_name, s->arch) == 0);
+    CHECK(m->family == &fipsc_family_vit);
+    CHECK(strcmp(m->arch_name, s->arch) == 0);
     CHECK(m->n_tensors == fx->n);
     for (int i = 0; i < fx->n; i++) {
         const fx_tensor *t = &fx->t[i];
@@ -193,7 +194,9 @@ static void check_round_trip(const vit_fixture *fx, const fipsc_model *m)
     CHECK(v->channels == s->channels && v->dim == s->d && v->hidden == s->f);
     CHECK(v->n_layers == s->layers && v->n_heads == s->heads && v->head_dim == s->d / s->heads);
     CHECK(v->qkv_bias == s->qkv_bias);
-    CHECK(v->n_labels == s->labels && m->cfg.vocab_size == s->labels);
+    fipsc_image_info info;
+    fipsc_model_image(m)->info(m, &info);
+    CHECK(v->n_labels == s->labels && info.n_labels == s->labels);
     for (int i = 0; i < v->n_labels; i++) {
         char want[32];
         snprintf(want, sizeof want, "class%d", i);

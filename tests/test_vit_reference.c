@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "families/registry.h"
 #include "eval/classify.h"
 #include "core/file.h"
 #include "families/vit/vit.h"

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 
 #include "core/status.h"
+#include "model/model.h"
 
 enum { CLI_OK = 0, CLI_FAILURE = 1, CLI_USAGE = 2 };
 
@@ -46,5 +47,8 @@ bool cli_parse_int(const char *cmd, const char *option, const char *text, long l
                    long long hi, long long *out);
 bool cli_parse_double(const char *cmd, const char *option, const char *text, double lo,
                       double hi, double *out);
+
+/* Writes m (dense MLPs) in its family's standard form (fipsc_family.export_dense) to output. */
+fipsc_status cli_export_dense(const fipsc_model *m, const char *output, bool overwrite, fipsc_error *err);
 
 #endif

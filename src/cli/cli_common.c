@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "cli/cli.h"
+#include "model/family.h"
 
 int cli_report(const char *cmd, const fipsc_error *err)
 {
@@ -50,4 +51,12 @@ bool cli_parse_double(const char *cmd, const char *option, const char *text, dou
     }
     *out = v;
     return true;
+}
+
+fipsc_status cli_export_dense(const fipsc_model *m, const char *output, bool overwrite, fipsc_error *err)
+{
+    if (!m->family || !m->family->export_dense)
+        return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "%s: fipsc cannot write this architecture as a standard checkpoint",
+                          m->arch_name[0] ? m->arch_name : "the model");
+    return m->family->export_dense(m, output, overwrite, err);
 }

@@ -5,10 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "families/registry.h"
 #include "cli/cli.h"
 #include "eval/classify.h"
 #include "core/threads.h"
-#include "families/vit/vit.h"
+#include "model/family.h"
 
 static void usage(FILE *out)
 {
@@ -30,7 +31,7 @@ static void usage(FILE *out)
             FIPSC_CLASSIFY_BATCH);
 }
 
-static int print_json(const fipsc_vit *v, char **images, int n, const float *logits, int k)
+static int print_json(const fipsc_image_info *v, char **images, int n, const float *logits, int k)
 {
     cJSON *root = cJSON_CreateObject(), *list = cJSON_AddArrayToObject(root, "images");
     int *top = malloc((size_t)k * sizeof *top);
@@ -70,7 +71,7 @@ oom:
     return CLI_FAILURE;
 }
 
-static int print_text(const fipsc_vit *v, char **images, int n, const float *logits, int k)
+static int print_text(const fipsc_image_info *v, char **images, int n, const float *logits, int k)
 {
     int *top = malloc((size_t)k * sizeof *top);
     float *probs = malloc((size_t)v->n_labels * sizeof *probs);
@@ -130,13 +131,14 @@ int cmd_classify(int argc, char **argv)
     fipsc_error err = {0};
     fipsc_model *m;
     if (fipsc_model_load(argv[optind], &m, &err)) return cli_report("classify", &err);
-    const fipsc_vit *v = fipsc_model_vit(m);
-    if (!v) {
-        fprintf(stderr, "fipsc classify: %s: %s is not an image classifier (ViT/DeiT)\n", argv[optind],
-                m->cfg.arch_name);
+    const fipsc_image_ops *ops;
+    if (fipsc_model_need_image(m, &ops, &err)) {
         fipsc_model_free(m);
-        return CLI_FAILURE;
+        return cli_report("classify", &err);
     }
+    fipsc_image_info info;
+    ops->info(m, &info);
+    const fipsc_image_info *v = &info;
     char **images = argv + optind + 1;
     int n = argc - optind - 1;
     float *logits = malloc((size_t)n * v->n_labels * sizeof *logits);

@@ -9,19 +9,19 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "families/registry.h"
 #include "cli/cli.h"
-#include "cli/cli_use_calib.h"
-#include "cli/cli_vit_calib.h"
+#include "cli/cli_sentence_calib.h"
+#include "cli/cli_image_calib.h"
 #include "compress/compress.h"
 #include "model/compressed.h"
 #include "formats/corpus.h"
 #include "core/file.h"
-#include "families/llama/generate.h"
+#include "eval/generate.h"
 #include "model/model.h"
 #include "ops/sample.h"
 #include "core/threads.h"
-#include "families/use/calibrate.h"
-#include "families/vit/calibrate.h"
+#include "model/family.h"
 
 #define CMD "compress"
 
@@ -29,16 +29,27 @@
  * never repeats `fipsc sample --seed S` (typically the evaluation corpus). */
 #define CALIB_SEED_TAG 0x63616c6962ULL /* "calib" */
 
+/* One line per family: the training defaults its models get (fipsc_family.defaults). */
+static void print_family_defaults(FILE *out)
+{
+    for (int i = 0; i < fipsc_family_count(); i++) {
+        fipsc_compress_options o;
+        const fipsc_family *f = fipsc_family_at(i);
+        fipsc_compress_defaults_for(&o, f);
+        fprintf(out, "  %-9s --groups %s --schedule %s --mode %s --sparsity %g --steps %d --batch %d --lr %g\n",
+                f->name, o.groups, fipsc_compress_schedule_name(o.schedule),
+                o.mode == FIPSC_FIPS_LOCAL ? "local" : "joint", o.sparsity, o.steps, o.batch_rows, (double)o.lr);
+    }
+}
+
 static void usage(FILE *out)
 {
-    fipsc_compress_options d, vd, ud;
+    fipsc_compress_options d;
     fipsc_compress_defaults(&d);
-    fipsc_compress_defaults_vit(&vd);
-    fipsc_compress_defaults_use(&ud);
     fprintf(out,
             "Usage: fipsc compress MODEL -o OUT.safetensors [options]\n\n"
-            "Compresses the MLPs of MODEL (a Llama-family, ViT/DeiT or sentence-encoder model fipsc\n"
-            "loads) with FiPS: the MLP matrices of each group of consecutive blocks share one dense\n"
+            "Compresses the MLPs of MODEL (any model fipsc loads: a language model, an image\n"
+            "classifier or a sentence encoder) with FiPS: the MLP matrices of each group of consecutive blocks share one dense\n"
             "basis U and keep one sparse factor V_i each, initialised by SVD and trained to reproduce\n"
             "the original MLP outputs on calibration data (the original model's MLP inputs and\n"
             "outputs: teacher forcing). Baselines run through the same accounting with --method. OUT is written\n"
@@ -67,22 +78,19 @@ static void usage(FILE *out)
             "      --lr-min LR         final learning rate (default LR/100)\n"
             "      --weight-decay W    AdamW weight decay (default %g)\n"
             "      --batch B           calibration rows per MLP per step (default %d)\n"
-            "      --calib-corpus FILE calibrate on this token corpus (binary or text)\n"
+            "      --calib-corpus FILE language model: calibrate on this token corpus (binary or text)\n"
             "      --calib-samples N   or on N sequences sampled from MODEL (default 64) ...\n"
             "      --calib-len L       ... of L tokens each (default 256), with a seed derived\n"
             "                          from S (so they differ from `fipsc sample --seed S`)\n"
-            "      --calib-images DIR  ViT/DeiT: calibrate on the image files in DIR (name order)\n"
+            "      --calib-images DIR  image classifier: calibrate on the image files in DIR (name order)\n"
             "      --calib-idx FILE    ... or on the images of an IDX file (MNIST's format, gzip ok)\n"
             "      --calib-count N     the first N images that are not excluded (default %d)\n"
             "      --calib-exclude DIR leave out images whose pixels equal an image in DIR (e.g.\n"
             "                          the model's hold-out images)\n"
-            "                          ViT/DeiT defaults: --schedule rigl --groups 4 --lr %g\n"
             "      --calib-sentences F sentence encoder: calibrate on F.tsv (both sentences of every\n"
             "                          pair of an STS file) or on a text file, one sentence a line\n"
             "      --calib-rows N      ... at most N token rows: whole sentences drawn with a seed\n"
             "                          derived from S (default %d; 0 = every sentence)\n"
-            "                          sentence-encoder defaults: --mode %s --steps %d --batch %d\n"
-            "                          --lr %g --sparsity %g\n"
             "      --seed S            random seed for sampling and training (default %llu)\n"
             "      --u-dtype T         store every U as f32 (default), f16 or bf16\n"
             "      --threads K         threads to use (default: all cores)\n"
@@ -108,11 +116,12 @@ static void usage(FILE *out)
             "else one summary line per group. The same seed gives the same file, whatever --threads.\n"
             "Exit status: 0 ok, 1 failure (unreadable input, unwritable output, diverged training),\n"
             "2 usage error (including impossible budgets, groups or n:m, and a calibration corpus\n"
-            "from another vocabulary).\n",
+            "from another vocabulary).\n\n"
+            "The training options default by model family (any option given wins; --lr-min then\n"
+            "defaults to --lr / 100):\n",
             d.budget, d.sparsity, d.groups, d.steps, (double)d.lr, (double)d.weight_decay,
-            d.batch_rows, CLI_VIT_CALIB_COUNT, (double)vd.lr, CLI_USE_CALIB_ROWS,
-            ud.mode == FIPSC_FIPS_LOCAL ? "local" : "joint", ud.steps, ud.batch_rows, (double)ud.lr, ud.sparsity,
-            (unsigned long long)d.seed);
+            d.batch_rows, CLI_VIT_CALIB_COUNT, CLI_SENTENCE_CALIB_ROWS, (unsigned long long)d.seed);
+    print_family_defaults(out);
 }
 
 typedef struct progress_state {
@@ -291,9 +300,9 @@ int cmd_compress(int argc, char **argv)
     fipsc_compress_checkpoint ck = {.dir = NULL, .resume = false};
     long long calib_samples = 64, calib_len = 256, seed = (long long)o.seed, threads = 0, v;
     bool samples_given = false, lr_min_given = false, quiet = false;
-    cli_vit_calib vcal = {0};
-    cli_use_calib ucal = {.sentences = NULL, .rows = -1};
-    fipsc_capture use_cap = {0}; /* the sentence encoder's rows, which cal borrows */
+    cli_image_calib vcal = {0};
+    cli_sentence_calib ucal = {.sentences = NULL, .rows = -1};
+    fipsc_capture sentence_cap = {0}; /* the sentence encoder's rows, which cal borrows */
     bool seen[512] = {false}; /* options given, by getopt code (ViT defaults fill the others) */
     double x, lr_min = 0.0;
     int c;
@@ -430,47 +439,35 @@ int cmd_compress(int argc, char **argv)
         rc = cli_report(CMD, &err);
         goto done;
     }
-    const bool vit = m->cfg.arch == FIPSC_ARCH_VIT;
-    const char *calib_problem = cli_vit_calib_problem(&vcal, vit);
-    if (!calib_problem && vit && (calib_corpus || samples_given))
+    /* What the model can do decides how it calibrates: images, sentences or a token corpus. */
+    const bool image = fipsc_model_image(m) != NULL, encoder = fipsc_model_encoder(m) != NULL;
+    const fipsc_lm_ops *lm = fipsc_model_lm(m);
+    const char *calib_problem = cli_image_calib_problem(&vcal, image);
+    if (!calib_problem && image && (calib_corpus || samples_given))
         calib_problem = "--calib-corpus, --calib-samples and --calib-len apply to language models; "
-                        "a ViT/DeiT model calibrates on --calib-images or --calib-idx";
-    const bool use = m->cfg.arch == FIPSC_ARCH_USE;
-    if (!calib_problem) calib_problem = cli_use_calib_problem(&ucal, use);
-    if (!calib_problem && use && (calib_corpus || samples_given))
+                        "an image classifier calibrates on --calib-images or --calib-idx";
+    if (!calib_problem) calib_problem = cli_sentence_calib_problem(&ucal, encoder);
+    if (!calib_problem && encoder && (calib_corpus || samples_given))
         calib_problem = "--calib-corpus, --calib-samples and --calib-len apply to language models; "
                         "a sentence encoder calibrates on --calib-sentences";
+    if (!calib_problem && !image && !encoder && !lm)
+        calib_problem = "the model is no language model, image classifier or sentence encoder: nothing to "
+                        "calibrate it on";
     if (calib_problem) {
         rc = cli_usage_error(CMD, "%s", calib_problem);
         goto done;
     }
-    if (vit) { /* the ViT path's defaults for every training option not given */
-        fipsc_compress_options vd;
-        fipsc_compress_defaults_vit(&vd);
-        if (!seen[OPT_SCHEDULE]) o.schedule = vd.schedule;
-        if (!seen[OPT_GROUPS]) o.groups = vd.groups;
-        if (!seen[OPT_SPARSITY]) o.sparsity = vd.sparsity;
-        if (!seen[OPT_STEPS]) o.steps = vd.steps;
-        if (!seen[OPT_BATCH]) o.batch_rows = vd.batch_rows;
-        if (!seen[OPT_LR]) o.lr = vd.lr;
-        if (!seen[OPT_WD]) o.weight_decay = vd.weight_decay;
-        if (!lr_min_given) o.lr_min = o.lr / 100.0f;
-        if (fipsc_compress_options_check(&o, &err)) {
-            rc = cli_report(CMD, &err);
-            goto done;
-        }
-    }
-    if (use) { /* the sentence encoder's defaults for every training option not given */
-        fipsc_compress_options ud;
-        fipsc_compress_defaults_use(&ud);
-        if (!seen[OPT_SCHEDULE]) o.schedule = ud.schedule;
-        if (!seen[OPT_GROUPS]) o.groups = ud.groups;
-        if (!seen[OPT_SPARSITY]) o.sparsity = ud.sparsity;
-        if (!seen[OPT_MODE]) o.mode = ud.mode;
-        if (!seen[OPT_STEPS]) o.steps = ud.steps;
-        if (!seen[OPT_BATCH]) o.batch_rows = ud.batch_rows;
-        if (!seen[OPT_LR]) o.lr = ud.lr;
-        if (!seen[OPT_WD]) o.weight_decay = ud.weight_decay;
+    { /* the family's defaults for every training option not given */
+        fipsc_compress_options fd;
+        fipsc_compress_defaults_for(&fd, m->family);
+        if (!seen[OPT_SCHEDULE]) o.schedule = fd.schedule;
+        if (!seen[OPT_GROUPS]) o.groups = fd.groups;
+        if (!seen[OPT_SPARSITY]) o.sparsity = fd.sparsity;
+        if (!seen[OPT_MODE]) o.mode = fd.mode;
+        if (!seen[OPT_STEPS]) o.steps = fd.steps;
+        if (!seen[OPT_BATCH]) o.batch_rows = fd.batch_rows;
+        if (!seen[OPT_LR]) o.lr = fd.lr;
+        if (!seen[OPT_WD]) o.weight_decay = fd.weight_decay;
         if (!lr_min_given) o.lr_min = o.lr / 100.0f;
         if (fipsc_compress_options_check(&o, &err)) {
             rc = cli_report(CMD, &err);
@@ -494,12 +491,12 @@ int cmd_compress(int argc, char **argv)
         for (int l = plans[k].blocks.first; l <= plans[k].blocks.last; l++) blocks[n_blocks++] = l;
 
     fipsc_status st;
-    if (vit) {
-        st = cli_vit_calibrate(m, &vcal, blocks, n_blocks, tty && !quiet, &cal, calib_desc,
+    if (image) {
+        st = cli_image_calibrate(m, &vcal, blocks, n_blocks, tty && !quiet, &cal, calib_desc,
                                sizeof calib_desc, &err);
-    } else if (use) {
-        st = cli_use_calibrate(m, &ucal, fipsc_seed_derive(o.seed, CALIB_SEED_TAG), blocks, n_blocks,
-                               tty && !quiet, &use_cap, &cal, calib_desc, sizeof calib_desc, &err);
+    } else if (encoder) {
+        st = cli_sentence_calibrate(m, &ucal, fipsc_seed_derive(o.seed, CALIB_SEED_TAG), blocks, n_blocks,
+                               tty && !quiet, &sentence_cap, &cal, calib_desc, sizeof calib_desc, &err);
     } else if (calib_corpus) {
         snprintf(calib_desc, sizeof calib_desc, "corpus %s", basename_of(calib_corpus));
         st = fipsc_corpus_load(calib_corpus, &corpus, &err);
@@ -510,26 +507,28 @@ int cmd_compress(int argc, char **argv)
                  "derived from --seed %llu", calib_samples, calib_len, (unsigned long long)calib_seed,
                  (unsigned long long)o.seed);
         int32_t *ids = NULL;
+        fipsc_lm_info info;
+        lm->info(m, &info);
         st = FIPSC_OK;
-        if (calib_len > m->cfg.max_seq_len)
+        if (info.context > 0 && calib_len > info.context)
             st = fipsc_fail(&err, FIPSC_ERR_ARG, "--calib-len %lld exceeds the model's context of %d tokens",
-                            calib_len, m->cfg.max_seq_len);
+                            calib_len, info.context);
         else if (!(ids = malloc((size_t)calib_samples * (size_t)calib_len * sizeof *ids)))
             st = fipsc_fail(&err, FIPSC_ERR_NOMEM, "out of memory for %lld calibration tokens",
                             calib_samples * calib_len);
         if (!st)
-            st = fipsc_llama_sample_sequences(m, (int)calib_samples, (int)calib_len, 1.0f, 1.0f,
+            st = fipsc_lm_sample_sequences(m, (int)calib_samples, (int)calib_len, 1.0f, 1.0f,
                                               calib_seed, ids, tty && !quiet ? show_sampling : NULL,
                                               NULL, &err);
         if (!st)
-            st = fipsc_corpus_from_ids(ids, (int)calib_samples, (int)calib_len, m->cfg.vocab_size,
+            st = fipsc_corpus_from_ids(ids, (int)calib_samples, (int)calib_len, info.vocab_size,
                                        &corpus, &err);
         free(ids);
         if (st) fipsc_fail_context(&err, "sampling the calibration corpus: ");
     }
-    if (!st && !vit && !use) {
+    if (!st && !image && !encoder) {
         if (tty && !quiet) fprintf(stderr, "calibration: capturing MLP inputs and outputs...");
-        st = fipsc_calibration_capture_llama(m, corpus, calib_corpus ? calib_corpus : "the sampled corpus",
+        st = fipsc_calibration_capture_tokens(m, corpus, calib_corpus ? calib_corpus : "the sampled corpus",
                                              blocks, n_blocks, &cal, &err);
         if (tty && !quiet) fprintf(stderr, "\r\033[K");
     }
@@ -585,7 +584,7 @@ done:
     free(plans);
     fipsc_compress_report_free(rep);
     fipsc_calibration_free(&cal);
-    fipsc_capture_free(&use_cap);
+    fipsc_capture_free(&sentence_cap);
     fipsc_corpus_free(corpus);
     fipsc_model_free(m);
     return rc;

@@ -1,22 +1,25 @@
-/* fipsc convert: write a model as a standard Hugging Face Llama checkpoint directory.
+/* fipsc convert: write a model in its family's standard form (a Hugging Face checkpoint directory
+ * for the Llama and ViT families).
  *
  * The llama2.c loader has already renamed the weights and permuted the q/k rows into the Hugging
- * Face rotary convention, so converting is loading plus fipsc_hf_write_dir. */
+ * Face rotary convention, so converting is loading plus the family's export_dense. */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "families/registry.h"
 #include "cli/cli.h"
-#include "families/llama/hf.h"
+#include "model/family.h"
 #include "model/model.h"
 
 static void usage(FILE *out)
 {
     fprintf(out,
             "Usage: fipsc convert MODEL -o DIR [--force]\n\n"
-            "Writes MODEL (a llama2.c .bin, or any Llama-family model fipsc loads) as a Hugging\n"
-            "Face checkpoint: DIR/config.json (LlamaForCausalLM) and DIR/model.safetensors (F32\n"
-            "weights under the standard names; q/k rows in the Hugging Face RoPE order).\n"
+            "Writes MODEL (a llama2.c .bin, or any model fipsc loads) in its family's standard\n"
+            "form: for language models and ViT/DeiT a Hugging Face checkpoint, DIR/config.json\n"
+            "(a llama2.c model becomes LlamaForCausalLM) and DIR/model.safetensors (F32 weights\n"
+            "under the standard names; q/k rows in the Hugging Face RoPE order).\n"
             "DIR is created whole or not at all: the files are assembled in a temporary directory\n"
             "beside DIR that is renamed onto it.\n\n"
             "  -o, --output DIR   the checkpoint directory to create (must not exist or be empty)\n"
@@ -52,7 +55,7 @@ int cmd_convert(int argc, char **argv)
     fipsc_error err = {0};
     fipsc_model *m;
     if (fipsc_model_load(argv[optind], &m, &err)) return cli_report("convert", &err);
-    fipsc_status st = fipsc_hf_write_dir(m, output, force, &err);
+    fipsc_status st = cli_export_dense(m, output, force, &err);
     if (st) {
         fipsc_model_free(m);
         int rc = cli_report("convert", &err);
@@ -60,7 +63,10 @@ int cmd_convert(int argc, char **argv)
             fprintf(stderr, "Use --force to replace its config.json and model.safetensors.\n");
         return rc;
     }
-    printf("wrote %s: config.json and model.safetensors (%d tensors, F32)\n", output, m->n_tensors);
+    if (m->family->export_is_directory)
+        printf("wrote %s: config.json and model.safetensors (%d tensors, F32)\n", output, m->n_tensors);
+    else
+        printf("wrote %s: %s (%d tensors, F32)\n", output, m->family->export_form, m->n_tensors);
     fipsc_model_free(m);
     return CLI_OK;
 }

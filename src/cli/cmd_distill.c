@@ -10,21 +10,21 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "families/registry.h"
 #include "cli/cli.h"
 #include "model/compressed.h"
 #include "ops/factored.h"
 #include "formats/safetensors.h"
 #include "core/threads.h"
-#include "families/use/use.h"
-#include "families/use/calibrate.h"
-#include "families/use/distill.h"
+#include "formats/sentences.h"
+#include "model/family.h"
 
 #define CMD "distill"
 
 static void usage(FILE *out)
 {
-    fipsc_use_distill_opts d;
-    fipsc_use_distill_defaults(&d);
+    fipsc_distill_opts d;
+    fipsc_distill_defaults(&d);
     fprintf(out,
             "Usage: fipsc distill COMPRESSED --original MODEL --sentences FILE -o OUT [options]\n\n"
             "Fine-tunes a compressed sentence encoder end to end against the original (the\n"
@@ -57,7 +57,7 @@ static void usage(FILE *out)
             (unsigned long long)d.seed);
 }
 
-static void on_progress(void *user, const fipsc_use_distill_progress *p)
+static void on_progress(void *user, const fipsc_distill_progress *p)
 {
     (void)user;
     fprintf(stderr, "\r\033[Kdistill: step %d/%d  loss (1 - cos) %.5f  lr %.2g", p->step, p->steps, p->loss,
@@ -65,17 +65,24 @@ static void on_progress(void *user, const fipsc_use_distill_progress *p)
     if (p->step == p->steps) fprintf(stderr, "\n");
 }
 
-/* Both models are sentence encoders of the same shape. */
-static fipsc_status check_pair(const fipsc_model *orig, const fipsc_model *comp, fipsc_error *err)
+/* Both models are sentence encoders of one family and shape, and the family can distil. */
+static fipsc_status check_pair(const fipsc_model *orig, const fipsc_model *comp, const fipsc_encoder_ops **enc,
+                               fipsc_encoder_info *info, fipsc_error *err)
 {
-    const fipsc_use *a = fipsc_model_use(orig), *b = fipsc_model_use(comp);
-    if (!a) return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "--original is not a sentence encoder (%s)", FIPSC_USE_ARCH_NAME);
-    if (!b) return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "COMPRESSED is not a sentence encoder (%s)", FIPSC_USE_ARCH_NAME);
-    if (a->dim != b->dim || a->hidden != b->hidden || a->n_layers != b->n_layers || a->embed_dim != b->embed_dim ||
-        a->vocab_size != b->vocab_size)
-        return fipsc_fail(err, FIPSC_ERR_SHAPE, "--original (d %d, f %d, %d layers) and COMPRESSED (d %d, f %d, %d "
-                          "layers) are different encoders", a->dim, a->hidden, a->n_layers, b->dim, b->hidden,
-                          b->n_layers);
+    const fipsc_encoder_ops *a = fipsc_model_encoder(orig), *b = fipsc_model_encoder(comp);
+    if (!a) return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "--original (%s) is not a sentence encoder", orig->arch_name);
+    if (!b) return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "COMPRESSED (%s) is not a sentence encoder", comp->arch_name);
+    fipsc_encoder_info ia, ib;
+    a->info(orig, &ia);
+    b->info(comp, &ib);
+    if (orig->family != comp->family || ia.dim != ib.dim || orig->n_mlps != comp->n_mlps)
+        return fipsc_fail(err, FIPSC_ERR_SHAPE, "--original (%s, d %d, %d layers) and COMPRESSED (%s, d %d, %d "
+                          "layers) are different encoders", orig->arch_name, ia.dim, orig->n_mlps, comp->arch_name,
+                          ib.dim, comp->n_mlps);
+    if (!b->distill)
+        return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "%s: fipsc has no distiller for this family yet", comp->arch_name);
+    *enc = b;
+    *info = ia;
     return FIPSC_OK;
 }
 
@@ -95,8 +102,8 @@ int cmd_distill(int argc, char **argv)
                                          {"quiet", no_argument, 0, 'q'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    fipsc_use_distill_opts o;
-    fipsc_use_distill_defaults(&o);
+    fipsc_distill_opts o;
+    fipsc_distill_defaults(&o);
     const char *original = NULL, *sentences = NULL, *output = NULL;
     long long v, threads = 0;
     double x;
@@ -169,7 +176,9 @@ int cmd_distill(int argc, char **argv)
     if (!st && !fipsc_compressed_is_file(input))
         st = fipsc_fail(&err, FIPSC_ERR_FORMAT, "%s is not a fipsc compressed file (make one with fipsc compress)", input);
     if (!st) st = fipsc_model_load(input, &m, &err);
-    if (!st) st = check_pair(orig, m, &err);
+    const fipsc_encoder_ops *enc = NULL;
+    fipsc_encoder_info info = {0};
+    if (!st) st = check_pair(orig, m, &enc, &info, &err);
     if (!st && (st = fipsc_st_open(input, &f, &err)) == FIPSC_OK) {
         const char *prev = fipsc_st_meta(f, "fipsc.compress");
         if (prev && !(carried = strdup(prev))) st = fipsc_fail(&err, FIPSC_ERR_NOMEM, "out of memory");
@@ -179,19 +188,19 @@ int cmd_distill(int argc, char **argv)
     if (!st) {
         ids = calloc((size_t)s.n, sizeof *ids);
         lens = calloc((size_t)s.n, sizeof *lens);
-        target = malloc((size_t)s.n * fipsc_model_use(orig)->dim * sizeof *target);
+        target = malloc((size_t)s.n * info.dim * sizeof *target);
         if (!ids || !lens || !target) st = fipsc_fail(&err, FIPSC_ERR_NOMEM, "out of memory");
     }
     for (int i = 0; !st && i < s.n; i++)
-        if ((st = fipsc_use_tokenize(orig, s.text[i], strlen(s.text[i]), &ids[i], &lens[i], &err)))
+        if ((st = enc->tokenize(orig, s.text[i], strlen(s.text[i]), &ids[i], &lens[i], &err)))
             fipsc_fail_context(&err, "%s line %d: ", sentences, s.line[i]);
     if (!st && live) fprintf(stderr, "distill: embedding %d sentences with the original...", s.n);
-    if (!st) st = fipsc_use_encode(orig, s.n, (const int32_t *const *)ids, lens, target, NULL, &err);
+    if (!st) st = enc->encode(orig, s.n, (const int32_t *const *)ids, lens, target, NULL, &err);
     if (live) fprintf(stderr, "\r\033[K");
     if (!st) {
         o.progress = live ? on_progress : NULL;
-        fipsc_use_distill_report rep;
-        st = fipsc_use_distill(m, orig, s.n, (const int32_t *const *)ids, lens, target, &o, &rep, &err);
+        fipsc_distill_report rep;
+        st = enc->distill(m, orig, s.n, (const int32_t *const *)ids, lens, target, &o, &rep, &err);
         if (!st) {
             size_t cap = 512;
             if ((meta = malloc(cap)))

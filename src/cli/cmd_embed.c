@@ -2,16 +2,17 @@
  * as a TF.js directory or an imported .safetensors).
  *
  * Sentences come from --text options or from a file with one sentence per line; all of them are
- * embedded in one call (fipsc_use_embed), so a file gets the encoder's batching. */
+ * embedded in one call (the encoder capability's embed), so a file gets the encoder's batching. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "families/registry.h"
 #include "cli/cli.h"
 #include "core/file.h"
 #include "core/threads.h"
-#include "families/use/use.h"
+#include "model/family.h"
 
 typedef enum { FORMAT_TEXT, FORMAT_JSON, FORMAT_F32 } out_format;
 
@@ -171,19 +172,20 @@ int cmd_embed(int argc, char **argv)
     size_t size = 0, *lens = NULL;
     float *emb = NULL;
     int n = n_texts;
+    const fipsc_encoder_ops *enc = NULL;
+    fipsc_encoder_info info = {0};
     fipsc_status st = fipsc_model_load(argv[optind], &m, &err);
-    if (!st && !fipsc_model_use(m))
-        st = fipsc_fail(&err, FIPSC_ERR_UNSUPPORTED, "%s is a %s, not a sentence encoder", argv[optind],
-                        m->cfg.arch_name);
+    if (!st) st = fipsc_model_need_encoder(m, &enc, &err);
+    if (!st) enc->info(m, &info);
     if (!st && file) {
         st = read_input(file, &text, &size, &err);
         if (!st && (n = split_lines(text, size, &lines, &lens)) < 0)
             st = fipsc_fail(&err, FIPSC_ERR_NOMEM, "out of memory splitting %s into lines", file);
     }
-    const int d = st ? 0 : m->cfg.dim;
+    const int d = info.dim;
     if (!st && !(emb = malloc(((size_t)n * (size_t)d + 1) * sizeof *emb)))
         st = fipsc_fail(&err, FIPSC_ERR_NOMEM, "out of memory for %d embeddings", n);
-    if (!st) st = fipsc_use_embed(m, n, file ? (const char *const *)lines : texts, file ? lens : NULL, emb, &err);
+    if (!st) st = enc->embed(m, n, file ? (const char *const *)lines : texts, file ? lens : NULL, emb, &err);
     if (!st) {
         if (output) {
             fipsc_atomic_file af;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "families/registry.h"
 #include "cli/cli.h"
 #include "formats/corpus.h"
 #include "eval/eval.h"

@@ -4,10 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "families/registry.h"
 #include "cli/cli.h"
 #include "eval/classify.h"
 #include "core/threads.h"
-#include "families/vit/vit.h"
+#include "model/family.h"
 
 static void usage(FILE *out)
 {
@@ -74,11 +75,10 @@ int cmd_eval_images(int argc, char **argv)
     fipsc_model *m;
     const char *model_path = argv[optind];
     if (fipsc_model_load(model_path, &m, &err)) return cli_report("eval-images", &err);
-    if (!fipsc_model_vit(m)) {
-        fprintf(stderr, "fipsc eval-images: %s: %s is not an image classifier (ViT/DeiT)\n", model_path,
-                m->cfg.arch_name);
+    const fipsc_image_ops *ops;
+    if (fipsc_model_need_image(m, &ops, &err)) {
         fipsc_model_free(m);
-        return CLI_FAILURE;
+        return cli_report("eval-images", &err);
     }
     fipsc_labelled_image *items;
     int n;

@@ -4,11 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "families/registry.h"
 #include "cli/cli.h"
 #include "eval/sts.h"
 #include "core/threads.h"
-#include "families/use/use.h"
-#include "eval/use_compare.h"
+#include "model/family.h"
+#include "eval/embedding_compare.h"
 
 static void usage(FILE *out)
 {
@@ -77,13 +78,16 @@ int cmd_eval_sts(int argc, char **argv)
     if (fipsc_sts_read(argv[optind + 1], &set, &err)) return cli_report("eval-sts", &err);
     fipsc_model *m = NULL, *ref = NULL;
     fipsc_sts_result res = {0};
-    fipsc_use_comparison cmp = {0};
+    fipsc_embedding_comparison cmp = {0};
     float *emb = NULL; /* with --ref: MODEL's embeddings, pair i's sentences in rows 2i and 2i+1 */
     const char **texts = NULL;
     fipsc_status st = fipsc_model_load(argv[optind], &m, &err);
     if (!st && ref_path && (st = fipsc_model_load(ref_path, &ref, &err))) fipsc_fail_context(&err, "--ref: ");
-    if (!st && ref && fipsc_model_use(m)) {
-        emb = malloc(2 * (size_t)set.n * (size_t)m->cfg.dim * sizeof *emb);
+    const fipsc_encoder_ops *enc = st ? NULL : fipsc_model_encoder(m);
+    if (!st && ref && enc) {
+        fipsc_encoder_info info;
+        enc->info(m, &info);
+        emb = malloc(2 * (size_t)set.n * (size_t)info.dim * sizeof *emb);
         texts = malloc(2 * (size_t)set.n * sizeof *texts);
         if (!emb || !texts) st = fipsc_fail(&err, FIPSC_ERR_NOMEM, "out of memory for %d embeddings", 2 * set.n);
         for (int i = 0; texts && i < set.n; i++) {
@@ -92,7 +96,7 @@ int cmd_eval_sts(int argc, char **argv)
         }
     }
     if (!st) st = fipsc_sts_evaluate(m, &set, &res, NULL, emb, &err);
-    if (!st && ref) st = fipsc_use_compare(ref, m, 2 * set.n, texts, emb, &cmp, &err);
+    if (!st && ref) st = fipsc_embedding_compare(ref, m, 2 * set.n, texts, emb, &cmp, &err);
     if (!st) {
         if (json) {
             printf("{\"pairs\": %d, \"spearman\": %.6f, \"pearson\": %.6f", res.pairs, res.spearman, res.pearson);
@@ -116,7 +120,7 @@ int cmd_eval_sts(int argc, char **argv)
             }
         }
     }
-    fipsc_use_comparison_free(&cmp);
+    fipsc_embedding_comparison_free(&cmp);
     free(emb);
     free(texts);
     fipsc_model_free(ref);

@@ -1,17 +1,19 @@
 /* fipsc export: write a compressed model as a standard checkpoint other runtimes load.
  *
  * --dense reconstructs every compressed MLP matrix as U·V_i in its original [out, in]
- * orientation (fipsc_model_densify) and writes a Hugging Face checkpoint directory
- * (fipsc_hf_write_dir): config.json + model.safetensors, every tensor F32 under its standard
- * name. Any model fipsc loads is accepted (an uncompressed one is written as it is). */
+ * orientation (fipsc_model_densify) and writes the model in its family's standard form (a
+ * Hugging Face checkpoint directory: config.json + model.safetensors, every tensor F32 under its
+ * standard name; the sentence encoder: one .safetensors file). Any model fipsc loads is accepted
+ * (an uncompressed one is written as it is). */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "families/registry.h"
 #include "cli/cli.h"
 #include "model/compressed.h"
 #include "ops/factored.h"
-#include "families/llama/hf.h"
+#include "model/family.h"
 #include "model/model.h"
 
 static void usage(FILE *out)
@@ -23,7 +25,8 @@ static void usage(FILE *out)
             "U·V_i in its original [out, in] orientation, then DIR/config.json and\n"
             "DIR/model.safetensors (F32, standard tensor names) are written. DIR is created whole\n"
             "or not at all (assembled in a temporary directory beside it, then renamed).\n"
-            "Llama-family and ViT/DeiT models (a ViT/DeiT also gets DIR/preprocessor_config.json).\n\n"
+            "Llama-family and ViT/DeiT models (a ViT/DeiT also gets DIR/preprocessor_config.json);\n"
+            "a sentence encoder is written as one .safetensors file, OUT instead of DIR.\n\n"
             "  --dense            reconstruct dense MLP weights (required: the only export form)\n"
             "  -o, --output DIR   the checkpoint directory to create (must not exist or be empty)\n"
             "      --force        replace config.json and model.safetensors in a non-empty DIR\n"
@@ -62,7 +65,7 @@ int cmd_export(int argc, char **argv)
     if (fipsc_model_load(argv[optind], &m, &err)) return cli_report("export", &err);
     int matrices = fipsc_model_factored_count(m), groups = fipsc_model_group_count(m);
     fipsc_status st = fipsc_model_densify(m, &err);
-    if (!st) st = fipsc_hf_write_dir(m, output, force, &err);
+    if (!st) st = cli_export_dense(m, output, force, &err);
     if (st) {
         fipsc_model_free(m);
         int rc = cli_report("export", &err);
@@ -70,9 +73,9 @@ int cmd_export(int argc, char **argv)
             fprintf(stderr, "Use --force to replace its config.json and model.safetensors.\n");
         return rc;
     }
-    printf("wrote %s: config.json and model.safetensors (%d tensors, F32; %d compressed matrices of %d "
-           "group%s reconstructed)\n",
-           output, m->n_tensors, matrices, groups, groups == 1 ? "" : "s");
+    printf("wrote %s: %s (%d tensors, F32; %d compressed matrices of %d group%s reconstructed)\n", output,
+           m->family->export_is_directory ? "config.json and model.safetensors" : m->family->export_form,
+           m->n_tensors, matrices, groups, groups == 1 ? "" : "s");
     fipsc_model_free(m);
     return CLI_OK;
 }

@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "families/registry.h"
 #include "cli/cli.h"
-#include "families/llama/generate.h"
+#include "eval/generate.h"
+#include "model/family.h"
 #include "model/model.h"
 #include "core/threads.h"
 
@@ -127,9 +129,17 @@ int cmd_generate(int argc, char **argv)
         free(prompt);
         return cli_report("generate", &err);
     }
+    const fipsc_lm_ops *lm;
+    if (fipsc_model_need_lm(m, &lm, &err)) {
+        free(prompt);
+        fipsc_model_free(m);
+        return cli_report("generate", &err);
+    }
+    fipsc_lm_info info;
+    lm->info(m, &info);
     int32_t bos;
     if (!prompt) {
-        bos = m->cfg.bos_token;
+        bos = info.bos_token;
         prompt = &bos;
         n_prompt = 1;
     }
@@ -140,10 +150,9 @@ int cmd_generate(int argc, char **argv)
     if (!out) {
         fprintf(stderr, "fipsc generate: out of memory\n");
         rc = CLI_FAILURE;
-    } else if (fipsc_sampler_init(&sampler, m->cfg.vocab_size, (float)temperature, (float)top_p,
+    } else if (fipsc_sampler_init(&sampler, info.vocab_size, (float)temperature, (float)top_p,
                                   (uint64_t)seed, &err) ||
-               fipsc_llama_generate(m, prompt, n_prompt, (int)n_new, &sampler, !ignore_eos, out,
-                                    &n_out, &err)) {
+               fipsc_lm_generate(m, prompt, n_prompt, (int)n_new, &sampler, !ignore_eos, out, &n_out, &err)) {
         rc = cli_report("generate", &err);
     } else {
         for (int i = 0; i < n_prompt; i++) printf(i ? " %d" : "%d", (int)prompt[i]);

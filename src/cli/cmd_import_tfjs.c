@@ -53,7 +53,7 @@ int cmd_import_tfjs(int argc, char **argv)
     fipsc_status st = fipsc_use_write_safetensors(m, output, &err);
     if (!st) {
         fipsc_param_counts pc = fipsc_model_count_params(m);
-        printf("wrote %s: %s, %d tensors, %lld parameters (%lld in MLPs)\n", output, m->cfg.arch_name,
+        printf("wrote %s: %s, %d tensors, %lld parameters (%lld in MLPs)\n", output, m->arch_name,
                m->n_tensors, pc.total, pc.mlp);
     }
     fipsc_model_free(m);

@@ -19,10 +19,10 @@
 #include "cli/cli.h"
 #include "model/compressed.h"
 #include "ops/factored.h"
-#include "families/llama/hf.h"
+#include "families/registry.h"
 #include "model/model.h"
 #include "formats/safetensors.h"
-#include "families/vit/vit.h"
+#include "model/family.h"
 
 static void usage(FILE *out)
 {
@@ -60,17 +60,6 @@ static cJSON *tensor_entry(const char *name, fipsc_dtype dtype, int ndim, const 
     return t;
 }
 
-/* A float as the shortest decimal that reads back as the same float (1e-05, not 9.99999974e-06). */
-static cJSON *float_number(float f)
-{
-    char buf[32];
-    for (int digits = 1; digits <= 9; digits++) {
-        snprintf(buf, sizeof buf, "%.*g", digits, (double)f);
-        if (strtof(buf, NULL) == f) break;
-    }
-    return cJSON_CreateNumber(strtod(buf, NULL));
-}
-
 static cJSON *params_entry(const fipsc_param_counts *pc)
 {
     cJSON *p = cJSON_CreateObject();
@@ -82,51 +71,10 @@ static cJSON *params_entry(const fipsc_param_counts *pc)
     return p;
 }
 
-static cJSON *architecture_entry(const fipsc_config *c)
-{
-    cJSON *a = cJSON_CreateObject();
-    cJSON_AddStringToObject(a, "name", c->arch_name);
-    cJSON_AddNumberToObject(a, "dim", c->dim);
-    cJSON_AddNumberToObject(a, "hidden_dim", c->hidden_dim);
-    cJSON_AddNumberToObject(a, "n_layers", c->n_layers);
-    cJSON_AddNumberToObject(a, "n_heads", c->n_heads);
-    cJSON_AddNumberToObject(a, "n_kv_heads", c->n_kv_heads);
-    cJSON_AddNumberToObject(a, "head_dim", c->head_dim);
-    cJSON_AddNumberToObject(a, "vocab_size", c->vocab_size);
-    cJSON_AddNumberToObject(a, "max_seq_len", c->max_seq_len);
-    cJSON_AddItemToObject(a, "norm_eps", float_number(c->norm_eps));
-    cJSON_AddItemToObject(a, "rope_theta", float_number(c->rope_theta));
-    cJSON_AddBoolToObject(a, "tie_embeddings", c->tie_embeddings);
-    cJSON_AddBoolToObject(a, "qkv_bias", c->qkv_bias);
-    cJSON_AddNumberToObject(a, "bos_token", c->bos_token);
-    cJSON_AddNumberToObject(a, "eos_token", c->eos_token);
-    return a;
-}
-
 static cJSON *pair(int a, int b)
 {
     int v[2] = {a, b};
     return cJSON_CreateIntArray(v, 2);
-}
-
-static cJSON *vit_architecture_entry(const fipsc_model *m)
-{
-    const fipsc_vit *v = fipsc_model_vit(m);
-    cJSON *a = cJSON_CreateObject();
-    cJSON_AddStringToObject(a, "name", m->cfg.arch_name);
-    cJSON_AddNumberToObject(a, "dim", v->dim);
-    cJSON_AddNumberToObject(a, "hidden_dim", v->hidden);
-    cJSON_AddNumberToObject(a, "n_layers", v->n_layers);
-    cJSON_AddNumberToObject(a, "n_heads", v->n_heads);
-    cJSON_AddNumberToObject(a, "head_dim", v->head_dim);
-    cJSON_AddNumberToObject(a, "channels", v->channels);
-    cJSON_AddItemToObject(a, "image_size", pair(v->image_h, v->image_w));
-    cJSON_AddItemToObject(a, "patch_size", pair(v->patch_h, v->patch_w));
-    cJSON_AddNumberToObject(a, "n_tokens", v->n_tokens);
-    cJSON_AddNumberToObject(a, "n_labels", v->n_labels);
-    cJSON_AddItemToObject(a, "norm_eps", float_number(v->ln_eps));
-    cJSON_AddStringToObject(a, "activation", fipsc_activation_name(v->act));
-    return a;
 }
 
 /* A FiPS-compressed model: its groups, every compressed matrix, and the MLP parameters and bytes
@@ -186,10 +134,12 @@ static cJSON *metadata_entry(const fipsc_st_set *set)
     return md;
 }
 
-/* Builds the report. Returns an exit code; *doc is set on success. */
-static int build_report(const char *path, cJSON **doc_out)
+/* Builds the report. Returns an exit code; *doc (and *arch_text, the architecture in words, or
+ * NULL) are set on success. */
+static int build_report(const char *path, cJSON **doc_out, char **arch_text)
 {
     fipsc_error err = {0};
+    *arch_text = NULL;
     struct stat sb;
     if (stat(path, &sb) != 0) {
         fipsc_model *m;
@@ -202,20 +152,25 @@ static int build_report(const char *path, cJSON **doc_out)
 
     /* safetensors sources: the files themselves, for metadata (and the listing when not a model) */
     fipsc_st_set *set = NULL;
-    fipsc_config cfg;
     bool is_model = true;
     char note[FIPSC_ERROR_MESSAGE_MAX] = "";
     if (is_dir || is_st) {
-        if (fipsc_st_set_open(path, &set, &err)) return cli_report("inspect", &err);
-        /* a compressed file or a ViT/DeiT checkpoint is a model; otherwise it must carry a
-         * Llama-family config */
-        fipsc_status st = compressed || fipsc_vit_path_is_vit(path) ? FIPSC_OK : fipsc_hf_find_config(path, &cfg, &err);
-        if (st == FIPSC_ERR_NOT_FOUND || st == FIPSC_ERR_UNSUPPORTED) {
-            is_model = false;
-            snprintf(note, sizeof note, "%s", err.message);
-        } else if (st) {
-            fipsc_st_set_close(set);
+        /* a compressed file is a model; otherwise a family must claim it. One that only might (a
+         * configuration of an unknown architecture, or none) leaves a listing of the tensors. */
+        fipsc_probe probe = FIPSC_PROBE_YES;
+        fipsc_error why = {0};
+        if (!compressed) fipsc_family_probe(path, &probe, &why);
+        /* a model that is no safetensors set (a TF.js directory) has no metadata to show */
+        if (fipsc_st_set_open(path, &set, &err) && (probe != FIPSC_PROBE_YES || !is_dir))
             return cli_report("inspect", &err);
+        if (is_dir && !set) format = "directory";
+        if (probe != FIPSC_PROBE_YES) {
+            if (probe == FIPSC_PROBE_MAYBE && why.code != FIPSC_ERR_NOT_FOUND && why.code != FIPSC_ERR_UNSUPPORTED) {
+                fipsc_st_set_close(set);
+                return cli_report("inspect", &why);
+            }
+            is_model = false;
+            snprintf(note, sizeof note, "%s", why.message[0] ? why.message : "no model configuration");
         }
     }
     fipsc_model *m = NULL;
@@ -230,9 +185,15 @@ static int build_report(const char *path, cJSON **doc_out)
     cJSON *tensors = cJSON_CreateArray();
     fipsc_param_counts pc;
     if (m) {
-        cJSON_AddItemToObject(doc, "architecture", m->cfg.arch == FIPSC_ARCH_VIT
-                                                       ? vit_architecture_entry(m)
-                                                       : architecture_entry(&m->cfg));
+        cJSON *arch = NULL;
+        if (m->family->describe(m, &arch, arch_text, &err)) {
+            fipsc_model_free(m);
+            fipsc_st_set_close(set);
+            cJSON_Delete(doc);
+            cJSON_Delete(tensors);
+            return cli_report("inspect", &err);
+        }
+        cJSON_AddItemToObject(doc, "architecture", arch);
         pc = fipsc_model_count_params(m);
         for (int i = 0; !compressed && i < m->n_tensors; i++) {
             const fipsc_tensor *t = &m->tensors[i];
@@ -323,38 +284,14 @@ static void print_compression(const cJSON *c)
     }
 }
 
-static void print_text(const cJSON *doc)
+static void print_text(const cJSON *doc, const char *arch_text)
 {
     printf("path: %s\nformat: %s\n", cJSON_GetStringValue(cJSON_GetObjectItem(doc, "path")),
            cJSON_GetStringValue(cJSON_GetObjectItem(doc, "format")));
-    const cJSON *a = cJSON_GetObjectItem(doc, "architecture");
-    if (cJSON_IsObject(a) && cJSON_GetObjectItem(a, "image_size")) {
-        const cJSON *img = cJSON_GetObjectItem(a, "image_size"), *patch = cJSON_GetObjectItem(a, "patch_size");
-        printf("architecture %s: dim %lld, hidden %lld, %lld layers, %lld heads, %lld channels, "
-               "image %gx%g, patch %gx%g, %lld tokens, %lld labels\n",
-               cJSON_GetStringValue(cJSON_GetObjectItem(a, "name")), num(a, "dim"), num(a, "hidden_dim"),
-               num(a, "n_layers"), num(a, "n_heads"), num(a, "channels"),
-               cJSON_GetNumberValue(cJSON_GetArrayItem(img, 0)), cJSON_GetNumberValue(cJSON_GetArrayItem(img, 1)),
-               cJSON_GetNumberValue(cJSON_GetArrayItem(patch, 0)), cJSON_GetNumberValue(cJSON_GetArrayItem(patch, 1)),
-               num(a, "n_tokens"), num(a, "n_labels"));
-        printf("  head_dim %lld, layer_norm_eps %g, activation %s\n", num(a, "head_dim"),
-               cJSON_GetNumberValue(cJSON_GetObjectItem(a, "norm_eps")),
-               cJSON_GetStringValue(cJSON_GetObjectItem(a, "activation")));
-    } else if (cJSON_IsObject(a)) {
-        printf("architecture %s: dim %lld, hidden %lld, %lld layers, %lld heads, %lld kv heads, vocab %lld\n",
-               cJSON_GetStringValue(cJSON_GetObjectItem(a, "name")), num(a, "dim"), num(a, "hidden_dim"),
-               num(a, "n_layers"), num(a, "n_heads"), num(a, "n_kv_heads"), num(a, "vocab_size"));
-        printf("  head_dim %lld, max_seq_len %lld, rms_norm_eps %g, rope_theta %g, %s embeddings, %s "
-               "q/k/v bias, bos %lld, eos %lld\n",
-               num(a, "head_dim"), num(a, "max_seq_len"),
-               cJSON_GetNumberValue(cJSON_GetObjectItem(a, "norm_eps")),
-               cJSON_GetNumberValue(cJSON_GetObjectItem(a, "rope_theta")),
-               cJSON_IsTrue(cJSON_GetObjectItem(a, "tie_embeddings")) ? "tied" : "separate",
-               cJSON_IsTrue(cJSON_GetObjectItem(a, "qkv_bias")) ? "with" : "no", num(a, "bos_token"),
-               num(a, "eos_token"));
-    } else {
+    if (arch_text)
+        fputs(arch_text, stdout);
+    else
         printf("architecture: none (%s)\n", cJSON_GetStringValue(cJSON_GetObjectItem(doc, "note")));
-    }
     const cJSON *p = cJSON_GetObjectItem(doc, "params");
     printf("parameters: mlp %lld, attention %lld, embeddings %lld, other %lld, total %lld\n",
            num(p, "mlp"), num(p, "attention"), num(p, "embeddings"), num(p, "other"), num(p, "total"));
@@ -415,7 +352,8 @@ int cmd_inspect(int argc, char **argv)
     if (optind != argc - 1) return cli_usage_error("inspect", "expects exactly one PATH, got %d", argc - optind);
 
     cJSON *doc = NULL;
-    int rc = build_report(argv[optind], &doc);
+    char *arch_text = NULL;
+    int rc = build_report(argv[optind], &doc, &arch_text);
     if (rc != CLI_OK) return rc;
     if (json) {
         char *text = cJSON_Print(doc);
@@ -425,8 +363,9 @@ int cmd_inspect(int argc, char **argv)
         }
         if (!text) rc = CLI_FAILURE, fprintf(stderr, "fipsc inspect: out of memory\n");
     } else {
-        print_text(doc);
+        print_text(doc, arch_text);
     }
+    free(arch_text);
     cJSON_Delete(doc);
     if (fflush(stdout) != 0) {
         fprintf(stderr, "fipsc inspect: cannot write the report to standard output\n");

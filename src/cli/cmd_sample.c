@@ -4,9 +4,11 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "families/registry.h"
 #include "cli/cli.h"
 #include "formats/corpus.h"
-#include "families/llama/generate.h"
+#include "eval/generate.h"
+#include "model/family.h"
 #include "model/model.h"
 #include "core/threads.h"
 
@@ -92,21 +94,27 @@ int cmd_sample(int argc, char **argv)
     fipsc_error err = {0};
     fipsc_model *m = NULL;
     if (fipsc_model_load(argv[optind], &m, &err)) return cli_report("sample", &err);
+    const fipsc_lm_ops *lm;
+    if (fipsc_model_need_lm(m, &lm, &err)) {
+        fipsc_model_free(m);
+        return cli_report("sample", &err);
+    }
+    fipsc_lm_info info;
+    lm->info(m, &info);
     int rc = CLI_OK;
     int32_t *ids = malloc((size_t)(n * len) * sizeof *ids);
     fipsc_corpus *corpus = NULL;
     if (!ids) {
         fprintf(stderr, "fipsc sample: out of memory for %lld token ids\n", n * len);
         rc = CLI_FAILURE;
-    } else if (fipsc_llama_sample_sequences(m, (int)n, (int)len, (float)temperature, (float)top_p,
-                                            (uint64_t)seed, ids, isatty(2) ? show_progress : NULL,
-                                            NULL, &err) ||
-               fipsc_corpus_from_ids(ids, (int)n, (int)len, m->cfg.vocab_size, &corpus, &err) ||
+    } else if (fipsc_lm_sample_sequences(m, (int)n, (int)len, (float)temperature, (float)top_p, (uint64_t)seed, ids,
+                                         isatty(2) ? show_progress : NULL, NULL, &err) ||
+               fipsc_corpus_from_ids(ids, (int)n, (int)len, info.vocab_size, &corpus, &err) ||
                fipsc_corpus_write(corpus, output, &err)) {
         rc = cli_report("sample", &err);
     } else {
         printf("wrote %s: %lld sequences × %lld tokens (vocabulary %d, seed %lld)\n", output, n, len,
-               m->cfg.vocab_size, seed);
+               info.vocab_size, seed);
     }
     fipsc_corpus_free(corpus);
     free(ids);

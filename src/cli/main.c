@@ -5,18 +5,19 @@
 
 #include "cli/cli.h"
 #include "core/threads.h"
+#include "families/registry.h"
 
 static const cli_command commands[] = {
     {"inspect", "show tensors, configuration and parameter counts of a model", cmd_inspect},
-    {"generate", "continue a prompt of token ids (Llama-family models)", cmd_generate},
+    {"generate", "continue a prompt of token ids (language models)", cmd_generate},
     {"sample", "sample token sequences from a model into a token corpus file", cmd_sample},
     {"eval", "perplexity on a token corpus; KL divergence and top-1 agreement vs a reference", cmd_eval},
-    {"classify", "print the most likely classes of images (ViT/DeiT models)", cmd_classify},
-    {"eval-images", "top-1/top-5 accuracy of a ViT/DeiT model on labelled images", cmd_eval_images},
-    {"convert", "write a model as a Hugging Face Llama checkpoint directory", cmd_convert},
+    {"classify", "print the most likely classes of images (image classifiers)", cmd_classify},
+    {"eval-images", "top-1/top-5 accuracy of an image classifier on labelled images", cmd_eval_images},
+    {"convert", "write a model in its family's standard form (a Hugging Face directory)", cmd_convert},
     {"compress", "compress the MLPs with FiPS (or a baseline) into a compressed safetensors file", cmd_compress},
     {"distill", "fine-tune a compressed sentence encoder end to end against the original", cmd_distill},
-    {"export", "write a compressed model as a dense Hugging Face checkpoint (--dense)", cmd_export},
+    {"export", "write a compressed model as a dense standard checkpoint (--dense)", cmd_export},
     {"import-tfjs", "convert a TF.js graph model (Universal Sentence Encoder Lite) to safetensors", cmd_import_tfjs},
     {"embed", "sentence embeddings from a sentence encoder", cmd_embed},
     {"eval-sts", "Spearman/Pearson correlation of a sentence encoder on an STS file", cmd_eval_sts},
@@ -31,6 +32,12 @@ static void print_help(FILE *out)
             "Usage: fipsc <command> [options]\n\nCommands:\n",
             FIPSC_VERSION);
     for (int i = 0; i < n_commands; i++) fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\nModel families (what `fipsc inspect` recognises):\n");
+    for (int i = 0; i < fipsc_family_count(); i++) {
+        const fipsc_family *f = fipsc_family_at(i);
+        fprintf(out, "  %-12s %s: %s%s%s\n", f->name, f->title, f->lm ? "language model" : "",
+                f->image ? "image classifier" : "", f->encoder ? "sentence encoder" : "");
+    }
     fprintf(out, "\n'fipsc <command> --help' describes a command. Exit codes: 0 ok, 1 failure, 2 usage error.\n");
 }
 

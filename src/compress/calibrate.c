@@ -1,16 +1,11 @@
-/* Calibration rows for compression (ALGORITHM.md §6): the original model's MLP inputs and outputs.
- *
- * The original Llama model runs over the calibration corpus with teacher forcing (the corpus
- * tokens are the inputs at every position, nothing is generated) and the forward records, for
- * each block to be compressed, the normalised input x of its MLP and the MLP's output y. Every
- * compressed MLP is later trained to map those original x to those original y, so the capture
- * happens once, before any block is touched. */
+/* Calibration rows for compression: the container and the capture from a token corpus (see
+ * src/compress/calibration.h). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "compress/compress_internal.h"
 #include "model/capture.h"
-#include "families/llama/runtime.h"
+#include "model/family.h"
 
 /* Token rows per forward pass: large enough for efficient GEMMs, small enough that the
  * attention scratch and activations stay modest. */
@@ -38,10 +33,36 @@ void fipsc_calibration_free(fipsc_calibration *cal)
     memset(cal, 0, sizeof *cal);
 }
 
-static fipsc_status check_corpus(const fipsc_model *m, const fipsc_corpus *c, const char *what,
+fipsc_status calibration_blocks(const fipsc_model *m, const int **blocks, int *n_blocks, int **all, fipsc_error *err)
+{
+    *all = NULL;
+    if (*blocks && *n_blocks > 0) return FIPSC_OK;
+    if (!(*all = malloc((size_t)(m->n_mlps > 0 ? m->n_mlps : 1) * sizeof **all)))
+        return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
+    for (int l = 0; l < m->n_mlps; l++) (*all)[l] = l;
+    *blocks = *all;
+    *n_blocks = m->n_mlps;
+    return FIPSC_OK;
+}
+
+fipsc_status calibration_from_capture(const fipsc_model *m, fipsc_capture *cap, int n_sequences, bool own,
+                                      fipsc_calibration *out, fipsc_error *err)
+{
+    fipsc_status st = fipsc_calibration_init(out, m->n_mlps, err);
+    if (st) return st;
+    for (int k = 0; k < cap->n_layers; k++) {
+        const fipsc_capture_layer *cl = &cap->layers[k];
+        out->blocks[cl->layer] = (fipsc_fips_calib){cl->rows, cl->x, cl->y};
+    }
+    out->n_sequences = n_sequences;
+    if (own) out->owned = cap;
+    return FIPSC_OK;
+}
+
+static fipsc_status check_corpus(const fipsc_lm_info *info, const fipsc_corpus *c, const char *what,
                                  fipsc_error *err)
 {
-    const int vocab = m->cfg.vocab_size;
+    const int vocab = info->vocab_size;
     if (c->n_seqs < 1) return fipsc_fail(err, FIPSC_ERR_ARG, "%s: the calibration corpus is empty", what);
     if (c->vocab_size != 0 && c->vocab_size != vocab)
         return fipsc_fail(err, FIPSC_ERR_ARG,
@@ -51,35 +72,29 @@ static fipsc_status check_corpus(const fipsc_model *m, const fipsc_corpus *c, co
     if (st) return fipsc_fail_context(err, "%s: calibration corpus from another vocabulary? ", what);
     for (int i = 0; i < c->n_seqs; i++) {
         int len = fipsc_corpus_length(c, i);
-        if (len < 1 || len > m->cfg.max_seq_len)
+        if (len < 1 || len > info->context)
             return fipsc_fail(err, FIPSC_ERR_ARG,
                               "%s: calibration sequence %d has %d tokens; the model's context holds "
-                              "1 to %d", what, i, len, m->cfg.max_seq_len);
+                              "1 to %d", what, i, len, info->context);
     }
     return FIPSC_OK;
 }
 
-fipsc_status fipsc_calibration_capture_llama(const fipsc_model *m, const fipsc_corpus *c,
-                                             const char *what, const int *blocks, int n_blocks,
-                                             fipsc_calibration *out, fipsc_error *err)
+fipsc_status fipsc_calibration_capture_tokens(const fipsc_model *m, const fipsc_corpus *c, const char *what,
+                                              const int *blocks, int n_blocks, fipsc_calibration *out,
+                                              fipsc_error *err)
 {
     memset(out, 0, sizeof *out);
     if (!what) what = "calibration corpus";
-    if (m->cfg.arch != FIPSC_ARCH_LLAMA)
-        return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
-                          "calibration capture from a token corpus needs a Llama-family model (this "
-                          "is '%s')", m->cfg.arch_name);
-    fipsc_status st = check_corpus(m, c, what, err);
-    if (st) return st;
+    const fipsc_lm_ops *lm;
+    fipsc_status st = fipsc_model_need_lm(m, &lm, err);
+    if (st) return fipsc_fail_context(err, "calibration from a token corpus: ");
+    fipsc_lm_info info;
+    lm->info(m, &info);
+    if ((st = check_corpus(&info, c, what, err))) return st;
 
-    int *all = NULL;
-    if (!blocks || n_blocks == 0) {
-        all = malloc((size_t)m->n_mlps * sizeof *all);
-        if (!all) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
-        for (int l = 0; l < m->n_mlps; l++) all[l] = l;
-        blocks = all;
-        n_blocks = m->n_mlps;
-    }
+    int *all;
+    if ((st = calibration_blocks(m, &blocks, &n_blocks, &all, err))) return st;
     fipsc_capture *cap = calloc(1, sizeof *cap);
     if (!cap) {
         free(all);
@@ -97,20 +112,14 @@ fipsc_status fipsc_calibration_capture_llama(const fipsc_model *m, const fipsc_c
         int max_batch = CALIB_ROWS_PER_PASS / len > 1 ? CALIB_ROWS_PER_PASS / len : 1;
         while (i + batch < c->n_seqs && batch < max_batch && fipsc_corpus_length(c, i + batch) == len)
             batch++;
-        st = fipsc_llama_forward(m, fipsc_corpus_seq(c, i), batch, len, NULL, cap, err);
+        st = lm->forward(m, fipsc_corpus_seq(c, i), batch, len, NULL, cap, err);
         i += batch;
     }
-    if (!st) st = fipsc_calibration_init(out, m->n_mlps, err);
+    if (!st) st = calibration_from_capture(m, cap, c->n_seqs, true, out, err);
     if (st) {
         fipsc_capture_free(cap);
         free(cap);
         return fipsc_fail_context(err, "calibration on %s: ", what);
     }
-    for (int k = 0; k < cap->n_layers; k++) {
-        const fipsc_capture_layer *cl = &cap->layers[k];
-        out->blocks[cl->layer] = (fipsc_fips_calib){cl->rows, cl->x, cl->y};
-    }
-    out->n_sequences = c->n_seqs;
-    out->owned = cap;
     return FIPSC_OK;
 }

@@ -4,8 +4,8 @@
  *   1. calibration: run the ORIGINAL model over calibration data and keep, for every MLP that will
  *      be compressed, its input rows x and output rows y (teacher forcing: every compressed MLP
  *      learns from original inputs, never from the outputs of already-compressed layers).
- *      fipsc_calibration_capture_llama does this for the Llama family; other architectures fill
- *      a fipsc_calibration with their own captures (fipsc_calibration_init + borrowed rows).
+ *      src/compress/calibration.h does this for every family, by capability: token corpora for
+ *      language models, images for image classifiers, sentences for sentence encoders.
  *   2. a plan: groups of consecutive blocks ("2" or "0-1,2-4"), the rank of each group from the
  *      parameter budget, the storage of its V_i (fipsc_compress_plan).
  *   3. per group: the method (FiPS, or a baseline at the same parameter budget), then the group's
@@ -33,36 +33,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "compress/calibration.h"
 #include "model/compressed.h"
 #include "formats/corpus.h"
 #include "fips/fips.h"
 #include "model/model.h"
 #include "core/status.h"
-
-/* ------------------------------------------------------------------------------------------ */
-/* Calibration rows.                                                                           */
-
-typedef struct fipsc_calibration {
-    int n_blocks;             /* the model's number of MLP blocks (fipsc_model.n_mlps) */
-    fipsc_fips_calib *blocks; /* [n_blocks]: block l's MLP inputs x and outputs y, [n, d] each,
-                                 row-major; n = 0 for a block that was not captured */
-    int n_sequences;          /* calibration sequences (or images, sentences) behind the rows */
-    void *owned;              /* storage released by fipsc_calibration_free (NULL: borrowed) */
-} fipsc_calibration;
-
-/* An empty calibration for n_blocks blocks (every blocks[l].n = 0). The caller may point
- * blocks[l].x / .y at rows it owns and keeps alive; fipsc_calibration_free frees only `blocks`. */
-fipsc_status fipsc_calibration_init(fipsc_calibration *cal, int n_blocks, fipsc_error *err);
-
-/* Runs the original Llama-family model m over every sequence of corpus c (prefill, no logits)
- * and records the MLP rows of the listed blocks (NULL/0: every block). Refuses a corpus made
- * for another vocabulary (header vocabulary ≠ the model's, or an id ≥ the model's vocabulary)
- * and sequences longer than the model's context, naming `what` (e.g. the corpus path). */
-fipsc_status fipsc_calibration_capture_llama(const fipsc_model *m, const fipsc_corpus *c,
-                                             const char *what, const int *blocks, int n_blocks,
-                                             fipsc_calibration *out, fipsc_error *err);
-
-void fipsc_calibration_free(fipsc_calibration *cal);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Options.                                                                                    */
@@ -111,6 +87,12 @@ typedef struct fipsc_compress_options {
  * 0.75, groups "2", GMP, joint, 4000 steps of 128 rows, lr 1e-2 → 1e-4, weight decay 0, seed 1,
  * U as F32. (Many small steps beat few large ones at equal cost; joint beats local.) */
 void fipsc_compress_defaults(fipsc_compress_options *o);
+
+/* The defaults for models of `family`: fipsc_compress_defaults, then the family's own training
+ * settings (fipsc_family.defaults: groups, schedule, mode, sparsity, steps, batch, learning
+ * rates, weight decay) where it has them. */
+struct fipsc_family;
+void fipsc_compress_defaults_for(fipsc_compress_options *o, const struct fipsc_family *family);
 
 /* Checks every option on its own (ranges, method/option combinations); the message names the
  * option as the command line spells it (--budget, --nm, ...). FIPSC_ERR_ARG on failure. */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "compress/compress_internal.h"
+#include "model/family.h"
 
 static const char *const method_names[FIPSC_METHOD_COUNT] = {
     [FIPSC_METHOD_FIPS] = "fips",
@@ -55,6 +56,22 @@ void fipsc_compress_defaults(fipsc_compress_options *o)
     o->lr_min = 1e-4f;
     o->weight_decay = 0.0f;
     o->seed = 1;
+}
+
+void fipsc_compress_defaults_for(fipsc_compress_options *o, const fipsc_family *family)
+{
+    fipsc_compress_defaults(o);
+    const fipsc_family_defaults *d = family ? family->defaults : NULL;
+    if (!d) return;
+    o->groups = d->groups;
+    o->schedule = d->schedule;
+    o->mode = d->mode;
+    o->sparsity = d->sparsity;
+    o->steps = d->steps;
+    o->batch_rows = d->batch_rows;
+    o->lr = d->lr;
+    o->lr_min = d->lr_min;
+    o->weight_decay = d->weight_decay;
 }
 
 static bool uses_shared_basis(fipsc_compress_method m)

@@ -9,26 +9,32 @@
 
 #include "core/file.h"
 #include "formats/image.h"
-#include "families/vit/vit.h"
+#include "model/family.h"
 #include "core/path.h"
 
-static fipsc_status get_vit(const fipsc_model *m, const fipsc_vit **v, fipsc_error *err)
+/* m's image-classifier capability and facts, or an error saying m is not one. */
+typedef struct classifier {
+    const fipsc_image_ops *ops;
+    fipsc_image_info info;
+} classifier;
+
+static fipsc_status get_classifier(const fipsc_model *m, classifier *c, fipsc_error *err)
 {
-    *v = fipsc_model_vit(m);
-    if (*v) return FIPSC_OK;
-    return fipsc_fail(err, FIPSC_ERR_ARG, "%s is not an image classifier (ViT/DeiT)",
-                      m->cfg.arch_name[0] ? m->cfg.arch_name : "the model");
+    fipsc_status st = fipsc_model_need_image(m, &c->ops, err);
+    if (!st) c->ops->info(m, &c->info);
+    return st;
 }
 
 fipsc_status fipsc_classify_load_image(const fipsc_model *m, const char *path, float *pixels,
                                        fipsc_error *err)
 {
-    const fipsc_vit *v;
-    fipsc_status st = get_vit(m, &v, err);
+    classifier cl;
+    fipsc_status st = get_classifier(m, &cl, err);
+    const fipsc_image_info *v = &cl.info;
     if (st) return st;
     fipsc_image img;
     if ((st = fipsc_image_read(path, &img, err))) return st;
-    st = fipsc_image_preprocess(&img, &v->preproc, v->image_h, v->image_w, pixels, path, err);
+    st = fipsc_image_preprocess(&img, v->preproc, v->height, v->width, pixels, path, err);
     fipsc_image_free(&img);
     return st;
 }
@@ -36,13 +42,14 @@ fipsc_status fipsc_classify_load_image(const fipsc_model *m, const char *path, f
 fipsc_status fipsc_classify_files(const fipsc_model *m, const char *const *paths, int n, int batch,
                                   float *logits, fipsc_error *err)
 {
-    const fipsc_vit *v;
-    fipsc_status st = get_vit(m, &v, err);
+    classifier cl;
+    fipsc_status st = get_classifier(m, &cl, err);
+    const fipsc_image_info *v = &cl.info;
     if (st) return st;
     if (n < 0) return fipsc_fail(err, FIPSC_ERR_ARG, "cannot classify %d images", n);
     if (batch <= 0) batch = FIPSC_CLASSIFY_BATCH;
     if (batch > n) batch = n > 0 ? n : 1;
-    size_t per_image = (size_t)v->channels * v->image_h * v->image_w;
+    size_t per_image = (size_t)v->channels * v->height * v->width;
     float *pixels = malloc((size_t)batch * per_image * sizeof *pixels);
     fipsc_error *errors = calloc((size_t)batch, sizeof *errors);
     fipsc_status *status = calloc((size_t)batch, sizeof *status);
@@ -63,7 +70,7 @@ fipsc_status fipsc_classify_files(const fipsc_model *m, const char *const *paths
                 if (err) *err = errors[i];
             }
         if (!st)
-            st = fipsc_vit_forward(m, pixels, count, logits + (size_t)start * v->n_labels, NULL, err);
+            st = cl.ops->forward(m, pixels, count, logits + (size_t)start * v->n_labels, NULL, err);
     }
 done:
     free(pixels);
@@ -108,7 +115,7 @@ void fipsc_labelled_images_free(fipsc_labelled_image *items, int n)
 }
 
 /* The class named by text: an index in [0, n_labels), else a label of the model. */
-static bool parse_class(const fipsc_vit *v, const char *text, int *out)
+static bool parse_class(const fipsc_image_info *v, const char *text, int *out)
 {
     char *end;
     errno = 0;
@@ -130,8 +137,9 @@ fipsc_status fipsc_read_image_labels(const fipsc_model *m, const char *labels_pa
 {
     *out = NULL;
     *n_out = 0;
-    const fipsc_vit *v;
-    fipsc_status st = get_vit(m, &v, err);
+    classifier cl;
+    fipsc_status st = get_classifier(m, &cl, err);
+    const fipsc_image_info *v = &cl.info;
     if (st) return st;
     char *text;
     if ((st = fipsc_read_file(labels_path, &text, NULL, err))) return st;
@@ -200,8 +208,9 @@ fipsc_status fipsc_eval_images(const fipsc_model *m, const fipsc_labelled_image 
                                int batch, int limit, fipsc_image_eval *res, fipsc_error *err)
 {
     memset(res, 0, sizeof *res);
-    const fipsc_vit *v;
-    fipsc_status st = get_vit(m, &v, err);
+    classifier cl;
+    fipsc_status st = get_classifier(m, &cl, err);
+    const fipsc_image_info *v = &cl.info;
     if (st) return st;
     if (limit > 0 && limit < n) n = limit;
     if (n <= 0) return fipsc_fail(err, FIPSC_ERR_ARG, "no images to evaluate");

@@ -1,9 +1,10 @@
-/* Image classification with a ViT/DeiT model: image files -> preprocessed pixels -> logits ->
- * ranked classes, and top-1 / top-5 accuracy over a labelled set of images.
+/* Image classification with any image classifier (a family with the image capability,
+ * src/model/family.h): image files -> preprocessed pixels -> logits -> ranked classes, and top-1 /
+ * top-5 accuracy over a labelled set of images.
  *
- * Images are decoded and preprocessed with the model's preprocessing (fipsc_vit.preproc: its
- * preprocessor_config.json, or the defaults), batch by batch, decoding on OpenMP threads; the
- * forward is fipsc_vit_forward. Results do not depend on the batch size or the thread count. */
+ * Images are decoded and preprocessed with the model's preprocessing (fipsc_image_info.preproc:
+ * a ViT's preprocessor_config.json, or the defaults), batch by batch, decoding on OpenMP threads;
+ * the forward is the family's. Results do not depend on the batch size or the thread count. */
 #ifndef FIPSC_CLASSIFY_H
 #define FIPSC_CLASSIFY_H
 

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "families/llama/runtime.h"
+#include "model/family.h"
 
 /* Default rows per forward pass: at most 4096, and at most 64 Mi logits (256 MiB) per model. */
 static int default_max_rows(int vocab)
@@ -98,27 +98,32 @@ fipsc_status fipsc_eval_corpus(const fipsc_model *m, const fipsc_corpus *c,
     if (!opt) opt = &defaults;
     memset(out, 0, sizeof *out);
     const fipsc_model *ref = opt->ref;
-    const int vocab = m->cfg.vocab_size;
-    fipsc_status st;
-    for (const fipsc_model *mm = m; mm; mm = mm == m ? ref : NULL)
-        if (mm->cfg.arch != FIPSC_ARCH_LLAMA || !mm->layers)
+    const fipsc_lm_ops *lm[2] = {fipsc_model_lm(m), ref ? fipsc_model_lm(ref) : NULL};
+    for (int k = 0; k < (ref ? 2 : 1); k++) {
+        const fipsc_model *mm = k ? ref : m;
+        if (!lm[k])
             return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
-                              "%s%s is not a Llama-family language model (architecture '%s'): "
-                              "perplexity needs one",
-                              mm == m ? "" : "the reference ",
-                              mm->source_path[0] ? mm->source_path : "the model", mm->cfg.arch_name);
+                              "%s%s is not a language model (architecture '%s'): perplexity needs one",
+                              k ? "the reference " : "", mm->source_path[0] ? mm->source_path : "the model",
+                              mm->arch_name);
+    }
+    fipsc_lm_info info[2];
+    lm[0]->info(m, &info[0]);
+    if (ref) lm[1]->info(ref, &info[1]);
+    const int vocab = info[0].vocab_size;
+    fipsc_status st;
     if ((st = fipsc_corpus_check_vocab(c, vocab, "the model", err))) return st;
-    if (ref && ref->cfg.vocab_size != vocab)
+    if (ref && info[1].vocab_size != vocab)
         return fipsc_fail(err, FIPSC_ERR_ARG, "the reference model's vocabulary has %d tokens but the model's has %d",
-                          ref->cfg.vocab_size, vocab);
+                          info[1].vocab_size, vocab);
     int64_t total = 0;
     for (int s = 0; s < c->n_seqs; s++) {
         int len = fipsc_corpus_length(c, s);
-        for (const fipsc_model *mm = m; mm; mm = mm == m ? ref : NULL)
-            if (mm->cfg.max_seq_len > 0 && len > mm->cfg.max_seq_len)
+        for (int k = 0; k < (ref ? 2 : 1); k++)
+            if (info[k].context > 0 && len > info[k].context)
                 return fipsc_fail(err, FIPSC_ERR_ARG,
                                   "corpus sequence %d has %d tokens but the %s's context is %d positions",
-                                  s, len, mm == m ? "model" : "reference model", mm->cfg.max_seq_len);
+                                  s, len, k == 0 ? "model" : "reference model", info[k].context);
         total += len - 1;
     }
     if (total == 0)
@@ -168,8 +173,8 @@ fipsc_status fipsc_eval_corpus(const fipsc_model *m, const fipsc_corpus *c,
             memcpy(tokens + (size_t)b * len, seqs[b], (size_t)len * sizeof *tokens);
         }
         if (len > 1) {
-            if ((st = fipsc_llama_forward(m, tokens, batch, len, logits, NULL, err))) break;
-            if (ref && (st = fipsc_llama_forward(ref, tokens, batch, len, ref_logits, NULL, err))) {
+            if ((st = lm[0]->forward(m, tokens, batch, len, logits, NULL, err))) break;
+            if (ref && (st = lm[1]->forward(ref, tokens, batch, len, ref_logits, NULL, err))) {
                 fipsc_fail_context(err, "reference model: ");
                 break;
             }

@@ -12,6 +12,7 @@
 
 #include "model/model.h"
 #include "core/status.h"
+#include "formats/sts_file.h"
 
 /* Pearson's r of x and y, n >= 2, in double precision: Σ(x−x̄)(y−ȳ) / sqrt(Σ(x−x̄)² Σ(y−ȳ)²).
  * NaN when x or y is constant. */
@@ -24,18 +25,6 @@ fipsc_status fipsc_average_ranks(const double *x, int n, double *ranks, fipsc_er
 /* Spearman's ρ with average ranks for ties: the Pearson r of the two rank vectors. NaN for
  * constant inputs; *out is untouched when allocation fails. */
 fipsc_status fipsc_spearman(const double *x, const double *y, int n, double *out, fipsc_error *err);
-
-typedef struct fipsc_sts_set {
-    int n;          /* pairs */
-    double *score;  /* [n] gold scores */
-    char **s1, **s2;/* [n] the sentences (UTF-8, as in the file) */
-    int extra_column_rows; /* rows that had columns after the seventh */
-} fipsc_sts_set;
-
-/* Reads an STS file. Errors name the file and line: fewer than 7 columns, a score that is not a
- * finite number, fewer than 2 pairs. */
-fipsc_status fipsc_sts_read(const char *path, fipsc_sts_set *out, fipsc_error *err);
-void fipsc_sts_free(fipsc_sts_set *set);
 
 typedef struct fipsc_sts_result {
     int pairs;

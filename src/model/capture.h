@@ -9,7 +9,7 @@
  *   fipsc_capture cap;
  *   int layers[] = {0, 1};
  *   fipsc_capture_init(&cap, model, layers, 2, 0, &err);     // 0: no row limit
- *   fipsc_llama_forward(model, tokens, batch, len, NULL, &cap, &err);   // NULL: no logits
+ *   lm->forward(model, tokens, batch, len, NULL, &cap, &err);   // NULL: no logits
  *   ... cap.layers[i].x / .y hold cap.layers[i].rows rows of d floats, row-major ...
  *   fipsc_capture_free(&cap);
  * Rows are appended in the order the forward produces them: sequence-major, then position. */

@@ -79,7 +79,11 @@ bool fipsc_compressed_is_file(const char *path);
  * fails with FIPSC_ERR_FORMAT naming the tensor or key) into a model whose MLP slots point at
  * factored linears: nothing is densified. Non-MLP tensors are used in place from the memory map
  * when they are aligned F32. */
-fipsc_status fipsc_compressed_read(const char *path, fipsc_model **out, fipsc_error *err);
+struct fipsc_family;
+/* The family a compressed file's layout names ("llama"), or NULL when this fipsc has none by that
+ * name: the registry's fipsc_family_named. */
+typedef const struct fipsc_family *(*fipsc_family_lookup)(const char *name);
+fipsc_status fipsc_compressed_read(const char *path, fipsc_family_lookup find, fipsc_model **out, fipsc_error *err);
 
 /* Replaces every compressed matrix by its dense reconstruction U·V_i (oriented back to
  * [out, in]) so the model can be exported as a standard checkpoint. */

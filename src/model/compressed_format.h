@@ -1,5 +1,7 @@
-/* The compressed safetensors format's names and per-architecture hooks, shared by its writer
- * (compressed_write.c) and reader (compressed_read.c). The format itself: docs/FORMAT.md. */
+/* The compressed safetensors format's names, shared by its writer (compressed_write.c) and reader
+ * (compressed_read.c). The format itself: docs/FORMAT.md. What it needs to know of an
+ * architecture (its configuration as JSON, its tensors, binding its view) is the family's
+ * (src/model/family.h); the layout names the family. */
 #ifndef FIPSC_COMPRESSED_FORMAT_H
 #define FIPSC_COMPRESSED_FORMAT_H
 
@@ -28,26 +30,5 @@
 bool cf_v_name(char *buf, size_t cap, const char *weight_name, const char *suffix);
 /* "fips.groups.<g>.U" */
 void cf_u_name(char *buf, size_t cap, int group);
-
-/* What the format needs to know about an architecture. Extend cf_arches (compressed_format.c)
- * to support another one. */
-typedef struct cf_arch {
-    const char *name; /* the "architecture" value in the layout JSON: "llama" */
-    fipsc_arch arch;
-    /* the configuration as JSON text (malloc'ed) for the CF_KEY_CONFIG entry */
-    fipsc_status (*config_to_json)(const fipsc_model *m, char **out, fipsc_error *err);
-    /* parses that text into m's configuration (origin names it in messages) */
-    fipsc_status (*config_from_json)(fipsc_model *m, const char *text, const char *origin,
-                                     fipsc_error *err);
-    /* whether name is one of the architecture's tensors for m's configuration */
-    bool (*is_tensor)(const fipsc_model *m, const char *name);
-    /* builds the view (and m->mlps), binding compressed weights to their factored forms */
-    fipsc_status (*bind)(fipsc_model *m, fipsc_error *err);
-} cf_arch;
-
-/* The entry for m's architecture, or NULL (err says which architecture is missing). */
-const cf_arch *cf_arch_of_model(const fipsc_model *m, fipsc_error *err);
-/* The entry called name, or NULL. */
-const cf_arch *cf_arch_named(const char *name);
 
 #endif

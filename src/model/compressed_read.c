@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "model/compressed.h"
+#include "model/family.h"
 #include "ops/factored.h"
 #include "formats/safetensors.h"
 #include "model/compressed_format.h"
@@ -50,7 +51,7 @@ typedef struct rd_group {
 } rd_group;
 
 typedef struct rd_layout {
-    const cf_arch *arch;
+    const fipsc_family *family;
     int n_groups;
     rd_group *groups;
 } rd_layout;
@@ -234,7 +235,8 @@ static fipsc_status parse_group(const char *path, int gi, const cJSON *o, rd_gro
     return FIPSC_OK;
 }
 
-static fipsc_status parse_layout(const char *path, const char *text, rd_layout *l, fipsc_error *err)
+static fipsc_status parse_layout(const char *path, const char *text, fipsc_family_lookup find, rd_layout *l,
+                                 fipsc_error *err)
 {
     cJSON *root = cJSON_Parse(text);
     if (!cJSON_IsObject(root)) {
@@ -246,7 +248,7 @@ static fipsc_status parse_layout(const char *path, const char *text, rd_layout *
     const cJSON *groups = cJSON_GetObjectItemCaseSensitive(root, "groups");
     if (!cJSON_IsString(arch)) {
         st = LAYOUT_FAIL("%s: __metadata__ %s: architecture must be a string", path, CF_KEY_LAYOUT);
-    } else if (!(l->arch = cf_arch_named(arch->valuestring))) {
+    } else if (!(l->family = find(arch->valuestring))) {
         st = fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "%s: compressed %s models are not supported by this fipsc",
                         path, arch->valuestring);
     } else if (!cJSON_IsArray(groups)) {
@@ -323,11 +325,11 @@ static fipsc_status add_plain_tensors(fipsc_model *m, const fipsc_st_file *f, co
         if (compressed_weight(l, t->name))
             return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: tensor '%s' is stored both dense and compressed", path,
                               t->name);
-        if (!l->arch->is_tensor(m, t->name))
+        if (!l->family->is_tensor(m, t->name))
             return fipsc_fail(err, FIPSC_ERR_FORMAT,
                               "%s: unexpected tensor '%s': neither named by the compression layout nor part of the "
-                              "%s with %d layers that its configuration describes",
-                              path, t->name, m->cfg.arch_name, m->cfg.n_layers);
+                              "%s that its configuration describes",
+                              path, t->name, m->arch_name);
         if (t->dtype != FIPSC_F32 && t->dtype != FIPSC_F16 && t->dtype != FIPSC_BF16)
             return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: tensor '%s' has dtype %s; model weights must be F32, F16 or BF16",
                               path, t->name, fipsc_dtype_name(t->dtype));
@@ -542,7 +544,7 @@ static fipsc_status check_version(const fipsc_st_file *f, const char *path, fips
     return FIPSC_OK;
 }
 
-fipsc_status fipsc_compressed_read(const char *path, fipsc_model **out, fipsc_error *err)
+fipsc_status fipsc_compressed_read(const char *path, fipsc_family_lookup find, fipsc_model **out, fipsc_error *err)
 {
     *out = NULL;
     fipsc_st_file *f;
@@ -571,11 +573,11 @@ fipsc_status fipsc_compressed_read(const char *path, fipsc_model **out, fipsc_er
     else if (!st && !config)
         st = fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: __metadata__ has no \"%s\" (the model configuration)", path,
                         CF_KEY_CONFIG);
-    if (!st) st = parse_layout(path, layout_text, &layout, err);
-    if (!st) st = layout.arch->config_from_json(m, config, origin, err);
+    if (!st) st = parse_layout(path, layout_text, find, &layout, err);
+    if (!st) st = layout.family->config_from_json(m, config, origin, err);
     if (!st) st = add_plain_tensors(m, f, &layout, path, err);
     if (!st) st = read_groups(m, f, path, &layout, err);
-    if (!st && (st = layout.arch->bind(m, err))) fipsc_fail_context(err, "%s: ", path);
+    if (!st && (st = layout.family->bind(m, err))) fipsc_fail_context(err, "%s: ", path);
     if (!st) st = check_bound(m, path, &layout, err);
     layout_free(&layout);
     if (st) {

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "model/compressed.h"
+#include "model/family.h"
 #include "ops/factored.h"
 #include "formats/safetensors.h"
 #include "core/tensor.h"
@@ -151,7 +152,7 @@ too_long:
 }
 
 /* Metadata entries: format, version, config, layout, then the caller's. */
-static fipsc_status set_metadata(fipsc_st_writer *w, const fipsc_model *m, const cf_arch *arch,
+static fipsc_status set_metadata(fipsc_st_writer *w, const fipsc_model *m, const fipsc_family *family,
                                  fipsc_dtype u_dtype, const char *const *extra, fipsc_error *err)
 {
     char version[16], *config = NULL;
@@ -159,14 +160,14 @@ static fipsc_status set_metadata(fipsc_st_writer *w, const fipsc_model *m, const
     fipsc_status st;
     if ((st = fipsc_st_writer_set_meta(w, CF_KEY_FORMAT, CF_FORMAT_VALUE, err)) ||
         (st = fipsc_st_writer_set_meta(w, CF_KEY_VERSION, version, err)) ||
-        (st = arch->config_to_json(m, &config, err)) ||
+        (st = family->config_to_json(m, &config, err)) ||
         (st = fipsc_st_writer_set_meta(w, CF_KEY_CONFIG, config, err))) {
         free(config);
         return st;
     }
     free(config);
     cJSON *layout = cJSON_CreateObject();
-    cJSON_AddStringToObject(layout, "architecture", arch->name);
+    cJSON_AddStringToObject(layout, "architecture", family->name);
     cJSON *groups = cJSON_AddArrayToObject(layout, "groups");
     for (int g = 0; g < fipsc_model_group_count(m); g++) cJSON_AddItemToArray(groups, group_json(m, g, u_dtype));
     char *text = cJSON_PrintUnformatted(layout);
@@ -227,12 +228,14 @@ fipsc_status fipsc_compressed_write_ex(const fipsc_model *m, const char *path,
     if (u_dtype != FIPSC_F32 && u_dtype != FIPSC_F16 && u_dtype != FIPSC_BF16)
         return fipsc_fail(err, FIPSC_ERR_ARG, "%s: U can be stored as F32, F16 or BF16, not %s", path,
                           fipsc_dtype_name(u_dtype));
-    const cf_arch *arch = cf_arch_of_model(m, err);
-    if (!arch) return fipsc_fail_context(err, "%s: ", path);
+    const fipsc_family *family = m->family;
+    if (!family)
+        return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "%s: %s: the model has no family to name in the file", path,
+                          m->arch_name[0] ? m->arch_name : "model");
     fipsc_st_writer *w = fipsc_st_writer_new();
     if (!w) return fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory", path);
     pending p = {0};
-    fipsc_status st = set_metadata(w, m, arch, u_dtype, extra_metadata, err);
+    fipsc_status st = set_metadata(w, m, family, u_dtype, extra_metadata, err);
     if (!st) st = add_everything(w, m, u_dtype, &p, err);
     if (st) fipsc_fail_context(err, "%s: ", path);
     else st = fipsc_st_writer_write(w, path, err);

@@ -1,8 +1,7 @@
-/* Writing a Llama-family or ViT/DeiT model as a Hugging Face checkpoint directory (see
- * src/families/llama/hf.h).
+/* Writing a model as a Hugging Face checkpoint directory (see src/model/hf_write.h).
  *
- * DIR/config.json       the configuration (fipsc_hf_config_to_json; a ViT/DeiT's own config.json
- *                       text, and its preprocessor_config.json beside it when it had one)
+ * DIR/config.json       the configuration, as the model's family writes it (and an image model's
+ *                       preprocessor_config.json beside it when it had one)
  * DIR/model.safetensors every tensor as F32 under its Hugging Face name, in the model's order,
  *                       __metadata__ {"format": "pt", "config": <the config.json text>}
  *
@@ -20,9 +19,8 @@
 #include <dirent.h>
 
 #include "core/file.h"
-#include "families/llama/hf.h"
+#include "model/hf_write.h"
 #include "formats/safetensors.h"
-#include "families/vit/vit.h"
 #include "core/path.h"
 
 /* Writes text and a final newline to dir/name, atomically. */
@@ -76,13 +74,9 @@ static int dir_is_empty(const char *dir)
     return empty;
 }
 
-/* Refuses what cannot be written as a dense Hugging Face Llama or ViT/DeiT checkpoint. */
+/* Refuses what cannot be written as a dense checkpoint. */
 static fipsc_status check_writable(const fipsc_model *m, fipsc_error *err)
 {
-    if (m->cfg.arch != FIPSC_ARCH_LLAMA && m->cfg.arch != FIPSC_ARCH_VIT)
-        return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
-                          "%s: only Llama-family and ViT/DeiT models can be written as a Hugging Face checkpoint",
-                          m->cfg.arch_name);
     for (int i = 0; i < m->n_mlps; i++) {
         const fipsc_mlp *mlp = m->mlps[i];
         if (mlp->gate.factored || mlp->up.factored || mlp->down.factored)
@@ -156,8 +150,8 @@ static fipsc_status write_via_temp_dir(const fipsc_st_writer *w, const char *con
     return FIPSC_OK;
 }
 
-fipsc_status fipsc_hf_write_dir(const fipsc_model *m, const char *dir_in, bool overwrite,
-                                fipsc_error *err)
+fipsc_status fipsc_hf_write_dir(const fipsc_model *m, const char *dir_in, bool overwrite, const char *config_text,
+                                const char *preproc_text, fipsc_error *err)
 {
     fipsc_status st = check_writable(m, err);
     if (st) return st;
@@ -189,21 +183,10 @@ fipsc_status fipsc_hf_write_dir(const fipsc_model *m, const char *dir_in, bool o
                           "to write beside its shards",
                           dir);
 
-    /* A ViT/DeiT keeps the config.json (and preprocessor_config.json) it was loaded with. */
-    char *config_text;
-    const fipsc_vit *vit = fipsc_model_vit(m);
-    const char *preproc_text = vit ? vit->preproc_text : NULL;
-    st = vit ? fipsc_vit_config_json(m, false, &config_text, err)
-             : fipsc_hf_config_to_json(&m->cfg, &config_text, err);
-    if (st) return st;
     fipsc_st_writer *w = NULL;
-    if ((st = make_writer(m, config_text, &w, err))) {
-        free(config_text);
-        return st;
-    }
+    if ((st = make_writer(m, config_text, &w, err))) return st;
     st = fresh ? write_via_temp_dir(w, config_text, preproc_text, dir, err)
                : write_files(w, config_text, preproc_text, dir, err);
     fipsc_st_writer_free(w);
-    free(config_text);
     return st;
 }

@@ -1,12 +1,13 @@
-/* The in-memory model: named tensors, kept resources, the Llama view and parameter counts. */
+/* The in-memory model: named tensors, kept resources, the family's view and parameter counts. */
 #include "model/model.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops/factored.h"
 #include "core/path.h"
+#include "model/family.h"
+#include "ops/factored.h"
 
 struct fipsc_resource {
     void *ptr;
@@ -14,16 +15,21 @@ struct fipsc_resource {
     struct fipsc_resource *next;
 };
 
-fipsc_model *fipsc_model_new(void)
+fipsc_model *fipsc_model_new(void) { return calloc(1, sizeof(fipsc_model)); }
+
+void fipsc_model_set_view(fipsc_model *m, const fipsc_family *family, void *view, void (*view_free)(void *))
 {
-    fipsc_model *m = calloc(1, sizeof *m);
-    if (m) {
-        m->cfg.bos_token = 1;
-        m->cfg.eos_token = 2;
-        m->cfg.rope_theta = 10000.0f;
-        m->cfg.norm_eps = 1e-5f;
-    }
-    return m;
+    if (m->view && m->view != view && m->view_free) m->view_free(m->view);
+    m->family = family;
+    m->view = view;
+    m->view_free = view_free;
+}
+
+void fipsc_model_set_mlps(fipsc_model *m, fipsc_mlp **mlps, int n)
+{
+    if (m->mlps != mlps) free(m->mlps);
+    m->mlps = mlps;
+    m->n_mlps = n;
 }
 
 fipsc_status fipsc_model_set_source_path(fipsc_model *m, const char *path, fipsc_error *err)
@@ -34,12 +40,12 @@ fipsc_status fipsc_model_set_source_path(fipsc_model *m, const char *path, fipsc
 void fipsc_model_free(fipsc_model *m)
 {
     if (!m) return;
+    if (m->view && m->view_free) m->view_free(m->view); /* it points into tensors: first */
     for (int i = 0; i < m->n_tensors; i++) {
         free(m->tensors[i].name);
         if (m->tensors[i].owned) free(m->tensors[i].data);
     }
     free(m->tensors);
-    free(m->layers);
     free(m->mlps);
     struct fipsc_resource *r = m->resources;
     while (r) {
@@ -183,104 +189,22 @@ fipsc_status fipsc_model_check_finite(const fipsc_model *m, fipsc_error *err)
     return FIPSC_OK;
 }
 
-/* Looks up "model.layers.<l>.<suffix>" with the given shape. */
-static fipsc_status require_layer(const fipsc_model *m, int l, const char *suffix, int ndim,
-                                  int64_t d0, int64_t d1, const float **data, fipsc_error *err)
-{
-    char name[256];
-    snprintf(name, sizeof name, "model.layers.%d.%s", l, suffix);
-    int64_t shape[2] = {d0, d1};
-    return fipsc_model_require(m, name, ndim, shape, data, err);
-}
-
-/* Optional bias: absent is fine when the configuration says there is none. */
-static fipsc_status bind_linear(const fipsc_model *m, int l, const char *proj, int out, int in,
-                                bool bias, fipsc_linear *lin, fipsc_error *err)
-{
-    char suffix[128];
-    memset(lin, 0, sizeof *lin);
-    char name[256];
-    snprintf(name, sizeof name, "model.layers.%d.%s.weight", l, proj);
-    fipsc_status st = fipsc_model_bind_weight(m, name, out, in, lin, err);
-    if (st) return st;
-    if (!bias) return FIPSC_OK;
-    snprintf(suffix, sizeof suffix, "%s.bias", proj);
-    return require_layer(m, l, suffix, 1, out, 0, &lin->bias, err);
-}
-
-fipsc_status fipsc_model_bind_llama(fipsc_model *m, fipsc_error *err)
-{
-    const fipsc_config *c = &m->cfg;
-    if (c->dim <= 0 || c->hidden_dim <= 0 || c->n_layers <= 0 || c->n_heads <= 0 ||
-        c->n_kv_heads <= 0 || c->vocab_size <= 0 || c->head_dim <= 0)
-        return fipsc_fail(err, FIPSC_ERR_FORMAT,
-                          "invalid configuration: dim %d, hidden %d, layers %d, heads %d, kv heads "
-                          "%d, head_dim %d, vocab %d (all must be positive)",
-                          c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads,
-                          c->head_dim, c->vocab_size);
-    if (c->n_heads % c->n_kv_heads != 0)
-        return fipsc_fail(err, FIPSC_ERR_FORMAT,
-                          "invalid configuration: %d attention heads is not a multiple of %d "
-                          "key/value heads",
-                          c->n_heads, c->n_kv_heads);
-    if (c->head_dim % 2 != 0)
-        return fipsc_fail(err, FIPSC_ERR_FORMAT, "invalid configuration: head_dim %d is odd (RoPE pairs dimensions)",
-                          c->head_dim);
-
-    fipsc_llama_layer *layers = calloc((size_t)c->n_layers, sizeof *layers);
-    fipsc_mlp **mlps = calloc((size_t)c->n_layers, sizeof *mlps);
-    if (!layers || !mlps) {
-        free(layers);
-        free(mlps);
-        return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory binding %d layers", c->n_layers);
-    }
-    free(m->layers);
-    free(m->mlps);
-    m->layers = layers;
-    m->mlps = mlps;
-    m->n_mlps = c->n_layers;
-    for (int l = 0; l < c->n_layers; l++) mlps[l] = &layers[l].mlp;
-
-    int q_dim = c->n_heads * c->head_dim, kv_dim = c->n_kv_heads * c->head_dim;
-    int64_t emb_shape[2] = {c->vocab_size, c->dim}, norm_shape[1] = {c->dim};
-    fipsc_status st = fipsc_model_require(m, "model.embed_tokens.weight", 2, emb_shape,
-                                          &m->tok_embeddings, err);
-    if (st) return st;
-    if ((st = fipsc_model_require(m, "model.norm.weight", 1, norm_shape, &m->final_norm, err)))
-        return st;
-    if (c->tie_embeddings) {
-        if (fipsc_model_find(m, "lm_head.weight"))
-            return fipsc_fail(err, FIPSC_ERR_FORMAT,
-                              "tie_word_embeddings is true but the checkpoint also has 'lm_head.weight'");
-        m->lm_head = m->tok_embeddings;
-    } else if ((st = fipsc_model_require(m, "lm_head.weight", 2, emb_shape, &m->lm_head, err))) {
-        return fipsc_fail_context(err, "tie_word_embeddings is false: ");
-    }
-
-    for (int l = 0; l < c->n_layers; l++) {
-        fipsc_llama_layer *L = &layers[l];
-        if ((st = require_layer(m, l, "input_layernorm.weight", 1, c->dim, 0, &L->attn_norm, err)) ||
-            (st = require_layer(m, l, "post_attention_layernorm.weight", 1, c->dim, 0, &L->ffn_norm, err)) ||
-            (st = bind_linear(m, l, "self_attn.q_proj", q_dim, c->dim, c->qkv_bias, &L->q, err)) ||
-            (st = bind_linear(m, l, "self_attn.k_proj", kv_dim, c->dim, c->qkv_bias, &L->k, err)) ||
-            (st = bind_linear(m, l, "self_attn.v_proj", kv_dim, c->dim, c->qkv_bias, &L->v, err)) ||
-            (st = bind_linear(m, l, "self_attn.o_proj", c->dim, q_dim, false, &L->o, err)))
-            return st;
-        fipsc_mlp *mlp = &L->mlp;
-        mlp->kind = FIPSC_MLP_GATED;
-        mlp->act = FIPSC_ACT_SILU;
-        mlp->d = c->dim;
-        mlp->f = c->hidden_dim;
-        if ((st = bind_linear(m, l, "mlp.gate_proj", c->hidden_dim, c->dim, false, &mlp->gate, err)) ||
-            (st = bind_linear(m, l, "mlp.up_proj", c->hidden_dim, c->dim, false, &mlp->up, err)) ||
-            (st = bind_linear(m, l, "mlp.down_proj", c->dim, c->hidden_dim, false, &mlp->down, err)))
-            return st;
-    }
-    return FIPSC_OK;
-}
-
 /* Classifies a tensor by its Hugging Face name. */
 static bool name_has(const char *name, const char *part) { return strstr(name, part) != NULL; }
+
+fipsc_tensor_role fipsc_tensor_role_by_name(const char *nm, int ndim)
+{
+    /* MLP weight matrices only: biases and norms are "other", matching the paper's count of
+     * compressible MLP parameters. */
+    if (name_has(nm, "norm")) return FIPSC_ROLE_OF_OTHER; /* input/post-attention/final norms, ViT layernorm_before/after */
+    if ((name_has(nm, ".mlp.") || name_has(nm, ".intermediate.dense.") || name_has(nm, ".output.dense.") ||
+         name_has(nm, ".mlp_")) &&
+        !name_has(nm, "attention") && ndim == 2)
+        return FIPSC_ROLE_OF_MLP;
+    if (name_has(nm, "attn") || name_has(nm, "attention")) return FIPSC_ROLE_OF_ATTENTION;
+    if (name_has(nm, "embed") || name_has(nm, "lm_head") || name_has(nm, "embeddings")) return FIPSC_ROLE_OF_EMBEDDINGS;
+    return FIPSC_ROLE_OF_OTHER;
+}
 
 fipsc_param_counts fipsc_model_count_params(const fipsc_model *m)
 {
@@ -288,21 +212,14 @@ fipsc_param_counts fipsc_model_count_params(const fipsc_model *m)
     for (int i = 0; i < m->n_tensors; i++) {
         const fipsc_tensor *t = &m->tensors[i];
         long long n = fipsc_shape_numel(t->ndim, t->shape);
-        const char *nm = t->name;
-        /* MLP weight matrices only: biases and norms are "other", matching the paper's count of
-         * compressible MLP parameters. */
-        if (name_has(nm, "norm"))
-            pc.other += n; /* input/post-attention/final norms, ViT layernorm_before/after */
-        else if ((name_has(nm, ".mlp.") || name_has(nm, ".intermediate.dense.") ||
-             name_has(nm, ".output.dense.") || name_has(nm, ".mlp_")) &&
-            !name_has(nm, "attention") && t->ndim == 2)
-            pc.mlp += n;
-        else if (name_has(nm, "attn") || name_has(nm, "attention"))
-            pc.attention += n;
-        else if (name_has(nm, "embed") || name_has(nm, "lm_head") || name_has(nm, "embeddings"))
-            pc.embeddings += n;
-        else
-            pc.other += n;
+        fipsc_tensor_role role = m->family && m->family->tensor_role ? m->family->tensor_role(m, t->name)
+                                                                    : fipsc_tensor_role_by_name(t->name, t->ndim);
+        switch (role) {
+        case FIPSC_ROLE_OF_MLP: pc.mlp += n; break;
+        case FIPSC_ROLE_OF_ATTENTION: pc.attention += n; break;
+        case FIPSC_ROLE_OF_EMBEDDINGS: pc.embeddings += n; break;
+        case FIPSC_ROLE_OF_OTHER: pc.other += n; break;
+        }
         pc.total += n;
     }
     /* FiPS-compressed matrices have no dense tensor: their kept parameters (d·r per basis + the

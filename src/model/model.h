@@ -1,13 +1,11 @@
 /* The in-memory model: one representation for every checkpoint format fipsc reads.
  *
- * A model is a configuration plus a set of named float32 tensors under Hugging Face names
- * ("model.layers.0.mlp.up_proj.weight", [out, in]), and an architecture-specific view that
- * points into those tensors (for the Llama family: per-layer norms, attention projections and
- * the MLP). Loaders for other formats (llama2.c .bin, TF.js) translate names and layouts on the
- * way in, so the runtime, the compressor and the writers only ever see this one form.
- *
- * Rotary embeddings follow the Hugging Face convention: dimension j of a head is paired with
- * j + head_dim/2. llama2.c pairs (2j, 2j+1); its loader permutes q/k rows accordingly. */
+ * A model is a set of named float32 tensors under the names of its family's standard checkpoint
+ * ("model.layers.0.mlp.up_proj.weight", [out, in]) plus its family's view that points into
+ * those tensors (for the Llama family: per-layer norms, attention projections and the MLP; see
+ * src/model/family.h). Loaders for other formats (llama2.c .bin, TF.js) translate names and
+ * layouts on the way in, so the runtime, the compressor and the writers only ever see this form.
+ * Every block's MLP is reachable without knowing the family, through m->mlps. */
 #ifndef FIPSC_MODEL_H
 #define FIPSC_MODEL_H
 
@@ -17,31 +15,6 @@
 #include "ops/mlp.h"
 #include "core/status.h"
 #include "core/tensor.h"
-
-typedef enum fipsc_arch {
-    FIPSC_ARCH_LLAMA = 0, /* LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, llama2.c */
-    FIPSC_ARCH_VIT,       /* ViTForImageClassification, DeiTForImageClassificationWithTeacher */
-    FIPSC_ARCH_USE        /* Universal Sentence Encoder Lite */
-} fipsc_arch;
-
-typedef struct fipsc_config {
-    fipsc_arch arch;
-    char arch_name[64];   /* the config.json "architectures" entry, or "llama2.c" */
-    int dim;              /* hidden_size */
-    int hidden_dim;       /* intermediate_size */
-    int n_layers;
-    int n_heads;
-    int n_kv_heads;
-    int head_dim;
-    int vocab_size;
-    int max_seq_len;      /* max_position_embeddings / llama2.c seq_len */
-    float norm_eps;       /* rms_norm_eps or layer_norm_eps */
-    float rope_theta;
-    bool tie_embeddings;  /* lm_head shares model.embed_tokens */
-    bool qkv_bias;        /* q/k/v projections carry biases (Qwen2) */
-    int bos_token;        /* 1 for llama2.c */
-    int eos_token;
-} fipsc_config;
 
 /* A named float32 tensor. `data` is either owned (malloc'ed) or borrowed from a mapping that
  * the model keeps alive (see fipsc_model_keep). `source_dtype` is what the file stored. */
@@ -54,37 +27,24 @@ typedef struct fipsc_tensor {
     fipsc_dtype source_dtype;
 } fipsc_tensor;
 
-/* Llama-family block, pointing into the model's tensors. */
-typedef struct fipsc_llama_layer {
-    const float *attn_norm; /* [dim] */
-    fipsc_linear q, k, v, o;
-    const float *ffn_norm;  /* [dim] */
-    fipsc_mlp mlp;
-} fipsc_llama_layer;
+struct fipsc_family;
 
 typedef struct fipsc_model {
-    fipsc_config cfg;
+    /* The family that knows this architecture (src/model/family.h) and its view of the tensors
+     * (the family's own struct: fipsc_llama, fipsc_vit, ...), owned through view_free. NULL
+     * family: a bare set of tensors. */
+    const struct fipsc_family *family;
+    void *view;
+    void (*view_free)(void *view);
+    char arch_name[64]; /* what the checkpoint calls its architecture: "LlamaForCausalLM", "llama2.c" */
+
     fipsc_tensor *tensors;
     int n_tensors, cap_tensors;
 
-    /* Llama view (filled by fipsc_model_bind_llama) */
-    const float *tok_embeddings; /* [vocab, dim] */
-    fipsc_llama_layer *layers;   /* [n_layers] */
-    const float *final_norm;     /* [dim] */
-    const float *lm_head;        /* [vocab, dim]; == tok_embeddings when tied */
-
-    /* Every block's MLP, whatever the architecture, in block order (filled by the architecture's
-     * bind function). The compressor and the MLP runtime reach MLPs only through these. */
+    /* Every block's MLP, whatever the architecture, in block order (filled by the family's bind).
+     * The compressor and the MLP runtime reach MLPs only through these. */
     fipsc_mlp **mlps;
     int n_mlps;
-
-    /* ViT view (src/families/vit/vit.h, filled by fipsc_model_bind_vit; NULL for other
-     * architectures). Owned through `resources`, so fipsc_model_free releases it. */
-    struct fipsc_vit *vit;
-
-    /* Sentence-encoder view (src/families/use/use.h, filled by fipsc_model_bind_use; NULL for other
-     * architectures). Owned through `resources`, so fipsc_model_free releases it. */
-    struct fipsc_use *use;
 
     /* FiPS-compressed MLP matrices (src/ops/factored.h): the groups and factored linears
      * the model owns, NULL when nothing is compressed. Released through `resources`. */
@@ -135,9 +95,6 @@ fipsc_status fipsc_model_keep(fipsc_model *m, void *ptr, void (*release)(void *)
 /* Checks every tensor for NaN/Inf; the error names the tensor and the first bad index. */
 fipsc_status fipsc_model_check_finite(const fipsc_model *m, fipsc_error *err);
 
-/* Builds the Llama view from the tensors under Hugging Face names, checking every shape against
- * cfg. Called by the loaders; call again after replacing tensors. */
-fipsc_status fipsc_model_bind_llama(fipsc_model *m, fipsc_error *err);
 
 /* Parameter counts by role, for reports and `inspect`. */
 typedef struct fipsc_param_counts {
@@ -145,16 +102,10 @@ typedef struct fipsc_param_counts {
 } fipsc_param_counts;
 fipsc_param_counts fipsc_model_count_params(const fipsc_model *m);
 
-/* Loads any supported checkpoint: a llama2.c .bin, a Hugging Face directory (config.json +
- * model.safetensors or a sharded index), or a single .safetensors file carrying its config in
- * __metadata__. Weights are checked for NaN/Inf. */
-fipsc_status fipsc_model_load(const char *path, fipsc_model **out, fipsc_error *err);
+/* Gives m its view (freed with view_free when replaced or when m is freed). */
+void fipsc_model_set_view(fipsc_model *m, const struct fipsc_family *family, void *view, void (*view_free)(void *));
 
-/* llama2.c checkpoint (7-int header, see families/llama/llama2c.c). */
-fipsc_status fipsc_load_llama2c(const char *path, fipsc_model **out, fipsc_error *err);
-/* The same from size bytes in memory (e.g. for fuzzing); the bytes are copied, not kept.
- * `name` stands for the path in messages and in m->source_path. */
-fipsc_status fipsc_load_llama2c_buffer(const void *bytes, size_t size, const char *name,
-                                       fipsc_model **out, fipsc_error *err);
+/* Points m->mlps at n MLPs (the array is taken over). */
+void fipsc_model_set_mlps(fipsc_model *m, fipsc_mlp **mlps, int n);
 
 #endif

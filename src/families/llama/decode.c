@@ -7,6 +7,7 @@
  * context. The workspace is allocated once per session, so a decode step allocates nothing. */
 #include <stdlib.h>
 
+#include "families/llama/llama.h"
 #include "families/llama/runtime.h"
 #include "families/llama/internal.h"
 
@@ -23,7 +24,7 @@ fipsc_status fipsc_llama_session_new(const fipsc_model *m, int max_len, fipsc_ll
     *out = NULL;
     fipsc_status st = llama_check_model(m, err);
     if (st) return st;
-    const fipsc_config *c = &m->cfg;
+    const fipsc_config *c = &fipsc_model_llama(m)->cfg;
     if (max_len == 0) max_len = c->max_seq_len;
     if (max_len <= 0 || (c->max_seq_len > 0 && max_len > c->max_seq_len))
         return fipsc_fail(err, FIPSC_ERR_ARG,

@@ -13,6 +13,7 @@
 
 #include "ops/linear.h"
 #include "ops/mlp_forward.h"
+#include "families/llama/llama.h"
 #include "families/llama/runtime.h"
 #include "families/llama/internal.h"
 
@@ -21,12 +22,12 @@
 
 fipsc_status llama_check_model(const fipsc_model *m, fipsc_error *err)
 {
-    if (m->cfg.arch != FIPSC_ARCH_LLAMA || !m->layers || !m->tok_embeddings || !m->lm_head ||
-        !m->final_norm)
+    const fipsc_llama *v = fipsc_model_llama(m);
+    if (!v || !v->layers || !v->tok_embeddings || !v->lm_head || !v->final_norm)
         return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
                           "%s: not a Llama-family model (architecture '%s'): the Llama runtime "
                           "cannot run it",
-                          m->source_path[0] ? m->source_path : "model", m->cfg.arch_name);
+                          m->source_path[0] ? m->source_path : "model", m->arch_name);
     return FIPSC_OK;
 }
 
@@ -58,13 +59,14 @@ static void fill_rope(const fipsc_config *c, float *cosv, float *sinv, int from,
 fipsc_status llama_workspace_reserve(llama_workspace *ws, const fipsc_model *m, int rows, int ctx,
                                      fipsc_error *err)
 {
-    const fipsc_config *c = &m->cfg;
+    const fipsc_llama *view = fipsc_model_llama(m);
+    const fipsc_config *c = &view->cfg;
     const size_t q_dim = (size_t)c->n_heads * c->head_dim, kv_dim = (size_t)c->n_kv_heads * c->head_dim;
     fipsc_status st;
     if (rows > ws->rows_cap) {
         size_t r = (size_t)rows, mlp = 0;
         for (int l = 0; l < c->n_layers; l++) {
-            size_t need = fipsc_mlp_scratch_floats(&m->layers[l].mlp, rows);
+            size_t need = fipsc_mlp_scratch_floats(&view->layers[l].mlp, rows);
             if (need > mlp) mlp = need;
         }
         if ((st = grow(&ws->x, r * c->dim, err)) || (st = grow(&ws->xn, r * c->dim, err)) ||
@@ -312,7 +314,8 @@ static int last_captured_layer(const fipsc_capture *cap)
 fipsc_status llama_run(const fipsc_model *m, llama_workspace *ws, const llama_pass *p,
                        fipsc_error *err)
 {
-    const fipsc_config *c = &m->cfg;
+    const fipsc_llama *view = fipsc_model_llama(m);
+    const fipsc_config *c = &view->cfg;
     const int dim = c->dim, hd = c->head_dim, vocab = c->vocab_size;
     const int rows = p->batch * p->len;
     const size_t kv_dim = (size_t)c->n_kv_heads * hd;
@@ -328,14 +331,14 @@ fipsc_status llama_run(const fipsc_model *m, llama_workspace *ws, const llama_pa
             return fipsc_fail(err, FIPSC_ERR_ARG,
                               "token id %d (sequence %d, position %d) is outside the vocabulary [0, %d)",
                               (int)tok, r / p->len, p->start_pos + r % p->len, vocab);
-        memcpy(ws->x + (size_t)r * dim, m->tok_embeddings + (size_t)tok * dim, (size_t)dim * sizeof(float));
+        memcpy(ws->x + (size_t)r * dim, view->tok_embeddings + (size_t)tok * dim, (size_t)dim * sizeof(float));
     }
 
     /* Without logits or a cache to fill, nothing after the last captured block is needed. */
     const int stop_after =
         p->logits || p->k_cache ? c->n_layers - 1 : last_captured_layer(p->capture);
     for (int l = 0; l <= stop_after; l++) {
-        const fipsc_llama_layer *L = &m->layers[l];
+        const fipsc_llama_layer *L = &view->layers[l];
         float *k, *v;
         size_t seq_stride;
         if (p->k_cache) {
@@ -375,13 +378,13 @@ fipsc_status llama_run(const fipsc_model *m, llama_workspace *ws, const llama_pa
     if (p->last_only) {
         head_rows = p->batch;
         for (int b = 0; b < p->batch; b++)
-            rmsnorm_rows(ws->x + ((size_t)b * p->len + p->len - 1) * dim, m->final_norm,
+            rmsnorm_rows(ws->x + ((size_t)b * p->len + p->len - 1) * dim, view->final_norm,
                          ws->xn + (size_t)b * dim, 1, dim, c->norm_eps);
     } else {
-        rmsnorm_rows(ws->x, m->final_norm, ws->xn, rows, dim, c->norm_eps);
+        rmsnorm_rows(ws->x, view->final_norm, ws->xn, rows, dim, c->norm_eps);
     }
-    fipsc_linear head = {.out = vocab, .in = dim, .w = m->lm_head,
-                         .weight_name = m->lm_head == m->tok_embeddings ? "model.embed_tokens.weight (tied head)"
+    fipsc_linear head = {.out = vocab, .in = dim, .w = view->lm_head,
+                         .weight_name = view->lm_head == view->tok_embeddings ? "model.embed_tokens.weight (tied head)"
                                                                        : "lm_head.weight"};
     return fipsc_linear_apply(&head, head_rows, ws->xn, p->logits, err);
 }
@@ -394,9 +397,10 @@ fipsc_status fipsc_llama_forward(const fipsc_model *m, const int32_t *tokens, in
     if (batch <= 0 || len <= 0)
         return fipsc_fail(err, FIPSC_ERR_ARG, "forward over %d sequences of %d tokens (both must be positive)",
                           batch, len);
-    if (m->cfg.max_seq_len > 0 && len > m->cfg.max_seq_len)
+    const int context = fipsc_model_llama(m)->cfg.max_seq_len;
+    if (context > 0 && len > context)
         return fipsc_fail(err, FIPSC_ERR_ARG, "sequences of %d tokens exceed the model's context of %d positions",
-                          len, m->cfg.max_seq_len);
+                          len, context);
     if ((long long)batch * len > (1LL << 24))
         return fipsc_fail(err, FIPSC_ERR_ARG, "forward over %lld token rows at once is too many (at most %d)",
                           (long long)batch * len, 1 << 24);

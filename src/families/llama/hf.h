@@ -16,12 +16,12 @@
 
 #include <stdbool.h>
 
-#include "model/model.h"
 #include "core/status.h"
+#include "families/llama/llama.h"
+#include "model/hf_write.h"
+#include "model/model.h"
 
-#define FIPSC_HF_METADATA_CONFIG_KEY "config"
-
-/* Parses the text of a config.json into cfg (arch = FIPSC_ARCH_LLAMA). `origin` names the file in
+/* Parses the text of a config.json into cfg. `origin` names the file in
  * error messages ("DIR/config.json"). Required keys: architectures (or, failing that, model_type),
  * hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, vocab_size. Absent keys
  * take the transformers defaults: num_key_value_heads = num_attention_heads, head_dim =
@@ -68,19 +68,9 @@ fipsc_status fipsc_hf_load_safetensors(const char *path, fipsc_model **out, fips
  * FIPSC_ERR_NOT_FOUND when there is none, FIPSC_ERR_UNSUPPORTED for another architecture. */
 fipsc_status fipsc_hf_find_config(const char *path, fipsc_config *cfg, fipsc_error *err);
 
-/* Writes m (a Llama-family model with dense MLPs) as a Hugging Face checkpoint directory:
- * DIR/config.json and DIR/model.safetensors (every tensor as F32, in the model's order, with
- * __metadata__ {"format": "pt", "config": <config.json text>}). A ViT/DeiT model (dense MLPs) is
- * written the same way with the config.json text it was loaded with, plus
- * DIR/preprocessor_config.json when it had one.
- *
- * Atomicity: when DIR does not exist or is an empty directory, both files are written into a
- * fresh temporary directory beside DIR ("DIR.tmp-XXXXXX"), fsynced, and the temporary directory
- * is renamed onto DIR: DIR appears complete or not at all. When DIR exists and is not empty the
- * call fails with FIPSC_ERR_IO unless `overwrite` is set; then each of the two files is replaced
- * atomically on its own (model.safetensors first, config.json last), and a DIR that holds a
- * sharded checkpoint (model.safetensors.index.json) is refused, since its shards would go stale. */
-fipsc_status fipsc_hf_write_dir(const fipsc_model *m, const char *dir, bool overwrite,
-                                fipsc_error *err);
+/* Writes m (Llama family, dense MLPs) as a Hugging Face checkpoint directory: DIR/config.json
+ * (fipsc_hf_config_to_json) and DIR/model.safetensors, atomically as fipsc_hf_write_dir says. The
+ * family's export_dense. */
+fipsc_status fipsc_hf_write_llama_dir(const fipsc_model *m, const char *dir, bool overwrite, fipsc_error *err);
 
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/file.h"
+#include "core/json.h"
 #include "families/llama/hf.h"
 
 typedef enum { FAMILY_LLAMA, FAMILY_MISTRAL, FAMILY_QWEN2 } family;
@@ -216,7 +217,6 @@ static fipsc_status parse_root(const cJSON *root, const char *origin, fipsc_conf
 
     fipsc_config c;
     memset(&c, 0, sizeof c);
-    c.arch = FIPSC_ARCH_LLAMA;
     snprintf(c.arch_name, sizeof c.arch_name, "%s", families[fi].architecture);
     if ((st = get_int(root, origin, "hidden_size", 1, MAX_DIM, NULL, &c.dim, err)) ||
         (st = get_int(root, origin, "intermediate_size", 1, MAX_DIM, NULL, &c.hidden_dim, err)) ||
@@ -309,23 +309,9 @@ fipsc_status fipsc_hf_read_config(const char *path, fipsc_config *cfg, fipsc_err
     return st;
 }
 
-/* The shortest decimal that reads back as the same float, as a JSON number. */
-static cJSON *float_number(float f)
-{
-    char buf[32];
-    for (int digits = 1; digits <= 9; digits++) {
-        snprintf(buf, sizeof buf, "%.*g", digits, (double)f);
-        if (strtof(buf, NULL) == f) break;
-    }
-    return cJSON_CreateNumber(strtod(buf, NULL));
-}
-
 fipsc_status fipsc_hf_config_to_json(const fipsc_config *cfg, char **out, fipsc_error *err)
 {
     *out = NULL;
-    if (cfg->arch != FIPSC_ARCH_LLAMA)
-        return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
-                          "cannot write a Llama config.json for architecture '%s'", cfg->arch_name);
     int fi = 0; /* llama2.c and anything else of the Llama family: LlamaForCausalLM */
     for (int i = 0; i < N_FAMILIES; i++)
         if (strcmp(cfg->arch_name, families[i].architecture) == 0) fi = i;
@@ -347,8 +333,8 @@ fipsc_status fipsc_hf_config_to_json(const fipsc_config *cfg, char **out, fipsc_
          cJSON_AddNumberToObject(root, "num_key_value_heads", cfg->n_kv_heads) &&
          cJSON_AddNumberToObject(root, "head_dim", cfg->head_dim) &&
          cJSON_AddStringToObject(root, "hidden_act", "silu") &&
-         cJSON_AddItemToObject(root, "rms_norm_eps", float_number(cfg->norm_eps)) &&
-         cJSON_AddItemToObject(root, "rope_theta", float_number(cfg->rope_theta)) &&
+         cJSON_AddItemToObject(root, "rms_norm_eps", fipsc_json_float(cfg->norm_eps)) &&
+         cJSON_AddItemToObject(root, "rope_theta", fipsc_json_float(cfg->rope_theta)) &&
          cJSON_AddBoolToObject(root, "tie_word_embeddings", cfg->tie_embeddings) &&
          cJSON_AddNumberToObject(root, "vocab_size", cfg->vocab_size) &&
          cJSON_AddNumberToObject(root, "max_position_embeddings", cfg->max_seq_len) &&

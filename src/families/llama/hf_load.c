@@ -67,12 +67,13 @@ static fipsc_status add_tensors(fipsc_model *m, const fipsc_st_set *set, const c
         const fipsc_st_tensor *t = fipsc_st_set_at(set, i);
         /* Older checkpoints store RoPE's inverse frequencies; they follow from rope_theta. */
         if (ends_with(t->name, ".rotary_emb.inv_freq")) continue;
-        if (!is_llama_tensor(t->name, &m->cfg))
+        const fipsc_config *c = &fipsc_model_llama(m)->cfg;
+        if (!is_llama_tensor(t->name, c))
             return fipsc_fail(err, FIPSC_ERR_FORMAT,
                               "%s: unexpected tensor '%s': not part of the %s with %d layers%s that "
                               "%s describes",
-                              t->file, t->name, m->cfg.arch_name, m->cfg.n_layers,
-                              m->cfg.tie_embeddings ? " and tied embeddings" : "", config_origin);
+                              t->file, t->name, c->arch_name, c->n_layers,
+                              c->tie_embeddings ? " and tied embeddings" : "", config_origin);
         if (t->dtype != FIPSC_F32 && t->dtype != FIPSC_F16 && t->dtype != FIPSC_BF16)
             return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
                               "%s: tensor '%s' has dtype %s; model weights must be F32, F16 or BF16",
@@ -104,11 +105,11 @@ static fipsc_status build(fipsc_st_set *set, const fipsc_config *cfg, const char
         fipsc_st_set_close(set);
         return fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory", source);
     }
-    m->cfg = *cfg;
     fipsc_status st = fipsc_model_keep(m, set, close_set, err);
+    if (!st) st = fipsc_llama_configure(m, cfg, err);
     if (!st) st = fipsc_model_set_source_path(m, source, err);
     if (!st) st = add_tensors(m, set, config_origin, err);
-    if (!st && (st = fipsc_model_bind_llama(m, err))) {
+    if (!st && (st = fipsc_llama_bind(m, err))) {
         const char *weights = fipsc_st_set_index_path(set);
         if (!weights) weights = fipsc_st_path(fipsc_st_set_shard(set, 0));
         fipsc_fail_context(err, "%s (configuration: %s): ", weights, config_origin);

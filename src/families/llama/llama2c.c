@@ -23,6 +23,8 @@
 #include <string.h>
 
 #include "core/file.h"
+#include "families/llama/llama.h"
+#include "families/llama/llama2c.h"
 #include "model/model.h"
 #include "core/path.h"
 
@@ -79,7 +81,7 @@ static fipsc_status add_vector(fipsc_model *m, const char *name, const float *sr
 static fipsc_status load_weights(fipsc_model *m, const fipsc_mapped_file *mf, bool shared_cls,
                                  fipsc_error *err)
 {
-    const fipsc_config *c = &m->cfg;
+    const fipsc_config *c = &fipsc_model_llama(m)->cfg;
     const int64_t L = c->n_layers, dim = c->dim, hid = c->hidden_dim, hs = c->head_dim;
     const int64_t kv_dim = (int64_t)c->n_kv_heads * hs, q_dim = (int64_t)c->n_heads * hs;
     reader r = {mf, 7 * sizeof(int32_t)};
@@ -159,8 +161,7 @@ static fipsc_status load_from_bytes(const fipsc_mapped_file *mf, fipsc_model **o
     }
     fipsc_model *m = fipsc_model_new();
     if (!m) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
-    fipsc_config *c = &m->cfg;
-    c->arch = FIPSC_ARCH_LLAMA;
+    fipsc_config cfg = {0}, *c = &cfg;
     snprintf(c->arch_name, sizeof c->arch_name, "llama2.c");
     c->dim = dim;
     c->hidden_dim = hidden;
@@ -176,10 +177,11 @@ static fipsc_status load_from_bytes(const fipsc_mapped_file *mf, fipsc_model **o
     c->qkv_bias = false;
     c->bos_token = 1;
     c->eos_token = 2;
-    st = fipsc_model_set_source_path(m, path, err);
+    st = fipsc_llama_configure(m, c, err);
+    if (!st) st = fipsc_model_set_source_path(m, path, err);
     if (!st) st = load_weights(m, mf, shared_cls, err); /* copies (q/k need permuting anyway; 1 copy total) */
     if (!st) st = fipsc_model_check_finite(m, err);
-    if (!st) st = fipsc_model_bind_llama(m, err);
+    if (!st) st = fipsc_llama_bind(m, err);
     if (st) {
         fipsc_model_free(m);
         return st;

@@ -38,21 +38,12 @@ fipsc_status use_cf_config_to_json(const fipsc_model *m, char **out, fipsc_error
     return *out ? FIPSC_OK : fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
 }
 
-/* The configuration waits in m->use until use_cf_bind: fipsc_model_bind_use builds the view in
- * that same allocation (it reuses a registered view), which this releases like the view's own. */
-static void release_pending(void *p)
-{
-    fipsc_use *u = p;
-    fipsc_sp_free(u->tokenizer);
-    free(u->vocab_json);
-    free(u->layers);
-    free(u);
-}
-
+/* The configuration waits in the model's view until use_cf_bind: fipsc_model_bind_use builds the
+ * view in that same allocation (it reuses a registered view). */
 fipsc_status use_cf_config_from_json(fipsc_model *m, const char *text, const char *origin,
                                      fipsc_error *err)
 {
-    if (m->use) return fipsc_fail(err, FIPSC_ERR_INTERNAL, "%s: the model has a sentence encoder already", origin);
+    if (m->view) return fipsc_fail(err, FIPSC_ERR_INTERNAL, "%s: the model has a view already", origin);
     fipsc_use *u = calloc(1, sizeof *u);
     if (!u) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
     fipsc_status st = fipsc_use_parse_config(text, origin, u, err);
@@ -70,24 +61,23 @@ fipsc_status use_cf_config_from_json(fipsc_model *m, const char *text, const cha
                                  err);
     cJSON_Delete(root);
     if (st) {
-        release_pending(u);
+        fipsc_sp_free(u->tokenizer);
+        free(u->vocab_json);
+        free(u);
         return st;
     }
-    if ((st = fipsc_model_keep(m, u, release_pending, err))) return st; /* released u */
-    m->use = u;
-    m->cfg.arch = FIPSC_ARCH_USE;
-    snprintf(m->cfg.arch_name, sizeof m->cfg.arch_name, "%s", FIPSC_USE_ARCH_NAME);
-    m->cfg.n_layers = u->n_layers;
-    return FIPSC_OK;
+    return fipsc_use_set_view(m, u, err); /* takes u, even when it fails */
 }
 
 bool use_cf_is_tensor(const fipsc_model *m, const char *name)
 {
-    return m->use && fipsc_use_is_tensor(m->use, name);
+    const fipsc_use *u = fipsc_model_use(m);
+    return u && fipsc_use_is_tensor(u, name);
 }
 
 fipsc_status use_cf_bind(fipsc_model *m, fipsc_error *err)
 {
-    if (!m->use) return fipsc_fail(err, FIPSC_ERR_INTERNAL, "use_cf_bind: no configuration was read");
-    return fipsc_model_bind_use(m, m->use, err);
+    fipsc_use *u = m->family == &fipsc_family_use ? m->view : NULL;
+    if (!u) return fipsc_fail(err, FIPSC_ERR_INTERNAL, "use_cf_bind: no configuration was read");
+    return fipsc_model_bind_use(m, u, err);
 }

@@ -750,7 +750,7 @@ fipsc_status use_distiller_new(fipsc_model *m, int n, const int32_t *const *ids,
     const fipsc_use *u = fipsc_model_use(m);
     if (!u)
         return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "distillation needs a sentence encoder (%s); this model is '%s'",
-                          FIPSC_USE_ARCH_NAME, m->cfg.arch_name);
+                          FIPSC_USE_ARCH_NAME, m->arch_name);
     if (batch_cap < 1) return fipsc_fail(err, FIPSC_ERR_ARG, "distillation batch of %d sentences", batch_cap);
     use_distiller *D = calloc(1, sizeof *D);
     if (!D) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
@@ -960,19 +960,6 @@ int64_t use_distiller_params(const use_distiller *D) { return D->params; }
 
 /* ------------------------------------------------------------------ the training loop */
 
-void fipsc_use_distill_defaults(fipsc_use_distill_opts *o)
-{
-    memset(o, 0, sizeof *o);
-    o->steps = 400;
-    o->batch_sentences = 128;
-    o->lr = 3e-4f;
-    o->lr_min = 1e-6f;
-    o->relational = 10.0f;
-    o->adamw = (fipsc_adamw){0.9f, 0.999f, 1e-8f, 0.0f};
-    o->seed = 1;
-    o->progress_every = 10;
-}
-
 static void restore(use_distiller *D)
 {
     for (int k = 0; k < D->n_bases; k++)
@@ -982,8 +969,8 @@ static void restore(use_distiller *D)
 }
 
 fipsc_status fipsc_use_distill(fipsc_model *m, const fipsc_model *original, int n, const int32_t *const *ids,
-                               const int *lens, const float *target, const fipsc_use_distill_opts *o,
-                               fipsc_use_distill_report *rep, fipsc_error *err)
+                               const int *lens, const float *target, const fipsc_distill_opts *o,
+                               fipsc_distill_report *rep, fipsc_error *err)
 {
     memset(rep, 0, sizeof *rep);
     if (o->steps < 1 || o->batch_sentences < 1 || !(o->lr > 0.0f) || o->lr_min < 0.0f || o->lr_min > o->lr ||
@@ -1049,7 +1036,7 @@ fipsc_status fipsc_use_distill(fipsc_model *m, const fipsc_model *original, int 
         }
         use_distiller_changed(D);
         if (o->progress && ((o->progress_every > 0 && (t + 1) % o->progress_every == 0) || t + 1 == o->steps))
-            o->progress(o->progress_user, &(fipsc_use_distill_progress){t + 1, o->steps, loss, lr});
+            o->progress(o->progress_user, &(fipsc_distill_progress){t + 1, o->steps, loss, lr});
     }
     if (!st) st = forward_all(D, &rep->cos_after, err);
     if (st) restore(D); /* no half-trained model after a failure */

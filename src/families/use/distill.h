@@ -32,42 +32,13 @@
 #include <stdint.h>
 
 #include "fips/fips.h"
+#include "model/family.h"
 #include "model/model.h"
 #include "core/status.h"
 
-typedef struct fipsc_use_distill_progress {
-    int step, steps;   /* step in 1..steps */
-    double loss;       /* this batch's mean 1 − cos */
-    float lr;
-} fipsc_use_distill_progress;
-
-typedef struct fipsc_use_distill_opts {
-    int steps;             /* optimiser steps */
-    int batch_sentences;   /* sentences per step */
-    float lr, lr_min;      /* cosine schedule from lr to lr_min */
-    float relational;      /* λ of the relational term (below; 0 = off) */
-    float hidden;          /* μ of the hidden-state term (below; 0 = off; needs the original) */
-    fipsc_adamw adamw;
-    uint64_t seed;         /* the batches' shuffle */
-    void (*progress)(void *user, const fipsc_use_distill_progress *p);
-    void *progress_user;
-    int progress_every;    /* steps between progress calls (and the last step) */
-} fipsc_use_distill_opts;
-
-/* 400 steps of 128 sentences, lr 3e-4 → 1e-6, relational weight 10, no hidden-state term,
- * AdamW(0.9, 0.999, 1e-8, no weight decay), seed 1: the best of the settings measured on STS-B
- * (BENCHMARKS.md, "Compression of the sentence encoder"). */
-void fipsc_use_distill_defaults(fipsc_use_distill_opts *o);
-
-typedef struct fipsc_use_distill_report {
-    int steps;
-    int sentences;          /* calibration sentences with at least one token */
-    int64_t rows;           /* their token rows */
-    int64_t params;         /* trained parameters: Σ d·r of the bases + Σ movable entries of V */
-    int first_layer;        /* the first layer whose MLP is compressed: the gradient stops there */
-    double cos_before, cos_after; /* mean cos(e_c, e_o) over the calibration sentences */
-    double seconds;
-} fipsc_use_distill_report;
+/* The options, progress and report are the generic ones of src/model/family.h
+ * (fipsc_distill_opts, fipsc_distill_defaults); this is the sentence encoder's distiller, its
+ * encoder capability's `distill`. */
 
 /* Distils m, a sentence encoder with FiPS-compressed MLP matrices (fipsc_compress_run's result or
  * a loaded compressed file), towards target [n, d]: the original model's embeddings of the n
@@ -78,7 +49,7 @@ typedef struct fipsc_use_distill_report {
  * zero at their offsets: not handled), FIPSC_ERR_NUMERIC (naming the step) when the loss stops
  * being finite — m is then restored to its state before the call. */
 fipsc_status fipsc_use_distill(fipsc_model *m, const fipsc_model *original, int n, const int32_t *const *ids,
-                               const int *lens, const float *target, const fipsc_use_distill_opts *o,
-                               fipsc_use_distill_report *rep, fipsc_error *err);
+                               const int *lens, const float *target, const fipsc_distill_opts *o,
+                               fipsc_distill_report *rep, fipsc_error *err);
 
 #endif

@@ -114,7 +114,17 @@ static void release_view(void *p)
 
 const fipsc_use *fipsc_model_use(const fipsc_model *m)
 {
-    return m && m->cfg.arch == FIPSC_ARCH_USE ? m->use : NULL;
+    return m && m->family == &fipsc_family_use ? m->view : NULL;
+}
+
+fipsc_status fipsc_use_set_view(fipsc_model *m, fipsc_use *u, fipsc_error *err)
+{
+    if (m->view) {
+        release_view(u);
+        return fipsc_fail(err, FIPSC_ERR_INTERNAL, "the model has a view already");
+    }
+    fipsc_model_set_view(m, &fipsc_family_use, u, release_view);
+    return fipsc_path_format(m->arch_name, sizeof m->arch_name, err, "%s", FIPSC_USE_ARCH_NAME);
 }
 
 static fipsc_status need_vector(const fipsc_model *m, const char *name, int64_t n, const float **data,
@@ -218,15 +228,14 @@ fipsc_status fipsc_model_bind_use(fipsc_model *m, fipsc_use *uc, fipsc_error *er
     if ((st = bind_weights(m, &u, err))) goto fail;
 
     /* Install: reuse the view allocation a previous bind registered with the model. */
-    fipsc_use *view = m->use;
+    fipsc_use *view = m->family == &fipsc_family_use ? m->view : NULL;
     if (!view) {
         view = calloc(1, sizeof *view);
         if (!view) {
             st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for the sentence-encoder view");
             goto fail;
         }
-        if ((st = fipsc_model_keep(m, view, release_view, err))) goto fail; /* view released */
-        m->use = view;
+        if ((st = fipsc_use_set_view(m, view, err))) goto fail; /* view released */
     } else {
         fipsc_sp_free(view->tokenizer);
         free(view->vocab_json);
@@ -234,24 +243,7 @@ fipsc_status fipsc_model_bind_use(fipsc_model *m, fipsc_use *uc, fipsc_error *er
     }
     *view = u;
     for (int l = 0; l < u.n_layers; l++) mlps[l] = &view->layers[l].mlp;
-    free(m->mlps);
-    m->mlps = mlps;
-    m->n_mlps = u.n_layers;
-
-    fipsc_config *c = &m->cfg;
-    c->arch = FIPSC_ARCH_USE;
-    snprintf(c->arch_name, sizeof c->arch_name, "%s", FIPSC_USE_ARCH_NAME);
-    c->dim = u.dim;
-    c->hidden_dim = u.hidden;
-    c->n_layers = u.n_layers;
-    c->n_heads = c->n_kv_heads = u.n_heads;
-    c->head_dim = u.dim / u.n_heads; /* the layers at full width; layer 0 has embed_dim / heads */
-    c->vocab_size = u.vocab_size;
-    c->max_seq_len = u.max_tokens;
-    c->norm_eps = u.ln_eps;
-    c->qkv_bias = true;
-    c->tie_embeddings = false;
-    c->bos_token = c->eos_token = -1;
+    fipsc_model_set_mlps(m, mlps, u.n_layers);
     return FIPSC_OK;
 fail:
     free(mlps);

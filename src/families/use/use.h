@@ -41,6 +41,7 @@
 #include <stdint.h>
 
 #include "model/capture.h"
+#include "model/family.h"
 #include "model/model.h"
 #include "formats/sentencepiece.h"
 #include "core/status.h"
@@ -103,7 +104,7 @@ fipsc_status fipsc_use_parse_config(const char *json_text, const char *origin, f
  * UniversalSentenceEncoderLite. Unreadable inputs answer false. */
 bool fipsc_use_path_is_use(const char *path);
 
-/* Loads either form (fipsc_model_load routes here). Sets cfg.arch = FIPSC_ARCH_USE, binds the
+/* Loads either form (fipsc_model_load routes here). Makes m a sentence encoder, binds the
  * view and checks NaN/Inf. */
 fipsc_status fipsc_use_load(const char *path, fipsc_model **out, fipsc_error *err);
 
@@ -125,13 +126,18 @@ fipsc_status fipsc_use_write_safetensors(const fipsc_model *m, const char *path,
 bool fipsc_use_is_tensor(const fipsc_use *u, const char *name);
 
 /* Builds m->use from m's tensors for configuration uc (its vocabulary text and tokenizer move
- * into the view), points m->mlps at the layers' MLPs, sets m->cfg. Called by the loaders. An MLP
+ * into the view), points m->mlps at the layers' MLPs. Called by the loaders. An MLP
  * weight the model holds no tensor for binds to its registered factored (FiPS-compressed) form
  * (fipsc_model_bind_weight), so a compressed file runs without densifying. uc may be m->use. */
 fipsc_status fipsc_model_bind_use(fipsc_model *m, fipsc_use *uc, fipsc_error *err);
 
 /* The sentence-encoder view of m, or NULL when m is not one. */
 const fipsc_use *fipsc_model_use(const fipsc_model *m);
+
+/* Makes u (malloc'ed, taken over even on failure) m's view as a sentence encoder; m has none yet. */
+fipsc_status fipsc_use_set_view(fipsc_model *m, fipsc_use *u, fipsc_error *err);
+
+extern const fipsc_family fipsc_family_use;
 
 /* ------------------------------------------------------------------ forward */
 

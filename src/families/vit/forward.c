@@ -106,7 +106,7 @@ static fipsc_status get_vit(const fipsc_model *m, const fipsc_vit **v, fipsc_err
     *v = fipsc_model_vit(m);
     if (*v) return FIPSC_OK;
     return fipsc_fail(err, FIPSC_ERR_ARG, "%s is not a ViT/DeiT image classifier",
-                      m && m->cfg.arch_name[0] ? m->cfg.arch_name : "the model");
+                      m && m->arch_name[0] ? m->arch_name : "the model");
 }
 
 static float *alloc_floats(size_t n, fipsc_error *err)

@@ -15,9 +15,10 @@
 #include "core/file.h"
 #include "formats/safetensors.h"
 #include "families/vit/vit.h"
+#include "model/hf_write.h"
 #include "core/path.h"
 
-#define CONFIG_METADATA_KEY "config" /* as FIPSC_HF_METADATA_CONFIG_KEY in hf.h */
+#define CONFIG_METADATA_KEY FIPSC_HF_METADATA_CONFIG_KEY
 
 static const struct {
     const char *architecture;
@@ -340,7 +341,7 @@ static fipsc_status add_tensors(fipsc_model *m, const fipsc_st_set *set, const f
             return fipsc_fail(err, FIPSC_ERR_FORMAT,
                               "%s: unexpected tensor '%s': not part of the %s with %d layers%s that %s "
                               "describes",
-                              t->file, t->name, m->cfg.arch_name, vc->n_layers,
+                              t->file, t->name, m->arch_name, vc->n_layers,
                               vc->qkv_bias ? "" : " and no qkv bias", config_origin);
         if (t->dtype != FIPSC_F32 && t->dtype != FIPSC_F16 && t->dtype != FIPSC_BF16)
             return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
@@ -467,10 +468,8 @@ fipsc_status fipsc_vit_load(const char *path, fipsc_model **out, fipsc_error *er
     fipsc_st_set *kept = set;
     set = NULL;
     if ((st = fipsc_model_keep(m, kept, close_set, err))) goto fail;
-    m->cfg.arch = FIPSC_ARCH_VIT;
-    for (int i = 0; i < N_ARCHITECTURES; i++)
-        if (architectures[i].kind == vc.kind)
-            snprintf(m->cfg.arch_name, sizeof m->cfg.arch_name, "%s", architectures[i].architecture);
+    if ((st = fipsc_path_format(m->arch_name, sizeof m->arch_name, err, "%s", fipsc_vit_architecture_name(vc.kind))))
+        goto fail;
     if ((st = fipsc_model_set_source_path(m, path, err))) goto fail;
     if ((st = add_tensors(m, kept, &vc, origin, err))) goto fail;
     if ((st = fipsc_model_bind_vit(m, &vc, err))) {
@@ -496,7 +495,7 @@ fipsc_status fipsc_vit_config_json(const fipsc_model *m, bool with_preproc, char
     const fipsc_vit *v = fipsc_model_vit(m);
     if (!v || !v->config_text)
         return fipsc_fail(err, FIPSC_ERR_ARG, "%s: not a ViT/DeiT model with a configuration text",
-                          m && m->cfg.arch_name[0] ? m->cfg.arch_name : "model");
+                          m && m->arch_name[0] ? m->arch_name : "model");
     if (!with_preproc || !v->preproc_text) {
         if (!(*out = strdup(v->config_text))) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
         return FIPSC_OK;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/path.h"
 #include "families/vit/vit.h"
 
 void fipsc_vit_config_free(fipsc_vit *vc)
@@ -18,7 +19,7 @@ void fipsc_vit_config_free(fipsc_vit *vc)
     vc->config_text = vc->preproc_text = NULL;
 }
 
-/* The view is a model resource: released by fipsc_model_free. */
+/* The view belongs to the model: freed by fipsc_model_free. */
 static void release_view(void *p)
 {
     fipsc_vit *v = p;
@@ -29,8 +30,11 @@ static void release_view(void *p)
 
 const fipsc_vit *fipsc_model_vit(const fipsc_model *m)
 {
-    return m && m->cfg.arch == FIPSC_ARCH_VIT ? m->vit : NULL;
+    return m && m->family == &fipsc_family_vit ? m->view : NULL;
 }
+
+/* The same, writable, for the binders of this file. */
+static fipsc_vit *view_of(fipsc_model *m) { return m->family == &fipsc_family_vit ? m->view : NULL; }
 
 /* Finds "<prefix><name>" with the given shape. */
 static fipsc_status need(const fipsc_model *m, const char *prefix, const char *name, int ndim,
@@ -182,40 +186,27 @@ fipsc_status fipsc_model_bind_vit(fipsc_model *m, fipsc_vit *vc, fipsc_error *er
     }
 
     /* Install: reuse the view allocation a previous bind registered with the model. */
-    fipsc_vit *view = m->vit;
+    fipsc_vit *view = view_of(m);
     if (!view) {
-        view = calloc(1, sizeof *view);
-        if (!view || (st = fipsc_model_keep(m, view, release_view, err))) {
-            if (!view) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for the ViT view");
+        if (m->view) {
+            st = fipsc_fail(err, FIPSC_ERR_INTERNAL, "the model has another family's view already");
             free(mlps);
-            view = NULL; /* fipsc_model_keep released it */
             goto fail;
         }
-        m->vit = view;
+        if (!(view = calloc(1, sizeof *view))) {
+            st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for the ViT view");
+            free(mlps);
+            goto fail;
+        }
+        fipsc_model_set_view(m, &fipsc_family_vit, view, release_view);
     } else {
         fipsc_vit_config_free(view);
         free(view->blocks);
     }
     *view = v;
     for (int l = 0; l < v.n_layers; l++) mlps[l] = &view->blocks[l].mlp;
-    free(m->mlps);
-    m->mlps = mlps;
-    m->n_mlps = v.n_layers;
-
-    fipsc_config *c = &m->cfg;
-    c->arch = FIPSC_ARCH_VIT;
-    c->dim = v.dim;
-    c->hidden_dim = v.hidden;
-    c->n_layers = v.n_layers;
-    c->n_heads = c->n_kv_heads = v.n_heads;
-    c->head_dim = v.head_dim;
-    c->vocab_size = v.n_labels; /* a classifier's output width: its classes */
-    c->max_seq_len = v.n_tokens;
-    c->norm_eps = v.ln_eps;
-    c->qkv_bias = v.qkv_bias;
-    c->tie_embeddings = false;
-    c->bos_token = c->eos_token = -1;
-    return FIPSC_OK;
+    fipsc_model_set_mlps(m, mlps, v.n_layers);
+    return fipsc_path_format(m->arch_name, sizeof m->arch_name, err, "%s", fipsc_vit_architecture_name(v.kind));
 fail:
     fipsc_vit_config_free(&v);
     free(v.blocks);
@@ -242,18 +233,18 @@ static fipsc_status copy_config(const fipsc_vit *v, fipsc_vit *out, fipsc_error 
 
 fipsc_status fipsc_vit_rebind(fipsc_model *m, fipsc_error *err)
 {
-    if (!m || m->cfg.arch != FIPSC_ARCH_VIT || !m->vit)
+    if (!m || !fipsc_model_vit(m))
         return fipsc_fail(err, FIPSC_ERR_ARG, "rebind: %s has no ViT configuration",
-                          m && m->cfg.arch_name[0] ? m->cfg.arch_name : "the model");
+                          m && m->arch_name[0] ? m->arch_name : "the model");
     fipsc_vit vc;
-    fipsc_status st = copy_config(m->vit, &vc, err);
+    fipsc_status st = copy_config(fipsc_model_vit(m), &vc, err);
     return st ? st : fipsc_model_bind_vit(m, &vc, err);
 }
 
 fipsc_status fipsc_vit_configure(fipsc_model *m, const char *json_text, const char *origin,
                                  fipsc_error *err)
 {
-    if (m->vit || m->cfg.arch_name[0])
+    if (m->view || m->arch_name[0])
         return fipsc_fail(err, FIPSC_ERR_ARG, "%s: the model is configured already", origin);
     fipsc_vit vc;
     fipsc_status st = fipsc_vit_parse_config(json_text, origin, &vc, err);
@@ -266,9 +257,6 @@ fipsc_status fipsc_vit_configure(fipsc_model *m, const char *json_text, const ch
     }
     *view = vc;
     view->blocks = NULL;
-    if ((st = fipsc_model_keep(m, view, release_view, err))) return st; /* released the view */
-    m->vit = view;
-    m->cfg.arch = FIPSC_ARCH_VIT;
-    snprintf(m->cfg.arch_name, sizeof m->cfg.arch_name, "%s", fipsc_vit_architecture_name(vc.kind));
-    return FIPSC_OK;
+    fipsc_model_set_view(m, &fipsc_family_vit, view, release_view);
+    return fipsc_path_format(m->arch_name, sizeof m->arch_name, err, "%s", fipsc_vit_architecture_name(vc.kind));
 }

@@ -35,6 +35,7 @@
 
 #include "model/capture.h"
 #include "formats/image.h"
+#include "model/family.h"
 #include "model/model.h"
 #include "core/status.h"
 
@@ -101,7 +102,7 @@ bool fipsc_vit_path_is_vit(const char *path);
  * sharded index, preprocessor_config.json when present) or a .safetensors file (configuration in
  * __metadata__ "config" or in a config.json beside it; preprocessor_config.json beside it when
  * present). Checks dtypes, NaN/Inf and every shape against the configuration; unknown tensors
- * fail naming the tensor. Sets cfg.arch = FIPSC_ARCH_VIT and binds the view. */
+ * fail naming the tensor. Makes m a ViT/DeiT model and binds the view. */
 fipsc_status fipsc_vit_load(const char *path, fipsc_model **out, fipsc_error *err);
 
 /* Key under which a configuration text may carry the preprocessor_config.json object, so that
@@ -124,7 +125,7 @@ fipsc_status fipsc_vit_config_json(const fipsc_model *m, bool with_preproc, char
                                    fipsc_error *err);
 
 /* For readers of other containers (the compressed format): parses the configuration text (as
- * fipsc_vit_config_json writes it) into m (cfg.arch, arch_name and a view without weights);
+ * fipsc_vit_config_json writes it) into m (the family, arch_name and a view without weights);
  * fipsc_vit_rebind then binds the weights once m holds its tensors. */
 fipsc_status fipsc_vit_configure(fipsc_model *m, const char *json_text, const char *origin,
                                  fipsc_error *err);
@@ -148,6 +149,8 @@ void fipsc_vit_config_free(fipsc_vit *vc);
 
 /* The ViT view of m, or NULL when m is not a ViT. */
 const fipsc_vit *fipsc_model_vit(const fipsc_model *m);
+
+extern const fipsc_family fipsc_family_vit;
 
 /* ------------------------------------------------------------------ forward */
 

@@ -1,7 +1,8 @@
-/* Generating tokens with a Llama-family model: continuing a prompt, and sampling whole sequences
- * from BOS (the token corpora that evaluation and calibration use). */
-#ifndef FIPSC_GENERATE_H
-#define FIPSC_GENERATE_H
+/* Generating tokens with any language model (a family with the lm capability, src/model/family.h):
+ * continuing a prompt, and sampling whole sequences from BOS (the token corpora that evaluation
+ * and calibration use). Built on the family's decoding sessions. */
+#ifndef FIPSC_EVAL_GENERATE_H
+#define FIPSC_EVAL_GENERATE_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -12,23 +13,22 @@
 
 /* Feeds prompt[0..n_prompt) (n_prompt >= 1) and samples up to n_new tokens with `sampler`, each
  * fed back in turn, into out[0..n_new). *n_out is the number written: n_new, or fewer when
- * stop_at_eos and the model produced cfg.eos_token (which is then the last one written).
+ * stop_at_eos and the model produced its EOS token (which is then the last one written).
  * n_prompt + n_new must fit in the model's context. */
-fipsc_status fipsc_llama_generate(const fipsc_model *m, const int32_t *prompt, int n_prompt,
-                                  int n_new, fipsc_sampler *sampler, bool stop_at_eos,
+fipsc_status fipsc_lm_generate(const fipsc_model *m, const int32_t *prompt, int n_prompt,
+                               int n_new, fipsc_sampler *sampler, bool stop_at_eos,
                                   int32_t *out, int *n_out, fipsc_error *err);
 
 typedef void (*fipsc_progress_fn)(void *ctx, int done, int total);
 
-/* Samples n sequences of len tokens into ids [n, len]: each starts with cfg.bos_token, the other
+/* Samples n sequences of len tokens into ids [n, len]: each starts with the BOS token, the other
  * len − 1 tokens are sampled (temperature, top_p as in fipsc_sampler) and never stop at EOS.
  * Sequence i draws from its own stream, seeded fipsc_seed_derive(seed, i), so the result depends
  * on (model, n, len, temperature, top_p, seed) only: small models sample several sequences at
  * once on OpenMP threads, larger ones one at a time with threaded BLAS, with identical output.
  * progress (may be NULL) is called after each finished sequence, from one thread at a time. */
-fipsc_status fipsc_llama_sample_sequences(const fipsc_model *m, int n, int len, float temperature,
-                                          float top_p, uint64_t seed, int32_t *ids,
-                                          fipsc_progress_fn progress, void *progress_ctx,
-                                          fipsc_error *err);
+fipsc_status fipsc_lm_sample_sequences(const fipsc_model *m, int n, int len, float temperature, float top_p,
+                                       uint64_t seed, int32_t *ids, fipsc_progress_fn progress,
+                                       void *progress_ctx, fipsc_error *err);
 
 #endif

@@ -1,25 +1,25 @@
-/* Calibration images for `fipsc compress` on ViT/DeiT models (see cli_vit_calib.h). */
+/* Calibration images for `fipsc compress` on image classifiers (see cli_image_calib.h). */
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/cli_vit_calib.h"
+#include "cli/cli_image_calib.h"
 #include "formats/image_list.h"
-#include "families/vit/calibrate.h"
+#include "compress/calibration.h"
 
-bool cli_vit_calib_given(const cli_vit_calib *c)
+bool cli_image_calib_given(const cli_image_calib *c)
 {
     return c->images_dir || c->idx_path || c->exclude_dir || c->count > 0;
 }
 
-const char *cli_vit_calib_problem(const cli_vit_calib *c, bool is_vit)
+const char *cli_image_calib_problem(const cli_image_calib *c, bool is_classifier)
 {
-    if (!is_vit)
-        return cli_vit_calib_given(c) ? "--calib-images, --calib-idx, --calib-exclude and --calib-count "
-                                        "apply to ViT/DeiT models only"
+    if (!is_classifier)
+        return cli_image_calib_given(c) ? "--calib-images, --calib-idx, --calib-exclude and --calib-count "
+                                        "apply to image classifiers only"
                                       : NULL;
     if (c->images_dir && c->idx_path) return "--calib-images and --calib-idx exclude each other";
     if (!c->images_dir && !c->idx_path)
-        return "a ViT/DeiT model calibrates on images: give --calib-images DIR or --calib-idx FILE";
+        return "an image classifier calibrates on images: give --calib-images DIR or --calib-idx FILE";
     return NULL;
 }
 
@@ -34,7 +34,7 @@ static const char *base_name(const char *path)
     return buf;
 }
 
-fipsc_status cli_vit_calibrate(const fipsc_model *m, const cli_vit_calib *c, const int *blocks,
+fipsc_status cli_image_calibrate(const fipsc_model *m, const cli_image_calib *c, const int *blocks,
                                int n_blocks, bool verbose, fipsc_calibration *cal, char *desc,
                                size_t desc_cap, fipsc_error *err)
 {
@@ -64,7 +64,7 @@ fipsc_status cli_vit_calibrate(const fipsc_model *m, const cli_vit_calib *c, con
                  c->images_dir ? "directory" : "IDX file", base_name(source), what,
                  images.n < count ? " (all there are)" : "");
         if (verbose) fprintf(stderr, "\r\033[Kcalibration: capturing MLP inputs and outputs on %d images...", images.n);
-        st = fipsc_calibration_capture_vit(m, &images, blocks, n_blocks, cal, err);
+        st = fipsc_calibration_capture_images(m, &images, blocks, n_blocks, cal, err);
         if (verbose) fprintf(stderr, "\r\033[K");
     } else if (verbose) {
         fprintf(stderr, "\n");

@@ -7,31 +7,31 @@
  *                 REFERENCE's block-l MLP sees and produces on the sentences (one row per kept
  *                 token): the compressed MLP on the original inputs, as it was trained (teacher
  *                 forcing), but on sentences that were not its calibration data.
- * Both models must be sentence encoders of the same shape (src/families/use/use.h); m's MLPs may be
+ * Both models must be sentence encoders of one family and shape (src/model/family.h); m's MLPs may be
  * dense or factored (they run as they are, nothing is densified). */
-#ifndef FIPSC_USE_COMPARE_H
-#define FIPSC_USE_COMPARE_H
+#ifndef FIPSC_EVAL_EMBEDDING_COMPARE_H
+#define FIPSC_EVAL_EMBEDDING_COMPARE_H
 
 #include <stdint.h>
 
 #include "model/model.h"
 #include "core/status.h"
 
-typedef struct fipsc_use_comparison {
+typedef struct fipsc_embedding_comparison {
     int sentences;
     int64_t rows;          /* MLP rows (kept tokens) over all sentences, per block */
     double mean_cosine, min_cosine;
     int n_mlps;
     double *mlp_rel_err;   /* [n_mlps], malloc'ed: block l's relative output error */
-} fipsc_use_comparison;
+} fipsc_embedding_comparison;
 
 /* Compares m with its reference ref on n texts (NUL-terminated UTF-8). m_embeddings: NULL, or
  * m's embeddings of the texts [n, d] when the caller has them already (then m only runs its
  * MLPs on the reference's rows). Results do not depend on the thread count. */
-fipsc_status fipsc_use_compare(const fipsc_model *ref, const fipsc_model *m, int n,
+fipsc_status fipsc_embedding_compare(const fipsc_model *ref, const fipsc_model *m, int n,
                                const char *const *texts, const float *m_embeddings,
-                               fipsc_use_comparison *out, fipsc_error *err);
+                               fipsc_embedding_comparison *out, fipsc_error *err);
 
-void fipsc_use_comparison_free(fipsc_use_comparison *c);
+void fipsc_embedding_comparison_free(fipsc_embedding_comparison *c);
 
 #endif

@@ -1,12 +1,11 @@
-/* Prompt continuation and corpus sampling on top of decoding sessions (see
- * src/families/llama/generate.h). */
-#include "families/llama/generate.h"
+/* Prompt continuation and corpus sampling on top of a language model's decoding sessions (see
+ * src/eval/generate.h). */
+#include "eval/generate.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "families/llama/runtime.h"
-#include "families/llama/internal.h"
+#include "model/family.h"
 
 /* Models up to this many parameters sample sequences in parallel, one per thread: their weights
  * fit in a core's cache and a decode step takes microseconds, too little to split. (A decode step
@@ -14,10 +13,10 @@
  * time with each step spread over the threads. */
 #define PARALLEL_SEQUENCES_MAX_PARAMS (1LL << 21)
 
-static fipsc_status check_context(const fipsc_model *m, long long positions, const char *what,
+static fipsc_status check_context(const fipsc_lm_info *info, long long positions, const char *what,
                                   fipsc_error *err)
 {
-    int ctx = m->cfg.max_seq_len;
+    int ctx = info->context;
     if (ctx > 0 && positions > ctx)
         return fipsc_fail(err, FIPSC_ERR_ARG, "%s needs %lld positions but the model's context is %d",
                           what, positions, ctx);
@@ -25,50 +24,55 @@ static fipsc_status check_context(const fipsc_model *m, long long positions, con
 }
 
 /* Feeds prompt, then samples n_new tokens through session s (already reset). */
-static fipsc_status continue_prompt(fipsc_llama_session *s, const fipsc_model *m,
+static fipsc_status continue_prompt(const fipsc_lm_ops *lm, fipsc_lm_session *s, const fipsc_lm_info *info,
                                     const int32_t *prompt, int n_prompt, int n_new,
                                     fipsc_sampler *sampler, bool stop_at_eos, float *logits,
                                     int32_t *out, int *n_out, fipsc_error *err)
 {
     *n_out = 0;
     if (n_new <= 0) return FIPSC_OK;
-    fipsc_status st = fipsc_llama_session_prefill(s, prompt, n_prompt, logits, err);
+    fipsc_status st = lm->session_prefill(s, prompt, n_prompt, logits, err);
     for (int i = 0; !st && i < n_new; i++) {
         int32_t tok = fipsc_sampler_sample(sampler, logits);
         out[(*n_out)++] = tok;
-        if ((stop_at_eos && tok == m->cfg.eos_token) || i == n_new - 1) break;
-        st = fipsc_llama_decode(s, tok, logits, err);
+        if ((stop_at_eos && tok == info->eos_token) || i == n_new - 1) break;
+        st = lm->session_decode(s, tok, logits, err);
     }
     return st;
 }
 
-fipsc_status fipsc_llama_generate(const fipsc_model *m, const int32_t *prompt, int n_prompt,
-                                  int n_new, fipsc_sampler *sampler, bool stop_at_eos,
-                                  int32_t *out, int *n_out, fipsc_error *err)
+fipsc_status fipsc_lm_generate(const fipsc_model *m, const int32_t *prompt, int n_prompt, int n_new,
+                               fipsc_sampler *sampler, bool stop_at_eos, int32_t *out, int *n_out, fipsc_error *err)
 {
     *n_out = 0;
+    const fipsc_lm_ops *lm;
+    fipsc_status st = fipsc_model_need_lm(m, &lm, err);
+    if (st) return st;
     if (n_prompt <= 0 || n_new < 0)
         return fipsc_fail(err, FIPSC_ERR_ARG, "generation needs a prompt of at least one token "
                           "and n_new >= 0 (got %d and %d)", n_prompt, n_new);
-    if (sampler->vocab != m->cfg.vocab_size)
+    fipsc_lm_info info;
+    lm->info(m, &info);
+    if (sampler->vocab != info.vocab_size)
         return fipsc_fail(err, FIPSC_ERR_ARG, "sampler vocabulary %d differs from the model's %d",
-                          sampler->vocab, m->cfg.vocab_size);
-    fipsc_status st = llama_check_model(m, err);
-    if (st || (st = check_context(m, (long long)n_prompt + n_new, "the prompt plus the new tokens", err)))
+                          sampler->vocab, info.vocab_size);
+    if ((st = check_context(&info, (long long)n_prompt + n_new, "the prompt plus the new tokens", err)))
         return st;
-    float *logits = malloc((size_t)m->cfg.vocab_size * sizeof *logits);
+    float *logits = malloc((size_t)info.vocab_size * sizeof *logits);
     if (!logits) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for logits");
-    fipsc_llama_session *s = NULL;
-    if (!(st = fipsc_llama_session_new(m, n_prompt + n_new, &s, err)))
-        st = continue_prompt(s, m, prompt, n_prompt, n_new, sampler, stop_at_eos, logits, out, n_out, err);
-    fipsc_llama_session_free(s);
+    fipsc_lm_session *s = NULL;
+    if (!(st = lm->session_new(m, n_prompt + n_new, &s, err)))
+        st = continue_prompt(lm, s, &info, prompt, n_prompt, n_new, sampler, stop_at_eos, logits, out, n_out, err);
+    if (s) lm->session_free(s);
     free(logits);
     return st;
 }
 
-/* The work that the threads of fipsc_llama_sample_sequences share. */
+/* The work that the threads of fipsc_lm_sample_sequences share. */
 typedef struct sample_job {
     const fipsc_model *m;
+    const fipsc_lm_ops *lm;
+    fipsc_lm_info info;
     int n, len;
     float temperature, top_p;
     uint64_t seed;
@@ -101,14 +105,15 @@ static void record_failure(sample_job *job, int seq, const fipsc_error *e)
 static void sample_worker(sample_job *job)
 {
     const fipsc_model *m = job->m;
+    const fipsc_lm_ops *lm = job->lm;
     fipsc_error e = {0};
-    fipsc_llama_session *s = NULL;
-    float *logits = malloc((size_t)m->cfg.vocab_size * sizeof *logits);
+    fipsc_lm_session *s = NULL;
+    float *logits = malloc((size_t)job->info.vocab_size * sizeof *logits);
     bool ready = logits != NULL;
     if (!ready) {
         fipsc_fail(&e, FIPSC_ERR_NOMEM, "out of memory for logits");
         record_failure(job, 0, &e);
-    } else if (fipsc_llama_session_new(m, job->len, &s, &e)) {
+    } else if (lm->session_new(m, job->len, &s, &e)) {
         record_failure(job, 0, &e);
         ready = false;
     }
@@ -119,14 +124,14 @@ static void sample_worker(sample_job *job)
         failed = job->status;
         if (!ready || failed) continue;
         int32_t *seq = job->ids + (size_t)i * job->len;
-        seq[0] = m->cfg.bos_token;
-        fipsc_llama_session_reset(s);
+        seq[0] = job->info.bos_token;
+        lm->session_reset(s);
         fipsc_sampler sampler;
         int got = 0;
-        fipsc_status st = fipsc_sampler_init(&sampler, m->cfg.vocab_size, job->temperature, job->top_p,
+        fipsc_status st = fipsc_sampler_init(&sampler, job->info.vocab_size, job->temperature, job->top_p,
                                              fipsc_seed_derive(job->seed, (uint64_t)i), &e);
         if (!st)
-            st = continue_prompt(s, m, seq, 1, job->len - 1, &sampler, false, logits, seq + 1, &got, &e);
+            st = continue_prompt(lm, s, &job->info, seq, 1, job->len - 1, &sampler, false, logits, seq + 1, &got, &e);
         fipsc_sampler_free(&sampler);
         if (st) {
             record_failure(job, i, &e);
@@ -137,24 +142,27 @@ static void sample_worker(sample_job *job)
             job->progress(job->progress_ctx, ++job->done, job->n);
         }
     }
-    fipsc_llama_session_free(s);
+    if (s) lm->session_free(s);
     free(logits);
 }
 
-fipsc_status fipsc_llama_sample_sequences(const fipsc_model *m, int n, int len, float temperature,
-                                          float top_p, uint64_t seed, int32_t *ids,
-                                          fipsc_progress_fn progress, void *progress_ctx,
-                                          fipsc_error *err)
+fipsc_status fipsc_lm_sample_sequences(const fipsc_model *m, int n, int len, float temperature, float top_p,
+                                       uint64_t seed, int32_t *ids, fipsc_progress_fn progress,
+                                       void *progress_ctx, fipsc_error *err)
 {
     if (n <= 0 || len <= 0)
         return fipsc_fail(err, FIPSC_ERR_ARG, "sampling %d sequences of %d tokens (both must be positive)", n, len);
-    fipsc_status st = llama_check_model(m, err);
-    if (st || (st = check_context(m, len, "a sampled sequence", err))) return st;
+    const fipsc_lm_ops *lm;
+    fipsc_status st = fipsc_model_need_lm(m, &lm, err);
+    if (st) return st;
+    fipsc_lm_info info;
+    lm->info(m, &info);
+    if ((st = check_context(&info, len, "a sampled sequence", err))) return st;
     fipsc_sampler probe; /* validates temperature and top_p once, before any thread starts */
-    if ((st = fipsc_sampler_init(&probe, m->cfg.vocab_size, temperature, top_p, seed, err))) return st;
+    if ((st = fipsc_sampler_init(&probe, info.vocab_size, temperature, top_p, seed, err))) return st;
     fipsc_sampler_free(&probe);
 
-    sample_job job = {.m = m, .n = n, .len = len, .temperature = temperature, .top_p = top_p,
+    sample_job job = {.m = m, .lm = lm, .info = info, .n = n, .len = len, .temperature = temperature, .top_p = top_p,
                       .seed = seed, .ids = ids, .progress = progress, .progress_ctx = progress_ctx};
     bool parallel = fipsc_model_count_params(m).total <= PARALLEL_SEQUENCES_MAX_PARAMS && n > 1;
 #pragma omp parallel if (parallel)

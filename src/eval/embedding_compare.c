@@ -1,4 +1,4 @@
-/* Comparing a sentence encoder with its original (src/eval/use_compare.h).
+/* Comparing a sentence encoder with its original (src/eval/embedding_compare.h).
  *
  * The sentences go through in passes: the reference embeds a pass while recording every MLP's
  * rows, m embeds it too (unless its embeddings were given), then m's MLPs run on the recorded
@@ -11,32 +11,36 @@
 #include "model/capture.h"
 #include "ops/mlp_forward.h"
 #include "eval/sts.h"
-#include "families/use/use.h"
-#include "eval/use_compare.h"
+#include "model/family.h"
+#include "eval/embedding_compare.h"
 
 /* Sentences per pass: bounds the captured rows (≤ 128 tokens each). */
 #define SENTENCES_PER_PASS 256
 
-void fipsc_use_comparison_free(fipsc_use_comparison *c)
+void fipsc_embedding_comparison_free(fipsc_embedding_comparison *c)
 {
     if (!c) return;
     free(c->mlp_rel_err);
     memset(c, 0, sizeof *c);
 }
 
-static fipsc_status check_pair(const fipsc_model *ref, const fipsc_model *m, fipsc_error *err)
+static fipsc_status check_pair(const fipsc_model *ref, const fipsc_model *m, const fipsc_encoder_ops **enc,
+                               fipsc_encoder_info *info, fipsc_error *err)
 {
-    const fipsc_use *a = fipsc_model_use(ref), *b = fipsc_model_use(m);
+    const fipsc_encoder_ops *a = fipsc_model_encoder(ref), *b = fipsc_model_encoder(m);
     if (!a || !b)
-        return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "comparing embeddings needs two sentence encoders (%s); %s is '%s'",
-                          FIPSC_USE_ARCH_NAME, a ? "the model" : "the reference", (a ? m : ref)->cfg.arch_name);
-    if (a->dim != b->dim || a->hidden != b->hidden || a->n_layers != b->n_layers || a->embed_dim != b->embed_dim ||
-        a->vocab_size != b->vocab_size || a->max_tokens != b->max_tokens)
+        return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "comparing embeddings needs two sentence encoders; %s is '%s'",
+                          a ? "the model" : "the reference", (a ? m : ref)->arch_name);
+    fipsc_encoder_info ia, ib;
+    a->info(ref, &ia);
+    b->info(m, &ib);
+    if (ref->family != m->family || ia.dim != ib.dim || ia.max_tokens != ib.max_tokens || ref->n_mlps != m->n_mlps)
         return fipsc_fail(err, FIPSC_ERR_SHAPE,
-                          "the model (d %d, f %d, %d layers, vocabulary %d) and the reference (d %d, f %d, %d "
-                          "layers, vocabulary %d) are not the same encoder",
-                          b->dim, b->hidden, b->n_layers, b->vocab_size, a->dim, a->hidden, a->n_layers,
-                          a->vocab_size);
+                          "the model (%s, d %d, %d layers) and the reference (%s, d %d, %d layers) are not the same "
+                          "encoder",
+                          m->arch_name, ib.dim, m->n_mlps, ref->arch_name, ia.dim, ref->n_mlps);
+    *enc = a;
+    *info = ia;
     return FIPSC_OK;
 }
 
@@ -56,17 +60,18 @@ static fipsc_status mlp_sums(const fipsc_mlp *mlp, const fipsc_capture_layer *cl
     return FIPSC_OK;
 }
 
-fipsc_status fipsc_use_compare(const fipsc_model *ref, const fipsc_model *m, int n,
+fipsc_status fipsc_embedding_compare(const fipsc_model *ref, const fipsc_model *m, int n,
                                const char *const *texts, const float *m_embeddings,
-                               fipsc_use_comparison *out, fipsc_error *err)
+                               fipsc_embedding_comparison *out, fipsc_error *err)
 {
     memset(out, 0, sizeof *out);
-    fipsc_status st = check_pair(ref, m, err);
+    const fipsc_encoder_ops *enc = NULL;
+    fipsc_encoder_info u = {0};
+    fipsc_status st = check_pair(ref, m, &enc, &u, err);
     if (st) return st;
     if (n < 1) return fipsc_fail(err, FIPSC_ERR_ARG, "comparing embeddings needs at least one sentence");
-    const fipsc_use *u = fipsc_model_use(ref);
-    const int d = u->dim, L = u->n_layers, pass = SENTENCES_PER_PASS;
-    const int64_t max_rows = (int64_t)pass * u->max_tokens;
+    const int d = u.dim, L = ref->n_mlps, pass = SENTENCES_PER_PASS;
+    const int64_t max_rows = (int64_t)pass * u.max_tokens;
 
     int *layers = malloc((size_t)L * sizeof *layers);
     double *num = calloc((size_t)L, sizeof *num), *den = calloc((size_t)L, sizeof *den);
@@ -94,13 +99,13 @@ fipsc_status fipsc_use_compare(const fipsc_model *ref, const fipsc_model *m, int
         for (int k = 0; k < cnt && !st; k++) {
             free(ids[k]);
             ids[k] = NULL;
-            st = fipsc_use_tokenize(ref, texts[first + k], strlen(texts[first + k]), &ids[k], &lens[k], err);
+            st = enc->tokenize(ref, texts[first + k], strlen(texts[first + k]), &ids[k], &lens[k], err);
             if (st) fipsc_fail_context(err, "sentence %d: ", first + k + 1);
         }
         fipsc_capture_clear(&cap);
-        if (!st) st = fipsc_use_encode(ref, cnt, (const int32_t *const *)ids, lens, e_ref, &cap, err);
+        if (!st) st = enc->encode(ref, cnt, (const int32_t *const *)ids, lens, e_ref, &cap, err);
         const float *em = m_embeddings ? m_embeddings + (size_t)first * d : e_m;
-        if (!st && !m_embeddings) st = fipsc_use_encode(m, cnt, (const int32_t *const *)ids, lens, e_m, NULL, err);
+        if (!st && !m_embeddings) st = enc->encode(m, cnt, (const int32_t *const *)ids, lens, e_m, NULL, err);
         for (int k = 0; !st && k < cnt; k++) {
             double c = fipsc_cosine(e_ref + (size_t)k * d, em + (size_t)k * d, d);
             cos_sum += c;
@@ -128,6 +133,6 @@ fipsc_status fipsc_use_compare(const fipsc_model *ref, const fipsc_model *m, int
     free(e_m);
     free(yhat);
     free(scratch);
-    if (st) fipsc_use_comparison_free(out);
+    if (st) fipsc_embedding_comparison_free(out);
     return st;
 }

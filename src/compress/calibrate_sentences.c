@@ -1,0 +1,117 @@
+/* Calibration rows of a sentence encoder (see src/compress/calibration.h): the original encoder
+ * embeds the calibration sentences once, before any MLP is touched, and its forward records every
+ * listed MLP's input and output rows: the compressed MLPs are later trained on the original inputs
+ * (teacher forcing, ALGORITHM.md §6). */
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compress/compress_internal.h"
+#include "model/family.h"
+#include "ops/sample.h"
+
+/* Sentences per encode call: bounds the embedding buffer, not the capture. */
+#define SENTENCES_PER_PASS 1024
+
+/* Marks in `use` (all false on entry) the sentences to record: all, or whole sentences in a seeded random order
+ * (Fisher-Yates) while their kept tokens fit in max_rows. Returns the rows selected. */
+static int64_t select_sentences(int n, const int *kept, int64_t max_rows, uint64_t seed, bool *use,
+                                int *order)
+{
+    int64_t total = 0;
+    for (int i = 0; i < n; i++) total += kept[i];
+    if (max_rows <= 0 || total <= max_rows) {
+        for (int i = 0; i < n; i++) use[i] = true;
+        return total;
+    }
+    fipsc_rng rng;
+    fipsc_rng_seed(&rng, seed);
+    for (int i = 0; i < n; i++) order[i] = i;
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)(fipsc_rng_uniform(&rng) * (double)(i + 1));
+        int t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    int64_t rows = 0;
+    for (int k = 0; k < n; k++) {
+        int i = order[k];
+        if (rows + kept[i] > max_rows) break; /* the draw ends at the first sentence that does not fit */
+        use[i] = true;
+        rows += kept[i];
+    }
+    return rows;
+}
+
+fipsc_status fipsc_calibration_capture_sentences(const fipsc_model *m, const fipsc_sentences *s, const char *what,
+                                                 const int *blocks, int n_blocks, int64_t max_rows, uint64_t seed,
+                                                 fipsc_capture *cap, fipsc_calibration *out, fipsc_error *err)
+{
+    memset(out, 0, sizeof *out);
+    memset(cap, 0, sizeof *cap);
+    if (!what) what = "calibration sentences";
+    const fipsc_encoder_ops *enc;
+    if (fipsc_model_need_encoder(m, &enc, err)) return fipsc_fail_context(err, "calibration from sentences: ");
+    fipsc_encoder_info u;
+    enc->info(m, &u);
+    if (s->n < 1) return fipsc_fail(err, FIPSC_ERR_ARG, "calibration on %s: no sentences", what);
+
+    int32_t **ids = calloc((size_t)s->n, sizeof *ids);
+    int *lens = calloc((size_t)s->n, sizeof *lens), *kept = calloc((size_t)s->n, sizeof *kept);
+    int *order = malloc((size_t)s->n * sizeof *order), *chosen = malloc((size_t)s->n * sizeof *chosen);
+    bool *use = calloc((size_t)s->n, sizeof *use);
+    float *emb = malloc((size_t)SENTENCES_PER_PASS * (size_t)u.dim * sizeof *emb);
+    int *all = NULL;
+    fipsc_status st = FIPSC_OK;
+    if (!ids || !lens || !kept || !order || !chosen || !use || !emb)
+        st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory tokenizing %d calibration sentences", s->n);
+    for (int i = 0; i < s->n && !st; i++) {
+        if ((st = enc->tokenize(m, s->text[i], strlen(s->text[i]), &ids[i], &lens[i], err))) {
+            if (s->line && s->line[i] > 0) fipsc_fail_context(err, "line %d: ", s->line[i]);
+            else fipsc_fail_context(err, "sentence %d: ", i + 1);
+        }
+        kept[i] = lens[i] < u.max_tokens ? lens[i] : u.max_tokens;
+    }
+    int64_t rows = st ? 0 : select_sentences(s->n, kept, max_rows, seed, use, order);
+    if (!st && rows == 0 && max_rows > 0)
+        st = fipsc_fail(err, FIPSC_ERR_ARG, "no sentence fits in %lld calibration rows", (long long)max_rows);
+    else if (!st && rows == 0)
+        st = fipsc_fail(err, FIPSC_ERR_ARG, "the calibration sentences hold no tokens");
+    if (!st) st = calibration_blocks(m, &blocks, &n_blocks, &all, err);
+    /* the rows are known: the capture allocates them once (and can drop none) */
+    if (!st) st = fipsc_capture_init(cap, m, blocks, n_blocks, rows, err);
+
+    /* The chosen sentences in file order, a pass of them at a time. */
+    int n_chosen = 0;
+    for (int i = 0; !st && i < s->n; i++)
+        if (use[i]) chosen[n_chosen++] = i;
+    const int32_t **pass_ids = malloc((size_t)SENTENCES_PER_PASS * sizeof *pass_ids);
+    int *pass_lens = malloc((size_t)SENTENCES_PER_PASS * sizeof *pass_lens);
+    if (!st && (!pass_ids || !pass_lens)) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
+    for (int k0 = 0; !st && k0 < n_chosen; k0 += SENTENCES_PER_PASS) {
+        int cnt = n_chosen - k0 < SENTENCES_PER_PASS ? n_chosen - k0 : SENTENCES_PER_PASS;
+        for (int k = 0; k < cnt; k++) {
+            pass_ids[k] = ids[chosen[k0 + k]];
+            pass_lens[k] = lens[chosen[k0 + k]];
+        }
+        st = enc->encode(m, cnt, pass_ids, pass_lens, emb, cap, err);
+    }
+    if (!st) st = calibration_from_capture(m, cap, n_chosen, false, out, err);
+    free(pass_ids);
+    free(pass_lens);
+    for (int i = 0; ids && i < s->n; i++) free(ids[i]);
+    free(ids);
+    free(lens);
+    free(kept);
+    free(order);
+    free(chosen);
+    free(use);
+    free(emb);
+    free(all);
+    if (st) {
+        fipsc_calibration_free(out);
+        fipsc_capture_free(cap);
+        return fipsc_fail_context(err, "calibration on %s: ", what);
+    }
+    return FIPSC_OK;
+}

@@ -1,0 +1,72 @@
+/* Calibration rows for compression (ALGORITHM.md §6): the ORIGINAL model's MLP inputs and outputs.
+ *
+ * The original model runs over calibration data with teacher forcing (a language model reads the
+ * corpus tokens at every position, nothing is generated) and its forward records, for each block
+ * to be compressed, the input x of its MLP and the MLP's output y. Every compressed MLP is later
+ * trained to map those original x to those original y, so the capture happens once, before any
+ * block is touched. What the data is depends on what the model is (src/model/family.h):
+ *
+ *   language model     a token corpus                 fipsc_calibration_capture_tokens
+ *   image classifier   images (files, IDX sets)       fipsc_calibration_capture_images
+ *   sentence encoder   sentences (text or STS files)  fipsc_calibration_capture_sentences
+ *
+ * Rows are sequence-major, then position (token; for images: CLS, DIST, patches). */
+#ifndef FIPSC_COMPRESS_CALIBRATION_H
+#define FIPSC_COMPRESS_CALIBRATION_H
+
+#include <stdint.h>
+
+#include "core/status.h"
+#include "fips/fips.h"
+#include "formats/corpus.h"
+#include "formats/image_list.h"
+#include "formats/sentences.h"
+#include "model/capture.h"
+#include "model/model.h"
+
+typedef struct fipsc_calibration {
+    int n_blocks;             /* the model's number of MLP blocks (fipsc_model.n_mlps) */
+    fipsc_fips_calib *blocks; /* [n_blocks]: block l's MLP inputs x and outputs y, [n, d] each,
+                                 row-major; n = 0 for a block that was not captured */
+    int n_sequences;          /* calibration sequences (or images, sentences) behind the rows */
+    void *owned;              /* storage released by fipsc_calibration_free (NULL: borrowed) */
+} fipsc_calibration;
+
+/* An empty calibration for n_blocks blocks (every blocks[l].n = 0). The caller may point
+ * blocks[l].x / .y at rows it owns and keeps alive; fipsc_calibration_free frees only `blocks`. */
+fipsc_status fipsc_calibration_init(fipsc_calibration *cal, int n_blocks, fipsc_error *err);
+void fipsc_calibration_free(fipsc_calibration *cal);
+
+/* A language model m over every sequence of corpus c (prefill, no logits), recording the MLP
+ * rows of the listed blocks (NULL/0: every block). Refuses a corpus made for another vocabulary
+ * (header vocabulary ≠ the model's, or an id ≥ the model's vocabulary) and sequences longer than
+ * the model's context, naming `what` (e.g. the corpus path). */
+fipsc_status fipsc_calibration_capture_tokens(const fipsc_model *m, const fipsc_corpus *c, const char *what,
+                                              const int *blocks, int n_blocks, fipsc_calibration *out,
+                                              fipsc_error *err);
+
+/* Images per forward pass during image calibration (bounds the pixel and activation buffers). */
+#define FIPSC_IMAGE_CALIB_BATCH 64
+
+/* An image classifier m over every image of `images`, each preprocessed as the model says,
+ * FIPSC_IMAGE_CALIB_BATCH at a time; rows image-major, then token. out->n_sequences = the number
+ * of images. Errors name the image. */
+fipsc_status fipsc_calibration_capture_images(const fipsc_model *m, const fipsc_image_list *images,
+                                              const int *blocks, int n_blocks, fipsc_calibration *out,
+                                              fipsc_error *err);
+
+/* A sentence encoder m over sentences s, recording the MLP rows of the listed blocks (NULL/0:
+ * every block) into cap (initialised here; free it with fipsc_capture_free after *out). *out
+ * (free with fipsc_calibration_free) points at cap's rows. One row per kept token (the encoder
+ * keeps the first max_tokens of a sentence), sentence-major, in file order.
+ *
+ * max_rows > 0 bounds the rows per block: when the sentences hold more kept tokens, whole
+ * sentences are drawn in a random order (seeded by `seed`, so the choice is reproducible) while
+ * they fit, and then encoded in file order; every drawn sentence is recorded whole. 0 takes
+ * every sentence. `what` names the source in messages (e.g. the file). Fails on sentences that
+ * yield no tokens at all. */
+fipsc_status fipsc_calibration_capture_sentences(const fipsc_model *m, const fipsc_sentences *s, const char *what,
+                                                 const int *blocks, int n_blocks, int64_t max_rows, uint64_t seed,
+                                                 fipsc_capture *cap, fipsc_calibration *out, fipsc_error *err);
+
+#endif
