@@ -308,11 +308,9 @@ static fipsc_status svd_block_part(const fipsc_fips_group *g, const fipsc_group_
             if (!R) {
                 st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
             } else {
-                /* OpenBLAS on one thread: a threaded sgemm rounds differently per thread count */
-                const int blas_saved = fipsc_blas_serial_begin();
+                /* OpenBLAS runs on one thread (src/core/threads.h): the same bits for any --threads */
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, d, f, k[q], 1.0f, F[q].U,
                             k[q], F[q].V, f, 0.0f, R, f);
-                fipsc_blas_serial_end(blas_saved);
                 fipsc_fips_uncat(g, m0 + q, R, f, out->recon[m0 + q]);
                 free(R);
             }

@@ -1,23 +1,26 @@
-/* Thread count for fipsc's OpenMP loops and for OpenBLAS, set together so that a command's
- * --threads option means one thing. The runtime's GEMMs (src/ops/gemm.h) spread fixed
- * panels over the OpenMP threads with single-threaded BLAS calls, so its results never depend
- * on this count, only its speed does; the OpenBLAS count serves code that calls BLAS directly. */
+/* Threads: fipsc's parallel loops are OpenMP; OpenBLAS runs on one thread.
+ *
+ * Every parallel loop of fipsc splits its work into blocks fixed by the shapes (GEMM panels, row
+ * chunks, sequences) and runs the blocks on OpenMP threads, with single-threaded BLAS calls inside:
+ * so results never depend on the thread count, only speed does. OpenBLAS is set to one thread
+ * once, on first use, and never changed again: nothing in fipsc toggles it, so two models used
+ * from two threads cannot trip over each other's settings. (An application that wants threaded
+ * BLAS for its own work may set it again; fipsc's results stay the same, its speed may suffer.)
+ *
+ * The thread count is OpenMP's nthreads ICV of the calling thread: fipsc_threads_set changes it for
+ * that thread's later calls only, another thread of the application keeps its own. */
 #ifndef FIPSC_THREADS_H
 #define FIPSC_THREADS_H
 
-/* Uses n threads for OpenMP regions and threaded BLAS calls from now on (n < 1 counts as 1). */
+/* Uses n threads (n < 1 counts as 1) for the parallel loops of the calling thread's later calls. */
 void fipsc_threads_set(int n);
 
-/* The number of threads an OpenMP region started now would use. */
+/* The number of threads a call from this thread would use now. */
 int fipsc_threads_get(void);
 
-/* A scope in which OpenBLAS runs on one thread, for BLAS and LAPACK calls whose rounding would
- * otherwise depend on how OpenBLAS splits the work over its threads (an SVD, an eigensolver):
- *   int saved = fipsc_blas_serial_begin();  ...calls...  fipsc_blas_serial_end(saved);
- * Returns the count to restore. Scopes nest; do not run BLAS work that relies on BLAS threading
- * from another thread meanwhile. */
-int fipsc_blas_serial_begin(void);
-void fipsc_blas_serial_end(int saved);
+/* Sets OpenBLAS to one thread, once per process (idempotent, thread-safe). Everything that can
+ * reach BLAS calls it: model creation, FiPS groups, the GEMM layer. */
+void fipsc_blas_single_thread(void);
 
 /* What does the arithmetic, for bug reports and CI logs: "OpenBLAS 0.3.21 ... (kernels Haswell)".
  * The kernel set follows the CPU, or OPENBLAS_CORETYPE when it is set, and decides the last bits

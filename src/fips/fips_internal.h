@@ -5,21 +5,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/rng.h"
 #include "fips/fips.h"
+#include "ops/gemm.h"
 
 /* Elementwise loops run on OpenMP threads only above this many elements: below it, starting the
  * threads costs more than the loop, and on a busy machine waiting threads spin for nothing. */
 #define FIPS_PARALLEL_MIN ((int64_t)1 << 18)
-
-/* ---- Deterministic random numbers: splitmix64 (seeding) and xoshiro256** (streams). ---- */
-typedef struct fips_rng {
-    uint64_t s[4];
-} fips_rng;
-
-void fips_rng_seed(fips_rng *rng, uint64_t seed);
-uint64_t fips_rng_next(fips_rng *rng);
-/* Uniform in [0, n) without modulo bias. */
-uint64_t fips_rng_below(fips_rng *rng, uint64_t n);
 
 /* ---- Matrix sets ---- */
 /* Resolves (set, n_set) to an explicit list: NULL/0 means every matrix of the group. Returns the
@@ -27,13 +19,6 @@ uint64_t fips_rng_below(fips_rng *rng, uint64_t n);
  * failing on an out-of-range or repeated index. */
 const int *fips_resolve_set(const fipsc_fips_group *g, const int *set, int n_set, int *n_out,
                             int **owned, fipsc_error *err);
-
-/* ---- GEMM (panel_gemm.c) ---- */
-/* C[m, n] = op(A)·op(B) + beta·C, row-major; op(A) is [m, k] (A is [k, m] when trans_a), op(B) is
- * [k, n] (B is [n, k] when trans_b). Column panels on OpenMP threads, single-threaded sgemm in
- * each: the result does not depend on the number of threads. */
-void fips_sgemm(bool trans_a, bool trans_b, int m, int n, int k, const float *a, int lda,
-                const float *b, int ldb, float beta, float *c, int ldc);
 
 /* ---- Reconstruction workspace (recon.c) ---- */
 typedef struct fips_work {

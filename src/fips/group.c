@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/threads.h"
 #include "fips/fips_internal.h"
+#include "ops/gemm.h"
 
 /* Checks one linear slot of MLP j: dense weight of shape [out, in]. */
 static fipsc_status check_linear(const fipsc_linear *lin, int j, fipsc_mlp_role role, int out,
@@ -26,6 +28,7 @@ static fipsc_status check_linear(const fipsc_linear *lin, int j, fipsc_mlp_role 
 fipsc_status fipsc_fips_group_init(fipsc_fips_group *g, const fipsc_mlp *mlps, int n_mlps,
                                    fipsc_error *err)
 {
+    fipsc_blas_single_thread(); /* the group's SVD and products run on one BLAS thread */
     memset(g, 0, sizeof *g);
     if (!mlps || n_mlps < 1)
         return fipsc_fail(err, FIPSC_ERR_ARG, "FiPS group: needs at least one MLP (got %d)", n_mlps);
@@ -203,9 +206,9 @@ fipsc_status fipsc_fips_factors_dense(const fipsc_fips_group *g, const fipsc_fip
     const fipsc_fips_matrix *mx = &g->matrices[i];
     const float *Vi = F->V + mx->col_offset;
     if (mx->expanding) /* w [f, d] = (U·V_i)ᵀ = V_iᵀ·Uᵀ */
-        fips_sgemm(true, true, mx->cols, g->d, F->r, Vi, (int)F->P, F->U, F->r, 0.0f, w, g->d);
-    else /* w [d, f] = U·V_i (fips_sgemm: the same bits for any thread count) */
-        fips_sgemm(false, false, g->d, mx->cols, F->r, F->U, F->r, Vi, (int)F->P, 0.0f, w, mx->cols);
+        fipsc_gemm(true, true, mx->cols, g->d, F->r, Vi, (int)F->P, F->U, F->r, 0.0f, w, g->d);
+    else /* w [d, f] = U·V_i (fipsc_gemm: the same bits for any thread count) */
+        fipsc_gemm(false, false, g->d, mx->cols, F->r, F->U, F->r, Vi, (int)F->P, 0.0f, w, mx->cols);
     return FIPSC_OK;
 }
 

@@ -14,9 +14,9 @@
  *
  * Thread count: OpenBLAS rounds a threaded call differently for each thread count (it splits the
  * work by it), and the results must be the same for any --threads. So the LAPACK calls (gesdd,
- * dsyevd: O(d³) at most, small next to training) run with OpenBLAS on one thread; the Gram
+ * dsyevd: O(d³) at most, small next to training) run on OpenBLAS's one thread; the Gram
  * product, O(d²·P), is cut into fixed d-tiles of G computed on OpenMP threads by single-threaded
- * dsyrk/dgemm calls, and Aᵀ·W_cat goes through fips_sgemm's fixed column panels.
+ * dsyrk/dgemm calls, and Aᵀ·W_cat goes through fipsc_gemm's fixed column panels.
  *
  * r > rank (over-complete basis, e.g. DeiT-B d = 768, r = 1365): U gets r − rank zero columns and
  * V row rank + j = V row (j mod rank) / τ, τ = 32, as the reference does. U·V is unchanged, and the
@@ -31,6 +31,7 @@
 #include "fips/fips_internal.h"
 #include "core/tensor.h"
 #include "core/threads.h"
+#include "ops/gemm.h"
 
 static int imin(int64_t a, int64_t b)
 {
@@ -198,7 +199,7 @@ static fipsc_status init_gram(const float *wcat, fipsc_fips_factors *F, float *s
     if (!fix_signs(F->U, d, r, kk, NULL, P))
         return fipsc_fail(err, FIPSC_ERR_NOMEM, "SVD init: out of memory");
     /* Σ·Bᵀ = Aᵀ·W_cat, first kk rows. */
-    fips_sgemm(true, false, kk, (int)P, d, F->U, r, wcat, (int)P, 0.0f, F->V, (int)P);
+    fipsc_gemm(true, false, kk, (int)P, d, F->U, r, wcat, (int)P, 0.0f, F->V, (int)P);
     return FIPSC_OK;
 }
 
@@ -219,10 +220,8 @@ fipsc_status fipsc_fips_svd_init(const float *wcat, fipsc_fips_svd_method method
     memset(F->U, 0, (size_t)F->d * (size_t)F->r * sizeof(float));
     if (method != FIPSC_FIPS_SVD_GESDD && method != FIPSC_FIPS_SVD_GRAM)
         return fipsc_fail(err, FIPSC_ERR_ARG, "SVD init: unknown method %d", (int)method);
-    const int blas_saved = fipsc_blas_serial_begin(); /* see the top of this file */
     fipsc_status st = method == FIPSC_FIPS_SVD_GESDD ? init_gesdd(wcat, F, sigma, err)
                                                      : init_gram(wcat, F, sigma, err);
-    fipsc_blas_serial_end(blas_saved);
     if (st) return st;
     int k = imin(F->d, F->P);
     if (F->r > k) pad_rows(F, k);

@@ -20,6 +20,7 @@
 
 #include "fips/fips_internal.h"
 #include "ops/activation.h"
+#include "ops/gemm.h"
 
 static int mlp_f_max(const fipsc_fips_group *g)
 {
@@ -87,13 +88,13 @@ void fips_mlp_forward(fips_work *w, const fipsc_fips_group *g, const fipsc_fips_
     const int iu = fipsc_fips_matrix_index(g, j, FIPSC_ROLE_UP);
     const int io = fipsc_fips_matrix_index(g, j, FIPSC_ROLE_DOWN);
     /* Z = X·U */
-    fips_sgemm(false, false, nn, r, d, x, d, F->U, r, 0.0f, w->z, r);
+    fipsc_gemm(false, false, nn, r, d, x, d, F->U, r, 0.0f, w->z, r);
     /* H = Z·V_u + b_u */
-    fips_sgemm(false, false, nn, f, r, w->z, r, vmat(g, F, iu), P, 0.0f, w->hu, f);
+    fipsc_gemm(false, false, nn, f, r, w->z, r, vmat(g, F, iu), P, 0.0f, w->hu, f);
     add_bias(w->hu, n, f, mlp->up.bias);
     if (gated) {
         const int ig = fipsc_fips_matrix_index(g, j, FIPSC_ROLE_GATE);
-        fips_sgemm(false, false, nn, f, r, w->z, r, vmat(g, F, ig), P, 0.0f, w->g, f);
+        fipsc_gemm(false, false, nn, f, r, w->z, r, vmat(g, F, ig), P, 0.0f, w->g, f);
         add_bias(w->g, n, f, mlp->gate.bias);
 #pragma omp parallel for schedule(static) if (n * f >= FIPS_PARALLEL_MIN)
         for (int64_t i = 0; i < n; i++) {
@@ -107,8 +108,8 @@ void fips_mlp_forward(fips_work *w, const fipsc_fips_group *g, const fipsc_fips_
             fipsc_activation_apply(mlp->act, w->hu + i * f, w->a + i * f, (size_t)f);
     }
     /* W = A·V_oᵀ, Y = W·Uᵀ + b_o */
-    fips_sgemm(false, true, nn, r, f, w->a, f, vmat(g, F, io), P, 0.0f, w->w, r);
-    fips_sgemm(false, true, nn, d, r, w->w, r, F->U, r, 0.0f, w->y, d);
+    fipsc_gemm(false, true, nn, r, f, w->a, f, vmat(g, F, io), P, 0.0f, w->w, r);
+    fipsc_gemm(false, true, nn, d, r, w->w, r, F->U, r, 0.0f, w->y, d);
     add_bias(w->y, n, d, mlp->down.bias);
 }
 
@@ -145,11 +146,11 @@ double fips_mlp_loss_backward(fips_work *w, const fipsc_fips_group *g, const fip
     const int iu = fipsc_fips_matrix_index(g, j, FIPSC_ROLE_UP);
     const int io = fipsc_fips_matrix_index(g, j, FIPSC_ROLE_DOWN);
     /* dU (+)= dYᵀ·W;  dW = dY·U */
-    fips_sgemm(true, false, d, r, nn, w->y, d, w->w, r, accumulate ? 1.0f : 0.0f, dU, r);
-    fips_sgemm(false, false, nn, r, d, w->y, d, F->U, r, 0.0f, w->dw, r);
+    fipsc_gemm(true, false, d, r, nn, w->y, d, w->w, r, accumulate ? 1.0f : 0.0f, dU, r);
+    fipsc_gemm(false, false, nn, r, d, w->y, d, F->U, r, 0.0f, w->dw, r);
     /* dA = dW·V_o (the last read of V_o), then dV_o = dWᵀ·A */
-    fips_sgemm(false, false, nn, f, r, w->dw, r, vmat(g, F, io), P, 0.0f, w->da, f);
-    fips_sgemm(true, false, r, f, nn, w->dw, r, w->a, f, 0.0f, w->gbuf, f);
+    fipsc_gemm(false, false, nn, f, r, w->dw, r, vmat(g, F, io), P, 0.0f, w->da, f);
+    fipsc_gemm(true, false, r, f, nn, w->dw, r, w->a, f, 0.0f, w->gbuf, f);
     sink(user, io, w->gbuf);
 
     /* Through the activation: dG into g, dH into hu. */
@@ -171,16 +172,16 @@ double fips_mlp_loss_backward(fips_work *w, const fipsc_fips_group *g, const fip
 
     /* dZ (in dw, free now) = dG·V_gᵀ + dH·V_uᵀ; dV_g = Zᵀ·dG; dV_u = Zᵀ·dH */
     if (gated) {
-        fips_sgemm(false, true, nn, r, f, w->g, f, vmat(g, F, ig), P, 0.0f, w->dw, r);
-        fips_sgemm(true, false, r, f, nn, w->z, r, w->g, f, 0.0f, w->gbuf, f);
+        fipsc_gemm(false, true, nn, r, f, w->g, f, vmat(g, F, ig), P, 0.0f, w->dw, r);
+        fipsc_gemm(true, false, r, f, nn, w->z, r, w->g, f, 0.0f, w->gbuf, f);
         sink(user, ig, w->gbuf);
     }
-    fips_sgemm(false, true, nn, r, f, w->hu, f, vmat(g, F, iu), P, gated ? 1.0f : 0.0f,
+    fipsc_gemm(false, true, nn, r, f, w->hu, f, vmat(g, F, iu), P, gated ? 1.0f : 0.0f,
                w->dw, r);
-    fips_sgemm(true, false, r, f, nn, w->z, r, w->hu, f, 0.0f, w->gbuf, f);
+    fipsc_gemm(true, false, r, f, nn, w->z, r, w->hu, f, 0.0f, w->gbuf, f);
     sink(user, iu, w->gbuf);
     /* dU += Xᵀ·dZ */
-    fips_sgemm(true, false, d, r, nn, x, d, w->dw, r, 1.0f, dU, r);
+    fipsc_gemm(true, false, d, r, nn, x, d, w->dw, r, 1.0f, dU, r);
     return loss;
 }
 

@@ -52,13 +52,13 @@ void fipsc_fips_train_defaults(fipsc_fips_train_opts *o)
 typedef struct sampler {
     int64_t n, pos;
     int64_t *perm;
-    fips_rng rng;
+    fipsc_rng rng;
 } sampler;
 
 static void shuffle(sampler *s)
 {
     for (int64_t i = s->n - 1; i > 0; i--) {
-        int64_t k = (int64_t)fips_rng_below(&s->rng, (uint64_t)i + 1);
+        int64_t k = (int64_t)fipsc_rng_below(&s->rng, (uint64_t)i + 1);
         int64_t tmp = s->perm[i];
         s->perm[i] = s->perm[k];
         s->perm[k] = tmp;
@@ -252,7 +252,7 @@ fipsc_status fipsc_fips_trainer_new(const fipsc_fips_group *g, fipsc_fips_factor
                 return fipsc_fail(err, FIPSC_ERR_NOMEM, "FiPS training: out of memory");
             }
             for (int64_t i = 0; i < n; i++) s->perm[i] = i;
-            fips_rng_seed(&s->rng, opts->seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(j + 1)));
+            fipsc_rng_seed(&s->rng, opts->seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(j + 1)));
             shuffle(s);
             gather = true;
         }

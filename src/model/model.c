@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/path.h"
+#include "core/threads.h"
 #include "model/family.h"
 #include "ops/factored.h"
 
@@ -15,7 +16,11 @@ struct fipsc_resource {
     struct fipsc_resource *next;
 };
 
-fipsc_model *fipsc_model_new(void) { return calloc(1, sizeof(fipsc_model)); }
+fipsc_model *fipsc_model_new(void)
+{
+    fipsc_blas_single_thread(); /* before any of the model's BLAS work (src/core/threads.h) */
+    return calloc(1, sizeof(fipsc_model));
+}
 
 void fipsc_model_set_view(fipsc_model *m, const fipsc_family *family, void *view, void (*view_free)(void *))
 {

@@ -20,64 +20,12 @@
 
 #include "ops/factored.h"
 #include "ops/gemm.h"
-#include "ops/factored_internal.h"
 
 enum { TILE = FIPSC_FACTORED_TILE, OUT_BLOCK = 64, VEC_BLOCK = 256 };
 
 /* Multiply-adds below which a loop stays on the calling thread. */
 #define PARALLEL_WORK (1LL << 18)
 
-/* ------------------------------------------------------------------ dense A·B */
-
-/* OpenBLAS on one thread for the duration of a call; returns the count to restore (0: none). */
-static int blas_single_begin(void)
-{
-    int prev = openblas_get_num_threads();
-    if (prev > 1) {
-        openblas_set_num_threads(1);
-        return prev;
-    }
-    return 0;
-}
-
-static void blas_single_end(int prev)
-{
-    if (prev > 1) openblas_set_num_threads(prev);
-}
-
-void fipsc_factored_gemm_nn(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
-                            float beta, float *c, int ldc)
-{
-    if (m <= 0 || n <= 0) return;
-    if (m == 1) {
-        /* c = beta·c + Σ_i a[i]·B[i, :], rows in order: every c[j] gets the same sums in the
-         * same order however the columns are shared out, so each thread takes one contiguous
-         * slice of columns and streams B row by row through it (its slice of c stays in L1). */
-#pragma omp parallel if ((long long)n * k >= PARALLEL_WORK)
-        {
-            const int threads = omp_get_num_threads(), id = omp_get_thread_num();
-            const int per = ((n + threads - 1) / threads + 15) / 16 * 16;
-            const int j0 = id * per, w = n - j0 < per ? n - j0 : per;
-            float *cj = c + j0;
-            for (int j = 0; j < w; j++) cj[j] = beta == 0.0f ? 0.0f : beta * cj[j];
-            for (int i = 0; w > 0 && i < k; i++) {
-                const float ai = a[i], *bi = b + (size_t)i * ldb + j0;
-#pragma omp simd
-                for (int j = 0; j < w; j++) cj[j] += ai * bi[j];
-            }
-        }
-        return;
-    }
-    const int width = fipsc_gemm_panel_width(n), panels = (n + width - 1) / width;
-    const int prev = blas_single_begin();
-#pragma omp parallel for schedule(dynamic, 1) if ((long long)m * n * k >= PARALLEL_WORK && panels > 1)
-    for (int p = 0; p < panels; p++) {
-        const int j0 = p * width, w = n - j0 < width ? n - j0 : width;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, w, k, 1.0f, a, lda, b + j0, ldb,
-                    beta, c + j0, ldc);
-    }
-    blas_single_end(prev);
-}
 
 /* ------------------------------------------------------------------ sparse gather */
 
@@ -256,7 +204,7 @@ static fipsc_status v_expand(const fipsc_factored_linear *fl, int n, const float
                              bool accumulate, fipsc_error *err)
 {
     if (fl->layout == FIPSC_VK_DENSE) {
-        fipsc_factored_gemm_nn(n, fl->f, fl->r, t, fl->r, fl->val, fl->f, accumulate ? 1.0f : 0.0f, y, fl->f);
+        fipsc_gemm(false, false, n, fl->f, fl->r, t, fl->r, fl->val, fl->f, accumulate ? 1.0f : 0.0f, y, fl->f);
         return FIPSC_OK;
     }
     return gather(fl, n, t, y, accumulate, err);
@@ -301,7 +249,7 @@ static fipsc_status basis_in(const fipsc_factored_linear *fl, int n, const float
     if (!*t)
         return fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory for %d rows x rank %d",
                           fl->weight_name, n, g->r);
-    fipsc_factored_gemm_nn(n, g->r, g->d, x, g->d, g->U, g->r, 0.0f, *t, g->r);
+    fipsc_gemm(false, false, n, g->r, g->d, x, g->d, g->U, g->r, 0.0f, *t, g->r);
     return FIPSC_OK;
 }
 

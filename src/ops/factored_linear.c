@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "ops/factored.h"
-#include "ops/factored_internal.h"
+#include "ops/gemm.h"
 
 /* ------------------------------------------------------------------ names */
 
@@ -537,7 +537,7 @@ fipsc_status fipsc_factored_densify(const fipsc_factored_linear *fl, float *w, f
     const float *Md = V;
     if (fl->group->U) {
         float *dst = fl->expanding ? M : w;
-        fipsc_factored_gemm_nn(d, f, r, fl->group->U, r, V, f, 0.0f, dst, f);
+        fipsc_gemm(false, false, d, f, r, fl->group->U, r, V, f, 0.0f, dst, f);
         Md = dst;
     }
     if (fl->expanding) {

@@ -2,8 +2,11 @@
 #include "ops/gemm.h"
 
 #include <cblas.h>
+#include <omp.h>
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "core/threads.h"
 
 /* Work (multiply-adds) below which a call stays on the calling thread. */
 #define PARALLEL_WORK (1LL << 20)
@@ -21,22 +24,6 @@ int fipsc_gemm_panel_width(int n)
     else if (panels < 2) panels = 2;
     int w = (n + panels - 1) / panels;
     return (w + 15) / 16 * 16;
-}
-
-/* OpenBLAS on one thread for the duration of a call; returns the count to restore (0: none). */
-static int blas_single_begin(void)
-{
-    int prev = openblas_get_num_threads();
-    if (prev > 1) {
-        openblas_set_num_threads(1);
-        return prev;
-    }
-    return 0;
-}
-
-static void blas_single_end(int prev)
-{
-    if (prev > 1) openblas_set_num_threads(prev);
 }
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -138,43 +125,81 @@ void fipsc_gemv(int n, int k, const float *w, int ldw, const float *x, float bet
     }
 }
 
-/* One column panel: C[:, j0 .. j0+w) on a single-threaded sgemm. */
-static void gemm_panel(int p, int width, int m, int n, int k, const float *a, int lda,
+/* x[k]ᵀ·B[k, n] + beta·y into y[n]: B streamed row by row, every y[j] summing over i in order, so
+ * each thread takes one contiguous slice of columns (a multiple of 16 wide) and keeps it in L1.
+ * The result does not depend on how the columns are shared out. */
+static void vecmat(int n, int k, const float *x, const float *b, int ldb, float beta, float *y)
+{
+#pragma omp parallel if ((long long)n * k >= PARALLEL_WORK)
+    {
+        const int threads = omp_get_num_threads(), id = omp_get_thread_num();
+        const int per = ((n + threads - 1) / threads + 15) / 16 * 16;
+        const int j0 = id * per, w = n - j0 < per ? n - j0 : per;
+        float *yj = y + j0;
+        for (int j = 0; j < w; j++) yj[j] = beta == 0.0f ? 0.0f : beta * yj[j];
+        for (int i = 0; w > 0 && i < k; i++) {
+            const float xi = x[i], *bi = b + (size_t)i * ldb + j0;
+#pragma omp simd
+            for (int j = 0; j < w; j++) yj[j] += xi * bi[j];
+        }
+    }
+}
+
+/* One block of C: rows r0 .. r0+rows, columns j0 .. j0+w, on a single-threaded sgemm. */
+static void gemm_block(bool ta, bool tb, int r0, int rows, int j0, int w, int k, const float *a, int lda,
                        const float *b, int ldb, float beta, float *c, int ldc)
 {
-    int j0 = p * width, w = n - j0 < width ? n - j0 : width;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, w, k, 1.0f, a, lda, b + (size_t)j0 * ldb,
-                ldb, beta, c + j0, ldc);
+    const float *ab = ta ? a + r0 : a + (size_t)r0 * lda;  /* rows of op(A): columns of A when transposed */
+    const float *bb = tb ? b + (size_t)j0 * ldb : b + j0;  /* columns of op(B): rows of B when transposed */
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, rows, w, k, 1.0f,
+                ab, lda, bb, ldb, beta, c + (size_t)r0 * ldc + j0, ldc);
 }
 
 /* Rows per block when a product has a single column panel (a small model's narrow layers) but
  * many rows: then the rows are cut instead, into fixed blocks (a multiple of the kernels' 16). */
 enum { ROW_BLOCK = 256 };
 
-void fipsc_gemm_nt(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
-                   float beta, float *c, int ldc)
+/* The one GEMM: one-row kernels, else fixed column panels on OpenMP threads; with cut_rows, a
+ * product that has a single panel but many rows is cut into fixed row blocks instead. Which
+ * partition a call gets decides its last bits (OpenBLAS takes other kernel paths for other block
+ * shapes), so it is part of each entry point's contract: the runtime's layer products cut rows
+ * (fipsc_gemm_nt), the trainer's products do not (fipsc_gemm). */
+static void gemm_run(bool trans_a, bool trans_b, int m, int n, int k, const float *a, int lda, const float *b,
+                     int ldb, float beta, float *c, int ldc, bool cut_rows)
 {
     if (m <= 0 || n <= 0) return;
-    if (m == 1) {
-        fipsc_gemv(n, k, b, ldb, a, beta, c);
+    fipsc_blas_single_thread();
+    if (m == 1 && !trans_a) {
+        if (trans_b) fipsc_gemv(n, k, b, ldb, a, beta, c);
+        else vecmat(n, k, a, b, ldb, beta, c);
         return;
     }
     const int width = fipsc_gemm_panel_width(n), panels = (n + width - 1) / width;
     const bool big = (long long)m * n * k >= PARALLEL_WORK;
-    const int prev = blas_single_begin();
-    if (panels == 1 && m >= 2 * ROW_BLOCK) {
+    if (cut_rows && panels == 1 && m >= 2 * ROW_BLOCK) {
         const int blocks = (m + ROW_BLOCK - 1) / ROW_BLOCK;
 #pragma omp parallel for schedule(dynamic, 1) if (big)
         for (int i = 0; i < blocks; i++) {
             int r0 = i * ROW_BLOCK, rows = m - r0 < ROW_BLOCK ? m - r0 : ROW_BLOCK;
-            gemm_panel(0, width, rows, n, k, a + (size_t)r0 * lda, lda, b, ldb, beta,
-                       c + (size_t)r0 * ldc, ldc);
+            gemm_block(trans_a, trans_b, r0, rows, 0, n, k, a, lda, b, ldb, beta, c, ldc);
         }
-    } else if (big && panels > 1) {
-#pragma omp parallel for schedule(dynamic, 1)
-        for (int p = 0; p < panels; p++) gemm_panel(p, width, m, n, k, a, lda, b, ldb, beta, c, ldc);
-    } else {
-        for (int p = 0; p < panels; p++) gemm_panel(p, width, m, n, k, a, lda, b, ldb, beta, c, ldc);
+        return;
     }
-    blas_single_end(prev);
+#pragma omp parallel for schedule(dynamic, 1) if (big && panels > 1)
+    for (int p = 0; p < panels; p++) {
+        int j0 = p * width, w = n - j0 < width ? n - j0 : width;
+        gemm_block(trans_a, trans_b, 0, m, j0, w, k, a, lda, b, ldb, beta, c, ldc);
+    }
+}
+
+void fipsc_gemm(bool trans_a, bool trans_b, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                float beta, float *c, int ldc)
+{
+    gemm_run(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc, false);
+}
+
+void fipsc_gemm_nt(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                   int ldc)
+{
+    gemm_run(false, true, m, n, k, a, lda, b, ldb, beta, c, ldc, true);
 }

@@ -7,21 +7,32 @@
  * only on the shape — column panels, or row blocks when there is a single panel — compute each
  * block with a single-threaded BLAS call (or, for one row, an in-library dot-product kernel), and
  * spread the blocks over OpenMP threads. So the output is the same bit for bit for any
- * OMP_NUM_THREADS / OPENBLAS_NUM_THREADS, and both cores are used.
- * While a call runs, OpenBLAS is set to one thread and restored afterwards: do not run other
- * BLAS work concurrently from another thread that relies on BLAS threading. */
+ * OMP_NUM_THREADS, and both cores are used. OpenBLAS itself runs on one thread (src/core/threads.h).
+ * Every GEMM of fipsc goes through here: the runtime's linear layers, the factored kernels, the
+ * FiPS trainer and the distiller. */
 #ifndef FIPSC_GEMM_H
 #define FIPSC_GEMM_H
 
-/* C[m, n] = A[m, k]·B[n, k]ᵀ + beta·C, all row-major with leading dimensions lda, ldb, ldc.
- * (B is in the [out, in] orientation of a linear layer's weight.) m == 1 runs as fipsc_gemv. */
-void fipsc_gemm_nt(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
-                   float beta, float *c, int ldc);
+#include <stdbool.h>
+
+/* C[m, n] = op(A)[m, k]·op(B)[k, n] + beta·C, row-major, op(X) = Xᵀ when trans_x (A is then
+ * [k, m], B [n, k]). One row (m == 1, A not transposed) runs on in-library kernels: a dot
+ * product per output (fipsc_gemv) when B is transposed, B streamed row by row otherwise. Larger
+ * products are cut into fixed column panels. */
+void fipsc_gemm(bool trans_a, bool trans_b, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                float beta, float *c, int ldc);
+
+/* C[m, n] = A[m, k]·B[n, k]ᵀ + beta·C: the product of a linear layer (B its weight, [out, in]).
+ * The same as fipsc_gemm(false, true, ...), except that a product with a single column panel but
+ * many rows (a small model's narrow layers over a long prefill) is cut into fixed row blocks so
+ * that every thread has work. */
+void fipsc_gemm_nt(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                   int ldc);
 
 /* y[n] = W[n, k]·x[k] + beta·y (W row-major with leading dimension ldw). */
 void fipsc_gemv(int n, int k, const float *w, int ldw, const float *x, float beta, float *y);
 
-/* The column panel width fipsc_gemm_nt uses for n output columns (exposed for tests). */
+/* The column panel width fipsc_gemm uses for n output columns (exposed for tests). */
 int fipsc_gemm_panel_width(int n);
 
 #endif

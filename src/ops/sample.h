@@ -1,8 +1,5 @@
-/* Token sampling: a seeded PRNG and a temperature / top-p (nucleus) sampler.
- *
- * The PRNG is xoshiro256** (Blackman & Vigna) with its 256-bit state filled by SplitMix64 from a
- * 64-bit seed: state[i] = SplitMix64 output i + 1 of the sequence started at `seed`. The same seed
- * gives the same stream on every machine. Sampling is single-threaded and draws exactly one
+/* Token sampling: a temperature / top-p (nucleus) sampler over the seeded generator of
+ * src/core/rng.h (the same seed gives the same stream on every machine). Sampling is single-threaded and draws exactly one
  * uniform number per sampled token (none when temperature is 0), so generated tokens depend only
  * on the seed and the logits — never on thread counts. */
 #ifndef FIPSC_SAMPLE_H
@@ -10,20 +7,8 @@
 
 #include <stdint.h>
 
+#include "core/rng.h"
 #include "core/status.h"
-
-typedef struct fipsc_rng {
-    uint64_t s[4];
-} fipsc_rng;
-
-void fipsc_rng_seed(fipsc_rng *rng, uint64_t seed);
-uint64_t fipsc_rng_next(fipsc_rng *rng);
-/* Uniform in [0, 1) with 53 random bits. */
-double fipsc_rng_uniform(fipsc_rng *rng);
-
-/* A seed for stream `index` derived from a base seed (e.g. sequence i of a sampled corpus):
- * SplitMix64 of seed + (index + 1)·0x9E3779B97F4A7C15. */
-uint64_t fipsc_seed_derive(uint64_t seed, uint64_t index);
 
 /* Index of the largest value; the lowest index among equal maxima. */
 int fipsc_argmax(const float *x, int n);

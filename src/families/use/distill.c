@@ -35,6 +35,7 @@
 #include "core/threads.h"
 #include "families/use/use.h"
 #include "families/use/distill.h"
+#include "ops/gemm.h"
 
 /* Sentences per pass when computing the fixed rows and the cosines over all sentences. */
 enum { PASS_SENTENCES = 256 };
@@ -126,7 +127,7 @@ struct use_distiller {
 static void linear_fwd(int rows, int out, int in, const float *x, const float *w, const float *b, float *y)
 {
     if (rows == 0) return;
-    fips_sgemm(false, true, rows, out, in, x, in, w, in, 0.0f, y, out);
+    fipsc_gemm(false, true, rows, out, in, x, in, w, in, 0.0f, y, out);
     if (b) {
 #pragma omp parallel for schedule(static) if ((int64_t)rows * out >= FIPS_PARALLEL_MIN)
         for (int r = 0; r < rows; r++)
@@ -184,7 +185,6 @@ static void attention_fwd(const use_distiller *D, int nb, int heads, int hd, con
     const int dw = heads * hd, ld = 3 * dw;
     const int *offset = D->offset;
     const int64_t *poff = D->poff;
-    const int saved = fipsc_blas_serial_begin();
 #pragma omp parallel for schedule(dynamic, 1)
     for (int job = 0; job < nb * heads; job++) {
         const int i = job / heads, h = job % heads, base = offset[i], len = offset[i + 1] - base;
@@ -192,7 +192,6 @@ static void attention_fwd(const use_distiller *D, int nb, int heads, int hd, con
         fipsc_use_attention_head(len, hd, q, k, v, ld, probs + poff[i] * heads + (int64_t)h * len * len,
                                  att + (size_t)base * dw + h * hd, dw);
     }
-    fipsc_blas_serial_end(saved);
 }
 
 /* datt [rows, dw] -> dqkv [rows, 3·dw] (dq with respect to the unscaled q). */
@@ -204,7 +203,6 @@ static void attention_bwd(const use_distiller *D, int nb, int heads, int hd, flo
     const int64_t *poff = D->poff;
     const int max_len = D->u->max_tokens;
     float *scratch = D->tmp_f; /* per thread [max_len²]: rows_cap·f ≥ threads·max_len² is checked at setup */
-    const int saved = fipsc_blas_serial_begin();
 #pragma omp parallel for schedule(dynamic, 1)
     for (int job = 0; job < nb * heads; job++) {
         const int i = job / heads, h = job % heads, base = offset[i], len = offset[i + 1] - base;
@@ -227,7 +225,6 @@ static void attention_bwd(const use_distiller *D, int nb, int heads, int hd, flo
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, len, hd, len, scale, dS, len, k, ld, 0.0f, dq, ld);
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, len, hd, len, 1.0f, dS, len, q, ld, 0.0f, dk, ld);
     }
-    fipsc_blas_serial_end(saved);
 }
 
 static void add_rows(float *x, const float *y, int64_t count)
@@ -248,7 +245,7 @@ static void attention_block_fwd(use_distiller *D, int l, int nb, int rows, float
     /* q | k | v side by side: three GEMMs into the strided columns */
     const fipsc_linear *parts[3] = {&L->q, &L->k, &L->v};
     for (int k = 0; k < 3; k++) {
-        fips_sgemm(false, true, rows, d, d, c->h_a, d, parts[k]->w, d, 0.0f, c->qkv + k * d, 3 * d);
+        fipsc_gemm(false, true, rows, d, d, c->h_a, d, parts[k]->w, d, 0.0f, c->qkv + k * d, 3 * d);
         const float *b = parts[k]->bias;
 #pragma omp parallel for schedule(static) if ((int64_t)rows * d >= FIPS_PARALLEL_MIN)
         for (int r = 0; r < rows; r++)
@@ -289,15 +286,15 @@ static void mlp_block_bwd(use_distiller *D, int l, int rows, float *dx, const la
     const int d = D->d, f = D->f;
     float *dact = D->tmp_f;
     /* y = act·W2ᵀ + b2:  dact = dy·W2,  dW2 = dyᵀ·act */
-    fips_sgemm(false, false, rows, f, d, dx, d, mv->w2, f, 0.0f, dact, f);
-    if (mv->p2) fips_sgemm(true, false, d, f, rows, dx, d, c->act, f, 0.0f, mv->p2->dw, f);
+    fipsc_gemm(false, false, rows, f, d, dx, d, mv->w2, f, 0.0f, dact, f);
+    if (mv->p2) fipsc_gemm(true, false, d, f, rows, dx, d, c->act, f, 0.0f, mv->p2->dw, f);
     const int64_t total = (int64_t)rows * f;
 #pragma omp parallel for schedule(static) if (total >= FIPS_PARALLEL_MIN)
     for (int64_t e = 0; e < total; e++) dact[e] *= fipsc_activation_slope(L->mlp.act, c->pre[e]);
     /* pre = h·W1ᵀ + b1:  dW1 = dpreᵀ·h,  dh = dpre·W1 */
-    if (mv->p1) fips_sgemm(true, false, f, d, rows, dact, f, c->h_m, d, 0.0f, mv->p1->dw, d);
+    if (mv->p1) fipsc_gemm(true, false, f, d, rows, dact, f, c->h_m, d, 0.0f, mv->p1->dw, d);
     if (l == D->first) return;
-    fips_sgemm(false, false, rows, d, f, dact, f, mv->w1, d, 0.0f, D->tmp_d, d);
+    fipsc_gemm(false, false, rows, d, f, dact, f, mv->w1, d, 0.0f, D->tmp_d, d);
     ln_bwd(D->tmp_d, c->xhat_m, c->rstd_m, L->mlp_norm_w, rows, d, dx);
 }
 
@@ -308,12 +305,12 @@ static void attention_block_bwd(use_distiller *D, int l, int nb, int rows, float
     const int d = D->d, heads = L->n_heads, hd = L->head_dim;
     /* out = att·W_oᵀ:  datt = dx·W_o */
     float *datt = D->tmp_d, *dqkv = D->tmp_3d;
-    fips_sgemm(false, false, rows, d, d, dx, d, L->o.w, d, 0.0f, datt, d);
+    fipsc_gemm(false, false, rows, d, d, dx, d, L->o.w, d, 0.0f, datt, d);
     attention_bwd(D, nb, heads, hd, (float)(1.0 / sqrt((double)hd)), c->qkv, c->probs, datt, dqkv);
     /* dh = dq·W_q + dk·W_k + dv·W_v (datt is free again) */
     const fipsc_linear *parts[3] = {&L->q, &L->k, &L->v};
     for (int k = 0; k < 3; k++)
-        fips_sgemm(false, false, rows, d, d, dqkv + k * d, 3 * d, parts[k]->w, d, k ? 1.0f : 0.0f, datt, d);
+        fipsc_gemm(false, false, rows, d, d, dqkv + k * d, 3 * d, parts[k]->w, d, k ? 1.0f : 0.0f, datt, d);
     ln_bwd(datt, c->xhat_a, c->rstd_a, L->attn_norm_w, rows, d, dx);
 }
 
@@ -344,11 +341,11 @@ static void chain_to_factors(use_distiller *D, vparam *p)
     for (int64_t e = 0; e < p->nnz; e++) V[p->pos[e]] = fl->val[e];
     if (fl->expanding) {
         /* dM = dWᵀ with dW [f, d] */
-        fips_sgemm(true, true, d, r, f, p->dw, d, V, f, 1.0f, b->dU, r);
-        fips_sgemm(true, true, r, f, d, U, r, p->dw, d, 0.0f, G, f);
+        fipsc_gemm(true, true, d, r, f, p->dw, d, V, f, 1.0f, b->dU, r);
+        fipsc_gemm(true, true, r, f, d, U, r, p->dw, d, 0.0f, G, f);
     } else {
-        fips_sgemm(false, true, d, r, f, p->dw, f, V, f, 1.0f, b->dU, r);
-        fips_sgemm(true, false, r, f, d, U, r, p->dw, f, 0.0f, G, f);
+        fipsc_gemm(false, true, d, r, f, p->dw, f, V, f, 1.0f, b->dU, r);
+        fipsc_gemm(true, false, r, f, d, U, r, p->dw, f, 0.0f, G, f);
     }
     for (int64_t e = 0; e < p->nnz; e++) p->g[e] = p->keep[e] ? G[p->pos[e]] : 0.0f;
 }
@@ -435,9 +432,9 @@ fipsc_status use_distiller_loss_grad(use_distiller *D, int nb, const int *sent, 
     /* the relational term: Δ = E·Eᵀ − T·Tᵀ, the batch's cosine matrices */
     double rel = 0.0;
     if (D->relational > 0.0f) {
-        /* T·Tᵀ first, then E·Eᵀ − (that): fips_sgemm computes op(A)·op(B) + beta·C */
-        fips_sgemm(false, true, nb, nb, d, D->tb, d, D->tb, d, 0.0f, D->gram, nb);
-        fips_sgemm(false, true, nb, nb, d, D->e, d, D->e, d, -1.0f, D->gram, nb);
+        /* T·Tᵀ first, then E·Eᵀ − (that): fipsc_gemm computes op(A)·op(B) + beta·C */
+        fipsc_gemm(false, true, nb, nb, d, D->tb, d, D->tb, d, 0.0f, D->gram, nb);
+        fipsc_gemm(false, true, nb, nb, d, D->e, d, D->e, d, -1.0f, D->gram, nb);
         for (int64_t q = 0; q < (int64_t)nb * nb; q++) rel += (double)D->gram[q] * D->gram[q];
         rel /= (double)nb * nb;
     }
@@ -450,7 +447,7 @@ fipsc_status use_distiller_loss_grad(use_distiller *D, int nb, const int *sent, 
     /* de = −t/B (cosine term) + (4λ/B²)·Δ·E (relational term) */
     if (D->relational > 0.0f) {
         const float c = (float)(4.0 * D->relational / ((double)nb * nb));
-        fips_sgemm(false, false, nb, d, nb, D->gram, nb, D->e, d, 0.0f, D->dp, d);
+        fipsc_gemm(false, false, nb, d, nb, D->gram, nb, D->e, d, 0.0f, D->dp, d);
         for (int64_t q = 0; q < (int64_t)nb * d; q++) D->dp[q] = c * D->dp[q] - (float)(1.0 / nb) * D->tb[q];
     } else {
         for (int64_t q = 0; q < (int64_t)nb * d; q++) D->dp[q] = (float)(-1.0 / nb) * D->tb[q];
@@ -468,7 +465,7 @@ fipsc_status use_distiller_loss_grad(use_distiller *D, int nb, const int *sent, 
         }
     }
     /* dp = dz·P, spread over each sentence's rows */
-    fips_sgemm(false, false, nb, d, d, D->dp, d, u->pooler.w, d, 0.0f, D->pooled, d);
+    fipsc_gemm(false, false, nb, d, d, D->dp, d, u->pooler.w, d, 0.0f, D->pooled, d);
     for (int b = 0; b < nb; b++) {
         const int len = D->offset[b + 1] - D->offset[b];
         const float *dp = D->pooled + (size_t)b * d;

@@ -576,8 +576,6 @@ fipsc_status fipsc_use_encode(const fipsc_model *m, int n, const int32_t *const 
     int ready = 0; /* workspaces initialised */
     for (; !st && ready < team; ready++)
         st = workspace_init(&ws[ready], u, rows_cap, sent_cap, &prep, n_cap, cap_layer, err);
-    const int blas_threads = openblas_get_num_threads();
-    openblas_set_num_threads(1);
     /* Without capture every chunk is independent; with capture the chunks run in waves of `team`
      * whose rows are appended in chunk order after each wave. */
     const int wave = n_cap > 0 ? team : n_chunks;
@@ -605,7 +603,6 @@ fipsc_status fipsc_use_encode(const fipsc_model *m, int n, const int32_t *const 
         }
         /* (team == 1 with capture: wave == 1, so ws[0] holds exactly chunk c0) */
     }
-    openblas_set_num_threads(blas_threads);
     for (int i = 0; i < ready; i++) workspace_free(&ws[i]);
     free(ws);
     free(chunk_st);

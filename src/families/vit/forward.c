@@ -275,23 +275,18 @@ fipsc_status fipsc_vit_forward(const fipsc_model *m, const float *pixels, int n,
 
     /* The batch is cut into chunks of about CHUNK_ROWS token rows, a partition that depends on n
      * and the model only (see the top of this file). With a capture the chunks run in order, as
-     * rows are appended image by image. BLAS is held at one thread meanwhile: the GEMMs set it so
-     * themselves around each call, and chunks on several threads doing that at once would race on
-     * the saved value. */
+     * rows are appended image by image. (BLAS runs on one thread: src/core/threads.h.) */
     long long rows = (long long)n * v->n_tokens;
     int n_chunks = (int)((rows + CHUNK_ROWS - 1) / CHUNK_ROWS);
     if (n_chunks > n) n_chunks = n;
     int per_chunk = (n + n_chunks - 1) / n_chunks;
     n_chunks = (n + per_chunk - 1) / per_chunk;
     if (n_chunks == 1) return forward_range(m, v, pixels, 0, n, last, logits, capture, err);
-    int blas_threads = openblas_get_num_threads();
-    openblas_set_num_threads(1);
     if (capture) {
         for (int c = 0; c < n_chunks && !st; c++) {
             int first = c * per_chunk, count = n - first < per_chunk ? n - first : per_chunk;
             st = forward_range(m, v, pixels, first, count, last, logits, capture, err);
         }
-        openblas_set_num_threads(blas_threads);
         return st;
     }
     fipsc_status *status = calloc((size_t)n_chunks, sizeof *status);
@@ -299,7 +294,6 @@ fipsc_status fipsc_vit_forward(const fipsc_model *m, const float *pixels, int n,
     if (!status || !errors) {
         free(status);
         free(errors);
-        openblas_set_num_threads(blas_threads);
         return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory in the ViT forward");
     }
 #pragma omp parallel for schedule(dynamic, 1)
@@ -307,7 +301,6 @@ fipsc_status fipsc_vit_forward(const fipsc_model *m, const float *pixels, int n,
         int first = c * per_chunk, count = n - first < per_chunk ? n - first : per_chunk;
         status[c] = forward_range(m, v, pixels, first, count, last, logits, NULL, &errors[c]);
     }
-    openblas_set_num_threads(blas_threads);
     for (int c = 0; c < n_chunks && !st; c++)
         if ((st = status[c]) && err) *err = errors[c];
     free(status);
