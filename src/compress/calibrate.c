@@ -45,6 +45,21 @@ fipsc_status calibration_blocks(const fipsc_model *m, const int **blocks, int *n
     return FIPSC_OK;
 }
 
+fipsc_status calibration_new_capture(const fipsc_model *m, const int *blocks, int n_blocks, fipsc_capture **out,
+                                     fipsc_error *err)
+{
+    *out = NULL;
+    int *all;
+    fipsc_status st = calibration_blocks(m, &blocks, &n_blocks, &all, err);
+    if (st) return st;
+    fipsc_capture *cap = calloc(1, sizeof *cap);
+    if (!cap) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
+    else if ((st = fipsc_capture_init(cap, m, blocks, n_blocks, 0, err))) free(cap);
+    else *out = cap;
+    free(all);
+    return st;
+}
+
 fipsc_status calibration_from_capture(const fipsc_model *m, fipsc_capture *cap, int n_sequences, bool own,
                                       fipsc_calibration *out, fipsc_error *err)
 {
@@ -93,19 +108,8 @@ fipsc_status fipsc_calibration_capture_tokens(const fipsc_model *m, const fipsc_
     lm->info(m, &info);
     if ((st = check_corpus(&info, c, what, err))) return st;
 
-    int *all;
-    if ((st = calibration_blocks(m, &blocks, &n_blocks, &all, err))) return st;
-    fipsc_capture *cap = calloc(1, sizeof *cap);
-    if (!cap) {
-        free(all);
-        return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
-    }
-    st = fipsc_capture_init(cap, m, blocks, n_blocks, 0, err);
-    free(all);
-    if (st) {
-        free(cap);
-        return st;
-    }
+    fipsc_capture *cap;
+    if ((st = calibration_new_capture(m, blocks, n_blocks, &cap, err))) return st;
     /* Consecutive sequences of one length are contiguous in c->ids: run them as one batch. */
     for (int i = 0; i < c->n_seqs && !st;) {
         int len = fipsc_corpus_length(c, i), batch = 1;

@@ -27,19 +27,8 @@ fipsc_status fipsc_calibration_capture_images(const fipsc_model *m, const fipsc_
     fipsc_image_info info;
     ops->info(m, &info);
 
-    int *all;
-    if ((st = calibration_blocks(m, &blocks, &n_blocks, &all, err))) return st;
-    fipsc_capture *cap = calloc(1, sizeof *cap);
-    if (!cap) {
-        free(all);
-        return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
-    }
-    st = fipsc_capture_init(cap, m, blocks, n_blocks, 0, err);
-    free(all);
-    if (st) {
-        free(cap);
-        return st;
-    }
+    fipsc_capture *cap;
+    if ((st = calibration_new_capture(m, blocks, n_blocks, &cap, err))) return st;
     const int H = info.height, W = info.width;
     const size_t per_image = (size_t)info.channels * H * W;
     float *pixels = malloc((size_t)FIPSC_IMAGE_CALIB_BATCH * per_image * sizeof *pixels);

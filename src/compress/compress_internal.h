@@ -7,6 +7,9 @@
 /* Calibration helpers shared by calibrate*.c. The blocks to capture: the listed ones, or every
  * block when blocks is NULL / n_blocks 0 (then *all holds the list; free it). */
 fipsc_status calibration_blocks(const fipsc_model *m, const int **blocks, int *n_blocks, int **all, fipsc_error *err);
+/* A capture (malloc'ed) of the listed blocks (NULL/0: every block), without a row limit. */
+fipsc_status calibration_new_capture(const fipsc_model *m, const int *blocks, int n_blocks, fipsc_capture **out,
+                                     fipsc_error *err);
 /* out = the rows of cap (block by block), from n_sequences inputs; out owns cap when own. */
 fipsc_status calibration_from_capture(const fipsc_model *m, fipsc_capture *cap, int n_sequences, bool own,
                                       fipsc_calibration *out, fipsc_error *err);

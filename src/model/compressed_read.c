@@ -25,6 +25,7 @@
 #include "model/family.h"
 #include "ops/factored.h"
 #include "formats/safetensors.h"
+#include "model/ingest.h"
 #include "model/compressed_format.h"
 
 enum { MAX_NAME = 512 };
@@ -330,22 +331,8 @@ static fipsc_status add_plain_tensors(fipsc_model *m, const fipsc_st_file *f, co
                               "%s: unexpected tensor '%s': neither named by the compression layout nor part of the "
                               "%s that its configuration describes",
                               path, t->name, m->arch_name);
-        if (t->dtype != FIPSC_F32 && t->dtype != FIPSC_F16 && t->dtype != FIPSC_BF16)
-            return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: tensor '%s' has dtype %s; model weights must be F32, F16 or BF16",
-                              path, t->name, fipsc_dtype_name(t->dtype));
-        float *data = (float *)fipsc_st_f32_view(t); /* read-only map: never written through */
-        bool owned = data == NULL;
-        fipsc_status st;
-        if (owned && (st = fipsc_st_to_f32(t, &data, err))) return st;
-        int64_t bad = fipsc_first_nonfinite(data, (size_t)fipsc_st_numel(t));
-        if (bad >= 0) {
-            double value = data[bad];
-            if (owned) free(data);
-            return fipsc_fail(err, FIPSC_ERR_NUMERIC, "%s: tensor '%s' holds a non-finite value (%g) at flat index %lld",
-                              path, t->name, value, (long long)bad);
-        }
-        if ((st = fipsc_model_add_tensor(m, t->name, t->ndim, t->shape, data, owned, t->dtype, err)))
-            return fipsc_fail_context(err, "%s: ", path);
+        fipsc_status st = fipsc_model_ingest(m, t, FIPSC_ERR_FORMAT, err);
+        if (st) return st;
     }
     return FIPSC_OK;
 }

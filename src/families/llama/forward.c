@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "ops/linear.h"
+#include "ops/attention.h"
+#include "ops/norm.h"
 #include "ops/mlp_forward.h"
 #include "families/llama/llama.h"
 #include "families/llama/runtime.h"
@@ -115,24 +117,7 @@ void llama_workspace_free(llama_workspace *ws)
  * region costs about a microsecond even when it is serialised by an `if` clause, more than a
  * whole row of a small model, so small passes (decoding) take the plain loop instead. */
 
-/* out = w ⊙ x / sqrt(mean(x²) + eps), the mean accumulated in double. */
-static void rmsnorm_row(const float *x, const float *w, float *out, int dim, float eps)
-{
-    double ss = 0.0;
-    for (int i = 0; i < dim; i++) ss += (double)x[i] * x[i];
-    float scale = (float)(1.0 / sqrt(ss / dim + (double)eps));
-    for (int i = 0; i < dim; i++) out[i] = w[i] * (scale * x[i]);
-}
 
-static void rmsnorm_rows(const float *x, const float *w, float *out, int rows, int dim, float eps)
-{
-    if ((long long)rows * dim > PARALLEL_WORK) {
-#pragma omp parallel for schedule(static)
-        for (int r = 0; r < rows; r++) rmsnorm_row(x + (size_t)r * dim, w, out + (size_t)r * dim, dim, eps);
-    } else {
-        for (int r = 0; r < rows; r++) rmsnorm_row(x + (size_t)r * dim, w, out + (size_t)r * dim, dim, eps);
-    }
-}
 
 /* Rotates each head of one row by the angles of its position (rotate-halves convention):
  *   v'[j] = v[j]·cos − v[j+half]·sin,   v'[j+half] = v[j+half]·cos + v[j]·sin. */
@@ -168,87 +153,6 @@ static void rope_rows(float *v, int rows, int heads, int head_dim, const llama_w
     }
 }
 
-/* e^x for the softmax's x <= 0, in a form the compiler vectorises (glibc's expf is a scalar
- * call, and with head_dim 8 it was a third of the attention time): e^x = 2^n·e^r with
- * n = round(x·log2 e) and r = x − n·ln 2 (Cody–Waite split of ln 2), e^r by Cephes' polynomial
- * for |r| <= ln2/2. Measured relative error against exp() in double: below 1e-7 (about one ulp)
- * over [−87, 0]. x is clamped to −87, where e^x is still a normal float; in a softmax such terms
- * are negligible against the maximum's e^0 = 1. The clamp and the 2^n scale work on the bit
- * patterns (for x <= 0 a larger pattern is a more negative number) because float comparisons
- * may trap and so block vectorisation. */
-static inline float exp_nonpositive(float x)
-{
-    const uint32_t minus_87 = 0xC2AE0000u;
-    const float shifter = 12582912.0f; /* 1.5·2^23: adding it rounds to an integer ... */
-    const int32_t shifter_bits = 0x4B400000; /* ... which then sits in the low mantissa bits */
-    uint32_t xb;
-    memcpy(&xb, &x, sizeof xb);
-    xb = xb > minus_87 ? minus_87 : xb;
-    memcpy(&x, &xb, sizeof x);
-    float z = x * 1.44269504088896341f + shifter, fn = z - shifter;
-    int32_t zi;
-    memcpy(&zi, &z, sizeof zi);
-    int32_t n = zi - shifter_bits;
-    float r = x - fn * 0.693359375f - fn * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    int32_t scale_bits = (n + 127) << 23; /* 2^n */
-    float scale;
-    memcpy(&scale, &scale_bits, sizeof scale);
-    return (p * r * r + r + 1.0f) * scale;
-}
-
-/* One query head over positions 0..p (keys/values kt, vt at stride kv_dim):
- *   s_t = q·k_t / sqrt(head_dim),  a = softmax(s),  out = Σ_t a_t·v_t.
- * s is scratch for p + 1 scores. Inlined with a constant hd for the usual head sizes, so the
- * per-position loops over hd are unrolled and vectorised without remainder code: with small
- * heads (stories260K: 8) those loops are the whole cost of decoding. */
-static inline __attribute__((always_inline)) void attend_impl(const float *q, const float *k,
-                                                              const float *v, int kv_dim,
-                                                              const int hd, int p, float scale,
-                                                              float *s, float *out)
-{
-    float mx = -INFINITY;
-    for (int t = 0; t <= p; t++) {
-        const float *kt = k + (size_t)t * kv_dim;
-        float dot = 0.0f;
-#pragma omp simd reduction(+ : dot)
-        for (int j = 0; j < hd; j++) dot += q[j] * kt[j];
-        s[t] = dot * scale;
-        mx = s[t] > mx ? s[t] : mx;
-    }
-#pragma omp simd
-    for (int t = 0; t <= p; t++) s[t] = exp_nonpositive(s[t] - mx);
-    float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-    for (int t = 0; t <= p; t++) sum += s[t];
-    float inv = 1.0f / sum;
-    for (int j = 0; j < hd; j++) out[j] = 0.0f;
-    for (int t = 0; t <= p; t++) {
-        const float *vt = v + (size_t)t * kv_dim;
-        float a = s[t] * inv;
-#pragma omp simd
-        for (int j = 0; j < hd; j++) out[j] += a * vt[j];
-    }
-}
-
-static void attend(const float *q, const float *k, const float *v, int kv_dim, int hd, int p,
-                   float scale, float *s, float *out)
-{
-    switch (hd) {
-    case 8: attend_impl(q, k, v, kv_dim, 8, p, scale, s, out); break;
-    case 16: attend_impl(q, k, v, kv_dim, 16, p, scale, s, out); break;
-    case 32: attend_impl(q, k, v, kv_dim, 32, p, scale, s, out); break;
-    case 64: attend_impl(q, k, v, kv_dim, 64, p, scale, s, out); break;
-    case 128: attend_impl(q, k, v, kv_dim, 128, p, scale, s, out); break;
-    default: attend_impl(q, k, v, kv_dim, hd, p, scale, s, out); break;
-    }
-}
-
 /* Causal grouped-query attention over `rows` token rows. Row r is token i = r % len of sequence
  * b = r / len at position p = start_pos + i; it attends to positions 0..p of its sequence, whose
  * keys/values are rows of k/v + b·seq_stride. Query head h reads key/value head
@@ -266,8 +170,8 @@ static void attention_item(const attention_job *j, long long item, float *scores
     int r = (int)(item / j->heads), h = (int)(item % j->heads), g = h / j->group;
     size_t kv_off = (size_t)(r / j->len) * j->seq_stride + (size_t)g * j->hd;
     size_t q_off = (size_t)r * j->q_dim + (size_t)h * j->hd;
-    attend(j->q + q_off, j->k + kv_off, j->v + kv_off, j->kv_dim, j->hd, j->start_pos + r % j->len,
-           j->scale, scores, j->out + q_off);
+    fipsc_attention_row(j->q + q_off, j->k + kv_off, j->v + kv_off, j->kv_dim, j->hd, j->start_pos + r % j->len + 1,
+                        j->scale, scores, j->out + q_off);
 }
 
 static void attention_rows(const fipsc_config *c, const float *q, const float *k, const float *v,
@@ -354,7 +258,7 @@ fipsc_status llama_run(const fipsc_model *m, llama_workspace *ws, const llama_pa
         }
         float *k_new = k + (size_t)p->start_pos * kv_dim, *v_new = v + (size_t)p->start_pos * kv_dim;
 
-        rmsnorm_rows(ws->x, L->attn_norm, ws->xn, rows, dim, c->norm_eps);
+        fipsc_rmsnorm(ws->x, L->attn_norm, ws->xn, rows, dim, c->norm_eps);
         if ((st = fipsc_linear_apply(&L->q, rows, ws->xn, ws->q, err)) ||
             (st = fipsc_linear_apply(&L->k, rows, ws->xn, k_new, err)) ||
             (st = fipsc_linear_apply(&L->v, rows, ws->xn, v_new, err)))
@@ -364,7 +268,7 @@ fipsc_status llama_run(const fipsc_model *m, llama_workspace *ws, const llama_pa
         attention_rows(c, ws->q, k, v, seq_stride, ws->att, rows, p->len, p->start_pos, ws);
         if ((st = fipsc_linear_apply_add(&L->o, rows, ws->att, ws->x, err))) return st;
 
-        rmsnorm_rows(ws->x, L->ffn_norm, ws->xn, rows, dim, c->norm_eps);
+        fipsc_rmsnorm(ws->x, L->ffn_norm, ws->xn, rows, dim, c->norm_eps);
         if ((st = fipsc_mlp_forward(&L->mlp, rows, ws->xn, ws->mlp_out, ws->mlp_scratch, err)))
             return fipsc_fail_context(err, "layer %d MLP: ", l);
         fipsc_capture_layer *cl = fipsc_capture_find(p->capture, l);
@@ -378,10 +282,10 @@ fipsc_status llama_run(const fipsc_model *m, llama_workspace *ws, const llama_pa
     if (p->last_only) {
         head_rows = p->batch;
         for (int b = 0; b < p->batch; b++)
-            rmsnorm_rows(ws->x + ((size_t)b * p->len + p->len - 1) * dim, view->final_norm,
+            fipsc_rmsnorm(ws->x + ((size_t)b * p->len + p->len - 1) * dim, view->final_norm,
                          ws->xn + (size_t)b * dim, 1, dim, c->norm_eps);
     } else {
-        rmsnorm_rows(ws->x, view->final_norm, ws->xn, rows, dim, c->norm_eps);
+        fipsc_rmsnorm(ws->x, view->final_norm, ws->xn, rows, dim, c->norm_eps);
     }
     fipsc_linear head = {.out = vocab, .in = dim, .w = view->lm_head,
                          .weight_name = view->lm_head == view->tok_embeddings ? "model.embed_tokens.weight (tied head)"

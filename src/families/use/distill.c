@@ -30,6 +30,8 @@
 #include "ops/activation.h"
 #include "ops/factored.h"
 #include "ops/linear.h"
+#include "ops/attention.h"
+#include "ops/norm.h"
 #include "ops/mlp_forward.h"
 #include "ops/sample.h"
 #include "core/threads.h"
@@ -135,48 +137,7 @@ static void linear_fwd(int rows, int out, int in, const float *x, const float *w
     }
 }
 
-/* LayerNorm as the encoder computes it (mean first, then the variance of the centred values);
- * xhat and rstd (when not NULL) keep x̂ and ρ for the backward. */
-static void ln_fwd(const float *x, int rows, int w, const float *gamma, const float *beta, float eps,
-                   float *y, float *xhat, float *rstd)
-{
-#pragma omp parallel for schedule(static) if (rows > 64)
-    for (int r = 0; r < rows; r++) {
-        const float *xr = x + (size_t)r * w;
-        float *yr = y + (size_t)r * w;
-        float sum = 0.0f, ss = 0.0f;
-        for (int j = 0; j < w; j++) sum += xr[j];
-        const float mean = sum / (float)w;
-        for (int j = 0; j < w; j++) ss += (xr[j] - mean) * (xr[j] - mean);
-        const float rs = 1.0f / sqrtf(ss / (float)w + eps);
-        for (int j = 0; j < w; j++) yr[j] = gamma[j] * rs * (xr[j] - mean) + beta[j];
-        if (xhat) {
-            for (int j = 0; j < w; j++) xhat[(size_t)r * w + j] = rs * (xr[j] - mean);
-            rstd[r] = rs;
-        }
-    }
-}
 
-/* dx += LNᵀ(dy) (see the header comment). */
-static void ln_bwd(const float *dy, const float *xhat, const float *rstd, const float *gamma, int rows, int w,
-                   float *dx)
-{
-#pragma omp parallel for schedule(static) if (rows > 64)
-    for (int r = 0; r < rows; r++) {
-        const float *dyr = dy + (size_t)r * w, *xr = xhat + (size_t)r * w;
-        double mg = 0.0, mgx = 0.0;
-        for (int j = 0; j < w; j++) {
-            const double g = (double)dyr[j] * gamma[j];
-            mg += g;
-            mgx += g * xr[j];
-        }
-        mg /= w;
-        mgx /= w;
-        float *dxr = dx + (size_t)r * w;
-        for (int j = 0; j < w; j++)
-            dxr[j] += (float)(rstd[r] * ((double)dyr[j] * gamma[j] - mg - xr[j] * mgx));
-    }
-}
 
 /* Multi-head attention forward over the batch: qkv [rows, 3·dw] with q already scaled; keeps P. */
 static void attention_fwd(const use_distiller *D, int nb, int heads, int hd, const float *qkv, float *probs,
@@ -189,7 +150,7 @@ static void attention_fwd(const use_distiller *D, int nb, int heads, int hd, con
     for (int job = 0; job < nb * heads; job++) {
         const int i = job / heads, h = job % heads, base = offset[i], len = offset[i + 1] - base;
         const float *q = qkv + (size_t)base * ld + h * hd, *k = q + dw, *v = q + 2 * dw;
-        fipsc_use_attention_head(len, hd, q, k, v, ld, probs + poff[i] * heads + (int64_t)h * len * len,
+        fipsc_attention_span(len, hd, 1.0f, q, k, v, ld, probs + poff[i] * heads + (int64_t)h * len * len,
                                  att + (size_t)base * dw + h * hd, dw);
     }
 }
@@ -211,19 +172,7 @@ static void attention_bwd(const use_distiller *D, int nb, int heads, int hd, flo
         const float *dO = datt + (size_t)base * dw + h * hd;
         float *dq = dqkv + (size_t)base * ld + h * hd, *dk = dq + dw, *dv = dq + 2 * dw;
         float *dS = scratch + (size_t)omp_get_thread_num() * max_len * max_len;
-        /* dv = Pᵀ·dO;  dP = dO·vᵀ */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, len, hd, len, 1.0f, p, len, dO, dw, 0.0f, dv, ld);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, len, len, hd, 1.0f, dO, dw, v, ld, 0.0f, dS, len);
-        for (int t = 0; t < len; t++) {
-            float *ds = dS + (size_t)t * len;
-            const float *pt = p + (size_t)t * len;
-            float dot = 0.0f;
-            for (int s = 0; s < len; s++) dot += ds[s] * pt[s];
-            for (int s = 0; s < len; s++) ds[s] = pt[s] * (ds[s] - dot);
-        }
-        /* dq = s·dS·k;  dk = dSᵀ·(s·q) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, len, hd, len, scale, dS, len, k, ld, 0.0f, dq, ld);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, len, hd, len, 1.0f, dS, len, q, ld, 0.0f, dk, ld);
+        fipsc_attention_span_backward(len, hd, 1.0f, scale, q, k, v, ld, p, dO, dw, dS, dq, dk, dv, ld);
     }
 }
 
@@ -241,7 +190,7 @@ static void attention_block_fwd(use_distiller *D, int l, int nb, int rows, float
     const fipsc_use *u = D->u;
     const fipsc_use_layer *L = &u->layers[l];
     const int d = D->d, heads = L->n_heads, hd = L->head_dim;
-    ln_fwd(x, rows, d, L->attn_norm_w, L->attn_norm_b, u->ln_eps, c->h_a, c->xhat_a, c->rstd_a);
+    fipsc_layernorm(x, c->h_a, rows, d, L->attn_norm_w, L->attn_norm_b, u->ln_eps, FIPSC_LN_FLOAT32, c->xhat_a, c->rstd_a);
     /* q | k | v side by side: three GEMMs into the strided columns */
     const fipsc_linear *parts[3] = {&L->q, &L->k, &L->v};
     for (int k = 0; k < 3; k++) {
@@ -267,7 +216,7 @@ static void mlp_block_fwd(use_distiller *D, int l, int rows, float *x, layer_cac
     const fipsc_use_layer *L = &u->layers[l];
     const mlp_view *mv = &D->mlps[l];
     const int d = D->d, f = D->f;
-    ln_fwd(x, rows, d, L->mlp_norm_w, L->mlp_norm_b, u->ln_eps, c->h_m, c->xhat_m, c->rstd_m);
+    fipsc_layernorm(x, c->h_m, rows, d, L->mlp_norm_w, L->mlp_norm_b, u->ln_eps, FIPSC_LN_FLOAT32, c->xhat_m, c->rstd_m);
     linear_fwd(rows, f, d, c->h_m, mv->w1, mv->b1, c->pre);
     const int64_t total = (int64_t)rows * f;
 #pragma omp parallel for schedule(static) if (total >= FIPS_PARALLEL_MIN)
@@ -295,7 +244,7 @@ static void mlp_block_bwd(use_distiller *D, int l, int rows, float *dx, const la
     if (mv->p1) fipsc_gemm(true, false, f, d, rows, dact, f, c->h_m, d, 0.0f, mv->p1->dw, d);
     if (l == D->first) return;
     fipsc_gemm(false, false, rows, d, f, dact, f, mv->w1, d, 0.0f, D->tmp_d, d);
-    ln_bwd(D->tmp_d, c->xhat_m, c->rstd_m, L->mlp_norm_w, rows, d, dx);
+    fipsc_layernorm_backward(D->tmp_d, c->xhat_m, c->rstd_m, L->mlp_norm_w, rows, d, dx);
 }
 
 /* dx [rows, d] (output stream of layer l's attention block) += through the block to its input. */
@@ -311,7 +260,7 @@ static void attention_block_bwd(use_distiller *D, int l, int nb, int rows, float
     const fipsc_linear *parts[3] = {&L->q, &L->k, &L->v};
     for (int k = 0; k < 3; k++)
         fipsc_gemm(false, false, rows, d, d, dqkv + k * d, 3 * d, parts[k]->w, d, k ? 1.0f : 0.0f, datt, d);
-    ln_bwd(datt, c->xhat_a, c->rstd_a, L->attn_norm_w, rows, d, dx);
+    fipsc_layernorm_backward(datt, c->xhat_a, c->rstd_a, L->attn_norm_w, rows, d, dx);
 }
 
 /* Densifies every trained matrix into its dense buffer (the forward's weights) when the
@@ -643,7 +592,7 @@ static fipsc_status fixed_rows(use_distiller *D, const int32_t *const *ids, int 
         } else {
             memcpy(D->x, x, (size_t)rows * d * sizeof(float));
         }
-        ln_fwd(x, rows, din, L->attn_norm_w, L->attn_norm_b, u->ln_eps, c->h_a, NULL, NULL);
+        fipsc_layernorm(x, c->h_a, rows, din, L->attn_norm_w, L->attn_norm_b, u->ln_eps, FIPSC_LN_FLOAT32, NULL, NULL);
         const fipsc_linear *parts[3] = {&L->q, &L->k, &L->v};
         for (int k = 0; k < 3; k++) {
             fipsc_status st = fipsc_linear_apply(parts[k], rows, c->h_a, D->tmp_d, err);
@@ -658,7 +607,7 @@ static fipsc_status fixed_rows(use_distiller *D, const int32_t *const *ids, int 
         fipsc_status st = fipsc_linear_apply_add(&L->o, rows, c->att, D->x, err);
         if (st) return st;
         if (l < D->first) {
-            ln_fwd(D->x, rows, d, L->mlp_norm_w, L->mlp_norm_b, u->ln_eps, c->h_m, NULL, NULL);
+            fipsc_layernorm(D->x, c->h_m, rows, d, L->mlp_norm_w, L->mlp_norm_b, u->ln_eps, FIPSC_LN_FLOAT32, NULL, NULL);
             if ((st = fipsc_mlp_forward(&L->mlp, rows, c->h_m, D->tmp_d, c->pre, err))) return st;
             add_rows(D->x, D->tmp_d, (int64_t)rows * d);
         }

@@ -28,6 +28,8 @@
 
 #include "ops/activation.h"
 #include "ops/linear.h"
+#include "ops/attention.h"
+#include "ops/norm.h"
 #include "ops/mlp_forward.h"
 #include "families/use/use.h"
 
@@ -205,40 +207,7 @@ void fipsc_use_embed_tokens(const fipsc_use *u, int n, const int32_t *const *ids
     }
 }
 
-/* y[r] = LN(x[r]) over width w: (x − mean)·rsqrt(var + eps)·γ + β. */
-static void layer_norm(const float *x, int rows, int w, const float *gamma, const float *beta, float eps,
-                       float *y)
-{
-#pragma omp parallel for schedule(static) if (rows > 64)
-    for (int r = 0; r < rows; r++) {
-        const float *xr = x + (size_t)r * w;
-        float *yr = y + (size_t)r * w;
-        float sum = 0.0f, ss = 0.0f;
-#pragma omp simd reduction(+ : sum)
-        for (int j = 0; j < w; j++) sum += xr[j];
-        const float mean = sum / (float)w;
-#pragma omp simd reduction(+ : ss)
-        for (int j = 0; j < w; j++) ss += (xr[j] - mean) * (xr[j] - mean);
-        const float rstd = 1.0f / sqrtf(ss / (float)w + eps);
-#pragma omp simd
-        for (int j = 0; j < w; j++) yr[j] = gamma[j] * rstd * (xr[j] - mean) + beta[j];
-    }
-}
 
-void fipsc_use_attention_head(int len, int hd, const float *q, const float *k, const float *v, int ld, float *p,
-                              float *out, int ldo)
-{
-    /* p = q·kᵀ, then softmax by row (max subtracted first), then out = p·v */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, len, len, hd, 1.0f, q, ld, k, ld, 0.0f, p, len);
-    for (int t = 0; t < len; t++) {
-        float *pt = p + (size_t)t * len, mx = -INFINITY, sum = 0.0f;
-        for (int s = 0; s < len; s++) mx = pt[s] > mx ? pt[s] : mx;
-        for (int s = 0; s < len; s++) sum += (pt[s] = expf(pt[s] - mx));
-        const float inv = 1.0f / sum;
-        for (int s = 0; s < len; s++) pt[s] *= inv;
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, len, hd, len, 1.0f, p, len, v, ld, 0.0f, out, ldo);
-}
 
 /* a = per sentence and head: softmax((scale·q)·kᵀ)·v. q, k, v are rows of stride ld (heads·hd
  * wide each), a has rows of heads·hd. Each sentence attends only to its own tokens (the graph
@@ -260,7 +229,7 @@ static fipsc_status attention(int n, const int *offset, int heads, int hd, float
         const float *kh = k + (size_t)base * ld + h * hd, *vh = v + (size_t)base * ld + h * hd;
         for (int t = 0; t < len; t++)
             for (int j = 0; j < hd; j++) qh[(size_t)t * ld + j] *= scale;
-        fipsc_use_attention_head(len, hd, qh, kh, vh, ld, p, a + (size_t)base * dw + h * hd, dw);
+        fipsc_attention_span(len, hd, 1.0f, qh, kh, vh, ld, p, a + (size_t)base * dw + h * hd, dw);
     }
     free(scratch);
     return FIPSC_OK;
@@ -358,7 +327,7 @@ static fipsc_status attention_block(const fipsc_use *u, int l, int n, const int 
     const fipsc_use_layer *L = &u->layers[l];
     fipsc_status st;
     if (L->has_residual_projection && (st = linear(&L->residual, rows, x, out, false, err))) return st;
-    layer_norm(x, rows, L->d_in, L->attn_norm_w, L->attn_norm_b, u->ln_eps, w->h);
+    fipsc_layernorm(x, w->h, rows, L->d_in, L->attn_norm_w, L->attn_norm_b, u->ln_eps, FIPSC_LN_FLOAT32, NULL, NULL);
     /* q | k | v side by side in each row (ld = 3·d_in), or as three blocks of rows (ld = d_in) */
     const int din = L->d_in;
     float *q = w->qkv, *k, *v;
@@ -386,7 +355,7 @@ static fipsc_status mlp_block(const fipsc_use *u, int l, int rows, float *x, wor
 {
     const fipsc_use_layer *L = &u->layers[l];
     fipsc_status st;
-    layer_norm(x, rows, u->dim, L->mlp_norm_w, L->mlp_norm_b, u->ln_eps, w->h);
+    fipsc_layernorm(x, w->h, rows, u->dim, L->mlp_norm_w, L->mlp_norm_b, u->ln_eps, FIPSC_LN_FLOAT32, NULL, NULL);
     if (w->prep->down_t[l]) {
         if ((st = linear(&L->mlp.up, rows, w->h, w->mlp, false, err)) ||
             (st = sparse_down(w->mlp, rows, L->mlp.f, w->prep->down_t[l], L->mlp.down.bias, u->dim, w->y, err)))
@@ -433,7 +402,7 @@ static fipsc_status mlp_block_pooled(const fipsc_use *u, int l, int n, const int
     const fipsc_mlp *mlp = &u->layers[l].mlp;
     const int d = u->dim, f = mlp->f;
     fipsc_status st;
-    layer_norm(x, rows, d, u->layers[l].mlp_norm_w, u->layers[l].mlp_norm_b, u->ln_eps, w->h);
+    fipsc_layernorm(x, w->h, rows, d, u->layers[l].mlp_norm_w, u->layers[l].mlp_norm_b, u->ln_eps, FIPSC_LN_FLOAT32, NULL, NULL);
     if ((st = linear(&mlp->up, rows, w->h, w->mlp, false, err))) return st;
     const size_t total = (size_t)rows * (size_t)f;
     const long long chunks = (long long)((total + 4095) / 4096);

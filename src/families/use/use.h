@@ -162,11 +162,6 @@ fipsc_status fipsc_use_encode(const fipsc_model *m, int n, const int32_t *const 
 void fipsc_use_embed_tokens(const fipsc_use *u, int n, const int32_t *const *ids, const int *offset,
                             float *x);
 
-/* One sentence's attention for one head, as the forward computes it: p [len, len] = softmax by row
- * of q·kᵀ (q already scaled by 1/sqrt(head_dim)), out [len, hd] (row stride ldo) = p·v, with q, k,
- * v rows of stride ld. Calls BLAS: single-threaded inside parallel loops (fipsc_blas_serial_begin). */
-void fipsc_use_attention_head(int len, int hd, const float *q, const float *k, const float *v, int ld, float *p,
-                              float *out, int ldo);
 
 /* Tokenizes and embeds n texts: out [n, d]. lens: byte lengths, or NULL for NUL-terminated. */
 fipsc_status fipsc_use_embed(const fipsc_model *m, int n, const char *const *texts,

@@ -17,36 +17,19 @@
 #include <string.h>
 
 #include "ops/linear.h"
+#include "ops/attention.h"
+#include "ops/norm.h"
 #include "ops/mlp_forward.h"
 #include "families/vit/vit.h"
 
 /* Token rows per chunk when a batch is spread over threads (see fipsc_vit_forward). */
 enum { CHUNK_ROWS = 256 };
 
-/* y[r] = (x[r] − mean) / sqrt(var + eps) ⊙ w + b for each of `rows` rows of width d; the moments
- * are accumulated in double (var is the biased variance, as torch.nn.LayerNorm). y may equal x. */
-static void layer_norm(const float *x, float *y, long long rows, int d, const float *w,
-                       const float *b, float eps)
-{
-#pragma omp parallel for schedule(static) if (rows * d > (1 << 14))
-    for (long long r = 0; r < rows; r++) {
-        const float *xr = x + r * d;
-        float *yr = y + r * d;
-        double sum = 0.0;
-        for (int i = 0; i < d; i++) sum += xr[i];
-        double mean = sum / d, sq = 0.0;
-        for (int i = 0; i < d; i++) {
-            double c = xr[i] - mean;
-            sq += c * c;
-        }
-        float inv = (float)(1.0 / sqrt(sq / d + eps)), fm = (float)mean;
-        for (int i = 0; i < d; i++) yr[i] = (xr[i] - fm) * inv * w[i] + b[i];
-    }
-}
 
 /* Multi-head self-attention over the T tokens of each image, no mask:
  *   ctx_h = softmax(q_h·k_hᵀ / sqrt(hd))·v_h   for every head h (columns h·hd .. h·hd + hd − 1)
- * q, k, v, ctx are [n·T, d]. Each (image, head, query row) is computed by one thread. */
+ * q, k, v, ctx are [n·T, d]. Each (image, head) is one span (src/ops/attention.h), computed by one
+ * thread. */
 static fipsc_status attention(const float *q, const float *k, const float *v, float *ctx, int n,
                               int T, int d, int n_heads, fipsc_error *err)
 {
@@ -54,9 +37,9 @@ static fipsc_status attention(const float *q, const float *k, const float *v, fl
     float scale = 1.0f / sqrtf((float)hd);
     long long tasks = (long long)n * n_heads;
     int failed = 0;
-#pragma omp parallel
+#pragma omp parallel if (tasks > 1)
     {
-        float *p = malloc((size_t)T * sizeof *p); /* one query row's attention weights */
+        float *p = malloc((size_t)T * T * sizeof *p); /* one span's attention weights */
         if (!p) {
 #pragma omp atomic write
             failed = 1;
@@ -64,36 +47,8 @@ static fipsc_status attention(const float *q, const float *k, const float *v, fl
 #pragma omp for schedule(static)
         for (long long t = 0; t < tasks; t++) {
             if (!p) continue;
-            long long img = t / n_heads;
-            int h = (int)(t % n_heads);
-            const float *qb = q + img * T * d + h * hd;
-            const float *kb = k + img * T * d + h * hd;
-            const float *vb = v + img * T * d + h * hd;
-            float *cb = ctx + img * T * d + h * hd;
-            for (int i = 0; i < T; i++) {
-                const float *qi = qb + (size_t)i * d;
-                float mx = -INFINITY;
-                for (int j = 0; j < T; j++) {
-                    const float *kj = kb + (size_t)j * d;
-                    float s = 0.0f;
-                    for (int c = 0; c < hd; c++) s += qi[c] * kj[c];
-                    p[j] = s * scale;
-                    if (p[j] > mx) mx = p[j];
-                }
-                float total = 0.0f;
-                for (int j = 0; j < T; j++) {
-                    p[j] = expf(p[j] - mx);
-                    total += p[j];
-                }
-                float inv = 1.0f / total;
-                float *ci = cb + (size_t)i * d;
-                for (int c = 0; c < hd; c++) ci[c] = 0.0f;
-                for (int j = 0; j < T; j++) {
-                    const float *vj = vb + (size_t)j * d;
-                    float pj = p[j] * inv;
-                    for (int c = 0; c < hd; c++) ci[c] += pj * vj[c];
-                }
-            }
+            size_t off = (size_t)(t / n_heads) * T * d + (size_t)(t % n_heads) * hd;
+            fipsc_attention_span(T, hd, scale, q + off, k + off, v + off, d, p, ctx + off, d);
         }
         free(p);
     }
@@ -188,14 +143,14 @@ fipsc_status fipsc_vit_block_forward(const fipsc_model *m, int layer, int n, flo
     float *buf = alloc_floats(5 * rd + mlp_scratch, err);
     if (!buf) return FIPSC_ERR_NOMEM;
     float *xn = buf, *q = buf + rd, *k = buf + 2 * rd, *vv = buf + 3 * rd, *ctx = buf + 4 * rd;
-    layer_norm(x, xn, rows, d, b->ln_before_w, b->ln_before_b, v->ln_eps);
+    fipsc_layernorm(x, xn, rows, d, b->ln_before_w, b->ln_before_b, v->ln_eps, FIPSC_LN_DOUBLE, NULL, NULL);
     if ((st = fipsc_linear_apply(&b->q, rows, xn, q, err)) ||
         (st = fipsc_linear_apply(&b->k, rows, xn, k, err)) ||
         (st = fipsc_linear_apply(&b->v, rows, xn, vv, err)) ||
         (st = attention(q, k, vv, ctx, n, T, d, v->n_heads, err)) ||
         (st = fipsc_linear_apply_add(&b->o, rows, ctx, x, err)))
         goto done;
-    layer_norm(x, xn, rows, d, b->ln_after_w, b->ln_after_b, v->ln_eps);
+    fipsc_layernorm(x, xn, rows, d, b->ln_after_w, b->ln_after_b, v->ln_eps, FIPSC_LN_DOUBLE, NULL, NULL);
     float *y = q;
     if ((st = fipsc_mlp_forward(&b->mlp, rows, xn, y, buf + 5 * rd, err))) goto done;
     fipsc_capture_layer *cl = fipsc_capture_find(capture, layer);
@@ -229,7 +184,7 @@ fipsc_status fipsc_vit_head(const fipsc_model *m, int n, const float *x, float *
         memcpy(cls + (size_t)i * d, x + (size_t)i * T * d, (size_t)d * sizeof *cls);
         if (two) memcpy(dist + (size_t)i * d, x + ((size_t)i * T + 1) * d, (size_t)d * sizeof *cls);
     }
-    layer_norm(cls, cls, (long long)n * (two ? 2 : 1), d, v->final_ln_w, v->final_ln_b, v->ln_eps);
+    fipsc_layernorm(cls, cls, (long long)n * (two ? 2 : 1), d, v->final_ln_w, v->final_ln_b, v->ln_eps, FIPSC_LN_DOUBLE, NULL, NULL);
     st = fipsc_linear_apply(&v->head, n, cls, logits, err);
     if (!st && two && !(st = fipsc_linear_apply(&v->dist_head, n, dist, tmp, err)))
         for (size_t i = 0; i < (size_t)n * L; i++) logits[i] = (logits[i] + tmp[i]) / 2.0f;
