@@ -349,4 +349,11 @@ fipsc_status fipsc_fips_trainer_step(fipsc_fips_trainer *tr, double *loss, fipsc
 double fipsc_fips_trainer_step_flops(const fipsc_fips_trainer *tr);
 void fipsc_fips_trainer_free(fipsc_fips_trainer *tr);
 
+/* The chain rule from the gradient of a dense weight to its FiPS factors (for training through a
+ * dense reconstruction, e.g. end-to-end distillation): with W_i's gradient dW in the model's
+ * [out, in] orientation ([f, d] when expanding, [d, f] when contracting), U [d, r] and V_i [r, f]
+ * dense (pruned entries 0):  dU += dM·V_iᵀ,  dV = Uᵀ·dM [r, f],  dM = dW in d × f orientation. */
+void fipsc_fips_chain_dense_grad(int d, int r, int f, bool expanding, const float *U, const float *V, const float *dW,
+                                 float *dU, float *dV);
+
 #endif

@@ -26,7 +26,7 @@
 #include <time.h>
 
 #include "families/use/distill_internal.h"
-#include "fips/fips_internal.h"
+#include "fips/fips.h"
 #include "ops/activation.h"
 #include "ops/factored.h"
 #include "ops/linear.h"
@@ -41,6 +41,9 @@
 
 /* Sentences per pass when computing the fixed rows and the cosines over all sentences. */
 enum { PASS_SENTENCES = 256 };
+
+/* Elementwise loops run on OpenMP threads only above this many elements. */
+#define PARALLEL_MIN ((int64_t)1 << 18)
 
 /* ------------------------------------------------------------------ parameters */
 
@@ -131,7 +134,7 @@ static void linear_fwd(int rows, int out, int in, const float *x, const float *w
     if (rows == 0) return;
     fipsc_gemm(false, true, rows, out, in, x, in, w, in, 0.0f, y, out);
     if (b) {
-#pragma omp parallel for schedule(static) if ((int64_t)rows * out >= FIPS_PARALLEL_MIN)
+#pragma omp parallel for schedule(static) if ((int64_t)rows * out >= PARALLEL_MIN)
         for (int r = 0; r < rows; r++)
             for (int j = 0; j < out; j++) y[(size_t)r * out + j] += b[j];
     }
@@ -178,7 +181,7 @@ static void attention_bwd(const use_distiller *D, int nb, int heads, int hd, flo
 
 static void add_rows(float *x, const float *y, int64_t count)
 {
-#pragma omp parallel for schedule(static) if (count >= FIPS_PARALLEL_MIN)
+#pragma omp parallel for schedule(static) if (count >= PARALLEL_MIN)
     for (int64_t e = 0; e < count; e++) x[e] += y[e];
 }
 
@@ -196,12 +199,12 @@ static void attention_block_fwd(use_distiller *D, int l, int nb, int rows, float
     for (int k = 0; k < 3; k++) {
         fipsc_gemm(false, true, rows, d, d, c->h_a, d, parts[k]->w, d, 0.0f, c->qkv + k * d, 3 * d);
         const float *b = parts[k]->bias;
-#pragma omp parallel for schedule(static) if ((int64_t)rows * d >= FIPS_PARALLEL_MIN)
+#pragma omp parallel for schedule(static) if ((int64_t)rows * d >= PARALLEL_MIN)
         for (int r = 0; r < rows; r++)
             for (int j = 0; j < d; j++) c->qkv[(size_t)r * 3 * d + k * d + j] += b ? b[j] : 0.0f;
     }
     const float scale = (float)(1.0 / sqrt((double)hd));
-#pragma omp parallel for schedule(static) if ((int64_t)rows * d >= FIPS_PARALLEL_MIN)
+#pragma omp parallel for schedule(static) if ((int64_t)rows * d >= PARALLEL_MIN)
     for (int r = 0; r < rows; r++)
         for (int j = 0; j < d; j++) c->qkv[(size_t)r * 3 * d + j] *= scale;
     attention_fwd(D, nb, heads, hd, c->qkv, c->probs, c->att);
@@ -219,7 +222,7 @@ static void mlp_block_fwd(use_distiller *D, int l, int rows, float *x, layer_cac
     fipsc_layernorm(x, c->h_m, rows, d, L->mlp_norm_w, L->mlp_norm_b, u->ln_eps, FIPSC_LN_FLOAT32, c->xhat_m, c->rstd_m);
     linear_fwd(rows, f, d, c->h_m, mv->w1, mv->b1, c->pre);
     const int64_t total = (int64_t)rows * f;
-#pragma omp parallel for schedule(static) if (total >= FIPS_PARALLEL_MIN)
+#pragma omp parallel for schedule(static) if (total >= PARALLEL_MIN)
     for (int r = 0; r < rows; r++)
         fipsc_activation_apply(L->mlp.act, c->pre + (size_t)r * f, c->act + (size_t)r * f, (size_t)f);
     linear_fwd(rows, d, f, c->act, mv->w2, mv->b2, D->tmp_d);
@@ -238,7 +241,7 @@ static void mlp_block_bwd(use_distiller *D, int l, int rows, float *dx, const la
     fipsc_gemm(false, false, rows, f, d, dx, d, mv->w2, f, 0.0f, dact, f);
     if (mv->p2) fipsc_gemm(true, false, d, f, rows, dx, d, c->act, f, 0.0f, mv->p2->dw, f);
     const int64_t total = (int64_t)rows * f;
-#pragma omp parallel for schedule(static) if (total >= FIPS_PARALLEL_MIN)
+#pragma omp parallel for schedule(static) if (total >= PARALLEL_MIN)
     for (int64_t e = 0; e < total; e++) dact[e] *= fipsc_activation_slope(L->mlp.act, c->pre[e]);
     /* pre = h·W1ᵀ + b1:  dW1 = dpreᵀ·h,  dh = dpre·W1 */
     if (mv->p1) fipsc_gemm(true, false, f, d, rows, dact, f, c->h_m, d, 0.0f, mv->p1->dw, d);
@@ -288,14 +291,7 @@ static void chain_to_factors(use_distiller *D, vparam *p)
     float *V = D->vdense, *G = D->vgrad;
     memset(V, 0, (size_t)r * f * sizeof *V);
     for (int64_t e = 0; e < p->nnz; e++) V[p->pos[e]] = fl->val[e];
-    if (fl->expanding) {
-        /* dM = dWᵀ with dW [f, d] */
-        fipsc_gemm(true, true, d, r, f, p->dw, d, V, f, 1.0f, b->dU, r);
-        fipsc_gemm(true, true, r, f, d, U, r, p->dw, d, 0.0f, G, f);
-    } else {
-        fipsc_gemm(false, true, d, r, f, p->dw, f, V, f, 1.0f, b->dU, r);
-        fipsc_gemm(true, false, r, f, d, U, r, p->dw, f, 0.0f, G, f);
-    }
+    fipsc_fips_chain_dense_grad(d, r, f, fl->expanding, U, V, p->dw, b->dU, G);
     for (int64_t e = 0; e < p->nnz; e++) p->g[e] = p->keep[e] ? G[p->pos[e]] : 0.0f;
 }
 
