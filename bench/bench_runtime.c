@@ -26,7 +26,7 @@
 
 #include "families/llama/llama.h"
 #include "families/registry.h"
-#include "eval/generate.h"
+#include "model/generate.h"
 #include "model/model.h"
 #include "families/llama/runtime.h"
 #include "ops/sample.h"

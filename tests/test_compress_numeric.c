@@ -16,7 +16,7 @@
 #include "compress/compress.h"
 #include "model/compressed.h"
 #include "ops/factored.h"
-#include "eval/generate.h"
+#include "model/generate.h"
 #include "families/llama/runtime.h"
 #include "testutil.h"
 

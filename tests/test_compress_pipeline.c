@@ -12,7 +12,7 @@
 #include "families/registry.h"
 #include "compress/compress.h"
 #include "model/compressed.h"
-#include "eval/generate.h"
+#include "model/generate.h"
 #include "ops/mlp_forward.h"
 #include "families/llama/runtime.h"
 #include "testutil.h"

@@ -11,7 +11,7 @@
 #include "families/llama/llama2c.h"
 #include "model/capture.h"
 #include "fips/fips.h"
-#include "eval/generate.h"
+#include "model/generate.h"
 #include "model/model.h"
 #include "families/llama/runtime.h"
 #include "testutil.h"

@@ -7,7 +7,7 @@
 
 #include "families/llama/llama2c.h"
 #include "families/llama/llama.h"
-#include "eval/generate.h"
+#include "model/generate.h"
 #include "families/llama/runtime.h"
 #include "ops/sample.h"
 #include "core/threads.h"

@@ -11,13 +11,12 @@
 
 #include "families/registry.h"
 #include "cli/cli.h"
-#include "cli/cli_sentence_calib.h"
-#include "cli/cli_image_calib.h"
+#include "compress/calibration_source.h"
 #include "compress/compress.h"
 #include "model/compressed.h"
 #include "formats/corpus.h"
 #include "core/file.h"
-#include "eval/generate.h"
+#include "model/generate.h"
 #include "model/model.h"
 #include "ops/sample.h"
 #include "core/threads.h"
@@ -25,9 +24,6 @@
 
 #define CMD "compress"
 
-/* The calibration corpus is sampled with a seed derived from --seed and this tag, so that it
- * never repeats `fipsc sample --seed S` (typically the evaluation corpus). */
-#define CALIB_SEED_TAG 0x63616c6962ULL /* "calib" */
 
 /* One line per family: the training defaults its models get (fipsc_family.defaults). */
 static void print_family_defaults(FILE *out)
@@ -49,10 +45,11 @@ static void usage(FILE *out)
     fprintf(out,
             "Usage: fipsc compress MODEL -o OUT.safetensors [options]\n\n"
             "Compresses the MLPs of MODEL (any model fipsc loads: a language model, an image\n"
-            "classifier or a sentence encoder) with FiPS: the MLP matrices of each group of consecutive blocks share one dense\n"
-            "basis U and keep one sparse factor V_i each, initialised by SVD and trained to reproduce\n"
-            "the original MLP outputs on calibration data (the original model's MLP inputs and\n"
-            "outputs: teacher forcing). Baselines run through the same accounting with --method. OUT is written\n"
+            "classifier or a sentence encoder) with FiPS: the MLP matrices of each group of\n"
+            "consecutive blocks share one dense basis U and keep one sparse factor V_i each,\n"
+            "initialised by SVD and trained to reproduce the original MLP outputs on calibration\n"
+            "data (the original model's MLP inputs and outputs: teacher forcing). Baselines run\n"
+            "through the same accounting with --method. OUT is written\n"
             "atomically in fipsc's compressed safetensors format (docs/FORMAT.md); `fipsc eval`,\n"
             "`generate`, `inspect`, `export`, `embed` and `eval-sts` read it.\n\n"
             "  -o, --output FILE       the compressed model to write (required)\n"
@@ -120,7 +117,7 @@ static void usage(FILE *out)
             "The training options default by model family (any option given wins; --lr-min then\n"
             "defaults to --lr / 100):\n",
             d.budget, d.sparsity, d.groups, d.steps, (double)d.lr, (double)d.weight_decay,
-            d.batch_rows, CLI_VIT_CALIB_COUNT, CLI_SENTENCE_CALIB_ROWS, (unsigned long long)d.seed);
+            d.batch_rows, FIPSC_CALIB_IMAGES, FIPSC_CALIB_ROWS, (unsigned long long)d.seed);
     print_family_defaults(out);
 }
 
@@ -130,11 +127,12 @@ typedef struct progress_state {
     bool line_open;
 } progress_state;
 
-static void show_sampling(void *ctx, int done, int total)
+/* A calibration progress line on stderr (a terminal); NULL text ends it. */
+static void show_note(void *user, const char *text)
 {
-    (void)ctx;
-    fprintf(stderr, "\rcalibration: sampled %d/%d sequences", done, total);
-    if (done == total) fprintf(stderr, "\n");
+    (void)user;
+    if (text) fprintf(stderr, "\r\033[K%s", text);
+    else fprintf(stderr, "\r\033[K");
 }
 
 static void format_time(char *buf, size_t cap, double s)
@@ -225,11 +223,6 @@ static bool parse_number(const char *text, double *out)
     return true;
 }
 
-static char *basename_of(const char *path)
-{
-    const char *s = strrchr(path, '/');
-    return (char *)(s ? s + 1 : path);
-}
 
 /* The run's settings as compact JSON for the output file's __metadata__ (no times, no
  * absolute paths: the same command gives the same bytes). */
@@ -296,13 +289,13 @@ int cmd_compress(int argc, char **argv)
         {0, 0, 0, 0}};
     fipsc_compress_options o;
     fipsc_compress_defaults(&o);
-    const char *output = NULL, *calib_corpus = NULL, *report_path = NULL;
+    const char *output = NULL, *report_path = NULL;
     fipsc_compress_checkpoint ck = {.dir = NULL, .resume = false};
-    long long calib_samples = 64, calib_len = 256, seed = (long long)o.seed, threads = 0, v;
-    bool samples_given = false, lr_min_given = false, quiet = false;
-    cli_image_calib vcal = {0};
-    cli_sentence_calib ucal = {.sentences = NULL, .rows = -1};
-    fipsc_capture sentence_cap = {0}; /* the sentence encoder's rows, which cal borrows */
+    long long seed = (long long)o.seed, threads = 0, v;
+    bool lr_min_given = false, quiet = false;
+    fipsc_calib_source src;
+    fipsc_calib_source_init(&src);
+    fipsc_capture cap = {0}; /* the calibration rows, when cal borrows them */
     bool seen[512] = {false}; /* options given, by getopt code (ViT defaults fill the others) */
     double x, lr_min = 0.0;
     int c;
@@ -365,14 +358,14 @@ int cmd_compress(int argc, char **argv)
             if (!cli_parse_int(CMD, "--batch", optarg, 1, 1 << 30, &v)) return CLI_USAGE;
             o.batch_rows = (int)v;
             break;
-        case OPT_CALIB_CORPUS: calib_corpus = optarg; break;
+        case OPT_CALIB_CORPUS: src.corpus = optarg; break;
         case OPT_CALIB_SAMPLES:
-            if (!cli_parse_int(CMD, "--calib-samples", optarg, 1, 1 << 24, &calib_samples)) return CLI_USAGE;
-            samples_given = true;
+            if (!cli_parse_int(CMD, "--calib-samples", optarg, 1, 1 << 24, &v)) return CLI_USAGE;
+            src.samples = (int)v;
             break;
         case OPT_CALIB_LEN:
-            if (!cli_parse_int(CMD, "--calib-len", optarg, 2, 1 << 24, &calib_len)) return CLI_USAGE;
-            samples_given = true;
+            if (!cli_parse_int(CMD, "--calib-len", optarg, 2, 1 << 24, &v)) return CLI_USAGE;
+            src.len = (int)v;
             break;
         case OPT_SEED:
             if (!cli_parse_int(CMD, "--seed", optarg, 0, INT64_MAX, &seed)) return CLI_USAGE;
@@ -380,15 +373,16 @@ int cmd_compress(int argc, char **argv)
         case OPT_THREADS:
             if (!cli_parse_int(CMD, "--threads", optarg, 1, 1024, &threads)) return CLI_USAGE;
             break;
-        case OPT_CALIB_IMAGES: vcal.images_dir = optarg; break;
-        case OPT_CALIB_IDX: vcal.idx_path = optarg; break;
-        case OPT_CALIB_EXCLUDE: vcal.exclude_dir = optarg; break;
+        case OPT_CALIB_IMAGES: src.images_dir = optarg; break;
+        case OPT_CALIB_IDX: src.idx_path = optarg; break;
+        case OPT_CALIB_EXCLUDE: src.exclude_dir = optarg; break;
         case OPT_CALIB_COUNT:
-            if (!cli_parse_int(CMD, "--calib-count", optarg, 1, 1 << 24, &vcal.count)) return CLI_USAGE;
+            if (!cli_parse_int(CMD, "--calib-count", optarg, 1, 1 << 24, &v)) return CLI_USAGE;
+            src.count = (int)v;
             break;
-        case OPT_CALIB_SENTENCES: ucal.sentences = optarg; break;
+        case OPT_CALIB_SENTENCES: src.sentences = optarg; break;
         case OPT_CALIB_ROWS:
-            if (!cli_parse_int(CMD, "--calib-rows", optarg, 0, INT64_MAX, &ucal.rows)) return CLI_USAGE;
+            if (!cli_parse_int(CMD, "--calib-rows", optarg, 0, INT64_MAX, &src.rows)) return CLI_USAGE;
             break;
         case OPT_REPORT: report_path = optarg; break;
         case OPT_QUIET: quiet = true; break;
@@ -414,8 +408,8 @@ int cmd_compress(int argc, char **argv)
     if (!output) return cli_usage_error(CMD, "missing -o OUT.safetensors (the compressed model to write)");
     if (ck.resume && !ck.dir)
         return cli_usage_error(CMD, "--resume needs --checkpoint-dir DIR (where the run saved its groups)");
-    if (calib_corpus && samples_given)
-        return cli_usage_error(CMD, "--calib-corpus and --calib-samples/--calib-len exclude each other");
+    const char *calib_problem = fipsc_calib_source_problem(&src, NULL);
+    if (calib_problem) return cli_usage_error(CMD, "%s", calib_problem);
     o.seed = (uint64_t)seed;
     o.lr_min = lr_min_given ? (float)lr_min : o.lr / 100.0f;
     const char *model_path = argv[optind];
@@ -428,7 +422,6 @@ int cmd_compress(int argc, char **argv)
     const bool tty = isatty(2);
 
     fipsc_model *m = NULL;
-    fipsc_corpus *corpus = NULL;
     fipsc_calibration cal = {0};
     fipsc_compress_report *rep = NULL;
     fipsc_group_plan *plans = NULL;
@@ -439,21 +432,8 @@ int cmd_compress(int argc, char **argv)
         rc = cli_report(CMD, &err);
         goto done;
     }
-    /* What the model can do decides how it calibrates: images, sentences or a token corpus. */
-    const bool image = fipsc_model_image(m) != NULL, encoder = fipsc_model_encoder(m) != NULL;
-    const fipsc_lm_ops *lm = fipsc_model_lm(m);
-    const char *calib_problem = cli_image_calib_problem(&vcal, image);
-    if (!calib_problem && image && (calib_corpus || samples_given))
-        calib_problem = "--calib-corpus, --calib-samples and --calib-len apply to language models; "
-                        "an image classifier calibrates on --calib-images or --calib-idx";
-    if (!calib_problem) calib_problem = cli_sentence_calib_problem(&ucal, encoder);
-    if (!calib_problem && encoder && (calib_corpus || samples_given))
-        calib_problem = "--calib-corpus, --calib-samples and --calib-len apply to language models; "
-                        "a sentence encoder calibrates on --calib-sentences";
-    if (!calib_problem && !image && !encoder && !lm)
-        calib_problem = "the model is no language model, image classifier or sentence encoder: nothing to "
-                        "calibrate it on";
-    if (calib_problem) {
+    /* What the model can do decides what it calibrates on: images, sentences or a token corpus. */
+    if ((calib_problem = fipsc_calib_source_problem(&src, m))) {
         rc = cli_usage_error(CMD, "%s", calib_problem);
         goto done;
     }
@@ -490,48 +470,8 @@ int cmd_compress(int argc, char **argv)
     for (int k = 0; k < n_plans; k++)
         for (int l = plans[k].blocks.first; l <= plans[k].blocks.last; l++) blocks[n_blocks++] = l;
 
-    fipsc_status st;
-    if (image) {
-        st = cli_image_calibrate(m, &vcal, blocks, n_blocks, tty && !quiet, &cal, calib_desc,
-                               sizeof calib_desc, &err);
-    } else if (encoder) {
-        st = cli_sentence_calibrate(m, &ucal, fipsc_seed_derive(o.seed, CALIB_SEED_TAG), blocks, n_blocks,
-                               tty && !quiet, &sentence_cap, &cal, calib_desc, sizeof calib_desc, &err);
-    } else if (calib_corpus) {
-        snprintf(calib_desc, sizeof calib_desc, "corpus %s", basename_of(calib_corpus));
-        st = fipsc_corpus_load(calib_corpus, &corpus, &err);
-    } else {
-        uint64_t calib_seed = fipsc_seed_derive(o.seed, CALIB_SEED_TAG);
-        snprintf(calib_desc, sizeof calib_desc,
-                 "sampled from the model: %lld sequences of %lld tokens, temperature 1, seed %llu "
-                 "derived from --seed %llu", calib_samples, calib_len, (unsigned long long)calib_seed,
-                 (unsigned long long)o.seed);
-        int32_t *ids = NULL;
-        fipsc_lm_info info;
-        lm->info(m, &info);
-        st = FIPSC_OK;
-        if (info.context > 0 && calib_len > info.context)
-            st = fipsc_fail(&err, FIPSC_ERR_ARG, "--calib-len %lld exceeds the model's context of %d tokens",
-                            calib_len, info.context);
-        else if (!(ids = malloc((size_t)calib_samples * (size_t)calib_len * sizeof *ids)))
-            st = fipsc_fail(&err, FIPSC_ERR_NOMEM, "out of memory for %lld calibration tokens",
-                            calib_samples * calib_len);
-        if (!st)
-            st = fipsc_lm_sample_sequences(m, (int)calib_samples, (int)calib_len, 1.0f, 1.0f,
-                                              calib_seed, ids, tty && !quiet ? show_sampling : NULL,
-                                              NULL, &err);
-        if (!st)
-            st = fipsc_corpus_from_ids(ids, (int)calib_samples, (int)calib_len, info.vocab_size,
-                                       &corpus, &err);
-        free(ids);
-        if (st) fipsc_fail_context(&err, "sampling the calibration corpus: ");
-    }
-    if (!st && !image && !encoder) {
-        if (tty && !quiet) fprintf(stderr, "calibration: capturing MLP inputs and outputs...");
-        st = fipsc_calibration_capture_tokens(m, corpus, calib_corpus ? calib_corpus : "the sampled corpus",
-                                             blocks, n_blocks, &cal, &err);
-        if (tty && !quiet) fprintf(stderr, "\r\033[K");
-    }
+    fipsc_status st = fipsc_calibrate(m, &src, o.seed, blocks, n_blocks, tty && !quiet ? show_note : NULL, NULL,
+                                      &cal, &cap, calib_desc, sizeof calib_desc, &err);
     free(blocks);
     if (st) {
         rc = cli_report(CMD, &err);
@@ -584,8 +524,7 @@ done:
     free(plans);
     fipsc_compress_report_free(rep);
     fipsc_calibration_free(&cal);
-    fipsc_capture_free(&sentence_cap);
-    fipsc_corpus_free(corpus);
+    fipsc_capture_free(&cap);
     fipsc_model_free(m);
     return rc;
 }

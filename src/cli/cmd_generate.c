@@ -7,7 +7,7 @@
 
 #include "families/registry.h"
 #include "cli/cli.h"
-#include "eval/generate.h"
+#include "model/generate.h"
 #include "model/family.h"
 #include "model/model.h"
 #include "core/threads.h"

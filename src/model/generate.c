@@ -1,6 +1,6 @@
 /* Prompt continuation and corpus sampling on top of a language model's decoding sessions (see
- * src/eval/generate.h). */
-#include "eval/generate.h"
+ * src/model/generate.h). */
+#include "model/generate.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,8 +1,8 @@
 /* Generating tokens with any language model (a family with the lm capability, src/model/family.h):
  * continuing a prompt, and sampling whole sequences from BOS (the token corpora that evaluation
  * and calibration use). Built on the family's decoding sessions. */
-#ifndef FIPSC_EVAL_GENERATE_H
-#define FIPSC_EVAL_GENERATE_H
+#ifndef FIPSC_MODEL_GENERATE_H
+#define FIPSC_MODEL_GENERATE_H
 
 #include <stdbool.h>
 #include <stdint.h>

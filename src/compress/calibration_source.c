@@ -1,0 +1,209 @@
+/* Calibration rows from a stated source (see src/compress/calibration_source.h). */
+#include "compress/calibration_source.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/rng.h"
+#include "formats/image_list.h"
+#include "formats/sentences.h"
+#include "model/family.h"
+#include "model/generate.h"
+
+/* Sampled calibration corpora and sentence draws use a seed derived from the run's seed and this
+ * tag, so that they never repeat `fipsc sample --seed S` (typically the evaluation corpus). */
+#define CALIB_SEED_TAG 0x63616c6962ULL /* "calib" */
+
+void fipsc_calib_source_init(fipsc_calib_source *s)
+{
+    memset(s, 0, sizeof *s);
+    s->rows = -1;
+}
+
+static bool tokens_given(const fipsc_calib_source *s) { return s->corpus || s->samples > 0 || s->len > 0; }
+static bool images_given(const fipsc_calib_source *s)
+{
+    return s->images_dir || s->idx_path || s->exclude_dir || s->count > 0;
+}
+static bool sentences_given(const fipsc_calib_source *s) { return s->sentences || s->rows >= 0; }
+
+const char *fipsc_calib_source_problem(const fipsc_calib_source *s, const fipsc_model *m)
+{
+    if (s->corpus && (s->samples > 0 || s->len > 0))
+        return "--calib-corpus and --calib-samples/--calib-len exclude each other";
+    if (s->images_dir && s->idx_path) return "--calib-images and --calib-idx exclude each other";
+    if (!m) return NULL;
+    const bool image = fipsc_model_image(m), encoder = fipsc_model_encoder(m), lm = fipsc_model_lm(m);
+    if (!image && images_given(s))
+        return "--calib-images, --calib-idx, --calib-exclude and --calib-count apply to image classifiers only";
+    if (!encoder && sentences_given(s)) return "--calib-sentences and --calib-rows apply to sentence encoders only";
+    if (image && tokens_given(s))
+        return "--calib-corpus, --calib-samples and --calib-len apply to language models; an image classifier "
+               "calibrates on --calib-images or --calib-idx";
+    if (encoder && tokens_given(s))
+        return "--calib-corpus, --calib-samples and --calib-len apply to language models; a sentence encoder "
+               "calibrates on --calib-sentences";
+    if (image && !s->images_dir && !s->idx_path)
+        return "an image classifier calibrates on images: give --calib-images DIR or --calib-idx FILE";
+    if (encoder && !s->sentences)
+        return "a sentence encoder calibrates on sentences: give --calib-sentences FILE.tsv (an STS file, e.g. "
+               "sts-b-train.tsv) or FILE.txt (one sentence a line)";
+    if (!image && !encoder && !lm)
+        return "the model is no language model, image classifier or sentence encoder: nothing to calibrate it on";
+    return NULL;
+}
+
+/* The last component of a path ("dir/" names "dir"), into a static buffer. */
+static const char *base_name(const char *path)
+{
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/') n--;
+    const char *end = path + n, *s = end;
+    while (s > path && s[-1] != '/') s--;
+    static _Thread_local char buf[256];
+    snprintf(buf, sizeof buf, "%.*s", (int)(end - s), s);
+    return buf;
+}
+
+static void say(fipsc_calib_note_fn note, void *user, const char *text)
+{
+    if (note) note(user, text);
+}
+
+typedef struct sampling_note {
+    fipsc_calib_note_fn note;
+    void *user;
+} sampling_note;
+
+static void on_sampled(void *ctx, int done, int total)
+{
+    const sampling_note *sn = ctx;
+    char text[96];
+    snprintf(text, sizeof text, "calibration: sampled %d/%d sequences", done, total);
+    sn->note(sn->user, text);
+}
+
+static fipsc_status from_tokens(const fipsc_model *m, const fipsc_calib_source *s, uint64_t seed, const int *blocks,
+                                int n_blocks, fipsc_calib_note_fn note, void *user, fipsc_calibration *cal, char *desc,
+                                size_t desc_cap, fipsc_error *err)
+{
+    fipsc_corpus *corpus = NULL;
+    fipsc_status st;
+    if (s->corpus) {
+        snprintf(desc, desc_cap, "corpus %s", base_name(s->corpus));
+        st = fipsc_corpus_load(s->corpus, &corpus, err);
+    } else {
+        const long long n = s->samples > 0 ? s->samples : FIPSC_CALIB_SAMPLES, len = s->len > 0 ? s->len : FIPSC_CALIB_LEN;
+        const uint64_t calib_seed = fipsc_seed_derive(seed, CALIB_SEED_TAG);
+        snprintf(desc, desc_cap,
+                 "sampled from the model: %lld sequences of %lld tokens, temperature 1, seed %llu derived from --seed "
+                 "%llu", n, len, (unsigned long long)calib_seed, (unsigned long long)seed);
+        const fipsc_lm_ops *lm = fipsc_model_lm(m);
+        fipsc_lm_info info;
+        lm->info(m, &info);
+        int32_t *ids = NULL;
+        st = FIPSC_OK;
+        if (info.context > 0 && len > info.context)
+            st = fipsc_fail(err, FIPSC_ERR_ARG, "--calib-len %lld exceeds the model's context of %d tokens", len,
+                            info.context);
+        else if (!(ids = malloc((size_t)n * (size_t)len * sizeof *ids)))
+            st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for %lld calibration tokens", n * len);
+        sampling_note sn = {note, user};
+        if (!st)
+            st = fipsc_lm_sample_sequences(m, (int)n, (int)len, 1.0f, 1.0f, calib_seed, ids, note ? on_sampled : NULL,
+                                           &sn, err);
+        if (!st) st = fipsc_corpus_from_ids(ids, (int)n, (int)len, info.vocab_size, &corpus, err);
+        free(ids);
+        say(note, user, NULL);
+        if (st) fipsc_fail_context(err, "sampling the calibration corpus: ");
+    }
+    if (!st) {
+        say(note, user, "calibration: capturing MLP inputs and outputs...");
+        st = fipsc_calibration_capture_tokens(m, corpus, s->corpus ? s->corpus : "the sampled corpus", blocks, n_blocks,
+                                              cal, err);
+        say(note, user, NULL);
+    }
+    fipsc_corpus_free(corpus);
+    return st;
+}
+
+static fipsc_status from_images(const fipsc_model *m, const fipsc_calib_source *c, const int *blocks, int n_blocks,
+                                fipsc_calib_note_fn note, void *user, fipsc_calibration *cal, char *desc,
+                                size_t desc_cap, fipsc_error *err)
+{
+    const int count = c->count > 0 ? c->count : FIPSC_CALIB_IMAGES;
+    fipsc_image_list exclude = {0}, images = {0};
+    int excluded = 0;
+    fipsc_status st = FIPSC_OK;
+    if (c->exclude_dir && (st = fipsc_image_list_read_dir(c->exclude_dir, NULL, 0, &exclude, NULL, err)))
+        return fipsc_fail_context(err, "--calib-exclude: ");
+    if (c->exclude_dir && exclude.n == 0) {
+        fipsc_image_list_free(&exclude);
+        return fipsc_fail(err, FIPSC_ERR_ARG, "--calib-exclude %s: the directory holds no images", c->exclude_dir);
+    }
+    say(note, user, "calibration: reading images...");
+    const char *source = c->images_dir ? c->images_dir : c->idx_path;
+    st = c->images_dir ? fipsc_image_list_read_dir(c->images_dir, &exclude, count, &images, &excluded, err)
+                       : fipsc_image_list_read_idx(c->idx_path, &exclude, count, &images, &excluded, err);
+    if (!st && images.n == 0)
+        st = fipsc_fail(err, FIPSC_ERR_ARG, "%s: no calibration images%s", source,
+                        excluded ? " left after --calib-exclude" : "");
+    if (!st) {
+        char what[300] = "";
+        if (c->exclude_dir)
+            snprintf(what, sizeof what, " that equal no image of %s (%d skipped)", base_name(c->exclude_dir), excluded);
+        snprintf(desc, desc_cap, "the first %d images of %s %s%s%s", images.n, c->images_dir ? "directory" : "IDX file",
+                 base_name(source), what, images.n < count ? " (all there are)" : "");
+        char text[128];
+        snprintf(text, sizeof text, "calibration: capturing MLP inputs and outputs on %d images...", images.n);
+        say(note, user, text);
+        st = fipsc_calibration_capture_images(m, &images, blocks, n_blocks, cal, err);
+    }
+    say(note, user, NULL);
+    fipsc_image_list_free(&images);
+    fipsc_image_list_free(&exclude);
+    return st;
+}
+
+static fipsc_status from_sentences(const fipsc_model *m, const fipsc_calib_source *c, uint64_t run_seed,
+                                   const int *blocks, int n_blocks, fipsc_calib_note_fn note, void *user,
+                                   fipsc_capture *cap, fipsc_calibration *cal, char *desc, size_t desc_cap,
+                                   fipsc_error *err)
+{
+    const uint64_t seed = fipsc_seed_derive(run_seed, CALIB_SEED_TAG);
+    const long long rows = c->rows >= 0 ? c->rows : FIPSC_CALIB_ROWS;
+    fipsc_sentences s;
+    fipsc_status st = fipsc_sentences_read(c->sentences, &s, err);
+    if (st) return fipsc_fail_context(err, "--calib-sentences: ");
+    char text[512];
+    snprintf(text, sizeof text, "calibration: encoding %d sentences of %s...", s.n, base_name(c->sentences));
+    say(note, user, text);
+    st = fipsc_calibration_capture_sentences(m, &s, c->sentences, blocks, n_blocks, rows, seed, cap, cal, err);
+    say(note, user, NULL);
+    if (!st) {
+        if (rows > 0)
+            snprintf(desc, desc_cap, "sentences %s: %d of %d sentences (%lld token rows, at most %lld drawn with seed %llu)",
+                     base_name(c->sentences), cal->n_sequences, s.n, (long long)cap->layers[0].rows, rows,
+                     (unsigned long long)seed);
+        else
+            snprintf(desc, desc_cap, "sentences %s: all %d sentences (%lld token rows)", base_name(c->sentences), s.n,
+                     (long long)cap->layers[0].rows);
+    }
+    fipsc_sentences_free(&s);
+    return st;
+}
+
+fipsc_status fipsc_calibrate(const fipsc_model *m, const fipsc_calib_source *s, uint64_t seed, const int *blocks,
+                             int n_blocks, fipsc_calib_note_fn note, void *note_user, fipsc_calibration *cal,
+                             fipsc_capture *cap, char *desc, size_t desc_cap, fipsc_error *err)
+{
+    memset(cal, 0, sizeof *cal);
+    memset(cap, 0, sizeof *cap);
+    const char *problem = fipsc_calib_source_problem(s, m);
+    if (problem) return fipsc_fail(err, FIPSC_ERR_ARG, "%s", problem);
+    if (fipsc_model_image(m)) return from_images(m, s, blocks, n_blocks, note, note_user, cal, desc, desc_cap, err);
+    if (fipsc_model_encoder(m))
+        return from_sentences(m, s, seed, blocks, n_blocks, note, note_user, cap, cal, desc, desc_cap, err);
+    return from_tokens(m, s, seed, blocks, n_blocks, note, note_user, cal, desc, desc_cap, err);
+}

@@ -1,0 +1,60 @@
+/* Where a compression's calibration rows come from, as a user states it: the compress command's
+ * --calib-* options, or the "calib-*" keys of the public API's options. Which fields apply depends
+ * on what the model is (src/model/family.h):
+ *
+ *   language model     corpus FILE (binary or text token corpus), else `samples` sequences of `len`
+ *                      tokens sampled from the model itself (temperature 1, a seed derived from
+ *                      the run's seed so they differ from `fipsc sample --seed S`)
+ *   image classifier   images_dir (the image files directly inside, name order) or idx_path (an
+ *                      IDX file, MNIST's format, gzip or plain), the first `count` images whose
+ *                      pixels equal no image of exclude_dir (e.g. the model's hold-out set)
+ *   sentence encoder   sentences FILE (an STS .tsv: both sentences of every pair; else one
+ *                      sentence a line), at most `rows` token rows per MLP: whole sentences drawn
+ *                      with a seed derived from the run's seed (0: every sentence) */
+#ifndef FIPSC_COMPRESS_CALIBRATION_SOURCE_H
+#define FIPSC_COMPRESS_CALIBRATION_SOURCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "compress/calibration.h"
+#include "model/capture.h"
+#include "model/model.h"
+
+#define FIPSC_CALIB_SAMPLES 64      /* default sampled sequences */
+#define FIPSC_CALIB_LEN 256         /* default tokens per sampled sequence */
+#define FIPSC_CALIB_IMAGES 1024     /* default images */
+#define FIPSC_CALIB_ROWS 45000      /* default sentence-encoder rows per MLP (issue 6's setting) */
+
+typedef struct fipsc_calib_source {
+    const char *corpus;      /* language model */
+    int samples, len;        /* 0: the defaults (and not "given", for the checks) */
+    const char *images_dir, *idx_path, *exclude_dir; /* image classifier */
+    int count;               /* 0: the default */
+    const char *sentences;   /* sentence encoder */
+    long long rows;          /* -1: the default */
+} fipsc_calib_source;
+
+/* No source given: every field 0 / NULL, rows -1. */
+void fipsc_calib_source_init(fipsc_calib_source *s);
+
+/* The problem with s for model m, worded for the command line ("--calib-images ... apply to image
+ * classifiers only", "a sentence encoder calibrates on sentences: give --calib-sentences ..."), or
+ * NULL when s is usable. */
+const char *fipsc_calib_source_problem(const fipsc_calib_source *s, const fipsc_model *m);
+
+/* Something to say about calibration's progress (a phase starting, sequences sampled); NULL
+ * text: the line is done. */
+typedef void (*fipsc_calib_note_fn)(void *user, const char *text);
+
+/* Captures the MLP rows of the listed blocks (NULL/0: every block) of the ORIGINAL model m from
+ * source s into *cal, whose rows live in *cap (free both: fipsc_calibration_free(cal), then
+ * fipsc_capture_free(cap)). `seed` is the run's seed (sampling and sentence draws derive theirs
+ * from it). desc receives a description of the source for reports and metadata (file names
+ * only, never absolute paths). note (may be NULL) hears about progress. */
+fipsc_status fipsc_calibrate(const fipsc_model *m, const fipsc_calib_source *s, uint64_t seed, const int *blocks,
+                             int n_blocks, fipsc_calib_note_fn note, void *note_user, fipsc_calibration *cal,
+                             fipsc_capture *cap, char *desc, size_t desc_cap, fipsc_error *err);
+
+#endif
