@@ -12,6 +12,7 @@
 #include "families/registry.h"
 #include "cli/cli.h"
 #include "compress/calibration_source.h"
+#include "compress/settings.h"
 #include "compress/compress.h"
 #include "model/compressed.h"
 #include "formats/corpus.h"
@@ -198,226 +199,98 @@ static bool check_writable(const char *path, fipsc_error *err)
     return true;
 }
 
-static bool parse_nm(const char *text, int *n, int *m)
-{
-    char *end;
-    long a = strtol(text, &end, 10);
-    if (end == text || *end != ':') return false;
-    const char *q = end + 1;
-    long b = strtol(q, &end, 10);
-    if (end == q || *end) return false;
-    if (a < 1 || b < 1 || a > b || b > 255) return false;
-    *n = (int)a;
-    *m = (int)b;
-    return true;
-}
-
-/* A finite decimal number (its range is checked with the other options, with a precise message). */
-static bool parse_number(const char *text, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(text, &end);
-    if (errno || end == text || *end || !isfinite(v)) return false;
-    *out = v;
-    return true;
-}
 
 
-/* The run's settings as compact JSON for the output file's __metadata__ (no times, no
- * absolute paths: the same command gives the same bytes). */
-static char *metadata_json(const fipsc_compress_report *rep, const char *calib)
-{
-    char *full = NULL;
-    if (fipsc_compress_report_json(rep, NULL, NULL, calib, &full, NULL)) return NULL;
-    cJSON *root = cJSON_Parse(full);
-    free(full);
-    if (!root) return NULL;
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddItemToObject(o, "options", cJSON_DetachItemFromObject(root, "options"));
-    cJSON_AddItemToObject(o, "calibration", cJSON_DetachItemFromObject(root, "calibration"));
-    cJSON_Delete(root);
-    char *text = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    char *copy = text ? strdup(text) : NULL;
-    cJSON_free(text);
-    return copy;
-}
+
 
 int cmd_compress(int argc, char **argv)
 {
-    enum {
-        OPT_METHOD = 256, OPT_BUDGET, OPT_SPARSITY, OPT_NM, OPT_RANK, OPT_GROUPS, OPT_SCHEDULE,
-        OPT_MODE, OPT_STEPS, OPT_LR, OPT_LR_MIN, OPT_WD, OPT_BATCH, OPT_CALIB_CORPUS,
-        OPT_CALIB_SAMPLES, OPT_CALIB_LEN, OPT_SEED, OPT_THREADS, OPT_REPORT, OPT_QUIET, OPT_U_DTYPE,
-        OPT_CALIB_IMAGES, OPT_CALIB_IDX, OPT_CALIB_COUNT, OPT_CALIB_EXCLUDE, OPT_CALIB_SENTENCES,
-        OPT_CALIB_ROWS, OPT_CHECKPOINT_DIR, OPT_RESUME, OPT_DIVERGENCE_RETRIES
-    };
+    enum { OPT_SETTING = 256, OPT_THREADS, OPT_REPORT, OPT_QUIET, OPT_CHECKPOINT_DIR, OPT_RESUME };
     static const struct option opts[] = {
         {"output", required_argument, 0, 'o'},
-        {"method", required_argument, 0, OPT_METHOD},
-        {"budget", required_argument, 0, OPT_BUDGET},
-        {"sparsity", required_argument, 0, OPT_SPARSITY},
-        {"nm", required_argument, 0, OPT_NM},
-        {"rank", required_argument, 0, OPT_RANK},
-        {"groups", required_argument, 0, OPT_GROUPS},
-        {"schedule", required_argument, 0, OPT_SCHEDULE},
-        {"mode", required_argument, 0, OPT_MODE},
-        {"steps", required_argument, 0, OPT_STEPS},
-        {"lr", required_argument, 0, OPT_LR},
-        {"lr-min", required_argument, 0, OPT_LR_MIN},
-        {"weight-decay", required_argument, 0, OPT_WD},
-        {"batch", required_argument, 0, OPT_BATCH},
-        {"calib-corpus", required_argument, 0, OPT_CALIB_CORPUS},
-        {"calib-samples", required_argument, 0, OPT_CALIB_SAMPLES},
-        {"calib-len", required_argument, 0, OPT_CALIB_LEN},
-        {"seed", required_argument, 0, OPT_SEED},
+        {"method", required_argument, 0, OPT_SETTING},
+        {"budget", required_argument, 0, OPT_SETTING},
+        {"sparsity", required_argument, 0, OPT_SETTING},
+        {"nm", required_argument, 0, OPT_SETTING},
+        {"rank", required_argument, 0, OPT_SETTING},
+        {"groups", required_argument, 0, OPT_SETTING},
+        {"schedule", required_argument, 0, OPT_SETTING},
+        {"mode", required_argument, 0, OPT_SETTING},
+        {"steps", required_argument, 0, OPT_SETTING},
+        {"lr", required_argument, 0, OPT_SETTING},
+        {"lr-min", required_argument, 0, OPT_SETTING},
+        {"weight-decay", required_argument, 0, OPT_SETTING},
+        {"batch", required_argument, 0, OPT_SETTING},
+        {"calib-corpus", required_argument, 0, OPT_SETTING},
+        {"calib-samples", required_argument, 0, OPT_SETTING},
+        {"calib-len", required_argument, 0, OPT_SETTING},
+        {"seed", required_argument, 0, OPT_SETTING},
         {"threads", required_argument, 0, OPT_THREADS},
         {"report", required_argument, 0, OPT_REPORT},
         {"quiet", no_argument, 0, OPT_QUIET},
-        {"u-dtype", required_argument, 0, OPT_U_DTYPE},
-        {"calib-images", required_argument, 0, OPT_CALIB_IMAGES},
-        {"calib-idx", required_argument, 0, OPT_CALIB_IDX},
-        {"calib-count", required_argument, 0, OPT_CALIB_COUNT},
-        {"calib-exclude", required_argument, 0, OPT_CALIB_EXCLUDE},
-        {"calib-sentences", required_argument, 0, OPT_CALIB_SENTENCES},
-        {"calib-rows", required_argument, 0, OPT_CALIB_ROWS},
+        {"u-dtype", required_argument, 0, OPT_SETTING},
+        {"calib-images", required_argument, 0, OPT_SETTING},
+        {"calib-idx", required_argument, 0, OPT_SETTING},
+        {"calib-count", required_argument, 0, OPT_SETTING},
+        {"calib-exclude", required_argument, 0, OPT_SETTING},
+        {"calib-sentences", required_argument, 0, OPT_SETTING},
+        {"calib-rows", required_argument, 0, OPT_SETTING},
         {"checkpoint-dir", required_argument, 0, OPT_CHECKPOINT_DIR},
         {"resume", no_argument, 0, OPT_RESUME},
-        {"divergence-retries", required_argument, 0, OPT_DIVERGENCE_RETRIES},
+        {"divergence-retries", required_argument, 0, OPT_SETTING},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
-    fipsc_compress_options o;
-    fipsc_compress_defaults(&o);
+    fipsc_compress_settings set;
+    fipsc_settings_init(&set);
+    fipsc_compress_options *const o = &set.options; /* what the settings parse into */
     const char *output = NULL, *report_path = NULL;
     fipsc_compress_checkpoint ck = {.dir = NULL, .resume = false};
-    long long seed = (long long)o.seed, threads = 0, v;
-    bool lr_min_given = false, quiet = false;
-    fipsc_calib_source src;
-    fipsc_calib_source_init(&src);
+    long long threads = 0;
+    bool quiet = false;
     fipsc_capture cap = {0}; /* the calibration rows, when cal borrows them */
-    bool seen[512] = {false}; /* options given, by getopt code (ViT defaults fill the others) */
-    double x, lr_min = 0.0;
-    int c;
+    fipsc_error err = {0};
+    int c, at = 0, rc = CLI_OK;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
-        if (c >= 0 && c < 512) seen[c] = true;
+    while (rc == CLI_OK && (c = getopt_long(argc, argv, ":o:h", opts, &at)) != -1) {
         switch (c) {
         case 'o': output = optarg; break;
-        case OPT_METHOD:
-            if (!fipsc_compress_method_parse(optarg, &o.method))
-                return cli_usage_error(CMD, "--method must be fips, fips-init, shared-svd, svd or "
-                                            "magnitude, got '%s'", optarg);
-            break;
-        case OPT_BUDGET:
-            if (!parse_number(optarg, &o.budget))
-                return cli_usage_error(CMD, "--budget expects a number in (0, 1], got '%s'", optarg);
-            break;
-        case OPT_SPARSITY:
-            if (!parse_number(optarg, &o.sparsity))
-                return cli_usage_error(CMD, "--sparsity expects a number in [0, 1), got '%s'", optarg);
-            break;
-        case OPT_NM:
-            if (!parse_nm(optarg, &o.nm_n, &o.nm_m))
-                return cli_usage_error(CMD, "--nm expects N:M with 1 ≤ N ≤ M ≤ 255 (e.g. 2:4), got '%s'", optarg);
-            break;
-        case OPT_RANK:
-            if (!cli_parse_int(CMD, "--rank", optarg, 1, 1 << 30, &v)) return CLI_USAGE;
-            o.rank = (int)v;
-            break;
-        case OPT_GROUPS: o.groups = optarg; break;
-        case OPT_SCHEDULE:
-            if (strcmp(optarg, "gmp") == 0) o.schedule = FIPSC_FIPS_MASK_GMP;
-            else if (strcmp(optarg, "rigl") == 0) o.schedule = FIPSC_FIPS_MASK_RIGL;
-            else if (strcmp(optarg, "static") == 0) o.schedule = FIPSC_FIPS_MASK_STATIC;
-            else return cli_usage_error(CMD, "--schedule must be gmp, rigl or static, got '%s'", optarg);
-            break;
-        case OPT_MODE:
-            if (strcmp(optarg, "joint") == 0) o.mode = FIPSC_FIPS_JOINT;
-            else if (strcmp(optarg, "local") == 0) o.mode = FIPSC_FIPS_LOCAL;
-            else return cli_usage_error(CMD, "--mode must be joint or local, got '%s'", optarg);
-            break;
-        case OPT_STEPS:
-            if (!cli_parse_int(CMD, "--steps", optarg, 1, 100000000, &v)) return CLI_USAGE;
-            o.steps = (int)v;
-            break;
-        case OPT_LR:
-            if (!cli_parse_double(CMD, "--lr", optarg, 1e-12, 10.0, &x)) return CLI_USAGE;
-            o.lr = (float)x;
-            break;
-        case OPT_LR_MIN:
-            if (!cli_parse_double(CMD, "--lr-min", optarg, 0.0, 10.0, &lr_min)) return CLI_USAGE;
-            lr_min_given = true;
-            break;
-        case OPT_WD:
-            if (!cli_parse_double(CMD, "--weight-decay", optarg, 0.0, 100.0, &x)) return CLI_USAGE;
-            o.weight_decay = (float)x;
-            break;
-        case OPT_BATCH:
-            if (!cli_parse_int(CMD, "--batch", optarg, 1, 1 << 30, &v)) return CLI_USAGE;
-            o.batch_rows = (int)v;
-            break;
-        case OPT_CALIB_CORPUS: src.corpus = optarg; break;
-        case OPT_CALIB_SAMPLES:
-            if (!cli_parse_int(CMD, "--calib-samples", optarg, 1, 1 << 24, &v)) return CLI_USAGE;
-            src.samples = (int)v;
-            break;
-        case OPT_CALIB_LEN:
-            if (!cli_parse_int(CMD, "--calib-len", optarg, 2, 1 << 24, &v)) return CLI_USAGE;
-            src.len = (int)v;
-            break;
-        case OPT_SEED:
-            if (!cli_parse_int(CMD, "--seed", optarg, 0, INT64_MAX, &seed)) return CLI_USAGE;
+        case OPT_SETTING: /* the compression settings: src/compress/settings.c parses them */
+            if (fipsc_settings_set(&set, opts[at].name, optarg, &err)) rc = cli_usage_error(CMD, "%s", err.message);
             break;
         case OPT_THREADS:
-            if (!cli_parse_int(CMD, "--threads", optarg, 1, 1024, &threads)) return CLI_USAGE;
-            break;
-        case OPT_CALIB_IMAGES: src.images_dir = optarg; break;
-        case OPT_CALIB_IDX: src.idx_path = optarg; break;
-        case OPT_CALIB_EXCLUDE: src.exclude_dir = optarg; break;
-        case OPT_CALIB_COUNT:
-            if (!cli_parse_int(CMD, "--calib-count", optarg, 1, 1 << 24, &v)) return CLI_USAGE;
-            src.count = (int)v;
-            break;
-        case OPT_CALIB_SENTENCES: src.sentences = optarg; break;
-        case OPT_CALIB_ROWS:
-            if (!cli_parse_int(CMD, "--calib-rows", optarg, 0, INT64_MAX, &src.rows)) return CLI_USAGE;
+            if (!cli_parse_int(CMD, "--threads", optarg, 1, 1024, &threads)) rc = CLI_USAGE;
             break;
         case OPT_REPORT: report_path = optarg; break;
         case OPT_QUIET: quiet = true; break;
         case OPT_CHECKPOINT_DIR: ck.dir = optarg; break;
         case OPT_RESUME: ck.resume = true; break;
-        case OPT_DIVERGENCE_RETRIES:
-            if (!cli_parse_int(CMD, "--divergence-retries", optarg, 0, 60, &v)) return CLI_USAGE;
-            o.divergence_retries = (int)v;
-            break;
-        case OPT_U_DTYPE:
-            if (strcmp(optarg, "f32") == 0) o.u_dtype = FIPSC_F32;
-            else if (strcmp(optarg, "f16") == 0) o.u_dtype = FIPSC_F16;
-            else if (strcmp(optarg, "bf16") == 0) o.u_dtype = FIPSC_BF16;
-            else return cli_usage_error(CMD, "--u-dtype must be f32, f16 or bf16, got '%s'", optarg);
-            break;
-        case 'h': usage(stdout); return CLI_OK;
-        case ':': return cli_usage_error(CMD, "option '%s' needs an argument", argv[optind - 1]);
-        default: return cli_usage_error(CMD, "unknown option '%s'", argv[optind - 1]);
+        case 'h': usage(stdout); fipsc_settings_free(&set); return CLI_OK;
+        case ':': rc = cli_usage_error(CMD, "option '%s' needs an argument", argv[optind - 1]); break;
+        default: rc = cli_usage_error(CMD, "unknown option '%s'", argv[optind - 1]); break;
         }
     }
-    if (optind == argc) return cli_usage_error(CMD, "missing MODEL");
-    if (optind != argc - 1) return cli_usage_error(CMD, "expects exactly one MODEL, got %d", argc - optind);
-    if (!output) return cli_usage_error(CMD, "missing -o OUT.safetensors (the compressed model to write)");
-    if (ck.resume && !ck.dir)
-        return cli_usage_error(CMD, "--resume needs --checkpoint-dir DIR (where the run saved its groups)");
-    const char *calib_problem = fipsc_calib_source_problem(&src, NULL);
-    if (calib_problem) return cli_usage_error(CMD, "%s", calib_problem);
-    o.seed = (uint64_t)seed;
-    o.lr_min = lr_min_given ? (float)lr_min : o.lr / 100.0f;
+    if (rc == CLI_OK) {
+        const char *calib_problem = fipsc_calib_source_problem(&set.calib, NULL);
+        if (optind == argc) rc = cli_usage_error(CMD, "missing MODEL");
+        else if (optind != argc - 1) rc = cli_usage_error(CMD, "expects exactly one MODEL, got %d", argc - optind);
+        else if (!output) rc = cli_usage_error(CMD, "missing -o OUT.safetensors (the compressed model to write)");
+        else if (ck.resume && !ck.dir)
+            rc = cli_usage_error(CMD, "--resume needs --checkpoint-dir DIR (where the run saved its groups)");
+        else if (calib_problem) rc = cli_usage_error(CMD, "%s", calib_problem);
+    }
+    if (rc != CLI_OK) {
+        fipsc_settings_free(&set);
+        return rc;
+    }
+    fipsc_settings_adopt(&set, NULL); /* lr-min from lr; the family's defaults once the model is loaded */
     const char *model_path = argv[optind];
 
-    fipsc_error err = {0};
-    if (fipsc_compress_options_check(&o, &err)) return cli_report(CMD, &err);
-    if (!check_writable(output, &err) || (report_path && !check_writable(report_path, &err)))
+    if (fipsc_compress_options_check(o, &err) || !check_writable(output, &err) ||
+        (report_path && !check_writable(report_path, &err))) {
+        fipsc_settings_free(&set);
         return cli_report(CMD, &err);
+    }
     if (threads > 0) fipsc_threads_set((int)threads);
     const bool tty = isatty(2);
 
@@ -427,37 +300,26 @@ int cmd_compress(int argc, char **argv)
     fipsc_group_plan *plans = NULL;
     char *json = NULL, *meta = NULL, *table = NULL;
     char calib_desc[512];
-    int rc = CLI_OK, n_plans = 0;
+    const char *calib_problem;
+    int n_plans = 0;
     if (fipsc_model_load(model_path, &m, &err)) {
         rc = cli_report(CMD, &err);
         goto done;
     }
     /* What the model can do decides what it calibrates on: images, sentences or a token corpus. */
-    if ((calib_problem = fipsc_calib_source_problem(&src, m))) {
+    if ((calib_problem = fipsc_calib_source_problem(&set.calib, m))) {
         rc = cli_usage_error(CMD, "%s", calib_problem);
         goto done;
     }
-    { /* the family's defaults for every training option not given */
-        fipsc_compress_options fd;
-        fipsc_compress_defaults_for(&fd, m->family);
-        if (!seen[OPT_SCHEDULE]) o.schedule = fd.schedule;
-        if (!seen[OPT_GROUPS]) o.groups = fd.groups;
-        if (!seen[OPT_SPARSITY]) o.sparsity = fd.sparsity;
-        if (!seen[OPT_MODE]) o.mode = fd.mode;
-        if (!seen[OPT_STEPS]) o.steps = fd.steps;
-        if (!seen[OPT_BATCH]) o.batch_rows = fd.batch_rows;
-        if (!seen[OPT_LR]) o.lr = fd.lr;
-        if (!seen[OPT_WD]) o.weight_decay = fd.weight_decay;
-        if (!lr_min_given) o.lr_min = o.lr / 100.0f;
-        if (fipsc_compress_options_check(&o, &err)) {
-            rc = cli_report(CMD, &err);
-            goto done;
-        }
+    fipsc_settings_adopt(&set, m); /* the family's defaults for every training option not given */
+    if (fipsc_compress_options_check(o, &err)) {
+        rc = cli_report(CMD, &err);
+        goto done;
     }
     /* Plan first: bad groups, budgets or n:m fail before calibration; so do checkpoints that
      * do not fit this run (the calibration rows are checked after they are captured). */
-    if (fipsc_compress_plan(m, &o, &plans, &n_plans, &err) ||
-        (ck.dir && fipsc_compress_checkpoint_prepare(&ck, m, &o, &err))) {
+    if (fipsc_compress_plan(m, o, &plans, &n_plans, &err) ||
+        (ck.dir && fipsc_compress_checkpoint_prepare(&ck, m, o, &err))) {
         rc = cli_report(CMD, &err);
         goto done;
     }
@@ -470,7 +332,7 @@ int cmd_compress(int argc, char **argv)
     for (int k = 0; k < n_plans; k++)
         for (int l = plans[k].blocks.first; l <= plans[k].blocks.last; l++) blocks[n_blocks++] = l;
 
-    fipsc_status st = fipsc_calibrate(m, &src, o.seed, blocks, n_blocks, tty && !quiet ? show_note : NULL, NULL,
+    fipsc_status st = fipsc_calibrate(m, &set.calib, o->seed, blocks, n_blocks, tty && !quiet ? show_note : NULL, NULL,
                                       &cal, &cap, calib_desc, sizeof calib_desc, &err);
     free(blocks);
     if (st) {
@@ -479,19 +341,19 @@ int cmd_compress(int argc, char **argv)
     }
 
     progress_state ps = {.live = tty && !quiet, .summary = !tty && !quiet};
-    if ((st = fipsc_compress_run_checkpointed(m, &cal, &o, ck.dir ? &ck : NULL, on_progress, &ps,
+    if ((st = fipsc_compress_run_checkpointed(m, &cal, o, ck.dir ? &ck : NULL, on_progress, &ps,
                                               &rep, &err))) {
         if (ps.line_open) fprintf(stderr, "\n");
         rc = cli_report(CMD, &err);
         goto done;
     }
-    if (!(meta = metadata_json(rep, calib_desc))) {
+    if (!(meta = fipsc_compress_report_metadata(rep, calib_desc))) {
         fipsc_fail(&err, FIPSC_ERR_NOMEM, "out of memory");
         rc = cli_report(CMD, &err);
         goto done;
     }
     const char *extra[] = {"fipsc.compress", meta, NULL};
-    fipsc_compressed_write_opts wo = {.u_dtype = o.u_dtype};
+    fipsc_compressed_write_opts wo = {.u_dtype = o->u_dtype};
     if ((st = fipsc_compressed_write_ex(m, output, extra, &wo, &err))) {
         rc = cli_report(CMD, &err);
         goto done;
@@ -526,5 +388,6 @@ done:
     fipsc_calibration_free(&cal);
     fipsc_capture_free(&cap);
     fipsc_model_free(m);
+    fipsc_settings_free(&set);
     return rc;
 }

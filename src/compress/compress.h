@@ -191,6 +191,11 @@ fipsc_status fipsc_compress_report_json(const fipsc_compress_report *rep, const 
                                         const char *output_path, const char *calibration_source,
                                         char **json, fipsc_error *err);
 
+/* What a compressed file's __metadata__ "fipsc.compress" holds: the report's options and
+ * calibration as compact JSON (malloc'ed; NULL when out of memory). No times, no absolute paths:
+ * the same command gives the same bytes. */
+char *fipsc_compress_report_metadata(const fipsc_compress_report *rep, const char *calibration_source);
+
 /* The report as a human-readable table (malloc'ed text, free with free()). */
 fipsc_status fipsc_compress_report_table(const fipsc_compress_report *rep, char **text,
                                          fipsc_error *err);

@@ -241,3 +241,23 @@ fipsc_status fipsc_compress_report_table(const fipsc_compress_report *rep, char 
     *text = buf;
     return FIPSC_OK;
 }
+
+/* The run's settings as compact JSON for the output file's __metadata__ (no times, no
+ * absolute paths: the same command gives the same bytes). */
+char *fipsc_compress_report_metadata(const fipsc_compress_report *rep, const char *calib)
+{
+    char *full = NULL;
+    if (fipsc_compress_report_json(rep, NULL, NULL, calib, &full, NULL)) return NULL;
+    cJSON *root = cJSON_Parse(full);
+    free(full);
+    if (!root) return NULL;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "options", cJSON_DetachItemFromObject(root, "options"));
+    cJSON_AddItemToObject(o, "calibration", cJSON_DetachItemFromObject(root, "calibration"));
+    cJSON_Delete(root);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    char *copy = text ? strdup(text) : NULL;
+    cJSON_free(text);
+    return copy;
+}
