@@ -1,9 +1,6 @@
 /* fipsc compress: calibrate on the original model, compress the MLPs group by group with FiPS (or
  * a baseline at the same parameter budget) and write the compressed safetensors file. */
-#include <cjson/cJSON.h>
-#include <errno.h>
 #include <getopt.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,17 +8,9 @@
 
 #include "families/registry.h"
 #include "cli/cli.h"
-#include "compress/calibration_source.h"
-#include "compress/settings.h"
-#include "compress/compress.h"
-#include "model/compressed.h"
-#include "formats/corpus.h"
+#include "compress/compress_model.h"
 #include "core/file.h"
-#include "model/generate.h"
-#include "model/model.h"
-#include "ops/sample.h"
 #include "core/threads.h"
-#include "model/family.h"
 
 #define CMD "compress"
 
@@ -247,7 +236,6 @@ int cmd_compress(int argc, char **argv)
     fipsc_compress_checkpoint ck = {.dir = NULL, .resume = false};
     long long threads = 0;
     bool quiet = false;
-    fipsc_capture cap = {0}; /* the calibration rows, when cal borrows them */
     fipsc_error err = {0};
     int c, at = 0, rc = CLI_OK;
     optind = 1;
@@ -295,13 +283,11 @@ int cmd_compress(int argc, char **argv)
     const bool tty = isatty(2);
 
     fipsc_model *m = NULL;
-    fipsc_calibration cal = {0};
     fipsc_compress_report *rep = NULL;
-    fipsc_group_plan *plans = NULL;
-    char *json = NULL, *meta = NULL, *table = NULL;
+    char *json = NULL, *table = NULL;
     char calib_desc[512];
     const char *calib_problem;
-    int n_plans = 0;
+    fipsc_status st;
     if (fipsc_model_load(model_path, &m, &err)) {
         rc = cli_report(CMD, &err);
         goto done;
@@ -311,50 +297,14 @@ int cmd_compress(int argc, char **argv)
         rc = cli_usage_error(CMD, "%s", calib_problem);
         goto done;
     }
-    fipsc_settings_adopt(&set, m); /* the family's defaults for every training option not given */
-    if (fipsc_compress_options_check(o, &err)) {
-        rc = cli_report(CMD, &err);
-        goto done;
-    }
-    /* Plan first: bad groups, budgets or n:m fail before calibration; so do checkpoints that
-     * do not fit this run (the calibration rows are checked after they are captured). */
-    if (fipsc_compress_plan(m, o, &plans, &n_plans, &err) ||
-        (ck.dir && fipsc_compress_checkpoint_prepare(&ck, m, o, &err))) {
-        rc = cli_report(CMD, &err);
-        goto done;
-    }
-    int *blocks = malloc((size_t)m->n_mlps * sizeof *blocks), n_blocks = 0;
-    if (!blocks) {
-        fipsc_fail(&err, FIPSC_ERR_NOMEM, "out of memory");
-        rc = cli_report(CMD, &err);
-        goto done;
-    }
-    for (int k = 0; k < n_plans; k++)
-        for (int l = plans[k].blocks.first; l <= plans[k].blocks.last; l++) blocks[n_blocks++] = l;
-
-    fipsc_status st = fipsc_calibrate(m, &set.calib, o->seed, blocks, n_blocks, tty && !quiet ? show_note : NULL, NULL,
-                                      &cal, &cap, calib_desc, sizeof calib_desc, &err);
-    free(blocks);
-    if (st) {
-        rc = cli_report(CMD, &err);
-        goto done;
-    }
-
     progress_state ps = {.live = tty && !quiet, .summary = !tty && !quiet};
-    if ((st = fipsc_compress_run_checkpointed(m, &cal, o, ck.dir ? &ck : NULL, on_progress, &ps,
-                                              &rep, &err))) {
+    if ((st = fipsc_compress_model(m, &set, ck.dir ? &ck : NULL, tty && !quiet ? show_note : NULL, NULL,
+                                   on_progress, &ps, &rep, calib_desc, sizeof calib_desc, &err))) {
         if (ps.line_open) fprintf(stderr, "\n");
         rc = cli_report(CMD, &err);
         goto done;
     }
-    if (!(meta = fipsc_compress_report_metadata(rep, calib_desc))) {
-        fipsc_fail(&err, FIPSC_ERR_NOMEM, "out of memory");
-        rc = cli_report(CMD, &err);
-        goto done;
-    }
-    const char *extra[] = {"fipsc.compress", meta, NULL};
-    fipsc_compressed_write_opts wo = {.u_dtype = o->u_dtype};
-    if ((st = fipsc_compressed_write_ex(m, output, extra, &wo, &err))) {
+    if ((st = fipsc_compress_write(m, rep, calib_desc, output, &err))) {
         rc = cli_report(CMD, &err);
         goto done;
     }
@@ -381,12 +331,8 @@ int cmd_compress(int argc, char **argv)
     }
 done:
     free(table);
-    free(meta);
     free(json);
-    free(plans);
     fipsc_compress_report_free(rep);
-    fipsc_calibration_free(&cal);
-    fipsc_capture_free(&cap);
     fipsc_model_free(m);
     fipsc_settings_free(&set);
     return rc;

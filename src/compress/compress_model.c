@@ -1,0 +1,61 @@
+/* A whole compression of a loaded model: see compress_model.h. */
+#include "compress/compress_model.h"
+
+#include <stdlib.h>
+
+#include "model/compressed.h"
+
+fipsc_status fipsc_compress_model(fipsc_model *m, fipsc_compress_settings *s, const fipsc_compress_checkpoint *ck,
+                                  fipsc_calib_note_fn note, void *note_user, fipsc_compress_progress_fn progress,
+                                  void *progress_user, fipsc_compress_report **report, char *calib_desc,
+                                  size_t calib_desc_cap, fipsc_error *err)
+{
+    *report = NULL;
+    /* What the model can do decides what it calibrates on: images, sentences or a token corpus. */
+    const char *calib_problem = fipsc_calib_source_problem(&s->calib, m);
+    if (calib_problem) return fipsc_fail(err, FIPSC_ERR_ARG, "%s", calib_problem);
+    fipsc_settings_adopt(s, m); /* the family's defaults for every training option not given */
+    const fipsc_compress_options *o = &s->options;
+    fipsc_status st = fipsc_compress_options_check(o, err);
+    if (st) return st;
+
+    /* Plan first: bad groups, budgets or n:m fail before calibration; so do checkpoints that do
+     * not fit this run (the calibration rows are checked after they are captured). */
+    fipsc_group_plan *plans = NULL;
+    int n_plans = 0;
+    if ((st = fipsc_compress_plan(m, o, &plans, &n_plans, err))) return st;
+    if (ck && (st = fipsc_compress_checkpoint_prepare(ck, m, o, err))) {
+        free(plans);
+        return st;
+    }
+    int *blocks = malloc((size_t)(m->n_mlps > 0 ? m->n_mlps : 1) * sizeof *blocks), n_blocks = 0;
+    if (!blocks) {
+        free(plans);
+        return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
+    }
+    for (int k = 0; k < n_plans; k++)
+        for (int l = plans[k].blocks.first; l <= plans[k].blocks.last; l++) blocks[n_blocks++] = l;
+    free(plans);
+
+    fipsc_calibration cal = {0};
+    fipsc_capture cap = {0}; /* the calibration rows, when cal borrows them */
+    st = fipsc_calibrate(m, &s->calib, o->seed, blocks, n_blocks, note, note_user, &cal, &cap, calib_desc,
+                         calib_desc_cap, err);
+    free(blocks);
+    if (!st) st = fipsc_compress_run_checkpointed(m, &cal, o, ck, progress, progress_user, report, err);
+    fipsc_calibration_free(&cal);
+    fipsc_capture_free(&cap);
+    return st;
+}
+
+fipsc_status fipsc_compress_write(const fipsc_model *m, const fipsc_compress_report *report,
+                                  const char *calibration_source, const char *path, fipsc_error *err)
+{
+    char *meta = fipsc_compress_report_metadata(report, calibration_source);
+    if (!meta) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
+    const char *extra[] = {"fipsc.compress", meta, NULL};
+    fipsc_compressed_write_opts wo = {.u_dtype = report->options.u_dtype};
+    fipsc_status st = fipsc_compressed_write_ex(m, path, extra, &wo, err);
+    free(meta);
+    return st;
+}
