@@ -48,7 +48,4 @@ bool cli_parse_int(const char *cmd, const char *option, const char *text, long l
 bool cli_parse_double(const char *cmd, const char *option, const char *text, double lo,
                       double hi, double *out);
 
-/* Writes m (dense MLPs) in its family's standard form (fipsc_family.export_dense) to output. */
-fipsc_status cli_export_dense(const fipsc_model *m, const char *output, bool overwrite, fipsc_error *err);
-
 #endif

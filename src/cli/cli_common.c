@@ -53,10 +53,3 @@ bool cli_parse_double(const char *cmd, const char *option, const char *text, dou
     return true;
 }
 
-fipsc_status cli_export_dense(const fipsc_model *m, const char *output, bool overwrite, fipsc_error *err)
-{
-    if (!m->family || !m->family->export_dense)
-        return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "%s: fipsc cannot write this architecture as a standard checkpoint",
-                          m->arch_name[0] ? m->arch_name : "the model");
-    return m->family->export_dense(m, output, overwrite, err);
-}

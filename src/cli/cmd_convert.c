@@ -55,7 +55,7 @@ int cmd_convert(int argc, char **argv)
     fipsc_error err = {0};
     fipsc_model *m;
     if (fipsc_model_load(argv[optind], &m, &err)) return cli_report("convert", &err);
-    fipsc_status st = cli_export_dense(m, output, force, &err);
+    fipsc_status st = fipsc_export(m, output, force, &err);
     if (st) {
         fipsc_model_free(m);
         int rc = cli_report("convert", &err);

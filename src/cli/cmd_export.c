@@ -65,7 +65,7 @@ int cmd_export(int argc, char **argv)
     if (fipsc_model_load(argv[optind], &m, &err)) return cli_report("export", &err);
     int matrices = fipsc_model_factored_count(m), groups = fipsc_model_group_count(m);
     fipsc_status st = fipsc_model_densify(m, &err);
-    if (!st) st = cli_export_dense(m, output, force, &err);
+    if (!st) st = fipsc_export(m, output, force, &err);
     if (st) {
         fipsc_model_free(m);
         int rc = cli_report("export", &err);

@@ -30,7 +30,7 @@ static void print_help(FILE *out)
             "fipsc %s: compress the MLPs of pretrained transformers with FiPS\n"
             "(Fine-grained Parameter Sharing: a shared dense basis U and sparse factors V_i).\n\n"
             "Usage: fipsc <command> [options]\n\nCommands:\n",
-            FIPSC_VERSION);
+            fipsc_version());
     for (int i = 0; i < n_commands; i++) fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\nModel families (what `fipsc inspect` recognises):\n");
     for (int i = 0; i < fipsc_family_count(); i++) {
@@ -52,7 +52,7 @@ int main(int argc, char **argv)
         return CLI_OK;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("fipsc %s\n", FIPSC_VERSION);
+        printf("fipsc %s\n", fipsc_version());
         printf("%s\n", fipsc_blas_describe());
         return CLI_OK;
     }

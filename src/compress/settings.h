@@ -31,6 +31,9 @@ typedef struct fipsc_compress_settings {
 void fipsc_settings_init(fipsc_compress_settings *s);
 void fipsc_settings_free(fipsc_compress_settings *s);
 
+/* dst (initialised or freed) becomes an independent copy of src. */
+fipsc_status fipsc_settings_copy(fipsc_compress_settings *dst, const fipsc_compress_settings *src, fipsc_error *err);
+
 /* Whether name is a setting (without leading dashes). */
 bool fipsc_settings_known(const char *name);
 

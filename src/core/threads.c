@@ -23,7 +23,7 @@ int fipsc_threads_get(void) { return omp_get_max_threads(); }
 
 const char *fipsc_blas_describe(void)
 {
-    static char text[256];
+    static _Thread_local char text[256];
     snprintf(text, sizeof text, "%s (kernels %s)", openblas_get_config(), openblas_get_corename());
     return text;
 }

@@ -12,8 +12,9 @@
 #ifndef FIPSC_THREADS_H
 #define FIPSC_THREADS_H
 
-/* Uses n threads (n < 1 counts as 1) for the parallel loops of the calling thread's later calls. */
-void fipsc_threads_set(int n);
+/* fipsc_threads_set(n) (public, include/fipsc.h): n threads (n < 1 counts as 1) for the parallel
+ * loops of the calling thread's later calls. */
+#include "fipsc.h"
 
 /* The number of threads a call from this thread would use now. */
 int fipsc_threads_get(void);

@@ -113,7 +113,7 @@ static fipsc_status write_via_temp_dir(const fipsc_st_writer *w, const char *con
 {
     char temp[4200];
     /* mkdir (not mkdtemp) so that the directory gets the usual permissions under the umask. */
-    static unsigned counter;
+    static _Atomic unsigned counter; /* two exports at once on two threads get different names */
     int made = -1;
     for (int attempt = 0; attempt < 100 && made != 0; attempt++) {
         fipsc_status st = fipsc_path_format(temp, sizeof temp, err, "%s.tmp-%ld-%u-%ld", dir, (long)getpid(),

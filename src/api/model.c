@@ -1,0 +1,72 @@
+/* The public API's model handle (include/fipsc.h): loading, what a model is and can do, export. */
+#include "fipsc.h"
+
+#include "families/registry.h"
+#include "ops/factored.h"
+#include "model/family.h"
+#include "model/model.h"
+
+fipsc_status fipsc_load(const char *path, fipsc_model **out, fipsc_error *err)
+{
+    *out = NULL;
+    if (!path) return fipsc_fail(err, FIPSC_ERR_ARG, "fipsc_load: no path");
+    return fipsc_model_load(path, out, err);
+}
+
+void fipsc_free(fipsc_model *m) { fipsc_model_free(m); }
+
+const char *fipsc_family_name(const fipsc_model *m) { return m->family ? m->family->name : ""; }
+
+const char *fipsc_architecture(const fipsc_model *m) { return m->arch_name; }
+
+unsigned fipsc_capabilities(const fipsc_model *m)
+{
+    return (fipsc_model_lm(m) ? FIPSC_CAN_GENERATE : 0u) | (fipsc_model_image(m) ? FIPSC_CAN_CLASSIFY : 0u) |
+           (fipsc_model_encoder(m) ? FIPSC_CAN_EMBED : 0u);
+}
+
+bool fipsc_is_compressed(const fipsc_model *m) { return fipsc_model_group_count(m) > 0; }
+
+fipsc_status fipsc_export(const fipsc_model *m, const char *path, bool overwrite, fipsc_error *err)
+{
+    if (!m->family || !m->family->export_dense)
+        return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "%s: fipsc cannot write this architecture as a standard checkpoint",
+                          m->arch_name[0] ? m->arch_name : "the model");
+    return m->family->export_dense(m, path, overwrite, err);
+}
+
+int fipsc_vocab_size(const fipsc_model *m)
+{
+    const fipsc_lm_ops *lm = fipsc_model_lm(m);
+    if (!lm) return 0;
+    fipsc_lm_info info;
+    lm->info(m, &info);
+    return info.vocab_size;
+}
+
+int fipsc_label_count(const fipsc_model *m)
+{
+    const fipsc_image_ops *image = fipsc_model_image(m);
+    if (!image) return 0;
+    fipsc_image_info info;
+    image->info(m, &info);
+    return info.n_labels;
+}
+
+const char *fipsc_label_name(const fipsc_model *m, int label)
+{
+    const fipsc_image_ops *image = fipsc_model_image(m);
+    if (!image) return NULL;
+    fipsc_image_info info;
+    image->info(m, &info);
+    return label >= 0 && label < info.n_labels ? info.labels[label] : NULL;
+}
+
+int fipsc_embedding_dim(const fipsc_model *m)
+{
+    const fipsc_encoder_ops *enc = fipsc_model_encoder(m);
+    if (!enc) return 0;
+    fipsc_encoder_info info;
+    enc->info(m, &info);
+    return info.dim;
+}
