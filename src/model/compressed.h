@@ -24,13 +24,7 @@
 #include <stdint.h>
 
 #include "model/model.h"
-
-/* How a V_i is stored, in memory and in the file. */
-typedef enum fipsc_v_storage {
-    FIPSC_V_CSC = 0, /* column-compressed: per column (neuron) its nonzero rows and values */
-    FIPSC_V_NM,      /* n:m: in each column, every run of m consecutive rows keeps n slots */
-    FIPSC_V_DENSE    /* dense r × f (sparsity 0: the svd / shared-svd baselines) */
-} fipsc_v_storage;
+#include "ops/factored.h"
 
 /* One matrix of a group, as the compressor hands it over. */
 typedef struct fipsc_group_matrix {
@@ -99,5 +93,32 @@ typedef struct fipsc_mlp_footprint {
                                    parameter of MLP matrices left dense */
 } fipsc_mlp_footprint;
 fipsc_mlp_footprint fipsc_model_mlp_footprint(const fipsc_model *m);
+
+/* ------------------------------------------------------------------ the model's registry */
+
+/* Groups and factored linears a model owns (attached or read from a compressed file). Binding an
+ * architecture's view (fipsc_model_bind_weight) finds the factored form of a weight that has no
+ * dense tensor here. */
+int fipsc_model_group_count(const fipsc_model *m);
+const fipsc_compressed_group *fipsc_model_group(const fipsc_model *m, int i);
+int fipsc_model_factored_count(const fipsc_model *m);
+const fipsc_factored_linear *fipsc_model_factored_at(const fipsc_model *m, int i);
+
+/* Hands a group / a linear to the model (taken over, also on failure). A linear's weight name
+ * must be new to the registry. */
+fipsc_status fipsc_model_register_group(fipsc_model *m, fipsc_compressed_group *g,
+                                        fipsc_error *err);
+fipsc_status fipsc_model_register_factored(fipsc_model *m, fipsc_factored_linear *fl,
+                                           fipsc_error *err);
+
+/* Frees every group and factored linear (after fipsc_model_densify has rebound the views). */
+void fipsc_model_clear_compressed(fipsc_model *m);
+
+/* Σ over groups with a basis of d·r, plus Σ nnz over factored linears: the compressed MLP
+ * parameters (the paper's count; fipsc_model_count_params adds them to `mlp`). */
+long long fipsc_model_factored_params(const fipsc_model *m);
+
+/* The MLP slot (gate/up/down linear) of block `layer`, or NULL when the block has none. */
+fipsc_linear *fipsc_model_mlp_slot(fipsc_model *m, int layer, fipsc_mlp_role role);
 
 #endif

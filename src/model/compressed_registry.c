@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops/factored.h"
+#include "model/compressed.h"
 
 struct fipsc_compressed_registry {
     fipsc_compressed_group **groups;

@@ -7,6 +7,7 @@
 
 #include "core/path.h"
 #include "core/threads.h"
+#include "model/compressed.h"
 #include "model/family.h"
 #include "ops/factored.h"
 

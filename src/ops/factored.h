@@ -30,8 +30,17 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "model/compressed.h"
-#include "model/model.h"
+#include "core/status.h"
+#include "core/tensor.h"
+#include "ops/linear.h"
+#include "ops/mlp.h"
+
+/* How a V_i is stored, in memory and in the file. */
+typedef enum fipsc_v_storage {
+    FIPSC_V_CSC = 0, /* column-compressed: per column (neuron) its nonzero rows and values */
+    FIPSC_V_NM,      /* n:m: in each column, every run of m consecutive rows keeps n slots */
+    FIPSC_V_DENSE    /* dense r × f (sparsity 0: the svd / shared-svd baselines) */
+} fipsc_v_storage;
 
 /* Rows of a batch processed together by the sparse kernels. 16 measured faster than 8 or 32 at
  * d 2048, f 5632, r 2752 (a 16-row tile of the gathered operand stays in L2). */
@@ -156,32 +165,5 @@ fipsc_status fipsc_factored_apply_shared(const fipsc_factored_linear *a, const f
                                          const fipsc_factored_linear *b, const float *bias_b,
                                          int n, const float *x, float *ya, float *yb,
                                          fipsc_error *err);
-
-/* ------------------------------------------------------------------ the model's registry */
-
-/* Groups and factored linears a model owns (attached or read from a compressed file). Binding an
- * architecture's view (fipsc_model_bind_weight) finds the factored form of a weight that has no
- * dense tensor here. */
-int fipsc_model_group_count(const fipsc_model *m);
-const fipsc_compressed_group *fipsc_model_group(const fipsc_model *m, int i);
-int fipsc_model_factored_count(const fipsc_model *m);
-const fipsc_factored_linear *fipsc_model_factored_at(const fipsc_model *m, int i);
-
-/* Hands a group / a linear to the model (taken over, also on failure). A linear's weight name
- * must be new to the registry. */
-fipsc_status fipsc_model_register_group(fipsc_model *m, fipsc_compressed_group *g,
-                                        fipsc_error *err);
-fipsc_status fipsc_model_register_factored(fipsc_model *m, fipsc_factored_linear *fl,
-                                           fipsc_error *err);
-
-/* Frees every group and factored linear (after fipsc_model_densify has rebound the views). */
-void fipsc_model_clear_compressed(fipsc_model *m);
-
-/* Σ over groups with a basis of d·r, plus Σ nnz over factored linears: the compressed MLP
- * parameters (the paper's count; fipsc_model_count_params adds them to `mlp`). */
-long long fipsc_model_factored_params(const fipsc_model *m);
-
-/* The MLP slot (gate/up/down linear) of block `layer`, or NULL when the block has none. */
-fipsc_linear *fipsc_model_mlp_slot(fipsc_model *m, int layer, fipsc_mlp_role role);
 
 #endif

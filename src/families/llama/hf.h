@@ -37,9 +37,6 @@
 fipsc_status fipsc_hf_parse_config(const char *json_text, const char *origin, fipsc_config *cfg,
                                    fipsc_error *err);
 
-/* Reads and parses path (a config.json). */
-fipsc_status fipsc_hf_read_config(const char *path, fipsc_config *cfg, fipsc_error *err);
-
 /* Serialises a Llama-family configuration as config.json text (malloc'ed, NUL-terminated, pretty
  * printed): architectures, model_type, hidden_act "silu", torch_dtype "float32" and every field
  * of cfg. A llama2.c model becomes LlamaForCausalLM. Parsing the result gives cfg back exactly

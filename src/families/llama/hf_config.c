@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/file.h"
 #include "core/json.h"
 #include "families/llama/hf.h"
 
@@ -291,21 +290,6 @@ fipsc_status fipsc_hf_parse_config(const char *json_text, const char *origin, fi
     }
     fipsc_status st = parse_root(root, origin, cfg, err);
     cJSON_Delete(root);
-    return st;
-}
-
-fipsc_status fipsc_hf_read_config(const char *path, fipsc_config *cfg, fipsc_error *err)
-{
-    char *text;
-    size_t size;
-    fipsc_status st = fipsc_read_file(path, &text, &size, err);
-    if (st) return st;
-    if (strlen(text) != size) {
-        free(text);
-        return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: contains a NUL byte (not a JSON text)", path);
-    }
-    st = fipsc_hf_parse_config(text, path, cfg, err);
-    free(text);
     return st;
 }
 

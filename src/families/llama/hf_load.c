@@ -13,6 +13,7 @@
 
 #include "families/llama/hf.h"
 #include "formats/safetensors.h"
+#include "model/hf_checkpoint.h"
 #include "model/ingest.h"
 #include "core/path.h"
 
@@ -107,35 +108,21 @@ static fipsc_status build(fipsc_st_set *set, const fipsc_config *cfg, const char
     return FIPSC_OK;
 }
 
-/* The configuration for a directory (its config.json) or a .safetensors file (the __metadata__
- * entry of `meta_file`, else a config.json beside it). `origin` receives where it came from. */
-static fipsc_status find_config(const char *path, bool is_dir, const fipsc_st_file *meta_file,
-                                fipsc_config *cfg, char *origin, size_t cap, fipsc_error *err)
+/* The configuration of a checkpoint path, parsed; for a .safetensors path *set is the opened
+ * file (NULL for a directory, which the caller opens as a set). */
+static fipsc_status find_config(const char *path, fipsc_config *cfg, char *origin, size_t cap, fipsc_st_set **set,
+                                fipsc_error *err)
 {
-    struct stat sb;
-    if (is_dir) {
-        fipsc_status st = fipsc_path_join(origin, cap, path, "config.json", err);
-        if (st) return st;
-        if (stat(origin, &sb) != 0)
-            return fipsc_fail(err, FIPSC_ERR_NOT_FOUND,
-                              "%s: no config.json (not a Hugging Face checkpoint directory)", path);
-        return fipsc_hf_read_config(origin, cfg, err);
-    }
-    const char *text = fipsc_st_meta(meta_file, FIPSC_HF_METADATA_CONFIG_KEY);
-    if (text) {
-        snprintf(origin, cap, "%s (__metadata__ \"%s\")", path, FIPSC_HF_METADATA_CONFIG_KEY);
-        return fipsc_hf_parse_config(text, origin, cfg, err);
-    }
-    /* A model.safetensors taken from a Hugging Face directory: its config.json is beside it. */
-    const char *slash = strrchr(path, '/');
-    fipsc_status st = fipsc_path_format(origin, cap, err, "%.*sconfig.json", slash ? (int)(slash + 1 - path) : 0, path);
+    char *text;
+    fipsc_status st = fipsc_hf_config_text(path, &text, origin, cap, set, err);
     if (st) return st;
-    if (stat(origin, &sb) != 0)
-        return fipsc_fail(err, FIPSC_ERR_NOT_FOUND,
-                          "%s: no model configuration: __metadata__ has no \"%s\" entry and there is "
-                          "no config.json beside the file",
-                          path, FIPSC_HF_METADATA_CONFIG_KEY);
-    return fipsc_hf_read_config(origin, cfg, err);
+    st = fipsc_hf_parse_config(text, origin, cfg, err);
+    free(text);
+    if (st) {
+        fipsc_st_set_close(*set);
+        *set = NULL;
+    }
+    return st;
 }
 
 fipsc_status fipsc_hf_find_config(const char *path, fipsc_config *cfg, fipsc_error *err)
@@ -143,12 +130,9 @@ fipsc_status fipsc_hf_find_config(const char *path, fipsc_config *cfg, fipsc_err
     struct stat sb;
     if (stat(path, &sb) != 0) return fipsc_fail(err, FIPSC_ERR_NOT_FOUND, "%s: %s", path, strerror(errno));
     char origin[4200];
-    if (S_ISDIR(sb.st_mode)) return find_config(path, true, NULL, cfg, origin, sizeof origin, err);
-    fipsc_st_file *f;
-    fipsc_status st = fipsc_st_open(path, &f, err);
-    if (st) return st;
-    st = find_config(path, false, f, cfg, origin, sizeof origin, err);
-    fipsc_st_close(f);
+    fipsc_st_set *set;
+    fipsc_status st = find_config(path, cfg, origin, sizeof origin, &set, err);
+    fipsc_st_set_close(set);
     return st;
 }
 
@@ -157,24 +141,14 @@ fipsc_status fipsc_hf_load_dir(const char *dir, fipsc_model **out, fipsc_error *
     *out = NULL;
     char origin[4200];
     fipsc_config cfg;
-    fipsc_status st = find_config(dir, true, NULL, &cfg, origin, sizeof origin, err);
-    if (st) return st;
     fipsc_st_set *set;
-    if ((st = fipsc_st_set_open(dir, &set, err))) return st;
+    fipsc_status st = find_config(dir, &cfg, origin, sizeof origin, &set, err);
+    if (st) return st;
+    if (!set && (st = fipsc_st_set_open(dir, &set, err))) return st;
     return build(set, &cfg, dir, origin, out, err);
 }
 
 fipsc_status fipsc_hf_load_safetensors(const char *path, fipsc_model **out, fipsc_error *err)
 {
-    *out = NULL;
-    fipsc_st_set *set;
-    fipsc_status st = fipsc_st_set_open(path, &set, err);
-    if (st) return st;
-    char origin[4200];
-    fipsc_config cfg;
-    if ((st = find_config(path, false, fipsc_st_set_shard(set, 0), &cfg, origin, sizeof origin, err))) {
-        fipsc_st_set_close(set);
-        return st;
-    }
-    return build(set, &cfg, path, origin, out, err);
+    return fipsc_hf_load_dir(path, out, err);
 }

@@ -16,10 +16,9 @@
 #include "formats/safetensors.h"
 #include "model/ingest.h"
 #include "families/vit/vit.h"
-#include "model/hf_write.h"
+#include "model/hf_checkpoint.h"
 #include "core/path.h"
 
-#define CONFIG_METADATA_KEY FIPSC_HF_METADATA_CONFIG_KEY
 
 static const struct {
     const char *architecture;
@@ -372,45 +371,13 @@ static fipsc_status beside(const char *file, const char *name, char *buf, size_t
     return fipsc_path_format(buf, cap, err, "%s", name);
 }
 
-/* The configuration text of a checkpoint path (malloc'ed) and where it came from. The set is
- * opened for a .safetensors path (its metadata may hold the config) and returned in *set_out. */
-static fipsc_status read_config(const char *path, char **text, char *origin, size_t cap,
-                                fipsc_st_set **set_out, fipsc_error *err)
-{
-    *text = NULL;
-    *set_out = NULL;
-    if (is_dir(path)) {
-        fipsc_status st = fipsc_path_join(origin, cap, path, "config.json", err);
-        if (st) return st;
-        if (!exists(origin))
-            return fipsc_fail(err, FIPSC_ERR_NOT_FOUND,
-                              "%s: no config.json (not a Hugging Face checkpoint directory)", path);
-        return fipsc_read_file(origin, text, NULL, err);
-    }
-    fipsc_status st = fipsc_st_set_open(path, set_out, err);
-    if (st) return st;
-    const char *meta = fipsc_st_meta(fipsc_st_set_shard(*set_out, 0), CONFIG_METADATA_KEY);
-    if (meta) {
-        snprintf(origin, cap, "%s (__metadata__ \"%s\")", path, CONFIG_METADATA_KEY);
-        if (!(*text = strdup(meta))) return fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory", path);
-        return FIPSC_OK;
-    }
-    if ((st = beside(path, "config.json", origin, cap, err))) return st;
-    if (!exists(origin))
-        return fipsc_fail(err, FIPSC_ERR_NOT_FOUND,
-                          "%s: no model configuration: __metadata__ has no \"%s\" entry and there is "
-                          "no config.json beside the file",
-                          path, CONFIG_METADATA_KEY);
-    return fipsc_read_file(origin, text, NULL, err);
-}
-
 bool fipsc_vit_path_is_vit(const char *path)
 {
     char *text, origin[4200];
     fipsc_st_set *set;
     fipsc_error err;
     bool yes = false;
-    if (read_config(path, &text, origin, sizeof origin, &set, &err) == FIPSC_OK)
+    if (fipsc_hf_config_text(path, &text, origin, sizeof origin, &set, &err) == FIPSC_OK)
         yes = fipsc_vit_config_is_vit(text);
     free(text);
     fipsc_st_set_close(set);
@@ -425,7 +392,7 @@ fipsc_status fipsc_vit_load(const char *path, fipsc_model **out, fipsc_error *er
     fipsc_model *m = NULL;
     fipsc_vit vc;
     memset(&vc, 0, sizeof vc);
-    fipsc_status st = read_config(path, &text, origin, sizeof origin, &set, err);
+    fipsc_status st = fipsc_hf_config_text(path, &text, origin, sizeof origin, &set, err);
     if (st) goto fail;
     if ((st = fipsc_vit_parse_config(text, origin, &vc, err))) goto fail;
     free(text);
