@@ -2,7 +2,7 @@
 #include "fipsc.h"
 
 #include "families/registry.h"
-#include "ops/factored.h"
+#include "model/compressed.h"
 #include "model/family.h"
 #include "model/model.h"
 
