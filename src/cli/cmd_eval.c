@@ -1,4 +1,4 @@
-/* fipsc eval: perplexity of a Llama-family model on a token corpus, and with --ref the KL
+/* fipsc eval: perplexity of a language model on a token corpus, and with --ref the KL
  * divergence, top-1 agreement and perplexity change against a reference model. */
 #include <cjson/cJSON.h>
 #include <getopt.h>

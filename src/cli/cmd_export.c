@@ -25,13 +25,17 @@ static void usage(FILE *out)
             "U·V_i in its original [out, in] orientation, then DIR/config.json and\n"
             "DIR/model.safetensors (F32, standard tensor names) are written. DIR is created whole\n"
             "or not at all (assembled in a temporary directory beside it, then renamed).\n"
-            "Llama-family and ViT/DeiT models (a ViT/DeiT also gets DIR/preprocessor_config.json);\n"
-            "a sentence encoder is written as one .safetensors file, OUT instead of DIR.\n\n"
+            "Each family has its own standard form (listed below); a family that writes one\n"
+            ".safetensors file takes OUT instead of DIR.\n\n"
             "  --dense            reconstruct dense MLP weights (required: the only export form)\n"
             "  -o, --output DIR   the checkpoint directory to create (must not exist or be empty)\n"
             "      --force        replace config.json and model.safetensors in a non-empty DIR\n"
             "      --help         this text\n\n"
-            "Exit status: 0 ok, 1 unreadable input or failed write, 2 usage error.\n");
+            "Exit status: 0 ok, 1 unreadable input or failed write, 2 usage error.\n\n"
+            "What each model family writes:\n");
+    for (int i = 0; i < fipsc_family_count(); i++)
+        if (fipsc_family_at(i)->export_dense)
+            fprintf(out, "  %-9s %s\n", fipsc_family_at(i)->name, fipsc_family_at(i)->export_form);
 }
 
 int cmd_export(int argc, char **argv)

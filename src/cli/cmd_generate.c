@@ -1,4 +1,4 @@
-/* fipsc generate: continue a prompt of token ids with a Llama-family model. */
+/* fipsc generate: continue a prompt of token ids with a language model. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -17,7 +17,7 @@ static void usage(FILE *out)
     fprintf(out,
             "Usage: fipsc generate MODEL [--prompt-tokens \"1 403 ...\"] [-n N] [--temperature T]\n"
             "                      [--top-p P] [--seed S] [--ignore-eos] [--threads K]\n\n"
-            "Feeds the prompt's token ids to MODEL (a Llama-family model) and samples N more,\n"
+            "Feeds the prompt's token ids to MODEL (a language model) and samples N more,\n"
             "then prints the prompt ids followed by the generated ids on one line, separated by\n"
             "spaces. Generation stops early after the end-of-sequence token unless --ignore-eos.\n"
             "The same seed gives the same tokens whatever the thread count.\n\n"

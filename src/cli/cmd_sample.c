@@ -17,7 +17,7 @@ static void usage(FILE *out)
     fprintf(out,
             "Usage: fipsc sample MODEL -o CORPUS [--n N] [--len L] [--seed S] [--temperature T]\n"
             "                    [--top-p P] [--threads K]\n\n"
-            "Samples N sequences of L tokens from MODEL (a Llama-family model), each starting with\n"
+            "Samples N sequences of L tokens from MODEL (a language model), each starting with\n"
             "the BOS token, and writes them as a binary token corpus (docs/FORMAT.md) for\n"
             "`fipsc eval` and for calibration. Sequence i is drawn with its own seed derived from\n"
             "S and i, so the corpus is the same whatever the thread count.\n\n"
