@@ -167,9 +167,11 @@ FIPSC_API void fipsc_report_free(fipsc_report *r);
  * in its u-dtype and the file records the run's options, byte for byte as `fipsc compress`. */
 FIPSC_API fipsc_status fipsc_save(const fipsc_model *m, const fipsc_report *r, const char *path, fipsc_error *err);
 
-/* Writes m with dense MLPs (compressed ones reconstructed) in its family's standard form for
- * other runtimes: a Hugging Face directory or a .safetensors file (`fipsc export --help`). */
-FIPSC_API fipsc_status fipsc_export(const fipsc_model *m, const char *path, bool overwrite, fipsc_error *err);
+/* Writes m with dense MLPs in its family's standard form for other runtimes: a Hugging Face
+ * directory or a .safetensors file (`fipsc export --help`). Compressed MLPs are first
+ * reconstructed in place (each matrix U·V_i, in its original orientation): m stays usable, now
+ * dense. */
+FIPSC_API fipsc_status fipsc_export(fipsc_model *m, const char *path, bool overwrite, fipsc_error *err);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Using a model.                                                                              */

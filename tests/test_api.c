@@ -180,6 +180,24 @@ static void test_language_model(void)
     CHECK_OK(fipsc_load(plain, &back, &err), &err);
     CHECK(back && !fipsc_is_compressed(back) && strcmp(fipsc_family_name(back), "llama") == 0);
     fipsc_free(back);
+
+    /* export of a compressed model: reconstructed in place, written, loadable */
+    fipsc_options *quick = fipsc_options_new();
+    r = NULL;
+    CHECK_OK(fipsc_options_set(quick, "steps", "10", &err), &err);
+    CHECK_OK(fipsc_options_set(quick, "calib-samples", "2", &err), &err);
+    CHECK_OK(fipsc_options_set(quick, "calib-len", "16", &err), &err);
+    CHECK_OK(fipsc_compress(m, quick, NULL, NULL, &r, &err), &err);
+    CHECK(fipsc_is_compressed(m));
+    test_pathf(dir, sizeof dir, "%s/exported-compressed", tmpdir);
+    CHECK_OK(fipsc_export(m, dir, false, &err), &err);
+    CHECK(!fipsc_is_compressed(m));
+    back = NULL;
+    CHECK_OK(fipsc_load(dir, &back, &err), &err);
+    CHECK(back && !fipsc_is_compressed(back) && fipsc_vocab_size(back) == 512);
+    fipsc_free(back);
+    fipsc_report_free(r);
+    fipsc_options_free(quick);
     fipsc_free(m);
 }
 

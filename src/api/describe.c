@@ -174,12 +174,14 @@ fipsc_status fipsc_describe_doc(const char *path, cJSON **doc_out, char **arch_t
         }
         cJSON_AddItemToObject(doc, "architecture", arch);
         pc = fipsc_model_count_params(m);
-        for (int i = 0; !compressed && i < m->n_tensors; i++) {
+        /* the tensors as the files store them (a compressed file's U and sparse V arrays, a
+         * checkpoint's buffers, GPT-2's Conv1D weights as [in, out]); formats that are no
+         * safetensors set (llama2.c, TF.js) as the model holds them */
+        for (int i = 0; !set && i < m->n_tensors; i++) {
             const fipsc_tensor *t = &m->tensors[i];
             cJSON_AddItemToArray(tensors, tensor_entry(t->name, t->source_dtype, t->ndim, t->shape));
         }
-        /* a compressed file: the tensors as stored, U and the sparse V arrays included */
-        for (int i = 0; compressed && i < fipsc_st_set_count(set); i++) {
+        for (int i = 0; set && i < fipsc_st_set_count(set); i++) {
             const fipsc_st_tensor *t = fipsc_st_set_at(set, i);
             cJSON_AddItemToArray(tensors, tensor_entry(t->name, t->dtype, t->ndim, t->shape));
         }

@@ -27,8 +27,10 @@ unsigned fipsc_capabilities(const fipsc_model *m)
 
 bool fipsc_is_compressed(const fipsc_model *m) { return fipsc_model_group_count(m) > 0; }
 
-fipsc_status fipsc_export(const fipsc_model *m, const char *path, bool overwrite, fipsc_error *err)
+fipsc_status fipsc_export(fipsc_model *m, const char *path, bool overwrite, fipsc_error *err)
 {
+    fipsc_status st = fipsc_model_densify(m, err);
+    if (st) return st;
     if (!m->family || !m->family->export_dense)
         return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "%s: fipsc cannot write this architecture as a standard checkpoint",
                           m->arch_name[0] ? m->arch_name : "the model");
