@@ -75,7 +75,7 @@ int64_t compress_magnitude_keep(int64_t total, double budget);
 int64_t compress_storage_bytes(fipsc_v_storage storage, int d, int r, int u_bytes, int n_matrices,
                                const int *cols, const int64_t *nnz, int nm_n, int nm_m);
 
-/* A group read from its checkpoint (checkpoint.c): the parts to attach and its report entry. */
+/* A group read from its checkpoint (checkpoint_load.c): the parts to attach and its report entry. */
 typedef struct compress_saved {
     bool present;
     int n_parts;
