@@ -3,6 +3,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <omp.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -121,4 +122,29 @@ void fipsc_attention_span_backward(int len, int hd, float scale, float dq_scale,
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, len, hd, len, dq_scale * scale, ds, len, k, ld, 0.0f, dq,
                 ldg);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, len, hd, len, scale, ds, len, q, ld, 0.0f, dk, ldg);
+}
+
+/* Below this many multiply-adds the items run on the calling thread: entering a parallel region
+ * costs about a microsecond, more than a decoding step of a small model. */
+#define CAUSAL_PARALLEL_WORK 32768LL
+
+static void causal_item(const fipsc_causal_attention *a, long long item, float *scores)
+{
+    const int r = (int)(item / a->heads), h = (int)(item % a->heads), g = h / (a->heads / a->kv_heads);
+    const size_t kv_off = (size_t)(r / a->len) * a->seq_stride + (size_t)g * a->hd;
+    fipsc_attention_row(a->q + (size_t)r * a->q_stride + (size_t)h * a->hd, a->k + kv_off, a->v + kv_off, a->kv_stride,
+                        a->hd, a->start_pos + r % a->len + 1, a->scale, scores,
+                        a->out + (size_t)r * a->out_stride + (size_t)h * a->hd);
+}
+
+void fipsc_attention_causal(const fipsc_causal_attention *a, int rows, float *scores, int scores_stride)
+{
+    const long long items = (long long)rows * a->heads;
+    if (items * (a->start_pos + a->len) * a->hd > CAUSAL_PARALLEL_WORK) {
+#pragma omp parallel for schedule(dynamic, 4)
+        for (long long it = 0; it < items; it++)
+            causal_item(a, it, scores + (size_t)omp_get_thread_num() * scores_stride);
+    } else {
+        for (long long it = 0; it < items; it++) causal_item(a, it, scores);
+    }
 }

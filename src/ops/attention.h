@@ -16,6 +16,8 @@
 #ifndef FIPSC_OPS_ATTENTION_H
 #define FIPSC_OPS_ATTENTION_H
 
+#include <stddef.h>
+
 /* q [hd]; k, v: n rows of stride ld; s: scratch for n scores; out [hd]. */
 void fipsc_attention_row(const float *q, const float *k, const float *v, int ld, int hd, int n, float scale, float *s,
                          float *out);
@@ -33,5 +35,26 @@ void fipsc_attention_span(int len, int hd, float scale, const float *q, const fl
 void fipsc_attention_span_backward(int len, int hd, float scale, float dq_scale, const float *q, const float *k,
                                    const float *v, int ld, const float *p, const float *dout, int ldo, float *ds,
                                    float *dq, float *dk, float *dv, int ldg);
+
+/* Causal multi-head attention of a language model's pass: `rows` token rows of `batch`
+ * sequences of len new tokens each (rows = batch·len, sequence-major), every row attending to the
+ * keys/values of its own sequence up to its own position:
+ *   row r is token i = r % len of sequence b = r / len, at position p = start_pos + i;
+ *   query head h of row r is at q + r·q_stride + h·hd; it reads key/value head
+ *   g = h / (heads / kv_heads) (grouped-query attention; kv_heads = heads: plain multi-head) at
+ *   positions t = 0..p, k/v + b·seq_stride + t·kv_stride + g·hd, and writes out + r·out_stride + h·hd.
+ * One work item is one (row, head), computed by fipsc_attention_row on one thread; the items run on
+ * OpenMP threads when there is enough work (the result is the same either way). scores: scratch of
+ * omp_get_max_threads() rows of scores_stride ≥ start_pos + len floats. */
+typedef struct fipsc_causal_attention {
+    const float *q, *k, *v;
+    float *out;
+    size_t q_stride, out_stride, seq_stride;
+    int kv_stride;
+    int heads, kv_heads, hd, len, start_pos;
+    float scale;
+} fipsc_causal_attention;
+
+void fipsc_attention_causal(const fipsc_causal_attention *a, int rows, float *scores, int scores_stride);
 
 #endif

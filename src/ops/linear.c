@@ -42,3 +42,13 @@ fipsc_status fipsc_linear_apply_add(const fipsc_linear *lin, int n, const float 
 {
     return linear_run(lin, n, x, y, 1, err);
 }
+
+void fipsc_residual_add(float *x, const float *y, size_t n)
+{
+    if (n > (size_t)262144) { /* below, a parallel region costs more than the adds */
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < n; i++) x[i] += y[i];
+    } else {
+        for (size_t i = 0; i < n; i++) x[i] += y[i];
+    }
+}

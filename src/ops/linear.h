@@ -9,6 +9,8 @@
 #ifndef FIPSC_LINEAR_H
 #define FIPSC_LINEAR_H
 
+#include <stddef.h>
+
 #include "ops/mlp.h"
 #include "core/status.h"
 
@@ -20,5 +22,8 @@ fipsc_status fipsc_linear_apply(const fipsc_linear *lin, int n, const float *x, 
 /* y[n, out] += x[n, in]·Wᵀ + b (for residual connections). */
 fipsc_status fipsc_linear_apply_add(const fipsc_linear *lin, int n, const float *x, float *y,
                                     fipsc_error *err);
+
+/* x[n] += y[n]: a residual connection (on OpenMP threads when n is large; exact either way). */
+void fipsc_residual_add(float *x, const float *y, size_t n);
 
 #endif

@@ -153,57 +153,6 @@ static void rope_rows(float *v, int rows, int heads, int head_dim, const llama_w
     }
 }
 
-/* Causal grouped-query attention over `rows` token rows. Row r is token i = r % len of sequence
- * b = r / len at position p = start_pos + i; it attends to positions 0..p of its sequence, whose
- * keys/values are rows of k/v + b·seq_stride. Query head h reads key/value head
- * g = h / (n_heads / n_kv_heads). One work item = one (row, head). */
-typedef struct attention_job {
-    const float *q, *k, *v;
-    float *out;
-    size_t seq_stride;
-    int hd, heads, group, q_dim, kv_dim, len, start_pos;
-    float scale;
-} attention_job;
-
-static void attention_item(const attention_job *j, long long item, float *scores)
-{
-    int r = (int)(item / j->heads), h = (int)(item % j->heads), g = h / j->group;
-    size_t kv_off = (size_t)(r / j->len) * j->seq_stride + (size_t)g * j->hd;
-    size_t q_off = (size_t)r * j->q_dim + (size_t)h * j->hd;
-    fipsc_attention_row(j->q + q_off, j->k + kv_off, j->v + kv_off, j->kv_dim, j->hd, j->start_pos + r % j->len + 1,
-                        j->scale, scores, j->out + q_off);
-}
-
-static void attention_rows(const fipsc_config *c, const float *q, const float *k, const float *v,
-                           size_t seq_stride, float *out, int rows, int len, int start_pos,
-                           llama_workspace *ws)
-{
-    const attention_job job = {.q = q, .k = k, .v = v, .out = out, .seq_stride = seq_stride,
-                               .hd = c->head_dim, .heads = c->n_heads,
-                               .group = c->n_heads / c->n_kv_heads,
-                               .q_dim = c->n_heads * c->head_dim,
-                               .kv_dim = c->n_kv_heads * c->head_dim, .len = len,
-                               .start_pos = start_pos, .scale = 1.0f / sqrtf((float)c->head_dim)};
-    const long long items = (long long)rows * c->n_heads;
-    if (items * (start_pos + len) * c->head_dim > PARALLEL_WORK) {
-#pragma omp parallel for schedule(dynamic, 4)
-        for (long long it = 0; it < items; it++)
-            attention_item(&job, it, ws->scores + (size_t)omp_get_thread_num() * ws->ctx_cap);
-    } else {
-        for (long long it = 0; it < items; it++) attention_item(&job, it, ws->scores);
-    }
-}
-
-static void add_rows(float *x, const float *y, size_t n)
-{
-    if ((long long)n > 8 * PARALLEL_WORK) {
-#pragma omp parallel for schedule(static)
-        for (size_t i = 0; i < n; i++) x[i] += y[i];
-    } else {
-        for (size_t i = 0; i < n; i++) x[i] += y[i];
-    }
-}
-
 /* ---- the pass ---------------------------------------------------------------------------- */
 
 /* Index of the deepest captured block, or -1. */
@@ -222,7 +171,7 @@ fipsc_status llama_run(const fipsc_model *m, llama_workspace *ws, const llama_pa
     const fipsc_config *c = &view->cfg;
     const int dim = c->dim, hd = c->head_dim, vocab = c->vocab_size;
     const int rows = p->batch * p->len;
-    const size_t kv_dim = (size_t)c->n_kv_heads * hd;
+    const size_t kv_dim = (size_t)c->n_kv_heads * hd, q_dim = (size_t)c->n_heads * hd;
     fipsc_status st;
 
     if (rows > ws->rows_cap || p->start_pos + p->len > ws->ctx_cap || omp_get_max_threads() > ws->score_threads)
@@ -265,7 +214,11 @@ fipsc_status llama_run(const fipsc_model *m, llama_workspace *ws, const llama_pa
             return st;
         rope_rows(ws->q, rows, c->n_heads, hd, ws, p->len, p->start_pos);
         rope_rows(k_new, rows, c->n_kv_heads, hd, ws, p->len, p->start_pos);
-        attention_rows(c, ws->q, k, v, seq_stride, ws->att, rows, p->len, p->start_pos, ws);
+        const fipsc_causal_attention att = {.q = ws->q, .k = k, .v = v, .out = ws->att, .q_stride = q_dim,
+                                            .out_stride = q_dim, .seq_stride = seq_stride, .kv_stride = (int)kv_dim,
+                                            .heads = c->n_heads, .kv_heads = c->n_kv_heads, .hd = hd, .len = p->len,
+                                            .start_pos = p->start_pos, .scale = 1.0f / sqrtf((float)hd)};
+        fipsc_attention_causal(&att, rows, ws->scores, ws->ctx_cap);
         if ((st = fipsc_linear_apply_add(&L->o, rows, ws->att, ws->x, err))) return st;
 
         fipsc_rmsnorm(ws->x, L->ffn_norm, ws->xn, rows, dim, c->norm_eps);
@@ -273,7 +226,7 @@ fipsc_status llama_run(const fipsc_model *m, llama_workspace *ws, const llama_pa
             return fipsc_fail_context(err, "layer %d MLP: ", l);
         fipsc_capture_layer *cl = fipsc_capture_find(p->capture, l);
         if (cl && (st = fipsc_capture_append(p->capture, cl, ws->xn, ws->mlp_out, rows, err))) return st;
-        add_rows(ws->x, ws->mlp_out, (size_t)rows * dim);
+        fipsc_residual_add(ws->x, ws->mlp_out, (size_t)rows * dim);
     }
     if (!p->logits) return FIPSC_OK;
 

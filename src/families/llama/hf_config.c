@@ -31,76 +31,6 @@ static const struct {
 #define MAX_LAYERS 4096
 #define MAX_VOCAB (1 << 24)
 
-/* A short rendering of a JSON value for error messages. */
-static void describe(const cJSON *v, char *buf, size_t cap)
-{
-    char *text = cJSON_PrintUnformatted(v);
-    if (!text) {
-        snprintf(buf, cap, "(unprintable)");
-        return;
-    }
-    if (strlen(text) > 40) memcpy(text + 37, "...", 4);
-    snprintf(buf, cap, "%s", text);
-    free(text);
-}
-
-/* Reads an integer key in [lo, hi]. *present says whether it was there (NULL = required). */
-static fipsc_status get_int(const cJSON *root, const char *origin, const char *key, long long lo,
-                            long long hi, bool *present, int *out, fipsc_error *err)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
-    if (!v || (present && cJSON_IsNull(v))) {
-        if (present) {
-            *present = false;
-            return FIPSC_OK;
-        }
-        return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: missing required key '%s'", origin, key);
-    }
-    double d = cJSON_IsNumber(v) ? v->valuedouble : NAN;
-    if (!cJSON_IsNumber(v) || d != floor(d) || d < (double)lo || d > (double)hi) {
-        char got[64];
-        describe(v, got, sizeof got);
-        return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: key '%s' must be an integer in [%lld, %lld], got %s",
-                          origin, key, lo, hi, got);
-    }
-    if (present) *present = true;
-    *out = (int)d;
-    return FIPSC_OK;
-}
-
-/* Reads an optional positive finite number; absent or null keeps *out. */
-static fipsc_status get_positive(const cJSON *root, const char *origin, const char *key,
-                                 float *out, fipsc_error *err)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
-    if (!v || cJSON_IsNull(v)) return FIPSC_OK;
-    /* tested as a float: a tiny positive double such as 1e-50 rounds to 0 */
-    if (!cJSON_IsNumber(v) || !((float)v->valuedouble > 0) || !isfinite((float)v->valuedouble)) {
-        char got[64];
-        describe(v, got, sizeof got);
-        return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: key '%s' must be a positive number, got %s",
-                          origin, key, got);
-    }
-    *out = (float)v->valuedouble;
-    return FIPSC_OK;
-}
-
-/* Reads an optional boolean; absent or null keeps *out. */
-static fipsc_status get_bool(const cJSON *root, const char *origin, const char *key, bool *out,
-                             fipsc_error *err)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
-    if (!v || cJSON_IsNull(v)) return FIPSC_OK;
-    if (!cJSON_IsBool(v)) {
-        char got[64];
-        describe(v, got, sizeof got);
-        return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: key '%s' must be true or false, got %s", origin,
-                          key, got);
-    }
-    *out = cJSON_IsTrue(v);
-    return FIPSC_OK;
-}
-
 /* A token id: absent keeps *out, null means none (-1), a list keeps its first entry. */
 static fipsc_status get_token(const cJSON *root, const char *origin, const char *key, int *out,
                               fipsc_error *err)
@@ -122,7 +52,7 @@ static fipsc_status get_token(const cJSON *root, const char *origin, const char 
     double d = cJSON_IsNumber(first) ? first->valuedouble : NAN;
     if (!cJSON_IsNumber(first) || d != floor(d) || d < 0 || d >= MAX_VOCAB) {
         char got[64];
-        describe(v, got, sizeof got);
+        fipsc_json_brief(v, got, sizeof got);
         return fipsc_fail(err, FIPSC_ERR_FORMAT,
                           "%s: key '%s' must be a token id (or a list of them, or null), got %s",
                           origin, key, got);
@@ -139,7 +69,7 @@ static fipsc_status get_family(const cJSON *root, const char *origin, int *index
         const cJSON *first = cJSON_IsArray(archs) ? cJSON_GetArrayItem(archs, 0) : NULL;
         if (!cJSON_IsString(first)) {
             char got[64];
-            describe(archs, got, sizeof got);
+            fipsc_json_brief(archs, got, sizeof got);
             return fipsc_fail(err, FIPSC_ERR_FORMAT,
                               "%s: key 'architectures' must be a non-empty list of strings, got %s",
                               origin, got);
@@ -176,14 +106,14 @@ static fipsc_status check_unsupported(const cJSON *root, const char *origin, fam
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
     if (v && !cJSON_IsNull(v)) {
         char got[64];
-        describe(v, got, sizeof got);
+        fipsc_json_brief(v, got, sizeof got);
         return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
                           "%s: rope_scaling %s is not supported (plain RoPE only)", origin, got);
     }
     v = cJSON_GetObjectItemCaseSensitive(root, "hidden_act");
     if (v && !cJSON_IsNull(v) && !(cJSON_IsString(v) && strcmp(v->valuestring, "silu") == 0)) {
         char got[64];
-        describe(v, got, sizeof got);
+        fipsc_json_brief(v, got, sizeof got);
         return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
                           "%s: hidden_act %s is not supported (the Llama MLP uses \"silu\")", origin, got);
     }
@@ -192,12 +122,12 @@ static fipsc_status check_unsupported(const cJSON *root, const char *origin, fam
     if (fam != FAMILY_QWEN2) {
         /* transformers' Llama puts attention_bias on q, k, v and o alike; fipsc's model has no
          * o_proj bias. Qwen2 always has q/k/v biases and never an o_proj one. */
-        if ((st = get_bool(root, origin, "attention_bias", &flag, err))) return st;
+        if ((st = fipsc_json_bool(root, origin, "attention_bias", &flag, err))) return st;
         if (flag)
             return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
                               "%s: attention_bias true (biases on q/k/v/o_proj) is not supported", origin);
     }
-    if ((st = get_bool(root, origin, "mlp_bias", &flag, err))) return st;
+    if ((st = fipsc_json_bool(root, origin, "mlp_bias", &flag, err))) return st;
     if (flag)
         return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "%s: mlp_bias true is not supported", origin);
     return FIPSC_OK;
@@ -217,22 +147,22 @@ static fipsc_status parse_root(const cJSON *root, const char *origin, fipsc_conf
     fipsc_config c;
     memset(&c, 0, sizeof c);
     snprintf(c.arch_name, sizeof c.arch_name, "%s", families[fi].architecture);
-    if ((st = get_int(root, origin, "hidden_size", 1, MAX_DIM, NULL, &c.dim, err)) ||
-        (st = get_int(root, origin, "intermediate_size", 1, MAX_DIM, NULL, &c.hidden_dim, err)) ||
-        (st = get_int(root, origin, "num_hidden_layers", 1, MAX_LAYERS, NULL, &c.n_layers, err)) ||
-        (st = get_int(root, origin, "num_attention_heads", 1, MAX_DIM, NULL, &c.n_heads, err)) ||
-        (st = get_int(root, origin, "vocab_size", 1, MAX_VOCAB, NULL, &c.vocab_size, err)))
+    if ((st = fipsc_json_int(root, origin, "hidden_size", 1, MAX_DIM, NULL, &c.dim, err)) ||
+        (st = fipsc_json_int(root, origin, "intermediate_size", 1, MAX_DIM, NULL, &c.hidden_dim, err)) ||
+        (st = fipsc_json_int(root, origin, "num_hidden_layers", 1, MAX_LAYERS, NULL, &c.n_layers, err)) ||
+        (st = fipsc_json_int(root, origin, "num_attention_heads", 1, MAX_DIM, NULL, &c.n_heads, err)) ||
+        (st = fipsc_json_int(root, origin, "vocab_size", 1, MAX_VOCAB, NULL, &c.vocab_size, err)))
         return st;
 
     bool present;
-    if ((st = get_int(root, origin, "num_key_value_heads", 1, MAX_DIM, &present, &c.n_kv_heads, err)))
+    if ((st = fipsc_json_int(root, origin, "num_key_value_heads", 1, MAX_DIM, &present, &c.n_kv_heads, err)))
         return st;
     if (!present) c.n_kv_heads = c.n_heads;
     if (c.n_heads % c.n_kv_heads != 0)
         return fipsc_fail(err, FIPSC_ERR_FORMAT,
                           "%s: num_attention_heads %d is not a multiple of num_key_value_heads %d",
                           origin, c.n_heads, c.n_kv_heads);
-    if ((st = get_int(root, origin, "head_dim", 1, MAX_DIM, &present, &c.head_dim, err))) return st;
+    if ((st = fipsc_json_int(root, origin, "head_dim", 1, MAX_DIM, &present, &c.head_dim, err))) return st;
     if (!present) {
         if (c.dim % c.n_heads != 0)
             return fipsc_fail(err, FIPSC_ERR_FORMAT,
@@ -246,7 +176,7 @@ static fipsc_status parse_root(const cJSON *root, const char *origin, fipsc_conf
                           "%s: head_dim %d is odd (rotary embeddings rotate pairs of dimensions)",
                           origin, c.head_dim);
 
-    if ((st = get_int(root, origin, "max_position_embeddings", 1, 1 << 30, &present, &c.max_seq_len, err)))
+    if ((st = fipsc_json_int(root, origin, "max_position_embeddings", 1, 1 << 30, &present, &c.max_seq_len, err)))
         return st;
     if (!present) c.max_seq_len = families[fi].default_max_positions;
 
@@ -254,10 +184,10 @@ static fipsc_status parse_root(const cJSON *root, const char *origin, fipsc_conf
      * so capping the context at the window keeps the runtime exact. Mistral's default window is
      * 4096 (absent key); Qwen2 only slides when use_sliding_window is true. */
     bool slides = fam == FAMILY_MISTRAL;
-    if (fam == FAMILY_QWEN2 && (st = get_bool(root, origin, "use_sliding_window", &slides, err))) return st;
+    if (fam == FAMILY_QWEN2 && (st = fipsc_json_bool(root, origin, "use_sliding_window", &slides, err))) return st;
     if (slides) {
         int window = 4096;
-        if ((st = get_int(root, origin, "sliding_window", 1, 1 << 30, &present, &window, err))) return st;
+        if ((st = fipsc_json_int(root, origin, "sliding_window", 1, 1 << 30, &present, &window, err))) return st;
         const cJSON *w = cJSON_GetObjectItemCaseSensitive(root, "sliding_window");
         bool disabled = w && cJSON_IsNull(w);
         if (!disabled && window < c.max_seq_len) c.max_seq_len = window;
@@ -269,9 +199,9 @@ static fipsc_status parse_root(const cJSON *root, const char *origin, fipsc_conf
     c.qkv_bias = fam == FAMILY_QWEN2;
     c.bos_token = families[fi].default_bos;
     c.eos_token = families[fi].default_eos;
-    if ((st = get_positive(root, origin, "rms_norm_eps", &c.norm_eps, err)) ||
-        (st = get_positive(root, origin, "rope_theta", &c.rope_theta, err)) ||
-        (st = get_bool(root, origin, "tie_word_embeddings", &c.tie_embeddings, err)) ||
+    if ((st = fipsc_json_positive(root, origin, "rms_norm_eps", &c.norm_eps, err)) ||
+        (st = fipsc_json_positive(root, origin, "rope_theta", &c.rope_theta, err)) ||
+        (st = fipsc_json_bool(root, origin, "tie_word_embeddings", &c.tie_embeddings, err)) ||
         (st = get_token(root, origin, "bos_token_id", &c.bos_token, err)) ||
         (st = get_token(root, origin, "eos_token_id", &c.eos_token, err)))
         return st;

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "core/file.h"
+#include "core/json.h"
 #include "formats/safetensors.h"
 #include "model/ingest.h"
 #include "families/vit/vit.h"
@@ -38,41 +39,10 @@ static const struct {
 
 /* ------------------------------------------------------------------ config.json */
 
-static void describe(const cJSON *v, char *buf, size_t cap)
-{
-    char *text = cJSON_PrintUnformatted(v);
-    snprintf(buf, cap, "%s", text ? text : "(unprintable)");
-    if (strlen(buf) > 40) memcpy(buf + 37, "...", 4);
-    free(text);
-}
-
-static fipsc_status bad_key(const char *origin, const char *key, const char *want, const cJSON *v,
-                            fipsc_error *err)
-{
-    char got[64];
-    describe(v, got, sizeof got);
-    return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: key '%s' must be %s, got %s", origin, key, want, got);
-}
-
 static bool is_int_in(const cJSON *v, long long lo, long long hi)
 {
     return cJSON_IsNumber(v) && v->valuedouble == floor(v->valuedouble) && v->valuedouble >= (double)lo &&
            v->valuedouble <= (double)hi;
-}
-
-/* An optional integer in [lo, hi]; absent or null keeps *out. */
-static fipsc_status get_int(const cJSON *root, const char *origin, const char *key, int lo, int hi,
-                            int *out, fipsc_error *err)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
-    if (!v || cJSON_IsNull(v)) return FIPSC_OK;
-    if (!is_int_in(v, lo, hi)) {
-        char want[64];
-        snprintf(want, sizeof want, "an integer in [%d, %d]", lo, hi);
-        return bad_key(origin, key, want, v, err);
-    }
-    *out = (int)v->valuedouble;
-    return FIPSC_OK;
 }
 
 /* image_size / patch_size: an integer (square) or [height, width]; absent keeps *h, *w. */
@@ -92,7 +62,7 @@ static fipsc_status get_pair(const cJSON *root, const char *origin, const char *
         *w = (int)cJSON_GetArrayItem(v, 1)->valuedouble;
         return FIPSC_OK;
     }
-    return bad_key(origin, key, "a positive integer or [height, width]", v, err);
+    return fipsc_json_bad_key(origin, key, "a positive integer or [height, width]", v, err);
 }
 
 /* id2label: {"0": "name", ...} with exactly the keys 0 .. n-1. */
@@ -102,7 +72,7 @@ static fipsc_status get_labels(const cJSON *root, const char *origin, fipsc_vit 
     if (!map || cJSON_IsNull(map)) return FIPSC_OK;
     int n = cJSON_IsObject(map) ? cJSON_GetArraySize(map) : -1;
     if (n <= 0 || n > MAX_LABELS)
-        return bad_key(origin, "id2label", "a non-empty object {\"0\": name, ...}", map, err);
+        return fipsc_json_bad_key(origin, "id2label", "a non-empty object {\"0\": name, ...}", map, err);
     vc->labels = calloc((size_t)n, sizeof *vc->labels);
     if (!vc->labels) return fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory for %d labels", origin, n);
     vc->n_labels = n;
@@ -142,7 +112,7 @@ static fipsc_status take_texts(cJSON *root, const char *json_text, const char *o
     char *pre_text = NULL;
     fipsc_status st = FIPSC_OK;
     if (pre && !cJSON_IsObject(pre)) {
-        st = bad_key(origin, FIPSC_VIT_PREPROC_KEY, "a preprocessor_config.json object", pre, err);
+        st = fipsc_json_bad_key(origin, FIPSC_VIT_PREPROC_KEY, "a preprocessor_config.json object", pre, err);
     } else if (pre) {
         pre_text = cJSON_Print(pre);
         vc->config_text = pre_text ? cJSON_Print(root) : NULL;
@@ -185,6 +155,7 @@ fipsc_status fipsc_vit_parse_config(const char *json_text, const char *origin, f
         return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: not a JSON object", origin);
     }
     fipsc_status st = FIPSC_OK;
+    bool given; /* whether an optional key was there (an absent one keeps its default) */
     const char *model_type, *arch = architecture_of(root, &model_type);
     int which = -1;
     for (int i = 0; arch && i < N_ARCHITECTURES; i++)
@@ -210,35 +181,21 @@ fipsc_status fipsc_vit_parse_config(const char *json_text, const char *origin, f
     vc->qkv_bias = true;
     vc->ln_eps = 1e-12f;
     vc->act = FIPSC_ACT_GELU;
-    if ((st = get_int(root, origin, "hidden_size", 1, MAX_DIM, &vc->dim, err)) ||
-        (st = get_int(root, origin, "num_hidden_layers", 1, MAX_LAYERS, &vc->n_layers, err)) ||
-        (st = get_int(root, origin, "num_attention_heads", 1, MAX_DIM, &vc->n_heads, err)) ||
-        (st = get_int(root, origin, "intermediate_size", 1, 1 << 20, &vc->hidden, err)) ||
-        (st = get_int(root, origin, "num_channels", 1, 3, &vc->channels, err)) ||
+    if ((st = fipsc_json_int(root, origin, "hidden_size", 1, MAX_DIM, &given, &vc->dim, err)) ||
+        (st = fipsc_json_int(root, origin, "num_hidden_layers", 1, MAX_LAYERS, &given, &vc->n_layers, err)) ||
+        (st = fipsc_json_int(root, origin, "num_attention_heads", 1, MAX_DIM, &given, &vc->n_heads, err)) ||
+        (st = fipsc_json_int(root, origin, "intermediate_size", 1, 1 << 20, &given, &vc->hidden, err)) ||
+        (st = fipsc_json_int(root, origin, "num_channels", 1, 3, &given, &vc->channels, err)) ||
         (st = get_pair(root, origin, "image_size", &vc->image_h, &vc->image_w, err)) ||
         (st = get_pair(root, origin, "patch_size", &vc->patch_h, &vc->patch_w, err)))
         goto done;
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "qkv_bias");
-    if (v && !cJSON_IsNull(v)) {
-        if (!cJSON_IsBool(v)) {
-            st = bad_key(origin, "qkv_bias", "true or false", v, err);
-            goto done;
-        }
-        vc->qkv_bias = cJSON_IsTrue(v);
-    }
-    v = cJSON_GetObjectItemCaseSensitive(root, "layer_norm_eps");
-    if (v && !cJSON_IsNull(v)) {
-        /* tested as a float: a tiny positive double such as 1e-50 rounds to 0 */
-        if (!cJSON_IsNumber(v) || !((float)v->valuedouble > 0) || !isfinite((float)v->valuedouble)) {
-            st = bad_key(origin, "layer_norm_eps", "a positive number", v, err);
-            goto done;
-        }
-        vc->ln_eps = (float)v->valuedouble;
-    }
-    v = cJSON_GetObjectItemCaseSensitive(root, "hidden_act");
+    if ((st = fipsc_json_bool(root, origin, "qkv_bias", &vc->qkv_bias, err)) ||
+        (st = fipsc_json_positive(root, origin, "layer_norm_eps", &vc->ln_eps, err)))
+        goto done;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "hidden_act");
     if (v && !cJSON_IsNull(v)) {
         if (!cJSON_IsString(v)) {
-            st = bad_key(origin, "hidden_act", "a string", v, err);
+            st = fipsc_json_bad_key(origin, "hidden_act", "a string", v, err);
             goto done;
         }
         if (!fipsc_activation_parse(v->valuestring, &vc->act)) {
@@ -268,7 +225,7 @@ fipsc_status fipsc_vit_parse_config(const char *json_text, const char *origin, f
     vc->n_prefix = vc->kind == FIPSC_VIT_PLAIN ? 1 : 2;
     vc->n_tokens = vc->n_prefix + vc->n_patches;
     if ((st = get_labels(root, origin, vc, err))) goto done;
-    if (!vc->labels && (st = get_int(root, origin, "num_labels", 1, MAX_LABELS, &vc->n_labels, err))) goto done;
+    if (!vc->labels && (st = fipsc_json_int(root, origin, "num_labels", 1, MAX_LABELS, &given, &vc->n_labels, err))) goto done;
     fipsc_image_preproc_default(&vc->preproc, vc->channels, vc->image_h, vc->image_w);
     st = take_texts(root, json_text, origin, vc, err);
 done:
