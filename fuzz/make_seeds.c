@@ -150,6 +150,7 @@ int main(int argc, char **argv)
     seed_safetensors_index();
     seed_hf_config();
     seed_vit_config();
+    seed_gpt2_config();
     seed_image_preproc();
     seed_llama2c();
     seed_corpus();

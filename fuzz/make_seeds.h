@@ -71,6 +71,7 @@ void seed_safetensors_index(void); /* fuzz_safetensors_index */
 void seed_tfjs(void);              /* fuzz_tfjs */
 void seed_hf_config(void);         /* fuzz_hf_config */
 void seed_vit_config(void);        /* fuzz_vit_config */
+void seed_gpt2_config(void);       /* fuzz_gpt2_config */
 void seed_image_preproc(void);     /* fuzz_image_preproc */
 void seed_use_config(void);        /* fuzz_use_config */
 void seed_corpus(void);            /* fuzz_corpus */

@@ -76,6 +76,24 @@ void seed_vit_config(void)
                     " \"layer_norm_eps\": 1e-6}");
 }
 
+void seed_gpt2_config(void)
+{
+    seed_write_text("fuzz_gpt2_config", "gpt2_124m.json",
+                    "{\"activation_function\": \"gelu_new\", \"architectures\": [\"GPT2LMHeadModel\"],"
+                    " \"attn_pdrop\": 0.1, \"bos_token_id\": 50256, \"embd_pdrop\": 0.1, \"eos_token_id\": 50256,"
+                    " \"initializer_range\": 0.02, \"layer_norm_epsilon\": 1e-05, \"model_type\": \"gpt2\","
+                    " \"n_ctx\": 1024, \"n_embd\": 768, \"n_head\": 12, \"n_layer\": 12, \"n_positions\": 1024,"
+                    " \"resid_pdrop\": 0.1, \"summary_activation\": null, \"summary_type\": \"cls_index\","
+                    " \"vocab_size\": 50257}");
+    seed_write_text("fuzz_gpt2_config", "tiny.json",
+                    "{\n  \"architectures\": [\"GPT2LMHeadModel\"],\n  \"model_type\": \"gpt2\",\n"
+                    "  \"vocab_size\": 61,\n  \"n_positions\": 24,\n  \"n_embd\": 32,\n  \"n_layer\": 2,\n"
+                    "  \"n_head\": 2,\n  \"n_inner\": 80,\n  \"activation_function\": \"gelu\",\n"
+                    "  \"layer_norm_epsilon\": 1e-05,\n  \"scale_attn_weights\": true,\n"
+                    "  \"scale_attn_by_inverse_layer_idx\": true,\n  \"tie_word_embeddings\": true,\n"
+                    "  \"bos_token_id\": 0,\n  \"eos_token_id\": 0\n}\n");
+}
+
 void seed_image_preproc(void)
 {
     seed_write_text("fuzz_image_preproc", "deit_mnist.json",

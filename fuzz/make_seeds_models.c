@@ -134,6 +134,32 @@ static const char vit_config[] =
     " \"patch_size\": 2, \"num_channels\": 1, \"hidden_act\": \"gelu\", \"layer_norm_eps\": 1e-12,"
     " \"qkv_bias\": true, \"id2label\": {\"0\": \"zero\", \"1\": \"one\"}}";
 
+static const char gpt2_config[] =
+    "{\"architectures\": [\"GPT2LMHeadModel\"], \"model_type\": \"gpt2\", \"vocab_size\": 5,"
+    " \"n_positions\": 3, \"n_embd\": 4, \"n_layer\": 1, \"n_head\": 2, \"n_inner\": 6,"
+    " \"bos_token_id\": 0, \"eos_token_id\": 1}";
+
+static fipsc_st_writer *gpt2_writer(void)
+{
+    fipsc_st_writer *w = fipsc_st_writer_new();
+    const int d = 4, f = 6;
+    static const char *const vectors_d[] = {"h.0.ln_1.weight", "h.0.ln_1.bias", "h.0.attn.c_proj.bias",
+                                            "h.0.ln_2.weight", "h.0.ln_2.bias", "h.0.mlp.c_proj.bias",
+                                            "ln_f.weight",     "ln_f.bias"};
+    for (size_t i = 0; i < sizeof vectors_d / sizeof vectors_d[0]; i++)
+        seed_st_add_f32(w, vectors_d[i], 1, (int64_t[]){d}, FIPSC_F32);
+    seed_st_add_f32(w, "wte.weight", 2, (int64_t[]){5, d}, FIPSC_F32);
+    seed_st_add_f32(w, "wpe.weight", 2, (int64_t[]){3, d}, FIPSC_F32);
+    seed_st_add_f32(w, "h.0.attn.bias", 4, (int64_t[]){1, 1, 3, 3}, FIPSC_F32);
+    seed_st_add_f32(w, "h.0.attn.c_attn.weight", 2, (int64_t[]){d, 3 * d}, FIPSC_F32);
+    seed_st_add_f32(w, "h.0.attn.c_attn.bias", 1, (int64_t[]){3 * d}, FIPSC_F32);
+    seed_st_add_f32(w, "h.0.attn.c_proj.weight", 2, (int64_t[]){d, d}, FIPSC_F32);
+    seed_st_add_f32(w, "h.0.mlp.c_fc.weight", 2, (int64_t[]){d, f}, FIPSC_BF16);
+    seed_st_add_f32(w, "h.0.mlp.c_fc.bias", 1, (int64_t[]){f}, FIPSC_F32);
+    seed_st_add_f32(w, "h.0.mlp.c_proj.weight", 2, (int64_t[]){f, d}, FIPSC_F16);
+    return w;
+}
+
 static fipsc_st_writer *vit_writer(void)
 {
     fipsc_st_writer *w = fipsc_st_writer_new();
@@ -255,6 +281,15 @@ void seed_model_load(void)
     seed_puts(&b, "{\"do_resize\": true, \"size\": {\"height\": 4, \"width\": 4}, \"resample\": 2,"
                   " \"image_mean\": [0.5], \"image_std\": [0.5], \"image_processor_type\": \"ViTImageProcessor\"}");
     seed_write(target, "vit_config_beside", b.p, b.n);
+    free(b.p);
+    fipsc_st_writer_free(w);
+
+    /* GPT-2 with a bare GPT2Model's names, Conv1D weights [in, out], a mask buffer, BF16 MLP. */
+    w = gpt2_writer();
+    seed_check(fipsc_st_writer_set_meta(w, "config", gpt2_config, &err), &err);
+    b = (buf){0};
+    seed_st_write_temp(w, "gpt2.safetensors", &b);
+    seed_write(target, "gpt2_config_in_metadata", b.p, b.n);
     free(b.p);
     fipsc_st_writer_free(w);
 

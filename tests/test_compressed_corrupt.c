@@ -180,7 +180,7 @@ static void weight_twice(cJSON *root)
 static void role_unknown(cJSON *root) { set_string(matrix0(root), "role", "fc3"); }
 static void layer_not_integer(cJSON *root) { set_number(matrix0(root), "layer", 0.5); }
 static void groups_not_list(cJSON *root) { cJSON_ReplaceItemInObject(root, "groups", cJSON_CreateString("none")); }
-static void architecture_other(cJSON *root) { set_string(root, "architecture", "gpt2"); }
+static void architecture_other(cJSON *root) { set_string(root, "architecture", "gptj"); }
 static void weight_not_mlp(cJSON *root)
 {
     /* the layout claims a [172, 64] matrix that is not an MLP slot's weight */
@@ -269,7 +269,7 @@ int main(void)
     expect("layout-not-json", &(mutation){.meta_key = "fipsc_compression", .meta_value = "[1,"}, F,
            "fipsc_compression is not a JSON object");
     expect("architecture", &(mutation){.edit_layout = architecture_other}, FIPSC_ERR_UNSUPPORTED,
-           "compressed gpt2 models are not supported");
+           "compressed gptj models are not supported");
     expect("groups-not-list", &(mutation){.edit_layout = groups_not_list}, F, "groups must be a list");
     expect("nnz-inconsistent", &(mutation){.edit_layout = nnz_only}, F, "groups[0].matrices[0].sparsity must be");
     expect("nnz-mismatch", &(mutation){.edit_layout = nnz_plus_one}, F,

@@ -52,6 +52,10 @@
 #include "../fuzz/fuzz_vit_config.c"
 #undef LLVMFuzzerTestOneInput
 #undef REQUIRE
+#define LLVMFuzzerTestOneInput fuzz_one_gpt2_config
+#include "../fuzz/fuzz_gpt2_config.c"
+#undef LLVMFuzzerTestOneInput
+#undef REQUIRE
 #define LLVMFuzzerTestOneInput fuzz_one_image
 #include "../fuzz/fuzz_image.c"
 #undef LLVMFuzzerTestOneInput
@@ -101,6 +105,7 @@ static const target targets[] = {
     {"fuzz_sp_vocab", fuzz_one_sp_vocab},
     {"fuzz_corpus", fuzz_one_corpus},
     {"fuzz_vit_config", fuzz_one_vit_config},
+    {"fuzz_gpt2_config", fuzz_one_gpt2_config},
     {"fuzz_image", fuzz_one_image},
     {"fuzz_image_preproc", fuzz_one_image_preproc},
     {"fuzz_tfjs", fuzz_one_tfjs},

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "families/gpt2/gpt2.h"
 #include "families/llama/llama.h"
 #include "families/use/use.h"
 #include "families/vit/vit.h"
@@ -19,6 +20,7 @@
 static const fipsc_family *const families[] = {
     &fipsc_family_vit,
     &fipsc_family_use,
+    &fipsc_family_gpt2,
     &fipsc_family_llama,
 };
 enum { N_FAMILIES = sizeof families / sizeof families[0] };
