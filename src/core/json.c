@@ -16,6 +16,15 @@ cJSON *fipsc_json_float(float f)
     return cJSON_CreateNumber(strtod(buf, NULL));
 }
 
+const char *fipsc_json_architecture(const cJSON *root, const char **model_type)
+{
+    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
+    *model_type = cJSON_IsString(mt) ? mt->valuestring : NULL;
+    const cJSON *archs = cJSON_GetObjectItemCaseSensitive(root, "architectures");
+    const cJSON *first = cJSON_IsArray(archs) ? cJSON_GetArrayItem(archs, 0) : NULL;
+    return cJSON_IsString(first) ? first->valuestring : NULL;
+}
+
 void fipsc_json_brief(const cJSON *v, char *buf, size_t cap)
 {
     char *text = cJSON_PrintUnformatted(v);

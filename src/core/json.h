@@ -15,6 +15,10 @@ cJSON *fipsc_json_float(float f);
 /* ---- reading a configuration (config.json): every key type- and range-checked, each failure
  * FIPSC_ERR_FORMAT worded "ORIGIN: key 'KEY' must be WANT, got VALUE" ---- */
 
+/* The first entry of a config.json's "architectures" ("GPT2LMHeadModel"), or NULL; *model_type
+ * gets its "model_type" ("gpt2"), or NULL. */
+const char *fipsc_json_architecture(const cJSON *root, const char **model_type);
+
 /* v printed compactly into buf, cut to 40 characters ("..." at the end), for messages. */
 void fipsc_json_brief(const cJSON *v, char *buf, size_t cap);
 

@@ -14,20 +14,10 @@
 #define MAX_VOCAB (1 << 24)
 #define MAX_POSITIONS (1 << 20)
 
-/* The first entry of architectures, or NULL; also model_type. */
-static const char *architecture_of(const cJSON *root, const char **model_type)
-{
-    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
-    *model_type = cJSON_IsString(mt) ? mt->valuestring : NULL;
-    const cJSON *archs = cJSON_GetObjectItemCaseSensitive(root, "architectures");
-    const cJSON *first = cJSON_IsArray(archs) ? cJSON_GetArrayItem(archs, 0) : NULL;
-    return cJSON_IsString(first) ? first->valuestring : NULL;
-}
-
 bool fipsc_gpt2_config_is_gpt2(const char *json_text)
 {
     cJSON *root = cJSON_Parse(json_text);
-    const char *model_type = NULL, *arch = cJSON_IsObject(root) ? architecture_of(root, &model_type) : NULL;
+    const char *model_type = NULL, *arch = cJSON_IsObject(root) ? fipsc_json_architecture(root, &model_type) : NULL;
     bool yes = cJSON_IsObject(root) &&
                (arch ? strcmp(arch, "GPT2LMHeadModel") == 0 : model_type && strcmp(model_type, "gpt2") == 0);
     cJSON_Delete(root);
@@ -89,7 +79,7 @@ fipsc_status fipsc_gpt2_parse_config(const char *json_text, const char *origin, 
         cJSON_Delete(root);
         return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: not a JSON object", origin);
     }
-    const char *model_type, *arch = architecture_of(root, &model_type);
+    const char *model_type, *arch = fipsc_json_architecture(root, &model_type);
     fipsc_status st = FIPSC_OK;
     if (arch ? strcmp(arch, "GPT2LMHeadModel") != 0 : !model_type || strcmp(model_type, "gpt2") != 0) {
         st = fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "%s: architecture '%s' is not GPT2LMHeadModel", origin,

@@ -92,16 +92,6 @@ static fipsc_status get_labels(const cJSON *root, const char *origin, fipsc_vit 
     return FIPSC_OK;
 }
 
-/* The architecture name of a parsed config.json, or NULL. Also reports model_type. */
-static const char *architecture_of(const cJSON *root, const char **model_type)
-{
-    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
-    *model_type = cJSON_IsString(mt) ? mt->valuestring : NULL;
-    const cJSON *archs = cJSON_GetObjectItemCaseSensitive(root, "architectures");
-    const cJSON *first = cJSON_IsArray(archs) ? cJSON_GetArrayItem(archs, 0) : NULL;
-    return cJSON_IsString(first) ? first->valuestring : NULL;
-}
-
 /* Keeps the configuration text in vc->config_text. An embedded FIPSC_VIT_PREPROC_KEY object is
  * the preprocessing: parsed into vc->preproc, kept as vc->preproc_text, and cut out of the
  * config text (which is then re-printed without it). */
@@ -138,7 +128,7 @@ bool fipsc_vit_config_is_vit(const char *config_json_text)
         cJSON_Delete(root);
         return false;
     }
-    const char *model_type, *arch = architecture_of(root, &model_type);
+    const char *model_type, *arch = fipsc_json_architecture(root, &model_type);
     bool yes = arch ? strncmp(arch, "ViT", 3) == 0 || strncmp(arch, "DeiT", 4) == 0
                     : model_type && (strcmp(model_type, "vit") == 0 || strcmp(model_type, "deit") == 0);
     cJSON_Delete(root);
@@ -156,7 +146,7 @@ fipsc_status fipsc_vit_parse_config(const char *json_text, const char *origin, f
     }
     fipsc_status st = FIPSC_OK;
     bool given; /* whether an optional key was there (an absent one keeps its default) */
-    const char *model_type, *arch = architecture_of(root, &model_type);
+    const char *model_type, *arch = fipsc_json_architecture(root, &model_type);
     int which = -1;
     for (int i = 0; arch && i < N_ARCHITECTURES; i++)
         if (strcmp(arch, architectures[i].architecture) == 0) which = i;
