@@ -79,17 +79,11 @@ fipsc_status fipsc_compress(fipsc_model *m, const fipsc_options *o, fipsc_progre
         return fipsc_fail(err, FIPSC_ERR_ARG, "resume needs checkpoint-dir (where the run saved its groups)");
     fipsc_report *r = calloc(1, sizeof *r);
     if (!r) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
-    /* The run adopts the model's family defaults into its settings: a copy keeps o reusable. */
-    fipsc_compress_settings s;
-    fipsc_settings_init(&s);
-    fipsc_status st = fipsc_settings_copy(&s, &o->settings, err);
     fipsc_compress_checkpoint ck = {.dir = o->checkpoint_dir, .resume = o->resume};
     progress_bridge bridge = {progress, user};
-    if (!st)
-        st = fipsc_compress_model(m, &s, o->checkpoint_dir ? &ck : NULL, progress ? bridge_note : NULL, &bridge,
-                                  progress ? bridge_progress : NULL, &bridge, &r->run, r->calibration,
-                                  sizeof r->calibration, err);
-    fipsc_settings_free(&s);
+    fipsc_status st = fipsc_compress_model(m, &o->settings, o->checkpoint_dir ? &ck : NULL,
+                                           progress ? bridge_note : NULL, &bridge, progress ? bridge_progress : NULL,
+                                           &bridge, &r->run, r->calibration, sizeof r->calibration, err);
     if (st) {
         fipsc_report_free(r);
         return st;

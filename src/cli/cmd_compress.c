@@ -231,7 +231,6 @@ int cmd_compress(int argc, char **argv)
         {0, 0, 0, 0}};
     fipsc_compress_settings set;
     fipsc_settings_init(&set);
-    fipsc_compress_options *const o = &set.options; /* what the settings parse into */
     const char *output = NULL, *report_path = NULL;
     fipsc_compress_checkpoint ck = {.dir = NULL, .resume = false};
     long long threads = 0;
@@ -271,10 +270,12 @@ int cmd_compress(int argc, char **argv)
         fipsc_settings_free(&set);
         return rc;
     }
-    fipsc_settings_adopt(&set, NULL); /* lr-min from lr; the family's defaults once the model is loaded */
+    /* The options checked before loading: generic defaults (the family's come with the model). */
+    fipsc_compress_options early;
+    fipsc_settings_resolve(&set, NULL, &early);
     const char *model_path = argv[optind];
 
-    if (fipsc_compress_options_check(o, &err) || !check_writable(output, &err) ||
+    if (fipsc_compress_options_check(&early, &err) || !check_writable(output, &err) ||
         (report_path && !check_writable(report_path, &err))) {
         fipsc_settings_free(&set);
         return cli_report(CMD, &err);

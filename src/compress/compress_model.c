@@ -5,7 +5,7 @@
 
 #include "model/compressed.h"
 
-fipsc_status fipsc_compress_model(fipsc_model *m, fipsc_compress_settings *s, const fipsc_compress_checkpoint *ck,
+fipsc_status fipsc_compress_model(fipsc_model *m, const fipsc_compress_settings *s, const fipsc_compress_checkpoint *ck,
                                   fipsc_calib_note_fn note, void *note_user, fipsc_compress_progress_fn progress,
                                   void *progress_user, fipsc_compress_report **report, char *calib_desc,
                                   size_t calib_desc_cap, fipsc_error *err)
@@ -14,8 +14,9 @@ fipsc_status fipsc_compress_model(fipsc_model *m, fipsc_compress_settings *s, co
     /* What the model can do decides what it calibrates on: images, sentences or a token corpus. */
     const char *calib_problem = fipsc_calib_source_problem(&s->calib, m);
     if (calib_problem) return fipsc_fail(err, FIPSC_ERR_ARG, "%s", calib_problem);
-    fipsc_settings_adopt(s, m); /* the family's defaults for every training option not given */
-    const fipsc_compress_options *o = &s->options;
+    fipsc_compress_options options; /* the family's defaults for every training option not given */
+    fipsc_settings_resolve(s, m, &options);
+    const fipsc_compress_options *o = &options;
     fipsc_status st = fipsc_compress_options_check(o, err);
     if (st) return st;
 

@@ -16,10 +16,10 @@
 #include "compress/settings.h"
 
 /* Compresses m in place with settings s (their unset training options take m's family defaults:
- * fipsc_settings_adopt). ck (NULL: none) saves and resumes groups. note hears calibration's
+ * fipsc_settings_resolve; s itself is not changed). ck (NULL: none) saves and resumes groups. note hears calibration's
  * progress, progress the run's (either may be NULL). On success *report describes the run and
  * calib_desc the calibration source (file names only). On failure m must not be written. */
-fipsc_status fipsc_compress_model(fipsc_model *m, fipsc_compress_settings *s, const fipsc_compress_checkpoint *ck,
+fipsc_status fipsc_compress_model(fipsc_model *m, const fipsc_compress_settings *s, const fipsc_compress_checkpoint *ck,
                                   fipsc_calib_note_fn note, void *note_user, fipsc_compress_progress_fn progress,
                                   void *progress_user, fipsc_compress_report **report, char *calib_desc,
                                   size_t calib_desc_cap, fipsc_error *err);

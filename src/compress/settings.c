@@ -195,9 +195,10 @@ fipsc_status fipsc_settings_set(fipsc_compress_settings *s, const char *name, co
     return st;
 }
 
-void fipsc_settings_adopt(fipsc_compress_settings *s, const fipsc_model *m)
+void fipsc_settings_resolve(const fipsc_compress_settings *s, const fipsc_model *m, fipsc_compress_options *o)
 {
-    fipsc_compress_options fd, *o = &s->options;
+    fipsc_compress_options fd;
+    *o = s->options;
     fipsc_compress_defaults_for(&fd, m ? m->family : NULL);
     if (!s->given[S_SCHEDULE]) o->schedule = fd.schedule;
     if (!s->given[S_GROUPS]) o->groups = fd.groups;
@@ -208,29 +209,4 @@ void fipsc_settings_adopt(fipsc_compress_settings *s, const fipsc_model *m)
     if (!s->given[S_LR]) o->lr = fd.lr;
     if (!s->given[S_WEIGHT_DECAY]) o->weight_decay = fd.weight_decay;
     if (!s->given[S_LR_MIN]) o->lr_min = o->lr / 100.0f;
-}
-
-/* The string fields of s that may point at the owned copies in s->text. */
-static const char **string_fields(fipsc_compress_settings *s, int k)
-{
-    const char **fields[] = {&s->options.groups, &s->calib.corpus, &s->calib.images_dir, &s->calib.idx_path,
-                             &s->calib.exclude_dir, &s->calib.sentences};
-    return k < (int)(sizeof fields / sizeof *fields) ? fields[k] : NULL;
-}
-
-fipsc_status fipsc_settings_copy(fipsc_compress_settings *dst, const fipsc_compress_settings *src, fipsc_error *err)
-{
-    fipsc_settings_free(dst);
-    *dst = *src;
-    for (int i = 0; i < FIPSC_SETTINGS_MAX; i++) dst->text[i] = NULL;
-    for (int i = 0; i < FIPSC_SETTINGS_MAX; i++) {
-        if (!src->text[i]) continue;
-        if (!(dst->text[i] = strdup(src->text[i]))) {
-            fipsc_settings_free(dst);
-            return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
-        }
-        for (int k = 0; string_fields(dst, k); k++)
-            if (*string_fields(dst, k) == src->text[i]) *string_fields(dst, k) = dst->text[i];
-    }
-    return FIPSC_OK;
 }

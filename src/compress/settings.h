@@ -31,16 +31,15 @@ typedef struct fipsc_compress_settings {
 void fipsc_settings_init(fipsc_compress_settings *s);
 void fipsc_settings_free(fipsc_compress_settings *s);
 
-/* dst (initialised or freed) becomes an independent copy of src. */
-fipsc_status fipsc_settings_copy(fipsc_compress_settings *dst, const fipsc_compress_settings *src, fipsc_error *err);
-
 /* Whether name is a setting (without leading dashes). */
 bool fipsc_settings_known(const char *name);
 
 /* Sets name to the parsed value (copied). */
 fipsc_status fipsc_settings_set(fipsc_compress_settings *s, const char *name, const char *value, fipsc_error *err);
 
-/* The family's defaults for every tuned option not given, and lr-min = lr / 100 unless given. */
-void fipsc_settings_adopt(fipsc_compress_settings *s, const fipsc_model *m);
+/* The options a run with s uses on m: s's options, with m's family defaults (m NULL: the generic
+ * defaults) for every tuned option not given, and lr-min = lr / 100 unless given. String options
+ * point into s, which must outlive *o. s is not changed, so one s serves many runs. */
+void fipsc_settings_resolve(const fipsc_compress_settings *s, const fipsc_model *m, fipsc_compress_options *o);
 
 #endif
