@@ -12,7 +12,6 @@
 #include "families/registry.h"
 #include "cli/cli.h"
 #include "model/compressed.h"
-#include "ops/factored.h"
 #include "model/family.h"
 #include "model/model.h"
 
@@ -68,8 +67,7 @@ int cmd_export(int argc, char **argv)
     fipsc_model *m;
     if (fipsc_model_load(argv[optind], &m, &err)) return cli_report("export", &err);
     int matrices = fipsc_model_factored_count(m), groups = fipsc_model_group_count(m);
-    fipsc_status st = fipsc_model_densify(m, &err);
-    if (!st) st = fipsc_export(m, output, force, &err);
+    fipsc_status st = fipsc_export(m, output, force, &err); /* reconstructs the compressed MLPs first */
     if (st) {
         fipsc_model_free(m);
         int rc = cli_report("export", &err);

@@ -9,6 +9,7 @@
 #include "core/threads.h"
 #include "fips/fips_internal.h"
 #include "ops/gemm.h"
+#include "ops/transpose.h"
 
 /* Checks one linear slot of MLP j: dense weight of shape [out, in]. */
 static fipsc_status check_linear(const fipsc_linear *lin, int j, fipsc_mlp_role role, int out,
@@ -116,23 +117,6 @@ const float *fipsc_fips_matrix_weight(const fipsc_fips_group *g, int i)
     return fipsc_mlp_slot(&g->mlps[mx->mlp], mx->role)->w;
 }
 
-/* dst[c, a] = src[a, c] for a < rows, c < cols (leading dimensions ld_src, ld_dst), in 64 × 64
- * tiles so that both sides stay in cache. */
-static void transpose(const float *src, int64_t ld_src, float *dst, int64_t ld_dst, int64_t rows,
-                      int64_t cols)
-{
-    enum { T = 64 };
-#pragma omp parallel for schedule(static) if (rows * cols >= FIPS_PARALLEL_MIN)
-    for (int64_t a0 = 0; a0 < rows; a0 += T) {
-        int64_t a1 = a0 + T < rows ? a0 + T : rows;
-        for (int64_t c0 = 0; c0 < cols; c0 += T) {
-            int64_t c1 = c0 + T < cols ? c0 + T : cols;
-            for (int64_t a = a0; a < a1; a++)
-                for (int64_t c = c0; c < c1; c++) dst[c * ld_dst + a] = src[a * ld_src + c];
-        }
-    }
-}
-
 void fipsc_fips_concat(const fipsc_fips_group *g, float *wcat)
 {
     for (int i = 0; i < g->n_matrices; i++) {
@@ -141,7 +125,7 @@ void fipsc_fips_concat(const fipsc_fips_group *g, float *wcat)
         float *dst = wcat + mx->col_offset;
         if (mx->expanding) {
             /* w is [f, d]: W_cat[a, off + c] = w[c, a]. */
-            transpose(w, g->d, dst, g->P, mx->cols, g->d);
+            fipsc_transpose(w, g->d, dst, g->P, mx->cols, g->d);
         } else {
 #pragma omp parallel for schedule(static) if ((int64_t)g->d * mx->cols >= FIPS_PARALLEL_MIN)
             for (int64_t a = 0; a < g->d; a++)
@@ -154,7 +138,7 @@ void fipsc_fips_uncat(const fipsc_fips_group *g, int i, const float *block, int6
 {
     const fipsc_fips_matrix *mx = &g->matrices[i];
     if (mx->expanding) {
-        transpose(block, ld, w, g->d, g->d, mx->cols); /* w[c, a] = block[a, c] */
+        fipsc_transpose(block, ld, w, g->d, g->d, mx->cols); /* w[c, a] = block[a, c] */
     } else {
         for (int64_t a = 0; a < g->d; a++)
             memcpy(w + a * mx->cols, block + a * ld, (size_t)mx->cols * sizeof(float));

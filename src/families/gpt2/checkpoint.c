@@ -10,6 +10,7 @@
 #include "model/hf_checkpoint.h"
 #include "model/hf_write.h"
 #include "model/ingest.h"
+#include "ops/transpose.h"
 
 static bool ends_with(const char *s, const char *suffix)
 {
@@ -42,13 +43,6 @@ static const char *canonical_name(const char *name, char *buf, size_t cap)
     return buf;
 }
 
-/* out [cols, rows] = in [rows, cols]ᵀ. */
-static void transpose(const float *in, int64_t rows, int64_t cols, float *out)
-{
-    for (int64_t i = 0; i < rows; i++)
-        for (int64_t j = 0; j < cols; j++) out[j * rows + i] = in[i * cols + j];
-}
-
 static void free_model(void *m) { fipsc_model_free(m); }
 static void close_set(void *set) { fipsc_st_set_close(set); }
 
@@ -78,7 +72,7 @@ static fipsc_status add_tensors(fipsc_model *m, fipsc_model *raw, const fipsc_st
             const int64_t shape[2] = {r->shape[1], r->shape[0]};
             float *w = malloc((size_t)(shape[0] * shape[1]) * sizeof *w);
             if (!w) return fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory for '%s'", t->file, t->name);
-            transpose(r->data, r->shape[0], r->shape[1], w);
+            fipsc_transpose(r->data, r->shape[1], w, r->shape[0], r->shape[0], r->shape[1]);
             st = fipsc_model_add_tensor(m, name, 2, shape, w, true, r->source_dtype, err);
             if (!st) st = fipsc_model_remove_tensor(raw, t->name, err);
         }
@@ -128,6 +122,11 @@ fipsc_status fipsc_gpt2_export(const fipsc_model *m, const char *dir, bool overw
 {
     const fipsc_gpt2 *v = fipsc_model_gpt2(m);
     if (!v) return fipsc_fail(err, FIPSC_ERR_ARG, "%s is not a GPT-2 model", m->arch_name);
+    /* MLPs must be dense: a compressed one has no tensor to write. */
+    for (int i = 0; i < m->n_mlps; i++)
+        if (m->mlps[i]->up.factored || m->mlps[i]->down.factored)
+            return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
+                              "MLP %d is FiPS-compressed: a Hugging Face checkpoint needs dense weights", i);
     /* The checkpoint as transformers stores it: a model that borrows every tensor, except the
      * Conv1D weights, which it holds transposed back to [in, out]. */
     fipsc_model *hf = fipsc_model_new();
@@ -145,14 +144,9 @@ fipsc_status fipsc_gpt2_export(const fipsc_model *m, const char *dir, bool overw
             st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for '%s'", t->name);
             break;
         }
-        transpose(t->data, t->shape[0], t->shape[1], w);
+        fipsc_transpose(t->data, t->shape[1], w, t->shape[0], t->shape[0], t->shape[1]);
         st = fipsc_model_add_tensor(hf, t->name, 2, shape, w, true, t->source_dtype, err);
     }
-    /* MLPs must be dense: a compressed one has no tensor here and would be missing. */
-    for (int i = 0; !st && i < m->n_mlps; i++)
-        if (m->mlps[i]->up.factored || m->mlps[i]->down.factored)
-            st = fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
-                            "MLP %d is FiPS-compressed: a Hugging Face checkpoint needs dense weights", i);
     if (!st) st = fipsc_hf_write_dir(hf, dir, overwrite, v->cfg.config_text, NULL, err);
     fipsc_model_free(hf);
     return st;

@@ -17,6 +17,7 @@
 #include "formats/tfjs.h"
 #include "families/use/use.h"
 #include "core/path.h"
+#include "ops/transpose.h"
 
 #define K_ "module_apply_default/Encoder_en/KonaTransformer/"
 #define TS_ K_ "Encode/TransformerStack/"
@@ -286,20 +287,13 @@ static fipsc_status check_ends(const importer *im, int n_layers, double *max_tok
 
 /* ------------------------------------------------------------------ weights */
 
-/* dst [cols, rows] = srcᵀ for src [rows, cols] starting at column c0 of a [rows, ld] matrix. */
-static void transpose_block(const float *src, int64_t rows, int64_t ld, int64_t c0, int64_t cols, float *dst)
-{
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t c = 0; c < cols; c++) dst[c * rows + r] = src[r * ld + c0 + c];
-}
-
 /* Adds tensor `name` [out, in] = columns [c0, c0 + out) of the TF kernel [in, ld], transposed. */
 static fipsc_status add_transposed(fipsc_model *m, const char *name, const fipsc_tfjs_weight *w,
                                    int64_t in, int64_t ld, int64_t c0, int64_t out, fipsc_error *err)
 {
     float *data = malloc((size_t)(in * out) * sizeof *data);
     if (!data) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for '%s'", name);
-    transpose_block(w->data, in, ld, c0, out, data);
+    fipsc_transpose((const float *)w->data + c0, ld, data, in, in, out);
     int64_t shape[2] = {out, in};
     return fipsc_model_add_tensor(m, name, 2, shape, data, true, FIPSC_F32, err);
 }
