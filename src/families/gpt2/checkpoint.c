@@ -28,8 +28,8 @@ fipsc_probe fipsc_gpt2_probe(const char *path, fipsc_error *why)
     fipsc_error e;
     bool yes = fipsc_hf_config_text(path, &text, origin, sizeof origin, &set, &e) == FIPSC_OK &&
                fipsc_gpt2_config_is_gpt2(text);
-    if (set) fipsc_st_set_close(set);
-    if (yes || text) free(text);
+    fipsc_st_set_close(set);
+    free(text);
     return yes ? FIPSC_PROBE_YES : FIPSC_PROBE_NO;
 }
 
@@ -65,7 +65,7 @@ static fipsc_status add_tensors(fipsc_model *m, fipsc_model *raw, const fipsc_st
                               t->file, t->name, c->n_layers, c->tie_embeddings ? " and a tied head" : "", origin);
         fipsc_status st = fipsc_model_ingest(raw, t, FIPSC_ERR_UNSUPPORTED, err);
         if (st) return st;
-        const fipsc_tensor *r = fipsc_model_find(raw, t->name);
+        const fipsc_tensor *r = &raw->tensors[raw->n_tensors - 1]; /* the one just ingested */
         if (!fipsc_gpt2_is_conv1d_weight(name) || r->ndim != 2) {
             st = fipsc_model_add_tensor(m, name, r->ndim, r->shape, r->data, false, r->source_dtype, err);
         } else {
