@@ -162,6 +162,7 @@ int main(int argc, char **argv)
     seed_idx();
     seed_model_load();
     seed_sts();
+    seed_gguf();
     rmdir(seed_temp_dir);
     for (int i = 0; i < n_kept; i++) free(kept[i]);
     return 0;

@@ -82,5 +82,6 @@ void seed_sts(void);               /* fuzz_sts */
 void seed_llama2c(void);           /* fuzz_llama2c */
 void seed_compressed(void);        /* fuzz_compressed */
 void seed_model_load(void);        /* fuzz_model_load (and two of fuzz_compressed) */
+void seed_gguf(void);              /* fuzz_gguf */
 
 #endif

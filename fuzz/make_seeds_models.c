@@ -1,4 +1,4 @@
-/* Seeds of the model loaders (fuzz/make_seeds.h): llama2.c files, compressed models (every V
+/* Seeds of the model loaders (fuzz/make_seeds.h): llama2.c files, GGUF files, compressed models (every V
  * storage, U dtype and method; a ViT), and whole checkpoints as the loader meets them (config in
  * __metadata__ or beside the weights, Llama and ViT, compressed). */
 #include <stdbool.h>
@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "families/llama/gguf.h"
 #include "families/llama/llama2c.h"
 #include "families/registry.h"
 #include "model/compressed.h"
@@ -297,4 +298,47 @@ void seed_model_load(void)
     compressed_seed(target, "compressed_fips_csc", 0, 1, 2, false, FIPSC_V_CSC, 0, 0, FIPSC_F32, "fips");
     vit_compressed_seed(target, "compressed_vit");
     vit_compressed_seed("fuzz_compressed", "vit_csc.safetensors");
+}
+
+/* ------------------------------------------------------------------ GGUF */
+
+/* A tiny llama2.c model written as GGUF of the given type, into b. */
+static void gguf_file(buf *b, int dim, int hidden, fipsc_ggml_type type)
+{
+    buf src = {0};
+    llama2c_file(&src, dim, hidden, 1, 2, 1, 5, 2, true);
+    fipsc_model *m;
+    fipsc_error err = {0};
+    seed_check(fipsc_load_llama2c_buffer(src.p, src.n, "tiny.bin", &m, &err), &err);
+    free(src.p);
+    char path[4200];
+    seed_path(path, sizeof path, "%s/tiny.gguf", seed_temp_dir);
+    seed_check(fipsc_llama_gguf_export(m, path, type, true, &err), &err);
+    fipsc_model_free(m);
+    seed_take_temp("tiny.gguf", b);
+}
+
+void seed_gguf(void)
+{
+    buf b = {0};
+    gguf_file(&b, 4, 6, FIPSC_GGML_F32);
+    seed_write("fuzz_gguf", "f32.gguf", b.p, b.n);
+    /* the same as GGUF version 2 (laid out alike) */
+    b.p[4] = 2;
+    seed_write("fuzz_gguf", "f32_v2.gguf", b.p, b.n);
+    /* near-miss: the last tensor's bytes cut short */
+    seed_write("fuzz_gguf", "truncated.gguf", b.p, b.n - 40);
+    free(b.p);
+    b = (buf){0};
+    gguf_file(&b, 32, 32, FIPSC_GGML_Q8_0);
+    seed_write("fuzz_gguf", "q8_0.gguf", b.p, b.n);
+    free(b.p);
+    b = (buf){0};
+    gguf_file(&b, 32, 64, FIPSC_GGML_Q4_0);
+    seed_write("fuzz_gguf", "q4_0.gguf", b.p, b.n);
+    free(b.p);
+    b = (buf){0};
+    gguf_file(&b, 4, 6, FIPSC_GGML_BF16);
+    seed_write("fuzz_gguf", "bf16.gguf", b.p, b.n);
+    free(b.p);
 }

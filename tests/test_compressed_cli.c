@@ -156,11 +156,11 @@ int main(void)
     CHECK(contains(out, "refusing to overwrite"));
     CHECK(run(out, "'%s' export '%s' --dense -o '%s' --force", cli, path, dir) == 0);
     CHECK(run(out, "'%s' export '%s' -o '%s/x'", cli, path, tmp) == 2);
-    CHECK(contains(out, "fipsc export: missing --dense"));
+    CHECK(contains(out, "fipsc export: give exactly one of --dense"));
     CHECK(run(out, "'%s' export '%s' --dense", cli, path) == 2);
     CHECK(run(out, "'%s' export --dense -o '%s/y'", cli, tmp) == 2);
     CHECK(run(out, "'%s' export '%s/none.safetensors' --dense -o '%s/z'", cli, tmp, tmp) == 1);
-    CHECK(run(out, "'%s' export --help", cli) == 0 && contains(out, "Usage: fipsc export COMPRESSED --dense -o DIR"));
+    CHECK(run(out, "'%s' export --help", cli) == 0 && contains(out, "Usage: fipsc export MODEL --dense -o DIR"));
     /* an uncompressed model exports as it is */
     test_pathf(dir, sizeof dir, "%s/plain", tmp);
     CHECK(run(out, "'%s' export '%s' --dense -o '%s'", cli, model_path, dir) == 0);

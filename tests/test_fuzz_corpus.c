@@ -89,6 +89,10 @@
 #include "../fuzz/fuzz_sts.c"
 #undef LLVMFuzzerTestOneInput
 #undef REQUIRE
+#define LLVMFuzzerTestOneInput fuzz_one_gguf
+#include "../fuzz/fuzz_gguf.c"
+#undef LLVMFuzzerTestOneInput
+#undef REQUIRE
 
 #include "../fuzz/fuzzutil.c"
 
@@ -114,6 +118,7 @@ static const target targets[] = {
     {"fuzz_model_load", fuzz_one_model_load},
     {"fuzz_idx", fuzz_one_idx},
     {"fuzz_sts", fuzz_one_sts},
+    {"fuzz_gguf", fuzz_one_gguf},
 };
 
 static int compare_names(const void *a, const void *b)

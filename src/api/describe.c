@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "families/registry.h"
+#include "formats/gguf.h"
 #include "formats/safetensors.h"
 #include "model/compressed.h"
 #include "model/family.h"
@@ -33,6 +34,19 @@ static cJSON *tensor_entry(const char *name, fipsc_dtype dtype, int ndim, const 
     cJSON *dims = cJSON_AddArrayToObject(t, "shape");
     for (int i = 0; i < ndim; i++) cJSON_AddItemToArray(dims, cJSON_CreateNumber((double)shape[i]));
     cJSON_AddNumberToObject(t, "bytes", (double)fipsc_shape_numel(ndim, shape) * (double)fipsc_dtype_size(dtype));
+    return t;
+}
+
+/* A GGUF tensor as the file stores it: its GGUF name and type, extents outermost first ([out, in]
+ * for a weight, like the other formats' listings) and its bytes in the file. */
+static cJSON *gguf_tensor_entry(const fipsc_gguf_tensor *g)
+{
+    cJSON *t = cJSON_CreateObject();
+    cJSON_AddStringToObject(t, "name", g->name);
+    cJSON_AddStringToObject(t, "dtype", fipsc_ggml_type_name(g->type));
+    cJSON *dims = cJSON_AddArrayToObject(t, "shape");
+    for (int i = g->n_dims - 1; i >= 0; i--) cJSON_AddItemToArray(dims, cJSON_CreateNumber((double)g->ne[i]));
+    cJSON_AddNumberToObject(t, "bytes", (double)g->nbytes);
     return t;
 }
 
@@ -121,7 +135,12 @@ fipsc_status fipsc_describe_doc(const char *path, cJSON **doc_out, char **arch_t
     }
     bool is_dir = S_ISDIR(sb.st_mode), is_st = !is_dir && ends_with(path, ".safetensors");
     bool compressed = is_st && fipsc_compressed_is_file(path);
-    const char *format = is_dir ? "huggingface-directory" : compressed ? "fipsc-compressed" : is_st ? "safetensors" : "llama2.c";
+    bool is_gguf = !is_dir && !is_st && fipsc_gguf_is_file(path);
+    const char *format = is_dir       ? "huggingface-directory"
+                         : compressed ? "fipsc-compressed"
+                         : is_st      ? "safetensors"
+                         : is_gguf    ? "gguf"
+                                      : "llama2.c";
 
     /* safetensors sources: the files themselves, for metadata (and the listing when not a model) */
     fipsc_st_set *set = NULL;
@@ -176,8 +195,13 @@ fipsc_status fipsc_describe_doc(const char *path, cJSON **doc_out, char **arch_t
         pc = fipsc_model_count_params(m);
         /* the tensors as the files store them (a compressed file's U and sparse V arrays, a
          * checkpoint's buffers, GPT-2's Conv1D weights as [in, out]); formats that are no
-         * safetensors set (llama2.c, TF.js) as the model holds them */
-        for (int i = 0; !set && i < m->n_tensors; i++) {
+         * safetensors set (llama2.c, TF.js) as the model holds them; GGUF as the file stores
+         * them (llama.cpp's names and types) */
+        fipsc_gguf *gguf = NULL;
+        if (is_gguf && fipsc_gguf_open(path, &gguf, NULL) == FIPSC_OK)
+            for (int64_t i = 0; i < gguf->n_tensors; i++) cJSON_AddItemToArray(tensors, gguf_tensor_entry(&gguf->tensors[i]));
+        fipsc_gguf_close(gguf);
+        for (int i = 0; !set && !is_gguf && i < m->n_tensors; i++) {
             const fipsc_tensor *t = &m->tensors[i];
             cJSON_AddItemToArray(tensors, tensor_entry(t->name, t->source_dtype, t->ndim, t->shape));
         }

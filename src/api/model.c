@@ -37,6 +37,19 @@ fipsc_status fipsc_export(fipsc_model *m, const char *path, bool overwrite, fips
     return m->family->export_dense(m, path, overwrite, err);
 }
 
+fipsc_status fipsc_export_gguf(fipsc_model *m, const char *path, const char *type, bool overwrite, fipsc_error *err)
+{
+    fipsc_ggml_type t;
+    if (!type || !fipsc_ggml_type_parse(type, &t))
+        return fipsc_fail(err, FIPSC_ERR_ARG, "unknown GGUF type '%s' (expected f32, f16, bf16, q8_0 or q4_0)",
+                          type ? type : "(null)");
+    if (!m->family || !m->family->export_gguf)
+        return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "%s: fipsc cannot write this architecture as GGUF (llama.cpp "
+                          "architectures: the Llama family)", m->arch_name[0] ? m->arch_name : "the model");
+    fipsc_status st = fipsc_model_densify(m, err);
+    return st ? st : m->family->export_gguf(m, path, t, overwrite, err);
+}
+
 int fipsc_vocab_size(const fipsc_model *m)
 {
     const fipsc_lm_ops *lm = fipsc_model_lm(m);

@@ -1,4 +1,5 @@
-/* fipsc export: write a compressed model as a standard checkpoint other runtimes load.
+/* fipsc export: write a compressed model as a standard checkpoint other runtimes load, or as a
+ * GGUF file for llama.cpp (--gguf).
  *
  * --dense reconstructs every compressed MLP matrix as U·V_i in its original [out, in]
  * orientation (fipsc_model_densify) and writes the model in its family's standard form (a
@@ -18,39 +19,54 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "Usage: fipsc export COMPRESSED --dense -o DIR [--force]\n\n"
-            "Writes COMPRESSED (a fipsc compressed .safetensors, or any model fipsc loads) as a\n"
-            "standard Hugging Face checkpoint: every compressed MLP matrix is reconstructed as\n"
-            "U·V_i in its original [out, in] orientation, then DIR/config.json and\n"
-            "DIR/model.safetensors (F32, standard tensor names) are written. DIR is created whole\n"
-            "or not at all (assembled in a temporary directory beside it, then renamed).\n"
-            "Each family has its own standard form (listed below); a family that writes one\n"
-            ".safetensors file takes OUT instead of DIR.\n\n"
-            "  --dense            reconstruct dense MLP weights (required: the only export form)\n"
-            "  -o, --output DIR   the checkpoint directory to create (must not exist or be empty)\n"
-            "      --force        replace config.json and model.safetensors in a non-empty DIR\n"
+            "Usage: fipsc export MODEL --dense -o DIR [--force]\n"
+            "       fipsc export MODEL --gguf -o OUT.gguf [--type f32|f16|bf16|q8_0|q4_0] [--force]\n\n"
+            "Writes MODEL (a fipsc compressed .safetensors, or any model fipsc loads) for other\n"
+            "runtimes. Every compressed MLP matrix is first reconstructed as U·V_i in its original\n"
+            "[out, in] orientation (neither form has a FiPS operator).\n\n"
+            "--dense writes the family's standard checkpoint: a Hugging Face directory\n"
+            "DIR/config.json + DIR/model.safetensors (F32, standard tensor names), created whole or\n"
+            "not at all (assembled in a temporary directory beside it, then renamed); a family that\n"
+            "writes one .safetensors file takes OUT instead of DIR.\n\n"
+            "--gguf writes one GGUF v3 file for llama.cpp (language models of the families marked\n"
+            "'gguf' below): tensor names, metadata and the q/k row order of llama.cpp's own\n"
+            "converter; --type stores the matrices as F32 (default), F16, BF16, Q8_0 or Q4_0 (blocks\n"
+            "bit-exact to llama.cpp's quantizers; norms stay F32, matrices whose rows are not whole\n"
+            "32-value blocks F16). The vocabulary is a labelled placeholder: the models carry no\n"
+            "tokenizer, so token ids, not text, match. Written atomically.\n\n"
+            "  --dense            a Hugging Face checkpoint (dense MLP weights)\n"
+            "  --gguf             a GGUF file for llama.cpp\n"
+            "      --type T       GGUF matrix type: f32, f16, bf16, q8_0, q4_0 (default f32)\n"
+            "  -o, --output PATH  the directory (--dense) or file (--gguf) to create\n"
+            "      --force        replace an existing output (--dense: config.json and\n"
+            "                     model.safetensors in a non-empty DIR)\n"
             "      --help         this text\n\n"
             "Exit status: 0 ok, 1 unreadable input or failed write, 2 usage error.\n\n"
             "What each model family writes:\n");
     for (int i = 0; i < fipsc_family_count(); i++)
         if (fipsc_family_at(i)->export_dense)
-            fprintf(out, "  %-9s %s\n", fipsc_family_at(i)->name, fipsc_family_at(i)->export_form);
+            fprintf(out, "  %-9s %s%s\n", fipsc_family_at(i)->name, fipsc_family_at(i)->export_form,
+                    fipsc_family_at(i)->export_gguf ? "; gguf" : "");
 }
 
 int cmd_export(int argc, char **argv)
 {
     static const struct option opts[] = {{"dense", no_argument, 0, 'd'},
+                                         {"gguf", no_argument, 0, 'g'},
+                                         {"type", required_argument, 0, 't'},
                                          {"output", required_argument, 0, 'o'},
                                          {"force", no_argument, 0, 'f'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    const char *output = NULL;
-    int dense = 0, force = 0, c;
+    const char *output = NULL, *type = NULL;
+    int dense = 0, gguf = 0, force = 0, c;
     optind = 1;
     opterr = 0; /* we word the errors ourselves */
     while ((c = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
         switch (c) {
         case 'd': dense = 1; break;
+        case 'g': gguf = 1; break;
+        case 't': type = optarg; break;
         case 'o': output = optarg; break;
         case 'f': force = 1; break;
         case 'h': usage(stdout); return CLI_OK;
@@ -58,16 +74,21 @@ int cmd_export(int argc, char **argv)
         default: return cli_usage_error("export", "unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (optind == argc) return cli_usage_error("export", "missing COMPRESSED (the model to export)");
+    if (optind == argc) return cli_usage_error("export", "missing MODEL (the model to export)");
     if (optind != argc - 1) return cli_usage_error("export", "expects exactly one model, got %d", argc - optind);
-    if (!dense) return cli_usage_error("export", "missing --dense (the only export form: dense MLP weights)");
-    if (!output) return cli_usage_error("export", "missing -o DIR (the output directory)");
+    if (dense == gguf) return cli_usage_error("export", "give exactly one of --dense (Hugging Face) and --gguf (llama.cpp)");
+    if (type && !gguf) return cli_usage_error("export", "--type applies to --gguf only");
+    fipsc_ggml_type gtype = FIPSC_GGML_F32;
+    if (type && !fipsc_ggml_type_parse(type, &gtype))
+        return cli_usage_error("export", "--type must be f32, f16, bf16, q8_0 or q4_0, not '%s'", type);
+    if (!output) return cli_usage_error("export", "missing -o %s (the output)", gguf ? "OUT.gguf" : "DIR");
 
     fipsc_error err = {0};
     fipsc_model *m;
     if (fipsc_model_load(argv[optind], &m, &err)) return cli_report("export", &err);
     int matrices = fipsc_model_factored_count(m), groups = fipsc_model_group_count(m);
-    fipsc_status st = fipsc_export(m, output, force, &err); /* reconstructs the compressed MLPs first */
+    fipsc_status st = gguf ? fipsc_export_gguf(m, output, fipsc_ggml_type_name(gtype), force, &err)
+                           : fipsc_export(m, output, force, &err); /* both reconstruct compressed MLPs first */
     if (st) {
         fipsc_model_free(m);
         int rc = cli_report("export", &err);
@@ -75,9 +96,14 @@ int cmd_export(int argc, char **argv)
             fprintf(stderr, "Use --force to replace its config.json and model.safetensors.\n");
         return rc;
     }
-    printf("wrote %s: %s (%d tensors, F32; %d compressed matrices of %d group%s reconstructed)\n", output,
-           m->family->export_is_directory ? "config.json and model.safetensors" : m->family->export_form,
-           m->n_tensors, matrices, groups, groups == 1 ? "" : "s");
+    if (gguf)
+        printf("wrote %s: GGUF v3 for llama.cpp (%d tensors, matrices %s; %d compressed matrices of %d group%s "
+               "reconstructed)\n",
+               output, m->n_tensors, fipsc_ggml_type_name(gtype), matrices, groups, groups == 1 ? "" : "s");
+    else
+        printf("wrote %s: %s (%d tensors, F32; %d compressed matrices of %d group%s reconstructed)\n", output,
+               m->family->export_is_directory ? "config.json and model.safetensors" : m->family->export_form,
+               m->n_tensors, matrices, groups, groups == 1 ? "" : "s");
     fipsc_model_free(m);
     return CLI_OK;
 }

@@ -76,7 +76,7 @@ fipsc_status fipsc_model_load(const char *path, fipsc_model **out, fipsc_error *
     const fipsc_family *f = fipsc_family_probe(path, &probe, NULL);
     if (f) return f->load(path, out, err); /* a "maybe" family's loader says what is wrong */
     return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
-                      "%s: unknown checkpoint format (expected a Hugging Face directory, a "
+                      "%s: unknown checkpoint format (expected a Hugging Face directory, a GGUF file, a "
                       ".safetensors file or a llama2.c .bin)",
                       path);
 }

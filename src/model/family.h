@@ -26,6 +26,7 @@
 
 #include "core/status.h"
 #include "fips/fips.h"
+#include "formats/ggml_blocks.h"
 #include "formats/image.h"
 #include "model/capture.h"
 #include "model/model.h"
@@ -192,6 +193,10 @@ typedef struct fipsc_family {
     fipsc_status (*export_dense)(const fipsc_model *m, const char *path, bool overwrite, fipsc_error *err);
     const char *export_form;
     bool export_is_directory; /* path names a directory (config.json + model.safetensors) */
+    /* Writes m (dense MLPs) as a GGUF file for llama.cpp, matrices stored as type; NULL where the
+     * family has no llama.cpp architecture. */
+    fipsc_status (*export_gguf)(const fipsc_model *m, const char *path, fipsc_ggml_type type, bool overwrite,
+                                fipsc_error *err);
     const fipsc_family_defaults *defaults;
 
     const fipsc_lm_ops *lm;

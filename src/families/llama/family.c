@@ -1,11 +1,14 @@
 /* The Llama family as a plug-in (src/model/family.h): LlamaForCausalLM, MistralForCausalLM,
- * Qwen2ForCausalLM checkpoints in Hugging Face form, and llama2.c .bin files. */
+ * Qwen2ForCausalLM checkpoints in Hugging Face form, llama2.c .bin files and GGUF files of
+ * llama.cpp's llama and qwen2 architectures. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "core/json.h"
+#include "formats/gguf.h"
+#include "families/llama/gguf.h"
 #include "families/llama/hf.h"
 #include "families/llama/llama.h"
 #include "families/llama/llama2c.h"
@@ -17,7 +20,7 @@ static bool ends_with(const char *s, const char *suffix)
     return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
-/* A .bin file is a llama2.c checkpoint; a directory or .safetensors file is ours when its
+/* A GGUF file is ours when its architecture is (llama, qwen2); a .bin file is a llama2.c checkpoint; a directory or .safetensors file is ours when its
  * configuration (config.json, or the file's __metadata__) names one of our architectures, and
  * "maybe" when it has none or names another one: then the loader words the error. */
 static fipsc_probe probe(const char *path, fipsc_error *why)
@@ -25,6 +28,7 @@ static fipsc_probe probe(const char *path, fipsc_error *why)
     struct stat st;
     if (stat(path, &st) != 0) return FIPSC_PROBE_NO;
     bool dir = S_ISDIR(st.st_mode);
+    if (!dir && fipsc_gguf_is_file(path)) return fipsc_llama_gguf_probe(path, why);
     if (!dir && ends_with(path, ".bin")) return FIPSC_PROBE_YES;
     if (!dir && !ends_with(path, ".safetensors")) return FIPSC_PROBE_NO;
     fipsc_config cfg;
@@ -35,6 +39,7 @@ static fipsc_status load(const char *path, fipsc_model **out, fipsc_error *err)
 {
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return fipsc_hf_load_dir(path, out, err);
+    if (fipsc_gguf_is_file(path)) return fipsc_llama_gguf_load(path, out, err);
     if (ends_with(path, ".safetensors")) return fipsc_hf_load_safetensors(path, out, err);
     return fipsc_load_llama2c(path, out, err);
 }
@@ -158,6 +163,7 @@ const fipsc_family fipsc_family_llama = {
     .export_dense = fipsc_hf_write_llama_dir,
     .export_form = "a Hugging Face checkpoint directory",
     .export_is_directory = true,
+    .export_gguf = fipsc_llama_gguf_export,
     .defaults = &defaults,
     .lm = &lm,
 };

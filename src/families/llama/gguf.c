@@ -1,0 +1,484 @@
+/* The Llama family in GGUF files: reading llama.cpp's `llama` and `qwen2` architectures, and
+ * writing a model as llama.cpp's converter (convert_hf_to_gguf.py) would.
+ *
+ * Names. Hugging Face tensor ↔ GGUF tensor (per block N):
+ *   model.embed_tokens.weight                  token_embd.weight     ne {dim, vocab}
+ *   model.layers.N.input_layernorm.weight      blk.N.attn_norm.weight
+ *   model.layers.N.self_attn.{q,k,v,o}_proj.*  blk.N.attn_{q,k,v,output}.*
+ *   model.layers.N.post_attention_layernorm.*  blk.N.ffn_norm.weight
+ *   model.layers.N.mlp.{gate,up,down}_proj.*   blk.N.ffn_{gate,up,down}.weight
+ *   model.norm.weight                          output_norm.weight
+ *   lm_head.weight                             output.weight         (absent: tied embeddings)
+ * A weight [out, in] is ne {in, out}: the same bytes, row-major.
+ *
+ * RoPE row order. llama.cpp's `llama` architecture rotates interleaved pairs (2i, 2i+1) of each
+ * head (LLAMA_ROPE_TYPE_NORM), Hugging Face (and fipsc) rotates (i, i + hd/2). The converter
+ * therefore permutes q and k rows inside every head, GGUF row 2i + s ← HF row s·hd/2 + i
+ * (s ∈ {0, 1}); the reader undoes it. q·k is unchanged when both are permuted alike, so the two
+ * compute the same attention. `qwen2` uses the Hugging Face order (LLAMA_ROPE_TYPE_NEOX): no
+ * permutation.
+ *
+ * Vocabulary. fipsc's Llama models carry no tokenizer, so the file gets a placeholder SentencePiece
+ * vocabulary that llama.cpp loads (tokenizer.ggml.model "llama"): <unk>, <s>, </s>, the 256 byte
+ * tokens <0x00>..<0xFF> when the vocabulary has room for them (llama2.c's convention, which the
+ * stories models follow), then "<fipsc-placeholder-N>"; general.description says so. Token ids,
+ * not text, are what agree with the source model. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "formats/gguf.h"
+#include "families/llama/llama.h"
+#include "families/llama/gguf.h"
+#include "families/llama/hf.h"
+#include "model/model.h"
+
+/* The GGUF architectures of the family: whether q/k rows are permuted, and the Hugging Face
+ * architecture a file of it becomes. */
+typedef struct gguf_arch {
+    const char *name;
+    bool permute_qk;
+    bool qkv_bias;
+    const char *hf_arch;
+} gguf_arch;
+
+static const gguf_arch archs[] = {
+    {"llama", true, false, "LlamaForCausalLM"},
+    {"qwen2", false, true, "Qwen2ForCausalLM"},
+};
+
+static const gguf_arch *arch_named(const char *name)
+{
+    for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
+        if (strcmp(archs[i].name, name) == 0) return &archs[i];
+    return NULL;
+}
+
+/* The GGUF architecture fipsc writes for a model: Qwen2 keeps its own, the rest are `llama` (as
+ * the converter maps LlamaForCausalLM, MistralForCausalLM and llama2.c files). */
+static const gguf_arch *arch_for(const fipsc_config *c)
+{
+    return arch_named(strcmp(c->arch_name, "Qwen2ForCausalLM") == 0 ? "qwen2" : "llama");
+}
+
+/* One tensor name pair; "%d" stands for the block. */
+typedef struct name_pair {
+    const char *hf, *gguf;
+    bool rope; /* q/k: rows permuted for `llama` */
+} name_pair;
+
+static const name_pair block_names[] = {
+    {"model.layers.%d.input_layernorm.weight", "blk.%d.attn_norm.weight", false},
+    {"model.layers.%d.self_attn.q_proj.weight", "blk.%d.attn_q.weight", true},
+    {"model.layers.%d.self_attn.k_proj.weight", "blk.%d.attn_k.weight", true},
+    {"model.layers.%d.self_attn.v_proj.weight", "blk.%d.attn_v.weight", false},
+    {"model.layers.%d.self_attn.q_proj.bias", "blk.%d.attn_q.bias", true},
+    {"model.layers.%d.self_attn.k_proj.bias", "blk.%d.attn_k.bias", true},
+    {"model.layers.%d.self_attn.v_proj.bias", "blk.%d.attn_v.bias", false},
+    {"model.layers.%d.self_attn.o_proj.weight", "blk.%d.attn_output.weight", false},
+    {"model.layers.%d.post_attention_layernorm.weight", "blk.%d.ffn_norm.weight", false},
+    {"model.layers.%d.mlp.gate_proj.weight", "blk.%d.ffn_gate.weight", false},
+    {"model.layers.%d.mlp.up_proj.weight", "blk.%d.ffn_up.weight", false},
+    {"model.layers.%d.mlp.down_proj.weight", "blk.%d.ffn_down.weight", false},
+};
+static const name_pair top_names[] = {
+    {"model.embed_tokens.weight", "token_embd.weight", false},
+    {"model.norm.weight", "output_norm.weight", false},
+    {"lm_head.weight", "output.weight", false},
+};
+enum { N_BLOCK_NAMES = sizeof block_names / sizeof block_names[0], N_TOP_NAMES = sizeof top_names / sizeof top_names[0] };
+
+/* Rows of a q or k tensor [heads·hd, cols] between the two RoPE orders, inside every head:
+ * interleaved row 2i + s ↔ half-split row s·hd/2 + i. */
+static void permute_rope_rows(float *dst, const float *src, int64_t rows, int64_t cols, int hd, bool to_interleaved)
+{
+    const int half = hd / 2;
+    for (int64_t h = 0; h < rows / hd; h++)
+        for (int i = 0; i < half; i++)
+            for (int s = 0; s < 2; s++) {
+                int64_t inter = h * hd + 2 * i + s, split = h * hd + s * half + i;
+                int64_t to = to_interleaved ? inter : split, from = to_interleaved ? split : inter;
+                memcpy(dst + to * cols, src + from * cols, (size_t)cols * sizeof *dst);
+            }
+}
+
+/* ---- reading ------------------------------------------------------------------------------- */
+
+static fipsc_status key_int(const fipsc_gguf *g, const char *arch, const char *key, bool has_default, int64_t def,
+                            int64_t lo, int64_t hi, int *out, fipsc_error *err)
+{
+    char full[160];
+    snprintf(full, sizeof full, "%s.%s", arch, key);
+    int64_t v;
+    fipsc_status st = fipsc_gguf_get_int(g, full, has_default, def, &v, err);
+    if (st) return st;
+    if (v < lo || v > hi)
+        return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: %s is %lld (expected %lld..%lld)", g->origin, full, (long long)v,
+                          (long long)lo, (long long)hi);
+    *out = (int)v;
+    return FIPSC_OK;
+}
+
+/* A `{arch}.*` float key; def when absent. */
+static fipsc_status key_float(const fipsc_gguf *g, const char *arch, const char *key, double def, float *out,
+                              fipsc_error *err)
+{
+    char full[160];
+    snprintf(full, sizeof full, "%s.%s", arch, key);
+    double v;
+    fipsc_status st = fipsc_gguf_get_float(g, full, true, def, &v, err);
+    if (st) return st;
+    if (!(v > 0 && v < 1e30))
+        return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: %s is %g (expected a positive number)", g->origin, full, v);
+    *out = (float)v;
+    return FIPSC_OK;
+}
+
+/* Features of the architecture that the Llama runtime does not compute: refused by name. */
+static fipsc_status refuse_unsupported(const fipsc_gguf *g, const char *arch, fipsc_error *err)
+{
+    static const char *const keys[] = {"rope.scaling.type", "attention.sliding_window", "rope.scaling.factor"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        char full[160];
+        snprintf(full, sizeof full, "%s.%s", arch, keys[i]);
+        const fipsc_gguf_kv *kv = fipsc_gguf_find(g, full);
+        if (!kv) continue;
+        if (kv->type == FIPSC_GGUF_STRING && kv->str.len == 4 && memcmp(kv->str.ptr, "none", 4) == 0) continue;
+        if (kv->type == FIPSC_GGUF_F32 && (kv->f == 0.0 || kv->f == 1.0)) continue;
+        return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "%s: %s is set; fipsc's Llama runtime does not implement it",
+                          g->origin, full);
+    }
+    return FIPSC_OK;
+}
+
+static fipsc_status config_from_gguf(const fipsc_gguf *g, const gguf_arch *a, fipsc_config *c, fipsc_error *err)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->arch_name, sizeof c->arch_name, "%s", a->hf_arch);
+    const int big = 1 << 20;
+    fipsc_status st;
+    if ((st = key_int(g, a->name, "embedding_length", false, 0, 1, big, &c->dim, err)) ||
+        (st = key_int(g, a->name, "feed_forward_length", false, 0, 1, big, &c->hidden_dim, err)) ||
+        (st = key_int(g, a->name, "block_count", false, 0, 1, 4096, &c->n_layers, err)) ||
+        (st = key_int(g, a->name, "attention.head_count", false, 0, 1, 4096, &c->n_heads, err)) ||
+        (st = key_int(g, a->name, "attention.head_count_kv", true, c->n_heads, 1, c->n_heads, &c->n_kv_heads, err)) ||
+        (st = key_int(g, a->name, "context_length", true, 2048, 1, 1 << 24, &c->max_seq_len, err)) ||
+        (st = key_int(g, a->name, "attention.key_length", true, c->dim / c->n_heads, 2, 4096, &c->head_dim, err)) ||
+        (st = key_float(g, a->name, "attention.layer_norm_rms_epsilon", 1e-5, &c->norm_eps, err)) ||
+        (st = key_float(g, a->name, "rope.freq_base", 10000.0, &c->rope_theta, err)) ||
+        (st = refuse_unsupported(g, a->name, err)))
+        return st;
+    int value_len, rope_dims;
+    if ((st = key_int(g, a->name, "attention.value_length", true, c->head_dim, 1, 4096, &value_len, err)) ||
+        (st = key_int(g, a->name, "rope.dimension_count", true, c->head_dim, 1, 4096, &rope_dims, err)))
+        return st;
+    if (value_len != c->head_dim || rope_dims != c->head_dim || c->head_dim % 2 || c->n_heads % c->n_kv_heads)
+        return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
+                          "%s: head layout not supported (key length %d, value length %d, rope dimensions %d, %d "
+                          "heads, %d kv heads): fipsc needs equal, even key/value/rope dimensions and kv heads "
+                          "dividing heads",
+                          g->origin, c->head_dim, value_len, rope_dims, c->n_heads, c->n_kv_heads);
+    const fipsc_gguf_tensor *emb = fipsc_gguf_find_tensor(g, "token_embd.weight");
+    if (!emb || emb->n_dims != 2 || emb->ne[0] != c->dim || emb->ne[1] < 1 || emb->ne[1] > (1 << 24))
+        return fipsc_fail(err, emb ? FIPSC_ERR_SHAPE : FIPSC_ERR_NOT_FOUND,
+                          "%s: token_embd.weight %s (expected extents [%d, vocab])", g->origin,
+                          emb ? "has the wrong extents" : "is missing", c->dim);
+    c->vocab_size = (int)emb->ne[1];
+    c->tie_embeddings = fipsc_gguf_find_tensor(g, "output.weight") == NULL;
+    c->qkv_bias = a->qkv_bias || fipsc_gguf_find_tensor(g, "blk.0.attn_q.bias") != NULL;
+    int64_t bos, eos;
+    if ((st = fipsc_gguf_get_int(g, "tokenizer.ggml.bos_token_id", true, -1, &bos, err)) ||
+        (st = fipsc_gguf_get_int(g, "tokenizer.ggml.eos_token_id", true, -1, &eos, err)))
+        return st;
+    c->bos_token = bos >= 0 && bos < c->vocab_size ? (int)bos : -1;
+    c->eos_token = eos >= 0 && eos < c->vocab_size ? (int)eos : -1;
+    return FIPSC_OK;
+}
+
+/* Adds the GGUF tensor gname as the model tensor hfname, [out, in] = ne {in, out}, converted
+ * to float32 (q/k rows back into the Hugging Face order when the architecture permutes them). */
+static fipsc_status add_from_gguf(fipsc_model *m, const fipsc_gguf *g, const fipsc_gguf_tensor *t, const char *hfname,
+                                  bool rope, int head_dim, fipsc_error *err)
+{
+    const int64_t numel = t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
+    if (t->n_dims > 2)
+        return fipsc_fail(err, FIPSC_ERR_SHAPE, "%s: tensor '%s' has %d dimensions (expected 1 or 2)", g->origin,
+                          t->name, t->n_dims);
+    float *data = malloc((size_t)(numel ? numel : 1) * sizeof *data);
+    if (!data) return fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory for tensor '%s'", g->origin, t->name);
+    fipsc_status st = fipsc_gguf_tensor_to_f32(g, t, data, err);
+    const int64_t rows = t->n_dims == 2 ? t->ne[1] : t->ne[0], cols = t->n_dims == 2 ? t->ne[0] : 1;
+    if (!st && rope) {
+        if (rows % head_dim) {
+            free(data);
+            return fipsc_fail(err, FIPSC_ERR_SHAPE, "%s: tensor '%s' has %lld rows, not whole heads of %d", g->origin,
+                              t->name, (long long)rows, head_dim);
+        }
+        float *p = malloc((size_t)(numel ? numel : 1) * sizeof *p);
+        if (!p) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory for tensor '%s'", g->origin, t->name);
+        else {
+            permute_rope_rows(p, data, rows, cols, head_dim, false);
+            free(data);
+            data = p;
+        }
+    }
+    if (st) {
+        free(data);
+        return st;
+    }
+    int64_t shape[2] = {rows, cols};
+    fipsc_dtype src = t->type == FIPSC_GGML_F16 ? FIPSC_F16 : t->type == FIPSC_GGML_BF16 ? FIPSC_BF16 : FIPSC_F32;
+    return fipsc_model_add_tensor(m, hfname, t->n_dims, shape, data, true, src, err);
+}
+
+/* Every GGUF tensor must be one of the architecture's; each becomes its Hugging Face tensor. */
+static fipsc_status load_tensors(fipsc_model *m, const fipsc_gguf *g, const gguf_arch *a, fipsc_error *err)
+{
+    const fipsc_config *c = &fipsc_model_llama(m)->cfg;
+    for (int64_t i = 0; i < g->n_tensors; i++) {
+        const fipsc_gguf_tensor *t = &g->tensors[i];
+        char hf[160] = "";
+        bool rope = false;
+        int block;
+        char rest[FIPSC_GGUF_MAX_NAME + 1];
+        for (int k = 0; k < N_TOP_NAMES && !hf[0]; k++)
+            if (strcmp(t->name, top_names[k].gguf) == 0) snprintf(hf, sizeof hf, "%s", top_names[k].hf);
+        if (!hf[0] && sscanf(t->name, "blk.%d.%256s", &block, rest) == 2 && block >= 0 && block < c->n_layers) {
+            for (int k = 0; k < N_BLOCK_NAMES && !hf[0]; k++) {
+                char gname[160];
+                snprintf(gname, sizeof gname, block_names[k].gguf, block);
+                if (strcmp(gname, t->name) == 0) {
+                    snprintf(hf, sizeof hf, block_names[k].hf, block);
+                    rope = block_names[k].rope && a->permute_qk;
+                }
+            }
+        }
+        if (!hf[0] || !fipsc_hf_llama_is_tensor(hf, c))
+            return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
+                              "%s: tensor '%s' is not one of the %s architecture's tensors that fipsc computes",
+                              g->origin, t->name, a->name);
+        fipsc_status st = add_from_gguf(m, g, t, hf, rope, c->head_dim, err);
+        if (st) return st;
+    }
+    return FIPSC_OK;
+}
+
+fipsc_probe fipsc_llama_gguf_probe(const char *path, fipsc_error *why)
+{
+    if (!fipsc_gguf_is_file(path)) return FIPSC_PROBE_NO;
+    fipsc_gguf *g;
+    if (fipsc_gguf_open(path, &g, why)) return FIPSC_PROBE_MAYBE; /* the loader words the error */
+    char arch[64];
+    fipsc_probe p = FIPSC_PROBE_MAYBE;
+    if (fipsc_gguf_get_string(g, "general.architecture", arch, sizeof arch, why) == FIPSC_OK && arch_named(arch))
+        p = FIPSC_PROBE_YES;
+    fipsc_gguf_close(g);
+    return p;
+}
+
+/* Loads the parsed file g (closed here, whatever happens). */
+static fipsc_status load_parsed(fipsc_gguf *g, fipsc_model **out, fipsc_error *err)
+{
+    *out = NULL;
+    char arch[64];
+    const gguf_arch *a = NULL;
+    fipsc_status st = fipsc_gguf_get_string(g, "general.architecture", arch, sizeof arch, err);
+    if (!st && !(a = arch_named(arch)))
+        st = fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "%s: GGUF architecture '%s' is not one fipsc reads (llama, qwen2)",
+                        g->origin, arch);
+    fipsc_config cfg;
+    if (!st) st = config_from_gguf(g, a, &cfg, err);
+    fipsc_model *m = st ? NULL : fipsc_model_new();
+    if (!st && !m) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
+    if (!st) st = fipsc_llama_configure(m, &cfg, err);
+    if (!st) st = fipsc_model_set_source_path(m, g->origin, err);
+    if (!st) st = load_tensors(m, g, a, err);
+    if (!st) st = fipsc_model_check_finite(m, err);
+    if (!st) st = fipsc_llama_bind(m, err);
+    fipsc_gguf_close(g); /* every tensor was copied (converted) into the model */
+    if (st) {
+        fipsc_model_free(m);
+        return st;
+    }
+    *out = m;
+    return FIPSC_OK;
+}
+
+fipsc_status fipsc_llama_gguf_load(const char *path, fipsc_model **out, fipsc_error *err)
+{
+    *out = NULL;
+    fipsc_gguf *g;
+    fipsc_status st = fipsc_gguf_open(path, &g, err);
+    return st ? st : load_parsed(g, out, err);
+}
+
+fipsc_status fipsc_llama_gguf_load_buffer(const void *bytes, size_t size, const char *name, fipsc_model **out,
+                                          fipsc_error *err)
+{
+    *out = NULL;
+    fipsc_gguf *g;
+    fipsc_status st = fipsc_gguf_parse(bytes, size, name, &g, err);
+    return st ? st : load_parsed(g, out, err);
+}
+
+/* ---- writing ------------------------------------------------------------------------------- */
+
+/* The stored type of a tensor: 1-D tensors (norms, biases) stay F32, as the converter keeps them;
+ * a matrix whose rows do not fill whole blocks falls back to F16, as the converter does. */
+static fipsc_ggml_type stored_type(fipsc_ggml_type want, const fipsc_tensor *t)
+{
+    if (t->ndim != 2) return FIPSC_GGML_F32;
+    if (!fipsc_ggml_type_fits(want, t->shape[1])) return FIPSC_GGML_F16;
+    return want;
+}
+
+/* llama.cpp's general.file_type (enum llama_ftype) of a file mostly of type t. */
+static uint32_t file_type(fipsc_ggml_type t)
+{
+    switch (t) {
+    case FIPSC_GGML_F32: return 0;
+    case FIPSC_GGML_F16: return 1;
+    case FIPSC_GGML_Q4_0: return 2;
+    case FIPSC_GGML_Q8_0: return 7;
+    case FIPSC_GGML_BF16: return 32;
+    }
+    return 0;
+}
+
+/* The placeholder vocabulary (see the top of this file). */
+static fipsc_status add_placeholder_vocab(fipsc_gguf_writer *w, const fipsc_config *c, char ***names_out,
+                                          fipsc_error *err)
+{
+    const int n = c->vocab_size;
+    char **names = calloc((size_t)n, sizeof *names);
+    float *scores = calloc((size_t)n, sizeof *scores);
+    int32_t *types = calloc((size_t)n, sizeof *types);
+    fipsc_status st = names && scores && types ? FIPSC_OK : fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for the vocabulary");
+    const bool bytes = n >= 3 + 256;
+    for (int i = 0; i < n && !st; i++) {
+        char s[40];
+        int type = 1; /* LLAMA_TOKEN_TYPE_NORMAL */
+        if (i == 0) snprintf(s, sizeof s, "<unk>"), type = 2;                 /* UNKNOWN */
+        else if (i == 1) snprintf(s, sizeof s, "<s>"), type = 3;              /* CONTROL */
+        else if (i == 2) snprintf(s, sizeof s, "</s>"), type = 3;
+        else if (bytes && i < 3 + 256) snprintf(s, sizeof s, "<0x%02X>", i - 3), type = 6; /* BYTE */
+        else snprintf(s, sizeof s, "<fipsc-placeholder-%d>", i);
+        types[i] = type;
+        if (!(names[i] = strdup(s))) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for the vocabulary");
+    }
+    if (!st) {
+        fipsc_gguf_add_string(w, "tokenizer.ggml.model", "llama");
+        fipsc_gguf_add_string_array(w, "tokenizer.ggml.tokens", n, (const char *const *)names);
+        fipsc_gguf_add_f32_array(w, "tokenizer.ggml.scores", n, scores);
+        fipsc_gguf_add_i32_array(w, "tokenizer.ggml.token_type", n, types);
+        if (c->bos_token >= 0) fipsc_gguf_add_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)c->bos_token);
+        if (c->eos_token >= 0) fipsc_gguf_add_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)c->eos_token);
+        fipsc_gguf_add_u32(w, "tokenizer.ggml.unknown_token_id", 0);
+        fipsc_gguf_add_bool(w, "tokenizer.ggml.add_bos_token", c->bos_token >= 0);
+        fipsc_gguf_add_bool(w, "tokenizer.ggml.add_eos_token", false);
+    }
+    free(scores);
+    free(types);
+    *names_out = names; /* freed by the caller after the write (the writer copied them) */
+    return st;
+}
+
+static void metadata(fipsc_gguf_writer *w, const fipsc_model *m, const gguf_arch *a, fipsc_ggml_type type)
+{
+    const fipsc_config *c = &fipsc_model_llama(m)->cfg;
+    char key[160], text[512];
+#define ARCH_KEY(k) (snprintf(key, sizeof key, "%s.%s", a->name, k), key)
+    fipsc_gguf_add_string(w, "general.architecture", a->name);
+    const char *base = strrchr(m->source_path, '/');
+    fipsc_gguf_add_string(w, "general.name", base ? base + 1 : m->source_path[0] ? m->source_path : "model");
+    snprintf(text, sizeof text,
+             "written by fipsc from %.200s (%s); FiPS-compressed MLPs, if any, are stored as their dense "
+             "reconstruction U*V_i; the vocabulary is a placeholder (the source has no tokenizer): token ids, "
+             "not text, match the source model",
+             base ? base + 1 : m->source_path, c->arch_name);
+    fipsc_gguf_add_string(w, "general.description", text);
+    fipsc_gguf_add_u32(w, "general.file_type", file_type(type));
+    fipsc_gguf_add_u32(w, "general.quantization_version", 2);
+    fipsc_gguf_add_u32(w, ARCH_KEY("vocab_size"), (uint32_t)c->vocab_size);
+    fipsc_gguf_add_u32(w, ARCH_KEY("context_length"), (uint32_t)c->max_seq_len);
+    fipsc_gguf_add_u32(w, ARCH_KEY("embedding_length"), (uint32_t)c->dim);
+    fipsc_gguf_add_u32(w, ARCH_KEY("block_count"), (uint32_t)c->n_layers);
+    fipsc_gguf_add_u32(w, ARCH_KEY("feed_forward_length"), (uint32_t)c->hidden_dim);
+    fipsc_gguf_add_u32(w, ARCH_KEY("rope.dimension_count"), (uint32_t)c->head_dim);
+    fipsc_gguf_add_f32(w, ARCH_KEY("rope.freq_base"), c->rope_theta);
+    fipsc_gguf_add_u32(w, ARCH_KEY("attention.head_count"), (uint32_t)c->n_heads);
+    fipsc_gguf_add_u32(w, ARCH_KEY("attention.head_count_kv"), (uint32_t)c->n_kv_heads);
+    fipsc_gguf_add_f32(w, ARCH_KEY("attention.layer_norm_rms_epsilon"), c->norm_eps);
+    if (c->head_dim * c->n_heads != c->dim) {
+        fipsc_gguf_add_u32(w, ARCH_KEY("attention.key_length"), (uint32_t)c->head_dim);
+        fipsc_gguf_add_u32(w, ARCH_KEY("attention.value_length"), (uint32_t)c->head_dim);
+    }
+#undef ARCH_KEY
+}
+
+fipsc_status fipsc_llama_gguf_export(const fipsc_model *m, const char *path, fipsc_ggml_type type, bool overwrite,
+                                     fipsc_error *err)
+{
+    const fipsc_llama *v = fipsc_model_llama(m);
+    if (!v) return fipsc_fail(err, FIPSC_ERR_ARG, "%s is not a Llama-family model", m->arch_name);
+    const fipsc_config *c = &v->cfg;
+    const gguf_arch *a = arch_for(c);
+    fipsc_gguf_writer *w = fipsc_gguf_writer_new();
+    if (!w) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
+    metadata(w, m, a, type);
+    char **vocab = NULL;
+    fipsc_status st = add_placeholder_vocab(w, c, &vocab, err);
+
+    /* the tensors in the converter's order: embeddings, blocks, final norm, head */
+    float **permuted = calloc((size_t)m->n_tensors, sizeof *permuted);
+    if (!st && !permuted) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
+    int n_permuted = 0;
+    for (int pass = 0; pass < 3 && !st; pass++) {
+        for (int i = 0; i < m->n_tensors && !st; i++) {
+            const fipsc_tensor *t = &m->tensors[i];
+            char gname[160] = "";
+            bool rope = false;
+            int block = -1, top = -1;
+            for (int k = 0; k < N_TOP_NAMES; k++)
+                if (strcmp(t->name, top_names[k].hf) == 0) top = k;
+            for (int l = 0; top < 0 && block < 0 && l < c->n_layers; l++)
+                for (int k = 0; k < N_BLOCK_NAMES && block < 0; k++) {
+                    char hf[160];
+                    snprintf(hf, sizeof hf, block_names[k].hf, l);
+                    if (strcmp(hf, t->name) == 0) {
+                        block = l;
+                        snprintf(gname, sizeof gname, block_names[k].gguf, l);
+                        rope = block_names[k].rope && a->permute_qk;
+                    }
+                }
+            if (top >= 0) snprintf(gname, sizeof gname, "%s", top_names[top].gguf);
+            int want_pass = top == 0 ? 0 : block >= 0 ? 1 : 2;
+            if (!gname[0]) {
+                st = fipsc_fail(err, FIPSC_ERR_INTERNAL, "tensor '%s' has no GGUF name", t->name);
+                break;
+            }
+            if (want_pass != pass) continue;
+            const float *data = t->data;
+            const int64_t rows = t->shape[0], cols = t->ndim == 2 ? t->shape[1] : 1;
+            if (rope) {
+                float *p = malloc((size_t)(rows * cols) * sizeof *p);
+                if (!p) {
+                    st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for tensor '%s'", t->name);
+                    break;
+                }
+                permute_rope_rows(p, t->data, rows, cols, c->head_dim, true);
+                permuted[n_permuted++] = p;
+                data = p;
+            }
+            int64_t ne[2] = {t->ndim == 2 ? t->shape[1] : t->shape[0], t->shape[0]};
+            fipsc_gguf_add_tensor(w, gname, t->ndim, ne, stored_type(type, t), data);
+        }
+    }
+    if (!st) st = fipsc_gguf_write(w, path, overwrite, err);
+    for (int i = 0; i < n_permuted; i++) free(permuted[i]);
+    free(permuted);
+    for (int i = 0; vocab && i < c->vocab_size; i++) free(vocab[i]);
+    free(vocab);
+    fipsc_gguf_writer_free(w);
+    return st;
+}

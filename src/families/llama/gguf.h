@@ -1,0 +1,28 @@
+/* The Llama family in GGUF files (llama.cpp's format): the `llama` and `qwen2` architectures in
+ * and out (src/families/llama/gguf.c says how names, RoPE row order and the vocabulary map). */
+#ifndef FIPSC_FAMILIES_LLAMA_GGUF_H
+#define FIPSC_FAMILIES_LLAMA_GGUF_H
+
+#include <stdbool.h>
+
+#include "core/status.h"
+#include "formats/ggml_blocks.h"
+#include "model/family.h"
+#include "model/model.h"
+
+/* YES for a GGUF file of an architecture the family reads, MAYBE for another GGUF file (the
+ * loader says why), NO for anything else. */
+fipsc_probe fipsc_llama_gguf_probe(const char *path, fipsc_error *why);
+
+/* Loads a GGUF file: every tensor converted to float32, q/k rows in the Hugging Face order. */
+fipsc_status fipsc_llama_gguf_load(const char *path, fipsc_model **out, fipsc_error *err);
+/* The same from size bytes in memory (fuzzing); name stands for the path in messages. */
+fipsc_status fipsc_llama_gguf_load_buffer(const void *bytes, size_t size, const char *name, fipsc_model **out,
+                                          fipsc_error *err);
+
+/* Writes m (dense MLPs) as a GGUF v3 file whose matrices are stored as type (1-D tensors F32; a
+ * matrix whose rows are not whole blocks of a block type F16), atomically. */
+fipsc_status fipsc_llama_gguf_export(const fipsc_model *m, const char *path, fipsc_ggml_type type, bool overwrite,
+                                     fipsc_error *err);
+
+#endif

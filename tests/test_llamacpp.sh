@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# llama.cpp as the independent checker of fipsc's GGUF files (docs/GGUF.md). llama.cpp runs through
+# the npm package node-llama-cpp@3.21.1 (its prebuilt CPU build; scripts/fetch-models installs it
+# into tests/llamacpp/node_modules): tests/llamacpp/probs.mjs writes llama.cpp's next-token
+# probabilities at every position of a token sequence, tests/llamacpp/agree.c compares them with
+# fipsc's (mean KL per position, argmax away from near-ties), tests/llamacpp/quant_agree.c
+# compares fipsc's F16/BF16/Q8_0/Q4_0 bytes with llama.cpp's own converters (libggml-base.so).
+#
+#   stories260K dense, F32 GGUF: llama.cpp agrees with fipsc on the GGUF and on the llama2.c file
+#   stories260K compressed by `fipsc compress`, exported: llama.cpp agrees with the compressed file
+#   random Llama (GQA, separate head) and Qwen2 (q/k/v biases, NEOX RoPE) checkpoints, exported
+#   F16, BF16, Q8_0, Q4_0 exports: bytes identical to llama.cpp's conversion of the F32 export;
+#     llama.cpp on each agrees with fipsc reading the same file (limits below: llama.cpp's kernels
+#     round activations to the weights' type — F16, BF16, or 8-bit blocks for Q8_0/Q4_0)
+#   a negative control: the compressed model's distributions do not pass for the dense model's
+set -uo pipefail
+fipsc=$FIPSC_CLI
+. "$FIPSC_SOURCE_DIR/tests/lib.sh"
+test_begin test_llamacpp
+checker=$FIPSC_SOURCE_DIR/tests/llamacpp
+[ -f "$checker/node_modules/node-llama-cpp/package.json" ] ||
+  { echo "$checker/node_modules is missing: run scripts/fetch-models first" >&2; exit 1; }
+libggml=$(ls "$checker"/node_modules/@node-llama-cpp/linux-x64/bins/*/libggml-base.so 2>/dev/null | head -n 1)
+[ -n "$libggml" ] || { echo "node-llama-cpp has no linux-x64 libggml-base.so" >&2; exit 1; }
+model=$FIPSC_SOURCE_DIR/models/stories260K.bin
+
+# tokens FILE MODEL SEED: 96 tokens sampled from MODEL, as a JSON array
+tokens() { "$fipsc" generate "$2" -n 95 --seed "$3" --ignore-eos | tr ' ' ',' | sed 's/^/[/; s/$/]/' >"$1"; }
+# probs GGUF TOKENS OUT: llama.cpp's distributions
+probs() { expect 0 node "$checker/probs.mjs" "$1" "$2" "$3"; }
+# agree MODEL TOKENS PROBS [MAX_MEAN_KL [MIN_GAP]]
+agree() {
+  expect 0 "$FIPSC_LLAMACPP_AGREE" "$@"
+  cat "$tmp/out"
+  expect_out ": agree$"
+}
+
+# stories260K, dense
+tokens "$tmp/t.json" "$model" 7
+expect 0 "$fipsc" export "$model" --gguf -o "$tmp/s.gguf"
+expect_out "GGUF v3 for llama.cpp (47 tensors, matrices F32"
+probs "$tmp/s.gguf" "$tmp/t.json" "$tmp/p.f32"
+agree "$tmp/s.gguf" "$tmp/t.json" "$tmp/p.f32"
+agree "$model" "$tmp/t.json" "$tmp/p.f32"
+expect 0 "$fipsc" inspect "$tmp/s.gguf"
+expect_out "format: gguf"
+expect_out "architecture LlamaForCausalLM: dim 64, hidden 172, 5 layers, 8 heads, 4 kv heads, vocab 512"
+
+# stories260K compressed by fipsc compress, exported: llama.cpp agrees with the compressed file
+expect 0 "$fipsc" compress "$model" -o "$tmp/c.safetensors" --budget 0.5 --steps 150 --calib-samples 16 \
+  --calib-len 64 --quiet
+expect 0 "$fipsc" export "$tmp/c.safetensors" --gguf -o "$tmp/c.gguf"
+expect_out "10 compressed matrices\|15 compressed matrices"
+probs "$tmp/c.gguf" "$tmp/t.json" "$tmp/pc.f32"
+agree "$tmp/c.safetensors" "$tmp/t.json" "$tmp/pc.f32"
+agree "$tmp/c.gguf" "$tmp/t.json" "$tmp/pc.f32"
+# negative control: the compressed model's distributions are not the dense model's
+expect 1 "$FIPSC_LLAMACPP_AGREE" "$model" "$tmp/t.json" "$tmp/pc.f32"
+expect_out "DISAGREE"
+
+# random Llama (GQA, separate lm_head) and Qwen2 (biases, NEOX RoPE) checkpoints
+for arch in llama qwen2; do
+  expect 0 "$FIPSC_LLAMACPP_MAKE_RANDOM" "$tmp/$arch" "$arch"
+  expect 0 "$fipsc" export "$tmp/$arch" --gguf -o "$tmp/$arch.gguf"
+  tokens "$tmp/t-$arch.json" "$tmp/$arch" 3
+  probs "$tmp/$arch.gguf" "$tmp/t-$arch.json" "$tmp/p-$arch.f32"
+  agree "$tmp/$arch" "$tmp/t-$arch.json" "$tmp/p-$arch.f32"
+done
+
+# other types: bytes as llama.cpp converts them, and llama.cpp's distributions on each file
+# against fipsc reading it (limits: about 3x the KL measured on this machine, docs/GGUF.md)
+quant_args=("$libggml")
+for type in f16 bf16 q8_0 q4_0; do
+  expect 0 "$fipsc" export "$model" --gguf --type "$type" -o "$tmp/s-$type.gguf"
+  quant_args+=("$tmp/s.gguf" "$tmp/s-$type.gguf")
+done
+expect 0 "$FIPSC_LLAMACPP_QUANT_AGREE" "${quant_args[@]}"
+cat "$tmp/out"
+expect_out "identical for Q8_0, Q4_0, F16 and BF16"
+[ "$(grep -c ', 0 differ' "$tmp/out")" -eq 4 ] || fail "converted bytes differ: $(cat "$tmp/out" "$tmp/err")"
+probs "$tmp/s-f16.gguf" "$tmp/t.json" "$tmp/p-f16.f32"
+agree "$tmp/s-f16.gguf" "$tmp/t.json" "$tmp/p-f16.f32" 1e-4 1e-3
+probs "$tmp/s-bf16.gguf" "$tmp/t.json" "$tmp/p-bf16.f32"
+agree "$tmp/s-bf16.gguf" "$tmp/t.json" "$tmp/p-bf16.f32" 3e-3 0.05
+for type in q8_0 q4_0; do
+  probs "$tmp/s-$type.gguf" "$tmp/t.json" "$tmp/p-$type.f32"
+  agree "$tmp/s-$type.gguf" "$tmp/t.json" "$tmp/p-$type.f32" 0.03 0.3
+done
+# and a Q4_0 file is far from the F32 model (2.3 nats measured): the limit above discriminates
+expect 1 "$FIPSC_LLAMACPP_AGREE" "$model" "$tmp/t.json" "$tmp/p-q4_0.f32" 0.03 0.3
+
+# usage errors
+expect 2 "$fipsc" export "$model" --gguf --dense -o "$tmp/x"
+expect_err "exactly one of --dense"
+expect 2 "$fipsc" export "$model" --gguf --type q5_k -o "$tmp/x.gguf"
+expect_err "--type must be f32, f16, bf16, q8_0 or q4_0"
+expect 2 "$fipsc" export "$model" --dense --type q8_0 -o "$tmp/x"
+expect_err "--type applies to --gguf only"
+expect 1 "$fipsc" export "$model" --gguf -o "$tmp/s.gguf"
+expect_err "already exists"
+expect 0 "$fipsc" export "$model" --gguf -o "$tmp/s.gguf" --force
+[ ! -e "$tmp/x.gguf" ] || fail "a refused export left $tmp/x.gguf"
+test_end
