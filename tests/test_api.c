@@ -172,6 +172,17 @@ static void test_language_model(void)
     if (back) CHECK_OK(fipsc_generate(back, ids, 4, 12, 0.0f, 1.0f, 3, b, &nb, &err), &err);
     CHECK(na == nb && na > 0 && memcmp(a, b, (size_t)na * sizeof *a) == 0);
     fipsc_free(back);
+    /* GGUF: F32 continues as the original; a bad type is refused before anything is written */
+    char gguf[4200];
+    test_pathf(gguf, sizeof gguf, "%s/exported.gguf", tmpdir);
+    CHECK_FAILS(fipsc_export_gguf(m, gguf, "q5_k", false, &err), FIPSC_ERR_ARG, "unknown GGUF type 'q5_k'", &err);
+    CHECK_OK(fipsc_export_gguf(m, gguf, "f32", false, &err), &err);
+    back = NULL;
+    CHECK_OK(fipsc_load(gguf, &back, &err), &err);
+    nb = 0;
+    if (back) CHECK_OK(fipsc_generate(back, ids, 4, 12, 0.0f, 1.0f, 3, b, &nb, &err), &err);
+    CHECK(na == nb && memcmp(a, b, (size_t)na * sizeof *a) == 0);
+    fipsc_free(back);
     /* save without a report: the compressed format holding dense MLPs */
     char plain[4200];
     test_pathf(plain, sizeof plain, "%s/plain.safetensors", tmpdir);

@@ -24,8 +24,8 @@ libggml=$(ls "$checker"/node_modules/@node-llama-cpp/linux-x64/bins/*/libggml-ba
 [ -n "$libggml" ] || { echo "node-llama-cpp has no linux-x64 libggml-base.so" >&2; exit 1; }
 model=$FIPSC_SOURCE_DIR/models/stories260K.bin
 
-# tokens FILE MODEL SEED: 96 tokens sampled from MODEL, as a JSON array
-tokens() { "$fipsc" generate "$2" -n 95 --seed "$3" --ignore-eos | tr ' ' ',' | sed 's/^/[/; s/$/]/' >"$1"; }
+# tokens FILE MODEL SEED: 96 tokens sampled from MODEL (a one-line text corpus)
+tokens() { "$fipsc" generate "$2" -n 95 --seed "$3" --ignore-eos >"$1"; }
 # probs GGUF TOKENS OUT: llama.cpp's distributions
 probs() { expect 0 node "$checker/probs.mjs" "$1" "$2" "$3"; }
 # agree MODEL TOKENS PROBS [MAX_MEAN_KL [MIN_GAP]]
@@ -36,12 +36,12 @@ agree() {
 }
 
 # stories260K, dense
-tokens "$tmp/t.json" "$model" 7
+tokens "$tmp/t.tok" "$model" 7
 expect 0 "$fipsc" export "$model" --gguf -o "$tmp/s.gguf"
 expect_out "GGUF v3 for llama.cpp (47 tensors, matrices F32"
-probs "$tmp/s.gguf" "$tmp/t.json" "$tmp/p.f32"
-agree "$tmp/s.gguf" "$tmp/t.json" "$tmp/p.f32"
-agree "$model" "$tmp/t.json" "$tmp/p.f32"
+probs "$tmp/s.gguf" "$tmp/t.tok" "$tmp/p.f32"
+agree "$tmp/s.gguf" "$tmp/t.tok" "$tmp/p.f32"
+agree "$model" "$tmp/t.tok" "$tmp/p.f32"
 expect 0 "$fipsc" inspect "$tmp/s.gguf"
 expect_out "format: gguf"
 expect_out "architecture LlamaForCausalLM: dim 64, hidden 172, 5 layers, 8 heads, 4 kv heads, vocab 512"
@@ -51,20 +51,20 @@ expect 0 "$fipsc" compress "$model" -o "$tmp/c.safetensors" --budget 0.5 --steps
   --calib-len 64 --quiet
 expect 0 "$fipsc" export "$tmp/c.safetensors" --gguf -o "$tmp/c.gguf"
 expect_out "10 compressed matrices\|15 compressed matrices"
-probs "$tmp/c.gguf" "$tmp/t.json" "$tmp/pc.f32"
-agree "$tmp/c.safetensors" "$tmp/t.json" "$tmp/pc.f32"
-agree "$tmp/c.gguf" "$tmp/t.json" "$tmp/pc.f32"
+probs "$tmp/c.gguf" "$tmp/t.tok" "$tmp/pc.f32"
+agree "$tmp/c.safetensors" "$tmp/t.tok" "$tmp/pc.f32"
+agree "$tmp/c.gguf" "$tmp/t.tok" "$tmp/pc.f32"
 # negative control: the compressed model's distributions are not the dense model's
-expect 1 "$FIPSC_LLAMACPP_AGREE" "$model" "$tmp/t.json" "$tmp/pc.f32"
+expect 1 "$FIPSC_LLAMACPP_AGREE" "$model" "$tmp/t.tok" "$tmp/pc.f32"
 expect_out "DISAGREE"
 
 # random Llama (GQA, separate lm_head) and Qwen2 (biases, NEOX RoPE) checkpoints
 for arch in llama qwen2; do
   expect 0 "$FIPSC_LLAMACPP_MAKE_RANDOM" "$tmp/$arch" "$arch"
   expect 0 "$fipsc" export "$tmp/$arch" --gguf -o "$tmp/$arch.gguf"
-  tokens "$tmp/t-$arch.json" "$tmp/$arch" 3
-  probs "$tmp/$arch.gguf" "$tmp/t-$arch.json" "$tmp/p-$arch.f32"
-  agree "$tmp/$arch" "$tmp/t-$arch.json" "$tmp/p-$arch.f32"
+  tokens "$tmp/t-$arch.tok" "$tmp/$arch" 3
+  probs "$tmp/$arch.gguf" "$tmp/t-$arch.tok" "$tmp/p-$arch.f32"
+  agree "$tmp/$arch" "$tmp/t-$arch.tok" "$tmp/p-$arch.f32"
 done
 
 # other types: bytes as llama.cpp converts them, and llama.cpp's distributions on each file
@@ -78,16 +78,16 @@ expect 0 "$FIPSC_LLAMACPP_QUANT_AGREE" "${quant_args[@]}"
 cat "$tmp/out"
 expect_out "identical for Q8_0, Q4_0, F16 and BF16"
 [ "$(grep -c ', 0 differ' "$tmp/out")" -eq 4 ] || fail "converted bytes differ: $(cat "$tmp/out" "$tmp/err")"
-probs "$tmp/s-f16.gguf" "$tmp/t.json" "$tmp/p-f16.f32"
-agree "$tmp/s-f16.gguf" "$tmp/t.json" "$tmp/p-f16.f32" 1e-4 1e-3
-probs "$tmp/s-bf16.gguf" "$tmp/t.json" "$tmp/p-bf16.f32"
-agree "$tmp/s-bf16.gguf" "$tmp/t.json" "$tmp/p-bf16.f32" 3e-3 0.05
+probs "$tmp/s-f16.gguf" "$tmp/t.tok" "$tmp/p-f16.f32"
+agree "$tmp/s-f16.gguf" "$tmp/t.tok" "$tmp/p-f16.f32" 1e-4 1e-3
+probs "$tmp/s-bf16.gguf" "$tmp/t.tok" "$tmp/p-bf16.f32"
+agree "$tmp/s-bf16.gguf" "$tmp/t.tok" "$tmp/p-bf16.f32" 3e-3 0.05
 for type in q8_0 q4_0; do
-  probs "$tmp/s-$type.gguf" "$tmp/t.json" "$tmp/p-$type.f32"
-  agree "$tmp/s-$type.gguf" "$tmp/t.json" "$tmp/p-$type.f32" 0.03 0.3
+  probs "$tmp/s-$type.gguf" "$tmp/t.tok" "$tmp/p-$type.f32"
+  agree "$tmp/s-$type.gguf" "$tmp/t.tok" "$tmp/p-$type.f32" 0.03 0.3
 done
 # and a Q4_0 file is far from the F32 model (2.3 nats measured): the limit above discriminates
-expect 1 "$FIPSC_LLAMACPP_AGREE" "$model" "$tmp/t.json" "$tmp/p-q4_0.f32" 0.03 0.3
+expect 1 "$FIPSC_LLAMACPP_AGREE" "$model" "$tmp/t.tok" "$tmp/p-q4_0.f32" 0.03 0.3
 
 # usage errors
 expect 2 "$fipsc" export "$model" --gguf --dense -o "$tmp/x"

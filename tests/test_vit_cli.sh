@@ -93,4 +93,8 @@ printf '{"architectures": ["ViTForMaskedImageModeling"], "model_type": "vit"}' >
 expect 1 "$fipsc" classify "$tmp/unknown" "$holdout/0000.png"
 grep -q "ViTForMaskedImageModeling' is not supported" "$tmp/err" || fail "unknown architecture: $(cat "$tmp/err")"
 
+# no llama.cpp architecture for ViTs: refused before anything is written
+expect 1 "$fipsc" export "$deit" --gguf -o "$tmp/deit.gguf"
+expect_err "cannot write this architecture as GGUF"
+[ ! -e "$tmp/deit.gguf" ] || fail "a refused GGUF export left a file"
 test_end

@@ -1,11 +1,12 @@
 /* Compares fipsc's next-token distributions with llama.cpp's (tests/llamacpp/probs.mjs).
  *
- *   llamacpp_agree MODEL TOKENS.json PROBS.f32 [MAX_MEAN_KL [MIN_GAP]]
+ *   llamacpp_agree MODEL CORPUS PROBS.f32 [MAX_MEAN_KL [MIN_GAP]]
  *
  * MODEL is any language model fipsc loads (a GGUF file, the compressed .safetensors it was
- * exported from, ...); TOKENS.json the token ids; PROBS.f32 llama.cpp's probabilities
- * [n_tokens, vocab]. fipsc runs the whole sequence in one forward pass and takes the softmax of
- * its logits p; with q llama.cpp's row, per position
+ * exported from, ...); CORPUS a fipsc token corpus (binary, or text with one sequence per line);
+ * PROBS.f32 llama.cpp's probabilities [total tokens, vocab], sequence after sequence. fipsc runs
+ * each sequence in one forward pass and takes the softmax of its logits p; with q llama.cpp's
+ * row, per position
  *   KL(p || q) = Σ_v p_v (ln p_v − ln q_v)      (q renormalised to sum 1 in float64, and floored at
  *                                                  1e-30: a zero where p is not is a disagreement
  *                                                  worth ~69 nats, not a crash)
@@ -15,12 +16,12 @@
  * CPU's kernels) may pick either token; the positions skipped are counted. Exit 0 when the mean
  * KL is at most MAX_MEAN_KL (default 1e-4) and every compared argmax agrees, 1 otherwise, 2 on
  * bad input. */
-#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "core/file.h"
+#include "formats/corpus.h"
 #include "families/registry.h"
 #include "model/family.h"
 
@@ -33,27 +34,16 @@ static int fail_usage(const char *msg, const char *what)
 int main(int argc, char **argv)
 {
     if (argc < 4 || argc > 6)
-        return fail_usage("usage: llamacpp_agree MODEL TOKENS.json PROBS.f32 [MAX_MEAN_KL [MIN_GAP]]", NULL);
+        return fail_usage("usage: llamacpp_agree MODEL CORPUS PROBS.f32 [MAX_MEAN_KL [MIN_GAP]]", NULL);
     const double max_mean_kl = argc >= 5 ? atof(argv[4]) : 1e-4, min_gap_checked = argc >= 6 ? atof(argv[5]) : 1e-4;
     fipsc_error err = {0};
-    char *text = NULL;
-    size_t size;
-    if (fipsc_read_file(argv[2], &text, &size, &err)) return fail_usage(err.message, NULL);
-    cJSON *json = cJSON_Parse(text);
-    free(text);
-    int n = cJSON_IsArray(json) ? cJSON_GetArraySize(json) : 0;
-    if (n <= 0) {
-        cJSON_Delete(json);
-        return fail_usage("expected a non-empty JSON array of token ids in ", argv[2]);
-    }
-    int32_t *tokens = malloc((size_t)n * sizeof *tokens);
-    for (int i = 0; i < n; i++) tokens[i] = (int32_t)cJSON_GetNumberValue(cJSON_GetArrayItem(json, i));
-    cJSON_Delete(json);
-
+    fipsc_corpus *corpus;
+    if (fipsc_corpus_load(argv[2], &corpus, &err)) return fail_usage(err.message, NULL);
+    const int n = (int)corpus->offsets[corpus->n_seqs];
     fipsc_model *m = NULL;
     const fipsc_lm_ops *lm;
     if (fipsc_model_load(argv[1], &m, &err) || fipsc_model_need_lm(m, &lm, &err)) {
-        free(tokens);
+        fipsc_corpus_free(corpus);
         fipsc_model_free(m);
         return fail_usage(err.message, NULL);
     }
@@ -68,8 +58,13 @@ int main(int argc, char **argv)
         return 2;
     }
     const float *q = (const float *)probs->data;
+    if (fipsc_corpus_check_vocab(corpus, V, argv[2], &err)) return fail_usage(err.message, NULL);
     float *logits = malloc((size_t)n * V * sizeof *logits);
-    if (!logits || lm->forward(m, tokens, 1, n, logits, NULL, &err)) return fail_usage(err.message, NULL);
+    if (!logits) return fail_usage("out of memory", NULL);
+    for (int s = 0; s < corpus->n_seqs; s++) {
+        const int64_t at = corpus->offsets[s], len = corpus->offsets[s + 1] - at;
+        if (lm->forward(m, corpus->ids + at, 1, (int)len, logits + at * V, NULL, &err)) return fail_usage(err.message, NULL);
+    }
 
     double sum_kl = 0, max_kl = 0, max_dp = 0, min_gap = 1;
     int argmax_agree = 0, near_ties = 0;
@@ -105,7 +100,7 @@ int main(int argc, char **argv)
            argv[1], n, V, mean_kl, max_mean_kl, max_kl, max_dp, argmax_agree, n - near_ties, near_ties,
            min_gap_checked, min_gap, ok ? "agree" : "DISAGREE");
     free(logits);
-    free(tokens);
+    fipsc_corpus_free(corpus);
     fipsc_unmap_file(probs);
     fipsc_model_free(m);
     return ok ? 0 : 1;
