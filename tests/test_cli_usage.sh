@@ -41,7 +41,9 @@ done
 run 2 "fipsc inspect: expects exactly one PATH" inspect "$model" "$model"
 run 1 "fipsc inspect: $tmp/absent.bin:" inspect "$tmp/absent.bin"
 printf 'GGUF' >"$tmp/model.gguf"
-run 1 "fipsc inspect: $tmp/model.gguf: unknown checkpoint format" inspect "$tmp/model.gguf"
+run 1 "fipsc inspect: $tmp/model.gguf: truncated GGUF file: the version needs 4 bytes at offset 4" inspect "$tmp/model.gguf"
+printf 'PK\003\004' >"$tmp/model.zip"
+run 1 "fipsc inspect: $tmp/model.zip: unknown checkpoint format" inspect "$tmp/model.zip"
 head -c 1000 "$model" >"$tmp/truncated.bin"
 run 1 "fipsc inspect: $tmp/truncated.bin: truncated" inspect "$tmp/truncated.bin"
 
