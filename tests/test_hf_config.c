@@ -75,6 +75,43 @@ static void test_defaults(void)
     CHECK(strcmp(c.arch_name, "LlamaForCausalLM") == 0);
 }
 
+static bool same_config(const fipsc_config *a, const fipsc_config *b);
+
+/* Gemma and Gemma-2: transformers' defaults, null soft-capping, the activation check, and a
+ * round trip through config.json. */
+static void test_gemma(void)
+{
+    fipsc_config c;
+    fipsc_error err = {0};
+    const char *gemma2 = "{\"architectures\": [\"Gemma2ForCausalLM\"], \"hidden_size\": 64, \"intermediate_size\": 128,"
+                         " \"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"vocab_size\": 32%s}";
+    char text[1024];
+    snprintf(text, sizeof text, gemma2, "");
+    CHECK_OK(fipsc_hf_parse_config(text, "config.json", &c, &err), &err);
+    CHECK(c.gemma && c.post_norms && c.tie_embeddings && c.head_dim == 256 && c.query_pre_attn_scalar == 256.0f);
+    CHECK(c.attn_softcap == 50.0f && c.final_softcap == 30.0f && c.sliding_window == 4096 && c.max_seq_len == 8192);
+    CHECK(c.bos_token == 2 && c.eos_token == 1);
+    snprintf(text, sizeof text, gemma2,
+             ", \"head_dim\": 16, \"query_pre_attn_scalar\": 16, \"attn_logit_softcapping\": null,"
+             " \"final_logit_softcapping\": 5.5, \"sliding_window\": 8, \"hidden_activation\": \"gelu_pytorch_tanh\"");
+    CHECK_OK(fipsc_hf_parse_config(text, "config.json", &c, &err), &err);
+    CHECK(c.head_dim == 16 && c.query_pre_attn_scalar == 16.0f && c.attn_softcap == 0.0f && c.final_softcap == 5.5f &&
+          c.sliding_window == 8);
+    char *json = NULL;
+    fipsc_config back;
+    CHECK_OK(fipsc_hf_config_to_json(&c, &json, &err), &err);
+    if (json) {
+        CHECK_OK(fipsc_hf_parse_config(json, "round trip", &back, &err), &err);
+        CHECK(same_config(&back, &c));
+        free(json);
+    }
+    snprintf(text, sizeof text, gemma2, ", \"hidden_activation\": \"relu\"");
+    CHECK_FAILS(fipsc_hf_parse_config(text, "config.json", &c, &err), FIPSC_ERR_UNSUPPORTED,
+                "hidden_activation \"relu\" is not supported", &err);
+    CHECK_OK(fipsc_hf_parse_config(variant("LlamaForCausalLM", "GemmaForCausalLM"), "config.json", &c, &err), &err);
+    CHECK(c.gemma && !c.post_norms && c.attn_softcap == 0.0f && c.sliding_window == 0);
+}
+
 static void test_qwen2_mistral(void)
 {
     fipsc_config c;
@@ -188,15 +225,19 @@ static bool same_config(const fipsc_config *a, const fipsc_config *b)
            a->vocab_size == b->vocab_size && a->max_seq_len == b->max_seq_len &&
            a->norm_eps == b->norm_eps && a->rope_theta == b->rope_theta &&
            a->tie_embeddings == b->tie_embeddings && a->qkv_bias == b->qkv_bias &&
-           a->bos_token == b->bos_token && a->eos_token == b->eos_token;
+           a->bos_token == b->bos_token && a->eos_token == b->eos_token && a->gemma == b->gemma &&
+           a->post_norms == b->post_norms && a->query_pre_attn_scalar == b->query_pre_attn_scalar &&
+           a->attn_softcap == b->attn_softcap && a->final_softcap == b->final_softcap &&
+           a->sliding_window == b->sliding_window;
 }
 
 static void test_round_trip(void)
 {
     fipsc_config c, back;
     fipsc_error err = {0};
-    const char *archs[] = {"LlamaForCausalLM", "Qwen2ForCausalLM", "MistralForCausalLM"};
-    for (int a = 0; a < 3; a++) {
+    const char *archs[] = {"LlamaForCausalLM", "Qwen2ForCausalLM", "MistralForCausalLM", "GemmaForCausalLM",
+                           "Gemma2ForCausalLM"};
+    for (int a = 0; a < 5; a++) {
         CHECK_OK(fipsc_hf_parse_config(variant("LlamaForCausalLM", archs[a]), "config.json", &c, &err), &err);
         c.norm_eps = 1e-6f;
         c.rope_theta = 500000.0f;
@@ -223,6 +264,7 @@ int main(void)
     test_llama();
     test_defaults();
     test_qwen2_mistral();
+    test_gemma();
     test_missing_keys();
     test_wrong_types();
     test_unsupported();

@@ -360,7 +360,11 @@ static void test_bad_checkpoints(void)
     join(missing_path, sizeof missing_path, "does-not-exist.bin");
     CHECK_FAILS(fipsc_model_load(missing_path, &m, &err), FIPSC_ERR_NOT_FOUND, "does-not-exist.bin", &err);
     join(path, sizeof path, "model.gguf");
-    write_text(path, "GGUF");
+    write_text(path, "GGUF"); /* the magic alone: read as GGUF, and refused as truncated */
+    CHECK_FAILS(fipsc_model_load(path, &m, &err), FIPSC_ERR_FORMAT, "truncated GGUF file", &err);
+    CHECK(m == NULL);
+    join(path, sizeof path, "model.onnx");
+    write_text(path, "\x08\x07");
     CHECK_FAILS(fipsc_model_load(path, &m, &err), FIPSC_ERR_UNSUPPORTED, "unknown checkpoint format", &err);
     CHECK(m == NULL);
 }

@@ -58,14 +58,23 @@ agree "$tmp/c.gguf" "$tmp/t.tok" "$tmp/pc.f32"
 expect 1 "$FIPSC_LLAMACPP_AGREE" "$model" "$tmp/t.tok" "$tmp/pc.f32"
 expect_out "DISAGREE"
 
-# random Llama (GQA, separate lm_head) and Qwen2 (biases, NEOX RoPE) checkpoints
-for arch in llama qwen2; do
+# random Llama (GQA, separate lm_head), Qwen2 (biases, NEOX RoPE), Gemma ((1 + w) norms, √d
+# embeddings, GeGLU) and Gemma-2 (post norms, soft-capping, a 16-position window on even layers,
+# shorter than the 96-token sequence) checkpoints
+for arch in llama qwen2 gemma gemma2; do
   expect 0 "$FIPSC_LLAMACPP_MAKE_RANDOM" "$tmp/$arch" "$arch"
   expect 0 "$fipsc" export "$tmp/$arch" --gguf -o "$tmp/$arch.gguf"
   tokens "$tmp/t-$arch.tok" "$tmp/$arch" 3
   probs "$tmp/$arch.gguf" "$tmp/t-$arch.tok" "$tmp/p-$arch.f32"
   agree "$tmp/$arch" "$tmp/t-$arch.tok" "$tmp/p-$arch.f32"
 done
+# Gemma-2 compressed by FiPS (GeGLU MLPs, as in the paper's Gemma-2 runs), exported, in llama.cpp
+expect 0 "$fipsc" compress "$tmp/gemma2" -o "$tmp/gemma2-c.safetensors" --budget 0.5 --steps 100 --calib-samples 16 \
+  --calib-len 64 --quiet
+expect 0 "$fipsc" export "$tmp/gemma2-c.safetensors" --gguf -o "$tmp/gemma2-c.gguf"
+expect_out "compressed matrices of 2 groups reconstructed"
+probs "$tmp/gemma2-c.gguf" "$tmp/t-gemma2.tok" "$tmp/p-gemma2-c.f32"
+agree "$tmp/gemma2-c.safetensors" "$tmp/t-gemma2.tok" "$tmp/p-gemma2-c.f32"
 
 # other types: bytes as llama.cpp converts them, and llama.cpp's distributions on each file
 # against fipsc reading it (limits: about 3x the KL measured on this machine, docs/GGUF.md)

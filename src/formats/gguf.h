@@ -95,7 +95,7 @@ void fipsc_gguf_close(fipsc_gguf *g);
 /* Same as fipsc_gguf_close, with the signature fipsc_model_keep wants. */
 void fipsc_gguf_release(void *g);
 
-/* Whether path starts with the GGUF magic (false when it cannot be read). */
+/* Whether path is a regular file that starts with the GGUF magic (false when it cannot be read). */
 bool fipsc_gguf_is_file(const char *path);
 
 const fipsc_gguf_kv *fipsc_gguf_find(const fipsc_gguf *g, const char *key);

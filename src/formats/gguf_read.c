@@ -2,8 +2,10 @@
  * walks the file with a cursor that refuses any read past the end; every count is compared with
  * the bytes left before anything is allocated for it. */
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/file.h"
 #include "core/tensor.h"
@@ -370,6 +372,8 @@ void fipsc_gguf_release(void *g) { fipsc_gguf_close(g); }
 
 bool fipsc_gguf_is_file(const char *path)
 {
+    struct stat st; /* only regular files: opening a FIFO to read its magic would block */
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return false;
     FILE *f = fopen(path, "rb");
     if (!f) return false;
     char magic[4];

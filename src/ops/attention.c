@@ -47,8 +47,8 @@ static inline float exp_nonpositive(float x)
  * per-position loops over hd are unrolled and vectorised without remainder code: with small
  * heads (stories260K: 8) those loops are the whole cost of decoding. */
 static inline __attribute__((always_inline)) void row_impl(const float *q, const float *k, const float *v,
-                                                           int kv_dim, const int hd, int p, float scale, float *s,
-                                                           float *out)
+                                                           int kv_dim, const int hd, int p, float scale,
+                                                           float softcap, float *s, float *out)
 {
     float mx = -INFINITY;
     for (int t = 0; t <= p; t++) {
@@ -57,6 +57,7 @@ static inline __attribute__((always_inline)) void row_impl(const float *q, const
 #pragma omp simd reduction(+ : dot)
         for (int j = 0; j < hd; j++) dot += q[j] * kt[j];
         s[t] = dot * scale;
+        if (softcap > 0.0f) s[t] = softcap * tanhf(s[t] / softcap);
         mx = s[t] > mx ? s[t] : mx;
     }
 #pragma omp simd
@@ -74,17 +75,17 @@ static inline __attribute__((always_inline)) void row_impl(const float *q, const
     }
 }
 
-void fipsc_attention_row(const float *q, const float *k, const float *v, int ld, int hd, int n, float scale, float *s,
-                         float *out)
+void fipsc_attention_row(const float *q, const float *k, const float *v, int ld, int hd, int n, float scale,
+                         float softcap, float *s, float *out)
 {
     const int p = n - 1; /* the last position attended to */
     switch (hd) {
-    case 8: row_impl(q, k, v, ld, 8, p, scale, s, out); break;
-    case 16: row_impl(q, k, v, ld, 16, p, scale, s, out); break;
-    case 32: row_impl(q, k, v, ld, 32, p, scale, s, out); break;
-    case 64: row_impl(q, k, v, ld, 64, p, scale, s, out); break;
-    case 128: row_impl(q, k, v, ld, 128, p, scale, s, out); break;
-    default: row_impl(q, k, v, ld, hd, p, scale, s, out); break;
+    case 8: row_impl(q, k, v, ld, 8, p, scale, softcap, s, out); break;
+    case 16: row_impl(q, k, v, ld, 16, p, scale, softcap, s, out); break;
+    case 32: row_impl(q, k, v, ld, 32, p, scale, softcap, s, out); break;
+    case 64: row_impl(q, k, v, ld, 64, p, scale, softcap, s, out); break;
+    case 128: row_impl(q, k, v, ld, 128, p, scale, softcap, s, out); break;
+    default: row_impl(q, k, v, ld, hd, p, scale, softcap, s, out); break;
     }
 }
 
@@ -131,9 +132,10 @@ void fipsc_attention_span_backward(int len, int hd, float scale, float dq_scale,
 static void causal_item(const fipsc_causal_attention *a, long long item, float *scores)
 {
     const int r = (int)(item / a->heads), h = (int)(item % a->heads), g = h / (a->heads / a->kv_heads);
-    const size_t kv_off = (size_t)(r / a->len) * a->seq_stride + (size_t)g * a->hd;
+    const int pos = a->start_pos + r % a->len, first = a->window > 0 && pos >= a->window ? pos - a->window + 1 : 0;
+    const size_t kv_off = (size_t)(r / a->len) * a->seq_stride + (size_t)first * a->kv_stride + (size_t)g * a->hd;
     fipsc_attention_row(a->q + (size_t)r * a->q_stride + (size_t)h * a->hd, a->k + kv_off, a->v + kv_off, a->kv_stride,
-                        a->hd, a->start_pos + r % a->len + 1, a->scale, scores,
+                        a->hd, pos - first + 1, a->scale, a->softcap, scores,
                         a->out + (size_t)r * a->out_stride + (size_t)h * a->hd);
 }
 

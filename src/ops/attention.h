@@ -18,9 +18,10 @@
 
 #include <stddef.h>
 
-/* q [hd]; k, v: n rows of stride ld; s: scratch for n scores; out [hd]. */
-void fipsc_attention_row(const float *q, const float *k, const float *v, int ld, int hd, int n, float scale, float *s,
-                         float *out);
+/* q [hd]; k, v: n rows of stride ld; s: scratch for n scores; out [hd]. softcap > 0 caps the
+ * scores first, s_t ← softcap·tanh(s_t / softcap) (Gemma-2); 0 leaves them. */
+void fipsc_attention_row(const float *q, const float *k, const float *v, int ld, int hd, int n, float scale,
+                         float softcap, float *s, float *out);
 
 /* q, k, v: len rows of stride ld; p [len, len] (written: the attention weights); out: len rows of
  * stride ldo. */
@@ -42,7 +43,9 @@ void fipsc_attention_span_backward(int len, int hd, float scale, float dq_scale,
  *   row r is token i = r % len of sequence b = r / len, at position p = start_pos + i;
  *   query head h of row r is at q + r·q_stride + h·hd; it reads key/value head
  *   g = h / (heads / kv_heads) (grouped-query attention; kv_heads = heads: plain multi-head) at
- *   positions t = 0..p, k/v + b·seq_stride + t·kv_stride + g·hd, and writes out + r·out_stride + h·hd.
+ *   positions t = 0..p, k/v + b·seq_stride + t·kv_stride + g·hd, and writes out + r·out_stride + h·hd;
+ *   with window > 0 only the last `window` of them, t = max(0, p − window + 1)..p (sliding-window
+ *   attention); softcap as in fipsc_attention_row.
  * One work item is one (row, head), computed by fipsc_attention_row on one thread; the items run on
  * OpenMP threads when there is enough work (the result is the same either way). scores: scratch of
  * omp_get_max_threads() rows of scores_stride ≥ start_pos + len floats. */
@@ -53,6 +56,8 @@ typedef struct fipsc_causal_attention {
     int kv_stride;
     int heads, kv_heads, hd, len, start_pos;
     float scale;
+    int window;    /* 0: every position up to the row's own */
+    float softcap; /* 0: none */
 } fipsc_causal_attention;
 
 void fipsc_attention_causal(const fipsc_causal_attention *a, int rows, float *scores, int scores_stride);

@@ -1,11 +1,17 @@
 /* Writes a small random-weight Llama-family checkpoint in Hugging Face layout, for the llama.cpp
  * checks of architectures the shipped models do not cover (tests/test_llamacpp.sh):
  *
- *   llamacpp_make_random OUT_DIR llama|qwen2
+ *   llamacpp_make_random OUT_DIR llama|qwen2|gemma|gemma2
  *
- *   llama  LlamaForCausalLM: dim 64, hidden 160, 2 layers, 4 heads of 16, 2 kv heads (GQA),
- *          vocab 300, a separate lm_head, rope_theta 500000
- *   qwen2  Qwen2ForCausalLM: the same with q/k/v biases and tied embeddings, rope_theta 1e6
+ *   llama   LlamaForCausalLM: dim 64, hidden 160, 2 layers, 4 heads of 16, 2 kv heads (GQA),
+ *           vocab 300, a separate lm_head, rope_theta 500000
+ *   qwen2   Qwen2ForCausalLM: the same with q/k/v biases and tied embeddings, rope_theta 1e6
+ *   gemma   GemmaForCausalLM: the llama shape with tied embeddings, √dim-scaled embeddings,
+ *           (1 + w) norms and GeGLU MLPs, rope_theta 10000
+ *   gemma2  Gemma2ForCausalLM: gemma plus post-attention and pre/post-feedforward norms,
+ *           4 layers, a sliding window of 16 positions on layers 0 and 2, attention scores
+ *           soft-capped at 2 and logits at 8 (small caps, so that capping changes the result),
+ *           query_pre_attn_scalar = head_dim (what llama.cpp assumes)
  * Weights come from tests/llama_fixture.h (seeded); the lm_head is scaled up so that the
  * next-token distributions are peaked, as a trained model's are. */
 #include <stdio.h>
@@ -16,25 +22,54 @@
 
 int main(int argc, char **argv)
 {
-    if (argc != 3 || (strcmp(argv[2], "llama") != 0 && strcmp(argv[2], "qwen2") != 0)) {
-        fprintf(stderr, "usage: llamacpp_make_random OUT_DIR llama|qwen2\n");
+    const char *arch = argc == 3 ? argv[2] : "";
+    const bool qwen = strcmp(arch, "qwen2") == 0, gemma2 = strcmp(arch, "gemma2") == 0,
+               gemma = gemma2 || strcmp(arch, "gemma") == 0;
+    if (!qwen && !gemma && strcmp(arch, "llama") != 0) {
+        fprintf(stderr, "usage: llamacpp_make_random OUT_DIR llama|qwen2|gemma|gemma2\n");
         return 2;
     }
-    const bool qwen = strcmp(argv[2], "qwen2") == 0;
-    fixture_shape s = {.dim = 64, .hidden = 160, .layers = 2, .heads = 4, .kv_heads = 2, .head_dim = 16,
-                       .vocab = 300, .max_seq = 256, .eps = 1e-6f, .theta = qwen ? 1e6f : 5e5f,
-                       .tied = qwen, .qkv_bias = qwen};
-    fipsc_model *m = fixture_llama(&s, qwen ? 11 : 7);
+    fixture_shape s = {.dim = 64, .hidden = 160, .layers = gemma2 ? 4 : 2, .heads = 4, .kv_heads = 2, .head_dim = 16,
+                       .vocab = 300, .max_seq = 256, .eps = 1e-6f, .theta = qwen ? 1e6f : gemma ? 1e4f : 5e5f,
+                       .tied = qwen || gemma, .qkv_bias = qwen};
+    fipsc_model *m = fixture_llama(&s, qwen ? 11 : gemma2 ? 13 : gemma ? 12 : 7);
     fipsc_llama *v = fipsc_model_llama(m);
-    if (qwen) {
-        snprintf(v->cfg.arch_name, sizeof v->cfg.arch_name, "Qwen2ForCausalLM");
-        snprintf(m->arch_name, sizeof m->arch_name, "Qwen2ForCausalLM");
+    const char *hf_arch = qwen ? "Qwen2ForCausalLM" : gemma2 ? "Gemma2ForCausalLM" : gemma ? "GemmaForCausalLM" : NULL;
+    if (hf_arch) {
+        snprintf(v->cfg.arch_name, sizeof v->cfg.arch_name, "%s", hf_arch);
+        snprintf(m->arch_name, sizeof m->arch_name, "%s", hf_arch);
+    }
+    fipsc_error err = {0};
+    if (gemma) {
+        v->cfg.gemma = true;
+        v->cfg.bos_token = 2, v->cfg.eos_token = 1;
+        /* stored w around 0: the norms apply 1 + w */
+        for (int i = 0; i < m->n_tensors; i++)
+            if (strstr(m->tensors[i].name, "norm.weight"))
+                for (int64_t j = 0; j < m->tensors[i].shape[0]; j++) m->tensors[i].data[j] -= 1.0f;
+    }
+    if (gemma2) {
+        v->cfg.post_norms = true;
+        v->cfg.query_pre_attn_scalar = (float)s.head_dim;
+        v->cfg.attn_softcap = 2.0f;
+        v->cfg.final_softcap = 8.0f;
+        v->cfg.sliding_window = 16;
+        char name[128];
+        for (int l = 0; l < s.layers; l++) {
+            snprintf(name, sizeof name, "model.layers.%d.pre_feedforward_layernorm.weight", l);
+            fixture_add(m, name, s.dim, 0, 0.3, 0.0);
+            snprintf(name, sizeof name, "model.layers.%d.post_feedforward_layernorm.weight", l);
+            fixture_add(m, name, s.dim, 0, 0.3, 0.0);
+        }
+    }
+    if (fipsc_llama_bind(m, &err)) {
+        fprintf(stderr, "llamacpp_make_random: %s\n", err.message);
+        return 1;
     }
     /* peaked distributions: logits = head · rms(x) with |logit| of a few units */
-    const char *head = qwen ? "model.embed_tokens.weight" : "lm_head.weight";
+    const char *head = s.tied ? "model.embed_tokens.weight" : "lm_head.weight";
     fipsc_tensor *t = (fipsc_tensor *)fipsc_model_find(m, head);
-    for (int64_t i = 0; i < t->shape[0] * t->shape[1]; i++) t->data[i] *= qwen ? 0.3f : 12.0f;
-    fipsc_error err = {0};
+    for (int64_t i = 0; i < t->shape[0] * t->shape[1]; i++) t->data[i] *= gemma2 ? 1.0f : gemma ? 0.1f : qwen ? 0.3f : 12.0f;
     int rc = 0;
     if (fipsc_hf_write_llama_dir(m, argv[1], true, &err)) {
         fprintf(stderr, "llamacpp_make_random: %s\n", err.message);

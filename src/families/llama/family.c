@@ -1,6 +1,6 @@
 /* The Llama family as a plug-in (src/model/family.h): LlamaForCausalLM, MistralForCausalLM,
- * Qwen2ForCausalLM checkpoints in Hugging Face form, llama2.c .bin files and GGUF files of
- * llama.cpp's llama and qwen2 architectures. */
+ * Qwen2ForCausalLM, GemmaForCausalLM and Gemma2ForCausalLM checkpoints in Hugging Face form, llama2.c .bin files and GGUF files of
+ * llama.cpp's llama, qwen2, gemma and gemma2 architectures. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,7 +152,8 @@ static const fipsc_family_defaults defaults = {
 
 const fipsc_family fipsc_family_llama = {
     .name = "llama",
-    .title = "Llama family (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, llama2.c)",
+    .title = "Llama family (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GemmaForCausalLM, "
+             "Gemma2ForCausalLM, llama2.c, GGUF)",
     .probe = probe,
     .load = load,
     .config_to_json = config_to_json,

@@ -186,6 +186,10 @@ fipsc_status llama_run(const fipsc_model *m, llama_workspace *ws, const llama_pa
                               (int)tok, r / p->len, p->start_pos + r % p->len, vocab);
         memcpy(ws->x + (size_t)r * dim, view->tok_embeddings + (size_t)tok * dim, (size_t)dim * sizeof(float));
     }
+    if (c->gemma) { /* Gemma: embeddings × √dim (transformers' normalizer, in float32) */
+        const float scale = sqrtf((float)dim);
+        for (size_t i = 0; i < (size_t)rows * dim; i++) ws->x[i] *= scale;
+    }
 
     /* Without logits or a cache to fill, nothing after the last captured block is needed. */
     const int stop_after =
@@ -217,16 +221,30 @@ fipsc_status llama_run(const fipsc_model *m, llama_workspace *ws, const llama_pa
         const fipsc_causal_attention att = {.q = ws->q, .k = k, .v = v, .out = ws->att, .q_stride = q_dim,
                                             .out_stride = q_dim, .seq_stride = seq_stride, .kv_stride = (int)kv_dim,
                                             .heads = c->n_heads, .kv_heads = c->n_kv_heads, .hd = hd, .len = p->len,
-                                            .start_pos = p->start_pos, .scale = 1.0f / sqrtf((float)hd)};
+                                            .start_pos = p->start_pos,
+                                            .scale = c->query_pre_attn_scalar > 0 ? (float)(1.0 / sqrt((double)c->query_pre_attn_scalar))
+                                                                                    : 1.0f / sqrtf((float)hd),
+                                            .window = L->window, .softcap = c->attn_softcap};
         fipsc_attention_causal(&att, rows, ws->scores, ws->ctx_cap);
-        if ((st = fipsc_linear_apply_add(&L->o, rows, ws->att, ws->x, err))) return st;
+        if (L->post_attn_norm) { /* Gemma-2: x += post_attn_norm(o·att) */
+            if ((st = fipsc_linear_apply(&L->o, rows, ws->att, ws->mlp_out, err))) return st;
+            fipsc_rmsnorm(ws->mlp_out, L->post_attn_norm, ws->xn, rows, dim, c->norm_eps);
+            fipsc_residual_add(ws->x, ws->xn, (size_t)rows * dim);
+        } else if ((st = fipsc_linear_apply_add(&L->o, rows, ws->att, ws->x, err))) {
+            return st;
+        }
 
         fipsc_rmsnorm(ws->x, L->ffn_norm, ws->xn, rows, dim, c->norm_eps);
         if ((st = fipsc_mlp_forward(&L->mlp, rows, ws->xn, ws->mlp_out, ws->mlp_scratch, err)))
             return fipsc_fail_context(err, "layer %d MLP: ", l);
         fipsc_capture_layer *cl = fipsc_capture_find(p->capture, l);
         if (cl && (st = fipsc_capture_append(p->capture, cl, ws->xn, ws->mlp_out, rows, err))) return st;
-        fipsc_residual_add(ws->x, ws->mlp_out, (size_t)rows * dim);
+        if (L->post_ffn_norm) { /* Gemma-2: x += post_ffn_norm(mlp(...)); the MLP's own output is what FiPS fits */
+            fipsc_rmsnorm(ws->mlp_out, L->post_ffn_norm, ws->xn, rows, dim, c->norm_eps);
+            fipsc_residual_add(ws->x, ws->xn, (size_t)rows * dim);
+        } else {
+            fipsc_residual_add(ws->x, ws->mlp_out, (size_t)rows * dim);
+        }
     }
     if (!p->logits) return FIPSC_OK;
 
@@ -243,7 +261,12 @@ fipsc_status llama_run(const fipsc_model *m, llama_workspace *ws, const llama_pa
     fipsc_linear head = {.out = vocab, .in = dim, .w = view->lm_head,
                          .weight_name = view->lm_head == view->tok_embeddings ? "model.embed_tokens.weight (tied head)"
                                                                        : "lm_head.weight"};
-    return fipsc_linear_apply(&head, head_rows, ws->xn, p->logits, err);
+    if ((st = fipsc_linear_apply(&head, head_rows, ws->xn, p->logits, err))) return st;
+    if (c->final_softcap > 0) { /* Gemma-2: logits ← cap·tanh(logits / cap) */
+        const float cap = c->final_softcap;
+        for (size_t i = 0; i < (size_t)head_rows * vocab; i++) p->logits[i] = cap * tanhf(p->logits[i] / cap);
+    }
+    return FIPSC_OK;
 }
 
 fipsc_status fipsc_llama_forward(const fipsc_model *m, const int32_t *tokens, int batch, int len,

@@ -1,11 +1,13 @@
-/* The Llama family in GGUF files: reading llama.cpp's `llama` and `qwen2` architectures, and
- * writing a model as llama.cpp's converter (convert_hf_to_gguf.py) would.
+/* The Llama family in GGUF files: reading llama.cpp's `llama`, `qwen2`, `gemma` and `gemma2`
+ * architectures, and writing a model as llama.cpp's converter (convert_hf_to_gguf.py) would.
  *
  * Names. Hugging Face tensor ↔ GGUF tensor (per block N):
  *   model.embed_tokens.weight                  token_embd.weight     ne {dim, vocab}
  *   model.layers.N.input_layernorm.weight      blk.N.attn_norm.weight
  *   model.layers.N.self_attn.{q,k,v,o}_proj.*  blk.N.attn_{q,k,v,output}.*
- *   model.layers.N.post_attention_layernorm.*  blk.N.ffn_norm.weight
+ *   model.layers.N.post_attention_layernorm.*  blk.N.ffn_norm.weight          (Gemma-2: post_attention_norm)
+ *   model.layers.N.pre_feedforward_layernorm.* blk.N.ffn_norm.weight          (Gemma-2)
+ *   model.layers.N.post_feedforward_layernorm.* blk.N.post_ffw_norm.weight    (Gemma-2)
  *   model.layers.N.mlp.{gate,up,down}_proj.*   blk.N.ffn_{gate,up,down}.weight
  *   model.norm.weight                          output_norm.weight
  *   lm_head.weight                             output.weight         (absent: tied embeddings)
@@ -15,8 +17,14 @@
  * head (LLAMA_ROPE_TYPE_NORM), Hugging Face (and fipsc) rotates (i, i + hd/2). The converter
  * therefore permutes q and k rows inside every head, GGUF row 2i + s ← HF row s·hd/2 + i
  * (s ∈ {0, 1}); the reader undoes it. q·k is unchanged when both are permuted alike, so the two
- * compute the same attention. `qwen2` uses the Hugging Face order (LLAMA_ROPE_TYPE_NEOX): no
- * permutation.
+ * compute the same attention. `qwen2`, `gemma` and `gemma2` use the Hugging Face order
+ * (LLAMA_ROPE_TYPE_NEOX): no permutation.
+ *
+ * Gemma. GGUF norm weights hold 1 + w (llama.cpp multiplies by them as they are; the converter
+ * adds the 1), fipsc's tensors w. Gemma-2's soft-capping values and window are keys
+ * (gemma2.attn_logit_softcapping, .final_logit_softcapping, .attention.sliding_window); its
+ * attention scale is not stored: llama.cpp takes 1/√head_dim (1/√(dim/heads) for the 46-layer
+ * 27B), so a model whose query_pre_attn_scalar differs is not written.
  *
  * Vocabulary. fipsc's Llama models carry no tokenizer, so the file gets a placeholder SentencePiece
  * vocabulary that llama.cpp loads (tokenizer.ggml.model "llama"): <unk>, <s>, </s>, the 256 byte
@@ -40,11 +48,14 @@ typedef struct gguf_arch {
     bool permute_qk;
     bool qkv_bias;
     const char *hf_arch;
+    bool gemma, post_norms; /* Gemma: norms stored as 1 + w; Gemma-2: post norms, soft-capping, windows */
 } gguf_arch;
 
 static const gguf_arch archs[] = {
-    {"llama", true, false, "LlamaForCausalLM"},
-    {"qwen2", false, true, "Qwen2ForCausalLM"},
+    {"llama", true, false, "LlamaForCausalLM", false, false},
+    {"qwen2", false, true, "Qwen2ForCausalLM", false, false},
+    {"gemma", false, false, "GemmaForCausalLM", true, false},
+    {"gemma2", false, false, "Gemma2ForCausalLM", true, true},
 };
 
 static const gguf_arch *arch_named(const char *name)
@@ -58,35 +69,52 @@ static const gguf_arch *arch_named(const char *name)
  * the converter maps LlamaForCausalLM, MistralForCausalLM and llama2.c files). */
 static const gguf_arch *arch_for(const fipsc_config *c)
 {
-    return arch_named(strcmp(c->arch_name, "Qwen2ForCausalLM") == 0 ? "qwen2" : "llama");
+    for (size_t i = 1; i < sizeof archs / sizeof archs[0]; i++)
+        if (strcmp(c->arch_name, archs[i].hf_arch) == 0) return &archs[i];
+    return &archs[0];
 }
 
-/* One tensor name pair; "%d" stands for the block. */
+/* One tensor name pair; "%d" stands for the block. `post` 0: every architecture; 1: only those
+ * without Gemma-2's post norms; 2: only Gemma-2 (whose post_attention_layernorm follows the
+ * attention, while Llama's is the pre-MLP norm). */
 typedef struct name_pair {
     const char *hf, *gguf;
     bool rope; /* q/k: rows permuted for `llama` */
+    int post;
 } name_pair;
 
 static const name_pair block_names[] = {
-    {"model.layers.%d.input_layernorm.weight", "blk.%d.attn_norm.weight", false},
-    {"model.layers.%d.self_attn.q_proj.weight", "blk.%d.attn_q.weight", true},
-    {"model.layers.%d.self_attn.k_proj.weight", "blk.%d.attn_k.weight", true},
-    {"model.layers.%d.self_attn.v_proj.weight", "blk.%d.attn_v.weight", false},
-    {"model.layers.%d.self_attn.q_proj.bias", "blk.%d.attn_q.bias", true},
-    {"model.layers.%d.self_attn.k_proj.bias", "blk.%d.attn_k.bias", true},
-    {"model.layers.%d.self_attn.v_proj.bias", "blk.%d.attn_v.bias", false},
-    {"model.layers.%d.self_attn.o_proj.weight", "blk.%d.attn_output.weight", false},
-    {"model.layers.%d.post_attention_layernorm.weight", "blk.%d.ffn_norm.weight", false},
-    {"model.layers.%d.mlp.gate_proj.weight", "blk.%d.ffn_gate.weight", false},
-    {"model.layers.%d.mlp.up_proj.weight", "blk.%d.ffn_up.weight", false},
-    {"model.layers.%d.mlp.down_proj.weight", "blk.%d.ffn_down.weight", false},
+    {"model.layers.%d.input_layernorm.weight", "blk.%d.attn_norm.weight", false, 0},
+    {"model.layers.%d.post_attention_layernorm.weight", "blk.%d.ffn_norm.weight", false, 1},
+    {"model.layers.%d.post_attention_layernorm.weight", "blk.%d.post_attention_norm.weight", false, 2},
+    {"model.layers.%d.pre_feedforward_layernorm.weight", "blk.%d.ffn_norm.weight", false, 2},
+    {"model.layers.%d.post_feedforward_layernorm.weight", "blk.%d.post_ffw_norm.weight", false, 2},
+    {"model.layers.%d.self_attn.q_proj.weight", "blk.%d.attn_q.weight", true, 0},
+    {"model.layers.%d.self_attn.k_proj.weight", "blk.%d.attn_k.weight", true, 0},
+    {"model.layers.%d.self_attn.v_proj.weight", "blk.%d.attn_v.weight", false, 0},
+    {"model.layers.%d.self_attn.q_proj.bias", "blk.%d.attn_q.bias", true, 0},
+    {"model.layers.%d.self_attn.k_proj.bias", "blk.%d.attn_k.bias", true, 0},
+    {"model.layers.%d.self_attn.v_proj.bias", "blk.%d.attn_v.bias", false, 0},
+    {"model.layers.%d.self_attn.o_proj.weight", "blk.%d.attn_output.weight", false, 0},
+    {"model.layers.%d.mlp.gate_proj.weight", "blk.%d.ffn_gate.weight", false, 0},
+    {"model.layers.%d.mlp.up_proj.weight", "blk.%d.ffn_up.weight", false, 0},
+    {"model.layers.%d.mlp.down_proj.weight", "blk.%d.ffn_down.weight", false, 0},
 };
 static const name_pair top_names[] = {
-    {"model.embed_tokens.weight", "token_embd.weight", false},
-    {"model.norm.weight", "output_norm.weight", false},
-    {"lm_head.weight", "output.weight", false},
+    {"model.embed_tokens.weight", "token_embd.weight", false, 0},
+    {"model.norm.weight", "output_norm.weight", false, 0},
+    {"lm_head.weight", "output.weight", false, 0},
 };
 enum { N_BLOCK_NAMES = sizeof block_names / sizeof block_names[0], N_TOP_NAMES = sizeof top_names / sizeof top_names[0] };
+
+static bool pair_applies(const name_pair *p, const gguf_arch *a)
+{
+    return p->post == 0 || (p->post == 2) == a->post_norms;
+}
+
+/* Gemma's GGUF norms hold 1 + w (llama.cpp multiplies by the weight as it is), as its converter
+ * writes them; fipsc's tensors hold w, as transformers stores it. */
+static bool is_norm(const char *hf_name) { return strstr(hf_name, "norm.weight") != NULL; }
 
 /* Rows of a q or k tensor [heads·hd, cols] between the two RoPE orders, inside every head:
  * interleaved row 2i + s ↔ half-split row s·hd/2 + i. */
@@ -134,11 +162,14 @@ static fipsc_status key_float(const fipsc_gguf *g, const char *arch, const char 
     return FIPSC_OK;
 }
 
-/* Features of the architecture that the Llama runtime does not compute: refused by name. */
-static fipsc_status refuse_unsupported(const fipsc_gguf *g, const char *arch, fipsc_error *err)
+/* Features of the architecture that the Llama runtime does not compute: refused by name (a
+ * sliding window is Gemma-2's own, computed for it). */
+static fipsc_status refuse_unsupported(const fipsc_gguf *g, const gguf_arch *a, fipsc_error *err)
 {
+    const char *arch = a->name;
     static const char *const keys[] = {"rope.scaling.type", "attention.sliding_window", "rope.scaling.factor"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        if (a->post_norms && strcmp(keys[i], "attention.sliding_window") == 0) continue;
         char full[160];
         snprintf(full, sizeof full, "%s.%s", arch, keys[i]);
         const fipsc_gguf_kv *kv = fipsc_gguf_find(g, full);
@@ -166,7 +197,7 @@ static fipsc_status config_from_gguf(const fipsc_gguf *g, const gguf_arch *a, fi
         (st = key_int(g, a->name, "attention.key_length", true, c->dim / c->n_heads, 2, 4096, &c->head_dim, err)) ||
         (st = key_float(g, a->name, "attention.layer_norm_rms_epsilon", 1e-5, &c->norm_eps, err)) ||
         (st = key_float(g, a->name, "rope.freq_base", 10000.0, &c->rope_theta, err)) ||
-        (st = refuse_unsupported(g, a->name, err)))
+        (st = refuse_unsupported(g, a, err)))
         return st;
     int value_len, rope_dims;
     if ((st = key_int(g, a->name, "attention.value_length", true, c->head_dim, 1, 4096, &value_len, err)) ||
@@ -192,13 +223,30 @@ static fipsc_status config_from_gguf(const fipsc_gguf *g, const gguf_arch *a, fi
         return st;
     c->bos_token = bos >= 0 && bos < c->vocab_size ? (int)bos : -1;
     c->eos_token = eos >= 0 && eos < c->vocab_size ? (int)eos : -1;
-    return FIPSC_OK;
+    c->gemma = a->gemma;
+    c->post_norms = a->post_norms;
+    if (!a->post_norms) return FIPSC_OK;
+    /* Gemma-2: llama.cpp's defaults (window 4096, caps 50 and 30) and its attention scale, which
+     * the file does not store: 1/√head_dim, or 1/√(dim/heads) for the 46-layer (27B) model */
+    c->query_pre_attn_scalar = (float)(c->n_layers == 46 ? c->dim / c->n_heads : c->head_dim);
+    double attn_cap, final_cap;
+    char key[160];
+    snprintf(key, sizeof key, "%s.attn_logit_softcapping", a->name);
+    if ((st = fipsc_gguf_get_float(g, key, true, 50.0, &attn_cap, err))) return st;
+    snprintf(key, sizeof key, "%s.final_logit_softcapping", a->name);
+    if ((st = fipsc_gguf_get_float(g, key, true, 30.0, &final_cap, err))) return st;
+    if (!(attn_cap >= 0 && attn_cap < 1e6 && final_cap >= 0 && final_cap < 1e6))
+        return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: soft-capping values %g and %g (expected 0..1e6)", g->origin,
+                          attn_cap, final_cap);
+    c->attn_softcap = (float)attn_cap;
+    c->final_softcap = (float)final_cap;
+    return key_int(g, a->name, "attention.sliding_window", true, 4096, 1, 1 << 30, &c->sliding_window, err);
 }
 
 /* Adds the GGUF tensor gname as the model tensor hfname, [out, in] = ne {in, out}, converted
  * to float32 (q/k rows back into the Hugging Face order when the architecture permutes them). */
 static fipsc_status add_from_gguf(fipsc_model *m, const fipsc_gguf *g, const fipsc_gguf_tensor *t, const char *hfname,
-                                  bool rope, int head_dim, fipsc_error *err)
+                                  bool rope, int head_dim, float offset, fipsc_error *err)
 {
     const int64_t numel = t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
     if (t->n_dims > 2)
@@ -207,6 +255,7 @@ static fipsc_status add_from_gguf(fipsc_model *m, const fipsc_gguf *g, const fip
     float *data = malloc((size_t)(numel ? numel : 1) * sizeof *data);
     if (!data) return fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory for tensor '%s'", g->origin, t->name);
     fipsc_status st = fipsc_gguf_tensor_to_f32(g, t, data, err);
+    for (int64_t i = 0; offset != 0.0f && i < numel; i++) data[i] += offset;
     const int64_t rows = t->n_dims == 2 ? t->ne[1] : t->ne[0], cols = t->n_dims == 2 ? t->ne[0] : 1;
     if (!st && rope) {
         if (rows % head_dim) {
@@ -246,6 +295,7 @@ static fipsc_status load_tensors(fipsc_model *m, const fipsc_gguf *g, const gguf
         if (!hf[0] && sscanf(t->name, "blk.%d.%256s", &block, rest) == 2 && block >= 0 && block < c->n_layers) {
             for (int k = 0; k < N_BLOCK_NAMES && !hf[0]; k++) {
                 char gname[160];
+                if (!pair_applies(&block_names[k], a)) continue;
                 snprintf(gname, sizeof gname, block_names[k].gguf, block);
                 if (strcmp(gname, t->name) == 0) {
                     snprintf(hf, sizeof hf, block_names[k].hf, block);
@@ -257,7 +307,7 @@ static fipsc_status load_tensors(fipsc_model *m, const fipsc_gguf *g, const gguf
             return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
                               "%s: tensor '%s' is not one of the %s architecture's tensors that fipsc computes",
                               g->origin, t->name, a->name);
-        fipsc_status st = add_from_gguf(m, g, t, hf, rope, c->head_dim, err);
+        fipsc_status st = add_from_gguf(m, g, t, hf, rope, c->head_dim, a->gemma && is_norm(hf) ? -1.0f : 0.0f, err);
         if (st) return st;
     }
     return FIPSC_OK;
@@ -284,7 +334,7 @@ static fipsc_status load_parsed(fipsc_gguf *g, fipsc_model **out, fipsc_error *e
     const gguf_arch *a = NULL;
     fipsc_status st = fipsc_gguf_get_string(g, "general.architecture", arch, sizeof arch, err);
     if (!st && !(a = arch_named(arch)))
-        st = fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "%s: GGUF architecture '%s' is not one fipsc reads (llama, qwen2)",
+        st = fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "%s: GGUF architecture '%s' is not one fipsc reads (llama, qwen2, gemma, gemma2)",
                         g->origin, arch);
     fipsc_config cfg;
     if (!st) st = config_from_gguf(g, a, &cfg, err);
@@ -413,6 +463,11 @@ static void metadata(fipsc_gguf_writer *w, const fipsc_model *m, const gguf_arch
         fipsc_gguf_add_u32(w, ARCH_KEY("attention.key_length"), (uint32_t)c->head_dim);
         fipsc_gguf_add_u32(w, ARCH_KEY("attention.value_length"), (uint32_t)c->head_dim);
     }
+    if (a->post_norms) {
+        fipsc_gguf_add_u32(w, ARCH_KEY("attention.sliding_window"), (uint32_t)c->sliding_window);
+        fipsc_gguf_add_f32(w, ARCH_KEY("attn_logit_softcapping"), c->attn_softcap);
+        fipsc_gguf_add_f32(w, ARCH_KEY("final_logit_softcapping"), c->final_softcap);
+    }
 #undef ARCH_KEY
 }
 
@@ -423,6 +478,14 @@ fipsc_status fipsc_llama_gguf_export(const fipsc_model *m, const char *path, fip
     if (!v) return fipsc_fail(err, FIPSC_ERR_ARG, "%s is not a Llama-family model", m->arch_name);
     const fipsc_config *c = &v->cfg;
     const gguf_arch *a = arch_for(c);
+    if (a->post_norms) { /* llama.cpp derives Gemma-2's attention scale; the model must have that one */
+        const float expect = (float)(c->n_layers == 46 ? c->dim / c->n_heads : c->head_dim);
+        if (c->query_pre_attn_scalar != expect)
+            return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
+                              "%s: query_pre_attn_scalar %g is not what llama.cpp assumes for this shape (%g): the "
+                              "GGUF file would compute other attention",
+                              m->source_path, c->query_pre_attn_scalar, expect);
+    }
     fipsc_gguf_writer *w = fipsc_gguf_writer_new();
     if (!w) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
     metadata(w, m, a, type);
@@ -444,6 +507,7 @@ fipsc_status fipsc_llama_gguf_export(const fipsc_model *m, const char *path, fip
             for (int l = 0; top < 0 && block < 0 && l < c->n_layers; l++)
                 for (int k = 0; k < N_BLOCK_NAMES && block < 0; k++) {
                     char hf[160];
+                    if (!pair_applies(&block_names[k], a)) continue;
                     snprintf(hf, sizeof hf, block_names[k].hf, l);
                     if (strcmp(hf, t->name) == 0) {
                         block = l;
@@ -460,6 +524,16 @@ fipsc_status fipsc_llama_gguf_export(const fipsc_model *m, const char *path, fip
             if (want_pass != pass) continue;
             const float *data = t->data;
             const int64_t rows = t->shape[0], cols = t->ndim == 2 ? t->shape[1] : 1;
+            if (a->gemma && is_norm(t->name)) { /* GGUF holds 1 + w */
+                float *p = malloc((size_t)(rows * cols) * sizeof *p);
+                if (!p) {
+                    st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for tensor '%s'", t->name);
+                    break;
+                }
+                for (int64_t j = 0; j < rows * cols; j++) p[j] = 1.0f + t->data[j];
+                permuted[n_permuted++] = p;
+                data = p;
+            }
             if (rope) {
                 float *p = malloc((size_t)(rows * cols) * sizeof *p);
                 if (!p) {

@@ -1,4 +1,4 @@
-/* The Llama family in GGUF files (llama.cpp's format): the `llama` and `qwen2` architectures in
+/* The Llama family in GGUF files (llama.cpp's format): `llama`, `qwen2`, `gemma`, `gemma2` in
  * and out (src/families/llama/gguf.c says how names, RoPE row order and the vocabulary map). */
 #ifndef FIPSC_FAMILIES_LLAMA_GGUF_H
 #define FIPSC_FAMILIES_LLAMA_GGUF_H

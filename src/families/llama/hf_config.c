@@ -12,7 +12,7 @@
 #include "core/json.h"
 #include "families/llama/hf.h"
 
-typedef enum { FAMILY_LLAMA, FAMILY_MISTRAL, FAMILY_QWEN2 } family;
+typedef enum { FAMILY_LLAMA, FAMILY_MISTRAL, FAMILY_QWEN2, FAMILY_GEMMA, FAMILY_GEMMA2 } family;
 
 static const struct {
     const char *architecture, *model_type;
@@ -23,6 +23,8 @@ static const struct {
     {"LlamaForCausalLM", "llama", FAMILY_LLAMA, 2048, 1, 2},
     {"MistralForCausalLM", "mistral", FAMILY_MISTRAL, 4096 * 32, 1, 2},
     {"Qwen2ForCausalLM", "qwen2", FAMILY_QWEN2, 32768, -1, -1},
+    {"GemmaForCausalLM", "gemma", FAMILY_GEMMA, 8192, 2, 1},
+    {"Gemma2ForCausalLM", "gemma2", FAMILY_GEMMA2, 8192, 2, 1},
 };
 #define N_FAMILIES ((int)(sizeof families / sizeof families[0]))
 
@@ -81,7 +83,7 @@ static fipsc_status get_family(const cJSON *root, const char *origin, int *index
             }
         return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
                           "%s: architecture '%s' is not supported (expected LlamaForCausalLM, "
-                          "MistralForCausalLM or Qwen2ForCausalLM)",
+                          "MistralForCausalLM, Qwen2ForCausalLM, GemmaForCausalLM or Gemma2ForCausalLM)",
                           origin, first->valuestring);
     }
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "model_type");
@@ -92,7 +94,7 @@ static fipsc_status get_family(const cJSON *root, const char *origin, int *index
                 return FIPSC_OK;
             }
         return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
-                          "%s: model_type '%s' is not supported (expected llama, mistral or qwen2)",
+                          "%s: model_type '%s' is not supported (expected llama, mistral, qwen2, gemma or gemma2)",
                           origin, type->valuestring);
     }
     return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: missing required key 'architectures'", origin);
@@ -109,6 +111,19 @@ static fipsc_status check_unsupported(const cJSON *root, const char *origin, fam
         fipsc_json_brief(v, got, sizeof got);
         return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
                           "%s: rope_scaling %s is not supported (plain RoPE only)", origin, got);
+    }
+    if (fam == FAMILY_GEMMA || fam == FAMILY_GEMMA2) {
+        /* transformers' Gemma MLPs use hidden_activation (absent: gelu_pytorch_tanh) and ignore
+         * hidden_act */
+        v = cJSON_GetObjectItemCaseSensitive(root, "hidden_activation");
+        if (v && !cJSON_IsNull(v) && !(cJSON_IsString(v) && strcmp(v->valuestring, "gelu_pytorch_tanh") == 0)) {
+            char got[64];
+            fipsc_json_brief(v, got, sizeof got);
+            return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
+                              "%s: hidden_activation %s is not supported (Gemma's MLP uses \"gelu_pytorch_tanh\")",
+                              origin, got);
+        }
+        return FIPSC_OK;
     }
     v = cJSON_GetObjectItemCaseSensitive(root, "hidden_act");
     if (v && !cJSON_IsNull(v) && !(cJSON_IsString(v) && strcmp(v->valuestring, "silu") == 0)) {
@@ -130,6 +145,39 @@ static fipsc_status check_unsupported(const cJSON *root, const char *origin, fam
     if ((st = fipsc_json_bool(root, origin, "mlp_bias", &flag, err))) return st;
     if (flag)
         return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "%s: mlp_bias true is not supported", origin);
+    return FIPSC_OK;
+}
+
+/* A soft-capping value: absent keeps *out, null turns it off (0), else a positive number. */
+static fipsc_status get_softcap(const cJSON *root, const char *origin, const char *key, float *out, fipsc_error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (v && cJSON_IsNull(v)) {
+        *out = 0;
+        return FIPSC_OK;
+    }
+    return fipsc_json_positive(root, origin, key, out, err);
+}
+
+/* Gemma's and Gemma-2's keys, with transformers' defaults (Gemma2Config: query_pre_attn_scalar
+ * 256, attn_logit_softcapping 50, final_logit_softcapping 30, sliding_window 4096). */
+static fipsc_status parse_gemma(const cJSON *root, const char *origin, family fam, fipsc_config *c, fipsc_error *err)
+{
+    if (fam != FAMILY_GEMMA && fam != FAMILY_GEMMA2) return FIPSC_OK;
+    c->gemma = true;
+    if (fam == FAMILY_GEMMA) return FIPSC_OK;
+    c->post_norms = true;
+    c->query_pre_attn_scalar = 256.0f;
+    c->attn_softcap = 50.0f;
+    c->final_softcap = 30.0f;
+    c->sliding_window = 4096;
+    fipsc_status st;
+    bool present;
+    if ((st = fipsc_json_positive(root, origin, "query_pre_attn_scalar", &c->query_pre_attn_scalar, err)) ||
+        (st = get_softcap(root, origin, "attn_logit_softcapping", &c->attn_softcap, err)) ||
+        (st = get_softcap(root, origin, "final_logit_softcapping", &c->final_softcap, err)) ||
+        (st = fipsc_json_int(root, origin, "sliding_window", 1, 1 << 30, &present, &c->sliding_window, err)))
+        return st;
     return FIPSC_OK;
 }
 
@@ -163,6 +211,7 @@ static fipsc_status parse_root(const cJSON *root, const char *origin, fipsc_conf
                           "%s: num_attention_heads %d is not a multiple of num_key_value_heads %d",
                           origin, c.n_heads, c.n_kv_heads);
     if ((st = fipsc_json_int(root, origin, "head_dim", 1, MAX_DIM, &present, &c.head_dim, err))) return st;
+    if (!present && (fam == FAMILY_GEMMA || fam == FAMILY_GEMMA2)) c.head_dim = 256, present = true; /* Gemma's default */
     if (!present) {
         if (c.dim % c.n_heads != 0)
             return fipsc_fail(err, FIPSC_ERR_FORMAT,
@@ -195,7 +244,8 @@ static fipsc_status parse_root(const cJSON *root, const char *origin, fipsc_conf
 
     c.norm_eps = 1e-6f;
     c.rope_theta = 10000.0f;
-    c.tie_embeddings = false;
+    c.tie_embeddings = fam == FAMILY_GEMMA || fam == FAMILY_GEMMA2; /* Gemma's configs tie by default */
+    if ((st = parse_gemma(root, origin, fam, &c, err))) return st;
     c.qkv_bias = fam == FAMILY_QWEN2;
     c.bos_token = families[fi].default_bos;
     c.eos_token = families[fi].default_eos;
@@ -246,7 +296,8 @@ fipsc_status fipsc_hf_config_to_json(const fipsc_config *cfg, char **out, fipsc_
          cJSON_AddNumberToObject(root, "num_attention_heads", cfg->n_heads) &&
          cJSON_AddNumberToObject(root, "num_key_value_heads", cfg->n_kv_heads) &&
          cJSON_AddNumberToObject(root, "head_dim", cfg->head_dim) &&
-         cJSON_AddStringToObject(root, "hidden_act", "silu") &&
+         cJSON_AddStringToObject(root, cfg->gemma ? "hidden_activation" : "hidden_act",
+                                 cfg->gemma ? "gelu_pytorch_tanh" : "silu") &&
          cJSON_AddItemToObject(root, "rms_norm_eps", fipsc_json_float(cfg->norm_eps)) &&
          cJSON_AddItemToObject(root, "rope_theta", fipsc_json_float(cfg->rope_theta)) &&
          cJSON_AddBoolToObject(root, "tie_word_embeddings", cfg->tie_embeddings) &&
@@ -261,6 +312,14 @@ fipsc_status fipsc_hf_config_to_json(const fipsc_config *cfg, char **out, fipsc_
     if (ok && families[fi].fam == FAMILY_LLAMA)
         ok = cJSON_AddFalseToObject(root, "attention_bias") && cJSON_AddFalseToObject(root, "mlp_bias");
     if (ok && families[fi].fam == FAMILY_MISTRAL) ok = cJSON_AddNullToObject(root, "sliding_window");
+    if (ok && families[fi].fam == FAMILY_GEMMA2) {
+        ok = cJSON_AddItemToObject(root, "query_pre_attn_scalar", fipsc_json_float(cfg->query_pre_attn_scalar)) &&
+             (cfg->attn_softcap > 0 ? cJSON_AddItemToObject(root, "attn_logit_softcapping", fipsc_json_float(cfg->attn_softcap))
+                                    : cJSON_AddNullToObject(root, "attn_logit_softcapping") != NULL) &&
+             (cfg->final_softcap > 0 ? cJSON_AddItemToObject(root, "final_logit_softcapping", fipsc_json_float(cfg->final_softcap))
+                                     : cJSON_AddNullToObject(root, "final_logit_softcapping") != NULL) &&
+             cJSON_AddNumberToObject(root, "sliding_window", cfg->sliding_window);
+    }
     char *text = ok ? cJSON_Print(root) : NULL;
     cJSON_Delete(root);
     if (!text) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory writing config.json");

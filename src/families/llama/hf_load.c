@@ -48,6 +48,9 @@ static bool is_llama_tensor(const char *name, const fipsc_config *cfg)
         "mlp.gate_proj.weight",    "mlp.up_proj.weight",              "mlp.down_proj.weight"};
     for (size_t i = 0; i < sizeof always / sizeof always[0]; i++)
         if (strcmp(suffix, always[i]) == 0) return true;
+    if (cfg->post_norms && (strcmp(suffix, "pre_feedforward_layernorm.weight") == 0 ||
+                            strcmp(suffix, "post_feedforward_layernorm.weight") == 0))
+        return true;
     if (cfg->qkv_bias)
         return strcmp(suffix, "self_attn.q_proj.bias") == 0 || strcmp(suffix, "self_attn.k_proj.bias") == 0 ||
                strcmp(suffix, "self_attn.v_proj.bias") == 0;

@@ -1,9 +1,19 @@
-/* The Llama family (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, llama2.c checkpoints):
- * its configuration and its view of a model's tensors.
+/* The Llama family (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GemmaForCausalLM,
+ * Gemma2ForCausalLM, llama2.c checkpoints): its configuration and its view of a model's tensors.
  *
  *   x = embed[token];  per block: x += o·attn(rope(q·rms(x)), rope(k·rms(x)), v·rms(x))
  *                                 x += down·(silu(gate·rms(x)) ⊙ up·rms(x))
  *   logits = lm_head·rms(x)
+ *
+ * Gemma differs in ways the configuration switches on (all off for the others):
+ *   - embeddings scaled by √dim;  RMSNorm weights stored as w and applied as (1 + w);
+ *   - GeGLU MLPs: gelu (tanh approximation) instead of silu;
+ * and Gemma-2 further:
+ *   - norms after attention and after the MLP as well as before each:
+ *       x += post_attn_norm(o·attn(...));  x += post_ffn_norm(mlp(pre_ffn_norm(x)))
+ *   - attention scores scaled by query_pre_attn_scalar^-1/2 and soft-capped, s ← c·tanh(s/c);
+ *   - sliding-window attention (the last `sliding_window` positions) on even layers;
+ *   - final logits soft-capped the same way.
  *
  * Tensors use the Hugging Face names ("model.layers.0.mlp.up_proj.weight", [out, in]). Rotary
  * embeddings follow the Hugging Face convention: dimension j of a head is paired with
@@ -34,14 +44,24 @@ typedef struct fipsc_config {
     bool qkv_bias;        /* q/k/v projections carry biases (Qwen2) */
     int bos_token;        /* 1 for llama2.c; -1: none */
     int eos_token;
+    /* Gemma and Gemma-2 (see the top of this file); zero/false for the other architectures. */
+    bool gemma;           /* √dim embedding scale, (1 + w) norms, GeGLU (gelu tanh) MLPs */
+    bool post_norms;      /* Gemma-2's post-attention and pre/post-feedforward norms */
+    float query_pre_attn_scalar; /* Gemma-2: scores scaled by its −1/2 power; 0: by head_dim^−1/2 */
+    float attn_softcap;   /* 0: none */
+    float final_softcap;  /* 0: none */
+    int sliding_window;   /* Gemma-2: window of the even layers; 0: none */
 } fipsc_config;
 
 /* One block, pointing into the model's tensors. */
 typedef struct fipsc_llama_layer {
-    const float *attn_norm; /* [dim] */
+    const float *attn_norm;      /* [dim] (Gemma: 1 + w, held by the view) */
     fipsc_linear q, k, v, o;
-    const float *ffn_norm;  /* [dim] */
+    const float *post_attn_norm; /* [dim] Gemma-2; NULL otherwise */
+    const float *ffn_norm;       /* [dim] */
+    const float *post_ffn_norm;  /* [dim] Gemma-2; NULL otherwise */
     fipsc_mlp mlp;
+    int window;                  /* positions attended to; 0: all (causal) */
 } fipsc_llama_layer;
 
 /* The family's view of a model (fipsc_model.view). */
@@ -51,6 +71,7 @@ typedef struct fipsc_llama {
     fipsc_llama_layer *layers;   /* [n_layers] */
     const float *final_norm;     /* [dim] */
     const float *lm_head;        /* [vocab, dim]; == tok_embeddings when tied */
+    float *norm_weights;         /* Gemma: every norm's 1 + w, owned here (the tensors keep w) */
 } fipsc_llama;
 
 extern const fipsc_family fipsc_family_llama;

@@ -13,6 +13,7 @@ static void view_free(void *p)
     fipsc_llama *v = p;
     if (!v) return;
     free(v->layers);
+    free(v->norm_weights);
     free(v);
 }
 
@@ -56,6 +57,36 @@ static fipsc_status bind_linear(const fipsc_model *m, int l, const char *proj, i
     if (!bias) return FIPSC_OK;
     snprintf(suffix, sizeof suffix, "%s.bias", proj);
     return require_layer(m, l, suffix, 1, out, 0, &lin->bias, err);
+}
+
+/* Gemma applies RMSNorm weights as (1 + w), computed in float32 as transformers does: the view
+ * points every norm at its own copy of 1 + w, so the runtime's RMSNorm stays the one kernel. */
+static fipsc_status gemma_norms(fipsc_llama *view, fipsc_error *err)
+{
+    const fipsc_config *c = &view->cfg;
+    const int per_layer = c->post_norms ? 4 : 2;
+    const size_t n = ((size_t)c->n_layers * per_layer + 1) * (size_t)c->dim;
+    float *w = malloc(n * sizeof *w);
+    if (!w) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for the norm weights");
+    free(view->norm_weights);
+    view->norm_weights = w;
+    const float **norms[5];
+    for (int l = -1; l < c->n_layers; l++) {
+        fipsc_llama_layer *L = l >= 0 ? &view->layers[l] : NULL;
+        int k = 0;
+        if (!L) norms[k++] = &view->final_norm;
+        else {
+            norms[k++] = &L->attn_norm;
+            norms[k++] = &L->ffn_norm;
+            if (c->post_norms) norms[k++] = &L->post_attn_norm, norms[k++] = &L->post_ffn_norm;
+        }
+        for (int i = 0; i < k; i++) {
+            for (int j = 0; j < c->dim; j++) w[j] = 1.0f + (*norms[i])[j];
+            *norms[i] = w;
+            w += c->dim;
+        }
+    }
+    return FIPSC_OK;
 }
 
 fipsc_status fipsc_llama_bind(fipsc_model *m, fipsc_error *err)
@@ -107,10 +138,18 @@ fipsc_status fipsc_llama_bind(fipsc_model *m, fipsc_error *err)
         return fipsc_fail_context(err, "tie_word_embeddings is false: ");
     }
 
+    /* Gemma-2 names its pre-MLP norm pre_feedforward_layernorm; its post_attention_layernorm
+     * follows the attention instead (Llama's post_attention_layernorm is the pre-MLP norm). */
+    const char *ffn_norm_name = c->post_norms ? "pre_feedforward_layernorm.weight" : "post_attention_layernorm.weight";
     for (int l = 0; l < c->n_layers; l++) {
         fipsc_llama_layer *L = &layers[l];
+        L->window = c->sliding_window > 0 && l % 2 == 0 ? c->sliding_window : 0;
+        if (c->post_norms &&
+            ((st = require_layer(m, l, "post_attention_layernorm.weight", 1, c->dim, 0, &L->post_attn_norm, err)) ||
+             (st = require_layer(m, l, "post_feedforward_layernorm.weight", 1, c->dim, 0, &L->post_ffn_norm, err))))
+            return st;
         if ((st = require_layer(m, l, "input_layernorm.weight", 1, c->dim, 0, &L->attn_norm, err)) ||
-            (st = require_layer(m, l, "post_attention_layernorm.weight", 1, c->dim, 0, &L->ffn_norm, err)) ||
+            (st = require_layer(m, l, ffn_norm_name, 1, c->dim, 0, &L->ffn_norm, err)) ||
             (st = bind_linear(m, l, "self_attn.q_proj", q_dim, c->dim, c->qkv_bias, &L->q, err)) ||
             (st = bind_linear(m, l, "self_attn.k_proj", kv_dim, c->dim, c->qkv_bias, &L->k, err)) ||
             (st = bind_linear(m, l, "self_attn.v_proj", kv_dim, c->dim, c->qkv_bias, &L->v, err)) ||
@@ -118,7 +157,7 @@ fipsc_status fipsc_llama_bind(fipsc_model *m, fipsc_error *err)
             return st;
         fipsc_mlp *mlp = &L->mlp;
         mlp->kind = FIPSC_MLP_GATED;
-        mlp->act = FIPSC_ACT_SILU;
+        mlp->act = c->gemma ? FIPSC_ACT_GELU_TANH : FIPSC_ACT_SILU;
         mlp->d = c->dim;
         mlp->f = c->hidden_dim;
         if ((st = bind_linear(m, l, "mlp.gate_proj", c->hidden_dim, c->dim, false, &mlp->gate, err)) ||
@@ -126,6 +165,6 @@ fipsc_status fipsc_llama_bind(fipsc_model *m, fipsc_error *err)
             (st = bind_linear(m, l, "mlp.down_proj", c->dim, c->hidden_dim, false, &mlp->down, err)))
             return st;
     }
-    return FIPSC_OK;
+    return c->gemma ? gemma_norms(view, err) : FIPSC_OK;
 }
 
