@@ -205,9 +205,47 @@ static void test_unsupported(void)
                                       "config.json", &c, &err),
                 FIPSC_ERR_UNSUPPORTED, "hidden_act", &err);
     CHECK_FAILS(fipsc_hf_parse_config(variant("\"rope_theta\": 10000.0",
+                                              "\"rope_theta\": 10000.0, \"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4}"),
+                                      "config.json", &c, &err),
+                FIPSC_ERR_UNSUPPORTED, "rope_scaling type \"yarn\" is not supported", &err);
+    CHECK_FAILS(fipsc_hf_parse_config(variant("\"rope_theta\": 10000.0",
                                               "\"rope_theta\": 10000.0, \"rope_scaling\": {\"rope_type\": \"llama3\"}"),
                                       "config.json", &c, &err),
-                FIPSC_ERR_UNSUPPORTED, "rope_scaling", &err);
+                FIPSC_ERR_FORMAT, "of type llama3 needs factor", &err);
+    /* Llama 3.2 as published */
+    CHECK_OK(fipsc_hf_parse_config(variant("\"rope_theta\": 10000.0",
+                                           "\"rope_theta\": 500000.0, \"rope_scaling\": {\"factor\": 32.0, "
+                                           "\"high_freq_factor\": 4.0, \"low_freq_factor\": 1.0, "
+                                           "\"original_max_position_embeddings\": 8192, \"rope_type\": \"llama3\"}"),
+                                   "config.json", &c, &err),
+             &err);
+    CHECK(c.rope_scaling == FIPSC_ROPE_LLAMA3 && c.rope_factor == 32.0f && c.rope_original_context == 8192);
+    {
+        /* high frequencies unchanged, low ones divided by the factor, the band between smoothed */
+        fipsc_config h = c;
+        h.head_dim = 128;
+        CHECK(fipsc_llama_rope_inv_freq(&h, 0) == 1.0f);
+        float lowest = 1.0f / powf(500000.0f, 126.0f / 128.0f);
+        CHECK(fipsc_llama_rope_inv_freq(&h, 63) == lowest / 32.0f);
+        int smoothed = 0;
+        for (int j = 0; j < 64; j++) {
+            float base = 1.0f / powf(500000.0f, (float)(2 * j) / 128.0f), f = fipsc_llama_rope_inv_freq(&h, j);
+            smoothed += f < base && f > base / 32.0f;
+            CHECK(f <= base && f >= base / 32.0f);
+        }
+        CHECK_MSG(smoothed > 0 && smoothed < 20, "%d smoothed pairs", smoothed);
+        char *json = NULL;
+        fipsc_config back;
+        CHECK_OK(fipsc_hf_config_to_json(&c, &json, &err), &err);
+        if (json) {
+            CHECK_OK(fipsc_hf_parse_config(json, "round trip", &back, &err), &err);
+            CHECK(back.rope_scaling == c.rope_scaling && back.rope_factor == c.rope_factor &&
+                  back.rope_low_freq_factor == c.rope_low_freq_factor &&
+                  back.rope_high_freq_factor == c.rope_high_freq_factor &&
+                  back.rope_original_context == c.rope_original_context);
+            free(json);
+        }
+    }
     CHECK_FAILS(fipsc_hf_parse_config(variant("\"rope_theta\": 10000.0", "\"rope_theta\": 10000.0, \"attention_bias\": true"),
                                       "config.json", &c, &err),
                 FIPSC_ERR_UNSUPPORTED, "attention_bias", &err);
@@ -228,7 +266,8 @@ static bool same_config(const fipsc_config *a, const fipsc_config *b)
            a->bos_token == b->bos_token && a->eos_token == b->eos_token && a->gemma == b->gemma &&
            a->post_norms == b->post_norms && a->query_pre_attn_scalar == b->query_pre_attn_scalar &&
            a->attn_softcap == b->attn_softcap && a->final_softcap == b->final_softcap &&
-           a->sliding_window == b->sliding_window;
+           a->sliding_window == b->sliding_window && a->rope_scaling == b->rope_scaling &&
+           a->rope_factor == b->rope_factor;
 }
 
 static void test_round_trip(void)

@@ -8,7 +8,8 @@
 #
 #   stories260K dense, F32 GGUF: llama.cpp agrees with fipsc on the GGUF and on the llama2.c file
 #   stories260K compressed by `fipsc compress`, exported: llama.cpp agrees with the compressed file
-#   random Llama (GQA, separate head) and Qwen2 (q/k/v biases, NEOX RoPE) checkpoints, exported
+#   random Llama (GQA, separate head), Llama with Llama 3.2's RoPE scaling, Qwen2 (q/k/v biases,
+#   NEOX RoPE), Gemma and Gemma-2 checkpoints, exported; a FiPS-compressed Gemma-2, exported
 #   F16, BF16, Q8_0, Q4_0 exports: bytes identical to llama.cpp's conversion of the F32 export;
 #     llama.cpp on each agrees with fipsc reading the same file (limits below: llama.cpp's kernels
 #     round activations to the weights' type — F16, BF16, or 8-bit blocks for Q8_0/Q4_0)
@@ -68,6 +69,22 @@ for arch in llama qwen2 gemma gemma2; do
   probs "$tmp/$arch.gguf" "$tmp/t-$arch.tok" "$tmp/p-$arch.f32"
   agree "$tmp/$arch" "$tmp/t-$arch.tok" "$tmp/p-$arch.f32"
 done
+# Llama 3.2's RoPE scaling (rope_type llama3; in GGUF a rope_freqs.weight tensor), over 2048
+# tokens so that the scaled and smoothed low frequencies turn; without the scaling it must fail
+expect 0 "$FIPSC_LLAMACPP_MAKE_RANDOM" "$tmp/llama3" llama3
+expect 0 "$fipsc" export "$tmp/llama3" --gguf -o "$tmp/llama3.gguf"
+expect 0 "$fipsc" inspect "$tmp/llama3.gguf"
+expect_out "rope_freqs.weight *F32 *\[8\]"
+"$fipsc" generate "$tmp/llama3" -n 2047 --seed 3 --ignore-eos >"$tmp/t-llama3.tok"
+probs "$tmp/llama3.gguf" "$tmp/t-llama3.tok" "$tmp/p-llama3.f32"
+agree "$tmp/llama3" "$tmp/t-llama3.tok" "$tmp/p-llama3.f32"
+agree "$tmp/llama3.gguf" "$tmp/t-llama3.tok" "$tmp/p-llama3.f32"
+cp -r "$tmp/llama3" "$tmp/llama3-unscaled"
+node -e 'const f = process.argv[1], fs = require("fs"); const c = JSON.parse(fs.readFileSync(f)); delete c.rope_scaling;
+  fs.writeFileSync(f, JSON.stringify(c))' "$tmp/llama3-unscaled/config.json"
+expect 1 "$FIPSC_LLAMACPP_AGREE" "$tmp/llama3-unscaled" "$tmp/t-llama3.tok" "$tmp/p-llama3.f32"
+expect_out "DISAGREE"
+
 # Gemma-2 compressed by FiPS (GeGLU MLPs, as in the paper's Gemma-2 runs), exported, in llama.cpp
 expect 0 "$fipsc" compress "$tmp/gemma2" -o "$tmp/gemma2-c.safetensors" --budget 0.5 --steps 100 --calib-samples 16 \
   --calib-len 64 --quiet

@@ -1,10 +1,14 @@
 /* Writes a small random-weight Llama-family checkpoint in Hugging Face layout, for the llama.cpp
  * checks of architectures the shipped models do not cover (tests/test_llamacpp.sh):
  *
- *   llamacpp_make_random OUT_DIR llama|qwen2|gemma|gemma2
+ *   llamacpp_make_random OUT_DIR llama|llama3|qwen2|gemma|gemma2
  *
  *   llama   LlamaForCausalLM: dim 64, hidden 160, 2 layers, 4 heads of 16, 2 kv heads (GQA),
  *           vocab 300, a separate lm_head, rope_theta 500000
+ *   llama3  the llama shape with Llama 3.2's RoPE scaling (rope_type llama3, factor 32, low/high
+ *           frequency factors 1 and 4, original context 8192) and a context of 4096: over a
+ *           sequence of 2048 tokens its pairs of wavelength 2048..8192 (smoothed) and beyond (scaled)
+ *           turn far enough for the scaling to change the result
  *   qwen2   Qwen2ForCausalLM: the same with q/k/v biases and tied embeddings, rope_theta 1e6
  *   gemma   GemmaForCausalLM: the llama shape with tied embeddings, √dim-scaled embeddings,
  *           (1 + w) norms and GeGLU MLPs, rope_theta 10000
@@ -24,13 +28,13 @@ int main(int argc, char **argv)
 {
     const char *arch = argc == 3 ? argv[2] : "";
     const bool qwen = strcmp(arch, "qwen2") == 0, gemma2 = strcmp(arch, "gemma2") == 0,
-               gemma = gemma2 || strcmp(arch, "gemma") == 0;
-    if (!qwen && !gemma && strcmp(arch, "llama") != 0) {
-        fprintf(stderr, "usage: llamacpp_make_random OUT_DIR llama|qwen2|gemma|gemma2\n");
+               gemma = gemma2 || strcmp(arch, "gemma") == 0, llama3 = strcmp(arch, "llama3") == 0;
+    if (!qwen && !gemma && !llama3 && strcmp(arch, "llama") != 0) {
+        fprintf(stderr, "usage: llamacpp_make_random OUT_DIR llama|llama3|qwen2|gemma|gemma2\n");
         return 2;
     }
     fixture_shape s = {.dim = 64, .hidden = 160, .layers = gemma2 ? 4 : 2, .heads = 4, .kv_heads = 2, .head_dim = 16,
-                       .vocab = 300, .max_seq = 256, .eps = 1e-6f, .theta = qwen ? 1e6f : gemma ? 1e4f : 5e5f,
+                       .vocab = 300, .max_seq = llama3 ? 4096 : 256, .eps = 1e-6f, .theta = qwen ? 1e6f : gemma ? 1e4f : 5e5f,
                        .tied = qwen || gemma, .qkv_bias = qwen};
     fipsc_model *m = fixture_llama(&s, qwen ? 11 : gemma2 ? 13 : gemma ? 12 : 7);
     fipsc_llama *v = fipsc_model_llama(m);
@@ -40,6 +44,13 @@ int main(int argc, char **argv)
         snprintf(m->arch_name, sizeof m->arch_name, "%s", hf_arch);
     }
     fipsc_error err = {0};
+    if (llama3) {
+        v->cfg.rope_scaling = FIPSC_ROPE_LLAMA3;
+        v->cfg.rope_factor = 32.0f;
+        v->cfg.rope_low_freq_factor = 1.0f;
+        v->cfg.rope_high_freq_factor = 4.0f;
+        v->cfg.rope_original_context = 8192;
+    }
     if (gemma) {
         v->cfg.gemma = true;
         v->cfg.bos_token = 2, v->cfg.eos_token = 1;

@@ -43,13 +43,14 @@ static fipsc_status grow(float **p, size_t n, fipsc_error *err)
     return FIPSC_OK;
 }
 
-/* RoPE angles for positions [from, to): inv_freq[j] = 1 / θ^(2j/head_dim), evaluated in float
- * exactly as Hugging Face (and llama2.c's run.c) do, so the tables match theirs bit for bit. */
+/* RoPE angles for positions [from, to): inv_freq[j] = 1 / θ^(2j/head_dim) (scaled as the
+ * configuration's rope_scaling says: fipsc_llama_rope_inv_freq), evaluated in float exactly as
+ * Hugging Face (and llama2.c's run.c) do, so the tables match theirs bit for bit. */
 static void fill_rope(const fipsc_config *c, float *cosv, float *sinv, int from, int to)
 {
     int half = c->head_dim / 2;
     for (int j = 0; j < half; j++) {
-        float inv_freq = 1.0f / powf(c->rope_theta, (float)(2 * j) / (float)c->head_dim);
+        float inv_freq = fipsc_llama_rope_inv_freq(c, j);
         for (int pos = from; pos < to; pos++) {
             float angle = (float)pos * inv_freq;
             cosv[(size_t)pos * half + j] = cosf(angle);

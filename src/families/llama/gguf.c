@@ -31,6 +31,7 @@
  * tokens <0x00>..<0xFF> when the vocabulary has room for them (llama2.c's convention, which the
  * stories models follow), then "<fipsc-placeholder-N>"; general.description says so. Token ids,
  * not text, are what agree with the source model. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,20 +167,77 @@ static fipsc_status key_float(const fipsc_gguf *g, const char *arch, const char 
  * sliding window is Gemma-2's own, computed for it). */
 static fipsc_status refuse_unsupported(const fipsc_gguf *g, const gguf_arch *a, fipsc_error *err)
 {
-    const char *arch = a->name;
-    static const char *const keys[] = {"rope.scaling.type", "attention.sliding_window", "rope.scaling.factor"};
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        if (a->post_norms && strcmp(keys[i], "attention.sliding_window") == 0) continue;
-        char full[160];
-        snprintf(full, sizeof full, "%s.%s", arch, keys[i]);
-        const fipsc_gguf_kv *kv = fipsc_gguf_find(g, full);
-        if (!kv) continue;
-        if (kv->type == FIPSC_GGUF_STRING && kv->str.len == 4 && memcmp(kv->str.ptr, "none", 4) == 0) continue;
-        if (kv->type == FIPSC_GGUF_F32 && (kv->f == 0.0 || kv->f == 1.0)) continue;
-        return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "%s: %s is set; fipsc's Llama runtime does not implement it",
-                          g->origin, full);
-    }
+    char full[160];
+    snprintf(full, sizeof full, "%s.attention.sliding_window", a->name);
+    if (!a->post_norms && fipsc_gguf_find(g, full))
+        return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "%s: %s is set; fipsc's %s runtime has no sliding window",
+                          g->origin, full, a->name);
     return FIPSC_OK;
+}
+
+/* The factors llama.cpp divides RoPE pair j's angle by (rope_freqs.weight), as its converter
+ * computes them for Llama 3.1/3.2's "llama3" scaling: the ratio of plain to scaled inverse
+ * frequency (fipsc_llama_rope_inv_freq). */
+static void llama3_rope_factors(const fipsc_config *c, float *factors)
+{
+    fipsc_config plain = *c;
+    plain.rope_scaling = FIPSC_ROPE_NONE;
+    for (int j = 0; j < c->head_dim / 2; j++)
+        factors[j] = (float)((double)fipsc_llama_rope_inv_freq(&plain, j) / (double)fipsc_llama_rope_inv_freq(c, j));
+}
+
+/* RoPE scaling: rope.scaling.type none or linear (with rope.scaling.factor); a rope_freqs.weight
+ * tensor (llama3 scaling, as the converter writes it) must be Llama 3.1's or 3.2's — factor 8 or
+ * 32, low/high frequency factors 1 and 4, original context 8192 — since the file keeps only the
+ * per-pair factors, not the parameters that config.json needs. */
+static fipsc_status rope_from_gguf(const fipsc_gguf *g, const gguf_arch *a, fipsc_config *c, fipsc_error *err)
+{
+    char key[160], type[32] = "none";
+    snprintf(key, sizeof key, "%s.rope.scaling.type", a->name);
+    fipsc_status st;
+    if (fipsc_gguf_find(g, key) && (st = fipsc_gguf_get_string(g, key, type, sizeof type, err))) return st;
+    if (strcmp(type, "linear") == 0) {
+        double factor;
+        snprintf(key, sizeof key, "%s.rope.scaling.factor", a->name);
+        if ((st = fipsc_gguf_get_float(g, key, false, 1.0, &factor, err))) return st;
+        if (!(factor > 0 && factor < 1e6))
+            return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: %s is %g", g->origin, key, factor);
+        c->rope_scaling = FIPSC_ROPE_LINEAR;
+        c->rope_factor = (float)factor;
+    } else if (strcmp(type, "none") != 0) {
+        return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
+                          "%s: RoPE scaling '%s' is not supported (fipsc computes linear and Llama 3's llama3)",
+                          g->origin, type);
+    }
+    const fipsc_gguf_tensor *t = fipsc_gguf_find_tensor(g, "rope_freqs.weight");
+    if (!t) return FIPSC_OK;
+    if (c->rope_scaling != FIPSC_ROPE_NONE || t->n_dims != 1 || t->ne[0] != c->head_dim / 2 || t->type != FIPSC_GGML_F32)
+        return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
+                          "%s: rope_freqs.weight must be %d F32 factors of a model without other RoPE scaling",
+                          g->origin, c->head_dim / 2);
+    float stored[2048], want[2048];
+    if (c->head_dim / 2 > 2048) return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "%s: head_dim %d", g->origin, c->head_dim);
+    fipsc_gguf_tensor_to_f32(g, t, stored, err);
+    static const float factors[] = {8.0f, 32.0f, 16.0f, 4.0f};
+    for (size_t k = 0; k < sizeof factors / sizeof factors[0]; k++) {
+        fipsc_config t3 = *c;
+        t3.rope_scaling = FIPSC_ROPE_LLAMA3;
+        t3.rope_factor = factors[k];
+        t3.rope_low_freq_factor = 1.0f;
+        t3.rope_high_freq_factor = 4.0f;
+        t3.rope_original_context = 8192;
+        llama3_rope_factors(&t3, want);
+        bool same = true;
+        for (int j = 0; j < c->head_dim / 2 && same; j++) same = fabsf(stored[j] - want[j]) <= 1e-4f * want[j];
+        if (same) {
+            *c = t3;
+            return FIPSC_OK;
+        }
+    }
+    return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
+                      "%s: rope_freqs.weight holds RoPE factors that are not Llama 3.1/3.2's llama3 scaling (factor 8, "
+                      "16 or 32, low/high 1 and 4, original context 8192)",
+                      g->origin);
 }
 
 static fipsc_status config_from_gguf(const fipsc_gguf *g, const gguf_arch *a, fipsc_config *c, fipsc_error *err)
@@ -225,6 +283,7 @@ static fipsc_status config_from_gguf(const fipsc_gguf *g, const gguf_arch *a, fi
     c->eos_token = eos >= 0 && eos < c->vocab_size ? (int)eos : -1;
     c->gemma = a->gemma;
     c->post_norms = a->post_norms;
+    if ((st = rope_from_gguf(g, a, c, err))) return st;
     if (!a->post_norms) return FIPSC_OK;
     /* Gemma-2: llama.cpp's defaults (window 4096, caps 50 and 30) and its attention scale, which
      * the file does not store: 1/√head_dim, or 1/√(dim/heads) for the 46-layer (27B) model */
@@ -286,6 +345,7 @@ static fipsc_status load_tensors(fipsc_model *m, const fipsc_gguf *g, const gguf
     const fipsc_config *c = &fipsc_model_llama(m)->cfg;
     for (int64_t i = 0; i < g->n_tensors; i++) {
         const fipsc_gguf_tensor *t = &g->tensors[i];
+        if (strcmp(t->name, "rope_freqs.weight") == 0) continue; /* read into the configuration */
         char hf[160] = "";
         bool rope = false;
         int block;
@@ -463,6 +523,10 @@ static void metadata(fipsc_gguf_writer *w, const fipsc_model *m, const gguf_arch
         fipsc_gguf_add_u32(w, ARCH_KEY("attention.key_length"), (uint32_t)c->head_dim);
         fipsc_gguf_add_u32(w, ARCH_KEY("attention.value_length"), (uint32_t)c->head_dim);
     }
+    if (c->rope_scaling == FIPSC_ROPE_LINEAR) {
+        fipsc_gguf_add_string(w, ARCH_KEY("rope.scaling.type"), "linear");
+        fipsc_gguf_add_f32(w, ARCH_KEY("rope.scaling.factor"), c->rope_factor);
+    }
     if (a->post_norms) {
         fipsc_gguf_add_u32(w, ARCH_KEY("attention.sliding_window"), (uint32_t)c->sliding_window);
         fipsc_gguf_add_f32(w, ARCH_KEY("attn_logit_softcapping"), c->attn_softcap);
@@ -548,7 +612,18 @@ fipsc_status fipsc_llama_gguf_export(const fipsc_model *m, const char *path, fip
             fipsc_gguf_add_tensor(w, gname, t->ndim, ne, stored_type(type, t), data);
         }
     }
+    float *rope_factors = NULL;
+    if (!st && c->rope_scaling == FIPSC_ROPE_LLAMA3) { /* as the converter: a rope_freqs.weight tensor */
+        if (!(rope_factors = malloc((size_t)c->head_dim / 2 * sizeof *rope_factors)))
+            st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
+        else {
+            llama3_rope_factors(c, rope_factors);
+            const int64_t ne[1] = {c->head_dim / 2};
+            fipsc_gguf_add_tensor(w, "rope_freqs.weight", 1, ne, FIPSC_GGML_F32, rope_factors);
+        }
+    }
     if (!st) st = fipsc_gguf_write(w, path, overwrite, err);
+    free(rope_factors);
     for (int i = 0; i < n_permuted; i++) free(permuted[i]);
     free(permuted);
     for (int i = 0; vocab && i < c->vocab_size; i++) free(vocab[i]);

@@ -31,8 +31,9 @@
  * (Qwen2), bos/eos_token_id = 1/2 (Llama, Mistral) or none (Qwen2); "none" (absent or null) is
  * stored as -1, and a list of eos ids keeps the first. q/k/v biases: always for Qwen2 (as in
  * transformers), never for Llama/Mistral. A missing required key or
- * a value of the wrong type fails with FIPSC_ERR_FORMAT naming the key; features the runtime
- * would silently get wrong (rope_scaling, attention_bias on Llama/Mistral — it adds an o_proj
+ * a value of the wrong type fails with FIPSC_ERR_FORMAT naming the key; rope_scaling of type
+ * linear or llama3 (Llama 3.1/3.2) is computed; features the runtime would silently get wrong
+ * (other rope_scaling types, attention_bias on Llama/Mistral — it adds an o_proj
  * bias — mlp_bias, a hidden_act other than silu) fail with FIPSC_ERR_UNSUPPORTED. A Mistral
  * sliding_window caps max_seq_len: within the window, full attention is the same computation. */
 fipsc_status fipsc_hf_parse_config(const char *json_text, const char *origin, fipsc_config *cfg,

@@ -105,13 +105,7 @@ static fipsc_status get_family(const cJSON *root, const char *origin, int *index
 static fipsc_status check_unsupported(const cJSON *root, const char *origin, family fam,
                                       fipsc_error *err)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
-    if (v && !cJSON_IsNull(v)) {
-        char got[64];
-        fipsc_json_brief(v, got, sizeof got);
-        return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
-                          "%s: rope_scaling %s is not supported (plain RoPE only)", origin, got);
-    }
+    const cJSON *v = NULL;
     if (fam == FAMILY_GEMMA || fam == FAMILY_GEMMA2) {
         /* transformers' Gemma MLPs use hidden_activation (absent: gelu_pytorch_tanh) and ignore
          * hidden_act */
@@ -181,6 +175,54 @@ static fipsc_status parse_gemma(const cJSON *root, const char *origin, family fa
     return FIPSC_OK;
 }
 
+/* rope_scaling: null or absent (plain RoPE), {"rope_type" (or "type"): "linear", "factor"}, or
+ * Llama 3.1/3.2's {"rope_type": "llama3", "factor", "low_freq_factor", "high_freq_factor",
+ * "original_max_position_embeddings"}. Other types (dynamic, yarn, longrope, ...) compute
+ * something else: refused by name. */
+static fipsc_status parse_rope_scaling(const cJSON *root, const char *origin, fipsc_config *c, fipsc_error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
+    if (!v || cJSON_IsNull(v)) return FIPSC_OK;
+    char where[512];
+    snprintf(where, sizeof where, "%s: rope_scaling", origin);
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(v, "rope_type");
+    if (!type) type = cJSON_GetObjectItemCaseSensitive(v, "type");
+    if (!cJSON_IsObject(v) || !cJSON_IsString(type)) {
+        char got[64];
+        fipsc_json_brief(v, got, sizeof got);
+        return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s must be an object with a \"rope_type\", got %s", where, got);
+    }
+    fipsc_status st;
+    if (strcmp(type->valuestring, "default") == 0) return FIPSC_OK;
+    if (strcmp(type->valuestring, "linear") == 0) {
+        c->rope_scaling = FIPSC_ROPE_LINEAR;
+        c->rope_factor = 0;
+        if ((st = fipsc_json_positive(v, where, "factor", &c->rope_factor, err))) return st;
+        if (c->rope_factor <= 0) return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s needs a \"factor\"", where);
+        return FIPSC_OK;
+    }
+    if (strcmp(type->valuestring, "llama3") != 0)
+        return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
+                          "%s type \"%s\" is not supported (fipsc computes \"linear\" and \"llama3\")", where,
+                          type->valuestring);
+    c->rope_scaling = FIPSC_ROPE_LLAMA3;
+    c->rope_factor = c->rope_low_freq_factor = c->rope_high_freq_factor = 0;
+    bool present = false;
+    if ((st = fipsc_json_positive(v, where, "factor", &c->rope_factor, err)) ||
+        (st = fipsc_json_positive(v, where, "low_freq_factor", &c->rope_low_freq_factor, err)) ||
+        (st = fipsc_json_positive(v, where, "high_freq_factor", &c->rope_high_freq_factor, err)) ||
+        (st = fipsc_json_int(v, where, "original_max_position_embeddings", 1, 1 << 30, &present,
+                             &c->rope_original_context, err)))
+        return st;
+    if (c->rope_factor <= 0 || c->rope_low_freq_factor <= 0 || !present ||
+        !(c->rope_high_freq_factor > c->rope_low_freq_factor))
+        return fipsc_fail(err, FIPSC_ERR_FORMAT,
+                          "%s of type llama3 needs factor, low_freq_factor < high_freq_factor and "
+                          "original_max_position_embeddings",
+                          where);
+    return FIPSC_OK;
+}
+
 static fipsc_status parse_root(const cJSON *root, const char *origin, fipsc_config *cfg,
                                fipsc_error *err)
 {
@@ -245,7 +287,7 @@ static fipsc_status parse_root(const cJSON *root, const char *origin, fipsc_conf
     c.norm_eps = 1e-6f;
     c.rope_theta = 10000.0f;
     c.tie_embeddings = fam == FAMILY_GEMMA || fam == FAMILY_GEMMA2; /* Gemma's configs tie by default */
-    if ((st = parse_gemma(root, origin, fam, &c, err))) return st;
+    if ((st = parse_gemma(root, origin, fam, &c, err)) || (st = parse_rope_scaling(root, origin, &c, err))) return st;
     c.qkv_bias = fam == FAMILY_QWEN2;
     c.bos_token = families[fi].default_bos;
     c.eos_token = families[fi].default_eos;
@@ -312,6 +354,15 @@ fipsc_status fipsc_hf_config_to_json(const fipsc_config *cfg, char **out, fipsc_
     if (ok && families[fi].fam == FAMILY_LLAMA)
         ok = cJSON_AddFalseToObject(root, "attention_bias") && cJSON_AddFalseToObject(root, "mlp_bias");
     if (ok && families[fi].fam == FAMILY_MISTRAL) ok = cJSON_AddNullToObject(root, "sliding_window");
+    if (ok && cfg->rope_scaling != FIPSC_ROPE_NONE) {
+        cJSON *rs = cJSON_AddObjectToObject(root, "rope_scaling");
+        ok = rs && cJSON_AddStringToObject(rs, "rope_type", cfg->rope_scaling == FIPSC_ROPE_LINEAR ? "linear" : "llama3") &&
+             cJSON_AddItemToObject(rs, "factor", fipsc_json_float(cfg->rope_factor));
+        if (ok && cfg->rope_scaling == FIPSC_ROPE_LLAMA3)
+            ok = cJSON_AddItemToObject(rs, "low_freq_factor", fipsc_json_float(cfg->rope_low_freq_factor)) &&
+                 cJSON_AddItemToObject(rs, "high_freq_factor", fipsc_json_float(cfg->rope_high_freq_factor)) &&
+                 cJSON_AddNumberToObject(rs, "original_max_position_embeddings", cfg->rope_original_context);
+    }
     if (ok && families[fi].fam == FAMILY_GEMMA2) {
         ok = cJSON_AddItemToObject(root, "query_pre_attn_scalar", fipsc_json_float(cfg->query_pre_attn_scalar)) &&
              (cfg->attn_softcap > 0 ? cJSON_AddItemToObject(root, "attn_logit_softcapping", fipsc_json_float(cfg->attn_softcap))

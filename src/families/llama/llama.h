@@ -28,6 +28,8 @@
 #include "model/model.h"
 #include "ops/mlp.h"
 
+typedef enum fipsc_rope_scaling { FIPSC_ROPE_NONE = 0, FIPSC_ROPE_LINEAR, FIPSC_ROPE_LLAMA3 } fipsc_rope_scaling;
+
 typedef struct fipsc_config {
     char arch_name[64];   /* the config.json "architectures" entry, or "llama2.c" */
     int dim;              /* hidden_size */
@@ -51,7 +53,21 @@ typedef struct fipsc_config {
     float attn_softcap;   /* 0: none */
     float final_softcap;  /* 0: none */
     int sliding_window;   /* Gemma-2: window of the even layers; 0: none */
+    /* RoPE frequency scaling (config.json rope_scaling): see fipsc_llama_rope_inv_freq */
+    fipsc_rope_scaling rope_scaling;
+    float rope_factor;           /* linear, llama3 */
+    float rope_low_freq_factor;  /* llama3 */
+    float rope_high_freq_factor; /* llama3 */
+    int rope_original_context;   /* llama3: original_max_position_embeddings */
 } fipsc_config;
+
+/* The inverse frequency of RoPE pair j (0 <= j < head_dim/2), in float32 as transformers computes
+ * it: base = 1 / θ^(2j/head_dim); with rope_scaling
+ *   linear   base / factor
+ *   llama3   (Llama 3.1/3.2) by the pair's wavelength λ = 2π / base, with the original context C:
+ *            λ < C / high_freq_factor: base;  λ > C / low_freq_factor: base / factor;  between,
+ *            with s = (C/λ − low) / (high − low):  (1 − s)·base/factor + s·base. */
+float fipsc_llama_rope_inv_freq(const fipsc_config *c, int j);
 
 /* One block, pointing into the model's tensors. */
 typedef struct fipsc_llama_layer {

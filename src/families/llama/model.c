@@ -2,6 +2,7 @@
  * Face names (see src/families/llama/llama.h). */
 #include "families/llama/llama.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,19 @@ static void view_free(void *p)
     free(v->layers);
     free(v->norm_weights);
     free(v);
+}
+
+float fipsc_llama_rope_inv_freq(const fipsc_config *c, int j)
+{
+    const float base = 1.0f / powf(c->rope_theta, (float)(2 * j) / (float)c->head_dim);
+    if (c->rope_scaling == FIPSC_ROPE_LINEAR) return base / c->rope_factor;
+    if (c->rope_scaling != FIPSC_ROPE_LLAMA3) return base;
+    const float wavelen = 2.0f * (float)M_PI / base, context = (float)c->rope_original_context;
+    const float low_wavelen = context / c->rope_low_freq_factor, high_wavelen = context / c->rope_high_freq_factor;
+    if (wavelen < high_wavelen) return base;
+    if (wavelen > low_wavelen) return base / c->rope_factor;
+    const float s = (context / wavelen - c->rope_low_freq_factor) / (c->rope_high_freq_factor - c->rope_low_freq_factor);
+    return (1.0f - s) * base / c->rope_factor + s * base;
 }
 
 fipsc_llama *fipsc_model_llama(const fipsc_model *m)
