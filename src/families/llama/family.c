@@ -80,19 +80,41 @@ static fipsc_status describe(const fipsc_model *m, cJSON **json, char **text, fi
     cJSON_AddBoolToObject(a, "qkv_bias", c->qkv_bias);
     cJSON_AddNumberToObject(a, "bos_token", c->bos_token);
     cJSON_AddNumberToObject(a, "eos_token", c->eos_token);
-    char *t = malloc(512);
+    /* what only some architectures have, in the JSON and as a third line */
+    char extra[256] = "";
+    size_t n = 0;
+    if (c->rope_scaling != FIPSC_ROPE_NONE) {
+        cJSON *rs = cJSON_AddObjectToObject(a, "rope_scaling");
+        cJSON_AddStringToObject(rs, "type", c->rope_scaling == FIPSC_ROPE_LINEAR ? "linear" : "llama3");
+        cJSON_AddItemToObject(rs, "factor", fipsc_json_float(c->rope_factor));
+        n += (size_t)snprintf(extra + n, sizeof extra - n, ", rope scaling %s × %g",
+                              c->rope_scaling == FIPSC_ROPE_LINEAR ? "linear" : "llama3", (double)c->rope_factor);
+    }
+    if (c->gemma) {
+        cJSON_AddBoolToObject(a, "gemma", true);
+        n += (size_t)snprintf(extra + n, sizeof extra - n, ", Gemma norms (1 + w), √d embeddings, GeGLU");
+    }
+    if (c->post_norms) {
+        cJSON_AddNumberToObject(a, "query_pre_attn_scalar", c->query_pre_attn_scalar);
+        cJSON_AddItemToObject(a, "attn_softcap", fipsc_json_float(c->attn_softcap));
+        cJSON_AddItemToObject(a, "final_softcap", fipsc_json_float(c->final_softcap));
+        cJSON_AddNumberToObject(a, "sliding_window", c->sliding_window);
+        snprintf(extra + n, sizeof extra - n, ", post norms, soft-caps %g/%g, window %d on even layers",
+                 (double)c->attn_softcap, (double)c->final_softcap, c->sliding_window);
+    }
+    char *t = malloc(800);
     if (!t) {
         cJSON_Delete(a);
         return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
     }
-    snprintf(t, 512,
+    snprintf(t, 800,
              "architecture %s: dim %d, hidden %d, %d layers, %d heads, %d kv heads, vocab %d\n"
              "  head_dim %d, max_seq_len %d, rms_norm_eps %g, rope_theta %g, %s embeddings, %s q/k/v bias, "
-             "bos %d, eos %d\n",
+             "bos %d, eos %d%s\n",
              c->arch_name, c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads, c->vocab_size, c->head_dim,
              c->max_seq_len, cJSON_GetNumberValue(cJSON_GetObjectItem(a, "norm_eps")),
              cJSON_GetNumberValue(cJSON_GetObjectItem(a, "rope_theta")), c->tie_embeddings ? "tied" : "separate",
-             c->qkv_bias ? "with" : "no", c->bos_token, c->eos_token);
+             c->qkv_bias ? "with" : "no", c->bos_token, c->eos_token, extra);
     *json = a;
     *text = t;
     return FIPSC_OK;
