@@ -115,6 +115,14 @@ done
 # and a Q4_0 file is far from the F32 model (2.3 nats measured): the limit above discriminates
 expect 1 "$FIPSC_LLAMACPP_AGREE" "$model" "$tmp/t.tok" "$tmp/p-q4_0.f32" 0.03 0.3
 
+# GGUF as an input: convert to a Hugging Face directory, compress, eval (the same distributions)
+expect 0 "$fipsc" convert "$tmp/s-q8_0.gguf" -o "$tmp/from-gguf"
+expect 0 "$FIPSC_LLAMACPP_AGREE" "$tmp/from-gguf" "$tmp/t.tok" "$tmp/p-q8_0.f32" 0.03 0.3
+expect 0 "$fipsc" compress "$tmp/s-q8_0.gguf" -o "$tmp/c-from-gguf.safetensors" --budget 0.5 --steps 30 --calib-samples 8 \
+  --calib-len 32 --quiet
+expect 0 "$fipsc" eval "$tmp/c-from-gguf.safetensors" --ref "$tmp/s-q8_0.gguf" --corpus "$tmp/t.tok"
+expect_out "KL"
+
 # usage errors
 expect 2 "$fipsc" export "$model" --gguf --dense -o "$tmp/x"
 expect_err "exactly one of --dense"

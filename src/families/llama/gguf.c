@@ -32,6 +32,7 @@
  * stories models follow), then "<fipsc-placeholder-N>"; general.description says so. Token ids,
  * not text, are what agree with the source model. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -305,12 +306,17 @@ static fipsc_status config_from_gguf(const fipsc_gguf *g, const gguf_arch *a, fi
 /* Adds the GGUF tensor gname as the model tensor hfname, [out, in] = ne {in, out}, converted
  * to float32 (q/k rows back into the Hugging Face order when the architecture permutes them). */
 static fipsc_status add_from_gguf(fipsc_model *m, const fipsc_gguf *g, const fipsc_gguf_tensor *t, const char *hfname,
-                                  bool rope, int head_dim, float offset, fipsc_error *err)
+                                  bool rope, int head_dim, float offset, bool borrow, fipsc_error *err)
 {
     const int64_t numel = t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
     if (t->n_dims > 2)
         return fipsc_fail(err, FIPSC_ERR_SHAPE, "%s: tensor '%s' has %d dimensions (expected 1 or 2)", g->origin,
                           t->name, t->n_dims);
+    if (borrow && t->type == FIPSC_GGML_F32 && !rope && offset == 0.0f && (uintptr_t)t->data % sizeof(float) == 0) {
+        /* used in place from the read-only map, which the model keeps (no copy, no memory) */
+        int64_t shape[2] = {t->n_dims == 2 ? t->ne[1] : t->ne[0], t->ne[0]};
+        return fipsc_model_add_tensor(m, hfname, t->n_dims, shape, (float *)(uintptr_t)t->data, false, FIPSC_F32, err);
+    }
     float *data = malloc((size_t)(numel ? numel : 1) * sizeof *data);
     if (!data) return fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory for tensor '%s'", g->origin, t->name);
     fipsc_status st = fipsc_gguf_tensor_to_f32(g, t, data, err);
@@ -339,8 +345,10 @@ static fipsc_status add_from_gguf(fipsc_model *m, const fipsc_gguf *g, const fip
     return fipsc_model_add_tensor(m, hfname, t->n_dims, shape, data, true, src, err);
 }
 
-/* Every GGUF tensor must be one of the architecture's; each becomes its Hugging Face tensor. */
-static fipsc_status load_tensors(fipsc_model *m, const fipsc_gguf *g, const gguf_arch *a, fipsc_error *err)
+/* Every GGUF tensor must be one of the architecture's; each becomes its Hugging Face tensor:
+ * F32 tensors that need no change are borrowed from the file's map when `borrow` (the model
+ * then keeps the file), the others are converted into float32 copies. */
+static fipsc_status load_tensors(fipsc_model *m, const fipsc_gguf *g, const gguf_arch *a, bool borrow, fipsc_error *err)
 {
     const fipsc_config *c = &fipsc_model_llama(m)->cfg;
     for (int64_t i = 0; i < g->n_tensors; i++) {
@@ -367,7 +375,7 @@ static fipsc_status load_tensors(fipsc_model *m, const fipsc_gguf *g, const gguf
             return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
                               "%s: tensor '%s' is not one of the %s architecture's tensors that fipsc computes",
                               g->origin, t->name, a->name);
-        fipsc_status st = add_from_gguf(m, g, t, hf, rope, c->head_dim, a->gemma && is_norm(hf) ? -1.0f : 0.0f, err);
+        fipsc_status st = add_from_gguf(m, g, t, hf, rope, c->head_dim, a->gemma && is_norm(hf) ? -1.0f : 0.0f, borrow, err);
         if (st) return st;
     }
     return FIPSC_OK;
@@ -386,26 +394,32 @@ fipsc_probe fipsc_llama_gguf_probe(const char *path, fipsc_error *why)
     return p;
 }
 
-/* Loads the parsed file g (closed here, whatever happens). */
-static fipsc_status load_parsed(fipsc_gguf *g, fipsc_model **out, fipsc_error *err)
+/* Loads the parsed file g (closed here, or kept by the model when it borrows its F32 tensors). */
+static fipsc_status load_parsed(fipsc_gguf *g, bool borrow, fipsc_model **out, fipsc_error *err)
 {
     *out = NULL;
     char arch[64];
     const gguf_arch *a = NULL;
     fipsc_status st = fipsc_gguf_get_string(g, "general.architecture", arch, sizeof arch, err);
     if (!st && !(a = arch_named(arch)))
-        st = fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "%s: GGUF architecture '%s' is not one fipsc reads (llama, qwen2, gemma, gemma2)",
-                        g->origin, arch);
+        st = fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
+                        "%s: GGUF architecture '%s' is not one fipsc reads (llama, qwen2, gemma, gemma2)", g->origin,
+                        arch);
     fipsc_config cfg;
     if (!st) st = config_from_gguf(g, a, &cfg, err);
     fipsc_model *m = st ? NULL : fipsc_model_new();
     if (!st && !m) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
-    if (!st) st = fipsc_llama_configure(m, &cfg, err);
+    const fipsc_gguf *file = g; /* valid while g is open, or while the model that keeps it lives */
     if (!st) st = fipsc_model_set_source_path(m, g->origin, err);
-    if (!st) st = load_tensors(m, g, a, err);
+    if (!st && borrow) {
+        st = fipsc_model_keep(m, g, fipsc_gguf_release, err); /* released with the model (or now, on failure) */
+        g = NULL;
+    }
+    if (!st) st = fipsc_llama_configure(m, &cfg, err);
+    if (!st) st = load_tensors(m, file, a, borrow, err);
     if (!st) st = fipsc_model_check_finite(m, err);
     if (!st) st = fipsc_llama_bind(m, err);
-    fipsc_gguf_close(g); /* every tensor was copied (converted) into the model */
+    fipsc_gguf_close(g);
     if (st) {
         fipsc_model_free(m);
         return st;
@@ -419,7 +433,7 @@ fipsc_status fipsc_llama_gguf_load(const char *path, fipsc_model **out, fipsc_er
     *out = NULL;
     fipsc_gguf *g;
     fipsc_status st = fipsc_gguf_open(path, &g, err);
-    return st ? st : load_parsed(g, out, err);
+    return st ? st : load_parsed(g, true, out, err);
 }
 
 fipsc_status fipsc_llama_gguf_load_buffer(const void *bytes, size_t size, const char *name, fipsc_model **out,
@@ -428,7 +442,7 @@ fipsc_status fipsc_llama_gguf_load_buffer(const void *bytes, size_t size, const 
     *out = NULL;
     fipsc_gguf *g;
     fipsc_status st = fipsc_gguf_parse(bytes, size, name, &g, err);
-    return st ? st : load_parsed(g, out, err);
+    return st ? st : load_parsed(g, false, out, err); /* the caller's bytes may go: copy everything */
 }
 
 /* ---- writing ------------------------------------------------------------------------------- */

@@ -14,7 +14,8 @@
  * loader says why), NO for anything else. */
 fipsc_probe fipsc_llama_gguf_probe(const char *path, fipsc_error *why);
 
-/* Loads a GGUF file: every tensor converted to float32, q/k rows in the Hugging Face order. */
+/* Loads a GGUF file: F32 tensors that need no change are used in place from the map (kept by the
+ * model), the others converted to float32; q/k rows in the Hugging Face order. */
 fipsc_status fipsc_llama_gguf_load(const char *path, fipsc_model **out, fipsc_error *err);
 /* The same from size bytes in memory (fuzzing); name stands for the path in messages. */
 fipsc_status fipsc_llama_gguf_load_buffer(const void *bytes, size_t size, const char *name, fipsc_model **out,
