@@ -176,9 +176,11 @@ FIPSC_API fipsc_status fipsc_export(fipsc_model *m, const char *path, bool overw
 /* Writes m as a GGUF file for llama.cpp (language models of a family with a llama.cpp
  * architecture), compressed MLPs reconstructed as for fipsc_export. type: "f32", "f16", "bf16",
  * "q8_0" or "q4_0" (the matrices; norms stay F32, a matrix whose rows are not whole 32-value
- * blocks is stored F16); Q8_0/Q4_0 blocks are bit-exact to llama.cpp's quantizers. */
-FIPSC_API fipsc_status fipsc_export_gguf(fipsc_model *m, const char *path, const char *type, bool overwrite,
-                                         fipsc_error *err);
+ * blocks is stored F16); Q8_0/Q4_0 blocks are bit-exact to llama.cpp's quantizers. vocab_from:
+ * a GGUF file of the same vocabulary whose tokenizer is copied (e.g. the GGUF the model came
+ * from), or NULL for a labelled placeholder vocabulary. */
+FIPSC_API fipsc_status fipsc_export_gguf(fipsc_model *m, const char *path, const char *type, const char *vocab_from,
+                                         bool overwrite, fipsc_error *err);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Using a model.                                                                              */

@@ -175,8 +175,8 @@ static void test_language_model(void)
     /* GGUF: F32 continues as the original; a bad type is refused before anything is written */
     char gguf[4200];
     test_pathf(gguf, sizeof gguf, "%s/exported.gguf", tmpdir);
-    CHECK_FAILS(fipsc_export_gguf(m, gguf, "q5_k", false, &err), FIPSC_ERR_ARG, "unknown GGUF type 'q5_k'", &err);
-    CHECK_OK(fipsc_export_gguf(m, gguf, "f32", false, &err), &err);
+    CHECK_FAILS(fipsc_export_gguf(m, gguf, "q5_k", NULL, false, &err), FIPSC_ERR_ARG, "unknown GGUF type 'q5_k'", &err);
+    CHECK_OK(fipsc_export_gguf(m, gguf, "f32", NULL, false, &err), &err);
     back = NULL;
     CHECK_OK(fipsc_load(gguf, &back, &err), &err);
     nb = 0;

@@ -123,6 +123,28 @@ expect 0 "$fipsc" compress "$tmp/s-q8_0.gguf" -o "$tmp/c-from-gguf.safetensors" 
 expect 0 "$fipsc" eval "$tmp/c-from-gguf.safetensors" --ref "$tmp/s-q8_0.gguf" --corpus "$tmp/t.tok"
 expect_out "KL"
 
+# the tokenizer: a placeholder by default, copied with --vocab-from, carried from a GGUF input, and
+# through compression (the compressed file is no GGUF: --vocab-from names the original)
+detok() { expect 0 node "$checker/detokenize.mjs" "$@"; }
+expect 0 "$FIPSC_LLAMACPP_MAKE_RANDOM" "$tmp/vocab.gguf" vocab 512
+detok "$tmp/s.gguf" 300 301 13
+expect_out '"<fipsc-placeholder-300><fipsc-placeholder-301>\\n"'
+expect 0 "$fipsc" export "$model" --gguf --vocab-from "$tmp/vocab.gguf" -o "$tmp/sv.gguf"
+expect_out "tokenizer from $tmp/vocab.gguf"
+detok "$tmp/sv.gguf" 300 301 13
+expect_out '"w300w301\\n"'
+expect 0 "$fipsc" export "$tmp/sv.gguf" --gguf --type q8_0 -o "$tmp/sv-q8.gguf"
+expect_out "tokenizer from $tmp/sv.gguf"
+detok "$tmp/sv-q8.gguf" 300 301
+expect_out '"w300w301"'
+expect 0 "$fipsc" compress "$tmp/sv.gguf" -o "$tmp/cv.safetensors" --budget 0.5 --steps 30 --calib-samples 8 --calib-len 32 --quiet
+expect 0 "$fipsc" export "$tmp/cv.safetensors" --gguf --vocab-from "$tmp/sv.gguf" -o "$tmp/cv.gguf"
+detok "$tmp/cv.gguf" 300 301
+expect_out '"w300w301"'
+expect 0 "$FIPSC_LLAMACPP_MAKE_RANDOM" "$tmp/vocab300.gguf" vocab 300
+expect 1 "$fipsc" export "$model" --gguf --vocab-from "$tmp/vocab300.gguf" -o "$tmp/x.gguf"
+expect_err "has 300 tokens but the model's vocabulary has 512"
+
 # usage errors
 expect 2 "$fipsc" export "$model" --gguf --dense -o "$tmp/x"
 expect_err "exactly one of --dense"
@@ -130,6 +152,8 @@ expect 2 "$fipsc" export "$model" --gguf --type q5_k -o "$tmp/x.gguf"
 expect_err "--type must be f32, f16, bf16, q8_0 or q4_0"
 expect 2 "$fipsc" export "$model" --dense --type q8_0 -o "$tmp/x"
 expect_err "--type applies to --gguf only"
+expect 2 "$fipsc" export "$model" --dense --vocab-from "$tmp/vocab.gguf" -o "$tmp/x"
+expect_err "--vocab-from applies to --gguf only"
 expect 1 "$fipsc" export "$model" --gguf -o "$tmp/s.gguf"
 expect_err "already exists"
 expect 0 "$fipsc" export "$model" --gguf -o "$tmp/s.gguf" --force

@@ -37,7 +37,8 @@ fipsc_status fipsc_export(fipsc_model *m, const char *path, bool overwrite, fips
     return m->family->export_dense(m, path, overwrite, err);
 }
 
-fipsc_status fipsc_export_gguf(fipsc_model *m, const char *path, const char *type, bool overwrite, fipsc_error *err)
+fipsc_status fipsc_export_gguf(fipsc_model *m, const char *path, const char *type, const char *vocab_from,
+                               bool overwrite, fipsc_error *err)
 {
     fipsc_ggml_type t;
     if (!type || !fipsc_ggml_type_parse(type, &t))
@@ -46,8 +47,12 @@ fipsc_status fipsc_export_gguf(fipsc_model *m, const char *path, const char *typ
     if (!m->family || !m->family->export_gguf)
         return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "%s: fipsc cannot write this architecture as GGUF (llama.cpp "
                           "architectures: the Llama family)", m->arch_name[0] ? m->arch_name : "the model");
-    fipsc_status st = fipsc_model_densify(m, err);
-    return st ? st : m->family->export_gguf(m, path, t, overwrite, err);
+    fipsc_gguf *vocab = NULL;
+    fipsc_status st = vocab_from ? fipsc_gguf_open(vocab_from, &vocab, err) : FIPSC_OK;
+    if (!st) st = fipsc_model_densify(m, err);
+    if (!st) st = m->family->export_gguf(m, path, t, vocab, overwrite, err);
+    fipsc_gguf_close(vocab);
+    return st;
 }
 
 int fipsc_vocab_size(const fipsc_model *m)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "families/registry.h"
+#include "formats/gguf.h"
 #include "cli/cli.h"
 #include "model/compressed.h"
 #include "model/family.h"
@@ -20,7 +21,8 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "Usage: fipsc export MODEL --dense -o DIR [--force]\n"
-            "       fipsc export MODEL --gguf -o OUT.gguf [--type f32|f16|bf16|q8_0|q4_0] [--force]\n\n"
+            "       fipsc export MODEL --gguf -o OUT.gguf [--type f32|f16|bf16|q8_0|q4_0] [--vocab-from FILE.gguf]\n"
+            "                    [--force]\n\n"
             "Writes MODEL (a fipsc compressed .safetensors, or any model fipsc loads) for other\n"
             "runtimes. Every compressed MLP matrix is first reconstructed as U·V_i in its original\n"
             "[out, in] orientation (neither form has a FiPS operator).\n\n"
@@ -32,11 +34,14 @@ static void usage(FILE *out)
             "'gguf' below): tensor names, metadata and the q/k row order of llama.cpp's own\n"
             "converter; --type stores the matrices as F32 (default), F16, BF16, Q8_0 or Q4_0 (blocks\n"
             "bit-exact to llama.cpp's quantizers; norms stay F32, matrices whose rows are not whole\n"
-            "32-value blocks F16). The vocabulary is a labelled placeholder: the models carry no\n"
-            "tokenizer, so token ids, not text, match. Written atomically.\n\n"
+            "32-value blocks F16). The tokenizer is copied from --vocab-from, a GGUF file of the same\n"
+            "vocabulary (default: MODEL itself when it is a GGUF file with one, such as the file a\n"
+            "compressed model was made from); without one the vocabulary is a labelled placeholder\n"
+            "(token ids, not text, match). Written atomically.\n\n"
             "  --dense            a Hugging Face checkpoint (dense MLP weights)\n"
             "  --gguf             a GGUF file for llama.cpp\n"
             "      --type T       GGUF matrix type: f32, f16, bf16, q8_0, q4_0 (default f32)\n"
+            "      --vocab-from F copy the tokenizer of the GGUF file F (same vocabulary size)\n"
             "  -o, --output PATH  the directory (--dense) or file (--gguf) to create\n"
             "      --force        replace an existing output (--dense: config.json and\n"
             "                     model.safetensors in a non-empty DIR)\n"
@@ -54,11 +59,12 @@ int cmd_export(int argc, char **argv)
     static const struct option opts[] = {{"dense", no_argument, 0, 'd'},
                                          {"gguf", no_argument, 0, 'g'},
                                          {"type", required_argument, 0, 't'},
+                                         {"vocab-from", required_argument, 0, 'v'},
                                          {"output", required_argument, 0, 'o'},
                                          {"force", no_argument, 0, 'f'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    const char *output = NULL, *type = NULL;
+    const char *output = NULL, *type = NULL, *vocab_from = NULL;
     int dense = 0, gguf = 0, force = 0, c;
     optind = 1;
     opterr = 0; /* we word the errors ourselves */
@@ -67,6 +73,7 @@ int cmd_export(int argc, char **argv)
         case 'd': dense = 1; break;
         case 'g': gguf = 1; break;
         case 't': type = optarg; break;
+        case 'v': vocab_from = optarg; break;
         case 'o': output = optarg; break;
         case 'f': force = 1; break;
         case 'h': usage(stdout); return CLI_OK;
@@ -78,6 +85,7 @@ int cmd_export(int argc, char **argv)
     if (optind != argc - 1) return cli_usage_error("export", "expects exactly one model, got %d", argc - optind);
     if (dense == gguf) return cli_usage_error("export", "give exactly one of --dense (Hugging Face) and --gguf (llama.cpp)");
     if (type && !gguf) return cli_usage_error("export", "--type applies to --gguf only");
+    if (vocab_from && !gguf) return cli_usage_error("export", "--vocab-from applies to --gguf only");
     fipsc_ggml_type gtype = FIPSC_GGML_F32;
     if (type && !fipsc_ggml_type_parse(type, &gtype))
         return cli_usage_error("export", "--type must be f32, f16, bf16, q8_0 or q4_0, not '%s'", type);
@@ -87,7 +95,15 @@ int cmd_export(int argc, char **argv)
     fipsc_model *m;
     if (fipsc_model_load(argv[optind], &m, &err)) return cli_report("export", &err);
     int matrices = fipsc_model_factored_count(m), groups = fipsc_model_group_count(m);
-    fipsc_status st = gguf ? fipsc_export_gguf(m, output, fipsc_ggml_type_name(gtype), force, &err)
+    /* a GGUF input with a tokenizer lends it to the output unless another is named */
+    if (gguf && !vocab_from && fipsc_gguf_is_file(argv[optind])) {
+        fipsc_gguf *g;
+        if (fipsc_gguf_open(argv[optind], &g, NULL) == FIPSC_OK) {
+            if (fipsc_gguf_find(g, "tokenizer.ggml.tokens")) vocab_from = argv[optind];
+            fipsc_gguf_close(g);
+        }
+    }
+    fipsc_status st = gguf ? fipsc_export_gguf(m, output, fipsc_ggml_type_name(gtype), vocab_from, force, &err)
                            : fipsc_export(m, output, force, &err); /* both reconstruct compressed MLPs first */
     if (st) {
         fipsc_model_free(m);
@@ -98,8 +114,9 @@ int cmd_export(int argc, char **argv)
     }
     if (gguf)
         printf("wrote %s: GGUF v3 for llama.cpp (%d tensors, matrices %s; %d compressed matrices of %d group%s "
-               "reconstructed)\n",
-               output, m->n_tensors, fipsc_ggml_type_name(gtype), matrices, groups, groups == 1 ? "" : "s");
+               "reconstructed; %s%s)\n",
+               output, m->n_tensors, fipsc_ggml_type_name(gtype), matrices, groups, groups == 1 ? "" : "s",
+               vocab_from ? "tokenizer from " : "placeholder vocabulary", vocab_from ? vocab_from : "");
     else
         printf("wrote %s: %s (%d tensors, F32; %d compressed matrices of %d group%s reconstructed)\n", output,
                m->family->export_is_directory ? "config.json and model.safetensors" : m->family->export_form,

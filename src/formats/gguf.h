@@ -137,6 +137,9 @@ void fipsc_gguf_add_string_array(fipsc_gguf_writer *w, const char *key, int64_t 
 void fipsc_gguf_add_f32_array(fipsc_gguf_writer *w, const char *key, int64_t n, const float *v);
 void fipsc_gguf_add_i32_array(fipsc_gguf_writer *w, const char *key, int64_t n, const int32_t *v);
 
+/* A copy of a key read from another file (any type; the reader validated it). */
+void fipsc_gguf_add_copy(fipsc_gguf_writer *w, const fipsc_gguf_kv *kv);
+
 /* A tensor of n_dims extents ne (ne[0] innermost) whose float32 elements are at data (borrowed
  * until the write), stored as type. A row length that the block type cannot take is an error at
  * write time (callers choose a fallback type: fipsc_ggml_type_fits). */

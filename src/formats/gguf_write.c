@@ -173,6 +173,53 @@ void fipsc_gguf_add_i32_array(fipsc_gguf_writer *w, const char *key, int64_t n, 
     add_array(w, key, FIPSC_GGUF_I32, n, v, 4);
 }
 
+/* Bytes of one scalar of type t (0 for strings and arrays). */
+static size_t scalar_size(fipsc_gguf_value_type t)
+{
+    switch (t) {
+    case FIPSC_GGUF_U8: case FIPSC_GGUF_I8: case FIPSC_GGUF_BOOL: return 1;
+    case FIPSC_GGUF_U16: case FIPSC_GGUF_I16: return 2;
+    case FIPSC_GGUF_U32: case FIPSC_GGUF_I32: case FIPSC_GGUF_F32: return 4;
+    case FIPSC_GGUF_U64: case FIPSC_GGUF_I64: case FIPSC_GGUF_F64: return 8;
+    default: return 0;
+    }
+}
+
+void fipsc_gguf_add_copy(fipsc_gguf_writer *w, const fipsc_gguf_kv *kv)
+{
+    buf b = {0};
+    if (kv->type == FIPSC_GGUF_STRING) {
+        put_u64(&b, kv->str.len);
+        put(&b, kv->str.ptr, (size_t)kv->str.len);
+    } else if (kv->type == FIPSC_GGUF_ARRAY) {
+        put_u32(&b, kv->item_type);
+        put_u64(&b, kv->count);
+        size_t span = (size_t)kv->count * scalar_size(kv->item_type);
+        if (kv->item_type == FIPSC_GGUF_STRING) { /* the items as stored: length-prefixed strings */
+            const unsigned char *p = kv->items;
+            for (uint64_t i = 0; i < kv->count; i++) {
+                uint64_t len;
+                memcpy(&len, p, 8);
+                p += 8 + len;
+            }
+            span = (size_t)(p - kv->items);
+        }
+        put(&b, kv->items, span);
+    } else if (kv->type == FIPSC_GGUF_F32) {
+        float f = (float)kv->f;
+        put(&b, &f, 4);
+    } else if (kv->type == FIPSC_GGUF_F64) {
+        put(&b, &kv->f, 8);
+    } else { /* integers and bool: the low bytes of the value as read (little-endian) */
+        uint64_t v = kv->type == FIPSC_GGUF_I8 || kv->type == FIPSC_GGUF_I16 || kv->type == FIPSC_GGUF_I32 ||
+                             kv->type == FIPSC_GGUF_I64
+                         ? (uint64_t)kv->i
+                         : kv->u;
+        put(&b, &v, scalar_size(kv->type));
+    }
+    add_kv(w, kv->key, kv->type, &b);
+}
+
 void fipsc_gguf_add_tensor(fipsc_gguf_writer *w, const char *name, int n_dims, const int64_t *ne,
                            fipsc_ggml_type type, const float *data)
 {

@@ -2,6 +2,7 @@
  * checks of architectures the shipped models do not cover (tests/test_llamacpp.sh):
  *
  *   llamacpp_make_random OUT_DIR llama|llama3|qwen2|gemma|gemma2
+ *   llamacpp_make_random OUT.gguf vocab N
  *
  *   llama   LlamaForCausalLM: dim 64, hidden 160, 2 layers, 4 heads of 16, 2 kv heads (GQA),
  *           vocab 300, a separate lm_head, rope_theta 500000
@@ -16,16 +17,54 @@
  *           4 layers, a sliding window of 16 positions on layers 0 and 2, attention scores
  *           soft-capped at 2 and logits at 8 (small caps, so that capping changes the result),
  *           query_pre_attn_scalar = head_dim (what llama.cpp assumes)
+ *   vocab   a GGUF file of tokenizer keys only: a SentencePiece-style vocabulary of N tokens,
+ *           <unk> <s> </s>, the byte tokens <0x00>..<0xFF>, then "w259", "w260", ... (N > 259;
+ *           for --vocab-from: what a real model's GGUF
+ *           tokenizer would be, recognisably not fipsc's placeholder)
  * Weights come from tests/llama_fixture.h (seeded); the lm_head is scaled up so that the
  * next-token distributions are peaked, as a trained model's are. */
 #include <stdio.h>
 #include <string.h>
 
 #include "families/llama/hf.h"
+#include "formats/gguf.h"
 #include "llama_fixture.h"
+
+static int write_vocab(const char *path, int n)
+{
+    fipsc_gguf_writer *w = fipsc_gguf_writer_new();
+    char **tokens = calloc((size_t)n, sizeof *tokens);
+    float *scores = calloc((size_t)n, sizeof *scores);
+    int32_t *types = calloc((size_t)n, sizeof *types);
+    for (int i = 0; i < n; i++) {
+        char t[32];
+        if (i >= 3 && i < 3 + 256) snprintf(t, sizeof t, "<0x%02X>", i - 3); /* llama.cpp needs the byte tokens */
+        else snprintf(t, sizeof t, i == 0 ? "<unk>" : i == 1 ? "<s>" : i == 2 ? "</s>" : "w%d", i);
+        tokens[i] = strdup(t);
+        scores[i] = (float)-i;
+        types[i] = i == 0 ? 2 : i < 3 ? 3 : i < 3 + 256 ? 6 : 1;
+    }
+    fipsc_gguf_add_string(w, "general.architecture", "llama");
+    fipsc_gguf_add_string(w, "tokenizer.ggml.model", "llama");
+    fipsc_gguf_add_string_array(w, "tokenizer.ggml.tokens", n, (const char *const *)tokens);
+    fipsc_gguf_add_f32_array(w, "tokenizer.ggml.scores", n, scores);
+    fipsc_gguf_add_i32_array(w, "tokenizer.ggml.token_type", n, types);
+    fipsc_gguf_add_u32(w, "tokenizer.ggml.bos_token_id", 1);
+    fipsc_gguf_add_u32(w, "tokenizer.ggml.eos_token_id", 2);
+    fipsc_error err = {0};
+    int rc = fipsc_gguf_write(w, path, true, &err) ? 1 : 0;
+    if (rc) fprintf(stderr, "llamacpp_make_random: %s\n", err.message);
+    for (int i = 0; i < n; i++) free(tokens[i]);
+    free(tokens);
+    free(scores);
+    free(types);
+    fipsc_gguf_writer_free(w);
+    return rc;
+}
 
 int main(int argc, char **argv)
 {
+    if (argc == 4 && strcmp(argv[2], "vocab") == 0) return write_vocab(argv[1], atoi(argv[3]) > 259 ? atoi(argv[3]) : 260);
     const char *arch = argc == 3 ? argv[2] : "";
     const bool qwen = strcmp(arch, "qwen2") == 0, gemma2 = strcmp(arch, "gemma2") == 0,
                gemma = gemma2 || strcmp(arch, "gemma") == 0, llama3 = strcmp(arch, "llama3") == 0;

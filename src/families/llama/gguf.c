@@ -507,19 +507,23 @@ static fipsc_status add_placeholder_vocab(fipsc_gguf_writer *w, const fipsc_conf
     return st;
 }
 
-static void metadata(fipsc_gguf_writer *w, const fipsc_model *m, const gguf_arch *a, fipsc_ggml_type type)
+static void metadata(fipsc_gguf_writer *w, const fipsc_model *m, const gguf_arch *a, fipsc_ggml_type type,
+                     const fipsc_gguf *vocab)
 {
     const fipsc_config *c = &fipsc_model_llama(m)->cfg;
-    char key[160], text[512];
+    char key[160], text[1024];
 #define ARCH_KEY(k) (snprintf(key, sizeof key, "%s.%s", a->name, k), key)
     fipsc_gguf_add_string(w, "general.architecture", a->name);
     const char *base = strrchr(m->source_path, '/');
     fipsc_gguf_add_string(w, "general.name", base ? base + 1 : m->source_path[0] ? m->source_path : "model");
+    const char *vbase = vocab ? strrchr(vocab->origin, '/') : NULL;
     snprintf(text, sizeof text,
              "written by fipsc from %.200s (%s); FiPS-compressed MLPs, if any, are stored as their dense "
-             "reconstruction U*V_i; the vocabulary is a placeholder (the source has no tokenizer): token ids, "
-             "not text, match the source model",
-             base ? base + 1 : m->source_path, c->arch_name);
+             "reconstruction U*V_i; %s%.150s",
+             base ? base + 1 : m->source_path, c->arch_name,
+             vocab ? "the tokenizer is copied from " : "the vocabulary is a placeholder (the source has no tokenizer): "
+                                                       "token ids, not text, match the source model",
+             vocab ? (vbase ? vbase + 1 : vocab->origin) : "");
     fipsc_gguf_add_string(w, "general.description", text);
     fipsc_gguf_add_u32(w, "general.file_type", file_type(type));
     fipsc_gguf_add_u32(w, "general.quantization_version", 2);
@@ -549,8 +553,23 @@ static void metadata(fipsc_gguf_writer *w, const fipsc_model *m, const gguf_arch
 #undef ARCH_KEY
 }
 
-fipsc_status fipsc_llama_gguf_export(const fipsc_model *m, const char *path, fipsc_ggml_type type, bool overwrite,
-                                     fipsc_error *err)
+/* Copies every tokenizer.* key of vocab, whose token list must fit the model. */
+static fipsc_status copy_vocab(fipsc_gguf_writer *w, const fipsc_config *c, const fipsc_gguf *vocab, fipsc_error *err)
+{
+    const fipsc_gguf_kv *tokens = fipsc_gguf_find(vocab, "tokenizer.ggml.tokens");
+    if (!tokens || tokens->type != FIPSC_GGUF_ARRAY || tokens->item_type != FIPSC_GGUF_STRING)
+        return fipsc_fail(err, FIPSC_ERR_ARG, "%s has no tokenizer.ggml.tokens to take the vocabulary from",
+                          vocab->origin);
+    if (tokens->count != (uint64_t)c->vocab_size)
+        return fipsc_fail(err, FIPSC_ERR_SHAPE, "%s has %llu tokens but the model's vocabulary has %d", vocab->origin,
+                          (unsigned long long)tokens->count, c->vocab_size);
+    for (int64_t i = 0; i < vocab->n_kvs; i++)
+        if (strncmp(vocab->kvs[i].key, "tokenizer.", 10) == 0) fipsc_gguf_add_copy(w, &vocab->kvs[i]);
+    return FIPSC_OK;
+}
+
+fipsc_status fipsc_llama_gguf_export(const fipsc_model *m, const char *path, fipsc_ggml_type type,
+                                     const fipsc_gguf *vocab, bool overwrite, fipsc_error *err)
 {
     const fipsc_llama *v = fipsc_model_llama(m);
     if (!v) return fipsc_fail(err, FIPSC_ERR_ARG, "%s is not a Llama-family model", m->arch_name);
@@ -566,9 +585,9 @@ fipsc_status fipsc_llama_gguf_export(const fipsc_model *m, const char *path, fip
     }
     fipsc_gguf_writer *w = fipsc_gguf_writer_new();
     if (!w) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
-    metadata(w, m, a, type);
-    char **vocab = NULL;
-    fipsc_status st = add_placeholder_vocab(w, c, &vocab, err);
+    metadata(w, m, a, type, vocab);
+    char **placeholder = NULL;
+    fipsc_status st = vocab ? copy_vocab(w, c, vocab, err) : add_placeholder_vocab(w, c, &placeholder, err);
 
     /* the tensors in the converter's order: embeddings, blocks, final norm, head */
     float **permuted = calloc((size_t)m->n_tensors, sizeof *permuted);
@@ -640,8 +659,8 @@ fipsc_status fipsc_llama_gguf_export(const fipsc_model *m, const char *path, fip
     free(rope_factors);
     for (int i = 0; i < n_permuted; i++) free(permuted[i]);
     free(permuted);
-    for (int i = 0; vocab && i < c->vocab_size; i++) free(vocab[i]);
-    free(vocab);
+    for (int i = 0; placeholder && i < c->vocab_size; i++) free(placeholder[i]);
+    free(placeholder);
     fipsc_gguf_writer_free(w);
     return st;
 }
