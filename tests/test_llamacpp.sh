@@ -59,10 +59,10 @@ agree "$tmp/c.gguf" "$tmp/t.tok" "$tmp/pc.f32"
 expect 1 "$FIPSC_LLAMACPP_AGREE" "$model" "$tmp/t.tok" "$tmp/pc.f32"
 expect_out "DISAGREE"
 
-# random Llama (GQA, separate lm_head), Qwen2 (biases, NEOX RoPE), Gemma ((1 + w) norms, √d
+# random Llama (GQA, separate lm_head), Mistral (as llama.cpp's llama), Qwen2 (biases, NEOX RoPE), Gemma ((1 + w) norms, √d
 # embeddings, GeGLU) and Gemma-2 (post norms, soft-capping, a 16-position window on even layers,
 # shorter than the 96-token sequence) checkpoints
-for arch in llama qwen2 gemma gemma2; do
+for arch in llama mistral qwen2 gemma gemma2; do
   expect 0 "$FIPSC_LLAMACPP_MAKE_RANDOM" "$tmp/$arch" "$arch"
   expect 0 "$fipsc" export "$tmp/$arch" --gguf -o "$tmp/$arch.gguf"
   tokens "$tmp/t-$arch.tok" "$tmp/$arch" 3

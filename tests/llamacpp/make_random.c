@@ -1,7 +1,7 @@
 /* Writes a small random-weight Llama-family checkpoint in Hugging Face layout, for the llama.cpp
  * checks of architectures the shipped models do not cover (tests/test_llamacpp.sh):
  *
- *   llamacpp_make_random OUT_DIR llama|llama3|qwen2|gemma|gemma2
+ *   llamacpp_make_random OUT_DIR llama|llama3|mistral|qwen2|gemma|gemma2
  *   llamacpp_make_random OUT.gguf vocab N
  *
  *   llama   LlamaForCausalLM: dim 64, hidden 160, 2 layers, 4 heads of 16, 2 kv heads (GQA),
@@ -10,6 +10,8 @@
  *           frequency factors 1 and 4, original context 8192) and a context of 4096: over a
  *           sequence of 2048 tokens its pairs of wavelength 2048..8192 (smoothed) and beyond (scaled)
  *           turn far enough for the scaling to change the result
+ *   mistral MistralForCausalLM: the llama shape (its default 4096-position window is longer than
+ *           any sequence here, so attention is full; GGUF architecture `llama`)
  *   qwen2   Qwen2ForCausalLM: the same with q/k/v biases and tied embeddings, rope_theta 1e6
  *   gemma   GemmaForCausalLM: the llama shape with tied embeddings, √dim-scaled embeddings,
  *           (1 + w) norms and GeGLU MLPs, rope_theta 10000
@@ -67,9 +69,10 @@ int main(int argc, char **argv)
     if (argc == 4 && strcmp(argv[2], "vocab") == 0) return write_vocab(argv[1], atoi(argv[3]) > 259 ? atoi(argv[3]) : 260);
     const char *arch = argc == 3 ? argv[2] : "";
     const bool qwen = strcmp(arch, "qwen2") == 0, gemma2 = strcmp(arch, "gemma2") == 0,
-               gemma = gemma2 || strcmp(arch, "gemma") == 0, llama3 = strcmp(arch, "llama3") == 0;
-    if (!qwen && !gemma && !llama3 && strcmp(arch, "llama") != 0) {
-        fprintf(stderr, "usage: llamacpp_make_random OUT_DIR llama|llama3|qwen2|gemma|gemma2\n");
+               gemma = gemma2 || strcmp(arch, "gemma") == 0, llama3 = strcmp(arch, "llama3") == 0,
+               mistral = strcmp(arch, "mistral") == 0;
+    if (!qwen && !gemma && !llama3 && !mistral && strcmp(arch, "llama") != 0) {
+        fprintf(stderr, "usage: llamacpp_make_random OUT_DIR llama|llama3|mistral|qwen2|gemma|gemma2\n");
         return 2;
     }
     fixture_shape s = {.dim = 64, .hidden = 160, .layers = gemma2 ? 4 : 2, .heads = 4, .kv_heads = 2, .head_dim = 16,
@@ -77,7 +80,7 @@ int main(int argc, char **argv)
                        .tied = qwen || gemma, .qkv_bias = qwen};
     fipsc_model *m = fixture_llama(&s, qwen ? 11 : gemma2 ? 13 : gemma ? 12 : 7);
     fipsc_llama *v = fipsc_model_llama(m);
-    const char *hf_arch = qwen ? "Qwen2ForCausalLM" : gemma2 ? "Gemma2ForCausalLM" : gemma ? "GemmaForCausalLM" : NULL;
+    const char *hf_arch = qwen ? "Qwen2ForCausalLM" : mistral ? "MistralForCausalLM" : gemma2 ? "Gemma2ForCausalLM" : gemma ? "GemmaForCausalLM" : NULL;
     if (hf_arch) {
         snprintf(v->cfg.arch_name, sizeof v->cfg.arch_name, "%s", hf_arch);
         snprintf(m->arch_name, sizeof m->arch_name, "%s", hf_arch);
