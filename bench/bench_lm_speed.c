@@ -22,7 +22,7 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static void die(const char *what, const fipsc_error *err)
+static _Noreturn void die(const char *what, const fipsc_error *err)
 {
     fprintf(stderr, "bench_lm_speed: %s: %s\n", what, err ? err->message : "bad arguments");
     exit(1);

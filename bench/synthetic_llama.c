@@ -20,7 +20,7 @@
 #include "families/llama/llama.h"
 #include "model/model.h"
 
-static void die(const char *msg, const fipsc_error *err)
+static _Noreturn void die(const char *msg, const fipsc_error *err)
 {
     fprintf(stderr, "synthetic_llama: %s%s%s\n", msg, err ? ": " : "", err ? err->message : "");
     exit(1);

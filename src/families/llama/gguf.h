@@ -1,5 +1,5 @@
 /* The Llama family in GGUF files (llama.cpp's format): `llama`, `qwen2`, `gemma`, `gemma2` in
- * and out (src/families/llama/gguf.c says how names, RoPE row order and the vocabulary map). */
+ * and out (src/families/llama/gguf_names.c says how names, RoPE row order and the vocabulary map). */
 #ifndef FIPSC_FAMILIES_LLAMA_GGUF_H
 #define FIPSC_FAMILIES_LLAMA_GGUF_H
 
