@@ -45,6 +45,8 @@ agree "$tmp/s.gguf" "$tmp/t.tok" "$tmp/p.f32"
 agree "$model" "$tmp/t.tok" "$tmp/p.f32"
 expect 0 "$fipsc" inspect "$tmp/s.gguf"
 expect_out "format: gguf"
+expect_out "tokenizer.ggml.tokens = \[512 x string\]"
+expect_out "general.description = written by fipsc from stories260K.bin"
 expect_out "architecture LlamaForCausalLM: dim 64, hidden 172, 5 layers, 8 heads, 4 kv heads, vocab 512"
 
 # stories260K compressed by fipsc compress, exported: llama.cpp agrees with the compressed file

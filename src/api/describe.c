@@ -124,6 +124,39 @@ static cJSON *metadata_entry(const fipsc_st_set *set)
     return md;
 }
 
+/* metadata: { "<file>": { key: value as text } } for a GGUF file: scalars printed, strings as they
+ * are (up to 200 bytes), arrays as their length and item type ("[512 x string]"). */
+static cJSON *gguf_metadata_entry(const fipsc_gguf *g)
+{
+    static const char *const type_names[] = {"u8", "i8", "u16", "i16", "u32", "i32", "f32", "bool",
+                                             "string", "array", "u64", "i64", "f64"};
+    cJSON *md = cJSON_CreateObject();
+    cJSON *entries = cJSON_AddObjectToObject(md, g->origin);
+    for (int64_t i = 0; i < g->n_kvs; i++) {
+        const fipsc_gguf_kv *kv = &g->kvs[i];
+        char text[256];
+        switch (kv->type) {
+        case FIPSC_GGUF_STRING:
+            snprintf(text, sizeof text, "%.*s%s", (int)(kv->str.len > 200 ? 200 : kv->str.len), kv->str.ptr,
+                     kv->str.len > 200 ? "..." : "");
+            break;
+        case FIPSC_GGUF_ARRAY:
+            snprintf(text, sizeof text, "[%llu x %s]", (unsigned long long)kv->count, type_names[kv->item_type]);
+            break;
+        case FIPSC_GGUF_F32:
+        case FIPSC_GGUF_F64: snprintf(text, sizeof text, "%g", kv->f); break;
+        case FIPSC_GGUF_BOOL: snprintf(text, sizeof text, "%s", kv->u ? "true" : "false"); break;
+        case FIPSC_GGUF_I8:
+        case FIPSC_GGUF_I16:
+        case FIPSC_GGUF_I32:
+        case FIPSC_GGUF_I64: snprintf(text, sizeof text, "%lld", (long long)kv->i); break;
+        default: snprintf(text, sizeof text, "%llu", (unsigned long long)kv->u); break;
+        }
+        cJSON_AddStringToObject(entries, kv->key, text);
+    }
+    return md;
+}
+
 fipsc_status fipsc_describe_doc(const char *path, cJSON **doc_out, char **arch_text, fipsc_error *err)
 {
     *doc_out = NULL;
@@ -198,8 +231,10 @@ fipsc_status fipsc_describe_doc(const char *path, cJSON **doc_out, char **arch_t
          * safetensors set (llama2.c, TF.js) as the model holds them; GGUF as the file stores
          * them (llama.cpp's names and types) */
         fipsc_gguf *gguf = NULL;
-        if (is_gguf && fipsc_gguf_open(path, &gguf, NULL) == FIPSC_OK)
+        if (is_gguf && fipsc_gguf_open(path, &gguf, NULL) == FIPSC_OK) {
             for (int64_t i = 0; i < gguf->n_tensors; i++) cJSON_AddItemToArray(tensors, gguf_tensor_entry(&gguf->tensors[i]));
+            cJSON_AddItemToObject(doc, "metadata", gguf_metadata_entry(gguf));
+        }
         fipsc_gguf_close(gguf);
         for (int i = 0; !set && !is_gguf && i < m->n_tensors; i++) {
             const fipsc_tensor *t = &m->tensors[i];
@@ -226,7 +261,7 @@ fipsc_status fipsc_describe_doc(const char *path, cJSON **doc_out, char **arch_t
         fipsc_model_free(shapes);
     }
     cJSON_AddItemToObject(doc, "params", params_entry(&pc));
-    cJSON_AddItemToObject(doc, "metadata", metadata_entry(set));
+    if (!cJSON_GetObjectItem(doc, "metadata")) cJSON_AddItemToObject(doc, "metadata", metadata_entry(set));
     cJSON_AddItemToObject(doc, "tensors", tensors);
     fipsc_st_set_close(set);
     *doc_out = doc;
