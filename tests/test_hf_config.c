@@ -112,6 +112,28 @@ static void test_gemma(void)
     CHECK(c.gemma && !c.post_norms && c.attn_softcap == 0.0f && c.sliding_window == 0);
 }
 
+/* Phi-3: fused projections, a window on every layer, whole-head RoPE only. */
+static void test_phi3(void)
+{
+    fipsc_config c;
+    fipsc_error err = {0};
+    const char *phi3 = "{\"architectures\": [\"Phi3ForCausalLM\"], \"hidden_size\": 64, \"intermediate_size\": 128,"
+                       " \"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"vocab_size\": 32%s}";
+    char text[1024];
+    snprintf(text, sizeof text, phi3, ", \"sliding_window\": 2047");
+    CHECK_OK(fipsc_hf_parse_config(text, "config.json", &c, &err), &err);
+    CHECK(c.fused_proj && c.sliding_window == 2047 && c.window_all_layers && !c.tie_embeddings);
+    snprintf(text, sizeof text, phi3, ", \"sliding_window\": null");
+    CHECK_OK(fipsc_hf_parse_config(text, "config.json", &c, &err), &err);
+    CHECK(c.fused_proj && c.sliding_window == 0);
+    snprintf(text, sizeof text, phi3, ", \"partial_rotary_factor\": 0.75");
+    CHECK_FAILS(fipsc_hf_parse_config(text, "config.json", &c, &err), FIPSC_ERR_UNSUPPORTED,
+                "partial_rotary_factor 0.75 is not supported", &err);
+    snprintf(text, sizeof text, phi3, ", \"rope_scaling\": {\"type\": \"longrope\", \"long_factor\": [1], \"short_factor\": [1]}");
+    CHECK_FAILS(fipsc_hf_parse_config(text, "config.json", &c, &err), FIPSC_ERR_UNSUPPORTED,
+                "rope_scaling type \"longrope\" is not supported", &err);
+}
+
 static void test_qwen2_mistral(void)
 {
     fipsc_config c;
@@ -267,7 +289,8 @@ static bool same_config(const fipsc_config *a, const fipsc_config *b)
            a->post_norms == b->post_norms && a->query_pre_attn_scalar == b->query_pre_attn_scalar &&
            a->attn_softcap == b->attn_softcap && a->final_softcap == b->final_softcap &&
            a->sliding_window == b->sliding_window && a->rope_scaling == b->rope_scaling &&
-           a->rope_factor == b->rope_factor;
+           a->rope_factor == b->rope_factor && a->fused_proj == b->fused_proj &&
+           a->window_all_layers == b->window_all_layers;
 }
 
 static void test_round_trip(void)
@@ -275,8 +298,8 @@ static void test_round_trip(void)
     fipsc_config c, back;
     fipsc_error err = {0};
     const char *archs[] = {"LlamaForCausalLM", "Qwen2ForCausalLM", "MistralForCausalLM", "GemmaForCausalLM",
-                           "Gemma2ForCausalLM"};
-    for (int a = 0; a < 5; a++) {
+                           "Gemma2ForCausalLM", "Phi3ForCausalLM"};
+    for (int a = 0; a < 6; a++) {
         CHECK_OK(fipsc_hf_parse_config(variant("LlamaForCausalLM", archs[a]), "config.json", &c, &err), &err);
         c.norm_eps = 1e-6f;
         c.rope_theta = 500000.0f;
@@ -304,6 +327,7 @@ int main(void)
     test_defaults();
     test_qwen2_mistral();
     test_gemma();
+    test_phi3();
     test_missing_keys();
     test_wrong_types();
     test_unsupported();

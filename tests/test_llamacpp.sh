@@ -61,16 +61,29 @@ agree "$tmp/c.gguf" "$tmp/t.tok" "$tmp/pc.f32"
 expect 1 "$FIPSC_LLAMACPP_AGREE" "$model" "$tmp/t.tok" "$tmp/pc.f32"
 expect_out "DISAGREE"
 
-# random Llama (GQA, separate lm_head), Mistral (as llama.cpp's llama), Qwen2 (biases, NEOX RoPE), Gemma ((1 + w) norms, √d
+# random Llama (GQA, separate lm_head), Mistral (as llama.cpp's llama), Phi-3 (fused projections), Qwen2 (biases, NEOX RoPE), Gemma ((1 + w) norms, √d
 # embeddings, GeGLU) and Gemma-2 (post norms, soft-capping, a 16-position window on even layers,
 # shorter than the 96-token sequence) checkpoints
-for arch in llama mistral qwen2 gemma gemma2; do
+for arch in llama mistral phi3 qwen2 gemma gemma2; do
   expect 0 "$FIPSC_LLAMACPP_MAKE_RANDOM" "$tmp/$arch" "$arch"
   expect 0 "$fipsc" export "$tmp/$arch" --gguf -o "$tmp/$arch.gguf"
   tokens "$tmp/t-$arch.tok" "$tmp/$arch" 3
   probs "$tmp/$arch.gguf" "$tmp/t-$arch.tok" "$tmp/p-$arch.f32"
   agree "$tmp/$arch" "$tmp/t-$arch.tok" "$tmp/p-$arch.f32"
 done
+# Phi-3 compressed by FiPS (gate and up are separate FiPS matrices; files fuse them again), in
+# llama.cpp, and back to a Hugging Face directory with fused projections
+expect 0 "$fipsc" compress "$tmp/phi3" -o "$tmp/phi3-c.safetensors" --budget 0.5 --steps 60 --calib-samples 8 \
+  --calib-len 64 --quiet
+expect 0 "$fipsc" export "$tmp/phi3-c.safetensors" --gguf -o "$tmp/phi3-c.gguf"
+probs "$tmp/phi3-c.gguf" "$tmp/t-phi3.tok" "$tmp/p-phi3-c.f32"
+agree "$tmp/phi3-c.safetensors" "$tmp/t-phi3.tok" "$tmp/p-phi3-c.f32"
+expect 0 "$fipsc" export "$tmp/phi3-c.safetensors" --dense -o "$tmp/phi3-back"
+expect 0 "$fipsc" inspect "$tmp/phi3-back"
+expect_out "model.layers.0.self_attn.qkv_proj.weight *F32 *\[128, 64\]"
+expect_out "model.layers.0.mlp.gate_up_proj.weight *F32 *\[320, 64\]"
+agree "$tmp/phi3-back" "$tmp/t-phi3.tok" "$tmp/p-phi3-c.f32"
+
 # Llama 3.2's RoPE scaling (rope_type llama3; in GGUF a rope_freqs.weight tensor), over 2048
 # tokens so that the scaled and smoothed low frequencies turn; without the scaling it must fail
 expect 0 "$FIPSC_LLAMACPP_MAKE_RANDOM" "$tmp/llama3" llama3

@@ -1,7 +1,7 @@
 /* Writes a small random-weight Llama-family checkpoint in Hugging Face layout, for the llama.cpp
  * checks of architectures the shipped models do not cover (tests/test_llamacpp.sh):
  *
- *   llamacpp_make_random OUT_DIR llama|llama3|mistral|qwen2|gemma|gemma2
+ *   llamacpp_make_random OUT_DIR llama|llama3|mistral|phi3|qwen2|gemma|gemma2
  *   llamacpp_make_random OUT.gguf vocab N
  *
  *   llama   LlamaForCausalLM: dim 64, hidden 160, 2 layers, 4 heads of 16, 2 kv heads (GQA),
@@ -12,6 +12,9 @@
  *           turn far enough for the scaling to change the result
  *   mistral MistralForCausalLM: the llama shape (its default 4096-position window is longer than
  *           any sequence here, so attention is full; GGUF architecture `llama`)
+ *   phi3    Phi3ForCausalLM: the llama shape written with fused qkv_proj and gate_up_proj, and
+ *           Phi-3-mini's sliding window of 2047 (longer than the test's sequences: llama.cpp reads
+ *           the window but does not apply it yet)
  *   qwen2   Qwen2ForCausalLM: the same with q/k/v biases and tied embeddings, rope_theta 1e6
  *   gemma   GemmaForCausalLM: the llama shape with tied embeddings, √dim-scaled embeddings,
  *           (1 + w) norms and GeGLU MLPs, rope_theta 10000
@@ -70,9 +73,9 @@ int main(int argc, char **argv)
     const char *arch = argc == 3 ? argv[2] : "";
     const bool qwen = strcmp(arch, "qwen2") == 0, gemma2 = strcmp(arch, "gemma2") == 0,
                gemma = gemma2 || strcmp(arch, "gemma") == 0, llama3 = strcmp(arch, "llama3") == 0,
-               mistral = strcmp(arch, "mistral") == 0;
-    if (!qwen && !gemma && !llama3 && !mistral && strcmp(arch, "llama") != 0) {
-        fprintf(stderr, "usage: llamacpp_make_random OUT_DIR llama|llama3|mistral|qwen2|gemma|gemma2\n");
+               mistral = strcmp(arch, "mistral") == 0, phi3 = strcmp(arch, "phi3") == 0;
+    if (!qwen && !gemma && !llama3 && !mistral && !phi3 && strcmp(arch, "llama") != 0) {
+        fprintf(stderr, "usage: llamacpp_make_random OUT_DIR llama|llama3|mistral|phi3|qwen2|gemma|gemma2\n");
         return 2;
     }
     fixture_shape s = {.dim = 64, .hidden = 160, .layers = gemma2 ? 4 : 2, .heads = 4, .kv_heads = 2, .head_dim = 16,
@@ -80,12 +83,17 @@ int main(int argc, char **argv)
                        .tied = qwen || gemma, .qkv_bias = qwen};
     fipsc_model *m = fixture_llama(&s, qwen ? 11 : gemma2 ? 13 : gemma ? 12 : 7);
     fipsc_llama *v = fipsc_model_llama(m);
-    const char *hf_arch = qwen ? "Qwen2ForCausalLM" : mistral ? "MistralForCausalLM" : gemma2 ? "Gemma2ForCausalLM" : gemma ? "GemmaForCausalLM" : NULL;
+    const char *hf_arch = qwen ? "Qwen2ForCausalLM" : mistral ? "MistralForCausalLM" : phi3 ? "Phi3ForCausalLM" : gemma2 ? "Gemma2ForCausalLM" : gemma ? "GemmaForCausalLM" : NULL;
     if (hf_arch) {
         snprintf(v->cfg.arch_name, sizeof v->cfg.arch_name, "%s", hf_arch);
         snprintf(m->arch_name, sizeof m->arch_name, "%s", hf_arch);
     }
     fipsc_error err = {0};
+    if (phi3) {
+        v->cfg.fused_proj = true;
+        v->cfg.sliding_window = 2047;
+        v->cfg.window_all_layers = true;
+    }
     if (llama3) {
         v->cfg.rope_scaling = FIPSC_ROPE_LLAMA3;
         v->cfg.rope_factor = 32.0f;

@@ -8,6 +8,7 @@
 
 #include "core/json.h"
 #include "formats/gguf.h"
+#include "families/llama/fused.h"
 #include "families/llama/gguf.h"
 #include "families/llama/hf.h"
 #include "families/llama/llama.h"
@@ -94,6 +95,12 @@ static fipsc_status describe(const fipsc_model *m, cJSON **json, char **text, fi
         cJSON_AddBoolToObject(a, "gemma", true);
         n += (size_t)snprintf(extra + n, sizeof extra - n, ", Gemma norms (1 + w), √d embeddings, GeGLU");
     }
+    if (c->fused_proj) {
+        cJSON_AddBoolToObject(a, "fused_projections", true);
+        cJSON_AddNumberToObject(a, "sliding_window", c->sliding_window);
+        n += (size_t)snprintf(extra + n, sizeof extra - n, ", fused qkv/gate_up in files, window %d on every layer",
+                              c->sliding_window);
+    }
     if (c->post_norms) {
         cJSON_AddNumberToObject(a, "query_pre_attn_scalar", c->query_pre_attn_scalar);
         cJSON_AddItemToObject(a, "attn_softcap", fipsc_json_float(c->attn_softcap));
@@ -124,8 +131,11 @@ fipsc_status fipsc_hf_write_llama_dir(const fipsc_model *m, const char *dir, boo
 {
     if (!fipsc_model_llama(m)) return fipsc_fail(err, FIPSC_ERR_ARG, "%s is not a Llama-family model", m->arch_name);
     char *config = NULL;
+    fipsc_model *fused = NULL; /* Phi-3 checkpoints hold fused projections */
     fipsc_status st = config_to_json(m, &config, err);
-    if (!st) st = fipsc_hf_write_dir(m, dir, overwrite, config, NULL, err);
+    if (!st && fipsc_model_llama(m)->cfg.fused_proj) st = fipsc_llama_fused_copy(m, &fused, err);
+    if (!st) st = fipsc_hf_write_dir(fused ? fused : m, dir, overwrite, config, NULL, err);
+    fipsc_model_free(fused);
     free(config);
     return st;
 }
@@ -174,8 +184,8 @@ static const fipsc_family_defaults defaults = {
 
 const fipsc_family fipsc_family_llama = {
     .name = "llama",
-    .title = "Llama family (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GemmaForCausalLM, "
-             "Gemma2ForCausalLM, llama2.c, GGUF)",
+    .title = "Llama family (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Phi3ForCausalLM, "
+             "GemmaForCausalLM, Gemma2ForCausalLM, llama2.c, GGUF)",
     .probe = probe,
     .load = load,
     .config_to_json = config_to_json,

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "families/llama/fused.h"
 #include "families/llama/gguf.h"
 #include "families/llama/gguf_internal.h"
 #include "families/llama/llama.h"
@@ -34,10 +35,12 @@ static uint32_t file_type(fipsc_ggml_type t)
 }
 
 /* The placeholder vocabulary (see the top of this file). */
-static fipsc_status add_placeholder_vocab(fipsc_gguf_writer *w, const fipsc_config *c, char ***names_out,
-                                          fipsc_error *err)
+static fipsc_status add_placeholder_vocab(fipsc_gguf_writer *w, const fipsc_config *c, const gguf_arch *a,
+                                          char ***names_out, fipsc_error *err)
 {
     const int n = c->vocab_size;
+    /* llama.cpp's phi3 vocabulary looks up "<|endoftext|>" (Phi-3's end of text): the last placeholder */
+    const int endoftext = a->fused && n > 3 ? n - 1 : -1;
     char **names = calloc((size_t)n, sizeof *names);
     float *scores = calloc((size_t)n, sizeof *scores);
     int32_t *types = calloc((size_t)n, sizeof *types);
@@ -50,6 +53,7 @@ static fipsc_status add_placeholder_vocab(fipsc_gguf_writer *w, const fipsc_conf
         else if (i == 1) snprintf(s, sizeof s, "<s>"), type = 3;              /* CONTROL */
         else if (i == 2) snprintf(s, sizeof s, "</s>"), type = 3;
         else if (bytes && i < 3 + 256) snprintf(s, sizeof s, "<0x%02X>", i - 3), type = 6; /* BYTE */
+        else if (i == endoftext) snprintf(s, sizeof s, "<|endoftext|>"), type = 3;
         else snprintf(s, sizeof s, "<fipsc-placeholder-%d>", i);
         types[i] = type;
         if (!(names[i] = strdup(s))) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for the vocabulary");
@@ -59,10 +63,10 @@ static fipsc_status add_placeholder_vocab(fipsc_gguf_writer *w, const fipsc_conf
         fipsc_gguf_add_string_array(w, "tokenizer.ggml.tokens", n, (const char *const *)names);
         fipsc_gguf_add_f32_array(w, "tokenizer.ggml.scores", n, scores);
         fipsc_gguf_add_i32_array(w, "tokenizer.ggml.token_type", n, types);
-        if (c->bos_token >= 0) fipsc_gguf_add_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)c->bos_token);
-        if (c->eos_token >= 0) fipsc_gguf_add_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)c->eos_token);
+        if (c->bos_token >= 0 && c->bos_token < n) fipsc_gguf_add_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)c->bos_token);
+        if (c->eos_token >= 0 && c->eos_token < n) fipsc_gguf_add_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)c->eos_token);
         fipsc_gguf_add_u32(w, "tokenizer.ggml.unknown_token_id", 0);
-        fipsc_gguf_add_bool(w, "tokenizer.ggml.add_bos_token", c->bos_token >= 0);
+        fipsc_gguf_add_bool(w, "tokenizer.ggml.add_bos_token", c->bos_token >= 0 && c->bos_token < n);
         fipsc_gguf_add_bool(w, "tokenizer.ggml.add_eos_token", false);
     }
     free(scores);
@@ -109,6 +113,8 @@ static void metadata(fipsc_gguf_writer *w, const fipsc_model *m, const gguf_arch
         fipsc_gguf_add_string(w, ARCH_KEY("rope.scaling.type"), "linear");
         fipsc_gguf_add_f32(w, ARCH_KEY("rope.scaling.factor"), c->rope_factor);
     }
+    if (a->fused && c->sliding_window > 0) /* llama.cpp reads it, and does not apply it yet (docs/GGUF.md) */
+        fipsc_gguf_add_u32(w, ARCH_KEY("attention.sliding_window"), (uint32_t)c->sliding_window);
     if (a->post_norms) {
         fipsc_gguf_add_u32(w, ARCH_KEY("attention.sliding_window"), (uint32_t)c->sliding_window);
         fipsc_gguf_add_f32(w, ARCH_KEY("attn_logit_softcapping"), c->attn_softcap);
@@ -147,19 +153,26 @@ fipsc_status fipsc_llama_gguf_export(const fipsc_model *m, const char *path, fip
                               "GGUF file would compute other attention",
                               m->source_path, c->query_pre_attn_scalar, expect);
     }
+    fipsc_model *fused = NULL; /* Phi-3: the file holds fused projections, as llama.cpp reads them */
+    fipsc_status fst = a->fused ? fipsc_llama_fused_copy(m, &fused, err) : FIPSC_OK;
+    if (fst) return fst;
+    const fipsc_model *src = fused ? fused : m;
     fipsc_gguf_writer *w = fipsc_gguf_writer_new();
-    if (!w) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
+    if (!w) {
+        fipsc_model_free(fused);
+        return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
+    }
     metadata(w, m, a, type, vocab);
     char **placeholder = NULL;
-    fipsc_status st = vocab ? copy_vocab(w, c, vocab, err) : add_placeholder_vocab(w, c, &placeholder, err);
+    fipsc_status st = vocab ? copy_vocab(w, c, vocab, err) : add_placeholder_vocab(w, c, a, &placeholder, err);
 
     /* the tensors in the converter's order: embeddings, blocks, final norm, head */
-    float **converted = calloc((size_t)m->n_tensors, sizeof *converted); /* copies this file needs */
+    float **converted = calloc((size_t)src->n_tensors, sizeof *converted); /* copies this file needs */
     if (!st && !converted) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
     int n_converted = 0;
     for (int pass = 0; pass < 3 && !st; pass++) {
-        for (int i = 0; i < m->n_tensors && !st; i++) {
-            const fipsc_tensor *t = &m->tensors[i];
+        for (int i = 0; i < src->n_tensors && !st; i++) {
+            const fipsc_tensor *t = &src->tensors[i];
             char gname[160];
             bool rope;
             int block;
@@ -212,5 +225,6 @@ fipsc_status fipsc_llama_gguf_export(const fipsc_model *m, const char *path, fip
     for (int i = 0; placeholder && i < c->vocab_size; i++) free(placeholder[i]);
     free(placeholder);
     fipsc_gguf_writer_free(w);
+    fipsc_model_free(fused);
     return st;
 }

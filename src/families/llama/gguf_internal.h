@@ -18,6 +18,7 @@ typedef struct gguf_arch {
     bool qkv_bias;
     const char *hf_arch;
     bool gemma, post_norms; /* Gemma: norms stored as 1 + w; Gemma-2: post norms, soft-capping, windows */
+    bool fused;             /* Phi-3: attn_qkv and ffn_up (gate and up) fused */
 } gguf_arch;
 
 /* The architecture called name, or NULL. */

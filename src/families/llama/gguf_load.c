@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "families/llama/fused.h"
 #include "families/llama/gguf.h"
 #include "families/llama/gguf_internal.h"
 #include "families/llama/hf.h"
@@ -49,7 +50,7 @@ static fipsc_status refuse_unsupported(const fipsc_gguf *g, const gguf_arch *a, 
 {
     char full[160];
     snprintf(full, sizeof full, "%s.attention.sliding_window", a->name);
-    if (!a->post_norms && fipsc_gguf_find(g, full))
+    if (!a->post_norms && !a->fused && fipsc_gguf_find(g, full))
         return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "%s: %s is set; fipsc's %s runtime has no sliding window",
                           g->origin, full, a->name);
     return FIPSC_OK;
@@ -153,7 +154,12 @@ static fipsc_status config_from_gguf(const fipsc_gguf *g, const gguf_arch *a, fi
     c->eos_token = eos >= 0 && eos < c->vocab_size ? (int)eos : -1;
     c->gemma = a->gemma;
     c->post_norms = a->post_norms;
+    c->fused_proj = a->fused;
     if ((st = rope_from_gguf(g, a, c, err))) return st;
+    if (a->fused) { /* Phi-3: a window on every layer when the file names one (transformers' semantics) */
+        c->window_all_layers = true;
+        return key_int(g, a->name, "attention.sliding_window", true, 0, 0, 1 << 30, &c->sliding_window, err);
+    }
     if (!a->post_norms) return FIPSC_OK;
     /* Gemma-2: llama.cpp's defaults (window 4096, caps 50 and 30) and its attention scale, which
      * the file does not store: 1/√head_dim, or 1/√(dim/heads) for the 46-layer (27B) model */
@@ -259,7 +265,7 @@ static fipsc_status load_parsed(fipsc_gguf *g, bool borrow, fipsc_model **out, f
     fipsc_status st = fipsc_gguf_get_string(g, "general.architecture", arch, sizeof arch, err);
     if (!st && !(a = llama_gguf_arch_named(arch)))
         st = fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
-                        "%s: GGUF architecture '%s' is not one fipsc reads (llama, qwen2, gemma, gemma2)", g->origin,
+                        "%s: GGUF architecture '%s' is not one fipsc reads (llama, qwen2, phi3, gemma, gemma2)", g->origin,
                         arch);
     fipsc_config cfg;
     if (!st) st = config_from_gguf(g, a, &cfg, err);
@@ -273,6 +279,7 @@ static fipsc_status load_parsed(fipsc_gguf *g, bool borrow, fipsc_model **out, f
     }
     if (!st) st = fipsc_llama_configure(m, &cfg, err);
     if (!st) st = load_tensors(m, file, a, borrow, err);
+    if (!st && a->fused) st = fipsc_llama_split_fused(m, err);
     if (!st) st = fipsc_model_check_finite(m, err);
     if (!st) st = fipsc_llama_bind(m, err);
     fipsc_gguf_close(g);

@@ -42,10 +42,11 @@
 #include "formats/gguf.h"
 
 static const gguf_arch archs[] = {
-    {"llama", true, false, "LlamaForCausalLM", false, false},
-    {"qwen2", false, true, "Qwen2ForCausalLM", false, false},
-    {"gemma", false, false, "GemmaForCausalLM", true, false},
-    {"gemma2", false, false, "Gemma2ForCausalLM", true, true},
+    {"llama", true, false, "LlamaForCausalLM", false, false, false},
+    {"qwen2", false, true, "Qwen2ForCausalLM", false, false, false},
+    {"gemma", false, false, "GemmaForCausalLM", true, false, false},
+    {"gemma2", false, false, "Gemma2ForCausalLM", true, true, false},
+    {"phi3", false, false, "Phi3ForCausalLM", false, false, true},
 };
 
 const gguf_arch *llama_gguf_arch_named(const char *name)
@@ -66,7 +67,8 @@ const gguf_arch *llama_gguf_arch_for(const fipsc_config *c)
 
 /* One tensor name pair; "%d" stands for the block. `post` 0: every architecture; 1: only those
  * without Gemma-2's post norms; 2: only Gemma-2 (whose post_attention_layernorm follows the
- * attention, while Llama's is the pre-MLP norm). */
+ * attention, while Llama's is the pre-MLP norm); 3: only Phi-3 (fused projections, as its
+ * checkpoints and llama.cpp hold them: ffn_up is gate and up stacked); 4: all but Phi-3. */
 typedef struct name_pair {
     const char *hf, *gguf;
     bool rope; /* q/k: rows permuted for `llama` */
@@ -79,15 +81,17 @@ static const name_pair block_names[] = {
     {"model.layers.%d.post_attention_layernorm.weight", "blk.%d.post_attention_norm.weight", false, 2},
     {"model.layers.%d.pre_feedforward_layernorm.weight", "blk.%d.ffn_norm.weight", false, 2},
     {"model.layers.%d.post_feedforward_layernorm.weight", "blk.%d.post_ffw_norm.weight", false, 2},
-    {"model.layers.%d.self_attn.q_proj.weight", "blk.%d.attn_q.weight", true, 0},
-    {"model.layers.%d.self_attn.k_proj.weight", "blk.%d.attn_k.weight", true, 0},
-    {"model.layers.%d.self_attn.v_proj.weight", "blk.%d.attn_v.weight", false, 0},
+    {"model.layers.%d.self_attn.q_proj.weight", "blk.%d.attn_q.weight", true, 4},
+    {"model.layers.%d.self_attn.k_proj.weight", "blk.%d.attn_k.weight", true, 4},
+    {"model.layers.%d.self_attn.v_proj.weight", "blk.%d.attn_v.weight", false, 4},
+    {"model.layers.%d.self_attn.qkv_proj.weight", "blk.%d.attn_qkv.weight", false, 3},
+    {"model.layers.%d.mlp.gate_up_proj.weight", "blk.%d.ffn_up.weight", false, 3},
     {"model.layers.%d.self_attn.q_proj.bias", "blk.%d.attn_q.bias", true, 0},
     {"model.layers.%d.self_attn.k_proj.bias", "blk.%d.attn_k.bias", true, 0},
     {"model.layers.%d.self_attn.v_proj.bias", "blk.%d.attn_v.bias", false, 0},
     {"model.layers.%d.self_attn.o_proj.weight", "blk.%d.attn_output.weight", false, 0},
-    {"model.layers.%d.mlp.gate_proj.weight", "blk.%d.ffn_gate.weight", false, 0},
-    {"model.layers.%d.mlp.up_proj.weight", "blk.%d.ffn_up.weight", false, 0},
+    {"model.layers.%d.mlp.gate_proj.weight", "blk.%d.ffn_gate.weight", false, 4},
+    {"model.layers.%d.mlp.up_proj.weight", "blk.%d.ffn_up.weight", false, 4},
     {"model.layers.%d.mlp.down_proj.weight", "blk.%d.ffn_down.weight", false, 0},
 };
 static const name_pair top_names[] = {
@@ -99,7 +103,13 @@ enum { N_BLOCK_NAMES = sizeof block_names / sizeof block_names[0], N_TOP_NAMES =
 
 static bool pair_applies(const name_pair *p, const gguf_arch *a)
 {
-    return p->post == 0 || (p->post == 2) == a->post_norms;
+    switch (p->post) {
+    case 1: return !a->post_norms;
+    case 2: return a->post_norms;
+    case 3: return a->fused;
+    case 4: return !a->fused;
+    default: return true;
+    }
 }
 
 /* Gemma's GGUF norms hold 1 + w (llama.cpp multiplies by the weight as it is), as its converter

@@ -1,7 +1,8 @@
 /* Hugging Face Llama-family checkpoints: config.json, loading and writing.
  *
- * Supported architectures: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GemmaForCausalLM,
- * Gemma2ForCausalLM (whose extra keys and norms families/llama/llama.h describes). Tensors use
+ * Supported architectures: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Phi3ForCausalLM
+ * (fused projections split on loading: families/llama/fused.h), GemmaForCausalLM, Gemma2ForCausalLM
+ * (whose extra keys and norms families/llama/llama.h describes). Tensors use
  * the standard transformers names ("model.layers.0.mlp.up_proj.weight", linear weights [out, in]).
  *
  * Three on-disk forms load into the one fipsc_model:

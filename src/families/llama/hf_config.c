@@ -12,7 +12,7 @@
 #include "core/json.h"
 #include "families/llama/hf.h"
 
-typedef enum { FAMILY_LLAMA, FAMILY_MISTRAL, FAMILY_QWEN2, FAMILY_GEMMA, FAMILY_GEMMA2 } family;
+typedef enum { FAMILY_LLAMA, FAMILY_MISTRAL, FAMILY_QWEN2, FAMILY_GEMMA, FAMILY_GEMMA2, FAMILY_PHI3 } family;
 
 static const struct {
     const char *architecture, *model_type;
@@ -25,6 +25,7 @@ static const struct {
     {"Qwen2ForCausalLM", "qwen2", FAMILY_QWEN2, 32768, -1, -1},
     {"GemmaForCausalLM", "gemma", FAMILY_GEMMA, 8192, 2, 1},
     {"Gemma2ForCausalLM", "gemma2", FAMILY_GEMMA2, 8192, 2, 1},
+    {"Phi3ForCausalLM", "phi3", FAMILY_PHI3, 4096, 1, 32000},
 };
 #define N_FAMILIES ((int)(sizeof families / sizeof families[0]))
 
@@ -83,7 +84,8 @@ static fipsc_status get_family(const cJSON *root, const char *origin, int *index
             }
         return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
                           "%s: architecture '%s' is not supported (expected LlamaForCausalLM, "
-                          "MistralForCausalLM, Qwen2ForCausalLM, GemmaForCausalLM or Gemma2ForCausalLM)",
+                          "MistralForCausalLM, Qwen2ForCausalLM, Phi3ForCausalLM, GemmaForCausalLM or "
+                          "Gemma2ForCausalLM)",
                           origin, first->valuestring);
     }
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "model_type");
@@ -94,7 +96,7 @@ static fipsc_status get_family(const cJSON *root, const char *origin, int *index
                 return FIPSC_OK;
             }
         return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
-                          "%s: model_type '%s' is not supported (expected llama, mistral, qwen2, gemma or gemma2)",
+                          "%s: model_type '%s' is not supported (expected llama, mistral, qwen2, phi3, gemma or gemma2)",
                           origin, type->valuestring);
     }
     return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: missing required key 'architectures'", origin);
@@ -139,6 +141,26 @@ static fipsc_status check_unsupported(const cJSON *root, const char *origin, fam
     if ((st = fipsc_json_bool(root, origin, "mlp_bias", &flag, err))) return st;
     if (flag)
         return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "%s: mlp_bias true is not supported", origin);
+    return FIPSC_OK;
+}
+
+/* Phi-3: fused projections, a sliding window on every layer (null or absent: none), RoPE over the
+ * whole head (a partial_rotary_factor other than 1 is refused). */
+static fipsc_status parse_phi3(const cJSON *root, const char *origin, family fam, fipsc_config *c, fipsc_error *err)
+{
+    if (fam != FAMILY_PHI3) return FIPSC_OK;
+    c->fused_proj = true;
+    float partial = 1.0f;
+    fipsc_status st = fipsc_json_positive(root, origin, "partial_rotary_factor", &partial, err);
+    if (st) return st;
+    if (partial != 1.0f)
+        return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "%s: partial_rotary_factor %g is not supported (RoPE over the "
+                          "whole head only)", origin, (double)partial);
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(root, "sliding_window");
+    if (!w || cJSON_IsNull(w)) return FIPSC_OK;
+    bool present;
+    if ((st = fipsc_json_int(root, origin, "sliding_window", 1, 1 << 30, &present, &c->sliding_window, err))) return st;
+    c->window_all_layers = true;
     return FIPSC_OK;
 }
 
@@ -287,7 +309,9 @@ static fipsc_status parse_root(const cJSON *root, const char *origin, fipsc_conf
     c.norm_eps = 1e-6f;
     c.rope_theta = 10000.0f;
     c.tie_embeddings = fam == FAMILY_GEMMA || fam == FAMILY_GEMMA2; /* Gemma's configs tie by default */
-    if ((st = parse_gemma(root, origin, fam, &c, err)) || (st = parse_rope_scaling(root, origin, &c, err))) return st;
+    if ((st = parse_gemma(root, origin, fam, &c, err)) || (st = parse_rope_scaling(root, origin, &c, err)) ||
+        (st = parse_phi3(root, origin, fam, &c, err)))
+        return st;
     c.qkv_bias = fam == FAMILY_QWEN2;
     c.bos_token = families[fi].default_bos;
     c.eos_token = families[fi].default_eos;
@@ -363,6 +387,9 @@ fipsc_status fipsc_hf_config_to_json(const fipsc_config *cfg, char **out, fipsc_
                  cJSON_AddItemToObject(rs, "high_freq_factor", fipsc_json_float(cfg->rope_high_freq_factor)) &&
                  cJSON_AddNumberToObject(rs, "original_max_position_embeddings", cfg->rope_original_context);
     }
+    if (ok && families[fi].fam == FAMILY_PHI3)
+        ok = cfg->sliding_window > 0 ? cJSON_AddNumberToObject(root, "sliding_window", cfg->sliding_window) != NULL
+                                     : cJSON_AddNullToObject(root, "sliding_window") != NULL;
     if (ok && families[fi].fam == FAMILY_GEMMA2) {
         ok = cJSON_AddItemToObject(root, "query_pre_attn_scalar", fipsc_json_float(cfg->query_pre_attn_scalar)) &&
              (cfg->attn_softcap > 0 ? cJSON_AddItemToObject(root, "attn_logit_softcapping", fipsc_json_float(cfg->attn_softcap))

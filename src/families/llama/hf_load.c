@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "families/llama/fused.h"
 #include "families/llama/hf.h"
 #include "formats/safetensors.h"
 #include "model/hf_checkpoint.h"
@@ -48,6 +49,8 @@ static bool is_llama_tensor(const char *name, const fipsc_config *cfg)
         "mlp.gate_proj.weight",    "mlp.up_proj.weight",              "mlp.down_proj.weight"};
     for (size_t i = 0; i < sizeof always / sizeof always[0]; i++)
         if (strcmp(suffix, always[i]) == 0) return true;
+    if (cfg->fused_proj && (strcmp(suffix, "self_attn.qkv_proj.weight") == 0 || strcmp(suffix, "mlp.gate_up_proj.weight") == 0))
+        return true;
     if (cfg->post_norms && (strcmp(suffix, "pre_feedforward_layernorm.weight") == 0 ||
                             strcmp(suffix, "post_feedforward_layernorm.weight") == 0))
         return true;
@@ -98,6 +101,7 @@ static fipsc_status build(fipsc_st_set *set, const fipsc_config *cfg, const char
     if (!st) st = fipsc_llama_configure(m, cfg, err);
     if (!st) st = fipsc_model_set_source_path(m, source, err);
     if (!st) st = add_tensors(m, set, config_origin, err);
+    if (!st && cfg->fused_proj) st = fipsc_llama_split_fused(m, err);
     if (!st && (st = fipsc_llama_bind(m, err))) {
         const char *weights = fipsc_st_set_index_path(set);
         if (!weights) weights = fipsc_st_path(fipsc_st_set_shard(set, 0));

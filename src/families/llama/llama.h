@@ -1,11 +1,12 @@
-/* The Llama family (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GemmaForCausalLM,
- * Gemma2ForCausalLM, llama2.c checkpoints): its configuration and its view of a model's tensors.
+/* The Llama family (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Phi3ForCausalLM,
+ * GemmaForCausalLM, Gemma2ForCausalLM, llama2.c checkpoints): its configuration and its view of a model's tensors.
  *
  *   x = embed[token];  per block: x += o·attn(rope(q·rms(x)), rope(k·rms(x)), v·rms(x))
  *                                 x += down·(silu(gate·rms(x)) ⊙ up·rms(x))
  *   logits = lm_head·rms(x)
  *
- * Gemma differs in ways the configuration switches on (all off for the others):
+ * Phi-3 is Llama with fused projections in its checkpoints (split on loading) and a sliding window
+ * on every layer. Gemma differs in ways the configuration switches on (all off for the others):
  *   - embeddings scaled by √dim;  RMSNorm weights stored as w and applied as (1 + w);
  *   - GeGLU MLPs: gelu (tanh approximation) instead of silu;
  * and Gemma-2 further:
@@ -52,7 +53,9 @@ typedef struct fipsc_config {
     float query_pre_attn_scalar; /* Gemma-2: scores scaled by its −1/2 power; 0: by head_dim^−1/2 */
     float attn_softcap;   /* 0: none */
     float final_softcap;  /* 0: none */
-    int sliding_window;   /* Gemma-2: window of the even layers; 0: none */
+    int sliding_window;   /* Gemma-2: window of the even layers (Phi-3: of every layer); 0: none */
+    bool window_all_layers; /* Phi-3: the window applies to every layer */
+    bool fused_proj;      /* Phi-3: checkpoints fuse qkv_proj and gate_up_proj (families/llama/fused.h) */
     /* RoPE frequency scaling (config.json rope_scaling): see fipsc_llama_rope_inv_freq */
     fipsc_rope_scaling rope_scaling;
     float rope_factor;           /* linear, llama3 */

@@ -157,7 +157,7 @@ fipsc_status fipsc_llama_bind(fipsc_model *m, fipsc_error *err)
     const char *ffn_norm_name = c->post_norms ? "pre_feedforward_layernorm.weight" : "post_attention_layernorm.weight";
     for (int l = 0; l < c->n_layers; l++) {
         fipsc_llama_layer *L = &layers[l];
-        L->window = c->sliding_window > 0 && l % 2 == 0 ? c->sliding_window : 0;
+        L->window = c->sliding_window > 0 && (c->window_all_layers || l % 2 == 0) ? c->sliding_window : 0;
         if (c->post_norms &&
             ((st = require_layer(m, l, "post_attention_layernorm.weight", 1, c->dim, 0, &L->post_attn_norm, err)) ||
              (st = require_layer(m, l, "post_feedforward_layernorm.weight", 1, c->dim, 0, &L->post_ffn_norm, err))))
