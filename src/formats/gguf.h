@@ -86,6 +86,9 @@ typedef struct fipsc_gguf {
     char origin[4096];             /* the path, for messages */
 } fipsc_gguf;
 
+/* Bytes of one scalar value of type t (0 for strings and arrays). */
+size_t fipsc_gguf_value_size(fipsc_gguf_value_type t);
+
 /* Maps and validates path. */
 fipsc_status fipsc_gguf_open(const char *path, fipsc_gguf **out, fipsc_error *err);
 /* Validates size bytes at data (kept by the caller while the result lives); origin names them. */

@@ -72,8 +72,7 @@ static fipsc_status read_name(cursor *c, const char *what, char *buf)
     return FIPSC_OK;
 }
 
-/* Bytes of one scalar item (0 for strings and arrays). */
-static int scalar_bytes(fipsc_gguf_value_type t)
+size_t fipsc_gguf_value_size(fipsc_gguf_value_type t)
 {
     switch (t) {
     case FIPSC_GGUF_U8: case FIPSC_GGUF_I8: case FIPSC_GGUF_BOOL: return 1;
@@ -91,7 +90,7 @@ static bool is_signed(fipsc_gguf_value_type t)
 
 static fipsc_status read_scalar(cursor *c, fipsc_gguf_kv *kv)
 {
-    int n = scalar_bytes(kv->type);
+    int n = (int)fipsc_gguf_value_size(kv->type);
     uint64_t v;
     fipsc_status st = read_uint(c, n, kv->key, &v);
     if (st) return st;
@@ -139,7 +138,7 @@ static fipsc_status read_value(cursor *c, fipsc_gguf_kv *kv)
     kv->count = count;
     kv->items = c->p + c->pos;
     if (kv->item_type != FIPSC_GGUF_STRING) {
-        uint64_t size = (uint64_t)scalar_bytes(kv->item_type);
+        uint64_t size = (uint64_t)fipsc_gguf_value_size(kv->item_type);
         if (count > left(c) / size) /* also guards count * size against overflow */
             return fipsc_fail(c->err, FIPSC_ERR_FORMAT,
                               "%s: key '%s' claims %llu array items, more than the %zu bytes left hold", c->origin,
@@ -407,7 +406,7 @@ fipsc_status fipsc_gguf_get_int(const fipsc_gguf *g, const char *key, bool has_d
         }
         return fipsc_fail(err, FIPSC_ERR_NOT_FOUND, "%s: GGUF key '%s' is missing", g->origin, key);
     }
-    if (scalar_bytes(kv->type) == 0 || kv->type == FIPSC_GGUF_F32 || kv->type == FIPSC_GGUF_F64 ||
+    if (fipsc_gguf_value_size(kv->type) == 0 || kv->type == FIPSC_GGUF_F32 || kv->type == FIPSC_GGUF_F64 ||
         kv->type == FIPSC_GGUF_BOOL || (!is_signed(kv->type) && kv->u > (uint64_t)INT64_MAX))
         return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: GGUF key '%s' is not an integer (value type %d)", g->origin, key,
                           (int)kv->type);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/bytes.h"
 #include "core/file.h"
 #include "formats/gguf.h"
 
@@ -52,30 +53,10 @@ static void fail(fipsc_gguf_writer *w, const char *what, const char *name)
     if (!w->failure[0]) snprintf(w->failure, sizeof w->failure, "%s '%s'", what, name);
 }
 
-/* A growable byte buffer for one value. */
-typedef struct buf {
-    unsigned char *p;
-    size_t n, cap;
-    bool oom;
-} buf;
+/* Values and the header are assembled in core/bytes.h buffers. */
+typedef fipsc_bytes buf;
 
-static void put(buf *b, const void *data, size_t n)
-{
-    if (b->oom) return;
-    if (b->n + n > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 64;
-        while (cap < b->n + n) cap *= 2;
-        unsigned char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, data, n);
-    b->n += n;
-}
+static void put(buf *b, const void *data, size_t n) { fipsc_bytes_put(b, data, n); }
 
 static void put_u32(buf *b, uint32_t v) { put(b, &v, 4); } /* little-endian host (see gguf.h) */
 static void put_u64(buf *b, uint64_t v) { put(b, &v, 8); }
@@ -106,7 +87,7 @@ static void add_kv(fipsc_gguf_writer *w, const char *key, fipsc_gguf_value_type 
         free(value->p);
         return;
     }
-    w->kvs[w->n_kvs++] = (wkv){name, type, value->p, value->n};
+    w->kvs[w->n_kvs++] = (wkv){name, type, (unsigned char *)value->p, value->len};
 }
 
 void fipsc_gguf_add_u32(fipsc_gguf_writer *w, const char *key, uint32_t v)
@@ -173,18 +154,6 @@ void fipsc_gguf_add_i32_array(fipsc_gguf_writer *w, const char *key, int64_t n, 
     add_array(w, key, FIPSC_GGUF_I32, n, v, 4);
 }
 
-/* Bytes of one scalar of type t (0 for strings and arrays). */
-static size_t scalar_size(fipsc_gguf_value_type t)
-{
-    switch (t) {
-    case FIPSC_GGUF_U8: case FIPSC_GGUF_I8: case FIPSC_GGUF_BOOL: return 1;
-    case FIPSC_GGUF_U16: case FIPSC_GGUF_I16: return 2;
-    case FIPSC_GGUF_U32: case FIPSC_GGUF_I32: case FIPSC_GGUF_F32: return 4;
-    case FIPSC_GGUF_U64: case FIPSC_GGUF_I64: case FIPSC_GGUF_F64: return 8;
-    default: return 0;
-    }
-}
-
 void fipsc_gguf_add_copy(fipsc_gguf_writer *w, const fipsc_gguf_kv *kv)
 {
     buf b = {0};
@@ -194,7 +163,7 @@ void fipsc_gguf_add_copy(fipsc_gguf_writer *w, const fipsc_gguf_kv *kv)
     } else if (kv->type == FIPSC_GGUF_ARRAY) {
         put_u32(&b, kv->item_type);
         put_u64(&b, kv->count);
-        size_t span = (size_t)kv->count * scalar_size(kv->item_type);
+        size_t span = (size_t)kv->count * fipsc_gguf_value_size(kv->item_type);
         if (kv->item_type == FIPSC_GGUF_STRING) { /* the items as stored: length-prefixed strings */
             const unsigned char *p = kv->items;
             for (uint64_t i = 0; i < kv->count; i++) {
@@ -215,7 +184,7 @@ void fipsc_gguf_add_copy(fipsc_gguf_writer *w, const fipsc_gguf_kv *kv)
                              kv->type == FIPSC_GGUF_I64
                          ? (uint64_t)kv->i
                          : kv->u;
-        put(&b, &v, scalar_size(kv->type));
+        put(&b, &v, fipsc_gguf_value_size(kv->type));
     }
     add_kv(w, kv->key, kv->type, &b);
 }
@@ -301,8 +270,8 @@ fipsc_status fipsc_gguf_write(fipsc_gguf_writer *w, const char *path, bool overw
 
     fipsc_atomic_file af;
     fipsc_status st = fipsc_atomic_open(path, &af, err);
-    uint64_t pos = h.n;
-    if (!st) st = fipsc_atomic_write(&af, h.p, h.n, err);
+    uint64_t pos = h.len;
+    if (!st) st = fipsc_atomic_write(&af, h.p, h.len, err);
     if (!st) st = pad_to_alignment(&af, &pos, err);
     for (int i = 0; i < w->n_tensors && !st; i++) {
         const wtensor *t = &w->tensors[i];

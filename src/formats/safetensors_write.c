@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/bytes.h"
 #include "core/file.h"
 #include "core/name_table.h"
 #include "formats/safetensors_internal.h"
@@ -181,30 +182,10 @@ fipsc_status fipsc_st_writer_set_meta(fipsc_st_writer *w, const char *key, const
 
 /* ---------------------------------------------------------------- JSON text */
 
-typedef struct {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} text_buf;
+/* JSON text is built in a core/bytes.h buffer. */
+typedef fipsc_bytes text_buf;
 
-static void put(text_buf *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (b->len + n + 1 > cap) cap *= 2;
-        char *grown = realloc(b->p, cap);
-        if (!grown) {
-            b->oom = true;
-            return;
-        }
-        b->p = grown;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
+static void put(text_buf *b, const char *s, size_t n) { fipsc_bytes_put(b, s, n); }
 
 static void puts_(text_buf *b, const char *s) { put(b, s, strlen(s)); }
 

@@ -184,23 +184,16 @@ fipsc_status fipsc_llama_gguf_export(const fipsc_model *m, const char *path, fip
             if (want_pass != pass) continue;
             const float *data = t->data;
             const int64_t rows = t->shape[0], cols = t->ndim == 2 ? t->shape[1] : 1;
-            if (a->gemma && llama_gguf_is_norm(t->name)) { /* GGUF holds 1 + w */
+            const bool plus_one = a->gemma && llama_gguf_is_norm(t->name); /* GGUF holds 1 + w */
+            if (plus_one || rope) { /* a converted copy, kept until the file is written */
                 float *p = malloc((size_t)(rows * cols) * sizeof *p);
                 if (!p) {
                     st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for tensor '%s'", t->name);
                     break;
                 }
-                for (int64_t j = 0; j < rows * cols; j++) p[j] = 1.0f + t->data[j];
-                converted[n_converted++] = p;
-                data = p;
-            }
-            if (rope) {
-                float *p = malloc((size_t)(rows * cols) * sizeof *p);
-                if (!p) {
-                    st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for tensor '%s'", t->name);
-                    break;
-                }
-                llama_gguf_permute_rope_rows(p, t->data, rows, cols, c->head_dim, true);
+                if (rope) llama_gguf_permute_rope_rows(p, t->data, rows, cols, c->head_dim, true);
+                else
+                    for (int64_t j = 0; j < rows * cols; j++) p[j] = 1.0f + t->data[j];
                 converted[n_converted++] = p;
                 data = p;
             }
