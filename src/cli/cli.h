@@ -33,6 +33,7 @@ int cmd_import_tfjs(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_eval_sts(int argc, char **argv);
 int cmd_distill(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 
 /* Prints "fipsc <cmd>: <message>" for a library error and returns the exit code it maps to
  * (FIPSC_ERR_ARG -> 2, anything else -> 1). */
