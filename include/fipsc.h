@@ -117,8 +117,8 @@ FIPSC_API fipsc_status fipsc_describe(const char *path, char **json, fipsc_error
  * values as text: method budget sparsity nm rank groups schedule mode steps lr lr-min
  * weight-decay batch seed u-dtype divergence-retries, the calibration source calib-corpus
  * calib-samples calib-len calib-images calib-idx calib-exclude calib-count calib-sentences
- * calib-rows, and checkpoint-dir, resume ("true"/"false"). Unset training options take the
- * model's family defaults (`fipsc compress --help` lists them). */
+ * calib-rows calib-text tokenizer, and checkpoint-dir, resume ("true"/"false"). Unset training
+ * options take the model's family defaults (`fipsc compress --help` lists them). */
 typedef struct fipsc_options fipsc_options;
 
 FIPSC_API fipsc_options *fipsc_options_new(void); /* NULL when out of memory */

@@ -66,6 +66,9 @@ static void usage(FILE *out)
             "      --weight-decay W    AdamW weight decay (default %g)\n"
             "      --batch B           calibration rows per MLP per step (default %d)\n"
             "      --calib-corpus FILE language model: calibrate on this token corpus (binary or text)\n"
+            "      --calib-text FILE   ... or on a UTF-8 text: the model's BOS, then the text's tokens\n"
+            "                          cut into N sequences of L tokens spread evenly over it\n"
+            "      --tokenizer PATH    the tokenizer.json for --calib-text (default: beside MODEL)\n"
             "      --calib-samples N   or on N sequences sampled from MODEL (default 64) ...\n"
             "      --calib-len L       ... of L tokens each (default 256), with a seed derived\n"
             "                          from S (so they differ from `fipsc sample --seed S`)\n"
@@ -224,6 +227,8 @@ int cmd_compress(int argc, char **argv)
         {"calib-exclude", required_argument, 0, OPT_SETTING},
         {"calib-sentences", required_argument, 0, OPT_SETTING},
         {"calib-rows", required_argument, 0, OPT_SETTING},
+        {"calib-text", required_argument, 0, OPT_SETTING},
+        {"tokenizer", required_argument, 0, OPT_SETTING},
         {"checkpoint-dir", required_argument, 0, OPT_CHECKPOINT_DIR},
         {"resume", no_argument, 0, OPT_RESUME},
         {"divergence-retries", required_argument, 0, OPT_SETTING},
@@ -328,7 +333,7 @@ int cmd_compress(int argc, char **argv)
             rc = cli_report(CMD, &err);
             goto done;
         }
-        printf("%s -> %s\n%s", model_path, output, table);
+        printf("%s -> %s\ncalibration: %s\n%s", model_path, output, calib_desc, table);
     }
 done:
     free(table);

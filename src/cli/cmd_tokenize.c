@@ -27,8 +27,8 @@ static void usage(FILE *out)
             "      --file FILE       ... or the contents of FILE ('-': standard input)\n"
             "      --json            one JSON array of ids per input line\n"
             "      --no-special      no special tokens from the post-processor (e.g. no BOS)\n"
-            "      --decode          print the decoded text of the ids instead, then the token count\n"
-            "                        and speed on stderr\n"
+            "      --decode          print the text the ids decode to (special tokens left out)\n"
+            "                        instead, and the token count and speed on stderr\n"
             "      --help            this text\n\n"
             "Exit status: 0 ok, 1 unreadable or unsupported tokenizer, 2 usage error.\n");
 }
@@ -82,7 +82,7 @@ static int tokenize_one(const fipsc_tokenizer *t, const char *text, size_t len, 
     if (decode) {
         char *out = NULL;
         size_t out_len = 0;
-        if (fipsc_tokenizer_decode(t, ids, n, false, &out, &out_len, &err)) {
+        if (fipsc_tokenizer_decode(t, ids, n, true, &out, &out_len, &err)) {
             free(ids);
             return cli_report("tokenize", &err);
         }

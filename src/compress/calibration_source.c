@@ -5,11 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/file.h"
 #include "core/rng.h"
 #include "formats/image_list.h"
 #include "formats/sentences.h"
 #include "model/family.h"
 #include "model/generate.h"
+#include "model/text_corpus.h"
 
 /* Sampled calibration corpora and sentence draws use a seed derived from the run's seed and this
  * tag, so that they never repeat `fipsc sample --seed S` (typically the evaluation corpus). */
@@ -21,7 +23,10 @@ void fipsc_calib_source_init(fipsc_calib_source *s)
     s->rows = -1;
 }
 
-static bool tokens_given(const fipsc_calib_source *s) { return s->corpus || s->samples > 0 || s->len > 0; }
+static bool tokens_given(const fipsc_calib_source *s)
+{
+    return s->corpus || s->text || s->tokenizer || s->samples > 0 || s->len > 0;
+}
 static bool images_given(const fipsc_calib_source *s)
 {
     return s->images_dir || s->idx_path || s->exclude_dir || s->count > 0;
@@ -32,6 +37,8 @@ const char *fipsc_calib_source_problem(const fipsc_calib_source *s, const fipsc_
 {
     if (s->corpus && (s->samples > 0 || s->len > 0))
         return "--calib-corpus and --calib-samples/--calib-len exclude each other";
+    if (s->corpus && s->text) return "--calib-corpus and --calib-text exclude each other";
+    if (s->tokenizer && !s->text) return "--tokenizer applies to --calib-text only";
     if (s->images_dir && s->idx_path) return "--calib-images and --calib-idx exclude each other";
     if (!m) return NULL;
     const bool image = fipsc_model_image(m), encoder = fipsc_model_encoder(m), lm = fipsc_model_lm(m);
@@ -39,10 +46,10 @@ const char *fipsc_calib_source_problem(const fipsc_calib_source *s, const fipsc_
         return "--calib-images, --calib-idx, --calib-exclude and --calib-count apply to image classifiers only";
     if (!encoder && sentences_given(s)) return "--calib-sentences and --calib-rows apply to sentence encoders only";
     if (image && tokens_given(s))
-        return "--calib-corpus, --calib-samples and --calib-len apply to language models; an image classifier "
+        return "--calib-corpus, --calib-text, --calib-samples and --calib-len apply to language models; an image classifier "
                "calibrates on --calib-images or --calib-idx";
     if (encoder && tokens_given(s))
-        return "--calib-corpus, --calib-samples and --calib-len apply to language models; a sentence encoder "
+        return "--calib-corpus, --calib-text, --calib-samples and --calib-len apply to language models; a sentence encoder "
                "calibrates on --calib-sentences";
     if (image && !s->images_dir && !s->idx_path)
         return "an image classifier calibrates on images: give --calib-images DIR or --calib-idx FILE";
@@ -84,6 +91,47 @@ static void on_sampled(void *ctx, int done, int total)
     sn->note(sn->user, text);
 }
 
+/* The calibration corpus of a text: the text's stream cut into sequences (text_corpus.h). */
+static fipsc_status text_corpus(const fipsc_model *m, const fipsc_calib_source *s, fipsc_corpus **corpus, char *desc,
+                                size_t desc_cap, fipsc_error *err)
+{
+    const int n = s->samples > 0 ? s->samples : FIPSC_CALIB_SAMPLES, len = s->len > 0 ? s->len : FIPSC_CALIB_LEN;
+    const fipsc_lm_ops *lm = fipsc_model_lm(m);
+    fipsc_lm_info info;
+    lm->info(m, &info);
+    if (info.context > 0 && len > info.context)
+        return fipsc_fail(err, FIPSC_ERR_ARG, "--calib-len %d exceeds the model's context of %d tokens", len, info.context);
+    fipsc_tokenizer *tok = NULL;
+    char *text = NULL;
+    size_t text_len = 0, n_ids = 0;
+    int32_t *ids = NULL;
+    int available = 0;
+    fipsc_status st = fipsc_read_file(s->text, &text, &text_len, err);
+    if (st) return fipsc_fail_context(err, "--calib-text: ");
+    if (!(st = fipsc_model_tokenizer(m, s->tokenizer, &tok, err)) &&
+        !(st = fipsc_text_stream(m, tok, text, text_len, &ids, &n_ids, err)) &&
+        !(st = fipsc_text_calibration(ids, n_ids, info.bos_token, len, n, info.vocab_size, corpus, &available, err))) {
+        /* the tokenizer as "DIR/tokenizer.json": its directory tells which model's it is */
+        const char *tp = fipsc_tokenizer_path(tok), *slash = strrchr(tp, '/');
+        char tok_name[300];
+        if (slash && slash > tp) {
+            char dir[256];
+            snprintf(dir, sizeof dir, "%.*s", (int)(slash - tp), tp);
+            snprintf(tok_name, sizeof tok_name, "%s/%s", base_name(dir), slash + 1);
+        } else {
+            snprintf(tok_name, sizeof tok_name, "%s", tp);
+        }
+        snprintf(desc, desc_cap, "text %s (%zu bytes, %zu tokens by %s): %d of its %d sequences of %d tokens%s",
+                 base_name(s->text), text_len, n_ids, tok_name, (*corpus)->n_seqs, available, len,
+                 (*corpus)->n_seqs < available ? ", spread evenly" : "");
+    }
+    if (st) fipsc_fail_context(err, "--calib-text %s: ", base_name(s->text));
+    free(ids);
+    free(text);
+    fipsc_tokenizer_free(tok);
+    return st;
+}
+
 static fipsc_status from_tokens(const fipsc_model *m, const fipsc_calib_source *s, uint64_t seed, const int *blocks,
                                 int n_blocks, fipsc_calib_note_fn note, void *user, fipsc_calibration *cal, char *desc,
                                 size_t desc_cap, fipsc_error *err)
@@ -93,6 +141,10 @@ static fipsc_status from_tokens(const fipsc_model *m, const fipsc_calib_source *
     if (s->corpus) {
         snprintf(desc, desc_cap, "corpus %s", base_name(s->corpus));
         st = fipsc_corpus_load(s->corpus, &corpus, err);
+    } else if (s->text) {
+        say(note, user, "calibration: tokenizing the text...");
+        st = text_corpus(m, s, &corpus, desc, desc_cap, err);
+        say(note, user, NULL);
     } else {
         const long long n = s->samples > 0 ? s->samples : FIPSC_CALIB_SAMPLES, len = s->len > 0 ? s->len : FIPSC_CALIB_LEN;
         const uint64_t calib_seed = fipsc_seed_derive(seed, CALIB_SEED_TAG);
@@ -120,7 +172,7 @@ static fipsc_status from_tokens(const fipsc_model *m, const fipsc_calib_source *
     }
     if (!st) {
         say(note, user, "calibration: capturing MLP inputs and outputs...");
-        st = fipsc_calibration_capture_tokens(m, corpus, s->corpus ? s->corpus : "the sampled corpus", blocks, n_blocks,
+        st = fipsc_calibration_capture_tokens(m, corpus, s->corpus ? s->corpus : s->text ? s->text : "the sampled corpus", blocks, n_blocks,
                                               cal, err);
         say(note, user, NULL);
     }

@@ -2,9 +2,12 @@
  * --calib-* options, or the "calib-*" keys of the public API's options. Which fields apply depends
  * on what the model is (src/model/family.h):
  *
- *   language model     corpus FILE (binary or text token corpus), else `samples` sequences of `len`
- *                      tokens sampled from the model itself (temperature 1, a seed derived from
- *                      the run's seed so they differ from `fipsc sample --seed S`)
+ *   language model     corpus FILE (binary or text token corpus); or text FILE (UTF-8), tokenized
+ *                      by the model's tokenizer (tokenizer FILE, else tokenizer.json beside the
+ *                      model) and cut into at most `samples` sequences of `len` tokens spread
+ *                      evenly over it (src/model/text_corpus.h); else `samples` sequences of
+ *                      `len` tokens sampled from the model itself (temperature 1, a seed derived
+ *                      from the run's seed so they differ from `fipsc sample --seed S`)
  *   image classifier   images_dir (the image files directly inside, name order) or idx_path (an
  *                      IDX file, MNIST's format, gzip or plain), the first `count` images whose
  *                      pixels equal no image of exclude_dir (e.g. the model's hold-out set)
@@ -29,6 +32,7 @@
 
 typedef struct fipsc_calib_source {
     const char *corpus;      /* language model */
+    const char *text, *tokenizer;
     int samples, len;        /* 0: the defaults (and not "given", for the checks) */
     const char *images_dir, *idx_path, *exclude_dir; /* image classifier */
     int count;               /* 0: the default */

@@ -13,13 +13,14 @@ typedef enum setting {
     S_METHOD, S_BUDGET, S_SPARSITY, S_NM, S_RANK, S_GROUPS, S_SCHEDULE, S_MODE, S_STEPS, S_LR, S_LR_MIN,
     S_WEIGHT_DECAY, S_BATCH, S_SEED, S_U_DTYPE, S_DIVERGENCE_RETRIES, S_CALIB_CORPUS, S_CALIB_SAMPLES,
     S_CALIB_LEN, S_CALIB_IMAGES, S_CALIB_IDX, S_CALIB_EXCLUDE, S_CALIB_COUNT, S_CALIB_SENTENCES, S_CALIB_ROWS,
-    S_COUNT
+    S_CALIB_TEXT, S_TOKENIZER, S_COUNT
 } setting;
 
 static const char *const names[S_COUNT] = {
     "method", "budget", "sparsity", "nm", "rank", "groups", "schedule", "mode", "steps", "lr", "lr-min",
     "weight-decay", "batch", "seed", "u-dtype", "divergence-retries", "calib-corpus", "calib-samples",
     "calib-len", "calib-images", "calib-idx", "calib-exclude", "calib-count", "calib-sentences", "calib-rows",
+    "calib-text", "tokenizer",
 };
 
 _Static_assert((int)S_COUNT <= (int)FIPSC_SETTINGS_MAX, "FIPSC_SETTINGS_MAX too small");
@@ -189,6 +190,8 @@ fipsc_status fipsc_settings_set(fipsc_compress_settings *s, const char *name, co
         break;
     case S_CALIB_SENTENCES: st = keep(s, i, value, &c->sentences, err); break;
     case S_CALIB_ROWS: st = get_int(name, value, 0, INT64_MAX, &c->rows, err); break;
+    case S_CALIB_TEXT: st = keep(s, i, value, &c->text, err); break;
+    case S_TOKENIZER: st = keep(s, i, value, &c->tokenizer, err); break;
     case S_COUNT: break;
     }
     if (!st) s->given[i] = true;

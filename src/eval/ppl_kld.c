@@ -53,15 +53,15 @@ typedef struct scores {
     unsigned char *agree;
 } scores;
 
-/* Scores the first len − 1 rows of each of `batch` sequences. */
+/* Scores rows skip .. len − 2 of each of `batch` sequences. */
 static void score_batch(const float *logits, const float *ref_logits, const int32_t *const *seqs,
-                        int batch, int len, int vocab, scores *sc, int64_t first)
+                        int batch, int len, int skip, int vocab, scores *sc, int64_t first)
 {
-    const int per = len - 1;
+    const int per = len - 1 - skip;
     const long long rows = (long long)batch * per;
 #pragma omp parallel for schedule(static) if (rows * vocab > 65536)
     for (long long r = 0; r < rows; r++) {
-        int b = (int)(r / per), i = (int)(r % per);
+        int b = (int)(r / per), i = skip + (int)(r % per);
         const float *l = logits + ((size_t)b * len + i) * vocab;
         int32_t target = seqs[b][i + 1];
         int am;
@@ -118,13 +118,15 @@ fipsc_status fipsc_eval_corpus(const fipsc_model *m, const fipsc_corpus *c,
                           info[1].vocab_size, vocab);
     int64_t total = 0;
     for (int s = 0; s < c->n_seqs; s++) {
-        int len = fipsc_corpus_length(c, s);
+        int len = fipsc_corpus_length(c, s), skip = opt->skip_rows ? opt->skip_rows[s] : 0;
+        if (skip < 0 || (len > 1 && skip > len - 2) || (len <= 1 && skip > 0))
+            return fipsc_fail(err, FIPSC_ERR_INTERNAL, "sequence %d of %d tokens: %d context-only rows", s, len, skip);
         for (int k = 0; k < (ref ? 2 : 1); k++)
             if (info[k].context > 0 && len > info[k].context)
                 return fipsc_fail(err, FIPSC_ERR_ARG,
                                   "corpus sequence %d has %d tokens but the %s's context is %d positions",
                                   s, len, k == 0 ? "model" : "reference model", info[k].context);
-        total += len - 1;
+        total += len > 1 ? len - 1 - skip : 0;
     }
     if (total == 0)
         return fipsc_fail(err, FIPSC_ERR_ARG, "the corpus has nothing to score: every sequence is a single token");
@@ -149,10 +151,10 @@ fipsc_status fipsc_eval_corpus(const fipsc_model *m, const fipsc_corpus *c,
     int64_t scored = 0;
     for (int s = 0; s < c->n_seqs && !st;) {
         /* A batch: consecutive sequences of s's length, at most max_rows rows (at least one). */
-        const int len = fipsc_corpus_length(c, s);
+        const int len = fipsc_corpus_length(c, s), skip = opt->skip_rows ? opt->skip_rows[s] : 0;
         int batch = 1;
         while (s + batch < c->n_seqs && fipsc_corpus_length(c, s + batch) == len &&
-               (long long)(batch + 1) * len <= max_rows)
+               (opt->skip_rows ? opt->skip_rows[s + batch] : 0) == skip && (long long)(batch + 1) * len <= max_rows)
             batch++;
         const size_t rows = (size_t)batch * len;
         if (rows > cap_rows) {
@@ -178,8 +180,8 @@ fipsc_status fipsc_eval_corpus(const fipsc_model *m, const fipsc_corpus *c,
                 fipsc_fail_context(err, "reference model: ");
                 break;
             }
-            score_batch(logits, ref ? ref_logits : NULL, seqs, batch, len, vocab, &sc, scored);
-            scored += (int64_t)batch * (len - 1);
+            score_batch(logits, ref ? ref_logits : NULL, seqs, batch, len, skip, vocab, &sc, scored);
+            scored += (int64_t)batch * (len - 1 - skip);
         }
         s += batch;
         if (opt->progress) opt->progress(opt->progress_ctx, s, c->n_seqs);

@@ -30,8 +30,7 @@ void fipsc_corpus_free(fipsc_corpus *c)
     free(c);
 }
 
-/* An empty corpus with room for n sequences and total ids. */
-static fipsc_corpus *corpus_alloc(int64_t n, int64_t total)
+fipsc_corpus *fipsc_corpus_alloc(int64_t n, int64_t total)
 {
     fipsc_corpus *c = calloc(1, sizeof *c);
     if (!c) return NULL;
@@ -67,7 +66,7 @@ static fipsc_status load_binary(const fipsc_mapped_file *mf, fipsc_corpus **out,
         return fipsc_fail(err, FIPSC_ERR_FORMAT,
                           "%s: token corpus of %u sequences × %u ids should be %llu bytes but the file has %zu",
                           path, count, length, (unsigned long long)want, mf->size);
-    fipsc_corpus *c = corpus_alloc(count, (int64_t)total);
+    fipsc_corpus *c = fipsc_corpus_alloc(count, (int64_t)total);
     if (!c) return fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory for %llu token ids", path, (unsigned long long)total);
     c->n_seqs = (int)count;
     c->vocab_size = (int)vocab;
@@ -219,7 +218,7 @@ fipsc_status fipsc_corpus_from_ids(const int32_t *ids, int n, int len, int vocab
     *out = NULL;
     if (n <= 0 || len <= 0)
         return fipsc_fail(err, FIPSC_ERR_ARG, "a corpus of %d sequences of %d ids (both must be positive)", n, len);
-    fipsc_corpus *c = corpus_alloc(n, (int64_t)n * len);
+    fipsc_corpus *c = fipsc_corpus_alloc(n, (int64_t)n * len);
     if (!c) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for a corpus of %d × %d ids", n, len);
     memcpy(c->ids, ids, (size_t)n * len * sizeof *ids);
     for (int s = 1; s <= n; s++) c->offsets[s] = (int64_t)s * len;

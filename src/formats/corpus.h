@@ -28,6 +28,10 @@ typedef struct fipsc_corpus {
 /* Reads either form (told apart by the magic). */
 fipsc_status fipsc_corpus_load(const char *path, fipsc_corpus **out, fipsc_error *err);
 
+/* An empty corpus with room for n sequences and total ids (offsets[0] = 0; the caller fills ids,
+ * offsets[1..n] and n_seqs), or NULL when out of memory. */
+fipsc_corpus *fipsc_corpus_alloc(int64_t n, int64_t total);
+
 /* A corpus of n sequences of len ids each, copied from ids [n, len]. */
 fipsc_status fipsc_corpus_from_ids(const int32_t *ids, int n, int len, int vocab_size,
                                    fipsc_corpus **out, fipsc_error *err);

@@ -23,11 +23,12 @@ static fipsc_status check_context(const fipsc_lm_info *info, long long positions
     return FIPSC_OK;
 }
 
-/* Feeds prompt, then samples n_new tokens through session s (already reset). */
+/* Feeds prompt, then samples n_new tokens through session s (already reset); on_token (may be
+ * NULL) hears each one as soon as it is drawn. */
 static fipsc_status continue_prompt(const fipsc_lm_ops *lm, fipsc_lm_session *s, const fipsc_lm_info *info,
                                     const int32_t *prompt, int n_prompt, int n_new,
                                     fipsc_sampler *sampler, bool stop_at_eos, float *logits,
-                                    int32_t *out, int *n_out, fipsc_error *err)
+                                    fipsc_token_fn on_token, void *ctx, int32_t *out, int *n_out, fipsc_error *err)
 {
     *n_out = 0;
     if (n_new <= 0) return FIPSC_OK;
@@ -35,6 +36,7 @@ static fipsc_status continue_prompt(const fipsc_lm_ops *lm, fipsc_lm_session *s,
     for (int i = 0; !st && i < n_new; i++) {
         int32_t tok = fipsc_sampler_sample(sampler, logits);
         out[(*n_out)++] = tok;
+        if (on_token) on_token(ctx, tok);
         if ((stop_at_eos && tok == info->eos_token) || i == n_new - 1) break;
         st = lm->session_decode(s, tok, logits, err);
     }
@@ -43,6 +45,13 @@ static fipsc_status continue_prompt(const fipsc_lm_ops *lm, fipsc_lm_session *s,
 
 fipsc_status fipsc_lm_generate(const fipsc_model *m, const int32_t *prompt, int n_prompt, int n_new,
                                fipsc_sampler *sampler, bool stop_at_eos, int32_t *out, int *n_out, fipsc_error *err)
+{
+    return fipsc_lm_generate_streaming(m, prompt, n_prompt, n_new, sampler, stop_at_eos, NULL, NULL, out, n_out, err);
+}
+
+fipsc_status fipsc_lm_generate_streaming(const fipsc_model *m, const int32_t *prompt, int n_prompt, int n_new,
+                                         fipsc_sampler *sampler, bool stop_at_eos, fipsc_token_fn on_token,
+                                         void *ctx, int32_t *out, int *n_out, fipsc_error *err)
 {
     *n_out = 0;
     const fipsc_lm_ops *lm;
@@ -62,7 +71,8 @@ fipsc_status fipsc_lm_generate(const fipsc_model *m, const int32_t *prompt, int 
     if (!logits) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for logits");
     fipsc_lm_session *s = NULL;
     if (!(st = lm->session_new(m, n_prompt + n_new, &s, err)))
-        st = continue_prompt(lm, s, &info, prompt, n_prompt, n_new, sampler, stop_at_eos, logits, out, n_out, err);
+        st = continue_prompt(lm, s, &info, prompt, n_prompt, n_new, sampler, stop_at_eos, logits, on_token, ctx, out,
+                             n_out, err);
     if (s) lm->session_free(s);
     free(logits);
     return st;
@@ -131,7 +141,8 @@ static void sample_worker(sample_job *job)
         fipsc_status st = fipsc_sampler_init(&sampler, job->info.vocab_size, job->temperature, job->top_p,
                                              fipsc_seed_derive(job->seed, (uint64_t)i), &e);
         if (!st)
-            st = continue_prompt(lm, s, &job->info, seq, 1, job->len - 1, &sampler, false, logits, seq + 1, &got, &e);
+            st = continue_prompt(lm, s, &job->info, seq, 1, job->len - 1, &sampler, false, logits, NULL, NULL, seq + 1,
+                                 &got, &e);
         fipsc_sampler_free(&sampler);
         if (st) {
             record_failure(job, i, &e);

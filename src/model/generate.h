@@ -19,6 +19,13 @@ fipsc_status fipsc_lm_generate(const fipsc_model *m, const int32_t *prompt, int 
                                int n_new, fipsc_sampler *sampler, bool stop_at_eos,
                                   int32_t *out, int *n_out, fipsc_error *err);
 
+/* The same, telling on_token(ctx, id) about each generated token as soon as it is drawn (for text
+ * printed while it is generated). */
+typedef void (*fipsc_token_fn)(void *ctx, int32_t token);
+fipsc_status fipsc_lm_generate_streaming(const fipsc_model *m, const int32_t *prompt, int n_prompt, int n_new,
+                                         fipsc_sampler *sampler, bool stop_at_eos, fipsc_token_fn on_token,
+                                         void *ctx, int32_t *out, int *n_out, fipsc_error *err);
+
 typedef void (*fipsc_progress_fn)(void *ctx, int done, int total);
 
 /* Samples n sequences of len tokens into ids [n, len]: each starts with the BOS token, the other

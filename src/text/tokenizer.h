@@ -30,6 +30,10 @@ typedef struct fipsc_tokenizer fipsc_tokenizer;
 /* path: a tokenizer.json, or a directory holding one. tokenizer_config.json beside it (optional)
  * supplies the special tokens, clean_up_tokenization_spaces and the tokenizer class. */
 fipsc_status fipsc_tokenizer_load(const char *path, fipsc_tokenizer **out, fipsc_error *err);
+/* The same from memory: the text of tokenizer.json (len bytes) and of tokenizer_config.json (NULL:
+ * none); origin names the first in messages and is what fipsc_tokenizer_path returns. */
+fipsc_status fipsc_tokenizer_parse(const char *json, size_t len, const char *config, size_t config_len,
+                                   const char *origin, fipsc_tokenizer **out, fipsc_error *err);
 void fipsc_tokenizer_free(fipsc_tokenizer *t);
 
 /* One more than the largest id. */

@@ -453,61 +453,40 @@ static fipsc_status load_config(loader *L, const cJSON *cfg)
     return FIPSC_OK;
 }
 
-static fipsc_status parse_json_file(const char *path, bool optional, cJSON **out, fipsc_error *err)
+/* Parses text as a JSON object; origin names it in messages. */
+static fipsc_status parse_object(const char *text, size_t len, const char *origin, cJSON **out, fipsc_error *err)
 {
-    *out = NULL;
-    struct stat st;
-    if (optional && stat(path, &st) != 0) return FIPSC_OK;
-    char *text = NULL;
-    size_t size = 0;
-    fipsc_status s = fipsc_read_file(path, &text, &size, err);
-    if (s) return s;
-    *out = cJSON_ParseWithLength(text, size);
-    free(text);
-    if (!*out) return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: not valid JSON", path);
+    *out = cJSON_ParseWithLength(text, len);
+    if (!*out) return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: not valid JSON", origin);
     if (!cJSON_IsObject(*out)) {
         cJSON_Delete(*out);
         *out = NULL;
-        return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: not a JSON object", path);
+        return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: not a JSON object", origin);
     }
     return FIPSC_OK;
 }
 
-fipsc_status fipsc_tokenizer_load(const char *path, fipsc_tokenizer **out, fipsc_error *err)
+fipsc_status fipsc_tokenizer_parse(const char *json, size_t len, const char *config, size_t config_len,
+                                   const char *origin, fipsc_tokenizer **out, fipsc_error *err)
 {
     *out = NULL;
-    char file[PATH_MAX], dir[PATH_MAX], config[PATH_MAX];
-    struct stat st;
-    fipsc_status s;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-        if ((s = fipsc_path_join(file, sizeof file, path, "tokenizer.json", err))) return s;
-        if (strlen(path) >= sizeof dir) return fipsc_fail(err, FIPSC_ERR_ARG, "path too long: %.60s", path);
-        strcpy(dir, path);
-    } else {
-        if ((s = fipsc_path_join(file, sizeof file, "", path, err))) return s;
-        const char *slash = strrchr(path, '/');
-        size_t n = slash ? (size_t)(slash - path) : 0;
-        if (n >= sizeof dir) return fipsc_fail(err, FIPSC_ERR_ARG, "path too long: %.60s", path);
-        memcpy(dir, path, n);
-        dir[n] = 0;
-        if (slash && n == 0) strcpy(dir, "/");
-    }
-    if ((s = fipsc_path_join(config, sizeof config, dir, "tokenizer_config.json", err))) return s;
-
     cJSON *root = NULL, *cfg = NULL;
-    if ((s = parse_json_file(file, false, &root, err))) return s;
-    if ((s = parse_json_file(config, true, &cfg, err))) {
+    fipsc_status s = parse_object(json, len, origin, &root, err);
+    if (s) return s;
+    char config_origin[PATH_MAX + 40];
+    snprintf(config_origin, sizeof config_origin, "the tokenizer_config.json beside %s", origin);
+    if (config && (s = parse_object(config, config_len, config_origin, &cfg, err))) {
         cJSON_Delete(root);
         return s;
     }
     fipsc_tokenizer *t = calloc(1, sizeof *t);
-    if (!t || !(t->path = strdup(file))) {
+    if (!t || !(t->path = strdup(origin))) {
         free(t);
         cJSON_Delete(root);
         cJSON_Delete(cfg);
-        return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory loading %s", file);
+        return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory loading %s", origin);
     }
-    loader L = {.t = t, .origin = file, .err = err};
+    loader L = {.t = t, .origin = origin, .err = err};
     const cJSON *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     if (added && !cJSON_IsArray(added)) s = bad(&L, "'added_tokens' is not an array");
@@ -527,6 +506,36 @@ fipsc_status fipsc_tokenizer_load(const char *path, fipsc_tokenizer **out, fipsc
     }
     *out = t;
     return FIPSC_OK;
+}
+
+fipsc_status fipsc_tokenizer_load(const char *path, fipsc_tokenizer **out, fipsc_error *err)
+{
+    *out = NULL;
+    char file[PATH_MAX], config[PATH_MAX];
+    struct stat st;
+    fipsc_status s;
+    const char *slash = strrchr(path, '/');
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        if ((s = fipsc_path_join(file, sizeof file, path, "tokenizer.json", err)) ||
+            (s = fipsc_path_join(config, sizeof config, path, "tokenizer_config.json", err)))
+            return s;
+    } else {
+        if ((s = fipsc_path_format(file, sizeof file, err, "%s", path))) return s;
+        if (!slash) s = fipsc_path_format(config, sizeof config, err, "tokenizer_config.json");
+        else s = fipsc_path_format(config, sizeof config, err, "%.*s/tokenizer_config.json", (int)(slash - path), path);
+        if (s) return s;
+    }
+    char *json = NULL, *cfg = NULL;
+    size_t len = 0, cfg_len = 0;
+    if ((s = fipsc_read_file(file, &json, &len, err))) return s;
+    if (stat(config, &st) == 0 && (s = fipsc_read_file(config, &cfg, &cfg_len, err))) {
+        free(json);
+        return s;
+    }
+    s = fipsc_tokenizer_parse(json, len, cfg, cfg_len, file, out, err);
+    free(json);
+    free(cfg);
+    return s;
 }
 
 void fipsc_tokenizer_free(fipsc_tokenizer *t)

@@ -1,8 +1,11 @@
 /* Writes a small random-weight Llama-family checkpoint in Hugging Face layout, for the llama.cpp
  * checks of architectures the shipped models do not cover (tests/test_llamacpp.sh):
  *
- *   llamacpp_make_random OUT_DIR llama|llama3|mistral|phi3|qwen2|gemma|gemma2
+ *   llamacpp_make_random OUT_DIR llama|llama3|mistral|phi3|qwen2|gemma|gemma2 [VOCAB]
  *   llamacpp_make_random OUT.gguf vocab N
+ *
+ * VOCAB replaces the vocabulary size (e.g. 32000 to pair the model with a real tokenizer for the
+ * text tests, tests/test_text.sh).
  *
  *   llama   LlamaForCausalLM: dim 64, hidden 160, 2 layers, 4 heads of 16, 2 kv heads (GQA),
  *           vocab 300, a separate lm_head, rope_theta 500000
@@ -29,6 +32,7 @@
  * Weights come from tests/llama_fixture.h (seeded); the lm_head is scaled up so that the
  * next-token distributions are peaked, as a trained model's are. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "families/llama/hf.h"
@@ -70,16 +74,17 @@ static int write_vocab(const char *path, int n)
 int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[2], "vocab") == 0) return write_vocab(argv[1], atoi(argv[3]) > 259 ? atoi(argv[3]) : 260);
-    const char *arch = argc == 3 ? argv[2] : "";
+    const char *arch = argc == 3 || argc == 4 ? argv[2] : "";
+    const int vocab = argc == 4 ? atoi(argv[3]) : 300;
     const bool qwen = strcmp(arch, "qwen2") == 0, gemma2 = strcmp(arch, "gemma2") == 0,
                gemma = gemma2 || strcmp(arch, "gemma") == 0, llama3 = strcmp(arch, "llama3") == 0,
                mistral = strcmp(arch, "mistral") == 0, phi3 = strcmp(arch, "phi3") == 0;
-    if (!qwen && !gemma && !llama3 && !mistral && !phi3 && strcmp(arch, "llama") != 0) {
-        fprintf(stderr, "usage: llamacpp_make_random OUT_DIR llama|llama3|mistral|phi3|qwen2|gemma|gemma2\n");
+    if ((!qwen && !gemma && !llama3 && !mistral && !phi3 && strcmp(arch, "llama") != 0) || vocab < 3 || vocab > 1 << 20) {
+        fprintf(stderr, "usage: llamacpp_make_random OUT_DIR llama|llama3|mistral|phi3|qwen2|gemma|gemma2 [VOCAB]\n");
         return 2;
     }
     fixture_shape s = {.dim = 64, .hidden = 160, .layers = gemma2 ? 4 : 2, .heads = 4, .kv_heads = 2, .head_dim = 16,
-                       .vocab = 300, .max_seq = llama3 ? 4096 : 256, .eps = 1e-6f, .theta = qwen ? 1e6f : gemma ? 1e4f : 5e5f,
+                       .vocab = vocab, .max_seq = llama3 ? 4096 : 256, .eps = 1e-6f, .theta = qwen ? 1e6f : gemma ? 1e4f : 5e5f,
                        .tied = qwen || gemma, .qkv_bias = qwen};
     fipsc_model *m = fixture_llama(&s, qwen ? 11 : gemma2 ? 13 : gemma ? 12 : 7);
     fipsc_llama *v = fipsc_model_llama(m);
