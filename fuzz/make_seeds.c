@@ -163,6 +163,7 @@ int main(int argc, char **argv)
     seed_model_load();
     seed_sts();
     seed_gguf();
+    seed_tokenizer();
     rmdir(seed_temp_dir);
     for (int i = 0; i < n_kept; i++) free(kept[i]);
     return 0;

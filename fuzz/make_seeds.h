@@ -83,5 +83,6 @@ void seed_llama2c(void);           /* fuzz_llama2c */
 void seed_compressed(void);        /* fuzz_compressed */
 void seed_model_load(void);        /* fuzz_model_load (and two of fuzz_compressed) */
 void seed_gguf(void);              /* fuzz_gguf */
+void seed_tokenizer(void);         /* fuzz_tokenizer (reads tests/data/tokenizers/) */
 
 #endif

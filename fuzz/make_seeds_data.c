@@ -11,6 +11,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "core/file.h"
 #include "formats/corpus.h"
 #include "make_seeds.h"
 
@@ -214,4 +215,39 @@ void seed_sts(void)
                     "\n"
                     "main-forums\tdeft-forum\t2014\t0007\t2.75e0\t\tAn empty first sentence.\textra\tcolumns\n");
     seed_write_text("fuzz_sts", "one_pair.tsv", "g\tf\ty\t1\t3\ta\tb\n");
+}
+
+/* ------------------------------------------------------------------ tokenizer.json */
+
+/* The two hand-made tokenizers of tests/data/tokenizers/ (make_seeds runs from the repository's
+ * root), each with its tokenizer_config.json and a text that reaches added tokens, byte fallback
+ * and the regex; and each alone. */
+void seed_tokenizer(void)
+{
+    static const char *const names[] = {"spm-tiny", "bytelevel-tiny"};
+    static const char text[] = "Hello <s>the thing<think>  abc \xc3\xa9\xe2\x96\x81 It's \xce\xa3 1234 \xff<|endoftext|>";
+    for (int i = 0; i < 2; i++) {
+        char path[256];
+        char *json, *config;
+        size_t json_size, config_size;
+        fipsc_error err;
+        snprintf(path, sizeof path, "tests/data/tokenizers/%s/tokenizer.json", names[i]);
+        seed_check(fipsc_read_file(path, &json, &json_size, &err), &err);
+        snprintf(path, sizeof path, "tests/data/tokenizers/%s/tokenizer_config.json", names[i]);
+        seed_check(fipsc_read_file(path, &config, &config_size, &err), &err);
+        buf b = {0};
+        seed_put(&b, json, json_size);
+        seed_put_part(&b, "config");
+        seed_put(&b, config, config_size);
+        seed_put_part(&b, "text");
+        seed_puts(&b, text);
+        char name[64];
+        snprintf(name, sizeof name, "%s_bundle", names[i]);
+        seed_write("fuzz_tokenizer", name, b.p, b.n);
+        snprintf(name, sizeof name, "%s_alone", names[i]);
+        seed_write("fuzz_tokenizer", name, json, json_size);
+        free(b.p);
+        free(json);
+        free(config);
+    }
 }
