@@ -92,7 +92,7 @@ expect_in err.txt "is not a language model (architecture 'DeiTForImageClassifica
 expect_in err.txt "is not a language model"
 "$fipsc" eval "$model" 2>err.txt; rc=$?
 [ $rc -eq 2 ] || fail "eval without --corpus exited $rc, expected 2"
-expect_in err.txt "missing --corpus FILE"
+expect_in err.txt "give exactly one of --corpus FILE and --text FILE"
 "$fipsc" eval "$model" --corpus c.tok --bogus 2>err.txt; rc=$?
 [ $rc -eq 2 ] || fail "eval --bogus exited $rc, expected 2"
 "$fipsc" sample "$model" --n 2 --len 600 -o x.tok 2>err.txt; rc=$?
