@@ -227,9 +227,27 @@ static void test_unsupported(void)
                                       "config.json", &c, &err),
                 FIPSC_ERR_UNSUPPORTED, "hidden_act", &err);
     CHECK_FAILS(fipsc_hf_parse_config(variant("\"rope_theta\": 10000.0",
-                                              "\"rope_theta\": 10000.0, \"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4}"),
+                                              "\"rope_theta\": 10000.0, \"rope_scaling\": {\"rope_type\": \"dynamic\", \"factor\": 4}"),
                                       "config.json", &c, &err),
-                FIPSC_ERR_UNSUPPORTED, "rope_scaling type \"yarn\" is not supported", &err);
+                FIPSC_ERR_UNSUPPORTED, "rope_scaling type \"dynamic\" is not supported", &err);
+    CHECK_FAILS(fipsc_hf_parse_config(variant("\"rope_theta\": 10000.0",
+                                              "\"rope_theta\": 10000.0, \"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4, "
+                                              "\"mscale\": 0.7, \"mscale_all_dim\": 0.7}"),
+                                      "config.json", &c, &err),
+                FIPSC_ERR_UNSUPPORTED, "of type yarn with \"mscale\" is not supported", &err);
+    CHECK_FAILS(fipsc_hf_parse_config(variant("\"rope_theta\": 10000.0",
+                                              "\"rope_theta\": 10000.0, \"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 0.5}"),
+                                      "config.json", &c, &err),
+                FIPSC_ERR_FORMAT, "of type yarn needs a factor of at least 1", &err);
+    /* Qwen2.5 as published: {"factor": 4.0, "original_max_position_embeddings": 32768, "type": "yarn"} */
+    CHECK_OK(fipsc_hf_parse_config(variant("\"rope_theta\": 10000.0",
+                                           "\"rope_theta\": 1000000.0, \"rope_scaling\": {\"factor\": 4.0, "
+                                           "\"original_max_position_embeddings\": 32768, \"type\": \"yarn\"}"),
+                                   "config.json", &c, &err),
+             &err);
+    CHECK(c.rope_scaling == FIPSC_ROPE_YARN && c.rope_factor == 4.0f && c.rope_original_context == 32768 &&
+          c.rope_beta_fast == 32.0f && c.rope_beta_slow == 1.0f);
+    CHECK_NEAR(fipsc_llama_rope_mscale(&c), 0.1 * log(4.0) + 1.0, 1e-6);
     CHECK_FAILS(fipsc_hf_parse_config(variant("\"rope_theta\": 10000.0",
                                               "\"rope_theta\": 10000.0, \"rope_scaling\": {\"rope_type\": \"llama3\"}"),
                                       "config.json", &c, &err),

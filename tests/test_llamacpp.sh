@@ -100,6 +100,22 @@ node -e 'const f = process.argv[1], fs = require("fs"); const c = JSON.parse(fs.
 expect 1 "$FIPSC_LLAMACPP_AGREE" "$tmp/llama3-unscaled" "$tmp/t-llama3.tok" "$tmp/p-llama3.f32"
 expect_out "DISAGREE"
 
+# YaRN RoPE scaling (Qwen2.5 and others; factor 4 over an original context of 128) over 511 tokens:
+# interpolated and ramped pairs, and the attention factor on every score; without it, disagreement
+expect 0 "$FIPSC_LLAMACPP_MAKE_RANDOM" "$tmp/yarn" yarn
+expect 0 "$fipsc" export "$tmp/yarn" --gguf -o "$tmp/yarn.gguf"
+expect 0 "$fipsc" inspect "$tmp/yarn.gguf"
+expect_out "rope scaling yarn"
+"$fipsc" generate "$tmp/yarn" -n 510 --seed 3 --ignore-eos >"$tmp/t-yarn.tok"
+probs "$tmp/yarn.gguf" "$tmp/t-yarn.tok" "$tmp/p-yarn.f32"
+agree "$tmp/yarn" "$tmp/t-yarn.tok" "$tmp/p-yarn.f32"
+agree "$tmp/yarn.gguf" "$tmp/t-yarn.tok" "$tmp/p-yarn.f32"
+cp -r "$tmp/yarn" "$tmp/yarn-unscaled"
+node -e 'const f = process.argv[1], fs = require("fs"); const c = JSON.parse(fs.readFileSync(f)); delete c.rope_scaling;
+  fs.writeFileSync(f, JSON.stringify(c))' "$tmp/yarn-unscaled/config.json"
+expect 1 "$FIPSC_LLAMACPP_AGREE" "$tmp/yarn-unscaled" "$tmp/t-yarn.tok" "$tmp/p-yarn.f32"
+expect_out "DISAGREE"
+
 # Gemma-2 compressed by FiPS (GeGLU MLPs, as in the paper's Gemma-2 runs), exported, in llama.cpp
 expect 0 "$fipsc" compress "$tmp/gemma2" -o "$tmp/gemma2-c.safetensors" --budget 0.5 --steps 100 --calib-samples 16 \
   --calib-len 64 --quiet

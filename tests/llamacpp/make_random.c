@@ -13,6 +13,9 @@
  *           frequency factors 1 and 4, original context 8192) and a context of 4096: over a
  *           sequence of 2048 tokens its pairs of wavelength 2048..8192 (smoothed) and beyond (scaled)
  *           turn far enough for the scaling to change the result
+ *   yarn    the llama shape with YaRN RoPE scaling (factor 4, original context 128, betas 32 and 1,
+ *           attention factor 0.1·ln 4 + 1) and a context of 512: over 511 tokens the interpolated
+ *           pairs turn differently from unscaled ones, and the attention factor scales every score
  *   mistral MistralForCausalLM: the llama shape (its default 4096-position window is longer than
  *           any sequence here, so attention is full; GGUF architecture `llama`)
  *   phi3    Phi3ForCausalLM: the llama shape written with fused qkv_proj and gate_up_proj, and
@@ -75,16 +78,18 @@ int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[2], "vocab") == 0) return write_vocab(argv[1], atoi(argv[3]) > 259 ? atoi(argv[3]) : 260);
     const char *arch = argc == 3 || argc == 4 ? argv[2] : "";
+    const bool yarn = strcmp(arch, "yarn") == 0;
     const int vocab = argc == 4 ? atoi(argv[3]) : 300;
     const bool qwen = strcmp(arch, "qwen2") == 0, gemma2 = strcmp(arch, "gemma2") == 0,
                gemma = gemma2 || strcmp(arch, "gemma") == 0, llama3 = strcmp(arch, "llama3") == 0,
                mistral = strcmp(arch, "mistral") == 0, phi3 = strcmp(arch, "phi3") == 0;
-    if ((!qwen && !gemma && !llama3 && !mistral && !phi3 && strcmp(arch, "llama") != 0) || vocab < 3 || vocab > 1 << 20) {
-        fprintf(stderr, "usage: llamacpp_make_random OUT_DIR llama|llama3|mistral|phi3|qwen2|gemma|gemma2 [VOCAB]\n");
+    if ((!qwen && !gemma && !llama3 && !yarn && !mistral && !phi3 && strcmp(arch, "llama") != 0) || vocab < 3 ||
+        vocab > 1 << 20) {
+        fprintf(stderr, "usage: llamacpp_make_random OUT_DIR llama|llama3|yarn|mistral|phi3|qwen2|gemma|gemma2 [VOCAB]\n");
         return 2;
     }
     fixture_shape s = {.dim = 64, .hidden = 160, .layers = gemma2 ? 4 : 2, .heads = 4, .kv_heads = 2, .head_dim = 16,
-                       .vocab = vocab, .max_seq = llama3 ? 4096 : 256, .eps = 1e-6f, .theta = qwen ? 1e6f : gemma ? 1e4f : 5e5f,
+                       .vocab = vocab, .max_seq = llama3 ? 4096 : yarn ? 512 : 256, .eps = 1e-6f, .theta = qwen ? 1e6f : gemma ? 1e4f : 5e5f,
                        .tied = qwen || gemma, .qkv_bias = qwen};
     fipsc_model *m = fixture_llama(&s, qwen ? 11 : gemma2 ? 13 : gemma ? 12 : 7);
     fipsc_llama *v = fipsc_model_llama(m);
@@ -105,6 +110,13 @@ int main(int argc, char **argv)
         v->cfg.rope_low_freq_factor = 1.0f;
         v->cfg.rope_high_freq_factor = 4.0f;
         v->cfg.rope_original_context = 8192;
+    }
+    if (yarn) {
+        v->cfg.rope_scaling = FIPSC_ROPE_YARN;
+        v->cfg.rope_factor = 4.0f;
+        v->cfg.rope_original_context = 128;
+        v->cfg.rope_beta_fast = 32.0f;
+        v->cfg.rope_beta_slow = 1.0f;
     }
     if (gemma) {
         v->cfg.gemma = true;

@@ -86,10 +86,10 @@ static fipsc_status describe(const fipsc_model *m, cJSON **json, char **text, fi
     size_t n = 0;
     if (c->rope_scaling != FIPSC_ROPE_NONE) {
         cJSON *rs = cJSON_AddObjectToObject(a, "rope_scaling");
-        cJSON_AddStringToObject(rs, "type", c->rope_scaling == FIPSC_ROPE_LINEAR ? "linear" : "llama3");
+        cJSON_AddStringToObject(rs, "type", fipsc_llama_rope_scaling_name(c->rope_scaling));
         cJSON_AddItemToObject(rs, "factor", fipsc_json_float(c->rope_factor));
         n += (size_t)snprintf(extra + n, sizeof extra - n, ", rope scaling %s × %g",
-                              c->rope_scaling == FIPSC_ROPE_LINEAR ? "linear" : "llama3", (double)c->rope_factor);
+                              fipsc_llama_rope_scaling_name(c->rope_scaling), (double)c->rope_factor);
     }
     if (c->gemma) {
         cJSON_AddBoolToObject(a, "gemma", true);

@@ -49,12 +49,13 @@ static fipsc_status grow(float **p, size_t n, fipsc_error *err)
 static void fill_rope(const fipsc_config *c, float *cosv, float *sinv, int from, int to)
 {
     int half = c->head_dim / 2;
+    const float mscale = fipsc_llama_rope_mscale(c); /* YaRN's attention factor; 1 otherwise */
     for (int j = 0; j < half; j++) {
         float inv_freq = fipsc_llama_rope_inv_freq(c, j);
         for (int pos = from; pos < to; pos++) {
             float angle = (float)pos * inv_freq;
-            cosv[(size_t)pos * half + j] = cosf(angle);
-            sinv[(size_t)pos * half + j] = sinf(angle);
+            cosv[(size_t)pos * half + j] = cosf(angle) * mscale;
+            sinv[(size_t)pos * half + j] = sinf(angle) * mscale;
         }
     }
 }

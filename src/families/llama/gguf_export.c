@@ -109,9 +109,14 @@ static void metadata(fipsc_gguf_writer *w, const fipsc_model *m, const gguf_arch
         fipsc_gguf_add_u32(w, ARCH_KEY("attention.key_length"), (uint32_t)c->head_dim);
         fipsc_gguf_add_u32(w, ARCH_KEY("attention.value_length"), (uint32_t)c->head_dim);
     }
-    if (c->rope_scaling == FIPSC_ROPE_LINEAR) {
-        fipsc_gguf_add_string(w, ARCH_KEY("rope.scaling.type"), "linear");
+    if (c->rope_scaling == FIPSC_ROPE_LINEAR || c->rope_scaling == FIPSC_ROPE_YARN) {
+        fipsc_gguf_add_string(w, ARCH_KEY("rope.scaling.type"), fipsc_llama_rope_scaling_name(c->rope_scaling));
         fipsc_gguf_add_f32(w, ARCH_KEY("rope.scaling.factor"), c->rope_factor);
+    }
+    if (c->rope_scaling == FIPSC_ROPE_YARN) { /* as convert_hf_to_gguf.py; llama.cpp's defaults are 32 and 1 */
+        fipsc_gguf_add_u32(w, ARCH_KEY("rope.scaling.original_context_length"), (uint32_t)c->rope_original_context);
+        fipsc_gguf_add_f32(w, ARCH_KEY("rope.scaling.yarn_beta_fast"), c->rope_beta_fast);
+        fipsc_gguf_add_f32(w, ARCH_KEY("rope.scaling.yarn_beta_slow"), c->rope_beta_slow);
     }
     if (a->fused && c->sliding_window > 0) /* llama.cpp reads it, and does not apply it yet (docs/GGUF.md) */
         fipsc_gguf_add_u32(w, ARCH_KEY("attention.sliding_window"), (uint32_t)c->sliding_window);

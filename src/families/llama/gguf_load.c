@@ -57,7 +57,9 @@ static fipsc_status refuse_unsupported(const fipsc_gguf *g, const gguf_arch *a, 
 }
 
 
-/* RoPE scaling: rope.scaling.type none or linear (with rope.scaling.factor); a rope_freqs.weight
+/* RoPE scaling: rope.scaling.type none, linear (with rope.scaling.factor) or yarn (factor,
+ * original_context_length, yarn_beta_fast/slow with llama.cpp's defaults 32 and 1; an attention
+ * factor other than llama.cpp's default is refused); a rope_freqs.weight
  * tensor (llama3 scaling, as the converter writes it) must be Llama 3.1's or 3.2's — factor 8 or
  * 32, low/high frequency factors 1 and 4, original context 8192 — since the file keeps only the
  * per-pair factors, not the parameters that config.json needs. */
@@ -75,9 +77,32 @@ static fipsc_status rope_from_gguf(const fipsc_gguf *g, const gguf_arch *a, fips
             return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: %s is %g", g->origin, key, factor);
         c->rope_scaling = FIPSC_ROPE_LINEAR;
         c->rope_factor = (float)factor;
+    } else if (strcmp(type, "yarn") == 0) {
+        double factor, fast, slow, attn;
+        int64_t orig = 0;
+        snprintf(key, sizeof key, "%s.rope.scaling.factor", a->name);
+        if ((st = fipsc_gguf_get_float(g, key, false, 1.0, &factor, err))) return st;
+        snprintf(key, sizeof key, "%s.rope.scaling.yarn_beta_fast", a->name);
+        if ((st = fipsc_gguf_get_float(g, key, true, 32.0, &fast, err))) return st;
+        snprintf(key, sizeof key, "%s.rope.scaling.yarn_beta_slow", a->name);
+        if ((st = fipsc_gguf_get_float(g, key, true, 1.0, &slow, err))) return st;
+        snprintf(key, sizeof key, "%s.rope.scaling.yarn_attn_factor", a->name);
+        if ((st = fipsc_gguf_get_float(g, key, true, 1.0, &attn, err))) return st;
+        snprintf(key, sizeof key, "%s.rope.scaling.original_context_length", a->name);
+        if ((st = fipsc_gguf_get_int(g, key, false, 0, &orig, err))) return st;
+        if (!(factor >= 1 && factor < 1e6) || !(fast > slow && slow > 0 && fast < 1e6) || orig < 1 || orig > (1 << 30))
+            return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: YaRN parameters out of range (factor %g, betas %g/%g, "
+                              "original context %lld)", g->origin, factor, fast, slow, (long long)orig);
+        if (attn != 1.0)
+            return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "%s: a YaRN attention factor of %g is not supported", g->origin, attn);
+        c->rope_scaling = FIPSC_ROPE_YARN;
+        c->rope_factor = (float)factor;
+        c->rope_beta_fast = (float)fast;
+        c->rope_beta_slow = (float)slow;
+        c->rope_original_context = (int)orig;
     } else if (strcmp(type, "none") != 0) {
         return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
-                          "%s: RoPE scaling '%s' is not supported (fipsc computes linear and Llama 3's llama3)",
+                          "%s: RoPE scaling '%s' is not supported (fipsc computes linear, yarn and Llama 3's llama3)",
                           g->origin, type);
     }
     const fipsc_gguf_tensor *t = fipsc_gguf_find_tensor(g, "rope_freqs.weight");

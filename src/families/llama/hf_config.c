@@ -197,10 +197,45 @@ static fipsc_status parse_gemma(const cJSON *root, const char *origin, family fa
     return FIPSC_OK;
 }
 
-/* rope_scaling: null or absent (plain RoPE), {"rope_type" (or "type"): "linear", "factor"}, or
+/* rope_scaling: null or absent (plain RoPE), {"rope_type" (or "type"): "linear", "factor"},
  * Llama 3.1/3.2's {"rope_type": "llama3", "factor", "low_freq_factor", "high_freq_factor",
- * "original_max_position_embeddings"}. Other types (dynamic, yarn, longrope, ...) compute
- * something else: refused by name. */
+ * "original_max_position_embeddings"}, or {"rope_type": "yarn", "factor",
+ * "original_max_position_embeddings" (default: max_position_embeddings), "beta_fast" (32),
+ * "beta_slow" (1)} with the attention factor 0.1·ln(factor) + 1, as current transformers and
+ * llama.cpp compute it. YaRN variants the two disagree on or that llama.cpp's llama architecture
+ * does not compute ("attention_factor", "mscale", "mscale_all_dim", "truncate": false) are refused
+ * by name, as are other types (dynamic, longrope, ...). */
+static fipsc_status parse_yarn(const cJSON *v, const char *where, int max_positions, fipsc_config *c, fipsc_error *err)
+{
+    static const char *const refused[] = {"attention_factor", "mscale", "mscale_all_dim"};
+    for (size_t k = 0; k < sizeof refused / sizeof refused[0]; k++) {
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(v, refused[k]);
+        if (x && !cJSON_IsNull(x))
+            return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "%s of type yarn with \"%s\" is not supported (fipsc "
+                              "computes the attention factor 0.1·ln(factor) + 1, as llama.cpp does)", where, refused[k]);
+    }
+    const cJSON *truncate = cJSON_GetObjectItemCaseSensitive(v, "truncate");
+    if (cJSON_IsFalse(truncate))
+        return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "%s of type yarn with \"truncate\": false is not supported", where);
+    c->rope_scaling = FIPSC_ROPE_YARN;
+    c->rope_factor = 0;
+    c->rope_beta_fast = 32.0f;
+    c->rope_beta_slow = 1.0f;
+    c->rope_original_context = max_positions;
+    bool present = false;
+    fipsc_status st;
+    if ((st = fipsc_json_positive(v, where, "factor", &c->rope_factor, err)) ||
+        (st = fipsc_json_positive(v, where, "beta_fast", &c->rope_beta_fast, err)) ||
+        (st = fipsc_json_positive(v, where, "beta_slow", &c->rope_beta_slow, err)) ||
+        (st = fipsc_json_int(v, where, "original_max_position_embeddings", 1, 1 << 30, &present, &c->rope_original_context,
+                             err)))
+        return st;
+    if (!(c->rope_factor >= 1.0f) || c->rope_original_context <= 0 || !(c->rope_beta_fast > c->rope_beta_slow))
+        return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s of type yarn needs a factor of at least 1, beta_fast > beta_slow and "
+                          "an original context (original_max_position_embeddings or max_position_embeddings)", where);
+    return FIPSC_OK;
+}
+
 static fipsc_status parse_rope_scaling(const cJSON *root, const char *origin, fipsc_config *c, fipsc_error *err)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
@@ -223,9 +258,10 @@ static fipsc_status parse_rope_scaling(const cJSON *root, const char *origin, fi
         if (c->rope_factor <= 0) return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s needs a \"factor\"", where);
         return FIPSC_OK;
     }
+    if (strcmp(type->valuestring, "yarn") == 0) return parse_yarn(v, where, c->max_seq_len, c, err);
     if (strcmp(type->valuestring, "llama3") != 0)
         return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
-                          "%s type \"%s\" is not supported (fipsc computes \"linear\" and \"llama3\")", where,
+                          "%s type \"%s\" is not supported (fipsc computes \"linear\", \"llama3\" and \"yarn\")", where,
                           type->valuestring);
     c->rope_scaling = FIPSC_ROPE_LLAMA3;
     c->rope_factor = c->rope_low_freq_factor = c->rope_high_freq_factor = 0;
@@ -380,12 +416,16 @@ fipsc_status fipsc_hf_config_to_json(const fipsc_config *cfg, char **out, fipsc_
     if (ok && families[fi].fam == FAMILY_MISTRAL) ok = cJSON_AddNullToObject(root, "sliding_window");
     if (ok && cfg->rope_scaling != FIPSC_ROPE_NONE) {
         cJSON *rs = cJSON_AddObjectToObject(root, "rope_scaling");
-        ok = rs && cJSON_AddStringToObject(rs, "rope_type", cfg->rope_scaling == FIPSC_ROPE_LINEAR ? "linear" : "llama3") &&
+        ok = rs && cJSON_AddStringToObject(rs, "rope_type", fipsc_llama_rope_scaling_name(cfg->rope_scaling)) &&
              cJSON_AddItemToObject(rs, "factor", fipsc_json_float(cfg->rope_factor));
         if (ok && cfg->rope_scaling == FIPSC_ROPE_LLAMA3)
             ok = cJSON_AddItemToObject(rs, "low_freq_factor", fipsc_json_float(cfg->rope_low_freq_factor)) &&
                  cJSON_AddItemToObject(rs, "high_freq_factor", fipsc_json_float(cfg->rope_high_freq_factor)) &&
                  cJSON_AddNumberToObject(rs, "original_max_position_embeddings", cfg->rope_original_context);
+        if (ok && cfg->rope_scaling == FIPSC_ROPE_YARN)
+            ok = cJSON_AddNumberToObject(rs, "original_max_position_embeddings", cfg->rope_original_context) &&
+                 cJSON_AddItemToObject(rs, "beta_fast", fipsc_json_float(cfg->rope_beta_fast)) &&
+                 cJSON_AddItemToObject(rs, "beta_slow", fipsc_json_float(cfg->rope_beta_slow));
     }
     if (ok && families[fi].fam == FAMILY_PHI3)
         ok = cfg->sliding_window > 0 ? cJSON_AddNumberToObject(root, "sliding_window", cfg->sliding_window) != NULL

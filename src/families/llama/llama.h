@@ -29,7 +29,7 @@
 #include "model/model.h"
 #include "ops/mlp.h"
 
-typedef enum fipsc_rope_scaling { FIPSC_ROPE_NONE = 0, FIPSC_ROPE_LINEAR, FIPSC_ROPE_LLAMA3 } fipsc_rope_scaling;
+typedef enum fipsc_rope_scaling { FIPSC_ROPE_NONE = 0, FIPSC_ROPE_LINEAR, FIPSC_ROPE_LLAMA3, FIPSC_ROPE_YARN } fipsc_rope_scaling;
 
 typedef struct fipsc_config {
     char arch_name[64];   /* the config.json "architectures" entry, or "llama2.c" */
@@ -58,10 +58,11 @@ typedef struct fipsc_config {
     bool fused_proj;      /* Phi-3: checkpoints fuse qkv_proj and gate_up_proj (families/llama/fused.h) */
     /* RoPE frequency scaling (config.json rope_scaling): see fipsc_llama_rope_inv_freq */
     fipsc_rope_scaling rope_scaling;
-    float rope_factor;           /* linear, llama3 */
+    float rope_factor;           /* linear, llama3, yarn */
     float rope_low_freq_factor;  /* llama3 */
     float rope_high_freq_factor; /* llama3 */
-    int rope_original_context;   /* llama3: original_max_position_embeddings */
+    int rope_original_context;   /* llama3, yarn: original_max_position_embeddings */
+    float rope_beta_fast, rope_beta_slow; /* yarn: 32 and 1 unless the configuration says */
 } fipsc_config;
 
 /* The inverse frequency of RoPE pair j (0 <= j < head_dim/2), in float32 as transformers computes
@@ -69,8 +70,22 @@ typedef struct fipsc_config {
  *   linear   base / factor
  *   llama3   (Llama 3.1/3.2) by the pair's wavelength λ = 2π / base, with the original context C:
  *            λ < C / high_freq_factor: base;  λ > C / low_freq_factor: base / factor;  between,
- *            with s = (C/λ − low) / (high − low):  (1 − s)·base/factor + s·base. */
+ *            with s = (C/λ − low) / (high − low):  (1 − s)·base/factor + s·base.
+ *   yarn     (YaRN, Qwen2.5 and others) pairs that turn fast within the original context C keep
+ *            base, slow ones are interpolated to base / factor, with a linear ramp between: the
+ *            pair index where a wavelength fits b times into C is d(b) = D·ln(C / (2π b)) / (2 ln θ)
+ *            (D = head_dim); lo = max(0, ⌊d(beta_fast)⌋), hi = min(D − 1, ⌈d(beta_slow)⌉),
+ *            r = clamp((j − lo) / (hi − lo), 0, 1):  r·base/factor + (1 − r)·base.
+ * (transformers' _compute_yarn_parameters with truncation and the configured factor, and
+ * llama.cpp's ggml_rope_yarn_corr_dims / rope_yarn_ramp, which agree.) */
 float fipsc_llama_rope_inv_freq(const fipsc_config *c, int j);
+
+/* "linear", "llama3", "yarn" (the config.json and GGUF name), or "none". */
+const char *fipsc_llama_rope_scaling_name(fipsc_rope_scaling s);
+
+/* YaRN's attention factor, which multiplies RoPE's cos and sin (so the scores by its square):
+ * 0.1·ln(factor) + 1 for yarn, 1 for every other scaling. */
+float fipsc_llama_rope_mscale(const fipsc_config *c);
 
 /* One block, pointing into the model's tensors. */
 typedef struct fipsc_llama_layer {

@@ -22,6 +22,21 @@ float fipsc_llama_rope_inv_freq(const fipsc_config *c, int j)
 {
     const float base = 1.0f / powf(c->rope_theta, (float)(2 * j) / (float)c->head_dim);
     if (c->rope_scaling == FIPSC_ROPE_LINEAR) return base / c->rope_factor;
+    if (c->rope_scaling == FIPSC_ROPE_YARN) {
+        /* transformers: extrapolation 1/pos, interpolation 1/(factor·pos) with pos = θ^(2j/D) */
+        const float pos = powf(c->rope_theta, (float)(2 * j) / (float)c->head_dim);
+        const float extrapolation = 1.0f / pos, interpolation = 1.0f / (c->rope_factor * pos);
+        const double D = c->head_dim, C = c->rope_original_context, ln_theta = log((double)c->rope_theta);
+        double lo = floor(D * log(C / ((double)c->rope_beta_fast * 2.0 * M_PI)) / (2.0 * ln_theta));
+        double hi = ceil(D * log(C / ((double)c->rope_beta_slow * 2.0 * M_PI)) / (2.0 * ln_theta));
+        if (lo < 0) lo = 0;
+        if (hi > D - 1) hi = D - 1;
+        if (lo == hi) hi += 0.001;
+        float ramp = ((float)j - (float)lo) / (float)(hi - lo);
+        ramp = ramp < 0.0f ? 0.0f : ramp > 1.0f ? 1.0f : ramp;
+        const float extrapolation_factor = 1.0f - ramp;
+        return interpolation * (1.0f - extrapolation_factor) + extrapolation * extrapolation_factor;
+    }
     if (c->rope_scaling != FIPSC_ROPE_LLAMA3) return base;
     const float wavelen = 2.0f * (float)M_PI / base, context = (float)c->rope_original_context;
     const float low_wavelen = context / c->rope_low_freq_factor, high_wavelen = context / c->rope_high_freq_factor;
@@ -29,6 +44,17 @@ float fipsc_llama_rope_inv_freq(const fipsc_config *c, int j)
     if (wavelen > low_wavelen) return base / c->rope_factor;
     const float s = (context / wavelen - c->rope_low_freq_factor) / (c->rope_high_freq_factor - c->rope_low_freq_factor);
     return (1.0f - s) * base / c->rope_factor + s * base;
+}
+
+const char *fipsc_llama_rope_scaling_name(fipsc_rope_scaling s)
+{
+    return s == FIPSC_ROPE_LINEAR ? "linear" : s == FIPSC_ROPE_LLAMA3 ? "llama3" : s == FIPSC_ROPE_YARN ? "yarn" : "none";
+}
+
+float fipsc_llama_rope_mscale(const fipsc_config *c)
+{
+    if (c->rope_scaling != FIPSC_ROPE_YARN || c->rope_factor <= 1.0f) return 1.0f;
+    return (float)(0.1 * log((double)c->rope_factor) + 1.0);
 }
 
 fipsc_llama *fipsc_model_llama(const fipsc_model *m)
