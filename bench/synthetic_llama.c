@@ -88,7 +88,7 @@ int main(int argc, char **argv)
     }
     add(m, &rng, "model.norm.weight", c.dim, 0, true);
     if (fipsc_llama_bind(m, &err)) die("binding", &err);
-    if (fipsc_llama_gguf_export(m, argv[1], type, NULL, true, &err)) die("writing", &err);
+    if (fipsc_llama_gguf_export(m, argv[1], type, NULL, NULL, true, &err)) die("writing", &err);
     printf("wrote %s: dim %d, hidden %d, %d layers, %d/%d heads, vocab %d, matrices %s\n", argv[1], c.dim, c.hidden_dim,
            c.n_layers, c.n_heads, c.n_kv_heads, c.vocab_size, fipsc_ggml_type_name(type));
     fipsc_model_free(m);

@@ -313,7 +313,7 @@ static void gguf_file(buf *b, int dim, int hidden, fipsc_ggml_type type)
     free(src.p);
     char path[4200];
     seed_path(path, sizeof path, "%s/tiny.gguf", seed_temp_dir);
-    seed_check(fipsc_llama_gguf_export(m, path, type, NULL, true, &err), &err);
+    seed_check(fipsc_llama_gguf_export(m, path, type, NULL, NULL, true, &err), &err);
     fipsc_model_free(m);
     seed_take_temp("tiny.gguf", b);
 }

@@ -304,7 +304,7 @@ static void test_model(const char *dir)
     CHECK_OK(fipsc_load_llama2c(src, &a, &err), &err);
     if (!a) return;
     test_pathf(path, sizeof path, "%s/s.gguf", dir);
-    CHECK_OK(fipsc_llama_gguf_export(a, path, FIPSC_GGML_F32, NULL, false, &err), &err);
+    CHECK_OK(fipsc_llama_gguf_export(a, path, FIPSC_GGML_F32, NULL, NULL, false, &err), &err);
     CHECK_OK(fipsc_model_load(path, &b, &err), &err); /* through the registry: the Llama family claims it */
     if (b) {
         CHECK(b->n_tensors == a->n_tensors);

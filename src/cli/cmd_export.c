@@ -16,12 +16,13 @@
 #include "model/compressed.h"
 #include "model/family.h"
 #include "model/model.h"
+#include "model/text_corpus.h"
 
 static void usage(FILE *out)
 {
     fprintf(out,
             "Usage: fipsc export MODEL --dense -o DIR [--force]\n"
-            "       fipsc export MODEL --gguf -o OUT.gguf [--type f32|f16|bf16|q8_0|q4_0] [--vocab-from FILE.gguf]\n"
+            "       fipsc export MODEL --gguf -o OUT.gguf [--type f32|f16|bf16|q8_0|q4_0] [--vocab-from F]\n"
             "                    [--force]\n\n"
             "Writes MODEL (a fipsc compressed .safetensors, or any model fipsc loads) for other\n"
             "runtimes. Every compressed MLP matrix is first reconstructed as U·V_i in its original\n"
@@ -34,14 +35,16 @@ static void usage(FILE *out)
             "'gguf' below): tensor names, metadata and the q/k row order of llama.cpp's own\n"
             "converter; --type stores the matrices as F32 (default), F16, BF16, Q8_0 or Q4_0 (blocks\n"
             "bit-exact to llama.cpp's quantizers; norms stay F32, matrices whose rows are not whole\n"
-            "32-value blocks F16). The tokenizer is copied from --vocab-from, a GGUF file of the same\n"
-            "vocabulary (default: MODEL itself when it is a GGUF file with one, such as the file a\n"
-            "compressed model was made from); without one the vocabulary is a labelled placeholder\n"
-            "(token ids, not text, match). Written atomically.\n\n"
+            "32-value blocks F16). The tokenizer: --vocab-from F, a GGUF file of the same vocabulary\n"
+            "whose tokenizer is copied, or a Hugging Face tokenizer.json (or its directory) written as\n"
+            "llama.cpp's vocabulary (byte-level BPE as 'gpt2', BPE with byte fallback as 'llama');\n"
+            "default: MODEL itself when it is a GGUF file with one, else the tokenizer.json beside\n"
+            "MODEL; without either the vocabulary is a labelled placeholder (token ids, not text,\n"
+            "match). Written atomically.\n\n"
             "  --dense            a Hugging Face checkpoint (dense MLP weights)\n"
             "  --gguf             a GGUF file for llama.cpp\n"
             "      --type T       GGUF matrix type: f32, f16, bf16, q8_0, q4_0 (default f32)\n"
-            "      --vocab-from F copy the tokenizer of the GGUF file F (same vocabulary size)\n"
+            "      --vocab-from F the tokenizer: a GGUF file, or a tokenizer.json or its directory\n"
             "  -o, --output PATH  the directory (--dense) or file (--gguf) to create\n"
             "      --force        replace an existing output (--dense: config.json and\n"
             "                     model.safetensors in a non-empty DIR)\n"
@@ -112,6 +115,8 @@ int cmd_export(int argc, char **argv)
             fprintf(stderr, "Use --force to replace its config.json and model.safetensors.\n");
         return rc;
     }
+    char beside[4096];
+    if (gguf && !vocab_from && fipsc_model_tokenizer_file(m, beside, sizeof beside)) vocab_from = beside;
     if (gguf)
         printf("wrote %s: GGUF v3 for llama.cpp (%d tensors, matrices %s; %d compressed matrices of %d group%s "
                "reconstructed; %s%s)\n",

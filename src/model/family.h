@@ -28,6 +28,7 @@
 #include "fips/fips.h"
 #include "formats/ggml_blocks.h"
 #include "formats/gguf.h"
+#include "text/tokenizer.h"
 #include "formats/image.h"
 #include "model/capture.h"
 #include "model/model.h"
@@ -195,10 +196,12 @@ typedef struct fipsc_family {
     const char *export_form;
     bool export_is_directory; /* path names a directory (config.json + model.safetensors) */
     /* Writes m (dense MLPs) as a GGUF file for llama.cpp, matrices stored as type, the tokenizer
-     * keys copied from vocab (a GGUF file of the same vocabulary) or, when NULL, a labelled
-     * placeholder vocabulary; NULL where the family has no llama.cpp architecture. */
+     * keys copied from vocab (a GGUF file of the same vocabulary), else written from tok (a Hugging
+     * Face tokenizer), else a labelled placeholder vocabulary; NULL where the family has no
+     * llama.cpp architecture. */
     fipsc_status (*export_gguf)(const fipsc_model *m, const char *path, fipsc_ggml_type type,
-                                const struct fipsc_gguf *vocab, bool overwrite, fipsc_error *err);
+                                const struct fipsc_gguf *vocab, const struct fipsc_tokenizer *tok, bool overwrite,
+                                fipsc_error *err);
     const fipsc_family_defaults *defaults;
 
     const fipsc_lm_ops *lm;

@@ -9,21 +9,26 @@
 #include "core/path.h"
 #include "model/family.h"
 
+bool fipsc_model_tokenizer_file(const fipsc_model *m, char *file, size_t cap)
+{
+    char dir[PATH_MAX];
+    struct stat st;
+    const char *src = m->source_path, *slash = strrchr(src, '/');
+    fipsc_status s;
+    if (stat(src, &st) == 0 && S_ISDIR(st.st_mode)) s = fipsc_path_format(dir, sizeof dir, NULL, "%s", src);
+    else if (!slash) s = fipsc_path_format(dir, sizeof dir, NULL, ".");
+    else if (slash == src) s = fipsc_path_format(dir, sizeof dir, NULL, "/");
+    else s = fipsc_path_format(dir, sizeof dir, NULL, "%.*s", (int)(slash - src), src);
+    if (!s) s = fipsc_path_join(file, cap, dir, "tokenizer.json", NULL);
+    return !s && stat(file, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 fipsc_status fipsc_model_tokenizer(const fipsc_model *m, const char *path, fipsc_tokenizer **out, fipsc_error *err)
 {
     *out = NULL;
     if (path) return fipsc_tokenizer_load(path, out, err);
-    char dir[PATH_MAX], file[PATH_MAX];
-    struct stat st;
-    const char *src = m->source_path, *slash = strrchr(src, '/');
-    fipsc_status s;
-    if (stat(src, &st) == 0 && S_ISDIR(st.st_mode)) s = fipsc_path_format(dir, sizeof dir, err, "%s", src);
-    else if (!slash) s = fipsc_path_format(dir, sizeof dir, err, ".");
-    else if (slash == src) s = fipsc_path_format(dir, sizeof dir, err, "/");
-    else s = fipsc_path_format(dir, sizeof dir, err, "%.*s", (int)(slash - src), src);
-    if (!s) s = fipsc_path_join(file, sizeof file, dir, "tokenizer.json", err);
-    if (s) return s;
-    if (stat(file, &st) != 0)
+    char file[PATH_MAX];
+    if (!fipsc_model_tokenizer_file(m, file, sizeof file))
         return fipsc_fail(err, FIPSC_ERR_NOT_FOUND, "no tokenizer: %s does not exist; give the model's tokenizer.json "
                           "with --tokenizer", file);
     return fipsc_tokenizer_load(file, out, err);

@@ -8,6 +8,7 @@
 #ifndef FIPSC_MODEL_TEXT_CORPUS_H
 #define FIPSC_MODEL_TEXT_CORPUS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,6 +20,10 @@
  * in the model's directory (the checkpoint directory, or the directory of a checkpoint file).
  * FIPSC_ERR_NOT_FOUND, saying how to give one, when there is none. */
 fipsc_status fipsc_model_tokenizer(const fipsc_model *m, const char *path, fipsc_tokenizer **out, fipsc_error *err);
+
+/* The path of the tokenizer.json beside m into buf; false (buf: the path looked at) when there
+ * is none. */
+bool fipsc_model_tokenizer_file(const fipsc_model *m, char *buf, size_t cap);
 
 /* The stream of text[0..len) for language model m (see above): malloc'ed ids, *n of them. */
 fipsc_status fipsc_text_stream(const fipsc_model *m, const fipsc_tokenizer *t, const char *text, size_t len,

@@ -46,6 +46,23 @@ int fipsc_tokenizer_eos(const fipsc_tokenizer *t);
 /* The path it was loaded from, for reports. */
 const char *fipsc_tokenizer_path(const fipsc_tokenizer *t);
 
+/* What a tokenizer is, for writing it in another form (llama.cpp's GGUF vocabulary). */
+typedef struct fipsc_tokenizer_info {
+    bool byte_level;         /* a ByteLevel pre-tokenizer: GPT-2-style byte-level BPE */
+    bool byte_fallback;      /* SentencePiece-style BPE with <0xXX> byte tokens */
+    bool prefix_space;       /* a Prepend "▁" normalizer (SentencePiece's dummy prefix) */
+    const char *split_regex; /* the first Split pre-tokenizer's regex as written in the file, or NULL */
+    int n_merges;
+    int unk_id;              /* -1: none */
+    bool adds_bos, adds_eos; /* the post-processor puts tokenizer_config's BOS first / EOS last */
+} fipsc_tokenizer_info;
+void fipsc_tokenizer_describe(const fipsc_tokenizer *t, fipsc_tokenizer_info *out);
+/* Merge number rank (0 = applied first): the ids of its two parts and of their merge. */
+void fipsc_tokenizer_merge(const fipsc_tokenizer *t, int rank, int32_t *left, int32_t *right, int32_t *merged);
+/* Whether id is an added token, and a special one (false outside the vocabulary). */
+bool fipsc_tokenizer_is_added(const fipsc_tokenizer *t, int id);
+bool fipsc_tokenizer_is_special(const fipsc_tokenizer *t, int id);
+
 /* Encodes len bytes of text into a malloc'ed array of *n ids (non-NULL even when empty).
  * add_special: run the post-processor (a BOS the template asks for). Thread-safe. */
 fipsc_status fipsc_tokenizer_encode(const fipsc_tokenizer *t, const char *text, size_t len, bool add_special,

@@ -113,6 +113,9 @@ struct fipsc_tokenizer {
     bool *is_added;           /* id -> an added token (ByteLevel decoding keeps it as text) */
     fipsc_token_map ids;      /* content -> id, vocabulary and added tokens */
     fipsc_merge_map merges;
+    int32_t *merge_list;      /* [n_merges][2]: the parts' ids in rank order */
+    int n_merges;
+    fipsc_span split_regex;   /* the first Split regex as written (len 0: none) */
     int32_t unk_id;           /* -1: none */
     bool byte_fallback, ignore_merges, fuse_unk;
     int32_t byte_token[256];  /* <0xXX> ids for byte fallback (-1 where missing) */

@@ -151,6 +151,7 @@ static fipsc_status load_pre_tokenizer(loader *L, const cJSON *n)
         bool is_regex = false;
         st = pattern_of(L, n, "pre_tokenizer Split", &p, &is_regex);
         if (st) return st;
+        if (is_regex && !t->split_regex.len) t->split_regex = keep(t, p, strlen(p));
         const char *behavior = string_key(n, "behavior");
         s->kind = FIPSC_PRE_SPLIT;
         s->mode = flag(n, "invert", false) ? FIPSC_SPLIT_INVERT
@@ -339,6 +340,10 @@ static fipsc_status finish(loader *L)
     for (size_t i = 0; i < t->n_added; i++) fix(t, &t->added[i].content);
     for (int i = 0; i < t->n_norm; i++) fix(t, &t->norm[i].from), fix(t, &t->norm[i].to);
     for (int i = 0; i < t->n_dec; i++) fix(t, &t->dec[i].from), fix(t, &t->dec[i].to);
+    fix(t, &t->split_regex);
+    t->merge_list = malloc((n_merges ? n_merges : 1) * 2 * sizeof *t->merge_list);
+    if (!t->merge_list) return fipsc_fail(L->err, FIPSC_ERR_NOMEM, "out of memory for %zu merges", n_merges);
+    t->n_merges = (int)n_merges;
     fipsc_status st;
     /* the vocabulary first, then the added tokens over it (client: tokens_to_ids.set) */
     for (int i = 0; i < t->n_ids; i++)
@@ -366,6 +371,8 @@ static fipsc_status finish(loader *L)
             free(joined.p);
             return st;
         }
+        t->merge_list[2 * r] = ia;
+        t->merge_list[2 * r + 1] = ib;
         if ((st = fipsc_merge_map_add(&t->merges, ia, ib, (int32_t)r, im, L->err))) {
             free(joined.p);
             return st;
@@ -548,20 +555,9 @@ void fipsc_tokenizer_free(fipsc_tokenizer *t)
     free(t->token_of);
     free(t->is_special);
     free(t->is_added);
+    free(t->merge_list);
     free(t->added);
     free(t->arena.p);
     free(t->path);
     free(t);
-}
-
-int fipsc_tokenizer_vocab_size(const fipsc_tokenizer *t) { return t->n_ids; }
-int fipsc_tokenizer_bos(const fipsc_tokenizer *t) { return t->bos_id; }
-int fipsc_tokenizer_eos(const fipsc_tokenizer *t) { return t->eos_id; }
-const char *fipsc_tokenizer_path(const fipsc_tokenizer *t) { return t->path; }
-
-const char *fipsc_tokenizer_token(const fipsc_tokenizer *t, int id, size_t *len)
-{
-    if (id < 0 || id >= t->n_ids || !t->token_of[id].p) return NULL;
-    *len = t->token_of[id].len;
-    return t->token_of[id].p;
 }

@@ -22,10 +22,12 @@ fipsc_status fipsc_llama_gguf_load_buffer(const void *bytes, size_t size, const 
                                           fipsc_error *err);
 
 /* Writes m (dense MLPs) as a GGUF v3 file whose matrices are stored as type (1-D tensors F32; a
- * matrix whose rows are not whole blocks of a block type F16), atomically. vocab: a GGUF file
- * whose tokenizer.* keys are copied (its tokenizer.ggml.tokens must have the model's vocabulary
- * size), or NULL for the placeholder vocabulary. */
+ * matrix whose rows are not whole blocks of a block type F16), atomically. The vocabulary: vocab,
+ * a GGUF file whose tokenizer.* keys are copied (its tokenizer.ggml.tokens must have the model's
+ * vocabulary size); else tok, a Hugging Face tokenizer written as llama.cpp's vocabulary
+ * (gguf_vocab.c); else, both NULL, the placeholder vocabulary. */
 fipsc_status fipsc_llama_gguf_export(const fipsc_model *m, const char *path, fipsc_ggml_type type,
-                                     const fipsc_gguf *vocab, bool overwrite, fipsc_error *err);
+                                     const fipsc_gguf *vocab, const struct fipsc_tokenizer *tok, bool overwrite,
+                                     fipsc_error *err);
 
 #endif

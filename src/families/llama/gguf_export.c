@@ -76,7 +76,7 @@ static fipsc_status add_placeholder_vocab(fipsc_gguf_writer *w, const fipsc_conf
 }
 
 static void metadata(fipsc_gguf_writer *w, const fipsc_model *m, const gguf_arch *a, fipsc_ggml_type type,
-                     const fipsc_gguf *vocab)
+                     const fipsc_gguf *vocab, const fipsc_tokenizer *tok)
 {
     const fipsc_config *c = &fipsc_model_llama(m)->cfg;
     char key[160], text[1024];
@@ -84,14 +84,17 @@ static void metadata(fipsc_gguf_writer *w, const fipsc_model *m, const gguf_arch
     fipsc_gguf_add_string(w, "general.architecture", a->name);
     const char *base = strrchr(m->source_path, '/');
     fipsc_gguf_add_string(w, "general.name", base ? base + 1 : m->source_path[0] ? m->source_path : "model");
-    const char *vbase = vocab ? strrchr(vocab->origin, '/') : NULL;
+    const char *vpath = vocab ? vocab->origin : tok ? fipsc_tokenizer_path(tok) : NULL;
+    const char *vbase = vpath ? strrchr(vpath, '/') : NULL;
     snprintf(text, sizeof text,
              "written by fipsc from %.200s (%s); FiPS-compressed MLPs, if any, are stored as their dense "
              "reconstruction U*V_i; %s%.150s",
              base ? base + 1 : m->source_path, c->arch_name,
-             vocab ? "the tokenizer is copied from " : "the vocabulary is a placeholder (the source has no tokenizer): "
-                                                       "token ids, not text, match the source model",
-             vocab ? (vbase ? vbase + 1 : vocab->origin) : "");
+             vocab ? "the tokenizer is copied from "
+             : tok ? "the tokenizer is written from "
+                   : "the vocabulary is a placeholder (the source has no tokenizer): token ids, not text, match the "
+                     "source model",
+             vpath ? (vbase ? vbase + 1 : vpath) : "");
     fipsc_gguf_add_string(w, "general.description", text);
     fipsc_gguf_add_u32(w, "general.file_type", file_type(type));
     fipsc_gguf_add_u32(w, "general.quantization_version", 2);
@@ -144,7 +147,8 @@ static fipsc_status copy_vocab(fipsc_gguf_writer *w, const fipsc_config *c, cons
 }
 
 fipsc_status fipsc_llama_gguf_export(const fipsc_model *m, const char *path, fipsc_ggml_type type,
-                                     const fipsc_gguf *vocab, bool overwrite, fipsc_error *err)
+                                     const fipsc_gguf *vocab, const fipsc_tokenizer *tok, bool overwrite,
+                                     fipsc_error *err)
 {
     const fipsc_llama *v = fipsc_model_llama(m);
     if (!v) return fipsc_fail(err, FIPSC_ERR_ARG, "%s is not a Llama-family model", m->arch_name);
@@ -167,9 +171,11 @@ fipsc_status fipsc_llama_gguf_export(const fipsc_model *m, const char *path, fip
         fipsc_model_free(fused);
         return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
     }
-    metadata(w, m, a, type, vocab);
+    metadata(w, m, a, type, vocab, tok);
     char **placeholder = NULL;
-    fipsc_status st = vocab ? copy_vocab(w, c, vocab, err) : add_placeholder_vocab(w, c, a, &placeholder, err);
+    fipsc_status st = vocab ? copy_vocab(w, c, vocab, err)
+                      : tok ? llama_gguf_add_tokenizer(w, c, tok, err)
+                            : add_placeholder_vocab(w, c, a, &placeholder, err);
 
     /* the tensors in the converter's order: embeddings, blocks, final norm, head */
     float **converted = calloc((size_t)src->n_tensors, sizeof *converted); /* copies this file needs */

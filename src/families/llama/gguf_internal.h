@@ -9,6 +9,8 @@
 #include <stdint.h>
 
 #include "families/llama/llama.h"
+#include "formats/gguf.h"
+#include "text/tokenizer.h"
 
 /* A GGUF architecture of the family: whether q/k rows are permuted, and the Hugging Face
  * architecture a file of it becomes. */
@@ -43,5 +45,9 @@ void llama_gguf_permute_rope_rows(float *dst, const float *src, int64_t rows, in
 /* The factors llama.cpp divides RoPE pair j's angle by (rope_freqs.weight, head_dim/2 of them)
  * for c's llama3 scaling. */
 void llama_gguf_llama3_rope_factors(const fipsc_config *c, float *factors);
+
+/* The tokenizer.* keys of tokenizer t for a model of configuration c (gguf_vocab.c). */
+fipsc_status llama_gguf_add_tokenizer(fipsc_gguf_writer *w, const fipsc_config *c, const fipsc_tokenizer *t,
+                                      fipsc_error *err);
 
 #endif
