@@ -84,21 +84,31 @@ expect_out "model.layers.0.self_attn.qkv_proj.weight *F32 *\[128, 64\]"
 expect_out "model.layers.0.mlp.gate_up_proj.weight *F32 *\[320, 64\]"
 agree "$tmp/phi3-back" "$tmp/t-phi3.tok" "$tmp/p-phi3-c.f32"
 
+# A RoPE scaling (make_random variant NAME) over N tokens, past the original context: fipsc and
+# llama.cpp agree on the Hugging Face directory and its GGUF export, and without the scaling the
+# model must disagree (so the scaling is really exercised). SHOWS: what inspect of the GGUF prints.
+check_scaled_rope() {
+  local name=$1 n=$2 shows=$3
+  expect 0 "$FIPSC_LLAMACPP_MAKE_RANDOM" "$tmp/$name" "$name"
+  expect 0 "$fipsc" export "$tmp/$name" --gguf -o "$tmp/$name.gguf"
+  expect 0 "$fipsc" inspect "$tmp/$name.gguf"
+  expect_out "$shows"
+  "$fipsc" generate "$tmp/$name" -n $((n - 1)) --seed 3 --ignore-eos >"$tmp/t-$name.tok"
+  probs "$tmp/$name.gguf" "$tmp/t-$name.tok" "$tmp/p-$name.f32"
+  agree "$tmp/$name" "$tmp/t-$name.tok" "$tmp/p-$name.f32"
+  agree "$tmp/$name.gguf" "$tmp/t-$name.tok" "$tmp/p-$name.f32"
+  cp -r "$tmp/$name" "$tmp/$name-unscaled"
+  node -e 'const f = process.argv[1], fs = require("fs"); const c = JSON.parse(fs.readFileSync(f)); delete c.rope_scaling;
+    fs.writeFileSync(f, JSON.stringify(c))' "$tmp/$name-unscaled/config.json"
+  expect 1 "$FIPSC_LLAMACPP_AGREE" "$tmp/$name-unscaled" "$tmp/t-$name.tok" "$tmp/p-$name.f32"
+  expect_out "DISAGREE"
+}
 # Llama 3.2's RoPE scaling (rope_type llama3; in GGUF a rope_freqs.weight tensor), over 2048
-# tokens so that the scaled and smoothed low frequencies turn; without the scaling it must fail
-expect 0 "$FIPSC_LLAMACPP_MAKE_RANDOM" "$tmp/llama3" llama3
-expect 0 "$fipsc" export "$tmp/llama3" --gguf -o "$tmp/llama3.gguf"
-expect 0 "$fipsc" inspect "$tmp/llama3.gguf"
-expect_out "rope_freqs.weight *F32 *\[8\]"
-"$fipsc" generate "$tmp/llama3" -n 2047 --seed 3 --ignore-eos >"$tmp/t-llama3.tok"
-probs "$tmp/llama3.gguf" "$tmp/t-llama3.tok" "$tmp/p-llama3.f32"
-agree "$tmp/llama3" "$tmp/t-llama3.tok" "$tmp/p-llama3.f32"
-agree "$tmp/llama3.gguf" "$tmp/t-llama3.tok" "$tmp/p-llama3.f32"
-cp -r "$tmp/llama3" "$tmp/llama3-unscaled"
-node -e 'const f = process.argv[1], fs = require("fs"); const c = JSON.parse(fs.readFileSync(f)); delete c.rope_scaling;
-  fs.writeFileSync(f, JSON.stringify(c))' "$tmp/llama3-unscaled/config.json"
-expect 1 "$FIPSC_LLAMACPP_AGREE" "$tmp/llama3-unscaled" "$tmp/t-llama3.tok" "$tmp/p-llama3.f32"
-expect_out "DISAGREE"
+# tokens so that the scaled and smoothed low frequencies turn
+check_scaled_rope llama3 2048 "rope_freqs.weight *F32 *\[8\]"
+# YaRN (Qwen2.5 and others; factor 4 over an original context of 128) over 511 tokens:
+# interpolated and ramped pairs, and the attention factor on every score
+check_scaled_rope yarn 511 "rope scaling yarn"
 
 # Tokenizers: a random model of each real tokenizer's vocabulary, exported with the tokenizer.json
 # beside it (written as llama.cpp's vocabulary), and llama.cpp tokenizing the 2,050 golden strings
@@ -118,22 +128,6 @@ for spec in "llama2 32000 1" "gemma3 262145 1" "llama3 128256 0.995" "qwen3 1516
   cat "$tmp/out"
   rm -rf "$tmp/tok-$name" "$tmp/tok-$name.gguf"
 done
-
-# YaRN RoPE scaling (Qwen2.5 and others; factor 4 over an original context of 128) over 511 tokens:
-# interpolated and ramped pairs, and the attention factor on every score; without it, disagreement
-expect 0 "$FIPSC_LLAMACPP_MAKE_RANDOM" "$tmp/yarn" yarn
-expect 0 "$fipsc" export "$tmp/yarn" --gguf -o "$tmp/yarn.gguf"
-expect 0 "$fipsc" inspect "$tmp/yarn.gguf"
-expect_out "rope scaling yarn"
-"$fipsc" generate "$tmp/yarn" -n 510 --seed 3 --ignore-eos >"$tmp/t-yarn.tok"
-probs "$tmp/yarn.gguf" "$tmp/t-yarn.tok" "$tmp/p-yarn.f32"
-agree "$tmp/yarn" "$tmp/t-yarn.tok" "$tmp/p-yarn.f32"
-agree "$tmp/yarn.gguf" "$tmp/t-yarn.tok" "$tmp/p-yarn.f32"
-cp -r "$tmp/yarn" "$tmp/yarn-unscaled"
-node -e 'const f = process.argv[1], fs = require("fs"); const c = JSON.parse(fs.readFileSync(f)); delete c.rope_scaling;
-  fs.writeFileSync(f, JSON.stringify(c))' "$tmp/yarn-unscaled/config.json"
-expect 1 "$FIPSC_LLAMACPP_AGREE" "$tmp/yarn-unscaled" "$tmp/t-yarn.tok" "$tmp/p-yarn.f32"
-expect_out "DISAGREE"
 
 # Gemma-2 compressed by FiPS (GeGLU MLPs, as in the paper's Gemma-2 runs), exported, in llama.cpp
 expect 0 "$fipsc" compress "$tmp/gemma2" -o "$tmp/gemma2-c.safetensors" --budget 0.5 --steps 100 --calib-samples 16 \

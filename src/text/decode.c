@@ -19,44 +19,6 @@
 #include "core/utf8.h"
 #include "text/tokenizer_internal.h"
 
-/* A list of strings: spans (as offsets) into one store. */
-typedef struct str_list {
-    fipsc_bytes store;
-    size_t *at; /* 2 per string: offset, length */
-    size_t n, cap;
-    bool oom;
-} str_list;
-
-static void list_add(str_list *l, const char *p, size_t len)
-{
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        size_t *at = realloc(l->at, cap * 2 * sizeof *at);
-        if (!at) {
-            l->oom = true;
-            return;
-        }
-        l->at = at;
-        l->cap = cap;
-    }
-    l->at[2 * l->n] = l->store.len;
-    l->at[2 * l->n + 1] = len;
-    l->n++;
-    fipsc_bytes_put(&l->store, p, len);
-}
-
-static fipsc_span item(const str_list *l, size_t i)
-{
-    return (fipsc_span){l->store.p + l->at[2 * i], l->at[2 * i + 1]};
-}
-
-static void list_free(str_list *l)
-{
-    free(l->store.p);
-    free(l->at);
-    *l = (str_list){0};
-}
-
 static bool is_added(const fipsc_tokenizer *t, fipsc_span s)
 {
     int32_t id = fipsc_token_map_get(&t->ids, s.p, s.len);
@@ -80,17 +42,17 @@ static int byte_token_value(fipsc_span s)
 
 /* Bytes read as UTF-8 into out, ill-formed sequences as U+FFFD; drop_bom: a leading EF BB BF
  * is dropped (TextDecoder without ignoreBOM). */
-static void add_decoded_bytes(str_list *out, const fipsc_bytes *bytes, bool drop_bom)
+static void add_decoded_bytes(fipsc_str_list *out, const fipsc_bytes *bytes, bool drop_bom)
 {
     fipsc_bytes text = {0};
     size_t skip = drop_bom && bytes->len >= 3 && !memcmp(bytes->p, "\xEF\xBB\xBF", 3) ? 3 : 0;
     fipsc_utf8_repair((const unsigned char *)bytes->p + skip, bytes->len - skip, &text);
-    list_add(out, text.p ? text.p : "", text.len);
+    fipsc_str_list_add(out, text.p ? text.p : "", text.len);
     out->oom |= text.oom;
     free(text.p);
 }
 
-static void step_byte_level(const fipsc_tokenizer *t, const str_list *in, str_list *out)
+static void step_byte_level(const fipsc_tokenizer *t, const fipsc_str_list *in, fipsc_str_list *out)
 {
     fipsc_bytes run = {0};
     bool pending = false;
@@ -98,7 +60,7 @@ static void step_byte_level(const fipsc_tokenizer *t, const str_list *in, str_li
         bool flush = i == in->n;
         fipsc_span s = {0};
         if (!flush) {
-            s = item(in, i);
+            s = fipsc_str_list_item(in, i);
             flush = is_added(t, s);
         }
         if (flush && pending) {
@@ -108,7 +70,7 @@ static void step_byte_level(const fipsc_tokenizer *t, const str_list *in, str_li
         }
         if (i == in->n) break;
         if (flush) {
-            list_add(out, s.p, s.len);
+            fipsc_str_list_add(out, s.p, s.len);
             continue;
         }
         for (size_t j = 0; j < s.len;) {
@@ -122,11 +84,11 @@ static void step_byte_level(const fipsc_tokenizer *t, const str_list *in, str_li
     free(run.p);
 }
 
-static void step_byte_fallback(const str_list *in, str_list *out)
+static void step_byte_fallback(const fipsc_str_list *in, fipsc_str_list *out)
 {
     fipsc_bytes run = {0};
     for (size_t i = 0; i <= in->n; i++) {
-        int v = i < in->n ? byte_token_value(item(in, i)) : -1;
+        int v = i < in->n ? byte_token_value(fipsc_str_list_item(in, i)) : -1;
         if (v >= 0) {
             unsigned char byte = (unsigned char)v;
             fipsc_bytes_put(&run, &byte, 1);
@@ -136,29 +98,17 @@ static void step_byte_fallback(const str_list *in, str_list *out)
             add_decoded_bytes(out, &run, true);
             run.len = 0;
         }
-        if (i < in->n) list_add(out, item(in, i).p, item(in, i).len);
+        if (i < in->n) {
+            fipsc_span s = fipsc_str_list_item(in, i);
+            fipsc_str_list_add(out, s.p, s.len);
+        }
     }
     out->oom |= run.oom;
     free(run.p);
 }
 
-static void replace_into(fipsc_span s, fipsc_span from, fipsc_span to, fipsc_bytes *out)
-{
-    size_t i = 0, run = 0;
-    while (from.len && i + from.len <= s.len) {
-        if (!memcmp(s.p + i, from.p, from.len)) {
-            fipsc_bytes_put(out, s.p + run, i - run);
-            fipsc_bytes_put(out, to.p, to.len);
-            i += from.len;
-            run = i;
-        } else {
-            i++;
-        }
-    }
-    fipsc_bytes_put(out, s.p + run, s.len - run);
-}
-
-static void run_step(const fipsc_tokenizer *t, const fipsc_dec_step *step, const str_list *in, str_list *out)
+static void run_step(const fipsc_tokenizer *t, const fipsc_dec_step *step, const fipsc_str_list *in,
+                     fipsc_str_list *out)
 {
     switch (step->kind) {
     case FIPSC_DEC_BYTE_LEVEL: step_byte_level(t, in, out); return;
@@ -166,8 +116,11 @@ static void run_step(const fipsc_tokenizer *t, const fipsc_dec_step *step, const
     case FIPSC_DEC_FUSE: {
         fipsc_bytes all = {0};
         fipsc_bytes_put(&all, NULL, 0);
-        for (size_t i = 0; i < in->n; i++) fipsc_bytes_put(&all, item(in, i).p, item(in, i).len);
-        list_add(out, all.p, all.len);
+        for (size_t i = 0; i < in->n; i++) {
+            fipsc_span s = fipsc_str_list_item(in, i);
+            fipsc_bytes_put(&all, s.p, s.len);
+        }
+        fipsc_str_list_add(out, all.p, all.len);
         out->oom |= all.oom;
         free(all.p);
         return;
@@ -175,17 +128,17 @@ static void run_step(const fipsc_tokenizer *t, const fipsc_dec_step *step, const
     case FIPSC_DEC_REPLACE:
     case FIPSC_DEC_STRIP:
         for (size_t i = 0; i < in->n; i++) {
-            fipsc_span s = item(in, i);
+            fipsc_span s = fipsc_str_list_item(in, i);
             if (step->kind == FIPSC_DEC_STRIP) {
                 size_t a = 0, b = s.len;
                 for (int k = 0; k < step->strip_start && a < s.len && s.p[a] == step->strip_char; k++) a++;
                 for (int k = 0; k < step->strip_stop && b > a && s.p[b - 1] == step->strip_char; k++) b--;
-                list_add(out, s.p + a, b - a);
+                fipsc_str_list_add(out, s.p + a, b - a);
             } else {
                 fipsc_bytes r = {0};
                 fipsc_bytes_put(&r, NULL, 0);
-                replace_into(s, step->from, step->to, &r);
-                list_add(out, r.p, r.len);
+                fipsc_text_replace(s, step->from, step->to, &r);
+                fipsc_str_list_add(out, r.p, r.len);
                 out->oom |= r.oom;
                 free(r.p);
             }
@@ -203,7 +156,7 @@ static void clean_up(fipsc_bytes *text)
     for (size_t r = 0; r < sizeof rules / sizeof rules[0]; r++) {
         fipsc_bytes out = {0};
         fipsc_bytes_put(&out, NULL, 0);
-        replace_into((fipsc_span){text->p, text->len}, (fipsc_span){rules[r][0], strlen(rules[r][0])},
+        fipsc_text_replace((fipsc_span){text->p, text->len}, (fipsc_span){rules[r][0], strlen(rules[r][0])},
                      (fipsc_span){rules[r][1], strlen(rules[r][1])}, &out);
         out.oom |= text->oom;
         free(text->p);
@@ -216,41 +169,45 @@ fipsc_status fipsc_tokenizer_decode(const fipsc_tokenizer *t, const int32_t *ids
 {
     *text_out = NULL;
     *len_out = 0;
-    str_list lists[2];
+    fipsc_str_list lists[2];
     memset(lists, 0, sizeof lists);
-    str_list *cur = &lists[0], *next = &lists[1];
+    fipsc_str_list *cur = &lists[0], *next = &lists[1];
     for (size_t i = 0; i < n; i++) {
         int32_t id = ids[i];
         if (id < 0 || id >= t->n_ids) {
-            list_free(cur);
+            fipsc_str_list_free(cur);
             return fipsc_fail(err, FIPSC_ERR_ARG, "token id %d is outside the vocabulary [0, %d)", (int)id, t->n_ids);
         }
         if (skip_special && t->is_special[id]) continue;
         fipsc_span s = t->token_of[id];
         if (!s.p && t->unk_id >= 0) s = t->token_of[t->unk_id]; /* a hole in the ids: the client's unk_token */
-        list_add(cur, s.p ? s.p : "", s.len);
+        fipsc_str_list_add(cur, s.p ? s.p : "", s.len);
     }
     fipsc_bytes text = {0};
     fipsc_bytes_put(&text, NULL, 0);
     if (t->has_decoder) {
         for (int k = 0; k < t->n_dec; k++) {
-            list_free(next);
+            fipsc_str_list_free(next);
             run_step(t, &t->dec[k], cur, next);
             next->oom |= cur->oom;
-            str_list *swap = cur;
+            fipsc_str_list *swap = cur;
             cur = next;
             next = swap;
         }
-        for (size_t i = 0; i < cur->n; i++) fipsc_bytes_put(&text, item(cur, i).p, item(cur, i).len);
+        for (size_t i = 0; i < cur->n; i++) {
+            fipsc_span s = fipsc_str_list_item(cur, i);
+            fipsc_bytes_put(&text, s.p, s.len);
+        }
     } else {
         for (size_t i = 0; i < cur->n; i++) {
             if (i) fipsc_bytes_put(&text, " ", 1);
-            fipsc_bytes_put(&text, item(cur, i).p, item(cur, i).len);
+            fipsc_span s = fipsc_str_list_item(cur, i);
+            fipsc_bytes_put(&text, s.p, s.len);
         }
     }
     bool oom = cur->oom || cur->store.oom;
-    list_free(&lists[0]);
-    list_free(&lists[1]);
+    fipsc_str_list_free(&lists[0]);
+    fipsc_str_list_free(&lists[1]);
     if (t->clean_up_spaces) clean_up(&text);
     if (oom || text.oom) {
         free(text.p);

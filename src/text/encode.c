@@ -82,13 +82,12 @@ static section *cut_sections(const fipsc_tokenizer *t, fipsc_span text, size_t *
 static fipsc_status encode_section(const fipsc_tokenizer *t, fipsc_span text, fipsc_bpe_work *w, fipsc_id_list *ids,
                                    fipsc_error *err)
 {
-    fipsc_bytes norm = {0}, store = {0};
-    size_t *pieces = NULL, n_pieces = 0;
+    fipsc_bytes norm = {0};
+    fipsc_str_list pieces = {0};
     fipsc_status st = fipsc_normalize(t, text, &norm, err);
-    if (!st && norm.len > 0) st = fipsc_pretokenize(t, (fipsc_span){norm.p, norm.len}, &store, &pieces, &n_pieces, err);
+    if (!st && norm.len > 0) st = fipsc_pretokenize(t, (fipsc_span){norm.p, norm.len}, &pieces, err);
     size_t first = ids->n;
-    for (size_t i = 0; i < n_pieces && !st; i++)
-        st = fipsc_bpe_piece(t, (fipsc_span){store.p + pieces[2 * i], pieces[2 * i + 1]}, w, ids, err);
+    for (size_t i = 0; i < pieces.n && !st; i++) st = fipsc_bpe_piece(t, fipsc_str_list_item(&pieces, i), w, ids, err);
     if (!st && t->fuse_unk && t->unk_id >= 0) { /* runs of unknown tokens become one */
         size_t k = first;
         for (size_t i = first; i < ids->n; i++)
@@ -96,8 +95,7 @@ static fipsc_status encode_section(const fipsc_tokenizer *t, fipsc_span text, fi
         ids->n = k;
     }
     free(norm.p);
-    free(store.p);
-    free(pieces);
+    fipsc_str_list_free(&pieces);
     return st;
 }
 

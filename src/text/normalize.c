@@ -87,25 +87,6 @@ static fipsc_status icu_step(fipsc_norm_kind kind, fipsc_span in, fipsc_bytes *o
     return st;
 }
 
-/* out = in with every `from` replaced by `to`. */
-static void replace_all(fipsc_span in, fipsc_span from, fipsc_span to, fipsc_bytes *out)
-{
-    out->len = 0;
-    fipsc_bytes_put(out, NULL, 0);
-    size_t i = 0, run = 0;
-    while (i + from.len <= in.len) {
-        if (memcmp(in.p + i, from.p, from.len) == 0) {
-            fipsc_bytes_put(out, in.p + run, i - run);
-            fipsc_bytes_put(out, to.p, to.len);
-            i += from.len;
-            run = i;
-        } else {
-            i++;
-        }
-    }
-    fipsc_bytes_put(out, in.p + run, in.len - run);
-}
-
 fipsc_status fipsc_normalize(const fipsc_tokenizer *t, fipsc_span in, fipsc_bytes *out, fipsc_error *err)
 {
     /* Two buffers, swapped after each step; `out` always ends with the result. */
@@ -117,7 +98,11 @@ fipsc_status fipsc_normalize(const fipsc_tokenizer *t, fipsc_span in, fipsc_byte
         const fipsc_norm_step *s = &t->norm[k];
         fipsc_span cur = {out->p ? out->p : "", out->len};
         switch (s->kind) {
-        case FIPSC_NORM_REPLACE: replace_all(cur, s->from, s->to, &tmp); break;
+        case FIPSC_NORM_REPLACE:
+            tmp.len = 0;
+            fipsc_bytes_put(&tmp, NULL, 0);
+            fipsc_text_replace(cur, s->from, s->to, &tmp);
+            break;
         case FIPSC_NORM_PREPEND:
             tmp.len = 0;
             fipsc_bytes_put(&tmp, s->to.p, s->to.len);

@@ -96,35 +96,14 @@ int fipsc_char_to_byte(uint32_t cp)
     return -1;
 }
 
-/* A growable list of (start, len) pairs into a store. */
-typedef struct piece_list {
-    fipsc_bytes *store;
-    size_t *at; /* 2 per piece */
-    size_t n, cap;
-    bool oom;
-} piece_list;
-
-static void push(piece_list *l, const char *p, size_t len)
+/* Appends a piece unless it is empty (the client drops empty pieces). */
+static void push(fipsc_str_list *l, const char *p, size_t len)
 {
-    if (!len || l->oom) return;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        size_t *at = realloc(l->at, cap * 2 * sizeof *at);
-        if (!at) {
-            l->oom = true;
-            return;
-        }
-        l->at = at;
-        l->cap = cap;
-    }
-    l->at[2 * l->n] = l->store->len;
-    l->at[2 * l->n + 1] = len;
-    l->n++;
-    fipsc_bytes_put(l->store, p, len);
+    if (len) fipsc_str_list_add(l, p, len);
 }
 
 /* The byte-level form of text: each byte as its printable character. */
-static void push_byte_level(piece_list *l, const char *p, size_t len, fipsc_bytes *tmp)
+static void push_byte_level(fipsc_str_list *l, const char *p, size_t len, fipsc_bytes *tmp)
 {
     tmp->len = 0;
     for (size_t i = 0; i < len; i++) fipsc_utf8_put(tmp, fipsc_byte_to_char((unsigned char)p[i]));
@@ -134,7 +113,7 @@ static void push_byte_level(piece_list *l, const char *p, size_t len, fipsc_byte
 
 typedef struct split_ctx {
     const fipsc_pre_step *step;
-    piece_list *out;
+    fipsc_str_list *out;
     fipsc_bytes *tmp;
 } split_ctx;
 
@@ -187,24 +166,24 @@ static fipsc_status split_piece(const split_ctx *c, const char *s, size_t n, pcr
     return FIPSC_OK;
 }
 
-fipsc_status fipsc_pretokenize(const fipsc_tokenizer *t, fipsc_span text, fipsc_bytes *store, size_t **pieces,
-                               size_t *n_pieces, fipsc_error *err)
+fipsc_status fipsc_pretokenize(const fipsc_tokenizer *t, fipsc_span text, fipsc_str_list *pieces, fipsc_error *err)
 {
     /* Two generations of pieces: `cur` (input of a step) and `next` (its output). */
-    fipsc_bytes stores[2] = {{0}, {0}}, tmp = {0};
-    piece_list lists[2] = {{.store = &stores[0]}, {.store = &stores[1]}};
-    piece_list *cur = &lists[0], *next = &lists[1];
+    fipsc_str_list lists[2];
+    memset(lists, 0, sizeof lists);
+    fipsc_str_list *cur = &lists[0], *next = &lists[1];
+    fipsc_bytes tmp = {0};
     push(cur, text.p, text.len);
     pcre2_match_data *md = pcre2_match_data_create(16, NULL);
     fipsc_status st = md ? FIPSC_OK : fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for regex matching");
     for (int k = 0; k < t->n_pre && !st; k++) {
         const fipsc_pre_step *step = &t->pre[k];
-        next->n = 0;
-        next->store->len = 0;
+        fipsc_str_list_clear(next);
         split_ctx c = {step, next, &tmp};
         for (size_t i = 0; i < cur->n && !st; i++) {
-            const char *p = cur->store->p + cur->at[2 * i];
-            size_t len = cur->at[2 * i + 1];
+            fipsc_span piece = fipsc_str_list_item(cur, i);
+            const char *p = piece.p;
+            size_t len = piece.len;
             if (step->kind == FIPSC_PRE_BYTE_LEVEL && step->add_prefix_space && (len == 0 || p[0] != ' ')) {
                 fipsc_bytes spaced = {0};
                 fipsc_bytes_put(&spaced, " ", 1);
@@ -219,21 +198,18 @@ fipsc_status fipsc_pretokenize(const fipsc_tokenizer *t, fipsc_span text, fipsc_
                 st = split_piece(&c, p, len, md, err);
             }
         }
-        piece_list *swap = cur;
+        fipsc_str_list *swap = cur;
         cur = next;
         next = swap;
     }
     pcre2_match_data_free(md);
     free(tmp.p);
-    if (!st && (cur->oom || cur->store->oom)) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory pre-tokenizing");
+    if (!st && cur->oom) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory pre-tokenizing");
+    fipsc_str_list_free(next);
     if (st) {
-        free(stores[0].p), free(stores[1].p), free(lists[0].at), free(lists[1].at);
+        fipsc_str_list_free(cur);
         return st;
     }
-    *store = *cur->store;
-    *pieces = cur->at;
-    *n_pieces = cur->n;
-    free(next->store->p);
-    free(next->at);
+    *pieces = *cur;
     return FIPSC_OK;
 }

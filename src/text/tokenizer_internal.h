@@ -17,6 +17,22 @@ typedef struct fipsc_span {
     size_t len;
 } fipsc_span;
 
+/* ---- strings.c ---- */
+/* A list of strings: (offset, length) pairs into one byte store. */
+typedef struct fipsc_str_list {
+    fipsc_bytes store;
+    size_t *at; /* 2 per string */
+    size_t n, cap;
+    bool oom;   /* an append failed */
+} fipsc_str_list;
+void fipsc_str_list_add(fipsc_str_list *l, const char *p, size_t len);
+fipsc_span fipsc_str_list_item(const fipsc_str_list *l, size_t i);
+void fipsc_str_list_clear(fipsc_str_list *l);
+void fipsc_str_list_free(fipsc_str_list *l);
+/* Appends in with every occurrence of from (non-empty) replaced by to, left to right, not
+ * overlapping (String.replaceAll). */
+void fipsc_text_replace(fipsc_span in, fipsc_span from, fipsc_span to, fipsc_bytes *out);
+
 /* String -> id, open addressing; the strings live in the tokenizer's arena. */
 typedef struct fipsc_token_map {
     struct token_slot {
@@ -152,10 +168,9 @@ fipsc_status fipsc_normalize(const fipsc_tokenizer *t, fipsc_span in, fipsc_byte
 /* ---- pretokenize.c ---- */
 /* Compiles a regex of a tokenizer file for PCRE2 with JavaScript's meaning (see the file). */
 fipsc_status fipsc_pre_compile(const char *pattern, size_t len, bool literal, pcre2_code **out, fipsc_error *err);
-/* The pieces of text after every pre-tokenizer step: spans into `store` as offsets, (start, len)
- * pairs appended to *pieces (a growable array of size_t pairs, *n_pieces pairs). */
-fipsc_status fipsc_pretokenize(const fipsc_tokenizer *t, fipsc_span text, fipsc_bytes *store, size_t **pieces,
-                               size_t *n_pieces, fipsc_error *err);
+/* The non-empty pieces of text after every pre-tokenizer step, into *pieces (empty on entry;
+ * fipsc_str_list_free it). */
+fipsc_status fipsc_pretokenize(const fipsc_tokenizer *t, fipsc_span text, fipsc_str_list *pieces, fipsc_error *err);
 /* GPT-2's byte <-> printable character map (ByteLevel). */
 uint32_t fipsc_byte_to_char(unsigned char b);
 int fipsc_char_to_byte(uint32_t cp); /* -1 when cp is not one of the 256 */
