@@ -93,6 +93,10 @@
 #include "../fuzz/fuzz_gguf.c"
 #undef LLVMFuzzerTestOneInput
 #undef REQUIRE
+#define LLVMFuzzerTestOneInput fuzz_one_tokenizer
+#include "../fuzz/fuzz_tokenizer.c"
+#undef LLVMFuzzerTestOneInput
+#undef REQUIRE
 
 #include "../fuzz/fuzzutil.c"
 
@@ -119,6 +123,7 @@ static const target targets[] = {
     {"fuzz_idx", fuzz_one_idx},
     {"fuzz_sts", fuzz_one_sts},
     {"fuzz_gguf", fuzz_one_gguf},
+    {"fuzz_tokenizer", fuzz_one_tokenizer},
 };
 
 static int compare_names(const void *a, const void *b)

@@ -176,6 +176,8 @@ static void test_refusals(void)
     check_refused(json, "\"<unk>\": 0,", "\"<unk>\": 0.5,", FIPSC_ERR_FORMAT, "has no valid id");
     check_refused(json, "\"unk_token\": \"<unk>\"", "\"unk_token\": \"<nope>\"", FIPSC_ERR_FORMAT, "unk_token '<nope>'");
     check_refused(json, "\"model\": {", "\"model\": 3, \"x\": {", FIPSC_ERR_FORMAT, "no 'model' object");
+    /* a byte that is not UTF-8 (here in a token; the fuzzer found one in a regex crashing PCRE2) */
+    check_refused(json, "\"abc\":", "\"a\xf6" "c\":", FIPSC_ERR_FORMAT, "not valid UTF-8");
     check_refused(json, "\"id\": \"<s>\"", "\"id\": \"<nope>\"", FIPSC_ERR_FORMAT, "TemplateProcessing's token '<nope>'");
     /* every proper prefix of the file is refused (not valid JSON), none crashes */
     int accepted = 0;

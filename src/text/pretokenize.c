@@ -33,7 +33,7 @@ fipsc_status fipsc_pre_compile(const char *pattern, size_t len, bool literal, pc
     static const char inline_i[] = "(?i:'s|'t|'re|'ve|'m|'ll|'d)";
     static const char js_form[] = "(?:'([sS]|[tT]|[rR][eE]|[vV][eE]|[mM]|[lL][lL]|[dD]))";
     fipsc_bytes re = {0};
-    uint32_t options = PCRE2_UTF | PCRE2_NO_UTF_CHECK;
+    uint32_t options = PCRE2_UTF; /* PCRE2 checks the pattern's UTF-8 too (the loader already did) */
     if (literal) {
         fipsc_bytes_put(&re, pattern, len);
         options |= PCRE2_LITERAL;

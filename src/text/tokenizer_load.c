@@ -13,6 +13,7 @@
 
 #include "core/file.h"
 #include "core/path.h"
+#include "core/utf8.h"
 #include "text/tokenizer_internal.h"
 
 #define MAX_IDS (1 << 24)
@@ -460,9 +461,15 @@ static fipsc_status load_config(loader *L, const cJSON *cfg)
     return FIPSC_OK;
 }
 
-/* Parses text as a JSON object; origin names it in messages. */
+/* Parses text as a JSON object; origin names it in messages. The text must be UTF-8: cJSON passes
+ * other bytes through into strings, and every later step (PCRE2, ICU, the byte trie) relies on
+ * well-formed UTF-8; its \u escapes cJSON decodes to well-formed UTF-8 or refuses. */
 static fipsc_status parse_object(const char *text, size_t len, const char *origin, cJSON **out, fipsc_error *err)
 {
+    size_t bad = 0;
+    *out = NULL;
+    if (!fipsc_utf8_valid((const unsigned char *)text, len, &bad))
+        return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: not valid UTF-8 (at byte %zu)", origin, bad);
     *out = cJSON_ParseWithLength(text, len);
     if (!*out) return fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: not valid JSON", origin);
     if (!cJSON_IsObject(*out)) {
