@@ -42,6 +42,9 @@ int cli_report(const char *cmd, const fipsc_error *err);
 /* Prints a usage error ("fipsc <cmd>: ...", then "Try 'fipsc <cmd> --help'.") and returns 2. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Reads the whole file path ("-": standard input) into a NUL-terminated malloc'ed buffer. */
+fipsc_status cli_read_input(const char *path, char **text, size_t *size, fipsc_error *err);
+
 /* Strict number parsing for option values: the whole string must be a number inside [lo, hi].
  * On failure they print a usage error naming the option and return false. */
 bool cli_parse_int(const char *cmd, const char *option, const char *text, long long lo,

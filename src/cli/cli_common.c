@@ -4,8 +4,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli/cli.h"
+#include "core/file.h"
 #include "model/family.h"
 
 int cli_report(const char *cmd, const fipsc_error *err)
@@ -53,3 +55,30 @@ bool cli_parse_double(const char *cmd, const char *option, const char *text, dou
     return true;
 }
 
+fipsc_status cli_read_input(const char *path, char **text, size_t *size, fipsc_error *err)
+{
+    if (strcmp(path, "-") != 0) return fipsc_read_file(path, text, size, err);
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap + 1);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n, stdin);
+        if (n < cap) break;
+        char *grown = realloc(buf, 2 * cap + 1);
+        if (!grown) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = grown;
+        cap *= 2;
+    }
+    if (!buf) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory reading standard input");
+    if (ferror(stdin)) {
+        free(buf);
+        return fipsc_fail(err, FIPSC_ERR_IO, "cannot read standard input");
+    }
+    buf[n] = '\0';
+    *text = buf;
+    *size = n;
+    return FIPSC_OK;
+}

@@ -65,34 +65,6 @@ static int split_lines(char *text, size_t size, char ***lines_out, size_t **lens
     return n;
 }
 
-static fipsc_status read_input(const char *path, char **text, size_t *size, fipsc_error *err)
-{
-    if (strcmp(path, "-") != 0) return fipsc_read_file(path, text, size, err);
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap + 1);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n, stdin);
-        if (n < cap) break;
-        char *grown = realloc(buf, 2 * cap + 1);
-        if (!grown) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = grown;
-        cap *= 2;
-    }
-    if (!buf) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory reading standard input");
-    if (ferror(stdin)) {
-        free(buf);
-        return fipsc_fail(err, FIPSC_ERR_IO, "cannot read standard input");
-    }
-    buf[n] = '\0';
-    *text = buf;
-    *size = n;
-    return FIPSC_OK;
-}
-
 /* Writes the embeddings [n, d] in `format` to fp. */
 static void write_embeddings(FILE *fp, out_format format, const float *e, int n, int d)
 {
@@ -178,7 +150,7 @@ int cmd_embed(int argc, char **argv)
     if (!st) st = fipsc_model_need_encoder(m, &enc, &err);
     if (!st) enc->info(m, &info);
     if (!st && file) {
-        st = read_input(file, &text, &size, &err);
+        st = cli_read_input(file, &text, &size, &err);
         if (!st && (n = split_lines(text, size, &lines, &lens)) < 0)
             st = fipsc_fail(&err, FIPSC_ERR_NOMEM, "out of memory splitting %s into lines", file);
     }

@@ -7,7 +7,6 @@
 #include <time.h>
 
 #include "cli/cli.h"
-#include "core/file.h"
 #include "text/tokenizer.h"
 
 static void usage(FILE *out)
@@ -31,29 +30,6 @@ static void usage(FILE *out)
             "                        instead, and the token count and speed on stderr\n"
             "      --help            this text\n\n"
             "Exit status: 0 ok, 1 unreadable or unsupported tokenizer, 2 usage error.\n");
-}
-
-static char *read_stdin(size_t *len)
-{
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap + 1);
-    while (buf) {
-        size_t got = fread(buf + n, 1, cap - n, stdin);
-        n += got;
-        if (got == 0) break;
-        if (n == cap) {
-            char *grown = realloc(buf, 2 * cap + 1);
-            if (!grown) {
-                free(buf);
-                return NULL;
-            }
-            buf = grown;
-            cap *= 2;
-        }
-    }
-    if (buf) buf[n] = 0;
-    *len = n;
-    return buf;
 }
 
 /* The token as stored, with control characters, quotes and backslashes escaped. */
@@ -143,14 +119,7 @@ int cmd_tokenize(int argc, char **argv)
     fipsc_error err = {0};
     char *buf = NULL;
     size_t len = 0;
-    if (file && !strcmp(file, "-")) {
-        if (!(buf = read_stdin(&len))) {
-            fprintf(stderr, "fipsc tokenize: cannot read standard input\n");
-            return CLI_FAILURE;
-        }
-    } else if (file && fipsc_read_file(file, &buf, &len, &err)) {
-        return cli_report("tokenize", &err);
-    }
+    if (file && cli_read_input(file, &buf, &len, &err)) return cli_report("tokenize", &err);
     if (text) len = strlen(text);
     const char *input = text ? text : buf;
     fipsc_tokenizer *t = NULL;

@@ -25,7 +25,7 @@ struct bpe_symbol {
 };
 
 struct bpe_candidate {
-    int32_t rank, left, right, left_id, right_id;
+    int32_t rank, left, right, left_id, right_id, merged;
 };
 
 void fipsc_id_push(fipsc_id_list *l, int32_t id)
@@ -100,7 +100,7 @@ static bool consider(const fipsc_tokenizer *t, fipsc_bpe_work *w, size_t *n, int
     const struct bpe_symbol *b = &w->sym[a->next];
     int32_t rank, merged;
     if (!fipsc_merge_map_get(&t->merges, a->id, b->id, &rank, &merged)) return true;
-    return heap_push(w, n, (struct bpe_candidate){rank, left, a->next, a->id, b->id});
+    return heap_push(w, n, (struct bpe_candidate){rank, left, a->next, a->id, b->id, merged});
 }
 
 /* Emits a symbol that is not a token: byte fallback or the unknown token. */
@@ -154,9 +154,7 @@ fipsc_status fipsc_bpe_piece(const fipsc_tokenizer *t, fipsc_span piece, fipsc_b
         struct bpe_candidate c = heap_pop(w, &queued);
         struct bpe_symbol *a = &w->sym[c.left], *b = &w->sym[c.right];
         if (!a->alive || !b->alive || a->next != c.right || a->id != c.left_id || b->id != c.right_id) continue;
-        int32_t rank, merged;
-        fipsc_merge_map_get(&t->merges, a->id, b->id, &rank, &merged);
-        a->id = merged;
+        a->id = c.merged;
         a->len += b->len;
         b->alive = false;
         a->next = b->next;
