@@ -138,7 +138,14 @@ rep.groups.forEach((g, k) => {
   g.mlps.forEach(m => expect(m.output_rel_err_after < m.output_rel_err_before,
                              `block ${m.block}: ${m.output_rel_err_before} -> ${m.output_rel_err_after}`));
   expect(g.seconds >= 0 && g.steps === 60, `group ${k} time/steps`);
+  // --holdout 0.1 of 12 sequences: the last one (96 rows) is held out of training
+  g.mlps.forEach(m => expect(m.holdout_rows === 96 && m.calibration_rows === 12 * 96 &&
+                             m.holdout_rel_err_after < m.holdout_rel_err_before,
+                             `block ${m.block}: held-out rows ${m.holdout_rows}, errors ${m.holdout_rel_err_before} -> ${m.holdout_rel_err_after}`));
+  expect(g.kept_step > 0 && g.kept_step <= 60 && g.score_kept === g.score_trained && g.score_kept < g.score_init,
+         `group ${k}: kept step ${g.kept_step}, scores ${g.score_init} -> ${g.score_trained} (${g.score_kept})`);
 });
+expect(rep.options.holdout === 0.1, 'holdout option');
 const meta = ins.metadata && JSON.stringify(ins.metadata);
 expect(meta && meta.includes('fipsc.compress'), 'fipsc.compress metadata');
 if (problems.length) { console.error(problems.join('\n')); process.exit(1); }
@@ -180,6 +187,26 @@ node -e '
     console.error(JSON.stringify({report: t, inspect: fp, groups: rep.groups.map(g => [g.rank, g.storage])}));
     process.exit(1);
   }' "$tmp/nm.json" "$tmp/nm.inspect.json" || fail "n:m bf16 report and inspect disagree"
+
+# training that loses to its initialisation (a constant learning rate far too high for 10 steps):
+# a warning, the initialisation kept; with --strict an error and no file
+lose=(--budget 0.5 --steps 10 --lr 0.05 --lr-min 0.05 --schedule static --calib-samples 8 --calib-len 64)
+"$fipsc" compress "$model" -o "$tmp/lost.safetensors" "${lose[@]}" --quiet --report "$tmp/lost.json" \
+  >"$tmp/lost.txt" 2>"$tmp/lost.err" || fail "compress (training that loses) exited $?: $(cat "$tmp/lost.err")"
+expect_in "$tmp/lost.err" "warning: group 0 (blocks 0-1): training did not improve on the SVD initialisation"
+"$fipsc" compress "$model" -o "$tmp/lost-init.safetensors" --method fips-init --budget 0.5 --calib-samples 8 \
+  --calib-len 64 --quiet || fail "compress fips-init exited $?"
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  const bad = r.groups.filter(g => !(g.kept_step === 0 && g.score_kept === g.score_init && g.score_trained > g.score_init));
+  if (bad.length) { console.error(JSON.stringify(bad.map(g => [g.kept_step, g.score_init, g.score_trained]))); process.exit(1); }' \
+  "$tmp/lost.json" || fail "the report does not say the initialisation was kept"
+# what was kept is fips-init's factors: the same KL on the evaluation corpus
+[ "$(kl "$tmp/lost.safetensors")" = "$(kl "$tmp/lost-init.safetensors")" ] ||
+  fail "the kept initialisation differs from fips-init: KL $(kl "$tmp/lost.safetensors") vs $(kl "$tmp/lost-init.safetensors")"
+expect_error 1 "training did not improve on the SVD initialisation" "$model" -o "$out" "${lose[@]}" --strict
+expect_in "$tmp/err.txt" "--strict: nothing is written"
+expect_error 2 "--holdout expects a number in [0, 0.5], got '0.7'" "$model" -o "$out" --holdout 0.7
 
 ls "$tmp"/*.tmp* >/dev/null 2>&1 && fail "temporary files left behind: $(ls "$tmp")"
 if [ "$failures" -ne 0 ]; then

@@ -5,6 +5,7 @@
 
 #include "families/registry.h"
 #include "compress/compress.h"
+#include "compress/settings.h"
 #include "testutil.h"
 
 /* Parses spec for n blocks and compares with the expected "a-b,c-d" rendering. */
@@ -83,6 +84,8 @@ static void nm_svd(fipsc_compress_options *o) { o->nm_n = 2, o->nm_m = 4, o->met
 static void rank_magnitude(fipsc_compress_options *o) { o->rank = 8, o->method = FIPSC_METHOD_MAGNITUDE; }
 static void no_steps(fipsc_compress_options *o) { o->steps = 0; }
 static void lr_min_above(fipsc_compress_options *o) { o->lr_min = 2 * o->lr; }
+static void holdout_big(fipsc_compress_options *o) { o->holdout = 0.6; }
+static void holdout_negative(fipsc_compress_options *o) { o->holdout = -0.1; }
 
 static void test_option_checks(void)
 {
@@ -99,6 +102,9 @@ static void test_option_checks(void)
     expect_bad_options(rank_magnitude, "--rank applies to");
     expect_bad_options(no_steps, "--steps 0");
     expect_bad_options(lr_min_above, "final learning rate");
+    expect_bad_options(holdout_big, "--holdout 0.6 is not in [0, 0.5]");
+    expect_bad_options(holdout_negative, "--holdout -0.1 is not in [0, 0.5]");
+    CHECK(o.holdout == 0.1 && !o.strict);
 
     for (int i = 0; i < FIPSC_METHOD_COUNT; i++) {
         fipsc_compress_method back;
@@ -245,6 +251,42 @@ static void test_ranks(const fipsc_model *m)
     CHECK_FAILS(fipsc_compress_plan(m, &o, &p, &k, &err), FIPSC_ERR_ARG, "invalid --groups '0-1,1-4'", &err);
 }
 
+/* Default learning rates shrink as 1/d beyond the width they were tuned at; given ones do not. */
+static const fipsc_family *family_named(const char *name)
+{
+    for (int i = 0; i < fipsc_family_count(); i++)
+        if (strcmp(fipsc_family_at(i)->name, name) == 0) return fipsc_family_at(i);
+    return NULL;
+}
+
+static void test_default_lr(const fipsc_model *m)
+{
+    const fipsc_family *llama = m->family, *use = family_named("use-lite");
+    CHECK(llama && use && strcmp(llama->name, "llama") == 0);
+    if (!use) return;
+    CHECK(fipsc_compress_default_lr(1e-2f, llama, 2048) == 1e-2f * 64.0f / 2048.0f);
+    CHECK(fipsc_compress_default_lr(1e-2f, llama, 4096) == 1e-2f * 64.0f / 4096.0f);
+    CHECK(fipsc_compress_default_lr(1e-2f, llama, 64) == 1e-2f);
+    CHECK(fipsc_compress_default_lr(1e-2f, llama, 32) == 1e-2f);
+    CHECK(fipsc_compress_default_lr(1e-3f, use, 1024) == 5e-4f);
+    CHECK(fipsc_compress_default_lr(1e-3f, NULL, 4096) == 1e-3f);
+    fipsc_compress_settings s;
+    fipsc_compress_options o;
+    fipsc_error err = {0};
+    fipsc_settings_init(&s);
+    fipsc_settings_resolve(&s, m, &o); /* stories260K: d 64, the width llama's lr was tuned at */
+    CHECK(o.lr == 1e-2f && o.lr_min == 1e-4f);
+    CHECK_OK(fipsc_settings_set(&s, "lr", "0.5", &err), &err);
+    fipsc_settings_resolve(&s, m, &o);
+    CHECK(o.lr == 0.5f && o.lr_min == 0.005f);
+    CHECK_OK(fipsc_settings_set(&s, "holdout", "0", &err), &err);
+    CHECK_OK(fipsc_settings_set(&s, "strict", "true", &err), &err);
+    fipsc_settings_resolve(&s, m, &o);
+    CHECK(o.holdout == 0.0 && o.strict);
+    CHECK_FAILS(fipsc_settings_set(&s, "strict", "maybe", &err), FIPSC_ERR_ARG, "--strict must be true or false", &err);
+    fipsc_settings_free(&s);
+}
+
 int main(void)
 {
     test_group_specs();
@@ -255,6 +297,7 @@ int main(void)
     fipsc_model *m = NULL;
     CHECK_OK(fipsc_model_load(path, &m, &err), &err);
     if (m) test_ranks(m);
+    if (m) test_default_lr(m);
     fipsc_model_free(m);
     return test_summary("test_compress_plan");
 }

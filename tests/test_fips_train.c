@@ -465,6 +465,104 @@ static void test_errors(void)
     synth_free(&s);
 }
 
+/* ---- The best iterate on held-out rows ---- */
+
+static bool same_factors(const fipsc_fips_factors *A, const fipsc_fips_factors *B)
+{
+    size_t nu = (size_t)A->d * A->r, nv = (size_t)A->r * A->P;
+    return memcmp(A->U, B->U, nu * sizeof(float)) == 0 && memcmp(A->V, B->V, nv * sizeof(float)) == 0 &&
+           memcmp(A->mask, B->mask, nv) == 0;
+}
+
+static void test_best_iterate(void)
+{
+    synth s;
+    make_random(&s, 12, 20, 2, 100);
+    /* The last 20 rows of each MLP are held out; training sees the first 80. */
+    fipsc_fips_calib train[2], held[2];
+    for (int j = 0; j < 2; j++) {
+        train[j] = (fipsc_fips_calib){80, s.calib[j].x, s.calib[j].y};
+        held[j] = (fipsc_fips_calib){20, s.calib[j].x + 80 * 12, s.calib[j].y + 80 * 12};
+    }
+    fipsc_error err = {0};
+    fipsc_fips_train_opts o;
+    fipsc_fips_train_defaults(&o);
+    o.steps = 30;
+    o.batch_rows = 16;
+    o.mask = FIPSC_FIPS_MASK_STATIC;
+    o.sparsity = 0.5;
+    o.evaluate = false;
+    o.eval_every = 5;
+    int earlier = 0;
+    /* Constant learning rates (lr_min = lr), some far too high, so that some run's best iterate
+     * comes before its last. */
+    const float lrs[] = {1e-2f, 5e-2f, 1e-1f, 2e-1f, 4e-1f};
+    for (int k = 0; k < 5; k++) {
+        o.lr = o.lr_min = lrs[k];
+        fipsc_fips_factors A, B;
+        fipsc_fips_train_report ra, rb;
+        o.holdout = NULL;
+        CHECK_OK(fipsc_fips_init_group(&s.g, 8, FIPSC_FIPS_SVD_AUTO, &A, &err), &err);
+        CHECK_OK(fipsc_fips_train(&s.g, &A, train, &o, &ra, &err), &err);
+        CHECK(isnan(ra.holdout_last) && isnan(ra.holdout_kept) && ra.kept_step == 30 && ra.evaluations == 0);
+        o.holdout = held;
+        CHECK_OK(fipsc_fips_init_group(&s.g, 8, FIPSC_FIPS_SVD_AUTO, &B, &err), &err);
+        CHECK_OK(fipsc_fips_train(&s.g, &B, train, &o, &rb, &err), &err);
+        /* Static mask: a candidate after every 5th step, the last one included. */
+        CHECK(rb.evaluations == 6);
+        CHECK(rb.holdout_kept <= rb.holdout_last && rb.kept_step % 5 == 0 && rb.kept_step >= 5);
+        double score;
+        CHECK_OK(fipsc_fips_holdout_score(&s.g, &B, held, &score, &err), &err);
+        CHECK(score == rb.holdout_kept);
+        if (rb.kept_step == 30) {
+            /* Evaluating changes nothing in the trajectory. */
+            CHECK(same_factors(&A, &B) && rb.holdout_kept == rb.holdout_last);
+        } else {
+            /* An earlier iterate came back: exactly the run stopped at that step (constant lr, so
+             * the first kept_step steps do not depend on the total). */
+            earlier++;
+            CHECK(rb.holdout_kept < rb.holdout_last);
+            fipsc_fips_factors C;
+            fipsc_fips_train_report rc;
+            fipsc_fips_train_opts oc = o;
+            oc.holdout = NULL;
+            oc.steps = rb.kept_step;
+            CHECK_OK(fipsc_fips_init_group(&s.g, 8, FIPSC_FIPS_SVD_AUTO, &C, &err), &err);
+            CHECK_OK(fipsc_fips_train(&s.g, &C, train, &oc, &rc, &err), &err);
+            CHECK(same_factors(&B, &C));
+            fipsc_fips_train_report_free(&rc);
+            fipsc_fips_factors_free(&C);
+        }
+        fipsc_fips_train_report_free(&ra);
+        fipsc_fips_train_report_free(&rb);
+        fipsc_fips_factors_free(&A);
+        fipsc_fips_factors_free(&B);
+    }
+    printf("best iterate: %d of 5 runs kept an earlier iterate than their last\n", earlier);
+    CHECK(earlier >= 1);
+
+    /* GMP: no candidate before the mask is final (t_end = 0.75·40 = 30); local mode: only the
+     * last phase's iterates are candidates. */
+    o.mask = FIPSC_FIPS_MASK_GMP;
+    o.delta_t = 5;
+    o.steps = 40;
+    o.lr = 1e-2f;
+    o.lr_min = 1e-4f;
+    for (int mode = 0; mode < 2; mode++) {
+        o.mode = mode ? FIPSC_FIPS_LOCAL : FIPSC_FIPS_JOINT;
+        fipsc_fips_factors F;
+        fipsc_fips_train_report rep;
+        CHECK_OK(fipsc_fips_init_group(&s.g, 8, FIPSC_FIPS_SVD_AUTO, &F, &err), &err);
+        CHECK_OK(fipsc_fips_train(&s.g, &F, train, &o, &rep, &err), &err);
+        const int before = mode ? 40 : 0; /* local: the first phase's 40 steps */
+        CHECK(rep.evaluations == 2 && rep.kept_step >= before + 35);
+        CHECK(fabs(rep.sparsity - 0.5) < 0.01);
+        fipsc_fips_train_report_free(&rep);
+        fipsc_fips_factors_free(&F);
+    }
+    synth_free(&s);
+}
+
 int main(void)
 {
     test_recovery();
@@ -473,5 +571,6 @@ int main(void)
     test_determinism();
     test_trainer_steps();
     test_errors();
+    test_best_iterate();
     return test_summary("test_fips_train");
 }

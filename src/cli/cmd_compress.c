@@ -1,6 +1,7 @@
 /* fipsc compress: calibrate on the original model, compress the MLPs group by group with FiPS (or
  * a baseline at the same parameter budget) and write the compressed safetensors file. */
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,9 +23,12 @@ static void print_family_defaults(FILE *out)
         fipsc_compress_options o;
         const fipsc_family *f = fipsc_family_at(i);
         fipsc_compress_defaults_for(&o, f);
-        fprintf(out, "  %-9s --groups %s --schedule %s --mode %s --sparsity %g --steps %d --batch %d --lr %g\n",
+        fprintf(out, "  %-9s --groups %s --schedule %s --mode %s --sparsity %g --steps %d --batch %d --lr %g",
                 f->name, o.groups, fipsc_compress_schedule_name(o.schedule),
                 o.mode == FIPSC_FIPS_LOCAL ? "local" : "joint", o.sparsity, o.steps, o.batch_rows, (double)o.lr);
+        const int w = f->defaults ? f->defaults->lr_width : 0;
+        if (w > 0) fprintf(out, " (× %d/d when d > %d)", w, w);
+        fprintf(out, "\n");
     }
 }
 
@@ -60,11 +64,19 @@ static void usage(FILE *out)
             "      --mode M            joint: all MLPs of a group trained together (default);\n"
             "                          local: one MLP after the other, as the reference code\n"
             "      --steps T           optimiser steps per group, or per MLP in local mode (default %d)\n"
-            "      --lr LR             AdamW learning rate, cosine-decayed (default %g; for a few\n"
-            "                          hundred steps, a lower one such as 3e-3 works better)\n"
+            "      --lr LR             AdamW learning rate, cosine-decayed (default: the family's,\n"
+            "                          below, scaled down for models wider than it was tuned at;\n"
+            "                          for a few hundred steps a lower one works better)\n"
             "      --lr-min LR         final learning rate (default LR/100)\n"
             "      --weight-decay W    AdamW weight decay (default %g)\n"
             "      --batch B           calibration rows per MLP per step (default %d)\n"
+            "      --holdout F         hold out this fraction of the calibration rows (the last\n"
+            "                          inputs: whole sequences or images) from training, and keep\n"
+            "                          the iterate, once the mask is final, that reproduces them\n"
+            "                          best, or the SVD initialisation when no iterate beats it\n"
+            "                          (default %g; 0: train on every row and judge on them)\n"
+            "      --strict            fail, writing nothing, when training does not beat the\n"
+            "                          SVD initialisation (default: warn and keep the initialisation)\n"
             "      --calib-corpus FILE language model: calibrate on this token corpus (binary or text)\n"
             "      --calib-text FILE   ... or on a UTF-8 text: the model's BOS, then the text's tokens\n"
             "                          cut into N sequences of L tokens spread evenly over it\n"
@@ -104,13 +116,14 @@ static void usage(FILE *out)
             "      --help              this text\n\n"
             "Prints a table of the result on stdout. Progress goes to stderr when it is a terminal,\n"
             "else one summary line per group. The same seed gives the same file, whatever --threads.\n"
-            "Exit status: 0 ok, 1 failure (unreadable input, unwritable output, diverged training),\n"
+            "Exit status: 0 ok, 1 failure (unreadable input, unwritable output, diverged training,\n"
+            "training that lost to its initialisation under --strict),\n"
             "2 usage error (including impossible budgets, groups or n:m, and a calibration corpus\n"
             "from another vocabulary).\n\n"
             "The training options default by model family (any option given wins; --lr-min then\n"
             "defaults to --lr / 100):\n",
-            d.budget, d.sparsity, d.groups, d.steps, (double)d.lr, (double)d.weight_decay,
-            d.batch_rows, FIPSC_CALIB_IMAGES, FIPSC_CALIB_ROWS, (unsigned long long)d.seed);
+            d.budget, d.sparsity, d.groups, d.steps, (double)d.weight_decay,
+            d.batch_rows, d.holdout, FIPSC_CALIB_IMAGES, FIPSC_CALIB_ROWS, (unsigned long long)d.seed);
     print_family_defaults(out);
 }
 
@@ -179,6 +192,16 @@ static void on_progress(void *user, const fipsc_compress_progress *p)
         format_time(el, sizeof el, g->seconds);
         fprintf(stderr, "%.4f, %s%s\n", worst_after, el, p->restored ? " (from its checkpoint)" : "");
     }
+    /* Said even with --quiet: the file will hold an untrained group. */
+    if (p->event == FIPSC_COMPRESS_GROUP_DONE && p->report->kept_step == 0 && isfinite(p->report->score_init)) {
+        if (ps->line_open) fprintf(stderr, "\r\033[K");
+        ps->line_open = false;
+        fprintf(stderr, "fipsc compress: warning: group %d (blocks %d-%d): training did not improve on "
+                        "the SVD initialisation (score %.6g; best trained iterate %.6g), so the "
+                        "initialisation was kept; try a lower --lr or more --steps (--strict makes "
+                        "this an error)\n", p->group, p->blocks.first, p->blocks.last,
+                p->report->score_init, p->report->score_trained);
+    }
 }
 
 /* Fails early (before minutes of work) when path cannot be created: opens and discards the
@@ -197,7 +220,7 @@ static bool check_writable(const char *path, fipsc_error *err)
 
 int cmd_compress(int argc, char **argv)
 {
-    enum { OPT_SETTING = 256, OPT_THREADS, OPT_REPORT, OPT_QUIET, OPT_CHECKPOINT_DIR, OPT_RESUME };
+    enum { OPT_SETTING = 256, OPT_THREADS, OPT_REPORT, OPT_QUIET, OPT_CHECKPOINT_DIR, OPT_RESUME, OPT_STRICT };
     static const struct option opts[] = {
         {"output", required_argument, 0, 'o'},
         {"method", required_argument, 0, OPT_SETTING},
@@ -232,6 +255,8 @@ int cmd_compress(int argc, char **argv)
         {"checkpoint-dir", required_argument, 0, OPT_CHECKPOINT_DIR},
         {"resume", no_argument, 0, OPT_RESUME},
         {"divergence-retries", required_argument, 0, OPT_SETTING},
+        {"holdout", required_argument, 0, OPT_SETTING},
+        {"strict", no_argument, 0, OPT_STRICT},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     fipsc_compress_settings set;
@@ -257,6 +282,7 @@ int cmd_compress(int argc, char **argv)
         case OPT_QUIET: quiet = true; break;
         case OPT_CHECKPOINT_DIR: ck.dir = optarg; break;
         case OPT_RESUME: ck.resume = true; break;
+        case OPT_STRICT: fipsc_settings_set(&set, "strict", "true", &err); break;
         case 'h': usage(stdout); fipsc_settings_free(&set); return CLI_OK;
         case ':': rc = cli_usage_error(CMD, "option '%s' needs an argument", argv[optind - 1]); break;
         default: rc = cli_usage_error(CMD, "unknown option '%s'", argv[optind - 1]); break;

@@ -1,5 +1,6 @@
 /* Calibration rows for compression: the container and the capture from a token corpus (see
  * src/compress/calibration.h). */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,6 +73,25 @@ fipsc_status calibration_from_capture(const fipsc_model *m, fipsc_capture *cap, 
     out->n_sequences = n_sequences;
     if (own) out->owned = cap;
     return FIPSC_OK;
+}
+
+void fipsc_calibration_split(const fipsc_fips_calib *all, int d, int n_sequences, double fraction,
+                             fipsc_fips_calib *train, fipsc_fips_calib *held)
+{
+    const int64_t n = all->n;
+    int64_t h = 0;
+    if (fraction > 0.0 && n >= 2) {
+        if (n_sequences >= 2 && n % n_sequences == 0) {
+            int64_t per = n / n_sequences, k = llround(fraction * n_sequences);
+            h = (k < 1 ? 1 : k > n_sequences - 1 ? n_sequences - 1 : k) * per;
+        } else {
+            int64_t k = llround(fraction * (double)n);
+            h = k < 1 ? 1 : k > n - 1 ? n - 1 : k;
+        }
+    }
+    *train = (fipsc_fips_calib){n - h, all->x, all->y};
+    *held = h > 0 ? (fipsc_fips_calib){h, all->x + (n - h) * d, all->y + (n - h) * d}
+                  : (fipsc_fips_calib){0, NULL, NULL};
 }
 
 static fipsc_status check_corpus(const fipsc_lm_info *info, const fipsc_corpus *c, const char *what,

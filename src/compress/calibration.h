@@ -37,6 +37,14 @@ typedef struct fipsc_calibration {
 fipsc_status fipsc_calibration_init(fipsc_calibration *cal, int n_blocks, fipsc_error *err);
 void fipsc_calibration_free(fipsc_calibration *cal);
 
+/* Splits one block's rows `all` ([n, d], from n_sequences inputs, sequence-major) into training
+ * rows (the first) and held-out rows (the last), views into the same arrays: about
+ * fraction·n held-out rows, whole inputs when every input gave the same number of rows (so no
+ * sequence is seen in part by training), at least one row (or input) on each side when there are
+ * two; fraction ≤ 0 or fewer than two rows hold nothing out. */
+void fipsc_calibration_split(const fipsc_fips_calib *all, int d, int n_sequences, double fraction,
+                             fipsc_fips_calib *train, fipsc_fips_calib *held);
+
 /* A language model m over every sequence of corpus c (prefill, no logits), recording the MLP
  * rows of the listed blocks (NULL/0: every block). Refuses a corpus made for another vocabulary
  * (header vocabulary ≠ the model's, or an id ≥ the model's vocabulary) and sequences longer than

@@ -18,7 +18,7 @@
  *
  * What a checkpoint was made from is recorded next to it ("inputs"): every option that changes
  * the result (method, budget, sparsity, n:m, rank, groups, schedule, mode, steps, batch, lr,
- * lr-min, weight decay, seed, U dtype, divergence retries; not the thread count: results do not
+ * lr-min, weight decay, seed, U dtype, divergence retries, held-out fraction; not the thread count: results do not
  * depend on it, so a run may resume on another), the
  * group's index and blocks, a 64-bit hash of the group's original weights and one of its
  * calibration rows (so another model file, another calibration corpus, sample count or length

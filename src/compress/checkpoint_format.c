@@ -126,6 +126,7 @@ cJSON *compress_checkpoint_inputs_json(const fipsc_fips_group *g, const fipsc_fi
     put_str(j, "--seed", "%llu", (unsigned long long)o->seed);
     put_str(j, "--u-dtype", "%s", fipsc_dtype_name(o->u_dtype));
     put_str(j, "--divergence-retries", "%d", o->divergence_retries);
+    put_decimal(j, "--holdout", o->holdout, false);
     put_str(j, "group", "%d (blocks %d-%d)", k, plan->blocks.first, plan->blocks.last);
     put_str(j, "model weights", "hash %016llx", (unsigned long long)hash_weights(g));
     if (calib) {

@@ -222,7 +222,9 @@ static fipsc_status load_report(const cJSON *j, const fipsc_fips_group *g, const
         !get_num(j, "sparsity", &gr->sparsity) || !get_int(j, "kept_params", 0, big, &gr->kept_params) ||
         !get_int(j, "stored_bytes", 0, big, &gr->stored_bytes) || !get_num(j, "final_loss", &gr->final_loss) ||
         !get_i32(j, "steps", 0, 1 << 30, &gr->steps) || !get_num(j, "lr", &gr->lr) ||
-        !get_i32(j, "retries", 0, 1 << 20, &gr->retries) || !get_num(j, "seconds", &gr->seconds) ||
+        !get_i32(j, "retries", 0, 1 << 20, &gr->retries) || !get_num(j, "score_init", &gr->score_init) ||
+        !get_num(j, "score_trained", &gr->score_trained) || !get_num(j, "score_kept", &gr->score_kept) ||
+        !get_i32(j, "kept_step", 0, 1 << 30, &gr->kept_step) || !get_num(j, "seconds", &gr->seconds) ||
         cJSON_GetArraySize(mlps) != g->n_mlps || cJSON_GetArraySize(mats) != g->n_matrices)
         return DAMAGED("bad 'report'");
     gr->n_mlps = g->n_mlps;
@@ -234,8 +236,10 @@ static fipsc_status load_report(const cJSON *j, const fipsc_fips_group *g, const
         const cJSON *o = cJSON_GetArrayItem(mlps, i);
         fipsc_mlp_report *m = &gr->mlps[i];
         if (!get_i32(o, "block", plan->blocks.first, plan->blocks.last, &m->block) ||
-            !get_int(o, "rows", 0, big, &m->rows) || !get_num(o, "out_err_before", &m->out_err_before) ||
-            !get_num(o, "out_err_after", &m->out_err_after))
+            !get_int(o, "rows", 0, big, &m->rows) || !get_int(o, "holdout_rows", 0, big, &m->holdout_rows) ||
+            !get_num(o, "out_err_before", &m->out_err_before) || !get_num(o, "out_err_after", &m->out_err_after) ||
+            !get_num(o, "holdout_err_before", &m->holdout_err_before) ||
+            !get_num(o, "holdout_err_after", &m->holdout_err_after))
             return DAMAGED("bad report entry of MLP %d", i);
     }
     for (int i = 0; i < gr->n_matrices; i++) {

@@ -88,14 +88,21 @@ static cJSON *report_json(const fipsc_group_report *gr)
     put_int(j, "steps", gr->steps);
     put_num(j, "lr", gr->lr);
     put_int(j, "retries", gr->retries);
+    put_num(j, "score_init", gr->score_init);
+    put_num(j, "score_trained", gr->score_trained);
+    put_num(j, "score_kept", gr->score_kept);
+    put_int(j, "kept_step", gr->kept_step);
     put_num(j, "seconds", gr->seconds);
     cJSON *mlps = cJSON_AddArrayToObject(j, "mlps");
     for (int i = 0; i < gr->n_mlps; i++) {
         cJSON *o = cJSON_CreateObject();
         put_int(o, "block", gr->mlps[i].block);
         put_int(o, "rows", gr->mlps[i].rows);
+        put_int(o, "holdout_rows", gr->mlps[i].holdout_rows);
         put_num(o, "out_err_before", gr->mlps[i].out_err_before);
         put_num(o, "out_err_after", gr->mlps[i].out_err_after);
+        put_num(o, "holdout_err_before", gr->mlps[i].holdout_err_before);
+        put_num(o, "holdout_err_after", gr->mlps[i].holdout_err_after);
         cJSON_AddItemToArray(mlps, o);
     }
     cJSON *mats = cJSON_AddArrayToObject(j, "matrices");

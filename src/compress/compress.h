@@ -78,6 +78,11 @@ typedef struct fipsc_compress_options {
                                    byte accounting depends on it (pass it to the writer) */
     bool dense_reconstruction;  /* replace each matrix by U·V_i densely instead of attaching the
                                    compressed form (for evaluation and tests) */
+    double holdout;             /* fips: fraction of each MLP's calibration rows held out from
+                                   training (whole sequences where they are of one length) to
+                                   choose the iterate kept (default 0.1; 0: none, then the
+                                   training rows judge) */
+    bool strict;                /* fips: fail when training does not beat its initialisation */
     int divergence_retries;     /* fips: when a group's training diverges (its loss becomes NaN,
                                    Inf or above 1e4 times its target's mean square), train it again from the same initialisation with lr and
                                    lr_min halved, up to this many times (0: fail at once) */
@@ -93,6 +98,10 @@ void fipsc_compress_defaults(fipsc_compress_options *o);
  * rates, weight decay) where it has them. */
 struct fipsc_family;
 void fipsc_compress_defaults_for(fipsc_compress_options *o, const struct fipsc_family *family);
+
+/* A default learning rate lr of `family` for a model of width d: lr·lr_width/d when d is wider
+ * than the family's lr_width (fipsc_family_defaults), else lr. */
+float fipsc_compress_default_lr(float lr, const struct fipsc_family *family, int d);
 
 /* Checks every option on its own (ranges, method/option combinations); the message names the
  * option as the command line spells it (--budget, --nm, ...). FIPSC_ERR_ARG on failure. */
@@ -148,10 +157,12 @@ typedef struct fipsc_matrix_report {
 
 typedef struct fipsc_mlp_report {
     int block;
-    int64_t rows;             /* calibration rows */
-    double out_err_before;    /* ‖ŷ − y‖_F/‖y‖_F before training: the initialisation pruned to the
+    int64_t rows;             /* calibration rows (the held-out ones included) */
+    int64_t holdout_rows;     /* of which held out of training (options.holdout) */
+    double out_err_before;    /* ‖ŷ − y‖_F/‖y‖_F over all the rows before training: the initialisation pruned to the
                                  final sparsity (what fips-init gives); NaN if nothing is trained */
     double out_err_after;     /* the same for the final compressed MLP */
+    double holdout_err_before, holdout_err_after; /* the same two on the held-out rows (NaN: none) */
 } fipsc_mlp_report;
 
 typedef struct fipsc_group_report {
@@ -167,6 +178,13 @@ typedef struct fipsc_group_report {
     double lr;                     /* the learning rate the group trained with (NaN without
                                       training): options.lr / 2^retries */
     int retries;                   /* trainings restarted after a divergence */
+    /* fips: Σ_j of the squared relative output errors (fipsc_fips_holdout_score) on the held-out
+     * rows, or on the training rows when none are held out (NaN for other methods): */
+    double score_init;             /* the SVD initialisation pruned to the final mask */
+    double score_trained;          /* the best training iterate evaluated */
+    double score_kept;             /* what was kept: min of the two */
+    int kept_step;                 /* steps run at the kept iterate; 0: training did not beat its
+                                      initialisation, which was kept (a warning; --strict fails) */
     double seconds;                /* wall time for the group */
 } fipsc_group_report;
 

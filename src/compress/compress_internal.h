@@ -40,6 +40,14 @@ typedef struct compress_outcome {
     int steps;
     double lr;           /* the learning rate training used (NaN without training) */
     int retries;         /* trainings restarted after a divergence */
+    /* fips: the selection of what is kept (see run_shared in methods.c). Scores are
+     * fipsc_fips_holdout_score: on the held-out rows, or on the training rows when none are held
+     * out (then only the initialisation and the last iterate are compared). NaN otherwise. */
+    double score_init;   /* the initialisation pruned to the final mask (fips-init) */
+    double score_last;   /* the last training iterate */
+    double score_trained;/* the best training iterate evaluated */
+    double score_kept;   /* what was kept: the best of both and of the evaluated iterates */
+    int kept_step;       /* steps run at the kept iterate (0: the initialisation was kept) */
     bool svd_stacked;    /* parts hold per-matrix SVD factors stacked per block (svd) */
 } compress_outcome;
 
@@ -54,9 +62,11 @@ typedef struct compress_train_hook {
 } compress_train_hook;
 
 /* Runs o->method on the group g (built over the plan's blocks, dense weights), with the group's
- * calibration rows calib[0 .. g->n_mlps) (needed by fips only). */
+ * calibration rows calib[0 .. g->n_mlps) and held-out rows holdout[0 .. g->n_mlps) (n = 0: none;
+ * both needed by fips only). */
 fipsc_status compress_group_run(const fipsc_fips_group *g, const fipsc_group_plan *plan,
-                                const fipsc_fips_calib *calib, const fipsc_compress_options *o,
+                                const fipsc_fips_calib *calib, const fipsc_fips_calib *holdout,
+                                const fipsc_compress_options *o,
                                 int group_index, compress_train_hook hook, compress_outcome *out,
                                 fipsc_error *err);
 

@@ -188,6 +188,9 @@ static fipsc_status train_with_retries(const fipsc_fips_group *g, fipsc_fips_fac
             out->steps = o->mode == FIPSC_FIPS_JOINT ? o->steps : o->steps * g->n_mlps;
             out->lr = t->lr;
             out->retries = attempt;
+            out->score_last = tr.holdout_last;
+            out->score_kept = tr.holdout_kept;
+            out->kept_step = tr.kept_step;
             fipsc_fips_train_report_free(&tr);
             break;
         }
@@ -212,11 +215,23 @@ static fipsc_status train_with_retries(const fipsc_fips_group *g, fipsc_fips_fac
     return st;
 }
 
-/* fips, fips-init and shared-svd: one shared basis for the whole group. */
+static bool has_rows(const fipsc_fips_group *g, const fipsc_fips_calib *rows)
+{
+    for (int j = 0; rows && j < g->n_mlps; j++)
+        if (rows[j].n > 0) return true;
+    return false;
+}
+
+/* fips, fips-init and shared-svd: one shared basis for the whole group.
+ *
+ * fips keeps the best of what it saw, judged on the held-out rows (or, with none, on the training
+ * rows): the trainer returns its best evaluated iterate, and if the initialisation pruned to the
+ * final mask (fips-init) scores lower still, the initialisation is kept — training that makes the
+ * group worse than where it started is then reported (compress.c warns; --strict refuses). */
 static fipsc_status run_shared(const fipsc_fips_group *g, const fipsc_group_plan *plan,
-                               const fipsc_fips_calib *calib, const fipsc_compress_options *o,
-                               int group_index, compress_train_hook hook, compress_outcome *out,
-                               fipsc_error *err)
+                               const fipsc_fips_calib *calib, const fipsc_fips_calib *holdout,
+                               const fipsc_compress_options *o, int group_index,
+                               compress_train_hook hook, compress_outcome *out, fipsc_error *err)
 {
     const int r = plan->r;
     fipsc_fips_factors F;
@@ -227,14 +242,16 @@ static fipsc_status run_shared(const fipsc_fips_group *g, const fipsc_group_plan
         st = prune_final(g, &F, o, err);
     } else if (o->method == FIPSC_METHOD_FIPS) {
         /* "Before training" = the initialisation pruned to the final mask, i.e. fips-init. */
-        fipsc_fips_factors F0;
+        fipsc_fips_factors F0 = {0};
         if (!(st = copy_factors(&F, &F0, err))) {
             if (!(out->before = alloc_matrix_list(g)))
                 st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
             if (!st) st = prune_final(g, &F0, o, err);
             if (!st) st = reconstruct(g, &F0, out->before, err);
-            fipsc_fips_factors_free(&F0);
         }
+        const bool held_out = has_rows(g, holdout);
+        const fipsc_fips_calib *judge = held_out ? holdout : calib;
+        if (!st) st = fipsc_fips_holdout_score(g, &F0, judge, &out->score_init, err);
         fipsc_fips_train_opts t;
         fipsc_fips_train_defaults(&t);
         t.mode = o->mode;
@@ -248,12 +265,27 @@ static fipsc_status run_shared(const fipsc_fips_group *g, const fipsc_group_plan
         t.lr_min = o->lr_min;
         t.adamw.weight_decay = o->weight_decay;
         t.evaluate = false;
+        t.holdout = held_out ? holdout : NULL;
         t.seed = fipsc_seed_derive(o->seed, (uint64_t)group_index);
         t.group_index = group_index;
         t.progress = hook.fn;
         t.progress_user = hook.user;
         t.progress_every = 5;
         if (!st) st = train_with_retries(g, &F, calib, o, &t, hook, out, err);
+        if (!st && !held_out) {
+            st = fipsc_fips_holdout_score(g, &F, calib, &out->score_last, err);
+            out->score_kept = out->score_last;
+        }
+        out->score_trained = out->score_kept;
+        if (!st && out->score_init < out->score_kept) {
+            size_t nu = (size_t)F.d * (size_t)F.r, nv = (size_t)F.r * (size_t)F.P;
+            memcpy(F.U, F0.U, nu * sizeof(float));
+            memcpy(F.V, F0.V, nv * sizeof(float));
+            memcpy(F.mask, F0.mask, nv);
+            out->score_kept = out->score_init;
+            out->kept_step = 0;
+        }
+        fipsc_fips_factors_free(&F0);
     }
     if (!st && !(out->recon = alloc_matrix_list(g))) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
     if (!st) st = reconstruct(g, &F, out->recon, err);
@@ -409,13 +441,15 @@ static fipsc_status run_magnitude(const fipsc_fips_group *g, const fipsc_group_p
 }
 
 fipsc_status compress_group_run(const fipsc_fips_group *g, const fipsc_group_plan *plan,
-                                const fipsc_fips_calib *calib, const fipsc_compress_options *o,
+                                const fipsc_fips_calib *calib, const fipsc_fips_calib *holdout,
+                                const fipsc_compress_options *o,
                                 int group_index, compress_train_hook hook, compress_outcome *out,
                                 fipsc_error *err)
 {
     memset(out, 0, sizeof *out);
     out->final_loss = NAN;
     out->lr = NAN;
+    out->score_init = out->score_last = out->score_trained = out->score_kept = NAN;
     out->n_matrices = g->n_matrices;
     out->nnz = calloc((size_t)g->n_matrices, sizeof *out->nnz);
     if (!out->nnz) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
@@ -424,7 +458,7 @@ fipsc_status compress_group_run(const fipsc_fips_group *g, const fipsc_group_pla
     case FIPSC_METHOD_FIPS:
     case FIPSC_METHOD_FIPS_INIT:
     case FIPSC_METHOD_SHARED_SVD:
-        st = run_shared(g, plan, calib, o, group_index, hook, out, err);
+        st = run_shared(g, plan, calib, holdout, o, group_index, hook, out, err);
         break;
     case FIPSC_METHOD_SVD: st = run_svd(g, plan, o, out, err); break;
     case FIPSC_METHOD_MAGNITUDE: st = run_magnitude(g, plan, o, out, err); break;

@@ -56,6 +56,7 @@ void fipsc_compress_defaults(fipsc_compress_options *o)
     o->lr_min = 1e-4f;
     o->weight_decay = 0.0f;
     o->seed = 1;
+    o->holdout = 0.1;
 }
 
 void fipsc_compress_defaults_for(fipsc_compress_options *o, const fipsc_family *family)
@@ -72,6 +73,12 @@ void fipsc_compress_defaults_for(fipsc_compress_options *o, const fipsc_family *
     o->lr = d->lr;
     o->lr_min = d->lr_min;
     o->weight_decay = d->weight_decay;
+}
+
+float fipsc_compress_default_lr(float lr, const fipsc_family *family, int d)
+{
+    const int w = family && family->defaults ? family->defaults->lr_width : 0;
+    return w > 0 && d > w ? lr * (float)w / (float)d : lr;
 }
 
 static bool uses_shared_basis(fipsc_compress_method m)
@@ -116,6 +123,8 @@ fipsc_status fipsc_compress_options_check(const fipsc_compress_options *o, fipsc
         return BAD("U is stored as f32, f16 or bf16, not %s", fipsc_dtype_name(o->u_dtype));
     if (!(o->weight_decay >= 0.0f) || !isfinite(o->weight_decay))
         return BAD("weight decay %g must be a finite number ≥ 0", (double)o->weight_decay);
+    if (!(o->holdout >= 0.0 && o->holdout <= 0.5))
+        return BAD("--holdout %g is not in [0, 0.5] (the fraction of calibration rows held out)", o->holdout);
     /* 60 halvings take any float learning rate below 1e-18 of itself: more cannot help. */
     if (o->divergence_retries < 0 || o->divergence_retries > 60)
         return BAD("--divergence-retries %d is not in [0, 60]", o->divergence_retries);

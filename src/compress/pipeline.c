@@ -88,7 +88,8 @@ static fipsc_status output_error(const fipsc_fips_group *g, int j, float *const 
 
 /* Fills the group report from the outcome: errors, nnz, parameters, bytes. */
 static fipsc_status measure_group(const fipsc_fips_group *g, const fipsc_group_plan *plan,
-                                  const fipsc_fips_calib *calib, const compress_outcome *oc,
+                                  const fipsc_fips_calib *calib, const fipsc_fips_calib *holdout,
+                                  const compress_outcome *oc,
                                   fipsc_dtype u_dtype, fipsc_group_report *gr, fipsc_error *err)
 {
     gr->plan = *plan;
@@ -101,6 +102,10 @@ static fipsc_status measure_group(const fipsc_fips_group *g, const fipsc_group_p
     gr->steps = oc->steps;
     gr->lr = oc->lr;
     gr->retries = oc->retries;
+    gr->score_init = oc->score_init;
+    gr->score_trained = oc->score_trained;
+    gr->score_kept = oc->score_kept;
+    gr->kept_step = oc->kept_step;
     gr->plan.r = oc->rank;
     int64_t entries = 0;
     for (int i = 0; i < g->n_matrices; i++) {
@@ -122,9 +127,16 @@ static fipsc_status measure_group(const fipsc_fips_group *g, const fipsc_group_p
         fipsc_mlp_report *m = &gr->mlps[j];
         m->block = plan->blocks.first + j;
         m->rows = calib[j].n;
-        m->out_err_before = NAN;
+        m->holdout_rows = holdout[j].n;
+        m->out_err_before = m->holdout_err_before = m->holdout_err_after = NAN;
+        /* Output errors over every calibration row (as for the untrained methods), and over the
+         * held-out ones alone. */
         if (oc->before) st = output_error(g, j, oc->before, &calib[j], &m->out_err_before, err);
         if (!st) st = output_error(g, j, oc->recon, &calib[j], &m->out_err_after, err);
+        if (!st && holdout[j].n > 0 && oc->before)
+            st = output_error(g, j, oc->before, &holdout[j], &m->holdout_err_before, err);
+        if (!st && holdout[j].n > 0)
+            st = output_error(g, j, oc->recon, &holdout[j], &m->holdout_err_after, err);
     }
     if (st) return st;
 
@@ -324,12 +336,28 @@ static fipsc_status run_group(fipsc_model *m, const fipsc_calibration *cal,
     fipsc_status st = compress_group_describe(m, plan->blocks, &g, &mlps, err);
     if (st) return st;
     const fipsc_fips_calib *calib = &cal->blocks[plan->blocks.first];
-    compress_outcome oc;
-    st = compress_group_run(&g, plan, calib, o, k, (compress_train_hook){train_progress, hook, train_retry},
-                            &oc, err);
+    /* Training rows and held-out rows of each MLP: views into the calibration (only fips trains;
+     * the other methods are measured on every row). */
+    fipsc_fips_calib *train = malloc(2 * (size_t)g.n_mlps * sizeof *train), *held = train + g.n_mlps;
+    if (!train) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
+    for (int j = 0; j < g.n_mlps && !st; j++)
+        fipsc_calibration_split(&calib[j], g.d, cal->n_sequences,
+                                o->method == FIPSC_METHOD_FIPS ? o->holdout : 0.0, &train[j], &held[j]);
+    compress_outcome oc = {0};
+    if (!st)
+        st = compress_group_run(&g, plan, train, held, o, k,
+                                (compress_train_hook){train_progress, hook, train_retry}, &oc, err);
+    if (!st && o->strict && oc.kept_step == 0 && isfinite(oc.score_init))
+        st = fipsc_fail(err, FIPSC_ERR_NUMERIC,
+                        "training did not improve on the SVD initialisation (%s score %.6g at the "
+                        "initialisation, %.6g at the best trained iterate); --strict: nothing is "
+                        "written (try a lower --lr or more --steps)",
+                        held[0].n > 0 ? "held-out" : "calibration", oc.score_init, oc.score_trained);
     if (st) {
+        compress_outcome_free(&oc);
         fipsc_fips_group_free(&g);
         free(mlps);
+        free(train);
         return fipsc_fail_context(err, "group %d (blocks %d-%d): ", k, plan->blocks.first, plan->blocks.last);
     }
     /* Whatever the method, a non-finite result must not reach the model (nor a file). */
@@ -342,7 +370,7 @@ static fipsc_status run_group(fipsc_model *m, const fipsc_calibration *cal,
                             (double)oc.recon[i][bad], plan->blocks.first + mx->mlp,
                             fipsc_mlp_role_name(mx->role), (long long)bad);
     }
-    if (!st) st = measure_group(&g, plan, calib, &oc, o->u_dtype, gr, err);
+    if (!st) st = measure_group(&g, plan, calib, held, &oc, o->u_dtype, gr, err);
     gr->seconds = now_seconds() - t_start;
     /* Saved before installing: g still describes the original weights the checkpoint records. */
     if (!st && ck) st = compress_checkpoint_save(ck, &g, calib, o, plan, k, &oc, gr, err);
@@ -355,6 +383,7 @@ static fipsc_status run_group(fipsc_model *m, const fipsc_calibration *cal,
     }
     fipsc_fips_group_free(&g);
     free(mlps);
+    free(train);
     compress_outcome_free(&oc);
     if (st) return fipsc_fail_context(err, "group %d (blocks %d-%d): ", k, plan->blocks.first, plan->blocks.last);
     return FIPSC_OK;

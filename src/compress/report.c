@@ -79,6 +79,7 @@ static cJSON *options_json(const fipsc_compress_options *o)
         add_num(j, "lr", float_value(o->lr));
         add_num(j, "lr_min", float_value(o->lr_min));
         add_num(j, "weight_decay", float_value(o->weight_decay));
+        add_num(j, "holdout", o->holdout);
     }
     add_num(j, "seed", (double)o->seed);
     cJSON_AddStringToObject(j, "u_dtype", fipsc_dtype_name(o->u_dtype));
@@ -108,6 +109,11 @@ static cJSON *group_json(const fipsc_group_report *g, int index)
     if (isfinite(g->lr)) { /* trained: the learning rate used, lower after divergence retries */
         add_num(j, "lr", float_value((float)g->lr));
         add_num(j, "retries", g->retries);
+        /* What was kept, and what training reached (fipsc_fips_holdout_score). */
+        add_num(j, "score_init", g->score_init);
+        add_num(j, "score_trained", g->score_trained);
+        add_num(j, "score_kept", g->score_kept);
+        add_num(j, "kept_step", g->kept_step);
     }
     add_num(j, "seconds", g->seconds);
     cJSON *mlps = cJSON_AddArrayToObject(j, "mlps");
@@ -118,6 +124,9 @@ static cJSON *group_json(const fipsc_group_report *g, int index)
         add_num(o, "calibration_rows", (double)m->rows);
         add_num(o, "output_rel_err_before", m->out_err_before);
         add_num(o, "output_rel_err_after", m->out_err_after);
+        add_num(o, "holdout_rows", (double)m->holdout_rows);
+        add_num(o, "holdout_rel_err_before", m->holdout_err_before);
+        add_num(o, "holdout_rel_err_after", m->holdout_err_after);
         cJSON_AddItemToArray(mlps, o);
     }
     cJSON *mats = cJSON_AddArrayToObject(j, "matrices");
@@ -213,21 +222,36 @@ fipsc_status fipsc_compress_report_table(const fipsc_compress_report *rep, char 
                 (long long)g->stored_bytes, (long long)g->plan.dense_bytes,
                 100.0 * (double)g->stored_bytes / (double)g->plan.dense_bytes, g->seconds);
     }
-    fprintf(f, "\nblock  calib rows  output error before → after   weight error per matrix\n");
+    fprintf(f, "\nblock  calib rows  output error before → after   held out  before → after   weight error per matrix\n");
     for (int k = 0; k < rep->n_groups; k++) {
         const fipsc_group_report *g = &rep->groups[k];
         bool gated = group_gated(g);
         for (int j = 0; j < g->n_mlps; j++) {
             const fipsc_mlp_report *m = &g->mlps[j];
-            char b[32], a[32];
-            fprintf(f, "%5d  %10lld  %18s → %-7s ", m->block, (long long)m->rows,
-                    fmt_err(b, sizeof b, m->out_err_before), fmt_err(a, sizeof a, m->out_err_after));
+            char b[32], a[32], hb[32], ha[32];
+            fprintf(f, "%5d  %10lld  %18s → %-7s  %8lld  %6s → %-7s", m->block, (long long)m->rows,
+                    fmt_err(b, sizeof b, m->out_err_before), fmt_err(a, sizeof a, m->out_err_after),
+                    (long long)m->holdout_rows, fmt_err(hb, sizeof hb, m->holdout_err_before),
+                    fmt_err(ha, sizeof ha, m->holdout_err_after));
             for (int i = 0; i < g->n_matrices; i++)
                 if (g->matrices[i].block == m->block)
                     fprintf(f, "  %s %.4f", role_name(g->matrices[i].role, gated),
                             g->matrices[i].weight_rel_err);
             fprintf(f, "\n");
         }
+    }
+    if (trains(o)) {
+        fprintf(f, "\ngroup  kept                            score: init → trained (kept)\n");
+        for (int k = 0; k < rep->n_groups; k++) {
+            const fipsc_group_report *g = &rep->groups[k];
+            char kept[64];
+            if (g->kept_step > 0) snprintf(kept, sizeof kept, "step %d of %d", g->kept_step, g->steps);
+            else snprintf(kept, sizeof kept, "initialisation (training lost)");
+            fprintf(f, "%5d  %-30s  %.6g → %.6g (%.6g)\n", k, kept, g->score_init, g->score_trained,
+                    g->score_kept);
+        }
+        fprintf(f, "(score: Σ of squared relative output errors over the group's MLPs, on %s)\n",
+                o->holdout > 0.0 ? "the held-out rows" : "the calibration rows");
     }
     fprintf(f, "\nMLP total: parameters %lld of %lld (%.1f%%), bytes %lld of %lld (%.1f%%), %.2f s\n",
             (long long)rep->mlp_kept_params, (long long)rep->mlp_dense_params,

@@ -13,14 +13,14 @@ typedef enum setting {
     S_METHOD, S_BUDGET, S_SPARSITY, S_NM, S_RANK, S_GROUPS, S_SCHEDULE, S_MODE, S_STEPS, S_LR, S_LR_MIN,
     S_WEIGHT_DECAY, S_BATCH, S_SEED, S_U_DTYPE, S_DIVERGENCE_RETRIES, S_CALIB_CORPUS, S_CALIB_SAMPLES,
     S_CALIB_LEN, S_CALIB_IMAGES, S_CALIB_IDX, S_CALIB_EXCLUDE, S_CALIB_COUNT, S_CALIB_SENTENCES, S_CALIB_ROWS,
-    S_CALIB_TEXT, S_TOKENIZER, S_COUNT
+    S_CALIB_TEXT, S_TOKENIZER, S_HOLDOUT, S_STRICT, S_COUNT
 } setting;
 
 static const char *const names[S_COUNT] = {
     "method", "budget", "sparsity", "nm", "rank", "groups", "schedule", "mode", "steps", "lr", "lr-min",
     "weight-decay", "batch", "seed", "u-dtype", "divergence-retries", "calib-corpus", "calib-samples",
     "calib-len", "calib-images", "calib-idx", "calib-exclude", "calib-count", "calib-sentences", "calib-rows",
-    "calib-text", "tokenizer",
+    "calib-text", "tokenizer", "holdout", "strict",
 };
 
 _Static_assert((int)S_COUNT <= (int)FIPSC_SETTINGS_MAX, "FIPSC_SETTINGS_MAX too small");
@@ -175,6 +175,14 @@ fipsc_status fipsc_settings_set(fipsc_compress_settings *s, const char *name, co
     case S_DIVERGENCE_RETRIES:
         if (!(st = get_int(name, value, 0, 60, &v, err))) o->divergence_retries = (int)v;
         break;
+    case S_HOLDOUT:
+        if (!(st = get_double(name, value, 0.0, 0.5, &x, err))) o->holdout = x;
+        break;
+    case S_STRICT:
+        if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0) o->strict = true;
+        else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0) o->strict = false;
+        else return BAD("--strict must be true or false, got '%s'", value);
+        break;
     case S_CALIB_CORPUS: st = keep(s, i, value, &c->corpus, err); break;
     case S_CALIB_SAMPLES:
         if (!(st = get_int(name, value, 1, 1 << 24, &v, err))) c->samples = (int)v;
@@ -209,7 +217,7 @@ void fipsc_settings_resolve(const fipsc_compress_settings *s, const fipsc_model 
     if (!s->given[S_MODE]) o->mode = fd.mode;
     if (!s->given[S_STEPS]) o->steps = fd.steps;
     if (!s->given[S_BATCH]) o->batch_rows = fd.batch_rows;
-    if (!s->given[S_LR]) o->lr = fd.lr;
+    if (!s->given[S_LR]) o->lr = m && m->n_mlps > 0 ? fipsc_compress_default_lr(fd.lr, m->family, m->mlps[0]->d) : fd.lr;
     if (!s->given[S_WEIGHT_DECAY]) o->weight_decay = fd.weight_decay;
     if (!s->given[S_LR_MIN]) o->lr_min = o->lr / 100.0f;
 }

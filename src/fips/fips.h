@@ -304,12 +304,23 @@ typedef struct fipsc_fips_train_opts {
     double gmp_initial, gmp_accelerated;/* 0.05 and 0.5 */
     double rigl_alpha;      /* initial drop fraction */
     bool evaluate;          /* compute relative errors before/after over all calibration rows */
+    const fipsc_fips_calib *holdout; /* NULL, or [n_mlps] rows training never sees (n = 0: none for
+                                        that MLP): the iterate with the lowest held-out score
+                                        (fipsc_fips_holdout_score) among those evaluated is kept */
+    int eval_every;         /* held-out evaluation every this many steps once the mask has its
+                               final sparsity, and after the last step (0: steps / 20, ≥ 1) */
     uint64_t seed;
     int group_index;        /* passed through to the progress callback */
     fipsc_fips_progress_fn progress;
     void *progress_user;
     int progress_every;     /* call progress every this many steps (and at each phase's end) */
 } fipsc_fips_train_opts;
+
+/* Σ_j ‖ŷ_j − y_j‖²_F / ‖y_j‖²_F over the MLPs j of the group whose rows[j].n > 0: the training
+ * objective's relative squared error, on rows given here (held-out rows). *score = NaN when no
+ * MLP has rows. */
+fipsc_status fipsc_fips_holdout_score(const fipsc_fips_group *g, const fipsc_fips_factors *F,
+                                      const fipsc_fips_calib *rows, double *score, fipsc_error *err);
 
 /* Joint, GMP to 0.75, 800 steps of 8192 rows, lr 1e-4 → 1e-6, AdamW(0.9, 0.999, 1e-8, wd 0.1),
  * Δt 50, t_end 0.75·T, t_accel 0.25·T, 0.05 → 0.5 → s, RigL α 0.1, evaluate, seed 1. */
@@ -322,12 +333,19 @@ typedef struct fipsc_fips_train_report {
     double final_loss;      /* last step's loss */
     int64_t nnz;            /* kept entries of V after training */
     double sparsity;        /* 1 − nnz / (r·P) */
+    /* With held-out rows (else NaN, NaN, total steps, 0): */
+    double holdout_last;    /* score of the last iterate */
+    double holdout_kept;    /* score of the iterate kept (≤ holdout_last) */
+    int kept_step;          /* steps run when the kept iterate was taken (all phases counted) */
+    int evaluations;        /* held-out evaluations made */
 } fipsc_fips_train_report;
 
 void fipsc_fips_train_report_free(fipsc_fips_train_report *rep);
 
 /* Trains F (initialised, e.g. by fipsc_fips_init_group) on calib[0..n_mlps) (MLP j's rows).
- * Minibatches are drawn from each MLP's rows by a seeded shuffle. Fails with FIPSC_ERR_NUMERIC if
+ * Minibatches are drawn from each MLP's rows by a seeded shuffle. With opts.holdout, F ends as the
+ * best evaluated iterate whose mask had its final sparsity (in local mode: of the last phase,
+ * when every V_i has its final mask), the last one unless an earlier one scored lower. Fails with FIPSC_ERR_NUMERIC if
  * the loss becomes NaN/Inf (the message names the step and suggests a lower learning rate). */
 fipsc_status fipsc_fips_train(const fipsc_fips_group *g, fipsc_fips_factors *F,
                               const fipsc_fips_calib *calib, const fipsc_fips_train_opts *opts,
@@ -347,6 +365,10 @@ fipsc_status fipsc_fips_trainer_new(const fipsc_fips_group *g, fipsc_fips_factor
 fipsc_status fipsc_fips_trainer_step(fipsc_fips_trainer *tr, double *loss, fipsc_error *err);
 /* Floating-point operations of one step's GEMMs (forward + backward). */
 double fipsc_fips_trainer_step_flops(const fipsc_fips_trainer *tr);
+/* Steps run so far, and whether the mask has its final sparsity (GMP: after the step at t_end;
+ * RigL, static, n:m: after the first step). */
+int fipsc_fips_trainer_steps_done(const fipsc_fips_trainer *tr);
+bool fipsc_fips_trainer_mask_final(const fipsc_fips_trainer *tr);
 void fipsc_fips_trainer_free(fipsc_fips_trainer *tr);
 
 /* The chain rule from the gradient of a dense weight to its FiPS factors (for training through a

@@ -51,6 +51,18 @@ double fips_mlp_loss_backward(fips_work *w, const fipsc_fips_group *g, const fip
                               int j, const float *x, const float *t, int64_t n, double scale,
                               float *dU, bool accumulate, fips_grad_sink sink, void *user);
 
+/* ---- A copy of the factors (best_iterate.c): the best iterate while training goes on ---- */
+typedef struct fips_snapshot {
+    float *U;      /* [d, r] */
+    float *V;      /* [r, P] */
+    uint8_t *mask; /* [r, P] */
+} fips_snapshot;
+
+/* Copies F into s (allocated at the first take; later takes reuse the buffers). */
+fipsc_status fips_snapshot_take(fips_snapshot *s, const fipsc_fips_factors *F, fipsc_error *err);
+void fips_snapshot_restore(const fips_snapshot *s, fipsc_fips_factors *F);
+void fips_snapshot_free(fips_snapshot *s);
+
 /* GEMM floating-point operations of one forward+backward of MLP j on n rows. */
 double fips_mlp_step_flops(const fipsc_fips_group *g, int r, int j, int64_t n);
 

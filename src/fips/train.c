@@ -439,14 +439,61 @@ void fipsc_fips_train_report_free(fipsc_fips_train_report *rep)
     memset(rep, 0, sizeof *rep);
 }
 
+int fipsc_fips_trainer_steps_done(const fipsc_fips_trainer *tr) { return tr->t; }
+
+bool fipsc_fips_trainer_mask_final(const fipsc_fips_trainer *tr)
+{
+    /* GMP prunes to s_final before the step at t_end (fipsc_fips_gmp_prunes_at), so the mask is
+     * final once that step has run; the other schedules set it before the first step. */
+    if (tr->o.mask == FIPSC_FIPS_MASK_GMP) return tr->t > tr->t_end && tr->t_end < tr->o.steps;
+    return tr->t > 0;
+}
+
+/* The best held-out iterate so far (see best_iterate.c). */
+typedef struct selection {
+    const fipsc_fips_calib *holdout; /* NULL: no selection */
+    int every;
+    fips_snapshot best;
+    double best_score, last_score;
+    int best_step, evaluations;
+} selection;
+
+/* After a step: scores the iterate when it is due and a candidate; the last step of the last
+ * phase is always scored (the report's holdout_last). */
+static fipsc_status consider(selection *sel, const fipsc_fips_group *g, fipsc_fips_factors *F,
+                             const fipsc_fips_trainer *tr, bool last_phase, int steps_before,
+                             fipsc_error *err)
+{
+    const int t = fipsc_fips_trainer_steps_done(tr), steps = tr->o.steps;
+    const bool last = last_phase && t == steps;
+    const bool candidate = last_phase && fipsc_fips_trainer_mask_final(tr);
+    if (!last && !(candidate && t % sel->every == 0)) return FIPSC_OK;
+    double score;
+    fipsc_status st = fipsc_fips_holdout_score(g, F, sel->holdout, &score, err);
+    if (st) return st;
+    sel->evaluations++;
+    if (last) sel->last_score = score;
+    /* Ties keep the later iterate: it is the one training would have returned anyway. */
+    if (candidate && !(score > sel->best_score)) {
+        if (!last && (st = fips_snapshot_take(&sel->best, F, err))) return st;
+        sel->best_score = score;
+        sel->best_step = steps_before + t;
+    }
+    return FIPSC_OK;
+}
+
 static fipsc_status run_phase(const fipsc_fips_group *g, fipsc_fips_factors *F,
                               const fipsc_fips_calib *calib, const fipsc_fips_train_opts *opts,
-                              int mlp, double *final_loss, fipsc_error *err)
+                              int mlp, bool last_phase, int steps_before, selection *sel,
+                              double *final_loss, fipsc_error *err)
 {
     fipsc_fips_trainer *tr;
     fipsc_status st = fipsc_fips_trainer_new(g, F, calib, opts, mlp, &tr, err);
     if (st) return st;
-    for (int t = 0; t < opts->steps && !st; t++) st = fipsc_fips_trainer_step(tr, final_loss, err);
+    for (int t = 0; t < opts->steps && !st; t++) {
+        st = fipsc_fips_trainer_step(tr, final_loss, err);
+        if (!st && sel->holdout) st = consider(sel, g, F, tr, last_phase, steps_before, err);
+    }
     fipsc_fips_trainer_free(tr);
     return st;
 }
@@ -473,12 +520,21 @@ fipsc_status fipsc_fips_train(const fipsc_fips_group *g, fipsc_fips_factors *F,
     for (int j = 0; j < g->n_mlps; j++) rep->rel_err_before[j] = rep->rel_err_after[j] = NAN;
     for (int j = 0; j < g->n_mlps && opts->evaluate && !st; j++)
         st = fipsc_fips_relative_error(g, F, j, &calib[j], &rep->rel_err_before[j], err);
-    if (opts->mode == FIPSC_FIPS_JOINT) {
-        if (!st) st = run_phase(g, F, calib, opts, -1, &rep->final_loss, err);
-    } else {
-        for (int j = 0; j < g->n_mlps && !st; j++)
-            st = run_phase(g, F, calib, opts, j, &rep->final_loss, err);
-    }
+    const int phases = opts->mode == FIPSC_FIPS_JOINT ? 1 : g->n_mlps;
+    selection sel = {.best_score = INFINITY, .last_score = NAN, .best_step = opts->steps * phases};
+    for (int j = 0; j < g->n_mlps && opts->holdout && !sel.holdout; j++)
+        if (opts->holdout[j].n > 0) sel.holdout = opts->holdout;
+    sel.every = opts->eval_every > 0 ? opts->eval_every : (opts->steps / 20 > 1 ? opts->steps / 20 : 1);
+    for (int k = 0; k < phases && !st; k++)
+        st = run_phase(g, F, calib, opts, phases == 1 ? -1 : k, k == phases - 1, k * opts->steps, &sel,
+                       &rep->final_loss, err);
+    /* The last iterate is F itself; an earlier best was copied when it was seen. */
+    if (!st && sel.holdout && sel.best_step < opts->steps * phases) fips_snapshot_restore(&sel.best, F);
+    fips_snapshot_free(&sel.best);
+    rep->holdout_last = sel.holdout ? sel.last_score : NAN;
+    rep->holdout_kept = sel.holdout && isfinite(sel.best_score) ? sel.best_score : rep->holdout_last;
+    rep->kept_step = sel.best_step;
+    rep->evaluations = sel.evaluations;
     for (int j = 0; j < g->n_mlps && opts->evaluate && !st; j++)
         st = fipsc_fips_relative_error(g, F, j, &calib[j], &rep->rel_err_after[j], err);
     if (st) {

@@ -161,6 +161,10 @@ typedef struct fipsc_family_defaults {
     double sparsity;
     int steps, batch_rows;
     float lr, lr_min, weight_decay;
+    int lr_width; /* the model width d the learning rates were tuned at: a wider model's default
+                     lr (and lr_min) is scaled by lr_width/d (0: never scaled). Adam moves every
+                     entry by about lr whatever the width, and a wider layer sums more of those
+                     moves per output: the 1/fan-in rule of μP for hidden matrices under Adam */
 } fipsc_family_defaults;
 
 /* Where a tensor's parameters count in `inspect` and reports. */

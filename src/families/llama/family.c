@@ -180,6 +180,7 @@ static const fipsc_lm_ops lm = {
 static const fipsc_family_defaults defaults = {
     .groups = "2", .schedule = FIPSC_FIPS_MASK_GMP, .mode = FIPSC_FIPS_JOINT, .sparsity = 0.75,
     .steps = 4000, .batch_rows = 128, .lr = 1e-2f, .lr_min = 1e-4f, .weight_decay = 0.0f,
+    .lr_width = 64, /* stories260K's d */
 };
 
 const fipsc_family fipsc_family_llama = {

@@ -69,6 +69,7 @@ static const fipsc_encoder_ops encoder = {
 static const fipsc_family_defaults defaults = {
     .groups = "0-1", .schedule = FIPSC_FIPS_MASK_GMP, .mode = FIPSC_FIPS_JOINT, .sparsity = 0.75,
     .steps = 400, .batch_rows = 2048, .lr = 1e-3f, .lr_min = 1e-5f, .weight_decay = 0.0f,
+    .lr_width = 512, /* USE-Lite's d */
 };
 
 const fipsc_family fipsc_family_use = {

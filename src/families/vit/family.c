@@ -89,6 +89,7 @@ static const fipsc_image_ops image = {.info = image_info, .forward = fipsc_vit_f
 static const fipsc_family_defaults defaults = {
     .groups = "4", .schedule = FIPSC_FIPS_MASK_RIGL, .mode = FIPSC_FIPS_JOINT, .sparsity = 0.5,
     .steps = 1000, .batch_rows = 1024, .lr = 2e-3f, .lr_min = 2e-5f, .weight_decay = 0.0f,
+    .lr_width = 96, /* DeiT-MNIST's d */
 };
 
 const fipsc_family fipsc_family_vit = {
