@@ -2,11 +2,14 @@
  * shapes (bench/vs-llamacpp.sh): no trained model of that size is available here, and speed does
  * not depend on what the weights are.
  *
- *   synthetic_llama OUT.gguf [--shape 1b|tiny] [--layers N] [--vocab N] [--type f32|f16|bf16|q8_0|q4_0]
+ *   synthetic_llama OUT.gguf [--shape 1b|8b|tiny] [--layers N] [--vocab N] [--type f32|f16|bf16|q8_0|q4_0]
  *                   [--seed S]
  *
  *   1b    the Llama-3.2-1B shape: dim 2048, hidden 8192, 16 layers, 32 heads of 64, 8 kv heads,
  *         vocab 128256, tied embeddings, rope_theta 500000 (1.24 G parameters, 4.9 GB in F32)
+ *   8b    the Llama-3-8B shape: dim 4096, hidden 14336, 32 layers, 32 heads of 128, 8 kv heads,
+ *         vocab 128256, untied output, rope_theta 500000 (8.0 G parameters; with --layers 2 a
+ *         slice of it that fits in memory as float32, 3.4 GB of BF16)
  *   tiny  dim 256, hidden 688, 2 layers, 8 heads, 4 kv heads, vocab 1000 (for a quick try)
  * Weights are uniform with the standard deviation of Hugging Face's initialisation (0.02), norms
  * 1; the model is built in float32 in memory (5 GB for 1b), then written by fipsc's GGUF writer. */
@@ -41,7 +44,7 @@ static void add(fipsc_model *m, fipsc_rng *rng, const char *name, int64_t rows, 
 int main(int argc, char **argv)
 {
     if (argc < 2 || argv[1][0] == '-') {
-        fprintf(stderr, "usage: synthetic_llama OUT.gguf [--shape 1b|tiny] [--layers N] [--vocab N] "
+        fprintf(stderr, "usage: synthetic_llama OUT.gguf [--shape 1b|8b|tiny] [--layers N] [--vocab N] "
                         "[--type f32|f16|bf16|q8_0|q4_0] [--seed S]\n");
         return 2;
     }
@@ -56,6 +59,9 @@ int main(int argc, char **argv)
         if (strcmp(argv[i], "--shape") == 0 && strcmp(argv[i + 1], "tiny") == 0)
             c.dim = 256, c.hidden_dim = 688, c.n_layers = 2, c.n_heads = 8, c.n_kv_heads = 4, c.head_dim = 32,
             c.vocab_size = 1000, c.bos_token = 1, c.eos_token = 2, c.max_seq_len = 2048;
+        else if (strcmp(argv[i], "--shape") == 0 && strcmp(argv[i + 1], "8b") == 0)
+            c.dim = 4096, c.hidden_dim = 14336, c.n_layers = 32, c.n_heads = 32, c.n_kv_heads = 8, c.head_dim = 128,
+            c.tie_embeddings = false;
         else if (strcmp(argv[i], "--shape") == 0 && strcmp(argv[i + 1], "1b") == 0) continue;
         else if (strcmp(argv[i], "--layers") == 0) c.n_layers = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--vocab") == 0) c.vocab_size = atoi(argv[i + 1]);
@@ -87,6 +93,7 @@ int main(int argc, char **argv)
 #undef N
     }
     add(m, &rng, "model.norm.weight", c.dim, 0, true);
+    if (!c.tie_embeddings) add(m, &rng, "lm_head.weight", c.vocab_size, c.dim, false);
     if (fipsc_llama_bind(m, &err)) die("binding", &err);
     if (fipsc_llama_gguf_export(m, argv[1], type, NULL, NULL, true, &err)) die("writing", &err);
     printf("wrote %s: dim %d, hidden %d, %d layers, %d/%d heads, vocab %d, matrices %s\n", argv[1], c.dim, c.hidden_dim,

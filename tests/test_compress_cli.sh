@@ -206,6 +206,11 @@ node -e '
   fail "the kept initialisation differs from fips-init: KL $(kl "$tmp/lost.safetensors") vs $(kl "$tmp/lost-init.safetensors")"
 expect_error 1 "training did not improve on the SVD initialisation" "$model" -o "$out" "${lose[@]}" --strict
 expect_in "$tmp/err.txt" "--strict: nothing is written"
+# ... also for a group that comes from a checkpoint of a run without --strict
+"$fipsc" compress "$model" -o "$tmp/lost2.safetensors" "${lose[@]}" --quiet --checkpoint-dir "$tmp/ck" 2>/dev/null ||
+  fail "compress with --checkpoint-dir exited $?"
+expect_error 1 "from its checkpoint: training did not improve on the SVD initialisation" "$model" -o "$out" \
+  "${lose[@]}" --checkpoint-dir "$tmp/ck" --resume --strict
 expect_error 2 "--holdout expects a number in [0, 0.5], got '0.7'" "$model" -o "$out" --holdout 0.7
 
 ls "$tmp"/*.tmp* >/dev/null 2>&1 && fail "temporary files left behind: $(ls "$tmp")"

@@ -325,6 +325,15 @@ static fipsc_status check_calibration(const fipsc_model *m, const fipsc_calibrat
     return FIPSC_OK;
 }
 
+/* --strict's refusal of a group whose training never beat its SVD initialisation. */
+static fipsc_status lost_to_initialisation(double init, double trained, fipsc_error *err)
+{
+    return fipsc_fail(err, FIPSC_ERR_NUMERIC,
+                      "training did not improve on the SVD initialisation (score %.6g at the "
+                      "initialisation, %.6g at the best trained iterate); --strict: nothing is "
+                      "written (try a lower --lr or more --steps)", init, trained);
+}
+
 static fipsc_status run_group(fipsc_model *m, const fipsc_calibration *cal,
                               const fipsc_compress_options *o, const fipsc_group_plan *plan,
                               int k, const fipsc_compress_checkpoint *ck, hook_ctx *hook,
@@ -348,11 +357,7 @@ static fipsc_status run_group(fipsc_model *m, const fipsc_calibration *cal,
         st = compress_group_run(&g, plan, train, held, o, k,
                                 (compress_train_hook){train_progress, hook, train_retry}, &oc, err);
     if (!st && o->strict && oc.kept_step == 0 && isfinite(oc.score_init))
-        st = fipsc_fail(err, FIPSC_ERR_NUMERIC,
-                        "training did not improve on the SVD initialisation (%s score %.6g at the "
-                        "initialisation, %.6g at the best trained iterate); --strict: nothing is "
-                        "written (try a lower --lr or more --steps)",
-                        held[0].n > 0 ? "held-out" : "calibration", oc.score_init, oc.score_trained);
+        st = lost_to_initialisation(oc.score_init, oc.score_trained, err);
     if (st) {
         compress_outcome_free(&oc);
         fipsc_fips_group_free(&g);
@@ -449,6 +454,9 @@ fipsc_status fipsc_compress_run_checkpointed(fipsc_model *m, const fipsc_calibra
         const bool restored = saved && saved[k].present;
         if (restored) {
             st = compress_checkpoint_apply(m, &saved[k], &rep->groups[k], err);
+            const fipsc_group_report *g = &rep->groups[k];
+            if (!st && o->strict && g->kept_step == 0 && isfinite(g->score_init))
+                st = lost_to_initialisation(g->score_init, g->score_trained, err);
             if (st) fipsc_fail_context(err, "group %d (blocks %d-%d), from its checkpoint: ", k,
                                        plans[k].blocks.first, plans[k].blocks.last);
             hook.steps_total -= rep->groups[k].steps; /* the ETA counts the work left */
