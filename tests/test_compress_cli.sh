@@ -146,6 +146,10 @@ rep.groups.forEach((g, k) => {
          `group ${k}: kept step ${g.kept_step}, scores ${g.score_init} -> ${g.score_trained} (${g.score_kept})`);
 });
 expect(rep.options.holdout === 0.1, 'holdout option');
+// the peak resident memory by the end of each phase: known on Linux, and it only grows
+const pr = rep.peak_rss_bytes, seq = [pr.loaded, pr.calibrated, ...pr.groups];
+expect(pr.groups.length === 2 && seq.every((v, i) => v > 1e6 && (i === 0 || v >= seq[i - 1])) &&
+       rep.groups.every((g, k) => g.peak_rss_bytes === pr.groups[k]), `peak RSS ${JSON.stringify(pr)}`);
 const meta = ins.metadata && JSON.stringify(ins.metadata);
 expect(meta && meta.includes('fipsc.compress'), 'fipsc.compress metadata');
 if (problems.length) { console.error(problems.join('\n')); process.exit(1); }

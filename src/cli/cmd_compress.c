@@ -190,7 +190,9 @@ static void on_progress(void *user, const fipsc_compress_progress *p)
                 100.0 * (double)g->stored_bytes / (double)g->plan.dense_bytes);
         if (worst_before >= 0) fprintf(stderr, "%.4f -> ", worst_before);
         format_time(el, sizeof el, g->seconds);
-        fprintf(stderr, "%.4f, %s%s\n", worst_after, el, p->restored ? " (from its checkpoint)" : "");
+        fprintf(stderr, "%.4f, %s", worst_after, el);
+        if (g->peak_rss > 0) fprintf(stderr, ", peak RSS %.2f GB", (double)g->peak_rss / 1e9);
+        fprintf(stderr, "%s\n", p->restored ? " (from its checkpoint)" : "");
     }
     /* Said even with --quiet: the file will hold an untrained group. */
     if (p->event == FIPSC_COMPRESS_GROUP_DONE && p->report->kept_step == 0 && isfinite(p->report->score_init)) {

@@ -186,6 +186,8 @@ typedef struct fipsc_group_report {
     int kept_step;                 /* steps run at the kept iterate; 0: training did not beat its
                                       initialisation, which was kept (a warning; --strict fails) */
     double seconds;                /* wall time for the group */
+    int64_t peak_rss;              /* the process's peak resident bytes by the end of the group
+                                      (core/memory.h; -1: unknown) */
 } fipsc_group_report;
 
 typedef struct fipsc_compress_report {
@@ -199,6 +201,10 @@ typedef struct fipsc_compress_report {
                                                   count as kept in full) */
     int64_t mlp_dense_bytes, mlp_stored_bytes;
     double seconds;                 /* all groups */
+    int64_t peak_rss_loaded;        /* the process's peak resident bytes when compression began
+                                       (the model loaded), and by the end of calibration; -1:
+                                       unknown (the groups' are in groups[k].peak_rss) */
+    int64_t peak_rss_calibrated;
 } fipsc_compress_report;
 
 void fipsc_compress_report_free(fipsc_compress_report *rep);

@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 
+#include "core/memory.h"
 #include "model/compressed.h"
 
 fipsc_status fipsc_compress_model(fipsc_model *m, const fipsc_compress_settings *s, const fipsc_compress_checkpoint *ck,
@@ -11,6 +12,7 @@ fipsc_status fipsc_compress_model(fipsc_model *m, const fipsc_compress_settings 
                                   size_t calib_desc_cap, fipsc_error *err)
 {
     *report = NULL;
+    const int64_t rss_loaded = fipsc_peak_rss_bytes();
     /* What the model can do decides what it calibrates on: images, sentences or a token corpus. */
     const char *calib_problem = fipsc_calib_source_problem(&s->calib, m);
     if (calib_problem) return fipsc_fail(err, FIPSC_ERR_ARG, "%s", calib_problem);
@@ -43,7 +45,12 @@ fipsc_status fipsc_compress_model(fipsc_model *m, const fipsc_compress_settings 
     st = fipsc_calibrate(m, &s->calib, o->seed, blocks, n_blocks, note, note_user, &cal, &cap, calib_desc,
                          calib_desc_cap, err);
     free(blocks);
+    const int64_t rss_calibrated = fipsc_peak_rss_bytes();
     if (!st) st = fipsc_compress_run_checkpointed(m, &cal, o, ck, progress, progress_user, report, err);
+    if (!st) {
+        (*report)->peak_rss_loaded = rss_loaded;
+        (*report)->peak_rss_calibrated = rss_calibrated;
+    }
     fipsc_calibration_free(&cal);
     fipsc_capture_free(&cap);
     return st;

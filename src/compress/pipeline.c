@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "compress/compress_internal.h"
+#include "core/memory.h"
 #include "ops/factored.h"
 #include "ops/mlp_forward.h"
 #include "core/tensor.h"
@@ -431,6 +432,8 @@ fipsc_status fipsc_compress_run_checkpointed(fipsc_model *m, const fipsc_calibra
     snprintf(rep->groups_spec, sizeof rep->groups_spec, "%s", o->groups);
     rep->options.groups = rep->groups_spec;
     rep->calibration_sequences = cal->n_sequences;
+    rep->peak_rss_loaded = rep->peak_rss_calibrated = fipsc_peak_rss_bytes(); /* fipsc_compress_model
+                                                                                  says more */
     rep->calibration_rows = cal->blocks[plans[0].blocks.first].n;
 
     hook_ctx hook = {.fn = progress, .user = progress_user, .n_groups = n, .t0 = now_seconds()};
@@ -464,6 +467,7 @@ fipsc_status fipsc_compress_run_checkpointed(fipsc_model *m, const fipsc_calibra
             st = run_group(m, cal, o, &plans[k], k, ck, &hook, &rep->groups[k], err);
             hook.steps_before += rep->groups[k].steps;
         }
+        rep->groups[k].peak_rss = fipsc_peak_rss_bytes();
         if (!st && progress) {
             elapsed = now_seconds() - hook.t0;
             fipsc_compress_progress cp = {

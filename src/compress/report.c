@@ -116,6 +116,7 @@ static cJSON *group_json(const fipsc_group_report *g, int index)
         add_num(j, "kept_step", g->kept_step);
     }
     add_num(j, "seconds", g->seconds);
+    add_num(j, "peak_rss_bytes", (double)g->peak_rss);
     cJSON *mlps = cJSON_AddArrayToObject(j, "mlps");
     for (int k = 0; k < g->n_mlps; k++) {
         const fipsc_mlp_report *m = &g->mlps[k];
@@ -171,6 +172,12 @@ fipsc_status fipsc_compress_report_json(const fipsc_compress_report *rep, const 
     add_num(t, "mlp_stored_bytes", (double)rep->mlp_stored_bytes);
     add_num(t, "bytes_fraction", (double)rep->mlp_stored_bytes / (double)rep->mlp_dense_bytes);
     add_num(t, "seconds", rep->seconds);
+    /* The process's peak resident memory by the end of each phase (it only grows). */
+    cJSON *mem = cJSON_AddObjectToObject(root, "peak_rss_bytes");
+    add_num(mem, "loaded", (double)rep->peak_rss_loaded);
+    add_num(mem, "calibrated", (double)rep->peak_rss_calibrated);
+    cJSON *per_group = cJSON_AddArrayToObject(mem, "groups");
+    for (int k = 0; k < rep->n_groups; k++) cJSON_AddItemToArray(per_group, cJSON_CreateNumber((double)rep->groups[k].peak_rss));
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
     if (!text) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory printing the report");
@@ -258,6 +265,13 @@ fipsc_status fipsc_compress_report_table(const fipsc_compress_report *rep, char 
             100.0 * (double)rep->mlp_kept_params / (double)rep->mlp_dense_params,
             (long long)rep->mlp_stored_bytes, (long long)rep->mlp_dense_bytes,
             100.0 * (double)rep->mlp_stored_bytes / (double)rep->mlp_dense_bytes, rep->seconds);
+    if (rep->peak_rss_loaded > 0) {
+        fprintf(f, "peak resident memory by the end of each phase: model loaded %.2f GB, calibrated %.2f GB",
+                (double)rep->peak_rss_loaded / 1e9, (double)rep->peak_rss_calibrated / 1e9);
+        for (int k = 0; k < rep->n_groups; k++)
+            fprintf(f, ", group %d %.2f GB", k, (double)rep->groups[k].peak_rss / 1e9);
+        fprintf(f, "\n");
+    }
     if (fclose(f) != 0 || !buf) {
         free(buf);
         return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory formatting the report");
