@@ -241,7 +241,9 @@ static fipsc_status run_shared(const fipsc_fips_group *g, const fipsc_group_plan
     if (o->method == FIPSC_METHOD_FIPS_INIT) {
         st = prune_final(g, &F, o, err);
     } else if (o->method == FIPSC_METHOD_FIPS) {
-        /* "Before training" = the initialisation pruned to the final mask, i.e. fips-init. */
+        /* "Before training" = the initialisation pruned to the final mask, i.e. fips-init: its
+         * reconstruction and score now, and the copy freed before training (at scale it is as
+         * large as the factors; when it wins, it is computed again, to the same bits). */
         fipsc_fips_factors F0 = {0};
         if (!(st = copy_factors(&F, &F0, err))) {
             if (!(out->before = alloc_matrix_list(g)))
@@ -252,6 +254,7 @@ static fipsc_status run_shared(const fipsc_fips_group *g, const fipsc_group_plan
         const bool held_out = has_rows(g, holdout);
         const fipsc_fips_calib *judge = held_out ? holdout : calib;
         if (!st) st = fipsc_fips_holdout_score(g, &F0, judge, &out->score_init, err);
+        fipsc_fips_factors_free(&F0);
         fipsc_fips_train_opts t;
         fipsc_fips_train_defaults(&t);
         t.mode = o->mode;
@@ -278,14 +281,12 @@ static fipsc_status run_shared(const fipsc_fips_group *g, const fipsc_group_plan
         }
         out->score_trained = out->score_kept;
         if (!st && out->score_init < out->score_kept) {
-            size_t nu = (size_t)F.d * (size_t)F.r, nv = (size_t)F.r * (size_t)F.P;
-            memcpy(F.U, F0.U, nu * sizeof(float));
-            memcpy(F.V, F0.V, nv * sizeof(float));
-            memcpy(F.mask, F0.mask, nv);
+            fipsc_fips_factors_free(&F);
+            st = fipsc_fips_init_group(g, r, FIPSC_FIPS_SVD_AUTO, &F, err);
+            if (!st) st = prune_final(g, &F, o, err);
             out->score_kept = out->score_init;
             out->kept_step = 0;
         }
-        fipsc_fips_factors_free(&F0);
     }
     if (!st && !(out->recon = alloc_matrix_list(g))) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
     if (!st) st = reconstruct(g, &F, out->recon, err);

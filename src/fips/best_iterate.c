@@ -37,27 +37,40 @@ fipsc_status fipsc_fips_holdout_score(const fipsc_fips_group *g, const fipsc_fip
 void fips_snapshot_free(fips_snapshot *s)
 {
     free(s->U);
-    free(s->V);
-    free(s->mask);
+    free(s->bits);
+    free(s->values);
     memset(s, 0, sizeof *s);
 }
 
+/* The snapshot holds U whole and V compactly: its mask as bits and only the kept entries' values,
+ * in mask order. At V sparsity 0.75 that is 0.28 of a float copy of V and its byte mask, which
+ * matters at scale (Llama-3-8B shape, a group of 2: V is 6,881 × 86,016, 2.4 GB as floats). */
 fipsc_status fips_snapshot_take(fips_snapshot *s, const fipsc_fips_factors *F, fipsc_error *err)
 {
     const size_t nu = (size_t)F->d * (size_t)F->r, nv = (size_t)F->r * (size_t)F->P;
+    size_t kept = 0;
+    for (size_t e = 0; e < nv; e++) kept += F->mask[e] != 0;
     if (!s->U) {
         s->U = malloc(nu * sizeof(float));
-        s->V = malloc(nv * sizeof(float));
-        s->mask = malloc(nv);
-        if (!s->U || !s->V || !s->mask) {
-            fips_snapshot_free(s);
-            return fipsc_fail(err, FIPSC_ERR_NOMEM, "FiPS training: out of memory for a copy of the "
-                              "factors (%.2f GB) to keep the best iterate", (double)(nu * 4 + nv * 5) / 1e9);
-        }
+        s->bits = malloc((nv + 63) / 64 * sizeof(uint64_t));
+    }
+    if (kept > s->capacity) {
+        float *v = realloc(s->values, kept * sizeof(float));
+        if (v) s->values = v, s->capacity = kept;
+    }
+    if (!s->U || !s->bits || (kept > 0 && kept > s->capacity)) {
+        fips_snapshot_free(s);
+        return fipsc_fail(err, FIPSC_ERR_NOMEM, "FiPS training: out of memory for a copy of the "
+                          "factors (%.2f GB) to keep the best iterate", (double)(nu * 4 + nv / 8 + kept * 4) / 1e9);
     }
     memcpy(s->U, F->U, nu * sizeof(float));
-    memcpy(s->V, F->V, nv * sizeof(float));
-    memcpy(s->mask, F->mask, nv);
+    memset(s->bits, 0, (nv + 63) / 64 * sizeof(uint64_t));
+    size_t q = 0;
+    for (size_t e = 0; e < nv; e++)
+        if (F->mask[e]) {
+            s->bits[e >> 6] |= (uint64_t)1 << (e & 63);
+            s->values[q++] = F->V[e];
+        }
     return FIPSC_OK;
 }
 
@@ -65,6 +78,10 @@ void fips_snapshot_restore(const fips_snapshot *s, fipsc_fips_factors *F)
 {
     const size_t nu = (size_t)F->d * (size_t)F->r, nv = (size_t)F->r * (size_t)F->P;
     memcpy(F->U, s->U, nu * sizeof(float));
-    memcpy(F->V, s->V, nv * sizeof(float));
-    memcpy(F->mask, s->mask, nv);
+    size_t q = 0;
+    for (size_t e = 0; e < nv; e++) {
+        const bool kept = (s->bits[e >> 6] >> (e & 63)) & 1;
+        F->mask[e] = kept;
+        F->V[e] = kept ? s->values[q++] : 0.0f;
+    }
 }

@@ -53,12 +53,14 @@ double fips_mlp_loss_backward(fips_work *w, const fipsc_fips_group *g, const fip
 
 /* ---- A copy of the factors (best_iterate.c): the best iterate while training goes on ---- */
 typedef struct fips_snapshot {
-    float *U;      /* [d, r] */
-    float *V;      /* [r, P] */
-    uint8_t *mask; /* [r, P] */
+    float *U;         /* [d, r] */
+    uint64_t *bits;   /* [⌈r·P/64⌉]: the mask of V, entry e at bit e mod 64 of word e/64 */
+    float *values;    /* [capacity]: V's kept entries in row-major order */
+    size_t capacity;
 } fips_snapshot;
 
-/* Copies F into s (allocated at the first take; later takes reuse the buffers). */
+/* Copies F into s (allocated at the first take; later takes reuse the buffers). Masked entries of
+ * V must be 0 (the factors' invariant): restore writes them as 0. */
 fipsc_status fips_snapshot_take(fips_snapshot *s, const fipsc_fips_factors *F, fipsc_error *err);
 void fips_snapshot_restore(const fips_snapshot *s, fipsc_fips_factors *F);
 void fips_snapshot_free(fips_snapshot *s);
