@@ -202,7 +202,9 @@ fipsc_status fipsc_describe_doc(const char *path, cJSON **doc_out, char **arch_t
     }
     fipsc_model *m = NULL;
     if (is_model) {
-        fipsc_status st = fipsc_model_load(path, &m, err);
+        /* Names, shapes and configuration are all a description needs: where the family can, no
+         * weight is read (a 1B checkpoint is described in the time of reading its headers). */
+        fipsc_status st = fipsc_model_load_shapes(path, &m, err);
         if (st) {
             fipsc_st_set_close(set);
             return st;

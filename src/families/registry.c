@@ -63,6 +63,19 @@ static bool ends_with(const char *s, const char *suffix)
     return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
+fipsc_status fipsc_model_load_shapes(const char *path, fipsc_model **out, fipsc_error *err)
+{
+    *out = NULL;
+    struct stat st;
+    fipsc_probe probe;
+    const fipsc_family *f = stat(path, &st) == 0 && !(!S_ISDIR(st.st_mode) && ends_with(path, ".safetensors") &&
+                                                     fipsc_compressed_is_file(path))
+                                ? fipsc_family_probe(path, &probe, NULL)
+                                : NULL;
+    if (f && probe == FIPSC_PROBE_YES && f->load_shapes) return f->load_shapes(path, out, err);
+    return fipsc_model_load(path, out, err);
+}
+
 fipsc_status fipsc_model_load(const char *path, fipsc_model **out, fipsc_error *err)
 {
     *out = NULL;

@@ -25,4 +25,8 @@ const fipsc_family *fipsc_family_probe(const char *path, fipsc_probe *probe, fip
  * Weights are checked for NaN/Inf. */
 fipsc_status fipsc_model_load(const char *path, fipsc_model **out, fipsc_error *err);
 
+/* The same model described without its weights where its family can (fipsc_family.load_shapes:
+ * tensors with NULL data, for describing only), else fipsc_model_load. */
+fipsc_status fipsc_model_load_shapes(const char *path, fipsc_model **out, fipsc_error *err);
+
 #endif

@@ -180,6 +180,10 @@ typedef struct fipsc_family {
      * its view and m->mlps, and checks every weight for NaN/Inf. */
     fipsc_probe (*probe)(const char *path, fipsc_error *why);
     fipsc_status (*load)(const char *path, fipsc_model **out, fipsc_error *err);
+    /* Optional: the configuration and every tensor's name and shape, checked as load checks them
+     * (the model is bound), but no weight is read or converted (tensor data NULL, values not
+     * checked): for `inspect`, in the time and memory of reading headers. NULL: inspect loads. */
+    fipsc_status (*load_shapes)(const char *path, fipsc_model **out, fipsc_error *err);
 
     /* The configuration as JSON text (malloc'ed; the compressed format's "config" entry), and
      * back into an empty model (m gets the family, arch_name and a view without weights). */

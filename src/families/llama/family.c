@@ -45,6 +45,15 @@ static fipsc_status load(const char *path, fipsc_model **out, fipsc_error *err)
     return fipsc_load_llama2c(path, out, err);
 }
 
+static fipsc_status load_shapes(const char *path, fipsc_model **out, fipsc_error *err)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return fipsc_hf_load_shapes(path, out, err);
+    if (fipsc_gguf_is_file(path)) return fipsc_llama_gguf_load_shapes(path, out, err);
+    if (ends_with(path, ".safetensors")) return fipsc_hf_load_shapes(path, out, err);
+    return fipsc_load_llama2c(path, out, err); /* small: read whole */
+}
+
 static fipsc_status config_to_json(const fipsc_model *m, char **out, fipsc_error *err)
 {
     return fipsc_hf_config_to_json(&fipsc_model_llama(m)->cfg, out, err);
@@ -189,6 +198,7 @@ const fipsc_family fipsc_family_llama = {
              "GemmaForCausalLM, Gemma2ForCausalLM, llama2.c, GGUF)",
     .probe = probe,
     .load = load,
+    .load_shapes = load_shapes,
     .config_to_json = config_to_json,
     .config_from_json = config_from_json,
     .is_tensor = is_tensor,

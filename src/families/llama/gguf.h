@@ -17,6 +17,8 @@ fipsc_probe fipsc_llama_gguf_probe(const char *path, fipsc_error *why);
 /* Loads a GGUF file: F32 tensors that need no change are used in place from the map (kept by the
  * model), the others converted to float32; q/k rows in the Hugging Face order. */
 fipsc_status fipsc_llama_gguf_load(const char *path, fipsc_model **out, fipsc_error *err);
+/* Names and shapes only (fipsc_family.load_shapes); fused files (phi3) load whole. */
+fipsc_status fipsc_llama_gguf_load_shapes(const char *path, fipsc_model **out, fipsc_error *err);
 /* The same from size bytes in memory (fuzzing); name stands for the path in messages. */
 fipsc_status fipsc_llama_gguf_load_buffer(const void *bytes, size_t size, const char *name, fipsc_model **out,
                                           fipsc_error *err);

@@ -248,7 +248,8 @@ static fipsc_status add_from_gguf(fipsc_model *m, const fipsc_gguf *g, const fip
 /* Every GGUF tensor must be one of the architecture's; each becomes its Hugging Face tensor:
  * F32 tensors that need no change are borrowed from the file's map when `borrow` (the model
  * then keeps the file), the others are converted into float32 copies. */
-static fipsc_status load_tensors(fipsc_model *m, const fipsc_gguf *g, const gguf_arch *a, bool borrow, fipsc_error *err)
+static fipsc_status load_tensors(fipsc_model *m, const fipsc_gguf *g, const gguf_arch *a, bool borrow,
+                                 bool shapes_only, fipsc_error *err)
 {
     const fipsc_config *c = &fipsc_model_llama(m)->cfg;
     for (int64_t i = 0; i < g->n_tensors; i++) {
@@ -262,7 +263,17 @@ static fipsc_status load_tensors(fipsc_model *m, const fipsc_gguf *g, const gguf
             return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
                               "%s: tensor '%s' is not one of the %s architecture's tensors that fipsc computes",
                               g->origin, t->name, a->name);
-        fipsc_status st = add_from_gguf(m, g, t, hf, rope, c->head_dim, a->gemma && llama_gguf_is_norm(hf) ? -1.0f : 0.0f, borrow, err);
+        fipsc_status st;
+        if (shapes_only) {
+            int64_t shape[2] = {t->n_dims == 2 ? t->ne[1] : t->ne[0], t->ne[0]};
+            fipsc_dtype src = t->type == FIPSC_GGML_F16 ? FIPSC_F16 : t->type == FIPSC_GGML_BF16 ? FIPSC_BF16 : FIPSC_F32;
+            st = t->n_dims > 2 ? fipsc_fail(err, FIPSC_ERR_SHAPE, "%s: tensor '%s' has %d dimensions (expected 1 or 2)",
+                                            g->origin, t->name, t->n_dims)
+                               : fipsc_model_add_tensor(m, hf, t->n_dims, shape, NULL, false, src, err);
+        } else {
+            st = add_from_gguf(m, g, t, hf, rope, c->head_dim, a->gemma && llama_gguf_is_norm(hf) ? -1.0f : 0.0f, borrow,
+                               err);
+        }
         if (st) return st;
     }
     return FIPSC_OK;
@@ -281,8 +292,9 @@ fipsc_probe fipsc_llama_gguf_probe(const char *path, fipsc_error *why)
     return p;
 }
 
-/* Loads the parsed file g (closed here, or kept by the model when it borrows its F32 tensors). */
-static fipsc_status load_parsed(fipsc_gguf *g, bool borrow, fipsc_model **out, fipsc_error *err)
+/* Loads the parsed file g (closed here, or kept by the model when it borrows its F32 tensors);
+ * with shapes_only, names and shapes alone (fipsc_family.load_shapes; fused files load whole). */
+static fipsc_status load_parsed(fipsc_gguf *g, bool borrow, bool shapes_only, fipsc_model **out, fipsc_error *err)
 {
     *out = NULL;
     char arch[64];
@@ -298,14 +310,15 @@ static fipsc_status load_parsed(fipsc_gguf *g, bool borrow, fipsc_model **out, f
     if (!st && !m) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
     const fipsc_gguf *file = g; /* valid while g is open, or while the model that keeps it lives */
     if (!st) st = fipsc_model_set_source_path(m, g->origin, err);
-    if (!st && borrow) {
+    if (a && a->fused) shapes_only = false;
+    if (!st && borrow && !shapes_only) {
         st = fipsc_model_keep(m, g, fipsc_gguf_release, err); /* released with the model (or now, on failure) */
         g = NULL;
     }
     if (!st) st = fipsc_llama_configure(m, &cfg, err);
-    if (!st) st = load_tensors(m, file, a, borrow, err);
+    if (!st) st = load_tensors(m, file, a, borrow, shapes_only, err);
     if (!st && a->fused) st = fipsc_llama_split_fused(m, err);
-    if (!st) st = fipsc_model_check_finite(m, err);
+    if (!st && !shapes_only) st = fipsc_model_check_finite(m, err);
     if (!st) st = fipsc_llama_bind(m, err);
     fipsc_gguf_close(g);
     if (st) {
@@ -321,7 +334,15 @@ fipsc_status fipsc_llama_gguf_load(const char *path, fipsc_model **out, fipsc_er
     *out = NULL;
     fipsc_gguf *g;
     fipsc_status st = fipsc_gguf_open(path, &g, err);
-    return st ? st : load_parsed(g, true, out, err);
+    return st ? st : load_parsed(g, true, false, out, err);
+}
+
+fipsc_status fipsc_llama_gguf_load_shapes(const char *path, fipsc_model **out, fipsc_error *err)
+{
+    *out = NULL;
+    fipsc_gguf *g;
+    fipsc_status st = fipsc_gguf_open(path, &g, err);
+    return st ? st : load_parsed(g, false, true, out, err);
 }
 
 fipsc_status fipsc_llama_gguf_load_buffer(const void *bytes, size_t size, const char *name, fipsc_model **out,
@@ -330,5 +351,5 @@ fipsc_status fipsc_llama_gguf_load_buffer(const void *bytes, size_t size, const 
     *out = NULL;
     fipsc_gguf *g;
     fipsc_status st = fipsc_gguf_parse(bytes, size, name, &g, err);
-    return st ? st : load_parsed(g, false, out, err); /* the caller's bytes may go: copy everything */
+    return st ? st : load_parsed(g, false, false, out, err); /* the caller's bytes may go: copy everything */
 }

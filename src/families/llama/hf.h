@@ -63,6 +63,10 @@ fipsc_status fipsc_hf_load_dir(const char *dir, fipsc_model **out, fipsc_error *
  * config.json beside the file (a model.safetensors inside a Hugging Face directory). */
 fipsc_status fipsc_hf_load_safetensors(const char *path, fipsc_model **out, fipsc_error *err);
 
+/* A directory or .safetensors file as the two above, but names and shapes only (see
+ * fipsc_family.load_shapes); a checkpoint with fused projections (Phi-3) is loaded whole. */
+fipsc_status fipsc_hf_load_shapes(const char *path, fipsc_model **out, fipsc_error *err);
+
 /* Finds and parses the configuration that fipsc_hf_load_dir (path a directory) or
  * fipsc_hf_load_safetensors (path a file) would use, without loading weights. Fails with
  * FIPSC_ERR_NOT_FOUND when there is none, FIPSC_ERR_UNSUPPORTED for another architecture. */

@@ -66,9 +66,10 @@ bool fipsc_hf_llama_is_tensor(const char *name, const fipsc_config *cfg)
 }
 
 /* Adds every tensor of the set to m: aligned F32 in place (the set is kept by m), F16/BF16
- * converted. `config_origin` names where the configuration came from, for messages. */
+ * converted; with shapes_only, names and shapes alone (data NULL). `config_origin` names where
+ * the configuration came from, for messages. */
 static fipsc_status add_tensors(fipsc_model *m, const fipsc_st_set *set, const char *config_origin,
-                                fipsc_error *err)
+                                bool shapes_only, fipsc_error *err)
 {
     int n = fipsc_st_set_count(set);
     for (int i = 0; i < n; i++) {
@@ -82,7 +83,8 @@ static fipsc_status add_tensors(fipsc_model *m, const fipsc_st_set *set, const c
                               "%s describes",
                               t->file, t->name, c->arch_name, c->n_layers,
                               c->tie_embeddings ? " and tied embeddings" : "", config_origin);
-        fipsc_status st = fipsc_model_ingest(m, t, FIPSC_ERR_UNSUPPORTED, err);
+        fipsc_status st = shapes_only ? fipsc_model_add_tensor(m, t->name, t->ndim, t->shape, NULL, false, t->dtype, err)
+                                      : fipsc_model_ingest(m, t, FIPSC_ERR_UNSUPPORTED, err);
         if (st) return st;
     }
     return FIPSC_OK;
@@ -90,7 +92,7 @@ static fipsc_status add_tensors(fipsc_model *m, const fipsc_st_set *set, const c
 
 /* Builds the model from an opened set (which it takes over) and a parsed configuration. */
 static fipsc_status build(fipsc_st_set *set, const fipsc_config *cfg, const char *source,
-                          const char *config_origin, fipsc_model **out, fipsc_error *err)
+                          const char *config_origin, bool shapes_only, fipsc_model **out, fipsc_error *err)
 {
     fipsc_model *m = fipsc_model_new();
     if (!m) {
@@ -100,7 +102,7 @@ static fipsc_status build(fipsc_st_set *set, const fipsc_config *cfg, const char
     fipsc_status st = fipsc_model_keep(m, set, close_set, err);
     if (!st) st = fipsc_llama_configure(m, cfg, err);
     if (!st) st = fipsc_model_set_source_path(m, source, err);
-    if (!st) st = add_tensors(m, set, config_origin, err);
+    if (!st) st = add_tensors(m, set, config_origin, shapes_only, err);
     if (!st && cfg->fused_proj) st = fipsc_llama_split_fused(m, err);
     if (!st && (st = fipsc_llama_bind(m, err))) {
         const char *weights = fipsc_st_set_index_path(set);
@@ -143,16 +145,27 @@ fipsc_status fipsc_hf_find_config(const char *path, fipsc_config *cfg, fipsc_err
     return st;
 }
 
-fipsc_status fipsc_hf_load_dir(const char *dir, fipsc_model **out, fipsc_error *err)
+static fipsc_status load_path(const char *path, bool shapes_only, fipsc_model **out, fipsc_error *err)
 {
     *out = NULL;
     char origin[4200];
     fipsc_config cfg;
     fipsc_st_set *set;
-    fipsc_status st = find_config(dir, &cfg, origin, sizeof origin, &set, err);
+    fipsc_status st = find_config(path, &cfg, origin, sizeof origin, &set, err);
     if (st) return st;
-    if (!set && (st = fipsc_st_set_open(dir, &set, err))) return st;
-    return build(set, &cfg, dir, origin, out, err);
+    if (!set && (st = fipsc_st_set_open(path, &set, err))) return st;
+    /* Fused projections are split from their data: those checkpoints load whole. */
+    return build(set, &cfg, path, origin, shapes_only && !cfg.fused_proj, out, err);
+}
+
+fipsc_status fipsc_hf_load_dir(const char *dir, fipsc_model **out, fipsc_error *err)
+{
+    return load_path(dir, false, out, err);
+}
+
+fipsc_status fipsc_hf_load_shapes(const char *path, fipsc_model **out, fipsc_error *err)
+{
+    return load_path(path, true, out, err);
 }
 
 fipsc_status fipsc_hf_load_safetensors(const char *path, fipsc_model **out, fipsc_error *err)
