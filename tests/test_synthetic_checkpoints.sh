@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The synthetic-checkpoint generator (bench/synthetic_llama): one seed gives the same weights as a
+# GGUF file and as a Hugging Face directory sharded like the hub's (fipsc evaluates the directory
+# against the file with KL exactly 0 in BF16), the index names every tensor once, a single-shard
+# directory has model.safetensors, inspect describes it from its headers, and an existing
+# directory is refused.
+set -uo pipefail
+fipsc=$FIPSC_CLI
+gen=$FIPSC_BINARY_DIR/synthetic_llama
+. "$FIPSC_SOURCE_DIR/tests/lib.sh"
+test_begin test_synthetic_checkpoints
+[ -x "$gen" ] || { echo "$gen is missing (a bench/ program of the build)"; exit 1; }
+
+expect 0 "$gen" "$tmp/t.gguf" --shape tiny --type bf16 --seed 3
+expect 0 "$gen" "$tmp/hf" --shape tiny --type bf16 --seed 3 --shard-gb 0.0005
+expect_out "wrote $tmp/hf (9 shards)"
+[ -f "$tmp/hf/model-00009-of-00009.safetensors" ] || fail "shard 9 of 9 missing: $(ls "$tmp/hf")"
+node -e '
+  const ix = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  const names = Object.keys(ix.weight_map), shards = new Set(Object.values(ix.weight_map));
+  // tiny: embeddings, 2 layers of 9 tensors, the final norm (tied head): 20 tensors, BF16
+  if (names.length !== 20 || shards.size !== 9 || ix.metadata.total_size !== 2 * 1707264) {
+    console.error(JSON.stringify({n: names.length, shards: shards.size, size: ix.metadata.total_size}));
+    process.exit(1);
+  }' "$tmp/hf/model.safetensors.index.json" || fail "the index is not the 20 tensors in 9 shards"
+
+expect 0 "$fipsc" sample "$tmp/t.gguf" --n 2 --len 32 --seed 1 -o "$tmp/t.tok"
+expect 0 "$fipsc" eval "$tmp/hf" --ref "$tmp/t.gguf" --corpus "$tmp/t.tok" --json
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  if (r.kl_max !== 0 || r.top1_agreement !== 1) { console.error(JSON.stringify(r)); process.exit(1); }' "$tmp/out" ||
+  fail "the directory and the GGUF file of one seed differ: $(head -c 300 "$tmp/out")"
+
+expect 0 "$fipsc" inspect "$tmp/hf"
+expect_out "parameters: mlp 1056768, attention 393216, embeddings 256000, other 1280, total 1707264"
+
+expect 0 "$gen" "$tmp/one" --shape tiny --layers 1 --type f32
+[ -f "$tmp/one/model.safetensors" ] && [ ! -f "$tmp/one/model.safetensors.index.json" ] ||
+  fail "a single-shard directory should hold model.safetensors only: $(ls "$tmp/one")"
+expect 0 "$fipsc" inspect "$tmp/one"
+expect_out "1 layers"
+
+expect 1 "$gen" "$tmp/one" --shape tiny
+expect_err "cannot create $tmp/one"
+expect 1 "$gen" "$tmp/q" --shape tiny --type q8_0
+expect_err "a Hugging Face directory holds f32, f16 or bf16 tensors"
+test_end
