@@ -3,7 +3,8 @@
 # GGUF file and as a Hugging Face directory sharded like the hub's (fipsc evaluates the directory
 # against the file with KL exactly 0 in BF16), the index names every tensor once, a single-shard
 # directory has model.safetensors, inspect describes it from its headers, and an existing
-# directory is refused.
+# directory is refused. A BF16 checkpoint compressed: bytes count against BF16 (2 per dense
+# parameter, in the report and in inspect alike), and the compressed file says what it replaced.
 set -uo pipefail
 fipsc=$FIPSC_CLI
 gen=$FIPSC_BINARY_DIR/synthetic_llama
@@ -33,6 +34,25 @@ node -e '
 
 expect 0 "$fipsc" inspect "$tmp/hf"
 expect_out "parameters: mlp 1056768, attention 393216, embeddings 256000, other 1280, total 1707264"
+
+# BF16 in, bytes against BF16: block 0 compressed, block 1 kept as BF16
+expect 0 "$fipsc" compress "$tmp/hf" -o "$tmp/c.safetensors" --groups 0-0 --steps 5 --calib-samples 4 \
+  --calib-len 32 --quiet --report "$tmp/c.json"
+expect 0 "$fipsc" inspect --json "$tmp/c.safetensors"
+cp "$tmp/out" "$tmp/c.inspect.json"
+node -e '
+  const fs = require("fs");
+  const [r, ins] = process.argv.slice(1).map(f => JSON.parse(fs.readFileSync(f, "utf8")));
+  const t = r.totals, g = r.groups[0], fp = ins.compression.footprint, problems = [];
+  if (g.dense_bytes !== 2 * g.dense_params) problems.push(`group dense bytes ${g.dense_bytes} for ${g.dense_params} parameters`);
+  if (t.mlp_dense_bytes !== 2 * t.mlp_dense_params) problems.push(`total dense bytes ${t.mlp_dense_bytes}`);
+  if (fp.dense_bytes !== t.mlp_dense_bytes || fp.stored_bytes !== t.mlp_stored_bytes) problems.push(`inspect ${JSON.stringify(fp)}`);
+  // the kept block: 3 matrices of 256 x 688 in BF16, stored as they came
+  if (t.mlp_stored_bytes - g.stored_bytes !== 2 * 3 * 256 * 688) problems.push(`kept block ${t.mlp_stored_bytes - g.stored_bytes} bytes`);
+  const mats = ins.compression.groups[0].matrices;
+  if (mats.length !== 3 || mats.some(m => m.source_dtype !== "BF16")) problems.push(`matrices ${JSON.stringify(mats)}`);
+  if (problems.length) { console.error(problems.join("\n")); process.exit(1); }' "$tmp/c.json" "$tmp/c.inspect.json" ||
+  fail "bytes are not counted against BF16"
 
 expect 0 "$gen" "$tmp/one" --shape tiny --layers 1 --type f32
 [ -f "$tmp/one/model.safetensors" ] && [ ! -f "$tmp/one/model.safetensors.index.json" ] ||

@@ -104,6 +104,10 @@ static cJSON *compression_entry(const fipsc_model *m)
             cJSON_AddNumberToObject(mo, "nnz", (double)fl->nnz);
             cJSON_AddNumberToObject(mo, "sparsity", 1.0 - (double)fl->nnz / ((double)fl->r * fl->f));
             cJSON_AddNumberToObject(mo, "bytes", (double)fipsc_factored_v_bytes(fl));
+            /* what a kept entry costs (values, indices, pointers), and what a dense entry did */
+            cJSON_AddNumberToObject(mo, "bytes_per_kept_entry",
+                                    fl->nnz > 0 ? (double)fipsc_factored_v_bytes(fl) / (double)fl->nnz : 0.0);
+            cJSON_AddStringToObject(mo, "source_dtype", fipsc_dtype_name(fl->source_dtype));
             cJSON_AddItemToArray(mats, mo);
         }
         cJSON_AddItemToArray(groups, go);

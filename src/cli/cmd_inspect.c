@@ -80,11 +80,14 @@ static void print_compression(const cJSON *c)
                cJSON_GetStringValue(cJSON_GetObjectItem(g, "basis")),
                cJSON_GetStringValue(cJSON_GetObjectItem(g, "method")), storage);
         cJSON_ArrayForEach(mt, cJSON_GetObjectItem(g, "matrices"))
-            printf("    %-40s %-4s %-11s f %lld, nnz %lld, sparsity %.4f, %lld bytes\n",
+            printf("    %-40s %-4s %-11s f %lld, nnz %lld, sparsity %.4f, %lld bytes (%.2f per kept entry; "
+                   "dense %s)\n",
                    cJSON_GetStringValue(cJSON_GetObjectItem(mt, "weight")),
                    cJSON_GetStringValue(cJSON_GetObjectItem(mt, "role")),
                    cJSON_GetStringValue(cJSON_GetObjectItem(mt, "orientation")), num(mt, "f"), num(mt, "nnz"),
-                   cJSON_GetNumberValue(cJSON_GetObjectItem(mt, "sparsity")), num(mt, "bytes"));
+                   cJSON_GetNumberValue(cJSON_GetObjectItem(mt, "sparsity")), num(mt, "bytes"),
+                   cJSON_GetNumberValue(cJSON_GetObjectItem(mt, "bytes_per_kept_entry")),
+                   cJSON_GetStringValue(cJSON_GetObjectItem(mt, "source_dtype")));
     }
 }
 

@@ -75,6 +75,9 @@ fipsc_status compress_group_run(const fipsc_fips_group *g, const fipsc_group_pla
 fipsc_status compress_group_describe(const fipsc_model *m, fipsc_block_range blocks,
                                      fipsc_fips_group *g, fipsc_mlp **mlps_out, fipsc_error *err);
 
+/* The bytes of g's MLP weights in their source dtypes (plan.c). */
+int64_t compress_group_dense_bytes(const fipsc_model *m, const fipsc_fips_group *g);
+
 /* Weights the magnitude baseline keeps of a matrix of `total`: floor(budget·total), so that no
  * matrix exceeds the budget (as the floor in the rank formulas); a hair of tolerance makes
  * 0.6·10 count as 6. */

@@ -498,15 +498,22 @@ fipsc_status fipsc_compress_run_checkpointed(fipsc_model *m, const fipsc_calibra
         rep->mlp_kept_params += gr->kept_params;
         rep->mlp_stored_bytes += gr->stored_bytes;
     }
+    /* Bytes in each weight's source dtype (BF16 against BF16): compressed groups as planned, other
+     * blocks as the file keeps them. */
+    for (int k = 0; k < rep->n_groups; k++) rep->mlp_dense_bytes += rep->groups[k].plan.dense_bytes;
     for (int l = 0; l < m->n_mlps; l++) {
         int64_t dense = fipsc_mlp_dense_params(m->mlps[l]);
         rep->mlp_dense_params += dense;
-        if (!in_group[l]) {
-            rep->mlp_kept_params += dense;
-            rep->mlp_stored_bytes += dense * 4;
-        }
+        if (in_group[l]) continue;
+        const fipsc_mlp *mlp = m->mlps[l];
+        const fipsc_linear *lins[3] = {mlp->kind == FIPSC_MLP_GATED ? &mlp->gate : NULL, &mlp->up, &mlp->down};
+        int64_t bytes = 0;
+        for (int q = 0; q < 3; q++)
+            if (lins[q]) bytes += (int64_t)fipsc_model_weight_item_bytes(m, lins[q]->weight_name) * lins[q]->out * lins[q]->in;
+        rep->mlp_kept_params += dense;
+        rep->mlp_stored_bytes += bytes;
+        rep->mlp_dense_bytes += bytes;
     }
-    rep->mlp_dense_bytes = rep->mlp_dense_params * 4;
     free(in_group);
     *report = rep;
     return FIPSC_OK;

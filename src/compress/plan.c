@@ -199,8 +199,21 @@ static bool has_nm(const fipsc_compress_options *o)
     return o->nm_m > 0;
 }
 
+/* The bytes of g's MLP weights where they come from: each at its source dtype's size (BF16
+ * against BF16, fipsc_model_weight_item_bytes), as inspect counts them. */
+int64_t compress_group_dense_bytes(const fipsc_model *m, const fipsc_fips_group *g)
+{
+    int64_t bytes = 0;
+    for (int i = 0; i < g->n_matrices; i++) {
+        const fipsc_fips_matrix *mx = &g->matrices[i];
+        const fipsc_linear *lin = fipsc_mlp_slot(&g->mlps[mx->mlp], mx->role);
+        bytes += (int64_t)fipsc_model_weight_item_bytes(m, lin->weight_name) * g->d * mx->cols;
+    }
+    return bytes;
+}
+
 /* Predicts the plan of one group described by g. */
-static fipsc_status plan_group(const fipsc_fips_group *g, const fipsc_compress_options *o,
+static fipsc_status plan_group(const fipsc_model *m, const fipsc_fips_group *g, const fipsc_compress_options *o,
                                fipsc_group_plan *pl, fipsc_error *err)
 {
     const int d = g->d, n = g->n_matrices;
@@ -216,7 +229,7 @@ static fipsc_status plan_group(const fipsc_fips_group *g, const fipsc_compress_o
     pl->P = g->P;
     pl->n_matrices = n;
     pl->dense_params = (int64_t)d * g->P;
-    pl->dense_bytes = pl->dense_params * 4;
+    pl->dense_bytes = compress_group_dense_bytes(m, g);
     const bool nm = has_nm(o);
     const int u_bytes = (int)fipsc_dtype_size(o->u_dtype);
     fipsc_status st = FIPSC_OK;
@@ -344,7 +357,7 @@ fipsc_status fipsc_compress_plan(const fipsc_model *m, const fipsc_compress_opti
         fipsc_mlp *mlps;
         plans[k].blocks = ranges[k];
         if ((st = compress_group_describe(m, ranges[k], &g, &mlps, err))) break;
-        if ((st = plan_group(&g, o, &plans[k], err)))
+        if ((st = plan_group(m, &g, o, &plans[k], err)))
             fipsc_fail_context(err, "group %d (blocks %d-%d): ", k, ranges[k].first, ranges[k].last);
         fipsc_fips_group_free(&g);
         free(mlps);

@@ -114,6 +114,11 @@ fipsc_status fipsc_model_attach_group(fipsc_model *m, const fipsc_group_spec *g,
         st = fipsc_v_stored_from_dense(g->storage, g->r, f, gm->V, f, g->nm_n, g->nm_m,
                                        slot->weight_name, &v, err);
         if (!st) st = fipsc_factored_new(slot->weight_name, gm->layer, gm->role, group, &v, &fls[i], err);
+        if (!st) { /* the dtype of the weight it replaces, which its dense bytes count */
+            const fipsc_tensor *t = fipsc_model_find(m, slot->weight_name);
+            fls[i]->source_dtype = t && (t->source_dtype == FIPSC_F16 || t->source_dtype == FIPSC_BF16) ? t->source_dtype
+                                                                                                   : FIPSC_F32;
+        }
         if (st) fipsc_fail_context(err, "attach: ");
     }
     if (st) {
@@ -207,12 +212,15 @@ fipsc_mlp_footprint fipsc_model_mlp_footprint(const fipsc_model *m)
             if (!lin) continue;
             long long dense = (long long)lin->out * lin->in;
             fp.dense_params += dense;
+            /* Bytes count in the dtype each weight came in (BF16 against BF16), as stored. */
             if (lin->factored) {
                 fp.kept_params += lin->factored->nnz;
                 fp.stored_bytes += fipsc_factored_v_bytes(lin->factored);
+                fp.dense_bytes += (long long)fipsc_dtype_size(lin->factored->source_dtype) * dense;
             } else {
                 fp.kept_params += dense;
-                fp.stored_bytes += 4 * dense;
+                fp.stored_bytes += fipsc_model_weight_item_bytes(m, lin->weight_name) * dense;
+                fp.dense_bytes += fipsc_model_weight_item_bytes(m, lin->weight_name) * dense;
             }
         }
     }
@@ -222,6 +230,5 @@ fipsc_mlp_footprint fipsc_model_mlp_footprint(const fipsc_model *m)
         fp.kept_params += (long long)g->d * g->r;
         fp.stored_bytes += (long long)fipsc_dtype_size(g->u_dtype) * g->d * g->r;
     }
-    fp.dense_bytes = 4 * fp.dense_params;
     return fp;
 }

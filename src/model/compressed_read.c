@@ -38,6 +38,7 @@ typedef struct rd_matrix {
     int out, in, f;
     int64_t nnz;
     double sparsity;
+    fipsc_dtype source_dtype; /* optional "source_dtype": F32 (absent), F16 or BF16 */
 } rd_matrix;
 
 typedef struct rd_group {
@@ -154,6 +155,12 @@ static fipsc_status parse_matrix(const char *path, const char *where, const cJSO
         return LAYOUT_FAIL("%s: __metadata__ %s: %s.sparsity must be 1 - nnz/(rank·f) = %.9g", path,
                            CF_KEY_LAYOUT, where, expect);
     mt->sparsity = sp->valuedouble;
+    const cJSON *src = cJSON_GetObjectItemCaseSensitive(o, "source_dtype");
+    mt->source_dtype = FIPSC_F32;
+    if (src && !(cJSON_IsString(src) && fipsc_dtype_parse(src->valuestring, &mt->source_dtype) &&
+                 (mt->source_dtype == FIPSC_F16 || mt->source_dtype == FIPSC_BF16)))
+        return LAYOUT_FAIL("%s: __metadata__ %s: %s.source_dtype must be \"F16\" or \"BF16\" (absent: F32)", path,
+                           CF_KEY_LAYOUT, where);
     /* the stored-entry count each storage implies */
     if (g->storage == FIPSC_V_DENSE && nnz != (long long)g->r * f)
         return LAYOUT_FAIL("%s: __metadata__ %s: %s.nnz is %lld but dense storage holds rank·f = %lld", path,
@@ -470,9 +477,10 @@ static fipsc_status read_groups(fipsc_model *m, const fipsc_st_file *f, const ch
             fipsc_v_stored v;
             if ((st = read_v(f, path, rg, mt, &v, err))) return st;
             fipsc_factored_linear *fl;
-            if ((st = fipsc_factored_new(mt->weight, mt->layer, mt->role, g, &v, &fl, err)) ||
-                (st = fipsc_model_register_factored(m, fl, err)))
+            if ((st = fipsc_factored_new(mt->weight, mt->layer, mt->role, g, &v, &fl, err)))
                 return fipsc_fail_context(err, "%s: ", path);
+            fl->source_dtype = mt->source_dtype;
+            if ((st = fipsc_model_register_factored(m, fl, err))) return fipsc_fail_context(err, "%s: ", path);
         }
     }
     return FIPSC_OK;

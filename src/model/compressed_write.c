@@ -62,6 +62,8 @@ static cJSON *matrix_json(const fipsc_factored_linear *fl)
     cJSON_AddNumberToObject(o, "f", fl->f);
     cJSON_AddNumberToObject(o, "nnz", (double)fl->nnz);
     cJSON_AddNumberToObject(o, "sparsity", 1.0 - (double)fl->nnz / ((double)fl->r * fl->f));
+    /* the dtype of the dense weight it replaced, for byte counts (absent: F32) */
+    if (fl->source_dtype != FIPSC_F32) cJSON_AddStringToObject(o, "source_dtype", fipsc_dtype_name(fl->source_dtype));
     return o;
 }
 

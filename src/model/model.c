@@ -102,6 +102,12 @@ fipsc_status fipsc_model_add_tensor(fipsc_model *m, const char *name, int ndim,
     return FIPSC_OK;
 }
 
+int fipsc_model_weight_item_bytes(const fipsc_model *m, const char *name)
+{
+    const fipsc_tensor *t = name ? fipsc_model_find(m, name) : NULL;
+    return t && (t->source_dtype == FIPSC_F16 || t->source_dtype == FIPSC_BF16) ? 2 : 4;
+}
+
 const fipsc_tensor *fipsc_model_find(const fipsc_model *m, const char *name)
 {
     /* Linear scan: models have at most a few thousand tensors and lookups happen at bind time. */

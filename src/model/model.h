@@ -70,6 +70,10 @@ fipsc_status fipsc_model_add_tensor(fipsc_model *m, const char *name, int ndim,
 /* The tensor called name, or NULL. */
 const fipsc_tensor *fipsc_model_find(const fipsc_model *m, const char *name);
 
+/* Bytes per value a model's weight takes where it is stored: 2 for a tensor that came as F16 or
+ * BF16 (the compressed writer keeps that dtype), else 4; 4 for a name the model lacks. */
+int fipsc_model_weight_item_bytes(const fipsc_model *m, const char *name);
+
 /* Removes the tensor called name, freeing its name and the data the model owns. Views pointing
  * at it must be rebound. FIPSC_ERR_NOT_FOUND when there is no such tensor. */
 fipsc_status fipsc_model_remove_tensor(fipsc_model *m, const char *name, fipsc_error *err);

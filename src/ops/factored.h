@@ -120,6 +120,8 @@ typedef struct fipsc_factored_linear {
     int d, r, f;
     const fipsc_compressed_group *group; /* U and the storage */
     int64_t nnz;             /* stored entries of V (see fipsc_v_stored) */
+    fipsc_dtype source_dtype; /* how the dense weight it replaced was stored at its source (F32, F16
+                                 or BF16): what its dense bytes count (F32 when unknown) */
 
     /* kernel layout */
     fipsc_v_layout layout;
