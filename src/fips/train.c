@@ -473,8 +473,9 @@ static fipsc_status consider(selection *sel, const fipsc_fips_group *g, fipsc_fi
     if (st) return st;
     sel->evaluations++;
     if (last) sel->last_score = score;
-    /* Ties keep the later iterate: it is the one training would have returned anyway. */
-    if (candidate && !(score > sel->best_score)) {
+    /* Ties keep the later iterate: it is the one training would have returned anyway; a score
+     * that is not finite is never the best. */
+    if (candidate && isfinite(score) && !(score > sel->best_score)) {
         if (!last && (st = fips_snapshot_take(&sel->best, F, err))) return st;
         sel->best_score = score;
         sel->best_step = steps_before + t;
