@@ -27,13 +27,16 @@ void compress_part_free(compress_part *p);
 
 /* What a method made of one group: the parts to attach, and per matrix of the FiPS group
  * description (MLP by MLP: gate, up, down) its dense reconstruction in model orientation
- * [out, in]; `before` holds the reconstructions before training (fips only, else NULL). */
+ * [out, in]; for fips, the output errors before training (of the initialisation pruned to the
+ * final mask) over all calibration rows and over the held-out ones, measured before training so
+ * that its reconstruction need not be held through it (NULL otherwise). */
 typedef struct compress_outcome {
     int n_parts;
     compress_part *parts;
     int n_matrices;
     float **recon;       /* [n_matrices] */
-    float **before;      /* [n_matrices] or NULL */
+    double *before_err;  /* [n_mlps] or NULL */
+    double *before_holdout_err; /* [n_mlps] (NaN: no held-out rows) or NULL */
     int rank;            /* shared / per-matrix rank actually used */
     int64_t *nnz;        /* [n_matrices]: kept entries of each V_i */
     double final_loss;   /* NaN without training */
@@ -77,6 +80,11 @@ fipsc_status compress_group_describe(const fipsc_model *m, fipsc_block_range blo
 
 /* The bytes of g's MLP weights in their source dtypes (plan.c). */
 int64_t compress_group_dense_bytes(const fipsc_model *m, const fipsc_fips_group *g);
+
+/* ‖ŷ − y‖_F/‖y‖_F of MLP j of g over the rows calib, with its weights replaced by the
+ * reconstructions w[first_matrix[j] ..] (model orientation) (pipeline.c). */
+fipsc_status compress_output_error(const fipsc_fips_group *g, int j, float *const *w,
+                                   const fipsc_fips_calib *calib, double *out, fipsc_error *err);
 
 /* Weights the magnitude baseline keeps of a matrix of `total`: floor(budget·total), so that no
  * matrix exceeds the budget (as the floor in the rank formulas); a hair of tolerance makes

@@ -45,7 +45,8 @@ void compress_outcome_free(compress_outcome *o)
     for (int k = 0; k < o->n_parts; k++) compress_part_free(&o->parts[k]);
     free(o->parts);
     free_matrix_list(o->recon, o->n_matrices);
-    free_matrix_list(o->before, o->n_matrices);
+    free(o->before_err);
+    free(o->before_holdout_err);
     free(o->nnz);
     memset(o, 0, sizeof *o);
 }
@@ -222,6 +223,27 @@ static bool has_rows(const fipsc_fips_group *g, const fipsc_fips_calib *rows)
     return false;
 }
 
+/* The initialisation's output errors per MLP over all calibration rows (the training rows and,
+ * right after them in the same arrays, the held-out ones) and over the held-out rows alone. */
+static fipsc_status before_errors(const fipsc_fips_group *g, float **before, const fipsc_fips_calib *train,
+                                  const fipsc_fips_calib *holdout, compress_outcome *out, fipsc_error *err)
+{
+    out->before_err = malloc((size_t)g->n_mlps * sizeof *out->before_err);
+    out->before_holdout_err = malloc((size_t)g->n_mlps * sizeof *out->before_holdout_err);
+    if (!out->before_err || !out->before_holdout_err) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
+    fipsc_status st = FIPSC_OK;
+    for (int j = 0; j < g->n_mlps && !st; j++) {
+        const int64_t h = holdout ? holdout[j].n : 0;
+        if (h > 0 && holdout[j].x != train[j].x + train[j].n * g->d)
+            return fipsc_fail(err, FIPSC_ERR_INTERNAL, "held-out rows of MLP %d do not follow its training rows", j);
+        const fipsc_fips_calib all = {train[j].n + h, train[j].x, train[j].y};
+        out->before_holdout_err[j] = NAN;
+        st = compress_output_error(g, j, before, &all, &out->before_err[j], err);
+        if (!st && h > 0) st = compress_output_error(g, j, before, &holdout[j], &out->before_holdout_err[j], err);
+    }
+    return st;
+}
+
 /* fips, fips-init and shared-svd: one shared basis for the whole group.
  *
  * fips keeps the best of what it saw, judged on the held-out rows (or, with none, on the training
@@ -245,12 +267,15 @@ static fipsc_status run_shared(const fipsc_fips_group *g, const fipsc_group_plan
          * reconstruction and score now, and the copy freed before training (at scale it is as
          * large as the factors; when it wins, it is computed again, to the same bits). */
         fipsc_fips_factors F0 = {0};
+        float **before = NULL;
         if (!(st = copy_factors(&F, &F0, err))) {
-            if (!(out->before = alloc_matrix_list(g)))
+            if (!(before = alloc_matrix_list(g)))
                 st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
             if (!st) st = prune_final(g, &F0, o, err);
-            if (!st) st = reconstruct(g, &F0, out->before, err);
+            if (!st) st = reconstruct(g, &F0, before, err);
         }
+        if (!st) st = before_errors(g, before, calib, holdout, out, err);
+        free_matrix_list(before, g->n_matrices);
         const bool held_out = has_rows(g, holdout);
         const fipsc_fips_calib *judge = held_out ? holdout : calib;
         if (!st) st = fipsc_fips_holdout_score(g, &F0, judge, &out->score_init, err);

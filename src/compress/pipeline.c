@@ -51,10 +51,8 @@ static double relative_error(const float *a, const float *b, int64_t n)
     return den > 0.0 ? sqrt(num / den) : (num > 0.0 ? INFINITY : 0.0);
 }
 
-/* ‖ŷ − y‖_F/‖y‖_F of MLP j of g over its calibration rows, with its weights replaced by the
- * reconstructions w[first_matrix[j] ..] (model orientation). */
-static fipsc_status output_error(const fipsc_fips_group *g, int j, float *const *w,
-                                 const fipsc_fips_calib *calib, double *out, fipsc_error *err)
+fipsc_status compress_output_error(const fipsc_fips_group *g, int j, float *const *w,
+                                   const fipsc_fips_calib *calib, double *out, fipsc_error *err)
 {
     fipsc_mlp mlp = g->mlps[j];
     for (int i = g->first_matrix[j]; i < g->first_matrix[j + 1]; i++)
@@ -132,12 +130,13 @@ static fipsc_status measure_group(const fipsc_fips_group *g, const fipsc_group_p
         m->out_err_before = m->holdout_err_before = m->holdout_err_after = NAN;
         /* Output errors over every calibration row (as for the untrained methods), and over the
          * held-out ones alone. */
-        if (oc->before) st = output_error(g, j, oc->before, &calib[j], &m->out_err_before, err);
-        if (!st) st = output_error(g, j, oc->recon, &calib[j], &m->out_err_after, err);
-        if (!st && holdout[j].n > 0 && oc->before)
-            st = output_error(g, j, oc->before, &holdout[j], &m->holdout_err_before, err);
+        if (oc->before_err) { /* measured by the method before training (it drops the matrices) */
+            m->out_err_before = oc->before_err[j];
+            m->holdout_err_before = oc->before_holdout_err[j];
+        }
+        if (!st) st = compress_output_error(g, j, oc->recon, &calib[j], &m->out_err_after, err);
         if (!st && holdout[j].n > 0)
-            st = output_error(g, j, oc->recon, &holdout[j], &m->holdout_err_after, err);
+            st = compress_output_error(g, j, oc->recon, &holdout[j], &m->holdout_err_after, err);
     }
     if (st) return st;
 
