@@ -78,9 +78,6 @@ fipsc_status compress_group_run(const fipsc_fips_group *g, const fipsc_group_pla
 fipsc_status compress_group_describe(const fipsc_model *m, fipsc_block_range blocks,
                                      fipsc_fips_group *g, fipsc_mlp **mlps_out, fipsc_error *err);
 
-/* The bytes of g's MLP weights in their source dtypes (plan.c). */
-int64_t compress_group_dense_bytes(const fipsc_model *m, const fipsc_fips_group *g);
-
 /* ‖ŷ − y‖_F/‖y‖_F of MLP j of g over the rows calib, with its weights replaced by the
  * reconstructions w[first_matrix[j] ..] (model orientation) (pipeline.c). */
 fipsc_status compress_output_error(const fipsc_fips_group *g, int j, float *const *w,

@@ -504,11 +504,7 @@ fipsc_status fipsc_compress_run_checkpointed(fipsc_model *m, const fipsc_calibra
         int64_t dense = fipsc_mlp_dense_params(m->mlps[l]);
         rep->mlp_dense_params += dense;
         if (in_group[l]) continue;
-        const fipsc_mlp *mlp = m->mlps[l];
-        const fipsc_linear *lins[3] = {mlp->kind == FIPSC_MLP_GATED ? &mlp->gate : NULL, &mlp->up, &mlp->down};
-        int64_t bytes = 0;
-        for (int q = 0; q < 3; q++)
-            if (lins[q]) bytes += (int64_t)fipsc_model_weight_item_bytes(m, lins[q]->weight_name) * lins[q]->out * lins[q]->in;
+        const int64_t bytes = fipsc_model_mlp_weight_bytes(m, m->mlps[l]);
         rep->mlp_kept_params += dense;
         rep->mlp_stored_bytes += bytes;
         rep->mlp_dense_bytes += bytes;

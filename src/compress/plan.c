@@ -199,19 +199,6 @@ static bool has_nm(const fipsc_compress_options *o)
     return o->nm_m > 0;
 }
 
-/* The bytes of g's MLP weights where they come from: each at its source dtype's size (BF16
- * against BF16, fipsc_model_weight_item_bytes), as inspect counts them. */
-int64_t compress_group_dense_bytes(const fipsc_model *m, const fipsc_fips_group *g)
-{
-    int64_t bytes = 0;
-    for (int i = 0; i < g->n_matrices; i++) {
-        const fipsc_fips_matrix *mx = &g->matrices[i];
-        const fipsc_linear *lin = fipsc_mlp_slot(&g->mlps[mx->mlp], mx->role);
-        bytes += (int64_t)fipsc_model_weight_item_bytes(m, lin->weight_name) * g->d * mx->cols;
-    }
-    return bytes;
-}
-
 /* Predicts the plan of one group described by g. */
 static fipsc_status plan_group(const fipsc_model *m, const fipsc_fips_group *g, const fipsc_compress_options *o,
                                fipsc_group_plan *pl, fipsc_error *err)
@@ -229,7 +216,8 @@ static fipsc_status plan_group(const fipsc_model *m, const fipsc_fips_group *g, 
     pl->P = g->P;
     pl->n_matrices = n;
     pl->dense_params = (int64_t)d * g->P;
-    pl->dense_bytes = compress_group_dense_bytes(m, g);
+    pl->dense_bytes = 0; /* in the dtypes the weights came in (BF16 against BF16), as inspect counts */
+    for (int j = 0; j < g->n_mlps; j++) pl->dense_bytes += fipsc_model_mlp_weight_bytes(m, &g->mlps[j]);
     const bool nm = has_nm(o);
     const int u_bytes = (int)fipsc_dtype_size(o->u_dtype);
     fipsc_status st = FIPSC_OK;

@@ -116,8 +116,7 @@ fipsc_status fipsc_model_attach_group(fipsc_model *m, const fipsc_group_spec *g,
         if (!st) st = fipsc_factored_new(slot->weight_name, gm->layer, gm->role, group, &v, &fls[i], err);
         if (!st) { /* the dtype of the weight it replaces, which its dense bytes count */
             const fipsc_tensor *t = fipsc_model_find(m, slot->weight_name);
-            fls[i]->source_dtype = t && (t->source_dtype == FIPSC_F16 || t->source_dtype == FIPSC_BF16) ? t->source_dtype
-                                                                                                   : FIPSC_F32;
+            fls[i]->source_dtype = t ? fipsc_tensor_stored_dtype(t) : FIPSC_F32;
         }
         if (st) fipsc_fail_context(err, "attach: ");
     }
@@ -219,8 +218,8 @@ fipsc_mlp_footprint fipsc_model_mlp_footprint(const fipsc_model *m)
                 fp.dense_bytes += (long long)fipsc_dtype_size(lin->factored->source_dtype) * dense;
             } else {
                 fp.kept_params += dense;
-                fp.stored_bytes += fipsc_model_weight_item_bytes(m, lin->weight_name) * dense;
-                fp.dense_bytes += fipsc_model_weight_item_bytes(m, lin->weight_name) * dense;
+                fp.stored_bytes += fipsc_model_linear_weight_bytes(m, lin);
+                fp.dense_bytes += fipsc_model_linear_weight_bytes(m, lin);
             }
         }
     }

@@ -194,7 +194,7 @@ static fipsc_status add_everything(fipsc_st_writer *w, const fipsc_model *m, fip
     fipsc_status st;
     for (int i = 0; i < m->n_tensors; i++) {
         const fipsc_tensor *t = &m->tensors[i];
-        fipsc_dtype dt = t->source_dtype == FIPSC_F16 || t->source_dtype == FIPSC_BF16 ? t->source_dtype : FIPSC_F32;
+        fipsc_dtype dt = fipsc_tensor_stored_dtype(t);
         if ((st = check_values(t->name, t->data, fipsc_shape_numel(t->ndim, t->shape), dt, err))) return st;
         if ((st = fipsc_st_writer_add_f32_as(w, t->name, dt, t->ndim, t->shape, t->data, err))) return st;
     }

@@ -102,10 +102,24 @@ fipsc_status fipsc_model_add_tensor(fipsc_model *m, const char *name, int ndim,
     return FIPSC_OK;
 }
 
-int fipsc_model_weight_item_bytes(const fipsc_model *m, const char *name)
+fipsc_dtype fipsc_tensor_stored_dtype(const fipsc_tensor *t)
 {
-    const fipsc_tensor *t = name ? fipsc_model_find(m, name) : NULL;
-    return t && (t->source_dtype == FIPSC_F16 || t->source_dtype == FIPSC_BF16) ? 2 : 4;
+    return t->source_dtype == FIPSC_F16 || t->source_dtype == FIPSC_BF16 ? t->source_dtype : FIPSC_F32;
+}
+
+int64_t fipsc_model_linear_weight_bytes(const fipsc_model *m, const fipsc_linear *lin)
+{
+    const fipsc_tensor *t = lin->weight_name ? fipsc_model_find(m, lin->weight_name) : NULL;
+    return (int64_t)(t ? fipsc_dtype_size(fipsc_tensor_stored_dtype(t)) : 4) * lin->out * lin->in;
+}
+
+int64_t fipsc_model_mlp_weight_bytes(const fipsc_model *m, const fipsc_mlp *mlp)
+{
+    const fipsc_linear *lins[3] = {mlp->kind == FIPSC_MLP_GATED ? &mlp->gate : NULL, &mlp->up, &mlp->down};
+    int64_t bytes = 0;
+    for (int q = 0; q < 3; q++)
+        if (lins[q]) bytes += fipsc_model_linear_weight_bytes(m, lins[q]);
+    return bytes;
 }
 
 const fipsc_tensor *fipsc_model_find(const fipsc_model *m, const char *name)

@@ -70,9 +70,14 @@ fipsc_status fipsc_model_add_tensor(fipsc_model *m, const char *name, int ndim,
 /* The tensor called name, or NULL. */
 const fipsc_tensor *fipsc_model_find(const fipsc_model *m, const char *name);
 
-/* Bytes per value a model's weight takes where it is stored: 2 for a tensor that came as F16 or
- * BF16 (the compressed writer keeps that dtype), else 4; 4 for a name the model lacks. */
-int fipsc_model_weight_item_bytes(const fipsc_model *m, const char *name);
+/* The dtype a tensor is stored in when fipsc writes it, and what its bytes count in: F16 or BF16
+ * when it came so, else F32. */
+fipsc_dtype fipsc_tensor_stored_dtype(const fipsc_tensor *t);
+
+/* Bytes of a linear's dense weight of model m in its stored dtype (fipsc_tensor_stored_dtype; 4
+ * bytes per value for a weight the model holds no tensor for), and of an MLP's dense weights. */
+int64_t fipsc_model_linear_weight_bytes(const fipsc_model *m, const fipsc_linear *lin);
+int64_t fipsc_model_mlp_weight_bytes(const fipsc_model *m, const fipsc_mlp *mlp);
 
 /* Removes the tensor called name, freeing its name and the data the model owns. Views pointing
  * at it must be rebound. FIPSC_ERR_NOT_FOUND when there is no such tensor. */

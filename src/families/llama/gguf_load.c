@@ -204,14 +204,21 @@ static fipsc_status config_from_gguf(const fipsc_gguf *g, const gguf_arch *a, fi
 }
 
 /* Adds the GGUF tensor gname as the model tensor hfname, [out, in] = ne {in, out}, converted
- * to float32 (q/k rows back into the Hugging Face order when the architecture permutes them). */
+ * to float32 (q/k rows back into the Hugging Face order when the architecture permutes them);
+ * with shapes_only, its name, shape and dtype alone (no data). */
 static fipsc_status add_from_gguf(fipsc_model *m, const fipsc_gguf *g, const fipsc_gguf_tensor *t, const char *hfname,
-                                  bool rope, int head_dim, float offset, bool borrow, fipsc_error *err)
+                                  bool rope, int head_dim, float offset, bool borrow, bool shapes_only,
+                                  fipsc_error *err)
 {
     const int64_t numel = t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
     if (t->n_dims > 2)
         return fipsc_fail(err, FIPSC_ERR_SHAPE, "%s: tensor '%s' has %d dimensions (expected 1 or 2)", g->origin,
                           t->name, t->n_dims);
+    fipsc_dtype src = t->type == FIPSC_GGML_F16 ? FIPSC_F16 : t->type == FIPSC_GGML_BF16 ? FIPSC_BF16 : FIPSC_F32;
+    if (shapes_only) {
+        int64_t shape[2] = {t->n_dims == 2 ? t->ne[1] : t->ne[0], t->ne[0]};
+        return fipsc_model_add_tensor(m, hfname, t->n_dims, shape, NULL, false, src, err);
+    }
     if (borrow && t->type == FIPSC_GGML_F32 && !rope && offset == 0.0f && (uintptr_t)t->data % sizeof(float) == 0) {
         /* used in place from the read-only map, which the model keeps (no copy, no memory) */
         int64_t shape[2] = {t->n_dims == 2 ? t->ne[1] : t->ne[0], t->ne[0]};
@@ -241,7 +248,6 @@ static fipsc_status add_from_gguf(fipsc_model *m, const fipsc_gguf *g, const fip
         return st;
     }
     int64_t shape[2] = {rows, cols};
-    fipsc_dtype src = t->type == FIPSC_GGML_F16 ? FIPSC_F16 : t->type == FIPSC_GGML_BF16 ? FIPSC_BF16 : FIPSC_F32;
     return fipsc_model_add_tensor(m, hfname, t->n_dims, shape, data, true, src, err);
 }
 
@@ -263,17 +269,8 @@ static fipsc_status load_tensors(fipsc_model *m, const fipsc_gguf *g, const gguf
             return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
                               "%s: tensor '%s' is not one of the %s architecture's tensors that fipsc computes",
                               g->origin, t->name, a->name);
-        fipsc_status st;
-        if (shapes_only) {
-            int64_t shape[2] = {t->n_dims == 2 ? t->ne[1] : t->ne[0], t->ne[0]};
-            fipsc_dtype src = t->type == FIPSC_GGML_F16 ? FIPSC_F16 : t->type == FIPSC_GGML_BF16 ? FIPSC_BF16 : FIPSC_F32;
-            st = t->n_dims > 2 ? fipsc_fail(err, FIPSC_ERR_SHAPE, "%s: tensor '%s' has %d dimensions (expected 1 or 2)",
-                                            g->origin, t->name, t->n_dims)
-                               : fipsc_model_add_tensor(m, hf, t->n_dims, shape, NULL, false, src, err);
-        } else {
-            st = add_from_gguf(m, g, t, hf, rope, c->head_dim, a->gemma && llama_gguf_is_norm(hf) ? -1.0f : 0.0f, borrow,
-                               err);
-        }
+        fipsc_status st = add_from_gguf(m, g, t, hf, rope, c->head_dim,
+                                        a->gemma && llama_gguf_is_norm(hf) ? -1.0f : 0.0f, borrow, shapes_only, err);
         if (st) return st;
     }
     return FIPSC_OK;
