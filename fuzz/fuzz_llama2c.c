@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     REQUIRE(c->dim == h[0] && c->hidden_dim == h[1] && c->n_layers == h[2]);
     REQUIRE(c->n_heads == h[3] && c->n_kv_heads == h[4] && c->max_seq_len == h[6]);
     REQUIRE(c->vocab_size == (h[5] < 0 ? -h[5] : h[5]) && c->tie_embeddings == (h[5] > 0));
-    REQUIRE(m->n_mlps == c->n_layers && fipsc_model_llama(m)->tok_embeddings && fipsc_model_llama(m)->lm_head && fipsc_model_llama(m)->final_norm);
+    REQUIRE(m->n_mlps == c->n_layers && fipsc_linear_is_dense(&fipsc_model_llama(m)->tok_embeddings) && fipsc_linear_is_dense(&fipsc_model_llama(m)->lm_head) && fipsc_model_llama(m)->final_norm);
     fipsc_model_free(m);
     return 0;
 }

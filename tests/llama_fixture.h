@@ -148,7 +148,7 @@ static inline void naive_forward(const fipsc_model *m, const int32_t *tokens, in
     double *o = malloc(sizeof(double) * d), *g = malloc(sizeof(double) * c->hidden_dim);
     double *u = malloc(sizeof(double) * c->hidden_dim), *sc = malloc(sizeof(double) * len);
     for (int t = 0; t < len; t++)
-        for (int i = 0; i < d; i++) x[(size_t)t * d + i] = view->tok_embeddings[(size_t)tokens[t] * d + i];
+        for (int i = 0; i < d; i++) x[(size_t)t * d + i] = view->tok_embeddings.w[(size_t)tokens[t] * d + i];
     for (int l = 0; l < c->n_layers; l++) {
         const fipsc_llama_layer *L = &view->layers[l];
         for (int t = 0; t < len; t++) {
@@ -193,10 +193,9 @@ static inline void naive_forward(const fipsc_model *m, const int32_t *tokens, in
             }
         }
     }
-    fipsc_linear head = {.out = c->vocab_size, .in = d, .w = view->lm_head};
     for (int t = 0; t < len; t++) {
         naive_rmsnorm(x + (size_t)t * d, view->final_norm, xn, d, c->norm_eps);
-        naive_linear(&head, xn, logits + (size_t)t * c->vocab_size);
+        naive_linear(&view->lm_head, xn, logits + (size_t)t * c->vocab_size);
     }
     free(x); free(xn); free(K); free(Vv); free(Q); free(att); free(o); free(g); free(u); free(sc);
 }

@@ -7,6 +7,10 @@
 
 #include "families/llama/llama2c.h"
 #include "families/llama/llama.h"
+#include "families/llama/runtime.h"
+#include "compress/calibration.h"
+#include "compress/compress.h"
+#include "formats/corpus.h"
 #include "families/registry.h"
 #include "core/file.h"
 #include "families/llama/hf.h"
@@ -155,7 +159,7 @@ static void test_round_trip(void)
         check_config(&fipsc_model_llama(m)->cfg, "LlamaForCausalLM");
         check_identical(stories, m, "directory");
         CHECK(fipsc_model_count_params(m).mlp == 165120);
-        CHECK(fipsc_model_llama(m)->lm_head == fipsc_model_llama(m)->tok_embeddings);
+        CHECK(fipsc_model_llama(m)->lm_head.w == fipsc_model_llama(m)->tok_embeddings.w && fipsc_model_llama(m)->lm_head.w16 == fipsc_model_llama(m)->tok_embeddings.w16);
         /* F32 weights come straight from the map, without a copy */
         CHECK(!m->tensors[0].owned && m->tensors[0].source_dtype == FIPSC_F32);
         CHECK(m->n_mlps == 5 && m->mlps[4]->f == 172);
@@ -200,7 +204,54 @@ static void test_round_trip(void)
     CHECK_FAILS(fipsc_hf_write_llama_dir(stories, path, true, &err), FIPSC_ERR_IO, "not a directory", &err);
 }
 
-/* F16 and BF16 weights become float32 exactly as the element conversion says. */
+/* The logits of m over a fixed token sequence (malloc'ed, len × vocab). */
+static float *logits_of(const fipsc_model *m, int len)
+{
+    const fipsc_config *c = &fipsc_model_llama(m)->cfg;
+    int32_t tokens[16];
+    for (int i = 0; i < len; i++) tokens[i] = (int32_t)((i * 37 + 11) % c->vocab_size);
+    float *logits = malloc((size_t)len * c->vocab_size * sizeof *logits);
+    fipsc_error err = {0};
+    CHECK_OK(fipsc_llama_forward(m, tokens, 1, len, logits, NULL, &err), &err);
+    return logits;
+}
+
+/* Compressing blocks 0-1 of m (fips, 10 steps, dense reconstruction) on a fixed corpus: the
+ * reconstructed up weights of blocks 0 and 1 (malloc'ed, 2 × f × d floats), or NULL. */
+static float *compressed_up_weights(fipsc_model *m)
+{
+    const fipsc_config *c = &fipsc_model_llama(m)->cfg;
+    enum { SEQS = 4, LEN = 32 };
+    int32_t ids[SEQS * LEN];
+    for (int i = 0; i < SEQS * LEN; i++) ids[i] = (int32_t)((i * 53 + 7) % c->vocab_size);
+    fipsc_error err = {0};
+    fipsc_corpus *corpus = NULL;
+    fipsc_calibration cal = {0};
+    CHECK_OK(fipsc_corpus_from_ids(ids, SEQS, LEN, c->vocab_size, &corpus, &err), &err);
+    if (!corpus) return NULL;
+    int blocks[2] = {0, 1};
+    CHECK_OK(fipsc_calibration_capture_tokens(m, corpus, "ids", blocks, 2, &cal, &err), &err);
+    fipsc_corpus_free(corpus);
+    fipsc_compress_options o;
+    fipsc_compress_defaults(&o);
+    o.groups = "0-1";
+    o.steps = 10;
+    o.dense_reconstruction = true;
+    fipsc_compress_report *rep = NULL;
+    CHECK_OK(fipsc_compress_run(m, &cal, &o, NULL, NULL, &rep, &err), &err);
+    fipsc_calibration_free(&cal);
+    fipsc_compress_report_free(rep);
+    if (!rep) return NULL;
+    const size_t each = (size_t)c->hidden_dim * c->dim;
+    float *w = malloc(2 * each * sizeof *w);
+    for (int l = 0; l < 2; l++) memcpy(w + l * each, m->mlps[l]->up.w, each * sizeof *w);
+    return w;
+}
+
+/* F16 and BF16 weights keep their 16 bits: linear weights (and the embeddings) borrowed from the
+ * map, norms converted to float32, every value exactly as the element conversion says; the
+ * model computes the same logits, bit for bit, as after converting every weight to float32
+ * (decode: one row; prefill: several). */
 static void test_half_precision(void)
 {
     fipsc_dtype dts[2] = {FIPSC_F16, FIPSC_BF16};
@@ -217,15 +268,48 @@ static void test_half_precision(void)
         int mismatches = 0;
         for (int i = 0; i < m->n_tensors && i < stories->n_tensors; i++) {
             const fipsc_tensor *t = &m->tensors[i], *o = &stories->tensors[i];
-            CHECK(t->owned && t->source_dtype == dts[k]);
+            const bool norm = t->ndim == 1;
+            CHECK_MSG(t->source_dtype == dts[k] && (norm ? t->data && !t->half && t->owned : t->half && !t->data && !t->owned),
+                      "%s: tensor %s held as %s", fipsc_dtype_name(dts[k]), t->name, t->half ? "16-bit" : "float32");
             int64_t n = fipsc_shape_numel(o->ndim, o->shape);
             for (int64_t j = 0; j < n; j++) {
                 float want = k ? fipsc_bf16_to_f32(fipsc_f32_to_bf16(o->data[j]))
                                : fipsc_f16_to_f32(fipsc_f32_to_f16(o->data[j]));
-                if (t->data[j] != want) mismatches++;
+                if (fipsc_tensor_value(t, j) != want) mismatches++;
             }
         }
         CHECK_MSG(mismatches == 0, "%s: %d values differ", fipsc_dtype_name(dts[k]), mismatches);
+        CHECK(fipsc_model_count_16bit(m) > 0);
+        { /* compressing from the 16-bit weights gives what compressing their float32 copy gives */
+            fipsc_model *f32 = NULL;
+            CHECK_OK(fipsc_model_load(dir, &f32, &err), &err);
+            if (f32) CHECK_OK(fipsc_model_materialise_f32(f32, &err), &err);
+            fipsc_model *kept = NULL;
+            CHECK_OK(fipsc_model_load(dir, &kept, &err), &err);
+            float *a = kept ? compressed_up_weights(kept) : NULL, *b = f32 ? compressed_up_weights(f32) : NULL;
+            const fipsc_config *c = &fipsc_model_llama(m)->cfg;
+            CHECK_MSG(a && b && memcmp(a, b, 2 * (size_t)c->hidden_dim * c->dim * sizeof *a) == 0,
+                      "%s: compressing the 16-bit model differs from compressing its float32 copy",
+                      fipsc_dtype_name(dts[k]));
+            free(a);
+            free(b);
+            fipsc_model_free(kept);
+            fipsc_model_free(f32);
+        }
+        for (int len = 1; len <= 16; len += 15) {
+            float *kept = logits_of(m, len);
+            fipsc_model *f32 = NULL;
+            CHECK_OK(fipsc_model_load(dir, &f32, &err), &err);
+            if (f32) CHECK_OK(fipsc_model_materialise_f32(f32, &err), &err);
+            if (f32) CHECK(fipsc_model_count_16bit(f32) == 0 && fipsc_model_llama(f32)->layers[0].mlp.up.w);
+            float *converted = f32 ? logits_of(f32, len) : NULL;
+            const size_t count = (size_t)len * fipsc_model_llama(m)->cfg.vocab_size;
+            CHECK_MSG(converted && memcmp(kept, converted, count * sizeof *kept) == 0,
+                      "%s, %d tokens: logits differ from the float32 model's", fipsc_dtype_name(dts[k]), len);
+            free(kept);
+            free(converted);
+            fipsc_model_free(f32);
+        }
         fipsc_model_free(m);
     }
 }

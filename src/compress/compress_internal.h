@@ -74,7 +74,9 @@ fipsc_status compress_group_run(const fipsc_fips_group *g, const fipsc_group_pla
                                 fipsc_error *err);
 
 /* Builds the FiPS group description of blocks [first, last] of m into g; mlps_out receives the
- * malloc'ed copy of the blocks' MLP structs that g borrows (free it after the group). */
+ * malloc'ed copy of the blocks' MLP structs that g borrows (free it after the group). Weights the
+ * model keeps in 16 bits are converted to float32 into the same allocation: only the group being
+ * compressed is ever float32 (and free(mlps) releases it). */
 fipsc_status compress_group_describe(const fipsc_model *m, fipsc_block_range blocks,
                                      fipsc_fips_group *g, fipsc_mlp **mlps_out, fipsc_error *err);
 

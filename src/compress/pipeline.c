@@ -189,11 +189,16 @@ static fipsc_status install_dense(fipsc_model *m, const fipsc_fips_group *g, int
     if (!t)
         return fipsc_fail(err, FIPSC_ERR_INTERNAL, "block %d: the %s weight has no tensor in the model",
                           first + mx->mlp, lin->weight_name ? lin->weight_name : "(unnamed)");
-    if (t->owned) free(t->data);
+    if (t->owned) {
+        free(t->data);
+        free(t->half);
+    }
     t->data = *recon;
+    t->half = NULL;
     t->owned = true;
     t->source_dtype = FIPSC_F32;
     lin->w = *recon;
+    lin->w16 = NULL;
     *recon = NULL;
     return FIPSC_OK;
 }
@@ -268,8 +273,9 @@ static fipsc_status check_weights(const fipsc_model *m, const fipsc_group_plan *
 {
     for (int i = 0; i < m->n_tensors; i++) {
         const fipsc_tensor *t = &m->tensors[i];
-        int64_t bad = fipsc_first_nonfinite(t->data, (size_t)fipsc_shape_numel(t->ndim, t->shape));
+        int64_t bad = fipsc_tensor_first_nonfinite(t);
         if (bad < 0) continue;
+        const double value = fipsc_tensor_value(t, bad);
         char pos[96];
         format_position(pos, sizeof pos, t, bad);
         for (int k = 0; k < n; k++)
@@ -279,19 +285,20 @@ static fipsc_status check_weights(const fipsc_model *m, const fipsc_group_plan *
                 const fipsc_linear *lins[3] = {&mlp->up, &mlp->down, gated ? &mlp->gate : NULL};
                 const char *names[3] = {gated ? "up" : "fc1", gated ? "down" : "fc2", "gate"};
                 for (int q = 0; q < 3; q++) {
-                    if (!lins[q] || (t->data != lins[q]->w && t->data != lins[q]->bias)) continue;
+                    if (!lins[q]) continue;
+                    const bool weight = t->half ? t->half == lins[q]->w16 : t->data == lins[q]->w;
+                    if (!weight && (!t->data || t->data != lins[q]->bias)) continue;
                     return fipsc_fail(err, FIPSC_ERR_NUMERIC,
                                       "group %d (blocks %d-%d): block %d's %s %s '%s' holds a "
                                       "non-finite value (%g) at %s", k, plans[k].blocks.first,
                                       plans[k].blocks.last, l, names[q],
-                                      t->data == lins[q]->w ? "weight" : "bias", t->name,
-                                      (double)t->data[bad], pos);
+                                      weight ? "weight" : "bias", t->name, value, pos);
                 }
             }
         return fipsc_fail(err, FIPSC_ERR_NUMERIC,
                           "tensor '%s' holds a non-finite value (%g) at %s; it is in no compressed "
                           "group, but the calibration forward uses it and the written model would "
-                          "carry it: nothing was compressed", t->name, (double)t->data[bad], pos);
+                          "carry it: nothing was compressed", t->name, value, pos);
     }
     return FIPSC_OK;
 }

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "compress/compress_internal.h"
+#include "core/tensor.h"
 
 /* ---- group specs ------------------------------------------------------------------------- */
 
@@ -152,9 +153,33 @@ fipsc_status compress_group_describe(const fipsc_model *m, fipsc_block_range blo
     if (blocks.first < 0 || n < 1 || blocks.last >= m->n_mlps)
         return fipsc_fail(err, FIPSC_ERR_ARG, "blocks %d-%d are not a range of the model's %d blocks",
                           blocks.first, blocks.last, m->n_mlps);
-    fipsc_mlp *mlps = malloc((size_t)n * sizeof *mlps);
-    if (!mlps) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
-    for (int j = 0; j < n; j++) mlps[j] = *m->mlps[blocks.first + j];
+    /* The MLP structs, then (64-byte aligned) float32 copies of the 16-bit weights. */
+    const size_t head = ((size_t)n * sizeof(fipsc_mlp) + 63) / 64 * 64;
+    size_t floats = 0;
+    for (int j = 0; j < n; j++)
+        for (int role = FIPSC_ROLE_GATE; role <= FIPSC_ROLE_DOWN; role++) {
+            const fipsc_linear *lin = fipsc_mlp_slot(m->mlps[blocks.first + j], (fipsc_mlp_role)role);
+            if (lin && lin->w16) floats += (size_t)lin->out * (size_t)lin->in;
+        }
+    fipsc_mlp *mlps = aligned_alloc(64, head + floats * sizeof(float));
+    if (!mlps)
+        return fipsc_fail(err, FIPSC_ERR_NOMEM, "blocks %d-%d: out of memory for the group's float32 weights "
+                          "(%.2f GB)", blocks.first, blocks.last, (double)(head + floats * sizeof(float)) / 1e9);
+    float *next = (float *)(void *)((char *)mlps + head);
+    for (int j = 0; j < n; j++) {
+        mlps[j] = *m->mlps[blocks.first + j];
+        for (int role = FIPSC_ROLE_GATE; role <= FIPSC_ROLE_DOWN; role++) {
+            fipsc_linear *lin = fipsc_mlp_slot(&mlps[j], (fipsc_mlp_role)role);
+            if (!lin || !lin->w16) continue;
+            const size_t count = (size_t)lin->out * (size_t)lin->in;
+            for (size_t r = 0; r < (size_t)lin->out; r++) /* row by row: the map is paged in as it goes */
+                fipsc_convert16_to_f32((fipsc_dtype)lin->w16_dtype, lin->w16 + r * (size_t)lin->in,
+                                       (size_t)lin->in, next + r * (size_t)lin->in);
+            lin->w = next;
+            lin->w16 = NULL;
+            next += count;
+        }
+    }
     fipsc_status st = fipsc_fips_group_init(g, mlps, n, err);
     if (st) {
         free(mlps);

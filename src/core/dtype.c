@@ -5,6 +5,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#if defined(__F16C__) && defined(__AVX__)
+#include <immintrin.h>
+#endif
+
 static const struct {
     const char *name;
     size_t size;
@@ -56,7 +60,8 @@ float fipsc_f16_to_f32(uint16_t h)
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
     uint32_t exp = (h >> 10) & 0x1fu;
     uint32_t man = h & 0x3ffu;
-    if (exp == 0x1f) return bits_to_f32(sign | 0x7f800000u | (man << 13)); /* Inf / NaN */
+    if (exp == 0x1f) /* Inf, or NaN quietened as vcvtph2ps does (so every path gives the same bits) */
+        return bits_to_f32(sign | 0x7f800000u | (man << 13) | (man ? 0x400000u : 0u));
     if (exp == 0) {
         /* zero or subnormal: value = man * 2^-24 */
         float v = (float)man * 0x1p-24f;
@@ -140,4 +145,35 @@ int64_t fipsc_first_nonfinite(const float *x, size_t n)
     for (size_t i = 0; i < n; i++)
         if (!isfinite(x[i])) return (int64_t)i;
     return -1;
+}
+
+int64_t fipsc_first_nonfinite16(fipsc_dtype dt, const uint16_t *x, size_t n)
+{
+    const uint16_t exp = dt == FIPSC_F16 ? 0x7c00u : 0x7f80u; /* F16: 5 exponent bits; BF16: 8 */
+    for (size_t i = 0; i < n; i++)
+        if ((x[i] & exp) == exp) return (int64_t)i;
+    return -1;
+}
+
+/* 16-bit tensors are used in place from little-endian files. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "fipsc maps F16/BF16 weights from little-endian files in place: it needs a little-endian host"
+#endif
+
+void fipsc_convert16_to_f32(fipsc_dtype dt, const uint16_t *src, size_t n, float *dst)
+{
+    size_t i = 0;
+    if (dt == FIPSC_BF16) {
+        /* bfloat16 is the high half of a float32: a shift, which the compiler vectorises */
+        for (; i < n; i++) {
+            uint32_t u = (uint32_t)src[i] << 16;
+            memcpy(dst + i, &u, sizeof u);
+        }
+        return;
+    }
+#if defined(__F16C__) && defined(__AVX__)
+    for (; i + 8 <= n; i += 8) /* vcvtph2ps is exact, like the scalar conversion */
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(src + i))));
+#endif
+    for (; i < n; i++) dst[i] = fipsc_f16_to_f32(src[i]);
 }

@@ -46,6 +46,10 @@ uint16_t fipsc_f32_to_bf16(float f);
 fipsc_status fipsc_convert_to_f32(fipsc_dtype dt, const void *src, size_t n, float *dst,
                                   fipsc_error *err);
 
+/* n 16-bit floats (F16 or BF16, host order) to float32, exactly (every F16/BF16 value is a
+ * float32). The kernels' on-the-fly conversion: vectorised where the CPU allows. */
+void fipsc_convert16_to_f32(fipsc_dtype dt, const uint16_t *src, size_t n, float *dst);
+
 /* Product of the dimensions (1 for a scalar, ndim == 0). */
 int64_t fipsc_shape_numel(int ndim, const int64_t *shape);
 
@@ -54,5 +58,7 @@ void fipsc_shape_format(int ndim, const int64_t *shape, char *buf, size_t cap);
 
 /* Index of the first non-finite value in x[0..n), or -1 when all are finite. */
 int64_t fipsc_first_nonfinite(const float *x, size_t n);
+/* The same for n 16-bit floats of dtype dt (F16 or BF16): all-ones exponent is Inf or NaN. */
+int64_t fipsc_first_nonfinite16(fipsc_dtype dt, const uint16_t *x, size_t n);
 
 #endif

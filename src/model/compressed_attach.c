@@ -57,7 +57,7 @@ static fipsc_status check_spec(const fipsc_model *m, const fipsc_group_spec *g, 
         if (!slot)
             return fipsc_fail(err, FIPSC_ERR_ARG, "attach: block %d's MLP has no %s matrix", gm->layer,
                               fipsc_mlp_role_name(gm->role));
-        if (slot->factored || !slot->w)
+        if (slot->factored || !fipsc_linear_is_dense(slot))
             return fipsc_fail(err, FIPSC_ERR_ARG, "attach: block %d's %s matrix (%s) is %s", gm->layer,
                               fipsc_mlp_role_name(gm->role), slot->weight_name ? slot->weight_name : "unnamed",
                               slot->factored ? "already compressed" : "not a dense weight");
@@ -145,6 +145,7 @@ fipsc_status fipsc_model_attach_group(fipsc_model *m, const fipsc_group_spec *g,
         fipsc_linear *slot = fipsc_model_mlp_slot(m, fl->layer, fl->role);
         slot->factored = fl;
         slot->w = NULL;
+        slot->w16 = NULL;
         slot->weight_name = fl->weight_name;
         /* the dense weight goes; a linear not backed by a model tensor has nothing to drop */
         if (fipsc_model_find(m, fl->weight_name)) fipsc_model_remove_tensor(m, fl->weight_name, NULL);
@@ -194,6 +195,7 @@ fipsc_status fipsc_model_densify(fipsc_model *m, fipsc_error *err)
         const fipsc_tensor *t = fipsc_model_find(m, fl->weight_name);
         slot->factored = NULL;
         slot->w = t->data;
+        slot->w16 = NULL;
         slot->weight_name = t->name;
     }
     fipsc_model_clear_compressed(m);

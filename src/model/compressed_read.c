@@ -338,7 +338,7 @@ static fipsc_status add_plain_tensors(fipsc_model *m, const fipsc_st_file *f, co
                               "%s: unexpected tensor '%s': neither named by the compression layout nor part of the "
                               "%s that its configuration describes",
                               path, t->name, m->arch_name);
-        fipsc_status st = fipsc_model_ingest(m, t, FIPSC_ERR_FORMAT, err);
+        fipsc_status st = fipsc_model_ingest(m, t, FIPSC_ERR_FORMAT, false, err);
         if (st) return st;
     }
     return FIPSC_OK;

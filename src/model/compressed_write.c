@@ -195,6 +195,10 @@ static fipsc_status add_everything(fipsc_st_writer *w, const fipsc_model *m, fip
     for (int i = 0; i < m->n_tensors; i++) {
         const fipsc_tensor *t = &m->tensors[i];
         fipsc_dtype dt = fipsc_tensor_stored_dtype(t);
+        if (t->half) { /* kept as the checkpoint stored it (finite: checked when loaded) */
+            if ((st = fipsc_st_writer_add(w, t->name, dt, t->ndim, t->shape, t->half, err))) return st;
+            continue;
+        }
         if ((st = check_values(t->name, t->data, fipsc_shape_numel(t->ndim, t->shape), dt, err))) return st;
         if ((st = fipsc_st_writer_add_f32_as(w, t->name, dt, t->ndim, t->shape, t->data, err))) return st;
     }

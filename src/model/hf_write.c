@@ -2,7 +2,8 @@
  *
  * DIR/config.json       the configuration, as the model's family writes it (and an image model's
  *                       preprocessor_config.json beside it when it had one)
- * DIR/model.safetensors every tensor as F32 under its Hugging Face name, in the model's order,
+ * DIR/model.safetensors every tensor as F32 (a weight the model keeps in its checkpoint's F16/BF16:
+ *                       as it is) under its Hugging Face name, in the model's order,
  *                       __metadata__ {"format": "pt", "config": <the config.json text>}
  *
  * A new directory is assembled beside DIR under a temporary name and renamed onto DIR once both
@@ -96,7 +97,8 @@ static fipsc_status make_writer(const fipsc_model *m, const char *config_text, f
     if (!st) st = fipsc_st_writer_set_meta(w, FIPSC_HF_METADATA_CONFIG_KEY, config_text, err);
     for (int i = 0; !st && i < m->n_tensors; i++) {
         const fipsc_tensor *t = &m->tensors[i];
-        st = fipsc_st_writer_add(w, t->name, FIPSC_F32, t->ndim, t->shape, t->data, err);
+        st = t->half ? fipsc_st_writer_add(w, t->name, t->source_dtype, t->ndim, t->shape, t->half, err)
+                     : fipsc_st_writer_add(w, t->name, FIPSC_F32, t->ndim, t->shape, t->data, err);
     }
     if (st) {
         fipsc_st_writer_free(w);

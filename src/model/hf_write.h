@@ -13,8 +13,8 @@
  * text, so that the file alone is a complete checkpoint. */
 #define FIPSC_HF_METADATA_CONFIG_KEY "config"
 
-/* Writes DIR/config.json (config_text), DIR/model.safetensors (every tensor of m as F32, in the
- * model's order, with __metadata__ {"format": "pt", "config": config_text}) and, when
+/* Writes DIR/config.json (config_text), DIR/model.safetensors (every tensor of m as F32 — one the
+ * model keeps in its checkpoint's F16/BF16 as it is —, in the model's order, with __metadata__ {"format": "pt", "config": config_text}) and, when
  * preproc_text is not NULL, DIR/preprocessor_config.json. Every MLP must be dense.
  *
  * Atomicity: when DIR does not exist or is an empty directory, the files are written into a

@@ -1,6 +1,7 @@
 /* The in-memory model: named tensors, kept resources, the family's view and parameter counts. */
 #include "model/model.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +50,10 @@ void fipsc_model_free(fipsc_model *m)
     if (m->view && m->view_free) m->view_free(m->view); /* it points into tensors: first */
     for (int i = 0; i < m->n_tensors; i++) {
         free(m->tensors[i].name);
-        if (m->tensors[i].owned) free(m->tensors[i].data);
+        if (m->tensors[i].owned) {
+            free(m->tensors[i].data);
+            free(m->tensors[i].half);
+        }
     }
     free(m->tensors);
     free(m->mlps);
@@ -63,33 +67,33 @@ void fipsc_model_free(fipsc_model *m)
     free(m);
 }
 
-fipsc_status fipsc_model_add_tensor(fipsc_model *m, const char *name, int ndim,
-                                    const int64_t *shape, float *data, bool owned,
-                                    fipsc_dtype source_dtype, fipsc_error *err)
+/* Appends tensor `name` holding data (float32) or half (16-bit); an owned buffer is freed when
+ * this fails. */
+static fipsc_status add_any(fipsc_model *m, const char *name, int ndim, const int64_t *shape, float *data,
+                            uint16_t *half, bool owned, fipsc_dtype source_dtype, fipsc_error *err)
 {
-    if (ndim < 0 || ndim > FIPSC_MAX_DIMS) {
-        if (owned) free(data);
-        return fipsc_fail(err, FIPSC_ERR_SHAPE, "tensor '%s': %d dimensions (at most %d)", name,
-                          ndim, FIPSC_MAX_DIMS);
-    }
-    if (fipsc_model_find(m, name)) {
-        if (owned) free(data);
-        return fipsc_fail(err, FIPSC_ERR_FORMAT, "tensor '%s' appears twice", name);
-    }
-    if (m->n_tensors == m->cap_tensors) {
+    fipsc_status st = FIPSC_OK;
+    char *copy = NULL;
+    if (ndim < 0 || ndim > FIPSC_MAX_DIMS)
+        st = fipsc_fail(err, FIPSC_ERR_SHAPE, "tensor '%s': %d dimensions (at most %d)", name, ndim, FIPSC_MAX_DIMS);
+    else if (fipsc_model_find(m, name))
+        st = fipsc_fail(err, FIPSC_ERR_FORMAT, "tensor '%s' appears twice", name);
+    else if (m->n_tensors == m->cap_tensors) {
         int cap = m->cap_tensors ? 2 * m->cap_tensors : 64;
         fipsc_tensor *grown = realloc(m->tensors, (size_t)cap * sizeof *grown);
-        if (!grown) {
-            if (owned) free(data);
-            return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory adding tensor '%s'", name);
+        if (!grown) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory adding tensor '%s'", name);
+        else {
+            m->tensors = grown;
+            m->cap_tensors = cap;
         }
-        m->tensors = grown;
-        m->cap_tensors = cap;
     }
-    char *copy = strdup(name);
-    if (!copy) {
-        if (owned) free(data);
-        return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory adding tensor '%s'", name);
+    if (!st && !(copy = strdup(name))) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory adding tensor '%s'", name);
+    if (st) {
+        if (owned) {
+            free(data);
+            free(half);
+        }
+        return st;
     }
     fipsc_tensor *t = &m->tensors[m->n_tensors++];
     memset(t, 0, sizeof *t);
@@ -97,9 +101,45 @@ fipsc_status fipsc_model_add_tensor(fipsc_model *m, const char *name, int ndim,
     t->ndim = ndim;
     for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
     t->data = data;
+    t->half = half;
     t->owned = owned;
     t->source_dtype = source_dtype;
     return FIPSC_OK;
+}
+
+fipsc_status fipsc_model_add_tensor(fipsc_model *m, const char *name, int ndim,
+                                    const int64_t *shape, float *data, bool owned,
+                                    fipsc_dtype source_dtype, fipsc_error *err)
+{
+    return add_any(m, name, ndim, shape, data, NULL, owned, source_dtype, err);
+}
+
+fipsc_status fipsc_model_add_tensor16(fipsc_model *m, const char *name, int ndim, const int64_t *shape,
+                                      uint16_t *half, bool owned, fipsc_dtype dtype, fipsc_error *err)
+{
+    if (dtype != FIPSC_F16 && dtype != FIPSC_BF16) {
+        if (owned) free(half);
+        return fipsc_fail(err, FIPSC_ERR_INTERNAL, "tensor '%s': %s is not a 16-bit float type", name,
+                          fipsc_dtype_name(dtype));
+    }
+    return add_any(m, name, ndim, shape, NULL, half, owned, dtype, err);
+}
+
+int64_t fipsc_tensor_first_nonfinite(const fipsc_tensor *t)
+{
+    const size_t n = (size_t)fipsc_shape_numel(t->ndim, t->shape);
+    if (t->half) return fipsc_first_nonfinite16(t->source_dtype, t->half, n);
+    return t->data ? fipsc_first_nonfinite(t->data, n) : -1;
+}
+
+double fipsc_tensor_value(const fipsc_tensor *t, int64_t i)
+{
+    if (t->half) {
+        float v;
+        fipsc_convert16_to_f32(t->source_dtype, t->half + i, 1, &v);
+        return v;
+    }
+    return t->data ? t->data[i] : NAN;
 }
 
 fipsc_dtype fipsc_tensor_stored_dtype(const fipsc_tensor *t)
@@ -136,7 +176,10 @@ fipsc_status fipsc_model_remove_tensor(fipsc_model *m, const char *name, fipsc_e
         fipsc_tensor *t = &m->tensors[i];
         if (strcmp(t->name, name) != 0) continue;
         free(t->name);
-        if (t->owned) free(t->data);
+        if (t->owned) {
+            free(t->data);
+            free(t->half);
+        }
         memmove(t, t + 1, (size_t)(m->n_tensors - i - 1) * sizeof *t);
         m->n_tensors--;
         return FIPSC_OK;
@@ -144,12 +187,16 @@ fipsc_status fipsc_model_remove_tensor(fipsc_model *m, const char *name, fipsc_e
     return fipsc_fail(err, FIPSC_ERR_NOT_FOUND, "cannot remove tensor '%s': the model has none", name);
 }
 
+static fipsc_status find_shaped(const fipsc_model *m, const char *name, int ndim, const int64_t *shape,
+                                const fipsc_tensor **out, fipsc_error *err);
+
 fipsc_status fipsc_model_bind_weight(const fipsc_model *m, const char *name, int out, int in,
                                      fipsc_linear *lin, fipsc_error *err)
 {
     lin->out = out;
     lin->in = in;
     lin->w = NULL;
+    lin->w16 = NULL;
     lin->factored = NULL;
     const struct fipsc_factored_linear *fl = fipsc_model_factored(m, name);
     if (fl && !fipsc_model_find(m, name)) {
@@ -163,14 +210,22 @@ fipsc_status fipsc_model_bind_weight(const fipsc_model *m, const char *name, int
         return FIPSC_OK;
     }
     int64_t shape[2] = {out, in};
-    fipsc_status st = fipsc_model_require(m, name, 2, shape, &lin->w, err);
+    const fipsc_tensor *t;
+    fipsc_status st = find_shaped(m, name, 2, shape, &t, err);
     if (st) return st;
-    lin->weight_name = fipsc_model_find(m, name)->name;
+    if (t->half) { /* kept as stored: the kernels convert as they go */
+        lin->w16 = t->half;
+        lin->w16_dtype = t->source_dtype;
+    } else if ((st = fipsc_model_require(m, name, 2, shape, &lin->w, err))) {
+        return st;
+    }
+    lin->weight_name = t->name;
     return FIPSC_OK;
 }
 
-fipsc_status fipsc_model_require(const fipsc_model *m, const char *name, int ndim,
-                                 const int64_t *shape, const float **data, fipsc_error *err)
+/* The tensor called name with exactly this shape, or a precise error. */
+static fipsc_status find_shaped(const fipsc_model *m, const char *name, int ndim, const int64_t *shape,
+                                const fipsc_tensor **out, fipsc_error *err)
 {
     const fipsc_tensor *t = fipsc_model_find(m, name);
     if (!t) return fipsc_fail(err, FIPSC_ERR_NOT_FOUND, "missing tensor '%s'", name);
@@ -184,7 +239,54 @@ fipsc_status fipsc_model_require(const fipsc_model *m, const char *name, int ndi
                           "tensor '%s' has shape %s but the configuration implies %s", name, have,
                           want);
     }
+    *out = t;
+    return FIPSC_OK;
+}
+
+/* Replaces t's 16-bit values by an owned float32 copy. */
+static fipsc_status tensor_to_f32(fipsc_tensor *t, fipsc_error *err)
+{
+    if (!t->half) return FIPSC_OK;
+    const size_t n = (size_t)fipsc_shape_numel(t->ndim, t->shape);
+    float *f = malloc((n ? n : 1) * sizeof *f);
+    if (!f)
+        return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory converting tensor '%s' (%zu values) to float32",
+                          t->name, n);
+    fipsc_convert16_to_f32(t->source_dtype, t->half, n, f);
+    if (t->owned) free(t->half);
+    t->half = NULL;
+    t->data = f;
+    t->owned = true;
+    return FIPSC_OK;
+}
+
+fipsc_status fipsc_model_require(const fipsc_model *m, const char *name, int ndim,
+                                 const int64_t *shape, const float **data, fipsc_error *err)
+{
+    const fipsc_tensor *found;
+    fipsc_status st = find_shaped(m, name, ndim, shape, &found, err);
+    if (st) return st;
+    fipsc_tensor *t = &m->tensors[found - m->tensors]; /* the model's own, writable storage */
+    if ((st = tensor_to_f32(t, err))) return st;
     *data = t->data;
+    return FIPSC_OK;
+}
+
+int fipsc_model_count_16bit(const fipsc_model *m)
+{
+    int n = 0;
+    for (int i = 0; i < m->n_tensors; i++) n += m->tensors[i].half != NULL;
+    return n;
+}
+
+fipsc_status fipsc_model_materialise_f32(fipsc_model *m, fipsc_error *err)
+{
+    if (fipsc_model_count_16bit(m) == 0) return FIPSC_OK;
+    for (int i = 0; i < m->n_tensors; i++) {
+        fipsc_status st = tensor_to_f32(&m->tensors[i], err);
+        if (st) return st;
+    }
+    if (m->family && m->family->bind) return m->family->bind(m, err);
     return FIPSC_OK;
 }
 
@@ -206,11 +308,11 @@ fipsc_status fipsc_model_check_finite(const fipsc_model *m, fipsc_error *err)
 {
     for (int i = 0; i < m->n_tensors; i++) {
         const fipsc_tensor *t = &m->tensors[i];
-        int64_t bad = fipsc_first_nonfinite(t->data, (size_t)fipsc_shape_numel(t->ndim, t->shape));
+        int64_t bad = fipsc_tensor_first_nonfinite(t);
         if (bad >= 0)
             return fipsc_fail(err, FIPSC_ERR_NUMERIC,
                               "tensor '%s' holds a non-finite value (%g) at flat index %lld",
-                              t->name, (double)t->data[bad], (long long)bad);
+                              t->name, fipsc_tensor_value(t, bad), (long long)bad);
     }
     return FIPSC_OK;
 }

@@ -16,13 +16,21 @@
 #include "core/status.h"
 #include "core/tensor.h"
 
-/* A named float32 tensor. `data` is either owned (malloc'ed) or borrowed from a mapping that
- * the model keeps alive (see fipsc_model_keep). `source_dtype` is what the file stored. */
+/* A named tensor, held either as float32 (`data`) or, for a checkpoint's F16/BF16 weight kept as
+ * stored, as 16-bit floats of dtype source_dtype (`half`; data NULL). Whichever is set is owned
+ * (malloc'ed) or borrowed from a mapping that the model keeps alive (see fipsc_model_keep); a
+ * tensor loaded for its shape alone has neither. `source_dtype` is what the file stored.
+ *
+ * Why 16-bit: a Llama-3-8B checkpoint is 16 GB in BF16 and 32 GB as float32. Linear weights stay
+ * 16-bit (mapped from the file, paged in as used) and the kernels convert panels as they multiply
+ * (src/ops/gemm.h); a tensor the runtime needs as float32 (norms, the FiPS group being compressed)
+ * is converted when asked for (fipsc_model_require). */
 typedef struct fipsc_tensor {
     char *name;
     int ndim;
     int64_t shape[FIPSC_MAX_DIMS];
     float *data;
+    uint16_t *half;
     bool owned;
     fipsc_dtype source_dtype;
 } fipsc_tensor;
@@ -67,8 +75,18 @@ fipsc_status fipsc_model_add_tensor(fipsc_model *m, const char *name, int ndim,
                                     const int64_t *shape, float *data, bool owned,
                                     fipsc_dtype source_dtype, fipsc_error *err);
 
+/* Adds a tensor held in its 16-bit form: numel(shape) values of dtype (F16 or BF16) at half,
+ * owned or borrowed as above. Fails on a duplicate name or another dtype. */
+fipsc_status fipsc_model_add_tensor16(fipsc_model *m, const char *name, int ndim, const int64_t *shape,
+                                      uint16_t *half, bool owned, fipsc_dtype dtype, fipsc_error *err);
+
 /* The tensor called name, or NULL. */
 const fipsc_tensor *fipsc_model_find(const fipsc_model *m, const char *name);
+
+/* Flat index of t's first NaN/Inf, or -1 (also for a shapes-only tensor); the value at flat index
+ * i as a double (for messages). Either form, float32 or 16-bit. */
+int64_t fipsc_tensor_first_nonfinite(const fipsc_tensor *t);
+double fipsc_tensor_value(const fipsc_tensor *t, int64_t i);
 
 /* The dtype a tensor is stored in when fipsc writes it, and what its bytes count in: F16 or BF16
  * when it came so, else F32. */
@@ -93,9 +111,18 @@ const struct fipsc_factored_linear *fipsc_model_factored(const fipsc_model *m, c
 fipsc_status fipsc_model_bind_weight(const fipsc_model *m, const char *name, int out, int in,
                                      fipsc_linear *lin, fipsc_error *err);
 
-/* Finds name and checks its shape; a precise error names the tensor and both shapes. */
+/* Finds name and checks its shape; a precise error names the tensor and both shapes. A tensor
+ * held in 16 bits is converted to float32 here, once (the model keeps the float32 copy and drops
+ * the 16-bit one): the model is logically const, its storage is not. */
 fipsc_status fipsc_model_require(const fipsc_model *m, const char *name, int ndim,
                                  const int64_t *shape, const float **data, fipsc_error *err);
+
+/* Converts every tensor held in 16 bits to float32 and rebinds the family's view: the model then
+ * computes exactly as before (the kernels' conversion is exact) from float32 weights. */
+fipsc_status fipsc_model_materialise_f32(fipsc_model *m, fipsc_error *err);
+
+/* Number of tensors held in 16 bits. */
+int fipsc_model_count_16bit(const fipsc_model *m);
 
 /* Hands a resource (e.g. an mmapped file) to the model, released by fipsc_model_free with
  * release(ptr). If this fails, release(ptr) has been called. */

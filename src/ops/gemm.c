@@ -5,7 +5,9 @@
 #include <omp.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdlib.h>
 
+#include "core/tensor.h"
 #include "core/threads.h"
 
 /* Work (multiply-adds) below which a call stays on the calling thread. */
@@ -202,4 +204,58 @@ void fipsc_gemm_nt(int m, int n, int k, const float *a, int lda, const float *b,
                    int ldc)
 {
     gemm_run(false, true, m, n, k, a, lda, b, ldb, beta, c, ldc, true);
+}
+
+/* The 16-bit weight's rows lo .. lo+rows as float32 rows of length k (packed: leading dimension k). */
+static void rows_to_f32(const uint16_t *b, int dtype, int ldb, int lo, int rows, int k, float *dst)
+{
+    for (int i = 0; i < rows; i++)
+        fipsc_convert16_to_f32((fipsc_dtype)dtype, b + (size_t)(lo + i) * ldb, (size_t)k, dst + (size_t)i * k);
+}
+
+fipsc_status fipsc_gemm_nt16(int m, int n, int k, const float *a, int lda, const uint16_t *b, int b_dtype,
+                             int ldb, float beta, float *c, int ldc, fipsc_error *err)
+{
+    if (m <= 0 || n <= 0) return FIPSC_OK;
+    fipsc_blas_single_thread();
+    const int threads = omp_get_max_threads();
+    if (m == 1) { /* fipsc_gemv's chunks, each converted by the thread that multiplies it */
+        const int chunks = (n + GEMV_CHUNK - 1) / GEMV_CHUNK;
+        const bool par = (long long)n * k >= PARALLEL_WORK && chunks > 1;
+        float *buf = malloc((size_t)(par ? threads : 1) * GEMV_CHUNK * (size_t)k * sizeof *buf);
+        if (!buf) goto nomem;
+#pragma omp parallel for schedule(static) if (par)
+        for (int ch = 0; ch < chunks; ch++) {
+            float *rows_f32 = buf + (size_t)omp_get_thread_num() * GEMV_CHUNK * (size_t)k;
+            int lo = ch * GEMV_CHUNK, rows = n - lo < GEMV_CHUNK ? n - lo : GEMV_CHUNK;
+            rows_to_f32(b, b_dtype, ldb, lo, rows, k, rows_f32);
+            gemv_rows(rows, k, rows_f32, k, a, beta, c + lo);
+        }
+        free(buf);
+        return FIPSC_OK;
+    }
+    const int width = fipsc_gemm_panel_width(n), panels = (n + width - 1) / width;
+    if (panels == 1) { /* a narrow weight: converted whole, then fipsc_gemm_nt's own partition */
+        float *w = malloc((size_t)n * (size_t)k * sizeof *w);
+        if (!w) goto nomem;
+        rows_to_f32(b, b_dtype, ldb, 0, n, k, w);
+        gemm_run(false, true, m, n, k, a, lda, w, k, beta, c, ldc, true);
+        free(w);
+        return FIPSC_OK;
+    }
+    const bool par = (long long)m * n * k >= PARALLEL_WORK;
+    float *buf = malloc((size_t)(par ? threads : 1) * (size_t)width * (size_t)k * sizeof *buf);
+    if (!buf) goto nomem;
+#pragma omp parallel for schedule(dynamic, 1) if (par)
+    for (int p = 0; p < panels; p++) {
+        float *panel = buf + (size_t)omp_get_thread_num() * (size_t)width * (size_t)k;
+        int j0 = p * width, w = n - j0 < width ? n - j0 : width;
+        rows_to_f32(b, b_dtype, ldb, j0, w, k, panel);
+        gemm_block(false, true, 0, m, 0, w, k, a, lda, panel, k, beta, c + j0, ldc);
+    }
+    free(buf);
+    return FIPSC_OK;
+nomem:
+    return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for the float32 panels of a [%d, %d] 16-bit weight",
+                      n, k);
 }

@@ -14,6 +14,9 @@
 #define FIPSC_GEMM_H
 
 #include <stdbool.h>
+#include <stdint.h>
+
+#include "core/status.h"
 
 /* C[m, n] = op(A)[m, k]·op(B)[k, n] + beta·C, row-major, op(X) = Xᵀ when trans_x (A is then
  * [k, m], B [n, k]). One row (m == 1, A not transposed) runs on in-library kernels: a dot
@@ -28,6 +31,15 @@ void fipsc_gemm(bool trans_a, bool trans_b, int m, int n, int k, const float *a,
  * that every thread has work. */
 void fipsc_gemm_nt(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float beta, float *c,
                    int ldc);
+
+/* fipsc_gemm_nt with B [n, k] (row stride ldb) held in 16-bit floats of dtype b_dtype (F16 or
+ * BF16: a checkpoint's weight as stored, src/model/model.h). The partition and the kernels are
+ * fipsc_gemm_nt's; each block of B (a GEMV chunk of rows, a column panel) is converted to float32
+ * into a per-thread buffer just before its product, so the result equals fipsc_gemm_nt on the
+ * converted matrix bit for bit while only a panel of B is ever float32. One row (decode) moves
+ * half the bytes of a float32 weight. Fails only when the buffers cannot be allocated. */
+fipsc_status fipsc_gemm_nt16(int m, int n, int k, const float *a, int lda, const uint16_t *b, int b_dtype,
+                             int ldb, float beta, float *c, int ldc, fipsc_error *err);
 
 /* y[n] = W[n, k]·x[k] + beta·y (W row-major with leading dimension ldw). */
 void fipsc_gemv(int n, int k, const float *w, int ldw, const float *x, float beta, float *y);

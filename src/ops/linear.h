@@ -23,6 +23,10 @@ fipsc_status fipsc_linear_apply(const fipsc_linear *lin, int n, const float *x, 
 fipsc_status fipsc_linear_apply_add(const fipsc_linear *lin, int n, const float *x, float *y,
                                     fipsc_error *err);
 
+/* Row `row` of a dense linear's weight ([in] values) as float32 into dst: an embedding lookup
+ * when the weight is a token-embedding table [vocab, dim]. */
+void fipsc_linear_weight_row(const fipsc_linear *lin, int row, float *dst);
+
 /* x[n] += y[n]: a residual connection (on OpenMP threads when n is large; exact either way). */
 void fipsc_residual_add(float *x, const float *y, size_t n);
 

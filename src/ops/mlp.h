@@ -9,6 +9,7 @@
 #define FIPSC_MLP_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "core/status.h"
 
@@ -35,15 +36,24 @@ bool fipsc_mlp_role_parse(const char *name, fipsc_mlp_role *out);
 
 struct fipsc_factored_linear; /* a FiPS-compressed matrix U·V_i (see the compress module) */
 
-/* One linear map Y = X·Wᵀ + b over a batch of rows. Exactly one of `w` (dense [out, in]) and
- * `factored` is set. */
+/* One linear map Y = X·Wᵀ + b over a batch of rows. Exactly one of `w` (dense [out, in] float32),
+ * `w16` (dense [out, in] in 16-bit floats of dtype w16_dtype, F16 or BF16, as the checkpoint
+ * stored it) and `factored` is set. */
 typedef struct fipsc_linear {
     int out, in;
     const char *weight_name; /* the checkpoint's tensor name ("model.layers.0.mlp.up_proj.weight") */
     const float *w;
+    const uint16_t *w16;
+    int w16_dtype; /* a fipsc_dtype (core/tensor.h) */
     const float *bias; /* [out] or NULL */
     const struct fipsc_factored_linear *factored;
 } fipsc_linear;
+
+/* Whether lin has a dense weight, float32 or 16-bit. */
+static inline bool fipsc_linear_is_dense(const fipsc_linear *lin)
+{
+    return lin->w || lin->w16;
+}
 
 typedef struct fipsc_mlp {
     fipsc_mlp_kind kind;

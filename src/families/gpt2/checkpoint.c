@@ -63,7 +63,7 @@ static fipsc_status add_tensors(fipsc_model *m, fipsc_model *raw, const fipsc_st
                               "%s: unexpected tensor '%s': not part of the GPT2LMHeadModel with %d layers%s that %s "
                               "describes",
                               t->file, t->name, c->n_layers, c->tie_embeddings ? " and a tied head" : "", origin);
-        fipsc_status st = fipsc_model_ingest(raw, t, FIPSC_ERR_UNSUPPORTED, err);
+        fipsc_status st = fipsc_model_ingest(raw, t, FIPSC_ERR_UNSUPPORTED, false, err);
         if (st) return st;
         const fipsc_tensor *r = &raw->tensors[raw->n_tensors - 1]; /* the one just ingested */
         if (!fipsc_gpt2_is_conv1d_weight(name) || r->ndim != 2) {

@@ -25,7 +25,7 @@
 fipsc_status llama_check_model(const fipsc_model *m, fipsc_error *err)
 {
     const fipsc_llama *v = fipsc_model_llama(m);
-    if (!v || !v->layers || !v->tok_embeddings || !v->lm_head || !v->final_norm)
+    if (!v || !v->layers || !fipsc_linear_is_dense(&v->tok_embeddings) || !fipsc_linear_is_dense(&v->lm_head) || !v->final_norm)
         return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
                           "%s: not a Llama-family model (architecture '%s'): the Llama runtime "
                           "cannot run it",
@@ -186,7 +186,7 @@ fipsc_status llama_run(const fipsc_model *m, llama_workspace *ws, const llama_pa
             return fipsc_fail(err, FIPSC_ERR_ARG,
                               "token id %d (sequence %d, position %d) is outside the vocabulary [0, %d)",
                               (int)tok, r / p->len, p->start_pos + r % p->len, vocab);
-        memcpy(ws->x + (size_t)r * dim, view->tok_embeddings + (size_t)tok * dim, (size_t)dim * sizeof(float));
+        fipsc_linear_weight_row(&view->tok_embeddings, tok, ws->x + (size_t)r * dim);
     }
     if (c->gemma) { /* Gemma: embeddings × √dim (transformers' normalizer, in float32) */
         const float scale = sqrtf((float)dim);
@@ -260,10 +260,7 @@ fipsc_status llama_run(const fipsc_model *m, llama_workspace *ws, const llama_pa
     } else {
         fipsc_rmsnorm(ws->x, view->final_norm, ws->xn, rows, dim, c->norm_eps);
     }
-    fipsc_linear head = {.out = vocab, .in = dim, .w = view->lm_head,
-                         .weight_name = view->lm_head == view->tok_embeddings ? "model.embed_tokens.weight (tied head)"
-                                                                       : "lm_head.weight"};
-    if ((st = fipsc_linear_apply(&head, head_rows, ws->xn, p->logits, err))) return st;
+    if ((st = fipsc_linear_apply(&view->lm_head, head_rows, ws->xn, p->logits, err))) return st;
     if (c->final_softcap > 0) { /* Gemma-2: logits ← cap·tanh(logits / cap) */
         const float cap = c->final_softcap;
         for (size_t i = 0; i < (size_t)head_rows * vocab; i++) p->logits[i] = cap * tanhf(p->logits[i] / cap);

@@ -45,8 +45,11 @@ fipsc_status fipsc_llama_split_fused(fipsc_model *m, fipsc_error *err)
             for (int p = 0; p < kinds[k].n_parts; p++) total += rows[p];
             if (t->ndim != 2 || t->shape[0] != total || t->shape[1] != c->dim)
                 return fipsc_fail(err, FIPSC_ERR_SHAPE, "tensor '%s' is not [%lld, %d]", name, (long long)total, c->dim);
-            const float *src = t->data;
             fipsc_dtype dt = t->source_dtype;
+            const float *src;
+            const int64_t fused_shape[2] = {total, c->dim};
+            fipsc_status st = fipsc_model_require(m, name, 2, fused_shape, &src, err); /* float32 */
+            if (st) return st;
             for (int p = 0; p < kinds[k].n_parts; p++) {
                 float *part = malloc((size_t)(rows[p] * c->dim) * sizeof *part);
                 if (!part) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory splitting '%s'", name);
@@ -55,11 +58,9 @@ fipsc_status fipsc_llama_split_fused(fipsc_model *m, fipsc_error *err)
                 char part_name[160];
                 snprintf(part_name, sizeof part_name, "model.layers.%d.%s", l, kinds[k].parts[p]);
                 int64_t shape[2] = {rows[p], c->dim};
-                fipsc_status st = fipsc_model_add_tensor(m, part_name, 2, shape, part, true, dt, err);
-                if (st) return st;
+                if ((st = fipsc_model_add_tensor(m, part_name, 2, shape, part, true, dt, err))) return st;
             }
-            fipsc_status st = fipsc_model_remove_tensor(m, name, err);
-            if (st) return st;
+            if ((st = fipsc_model_remove_tensor(m, name, err))) return st;
         }
     return FIPSC_OK;
 }
@@ -83,7 +84,9 @@ fipsc_status fipsc_llama_fused_copy(const fipsc_model *m, fipsc_model **out, fip
                 size_t n = strlen(t->name), s = strlen(suffix);
                 part = part || (n > s && strcmp(t->name + n - s, suffix) == 0);
             }
-        if (!part) st = fipsc_model_add_tensor(f, t->name, t->ndim, t->shape, t->data, false, t->source_dtype, err);
+        if (part) continue;
+        st = t->half ? fipsc_model_add_tensor16(f, t->name, t->ndim, t->shape, t->half, false, t->source_dtype, err)
+                     : fipsc_model_add_tensor(f, t->name, t->ndim, t->shape, t->data, false, t->source_dtype, err);
     }
     for (int l = 0; l < c->n_layers && !st; l++)
         for (int k = 0; k < 2 && !st; k++) {

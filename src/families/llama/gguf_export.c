@@ -178,7 +178,7 @@ fipsc_status fipsc_llama_gguf_export(const fipsc_model *m, const char *path, fip
                             : add_placeholder_vocab(w, c, a, &placeholder, err);
 
     /* the tensors in the converter's order: embeddings, blocks, final norm, head */
-    float **converted = calloc((size_t)src->n_tensors, sizeof *converted); /* copies this file needs */
+    float **converted = calloc(2 * (size_t)src->n_tensors + 1, sizeof *converted); /* copies this file needs (two per tensor at most) */
     if (!st && !converted) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
     int n_converted = 0;
     for (int pass = 0; pass < 3 && !st; pass++) {
@@ -195,6 +195,16 @@ fipsc_status fipsc_llama_gguf_export(const fipsc_model *m, const char *path, fip
             if (want_pass != pass) continue;
             const float *data = t->data;
             const int64_t rows = t->shape[0], cols = t->ndim == 2 ? t->shape[1] : 1;
+            if (t->half) { /* a 16-bit weight: a float32 copy for the writer's conversion */
+                float *f = malloc((size_t)(rows * cols) * sizeof *f);
+                if (!f) {
+                    st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for tensor '%s'", t->name);
+                    break;
+                }
+                fipsc_convert16_to_f32(t->source_dtype, t->half, (size_t)(rows * cols), f);
+                converted[n_converted++] = f;
+                data = f;
+            }
             const bool plus_one = a->gemma && llama_gguf_is_norm(t->name); /* GGUF holds 1 + w */
             if (plus_one || rope) { /* a converted copy, kept until the file is written */
                 float *p = malloc((size_t)(rows * cols) * sizeof *p);
@@ -202,9 +212,9 @@ fipsc_status fipsc_llama_gguf_export(const fipsc_model *m, const char *path, fip
                     st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for tensor '%s'", t->name);
                     break;
                 }
-                if (rope) llama_gguf_permute_rope_rows(p, t->data, rows, cols, c->head_dim, true);
+                if (rope) llama_gguf_permute_rope_rows(p, data, rows, (size_t)cols * sizeof *p, c->head_dim, true);
                 else
-                    for (int64_t j = 0; j < rows * cols; j++) p[j] = 1.0f + t->data[j];
+                    for (int64_t j = 0; j < rows * cols; j++) p[j] = 1.0f + data[j];
                 converted[n_converted++] = p;
                 data = p;
             }

@@ -38,8 +38,8 @@ bool llama_gguf_translate_name(const char *name, bool to_gguf, const gguf_arch *
                                size_t cap, bool *rope, int *block);
 
 /* Rows of a q or k tensor [heads·hd, cols] between the two RoPE orders, inside every head:
- * interleaved row 2i + s ↔ half-split row s·hd/2 + i. */
-void llama_gguf_permute_rope_rows(float *dst, const float *src, int64_t rows, int64_t cols, int hd,
+ * interleaved row 2i + s ↔ half-split row s·hd/2 + i. Rows are row_bytes long (any dtype). */
+void llama_gguf_permute_rope_rows(void *dst, const void *src, int64_t rows, size_t row_bytes, int hd,
                                   bool to_interleaved);
 
 /* The factors llama.cpp divides RoPE pair j's angle by (rope_freqs.weight, head_dim/2 of them)

@@ -204,10 +204,11 @@ static fipsc_status config_from_gguf(const fipsc_gguf *g, const gguf_arch *a, fi
 }
 
 /* Adds the GGUF tensor gname as the model tensor hfname, [out, in] = ne {in, out}, converted
- * to float32 (q/k rows back into the Hugging Face order when the architecture permutes them);
- * with shapes_only, its name, shape and dtype alone (no data). */
+ * to float32 (q/k rows back into the Hugging Face order when the architecture permutes them),
+ * except F32 and (with keep16) F16/BF16 tensors that need no change, which are borrowed from the
+ * map when `borrow`; with shapes_only, its name, shape and dtype alone (no data). */
 static fipsc_status add_from_gguf(fipsc_model *m, const fipsc_gguf *g, const fipsc_gguf_tensor *t, const char *hfname,
-                                  bool rope, int head_dim, float offset, bool borrow, bool shapes_only,
+                                  bool rope, int head_dim, float offset, bool borrow, bool keep16, bool shapes_only,
                                   fipsc_error *err)
 {
     const int64_t numel = t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
@@ -224,6 +225,20 @@ static fipsc_status add_from_gguf(fipsc_model *m, const fipsc_gguf *g, const fip
         int64_t shape[2] = {t->n_dims == 2 ? t->ne[1] : t->ne[0], t->ne[0]};
         return fipsc_model_add_tensor(m, hfname, t->n_dims, shape, (float *)(uintptr_t)t->data, false, FIPSC_F32, err);
     }
+    if (borrow && keep16 && src != FIPSC_F32 && offset == 0.0f && (uintptr_t)t->data % sizeof(uint16_t) == 0) {
+        /* F16/BF16 kept as stored (src/model/model.h), in place — or, for q/k, rows permuted into
+         * a 16-bit copy; checked for NaN/Inf with the model */
+        int64_t shape[2] = {t->n_dims == 2 ? t->ne[1] : t->ne[0], t->ne[0]};
+        if (!rope)
+            return fipsc_model_add_tensor16(m, hfname, t->n_dims, shape, (uint16_t *)(uintptr_t)t->data, false, src, err);
+        if (t->n_dims != 2 || shape[0] % head_dim)
+            return fipsc_fail(err, FIPSC_ERR_SHAPE, "%s: tensor '%s' has %lld rows, not whole heads of %d", g->origin,
+                              t->name, (long long)shape[0], head_dim);
+        uint16_t *p = malloc((size_t)(numel ? numel : 1) * sizeof *p);
+        if (!p) return fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory for tensor '%s'", g->origin, t->name);
+        llama_gguf_permute_rope_rows(p, t->data, shape[0], (size_t)shape[1] * sizeof *p, head_dim, false);
+        return fipsc_model_add_tensor16(m, hfname, t->n_dims, shape, p, true, src, err);
+    }
     float *data = malloc((size_t)(numel ? numel : 1) * sizeof *data);
     if (!data) return fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory for tensor '%s'", g->origin, t->name);
     fipsc_status st = fipsc_gguf_tensor_to_f32(g, t, data, err);
@@ -238,7 +253,7 @@ static fipsc_status add_from_gguf(fipsc_model *m, const fipsc_gguf *g, const fip
         float *p = malloc((size_t)(numel ? numel : 1) * sizeof *p);
         if (!p) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory for tensor '%s'", g->origin, t->name);
         else {
-            llama_gguf_permute_rope_rows(p, data, rows, cols, head_dim, false);
+            llama_gguf_permute_rope_rows(p, data, rows, (size_t)cols * sizeof *p, head_dim, false);
             free(data);
             data = p;
         }
@@ -252,8 +267,9 @@ static fipsc_status add_from_gguf(fipsc_model *m, const fipsc_gguf *g, const fip
 }
 
 /* Every GGUF tensor must be one of the architecture's; each becomes its Hugging Face tensor:
- * F32 tensors that need no change are borrowed from the file's map when `borrow` (the model
- * then keeps the file), the others are converted into float32 copies. */
+ * F32, F16 and BF16 tensors that need no change are borrowed from the file's map when `borrow`
+ * (the model then keeps the file; fused Phi-3 files, split at load, excepted), the others are
+ * converted into float32 copies. */
 static fipsc_status load_tensors(fipsc_model *m, const fipsc_gguf *g, const gguf_arch *a, bool borrow,
                                  bool shapes_only, fipsc_error *err)
 {
@@ -270,7 +286,8 @@ static fipsc_status load_tensors(fipsc_model *m, const fipsc_gguf *g, const gguf
                               "%s: tensor '%s' is not one of the %s architecture's tensors that fipsc computes",
                               g->origin, t->name, a->name);
         fipsc_status st = add_from_gguf(m, g, t, hf, rope, c->head_dim,
-                                        a->gemma && llama_gguf_is_norm(hf) ? -1.0f : 0.0f, borrow, shapes_only, err);
+                                        a->gemma && llama_gguf_is_norm(hf) ? -1.0f : 0.0f, borrow, !a->fused,
+                                        shapes_only, err);
         if (st) return st;
     }
     return FIPSC_OK;

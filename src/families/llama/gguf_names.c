@@ -148,15 +148,18 @@ bool llama_gguf_translate_name(const char *name, bool to_gguf, const gguf_arch *
 
 /* Rows of a q or k tensor [heads·hd, cols] between the two RoPE orders, inside every head:
  * interleaved row 2i + s ↔ half-split row s·hd/2 + i. */
-void llama_gguf_permute_rope_rows(float *dst, const float *src, int64_t rows, int64_t cols, int hd, bool to_interleaved)
+void llama_gguf_permute_rope_rows(void *dst, const void *src, int64_t rows, size_t row_bytes, int hd,
+                                  bool to_interleaved)
 {
+    char *d = dst;
+    const char *from_rows = src;
     const int half = hd / 2;
     for (int64_t h = 0; h < rows / hd; h++)
         for (int i = 0; i < half; i++)
             for (int s = 0; s < 2; s++) {
                 int64_t inter = h * hd + 2 * i + s, split = h * hd + s * half + i;
                 int64_t to = to_interleaved ? inter : split, from = to_interleaved ? split : inter;
-                memcpy(dst + to * cols, src + from * cols, (size_t)cols * sizeof *dst);
+                memcpy(d + (size_t)to * row_bytes, from_rows + (size_t)from * row_bytes, row_bytes);
             }
 }
 

@@ -65,8 +65,8 @@ bool fipsc_hf_llama_is_tensor(const char *name, const fipsc_config *cfg)
     return is_llama_tensor(name, cfg);
 }
 
-/* Adds every tensor of the set to m: aligned F32 in place (the set is kept by m), F16/BF16
- * converted; with shapes_only, names and shapes alone (data NULL). `config_origin` names where
+/* Adds every tensor of the set to m: aligned F32 in place (the set is kept by m), F16/BF16 as
+ * stored (fused Phi-3 projections, split at load, converted); with shapes_only, names and shapes alone (data NULL). `config_origin` names where
  * the configuration came from, for messages. */
 static fipsc_status add_tensors(fipsc_model *m, const fipsc_st_set *set, const char *config_origin,
                                 bool shapes_only, fipsc_error *err)
@@ -84,7 +84,7 @@ static fipsc_status add_tensors(fipsc_model *m, const fipsc_st_set *set, const c
                               t->file, t->name, c->arch_name, c->n_layers,
                               c->tie_embeddings ? " and tied embeddings" : "", config_origin);
         fipsc_status st = shapes_only ? fipsc_model_add_tensor(m, t->name, t->ndim, t->shape, NULL, false, t->dtype, err)
-                                      : fipsc_model_ingest(m, t, FIPSC_ERR_UNSUPPORTED, err);
+                                      : fipsc_model_ingest(m, t, FIPSC_ERR_UNSUPPORTED, !c->fused_proj, err);
         if (st) return st;
     }
     return FIPSC_OK;

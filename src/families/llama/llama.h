@@ -101,10 +101,11 @@ typedef struct fipsc_llama_layer {
 /* The family's view of a model (fipsc_model.view). */
 typedef struct fipsc_llama {
     fipsc_config cfg;
-    const float *tok_embeddings; /* [vocab, dim] */
+    fipsc_linear tok_embeddings; /* [vocab, dim]: rows looked up (fipsc_linear_weight_row); a
+                                  * linear so that it may stay in its stored 16 bits */
     fipsc_llama_layer *layers;   /* [n_layers] */
     const float *final_norm;     /* [dim] */
-    const float *lm_head;        /* [vocab, dim]; == tok_embeddings when tied */
+    fipsc_linear lm_head;        /* [vocab, dim]; the embeddings' weight when tied */
     float *norm_weights;         /* Gemma: every norm's 1 + w, owned here (the tensors keep w) */
 } fipsc_llama;
 

@@ -163,9 +163,9 @@ fipsc_status fipsc_llama_bind(fipsc_model *m, fipsc_error *err)
     for (int l = 0; l < c->n_layers; l++) mlps[l] = &layers[l].mlp;
 
     int q_dim = c->n_heads * c->head_dim, kv_dim = c->n_kv_heads * c->head_dim;
-    int64_t emb_shape[2] = {c->vocab_size, c->dim}, norm_shape[1] = {c->dim};
-    fipsc_status st = fipsc_model_require(m, "model.embed_tokens.weight", 2, emb_shape,
-                                          &view->tok_embeddings, err);
+    int64_t norm_shape[1] = {c->dim};
+    fipsc_status st = fipsc_model_bind_weight(m, "model.embed_tokens.weight", c->vocab_size, c->dim,
+                                              &view->tok_embeddings, err);
     if (st) return st;
     if ((st = fipsc_model_require(m, "model.norm.weight", 1, norm_shape, &view->final_norm, err)))
         return st;
@@ -174,7 +174,8 @@ fipsc_status fipsc_llama_bind(fipsc_model *m, fipsc_error *err)
             return fipsc_fail(err, FIPSC_ERR_FORMAT,
                               "tie_word_embeddings is true but the checkpoint also has 'lm_head.weight'");
         view->lm_head = view->tok_embeddings;
-    } else if ((st = fipsc_model_require(m, "lm_head.weight", 2, emb_shape, &view->lm_head, err))) {
+        view->lm_head.weight_name = "model.embed_tokens.weight (tied head)";
+    } else if ((st = fipsc_model_bind_weight(m, "lm_head.weight", c->vocab_size, c->dim, &view->lm_head, err))) {
         return fipsc_fail_context(err, "tie_word_embeddings is false: ");
     }
 

@@ -290,7 +290,7 @@ static fipsc_status add_tensors(fipsc_model *m, const fipsc_st_set *set, const f
                               "describes",
                               t->file, t->name, m->arch_name, vc->n_layers,
                               vc->qkv_bias ? "" : " and no qkv bias", config_origin);
-        fipsc_status st = fipsc_model_ingest(m, t, FIPSC_ERR_UNSUPPORTED, err);
+        fipsc_status st = fipsc_model_ingest(m, t, FIPSC_ERR_UNSUPPORTED, false, err);
         if (st) return st;
     }
     return FIPSC_OK;
