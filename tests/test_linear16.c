@@ -77,6 +77,7 @@ static void test_gemm16(void)
     for (int q = 0; q < 2; q++) {
         check_shape(1, 1000, 300, dts[q], 0.0f);  /* decode: GEMV chunks on threads */
         check_shape(1, 70, 20, dts[q], 1.0f);     /* decode, small, accumulating */
+        check_shape(1, 203, 700, dts[q], 0.0f);   /* decode, long rows (4-row groups), a partial chunk */
         check_shape(5, 1100, 257, dts[q], 0.0f);  /* column panels */
         check_shape(3, 200, 64, dts[q], 1.0f);    /* one panel */
         check_shape(600, 200, 96, dts[q], 0.0f);  /* one panel, many rows: row blocks */
