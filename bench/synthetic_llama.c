@@ -3,7 +3,8 @@
  * (bench/vs-llamacpp.sh, BENCHMARKS.md): no trained model of that size is available here, and
  * speed and memory do not depend on what the weights are.
  *
- *   synthetic_llama OUT [--shape 1b|8b|tiny] [--layers N] [--vocab N] [--type f32|f16|bf16|q8_0|q4_0]
+ *   synthetic_llama OUT [--shape 1b|8b|gemma2-2b|gemma2-9b|gemma2-27b|tiny] [--layers N] [--vocab N]
+ *                   [--type f32|f16|bf16|q8_0|q4_0]
  *                   [--shard-gb G] [--seed S]
  *
  *   OUT   a path ending in .gguf: one GGUF file (any --type); otherwise a Hugging Face directory
@@ -15,6 +16,10 @@
  *   8b    the Llama-3-8B shape: dim 4096, hidden 14336, 32 layers, 32 heads of 128, 8 kv heads,
  *         vocab 128256, untied output, rope_theta 500000 (8.0 G parameters, 16 GB in BF16; with
  *         --layers 2 a slice of it that fits in memory as float32, 3.4 GB of BF16)
+ *   gemma2-2b, gemma2-9b, gemma2-27b
+ *         Gemma-2 (Gemma2ForCausalLM): dim 2304 / 3584 / 4608, hidden 9216 / 14336 / 36864, 26 / 42 /
+ *         46 layers, 8 / 16 / 32 heads of 256 / 256 / 128, 4 / 8 / 16 kv heads, vocab 256000, tied
+ *         (2.6 / 9.2 / 27.2 G parameters); norms 0 (Gemma's norms scale by 1 + w)
  *   tiny  dim 256, hidden 688, 2 layers, 8 heads, 4 kv heads, vocab 1000 (for a quick try)
  * Weights are uniform with the standard deviation of Hugging Face's initialisation (0.02), norms
  * 1, drawn in one fixed order from the seed: the GGUF file and the directory of one seed hold the
@@ -65,6 +70,10 @@ static int plan(const fipsc_config *c, spec *out)
         ADD(N("self_attn.v_proj.weight"), kv, c->dim, false);
         ADD(N("self_attn.o_proj.weight"), c->dim, q, false);
         ADD(N("post_attention_layernorm.weight"), c->dim, 0, true);
+        if (c->post_norms) { /* Gemma-2: post_attention_layernorm follows the attention */
+            ADD(N("pre_feedforward_layernorm.weight"), c->dim, 0, true);
+            ADD(N("post_feedforward_layernorm.weight"), c->dim, 0, true);
+        }
         ADD(N("mlp.gate_proj.weight"), c->hidden_dim, c->dim, false);
         ADD(N("mlp.up_proj.weight"), c->hidden_dim, c->dim, false);
         ADD(N("mlp.down_proj.weight"), c->dim, c->hidden_dim, false);
@@ -78,6 +87,9 @@ static int plan(const fipsc_config *c, spec *out)
 
 static int64_t numel(const spec *s) { return s->rows * (s->cols ? s->cols : 1); }
 
+/* Norm weights: 1 (Gemma stores w of its (1 + w) norms: 0). */
+static float norm_value;
+
 /* The tensor's values, drawn from rng (malloc'ed). */
 static float *draw(const spec *s, fipsc_rng *rng)
 {
@@ -85,8 +97,24 @@ static float *draw(const spec *s, fipsc_rng *rng)
     float *p = malloc((size_t)n * sizeof *p);
     if (!p) die("out of memory", NULL);
     const double a = 0.02 * sqrt(3.0); /* uniform in ±a has standard deviation 0.02 */
-    for (int64_t i = 0; i < n; i++) p[i] = s->norm ? 1.0f : (float)((2 * fipsc_rng_uniform(rng) - 1) * a);
+    for (int64_t i = 0; i < n; i++) p[i] = s->norm ? norm_value : (float)((2 * fipsc_rng_uniform(rng) - 1) * a);
     return p;
+}
+
+/* Gemma-2 at one of its published sizes (transformers' Gemma2Config of google/gemma-2-2b, -9b,
+ * -27b): GeGLU MLPs, (1 + w) norms with post-attention and pre/post-feedforward norms, soft caps
+ * 50 (attention) and 30 (logits), a 4096-token window on every other layer, tied embeddings. */
+static void gemma2(fipsc_config *c, int dim, int hidden, int layers, int heads, int kv_heads, int head_dim,
+                   float query_pre_attn_scalar)
+{
+    c->dim = dim, c->hidden_dim = hidden, c->n_layers = layers, c->n_heads = heads, c->n_kv_heads = kv_heads;
+    c->head_dim = head_dim, c->vocab_size = 256000, c->tie_embeddings = true, c->norm_eps = 1e-6f;
+    c->rope_theta = 10000.0f, c->max_seq_len = 8192, c->bos_token = 2, c->eos_token = 1;
+    c->gemma = c->post_norms = true;
+    c->query_pre_attn_scalar = query_pre_attn_scalar;
+    c->attn_softcap = 50.0f, c->final_softcap = 30.0f, c->sliding_window = 4096;
+    snprintf(c->arch_name, sizeof c->arch_name, "Gemma2ForCausalLM");
+    norm_value = 0.0f;
 }
 
 static void write_gguf(const char *path, const fipsc_config *c, const spec *specs, int n, fipsc_rng *rng,
@@ -180,10 +208,11 @@ static int write_hf(const char *dir, const fipsc_config *c, const spec *specs, i
 int main(int argc, char **argv)
 {
     if (argc < 2 || argv[1][0] == '-') {
-        fprintf(stderr, "usage: synthetic_llama OUT.gguf|DIR [--shape 1b|8b|tiny] [--layers N] [--vocab N] "
-                        "[--type f32|f16|bf16|q8_0|q4_0] [--shard-gb G] [--seed S]\n");
+        fprintf(stderr, "usage: synthetic_llama OUT.gguf|DIR [--shape 1b|8b|gemma2-2b|gemma2-9b|gemma2-27b|tiny] "
+                        "[--layers N] [--vocab N] [--type f32|f16|bf16|q8_0|q4_0] [--shard-gb G] [--seed S]\n");
         return 2;
     }
+    norm_value = 1.0f;
     fipsc_config c = {.bos_token = 128000, .eos_token = 128001, .tie_embeddings = true, .norm_eps = 1e-5f,
                       .rope_theta = 500000.0f, .max_seq_len = 131072};
     snprintf(c.arch_name, sizeof c.arch_name, "LlamaForCausalLM");
@@ -201,6 +230,12 @@ int main(int argc, char **argv)
             c.dim = 4096, c.hidden_dim = 14336, c.n_layers = 32, c.n_heads = 32, c.n_kv_heads = 8, c.head_dim = 128,
             c.tie_embeddings = false;
         else if (strcmp(argv[i], "--shape") == 0 && strcmp(argv[i + 1], "1b") == 0) continue;
+        else if (strcmp(argv[i], "--shape") == 0 && strcmp(argv[i + 1], "gemma2-2b") == 0)
+            gemma2(&c, 2304, 9216, 26, 8, 4, 256, 256.0f);
+        else if (strcmp(argv[i], "--shape") == 0 && strcmp(argv[i + 1], "gemma2-9b") == 0)
+            gemma2(&c, 3584, 14336, 42, 16, 8, 256, 256.0f);
+        else if (strcmp(argv[i], "--shape") == 0 && strcmp(argv[i + 1], "gemma2-27b") == 0)
+            gemma2(&c, 4608, 36864, 46, 32, 16, 128, 144.0f);
         else if (strcmp(argv[i], "--layers") == 0) layers = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--vocab") == 0) c.vocab_size = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--seed") == 0) seed = strtoull(argv[i + 1], NULL, 10);
@@ -218,7 +253,7 @@ int main(int argc, char **argv)
                                                                                : FIPSC_U8;
     if (!gguf && dtype == FIPSC_U8) die("a Hugging Face directory holds f32, f16 or bf16 tensors", NULL);
 
-    spec *specs = malloc((size_t)(4 + 9 * c.n_layers) * sizeof *specs);
+    spec *specs = malloc((size_t)(4 + 11 * c.n_layers) * sizeof *specs);
     if (!specs) die("out of memory", NULL);
     const int n = plan(&c, specs);
     fipsc_rng rng;

@@ -3,7 +3,7 @@
 # GGUF file and as a Hugging Face directory sharded like the hub's (fipsc evaluates the directory
 # against the file with KL exactly 0 in BF16), the index names every tensor once, a single-shard
 # directory has model.safetensors, inspect describes it from its headers, and an existing
-# directory is refused. A BF16 checkpoint compressed: bytes count against BF16 (2 per dense
+# directory is refused; the Gemma-2 shapes likewise. A BF16 checkpoint compressed: bytes count against BF16 (2 per dense
 # parameter, in the report and in inspect alike), and the compressed file says what it replaced.
 set -uo pipefail
 fipsc=$FIPSC_CLI
@@ -53,6 +53,22 @@ node -e '
   if (mats.length !== 3 || mats.some(m => m.source_dtype !== "BF16")) problems.push(`matrices ${JSON.stringify(mats)}`);
   if (problems.length) { console.error(problems.join("\n")); process.exit(1); }' "$tmp/c.json" "$tmp/c.inspect.json" ||
   fail "bytes are not counted against BF16"
+
+# Gemma-2 at its 2B width (one layer, a small vocabulary): the file and the directory agree, and
+# inspect describes it from its headers (Gemma's (1 + w) norms have no values then)
+expect 0 "$gen" "$tmp/g2.gguf" --shape gemma2-2b --layers 1 --vocab 1000 --type bf16
+expect 0 "$gen" "$tmp/g2" --shape gemma2-2b --layers 1 --vocab 1000 --type bf16
+for m in "$tmp/g2" "$tmp/g2.gguf"; do
+  expect 0 "$fipsc" inspect "$m"
+  expect_out "architecture Gemma2ForCausalLM: dim 2304, hidden 9216, 1 layers, 8 heads, 4 kv heads, vocab 1000"
+  expect_out "post norms, soft-caps 50/30, window 4096 on even layers"
+done
+expect 0 "$fipsc" sample "$tmp/g2.gguf" --n 2 --len 16 --seed 1 -o "$tmp/g2.tok"
+expect 0 "$fipsc" eval "$tmp/g2" --ref "$tmp/g2.gguf" --corpus "$tmp/g2.tok" --json
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  if (r.kl_max !== 0 || r.top1_agreement !== 1) { console.error(JSON.stringify(r)); process.exit(1); }' "$tmp/out" ||
+  fail "the Gemma-2 directory and GGUF file of one seed differ: $(head -c 300 "$tmp/out")"
 
 expect 0 "$gen" "$tmp/one" --shape tiny --layers 1 --type f32
 [ -f "$tmp/one/model.safetensors" ] && [ ! -f "$tmp/one/model.safetensors.index.json" ] ||

@@ -121,6 +121,7 @@ static fipsc_status gemma_norms(fipsc_llama *view, fipsc_error *err)
             if (c->post_norms) norms[k++] = &L->post_attn_norm, norms[k++] = &L->post_ffn_norm;
         }
         for (int i = 0; i < k; i++) {
+            if (!*norms[i]) continue; /* a model loaded for its shapes alone has no values */
             for (int j = 0; j < c->dim; j++) w[j] = 1.0f + (*norms[i])[j];
             *norms[i] = w;
             w += c->dim;
