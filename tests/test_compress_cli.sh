@@ -33,7 +33,7 @@ expect_error() {
 # --help
 "$fipsc" compress --help >"$tmp/help.txt" || fail "compress --help exited $?"
 for opt in --budget --sparsity --groups --schedule --nm --steps --lr --batch --mode --calib-corpus \
-           --calib-samples --calib-len --method --seed --threads --report --quiet; do
+           --calib-samples --calib-len --method --seed --threads --report --quiet --max-memory; do
   expect_in "$tmp/help.txt" "$opt"
 done
 
@@ -150,6 +150,13 @@ expect(rep.options.holdout === 0.1, 'holdout option');
 const pr = rep.peak_rss_bytes, seq = [pr.loaded, pr.calibrated, ...pr.groups];
 expect(pr.groups.length === 2 && seq.every((v, i) => v > 1e6 && (i === 0 || v >= seq[i - 1])) &&
        rep.groups.every((g, k) => g.peak_rss_bytes === pr.groups[k]), `peak RSS ${JSON.stringify(pr)}`);
+// the memory plan, made before any work: its parts add up, 12 × 96 rows per block, within the
+// machine's memory, and (a tiny model: the process's own baseline dominates) within 5× the peak
+const mp = rep.memory_plan_bytes;
+expect(mp && mp.calibration_rows_per_block === 12 * 96 && mp.calibration === 8 * 12 * 96 * 64 * 5 &&
+       mp.total === mp.model + mp.calibration + Math.max(mp.forward, mp.largest_group) &&
+       mp.largest_group > 0 && mp.budget > mp.total && mp.total < 5 * seq[seq.length - 1],
+       `memory plan ${JSON.stringify(mp)} (peak ${seq[seq.length - 1]})`);
 const meta = ins.metadata && JSON.stringify(ins.metadata);
 expect(meta && meta.includes('fipsc.compress'), 'fipsc.compress metadata');
 if (problems.length) { console.error(problems.join('\n')); process.exit(1); }
@@ -216,6 +223,21 @@ expect_in "$tmp/err.txt" "--strict: nothing is written"
 expect_error 1 "from its checkpoint: training did not improve on the SVD initialisation" "$model" -o "$out" \
   "${lose[@]}" --checkpoint-dir "$tmp/ck" --resume --strict
 expect_error 2 "--holdout expects a number in [0, 0.5], got '0.7'" "$model" -o "$out" --holdout 0.7
+
+# --max-memory: a run whose plan does not fit is refused before any work, naming its parts
+expect_error 1 "this run needs about" "$model" -o "$out" "${quick[@]}" --max-memory 1M
+expect_in "$tmp/err.txt" "but may use 1.0 MB (--max-memory"
+expect_in "$tmp/err.txt" "calibration rows 2.9 MB (at most 1152 per block)"
+expect_in "$tmp/err.txt" "nothing was done"
+expect_error 2 "--max-memory expects a size like 20G" "$model" -o "$out" --max-memory 12X
+expect_error 2 "--max-memory expects a size like 20G" "$model" -o "$out" --max-memory -3G
+"$fipsc" compress "$model" -o "$tmp/mem.safetensors" "${quick[@]}" --steps 5 --max-memory 1GiB \
+  >"$tmp/mem.txt" 2>&1 || fail "compress --max-memory 1GiB exited $?: $(cat "$tmp/mem.txt")"
+"$fipsc" compress "$model" -o "$tmp/mem2.safetensors" "${quick[@]}" --steps 5 --max-memory none \
+  >"$tmp/mem2.txt" 2>&1 || fail "compress --max-memory none exited $?: $(cat "$tmp/mem2.txt")"
+expect_in "$tmp/mem.txt" "memory planned before the run:"
+expect_in "$tmp/mem.txt" "of a budget of 1.07 GB"
+cmp -s "$tmp/mem.safetensors" "$tmp/mem2.safetensors" || fail "--max-memory changed the result"
 
 ls "$tmp"/*.tmp* >/dev/null 2>&1 && fail "temporary files left behind: $(ls "$tmp")"
 if [ "$failures" -ne 0 ]; then

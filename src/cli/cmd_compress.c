@@ -77,6 +77,10 @@ static void usage(FILE *out)
             "                          (default %g; 0: train on every row and judge on them)\n"
             "      --strict            fail, writing nothing, when training does not beat the\n"
             "                          SVD initialisation (default: warn and keep the initialisation)\n"
+            "      --max-memory SIZE   refuse, before any work, a run whose memory plan (model,\n"
+            "                          calibration rows, the largest group: in the report) exceeds\n"
+            "                          SIZE, e.g. 20G (K/M/G/T: powers of 1024; KB/MB/GB: of 1000);\n"
+            "                          default: the machine's memory less 10 %%; none: no check\n"
             "      --calib-corpus FILE language model: calibrate on this token corpus (binary or text)\n"
             "      --calib-text FILE   ... or on a UTF-8 text: the model's BOS, then the text's tokens\n"
             "                          cut into N sequences of L tokens spread evenly over it\n"
@@ -259,6 +263,7 @@ int cmd_compress(int argc, char **argv)
         {"divergence-retries", required_argument, 0, OPT_SETTING},
         {"holdout", required_argument, 0, OPT_SETTING},
         {"strict", no_argument, 0, OPT_STRICT},
+        {"max-memory", required_argument, 0, OPT_SETTING},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     fipsc_compress_settings set;

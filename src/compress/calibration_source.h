@@ -48,6 +48,12 @@ void fipsc_calib_source_init(fipsc_calib_source *s);
  * NULL when s is usable. */
 const char *fipsc_calib_source_problem(const fipsc_calib_source *s, const fipsc_model *m);
 
+/* An upper bound on the rows per block that calibrating m from s captures, known before any
+ * work: sampled or text sequences × their length, a corpus's tokens, images × tokens per image,
+ * the sentence encoder's row limit (or, for every sentence, three per byte of the file). */
+fipsc_status fipsc_calibration_rows_bound(const fipsc_model *m, const fipsc_calib_source *s, int64_t *rows,
+                                          fipsc_error *err);
+
 /* Something to say about calibration's progress (a phase starting, sequences sampled); NULL
  * text: the line is done. */
 typedef void (*fipsc_calib_note_fn)(void *user, const char *text);

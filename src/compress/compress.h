@@ -83,6 +83,9 @@ typedef struct fipsc_compress_options {
                                    choose the iterate kept (default 0.1; 0: none, then the
                                    training rows judge) */
     bool strict;                /* fips: fail when training does not beat its initialisation */
+    int64_t max_memory;         /* bytes the run may hold (--max-memory): the memory plan
+                                   (fipsc_compress_memory_plan) must fit before any work; 0: the
+                                   machine's physical memory less 10 %; -1: no limit */
     int divergence_retries;     /* fips: when a group's training diverges (its loss becomes NaN,
                                    Inf or above 1e4 times its target's mean square), train it again from the same initialisation with lr and
                                    lr_min halved, up to this many times (0: fail at once) */
@@ -141,6 +144,31 @@ typedef struct fipsc_group_plan {
  * m does not divide the rank, MLPs of different widths in one group). *out is malloc'ed. */
 fipsc_status fipsc_compress_plan(const fipsc_model *m, const fipsc_compress_options *o,
                                  fipsc_group_plan **out, int *n_out, fipsc_error *err);
+
+/* The memory a run holds at its peak, predicted before any work from the plan and an upper bound
+ * on the calibration rows per block (src/compress/memory_plan.c says what each phase holds):
+ *   model        tensors the process owns as float32 or 16-bit copies, plus the largest block
+ *                of weights kept mapped from the file (its pages are resident while the forward
+ *                is in that block; the kernel may drop them afterwards and read them again)
+ *   calibration  x and y rows of every compressed block, float32
+ *   forward      the calibration forward's activations (before any group)
+ *   group        the largest group's working set
+ *   total        model + calibration + max(forward, group) */
+typedef struct fipsc_memory_plan {
+    int64_t model, calibration, forward, group, total;
+    int group_index;          /* the group of `group` (-1: none) */
+    int64_t rows_per_block;
+} fipsc_memory_plan;
+void fipsc_compress_memory_plan(const fipsc_model *m, const fipsc_compress_options *o, const fipsc_group_plan *plans,
+                                int n, int64_t rows_per_block, fipsc_memory_plan *out);
+
+/* The run's memory budget in bytes: options->max_memory, or by default the machine's physical
+ * memory less 10 %; -1: no limit (or unknown). */
+int64_t fipsc_compress_memory_budget(const fipsc_compress_options *o);
+
+/* FIPSC_ERR_NOMEM, naming every part of the plan and what to change, when the plan exceeds the
+ * budget (-1: no limit). */
+fipsc_status fipsc_compress_memory_check(const fipsc_memory_plan *p, int64_t budget, fipsc_error *err);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Report.                                                                                     */
@@ -205,6 +233,8 @@ typedef struct fipsc_compress_report {
                                        (the model loaded), and by the end of calibration; -1:
                                        unknown (the groups' are in groups[k].peak_rss) */
     int64_t peak_rss_calibrated;
+    fipsc_memory_plan memory_plan;  /* predicted before any work (total 0: not planned) */
+    int64_t memory_budget;          /* what it was checked against (-1: no limit) */
 } fipsc_compress_report;
 
 void fipsc_compress_report_free(fipsc_compress_report *rep);

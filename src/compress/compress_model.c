@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 
+#include "compress/calibration_source.h"
 #include "core/memory.h"
 #include "model/compressed.h"
 
@@ -31,6 +32,19 @@ fipsc_status fipsc_compress_model(fipsc_model *m, const fipsc_compress_settings 
         free(plans);
         return st;
     }
+    /* The memory plan: refuse now, not hours into calibration, a run that cannot fit. */
+    fipsc_memory_plan mem;
+    int64_t rows_bound = 0;
+    const int64_t budget = fipsc_compress_memory_budget(o);
+    if ((st = fipsc_calibration_rows_bound(m, &s->calib, &rows_bound, err))) {
+        free(plans);
+        return st;
+    }
+    fipsc_compress_memory_plan(m, o, plans, n_plans, rows_bound, &mem);
+    if ((st = fipsc_compress_memory_check(&mem, budget, err))) {
+        free(plans);
+        return st;
+    }
     int *blocks = malloc((size_t)(m->n_mlps > 0 ? m->n_mlps : 1) * sizeof *blocks), n_blocks = 0;
     if (!blocks) {
         free(plans);
@@ -50,6 +64,8 @@ fipsc_status fipsc_compress_model(fipsc_model *m, const fipsc_compress_settings 
     if (!st) {
         (*report)->peak_rss_loaded = rss_loaded;
         (*report)->peak_rss_calibrated = rss_calibrated;
+        (*report)->memory_plan = mem;
+        (*report)->memory_budget = budget;
     }
     fipsc_calibration_free(&cal);
     fipsc_capture_free(&cap);

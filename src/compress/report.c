@@ -178,6 +178,18 @@ fipsc_status fipsc_compress_report_json(const fipsc_compress_report *rep, const 
     add_num(mem, "calibrated", (double)rep->peak_rss_calibrated);
     cJSON *per_group = cJSON_AddArrayToObject(mem, "groups");
     for (int k = 0; k < rep->n_groups; k++) cJSON_AddItemToArray(per_group, cJSON_CreateNumber((double)rep->groups[k].peak_rss));
+    if (rep->memory_plan.total > 0) { /* predicted before any work (fipsc_compress_memory_plan) */
+        const fipsc_memory_plan *mp = &rep->memory_plan;
+        cJSON *plan = cJSON_AddObjectToObject(root, "memory_plan_bytes");
+        add_num(plan, "model", (double)mp->model);
+        add_num(plan, "calibration", (double)mp->calibration);
+        add_num(plan, "calibration_rows_per_block", (double)mp->rows_per_block);
+        add_num(plan, "forward", (double)mp->forward);
+        add_num(plan, "largest_group", (double)mp->group);
+        add_num(plan, "largest_group_index", mp->group_index);
+        add_num(plan, "total", (double)mp->total);
+        add_num(plan, "budget", (double)rep->memory_budget);
+    }
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
     if (!text) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory printing the report");
@@ -270,6 +282,14 @@ fipsc_status fipsc_compress_report_table(const fipsc_compress_report *rep, char 
                 (double)rep->peak_rss_loaded / 1e9, (double)rep->peak_rss_calibrated / 1e9);
         for (int k = 0; k < rep->n_groups; k++)
             fprintf(f, ", group %d %.2f GB", k, (double)rep->groups[k].peak_rss / 1e9);
+        fprintf(f, "\n");
+    }
+    if (rep->memory_plan.total > 0) {
+        const fipsc_memory_plan *mp = &rep->memory_plan;
+        fprintf(f, "memory planned before the run: %.2f GB (model %.2f, calibration rows %.2f, then the largest "
+                "group %.2f or the calibration forward %.2f)", (double)mp->total / 1e9, (double)mp->model / 1e9,
+                (double)mp->calibration / 1e9, (double)mp->group / 1e9, (double)mp->forward / 1e9);
+        if (rep->memory_budget > 0) fprintf(f, " of a budget of %.2f GB", (double)rep->memory_budget / 1e9);
         fprintf(f, "\n");
     }
     if (fclose(f) != 0 || !buf) {

@@ -1,4 +1,4 @@
-/* How much memory this process has held: the peak resident set size so far.
+/* How much memory this process has held (the peak resident set size so far) and the machine has.
  *
  * The kernel keeps one peak per process (getrusage's ru_maxrss); it only grows. Reports read it at
  * the end of each phase (model loaded, calibration captured, each group compressed), so the phase
@@ -8,9 +8,18 @@
 #ifndef FIPSC_MEMORY_H
 #define FIPSC_MEMORY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Peak resident set size of this process so far, in bytes; -1 if the system does not say. */
 int64_t fipsc_peak_rss_bytes(void);
+
+/* The machine's physical memory in bytes; -1 if the system does not say. */
+int64_t fipsc_physical_memory_bytes(void);
+
+/* Parses a memory size: a number with an optional unit K, M, G, T (powers of 1024; "KiB", "GiB"
+ * ... and "KB", "GB" ... powers of 1000) or none (bytes), e.g. "20G", "1.5GiB", "800MB".
+ * false for anything else or a size below 1 byte. */
+bool fipsc_parse_memory_size(const char *text, int64_t *bytes);
 
 #endif

@@ -65,6 +65,7 @@ typedef struct fipsc_lm_ops {
 /* An image classifier's facts. */
 typedef struct fipsc_image_info {
     int channels, height, width; /* the input the forward takes, [channels, height, width] */
+    int tokens;                  /* rows per image through the blocks (each captured MLP's rows) */
     int n_labels;
     const char *const *labels;   /* [n_labels] class names */
     const fipsc_image_preproc *preproc; /* how a file becomes that input */

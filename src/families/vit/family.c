@@ -79,7 +79,7 @@ static void image_info(const fipsc_model *m, fipsc_image_info *out)
 {
     const fipsc_vit *v = fipsc_model_vit(m);
     *out = (fipsc_image_info){.channels = v->channels, .height = v->image_h, .width = v->image_w,
-                              .n_labels = v->n_labels, .labels = (const char *const *)v->labels,
+                              .tokens = v->n_tokens, .n_labels = v->n_labels, .labels = (const char *const *)v->labels,
                               .preproc = &v->preproc};
 }
 

@@ -1,0 +1,181 @@
+/* The memory a compression will hold, predicted before any work (see compress.h,
+ * fipsc_compress_memory_plan), and the calibration rows it may capture.
+ *
+ * Phases and what each holds, in bytes, for a group of width d, P = Σ f over its matrices (the
+ * columns of W_cat), shared rank r, final V sparsity s, k = min(d, P):
+ *   always       the group's weights as float32 when the model keeps them in 16 bits: 4·d·P
+ *   factors F    U 4·d·r, V 4·r·P, its byte mask r·P
+ *   SVD init     F + W_cat 4·d·P + the SVD's work: gesdd (d·P ≤ 2²²) copies W_cat and holds
+ *                U_k 4·d·k and V_kᵀ 4·k·P; the Gram route holds G = W_cat·W_catᵀ and its
+ *                eigenvectors in double (≈ 3·8·d²) and a 64 MB column chunk
+ *   fips-init    (fips) the pruned initialisation: a second F and its reconstruction 4·d·P
+ *   training     (fips) F + Adam moments 8·r·P (+ 4·r·P of dense gradient under RigL) + U's
+ *                gradient and moments 12·d·r + the best iterate (U, mask bits, kept values:
+ *                4·d·r + r·P/8 + 4·(1 − s)·r·P) + one batch's activations
+ *   result       F + the reconstruction 4·d·P + the stored V (≤ 6·(1 − s)·r·P)
+ * The per-matrix methods (svd, magnitude) hold about three copies of the group's matrices.
+ * Measured against the peaks of real runs in BENCHMARKS.md ("memory plan"). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "compress/calibration_source.h"
+#include "compress/compress_internal.h"
+#include "core/memory.h"
+#include "formats/corpus.h"
+#include "model/family.h"
+
+/* Rows per calibration forward pass (calibrate.c) and the activations of one pass per row. */
+#define PASS_ROWS 4096
+
+static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+/* Bytes of the tensors the model owns (converted at load: anonymous memory) and of the largest
+ * block's weights that stay mapped from the file (paged in while the forward is in that block). */
+static void model_bytes(const fipsc_model *m, int64_t *owned, int64_t *mapped_block)
+{
+    *owned = *mapped_block = 0;
+    int64_t per_block[4096] = {0};
+    for (int i = 0; i < m->n_tensors; i++) {
+        const fipsc_tensor *t = &m->tensors[i];
+        const int64_t n = fipsc_shape_numel(t->ndim, t->shape);
+        const int64_t bytes = t->half ? 2 * n : t->data ? 4 * n : 0;
+        int block = -1;
+        const char *p = strstr(t->name, "layers.");
+        if (!p) p = strstr(t->name, "layer.");
+        if (p) block = atoi(strchr(p, '.') + 1);
+        if (t->owned) *owned += bytes;
+        else if (block >= 0 && block < 4096) per_block[block] += bytes;
+    }
+    for (int b = 0; b < 4096; b++) *mapped_block = max64(*mapped_block, per_block[b]);
+}
+
+/* Whether the group's MLP weights are held in 16 bits (then made float32 for the group). */
+static bool group_16bit(const fipsc_model *m, const fipsc_group_plan *g)
+{
+    const fipsc_mlp *mlp = m->mlps[g->blocks.first];
+    return mlp->up.w16 != NULL;
+}
+
+/* The working set of one group (see the top of the file). */
+static int64_t group_bytes(const fipsc_model *m, const fipsc_compress_options *o, const fipsc_group_plan *g)
+{
+    const int64_t d = g->d, P = g->P, r = g->r, k = d < P ? d : P;
+    const int n_mlps = g->blocks.last - g->blocks.first + 1;
+    const int64_t wcat = 4 * d * P, weights = group_16bit(m, g) ? wcat : 0;
+    if (o->method == FIPSC_METHOD_SVD || o->method == FIPSC_METHOD_MAGNITUDE) return weights + 3 * wcat;
+    const int64_t F = 4 * d * r + 5 * r * P;
+    const int64_t svd = (double)d * (double)P <= 4194304.0 ? wcat + 4 * d * k + 4 * k * P
+                                                           : 3 * 8 * d * d + ((int64_t)64 << 20);
+    int64_t peak = F + wcat + svd;
+    const double keep = 1.0 - (o->nm_m > 0 ? 1.0 - (double)o->nm_n / o->nm_m : o->sparsity);
+    const int64_t stored = (int64_t)(6.0 * keep * (double)(r * P));
+    peak = max64(peak, F + wcat + stored);
+    if (o->method == FIPSC_METHOD_FIPS) {
+        peak = max64(peak, 2 * F + wcat);
+        int f_max = 0;
+        for (int l = g->blocks.first; l <= g->blocks.last; l++) f_max = m->mlps[l]->f > f_max ? m->mlps[l]->f : f_max;
+        const int64_t rows = (int64_t)o->batch_rows * n_mlps;
+        const int64_t batch = 4 * rows * (3 * r + 5 * (int64_t)f_max + 3 * d) + 4 * r * f_max;
+        const int64_t best = 4 * d * r + r * P / 8 + (int64_t)(4.0 * keep * (double)(r * P));
+        int64_t train = F + 8 * r * P + 12 * d * r + best + batch;
+        if (o->schedule == FIPSC_FIPS_MASK_RIGL && o->nm_m == 0) train += 4 * r * P;
+        if (o->divergence_retries > 0) train += F; /* the initialisation kept for a restart */
+        peak = max64(peak, train);
+    }
+    return weights + peak;
+}
+
+void fipsc_compress_memory_plan(const fipsc_model *m, const fipsc_compress_options *o, const fipsc_group_plan *plans,
+                                int n, int64_t rows_per_block, fipsc_memory_plan *out)
+{
+    memset(out, 0, sizeof *out);
+    out->rows_per_block = rows_per_block;
+    out->group_index = -1;
+    int64_t mapped_block;
+    model_bytes(m, &out->model, &mapped_block);
+    out->model += mapped_block;
+    int last = 0, d_max = 0, f_max = 0;
+    for (int k = 0; k < n; k++) {
+        const int64_t g = group_bytes(m, o, &plans[k]);
+        if (g > out->group) out->group = g, out->group_index = k;
+        out->calibration += 8 * rows_per_block * plans[k].d * (plans[k].blocks.last - plans[k].blocks.first + 1);
+        last = plans[k].blocks.last > last ? plans[k].blocks.last : last;
+    }
+    for (int l = 0; l <= last && l < m->n_mlps; l++) {
+        d_max = m->mlps[l]->d > d_max ? m->mlps[l]->d : d_max;
+        f_max = m->mlps[l]->f > f_max ? m->mlps[l]->f : f_max;
+    }
+    /* the calibration forward: a pass of rows through one block (residual, norm, q/k/v, attention
+     * output, MLP activations), before any group is allocated */
+    const int64_t pass = rows_per_block < PASS_ROWS ? rows_per_block : PASS_ROWS;
+    out->forward = 4 * pass * (8 * (int64_t)d_max + 3 * (int64_t)f_max);
+    out->total = out->model + out->calibration + max64(out->forward, out->group);
+}
+
+fipsc_status fipsc_calibration_rows_bound(const fipsc_model *m, const fipsc_calib_source *s, int64_t *rows,
+                                          fipsc_error *err)
+{
+    *rows = 0;
+    if (fipsc_model_image(m)) {
+        fipsc_image_info info;
+        fipsc_model_image(m)->info(m, &info);
+        *rows = (int64_t)(s->count > 0 ? s->count : FIPSC_CALIB_IMAGES) * info.tokens;
+        return FIPSC_OK;
+    }
+    if (fipsc_model_encoder(m)) {
+        if (s->rows > 0 || s->rows < 0) {
+            *rows = s->rows > 0 ? s->rows : FIPSC_CALIB_ROWS;
+            return FIPSC_OK;
+        }
+        struct stat sb; /* every sentence: at most a token per byte, and a start and an end mark per line */
+        if (!s->sentences || stat(s->sentences, &sb) != 0)
+            return fipsc_fail(err, FIPSC_ERR_IO, "--calib-sentences %s: cannot read it", s->sentences ? s->sentences : "");
+        *rows = 3 * (int64_t)sb.st_size;
+        return FIPSC_OK;
+    }
+    if (s->corpus) {
+        fipsc_corpus *c = NULL;
+        fipsc_status st = fipsc_corpus_load(s->corpus, &c, err);
+        if (st) return fipsc_fail_context(err, "--calib-corpus: ");
+        for (int i = 0; i < c->n_seqs; i++) *rows += fipsc_corpus_length(c, i);
+        fipsc_corpus_free(c);
+        return FIPSC_OK;
+    }
+    *rows = (int64_t)(s->samples > 0 ? s->samples : FIPSC_CALIB_SAMPLES) * (s->len > 0 ? s->len : FIPSC_CALIB_LEN);
+    return FIPSC_OK;
+}
+
+int64_t fipsc_compress_memory_budget(const fipsc_compress_options *o)
+{
+    if (o->max_memory != 0) return o->max_memory;
+    const int64_t machine = fipsc_physical_memory_bytes();
+    return machine > 0 ? machine / 10 * 9 : -1;
+}
+
+/* "12.34 GB", "5.6 MB" or "789 kB" (decimal units, as the report's). */
+static const char *size_text(int64_t bytes, char *buf, size_t cap)
+{
+    if (bytes >= 1000000000) snprintf(buf, cap, "%.2f GB", (double)bytes / 1e9);
+    else if (bytes >= 1000000) snprintf(buf, cap, "%.1f MB", (double)bytes / 1e6);
+    else snprintf(buf, cap, "%.0f kB", (double)bytes / 1e3);
+    return buf;
+}
+
+fipsc_status fipsc_compress_memory_check(const fipsc_memory_plan *p, int64_t budget, fipsc_error *err)
+{
+    if (budget < 0 || p->total <= budget) return FIPSC_OK;
+    char total[32], limit[32], model[32], cal[32], group[32], fwd[32];
+    return fipsc_fail(err, FIPSC_ERR_NOMEM,
+                      "this run needs about %s but may use %s (--max-memory; default: the machine's memory "
+                      "less 10 %%): model %s, calibration rows %s (at most %lld per block), then the largest "
+                      "group (group %d) %s or the calibration forward %s; nothing was done. Compress fewer "
+                      "blocks per group (--groups), capture fewer rows (--calib-samples/--calib-len, "
+                      "--calib-count, --calib-rows) or raise --max-memory",
+                      size_text(p->total, total, sizeof total), size_text(budget, limit, sizeof limit),
+                      size_text(p->model, model, sizeof model), size_text(p->calibration, cal, sizeof cal),
+                      (long long)p->rows_per_block, p->group_index, size_text(p->group, group, sizeof group),
+                      size_text(p->forward, fwd, sizeof fwd));
+}
