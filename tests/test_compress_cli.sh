@@ -33,7 +33,7 @@ expect_error() {
 # --help
 "$fipsc" compress --help >"$tmp/help.txt" || fail "compress --help exited $?"
 for opt in --budget --sparsity --groups --schedule --nm --steps --lr --batch --mode --calib-corpus \
-           --calib-samples --calib-len --method --seed --threads --report --quiet --max-memory; do
+           --calib-samples --calib-len --method --seed --threads --report --quiet --max-memory --spill --scratch-dir; do
   expect_in "$tmp/help.txt" "$opt"
 done
 
@@ -227,7 +227,8 @@ expect_error 2 "--holdout expects a number in [0, 0.5], got '0.7'" "$model" -o "
 # --max-memory: a run whose plan does not fit is refused before any work, naming its parts
 expect_error 1 "this run needs about" "$model" -o "$out" "${quick[@]}" --max-memory 1M
 expect_in "$tmp/err.txt" "but may use 1.0 MB (--max-memory"
-expect_in "$tmp/err.txt" "calibration rows 2.9 MB (at most 1152 per block)"
+expect_in "$tmp/err.txt" "calibration rows 1.8 MB (at most 1152 per block, spilled to a 2.9 MB scratch file: the largest group's in memory)"
+expect_error 1 "calibration rows 2.9 MB (at most 1152 per block)," "$model" -o "$out" "${quick[@]}" --max-memory 1M --spill never
 expect_in "$tmp/err.txt" "nothing was done"
 expect_error 2 "--max-memory expects a size like 20G" "$model" -o "$out" --max-memory 12X
 expect_error 2 "--max-memory expects a size like 20G" "$model" -o "$out" --max-memory -3G
@@ -238,6 +239,16 @@ expect_error 2 "--max-memory expects a size like 20G" "$model" -o "$out" --max-m
 expect_in "$tmp/mem.txt" "memory planned before the run:"
 expect_in "$tmp/mem.txt" "of a budget of 1.07 GB"
 cmp -s "$tmp/mem.safetensors" "$tmp/mem2.safetensors" || fail "--max-memory changed the result"
+# calibration rows spilled to a scratch file: the same bytes; a scratch directory that cannot hold
+# them is refused before any work
+"$fipsc" compress "$model" -o "$tmp/spill.safetensors" "${quick[@]}" --steps 5 --spill always --scratch-dir "$tmp" \
+  >"$tmp/spill.txt" 2>&1 || fail "compress --spill always exited $?: $(cat "$tmp/spill.txt")"
+expect_in "$tmp/spill.txt" "calibration rows spilled to a 2.9 MB scratch file"
+cmp -s "$tmp/mem.safetensors" "$tmp/spill.safetensors" || fail "spilling the calibration rows changed the result"
+ls "$tmp"/fipsc-calibration-* >/dev/null 2>&1 && fail "the scratch file was left behind"
+expect_error 1 "scratch directory $tmp/none (for the calibration rows): No such file or directory" "$model" -o "$out" "${quick[@]}" --spill always \
+  --scratch-dir "$tmp/none"
+expect_error 2 "--spill must be auto, always or never, got 'sometimes'" "$model" -o "$out" --spill sometimes
 
 ls "$tmp"/*.tmp* >/dev/null 2>&1 && fail "temporary files left behind: $(ls "$tmp")"
 if [ "$failures" -ne 0 ]; then

@@ -81,6 +81,10 @@ static void usage(FILE *out)
             "                          calibration rows, the largest group: in the report) exceeds\n"
             "                          SIZE, e.g. 20G (K/M/G/T: powers of 1024; KB/MB/GB: of 1000);\n"
             "                          default: the machine's memory less 10 %%; none: no check\n"
+            "      --spill MODE        where the calibration rows live: auto (default: in memory,\n"
+            "                          unless only a scratch file makes the plan fit), always, never\n"
+            "      --scratch-dir DIR   the scratch file's directory (default $TMPDIR, else /tmp);\n"
+            "                          the file is unnamed and vanishes with the process\n"
             "      --calib-corpus FILE language model: calibrate on this token corpus (binary or text)\n"
             "      --calib-text FILE   ... or on a UTF-8 text: the model's BOS, then the text's tokens\n"
             "                          cut into N sequences of L tokens spread evenly over it\n"
@@ -264,6 +268,8 @@ int cmd_compress(int argc, char **argv)
         {"holdout", required_argument, 0, OPT_SETTING},
         {"strict", no_argument, 0, OPT_STRICT},
         {"max-memory", required_argument, 0, OPT_SETTING},
+        {"spill", required_argument, 0, OPT_SETTING},
+        {"scratch-dir", required_argument, 0, OPT_SETTING},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     fipsc_compress_settings set;

@@ -46,8 +46,8 @@ fipsc_status calibration_blocks(const fipsc_model *m, const int **blocks, int *n
     return FIPSC_OK;
 }
 
-fipsc_status calibration_new_capture(const fipsc_model *m, const int *blocks, int n_blocks, fipsc_capture **out,
-                                     fipsc_error *err)
+fipsc_status calibration_new_capture(const fipsc_model *m, const int *blocks, int n_blocks,
+                                     const calibration_spill *spill, fipsc_capture **out, fipsc_error *err)
 {
     *out = NULL;
     int *all;
@@ -56,7 +56,10 @@ fipsc_status calibration_new_capture(const fipsc_model *m, const int *blocks, in
     fipsc_capture *cap = calloc(1, sizeof *cap);
     if (!cap) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
     else if ((st = fipsc_capture_init(cap, m, blocks, n_blocks, 0, err))) free(cap);
-    else *out = cap;
+    else if (spill && spill->dir && (st = fipsc_capture_spill(cap, spill->dir, spill->rows, err))) {
+        fipsc_capture_free(cap);
+        free(cap);
+    } else *out = cap;
     free(all);
     return st;
 }
@@ -72,6 +75,10 @@ fipsc_status calibration_from_capture(const fipsc_model *m, fipsc_capture *cap, 
     }
     out->n_sequences = n_sequences;
     if (own) out->owned = cap;
+    if (cap->map) { /* spilled: out of memory until a group reads its rows */
+        out->spilled = true;
+        fipsc_spilled_release(cap->map, cap->map_bytes);
+    }
     return FIPSC_OK;
 }
 
@@ -119,6 +126,13 @@ fipsc_status fipsc_calibration_capture_tokens(const fipsc_model *m, const fipsc_
                                               const int *blocks, int n_blocks, fipsc_calibration *out,
                                               fipsc_error *err)
 {
+    return calibration_capture_tokens(m, c, what, blocks, n_blocks, NULL, out, err);
+}
+
+fipsc_status calibration_capture_tokens(const fipsc_model *m, const fipsc_corpus *c, const char *what,
+                                        const int *blocks, int n_blocks, const calibration_spill *spill,
+                                        fipsc_calibration *out, fipsc_error *err)
+{
     memset(out, 0, sizeof *out);
     if (!what) what = "calibration corpus";
     const fipsc_lm_ops *lm;
@@ -129,7 +143,7 @@ fipsc_status fipsc_calibration_capture_tokens(const fipsc_model *m, const fipsc_
     if ((st = check_corpus(&info, c, what, err))) return st;
 
     fipsc_capture *cap;
-    if ((st = calibration_new_capture(m, blocks, n_blocks, &cap, err))) return st;
+    if ((st = calibration_new_capture(m, blocks, n_blocks, spill, &cap, err))) return st;
     /* Consecutive sequences of one length are contiguous in c->ids: run them as one batch. */
     for (int i = 0; i < c->n_seqs && !st;) {
         int len = fipsc_corpus_length(c, i), batch = 1;

@@ -47,6 +47,14 @@ fipsc_status fipsc_calibration_capture_sentences(const fipsc_model *m, const fip
                                                  const int *blocks, int n_blocks, int64_t max_rows, uint64_t seed,
                                                  fipsc_capture *cap, fipsc_calibration *out, fipsc_error *err)
 {
+    return calibration_capture_sentences(m, s, what, blocks, n_blocks, max_rows, seed, NULL, cap, out, err);
+}
+
+fipsc_status calibration_capture_sentences(const fipsc_model *m, const fipsc_sentences *s, const char *what,
+                                           const int *blocks, int n_blocks, int64_t max_rows, uint64_t seed,
+                                           const calibration_spill *spill, fipsc_capture *cap,
+                                           fipsc_calibration *out, fipsc_error *err)
+{
     memset(out, 0, sizeof *out);
     memset(cap, 0, sizeof *cap);
     if (!what) what = "calibration sentences";
@@ -80,6 +88,7 @@ fipsc_status fipsc_calibration_capture_sentences(const fipsc_model *m, const fip
     if (!st) st = calibration_blocks(m, &blocks, &n_blocks, &all, err);
     /* the rows are known: the capture allocates them once (and can drop none) */
     if (!st) st = fipsc_capture_init(cap, m, blocks, n_blocks, rows, err);
+    if (!st && spill && spill->dir) st = fipsc_capture_spill(cap, spill->dir, rows, err);
 
     /* The chosen sentences in file order, a pass of them at a time. */
     int n_chosen = 0;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compress/compress_internal.h"
 #include "core/file.h"
 #include "core/rng.h"
 #include "formats/image_list.h"
@@ -172,8 +173,9 @@ static fipsc_status from_tokens(const fipsc_model *m, const fipsc_calib_source *
     }
     if (!st) {
         say(note, user, "calibration: capturing MLP inputs and outputs...");
-        st = fipsc_calibration_capture_tokens(m, corpus, s->corpus ? s->corpus : s->text ? s->text : "the sampled corpus", blocks, n_blocks,
-                                              cal, err);
+        const calibration_spill spill = {s->spill_dir, s->spill_rows};
+        st = calibration_capture_tokens(m, corpus, s->corpus ? s->corpus : s->text ? s->text : "the sampled corpus",
+                                        blocks, n_blocks, &spill, cal, err);
         say(note, user, NULL);
     }
     fipsc_corpus_free(corpus);
@@ -210,7 +212,8 @@ static fipsc_status from_images(const fipsc_model *m, const fipsc_calib_source *
         char text[128];
         snprintf(text, sizeof text, "calibration: capturing MLP inputs and outputs on %d images...", images.n);
         say(note, user, text);
-        st = fipsc_calibration_capture_images(m, &images, blocks, n_blocks, cal, err);
+        const calibration_spill spill = {c->spill_dir, c->spill_rows};
+        st = calibration_capture_images(m, &images, blocks, n_blocks, &spill, cal, err);
     }
     say(note, user, NULL);
     fipsc_image_list_free(&images);
@@ -231,7 +234,8 @@ static fipsc_status from_sentences(const fipsc_model *m, const fipsc_calib_sourc
     char text[512];
     snprintf(text, sizeof text, "calibration: encoding %d sentences of %s...", s.n, base_name(c->sentences));
     say(note, user, text);
-    st = fipsc_calibration_capture_sentences(m, &s, c->sentences, blocks, n_blocks, rows, seed, cap, cal, err);
+    const calibration_spill spill = {c->spill_dir, c->spill_rows};
+    st = calibration_capture_sentences(m, &s, c->sentences, blocks, n_blocks, rows, seed, &spill, cap, cal, err);
     say(note, user, NULL);
     if (!st) {
         if (rows > 0)

@@ -38,6 +38,10 @@ typedef struct fipsc_calib_source {
     int count;               /* 0: the default */
     const char *sentences;   /* sentence encoder */
     long long rows;          /* -1: the default */
+    /* Where the rows live (set by compress from its memory plan, not by users): NULL in memory,
+     * else a scratch file in spill_dir with room for spill_rows rows per block. */
+    const char *spill_dir;
+    int64_t spill_rows;
 } fipsc_calib_source;
 
 /* No source given: every field 0 / NULL, rows -1. */

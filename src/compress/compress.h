@@ -59,6 +59,8 @@ bool fipsc_compress_method_parse(const char *name, fipsc_compress_method *out);
 /* "gmp", "rigl", "static" or "n:m": the name --schedule takes (n:m is chosen by --nm). */
 const char *fipsc_compress_schedule_name(fipsc_fips_mask_kind schedule);
 
+typedef enum fipsc_spill_mode { FIPSC_SPILL_AUTO = 0, FIPSC_SPILL_ALWAYS, FIPSC_SPILL_NEVER } fipsc_spill_mode;
+
 typedef struct fipsc_compress_options {
     fipsc_compress_method method;
     double budget;              /* p ∈ (0, 1]: fraction of each group's dense MLP parameters kept */
@@ -86,6 +88,10 @@ typedef struct fipsc_compress_options {
     int64_t max_memory;         /* bytes the run may hold (--max-memory): the memory plan
                                    (fipsc_compress_memory_plan) must fit before any work; 0: the
                                    machine's physical memory less 10 %; -1: no limit */
+    fipsc_spill_mode spill;     /* where the calibration rows live: auto (default) keeps them in
+                                   memory unless the memory plan needs them spilled to a scratch
+                                   file; always; never */
+    const char *scratch_dir;    /* the directory of that file (NULL: $TMPDIR, else /tmp) */
     int divergence_retries;     /* fips: when a group's training diverges (its loss becomes NaN,
                                    Inf or above 1e4 times its target's mean square), train it again from the same initialisation with lr and
                                    lr_min halved, up to this many times (0: fail at once) */
@@ -150,7 +156,8 @@ fipsc_status fipsc_compress_plan(const fipsc_model *m, const fipsc_compress_opti
  *   model        tensors the process owns as float32 or 16-bit copies, plus the largest block
  *                of weights kept mapped from the file (its pages are resident while the forward
  *                is in that block; the kernel may drop them afterwards and read them again)
- *   calibration  x and y rows of every compressed block, float32
+ *   calibration  x and y rows of every compressed block, float32 — or, spilled to a scratch
+ *                file, those of the largest group (resident while the group reads them)
  *   forward      the calibration forward's activations (before any group)
  *   group        the largest group's working set
  *   total        model + calibration + max(forward, group) */
@@ -158,9 +165,11 @@ typedef struct fipsc_memory_plan {
     int64_t model, calibration, forward, group, total;
     int group_index;          /* the group of `group` (-1: none) */
     int64_t rows_per_block;
+    bool spilled;             /* the calibration rows in a scratch file of spill_bytes */
+    int64_t spill_bytes;
 } fipsc_memory_plan;
 void fipsc_compress_memory_plan(const fipsc_model *m, const fipsc_compress_options *o, const fipsc_group_plan *plans,
-                                int n, int64_t rows_per_block, fipsc_memory_plan *out);
+                                int n, int64_t rows_per_block, bool spill, fipsc_memory_plan *out);
 
 /* The run's memory budget in bytes: options->max_memory, or by default the machine's physical
  * memory less 10 %; -1: no limit (or unknown). */
@@ -169,6 +178,9 @@ int64_t fipsc_compress_memory_budget(const fipsc_compress_options *o);
 /* FIPSC_ERR_NOMEM, naming every part of the plan and what to change, when the plan exceeds the
  * budget (-1: no limit). */
 fipsc_status fipsc_compress_memory_check(const fipsc_memory_plan *p, int64_t budget, fipsc_error *err);
+
+/* FIPSC_ERR_IO when directory dir cannot hold `bytes` more (spilled calibration rows). */
+fipsc_status fipsc_scratch_check(const char *dir, int64_t bytes, fipsc_error *err);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Report.                                                                                     */

@@ -7,9 +7,27 @@
 /* Calibration helpers shared by calibrate*.c. The blocks to capture: the listed ones, or every
  * block when blocks is NULL / n_blocks 0 (then *all holds the list; free it). */
 fipsc_status calibration_blocks(const fipsc_model *m, const int **blocks, int *n_blocks, int **all, fipsc_error *err);
-/* A capture (malloc'ed) of the listed blocks (NULL/0: every block), without a row limit. */
-fipsc_status calibration_new_capture(const fipsc_model *m, const int *blocks, int n_blocks, fipsc_capture **out,
-                                     fipsc_error *err);
+/* Where captured rows go: memory (dir NULL), or a scratch file in dir with room for `rows` rows
+ * per block (fipsc_capture_spill). */
+typedef struct calibration_spill {
+    const char *dir;
+    int64_t rows;
+} calibration_spill;
+/* A capture (malloc'ed) of the listed blocks (NULL/0: every block), without a row limit, spilled
+ * as `spill` says (NULL: in memory). */
+fipsc_status calibration_new_capture(const fipsc_model *m, const int *blocks, int n_blocks,
+                                     const calibration_spill *spill, fipsc_capture **out, fipsc_error *err);
+/* The capture functions of calibration.h, with the rows spilled as `spill` says (NULL: memory). */
+fipsc_status calibration_capture_tokens(const fipsc_model *m, const fipsc_corpus *c, const char *what,
+                                        const int *blocks, int n_blocks, const calibration_spill *spill,
+                                        fipsc_calibration *out, fipsc_error *err);
+fipsc_status calibration_capture_images(const fipsc_model *m, const fipsc_image_list *images, const int *blocks,
+                                        int n_blocks, const calibration_spill *spill, fipsc_calibration *out,
+                                        fipsc_error *err);
+fipsc_status calibration_capture_sentences(const fipsc_model *m, const fipsc_sentences *s, const char *what,
+                                           const int *blocks, int n_blocks, int64_t max_rows, uint64_t seed,
+                                           const calibration_spill *spill, fipsc_capture *cap,
+                                           fipsc_calibration *out, fipsc_error *err);
 /* out = the rows of cap (block by block), from n_sequences inputs; out owns cap when own. */
 fipsc_status calibration_from_capture(const fipsc_model *m, fipsc_capture *cap, int n_sequences, bool own,
                                       fipsc_calibration *out, fipsc_error *err);

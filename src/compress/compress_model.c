@@ -40,11 +40,18 @@ fipsc_status fipsc_compress_model(fipsc_model *m, const fipsc_compress_settings 
         free(plans);
         return st;
     }
-    fipsc_compress_memory_plan(m, o, plans, n_plans, rows_bound, &mem);
-    if ((st = fipsc_compress_memory_check(&mem, budget, err))) {
+    /* Calibration rows in memory, or (when they would not fit, or asked) in a scratch file. */
+    fipsc_compress_memory_plan(m, o, plans, n_plans, rows_bound, false, &mem);
+    const bool spill = o->spill == FIPSC_SPILL_ALWAYS ||
+                       (o->spill == FIPSC_SPILL_AUTO && budget >= 0 && mem.total > budget);
+    const char *scratch = o->scratch_dir ? o->scratch_dir : getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    if (spill) fipsc_compress_memory_plan(m, o, plans, n_plans, rows_bound, true, &mem);
+    if ((st = fipsc_compress_memory_check(&mem, budget, err)) || (spill && (st = fipsc_scratch_check(scratch, mem.spill_bytes, err)))) {
         free(plans);
         return st;
     }
+    fipsc_calib_source calib = s->calib;
+    if (spill) calib.spill_dir = scratch, calib.spill_rows = rows_bound;
     int *blocks = malloc((size_t)(m->n_mlps > 0 ? m->n_mlps : 1) * sizeof *blocks), n_blocks = 0;
     if (!blocks) {
         free(plans);
@@ -56,7 +63,7 @@ fipsc_status fipsc_compress_model(fipsc_model *m, const fipsc_compress_settings 
 
     fipsc_calibration cal = {0};
     fipsc_capture cap = {0}; /* the calibration rows, when cal borrows them */
-    st = fipsc_calibrate(m, &s->calib, o->seed, blocks, n_blocks, note, note_user, &cal, &cap, calib_desc,
+    st = fipsc_calibrate(m, &calib, o->seed, blocks, n_blocks, note, note_user, &cal, &cap, calib_desc,
                          calib_desc_cap, err);
     free(blocks);
     const int64_t rss_calibrated = fipsc_peak_rss_bytes();

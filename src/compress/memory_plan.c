@@ -19,7 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "compress/calibration_source.h"
 #include "compress/compress_internal.h"
@@ -89,10 +91,11 @@ static int64_t group_bytes(const fipsc_model *m, const fipsc_compress_options *o
 }
 
 void fipsc_compress_memory_plan(const fipsc_model *m, const fipsc_compress_options *o, const fipsc_group_plan *plans,
-                                int n, int64_t rows_per_block, fipsc_memory_plan *out)
+                                int n, int64_t rows_per_block, bool spill, fipsc_memory_plan *out)
 {
     memset(out, 0, sizeof *out);
     out->rows_per_block = rows_per_block;
+    out->spilled = spill;
     out->group_index = -1;
     int64_t mapped_block;
     model_bytes(m, &out->model, &mapped_block);
@@ -101,9 +104,12 @@ void fipsc_compress_memory_plan(const fipsc_model *m, const fipsc_compress_optio
     for (int k = 0; k < n; k++) {
         const int64_t g = group_bytes(m, o, &plans[k]);
         if (g > out->group) out->group = g, out->group_index = k;
-        out->calibration += 8 * rows_per_block * plans[k].d * (plans[k].blocks.last - plans[k].blocks.first + 1);
+        const int64_t rows = 8 * rows_per_block * plans[k].d * (plans[k].blocks.last - plans[k].blocks.first + 1);
+        out->spill_bytes += rows;
+        out->calibration = spill ? max64(out->calibration, rows) : out->calibration + rows;
         last = plans[k].blocks.last > last ? plans[k].blocks.last : last;
     }
+    if (!spill) out->spill_bytes = 0;
     for (int l = 0; l <= last && l < m->n_mlps; l++) {
         d_max = m->mlps[l]->d > d_max ? m->mlps[l]->d : d_max;
         f_max = m->mlps[l]->f > f_max ? m->mlps[l]->f : f_max;
@@ -155,27 +161,38 @@ int64_t fipsc_compress_memory_budget(const fipsc_compress_options *o)
     return machine > 0 ? machine / 10 * 9 : -1;
 }
 
-/* "12.34 GB", "5.6 MB" or "789 kB" (decimal units, as the report's). */
-static const char *size_text(int64_t bytes, char *buf, size_t cap)
-{
-    if (bytes >= 1000000000) snprintf(buf, cap, "%.2f GB", (double)bytes / 1e9);
-    else if (bytes >= 1000000) snprintf(buf, cap, "%.1f MB", (double)bytes / 1e6);
-    else snprintf(buf, cap, "%.0f kB", (double)bytes / 1e3);
-    return buf;
-}
+
 
 fipsc_status fipsc_compress_memory_check(const fipsc_memory_plan *p, int64_t budget, fipsc_error *err)
 {
     if (budget < 0 || p->total <= budget) return FIPSC_OK;
-    char total[32], limit[32], model[32], cal[32], group[32], fwd[32];
+    char total[32], limit[32], model[32], cal[32], group[32], fwd[32], disk[32], spilled[96] = "";
+    if (p->spilled)
+        snprintf(spilled, sizeof spilled, ", spilled to a %s scratch file: the largest group's in memory",
+                 fipsc_bytes_text(p->spill_bytes, disk, sizeof disk));
     return fipsc_fail(err, FIPSC_ERR_NOMEM,
                       "this run needs about %s but may use %s (--max-memory; default: the machine's memory "
-                      "less 10 %%): model %s, calibration rows %s (at most %lld per block), then the largest "
+                      "less 10 %%): model %s, calibration rows %s (at most %lld per block%s), then the largest "
                       "group (group %d) %s or the calibration forward %s; nothing was done. Compress fewer "
                       "blocks per group (--groups), capture fewer rows (--calib-samples/--calib-len, "
                       "--calib-count, --calib-rows) or raise --max-memory",
-                      size_text(p->total, total, sizeof total), size_text(budget, limit, sizeof limit),
-                      size_text(p->model, model, sizeof model), size_text(p->calibration, cal, sizeof cal),
-                      (long long)p->rows_per_block, p->group_index, size_text(p->group, group, sizeof group),
-                      size_text(p->forward, fwd, sizeof fwd));
+                      fipsc_bytes_text(p->total, total, sizeof total), fipsc_bytes_text(budget, limit, sizeof limit),
+                      fipsc_bytes_text(p->model, model, sizeof model), fipsc_bytes_text(p->calibration, cal, sizeof cal),
+                      (long long)p->rows_per_block, spilled, p->group_index, fipsc_bytes_text(p->group, group, sizeof group),
+                      fipsc_bytes_text(p->forward, fwd, sizeof fwd));
+}
+
+fipsc_status fipsc_scratch_check(const char *dir, int64_t bytes, fipsc_error *err)
+{
+    struct statvfs fs;
+    if (statvfs(dir, &fs) != 0)
+        return fipsc_fail(err, FIPSC_ERR_IO, "scratch directory %s (for the calibration rows): %s", dir, strerror(errno));
+    const double free_bytes = (double)fs.f_bavail * (double)fs.f_frsize;
+    if (free_bytes < (double)bytes) {
+        char need[32], have[32];
+        return fipsc_fail(err, FIPSC_ERR_IO, "the calibration rows need %s of scratch space in %s, which has %s free: "
+                          "give another directory (--scratch-dir) or capture fewer rows; nothing was done",
+                          fipsc_bytes_text(bytes, need, sizeof need), dir, fipsc_bytes_text((int64_t)free_bytes, have, sizeof have));
+    }
+    return FIPSC_OK;
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "compress/compress_internal.h"
+#include "core/memory.h"
 #include "ops/factored.h"
 
 static const char *role_name(fipsc_mlp_role role, bool gated)
@@ -189,6 +190,8 @@ fipsc_status fipsc_compress_report_json(const fipsc_compress_report *rep, const 
         add_num(plan, "largest_group_index", mp->group_index);
         add_num(plan, "total", (double)mp->total);
         add_num(plan, "budget", (double)rep->memory_budget);
+        cJSON_AddBoolToObject(plan, "calibration_spilled", mp->spilled);
+        add_num(plan, "spill_file", (double)mp->spill_bytes);
     }
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
@@ -286,10 +289,14 @@ fipsc_status fipsc_compress_report_table(const fipsc_compress_report *rep, char 
     }
     if (rep->memory_plan.total > 0) {
         const fipsc_memory_plan *mp = &rep->memory_plan;
-        fprintf(f, "memory planned before the run: %.2f GB (model %.2f, calibration rows %.2f, then the largest "
-                "group %.2f or the calibration forward %.2f)", (double)mp->total / 1e9, (double)mp->model / 1e9,
-                (double)mp->calibration / 1e9, (double)mp->group / 1e9, (double)mp->forward / 1e9);
-        if (rep->memory_budget > 0) fprintf(f, " of a budget of %.2f GB", (double)rep->memory_budget / 1e9);
+        char t[5][32];
+        fprintf(f, "memory planned before the run: %s (model %s, calibration rows %s, then the largest group %s or "
+                "the calibration forward %s)", fipsc_bytes_text(mp->total, t[0], 32), fipsc_bytes_text(mp->model, t[1], 32),
+                fipsc_bytes_text(mp->calibration, t[2], 32), fipsc_bytes_text(mp->group, t[3], 32),
+                fipsc_bytes_text(mp->forward, t[4], 32));
+        if (rep->memory_budget > 0) fprintf(f, " of a budget of %s", fipsc_bytes_text(rep->memory_budget, t[0], 32));
+        if (mp->spilled)
+            fprintf(f, "; calibration rows spilled to a %s scratch file", fipsc_bytes_text(mp->spill_bytes, t[0], 32));
         fprintf(f, "\n");
     }
     if (fclose(f) != 0 || !buf) {

@@ -14,14 +14,14 @@ typedef enum setting {
     S_METHOD, S_BUDGET, S_SPARSITY, S_NM, S_RANK, S_GROUPS, S_SCHEDULE, S_MODE, S_STEPS, S_LR, S_LR_MIN,
     S_WEIGHT_DECAY, S_BATCH, S_SEED, S_U_DTYPE, S_DIVERGENCE_RETRIES, S_CALIB_CORPUS, S_CALIB_SAMPLES,
     S_CALIB_LEN, S_CALIB_IMAGES, S_CALIB_IDX, S_CALIB_EXCLUDE, S_CALIB_COUNT, S_CALIB_SENTENCES, S_CALIB_ROWS,
-    S_CALIB_TEXT, S_TOKENIZER, S_HOLDOUT, S_STRICT, S_MAX_MEMORY, S_COUNT
+    S_CALIB_TEXT, S_TOKENIZER, S_HOLDOUT, S_STRICT, S_MAX_MEMORY, S_SPILL, S_SCRATCH_DIR, S_COUNT
 } setting;
 
 static const char *const names[S_COUNT] = {
     "method", "budget", "sparsity", "nm", "rank", "groups", "schedule", "mode", "steps", "lr", "lr-min",
     "weight-decay", "batch", "seed", "u-dtype", "divergence-retries", "calib-corpus", "calib-samples",
     "calib-len", "calib-images", "calib-idx", "calib-exclude", "calib-count", "calib-sentences", "calib-rows",
-    "calib-text", "tokenizer", "holdout", "strict", "max-memory",
+    "calib-text", "tokenizer", "holdout", "strict", "max-memory", "spill", "scratch-dir",
 };
 
 _Static_assert((int)S_COUNT <= (int)FIPSC_SETTINGS_MAX, "FIPSC_SETTINGS_MAX too small");
@@ -190,6 +190,13 @@ fipsc_status fipsc_settings_set(fipsc_compress_settings *s, const char *name, co
             return BAD("--max-memory expects a size like 20G, 1.5GiB or 800MB (K/M/G/T: powers of 1024; "
                        "KB/MB/GB/TB: of 1000), or none, got '%s'", value);
         break;
+    case S_SPILL:
+        if (strcmp(value, "auto") == 0) o->spill = FIPSC_SPILL_AUTO;
+        else if (strcmp(value, "always") == 0) o->spill = FIPSC_SPILL_ALWAYS;
+        else if (strcmp(value, "never") == 0) o->spill = FIPSC_SPILL_NEVER;
+        else return BAD("--spill must be auto, always or never, got '%s'", value);
+        break;
+    case S_SCRATCH_DIR: st = keep(s, i, value, &o->scratch_dir, err); break;
     case S_CALIB_CORPUS: st = keep(s, i, value, &c->corpus, err); break;
     case S_CALIB_SAMPLES:
         if (!(st = get_int(name, value, 1, 1 << 24, &v, err))) c->samples = (int)v;

@@ -2,6 +2,7 @@
 #include "core/memory.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -43,4 +44,12 @@ bool fipsc_parse_memory_size(const char *text, int64_t *bytes)
         return true;
     }
     return false;
+}
+
+const char *fipsc_bytes_text(int64_t bytes, char *buf, size_t cap)
+{
+    if (bytes >= 1000000000) snprintf(buf, cap, "%.2f GB", (double)bytes / 1e9);
+    else if (bytes >= 1000000) snprintf(buf, cap, "%.1f MB", (double)bytes / 1e6);
+    else snprintf(buf, cap, "%.0f kB", (double)bytes / 1e3);
+    return buf;
 }

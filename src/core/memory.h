@@ -9,6 +9,7 @@
 #define FIPSC_MEMORY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Peak resident set size of this process so far, in bytes; -1 if the system does not say. */
@@ -16,6 +17,9 @@ int64_t fipsc_peak_rss_bytes(void);
 
 /* The machine's physical memory in bytes; -1 if the system does not say. */
 int64_t fipsc_physical_memory_bytes(void);
+
+/* bytes as "12.34 GB", "5.6 MB" or "789 kB" (decimal units) into buf; returns buf. */
+const char *fipsc_bytes_text(int64_t bytes, char *buf, size_t cap);
 
 /* Parses a memory size: a number with an optional unit K, M, G, T (powers of 1024; "KiB", "GiB"
  * ... and "KB", "GB" ... powers of 1000) or none (bytes), e.g. "20G", "1.5GiB", "800MB".

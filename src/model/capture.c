@@ -1,8 +1,14 @@
 /* Calibration capture buffers (see src/model/capture.h). */
 #include "model/capture.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 fipsc_status fipsc_capture_init(fipsc_capture *cap, const fipsc_model *m, const int *layers,
                                 int n_layers, int64_t max_rows, fipsc_error *err)
@@ -46,6 +52,9 @@ fipsc_status fipsc_capture_append(fipsc_capture *cap, fipsc_capture_layer *cl, c
     if (take < 0) take = 0;
     cl->dropped += n - take;
     if (take == 0) return FIPSC_OK;
+    if (cl->rows + take > cl->cap_rows && cap->map)
+        return fipsc_fail(err, FIPSC_ERR_INTERNAL, "capture of layer %d: %lld rows exceed the %lld the spill file holds",
+                          cl->layer, (long long)(cl->rows + take), (long long)cl->cap_rows);
     if (cl->rows + take > cl->cap_rows) {
         int64_t want = cl->cap_rows ? 2 * cl->cap_rows : 1024;
         while (want < cl->rows + take) want *= 2;
@@ -64,6 +73,10 @@ fipsc_status fipsc_capture_append(fipsc_capture *cap, fipsc_capture_layer *cl, c
     size_t off = (size_t)cl->rows * (size_t)cl->d, len = (size_t)take * (size_t)cl->d;
     memcpy(cl->x + off, x, len * sizeof(float));
     memcpy(cl->y + off, y, len * sizeof(float));
+    if (cap->map) { /* written: to the file, not kept in memory */
+        fipsc_spilled_release(cl->x + off, len * sizeof(float));
+        fipsc_spilled_release(cl->y + off, len * sizeof(float));
+    }
     cl->rows += take;
     return FIPSC_OK;
 }
@@ -79,10 +92,61 @@ void fipsc_capture_clear(fipsc_capture *cap)
 void fipsc_capture_free(fipsc_capture *cap)
 {
     if (!cap) return;
-    for (int i = 0; i < cap->n_layers; i++) {
+    if (cap->map) munmap(cap->map, cap->map_bytes);
+    for (int i = 0; i < cap->n_layers && !cap->map; i++) {
         free(cap->layers[i].x);
         free(cap->layers[i].y);
     }
     free(cap->layers);
     memset(cap, 0, sizeof *cap);
+}
+
+fipsc_status fipsc_capture_spill(fipsc_capture *cap, const char *dir, int64_t rows, fipsc_error *err)
+{
+    if (cap->map || rows < 1)
+        return fipsc_fail(err, FIPSC_ERR_INTERNAL, "capture spill: already spilled or no rows (%lld)", (long long)rows);
+    size_t bytes = 0;
+    for (int i = 0; i < cap->n_layers; i++) {
+        if (cap->layers[i].x || cap->layers[i].rows)
+            return fipsc_fail(err, FIPSC_ERR_INTERNAL, "capture spill: layer %d already holds rows", cap->layers[i].layer);
+        bytes += 2 * (size_t)rows * (size_t)cap->layers[i].d * sizeof(float);
+    }
+    char path[4200];
+    if (snprintf(path, sizeof path, "%s/fipsc-calibration-XXXXXX", dir) >= (int)sizeof path)
+        return fipsc_fail(err, FIPSC_ERR_ARG, "scratch directory path too long: %s", dir);
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return fipsc_fail(err, FIPSC_ERR_IO, "cannot create a scratch file in %s for the calibration rows: %s", dir,
+                          strerror(errno));
+    unlink(path); /* nameless: gone with the process, whatever happens */
+    int rc = posix_fallocate(fd, 0, (off_t)bytes);
+    if (rc != 0) {
+        close(fd);
+        return fipsc_fail(err, FIPSC_ERR_IO, "cannot reserve %.2f GB in %s for the calibration rows: %s", (double)bytes / 1e9, dir,
+                          strerror(rc));
+    }
+    void *map = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd); /* the mapping keeps the file */
+    if (map == MAP_FAILED)
+        return fipsc_fail(err, FIPSC_ERR_NOMEM, "cannot map %.2f GB of calibration rows: %s", (double)bytes / 1e9,
+                          strerror(errno));
+    cap->map = map;
+    cap->map_bytes = bytes;
+    char *next = map;
+    for (int i = 0; i < cap->n_layers; i++) {
+        fipsc_capture_layer *cl = &cap->layers[i];
+        const size_t each = (size_t)rows * (size_t)cl->d * sizeof(float);
+        cl->x = (float *)(void *)next;
+        cl->y = (float *)(void *)(next + each);
+        next += 2 * each;
+        cl->cap_rows = rows;
+    }
+    return FIPSC_OK;
+}
+
+void fipsc_spilled_release(const void *p, size_t bytes)
+{
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t lo = ((uintptr_t)p + page - 1) / page * page, hi = ((uintptr_t)p + bytes) / page * page;
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED); /* shared file pages: refetched from the file */
 }

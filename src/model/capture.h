@@ -35,6 +35,9 @@ typedef struct fipsc_capture {
     int n_layers;
     fipsc_capture_layer *layers; /* in the order given to fipsc_capture_init */
     int64_t max_rows;            /* per layer; 0 = unlimited */
+    void *map;                   /* spilled (fipsc_capture_spill): every layer's rows in one
+                                    shared mapping of a scratch file; NULL: in memory */
+    size_t map_bytes;
 } fipsc_capture;
 
 /* Prepares to record the MLPs of the listed blocks (distinct, each < m->n_mlps). */
@@ -48,6 +51,21 @@ fipsc_capture_layer *fipsc_capture_find(fipsc_capture *cap, int layer);
  * max_rows are counted in `dropped`. Used by the runtimes. */
 fipsc_status fipsc_capture_append(fipsc_capture *cap, fipsc_capture_layer *cl, const float *x,
                                   const float *y, int64_t n, fipsc_error *err);
+
+/* Spills the capture: its rows live in a scratch file created in `dir` and unlinked at once (it
+ * vanishes with the process), `rows` rows per layer, the space reserved on disk now (so a full
+ * disk fails here with a clear error, not later inside the mapping), mapped shared. Rows beyond
+ * `rows` are refused by fipsc_capture_append. Call right after fipsc_capture_init.
+ *
+ * Why: calibration rows of every block of an 8B model are ~13 GB for 12k tokens; in a file the
+ * kernel keeps in memory only the pages in use (and fipsc_spilled_release says when a phase is
+ * done with them), so the run's memory is one group's rows, not all of them. */
+fipsc_status fipsc_capture_spill(fipsc_capture *cap, const char *dir, int64_t rows, fipsc_error *err);
+
+/* Tells the kernel that the spilled rows at p (bytes long) are not needed in memory now: the
+ * process drops those pages (whole pages inside the range; the data stay in the file and come back
+ * when read). Only for rows of a spilled capture: on ordinary memory it would discard the data. */
+void fipsc_spilled_release(const void *p, size_t bytes);
 
 /* Forgets the recorded rows, keeping the memory. */
 void fipsc_capture_clear(fipsc_capture *cap);
