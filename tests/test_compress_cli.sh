@@ -33,7 +33,7 @@ expect_error() {
 # --help
 "$fipsc" compress --help >"$tmp/help.txt" || fail "compress --help exited $?"
 for opt in --budget --sparsity --groups --schedule --nm --steps --lr --batch --mode --calib-corpus \
-           --calib-samples --calib-len --method --seed --threads --report --quiet --max-memory --spill --scratch-dir; do
+           --calib-samples --calib-len --method --seed --threads --report --quiet --max-memory --spill --scratch-dir --dry-run; do
   expect_in "$tmp/help.txt" "$opt"
 done
 
@@ -249,6 +249,16 @@ ls "$tmp"/fipsc-calibration-* >/dev/null 2>&1 && fail "the scratch file was left
 expect_error 1 "scratch directory $tmp/none (for the calibration rows): No such file or directory" "$model" -o "$out" "${quick[@]}" --spill always \
   --scratch-dir "$tmp/none"
 expect_error 2 "--spill must be auto, always or never, got 'sometimes'" "$model" -o "$out" --spill sometimes
+# --dry-run: the groups and the memory plan, nothing written (no -o needed)
+"$fipsc" compress "$model" "${quick[@]}" --dry-run >"$tmp/dry.txt" 2>&1 || fail "compress --dry-run exited $?: $(cat "$tmp/dry.txt")"
+expect_in "$tmp/dry.txt" "dry run, nothing done"
+expect_in "$tmp/dry.txt" "group 0: blocks 0-1, d 64, P 1032, rank 102, params 32844 of 66048"
+expect_in "$tmp/dry.txt" "memory plan: "
+expect_in "$tmp/dry.txt" "for at most 1152 rows per block"
+"$fipsc" compress "$model" "${quick[@]}" --dry-run --spill always --scratch-dir "$tmp" >"$tmp/dry2.txt" 2>&1 ||
+  fail "compress --dry-run --spill always exited $?"
+expect_in "$tmp/dry2.txt" "a 2.9 MB scratch file in $tmp"
+expect_error 1 "this run needs about" "$model" "${quick[@]}" --dry-run --max-memory 1M
 
 ls "$tmp"/*.tmp* >/dev/null 2>&1 && fail "temporary files left behind: $(ls "$tmp")"
 if [ "$failures" -ne 0 ]; then

@@ -81,6 +81,7 @@ static void usage(FILE *out)
             "                          calibration rows, the largest group: in the report) exceeds\n"
             "                          SIZE, e.g. 20G (K/M/G/T: powers of 1024; KB/MB/GB: of 1000);\n"
             "                          default: the machine's memory less 10 %%; none: no check\n"
+            "      --dry-run           print the groups and the memory plan, then stop (no -o needed)\n"
             "      --spill MODE        where the calibration rows live: auto (default: in memory,\n"
             "                          unless only a scratch file makes the plan fit), always, never\n"
             "      --scratch-dir DIR   the scratch file's directory (default $TMPDIR, else /tmp);\n"
@@ -230,7 +231,7 @@ static bool check_writable(const char *path, fipsc_error *err)
 
 int cmd_compress(int argc, char **argv)
 {
-    enum { OPT_SETTING = 256, OPT_THREADS, OPT_REPORT, OPT_QUIET, OPT_CHECKPOINT_DIR, OPT_RESUME, OPT_STRICT };
+    enum { OPT_SETTING = 256, OPT_THREADS, OPT_REPORT, OPT_QUIET, OPT_CHECKPOINT_DIR, OPT_RESUME, OPT_STRICT, OPT_DRY_RUN };
     static const struct option opts[] = {
         {"output", required_argument, 0, 'o'},
         {"method", required_argument, 0, OPT_SETTING},
@@ -268,6 +269,7 @@ int cmd_compress(int argc, char **argv)
         {"holdout", required_argument, 0, OPT_SETTING},
         {"strict", no_argument, 0, OPT_STRICT},
         {"max-memory", required_argument, 0, OPT_SETTING},
+        {"dry-run", no_argument, 0, OPT_DRY_RUN},
         {"spill", required_argument, 0, OPT_SETTING},
         {"scratch-dir", required_argument, 0, OPT_SETTING},
         {"help", no_argument, 0, 'h'},
@@ -277,7 +279,7 @@ int cmd_compress(int argc, char **argv)
     const char *output = NULL, *report_path = NULL;
     fipsc_compress_checkpoint ck = {.dir = NULL, .resume = false};
     long long threads = 0;
-    bool quiet = false;
+    bool quiet = false, dry_run = false;
     fipsc_error err = {0};
     int c, at = 0, rc = CLI_OK;
     optind = 1;
@@ -296,6 +298,7 @@ int cmd_compress(int argc, char **argv)
         case OPT_CHECKPOINT_DIR: ck.dir = optarg; break;
         case OPT_RESUME: ck.resume = true; break;
         case OPT_STRICT: fipsc_settings_set(&set, "strict", "true", &err); break;
+        case OPT_DRY_RUN: dry_run = true; break;
         case 'h': usage(stdout); fipsc_settings_free(&set); return CLI_OK;
         case ':': rc = cli_usage_error(CMD, "option '%s' needs an argument", argv[optind - 1]); break;
         default: rc = cli_usage_error(CMD, "unknown option '%s'", argv[optind - 1]); break;
@@ -305,7 +308,7 @@ int cmd_compress(int argc, char **argv)
         const char *calib_problem = fipsc_calib_source_problem(&set.calib, NULL);
         if (optind == argc) rc = cli_usage_error(CMD, "missing MODEL");
         else if (optind != argc - 1) rc = cli_usage_error(CMD, "expects exactly one MODEL, got %d", argc - optind);
-        else if (!output) rc = cli_usage_error(CMD, "missing -o OUT.safetensors (the compressed model to write)");
+        else if (!output && !dry_run) rc = cli_usage_error(CMD, "missing -o OUT.safetensors (the compressed model to write)");
         else if (ck.resume && !ck.dir)
             rc = cli_usage_error(CMD, "--resume needs --checkpoint-dir DIR (where the run saved its groups)");
         else if (calib_problem) rc = cli_usage_error(CMD, "%s", calib_problem);
@@ -319,7 +322,7 @@ int cmd_compress(int argc, char **argv)
     fipsc_settings_resolve(&set, NULL, &early);
     const char *model_path = argv[optind];
 
-    if (fipsc_compress_options_check(&early, &err) || !check_writable(output, &err) ||
+    if (fipsc_compress_options_check(&early, &err) || (output && !check_writable(output, &err)) ||
         (report_path && !check_writable(report_path, &err))) {
         fipsc_settings_free(&set);
         return cli_report(CMD, &err);
@@ -340,6 +343,13 @@ int cmd_compress(int argc, char **argv)
     /* What the model can do decides what it calibrates on: images, sentences or a token corpus. */
     if ((calib_problem = fipsc_calib_source_problem(&set.calib, m))) {
         rc = cli_usage_error(CMD, "%s", calib_problem);
+        goto done;
+    }
+    if (dry_run) { /* the plan alone: nothing calibrated, trained or written */
+        char *plan = NULL;
+        if ((st = fipsc_compress_dry_run(m, &set, &plan, &err))) rc = cli_report(CMD, &err);
+        else printf("%s: dry run, nothing done\n%s", model_path, plan);
+        free(plan);
         goto done;
     }
     progress_state ps = {.live = tty && !quiet, .summary = !tty && !quiet};

@@ -1,11 +1,103 @@
 /* A whole compression of a loaded model: see compress_model.h. */
 #include "compress/compress_model.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "compress/calibration_source.h"
 #include "core/memory.h"
 #include "model/compressed.h"
+
+/* What a run decides before any work: its options (the family's defaults for every training option
+ * not given), the group plans, the memory plan and where the calibration rows will live. */
+typedef struct run_plan {
+    fipsc_compress_options options;
+    fipsc_group_plan *plans; /* [n_plans], malloc'ed */
+    int n_plans;
+    fipsc_memory_plan mem;
+    int64_t budget;
+    fipsc_calib_source calib; /* s->calib, spilled when the plan says */
+} run_plan;
+
+/* Fails (nothing done) on a calibration source the model cannot use, bad options, an impossible
+ * plan, checkpoints that do not fit (ck, may be NULL), or a memory plan over the budget. */
+static fipsc_status plan_run(const fipsc_model *m, const fipsc_compress_settings *s, const fipsc_compress_checkpoint *ck,
+                             run_plan *r, fipsc_error *err)
+{
+    memset(r, 0, sizeof *r);
+    /* What the model can do decides what it calibrates on: images, sentences or a token corpus. */
+    const char *calib_problem = fipsc_calib_source_problem(&s->calib, m);
+    if (calib_problem) return fipsc_fail(err, FIPSC_ERR_ARG, "%s", calib_problem);
+    fipsc_settings_resolve(s, m, &r->options);
+    const fipsc_compress_options *o = &r->options;
+    fipsc_status st = fipsc_compress_options_check(o, err);
+    if (st) return st;
+
+    /* Plan first: bad groups, budgets or n:m fail before calibration; so do checkpoints that do
+     * not fit this run (the calibration rows are checked after they are captured). */
+    if ((st = fipsc_compress_plan(m, o, &r->plans, &r->n_plans, err))) return st;
+    if (ck && (st = fipsc_compress_checkpoint_prepare(ck, m, o, err))) return st;
+    /* The memory plan: refuse now, not hours into calibration, a run that cannot fit. Calibration
+     * rows in memory, or (when only that fits, or when asked) in a scratch file. */
+    int64_t rows_bound = 0;
+    r->budget = fipsc_compress_memory_budget(o);
+    if ((st = fipsc_calibration_rows_bound(m, &s->calib, &rows_bound, err))) return st;
+    fipsc_compress_memory_plan(m, o, r->plans, r->n_plans, rows_bound, false, &r->mem);
+    const bool spill = o->spill == FIPSC_SPILL_ALWAYS ||
+                       (o->spill == FIPSC_SPILL_AUTO && r->budget >= 0 && r->mem.total > r->budget);
+    const char *tmpdir = getenv("TMPDIR");
+    const char *scratch = o->scratch_dir ? o->scratch_dir : tmpdir && *tmpdir ? tmpdir : "/tmp";
+    if (spill) fipsc_compress_memory_plan(m, o, r->plans, r->n_plans, rows_bound, true, &r->mem);
+    if ((st = fipsc_compress_memory_check(&r->mem, r->budget, err)) ||
+        (spill && (st = fipsc_scratch_check(scratch, r->mem.spill_bytes, err))))
+        return st;
+    r->calib = s->calib;
+    if (spill) r->calib.spill_dir = scratch, r->calib.spill_rows = rows_bound;
+    return FIPSC_OK;
+}
+
+fipsc_status fipsc_compress_dry_run(const fipsc_model *m, const fipsc_compress_settings *s, char **text,
+                                    fipsc_error *err)
+{
+    *text = NULL;
+    run_plan r;
+    fipsc_status st = plan_run(m, s, NULL, &r, err);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = st ? NULL : open_memstream(&buf, &len);
+    if (!st && !f) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
+    if (!st) {
+        const fipsc_memory_plan *mp = &r.mem;
+        char t[6][32];
+        fprintf(f, "%d group%s, %s:\n", r.n_plans, r.n_plans == 1 ? "" : "s",
+                fipsc_compress_method_name(r.options.method));
+        for (int k = 0; k < r.n_plans; k++) {
+            const fipsc_group_plan *g = &r.plans[k];
+            fprintf(f, "  group %d: blocks %d-%d, d %d, P %lld, rank %d, params %lld of %lld, bytes %s of %s\n", k,
+                    g->blocks.first, g->blocks.last, g->d, (long long)g->P, g->r, (long long)g->kept_params,
+                    (long long)g->dense_params, fipsc_bytes_text(g->stored_bytes, t[0], 32),
+                    fipsc_bytes_text(g->dense_bytes, t[1], 32));
+        }
+        fprintf(f, "memory plan: %s (model %s, calibration rows %s for at most %lld rows per block%s, then the "
+                "largest group (group %d) %s or the calibration forward %s)", fipsc_bytes_text(mp->total, t[0], 32),
+                fipsc_bytes_text(mp->model, t[1], 32), fipsc_bytes_text(mp->calibration, t[2], 32),
+                (long long)mp->rows_per_block, mp->spilled ? ", spilled: the largest group's in memory" : "",
+                mp->group_index, fipsc_bytes_text(mp->group, t[3], 32), fipsc_bytes_text(mp->forward, t[4], 32));
+        if (r.budget > 0) fprintf(f, " of a budget of %s", fipsc_bytes_text(r.budget, t[0], 32));
+        if (mp->spilled)
+            fprintf(f, "; a %s scratch file in %s", fipsc_bytes_text(mp->spill_bytes, t[5], 32), r.calib.spill_dir);
+        fprintf(f, "\n");
+        if (fclose(f) != 0 || !buf) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
+    }
+    free(r.plans);
+    if (st) {
+        free(buf);
+        return st;
+    }
+    *text = buf;
+    return FIPSC_OK;
+}
 
 fipsc_status fipsc_compress_model(fipsc_model *m, const fipsc_compress_settings *s, const fipsc_compress_checkpoint *ck,
                                   fipsc_calib_note_fn note, void *note_user, fipsc_compress_progress_fn progress,
@@ -14,56 +106,27 @@ fipsc_status fipsc_compress_model(fipsc_model *m, const fipsc_compress_settings 
 {
     *report = NULL;
     const int64_t rss_loaded = fipsc_peak_rss_bytes();
-    /* What the model can do decides what it calibrates on: images, sentences or a token corpus. */
-    const char *calib_problem = fipsc_calib_source_problem(&s->calib, m);
-    if (calib_problem) return fipsc_fail(err, FIPSC_ERR_ARG, "%s", calib_problem);
-    fipsc_compress_options options; /* the family's defaults for every training option not given */
-    fipsc_settings_resolve(s, m, &options);
-    const fipsc_compress_options *o = &options;
-    fipsc_status st = fipsc_compress_options_check(o, err);
-    if (st) return st;
-
-    /* Plan first: bad groups, budgets or n:m fail before calibration; so do checkpoints that do
-     * not fit this run (the calibration rows are checked after they are captured). */
-    fipsc_group_plan *plans = NULL;
-    int n_plans = 0;
-    if ((st = fipsc_compress_plan(m, o, &plans, &n_plans, err))) return st;
-    if (ck && (st = fipsc_compress_checkpoint_prepare(ck, m, o, err))) {
-        free(plans);
+    run_plan r;
+    fipsc_status st = plan_run(m, s, ck, &r, err);
+    if (st) {
+        free(r.plans);
         return st;
     }
-    /* The memory plan: refuse now, not hours into calibration, a run that cannot fit. */
-    fipsc_memory_plan mem;
-    int64_t rows_bound = 0;
-    const int64_t budget = fipsc_compress_memory_budget(o);
-    if ((st = fipsc_calibration_rows_bound(m, &s->calib, &rows_bound, err))) {
-        free(plans);
-        return st;
-    }
-    /* Calibration rows in memory, or (when they would not fit, or asked) in a scratch file. */
-    fipsc_compress_memory_plan(m, o, plans, n_plans, rows_bound, false, &mem);
-    const bool spill = o->spill == FIPSC_SPILL_ALWAYS ||
-                       (o->spill == FIPSC_SPILL_AUTO && budget >= 0 && mem.total > budget);
-    const char *scratch = o->scratch_dir ? o->scratch_dir : getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    if (spill) fipsc_compress_memory_plan(m, o, plans, n_plans, rows_bound, true, &mem);
-    if ((st = fipsc_compress_memory_check(&mem, budget, err)) || (spill && (st = fipsc_scratch_check(scratch, mem.spill_bytes, err)))) {
-        free(plans);
-        return st;
-    }
-    fipsc_calib_source calib = s->calib;
-    if (spill) calib.spill_dir = scratch, calib.spill_rows = rows_bound;
+    const fipsc_compress_options *o = &r.options;
+    const fipsc_group_plan *plans = r.plans;
+    const int n_plans = r.n_plans;
     int *blocks = malloc((size_t)(m->n_mlps > 0 ? m->n_mlps : 1) * sizeof *blocks), n_blocks = 0;
     if (!blocks) {
-        free(plans);
+        free(r.plans);
         return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
     }
     for (int k = 0; k < n_plans; k++)
         for (int l = plans[k].blocks.first; l <= plans[k].blocks.last; l++) blocks[n_blocks++] = l;
-    free(plans);
+    free(r.plans);
 
     fipsc_calibration cal = {0};
     fipsc_capture cap = {0}; /* the calibration rows, when cal borrows them */
-    st = fipsc_calibrate(m, &calib, o->seed, blocks, n_blocks, note, note_user, &cal, &cap, calib_desc,
+    st = fipsc_calibrate(m, &r.calib, o->seed, blocks, n_blocks, note, note_user, &cal, &cap, calib_desc,
                          calib_desc_cap, err);
     free(blocks);
     const int64_t rss_calibrated = fipsc_peak_rss_bytes();
@@ -71,8 +134,8 @@ fipsc_status fipsc_compress_model(fipsc_model *m, const fipsc_compress_settings 
     if (!st) {
         (*report)->peak_rss_loaded = rss_loaded;
         (*report)->peak_rss_calibrated = rss_calibrated;
-        (*report)->memory_plan = mem;
-        (*report)->memory_budget = budget;
+        (*report)->memory_plan = r.mem;
+        (*report)->memory_budget = r.budget;
     }
     fipsc_calibration_free(&cal);
     fipsc_capture_free(&cap);

@@ -24,6 +24,12 @@ fipsc_status fipsc_compress_model(fipsc_model *m, const fipsc_compress_settings 
                                   void *progress_user, fipsc_compress_report **report, char *calib_desc,
                                   size_t calib_desc_cap, fipsc_error *err);
 
+/* What compressing m with settings s would do, without doing it: the groups (blocks, rank,
+ * parameters and bytes) and the memory plan (and whether the calibration rows would be spilled),
+ * as text (malloc'ed). Fails as fipsc_compress_model would before any work. */
+fipsc_status fipsc_compress_dry_run(const fipsc_model *m, const fipsc_compress_settings *s, char **text,
+                                    fipsc_error *err);
+
 /* Writes the compressed m to path atomically (docs/FORMAT.md), U in the run's u_dtype, with the
  * report's options and calibration_source as the "fipsc.compress" metadata entry. */
 fipsc_status fipsc_compress_write(const fipsc_model *m, const fipsc_compress_report *report,
