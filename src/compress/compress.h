@@ -159,7 +159,8 @@ fipsc_status fipsc_compress_plan(const fipsc_model *m, const fipsc_compress_opti
  *   calibration  x and y rows of every compressed block, float32 — or, spilled to a scratch
  *                file, those of the largest group (resident while the group reads them)
  *   forward      the calibration forward's activations (before any group)
- *   group        the largest group's working set
+ *   group        the largest group's working set with the compressed groups before it (their
+ *                stored form, held until the file is written)
  *   total        model + calibration + max(forward, group) */
 typedef struct fipsc_memory_plan {
     int64_t model, calibration, forward, group, total;
