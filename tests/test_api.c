@@ -116,6 +116,9 @@ static void test_language_model(void)
     CHECK_FAILS(fipsc_options_set(o, "steps", "0", &err), FIPSC_ERR_ARG, "--steps expects an integer", &err);
     CHECK_FAILS(fipsc_options_set(o, "resume", "maybe", &err), FIPSC_ERR_ARG, "resume expects true or false", &err);
     CHECK_OK(fipsc_options_set(o, "resume", "true", &err), &err);
+    CHECK_OK(fipsc_options_set(o, "max-memory", "20G", &err), &err);
+    CHECK_OK(fipsc_options_set(o, "spill", "always", &err), &err);
+    CHECK_FAILS(fipsc_options_set(o, "max-memory", "lots", &err), FIPSC_ERR_ARG, "--max-memory expects a size", &err);
     CHECK_FAILS(fipsc_compress(m, o, NULL, NULL, &r, &err), FIPSC_ERR_ARG, "resume needs checkpoint-dir", &err);
     CHECK(r == NULL);
     fipsc_options_free(o);
