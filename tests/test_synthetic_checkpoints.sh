@@ -25,12 +25,17 @@ node -e '
     process.exit(1);
   }' "$tmp/hf/model.safetensors.index.json" || fail "the index is not the 20 tensors in 9 shards"
 
-expect 0 "$fipsc" sample "$tmp/t.gguf" --n 2 --len 32 --seed 1 -o "$tmp/t.tok"
-expect 0 "$fipsc" eval "$tmp/hf" --ref "$tmp/t.gguf" --corpus "$tmp/t.tok" --json
-node -e '
-  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-  if (r.kl_max !== 0 || r.top1_agreement !== 1) { console.error(JSON.stringify(r)); process.exit(1); }' "$tmp/out" ||
-  fail "the directory and the GGUF file of one seed differ: $(head -c 300 "$tmp/out")"
+# same_model DIR FILE.gguf LEN WHAT: on a corpus sampled from FILE, DIR's distributions equal FILE's
+# (KL exactly 0, every top-1 token the same)
+same_model() {
+  expect 0 "$fipsc" sample "$2" --n 2 --len "$3" --seed 1 -o "$tmp/same.tok"
+  expect 0 "$fipsc" eval "$1" --ref "$2" --corpus "$tmp/same.tok" --json
+  node -e '
+    const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+    if (r.kl_max !== 0 || r.top1_agreement !== 1) { console.error(JSON.stringify(r)); process.exit(1); }' "$tmp/out" ||
+    fail "$4 of one seed differ: $(head -c 300 "$tmp/out")"
+}
+same_model "$tmp/hf" "$tmp/t.gguf" 32 "the directory and the GGUF file"
 
 expect 0 "$fipsc" inspect "$tmp/hf"
 expect_out "parameters: mlp 1056768, attention 393216, embeddings 256000, other 1280, total 1707264"
@@ -63,12 +68,7 @@ for m in "$tmp/g2" "$tmp/g2.gguf"; do
   expect_out "architecture Gemma2ForCausalLM: dim 2304, hidden 9216, 1 layers, 8 heads, 4 kv heads, vocab 1000"
   expect_out "post norms, soft-caps 50/30, window 4096 on even layers"
 done
-expect 0 "$fipsc" sample "$tmp/g2.gguf" --n 2 --len 16 --seed 1 -o "$tmp/g2.tok"
-expect 0 "$fipsc" eval "$tmp/g2" --ref "$tmp/g2.gguf" --corpus "$tmp/g2.tok" --json
-node -e '
-  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-  if (r.kl_max !== 0 || r.top1_agreement !== 1) { console.error(JSON.stringify(r)); process.exit(1); }' "$tmp/out" ||
-  fail "the Gemma-2 directory and GGUF file of one seed differ: $(head -c 300 "$tmp/out")"
+same_model "$tmp/g2" "$tmp/g2.gguf" 16 "the Gemma-2 directory and GGUF file"
 
 expect 0 "$gen" "$tmp/one" --shape tiny --layers 1 --type f32
 [ -f "$tmp/one/model.safetensors" ] && [ ! -f "$tmp/one/model.safetensors.index.json" ] ||

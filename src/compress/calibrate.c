@@ -8,10 +8,6 @@
 #include "model/capture.h"
 #include "model/family.h"
 
-/* Token rows per forward pass: large enough for efficient GEMMs, small enough that the
- * attention scratch and activations stay modest. */
-#define CALIB_ROWS_PER_PASS 4096
-
 fipsc_status fipsc_calibration_init(fipsc_calibration *cal, int n_blocks, fipsc_error *err)
 {
     memset(cal, 0, sizeof *cal);

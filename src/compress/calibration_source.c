@@ -4,10 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "compress/compress_internal.h"
 #include "core/file.h"
 #include "core/rng.h"
+#include "formats/corpus.h"
 #include "formats/image_list.h"
 #include "formats/sentences.h"
 #include "model/family.h"
@@ -262,4 +264,37 @@ fipsc_status fipsc_calibrate(const fipsc_model *m, const fipsc_calib_source *s, 
     if (fipsc_model_encoder(m))
         return from_sentences(m, s, seed, blocks, n_blocks, note, note_user, cap, cal, desc, desc_cap, err);
     return from_tokens(m, s, seed, blocks, n_blocks, note, note_user, cal, desc, desc_cap, err);
+}
+
+fipsc_status fipsc_calibration_rows_bound(const fipsc_model *m, const fipsc_calib_source *s, int64_t *rows,
+                                          fipsc_error *err)
+{
+    *rows = 0;
+    if (fipsc_model_image(m)) {
+        fipsc_image_info info;
+        fipsc_model_image(m)->info(m, &info);
+        *rows = (int64_t)(s->count > 0 ? s->count : FIPSC_CALIB_IMAGES) * info.tokens;
+        return FIPSC_OK;
+    }
+    if (fipsc_model_encoder(m)) {
+        if (s->rows > 0 || s->rows < 0) {
+            *rows = s->rows > 0 ? s->rows : FIPSC_CALIB_ROWS;
+            return FIPSC_OK;
+        }
+        struct stat sb; /* every sentence: at most a token per byte, and a start and an end mark per line */
+        if (!s->sentences || stat(s->sentences, &sb) != 0)
+            return fipsc_fail(err, FIPSC_ERR_IO, "--calib-sentences %s: cannot read it", s->sentences ? s->sentences : "");
+        *rows = 3 * (int64_t)sb.st_size;
+        return FIPSC_OK;
+    }
+    if (s->corpus) {
+        fipsc_corpus *c = NULL;
+        fipsc_status st = fipsc_corpus_load(s->corpus, &c, err);
+        if (st) return fipsc_fail_context(err, "--calib-corpus: ");
+        for (int i = 0; i < c->n_seqs; i++) *rows += fipsc_corpus_length(c, i);
+        fipsc_corpus_free(c);
+        return FIPSC_OK;
+    }
+    *rows = (int64_t)(s->samples > 0 ? s->samples : FIPSC_CALIB_SAMPLES) * (s->len > 0 ? s->len : FIPSC_CALIB_LEN);
+    return FIPSC_OK;
 }

@@ -4,6 +4,10 @@
 
 #include "compress/compress.h"
 
+/* Token rows per calibration forward pass: large enough for efficient GEMMs, small enough that
+ * the attention scratch and activations stay modest (the memory plan counts one pass). */
+#define CALIB_ROWS_PER_PASS 4096
+
 /* Calibration helpers shared by calibrate*.c. The blocks to capture: the listed ones, or every
  * block when blocks is NULL / n_blocks 0 (then *all holds the list; free it). */
 fipsc_status calibration_blocks(const fipsc_model *m, const int **blocks, int *n_blocks, int **all, fipsc_error *err);
@@ -90,6 +94,10 @@ fipsc_status compress_group_run(const fipsc_fips_group *g, const fipsc_group_pla
                                 const fipsc_compress_options *o,
                                 int group_index, compress_train_hook hook, compress_outcome *out,
                                 fipsc_error *err);
+
+/* Values of the MLP weights of blocks [first, last] that m keeps in 16 bits (made float32 for the
+ * group by compress_group_describe). */
+int64_t compress_group_16bit_values(const fipsc_model *m, fipsc_block_range blocks);
 
 /* Builds the FiPS group description of blocks [first, last] of m into g; mlps_out receives the
  * malloc'ed copy of the blocks' MLP structs that g borrows (free it after the group). Weights the

@@ -1,5 +1,5 @@
 /* The memory a compression will hold, predicted before any work (see compress.h,
- * fipsc_compress_memory_plan), and the calibration rows it may capture.
+ * fipsc_compress_memory_plan), and the scratch space of spilled calibration rows.
  *
  * Phases and what each holds, in bytes, for a group of width d, P = Σ f over its matrices (the
  * columns of W_cat), shared rank r, final V sparsity s, k = min(d, P):
@@ -16,51 +16,47 @@
  * The per-matrix methods (svd, magnitude) hold about three copies of the group's matrices.
  * Every compressed group stays in memory (its stored form) until the file is written: group k's
  * phase also holds the groups before it.
- * Measured against the peaks of real runs in BENCHMARKS.md ("memory plan"). */
-#include <math.h>
+ * Measured against the peaks of real runs in BENCHMARKS.md ("memory plan"). The calibration
+ * rows' bound is fipsc_calibration_rows_bound (calibration_source.c). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <errno.h>
-#include <sys/stat.h>
 #include <sys/statvfs.h>
 
-#include "compress/calibration_source.h"
 #include "compress/compress_internal.h"
 #include "core/memory.h"
-#include "formats/corpus.h"
-#include "model/family.h"
-
-/* Rows per calibration forward pass (calibrate.c) and the activations of one pass per row. */
-#define PASS_ROWS 4096
 
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+/* The block a tensor belongs to by its name ("model.layers.3." / "encoder.layer.3."), or -1. */
+static int tensor_block(const char *name)
+{
+    const char *p = strstr(name, "layers.");
+    if (!p) p = strstr(name, "layer.");
+    return p ? atoi(strchr(p, '.') + 1) : -1;
+}
+
+/* Bytes a tensor holds in memory: 16-bit or float32 (none when loaded for its shape alone). */
+static int64_t tensor_bytes(const fipsc_tensor *t)
+{
+    const int64_t n = fipsc_shape_numel(t->ndim, t->shape);
+    return t->half ? 2 * n : t->data ? 4 * n : 0;
+}
 
 /* Bytes of the tensors the model owns (converted at load: anonymous memory) and of the largest
  * block's weights that stay mapped from the file (paged in while the forward is in that block). */
 static void model_bytes(const fipsc_model *m, int64_t *owned, int64_t *mapped_block)
 {
     *owned = *mapped_block = 0;
-    int64_t per_block[4096] = {0};
-    for (int i = 0; i < m->n_tensors; i++) {
-        const fipsc_tensor *t = &m->tensors[i];
-        const int64_t n = fipsc_shape_numel(t->ndim, t->shape);
-        const int64_t bytes = t->half ? 2 * n : t->data ? 4 * n : 0;
-        int block = -1;
-        const char *p = strstr(t->name, "layers.");
-        if (!p) p = strstr(t->name, "layer.");
-        if (p) block = atoi(strchr(p, '.') + 1);
-        if (t->owned) *owned += bytes;
-        else if (block >= 0 && block < 4096) per_block[block] += bytes;
+    for (int i = 0; i < m->n_tensors; i++)
+        if (m->tensors[i].owned) *owned += tensor_bytes(&m->tensors[i]);
+    for (int b = 0; b < m->n_mlps; b++) {
+        int64_t mapped = 0;
+        for (int i = 0; i < m->n_tensors; i++)
+            if (!m->tensors[i].owned && tensor_block(m->tensors[i].name) == b) mapped += tensor_bytes(&m->tensors[i]);
+        *mapped_block = max64(*mapped_block, mapped);
     }
-    for (int b = 0; b < 4096; b++) *mapped_block = max64(*mapped_block, per_block[b]);
-}
-
-/* Whether the group's MLP weights are held in 16 bits (then made float32 for the group). */
-static bool group_16bit(const fipsc_model *m, const fipsc_group_plan *g)
-{
-    const fipsc_mlp *mlp = m->mlps[g->blocks.first];
-    return mlp->up.w16 != NULL;
 }
 
 /* The working set of one group (see the top of the file). */
@@ -68,7 +64,7 @@ static int64_t group_bytes(const fipsc_model *m, const fipsc_compress_options *o
 {
     const int64_t d = g->d, P = g->P, r = g->r, k = d < P ? d : P;
     const int n_mlps = g->blocks.last - g->blocks.first + 1;
-    const int64_t wcat = 4 * d * P, weights = group_16bit(m, g) ? wcat : 0;
+    const int64_t wcat = 4 * d * P, weights = 4 * compress_group_16bit_values(m, g->blocks);
     if (o->method == FIPSC_METHOD_SVD || o->method == FIPSC_METHOD_MAGNITUDE) return weights + 3 * wcat;
     const int64_t F = 4 * d * r + 5 * r * P;
     const int64_t svd = (double)d * (double)P <= 4194304.0 ? wcat + 4 * d * k + 4 * k * P
@@ -120,42 +116,9 @@ void fipsc_compress_memory_plan(const fipsc_model *m, const fipsc_compress_optio
     }
     /* the calibration forward: a pass of rows through one block (residual, norm, q/k/v, attention
      * output, MLP activations), before any group is allocated */
-    const int64_t pass = rows_per_block < PASS_ROWS ? rows_per_block : PASS_ROWS;
+    const int64_t pass = rows_per_block < CALIB_ROWS_PER_PASS ? rows_per_block : CALIB_ROWS_PER_PASS;
     out->forward = 4 * pass * (8 * (int64_t)d_max + 3 * (int64_t)f_max);
     out->total = out->model + out->calibration + max64(out->forward, out->group);
-}
-
-fipsc_status fipsc_calibration_rows_bound(const fipsc_model *m, const fipsc_calib_source *s, int64_t *rows,
-                                          fipsc_error *err)
-{
-    *rows = 0;
-    if (fipsc_model_image(m)) {
-        fipsc_image_info info;
-        fipsc_model_image(m)->info(m, &info);
-        *rows = (int64_t)(s->count > 0 ? s->count : FIPSC_CALIB_IMAGES) * info.tokens;
-        return FIPSC_OK;
-    }
-    if (fipsc_model_encoder(m)) {
-        if (s->rows > 0 || s->rows < 0) {
-            *rows = s->rows > 0 ? s->rows : FIPSC_CALIB_ROWS;
-            return FIPSC_OK;
-        }
-        struct stat sb; /* every sentence: at most a token per byte, and a start and an end mark per line */
-        if (!s->sentences || stat(s->sentences, &sb) != 0)
-            return fipsc_fail(err, FIPSC_ERR_IO, "--calib-sentences %s: cannot read it", s->sentences ? s->sentences : "");
-        *rows = 3 * (int64_t)sb.st_size;
-        return FIPSC_OK;
-    }
-    if (s->corpus) {
-        fipsc_corpus *c = NULL;
-        fipsc_status st = fipsc_corpus_load(s->corpus, &c, err);
-        if (st) return fipsc_fail_context(err, "--calib-corpus: ");
-        for (int i = 0; i < c->n_seqs; i++) *rows += fipsc_corpus_length(c, i);
-        fipsc_corpus_free(c);
-        return FIPSC_OK;
-    }
-    *rows = (int64_t)(s->samples > 0 ? s->samples : FIPSC_CALIB_SAMPLES) * (s->len > 0 ? s->len : FIPSC_CALIB_LEN);
-    return FIPSC_OK;
 }
 
 int64_t fipsc_compress_memory_budget(const fipsc_compress_options *o)

@@ -2,6 +2,7 @@
 #include "core/tensor.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -114,10 +115,17 @@ fipsc_status fipsc_convert_to_f32(fipsc_dtype dt, const void *src, size_t n, flo
         memcpy(dst, src, n * sizeof(float));
         return FIPSC_OK;
     case FIPSC_F16:
-        for (size_t i = 0; i < n; i++) dst[i] = fipsc_f16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
-        return FIPSC_OK;
     case FIPSC_BF16:
-        for (size_t i = 0; i < n; i++) dst[i] = fipsc_bf16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
+        if ((uintptr_t)src % sizeof(uint16_t) == 0) {
+            fipsc_convert16_to_f32(dt, src, n, dst);
+        } else { /* unaligned bytes: through an aligned buffer, a block at a time */
+            uint16_t block[1024];
+            for (size_t i = 0; i < n; i += 1024) {
+                const size_t k = n - i < 1024 ? n - i : 1024;
+                memcpy(block, p + 2 * i, k * sizeof *block);
+                fipsc_convert16_to_f32(dt, block, k, dst + i);
+            }
+        }
         return FIPSC_OK;
     default:
         return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "cannot convert dtype %s to float32",

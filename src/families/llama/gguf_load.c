@@ -216,40 +216,30 @@ static fipsc_status add_from_gguf(fipsc_model *m, const fipsc_gguf *g, const fip
         return fipsc_fail(err, FIPSC_ERR_SHAPE, "%s: tensor '%s' has %d dimensions (expected 1 or 2)", g->origin,
                           t->name, t->n_dims);
     fipsc_dtype src = t->type == FIPSC_GGML_F16 ? FIPSC_F16 : t->type == FIPSC_GGML_BF16 ? FIPSC_BF16 : FIPSC_F32;
-    if (shapes_only) {
-        int64_t shape[2] = {t->n_dims == 2 ? t->ne[1] : t->ne[0], t->ne[0]};
-        return fipsc_model_add_tensor(m, hfname, t->n_dims, shape, NULL, false, src, err);
-    }
-    if (borrow && t->type == FIPSC_GGML_F32 && !rope && offset == 0.0f && (uintptr_t)t->data % sizeof(float) == 0) {
+    const int64_t rows = t->n_dims == 2 ? t->ne[1] : t->ne[0], cols = t->n_dims == 2 ? t->ne[0] : 1;
+    int64_t shape[2] = {rows, cols};
+    if (shapes_only) return fipsc_model_add_tensor(m, hfname, t->n_dims, shape, NULL, false, src, err);
+    if (rope && rows % head_dim)
+        return fipsc_fail(err, FIPSC_ERR_SHAPE, "%s: tensor '%s' has %lld rows, not whole heads of %d", g->origin,
+                          t->name, (long long)rows, head_dim);
+    if (borrow && t->type == FIPSC_GGML_F32 && !rope && offset == 0.0f && (uintptr_t)t->data % sizeof(float) == 0)
         /* used in place from the read-only map, which the model keeps (no copy, no memory) */
-        int64_t shape[2] = {t->n_dims == 2 ? t->ne[1] : t->ne[0], t->ne[0]};
         return fipsc_model_add_tensor(m, hfname, t->n_dims, shape, (float *)(uintptr_t)t->data, false, FIPSC_F32, err);
-    }
     if (borrow && keep16 && src != FIPSC_F32 && offset == 0.0f && (uintptr_t)t->data % sizeof(uint16_t) == 0) {
         /* F16/BF16 kept as stored (src/model/model.h), in place — or, for q/k, rows permuted into
          * a 16-bit copy; checked for NaN/Inf with the model */
-        int64_t shape[2] = {t->n_dims == 2 ? t->ne[1] : t->ne[0], t->ne[0]};
         if (!rope)
             return fipsc_model_add_tensor16(m, hfname, t->n_dims, shape, (uint16_t *)(uintptr_t)t->data, false, src, err);
-        if (t->n_dims != 2 || shape[0] % head_dim)
-            return fipsc_fail(err, FIPSC_ERR_SHAPE, "%s: tensor '%s' has %lld rows, not whole heads of %d", g->origin,
-                              t->name, (long long)shape[0], head_dim);
         uint16_t *p = malloc((size_t)(numel ? numel : 1) * sizeof *p);
         if (!p) return fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory for tensor '%s'", g->origin, t->name);
-        llama_gguf_permute_rope_rows(p, t->data, shape[0], (size_t)shape[1] * sizeof *p, head_dim, false);
+        llama_gguf_permute_rope_rows(p, t->data, rows, (size_t)cols * sizeof *p, head_dim, false);
         return fipsc_model_add_tensor16(m, hfname, t->n_dims, shape, p, true, src, err);
     }
     float *data = malloc((size_t)(numel ? numel : 1) * sizeof *data);
     if (!data) return fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory for tensor '%s'", g->origin, t->name);
     fipsc_status st = fipsc_gguf_tensor_to_f32(g, t, data, err);
     for (int64_t i = 0; offset != 0.0f && i < numel; i++) data[i] += offset;
-    const int64_t rows = t->n_dims == 2 ? t->ne[1] : t->ne[0], cols = t->n_dims == 2 ? t->ne[0] : 1;
     if (!st && rope) {
-        if (rows % head_dim) {
-            free(data);
-            return fipsc_fail(err, FIPSC_ERR_SHAPE, "%s: tensor '%s' has %lld rows, not whole heads of %d", g->origin,
-                              t->name, (long long)rows, head_dim);
-        }
         float *p = malloc((size_t)(numel ? numel : 1) * sizeof *p);
         if (!p) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory for tensor '%s'", g->origin, t->name);
         else {
@@ -262,7 +252,6 @@ static fipsc_status add_from_gguf(fipsc_model *m, const fipsc_gguf *g, const fip
         free(data);
         return st;
     }
-    int64_t shape[2] = {rows, cols};
     return fipsc_model_add_tensor(m, hfname, t->n_dims, shape, data, true, src, err);
 }
 
