@@ -1,19 +1,24 @@
 /* Compressed-MLP forward against the dense MLP forward at a realistic shape.
  *
- *   bench_factored [--quick] [--threads K] [--cpu-time]
+ *   bench_factored [--quick] [--threads K] [--cpu-time] [--f F] [--bf16]
  *
- * One SwiGLU MLP of a 1-2B-parameter Llama (d 2048, f 5632) with random weights, run through
- * fipsc_mlp_forward (the runtime's MLP entry point) on n = 1 row (decoding) and n = 512 rows
- * (prefill), tokens/s and the ratio to dense measured in the same run:
- *   dense        the three [out, in] matrices (BLAS)
+ * One SwiGLU MLP (d 2048, f 5632 of a 1-2B-parameter Llama; --f 8192: Llama-3.2-1B's) with
+ * random weights, run through fipsc_mlp_forward (the runtime's MLP entry point) on n = 1 row
+ * (decoding) and n = 512 rows (prefill), tokens/s and the ratio to dense measured in the same run:
+ *   dense        the three [out, in] matrices (BLAS; --bf16: kept as BF16, converted on the fly)
  *   fips csc     budget 0.5, V sparsity 0.75: r from the FiPS budget formula (rounded down to a
  *                multiple of 64), U [d, r] dense, V_i with a random 25% of entries kept, CSC
+ *   fips bitmap  the same V stored with a bitmap (what `fipsc compress` picks at this sparsity)
  *   fips 1:4     the same budget and sparsity with n:m 1:4 masks (r a multiple of 4)
  *   shared-svd   budget 0.5, dense V (s = 0): r = 0.5·d·P / (d + P)
+ * --bf16: the dense weights are BF16 and every compressed variant stores U and its V values as
+ * BF16 (the file's bytes; in memory the compressed kernels still hold float32 values).
  * Gate and up share x·U (computed once per call). Weights are generated with a fixed seed; the
  * timings are medians over rounds that alternate the variants, after a warm-up. --quick runs
- * fewer rounds. "weights MB" is what one call reads: U twice (gate/up, then down) and every
- * V_i as stored (values, indices, pointers).
+ * fewer rounds. Two byte counts: "file MB", what the compressed file stores for the MLP (U once,
+ * every V_i: values, indices, pointers, at the dtype), against the dense weights in the same
+ * dtype; "read MB", what one call reads in memory (U twice — gate/up, then down — and every V_i
+ * in its kernel layout), against the dense weights as held.
  *
  * --cpu-time times each call by the process's CPU time instead of wall-clock time: on a machine
  * shared with other work, with --threads 1, that measures the work itself (wall time then also
@@ -28,7 +33,8 @@
 #include "ops/mlp_forward.h"
 #include "core/threads.h"
 
-enum { D = 2048, F = 5632 };
+enum { D = 2048 };
+static int F = 5632;
 
 static uint64_t rng = 0x9E3779B97F4A7C15ULL;
 
@@ -90,25 +96,38 @@ typedef struct variant {
     fipsc_mlp mlp;
     fipsc_compressed_group group;
     fipsc_factored_linear *fl[3];
-    long long bytes; /* weights read per call */
+    long long file_bytes; /* the MLP in the compressed file (or the dense weights) */
+    long long read_bytes; /* weights read per call */
 } variant;
+
+/* Bytes of V_i's kernel layout (what a call reads): values as float32 and 16-bit positions
+ * with 32-bit list pointers (CSC/CSR), 1-byte offsets (n:m), or dense float32. */
+static long long kernel_bytes(const fipsc_factored_linear *fl)
+{
+    switch (fl->layout) {
+    case FIPSC_VK_DENSE: return 4LL * fl->r * fl->f;
+    case FIPSC_VK_NM: return 5LL * fl->nnz;
+    default: return fl->nnz * (4LL + (fl->idx16 ? 2 : 4)) + 4LL * (fl->n_lists + 1);
+    }
+}
 
 /* A compressed MLP: U random, every V_i [r, f] with `keep` of its entries (random positions;
  * for n:m, nm_n random offsets in every run of nm_m rows). */
 static void make_compressed(variant *v, const char *name, int r, double keep, fipsc_v_storage storage, int nm_n,
-                            int nm_m)
+                            int nm_m, fipsc_dtype dtype)
 {
     fipsc_error err = {0};
     memset(v, 0, sizeof *v);
     v->name = name;
     v->group = (fipsc_compressed_group){.first_layer = 0, .last_layer = 0, .d = D, .r = r,
-                                        .U = random_floats((size_t)D * r, 1.0 / 45), .u_dtype = FIPSC_F32,
-                                        .storage = storage, .nm_n = nm_n, .nm_m = nm_m};
+                                        .U = random_floats((size_t)D * r, 1.0 / 45), .u_dtype = dtype,
+                                        .v_dtype = dtype, .storage = storage, .nm_n = nm_n, .nm_m = nm_m};
     snprintf(v->group.method, sizeof v->group.method, "bench");
     float *V = malloc((size_t)r * F * sizeof *V);
     const fipsc_mlp_role roles[3] = {FIPSC_ROLE_GATE, FIPSC_ROLE_UP, FIPSC_ROLE_DOWN};
     const char *names[3] = {"gate.weight", "up.weight", "down.weight"};
-    v->bytes = 4LL * D * r * 2; /* U read for the gate/up pair and again for down */
+    v->file_bytes = (long long)fipsc_dtype_size(dtype) * D * r;
+    v->read_bytes = 4LL * D * r * 2; /* U read for the gate/up pair and again for down */
     for (int i = 0; i < 3; i++) {
         if (storage == FIPSC_V_NM) {
             memset(V, 0, (size_t)r * F * sizeof *V);
@@ -124,7 +143,8 @@ static void make_compressed(variant *v, const char *name, int r, double keep, fi
         if (fipsc_v_stored_from_dense(storage, r, F, V, F, nm_n, nm_m, names[i], &st, &err) ||
             fipsc_factored_new(names[i], 0, roles[i], &v->group, &st, &v->fl[i], &err))
             die(name, &err);
-        v->bytes += fipsc_factored_v_bytes(v->fl[i]);
+        v->file_bytes += fipsc_factored_v_bytes(v->fl[i]);
+        v->read_bytes += kernel_bytes(v->fl[i]);
     }
     free(V);
     fipsc_mlp *m = &v->mlp;
@@ -137,15 +157,40 @@ static void make_compressed(variant *v, const char *name, int r, double keep, fi
     m->down = (fipsc_linear){.out = D, .in = F, .weight_name = names[2], .factored = v->fl[2]};
 }
 
+/* Dense weights [out, in] as float32 (w) or, with bf16, BF16 (w16; w stays NULL). */
+static fipsc_linear dense_linear(int out, int in, const char *name, double scale, bool bf16, void **owned)
+{
+    float *w = random_floats((size_t)out * in, scale);
+    fipsc_linear lin = {.out = out, .in = in, .weight_name = name};
+    if (!bf16) {
+        lin.w = w;
+        *owned = w;
+        return lin;
+    }
+    uint16_t *h = malloc((size_t)out * in * sizeof *h);
+    if (!h) {
+        fprintf(stderr, "bench_factored: out of memory\n");
+        exit(1);
+    }
+    for (size_t i = 0; i < (size_t)out * in; i++) h[i] = fipsc_f32_to_bf16(w[i]);
+    free(w);
+    lin.w16 = h;
+    lin.w16_dtype = FIPSC_BF16;
+    *owned = h;
+    return lin;
+}
+
 int main(int argc, char **argv)
 {
-    bool quick = false;
+    bool quick = false, bf16 = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0) quick = true;
+        else if (strcmp(argv[i], "--bf16") == 0) bf16 = true;
         else if (strcmp(argv[i], "--cpu-time") == 0) bench_clock = CLOCK_PROCESS_CPUTIME_ID;
         else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc && atoi(argv[i + 1]) > 0) fipsc_threads_set(atoi(argv[++i]));
+        else if (strcmp(argv[i], "--f") == 0 && i + 1 < argc && atoi(argv[i + 1]) >= 64) F = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: bench_factored [--quick] [--threads K] [--cpu-time]\n");
+            fprintf(stderr, "usage: bench_factored [--quick] [--threads K] [--cpu-time] [--f F] [--bf16]\n");
             return 2;
         }
     }
@@ -155,44 +200,48 @@ int main(int argc, char **argv)
     if (fipsc_fips_rank_from_budget(D, P, 0.5, 0.75, 64, &r_sparse, &err) ||
         fipsc_fips_rank_from_budget(D, P, 0.5, 0.0, 64, &r_dense, &err))
         die("rank", &err);
+    const fipsc_dtype dtype = bf16 ? FIPSC_BF16 : FIPSC_F32;
 
     variant dense = {.name = "dense"};
-    float *w[3] = {random_floats((size_t)F * D, 1.0 / 45), random_floats((size_t)F * D, 1.0 / 45),
-                   random_floats((size_t)D * F, 1.0 / 75)};
+    void *w[3];
     dense.mlp = (fipsc_mlp){.kind = FIPSC_MLP_GATED, .act = FIPSC_ACT_SILU, .d = D, .f = F,
-                            .gate = {.out = F, .in = D, .weight_name = "gate", .w = w[0]},
-                            .up = {.out = F, .in = D, .weight_name = "up", .w = w[1]},
-                            .down = {.out = D, .in = F, .weight_name = "down", .w = w[2]}};
-    dense.bytes = 4LL * 3 * D * F;
-    variant v[3];
-    make_compressed(&v[0], "fips csc", r_sparse, 0.25, FIPSC_V_CSC, 0, 0);
-    make_compressed(&v[1], "fips 1:4", r_sparse, 0.25, FIPSC_V_NM, 1, 4);
-    make_compressed(&v[2], "shared-svd", r_dense, 1.0, FIPSC_V_DENSE, 0, 0);
+                            .gate = dense_linear(F, D, "gate", 1.0 / 45, bf16, &w[0]),
+                            .up = dense_linear(F, D, "up", 1.0 / 45, bf16, &w[1]),
+                            .down = dense_linear(D, F, "down", 1.0 / 75, bf16, &w[2])};
+    dense.file_bytes = dense.read_bytes = (long long)fipsc_dtype_size(dtype) * 3 * D * F;
+    enum { N_COMPRESSED = 4, N_ALL = N_COMPRESSED + 1 };
+    variant v[N_COMPRESSED];
+    make_compressed(&v[0], "fips csc", r_sparse, 0.25, FIPSC_V_CSC, 0, 0, dtype);
+    rng = 0x9E3779B97F4A7C15ULL; /* the same U and V again */
+    make_compressed(&v[1], "fips bitmap", r_sparse, 0.25, FIPSC_V_BITMAP, 0, 0, dtype);
+    make_compressed(&v[2], "fips 1:4", r_sparse, 0.25, FIPSC_V_NM, 1, 4, dtype);
+    make_compressed(&v[3], "shared-svd", r_dense, 1.0, FIPSC_V_DENSE, 0, 0, dtype);
 
     const int rows[2] = {1, 512}, rounds[2] = {quick ? 5 : 25, quick ? 3 : 9};
     float *x = random_floats((size_t)512 * D, 1.0), *y = malloc((size_t)512 * D * sizeof *y);
     float *scratch = malloc(fipsc_mlp_scratch_floats(&dense.mlp, 512) * sizeof *scratch);
-    printf("MLP d %d, f %d (SwiGLU), %d threads, %s time; budget 0.5: r %d at sparsity 0.75, r %d dense V\n", D,
-           F, fipsc_threads_get(), bench_clock == CLOCK_MONOTONIC ? "wall-clock" : "CPU", r_sparse, r_dense);
+    printf("MLP d %d, f %d (SwiGLU), %s weights, %d threads, %s time; budget 0.5: r %d at sparsity 0.75, "
+           "r %d dense V\n", D, F, bf16 ? "BF16" : "F32", fipsc_threads_get(),
+           bench_clock == CLOCK_MONOTONIC ? "wall-clock" : "CPU", r_sparse, r_dense);
     /* Rounds alternate the variants (dense, then each compressed one), so that a change in the
      * machine's load hits all of them alike; each figure is the median over the rounds. */
-    const fipsc_mlp *mlps[4] = {&dense.mlp, &v[0].mlp, &v[1].mlp, &v[2].mlp};
-    double tps[4][2];
+    const variant *all[N_ALL] = {&dense, &v[0], &v[1], &v[2], &v[3]};
+    double tps[N_ALL][2];
     for (int k = 0; k < 2; k++) {
-        double t[4][32];
-        for (int i = 0; i < 4; i++) time_once(mlps[i], rows[k], x, y, scratch); /* warm-up */
+        double t[N_ALL][32];
+        for (int i = 0; i < N_ALL; i++) time_once(&all[i]->mlp, rows[k], x, y, scratch); /* warm-up */
         for (int rnd = 0; rnd < rounds[k]; rnd++)
-            for (int i = 0; i < 4; i++) t[i][rnd] = time_once(mlps[i], rows[k], x, y, scratch);
-        for (int i = 0; i < 4; i++) tps[i][k] = rows[k] / median(t[i], rounds[k]);
+            for (int i = 0; i < N_ALL; i++) t[i][rnd] = time_once(&all[i]->mlp, rows[k], x, y, scratch);
+        for (int i = 0; i < N_ALL; i++) tps[i][k] = rows[k] / median(t[i], rounds[k]);
     }
-    printf("%-12s %12s %9s | %12s %7s | %12s %7s\n", "variant", "weights MB", "vs dense", "n=1 tok/s", "ratio",
-           "n=512 tok/s", "ratio");
-    const variant *all[4] = {&dense, &v[0], &v[1], &v[2]};
-    for (int i = 0; i < 4; i++)
-        printf("%-12s %12.1f %9.3f | %12.1f %7.3f | %12.1f %7.3f\n", all[i]->name, all[i]->bytes / 1e6,
-               (double)all[i]->bytes / dense.bytes, tps[i][0], tps[i][0] / tps[0][0], tps[i][1],
+    printf("%-12s %8s %6s | %8s %6s | %11s %6s | %11s %6s\n", "variant", "file MB", "ratio", "read MB", "ratio",
+           "n=1 tok/s", "ratio", "n=512 tok/s", "ratio");
+    for (int i = 0; i < N_ALL; i++)
+        printf("%-12s %8.1f %6.3f | %8.1f %6.3f | %11.1f %6.3f | %11.1f %6.3f\n", all[i]->name,
+               all[i]->file_bytes / 1e6, (double)all[i]->file_bytes / dense.file_bytes, all[i]->read_bytes / 1e6,
+               (double)all[i]->read_bytes / dense.read_bytes, tps[i][0], tps[i][0] / tps[0][0], tps[i][1],
                tps[i][1] / tps[0][1]);
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < N_COMPRESSED; i++) {
         for (int k = 0; k < 3; k++) fipsc_factored_free(v[i].fl[k]);
         free(v[i].group.U);
     }

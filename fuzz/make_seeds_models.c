@@ -62,7 +62,7 @@ void seed_llama2c(void)
  * as a compressed file. V entries follow a pattern with zeros where the storage prunes. */
 static void compressed_seed(const char *target, const char *name, int first, int last, int r, bool identity,
                             fipsc_v_storage storage, int nm_n, int nm_m, fipsc_dtype u_dtype,
-                            const char *method)
+                            fipsc_dtype v_dtype, const char *method)
 {
     buf b = {0};
     llama2c_file(&b, 4, 6, 2, 2, 1, 5, 3, true);
@@ -91,12 +91,12 @@ static void compressed_seed(const char *target, const char *name, int first, int
         }
     fipsc_group_spec g = {.first_layer = first, .last_layer = last, .d = d, .r = r,
                           .U = identity ? NULL : U, .n_matrices = n, .matrices = mats,
-                          .storage = storage, .nm_n = nm_n, .nm_m = nm_m, .method = method};
+                          .storage = storage, .nm_n = nm_n, .nm_m = nm_m, .method = method,
+                          .u_dtype = identity ? FIPSC_F32 : u_dtype, .v_dtype = v_dtype};
     seed_check(fipsc_model_attach_group(m, &g, &err), &err);
     char path[8192];
     seed_path(path, sizeof path, "%s/%s", seed_temp_dir, name);
-    fipsc_compressed_write_opts opts = {.u_dtype = u_dtype};
-    seed_check(fipsc_compressed_write_ex(m, path, NULL, &opts, &err), &err);
+    seed_check(fipsc_compressed_write(m, path, NULL, &err), &err);
     fipsc_model_free(m);
     b = (buf){0};
     seed_take_temp(name, &b);
@@ -107,11 +107,17 @@ static void compressed_seed(const char *target, const char *name, int first, int
 void seed_compressed(void)
 {
     const char *t = "fuzz_compressed";
-    compressed_seed(t, "fips_csc.safetensors", 0, 1, 2, false, FIPSC_V_CSC, 0, 0, FIPSC_F32, "fips");
-    compressed_seed(t, "nm_1of2_layer0.safetensors", 0, 0, 2, false, FIPSC_V_NM, 1, 2, FIPSC_F32, "fips");
-    compressed_seed(t, "svd_dense_f16.safetensors", 1, 1, 3, false, FIPSC_V_DENSE, 0, 0, FIPSC_F16, "svd");
-    compressed_seed(t, "magnitude_identity_bf16.safetensors", 0, 1, 4, true, FIPSC_V_CSC, 0, 0, FIPSC_BF16,
+    compressed_seed(t, "fips_csc.safetensors", 0, 1, 2, false, FIPSC_V_CSC, 0, 0, FIPSC_F32, FIPSC_F32, "fips");
+    compressed_seed(t, "nm_1of2_layer0.safetensors", 0, 0, 2, false, FIPSC_V_NM, 1, 2, FIPSC_F32, FIPSC_F32, "fips");
+    compressed_seed(t, "svd_dense_f16.safetensors", 1, 1, 3, false, FIPSC_V_DENSE, 0, 0, FIPSC_F16, FIPSC_F32, "svd");
+    compressed_seed(t, "magnitude_identity.safetensors", 0, 1, 4, true, FIPSC_V_CSC, 0, 0, FIPSC_F32, FIPSC_F32,
                     "magnitude");
+    /* format version 2 */
+    compressed_seed(t, "fips_bitmap_bf16.safetensors", 0, 1, 3, false, FIPSC_V_BITMAP, 0, 0, FIPSC_BF16, FIPSC_BF16,
+                    "fips");
+    compressed_seed(t, "nm_f16_values.safetensors", 0, 0, 2, false, FIPSC_V_NM, 1, 2, FIPSC_F32, FIPSC_F16, "fips");
+    compressed_seed(t, "magnitude_bitmap_f16.safetensors", 1, 1, 4, true, FIPSC_V_BITMAP, 0, 0, FIPSC_F32,
+                    FIPSC_F16, "magnitude");
 }
 
 /* ------------------------------------------------------------------ whole checkpoints */
@@ -295,7 +301,7 @@ void seed_model_load(void)
     fipsc_st_writer_free(w);
 
     /* A compressed file goes to the compressed reader. */
-    compressed_seed(target, "compressed_fips_csc", 0, 1, 2, false, FIPSC_V_CSC, 0, 0, FIPSC_F32, "fips");
+    compressed_seed(target, "compressed_fips_csc", 0, 1, 2, false, FIPSC_V_CSC, 0, 0, FIPSC_F32, FIPSC_F32, "fips");
     vit_compressed_seed(target, "compressed_vit");
     vit_compressed_seed("fuzz_compressed", "vit_csc.safetensors");
 }

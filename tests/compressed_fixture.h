@@ -17,10 +17,11 @@ static inline fipsc_mlp_role role_of(fipsc_mlp_role r)
 }
 
 /* A group over blocks first..last: SVD at rank r, then global magnitude pruning to `sparsity`
- * (> 0) or else n:m pruning (nm_m > 0), attached with `storage` (and nm_n:nm_m). */
-static inline fipsc_status attach_svd_group(fipsc_model *m, int first, int last, int r, double sparsity,
-                                            int nm_n, int nm_m, fipsc_v_storage storage, const char *method,
-                                            fipsc_error *err)
+ * (> 0) or else n:m pruning (nm_m > 0), attached with `storage` (and nm_n:nm_m) and U and the V
+ * values held in u_dtype and v_dtype. */
+static inline fipsc_status attach_svd_group_as(fipsc_model *m, int first, int last, int r, double sparsity,
+                                               int nm_n, int nm_m, fipsc_v_storage storage, fipsc_dtype u_dtype,
+                                               fipsc_dtype v_dtype, const char *method, fipsc_error *err)
 {
     int n = last - first + 1;
     fipsc_mlp *mlps = malloc((size_t)n * sizeof *mlps);
@@ -51,7 +52,8 @@ static inline fipsc_status attach_svd_group(fipsc_model *m, int first, int last,
     if (!st) {
         fipsc_group_spec spec = {.first_layer = first, .last_layer = last, .d = g.d, .r = r, .U = F.U,
                                  .n_matrices = g.n_matrices, .matrices = mats, .storage = storage,
-                                 .nm_n = nm_n, .nm_m = nm_m, .method = method};
+                                 .nm_n = nm_n, .nm_m = nm_m, .method = method, .u_dtype = u_dtype,
+                                 .v_dtype = v_dtype};
         fipsc_fips_group_free(&g); /* borrows the dense weights attach is about to drop */
         st = fipsc_model_attach_group(m, &spec, err);
     } else {
@@ -63,6 +65,14 @@ static inline fipsc_status attach_svd_group(fipsc_model *m, int first, int last,
     fipsc_fips_factors_free(&F);
     free(mlps);
     return st;
+}
+
+/* attach_svd_group_as with U and V in float32. */
+static inline fipsc_status attach_svd_group(fipsc_model *m, int first, int last, int r, double sparsity,
+                                            int nm_n, int nm_m, fipsc_v_storage storage, const char *method,
+                                            fipsc_error *err)
+{
+    return attach_svd_group_as(m, first, last, r, sparsity, nm_n, nm_m, storage, FIPSC_F32, FIPSC_F32, method, err);
 }
 
 /* Magnitude baseline on one block: identity basis, V = the oriented weight with its smallest

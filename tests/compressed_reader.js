@@ -58,7 +58,8 @@ const c = readSafetensors(compressedPath), d = readSafetensors(densePath);
 let failures = 0;
 const fail = (msg) => { console.log('FAIL ' + msg); failures++; };
 
-if (c.meta.fipsc_format !== 'compressed' || c.meta.fipsc_format_version !== '1') fail('metadata marker/version');
+const version = c.meta.fipsc_format_version;
+if (c.meta.fipsc_format !== 'compressed' || (version !== '1' && version !== '2')) fail('metadata marker/version');
 const layout = JSON.parse(c.meta.fipsc_compression);
 const config = JSON.parse(c.meta.config);
 const named = new Set();
@@ -71,11 +72,13 @@ layout.groups.forEach((g, gi) => {
     U = values(c, name, g.u_dtype);
     if (U.shape.join() !== `${dm},${r}`) fail(`${name} shape ${U.shape}`);
   } else if (g.basis !== 'identity' || r !== dm) fail(`group ${gi} basis ${g.basis}`);
+  const vt = g.v_dtype || 'F32'; // version 2: the values' dtype
+  if (version === '1' && (vt !== 'F32' || g.storage === 'bitmap')) fail(`group ${gi}: version 2 features in a version 1 file`);
   for (const m of g.matrices) {
     const f = m.f, b = base(m.weight), V = new Float64Array(r * f);
     if (g.storage === 'csc') {
       for (const s of ['values', 'row_indices', 'col_ptr']) named.add(`${b}.fips_v.${s}`);
-      const val = values(c, `${b}.fips_v.values`, 'F32').v;
+      const val = values(c, `${b}.fips_v.values`, vt).v;
       const row = values(c, `${b}.fips_v.row_indices`, r <= 65535 ? 'U16' : 'U32').v;
       const ptr = values(c, `${b}.fips_v.col_ptr`, 'U32').v;
       if (val.length !== m.nnz || ptr.length !== f + 1 || ptr[f] !== m.nnz) fail(`${b}: csc sizes`);
@@ -83,7 +86,7 @@ layout.groups.forEach((g, gi) => {
     } else if (g.storage === 'nm') {
       const [n, mm] = g.nm, runs = r / mm;
       named.add(`${b}.fips_v.nm_values`); named.add(`${b}.fips_v.nm_indices`);
-      const val = values(c, `${b}.fips_v.nm_values`, 'F32'), off = values(c, `${b}.fips_v.nm_indices`, 'U8').v;
+      const val = values(c, `${b}.fips_v.nm_values`, vt), off = values(c, `${b}.fips_v.nm_indices`, 'U8').v;
       if (val.shape.join() !== `${f},${runs},${n}` || m.nnz !== f * runs * n) fail(`${b}: nm shape`);
       for (let j = 0; j < f; j++)
         for (let q = 0; q < runs; q++)
@@ -93,8 +96,24 @@ layout.groups.forEach((g, gi) => {
           }
     } else if (g.storage === 'dense') {
       named.add(`${b}.fips_v.dense`);
-      const val = values(c, `${b}.fips_v.dense`, 'F32').v;
+      const val = values(c, `${b}.fips_v.dense`, vt).v;
       for (let i = 0; i < r * f; i++) V[i] = val[i];
+    } else if (g.storage === 'bitmap') {
+      // per column ceil(r/8) bytes, bit k%8 (least significant first) of byte k/8 = row k kept;
+      // the values column by column, rows increasing
+      named.add(`${b}.fips_v.values`); named.add(`${b}.fips_v.bitmap`);
+      const val = values(c, `${b}.fips_v.values`, vt).v, bits = values(c, `${b}.fips_v.bitmap`, 'U8');
+      const stride = Math.ceil(r / 8);
+      if (bits.shape.join() !== `${f},${stride}` || val.length !== m.nnz) fail(`${b}: bitmap sizes`);
+      let p = 0;
+      for (let j = 0; j < f; j++)
+        for (let k = 0; k < stride * 8; k++)
+          if (bits.v[j * stride + (k >> 3)] & (1 << (k & 7))) {
+            if (k >= r) fail(`${b}: bitmap marks row ${k} >= rank ${r}`);
+            else V[k * f + j] = val[p];
+            p++;
+          }
+      if (p !== m.nnz) fail(`${b}: bitmap marks ${p} entries, nnz ${m.nnz}`);
     } else fail(`${b}: storage ${g.storage}`);
     // M = U·V [d, f]; the weight is Mᵀ [f, d] when expanding, M [d, f] when contracting
     const M = new Float64Array(dm * f);

@@ -146,19 +146,37 @@ static void test_ranks(const fipsc_model *m)
         CHECK(p[0].dense_params == 64 * 1032);
         CHECK(p[0].kept_params <= 0.5 * 64 * 1032);
         CHECK(p[0].kept_params == 64 * 56 + (56 * 1032 - 28896)); /* keep_count(57792, 0.5) */
-        CHECK(p[0].storage == FIPSC_V_CSC); /* 50% sparse: CSC is smaller than dense */
+        /* Half of V kept: a bitmap (r/8 bytes per column) beats 16-bit row indices and dense. */
+        CHECK(p[0].storage == FIPSC_V_BITMAP);
+        CHECK(p[0].u_dtype == FIPSC_F32 && p[0].v_dtype == FIPSC_F32); /* auto on an F32 model */
         CHECK_NEAR(p[0].sparsity, 0.5, 1e-9);
     }
     free(p);
 
-    /* Sparsity 0.25: CSC (6 bytes per kept entry) would be larger than dense V (4 per entry). */
+    /* Sparsity 0.25: CSC (6 bytes per kept entry) would be larger than dense V (4 per entry);
+     * the bitmap (4 bytes per kept entry + r/8 per column) is smaller than both. Per matrix the
+     * plan splits the kept entries evenly. */
     o.sparsity = 0.25;
     n = plan(m, &o, &p);
     if (n == 2) {
-        CHECK(p[0].storage == FIPSC_V_DENSE);
-        CHECK(p[0].stored_bytes == 4 * (64 * p[0].r + (int64_t)p[0].r * 1032));
+        const int r = p[0].r;
+        CHECK(p[0].storage == FIPSC_V_BITMAP);
+        int64_t each = (int64_t)((double)(p[0].kept_params - 64 * r) * 172 / 1032);
+        CHECK_MSG(p[0].stored_bytes == 4 * 64 * r + 6 * (each * 4 + 172 * ((r + 7) / 8)), "bytes %lld",
+                  (long long)p[0].stored_bytes);
     }
     free(p);
+    /* --storage forces one layout; --u-dtype/--v-dtype bf16 halve U and the values. */
+    o.storage = FIPSC_V_DENSE;
+    o.u_dtype = o.v_dtype = FIPSC_BF16;
+    n = plan(m, &o, &p);
+    if (n == 2) {
+        CHECK(p[0].storage == FIPSC_V_DENSE && p[0].u_dtype == FIPSC_BF16 && p[0].v_dtype == FIPSC_BF16);
+        CHECK(p[0].stored_bytes == 2 * (64 * p[0].r + (int64_t)p[0].r * 1032));
+    }
+    free(p);
+    o.storage = FIPSC_COMPRESS_STORAGE_AUTO;
+    o.u_dtype = o.v_dtype = FIPSC_COMPRESS_DTYPE_AUTO;
 
     /* n:m 2:4: s = 0.5 and the rank rounded down to a multiple of 4. */
     o.sparsity = 0.5;
@@ -203,27 +221,34 @@ static void test_ranks(const fipsc_model *m)
         CHECK_MSG(p[0].r == 23, "k = %d", p[0].r);
         CHECK(p[0].kept_params == 6 * 23 * (64 + 172));
         CHECK(p[1].kept_params == 9 * 23 * (64 + 172));
-        /* Stored per block: U [64, 3·23] stacked + each V_i's 23·172 entries in CSC. */
-        int64_t block = 4 * 64 * 69 + 3 * (23 * 172 * 6 + 173 * 4);
+        /* Stored per block: U [64, 3·23] stacked + each V_i's 23·172 entries of its 69 rows as a
+         * bitmap (⌈69/8⌉ = 9 bytes per column). */
+        int64_t block = 4 * 64 * 69 + 3 * (23 * 172 * 4 + 172 * 9);
         CHECK_MSG(p[0].stored_bytes == 2 * block, "bytes %lld", (long long)p[0].stored_bytes);
-        CHECK(p[0].storage == FIPSC_V_CSC);
+        CHECK(p[0].storage == FIPSC_V_BITMAP);
     }
     free(p);
 
-    /* magnitude: round(0.5·64·172) = 5504 weights per matrix, no basis; dense storage at 0.75
-     * (CSC would cost 6/4 × 75% = 112.5% of dense). */
+    /* magnitude: round(0.5·64·172) = 5504 weights per matrix, no basis: a bitmap (CSC would
+     * cost 6/4 × 50 % = 75 % of dense, the bitmap 50 % + 1/32); at 0.75 still the bitmap (CSC
+     * 112.5 % of dense, the bitmap 78 %); at 0.99 dense. */
     o.method = FIPSC_METHOD_MAGNITUDE;
     n = plan(m, &o, &p);
     if (n == 2) {
         CHECK(p[0].r == 64);
         CHECK(p[0].kept_params == 6 * 5504);
-        CHECK(p[0].storage == FIPSC_V_CSC);
+        CHECK(p[0].storage == FIPSC_V_BITMAP);
     }
     free(p);
     o.budget = 0.75;
     n = plan(m, &o, &p);
+    if (n == 2) CHECK(p[0].storage == FIPSC_V_BITMAP);
+    free(p);
+    o.budget = 0.99;
+    n = plan(m, &o, &p);
     if (n == 2) CHECK(p[0].storage == FIPSC_V_DENSE);
     free(p);
+    o.budget = 0.75;
 
     /* magnitude n:m 3:8 on d = 64: 3/8 of every matrix, packed. */
     o.nm_n = 3;

@@ -151,6 +151,32 @@ int main(void)
               "independent reader: %s", out);
     CHECK(contains(out, "LlamaForCausalLM: 3 groups checked, 0 failures"));
 
+    /* format version 2 (bitmap storage, BF16 and F16 values): inspect says so, and the
+     * independent reader rebuilds the same weights as export --dense */
+    char path2[4300], dir2[4300];
+    m = NULL;
+    CHECK_OK(fipsc_model_load(model_path, &m, &err), &err);
+    if (m) {
+        CHECK_OK(attach_svd_group_as(m, 0, 1, 44, 0.5, 0, 0, FIPSC_V_BITMAP, FIPSC_BF16, FIPSC_BF16, "fips", &err), &err);
+        CHECK_OK(attach_svd_group_as(m, 2, 3, 48, 0, 2, 4, FIPSC_V_NM, FIPSC_F32, FIPSC_F16, "fips", &err), &err);
+        CHECK_OK(attach_svd_group_as(m, 4, 4, 32, 0, 0, 0, FIPSC_V_DENSE, FIPSC_F16, FIPSC_BF16, "shared-svd", &err),
+                 &err);
+        test_pathf(path2, sizeof path2, "%s/c2.safetensors", tmp);
+        CHECK_OK(fipsc_compressed_write(m, path2, NULL, &err), &err);
+        fipsc_model_free(m);
+        CHECK(run(txt, "'%s' inspect '%s'", cli, path2) == 0);
+        CHECK(contains(txt, "group 0: layers 0-1, d 64, rank 44, U BF16, method fips, V bitmap BF16"));
+        CHECK(contains(txt, "group 1: layers 2-3, d 64, rank 48, U F32, method fips, V nm 2:4 F16"));
+        /* a kept entry of the bitmap group: 2 bytes of value + 6 bytes of bitmap per column */
+        CHECK(contains(txt, " per kept entry; dense F32)"));
+        test_pathf(dir2, sizeof dir2, "%s/dense2", tmp);
+        CHECK(run(out, "'%s' export '%s' --dense -o '%s'", cli, path2, dir2) == 0);
+        CHECK_MSG(run(out, "node '%s/tests/compressed_reader.js' '%s' '%s/model.safetensors'", src, path2, dir2) == 0,
+                  "independent reader, version 2: %s", out);
+        CHECK(contains(out, "LlamaForCausalLM: 3 groups checked, 0 failures"));
+        CHECK(contains(out, "gate_proj.weight (gate, expanding, bitmap, nnz "));
+    }
+
     /* refusals and usage errors */
     CHECK(run(out, "'%s' export '%s' --dense -o '%s'", cli, path, dir) == 1);
     CHECK(contains(out, "refusing to overwrite"));

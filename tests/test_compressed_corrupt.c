@@ -3,8 +3,11 @@
  * tensor or metadata entry, never a crash (this test also runs under ASan + UBSan).
  *
  * A valid file is written from stories260K with three groups — 0-1 CSC, 2-3 n:m 2:4, 4 an
- * identity-basis magnitude baseline — and then copied tensor by tensor with one change. */
+ * identity-basis magnitude baseline — and then copied tensor by tensor with one change. A second
+ * one (format version 2) has a bitmap group with BF16 U and V values and an n:m group with F16
+ * V values. */
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,6 +79,10 @@ static void rewrite(const char *path, const mutation *mu)
                 if (t->dtype == FIPSC_F32) {
                     float v = (float)mu->value;
                     memcpy(e, &v, 4);
+                } else if (t->dtype == FIPSC_BF16 || t->dtype == FIPSC_F16) {
+                    float v = (float)mu->value;
+                    uint16_t h = t->dtype == FIPSC_BF16 ? fipsc_f32_to_bf16(v) : fipsc_f32_to_f16(v);
+                    memcpy(e, &h, 2);
                 } else if (t->dtype == FIPSC_U32) {
                     uint32_t v = (uint32_t)mu->value;
                     memcpy(e, &v, 4);
@@ -158,6 +165,8 @@ static void layer_moved(cJSON *root)
 }
 static void orientation_flipped(cJSON *root) { set_string(matrix0(root), "orientation", "contracting"); }
 static void groups_overlap(cJSON *root) { set_number(group(root, 1), "first_layer", 1); }
+static void v_dtype_f32(cJSON *root) { set_string(group(root, 0), "v_dtype", "F32"); }
+static void v_dtype_int(cJSON *root) { set_string(group(root, 0), "v_dtype", "I8"); }
 static void group_too_far(cJSON *root) { set_number(group(root, 2), "last_layer", 7); }
 static void storage_unknown(cJSON *root) { set_string(group(root, 0), "storage", "coo"); }
 static void rank_changed(cJSON *root) { set_number(group(root, 0), "rank", 40); }
@@ -185,6 +194,51 @@ static void weight_not_mlp(cJSON *root)
 {
     /* the layout claims a [172, 64] matrix that is not an MLP slot's weight */
     set_string(matrix0(root), "weight", "model.layers.0.self_attn.q_proj.weight");
+}
+
+/* Version 2: the bitmap and 16-bit values. Group 0-1 has rank 44: ⌈44/8⌉ = 6 bytes per column,
+ * the last with 4 padding bits. */
+static void test_version2(void)
+{
+    char model_path[4096];
+    test_path(model_path, sizeof model_path, "FIPSC_SOURCE_DIR", "models/stories260K.bin");
+    test_pathf(valid, sizeof valid, "%s/valid2.safetensors", tmp);
+    fipsc_error err = {0};
+    fipsc_model *m = NULL;
+    CHECK_OK(fipsc_model_load(model_path, &m, &err), &err);
+    if (!m) return;
+    CHECK_OK(attach_svd_group_as(m, 0, 1, 44, 0.5, 0, 0, FIPSC_V_BITMAP, FIPSC_BF16, FIPSC_BF16, "fips", &err), &err);
+    CHECK_OK(attach_svd_group_as(m, 2, 3, 48, 0, 2, 4, FIPSC_V_NM, FIPSC_F32, FIPSC_F16, "fips", &err), &err);
+    CHECK_OK(fipsc_compressed_write(m, valid, NULL, &err), &err);
+    fipsc_model_free(m);
+    char path[4300];
+    test_pathf(path, sizeof path, "%s/copy2.safetensors", tmp);
+    rewrite(path, &(mutation){0});
+    m = NULL;
+    CHECK_OK(fipsc_model_load(path, &m, &err), &err);
+    fipsc_model_free(m);
+
+    const char *bitmap = "model.layers.0.mlp.gate_proj.fips_v.bitmap",
+               *values = "model.layers.0.mlp.gate_proj.fips_v.values",
+               *nmval = "model.layers.2.mlp.gate_proj.fips_v.nm_values";
+    const fipsc_status F = FIPSC_ERR_FORMAT;
+    expect("bitmap-padding", &(mutation){.tensor = bitmap, .op = OP_POKE, .index = 5, .value = 0xF0}, F,
+           "gate_proj.fips_v (V of 'model.layers.0.mlp.gate_proj.weight'): bitmap of column 0 marks a row >= r = 44");
+    expect("bitmap-count", &(mutation){.tensor = bitmap, .op = OP_POKE, .index = 6, .value = 0xFF}, F,
+           "the bitmap marks");
+    expect("bitmap-shape", &(mutation){.tensor = bitmap, .op = OP_SHRINK}, F,
+           "tensor 'model.layers.0.mlp.gate_proj.fips_v.bitmap' has shape [171, 6], expected [172, 6]");
+    expect("bitmap-missing", &(mutation){.tensor = bitmap, .op = OP_DROP}, F,
+           "missing tensor 'model.layers.0.mlp.gate_proj.fips_v.bitmap'");
+    expect("bf16-value-nan", &(mutation){.tensor = values, .op = OP_POKE, .index = 3, .value = NAN}, F,
+           "value 3 is not finite");
+    expect("f16-value-inf", &(mutation){.tensor = nmval, .op = OP_POKE, .index = 0, .value = 1e6}, F,
+           "value 0 is not finite");
+    expect("v-dtype-mismatch", &(mutation){.edit_layout = v_dtype_f32}, F,
+           "tensor 'model.layers.0.mlp.gate_proj.fips_v.values' has dtype BF16, expected F32");
+    expect("v-dtype-int", &(mutation){.edit_layout = v_dtype_int}, F, "groups[0].v_dtype must be");
+    expect("version-1-bitmap", &(mutation){.meta_key = "fipsc_format_version", .meta_value = "1"}, F,
+           "groups[0] uses bitmap storage, which needs format version 2 (the file says 1)");
 }
 
 int main(void)
@@ -258,8 +312,8 @@ int main(void)
            "missing tensor 'model.layers.3.self_attn.k_proj.weight'");
 
     /* metadata */
-    expect("version-newer", &(mutation){.meta_key = "fipsc_format_version", .meta_value = "2"}, FIPSC_ERR_UNSUPPORTED,
-           "compressed format version 2 is newer than this fipsc reads (1)");
+    expect("version-newer", &(mutation){.meta_key = "fipsc_format_version", .meta_value = "3"}, FIPSC_ERR_UNSUPPORTED,
+           "compressed format version 3 is newer than this fipsc reads (2)");
     expect("version-garbage", &(mutation){.meta_key = "fipsc_format_version", .meta_value = "1x"}, F,
            "fipsc_format_version is '1x', not a positive integer");
     expect("version-missing", &(mutation){.meta_key = "fipsc_format_version"}, F, "no \"fipsc_format_version\"");
@@ -305,5 +359,6 @@ int main(void)
         CHECK(fipsc_model_load(path, &m, &err) != FIPSC_OK && m == NULL && strstr(err.message, "truncated.safetensors"));
     }
     free(bytes);
+    test_version2();
     return test_summary("test_compressed_corrupt");
 }

@@ -1,5 +1,5 @@
 /* Factored (FiPS-compressed) linears against a dense reconstruction computed here in double
- * precision from U and V: every storage (CSC, n:m, dense), expanding and contracting, dense and
+ * precision from U and V: every storage (CSC, n:m, dense, bitmap), expanding and contracting, dense and
  * identity basis, one row and batches (partial tiles, several tiles), bias and accumulation,
  * 16- and 32-bit indices; the shared-basis pair; densify; stored-layout round trips; the
  * stored-layout validator; thread-count independence. */
@@ -155,16 +155,29 @@ static void check_densify_and_roundtrip(const setup *s, const char *label)
         CHECK(memcmp(a.row_idx, b.row_idx, (size_t)a.nnz * sizeof(uint32_t)) == 0);
     }
     if (g->storage == FIPSC_V_NM) CHECK(memcmp(a.nm_idx, b.nm_idx, (size_t)a.nnz) == 0);
-    CHECK_MSG(fipsc_factored_v_bytes(fl) == fipsc_v_stored_bytes(g->storage, g->r, fl->f, fl->nnz), "%s bytes", label);
+    if (g->storage == FIPSC_V_BITMAP) {
+        CHECK(memcmp(a.bitmap, b.bitmap, (size_t)fl->f * (size_t)((g->r + 7) / 8)) == 0);
+        CHECK_OK(fipsc_v_stored_validate(&b, "bitmap V", &err), &err);
+        /* the same entries as CSC, in the same order */
+        fipsc_v_stored c;
+        CHECK_OK(fipsc_v_stored_from_dense(FIPSC_V_CSC, g->r, fl->f, s->V, fl->f, 0, 0, "V", &c, &err), &err);
+        CHECK_OK(fipsc_v_stored_convert(&b, FIPSC_V_CSC, "V", &err), &err);
+        CHECK(b.storage == FIPSC_V_CSC && b.nnz == c.nnz);
+        CHECK(memcmp(b.col_ptr, c.col_ptr, ((size_t)fl->f + 1) * sizeof(uint32_t)) == 0);
+        CHECK(memcmp(b.row_idx, c.row_idx, (size_t)c.nnz * sizeof(uint32_t)) == 0);
+        CHECK(memcmp(b.values, c.values, (size_t)c.nnz * sizeof(float)) == 0);
+        fipsc_v_stored_free(&c);
+    }
+    CHECK_MSG(fipsc_factored_v_bytes(fl) == fipsc_v_stored_bytes(g->storage, g->r, fl->f, fl->nnz, (int)fipsc_dtype_size(g->v_dtype)), "%s bytes", label);
     fipsc_v_stored_free(&a);
     fipsc_v_stored_free(&b);
 }
 
 static void test_all_layouts(void)
 {
-    const fipsc_v_storage storages[] = {FIPSC_V_CSC, FIPSC_V_NM, FIPSC_V_DENSE};
+    const fipsc_v_storage storages[] = {FIPSC_V_CSC, FIPSC_V_NM, FIPSC_V_DENSE, FIPSC_V_BITMAP};
     const int rows[] = {1, 2, 15, 16, 17, 70}; /* tiles of FIPSC_FACTORED_TILE = 16 rows */
-    for (int si = 0; si < 3; si++)
+    for (int si = 0; si < 4; si++)
         for (int expanding = 0; expanding <= 1; expanding++)
             for (int identity = 0; identity <= 1; identity++) {
                 setup s;
@@ -179,7 +192,7 @@ static void test_all_layouts(void)
                 CHECK(s.fl->layout == (storages[si] == FIPSC_V_DENSE ? FIPSC_VK_DENSE
                                        : !expanding                 ? FIPSC_VK_CSR
                                        : storages[si] == FIPSC_V_NM ? FIPSC_VK_NM
-                                                                    : FIPSC_VK_CSC));
+                                                                    : FIPSC_VK_CSC)); /* bitmap runs as CSC */
                 for (size_t k = 0; k < sizeof rows / sizeof rows[0]; k++) check_apply(&s, rows[k], label);
                 check_densify_and_roundtrip(&s, label);
                 teardown(&s);
@@ -324,6 +337,32 @@ static void test_validate(void)
     s.nm_idx[3] = 1;
     s.nnz = 19;
     CHECK_FAILS(fipsc_v_stored_validate(&s, "V", &err), FIPSC_ERR_FORMAT, "expected f·(r/m)·n = 20", &err);
+    fipsc_v_stored_free(&s);
+
+    /* bitmap: one byte per column (r = 8), bit k = row k; the values in CSC order */
+    CHECK_OK(fipsc_v_stored_from_dense(FIPSC_V_BITMAP, 8, 5, V, 5, 0, 0, "V", &s, &err), &err);
+    CHECK_OK(fipsc_v_stored_validate(&s, "V", &err), &err);
+    const uint8_t bits[5] = {0x23, 0x00, 0x44, 0x80, 0x00};
+    const float vals[6] = {1, 2, 3, 4, 5, 6};
+    CHECK(s.nnz == 6 && !s.col_ptr && !s.row_idx && memcmp(s.bitmap, bits, sizeof bits) == 0 &&
+          memcmp(s.values, vals, sizeof vals) == 0);
+    s.bitmap[1] = 0x01;
+    CHECK_FAILS(fipsc_v_stored_validate(&s, "V", &err), FIPSC_ERR_FORMAT,
+                "the bitmap marks 7 entries but there are 6 values", &err);
+    s.bitmap[1] = 0x00;
+    s.values[5] = NAN;
+    CHECK_FAILS(fipsc_v_stored_validate(&s, "V", &err), FIPSC_ERR_FORMAT, "value 5 is not finite", &err);
+    fipsc_v_stored_free(&s);
+    /* r = 6: the two high bits of every byte are padding and must be 0 */
+    CHECK_OK(fipsc_v_stored_from_dense(FIPSC_V_BITMAP, 6, 5, V, 5, 0, 0, "V", &s, &err), &err);
+    CHECK(s.nnz == 4 && s.bitmap[0] == 0x23 && s.bitmap[2] == 0x04 && s.bitmap[3] == 0x00);
+    s.bitmap[2] |= 0x40;
+    CHECK_FAILS(fipsc_v_stored_validate(&s, "V", &err), FIPSC_ERR_FORMAT, "bitmap of column 2 marks a row >= r = 6",
+                &err);
+    fipsc_v_stored_free(&s);
+    /* CSC and NM do not convert to each other in place */
+    CHECK_OK(fipsc_v_stored_from_dense(FIPSC_V_CSC, 8, 5, V, 5, 0, 0, "V", &s, &err), &err);
+    CHECK_FAILS(fipsc_v_stored_convert(&s, FIPSC_V_NM, "V", &err), FIPSC_ERR_ARG, "from csc to nm", &err);
     fipsc_v_stored_free(&s);
 }
 

@@ -252,6 +252,117 @@ static void test_groups(const char *dir)
     fipsc_model_free(orig);
 }
 
+/* The format version a file says. */
+static int file_version(const char *path)
+{
+    fipsc_st_file *f = NULL;
+    fipsc_error err = {0};
+    if (fipsc_st_open(path, &f, &err)) return -1;
+    const char *v = fipsc_st_meta(f, "fipsc_format_version");
+    int version = v ? atoi(v) : -1;
+    fipsc_st_close(f);
+    return version;
+}
+
+/* Version 2: bitmap storage and 16-bit V values. The attached model holds the values rounded to
+ * their dtype, so the file read back runs bit for bit what was attached; the bytes are what
+ * the dtypes and the bitmap say; a model with nothing of version 2 is written as version 1. */
+static void test_bitmap_and_16bit_values(const char *dir)
+{
+    fipsc_error err = {0};
+    fipsc_model *m32 = load_original(), *m = load_original();
+    if (!m32 || !m) return;
+    CHECK_OK(attach_svd_group(m32, 0, 1, 48, 0.5, 0, 0, FIPSC_V_BITMAP, "fips-init", &err), &err);
+    CHECK_OK(attach_svd_group(m32, 2, 3, 48, 0, 2, 4, FIPSC_V_NM, "fips-init", &err), &err);
+    CHECK_OK(attach_svd_group(m32, 4, 4, 32, 0, 0, 0, FIPSC_V_DENSE, "shared-svd", &err), &err);
+    CHECK_OK(attach_svd_group_as(m, 0, 1, 48, 0.5, 0, 0, FIPSC_V_BITMAP, FIPSC_BF16, FIPSC_BF16, "fips-init", &err),
+             &err);
+    CHECK_OK(attach_svd_group_as(m, 2, 3, 48, 0, 2, 4, FIPSC_V_NM, FIPSC_F32, FIPSC_F16, "fips-init", &err), &err);
+    CHECK_OK(attach_svd_group_as(m, 4, 4, 32, 0, 0, 0, FIPSC_V_DENSE, FIPSC_F16, FIPSC_BF16, "shared-svd", &err), &err);
+    const fipsc_compressed_group *g0 = fipsc_model_group(m, 0);
+    CHECK(g0->storage == FIPSC_V_BITMAP && g0->u_dtype == FIPSC_BF16 && g0->v_dtype == FIPSC_BF16);
+    /* held rounded: every value is a BF16 value */
+    for (int i = 0; i < fipsc_model_factored_count(m); i++) {
+        const fipsc_factored_linear *fl = fipsc_model_factored_at(m, i);
+        if (fl->group != g0) continue;
+        int64_t bad = 0;
+        for (int64_t p = 0; p < fl->nnz; p++) bad += fipsc_bf16_to_f32(fipsc_f32_to_bf16(fl->val[p])) != fl->val[p];
+        CHECK_MSG(bad == 0, "%s: %lld values are not BF16 values", fl->weight_name, (long long)bad);
+    }
+    /* bytes: block 0-1's bitmap V at 2 bytes per value against 4, U at 2 bytes per entry */
+    int64_t v32 = 0, v16 = 0, nnz = 0;
+    for (int i = 0; i < fipsc_model_factored_count(m32); i++)
+        if (fipsc_model_factored_at(m32, i)->group == fipsc_model_group(m32, 0))
+            v32 += fipsc_factored_v_bytes(fipsc_model_factored_at(m32, i));
+    for (int i = 0; i < fipsc_model_factored_count(m); i++) {
+        const fipsc_factored_linear *fl = fipsc_model_factored_at(m, i);
+        if (fl->group != g0) continue;
+        v16 += fipsc_factored_v_bytes(fl);
+        nnz += fl->nnz;
+        CHECK(fipsc_factored_v_bytes(fl) == 2 * fl->nnz + (int64_t)fl->f * 6); /* ⌈48/8⌉ = 6 bytes per column */
+    }
+    CHECK_MSG(v32 - v16 == 2 * nnz, "bitmap V: %lld bytes as F32, %lld as BF16, %lld entries", (long long)v32,
+              (long long)v16, (long long)nnz);
+    float *logits_32 = logits_of(m32), *logits_c = logits_of(m);
+
+    char path[4200], path2[4200], path1[4200];
+    test_pathf(path, sizeof path, "%s/v16.safetensors", dir);
+    test_pathf(path2, sizeof path2, "%s/v16-again.safetensors", dir);
+    test_pathf(path1, sizeof path1, "%s/v32.safetensors", dir);
+    CHECK_OK(fipsc_compressed_write(m, path, NULL, &err), &err);
+    CHECK_MSG(file_version(path) == 2, "version %d", file_version(path));
+    fipsc_model *r = NULL;
+    CHECK_OK(fipsc_model_load(path, &r, &err), &err);
+    if (r) {
+        check_not_dense(r, "read");
+        const fipsc_compressed_group *h0 = fipsc_model_group(r, 0), *h1 = fipsc_model_group(r, 1),
+                                     *h2 = fipsc_model_group(r, 2);
+        CHECK(h0->storage == FIPSC_V_BITMAP && h0->u_dtype == FIPSC_BF16 && h0->v_dtype == FIPSC_BF16);
+        CHECK(h1->storage == FIPSC_V_NM && h1->u_dtype == FIPSC_F32 && h1->v_dtype == FIPSC_F16);
+        CHECK(h2->storage == FIPSC_V_DENSE && h2->u_dtype == FIPSC_F16 && h2->v_dtype == FIPSC_BF16);
+        float *logits_r = logits_of(r);
+        CHECK_MSG(memcmp(logits_r, logits_c, n_logits(m) * sizeof(float)) == 0, "read model: logits differ by %.3g",
+                  rel_diff(logits_r, logits_c, n_logits(m)));
+        free(logits_r);
+        fipsc_mlp_footprint fm = fipsc_model_mlp_footprint(m), fr = fipsc_model_mlp_footprint(r);
+        CHECK(fr.kept_params == fm.kept_params && fr.stored_bytes == fm.stored_bytes);
+        CHECK_OK(fipsc_compressed_write(r, path2, NULL, &err), &err); /* each group keeps its dtypes */
+        char *a = NULL, *b = NULL;
+        size_t na = 0, nb = 0;
+        CHECK(file_bytes(path, &a, &na) && file_bytes(path2, &b, &nb) && na == nb && memcmp(a, b, na) == 0);
+        free(a), free(b);
+        fipsc_model_free(r);
+    }
+    /* the 16-bit values move the logits a little, no more */
+    double e = rel_diff(logits_c, logits_32, n_logits(m));
+    CHECK_MSG(e <= 2e-2, "16-bit U and V against float32: relative difference %.3g", e);
+    /* bitmap storage alone is version 2; nothing of version 2 is version 1 */
+    CHECK_OK(fipsc_compressed_write(m32, path1, NULL, &err), &err);
+    CHECK(file_version(path1) == 2);
+    fipsc_model *plain = load_original();
+    if (plain) {
+        CHECK_OK(attach_svd_group(plain, 0, 1, 48, 0.5, 0, 0, FIPSC_V_CSC, "fips-init", &err), &err);
+        CHECK_OK(fipsc_compressed_write(plain, path1, NULL, &err), &err);
+        CHECK(file_version(path1) == 1);
+        fipsc_model_free(plain);
+    }
+    /* a value F16 cannot hold is refused when attached, naming the dtype */
+    fipsc_model *big = load_original();
+    if (big) {
+        float *w = (float *)fipsc_model_find(big, "model.layers.0.mlp.gate_proj.weight")->data;
+        w[0] = 1e6f;
+        /* U's columns are orthonormal; the weight's scale is in V */
+        CHECK_FAILS(attach_svd_group_as(big, 0, 0, 32, 0, 0, 0, FIPSC_V_DENSE, FIPSC_F32, FIPSC_F16, "fips", &err),
+                    FIPSC_ERR_NUMERIC, "beyond what F16 can hold", &err);
+        CHECK(fipsc_model_group_count(big) == 0);
+        fipsc_model_free(big);
+    }
+    free(logits_32);
+    free(logits_c);
+    fipsc_model_free(m);
+    fipsc_model_free(m32);
+}
+
 /* The magnitude baseline: identity basis (no U), every block its own group. */
 static void test_identity(const char *dir)
 {
@@ -355,6 +466,7 @@ int main(void)
     const char *dir = test_tmpdir("test_compressed_model");
     test_groups(dir);
     test_identity(dir);
+    test_bitmap_and_16bit_values(dir);
     test_attach_errors();
     return test_summary("test_compressed_model");
 }

@@ -91,6 +91,7 @@ static cJSON *compression_entry(const fipsc_model *m)
         cJSON_AddStringToObject(go, "method", g->method);
         cJSON_AddStringToObject(go, "storage", fipsc_v_storage_name(g->storage));
         if (g->storage == FIPSC_V_NM) cJSON_AddItemToObject(go, "nm", pair(g->nm_n, g->nm_m));
+        cJSON_AddStringToObject(go, "v_dtype", fipsc_dtype_name(g->v_dtype));
         cJSON *mats = cJSON_AddArrayToObject(go, "matrices");
         for (int i = 0; i < fipsc_model_factored_count(m); i++) {
             const fipsc_factored_linear *fl = fipsc_model_factored_at(m, i);

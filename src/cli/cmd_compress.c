@@ -103,7 +103,13 @@ static void usage(FILE *out)
             "      --calib-rows N      ... at most N token rows: whole sentences drawn with a seed\n"
             "                          derived from S (default %d; 0 = every sentence)\n"
             "      --seed S            random seed for sampling and training (default %llu)\n"
-            "      --u-dtype T         store every U as f32 (default), f16 or bf16\n"
+            "      --u-dtype T         store every U as auto (default: the dtype the group's\n"
+            "                          weights came in, e.g. bf16 for a BF16 checkpoint), f32,\n"
+            "                          f16 or bf16\n"
+            "      --v-dtype T         store the values of every V the same way (default auto)\n"
+            "      --storage S         how V is stored: auto (default: per group the cheapest in\n"
+            "                          bytes for the entries training kept), csc (a row index per\n"
+            "                          entry), bitmap (a bit per entry of V) or dense; --nm packs n:m\n"
             "      --threads K         threads to use (default: all cores)\n"
             "      --report FILE       write the JSON report (errors, nnz, parameters, bytes, time)\n"
             "      --checkpoint-dir DIR\n"
@@ -255,6 +261,8 @@ int cmd_compress(int argc, char **argv)
         {"report", required_argument, 0, OPT_REPORT},
         {"quiet", no_argument, 0, OPT_QUIET},
         {"u-dtype", required_argument, 0, OPT_SETTING},
+        {"v-dtype", required_argument, 0, OPT_SETTING},
+        {"storage", required_argument, 0, OPT_SETTING},
         {"calib-images", required_argument, 0, OPT_SETTING},
         {"calib-idx", required_argument, 0, OPT_SETTING},
         {"calib-count", required_argument, 0, OPT_SETTING},

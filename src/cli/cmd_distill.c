@@ -215,8 +215,8 @@ int cmd_distill(int argc, char **argv)
         }
         if (!st) {
             const char *extra[] = {"fipsc.distill", meta, carried ? "fipsc.compress" : NULL, carried, NULL};
-            fipsc_compressed_write_opts wo = {.u_dtype = fipsc_model_group(m, 0)->u_dtype};
-            st = fipsc_compressed_write_ex(m, output, extra, &wo, &err);
+            /* every group keeps the dtypes it was read in */
+            st = fipsc_compressed_write_ex(m, output, extra, NULL, &err);
         }
         if (!st && !quiet)
             printf("%s -> %s\nmean cos(compressed, original) over %d sentences (%lld rows): %.6f -> %.6f\n"

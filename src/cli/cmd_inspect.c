@@ -75,10 +75,11 @@ static void print_compression(const cJSON *c)
         if (nm)
             snprintf(storage, sizeof storage, "nm %g:%g", cJSON_GetNumberValue(cJSON_GetArrayItem(nm, 0)),
                      cJSON_GetNumberValue(cJSON_GetArrayItem(nm, 1)));
-        printf("  group %d: layers %lld-%lld, d %lld, rank %lld, U %s, method %s, V %s\n", gi++,
+        printf("  group %d: layers %lld-%lld, d %lld, rank %lld, U %s, method %s, V %s %s\n", gi++,
                num(g, "first_layer"), num(g, "last_layer"), num(g, "d"), num(g, "rank"),
                cJSON_GetStringValue(cJSON_GetObjectItem(g, "basis")),
-               cJSON_GetStringValue(cJSON_GetObjectItem(g, "method")), storage);
+               cJSON_GetStringValue(cJSON_GetObjectItem(g, "method")), storage,
+               cJSON_GetStringValue(cJSON_GetObjectItem(g, "v_dtype")));
         cJSON_ArrayForEach(mt, cJSON_GetObjectItem(g, "matrices"))
             printf("    %-40s %-4s %-11s f %lld, nnz %lld, sparsity %.4f, %lld bytes (%.2f per kept entry; "
                    "dense %s)\n",

@@ -124,7 +124,9 @@ cJSON *compress_checkpoint_inputs_json(const fipsc_fips_group *g, const fipsc_fi
     put_decimal(j, "--lr-min", o->lr_min, true);
     put_decimal(j, "--weight-decay", o->weight_decay, true);
     put_str(j, "--seed", "%llu", (unsigned long long)o->seed);
-    put_str(j, "--u-dtype", "%s", fipsc_dtype_name(o->u_dtype));
+    put_str(j, "--u-dtype", "%s", fipsc_dtype_name(plan->u_dtype));
+    put_str(j, "--v-dtype", "%s", fipsc_dtype_name(plan->v_dtype));
+    put_str(j, "--storage", "%s", o->storage == FIPSC_COMPRESS_STORAGE_AUTO ? "auto" : fipsc_v_storage_name(o->storage));
     put_str(j, "--divergence-retries", "%d", o->divergence_retries);
     put_decimal(j, "--holdout", o->holdout, false);
     put_str(j, "group", "%d (blocks %d-%d)", k, plan->blocks.first, plan->blocks.last);

@@ -170,6 +170,8 @@ static fipsc_status load_parts(const fipsc_st_file *f, const cJSON *parts, const
         s->n_matrices = nm;
         s->matrices = p->matrices;
         s->method = fipsc_compress_method_name(o->method);
+        s->u_dtype = plan->u_dtype; /* the options that resolved them match the checkpoint's */
+        s->v_dtype = plan->v_dtype;
         if (cJSON_IsTrue(basis)) {
             snprintf(name, sizeof name, "part%d.U", q);
             const fipsc_st_tensor *t = fipsc_st_find(f, name);

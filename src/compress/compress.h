@@ -59,6 +59,12 @@ bool fipsc_compress_method_parse(const char *name, fipsc_compress_method *out);
 /* "gmp", "rigl", "static" or "n:m": the name --schedule takes (n:m is chosen by --nm). */
 const char *fipsc_compress_schedule_name(fipsc_fips_mask_kind schedule);
 
+/* u_dtype / v_dtype "auto": the dtype the group's MLP weights came in (F16 or BF16 when every
+ * one of them did, else F32), so that a BF16 checkpoint compresses to BF16 values. */
+#define FIPSC_COMPRESS_DTYPE_AUTO FIPSC_DTYPE_COUNT
+/* storage "auto": per group, the cheapest in bytes for the entries training kept. */
+#define FIPSC_COMPRESS_STORAGE_AUTO (-1)
+
 typedef enum fipsc_spill_mode { FIPSC_SPILL_AUTO = 0, FIPSC_SPILL_ALWAYS, FIPSC_SPILL_NEVER } fipsc_spill_mode;
 
 typedef struct fipsc_compress_options {
@@ -76,8 +82,13 @@ typedef struct fipsc_compress_options {
     float lr, lr_min;           /* cosine schedule from lr to lr_min */
     float weight_decay;         /* AdamW decoupled weight decay */
     uint64_t seed;              /* group g trains with fipsc_seed_derive(seed, g) */
-    fipsc_dtype u_dtype;        /* U in the written file: F32 (default), F16 or BF16; only the
-                                   byte accounting depends on it (pass it to the writer) */
+    fipsc_dtype u_dtype;        /* U in the written file: F32, F16, BF16 or
+                                   FIPSC_COMPRESS_DTYPE_AUTO (default); the attached model holds
+                                   U rounded to it, so it runs what the file holds */
+    fipsc_dtype v_dtype;        /* the V values in the written file: the same choices */
+    int storage;                /* FIPSC_COMPRESS_STORAGE_AUTO (default): per group the cheapest
+                                   of csc, bitmap and dense in bytes (n:m with --nm); else the
+                                   fipsc_v_storage every group uses (csc, bitmap or dense) */
     bool dense_reconstruction;  /* replace each matrix by U·V_i densely instead of attaching the
                                    compressed form (for evaluation and tests) */
     double holdout;             /* fips: fraction of each MLP's calibration rows held out from
@@ -140,7 +151,9 @@ typedef struct fipsc_group_plan {
     int r;                    /* fips/fips-init/shared-svd: the shared rank; svd: the per-matrix
                                  rank k (of the group's first matrix); magnitude: d */
     double sparsity;          /* planned sparsity of V (1 − n/m for n:m) */
-    fipsc_v_storage storage;  /* how its V_i are stored (the cheapest in bytes for the method) */
+    fipsc_v_storage storage;  /* how its V_i are stored (predicted: the cheapest in bytes for the
+                                 planned sparsity unless --storage forces one) */
+    fipsc_dtype u_dtype, v_dtype; /* U and the V values in the file (F32, F16 or BF16, resolved) */
     int64_t dense_params, kept_params; /* predicted, the paper's count */
     int64_t dense_bytes, stored_bytes; /* predicted real bytes of the chosen storage */
 } fipsc_group_plan;

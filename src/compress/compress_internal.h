@@ -116,10 +116,19 @@ fipsc_status compress_output_error(const fipsc_fips_group *g, int j, float *cons
  * 0.6·10 count as 6. */
 int64_t compress_magnitude_keep(int64_t total, double budget);
 
-/* Storage bytes of a group: U (u_bytes per entry, 0 = no basis) + V values + indices + pointers
- * (see budget.c). */
-int64_t compress_storage_bytes(fipsc_v_storage storage, int d, int r, int u_bytes, int n_matrices,
-                               const int *cols, const int64_t *nnz, int nm_n, int nm_m);
+/* Storage bytes of a group: U (u_bytes per entry, 0 = no basis) + every V_i (values of v_bytes,
+ * indices, pointers: fipsc_v_stored_bytes). */
+int64_t compress_storage_bytes(fipsc_v_storage storage, int d, int r, int u_bytes, int v_bytes, int n_matrices,
+                               const int *cols, const int64_t *nnz);
+
+/* The storage of a part of rank r whose n V_i keep nnz[i] of r·cols[i] entries: n:m with --nm,
+ * else --storage, else the cheapest in bytes (fipsc_v_storage_cheapest). */
+fipsc_v_storage compress_choose_storage(const fipsc_compress_options *o, int r, int n, const int *cols,
+                                        const int64_t *nnz, int v_bytes);
+
+/* The dtype option (u_dtype or v_dtype) resolved for group g of m: FIPSC_COMPRESS_DTYPE_AUTO
+ * becomes the dtype every MLP weight of the group is stored in (F16 or BF16), else F32. */
+fipsc_dtype compress_value_dtype(const fipsc_model *m, const fipsc_fips_group *g, fipsc_dtype option);
 
 /* A group read from its checkpoint (checkpoint_load.c): the parts to attach and its report entry. */
 typedef struct compress_saved {

@@ -148,8 +148,8 @@ fipsc_status fipsc_compress_write(const fipsc_model *m, const fipsc_compress_rep
     char *meta = fipsc_compress_report_metadata(report, calibration_source);
     if (!meta) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
     const char *extra[] = {"fipsc.compress", meta, NULL};
-    fipsc_compressed_write_opts wo = {.u_dtype = report->options.u_dtype};
-    fipsc_status st = fipsc_compressed_write_ex(m, path, extra, &wo, err);
+    /* each group is written in the dtypes its spec gave it (the run's u-dtype and v-dtype, resolved) */
+    fipsc_status st = fipsc_compressed_write_ex(m, path, extra, NULL, err);
     free(meta);
     return st;
 }

@@ -114,28 +114,31 @@ static fipsc_status make_group_part(const fipsc_fips_group *g, const fipsc_group
     part->spec.nm_n = storage == FIPSC_V_NM ? o->nm_n : 0;
     part->spec.nm_m = storage == FIPSC_V_NM ? o->nm_m : 0;
     part->spec.method = fipsc_compress_method_name(o->method);
+    part->spec.u_dtype = plan->u_dtype;
+    part->spec.v_dtype = plan->v_dtype;
     return FIPSC_OK;
 nomem:
     compress_part_free(part);
     return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory building the compressed group");
 }
 
-/* CSC or dense, whichever is smaller for V's of rank r of the n matrices mx with these nnz. */
-static fipsc_v_storage choose_storage_rows(int d, int r, int n, const fipsc_fips_matrix *mx,
-                                           const int64_t *nnz)
+/* The storage of V's of rank r of the n matrices mx with these nnz (compress_choose_storage),
+ * decided from the V actually produced. */
+static fipsc_v_storage choose_storage_rows(const fipsc_compress_options *o, const fipsc_group_plan *plan, int r,
+                                           int n, const fipsc_fips_matrix *mx, const int64_t *nnz)
 {
     int *cols = malloc((size_t)n * sizeof *cols);
     if (!cols) return FIPSC_V_DENSE; /* always valid; only the byte count suffers */
     for (int i = 0; i < n; i++) cols[i] = mx[i].cols;
-    int64_t csc = compress_storage_bytes(FIPSC_V_CSC, d, r, 0, n, cols, nnz, 0, 0);
-    int64_t dense = compress_storage_bytes(FIPSC_V_DENSE, d, r, 0, n, cols, nnz, 0, 0);
+    fipsc_v_storage s = compress_choose_storage(o, r, n, cols, nnz, (int)fipsc_dtype_size(plan->v_dtype));
     free(cols);
-    return csc < dense ? FIPSC_V_CSC : FIPSC_V_DENSE;
+    return s;
 }
 
-static fipsc_v_storage choose_storage(const fipsc_fips_group *g, int r, const int64_t *nnz)
+static fipsc_v_storage choose_storage(const fipsc_compress_options *o, const fipsc_group_plan *plan,
+                                      const fipsc_fips_group *g, int r, const int64_t *nnz)
 {
-    return choose_storage_rows(g->d, r, g->n_matrices, g->matrices, nnz);
+    return choose_storage_rows(o, plan, r, g->n_matrices, g->matrices, nnz);
 }
 
 /* Prunes F to the final mask at once: n:m, or global magnitude to sparsity s over the group. */
@@ -322,9 +325,9 @@ static fipsc_status run_shared(const fipsc_fips_group *g, const fipsc_group_plan
         /* Storage is decided from the V actually produced. */
         for (int i = 0; i < g->n_matrices; i++)
             out->nnz[i] = fipsc_fips_count_active(g, &F, &i, 1);
-        fipsc_v_storage storage = o->method == FIPSC_METHOD_SHARED_SVD ? FIPSC_V_DENSE
-                                  : o->nm_m > 0                       ? FIPSC_V_NM
-                                                                      : choose_storage(g, r, out->nnz);
+        fipsc_v_storage storage = o->method == FIPSC_METHOD_SHARED_SVD && o->storage == FIPSC_COMPRESS_STORAGE_AUTO
+                                      ? FIPSC_V_DENSE
+                                      : choose_storage(o, plan, g, r, out->nnz);
         st = make_group_part(g, plan, &F.U, r, F.V, storage, o, &out->parts[0], out->nnz, err);
     }
     fipsc_fips_factors_free(&F);
@@ -400,8 +403,9 @@ static fipsc_status svd_block_part(const fipsc_fips_group *g, const fipsc_group_
     if (!st) {
         part->spec = (fipsc_group_spec){.first_layer = layer, .last_layer = layer, .d = d, .r = rsum,
                                         .U = part->U, .n_matrices = n, .matrices = part->matrices,
-                                        .method = fipsc_compress_method_name(o->method)};
-        part->spec.storage = choose_storage_rows(d, rsum, n, &g->matrices[m0], out->nnz + m0);
+                                        .method = fipsc_compress_method_name(o->method),
+                                        .u_dtype = plan->u_dtype, .v_dtype = plan->v_dtype};
+        part->spec.storage = choose_storage_rows(o, plan, rsum, n, &g->matrices[m0], out->nnz + m0);
         if (j == 0) out->rank = k[0];
     }
     for (int q = 0; q < n; q++) fipsc_fips_factors_free(&F[q]);
@@ -458,7 +462,7 @@ static fipsc_status run_magnitude(const fipsc_fips_group *g, const fipsc_group_p
         st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
     if (!st) {
         out->n_parts = 1;
-        fipsc_v_storage storage = o->nm_m > 0 ? FIPSC_V_NM : choose_storage(g, d, out->nnz);
+        fipsc_v_storage storage = choose_storage(o, plan, g, d, out->nnz);
         float *no_basis = NULL;
         st = make_group_part(g, plan, &no_basis, d, F.V, storage, o, &out->parts[0], out->nnz, err);
     }

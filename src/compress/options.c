@@ -57,6 +57,8 @@ void fipsc_compress_defaults(fipsc_compress_options *o)
     o->weight_decay = 0.0f;
     o->seed = 1;
     o->holdout = 0.1;
+    o->u_dtype = o->v_dtype = FIPSC_COMPRESS_DTYPE_AUTO;
+    o->storage = FIPSC_COMPRESS_STORAGE_AUTO;
 }
 
 void fipsc_compress_defaults_for(fipsc_compress_options *o, const fipsc_family *family)
@@ -119,8 +121,16 @@ fipsc_status fipsc_compress_options_check(const fipsc_compress_options *o, fipsc
     if (!(o->lr_min >= 0.0f && o->lr_min <= o->lr))
         return BAD("the final learning rate %g must be in [0, --lr = %g]", (double)o->lr_min,
                    (double)o->lr);
-    if (o->u_dtype != FIPSC_F32 && o->u_dtype != FIPSC_F16 && o->u_dtype != FIPSC_BF16)
-        return BAD("U is stored as f32, f16 or bf16, not %s", fipsc_dtype_name(o->u_dtype));
+    const fipsc_dtype dts[2] = {o->u_dtype, o->v_dtype};
+    for (int i = 0; i < 2; i++)
+        if (dts[i] != FIPSC_F32 && dts[i] != FIPSC_F16 && dts[i] != FIPSC_BF16 && dts[i] != FIPSC_COMPRESS_DTYPE_AUTO)
+            return BAD("--%c-dtype: %s is stored as auto, f32, f16 or bf16, not %s", i ? 'v' : 'u', i ? "V" : "U",
+                       fipsc_dtype_name(dts[i]));
+    if (o->storage != FIPSC_COMPRESS_STORAGE_AUTO && o->storage != FIPSC_V_CSC && o->storage != FIPSC_V_BITMAP &&
+        o->storage != FIPSC_V_DENSE)
+        return BAD("--storage must be auto, csc, bitmap or dense (n:m storage comes with --nm)");
+    if (o->storage != FIPSC_COMPRESS_STORAGE_AUTO && o->nm_m > 0)
+        return BAD("--nm stores V n:m-packed: leave --storage at auto");
     if (!(o->weight_decay >= 0.0f) || !isfinite(o->weight_decay))
         return BAD("weight decay %g must be a finite number ≥ 0", (double)o->weight_decay);
     if (!(o->holdout >= 0.0 && o->holdout <= 0.5))

@@ -89,7 +89,7 @@ fipsc_status compress_output_error(const fipsc_fips_group *g, int j, float *cons
 static fipsc_status measure_group(const fipsc_fips_group *g, const fipsc_group_plan *plan,
                                   const fipsc_fips_calib *calib, const fipsc_fips_calib *holdout,
                                   const compress_outcome *oc,
-                                  fipsc_dtype u_dtype, fipsc_group_report *gr, fipsc_error *err)
+                                  fipsc_group_report *gr, fipsc_error *err)
 {
     gr->plan = *plan;
     gr->n_mlps = g->n_mlps;
@@ -164,8 +164,8 @@ static fipsc_status measure_group(const fipsc_fips_group *g, const fipsc_group_p
         }
         if (s->U) gr->kept_params += (int64_t)s->d * s->r;
         gr->stored_bytes += compress_storage_bytes(s->storage, s->d, s->r,
-                                                   s->U ? (int)fipsc_dtype_size(u_dtype) : 0,
-                                                   s->n_matrices, cols, nnz, s->nm_n, s->nm_m);
+                                                   s->U ? (int)fipsc_dtype_size(s->u_dtype) : 0,
+                                                   (int)fipsc_dtype_size(s->v_dtype), s->n_matrices, cols, nnz);
         gr->plan.storage = s->storage;
         free(cols);
         free(nnz);
@@ -383,7 +383,7 @@ static fipsc_status run_group(fipsc_model *m, const fipsc_calibration *cal,
                             (double)oc.recon[i][bad], plan->blocks.first + mx->mlp,
                             fipsc_mlp_role_name(mx->role), (long long)bad);
     }
-    if (!st) st = measure_group(&g, plan, calib, held, &oc, o->u_dtype, gr, err);
+    if (!st) st = measure_group(&g, plan, calib, held, &oc, gr, err);
     gr->seconds = now_seconds() - t_start;
     /* Saved before installing: g still describes the original weights the checkpoint records. */
     if (!st && ck) st = compress_checkpoint_save(ck, &g, calib, o, plan, k, &oc, gr, err);

@@ -200,27 +200,37 @@ int64_t compress_magnitude_keep(int64_t total, double budget)
 
 /* ---- storage ----------------------------------------------------------------------------- */
 
-int64_t compress_storage_bytes(fipsc_v_storage storage, int d, int r, int u_bytes, int n_matrices,
-                               const int *cols, const int64_t *nnz, int nm_n, int nm_m)
+int64_t compress_storage_bytes(fipsc_v_storage storage, int d, int r, int u_bytes, int v_bytes, int n_matrices,
+                               const int *cols, const int64_t *nnz)
 {
     int64_t bytes = (int64_t)d * r * u_bytes;
-    for (int i = 0; i < n_matrices; i++) {
-        switch (storage) {
-        case FIPSC_V_DENSE: bytes += (int64_t)r * cols[i] * 4; break;
-        case FIPSC_V_CSC: bytes += fipsc_fips_csc_bytes(r, cols[i], nnz[i]); break;
-        case FIPSC_V_NM: bytes += fipsc_fips_nm_bytes(r, cols[i], nm_n, nm_m); break;
-        }
-    }
+    for (int i = 0; i < n_matrices; i++) bytes += fipsc_v_stored_bytes(storage, r, cols[i], nnz[i], v_bytes);
     return bytes;
 }
 
-/* CSC or dense for V's of rank r whose matrices keep nnz[i] of r·cols[i] entries. */
-static fipsc_v_storage cheaper_storage(int d, int r, int n, const int *cols,
-                                       const int64_t *nnz)
+fipsc_v_storage compress_choose_storage(const fipsc_compress_options *o, int r, int n, const int *cols,
+                                        const int64_t *nnz, int v_bytes)
 {
-    int64_t csc = compress_storage_bytes(FIPSC_V_CSC, d, r, 0, n, cols, nnz, 0, 0);
-    int64_t dense = compress_storage_bytes(FIPSC_V_DENSE, d, r, 0, n, cols, nnz, 0, 0);
-    return csc < dense ? FIPSC_V_CSC : FIPSC_V_DENSE;
+    if (o->nm_m > 0) return FIPSC_V_NM;
+    if (o->storage != FIPSC_COMPRESS_STORAGE_AUTO) return (fipsc_v_storage)o->storage;
+    return fipsc_v_storage_cheapest(r, n, cols, nnz, v_bytes);
+}
+
+fipsc_dtype compress_value_dtype(const fipsc_model *m, const fipsc_fips_group *g, fipsc_dtype option)
+{
+    if (option != FIPSC_COMPRESS_DTYPE_AUTO) return option;
+    fipsc_dtype common = FIPSC_DTYPE_COUNT;
+    for (int j = 0; j < g->n_mlps; j++) {
+        const fipsc_mlp *mlp = &g->mlps[j];
+        const fipsc_linear *lins[3] = {mlp->kind == FIPSC_MLP_GATED ? &mlp->gate : NULL, &mlp->up, &mlp->down};
+        for (int q = 0; q < 3; q++) {
+            if (!lins[q]) continue;
+            fipsc_dtype dt = fipsc_model_linear_stored_dtype(m, lins[q]);
+            if (common == FIPSC_DTYPE_COUNT) common = dt;
+            else if (dt != common) return FIPSC_F32;
+        }
+    }
+    return common == FIPSC_F16 || common == FIPSC_BF16 ? common : FIPSC_F32;
 }
 
 static bool has_nm(const fipsc_compress_options *o)
@@ -248,7 +258,9 @@ static fipsc_status plan_group(const fipsc_model *m, const fipsc_fips_group *g, 
     pl->dense_bytes = 0; /* in the dtypes the weights came in (BF16 against BF16), as inspect counts */
     for (int j = 0; j < g->n_mlps; j++) pl->dense_bytes += fipsc_model_mlp_weight_bytes(m, &g->mlps[j]);
     const bool nm = has_nm(o);
-    const int u_bytes = (int)fipsc_dtype_size(o->u_dtype);
+    pl->u_dtype = compress_value_dtype(m, g, o->u_dtype);
+    pl->v_dtype = compress_value_dtype(m, g, o->v_dtype);
+    const int u_bytes = (int)fipsc_dtype_size(pl->u_dtype), v_bytes = (int)fipsc_dtype_size(pl->v_dtype);
     fipsc_status st = FIPSC_OK;
 
     switch (o->method) {
@@ -283,14 +295,14 @@ static fipsc_status plan_group(const fipsc_model *m, const fipsc_fips_group *g, 
             nnz[i] = (int64_t)((double)cost.nnz * cols[i] / (double)g->P);
         pl->sparsity = 1.0 - (double)cost.nnz / (double)total;
         pl->kept_params = cost.kept_params;
-        pl->storage = dense_v ? FIPSC_V_DENSE : nm ? FIPSC_V_NM : cheaper_storage(d, pl->r, n, cols, nnz);
-        pl->stored_bytes = compress_storage_bytes(pl->storage, d, pl->r, u_bytes, n, cols, nnz,
-                                                  o->nm_n, o->nm_m);
+        pl->storage = dense_v && o->storage == FIPSC_COMPRESS_STORAGE_AUTO
+                          ? FIPSC_V_DENSE : compress_choose_storage(o, pl->r, n, cols, nnz, v_bytes);
+        pl->stored_bytes = compress_storage_bytes(pl->storage, d, pl->r, u_bytes, v_bytes, n, cols, nnz);
         break;
     }
     case FIPSC_METHOD_SVD: {
         /* Per matrix rank k_i; the bases of a block are stacked into one U (see methods.c), its
-         * V_i keep their k_i·f entries, stored CSC or dense, whichever is smaller. */
+         * V_i keep their k_i·f entries, stored as the cheapest (or --storage) says. */
         pl->kept_params = 0;
         pl->stored_bytes = 0;
         pl->r = 0;
@@ -309,10 +321,9 @@ static fipsc_status plan_group(const fipsc_model *m, const fipsc_fips_group *g, 
                 pl->kept_params += (int64_t)k * (d + cols[i]);
             }
             if (st) break;
-            int64_t csc = compress_storage_bytes(FIPSC_V_CSC, d, rsum, u_bytes, m1 - m0, cols + m0, nnz + m0, 0, 0);
-            int64_t dense = compress_storage_bytes(FIPSC_V_DENSE, d, rsum, u_bytes, m1 - m0, cols + m0, nnz + m0, 0, 0);
-            pl->stored_bytes += csc < dense ? csc : dense;
-            if (dense <= csc) pl->storage = FIPSC_V_DENSE;
+            fipsc_v_storage sv = compress_choose_storage(o, rsum, m1 - m0, cols + m0, nnz + m0, v_bytes);
+            pl->stored_bytes += compress_storage_bytes(sv, d, rsum, u_bytes, v_bytes, m1 - m0, cols + m0, nnz + m0);
+            if (j == 0) pl->storage = sv;
         }
         pl->sparsity = 0.0;
         break;
@@ -341,9 +352,8 @@ static fipsc_status plan_group(const fipsc_model *m, const fipsc_fips_group *g, 
         if (st) break;
         pl->kept_params = kept;
         pl->sparsity = 1.0 - (double)kept / (double)pl->dense_params;
-        pl->storage = nm ? FIPSC_V_NM : cheaper_storage(d, d, n, cols, nnz);
-        pl->stored_bytes = compress_storage_bytes(pl->storage, d, d, 0, n, cols, nnz, o->nm_n,
-                                                  o->nm_m);
+        pl->storage = compress_choose_storage(o, d, n, cols, nnz, v_bytes);
+        pl->stored_bytes = compress_storage_bytes(pl->storage, d, d, 0, v_bytes, n, cols, nnz);
         break;
     }
     default:

@@ -83,7 +83,9 @@ static cJSON *options_json(const fipsc_compress_options *o)
         add_num(j, "holdout", o->holdout);
     }
     add_num(j, "seed", (double)o->seed);
-    cJSON_AddStringToObject(j, "u_dtype", fipsc_dtype_name(o->u_dtype));
+    cJSON_AddStringToObject(j, "u_dtype", o->u_dtype == FIPSC_COMPRESS_DTYPE_AUTO ? "auto" : fipsc_dtype_name(o->u_dtype));
+    cJSON_AddStringToObject(j, "v_dtype", o->v_dtype == FIPSC_COMPRESS_DTYPE_AUTO ? "auto" : fipsc_dtype_name(o->v_dtype));
+    cJSON_AddStringToObject(j, "storage", o->storage == FIPSC_COMPRESS_STORAGE_AUTO ? "auto" : fipsc_v_storage_name(o->storage));
     return j;
 }
 
@@ -99,6 +101,8 @@ static cJSON *group_json(const fipsc_group_report *g, int index)
     add_num(j, "P", (double)g->plan.P);
     add_num(j, "rank", g->plan.r);
     cJSON_AddStringToObject(j, "storage", fipsc_v_storage_name(g->plan.storage));
+    cJSON_AddStringToObject(j, "u_dtype", fipsc_dtype_name(g->plan.u_dtype));
+    cJSON_AddStringToObject(j, "v_dtype", fipsc_dtype_name(g->plan.v_dtype));
     add_num(j, "sparsity", g->sparsity);
     add_num(j, "nnz", (double)g->nnz);
     add_num(j, "dense_params", (double)g->plan.dense_params);
@@ -204,6 +208,12 @@ fipsc_status fipsc_compress_report_json(const fipsc_compress_report *rep, const 
 }
 
 /* "0.1234" or "-" for NaN. */
+/* A value dtype as the command line spells it (f32, f16, bf16). */
+static const char *dtype_word(fipsc_dtype dt)
+{
+    return dt == FIPSC_F16 ? "f16" : dt == FIPSC_BF16 ? "bf16" : "f32";
+}
+
 static const char *fmt_err(char *buf, size_t cap, double x)
 {
     if (isfinite(x)) snprintf(buf, cap, "%.4f", x);
@@ -231,14 +241,17 @@ fipsc_status fipsc_compress_report_table(const fipsc_compress_report *rep, char 
     fprintf(f, "; calibration %d inputs, %lld rows per block\n\n", rep->calibration_sequences,
             (long long)rep->calibration_rows);
 
-    fprintf(f, "group  blocks  rank  storage  sparsity       nnz  params kept/dense        "
+    /* storage: V's layout, its values' dtype and U's ("csc f32/f32", "bitmap bf16/bf16") */
+    fprintf(f, "group  blocks  rank  storage V/U       sparsity       nnz  params kept/dense        "
                "bytes stored/dense       time\n");
     for (int k = 0; k < rep->n_groups; k++) {
         const fipsc_group_report *g = &rep->groups[k];
-        char blocks[32];
+        char blocks[32], storage[40];
         snprintf(blocks, sizeof blocks, "%d-%d", g->plan.blocks.first, g->plan.blocks.last);
-        fprintf(f, "%5d  %-6s  %4d  %-7s  %8.3f  %8lld  %8lld/%-8lld %5.1f%%  %8lld/%-8lld %5.1f%%  %7.2fs\n",
-                k, blocks, g->plan.r, fipsc_v_storage_name(g->plan.storage), g->sparsity, (long long)g->nnz,
+        snprintf(storage, sizeof storage, "%s %s/%s", fipsc_v_storage_name(g->plan.storage),
+                 dtype_word(g->plan.v_dtype), dtype_word(g->plan.u_dtype));
+        fprintf(f, "%5d  %-6s  %4d  %-16s  %8.3f  %8lld  %8lld/%-8lld %5.1f%%  %8lld/%-8lld %5.1f%%  %7.2fs\n",
+                k, blocks, g->plan.r, storage, g->sparsity, (long long)g->nnz,
                 (long long)g->kept_params, (long long)g->plan.dense_params,
                 100.0 * (double)g->kept_params / (double)g->plan.dense_params,
                 (long long)g->stored_bytes, (long long)g->plan.dense_bytes,

@@ -14,14 +14,16 @@ typedef enum setting {
     S_METHOD, S_BUDGET, S_SPARSITY, S_NM, S_RANK, S_GROUPS, S_SCHEDULE, S_MODE, S_STEPS, S_LR, S_LR_MIN,
     S_WEIGHT_DECAY, S_BATCH, S_SEED, S_U_DTYPE, S_DIVERGENCE_RETRIES, S_CALIB_CORPUS, S_CALIB_SAMPLES,
     S_CALIB_LEN, S_CALIB_IMAGES, S_CALIB_IDX, S_CALIB_EXCLUDE, S_CALIB_COUNT, S_CALIB_SENTENCES, S_CALIB_ROWS,
-    S_CALIB_TEXT, S_TOKENIZER, S_HOLDOUT, S_STRICT, S_MAX_MEMORY, S_SPILL, S_SCRATCH_DIR, S_COUNT
+    S_CALIB_TEXT, S_TOKENIZER, S_HOLDOUT, S_STRICT, S_MAX_MEMORY, S_SPILL, S_SCRATCH_DIR, S_V_DTYPE,
+    S_STORAGE, S_COUNT
 } setting;
 
 static const char *const names[S_COUNT] = {
     "method", "budget", "sparsity", "nm", "rank", "groups", "schedule", "mode", "steps", "lr", "lr-min",
     "weight-decay", "batch", "seed", "u-dtype", "divergence-retries", "calib-corpus", "calib-samples",
     "calib-len", "calib-images", "calib-idx", "calib-exclude", "calib-count", "calib-sentences", "calib-rows",
-    "calib-text", "tokenizer", "holdout", "strict", "max-memory", "spill", "scratch-dir",
+    "calib-text", "tokenizer", "holdout", "strict", "max-memory", "spill", "scratch-dir", "v-dtype",
+    "storage",
 };
 
 _Static_assert((int)S_COUNT <= (int)FIPSC_SETTINGS_MAX, "FIPSC_SETTINGS_MAX too small");
@@ -168,11 +170,22 @@ fipsc_status fipsc_settings_set(fipsc_compress_settings *s, const char *name, co
         if (!(st = get_int(name, value, 0, INT64_MAX, &v, err))) o->seed = (uint64_t)v;
         break;
     case S_U_DTYPE:
-        if (strcmp(value, "f32") == 0) o->u_dtype = FIPSC_F32;
-        else if (strcmp(value, "f16") == 0) o->u_dtype = FIPSC_F16;
-        else if (strcmp(value, "bf16") == 0) o->u_dtype = FIPSC_BF16;
-        else return BAD("--u-dtype must be f32, f16 or bf16, got '%s'", value);
+    case S_V_DTYPE: {
+        fipsc_dtype *dt = i == S_U_DTYPE ? &o->u_dtype : &o->v_dtype;
+        if (strcmp(value, "auto") == 0) *dt = FIPSC_COMPRESS_DTYPE_AUTO;
+        else if (strcmp(value, "f32") == 0) *dt = FIPSC_F32;
+        else if (strcmp(value, "f16") == 0) *dt = FIPSC_F16;
+        else if (strcmp(value, "bf16") == 0) *dt = FIPSC_BF16;
+        else return BAD("--%s must be auto, f32, f16 or bf16, got '%s'", name, value);
         break;
+    }
+    case S_STORAGE: {
+        fipsc_v_storage sv;
+        if (strcmp(value, "auto") == 0) o->storage = FIPSC_COMPRESS_STORAGE_AUTO;
+        else if (fipsc_v_storage_parse(value, &sv) && sv != FIPSC_V_NM) o->storage = (int)sv;
+        else return BAD("--storage must be auto, csc, bitmap or dense, got '%s' (n:m storage comes with --nm)", value);
+        break;
+    }
     case S_DIVERGENCE_RETRIES:
         if (!(st = get_int(name, value, 0, 60, &v, err))) o->divergence_retries = (int)v;
         break;

@@ -18,7 +18,7 @@
 #include "compress/calibration_source.h"
 #include "compress/compress.h"
 
-enum { FIPSC_SETTINGS_MAX = 32 };
+enum { FIPSC_SETTINGS_MAX = 40 };
 
 typedef struct fipsc_compress_settings {
     fipsc_compress_options options;

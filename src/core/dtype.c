@@ -185,3 +185,15 @@ void fipsc_convert16_to_f32(fipsc_dtype dt, const uint16_t *src, size_t n, float
 #endif
     for (; i < n; i++) dst[i] = fipsc_f16_to_f32(src[i]);
 }
+
+int64_t fipsc_round_to_dtype(fipsc_dtype dt, float *x, size_t n)
+{
+    if (dt != FIPSC_F16 && dt != FIPSC_BF16) return -1;
+    int64_t overflow = -1;
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        x[i] = dt == FIPSC_F16 ? fipsc_f16_to_f32(fipsc_f32_to_f16(v)) : fipsc_bf16_to_f32(fipsc_f32_to_bf16(v));
+        if (overflow < 0 && isinf(x[i]) && !isinf(v)) overflow = (int64_t)i;
+    }
+    return overflow;
+}

@@ -42,6 +42,11 @@ uint16_t fipsc_f32_to_f16(float f);
 float fipsc_bf16_to_f32(uint16_t b);
 uint16_t fipsc_f32_to_bf16(float f);
 
+/* Rounds n float32 values in place to the nearest value of dt (F16 or BF16: to nearest even, as
+ * storing them in dt would; F32: unchanged). Returns the index of the first value that rounds
+ * to ±Inf (beyond what dt holds: F16 above 65504), or -1. */
+int64_t fipsc_round_to_dtype(fipsc_dtype dt, float *x, size_t n);
+
 /* Converts n elements of a floating dtype (F32/F16/BF16, little-endian bytes) to float32. */
 fipsc_status fipsc_convert_to_f32(fipsc_dtype dt, const void *src, size_t n, float *dst,
                                   fipsc_error *err);

@@ -8,6 +8,7 @@
 #include <math.h>
 
 #include "fips/fips_internal.h"
+#include "ops/factored.h"
 
 fipsc_status fipsc_fips_rank_from_budget(int d, int64_t P, double keep, double sparsity,
                                          int multiple, int *r, fipsc_error *err)
@@ -48,21 +49,14 @@ int64_t fipsc_fips_keep_count(int64_t total, double sparsity)
     return total - pruned;
 }
 
-/* Row indices fit uint16 while every index r − 1 ≤ 65534 fits, i.e. r ≤ 65535. */
-static int csc_index_bytes(int r)
-{
-    return r <= 65535 ? 2 : 4;
-}
-
 int64_t fipsc_fips_csc_bytes(int r, int cols, int64_t nnz)
 {
-    return nnz * (4 + csc_index_bytes(r)) + ((int64_t)cols + 1) * 4;
+    return fipsc_v_stored_bytes(FIPSC_V_CSC, r, cols, nnz, 4);
 }
 
 int64_t fipsc_fips_nm_bytes(int r, int cols, int n, int m)
 {
-    int64_t kept = (int64_t)(r / m) * n * cols;
-    return kept * 4 + kept * 1;
+    return fipsc_v_stored_bytes(FIPSC_V_NM, r, cols, (int64_t)(r / m) * n * cols, 4);
 }
 
 fipsc_status fipsc_fips_cost_predict(const fipsc_fips_group *g, int r, double sparsity, int nm_n,
@@ -96,7 +90,7 @@ fipsc_status fipsc_fips_cost_predict(const fipsc_fips_group *g, int r, double sp
     if (!nm) nnz = fipsc_fips_keep_count((int64_t)r * g->P, sparsity);
     out->nnz = nnz;
     out->kept_params = out->u_params + nnz;
-    out->csc_bytes = out->u_params * 4 + nnz * (4 + csc_index_bytes(r)) + ptr_bytes;
+    out->csc_bytes = out->u_params * 4 + nnz * (4 + fipsc_v_csc_index_bytes(r)) + ptr_bytes;
     out->nm_bytes = nm ? out->u_params * 4 + nm_bytes : -1;
     return FIPSC_OK;
 }

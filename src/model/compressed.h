@@ -13,6 +13,8 @@
  *
  * Changes to this contract (announced for the compressor):
  *   - fipsc_compressed_write_opts / fipsc_compressed_write_ex: U stored as F16 or BF16.
+ *   - fipsc_group_spec.u_dtype / v_dtype: a group's U and V values stored as F16 or BF16, and
+ *     storage FIPSC_V_BITMAP (format version 2).
  *   - fipsc_compressed_read / fipsc_compressed_is_file: reading (fipsc_model_load calls them).
  *   - attach also validates: groups may not overlap earlier groups, a matrix may not already be
  *     compressed, V must be finite; the dense weights are freed, so anything still pointing at
@@ -42,6 +44,8 @@ typedef struct fipsc_group_spec {
     fipsc_v_storage storage;
     int nm_n, nm_m;              /* FIPSC_V_NM only */
     const char *method;          /* "fips", "fips-init", "shared-svd", "svd", "magnitude" */
+    fipsc_dtype u_dtype, v_dtype; /* how U and the V values will be stored: F32 (0), F16 or BF16;
+                                    attach rounds them to it, so the model runs what the file holds */
 } fipsc_group_spec;
 
 /* Replaces the listed MLP matrices of m by their compressed form: copies U and converts each V
@@ -56,7 +60,9 @@ fipsc_status fipsc_compressed_write(const fipsc_model *m, const char *path,
 
 /* Options of fipsc_compressed_write_ex; zero-initialised means the defaults. */
 typedef struct fipsc_compressed_write_opts {
-    fipsc_dtype u_dtype; /* FIPSC_F32 (default, 0), FIPSC_F16 or FIPSC_BF16 for every U */
+    fipsc_dtype u_dtype; /* FIPSC_F16 or FIPSC_BF16: every U stored so; FIPSC_F32 (0): each
+                            group's own u_dtype (F32 unless its spec or file said otherwise) */
+    fipsc_dtype v_dtype; /* the same for the V values */
 } fipsc_compressed_write_opts;
 
 /* fipsc_compressed_write with options (opts may be NULL). A model without compressed groups is

@@ -25,8 +25,13 @@ static fipsc_status check_spec(const fipsc_model *m, const fipsc_group_spec *g, 
     if (!g->U && g->r != g->d)
         return fipsc_fail(err, FIPSC_ERR_ARG, "attach: group %d-%d has an identity basis (U NULL) but rank %d != d %d",
                           g->first_layer, g->last_layer, g->r, g->d);
-    if ((unsigned)g->storage > FIPSC_V_DENSE)
+    if ((unsigned)g->storage >= FIPSC_V_STORAGE_COUNT)
         return fipsc_fail(err, FIPSC_ERR_ARG, "attach: unknown V storage %d", (int)g->storage);
+    const fipsc_dtype dts[2] = {g->u_dtype, g->v_dtype};
+    for (int i = 0; i < 2; i++)
+        if (dts[i] != FIPSC_F32 && dts[i] != FIPSC_F16 && dts[i] != FIPSC_BF16)
+            return fipsc_fail(err, FIPSC_ERR_ARG, "attach: %s can be stored as F32, F16 or BF16, not %s",
+                              i ? "V" : "U", fipsc_dtype_name(dts[i]));
     if (g->n_matrices < 1 || !g->matrices)
         return fipsc_fail(err, FIPSC_ERR_ARG, "attach: group %d-%d lists no matrices", g->first_layer, g->last_layer);
     const char *method = g->method ? g->method : "";
@@ -95,7 +100,8 @@ fipsc_status fipsc_model_attach_group(fipsc_model *m, const fipsc_group_spec *g,
     group->d = g->d;
     group->r = g->r;
     group->storage = g->storage;
-    group->u_dtype = FIPSC_F32;
+    group->u_dtype = g->U ? g->u_dtype : FIPSC_F32;
+    group->v_dtype = g->v_dtype;
     group->nm_n = g->storage == FIPSC_V_NM ? g->nm_n : 0;
     group->nm_m = g->storage == FIPSC_V_NM ? g->nm_m : 0;
     snprintf(group->method, sizeof group->method, "%s", g->method);
@@ -103,6 +109,11 @@ fipsc_status fipsc_model_attach_group(fipsc_model *m, const fipsc_group_spec *g,
         size_t bytes = (size_t)g->d * (size_t)g->r * sizeof *group->U;
         if (!(group->U = malloc(bytes))) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "attach: out of memory for U");
         else memcpy(group->U, g->U, bytes);
+        int64_t big = group->U ? fipsc_round_to_dtype(g->u_dtype, group->U, (size_t)g->d * (size_t)g->r) : -1;
+        if (big >= 0)
+            st = fipsc_fail(err, FIPSC_ERR_NUMERIC, "attach: group %d-%d: U[%lld, %lld] = %g is beyond what %s "
+                            "can hold (store U as F32)", g->first_layer, g->last_layer, (long long)(big / g->r),
+                            (long long)(big % g->r), (double)g->U[big], fipsc_dtype_name(g->u_dtype));
     }
 
     /* every V packed and every linear built before the model changes */
@@ -113,6 +124,12 @@ fipsc_status fipsc_model_attach_group(fipsc_model *m, const fipsc_group_spec *g,
         fipsc_v_stored v;
         st = fipsc_v_stored_from_dense(g->storage, g->r, f, gm->V, f, g->nm_n, g->nm_m,
                                        slot->weight_name, &v, err);
+        int64_t big = st ? -1 : fipsc_round_to_dtype(g->v_dtype, v.values, (size_t)v.nnz);
+        if (big >= 0) {
+            st = fipsc_fail(err, FIPSC_ERR_NUMERIC, "%s: V's stored entry %lld is beyond what %s can hold "
+                            "(store V as F32)", slot->weight_name, (long long)big, fipsc_dtype_name(g->v_dtype));
+            fipsc_v_stored_free(&v);
+        }
         if (!st) st = fipsc_factored_new(slot->weight_name, gm->layer, gm->role, group, &v, &fls[i], err);
         if (!st) { /* the dtype of the weight it replaces, which its dense bytes count */
             const fipsc_tensor *t = fipsc_model_find(m, slot->weight_name);

@@ -1,6 +1,7 @@
 /* Writing a model with compressed groups as one safetensors file (docs/FORMAT.md, "compressed").
  *
- *   __metadata__   fipsc_format = "compressed", fipsc_format_version = "1",
+ *   __metadata__   fipsc_format = "compressed", fipsc_format_version = "1" (or "2" when a group
+ *                  uses what version 2 added: bitmap storage, F16/BF16 V values),
  *                  config = the model configuration (for Llama: config.json text),
  *                  fipsc_compression = JSON {architecture, groups: [...]}, then extra entries
  *   tensors        every tensor the model still holds, under its own name and in its source
@@ -67,9 +68,31 @@ static cJSON *matrix_json(const fipsc_factored_linear *fl)
     return o;
 }
 
-static cJSON *group_json(const fipsc_model *m, int gi, fipsc_dtype u_dtype)
+/* The dtypes group g is written with: the writer's override, else the group's own. */
+static fipsc_dtype group_u_dtype(const fipsc_compressed_group *g, const fipsc_compressed_write_opts *o)
+{
+    return o && o->u_dtype != FIPSC_F32 ? o->u_dtype : g->u_dtype;
+}
+
+static fipsc_dtype group_v_dtype(const fipsc_compressed_group *g, const fipsc_compressed_write_opts *o)
+{
+    return o && o->v_dtype != FIPSC_F32 ? o->v_dtype : g->v_dtype;
+}
+
+/* 2 when some group needs what version 2 added, else 1 (readable by version 1 readers). */
+static int file_version(const fipsc_model *m, const fipsc_compressed_write_opts *o)
+{
+    for (int gi = 0; gi < fipsc_model_group_count(m); gi++) {
+        const fipsc_compressed_group *g = fipsc_model_group(m, gi);
+        if (g->storage == FIPSC_V_BITMAP || group_v_dtype(g, o) != FIPSC_F32) return 2;
+    }
+    return 1;
+}
+
+static cJSON *group_json(const fipsc_model *m, int gi, const fipsc_compressed_write_opts *wo)
 {
     const fipsc_compressed_group *g = fipsc_model_group(m, gi);
+    const fipsc_dtype u_dtype = group_u_dtype(g, wo), v_dtype = group_v_dtype(g, wo);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "first_layer", g->first_layer);
     cJSON_AddNumberToObject(o, "last_layer", g->last_layer);
@@ -80,6 +103,7 @@ static cJSON *group_json(const fipsc_model *m, int gi, fipsc_dtype u_dtype)
     cJSON_AddStringToObject(o, "method", g->method);
     cJSON_AddStringToObject(o, "storage", fipsc_v_storage_name(g->storage));
     if (g->storage == FIPSC_V_NM) cJSON_AddItemToObject(o, "nm", int_pair(g->nm_n, g->nm_m));
+    if (v_dtype != FIPSC_F32) cJSON_AddStringToObject(o, "v_dtype", fipsc_dtype_name(v_dtype)); /* absent: F32 */
     cJSON *mats = cJSON_AddArrayToObject(o, "matrices");
     for (int i = 0; i < fipsc_model_factored_count(m); i++) {
         const fipsc_factored_linear *fl = fipsc_model_factored_at(m, i);
@@ -109,8 +133,8 @@ static fipsc_status check_values(const char *name, const float *x, int64_t n, fi
 }
 
 /* Adds the V arrays of linear i (stored form kept in p until the file is written). */
-static fipsc_status add_v(fipsc_st_writer *w, const fipsc_factored_linear *fl, pending *p, int i,
-                          fipsc_error *err)
+static fipsc_status add_v(fipsc_st_writer *w, const fipsc_factored_linear *fl, fipsc_dtype v_dtype,
+                          pending *p, int i, fipsc_error *err)
 {
     fipsc_v_stored *s = &p->stored[i];
     fipsc_status st = fipsc_factored_to_stored(fl, s, err);
@@ -121,21 +145,26 @@ static fipsc_status add_v(fipsc_st_writer *w, const fipsc_factored_linear *fl, p
     if (s->storage == FIPSC_V_DENSE) {
         int64_t shape[2] = {s->r, s->f};
         if (!cf_v_name(name, sizeof name, w_name, CF_DENSE)) goto too_long;
-        if ((st = check_values(name, s->values, (int64_t)s->r * s->f, FIPSC_F32, err))) return st;
-        return fipsc_st_writer_add(w, name, FIPSC_F32, 2, shape, s->values, err);
+        if ((st = check_values(name, s->values, (int64_t)s->r * s->f, v_dtype, err))) return st;
+        return fipsc_st_writer_add_f32_as(w, name, v_dtype, 2, shape, s->values, err);
     }
     if (s->storage == FIPSC_V_NM) {
         int64_t shape[3] = {s->f, s->r / s->nm_m, s->nm_n};
         if (!cf_v_name(name, sizeof name, w_name, CF_NM_VALUES)) goto too_long;
-        if ((st = check_values(name, s->values, fipsc_shape_numel(3, shape), FIPSC_F32, err))) return st;
-        if ((st = fipsc_st_writer_add(w, name, FIPSC_F32, 3, shape, s->values, err))) return st;
+        if ((st = check_values(name, s->values, fipsc_shape_numel(3, shape), v_dtype, err))) return st;
+        if ((st = fipsc_st_writer_add_f32_as(w, name, v_dtype, 3, shape, s->values, err))) return st;
         cf_v_name(name, sizeof name, w_name, CF_NM_INDICES);
         return fipsc_st_writer_add(w, name, FIPSC_U8, 3, shape, s->nm_idx, err);
     }
     int64_t nnz = s->nnz, ptrs = (int64_t)s->f + 1;
     if (!cf_v_name(name, sizeof name, w_name, CF_CSC_VALUES)) goto too_long;
-    if ((st = check_values(name, s->values, nnz, FIPSC_F32, err))) return st;
-    if ((st = fipsc_st_writer_add(w, name, FIPSC_F32, 1, &nnz, s->values, err))) return st;
+    if ((st = check_values(name, s->values, nnz, v_dtype, err))) return st;
+    if ((st = fipsc_st_writer_add_f32_as(w, name, v_dtype, 1, &nnz, s->values, err))) return st;
+    if (s->storage == FIPSC_V_BITMAP) {
+        int64_t shape[2] = {s->f, ((int64_t)s->r + 7) / 8};
+        cf_v_name(name, sizeof name, w_name, CF_BITMAP);
+        return fipsc_st_writer_add(w, name, FIPSC_U8, 2, shape, s->bitmap, err);
+    }
     cf_v_name(name, sizeof name, w_name, CF_CSC_ROWS);
     if (s->r <= 65535) {
         uint16_t *rows = malloc((size_t)(nnz > 0 ? nnz : 1) * sizeof *rows);
@@ -155,10 +184,11 @@ too_long:
 
 /* Metadata entries: format, version, config, layout, then the caller's. */
 static fipsc_status set_metadata(fipsc_st_writer *w, const fipsc_model *m, const fipsc_family *family,
-                                 fipsc_dtype u_dtype, const char *const *extra, fipsc_error *err)
+                                 const fipsc_compressed_write_opts *wo, const char *const *extra,
+                                 fipsc_error *err)
 {
     char version[16], *config = NULL;
-    snprintf(version, sizeof version, "%d", CF_VERSION);
+    snprintf(version, sizeof version, "%d", file_version(m, wo));
     fipsc_status st;
     if ((st = fipsc_st_writer_set_meta(w, CF_KEY_FORMAT, CF_FORMAT_VALUE, err)) ||
         (st = fipsc_st_writer_set_meta(w, CF_KEY_VERSION, version, err)) ||
@@ -171,7 +201,7 @@ static fipsc_status set_metadata(fipsc_st_writer *w, const fipsc_model *m, const
     cJSON *layout = cJSON_CreateObject();
     cJSON_AddStringToObject(layout, "architecture", family->name);
     cJSON *groups = cJSON_AddArrayToObject(layout, "groups");
-    for (int g = 0; g < fipsc_model_group_count(m); g++) cJSON_AddItemToArray(groups, group_json(m, g, u_dtype));
+    for (int g = 0; g < fipsc_model_group_count(m); g++) cJSON_AddItemToArray(groups, group_json(m, g, wo));
     char *text = cJSON_PrintUnformatted(layout);
     cJSON_Delete(layout);
     if (!text) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for the compression metadata");
@@ -188,8 +218,8 @@ static fipsc_status set_metadata(fipsc_st_writer *w, const fipsc_model *m, const
     return FIPSC_OK;
 }
 
-static fipsc_status add_everything(fipsc_st_writer *w, const fipsc_model *m, fipsc_dtype u_dtype,
-                                   pending *p, fipsc_error *err)
+static fipsc_status add_everything(fipsc_st_writer *w, const fipsc_model *m,
+                                   const fipsc_compressed_write_opts *wo, pending *p, fipsc_error *err)
 {
     fipsc_status st;
     for (int i = 0; i < m->n_tensors; i++) {
@@ -207,6 +237,7 @@ static fipsc_status add_everything(fipsc_st_writer *w, const fipsc_model *m, fip
         const fipsc_compressed_group *g = fipsc_model_group(m, gi);
         if (!g->U) continue;
         int64_t shape[2] = {g->d, g->r};
+        const fipsc_dtype u_dtype = group_u_dtype(g, wo);
         cf_u_name(name, sizeof name, gi);
         if ((st = check_values(name, g->U, (int64_t)g->d * g->r, u_dtype, err))) return st;
         if ((st = fipsc_st_writer_add_f32_as(w, name, u_dtype, 2, shape, g->U, err))) return st;
@@ -221,7 +252,7 @@ static fipsc_status add_everything(fipsc_st_writer *w, const fipsc_model *m, fip
         for (int i = 0; i < n; i++) {
             const fipsc_factored_linear *fl = fipsc_model_factored_at(m, i);
             if (fl->group != fipsc_model_group(m, gi)) continue;
-            if ((st = add_v(w, fl, p, done++, err))) return st;
+            if ((st = add_v(w, fl, group_v_dtype(fl->group, wo), p, done++, err))) return st;
         }
     return FIPSC_OK;
 }
@@ -230,10 +261,11 @@ fipsc_status fipsc_compressed_write_ex(const fipsc_model *m, const char *path,
                                        const char *const *extra_metadata,
                                        const fipsc_compressed_write_opts *opts, fipsc_error *err)
 {
-    fipsc_dtype u_dtype = opts ? opts->u_dtype : FIPSC_F32;
-    if (u_dtype != FIPSC_F32 && u_dtype != FIPSC_F16 && u_dtype != FIPSC_BF16)
-        return fipsc_fail(err, FIPSC_ERR_ARG, "%s: U can be stored as F32, F16 or BF16, not %s", path,
-                          fipsc_dtype_name(u_dtype));
+    const fipsc_dtype dts[2] = {opts ? opts->u_dtype : FIPSC_F32, opts ? opts->v_dtype : FIPSC_F32};
+    for (int i = 0; i < 2; i++)
+        if (dts[i] != FIPSC_F32 && dts[i] != FIPSC_F16 && dts[i] != FIPSC_BF16)
+            return fipsc_fail(err, FIPSC_ERR_ARG, "%s: %s can be stored as F32, F16 or BF16, not %s", path,
+                              i ? "V" : "U", fipsc_dtype_name(dts[i]));
     const fipsc_family *family = m->family;
     if (!family)
         return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "%s: %s: the model has no family to name in the file", path,
@@ -241,8 +273,8 @@ fipsc_status fipsc_compressed_write_ex(const fipsc_model *m, const char *path,
     fipsc_st_writer *w = fipsc_st_writer_new();
     if (!w) return fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory", path);
     pending p = {0};
-    fipsc_status st = set_metadata(w, m, family, u_dtype, extra_metadata, err);
-    if (!st) st = add_everything(w, m, u_dtype, &p, err);
+    fipsc_status st = set_metadata(w, m, family, opts, extra_metadata, err);
+    if (!st) st = add_everything(w, m, opts, &p, err);
     if (st) fipsc_fail_context(err, "%s: ", path);
     else st = fipsc_st_writer_write(w, path, err);
     pending_free(&p);

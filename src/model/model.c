@@ -147,10 +147,15 @@ fipsc_dtype fipsc_tensor_stored_dtype(const fipsc_tensor *t)
     return t->source_dtype == FIPSC_F16 || t->source_dtype == FIPSC_BF16 ? t->source_dtype : FIPSC_F32;
 }
 
-int64_t fipsc_model_linear_weight_bytes(const fipsc_model *m, const fipsc_linear *lin)
+fipsc_dtype fipsc_model_linear_stored_dtype(const fipsc_model *m, const fipsc_linear *lin)
 {
     const fipsc_tensor *t = lin->weight_name ? fipsc_model_find(m, lin->weight_name) : NULL;
-    return (int64_t)(t ? fipsc_dtype_size(fipsc_tensor_stored_dtype(t)) : 4) * lin->out * lin->in;
+    return t ? fipsc_tensor_stored_dtype(t) : FIPSC_F32;
+}
+
+int64_t fipsc_model_linear_weight_bytes(const fipsc_model *m, const fipsc_linear *lin)
+{
+    return (int64_t)fipsc_dtype_size(fipsc_model_linear_stored_dtype(m, lin)) * lin->out * lin->in;
 }
 
 int64_t fipsc_model_mlp_weight_bytes(const fipsc_model *m, const fipsc_mlp *mlp)

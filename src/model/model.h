@@ -92,8 +92,11 @@ double fipsc_tensor_value(const fipsc_tensor *t, int64_t i);
  * when it came so, else F32. */
 fipsc_dtype fipsc_tensor_stored_dtype(const fipsc_tensor *t);
 
-/* Bytes of a linear's dense weight of model m in its stored dtype (fipsc_tensor_stored_dtype; 4
- * bytes per value for a weight the model holds no tensor for), and of an MLP's dense weights. */
+/* The stored dtype of a linear's dense weight (fipsc_tensor_stored_dtype; F32 for a weight the
+ * model holds no tensor for). */
+fipsc_dtype fipsc_model_linear_stored_dtype(const fipsc_model *m, const fipsc_linear *lin);
+
+/* Bytes of a linear's dense weight of model m in its stored dtype, and of an MLP's dense weights. */
 int64_t fipsc_model_linear_weight_bytes(const fipsc_model *m, const fipsc_linear *lin);
 int64_t fipsc_model_mlp_weight_bytes(const fipsc_model *m, const fipsc_mlp *mlp);
 

@@ -39,8 +39,12 @@
 typedef enum fipsc_v_storage {
     FIPSC_V_CSC = 0, /* column-compressed: per column (neuron) its nonzero rows and values */
     FIPSC_V_NM,      /* n:m: in each column, every run of m consecutive rows keeps n slots */
-    FIPSC_V_DENSE    /* dense r × f (sparsity 0: the svd / shared-svd baselines) */
+    FIPSC_V_DENSE,   /* dense r × f (sparsity 0: the svd / shared-svd baselines) */
+    FIPSC_V_BITMAP   /* per column a bitmap of its r rows and the kept values in row order:
+                        r/8 bytes per column instead of a 16-bit index per entry: the cheaper
+                        index while more than about 1 row in 16 is kept) */
 } fipsc_v_storage;
+#define FIPSC_V_STORAGE_COUNT (FIPSC_V_BITMAP + 1)
 
 /* Rows of a batch processed together by the sparse kernels. 16 measured faster than 8 or 32 at
  * d 2048, f 5632, r 2752 (a 16-row tile of the gathered operand stays in L2). */
@@ -48,14 +52,18 @@ typedef enum fipsc_v_storage {
 
 /* ------------------------------------------------------------------ stored (file) layout */
 
-/* V_i [r, f] in the layout of the compressed file; every array malloc'ed and owned.
+/* V_i [r, f] in the layout of the compressed file; every array malloc'ed and owned. Values are
+ * float32 in memory whatever dtype the file stores them in (the group's v_dtype).
  *   CSC:   values [nnz] F32, row_idx [nnz] (< r, strictly increasing inside a column),
  *          col_ptr [f + 1] (col_ptr[0] = 0, non-decreasing, col_ptr[f] = nnz);
  *          column j holds entries col_ptr[j] .. col_ptr[j+1]-1.
  *   NM:    values [f, r/m, n] and nm_idx [f, r/m, n]: entry (j, q, s) is V[q·m + nm_idx, j];
  *          offsets < m, strictly increasing inside a run; unused slots hold value 0 at the
  *          lowest free offsets. nnz = f·(r/m)·n slots.
- *   DENSE: values [r, f]; nnz = r·f. */
+ *   DENSE: values [r, f]; nnz = r·f.
+ *   BITMAP: bitmap [f, (r + 7) / 8]: bit k % 8 (least significant first) of byte k / 8 of
+ *          column j's row is set when V[k, j] is stored; padding bits past r are 0. values [nnz]
+ *          column by column, rows increasing inside a column (the CSC order); nnz = the set bits. */
 typedef struct fipsc_v_stored {
     fipsc_v_storage storage;
     int r, f;
@@ -65,6 +73,7 @@ typedef struct fipsc_v_stored {
     uint32_t *col_ptr; /* CSC */
     uint32_t *row_idx; /* CSC; written to the file as U16 when r <= 65535 */
     uint8_t *nm_idx;   /* NM */
+    uint8_t *bitmap;   /* BITMAP */
 } fipsc_v_stored;
 
 void fipsc_v_stored_free(fipsc_v_stored *s);
@@ -84,10 +93,25 @@ fipsc_status fipsc_v_stored_validate(const fipsc_v_stored *s, const char *what, 
 /* V as dense [r, f] row-major (r·f floats). */
 void fipsc_v_stored_to_dense(const fipsc_v_stored *s, float *V);
 
-/* Bytes of V in the file: CSC 4·nnz + (2 or 4)·nnz + 4·(f + 1); NM 5·nnz; dense 4·r·f. */
-int64_t fipsc_v_stored_bytes(fipsc_v_storage storage, int r, int f, int64_t nnz);
+/* Bytes of V in the file with values of value_bytes (4: F32, 2: F16/BF16) each:
+ *   CSC     nnz·(value_bytes + 2, or + 4 when r > 65535) + 4·(f + 1)
+ *   NM      nnz·(value_bytes + 1)
+ *   DENSE   r·f·value_bytes
+ *   BITMAP  nnz·value_bytes + f·⌈r/8⌉ */
+int64_t fipsc_v_stored_bytes(fipsc_v_storage storage, int r, int f, int64_t nnz, int value_bytes);
 
-/* Storage names used in the file and in messages: "csc", "nm", "dense". */
+/* Bytes of one CSC row index: 2 while every row r - 1 fits 16 bits (r <= 65535), else 4. */
+int fipsc_v_csc_index_bytes(int r);
+
+/* The cheapest of CSC, BITMAP and DENSE in bytes for n matrices V_i of r rows, cols[i] columns
+ * and nnz[i] stored entries (ties: CSC, then BITMAP). */
+fipsc_v_storage fipsc_v_storage_cheapest(int r, int n, const int *cols, const int64_t *nnz, int value_bytes);
+
+/* V stored in `to` (CSC or BITMAP) from `from` (the other one), in place: the same entries in
+ * the same order. FIPSC_ERR_NOMEM or FIPSC_ERR_ARG (naming `what`) on failure; s unchanged. */
+fipsc_status fipsc_v_stored_convert(fipsc_v_stored *s, fipsc_v_storage to, const char *what, fipsc_error *err);
+
+/* Storage names used in the file and in messages: "csc", "nm", "dense", "bitmap". */
 const char *fipsc_v_storage_name(fipsc_v_storage s);
 bool fipsc_v_storage_parse(const char *name, fipsc_v_storage *out);
 
@@ -98,7 +122,9 @@ typedef struct fipsc_compressed_group {
     int first_layer, last_layer;
     int d, r;
     float *U;                /* [d, r] row-major, owned; NULL = identity basis (r == d) */
-    fipsc_dtype u_dtype;     /* U's dtype in the file it was read from (F32 when attached) */
+    fipsc_dtype u_dtype;     /* U's dtype in the file (as read, or as the attach spec asked) */
+    fipsc_dtype v_dtype;     /* the V values' dtype in the file (F32, F16 or BF16); in memory
+                                they are float32 holding values exactly representable in it */
     fipsc_v_storage storage; /* how its V_i are stored */
     int nm_n, nm_m;          /* NM only */
     char method[32];         /* "fips", "fips-init", "shared-svd", "svd", "magnitude", ... */
@@ -147,7 +173,7 @@ fipsc_status fipsc_factored_to_stored(const fipsc_factored_linear *fl, fipsc_v_s
 /* The dense weight U·V_i in model orientation [out, in] (out·in floats). */
 fipsc_status fipsc_factored_densify(const fipsc_factored_linear *fl, float *w, fipsc_error *err);
 
-/* Bytes of V_i in the file (fipsc_v_stored_bytes). */
+/* Bytes of V_i in the file (fipsc_v_stored_bytes at the group's v_dtype). */
 int64_t fipsc_factored_v_bytes(const fipsc_factored_linear *fl);
 
 /* ------------------------------------------------------------------ kernels */
