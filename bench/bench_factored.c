@@ -12,13 +12,13 @@
  *   fips 1:4     the same budget and sparsity with n:m 1:4 masks (r a multiple of 4)
  *   shared-svd   budget 0.5, dense V (s = 0): r = 0.5·d·P / (d + P)
  * --bf16: the dense weights are BF16 and every compressed variant stores U and its V values as
- * BF16 (the file's bytes; in memory the compressed kernels still hold float32 values).
+ * BF16 (in memory the sparse V layouts then hold BF16 values too; U stays float32).
  * Gate and up share x·U (computed once per call). Weights are generated with a fixed seed; the
  * timings are medians over rounds that alternate the variants, after a warm-up. --quick runs
  * fewer rounds. Two byte counts: "file MB", what the compressed file stores for the MLP (U once,
  * every V_i: values, indices, pointers, at the dtype), against the dense weights in the same
  * dtype; "read MB", what one call reads in memory (U twice — gate/up, then down — and every V_i
- * in its kernel layout), against the dense weights as held.
+ * in its kernel layout: fipsc_factored_memory_bytes), against the dense weights as held.
  *
  * --cpu-time times each call by the process's CPU time instead of wall-clock time: on a machine
  * shared with other work, with --threads 1, that measures the work itself (wall time then also
@@ -100,17 +100,6 @@ typedef struct variant {
     long long read_bytes; /* weights read per call */
 } variant;
 
-/* Bytes of V_i's kernel layout (what a call reads): values as float32 and 16-bit positions
- * with 32-bit list pointers (CSC/CSR), 1-byte offsets (n:m), or dense float32. */
-static long long kernel_bytes(const fipsc_factored_linear *fl)
-{
-    switch (fl->layout) {
-    case FIPSC_VK_DENSE: return 4LL * fl->r * fl->f;
-    case FIPSC_VK_NM: return 5LL * fl->nnz;
-    default: return fl->nnz * (4LL + (fl->idx16 ? 2 : 4)) + 4LL * (fl->n_lists + 1);
-    }
-}
-
 /* A compressed MLP: U random, every V_i [r, f] with `keep` of its entries (random positions;
  * for n:m, nm_n random offsets in every run of nm_m rows). */
 static void make_compressed(variant *v, const char *name, int r, double keep, fipsc_v_storage storage, int nm_n,
@@ -139,12 +128,13 @@ static void make_compressed(variant *v, const char *name, int r, double keep, fi
             for (size_t k = 0; k < (size_t)r * F; k++)
                 V[k] = uniform() < keep ? (float)(2 * uniform() - 1) / 20 : 0.0f;
         }
+        fipsc_round_to_dtype(dtype, V, (size_t)r * F); /* as attach holds them */
         fipsc_v_stored st;
         if (fipsc_v_stored_from_dense(storage, r, F, V, F, nm_n, nm_m, names[i], &st, &err) ||
             fipsc_factored_new(names[i], 0, roles[i], &v->group, &st, &v->fl[i], &err))
             die(name, &err);
         v->file_bytes += fipsc_factored_v_bytes(v->fl[i]);
-        v->read_bytes += kernel_bytes(v->fl[i]);
+        v->read_bytes += fipsc_factored_memory_bytes(v->fl[i]);
     }
     free(V);
     fipsc_mlp *m = &v->mlp;

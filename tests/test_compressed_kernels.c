@@ -79,6 +79,9 @@ typedef struct setup {
     double *W; /* reference [out, in] */
 } setup;
 
+/* The dtype the V values of the next build() are stored in (BF16: held as val16). */
+static fipsc_dtype build_v_dtype = FIPSC_F32;
+
 static bool build(setup *s, fipsc_v_storage storage, bool expanding, bool identity, int d, int r, int f,
                   double density)
 {
@@ -88,9 +91,11 @@ static bool build(setup *s, fipsc_v_storage storage, bool expanding, bool identi
     int nm_n = storage == FIPSC_V_NM ? 2 : 0, nm_m = storage == FIPSC_V_NM ? 4 : 0;
     s->group = (fipsc_compressed_group){.first_layer = 0, .last_layer = 0, .d = d, .r = r,
                                         .U = identity ? NULL : random_floats((size_t)d * r),
-                                        .u_dtype = FIPSC_F32, .storage = storage, .nm_n = nm_n, .nm_m = nm_m};
+                                        .u_dtype = FIPSC_F32, .v_dtype = build_v_dtype, .storage = storage,
+                                        .nm_n = nm_n, .nm_m = nm_m};
     snprintf(s->group.method, sizeof s->group.method, "test");
     s->V = storage == FIPSC_V_DENSE ? random_floats((size_t)r * f) : random_v(r, f, density, nm_n, nm_m);
+    CHECK(fipsc_round_to_dtype(build_v_dtype, s->V, (size_t)r * f) < 0); /* as attach holds them */
     fipsc_v_stored v;
     CHECK_OK(fipsc_v_stored_from_dense(storage, r, f, s->V, f, nm_n, nm_m, "V", &v, &err), &err);
     CHECK_OK(fipsc_v_stored_validate(&v, "V", &err), &err);
@@ -177,17 +182,24 @@ static void test_all_layouts(void)
 {
     const fipsc_v_storage storages[] = {FIPSC_V_CSC, FIPSC_V_NM, FIPSC_V_DENSE, FIPSC_V_BITMAP};
     const int rows[] = {1, 2, 15, 16, 17, 70}; /* tiles of FIPSC_FACTORED_TILE = 16 rows */
+    for (int half = 0; half <= 1; half++)
     for (int si = 0; si < 4; si++)
         for (int expanding = 0; expanding <= 1; expanding++)
             for (int identity = 0; identity <= 1; identity++) {
                 setup s;
                 /* d 24, r 36 (> d: an over-complete basis), f 90 (partial output block of 64) */
-                if (!build(&s, storages[si], expanding, identity, 24, 36, 90, 0.3)) {
+                build_v_dtype = half ? FIPSC_BF16 : FIPSC_F32;
+                bool built = build(&s, storages[si], expanding, identity, 24, 36, 90, 0.3);
+                build_v_dtype = FIPSC_F32;
+                if (!built) {
                     teardown(&s);
                     continue;
                 }
                 char label[96];
-                snprintf(label, sizeof label, "%s %s %s", fipsc_v_storage_name(storages[si]),
+                /* BF16 values are held as bfloat16 by every sparse layout (dense V stays float32) */
+                CHECK((s.fl->val16 != NULL) == (half && storages[si] != FIPSC_V_DENSE));
+                CHECK((s.fl->val == NULL) == (s.fl->val16 != NULL));
+                snprintf(label, sizeof label, "%s%s %s %s", half ? "bf16 " : "", fipsc_v_storage_name(storages[si]),
                          expanding ? "expanding" : "contracting", identity ? "identity" : "basis");
                 CHECK(s.fl->layout == (storages[si] == FIPSC_V_DENSE ? FIPSC_VK_DENSE
                                        : !expanding                 ? FIPSC_VK_CSR

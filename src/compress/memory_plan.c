@@ -14,8 +14,8 @@
  *                4·d·r + r·P/8 + 4·(1 − s)·r·P) + one batch's activations
  *   result       F + the reconstruction 4·d·P + the stored V (≤ 6·(1 − s)·r·P)
  * The per-matrix methods (svd, magnitude) hold about three copies of the group's matrices.
- * Every compressed group stays in memory (its stored form) until the file is written: group k's
- * phase also holds the groups before it.
+ * Every compressed group stays in memory (attached: U and its V_i's kernel layout, held_bytes)
+ * until the file is written: group k's phase also holds the groups before it.
  * Measured against the peaks of real runs in BENCHMARKS.md ("memory plan"). The calibration
  * rows' bound is fipsc_calibration_rows_bound (calibration_source.c). */
 #include <errno.h>
@@ -56,6 +56,29 @@ static void model_bytes(const fipsc_model *m, int64_t *owned, int64_t *mapped_bl
         for (int i = 0; i < m->n_tensors; i++)
             if (!m->tensors[i].owned && tensor_block(m->tensors[i].name) == b) mapped += tensor_bytes(&m->tensors[i]);
         *mapped_block = max64(*mapped_block, mapped);
+    }
+}
+
+/* What a compressed group holds in memory once attached, until the file is written: U as
+ * float32 and every V_i in its kernel layout (fipsc_factored_memory_bytes: values as float32, or
+ * bfloat16 when the group stores them so and V is sparse; 16-bit positions; a list pointer per
+ * column or row), from the plan's predicted sparsity. */
+static int64_t held_bytes(const fipsc_compress_options *o, const fipsc_group_plan *g)
+{
+    const int64_t d = g->d, r = g->r, P = g->P;
+    /* magnitude: no basis; svd: a basis of rank r per matrix (stacked per block) */
+    const int64_t u = o->method == FIPSC_METHOD_MAGNITUDE ? 0
+                      : o->method == FIPSC_METHOD_SVD      ? 4 * d * r * g->n_matrices
+                                                           : 4 * d * r;
+    const int64_t value = g->v_dtype == FIPSC_BF16 && g->storage != FIPSC_V_DENSE ? 2 : 4;
+    const int64_t entries = (int64_t)((1.0 - g->sparsity) * (double)(r * P));
+    switch (g->storage) {
+    case FIPSC_V_DENSE: return u + value * r * P;
+    case FIPSC_V_NM: return u + (value + 1) * entries;
+    default: { /* positions index rows (r) of expanding and columns (f) of contracting matrices */
+        const int64_t f = P / (g->n_matrices > 0 ? g->n_matrices : 1);
+        return u + entries * (value + fipsc_v_csc_index_bytes((int)(r > f ? r : f))) + 4 * (P + r * g->n_matrices);
+    }
     }
 }
 
@@ -102,7 +125,7 @@ void fipsc_compress_memory_plan(const fipsc_model *m, const fipsc_compress_optio
     int64_t done = 0; /* the compressed groups before group k, held until the file is written */
     for (int k = 0; k < n; k++) {
         const int64_t g = done + group_bytes(m, o, &plans[k]);
-        done += plans[k].stored_bytes;
+        done += held_bytes(o, &plans[k]);
         if (g > out->group) out->group = g, out->group_index = k;
         const int64_t rows = 8 * rows_per_block * plans[k].d * (plans[k].blocks.last - plans[k].blocks.first + 1);
         out->spill_bytes += rows;

@@ -92,11 +92,6 @@ uint16_t fipsc_f32_to_f16(float f)
     return (uint16_t)(sign | (rebased >> 13));
 }
 
-float fipsc_bf16_to_f32(uint16_t b)
-{
-    return bits_to_f32((uint32_t)b << 16);
-}
-
 uint16_t fipsc_f32_to_bf16(float f)
 {
     uint32_t u = f32_to_bits(f);

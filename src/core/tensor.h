@@ -39,7 +39,13 @@ bool fipsc_dtype_parse(const char *name, fipsc_dtype *out);
 /* IEEE half and bfloat16 <-> float32. Conversion to the narrow types rounds to nearest even. */
 float fipsc_f16_to_f32(uint16_t h);
 uint16_t fipsc_f32_to_f16(float f);
-float fipsc_bf16_to_f32(uint16_t b);
+/* bfloat16 is float32's upper half: exact, and inline because the sparse kernels read their
+ * values through it one at a time. */
+static inline float fipsc_bf16_to_f32(uint16_t b)
+{
+    union { uint32_t u; float f; } v = {.u = (uint32_t)b << 16};
+    return v.f;
+}
 uint16_t fipsc_f32_to_bf16(float f);
 
 /* Rounds n float32 values in place to the nearest value of dt (F16 or BF16: to nearest even, as

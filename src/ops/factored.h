@@ -156,6 +156,9 @@ typedef struct fipsc_factored_linear {
     uint16_t *idx16;         /* CSC/CSR: positions (rows of V for CSC, columns for CSR) when */
     uint32_t *idx32;         /*   the indexed dimension is <= 65535 (idx16), else idx32 */
     float *val;              /* CSC/CSR: [nnz]; NM: [f, r/m, n]; DENSE: [r, f] */
+    uint16_t *val16;         /* instead of val, for a group whose v_dtype is BF16 and whose V is
+                                sparse: the same values as bfloat16, half the bytes to hold and
+                                to read (the kernels widen them exactly, one at a time) */
     uint8_t *nm_idx;         /* NM: [f, r/m, n] */
 } fipsc_factored_linear;
 
@@ -175,6 +178,13 @@ fipsc_status fipsc_factored_densify(const fipsc_factored_linear *fl, float *w, f
 
 /* Bytes of V_i in the file (fipsc_v_stored_bytes at the group's v_dtype). */
 int64_t fipsc_factored_v_bytes(const fipsc_factored_linear *fl);
+
+/* Bytes the kernel layout of V_i holds in memory (values, positions, list pointers). */
+int64_t fipsc_factored_memory_bytes(const fipsc_factored_linear *fl);
+
+/* Widens BF16-held values (val16) to float32 (val), for code that updates the values in place
+ * (distillation); a no-op when they are float32 already. */
+fipsc_status fipsc_factored_values_to_f32(fipsc_factored_linear *fl, fipsc_error *err);
 
 /* ------------------------------------------------------------------ kernels */
 

@@ -40,54 +40,60 @@ static int gather_inputs(const fipsc_factored_linear *fl)
     return fl->layout == FIPSC_VK_CSR ? fl->f : fl->r;
 }
 
+/* Value p of a list: float32, or bfloat16 widened exactly (half: fl->val16 holds the values).
+ * `half` is a constant at every call, so each kernel below is compiled once per value type. */
+#define VALUE(p) (half ? fipsc_bf16_to_f32(v16[p]) : v32[p])
+
 /* Σ over output o's list of value · x[position], four partial sums combined in a fixed order. */
-static float gather_one(const fipsc_factored_linear *fl, int o, const float *x)
+static inline __attribute__((always_inline)) float gather_one_as(const fipsc_factored_linear *fl, int o,
+                                                                 const float *x, bool half)
 {
     float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
-    const float *val = fl->val;
     if (fl->layout == FIPSC_VK_NM) {
         /* four runs at a time, one partial sum each */
         const int n = fl->group->nm_n, m = fl->group->nm_m, runs = fl->r / m;
         const int64_t base = (int64_t)o * runs * n;
         const uint8_t *off = fl->nm_idx + base;
-        const float *v = val + base;
+        const float *v32 = half ? NULL : fl->val + base;
+        const uint16_t *v16 = half ? fl->val16 + base : NULL;
         int q = 0;
         for (; q + 4 <= runs; q += 4) {
             const int p = q * n;
             const float *x0 = x + q * m, *x1 = x0 + m, *x2 = x1 + m, *x3 = x2 + m;
             for (int s = 0; s < n; s++) {
-                s0 += v[p + s] * x0[off[p + s]];
-                s1 += v[p + n + s] * x1[off[p + n + s]];
-                s2 += v[p + 2 * n + s] * x2[off[p + 2 * n + s]];
-                s3 += v[p + 3 * n + s] * x3[off[p + 3 * n + s]];
+                s0 += VALUE(p + s) * x0[off[p + s]];
+                s1 += VALUE(p + n + s) * x1[off[p + n + s]];
+                s2 += VALUE(p + 2 * n + s) * x2[off[p + 2 * n + s]];
+                s3 += VALUE(p + 3 * n + s) * x3[off[p + 3 * n + s]];
             }
         }
         for (; q < runs; q++)
-            for (int s = 0; s < n; s++) s0 += v[q * n + s] * x[q * m + off[q * n + s]];
+            for (int s = 0; s < n; s++) s0 += VALUE(q * n + s) * x[q * m + off[q * n + s]];
         return (s0 + s1) + (s2 + s3);
     }
+    const float *v32 = fl->val;
+    const uint16_t *v16 = fl->val16;
     uint32_t p = fl->ptr[o];
     const uint32_t hi = fl->ptr[o + 1];
-    if (fl->idx16) {
-        const uint16_t *idx = fl->idx16;
-        for (; p + 4 <= hi; p += 4) {
-            s0 += val[p] * x[idx[p]];
-            s1 += val[p + 1] * x[idx[p + 1]];
-            s2 += val[p + 2] * x[idx[p + 2]];
-            s3 += val[p + 3] * x[idx[p + 3]];
-        }
-        for (; p < hi; p++) s0 += val[p] * x[idx[p]];
-    } else {
-        const uint32_t *idx = fl->idx32;
-        for (; p + 4 <= hi; p += 4) {
-            s0 += val[p] * x[idx[p]];
-            s1 += val[p + 1] * x[idx[p + 1]];
-            s2 += val[p + 2] * x[idx[p + 2]];
-            s3 += val[p + 3] * x[idx[p + 3]];
-        }
-        for (; p < hi; p++) s0 += val[p] * x[idx[p]];
-    }
+#define LISTS(idx)                                                   \
+    do {                                                             \
+        for (; p + 4 <= hi; p += 4) {                                \
+            s0 += VALUE(p) * x[idx[p]];                              \
+            s1 += VALUE(p + 1) * x[idx[p + 1]];                      \
+            s2 += VALUE(p + 2) * x[idx[p + 2]];                      \
+            s3 += VALUE(p + 3) * x[idx[p + 3]];                      \
+        }                                                            \
+        for (; p < hi; p++) s0 += VALUE(p) * x[idx[p]];              \
+    } while (0)
+    if (fl->idx16) LISTS(fl->idx16);
+    else LISTS(fl->idx32);
+#undef LISTS
     return (s0 + s1) + (s2 + s3);
+}
+
+static float gather_one(const fipsc_factored_linear *fl, int o, const float *x)
+{
+    return fl->val16 ? gather_one_as(fl, o, x, true) : gather_one_as(fl, o, x, false);
 }
 
 /* y[o] (+)= Σ value · x[position] for one row. */
@@ -112,8 +118,9 @@ typedef float vf8_in __attribute__((vector_size(32), aligned(4), may_alias));
 _Static_assert(TILE % 8 == 0, "a tile is a whole number of vf8");
 
 /* acc[0..TILE) = Σ over output o's list of value · inT[position][0..TILE), in list order. */
-static void gather_tile(const fipsc_factored_linear *fl, int o, const float *restrict inT,
-                        float *restrict acc)
+static inline __attribute__((always_inline)) void gather_tile_as(const fipsc_factored_linear *fl, int o,
+                                                                 const float *restrict inT, float *restrict acc,
+                                                                 bool half)
 {
     vf8 a[TILE / 8] = {{0}};
 #define ACCUMULATE(value, position)                                      \
@@ -121,24 +128,35 @@ static void gather_tile(const fipsc_factored_linear *fl, int o, const float *res
         const float v_ = (value), *s_ = inT + (size_t)(position) * TILE; \
         for (int u_ = 0; u_ < TILE / 8; u_++) a[u_] += v_ * *(const vf8_in *)(s_ + 8 * u_); \
     } while (0)
-    const float *val = fl->val;
     if (fl->layout == FIPSC_VK_NM) {
         const int n = fl->group->nm_n, m = fl->group->nm_m, runs = fl->r / m;
         const int64_t base = (int64_t)o * runs * n;
         const uint8_t *off = fl->nm_idx + base;
-        const float *v = val + base;
+        const float *v32 = half ? NULL : fl->val + base;
+        const uint16_t *v16 = half ? fl->val16 + base : NULL;
         for (int q = 0, p = 0; q < runs; q++)
-            for (int s = 0; s < n; s++, p++) ACCUMULATE(v[p], q * m + off[p]);
-    } else if (fl->idx16) {
-        const uint16_t *idx = fl->idx16;
-        for (uint32_t p = fl->ptr[o], hi = fl->ptr[o + 1]; p < hi; p++) ACCUMULATE(val[p], idx[p]);
+            for (int s = 0; s < n; s++, p++) ACCUMULATE(VALUE(p), q * m + off[p]);
     } else {
-        const uint32_t *idx = fl->idx32;
-        for (uint32_t p = fl->ptr[o], hi = fl->ptr[o + 1]; p < hi; p++) ACCUMULATE(val[p], idx[p]);
+        const float *v32 = fl->val;
+        const uint16_t *v16 = fl->val16;
+        if (fl->idx16) {
+            const uint16_t *idx = fl->idx16;
+            for (uint32_t p = fl->ptr[o], hi = fl->ptr[o + 1]; p < hi; p++) ACCUMULATE(VALUE(p), idx[p]);
+        } else {
+            const uint32_t *idx = fl->idx32;
+            for (uint32_t p = fl->ptr[o], hi = fl->ptr[o + 1]; p < hi; p++) ACCUMULATE(VALUE(p), idx[p]);
+        }
     }
 #undef ACCUMULATE
     memcpy(acc, a, sizeof a);
 }
+
+static void gather_tile(const fipsc_factored_linear *fl, int o, const float *restrict inT, float *restrict acc)
+{
+    if (fl->val16) gather_tile_as(fl, o, inT, acc, true);
+    else gather_tile_as(fl, o, inT, acc, false);
+}
+#undef VALUE
 
 /* y[n, n_out] (+)= x[n, n_in]·(the sparse step) for n > 1 rows. */
 static fipsc_status gather_batch(const fipsc_factored_linear *fl, int n, const float *x, float *y,

@@ -20,8 +20,52 @@ void fipsc_factored_free(fipsc_factored_linear *fl)
     free(fl->idx16);
     free(fl->idx32);
     free(fl->val);
+    free(fl->val16);
     free(fl->nm_idx);
     free(fl);
+}
+
+int64_t fipsc_factored_memory_bytes(const fipsc_factored_linear *fl)
+{
+    const int64_t value = fl->val16 ? 2 : 4;
+    switch (fl->layout) {
+    case FIPSC_VK_DENSE: return value * fl->r * fl->f;
+    case FIPSC_VK_NM: return (value + 1) * fl->nnz;
+    default: return fl->nnz * (value + (fl->idx16 ? 2 : 4)) + 4LL * (fl->n_lists + 1);
+    }
+}
+
+fipsc_status fipsc_factored_values_to_f32(fipsc_factored_linear *fl, fipsc_error *err)
+{
+    if (!fl->val16) return FIPSC_OK;
+    float *v = alloc_n(fl->nnz, sizeof *v);
+    if (!v) return fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory for %lld values", fl->weight_name, (long long)fl->nnz);
+    for (int64_t p = 0; p < fl->nnz; p++) v[p] = fipsc_bf16_to_f32(fl->val16[p]);
+    free(fl->val16);
+    fl->val16 = NULL;
+    fl->val = v;
+    return FIPSC_OK;
+}
+
+/* Holds the values of a sparse layout as bfloat16 when the group stores them so (they are BF16
+ * values already: rounded when attached, or read from a BF16 tensor, so nothing changes). */
+static fipsc_status values_to_bf16(fipsc_factored_linear *fl, fipsc_error *err)
+{
+    if (fl->group->v_dtype != FIPSC_BF16 || fl->layout == FIPSC_VK_DENSE) return FIPSC_OK;
+    uint16_t *h = alloc_n(fl->nnz, sizeof *h);
+    if (!h) return fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory for %lld values", fl->weight_name, (long long)fl->nnz);
+    for (int64_t p = 0; p < fl->nnz; p++) {
+        h[p] = fipsc_f32_to_bf16(fl->val[p]);
+        if (fipsc_bf16_to_f32(h[p]) != fl->val[p]) {
+            free(h);
+            return fipsc_fail(err, FIPSC_ERR_INTERNAL, "%s: value %lld (%g) is not a BF16 value", fl->weight_name,
+                              (long long)p, (double)fl->val[p]);
+        }
+    }
+    free(fl->val);
+    fl->val = NULL;
+    fl->val16 = h;
+    return FIPSC_OK;
 }
 
 int64_t fipsc_factored_v_bytes(const fipsc_factored_linear *fl)
@@ -45,6 +89,12 @@ static fipsc_status set_indices(fipsc_factored_linear *fl, uint32_t *idx, int di
     for (int64_t p = 0; p < fl->nnz; p++) fl->idx16[p] = (uint16_t)idx[p];
     free(idx);
     return FIPSC_OK;
+}
+
+/* Stored value p of the kernel layout, as float32. */
+static float value_at(const fipsc_factored_linear *fl, int64_t p)
+{
+    return fl->val16 ? fipsc_bf16_to_f32(fl->val16[p]) : fl->val[p];
 }
 
 static uint32_t index_at(const fipsc_factored_linear *fl, int64_t p)
@@ -141,6 +191,7 @@ fipsc_status fipsc_factored_new(const char *weight_name, int layer, fipsc_mlp_ro
         st = csr_from_stored(fl, v, err);
     }
     fipsc_v_stored_free(v);
+    if (!st) st = values_to_bf16(fl, err);
     if (st) {
         fipsc_factored_free(fl);
         return st;
@@ -174,7 +225,7 @@ static fipsc_status factored_to_lists(const fipsc_factored_linear *fl, fipsc_v_s
     out->values = alloc_n(fl->nnz, sizeof *out->values);
     if (!out->values) return fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory", fl->weight_name);
     if (fl->layout == FIPSC_VK_DENSE || fl->layout == FIPSC_VK_NM) {
-        memcpy(out->values, fl->val, (size_t)fl->nnz * sizeof *out->values);
+        for (int64_t p = 0; p < fl->nnz; p++) out->values[p] = value_at(fl, p);
         if (fl->layout == FIPSC_VK_DENSE) return FIPSC_OK;
         out->nm_idx = alloc_n(fl->nnz, 1);
         if (!out->nm_idx) goto nomem;
@@ -186,7 +237,7 @@ static fipsc_status factored_to_lists(const fipsc_factored_linear *fl, fipsc_v_s
         out->row_idx = alloc_n(fl->nnz, sizeof *out->row_idx);
         if (!out->col_ptr || !out->row_idx) goto nomem;
         memcpy(out->col_ptr, fl->ptr, ((size_t)fl->f + 1) * sizeof *out->col_ptr);
-        memcpy(out->values, fl->val, (size_t)fl->nnz * sizeof *out->values);
+        for (int64_t p = 0; p < fl->nnz; p++) out->values[p] = value_at(fl, p);
         for (int64_t p = 0; p < fl->nnz; p++) out->row_idx[p] = index_at(fl, p);
         return FIPSC_OK;
     }
@@ -206,7 +257,7 @@ static fipsc_status factored_to_lists(const fipsc_factored_linear *fl, fipsc_v_s
         for (int k = 0; k < r; k++)
             for (uint32_t p = fl->ptr[k]; p < fl->ptr[k + 1]; p++) {
                 uint32_t q = next[index_at(fl, p)]++;
-                out->values[q] = fl->val[p];
+                out->values[q] = value_at(fl, p);
                 out->row_idx[q] = (uint32_t)k;
             }
         free(next);
@@ -229,7 +280,7 @@ static fipsc_status factored_to_lists(const fipsc_factored_linear *fl, fipsc_v_s
                 return fipsc_fail(err, FIPSC_ERR_INTERNAL, "%s: n:m run overflow while writing", fl->weight_name);
             }
             int64_t slot = run * n + count[run]++;
-            out->values[slot] = fl->val[p];
+            out->values[slot] = value_at(fl, p);
             out->nm_idx[slot] = (uint8_t)(k % m);
         }
     free(count);

@@ -115,6 +115,9 @@ static fipsc_status add_vparam(use_distiller *D, const fipsc_linear *lin, vparam
         memcpy(B->saved, B->group->U, n * sizeof(float));
         D->params += (int64_t)n;
     }
+    /* distillation updates the values in place, in float32 (written back in the group's v_dtype) */
+    fipsc_status st16 = fipsc_factored_values_to_f32(fl, err);
+    if (st16) return st16;
     vparam *p = &D->vps[D->n_vps++];
     p->fl = fl;
     p->basis = b;
