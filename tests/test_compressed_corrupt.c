@@ -196,6 +196,20 @@ static void weight_not_mlp(cJSON *root)
     set_string(matrix0(root), "weight", "model.layers.0.self_attn.q_proj.weight");
 }
 
+/* Writes m to `valid` (freeing m) and checks that an unchanged copy loads. */
+static void write_valid(fipsc_model *m, const char *copy_name)
+{
+    fipsc_error err = {0};
+    CHECK_OK(fipsc_compressed_write(m, valid, NULL, &err), &err);
+    fipsc_model_free(m);
+    char path[4300];
+    test_pathf(path, sizeof path, "%s/%s", tmp, copy_name);
+    rewrite(path, &(mutation){0});
+    fipsc_model *r = NULL;
+    CHECK_OK(fipsc_model_load(path, &r, &err), &err);
+    fipsc_model_free(r);
+}
+
 /* Version 2: the bitmap and 16-bit values. Group 0-1 has rank 44: ⌈44/8⌉ = 6 bytes per column,
  * the last with 4 padding bits. */
 static void test_version2(void)
@@ -209,14 +223,7 @@ static void test_version2(void)
     if (!m) return;
     CHECK_OK(attach_svd_group_as(m, 0, 1, 44, 0.5, 0, 0, FIPSC_V_BITMAP, FIPSC_BF16, FIPSC_BF16, "fips", &err), &err);
     CHECK_OK(attach_svd_group_as(m, 2, 3, 48, 0, 2, 4, FIPSC_V_NM, FIPSC_F32, FIPSC_F16, "fips", &err), &err);
-    CHECK_OK(fipsc_compressed_write(m, valid, NULL, &err), &err);
-    fipsc_model_free(m);
-    char path[4300];
-    test_pathf(path, sizeof path, "%s/copy2.safetensors", tmp);
-    rewrite(path, &(mutation){0});
-    m = NULL;
-    CHECK_OK(fipsc_model_load(path, &m, &err), &err);
-    fipsc_model_free(m);
+    write_valid(m, "copy2.safetensors");
 
     const char *bitmap = "model.layers.0.mlp.gate_proj.fips_v.bitmap",
                *values = "model.layers.0.mlp.gate_proj.fips_v.values",
@@ -254,16 +261,8 @@ int main(void)
     CHECK_OK(attach_svd_group(m, 0, 1, 48, 0.5, 0, 0, FIPSC_V_CSC, "fips-init", &err), &err);
     CHECK_OK(attach_svd_group(m, 2, 3, 48, 0, 2, 4, FIPSC_V_NM, "fips-init", &err), &err);
     CHECK_OK(attach_magnitude(m, 4, 0.5, &err), &err);
-    CHECK_OK(fipsc_compressed_write(m, valid, NULL, &err), &err);
-    fipsc_model_free(m);
-
-    /* the unchanged copy loads */
+    write_valid(m, "copy.safetensors");
     char path[4300];
-    test_pathf(path, sizeof path, "%s/copy.safetensors", tmp);
-    rewrite(path, &(mutation){0});
-    m = NULL;
-    CHECK_OK(fipsc_model_load(path, &m, &err), &err);
-    fipsc_model_free(m);
 
     const char *g0 = "model.layers.0.mlp.gate_proj.fips_v.", *nm = "model.layers.2.mlp.gate_proj.fips_v.";
     char colptr[128], rows[128], values[128], nmidx[128], nmval[128];
