@@ -10,6 +10,7 @@
 #include "families/llama/runtime.h"
 #include "compress/calibration.h"
 #include "compress/compress.h"
+#include "model/compressed.h"
 #include "formats/corpus.h"
 #include "families/registry.h"
 #include "core/file.h"
@@ -216,9 +217,9 @@ static float *logits_of(const fipsc_model *m, int len)
     return logits;
 }
 
-/* Compressing blocks 0-1 of m (fips, 10 steps, dense reconstruction) on a fixed corpus: the
- * reconstructed up weights of blocks 0 and 1 (malloc'ed, 2 × f × d floats), or NULL. */
-static float *compressed_up_weights(fipsc_model *m)
+/* Compresses blocks 0-1 of m (fips, 10 steps, default options otherwise) on a fixed corpus, the
+ * matrices replaced by their dense reconstruction or attached compressed. */
+static fipsc_status compress_blocks01(fipsc_model *m, bool dense_reconstruction)
 {
     const fipsc_config *c = &fipsc_model_llama(m)->cfg;
     enum { SEQS = 4, LEN = 32 };
@@ -228,7 +229,7 @@ static float *compressed_up_weights(fipsc_model *m)
     fipsc_corpus *corpus = NULL;
     fipsc_calibration cal = {0};
     CHECK_OK(fipsc_corpus_from_ids(ids, SEQS, LEN, c->vocab_size, &corpus, &err), &err);
-    if (!corpus) return NULL;
+    if (!corpus) return FIPSC_ERR_INTERNAL;
     int blocks[2] = {0, 1};
     CHECK_OK(fipsc_calibration_capture_tokens(m, corpus, "ids", blocks, 2, &cal, &err), &err);
     fipsc_corpus_free(corpus);
@@ -236,16 +237,62 @@ static float *compressed_up_weights(fipsc_model *m)
     fipsc_compress_defaults(&o);
     o.groups = "0-1";
     o.steps = 10;
-    o.dense_reconstruction = true;
+    o.dense_reconstruction = dense_reconstruction;
     fipsc_compress_report *rep = NULL;
-    CHECK_OK(fipsc_compress_run(m, &cal, &o, NULL, NULL, &rep, &err), &err);
+    fipsc_status st = fipsc_compress_run(m, &cal, &o, NULL, NULL, &rep, &err);
+    CHECK_OK(st, &err);
     fipsc_calibration_free(&cal);
     fipsc_compress_report_free(rep);
-    if (!rep) return NULL;
+    return st;
+}
+
+/* The reconstructed up weights of blocks 0 and 1 after compress_blocks01 (malloc'ed, 2 × f × d
+ * floats), or NULL. */
+static float *compressed_up_weights(fipsc_model *m)
+{
+    const fipsc_config *c = &fipsc_model_llama(m)->cfg;
+    if (compress_blocks01(m, true)) return NULL;
     const size_t each = (size_t)c->hidden_dim * c->dim;
     float *w = malloc(2 * each * sizeof *w);
     for (int l = 0; l < 2; l++) memcpy(w + l * each, m->mlps[l]->up.w, each * sizeof *w);
     return w;
+}
+
+/* A 16-bit checkpoint compressed (blocks 0-1, attached) and written: the group stores U and V
+ * in the checkpoint's dtype (the auto default), the file read back keeps its other matrices in
+ * 16 bits and its BF16 V values as bfloat16, and computes the attached model's logits bit for bit. */
+static void check_compressed_16bit(const char *dir, fipsc_dtype dt)
+{
+    fipsc_error err = {0};
+    fipsc_model *m = NULL;
+    CHECK_OK(fipsc_model_load(dir, &m, &err), &err);
+    if (!m || compress_blocks01(m, false)) {
+        fipsc_model_free(m);
+        return;
+    }
+    const fipsc_compressed_group *g = fipsc_model_group(m, 0);
+    CHECK_MSG(g && g->u_dtype == dt && g->v_dtype == dt, "%s: group stored as U %s, V %s", fipsc_dtype_name(dt),
+              g ? fipsc_dtype_name(g->u_dtype) : "-", g ? fipsc_dtype_name(g->v_dtype) : "-");
+    char path[4300];
+    test_pathf(path, sizeof path, "%s/compressed-%s.safetensors", tmp, fipsc_dtype_name(dt));
+    CHECK_OK(fipsc_compressed_write(m, path, NULL, &err), &err);
+    fipsc_model *r = NULL;
+    CHECK_OK(fipsc_model_load(path, &r, &err), &err);
+    if (r) {
+        const fipsc_tensor *q = fipsc_model_find(r, "model.layers.0.self_attn.q_proj.weight");
+        CHECK_MSG(q && q->half && !q->data, "%s: the read file's q_proj is held as float32", fipsc_dtype_name(dt));
+        const fipsc_factored_linear *fl = fipsc_model_factored_at(r, 0);
+        CHECK(fl && (dt == FIPSC_BF16) == (fl->val16 != NULL));
+        for (int len = 1; len <= 16; len += 15) {
+            float *a = logits_of(m, len), *b = logits_of(r, len);
+            CHECK_MSG(memcmp(a, b, (size_t)len * fipsc_model_llama(m)->cfg.vocab_size * sizeof *a) == 0,
+                      "%s, %d tokens: the read file's logits differ from the attached model's", fipsc_dtype_name(dt), len);
+            free(a);
+            free(b);
+        }
+        fipsc_model_free(r);
+    }
+    fipsc_model_free(m);
 }
 
 /* F16 and BF16 weights keep their 16 bits: linear weights (and the embeddings) borrowed from the
@@ -296,6 +343,7 @@ static void test_half_precision(void)
             fipsc_model_free(kept);
             fipsc_model_free(f32);
         }
+        check_compressed_16bit(dir, dts[k]);
         for (int len = 1; len <= 16; len += 15) {
             float *kept = logits_of(m, len);
             fipsc_model *f32 = NULL;

@@ -7,7 +7,8 @@
  *      groups disjoint and inside the model, matrices inside their group, no matrix twice) and
  *      the configuration (through the architecture's parser);
  *   3. every tensor the layout does not name must be one of the architecture's tensors (strict,
- *      as the plain loaders) and is added as float32 (aligned F32 in place from the map), finite;
+ *      as the plain loaders) and is added as the family allows (aligned F32 in place from the map;
+ *      F16/BF16 kept in 16 bits for families that keep them, else float32), finite;
  *      a weight stored both dense and compressed is refused;
  *   4. per group its U (dtype as declared, shape [d, r], finite) and per matrix its V arrays
  *      (dtypes, shapes, pointers, indices, counts; see fipsc_v_stored_validate), then the
@@ -80,7 +81,7 @@ static fipsc_status add_plain_tensors(fipsc_model *m, const fipsc_st_file *f, co
                               "%s: unexpected tensor '%s': neither named by the compression layout nor part of the "
                               "%s that its configuration describes",
                               path, t->name, m->arch_name);
-        fipsc_status st = fipsc_model_ingest(m, t, FIPSC_ERR_FORMAT, false, err);
+        fipsc_status st = fipsc_model_ingest(m, t, FIPSC_ERR_FORMAT, l->family->keeps_16bit, err);
         if (st) return st;
     }
     return FIPSC_OK;

@@ -192,6 +192,9 @@ typedef struct fipsc_family {
     fipsc_status (*config_from_json)(fipsc_model *m, const char *text, const char *origin, fipsc_error *err);
     /* Whether name is one of the family's tensors for m's configuration. */
     bool (*is_tensor)(const fipsc_model *m, const char *name);
+    /* Every weight access of the family's runtime goes through fipsc_model_require or a
+     * fipsc_linear, so F16/BF16 tensors may stay in 16 bits (the compressed reader keeps them). */
+    bool keeps_16bit;
     /* (Re)builds the view and m->mlps from m's tensors, binding compressed weights to their
      * factored forms (fipsc_model_bind_weight); after tensors change, call it again. */
     fipsc_status (*bind)(fipsc_model *m, fipsc_error *err);

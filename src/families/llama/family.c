@@ -207,6 +207,7 @@ const fipsc_family fipsc_family_llama = {
     .export_dense = fipsc_hf_write_llama_dir,
     .export_form = "a Hugging Face checkpoint directory",
     .export_is_directory = true,
+    .keeps_16bit = true,
     .export_gguf = fipsc_llama_gguf_export,
     .defaults = &defaults,
     .lm = &lm,
