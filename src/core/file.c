@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -74,6 +75,15 @@ void fipsc_unmap_file(fipsc_mapped_file *mf)
 }
 
 void fipsc_unmap_file_release(void *mf) { fipsc_unmap_file(mf); }
+
+void fipsc_mapped_release(const fipsc_mapped_file *mf, const void *p, size_t n)
+{
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), lo = (uintptr_t)p, hi = lo + n;
+    const uintptr_t base = (uintptr_t)mf->data, end = base + mf->size;
+    if (!mf->data || lo < base || hi > end || page == 0) return;
+    const uintptr_t first = (lo + page - 1) / page * page, last = hi / page * page;
+    if (last > first) (void)madvise((void *)first, last - first, MADV_DONTNEED); /* advice: failure is harmless */
+}
 
 fipsc_status fipsc_atomic_open(const char *path, fipsc_atomic_file *af, fipsc_error *err)
 {

@@ -23,6 +23,11 @@ void fipsc_unmap_file(fipsc_mapped_file *mf);
 /* Same as fipsc_unmap_file, with the signature fipsc_model_keep wants. */
 void fipsc_unmap_file_release(void *mf);
 
+/* Drops the pages that lie wholly inside [p, p + n) of mf's mapping from this process (they stay
+ * in the page cache; reading them again reads the file): for data that was copied out and will
+ * not be read again. The mapping is read-only and private, so nothing is lost. */
+void fipsc_mapped_release(const fipsc_mapped_file *mf, const void *p, size_t n);
+
 typedef struct fipsc_atomic_file {
     FILE *fp;               /* write through this (or fipsc_atomic_write) */
     char final_path[4096];

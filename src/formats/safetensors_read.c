@@ -378,6 +378,11 @@ static fipsc_status open_common(fipsc_st_file *f, fipsc_st_file **out, fipsc_err
     return FIPSC_OK;
 }
 
+void fipsc_st_release(const fipsc_st_file *f, const fipsc_st_tensor *t)
+{
+    if (f->map && t->nbytes > 0) fipsc_mapped_release(f->map, t->data, (size_t)t->nbytes);
+}
+
 fipsc_status fipsc_st_open_buffer(const void *bytes, size_t size, const char *name,
                                   fipsc_st_file **out, fipsc_error *err)
 {

@@ -136,7 +136,7 @@ static fipsc_status read_v(const fipsc_st_file *f, const char *path, const rd_gr
     v->nm_m = g->nm_m;
     v->nnz = mt->nnz;
     char name[CF_MAX_NAME + 64];
-    const fipsc_st_tensor *tv, *ti, *tp;
+    const fipsc_st_tensor *tv = NULL, *ti = NULL, *tp = NULL;
     fipsc_status st;
     if (g->storage == FIPSC_V_DENSE) {
         int64_t shape[2] = {g->r, mt->f};
@@ -181,6 +181,10 @@ static fipsc_status read_v(const fipsc_st_file *f, const char *path, const rd_gr
         fipsc_v_stored_free(v);
         return st;
     }
+    /* copied out: the file's pages of V leave the process (the kernel layout is built from v) */
+    const fipsc_st_tensor *copied[3] = {tv, ti, tp};
+    for (int k = 0; k < 3; k++)
+        if (copied[k]) fipsc_st_release(f, copied[k]);
     char what[sizeof name + 4300];
     cf_v_name(name, sizeof name, mt->weight, ".fips_v");
     snprintf(what, sizeof what, "%s: %s (V of '%s')", path, name, mt->weight);
@@ -214,6 +218,7 @@ static fipsc_status read_groups(fipsc_model *m, const fipsc_st_file *f, const ch
             const fipsc_st_tensor *tu;
             st = need(f, path, name, rg->u_dtype, 2, shape, &tu, err);
             if (!st) st = fipsc_st_to_f32(tu, &g->U, err);
+            if (!st) fipsc_st_release(f, tu);
             int64_t bad = st ? -1 : fipsc_first_nonfinite(g->U, (size_t)rg->d * (size_t)rg->r);
             if (!st && bad >= 0)
                 st = fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: tensor '%s' holds a non-finite value at flat index %lld",
