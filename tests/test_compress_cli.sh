@@ -33,7 +33,7 @@ expect_error() {
 # --help
 "$fipsc" compress --help >"$tmp/help.txt" || fail "compress --help exited $?"
 for opt in --budget --sparsity --groups --schedule --nm --steps --lr --batch --mode --calib-corpus \
-           --calib-samples --calib-len --method --seed --threads --report --quiet --max-memory --spill --scratch-dir --dry-run; do
+           --calib-samples --calib-len --method --seed --threads --report --quiet --max-memory --spill --scratch-dir --dry-run --u-dtype --v-dtype --storage; do
   expect_in "$tmp/help.txt" "$opt"
 done
 
@@ -59,6 +59,10 @@ expect_error 2 "--schedule must be gmp, rigl or static" "$model" -o "$out" --sch
 expect_error 2 "--mode must be joint or local" "$model" -o "$out" --mode global
 expect_error 2 "exclude each other" "$model" -o "$out" --calib-corpus x.tok --calib-samples 4
 expect_error 2 "unknown option '--frobnicate'" "$model" -o "$out" --frobnicate
+expect_error 2 "--storage must be auto, csc, bitmap or dense, got 'coo'" "$model" -o "$out" --storage coo
+expect_error 2 "--storage must be auto, csc, bitmap or dense, got 'nm'" "$model" -o "$out" --storage nm
+expect_error 2 "--nm stores V n:m-packed: leave --storage at auto" "$model" -o "$out" --nm 2:4 --storage csc
+expect_error 2 "--v-dtype must be auto, f32, f16 or bf16, got 'f8'" "$model" -o "$out" --v-dtype f8
 
 # a calibration corpus from another vocabulary: an id the model does not have (text corpus) ...
 printf '1 20 30\n1 700 5 9\n' >"$tmp/other.txt"
@@ -198,6 +202,29 @@ node -e '
     console.error(JSON.stringify({report: t, inspect: fp, groups: rep.groups.map(g => [g.rank, g.storage])}));
     process.exit(1);
   }' "$tmp/nm.json" "$tmp/nm.inspect.json" || fail "n:m bf16 report and inspect disagree"
+
+# storage: the default picks the bitmap at sparsity 0.75; --storage csc forces CSC with the same
+# values (same KL); --v-dtype bf16 halves the value bytes (format version 2)
+for variant in auto csc; do
+  "$fipsc" compress "$model" -o "$tmp/st-$variant.safetensors" "${quick[@]}" --storage "$variant" --quiet \
+    --report "$tmp/st-$variant.json" || fail "compress --storage $variant exited $?"
+  "$fipsc" eval "$tmp/st-$variant.safetensors" --ref "$model" --corpus "$tmp/eval.tok" --json >"$tmp/st-$variant.eval" ||
+    fail "eval of --storage $variant exited $?"
+done
+"$fipsc" compress "$model" -o "$tmp/st-bf16.safetensors" "${quick[@]}" --v-dtype bf16 --quiet \
+  --report "$tmp/st-bf16.json" || fail "compress --v-dtype bf16 exited $?"
+"$fipsc" inspect "$tmp/st-bf16.safetensors" >"$tmp/st-bf16.inspect" || fail "inspect of the bf16 file exited $?"
+expect_in "$tmp/st-bf16.inspect" "V bitmap BF16"
+node -e '
+  const fs = require("fs");
+  const [a, c, b, ea, ec] = process.argv.slice(1).map(f => JSON.parse(fs.readFileSync(f, "utf8")));
+  const bad = a.groups.some(g => g.storage !== "bitmap") || c.groups.some(g => g.storage !== "csc") ||
+    b.groups.some(g => g.storage !== "bitmap" || g.v_dtype !== "BF16" || g.u_dtype !== "F32") ||
+    !(a.totals.mlp_stored_bytes < c.totals.mlp_stored_bytes) ||
+    !(b.totals.mlp_stored_bytes < a.totals.mlp_stored_bytes) || ea.kl_mean !== ec.kl_mean;
+  if (bad) { console.error(JSON.stringify({a: a.totals, c: c.totals, b: b.totals, kl: [ea.kl_mean, ec.kl_mean]})); process.exit(1); }
+' "$tmp/st-auto.json" "$tmp/st-csc.json" "$tmp/st-bf16.json" "$tmp/st-auto.eval" "$tmp/st-csc.eval" ||
+  fail "storage choices: reports disagree"
 
 # training that loses to its initialisation (a constant learning rate far too high for 10 steps):
 # a warning, the initialisation kept; with --strict an error and no file
