@@ -8,13 +8,17 @@
  *   CSC/CSR  list = ptr[o] .. ptr[o+1]-1, position = idx[p]
  *   NM       list = the n slots of each of the r/m runs of column o, position = run·m + offset
  * For one row (decoding) each output is a short dot product with four partial sums (latency of
- * the float adds, not memory, bounds a single sum). For a batch the input is first transposed
+ * the float adds, not memory, bounds a single sum); where the CPU has AVX2 and FMA (compile time)
+ * a list with 16-bit positions is summed 8 entries a step with gathers. For a batch the input is first transposed
  * into tiles of TILE rows, inT[tile][position][TILE], so that one stored entry updates a whole
  * tile's accumulators with vector instructions and the gathered rows are contiguous; outputs are
  * processed in blocks of OUT_BLOCK, one (tile, block) pair per task. Each output element is summed
  * by one thread in list order, so the result does not depend on the number of threads. */
 #include <cblas.h>
 #include <omp.h>
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,8 +95,45 @@ static inline __attribute__((always_inline)) float gather_one_as(const fipsc_fac
     return (s0 + s1) + (s2 + s3);
 }
 
+#if defined(__AVX2__) && defined(__FMA__)
+/* The same sum for a CSC/CSR list with 16-bit positions, 8 entries a step: one AVX2 gather of
+ * x at 8 positions, 8 values (bfloat16 widened by a shift), one FMA; two accumulators, the tail
+ * scalar. The scalar loop above is bound by its cost per kept entry, not by bytes (BENCHMARKS.md,
+ * bench_factored). The sum is in a fixed order per output, so it does not depend on the thread
+ * count. */
+static inline __attribute__((always_inline)) float gather_one_avx2_as(const fipsc_factored_linear *fl, int o,
+                                                                      const float *x, bool half)
+{
+    uint32_t p = fl->ptr[o];
+    const uint32_t hi = fl->ptr[o + 1];
+    const uint16_t *idx = fl->idx16, *v16 = fl->val16;
+    const float *v32 = fl->val;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+#define POSITIONS(q) _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(idx + (q))))
+#define VALUES8(q)                                                                                           \
+    (half ? _mm256_castsi256_ps(_mm256_slli_epi32(                                                           \
+                _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(v16 + (q)))), 16)) \
+          : _mm256_loadu_ps(v32 + (q)))
+    for (; p + 16 <= hi; p += 16) {
+        acc0 = _mm256_fmadd_ps(VALUES8(p), _mm256_i32gather_ps(x, POSITIONS(p), 4), acc0);
+        acc1 = _mm256_fmadd_ps(VALUES8(p + 8), _mm256_i32gather_ps(x, POSITIONS(p + 8), 4), acc1);
+    }
+#undef POSITIONS
+#undef VALUES8
+    float t[8];
+    _mm256_storeu_ps(t, _mm256_add_ps(acc0, acc1));
+    float s = ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+    for (; p < hi; p++) s += VALUE(p) * x[idx[p]];
+    return s;
+}
+#endif
+
 static float gather_one(const fipsc_factored_linear *fl, int o, const float *x)
 {
+#if defined(__AVX2__) && defined(__FMA__)
+    if (fl->layout != FIPSC_VK_NM && fl->idx16)
+        return fl->val16 ? gather_one_avx2_as(fl, o, x, true) : gather_one_avx2_as(fl, o, x, false);
+#endif
     return fl->val16 ? gather_one_as(fl, o, x, true) : gather_one_as(fl, o, x, false);
 }
 
