@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "compress/compress_internal.h"
+#include "core/file.h"
 #include "model/capture.h"
 #include "model/family.h"
 
@@ -73,7 +74,7 @@ fipsc_status calibration_from_capture(const fipsc_model *m, fipsc_capture *cap, 
     if (own) out->owned = cap;
     if (cap->map) { /* spilled: out of memory until a group reads its rows */
         out->spilled = true;
-        fipsc_spilled_release(cap->map, cap->map_bytes);
+        fipsc_file_pages_release(cap->map, cap->map_bytes);
     }
     return FIPSC_OK;
 }

@@ -31,7 +31,7 @@ typedef struct fipsc_calibration {
     int n_sequences;          /* calibration sequences (or images, sentences) behind the rows */
     void *owned;              /* storage released by fipsc_calibration_free (NULL: borrowed) */
     bool spilled;             /* the rows live in a scratch file (fipsc_capture_spill): a phase done
-                                 with them may release their pages (fipsc_spilled_release) */
+                                 with them may release their pages (fipsc_file_pages_release) */
 } fipsc_calibration;
 
 /* An empty calibration for n_blocks blocks (every blocks[l].n = 0). The caller may point

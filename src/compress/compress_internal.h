@@ -122,7 +122,7 @@ int64_t compress_storage_bytes(fipsc_v_storage storage, int d, int r, int u_byte
                                const int *cols, const int64_t *nnz);
 
 /* The storage of a part of rank r whose n V_i keep nnz[i] of r·cols[i] entries: n:m with --nm,
- * else --storage, else the cheapest in bytes (fipsc_v_storage_cheapest). */
+ * else --storage, else dense for shared-svd, else the cheapest in bytes (fipsc_v_storage_cheapest). */
 fipsc_v_storage compress_choose_storage(const fipsc_compress_options *o, int r, int n, const int *cols,
                                         const int64_t *nnz, int v_bytes);
 

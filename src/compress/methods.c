@@ -325,9 +325,7 @@ static fipsc_status run_shared(const fipsc_fips_group *g, const fipsc_group_plan
         /* Storage is decided from the V actually produced. */
         for (int i = 0; i < g->n_matrices; i++)
             out->nnz[i] = fipsc_fips_count_active(g, &F, &i, 1);
-        fipsc_v_storage storage = o->method == FIPSC_METHOD_SHARED_SVD && o->storage == FIPSC_COMPRESS_STORAGE_AUTO
-                                      ? FIPSC_V_DENSE
-                                      : choose_storage(o, plan, g, r, out->nnz);
+        fipsc_v_storage storage = choose_storage(o, plan, g, r, out->nnz);
         st = make_group_part(g, plan, &F.U, r, F.V, storage, o, &out->parts[0], out->nnz, err);
     }
     fipsc_fips_factors_free(&F);

@@ -123,7 +123,7 @@ fipsc_status fipsc_compress_options_check(const fipsc_compress_options *o, fipsc
                    (double)o->lr);
     const fipsc_dtype dts[2] = {o->u_dtype, o->v_dtype};
     for (int i = 0; i < 2; i++)
-        if (dts[i] != FIPSC_F32 && dts[i] != FIPSC_F16 && dts[i] != FIPSC_BF16 && dts[i] != FIPSC_COMPRESS_DTYPE_AUTO)
+        if (!fipsc_dtype_is_float(dts[i]) && dts[i] != FIPSC_COMPRESS_DTYPE_AUTO)
             return BAD("--%c-dtype: %s is stored as auto, f32, f16 or bf16, not %s", i ? 'v' : 'u', i ? "V" : "U",
                        fipsc_dtype_name(dts[i]));
     if (o->storage != FIPSC_COMPRESS_STORAGE_AUTO && o->storage != FIPSC_V_CSC && o->storage != FIPSC_V_BITMAP &&

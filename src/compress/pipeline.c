@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "compress/compress_internal.h"
+#include "core/file.h"
 #include "core/memory.h"
 #include "ops/factored.h"
 #include "ops/mlp_forward.h"
@@ -327,7 +328,7 @@ static fipsc_status check_calibration(const fipsc_model *m, const fipsc_calibrat
                                       plans[k].blocks.first, plans[k].blocks.last,
                                       which ? "MLP output y" : "MLP input x", l, (double)rows[bad],
                                       (long long)(bad / d), (long long)(bad % d));
-                if (cal->spilled) fipsc_spilled_release(rows, (size_t)c->n * (size_t)d * sizeof(float));
+                if (cal->spilled) fipsc_file_pages_release(rows, (size_t)c->n * (size_t)d * sizeof(float));
             }
         }
     return FIPSC_OK;
@@ -477,8 +478,8 @@ fipsc_status fipsc_compress_run_checkpointed(fipsc_model *m, const fipsc_calibra
         rep->groups[k].peak_rss = fipsc_peak_rss_bytes();
         if (cal->spilled) /* done with the group's rows: out of memory, still in the scratch file */
             for (int l = plans[k].blocks.first; l <= plans[k].blocks.last; l++) {
-                fipsc_spilled_release(cal->blocks[l].x, (size_t)cal->blocks[l].n * (size_t)plans[k].d * sizeof(float));
-                fipsc_spilled_release(cal->blocks[l].y, (size_t)cal->blocks[l].n * (size_t)plans[k].d * sizeof(float));
+                fipsc_file_pages_release(cal->blocks[l].x, (size_t)cal->blocks[l].n * (size_t)plans[k].d * sizeof(float));
+                fipsc_file_pages_release(cal->blocks[l].y, (size_t)cal->blocks[l].n * (size_t)plans[k].d * sizeof(float));
             }
         if (!st && progress) {
             elapsed = now_seconds() - hook.t0;

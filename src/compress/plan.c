@@ -213,6 +213,7 @@ fipsc_v_storage compress_choose_storage(const fipsc_compress_options *o, int r, 
 {
     if (o->nm_m > 0) return FIPSC_V_NM;
     if (o->storage != FIPSC_COMPRESS_STORAGE_AUTO) return (fipsc_v_storage)o->storage;
+    if (o->method == FIPSC_METHOD_SHARED_SVD) return FIPSC_V_DENSE; /* its V is dense by construction */
     return fipsc_v_storage_cheapest(r, n, cols, nnz, v_bytes);
 }
 
@@ -295,8 +296,7 @@ static fipsc_status plan_group(const fipsc_model *m, const fipsc_fips_group *g, 
             nnz[i] = (int64_t)((double)cost.nnz * cols[i] / (double)g->P);
         pl->sparsity = 1.0 - (double)cost.nnz / (double)total;
         pl->kept_params = cost.kept_params;
-        pl->storage = dense_v && o->storage == FIPSC_COMPRESS_STORAGE_AUTO
-                          ? FIPSC_V_DENSE : compress_choose_storage(o, pl->r, n, cols, nnz, v_bytes);
+        pl->storage = compress_choose_storage(o, pl->r, n, cols, nnz, v_bytes);
         pl->stored_bytes = compress_storage_bytes(pl->storage, d, pl->r, u_bytes, v_bytes, n, cols, nnz);
         break;
     }

@@ -207,13 +207,13 @@ fipsc_status fipsc_compress_report_json(const fipsc_compress_report *rep, const 
     return FIPSC_OK;
 }
 
-/* "0.1234" or "-" for NaN. */
 /* A value dtype as the command line spells it (f32, f16, bf16). */
 static const char *dtype_word(fipsc_dtype dt)
 {
     return dt == FIPSC_F16 ? "f16" : dt == FIPSC_BF16 ? "bf16" : "f32";
 }
 
+/* "0.1234" or "-" for NaN. */
 static const char *fmt_err(char *buf, size_t cap, double x)
 {
     if (isfinite(x)) snprintf(buf, cap, "%.4f", x);

@@ -76,13 +76,11 @@ void fipsc_unmap_file(fipsc_mapped_file *mf)
 
 void fipsc_unmap_file_release(void *mf) { fipsc_unmap_file(mf); }
 
-void fipsc_mapped_release(const fipsc_mapped_file *mf, const void *p, size_t n)
+void fipsc_file_pages_release(const void *p, size_t bytes)
 {
-    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), lo = (uintptr_t)p, hi = lo + n;
-    const uintptr_t base = (uintptr_t)mf->data, end = base + mf->size;
-    if (!mf->data || lo < base || hi > end || page == 0) return;
-    const uintptr_t first = (lo + page - 1) / page * page, last = hi / page * page;
-    if (last > first) (void)madvise((void *)first, last - first, MADV_DONTNEED); /* advice: failure is harmless */
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t lo = ((uintptr_t)p + page - 1) / page * page, hi = ((uintptr_t)p + bytes) / page * page;
+    if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_DONTNEED); /* advice: failure is harmless */
 }
 
 fipsc_status fipsc_atomic_open(const char *path, fipsc_atomic_file *af, fipsc_error *err)

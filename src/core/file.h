@@ -23,10 +23,11 @@ void fipsc_unmap_file(fipsc_mapped_file *mf);
 /* Same as fipsc_unmap_file, with the signature fipsc_model_keep wants. */
 void fipsc_unmap_file_release(void *mf);
 
-/* Drops the pages that lie wholly inside [p, p + n) of mf's mapping from this process (they stay
- * in the page cache; reading them again reads the file): for data that was copied out and will
- * not be read again. The mapping is read-only and private, so nothing is lost. */
-void fipsc_mapped_release(const fipsc_mapped_file *mf, const void *p, size_t n);
+/* Tells the kernel that the pages wholly inside [p, p + bytes) are not needed in memory now: the
+ * process drops them; the data stay in the file and come back when read. Only for memory mapped
+ * from a file (shared, or private and never written): on ordinary memory it would discard the
+ * data. */
+void fipsc_file_pages_release(const void *p, size_t bytes);
 
 typedef struct fipsc_atomic_file {
     FILE *fp;               /* write through this (or fipsc_atomic_write) */

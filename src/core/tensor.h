@@ -33,6 +33,12 @@ typedef enum fipsc_dtype {
 size_t fipsc_dtype_size(fipsc_dtype dt);
 /* The safetensors spelling ("F32", "BF16", ...). */
 const char *fipsc_dtype_name(fipsc_dtype dt);
+/* Whether dt is one of the floating dtypes fipsc reads and stores values in: F32, F16, BF16. */
+static inline bool fipsc_dtype_is_float(fipsc_dtype dt)
+{
+    return dt == FIPSC_F32 || dt == FIPSC_F16 || dt == FIPSC_BF16;
+}
+
 /* Parses a safetensors dtype string; false if unknown. */
 bool fipsc_dtype_parse(const char *name, fipsc_dtype *out);
 

@@ -92,7 +92,7 @@ const char *fipsc_st_meta(const fipsc_st_file *f, const char *key);
 /* product(shape); 1 for a scalar, 0 when a dimension is 0. */
 int64_t fipsc_st_numel(const fipsc_st_tensor *t);
 
-/* Releases the pages of t's data from the process after it was copied out (fipsc_mapped_release);
+/* Releases the pages of t's data from the process after it was copied out (fipsc_file_pages_release);
  * a no-op for a file opened on a caller's buffer. t must belong to f and not be read again. */
 void fipsc_st_release(const fipsc_st_file *f, const fipsc_st_tensor *t);
 

@@ -380,7 +380,7 @@ static fipsc_status open_common(fipsc_st_file *f, fipsc_st_file **out, fipsc_err
 
 void fipsc_st_release(const fipsc_st_file *f, const fipsc_st_tensor *t)
 {
-    if (f->map && t->nbytes > 0) fipsc_mapped_release(f->map, t->data, (size_t)t->nbytes);
+    if (f->map) fipsc_file_pages_release(t->data, t->nbytes); /* a caller's buffer is not a file */
 }
 
 fipsc_status fipsc_st_open_buffer(const void *bytes, size_t size, const char *name,
@@ -480,7 +480,7 @@ const float *fipsc_st_f32_view(const fipsc_st_tensor *t)
 
 fipsc_status fipsc_st_copy_f32(const fipsc_st_tensor *t, float *dst, fipsc_error *err)
 {
-    if (t->dtype != FIPSC_F32 && t->dtype != FIPSC_F16 && t->dtype != FIPSC_BF16)
+    if (!fipsc_dtype_is_float(t->dtype))
         return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
                           "%s: tensor '%s': dtype %s cannot be converted to float32 (only F32, F16, "
                           "BF16)",

@@ -138,7 +138,7 @@ fipsc_status fipsc_st_writer_add_f32_as(fipsc_st_writer *w, const char *name, fi
                                         int ndim, const int64_t *shape, const float *data,
                                         fipsc_error *err)
 {
-    if (dtype != FIPSC_F32 && dtype != FIPSC_F16 && dtype != FIPSC_BF16)
+    if (!fipsc_dtype_is_float(dtype))
         return fipsc_fail(err, FIPSC_ERR_ARG,
                           "safetensors writer: tensor '%s': float32 values cannot be stored as %s",
                           name ? name : "", fipsc_dtype_name(dtype));

@@ -1,5 +1,6 @@
 /* Calibration capture buffers (see src/model/capture.h). */
 #include "model/capture.h"
+#include "core/file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -74,8 +75,8 @@ fipsc_status fipsc_capture_append(fipsc_capture *cap, fipsc_capture_layer *cl, c
     memcpy(cl->x + off, x, len * sizeof(float));
     memcpy(cl->y + off, y, len * sizeof(float));
     if (cap->map) { /* written: to the file, not kept in memory */
-        fipsc_spilled_release(cl->x + off, len * sizeof(float));
-        fipsc_spilled_release(cl->y + off, len * sizeof(float));
+        fipsc_file_pages_release(cl->x + off, len * sizeof(float));
+        fipsc_file_pages_release(cl->y + off, len * sizeof(float));
     }
     cl->rows += take;
     return FIPSC_OK;
@@ -144,9 +145,3 @@ fipsc_status fipsc_capture_spill(fipsc_capture *cap, const char *dir, int64_t ro
     return FIPSC_OK;
 }
 
-void fipsc_spilled_release(const void *p, size_t bytes)
-{
-    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    const uintptr_t lo = ((uintptr_t)p + page - 1) / page * page, hi = ((uintptr_t)p + bytes) / page * page;
-    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED); /* shared file pages: refetched from the file */
-}

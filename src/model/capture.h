@@ -58,14 +58,9 @@ fipsc_status fipsc_capture_append(fipsc_capture *cap, fipsc_capture_layer *cl, c
  * `rows` are refused by fipsc_capture_append. Call right after fipsc_capture_init.
  *
  * Why: calibration rows of every block of an 8B model are ~13 GB for 12k tokens; in a file the
- * kernel keeps in memory only the pages in use (and fipsc_spilled_release says when a phase is
+ * kernel keeps in memory only the pages in use (and fipsc_file_pages_release says when a phase is
  * done with them), so the run's memory is one group's rows, not all of them. */
 fipsc_status fipsc_capture_spill(fipsc_capture *cap, const char *dir, int64_t rows, fipsc_error *err);
-
-/* Tells the kernel that the spilled rows at p (bytes long) are not needed in memory now: the
- * process drops those pages (whole pages inside the range; the data stay in the file and come back
- * when read). Only for rows of a spilled capture: on ordinary memory it would discard the data. */
-void fipsc_spilled_release(const void *p, size_t bytes);
 
 /* Forgets the recorded rows, keeping the memory. */
 void fipsc_capture_clear(fipsc_capture *cap);

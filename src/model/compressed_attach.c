@@ -29,7 +29,7 @@ static fipsc_status check_spec(const fipsc_model *m, const fipsc_group_spec *g, 
         return fipsc_fail(err, FIPSC_ERR_ARG, "attach: unknown V storage %d", (int)g->storage);
     const fipsc_dtype dts[2] = {g->u_dtype, g->v_dtype};
     for (int i = 0; i < 2; i++)
-        if (dts[i] != FIPSC_F32 && dts[i] != FIPSC_F16 && dts[i] != FIPSC_BF16)
+        if (!fipsc_dtype_is_float(dts[i]))
             return fipsc_fail(err, FIPSC_ERR_ARG, "attach: %s can be stored as F32, F16 or BF16, not %s",
                               i ? "V" : "U", fipsc_dtype_name(dts[i]));
     if (g->n_matrices < 1 || !g->matrices)

@@ -143,7 +143,7 @@ static fipsc_status parse_group(const char *path, int gi, const cJSON *o, rd_gro
         const char *dt = NULL;
         if ((st = get_str(path, where, o, "u_dtype", &dt, err))) return st;
         if (!fipsc_dtype_parse(dt, &g->u_dtype) ||
-            (g->u_dtype != FIPSC_F32 && g->u_dtype != FIPSC_F16 && g->u_dtype != FIPSC_BF16))
+            !fipsc_dtype_is_float(g->u_dtype))
             return LAYOUT_FAIL("%s: __metadata__ %s: %s.u_dtype is '%s', expected F32, F16 or BF16", path,
                                CF_KEY_LAYOUT, where, dt);
     } else if (strcmp(basis, "identity") == 0) {
@@ -165,7 +165,7 @@ static fipsc_status parse_group(const char *path, int gi, const cJSON *o, rd_gro
     const cJSON *vdt = cJSON_GetObjectItemCaseSensitive(o, "v_dtype");
     g->v_dtype = FIPSC_F32;
     if (vdt && !(cJSON_IsString(vdt) && fipsc_dtype_parse(vdt->valuestring, &g->v_dtype) &&
-                 (g->v_dtype == FIPSC_F32 || g->v_dtype == FIPSC_F16 || g->v_dtype == FIPSC_BF16)))
+                 fipsc_dtype_is_float(g->v_dtype)))
         return LAYOUT_FAIL("%s: __metadata__ %s: %s.v_dtype must be \"F32\", \"F16\" or \"BF16\" (absent: F32)", path,
                            CF_KEY_LAYOUT, where);
     if (g->storage == FIPSC_V_NM) {

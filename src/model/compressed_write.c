@@ -263,7 +263,7 @@ fipsc_status fipsc_compressed_write_ex(const fipsc_model *m, const char *path,
 {
     const fipsc_dtype dts[2] = {opts ? opts->u_dtype : FIPSC_F32, opts ? opts->v_dtype : FIPSC_F32};
     for (int i = 0; i < 2; i++)
-        if (dts[i] != FIPSC_F32 && dts[i] != FIPSC_F16 && dts[i] != FIPSC_BF16)
+        if (!fipsc_dtype_is_float(dts[i]))
             return fipsc_fail(err, FIPSC_ERR_ARG, "%s: %s can be stored as F32, F16 or BF16, not %s", path,
                               i ? "V" : "U", fipsc_dtype_name(dts[i]));
     const fipsc_family *family = m->family;

@@ -8,7 +8,7 @@
 fipsc_status fipsc_model_ingest(fipsc_model *m, const fipsc_st_tensor *t, fipsc_status wrong_dtype, bool keep_16bit,
                                 fipsc_error *err)
 {
-    if (t->dtype != FIPSC_F32 && t->dtype != FIPSC_F16 && t->dtype != FIPSC_BF16)
+    if (!fipsc_dtype_is_float(t->dtype))
         return fipsc_fail(err, wrong_dtype, "%s: tensor '%s' has dtype %s; model weights must be F32, F16 or BF16",
                           t->file, t->name, fipsc_dtype_name(t->dtype));
     /* The values as the model will hold them: float32 (in place from the read-only map when an

@@ -141,6 +141,33 @@ static fipsc_status csr_from_stored(fipsc_factored_linear *fl, const fipsc_v_sto
     return set_indices(fl, cols, f, err);
 }
 
+/* fl's kernel layout from v (CSC, NM or DENSE; arrays moved out of v where they fit as they are). */
+static fipsc_status kernel_layout(fipsc_factored_linear *fl, fipsc_v_stored *v, fipsc_error *err)
+{
+    if (v->storage == FIPSC_V_DENSE) {
+        fl->layout = FIPSC_VK_DENSE;
+        fl->val = v->values, v->values = NULL;
+        return FIPSC_OK;
+    }
+    if (fl->expanding && v->storage == FIPSC_V_CSC) {
+        fl->layout = FIPSC_VK_CSC;
+        fl->n_lists = v->f;
+        fl->ptr = v->col_ptr, v->col_ptr = NULL;
+        fl->val = v->values, v->values = NULL;
+        uint32_t *rows = v->row_idx;
+        v->row_idx = NULL;
+        return set_indices(fl, rows, v->r, err);
+    }
+    if (fl->expanding) {
+        fl->layout = FIPSC_VK_NM;
+        fl->val = v->values, v->values = NULL;
+        fl->nm_idx = v->nm_idx, v->nm_idx = NULL;
+        return FIPSC_OK;
+    }
+    fl->layout = FIPSC_VK_CSR;
+    return csr_from_stored(fl, v, err);
+}
+
 fipsc_status fipsc_factored_new(const char *weight_name, int layer, fipsc_mlp_role role,
                                 const fipsc_compressed_group *group, fipsc_v_stored *v,
                                 fipsc_factored_linear **out, fipsc_error *err)
@@ -165,31 +192,13 @@ fipsc_status fipsc_factored_new(const char *weight_name, int layer, fipsc_mlp_ro
     fipsc_status st = FIPSC_OK;
     if (v->r != group->r || v->storage != group->storage ||
         (v->storage == FIPSC_V_NM && (v->nm_n != group->nm_n || v->nm_m != group->nm_m)) ||
-        (!group->U && group->r != group->d)) {
+        (!group->U && group->r != group->d))
         st = fipsc_fail(err, FIPSC_ERR_INTERNAL, "%s: V (%d rows, %s) does not match its group (r %d, %s)",
                         weight_name, v->r, fipsc_v_storage_name(v->storage), group->r,
                         fipsc_v_storage_name(group->storage));
-    } else if (v->storage == FIPSC_V_BITMAP && (st = fipsc_v_stored_convert(v, FIPSC_V_CSC, weight_name, err))) {
-        /* failed: out of memory */
-    } else if (v->storage == FIPSC_V_DENSE) {
-        fl->layout = FIPSC_VK_DENSE;
-        fl->val = v->values, v->values = NULL;
-    } else if (fl->expanding && v->storage == FIPSC_V_CSC) {
-        fl->layout = FIPSC_VK_CSC;
-        fl->n_lists = v->f;
-        fl->ptr = v->col_ptr, v->col_ptr = NULL;
-        fl->val = v->values, v->values = NULL;
-        uint32_t *rows = v->row_idx;
-        v->row_idx = NULL;
-        st = set_indices(fl, rows, v->r, err);
-    } else if (fl->expanding) {
-        fl->layout = FIPSC_VK_NM;
-        fl->val = v->values, v->values = NULL;
-        fl->nm_idx = v->nm_idx, v->nm_idx = NULL;
-    } else {
-        fl->layout = FIPSC_VK_CSR;
-        st = csr_from_stored(fl, v, err);
-    }
+    /* a bitmap runs as the CSC it encodes */
+    if (!st && v->storage == FIPSC_V_BITMAP) st = fipsc_v_stored_convert(v, FIPSC_V_CSC, weight_name, err);
+    if (!st) st = kernel_layout(fl, v, err);
     fipsc_v_stored_free(v);
     if (!st) st = values_to_bf16(fl, err);
     if (st) {
@@ -201,17 +210,6 @@ fipsc_status fipsc_factored_new(const char *weight_name, int layer, fipsc_mlp_ro
 }
 
 /* V in CSC, NM or DENSE as the kernel layout holds it (a BITMAP group's V comes out as CSC). */
-static fipsc_status factored_to_lists(const fipsc_factored_linear *fl, fipsc_v_stored *out, fipsc_error *err);
-
-fipsc_status fipsc_factored_to_stored(const fipsc_factored_linear *fl, fipsc_v_stored *out,
-                                      fipsc_error *err)
-{
-    fipsc_status st = factored_to_lists(fl, out, err);
-    if (!st && fl->group->storage == FIPSC_V_BITMAP && (st = fipsc_v_stored_convert(out, FIPSC_V_BITMAP, fl->weight_name, err)))
-        fipsc_v_stored_free(out);
-    return st;
-}
-
 static fipsc_status factored_to_lists(const fipsc_factored_linear *fl, fipsc_v_stored *out, fipsc_error *err)
 {
     const fipsc_compressed_group *g = fl->group;
@@ -288,6 +286,15 @@ static fipsc_status factored_to_lists(const fipsc_factored_linear *fl, fipsc_v_s
 nomem:
     fipsc_v_stored_free(out);
     return fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory", fl->weight_name);
+}
+
+fipsc_status fipsc_factored_to_stored(const fipsc_factored_linear *fl, fipsc_v_stored *out,
+                                      fipsc_error *err)
+{
+    fipsc_status st = factored_to_lists(fl, out, err);
+    if (!st && fl->group->storage == FIPSC_V_BITMAP && (st = fipsc_v_stored_convert(out, FIPSC_V_BITMAP, fl->weight_name, err)))
+        fipsc_v_stored_free(out);
+    return st;
 }
 
 fipsc_status fipsc_factored_densify(const fipsc_factored_linear *fl, float *w, fipsc_error *err)
