@@ -16,7 +16,8 @@
 #
 # Bytes are only reproducible where the arithmetic is: these sums were recorded with the portable
 # build (-DFIPSC_NATIVE=OFF, Release) under OpenBLAS's Haswell kernels (OPENBLAS_CORETYPE=Haswell),
-# whose code is the same on every x86-64 CPU with AVX2 and FMA. In any other configuration (the
+# whose code is the same on every x86-64 CPU with AVX2 and FMA, and with fipsc's own kernels at
+# their portable level (FIPSC_ISA=portable, set here: src/core/isa.h). In any other configuration (the
 # native build, another kernel family, the sanitizer build) the test is skipped: there the same
 # inputs give other last bits, which the other tests check with tolerances. scripts/test runs it in
 # the portable stage. Regenerate (only when a change of the output is intended and explained):
@@ -31,6 +32,8 @@ if [ "${FIPSC_TEST_PORTABLE_RELEASE:-}" != 1 ] || [ "${OPENBLAS_CORETYPE:-}" != 
   echo "skipped: the recorded bytes hold for the portable Release build under OPENBLAS_CORETYPE=Haswell"
   exit 77
 fi
+export FIPSC_ISA=portable
+"$fipsc" --version | grep -q "fipsc kernels: portable" || { echo "FIPSC_ISA=portable was not taken"; exit 1; }
 "$fipsc" --version | grep -q "(kernels Haswell)" || { echo "OpenBLAS did not take OPENBLAS_CORETYPE=Haswell"; exit 1; }
 
 src=$FIPSC_SOURCE_DIR

@@ -1,9 +1,11 @@
 /* fipsc: entry point and subcommand dispatch. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/isa.h"
 #include "core/threads.h"
 #include "families/registry.h"
 
@@ -52,9 +54,22 @@ int main(int argc, char **argv)
         print_help(stdout);
         return CLI_OK;
     }
+    /* FIPSC_ISA lowers the instruction set of fipsc's own kernels (src/core/isa.h): tests force
+     * each level, and byte-identity checks pin the portable one. */
+    const char *isa_name = getenv("FIPSC_ISA");
+    if (isa_name && *isa_name) {
+        fipsc_error err = {0};
+        fipsc_isa isa;
+        if (fipsc_isa_parse(isa_name, &isa, &err) || fipsc_isa_set(isa, &err)) {
+            fprintf(stderr, "fipsc: FIPSC_ISA: %s\n", err.message);
+            return CLI_USAGE;
+        }
+    }
     if (strcmp(argv[1], "--version") == 0) {
         printf("fipsc %s\n", fipsc_version());
         printf("%s\n", fipsc_blas_describe());
+        printf("fipsc kernels: %s (best on this CPU: %s; FIPSC_ISA=portable|avx2 lowers it)\n",
+               fipsc_isa_name(fipsc_isa_active()), fipsc_isa_name(fipsc_isa_best()));
         return CLI_OK;
     }
     for (int i = 0; i < n_commands; i++)

@@ -6,7 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#if defined(__F16C__) && defined(__AVX__)
+#include "core/isa.h"
+#if FIPSC_HAVE_AVX2_KERNELS
 #include <immintrin.h>
 #endif
 
@@ -163,22 +164,42 @@ int64_t fipsc_first_nonfinite16(fipsc_dtype dt, const uint16_t *x, size_t n)
 #error "fipsc maps F16/BF16 weights from little-endian files in place: it needs a little-endian host"
 #endif
 
-void fipsc_convert16_to_f32(fipsc_dtype dt, const uint16_t *src, size_t n, float *dst)
+/* bfloat16 is the high half of a float32: a shift, which the compiler vectorises (with the
+ * vector width of the function's target). */
+static inline __attribute__((always_inline)) void bf16_to_f32(const uint16_t *src, size_t n, float *dst)
 {
-    size_t i = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u = (uint32_t)src[i] << 16;
+        memcpy(dst + i, &u, sizeof u);
+    }
+}
+
+#if FIPSC_HAVE_AVX2_KERNELS
+/* The AVX2 level: 8 values a step for both types (vcvtph2ps is exact, like the scalar conversion). */
+static FIPSC_TARGET_AVX2 void convert16_avx2(fipsc_dtype dt, const uint16_t *src, size_t n, float *dst)
+{
     if (dt == FIPSC_BF16) {
-        /* bfloat16 is the high half of a float32: a shift, which the compiler vectorises */
-        for (; i < n; i++) {
-            uint32_t u = (uint32_t)src[i] << 16;
-            memcpy(dst + i, &u, sizeof u);
-        }
+        bf16_to_f32(src, n, dst);
         return;
     }
-#if defined(__F16C__) && defined(__AVX__)
-    for (; i + 8 <= n; i += 8) /* vcvtph2ps is exact, like the scalar conversion */
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(src + i))));
-#endif
     for (; i < n; i++) dst[i] = fipsc_f16_to_f32(src[i]);
+}
+#endif
+
+void fipsc_convert16_to_f32(fipsc_dtype dt, const uint16_t *src, size_t n, float *dst)
+{
+#if FIPSC_HAVE_AVX2_KERNELS
+    if (fipsc_isa_active() >= FIPSC_ISA_AVX2) {
+        convert16_avx2(dt, src, n, dst);
+        return;
+    }
+#endif
+    if (dt == FIPSC_BF16) bf16_to_f32(src, n, dst);
+    else
+        for (size_t i = 0; i < n; i++) dst[i] = fipsc_f16_to_f32(src[i]);
 }
 
 int64_t fipsc_round_to_dtype(fipsc_dtype dt, float *x, size_t n)

@@ -8,15 +8,17 @@
  *   CSC/CSR  list = ptr[o] .. ptr[o+1]-1, position = idx[p]
  *   NM       list = the n slots of each of the r/m runs of column o, position = run·m + offset
  * For one row (decoding) each output is a short dot product with four partial sums (latency of
- * the float adds, not memory, bounds a single sum); where the CPU has AVX2 and FMA (compile time)
- * a list with 16-bit positions is summed 8 entries a step with gathers. For a batch the input is first transposed
+ * the float adds, not memory, bounds a single sum); where the CPU has AVX2 and FMA (chosen at run
+ * time, src/core/isa.h) a list with 16-bit positions is summed 8 entries a step with gathers. For a batch the input is first transposed
  * into tiles of TILE rows, inT[tile][position][TILE], so that one stored entry updates a whole
  * tile's accumulators with vector instructions and the gathered rows are contiguous; outputs are
  * processed in blocks of OUT_BLOCK, one (tile, block) pair per task. Each output element is summed
  * by one thread in list order, so the result does not depend on the number of threads. */
 #include <cblas.h>
 #include <omp.h>
-#if defined(__AVX2__) && defined(__FMA__)
+
+#include "core/isa.h"
+#if FIPSC_HAVE_AVX2_KERNELS
 #include <immintrin.h>
 #endif
 #include <stdlib.h>
@@ -95,14 +97,23 @@ static inline __attribute__((always_inline)) float gather_one_as(const fipsc_fac
     return (s0 + s1) + (s2 + s3);
 }
 
-#if defined(__AVX2__) && defined(__FMA__)
+/* y[o] (+)= the sum of output o's list, for o in [o0, o1): the portable kernel. */
+static void gather_range(const fipsc_factored_linear *fl, const float *x, float *y, int o0, int o1, bool accumulate)
+{
+    for (int o = o0; o < o1; o++) {
+        float s = fl->val16 ? gather_one_as(fl, o, x, true) : gather_one_as(fl, o, x, false);
+        y[o] = accumulate ? y[o] + s : s;
+    }
+}
+
+#if FIPSC_HAVE_AVX2_KERNELS
 /* The same sum for a CSC/CSR list with 16-bit positions, 8 entries a step: one AVX2 gather of
  * x at 8 positions, 8 values (bfloat16 widened by a shift), one FMA; two accumulators, the tail
  * scalar. The scalar loop above is bound by its cost per kept entry, not by bytes (BENCHMARKS.md,
  * bench_factored). The sum is in a fixed order per output, so it does not depend on the thread
  * count. */
-static inline __attribute__((always_inline)) float gather_one_avx2_as(const fipsc_factored_linear *fl, int o,
-                                                                      const float *x, bool half)
+static inline __attribute__((always_inline)) FIPSC_TARGET_AVX2 float gather_one_avx2_as(const fipsc_factored_linear *fl, int o,
+                                                                                        const float *x, bool half)
 {
     uint32_t p = fl->ptr[o];
     const uint32_t hi = fl->ptr[o + 1];
@@ -126,28 +137,35 @@ static inline __attribute__((always_inline)) float gather_one_avx2_as(const fips
     for (; p < hi; p++) s += VALUE(p) * x[idx[p]];
     return s;
 }
-#endif
 
-static float gather_one(const fipsc_factored_linear *fl, int o, const float *x)
+/* gather_range with the AVX2 sum where it applies (16-bit positions; n:m and 32-bit positions
+ * keep the portable sum). */
+static FIPSC_TARGET_AVX2 void gather_range_avx2(const fipsc_factored_linear *fl, const float *x, float *y, int o0,
+                                                int o1, bool accumulate)
 {
-#if defined(__AVX2__) && defined(__FMA__)
-    if (fl->layout != FIPSC_VK_NM && fl->idx16)
-        return fl->val16 ? gather_one_avx2_as(fl, o, x, true) : gather_one_avx2_as(fl, o, x, false);
-#endif
-    return fl->val16 ? gather_one_as(fl, o, x, true) : gather_one_as(fl, o, x, false);
+    if (fl->layout == FIPSC_VK_NM || !fl->idx16) {
+        gather_range(fl, x, y, o0, o1, accumulate);
+        return;
+    }
+    for (int o = o0; o < o1; o++) {
+        float s = fl->val16 ? gather_one_avx2_as(fl, o, x, true) : gather_one_avx2_as(fl, o, x, false);
+        y[o] = accumulate ? y[o] + s : s;
+    }
 }
+#endif
 
 /* y[o] (+)= Σ value · x[position] for one row. */
 static void gather_vector(const fipsc_factored_linear *fl, const float *x, float *y, bool accumulate)
 {
     const int n_out = gather_outputs(fl), blocks = (n_out + VEC_BLOCK - 1) / VEC_BLOCK;
+    void (*range)(const fipsc_factored_linear *, const float *, float *, int, int, bool) = gather_range;
+#if FIPSC_HAVE_AVX2_KERNELS
+    if (fipsc_isa_active() >= FIPSC_ISA_AVX2) range = gather_range_avx2;
+#endif
 #pragma omp parallel for schedule(dynamic, 1) if (fl->nnz >= PARALLEL_WORK && blocks > 1)
     for (int b = 0; b < blocks; b++) {
         const int hi = (b + 1) * VEC_BLOCK < n_out ? (b + 1) * VEC_BLOCK : n_out;
-        for (int o = b * VEC_BLOCK; o < hi; o++) {
-            float s = gather_one(fl, o, x);
-            y[o] = accumulate ? y[o] + s : s;
-        }
+        range(fl, x, y, b * VEC_BLOCK, hi, accumulate);
     }
 }
 

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 
+#include "core/isa.h"
 #include "core/tensor.h"
 #include "core/threads.h"
 
@@ -28,7 +29,7 @@ int fipsc_gemm_panel_width(int n)
     return (w + 15) / 16 * 16;
 }
 
-#if defined(__AVX2__) && defined(__FMA__)
+#if FIPSC_HAVE_AVX2_KERNELS
 #include <immintrin.h>
 
 /* Rows no longer than this take the 8-row AVX2 kernel below. */
@@ -38,7 +39,7 @@ enum { SHORT_ROW = 512 };
  * then one transposing reduction that leaves the eight row sums in one vector. For short rows the
  * per-row horizontal sums of the generic kernel cost as much as the multiply-adds; this halves a
  * 64-wide product's time. Columns past the last multiple of 8 are added per row afterwards. */
-static int gemv_rows8(int rows, int k, const float *w, int ldw, const float *x, float beta, float *y)
+static FIPSC_TARGET_AVX2 int gemv_rows8(int rows, int k, const float *w, int ldw, const float *x, float beta, float *y)
 {
     const int k8 = k & ~7;
     int i = 0;
@@ -74,12 +75,14 @@ static int gemv_rows8(int rows, int k, const float *w, int ldw, const float *x, 
 #endif
 
 /* Four rows at a time share each load of x; `omp simd reduction` vectorises the float sums in
- * an order fixed by the compiled code. */
-static void gemv_rows(int rows, int k, const float *w, int ldw, const float *x, float beta, float *y)
+ * an order fixed by the compiled code. Short rows take the AVX2 kernel at that level (isa). */
+static void gemv_rows(int rows, int k, const float *w, int ldw, const float *x, float beta, float *y, fipsc_isa isa)
 {
     int i = 0;
-#if defined(__AVX2__) && defined(__FMA__)
-    if (k <= SHORT_ROW) i = gemv_rows8(rows, k, w, ldw, x, beta, y);
+#if FIPSC_HAVE_AVX2_KERNELS
+    if (k <= SHORT_ROW && isa >= FIPSC_ISA_AVX2) i = gemv_rows8(rows, k, w, ldw, x, beta, y);
+#else
+    (void)isa;
 #endif
     for (; i + 4 <= rows; i += 4) {
         const float *w0 = w + (size_t)i * ldw, *w1 = w0 + ldw, *w2 = w1 + ldw, *w3 = w2 + ldw;
@@ -113,16 +116,17 @@ static void gemv_rows(int rows, int k, const float *w, int ldw, const float *x, 
 void fipsc_gemv(int n, int k, const float *w, int ldw, const float *x, float beta, float *y)
 {
     const int chunks = (n + GEMV_CHUNK - 1) / GEMV_CHUNK;
+    const fipsc_isa isa = fipsc_isa_active();
     if ((long long)n * k >= PARALLEL_WORK && chunks > 1) {
 #pragma omp parallel for schedule(static)
         for (int c = 0; c < chunks; c++) {
             int lo = c * GEMV_CHUNK, rows = n - lo < GEMV_CHUNK ? n - lo : GEMV_CHUNK;
-            gemv_rows(rows, k, w + (size_t)lo * ldw, ldw, x, beta, y + lo);
+            gemv_rows(rows, k, w + (size_t)lo * ldw, ldw, x, beta, y + lo, isa);
         }
     } else {
         for (int c = 0; c < chunks; c++) {
             int lo = c * GEMV_CHUNK, rows = n - lo < GEMV_CHUNK ? n - lo : GEMV_CHUNK;
-            gemv_rows(rows, k, w + (size_t)lo * ldw, ldw, x, beta, y + lo);
+            gemv_rows(rows, k, w + (size_t)lo * ldw, ldw, x, beta, y + lo, isa);
         }
     }
 }
@@ -226,6 +230,7 @@ fipsc_status fipsc_gemm_nt16(int m, int n, int k, const float *a, int lda, const
          * multiples of 8 gives every row the code path (and bits) it has in the whole chunk. */
         enum { GEMV_GROUP = 8 };
         const int chunks = (n + GEMV_CHUNK - 1) / GEMV_CHUNK;
+        const fipsc_isa isa = fipsc_isa_active();
         const bool par = (long long)n * k >= PARALLEL_WORK && chunks > 1;
         float *buf = malloc((size_t)(par ? threads : 1) * GEMV_GROUP * (size_t)k * sizeof *buf);
         if (!buf) goto nomem;
@@ -236,7 +241,7 @@ fipsc_status fipsc_gemm_nt16(int m, int n, int k, const float *a, int lda, const
             for (int lo = ch * GEMV_CHUNK; lo < end; lo += GEMV_GROUP) {
                 const int rows = end - lo < GEMV_GROUP ? end - lo : GEMV_GROUP;
                 rows_to_f32(b, b_dtype, ldb, lo, rows, k, rows_f32);
-                gemv_rows(rows, k, rows_f32, k, a, beta, c + lo);
+                gemv_rows(rows, k, rows_f32, k, a, beta, c + lo, isa);
             }
         }
         free(buf);

@@ -1,0 +1,71 @@
+/* Run-time choice of the kernels' instruction set (see src/core/isa.h). */
+#include "core/isa.h"
+
+#include <string.h>
+
+static const char *const isa_names[FIPSC_ISA_COUNT] = {[FIPSC_ISA_PORTABLE] = "portable", [FIPSC_ISA_AVX2] = "avx2"};
+
+/* -1 until the first call decides: the best level, or what fipsc_isa_set chose. Relaxed atomics:
+ * a kernel reads one value per call, and every value stored is a supported level. */
+static int active_isa = -1;
+
+bool fipsc_isa_supported(fipsc_isa isa)
+{
+    switch (isa) {
+    case FIPSC_ISA_PORTABLE: return true;
+    case FIPSC_ISA_AVX2:
+#if FIPSC_HAVE_AVX2_KERNELS
+        /* GCC and Clang check the OS saves the YMM registers (XGETBV) before reporting AVX2 */
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+#else
+        return false;
+#endif
+    default: return false;
+    }
+}
+
+fipsc_isa fipsc_isa_best(void)
+{
+    for (int i = FIPSC_ISA_COUNT - 1; i > 0; i--)
+        if (fipsc_isa_supported((fipsc_isa)i)) return (fipsc_isa)i;
+    return FIPSC_ISA_PORTABLE;
+}
+
+fipsc_isa fipsc_isa_active(void)
+{
+    int isa = __atomic_load_n(&active_isa, __ATOMIC_RELAXED);
+    if (isa < 0) {
+        isa = (int)fipsc_isa_best();
+        int unset = -1; /* a concurrent fipsc_isa_set wins */
+        if (!__atomic_compare_exchange_n(&active_isa, &unset, isa, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+            isa = unset;
+    }
+    return (fipsc_isa)isa;
+}
+
+fipsc_status fipsc_isa_set(fipsc_isa isa, fipsc_error *err)
+{
+    if ((unsigned)isa >= FIPSC_ISA_COUNT) return fipsc_fail(err, FIPSC_ERR_ARG, "instruction set %d does not exist", (int)isa);
+    if (!fipsc_isa_supported(isa))
+        return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "this CPU does not run fipsc's %s kernels (it runs up to %s)",
+                          fipsc_isa_name(isa), fipsc_isa_name(fipsc_isa_best()));
+    __atomic_store_n(&active_isa, (int)isa, __ATOMIC_RELAXED);
+    return FIPSC_OK;
+}
+
+const char *fipsc_isa_name(fipsc_isa isa) { return (unsigned)isa < FIPSC_ISA_COUNT ? isa_names[isa] : "?"; }
+
+fipsc_status fipsc_isa_parse(const char *name, fipsc_isa *isa, fipsc_error *err)
+{
+    if (strcmp(name, "best") == 0) {
+        *isa = fipsc_isa_best();
+        return FIPSC_OK;
+    }
+    for (int i = 0; i < FIPSC_ISA_COUNT; i++)
+        if (strcmp(name, isa_names[i]) == 0) {
+            *isa = (fipsc_isa)i;
+            return FIPSC_OK;
+        }
+    return fipsc_fail(err, FIPSC_ERR_ARG, "unknown instruction set '%s' (best, portable, avx2)", name);
+}
