@@ -84,6 +84,9 @@ typedef struct setup {
 
 /* The dtype the V values of the next build() are stored in (BF16: held as val16). */
 static fipsc_dtype build_v_dtype = FIPSC_F32;
+/* The kernel layout of a bitmap-stored V in the next build(): bitmap lists (1), positions (0), or
+ * as fipsc_factored_new chooses for the active level (-1). */
+static int build_bitmap_lists = -1;
 
 static bool build(setup *s, fipsc_v_storage storage, bool expanding, bool identity, int d, int r, int f,
                   double density)
@@ -102,9 +105,10 @@ static bool build(setup *s, fipsc_v_storage storage, bool expanding, bool identi
     fipsc_v_stored v;
     CHECK_OK(fipsc_v_stored_from_dense(storage, r, f, s->V, f, nm_n, nm_m, "V", &v, &err), &err);
     CHECK_OK(fipsc_v_stored_validate(&v, "V", &err), &err);
-    CHECK_OK(fipsc_factored_new(expanding ? "up.weight" : "down.weight", 0, expanding ? FIPSC_ROLE_UP : FIPSC_ROLE_DOWN,
-                                &s->group, &v, &s->fl, &err),
-             &err);
+    const char *name = expanding ? "up.weight" : "down.weight";
+    const fipsc_mlp_role role = expanding ? FIPSC_ROLE_UP : FIPSC_ROLE_DOWN;
+    if (build_bitmap_lists < 0) CHECK_OK(fipsc_factored_new(name, 0, role, &s->group, &v, &s->fl, &err), &err);
+    else CHECK_OK(fipsc_factored_new_as(name, 0, role, &s->group, &v, build_bitmap_lists, &s->fl, &err), &err);
     s->W = reference_weight(s->group.U, s->V, d, r, f, expanding);
     return s->fl != NULL;
 }
@@ -183,17 +187,20 @@ static void check_densify_and_roundtrip(const setup *s, const char *label)
 
 static void test_all_layouts(void)
 {
-    const fipsc_v_storage storages[] = {FIPSC_V_CSC, FIPSC_V_NM, FIPSC_V_DENSE, FIPSC_V_BITMAP};
-    const int rows[] = {1, 2, 15, 16, 17, 70}; /* tiles of FIPSC_FACTORED_TILE = 16 rows */
+    const fipsc_v_storage storages[] = {FIPSC_V_CSC, FIPSC_V_NM, FIPSC_V_DENSE, FIPSC_V_BITMAP, FIPSC_V_BITMAP};
+    /* around one tile of FIPSC_FACTORED_TILE rows, and several */
+    const int rows[] = {1, 2, FIPSC_FACTORED_TILE - 1, FIPSC_FACTORED_TILE, FIPSC_FACTORED_TILE + 1, 2 * FIPSC_FACTORED_TILE + 6};
     for (int half = 0; half <= 1; half++)
-    for (int si = 0; si < 4; si++)
+    for (int si = 0; si < 5; si++)
         for (int expanding = 0; expanding <= 1; expanding++)
             for (int identity = 0; identity <= 1; identity++) {
                 setup s;
                 /* d 24, r 36 (> d: an over-complete basis), f 90 (partial output block of 64) */
                 build_v_dtype = half ? FIPSC_BF16 : FIPSC_F32;
+                build_bitmap_lists = si == 4; /* the bitmap twice: as positions, as bitmap lists */
                 bool built = build(&s, storages[si], expanding, identity, 24, 36, 90, 0.3);
                 build_v_dtype = FIPSC_F32;
+                build_bitmap_lists = -1;
                 if (!built) {
                     teardown(&s);
                     continue;
@@ -202,12 +209,13 @@ static void test_all_layouts(void)
                 /* BF16 values are held as bfloat16 by every sparse layout (dense V stays float32) */
                 CHECK((s.fl->val16 != NULL) == (half && storages[si] != FIPSC_V_DENSE));
                 CHECK((s.fl->val == NULL) == (s.fl->val16 != NULL));
-                snprintf(label, sizeof label, "%s%s %s %s", half ? "bf16 " : "", fipsc_v_storage_name(storages[si]),
-                         expanding ? "expanding" : "contracting", identity ? "identity" : "basis");
-                CHECK(s.fl->layout == (storages[si] == FIPSC_V_DENSE ? FIPSC_VK_DENSE
+                snprintf(label, sizeof label, "%s%s%s %s %s", half ? "bf16 " : "", fipsc_v_storage_name(storages[si]),
+                         si == 4 ? " lists" : "", expanding ? "expanding" : "contracting", identity ? "identity" : "basis");
+                CHECK(s.fl->layout == (si == 4                      ? FIPSC_VK_BITMAP
+                                       : storages[si] == FIPSC_V_DENSE ? FIPSC_VK_DENSE
                                        : !expanding                 ? FIPSC_VK_CSR
                                        : storages[si] == FIPSC_V_NM ? FIPSC_VK_NM
-                                                                    : FIPSC_VK_CSC)); /* bitmap runs as CSC */
+                                                                    : FIPSC_VK_CSC)); /* bitmap runs as CSC/CSR */
                 for (size_t k = 0; k < sizeof rows / sizeof rows[0]; k++) check_apply(&s, rows[k], label);
                 check_densify_and_roundtrip(&s, label);
                 teardown(&s);
@@ -419,15 +427,20 @@ static void test_long_lists(void)
 {
     const fipsc_isa active = fipsc_isa_active();
     fipsc_error err = {0};
+    for (int lists = 0; lists <= 1; lists++)
     for (int half = 0; half <= 1; half++)
         for (int expanding = 0; expanding <= 1; expanding++) {
             setup s;
             build_v_dtype = half ? FIPSC_BF16 : FIPSC_F32;
-            build(&s, FIPSC_V_BITMAP, expanding, false, 40, 203, 150, 0.45); /* ~90 per column, ~68 per row */
+            build_bitmap_lists = lists;
+            /* ~90 per column, ~68 per row; r 203 and f 150 end inside a 64-bit word and a 16-lane chunk */
+            build(&s, FIPSC_V_BITMAP, expanding, false, 40, 203, 150, 0.45);
             build_v_dtype = FIPSC_F32;
+            build_bitmap_lists = -1;
             char label[64];
-            snprintf(label, sizeof label, "%s long lists %s", half ? "bf16" : "f32", expanding ? "expanding" : "contracting");
-            for (int n = 1; n <= 17; n += 16) check_apply(&s, n, label);
+            snprintf(label, sizeof label, "%s long %s %s", half ? "bf16" : "f32", lists ? "bitmap lists" : "lists",
+                     expanding ? "expanding" : "contracting");
+            for (int n = 1; n <= FIPSC_FACTORED_TILE + 1; n += FIPSC_FACTORED_TILE) check_apply(&s, n, label);
             const int n = 1, out = s.fl->out, in = s.fl->in;
             float *x = random_floats((size_t)n * in), *y = malloc((size_t)out * 4), *y_portable = malloc((size_t)out * 4);
             CHECK_OK(fipsc_factored_apply(s.fl, NULL, n, x, y, false, &err), &err);

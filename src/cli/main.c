@@ -68,7 +68,7 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "--version") == 0) {
         printf("fipsc %s\n", fipsc_version());
         printf("%s\n", fipsc_blas_describe());
-        printf("fipsc kernels: %s (best on this CPU: %s; FIPSC_ISA=portable|avx2 lowers it)\n",
+        printf("fipsc kernels: %s (best on this CPU: %s; FIPSC_ISA=portable|avx2|avx512 lowers it)\n",
                fipsc_isa_name(fipsc_isa_active()), fipsc_isa_name(fipsc_isa_best()));
         return CLI_OK;
     }

@@ -2,12 +2,25 @@
 #include "core/isa.h"
 
 #include <string.h>
+#if FIPSC_HAVE_AVX2_KERNELS
+#include <cpuid.h>
+#endif
 
-static const char *const isa_names[FIPSC_ISA_COUNT] = {[FIPSC_ISA_PORTABLE] = "portable", [FIPSC_ISA_AVX2] = "avx2"};
+static const char *const isa_names[FIPSC_ISA_COUNT] = {[FIPSC_ISA_PORTABLE] = "portable", [FIPSC_ISA_AVX2] = "avx2",
+                                                        [FIPSC_ISA_AVX512] = "avx512"};
 
 /* -1 until the first call decides: the best level, or what fipsc_isa_set chose. Relaxed atomics:
  * a kernel reads one value per call, and every value stored is a supported level. */
 static int active_isa = -1;
+
+#if FIPSC_HAVE_AVX2_KERNELS
+/* F16C from CPUID leaf 1 (clang 14's __builtin_cpu_supports does not know the name). */
+static bool cpu_has_f16c(void)
+{
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+#endif
 
 bool fipsc_isa_supported(fipsc_isa isa)
 {
@@ -17,7 +30,16 @@ bool fipsc_isa_supported(fipsc_isa isa)
 #if FIPSC_HAVE_AVX2_KERNELS
         /* GCC and Clang check the OS saves the YMM registers (XGETBV) before reporting AVX2 */
         __builtin_cpu_init();
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
+#else
+        return false;
+#endif
+    case FIPSC_ISA_AVX512:
+#if FIPSC_HAVE_AVX2_KERNELS
+        /* ... and that it saves the ZMM and mask registers before reporting AVX-512 */
+        return fipsc_isa_supported(FIPSC_ISA_AVX2) && __builtin_cpu_supports("avx512f") &&
+               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+               __builtin_cpu_supports("avx512vbmi2") && __builtin_cpu_supports("popcnt");
 #else
         return false;
 #endif
@@ -67,5 +89,5 @@ fipsc_status fipsc_isa_parse(const char *name, fipsc_isa *isa, fipsc_error *err)
             *isa = (fipsc_isa)i;
             return FIPSC_OK;
         }
-    return fipsc_fail(err, FIPSC_ERR_ARG, "unknown instruction set '%s' (best, portable, avx2)", name);
+    return fipsc_fail(err, FIPSC_ERR_ARG, "unknown instruction set '%s' (best, portable, avx2, avx512)", name);
 }

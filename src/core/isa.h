@@ -1,9 +1,11 @@
 /* Which instruction set fipsc's hand-written kernels use, chosen at run time.
  *
  * The kernels that OpenBLAS does not provide (the sparse gather of FiPS's V, short-row GEMV,
- * F16 conversion) have a portable C version, which every x86-64 CPU runs, and an AVX2 version
- * (AVX2 + FMA + F16C: Intel Haswell, AMD Zen and later) compiled into every build with a function
- * target attribute, whatever -march says. The first call picks the best level this CPU has; a
+ * F16 conversion) have a portable C version, which every x86-64 CPU runs, an AVX2 version
+ * (AVX2 + FMA + F16C: Intel Haswell, AMD Zen and later) and, for the bitmap lists of V, an AVX-512
+ * version (F, BW, VL and VBMI2, whose expand-load turns 16 bits of a bitmap into 16 lanes: Intel
+ * Ice Lake and Sapphire Rapids, AMD Zen 4 and later; not Skylake-X or Cascade Lake), compiled into
+ * every build with function target attributes, whatever -march says. The first call picks the best level this CPU has; a
  * program can lower it (tests force each level in turn, the CLI reads FIPSC_ISA) but never raise it
  * above what the CPU runs.
  *
@@ -20,6 +22,7 @@
 typedef enum {
     FIPSC_ISA_PORTABLE = 0, /* C only, any x86-64 (or other) CPU */
     FIPSC_ISA_AVX2 = 1,     /* AVX2, FMA and F16C */
+    FIPSC_ISA_AVX512 = 2,   /* the above and AVX-512 F, BW, VL, VBMI2 */
     FIPSC_ISA_COUNT
 } fipsc_isa;
 
@@ -37,19 +40,21 @@ fipsc_isa fipsc_isa_active(void);
  * not support (FIPSC_ERR_UNSUPPORTED, naming it). Not meant to be changed while kernels run. */
 fipsc_status fipsc_isa_set(fipsc_isa isa, fipsc_error *err);
 
-/* "portable", "avx2" */
+/* "portable", "avx2", "avx512" */
 const char *fipsc_isa_name(fipsc_isa isa);
 
 /* Parses a name of fipsc_isa_name (also "best"): the level, or FIPSC_ERR_ARG listing the names. */
 fipsc_status fipsc_isa_parse(const char *name, fipsc_isa *isa, fipsc_error *err);
 
-/* Function attribute for the AVX2 level's kernels (empty where there are none). */
+/* Function attributes for the AVX2 and AVX-512 levels' kernels (x86 only). */
 #if defined(__x86_64__) || defined(__i386__)
 #define FIPSC_HAVE_AVX2_KERNELS 1
 #define FIPSC_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define FIPSC_TARGET_AVX512 __attribute__((target("avx2,fma,f16c,popcnt,avx512f,avx512bw,avx512vl,avx512vbmi2")))
 #else
 #define FIPSC_HAVE_AVX2_KERNELS 0
 #define FIPSC_TARGET_AVX2
+#define FIPSC_TARGET_AVX512
 #endif
 
 #endif

@@ -18,7 +18,11 @@
  *     rows of column j) or n:m (the same with implicit pointers); contracting matrices hold V_i
  *     row-compressed (CSR: output k of z gathers h over the columns of row k), converted from the
  *     stored CSC or n:m with every stored entry kept, so writing gives the same bytes back.
- *     Dense V stays dense [r, f] (BLAS).
+ *     Dense V stays dense [r, f] (BLAS). Where the AVX-512 kernels run (src/core/isa.h) a
+ *     bitmap-stored V keeps its lists as bitmaps instead of positions (the same lists, columns
+ *     or rows, one bit per input position): the kernel expands 16 bits at a time into a masked
+ *     16-wide multiply-add with the input read in order, and V takes in memory what it takes in
+ *     the file.
  * Nothing is ever densified to run: the U step is a GEMM, the V step a sparse gather.
  *
  * Batched kernels (n > 1) transpose the gathered operand into tiles of FIPSC_FACTORED_TILE rows
@@ -46,9 +50,11 @@ typedef enum fipsc_v_storage {
 } fipsc_v_storage;
 #define FIPSC_V_STORAGE_COUNT (FIPSC_V_BITMAP + 1)
 
-/* Rows of a batch processed together by the sparse kernels. 16 measured faster than 8 or 32 at
- * d 2048, f 5632, r 2752 (a 16-row tile of the gathered operand stays in L2). */
-#define FIPSC_FACTORED_TILE 16
+/* Rows of a batch processed together by the sparse kernels: each stored entry's position and
+ * value are read once per tile and used on TILE rows. 32 measured 10-20 % faster than 16 with
+ * the AVX2/AVX-512 kernels at r 3072, f 8192 (BENCHMARKS.md); a tile of the gathered operand is
+ * then n_in·32 floats (1 MB at f 8192: the L2 of the machines measured). */
+#define FIPSC_FACTORED_TILE 32
 
 /* ------------------------------------------------------------------ stored (file) layout */
 
@@ -134,7 +140,9 @@ typedef enum fipsc_v_layout {
     FIPSC_VK_CSC = 0, /* lists per column of V (expanding, stored CSC) */
     FIPSC_VK_CSR,     /* lists per row of V (contracting, stored CSC or NM) */
     FIPSC_VK_NM,      /* n:m packed along r (expanding, stored NM) */
-    FIPSC_VK_DENSE    /* dense [r, f] */
+    FIPSC_VK_DENSE,   /* dense [r, f] */
+    FIPSC_VK_BITMAP   /* the lists of CSC (expanding) or CSR (contracting) as bitmaps over their
+                         input: bit i of list o set when input position i is in the list */
 } fipsc_v_layout;
 
 typedef struct fipsc_factored_linear {
@@ -151,11 +159,13 @@ typedef struct fipsc_factored_linear {
 
     /* kernel layout */
     fipsc_v_layout layout;
-    int n_lists;             /* CSC: f, CSR: r */
-    uint32_t *ptr;           /* CSC/CSR: [n_lists + 1] */
+    int n_lists;             /* CSC, BITMAP expanding: f; CSR, BITMAP contracting: r */
+    uint32_t *ptr;           /* CSC/CSR/BITMAP: [n_lists + 1], list o's values ptr[o] .. ptr[o+1]-1 */
+    uint64_t *bits;          /* BITMAP: [n_lists, words], bit i % 64 of word i / 64: position i */
+    int words;               /* BITMAP: ⌈list input length / 64⌉ (r expanding, f contracting) */
     uint16_t *idx16;         /* CSC/CSR: positions (rows of V for CSC, columns for CSR) when */
     uint32_t *idx32;         /*   the indexed dimension is <= 65535 (idx16), else idx32 */
-    float *val;              /* CSC/CSR: [nnz]; NM: [f, r/m, n]; DENSE: [r, f] */
+    float *val;              /* CSC/CSR/BITMAP: [nnz]; NM: [f, r/m, n]; DENSE: [r, f] */
     uint16_t *val16;         /* instead of val, for a group whose v_dtype is BF16 and whose V is
                                 sparse: the same values as bfloat16, half the bytes to hold and
                                 to read (the kernels widen them exactly, one at a time) */
@@ -163,10 +173,18 @@ typedef struct fipsc_factored_linear {
 } fipsc_factored_linear;
 
 /* Builds the linear for the MLP matrix `role` of block `layer` from its stored V (taken over:
- * freed or moved into the linear, also on failure; *v is left empty); f is v->f. */
+ * freed or moved into the linear, also on failure; *v is left empty); f is v->f. A bitmap-stored
+ * V gets the BITMAP kernel layout where the active instruction set has its kernel (AVX-512),
+ * CSC/CSR elsewhere; every kernel level runs either layout. */
 fipsc_status fipsc_factored_new(const char *weight_name, int layer, fipsc_mlp_role role,
                                 const fipsc_compressed_group *group, fipsc_v_stored *v,
                                 fipsc_factored_linear **out, fipsc_error *err);
+
+/* fipsc_factored_new with the choice made by the caller (tests): bitmap_lists asks for the BITMAP
+ * kernel layout for a bitmap-stored V. */
+fipsc_status fipsc_factored_new_as(const char *weight_name, int layer, fipsc_mlp_role role,
+                                   const fipsc_compressed_group *group, fipsc_v_stored *v, bool bitmap_lists,
+                                   fipsc_factored_linear **out, fipsc_error *err);
 void fipsc_factored_free(fipsc_factored_linear *fl);
 
 /* V in the file layout again (new arrays; exactly the entries it was built from). */
@@ -182,9 +200,10 @@ int64_t fipsc_factored_v_bytes(const fipsc_factored_linear *fl);
 /* Bytes the kernel layout of V_i holds in memory (values, positions, list pointers). */
 int64_t fipsc_factored_memory_bytes(const fipsc_factored_linear *fl);
 
-/* Widens BF16-held values (val16) to float32 (val), for code that updates the values in place
- * (distillation); a no-op when they are float32 already. */
-fipsc_status fipsc_factored_values_to_f32(fipsc_factored_linear *fl, fipsc_error *err);
+/* For code that updates V's values in place by position (distillation): widens BF16-held values
+ * (val16) to float32 (val) and turns BITMAP lists into CSC/CSR positions; a no-op when neither
+ * applies. */
+fipsc_status fipsc_factored_unpack(fipsc_factored_linear *fl, fipsc_error *err);
 
 /* ------------------------------------------------------------------ kernels */
 

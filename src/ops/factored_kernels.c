@@ -7,24 +7,22 @@
  * k of V when contracting) is the sum over o's list of stored entries of value · in[position]:
  *   CSC/CSR  list = ptr[o] .. ptr[o+1]-1, position = idx[p]
  *   NM       list = the n slots of each of the r/m runs of column o, position = run·m + offset
- * For one row (decoding) each output is a short dot product with four partial sums (latency of
- * the float adds, not memory, bounds a single sum); where the CPU has AVX2 and FMA (chosen at run
- * time, src/core/isa.h) a list with 16-bit positions is summed 8 entries a step with gathers. For a batch the input is first transposed
- * into tiles of TILE rows, inT[tile][position][TILE], so that one stored entry updates a whole
- * tile's accumulators with vector instructions and the gathered rows are contiguous; outputs are
- * processed in blocks of OUT_BLOCK, one (tile, block) pair per task. Each output element is summed
- * by one thread in list order, so the result does not depend on the number of threads. */
+ *   BITMAP   list = the set bits of o's bitmap in order, position = the bit's index
+ * The kernels, per instruction set level, are in factored_gather*.c; this file picks them (once
+ * per call, from fipsc_isa_active) and drives them. One row: outputs in blocks of VEC_BLOCK, one
+ * block per task. A batch: the input is first transposed into tiles of TILE rows,
+ * inT[tile][position][TILE], so that one stored entry updates a whole tile's accumulators with
+ * vector instructions and the gathered rows are contiguous; outputs are processed in blocks of
+ * OUT_BLOCK, one (tile, block) pair per task. Each output element is summed by one thread in a
+ * fixed order, so the result does not depend on the number of threads. */
 #include <cblas.h>
 #include <omp.h>
-
-#include "core/isa.h"
-#if FIPSC_HAVE_AVX2_KERNELS
-#include <immintrin.h>
-#endif
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/isa.h"
 #include "ops/factored.h"
+#include "ops/factored_gather.h"
 #include "ops/gemm.h"
 
 enum { TILE = FIPSC_FACTORED_TILE, OUT_BLOCK = 64, VEC_BLOCK = 256 };
@@ -43,124 +41,18 @@ static int gather_outputs(const fipsc_factored_linear *fl)
 
 static int gather_inputs(const fipsc_factored_linear *fl)
 {
-    return fl->layout == FIPSC_VK_CSR ? fl->f : fl->r;
+    return fl->expanding ? fl->r : fl->f;
 }
-
-/* Value p of a list: float32, or bfloat16 widened exactly (half: fl->val16 holds the values).
- * `half` is a constant at every call, so each kernel below is compiled once per value type. */
-#define VALUE(p) (half ? fipsc_bf16_to_f32(v16[p]) : v32[p])
-
-/* Σ over output o's list of value · x[position], four partial sums combined in a fixed order. */
-static inline __attribute__((always_inline)) float gather_one_as(const fipsc_factored_linear *fl, int o,
-                                                                 const float *x, bool half)
-{
-    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
-    if (fl->layout == FIPSC_VK_NM) {
-        /* four runs at a time, one partial sum each */
-        const int n = fl->group->nm_n, m = fl->group->nm_m, runs = fl->r / m;
-        const int64_t base = (int64_t)o * runs * n;
-        const uint8_t *off = fl->nm_idx + base;
-        const float *v32 = half ? NULL : fl->val + base;
-        const uint16_t *v16 = half ? fl->val16 + base : NULL;
-        int q = 0;
-        for (; q + 4 <= runs; q += 4) {
-            const int p = q * n;
-            const float *x0 = x + q * m, *x1 = x0 + m, *x2 = x1 + m, *x3 = x2 + m;
-            for (int s = 0; s < n; s++) {
-                s0 += VALUE(p + s) * x0[off[p + s]];
-                s1 += VALUE(p + n + s) * x1[off[p + n + s]];
-                s2 += VALUE(p + 2 * n + s) * x2[off[p + 2 * n + s]];
-                s3 += VALUE(p + 3 * n + s) * x3[off[p + 3 * n + s]];
-            }
-        }
-        for (; q < runs; q++)
-            for (int s = 0; s < n; s++) s0 += VALUE(q * n + s) * x[q * m + off[q * n + s]];
-        return (s0 + s1) + (s2 + s3);
-    }
-    const float *v32 = fl->val;
-    const uint16_t *v16 = fl->val16;
-    uint32_t p = fl->ptr[o];
-    const uint32_t hi = fl->ptr[o + 1];
-#define LISTS(idx)                                                   \
-    do {                                                             \
-        for (; p + 4 <= hi; p += 4) {                                \
-            s0 += VALUE(p) * x[idx[p]];                              \
-            s1 += VALUE(p + 1) * x[idx[p + 1]];                      \
-            s2 += VALUE(p + 2) * x[idx[p + 2]];                      \
-            s3 += VALUE(p + 3) * x[idx[p + 3]];                      \
-        }                                                            \
-        for (; p < hi; p++) s0 += VALUE(p) * x[idx[p]];              \
-    } while (0)
-    if (fl->idx16) LISTS(fl->idx16);
-    else LISTS(fl->idx32);
-#undef LISTS
-    return (s0 + s1) + (s2 + s3);
-}
-
-/* y[o] (+)= the sum of output o's list, for o in [o0, o1): the portable kernel. */
-static void gather_range(const fipsc_factored_linear *fl, const float *x, float *y, int o0, int o1, bool accumulate)
-{
-    for (int o = o0; o < o1; o++) {
-        float s = fl->val16 ? gather_one_as(fl, o, x, true) : gather_one_as(fl, o, x, false);
-        y[o] = accumulate ? y[o] + s : s;
-    }
-}
-
-#if FIPSC_HAVE_AVX2_KERNELS
-/* The same sum for a CSC/CSR list with 16-bit positions, 8 entries a step: one AVX2 gather of
- * x at 8 positions, 8 values (bfloat16 widened by a shift), one FMA; two accumulators, the tail
- * scalar. The scalar loop above is bound by its cost per kept entry, not by bytes (BENCHMARKS.md,
- * bench_factored). The sum is in a fixed order per output, so it does not depend on the thread
- * count. */
-static inline __attribute__((always_inline)) FIPSC_TARGET_AVX2 float gather_one_avx2_as(const fipsc_factored_linear *fl, int o,
-                                                                                        const float *x, bool half)
-{
-    uint32_t p = fl->ptr[o];
-    const uint32_t hi = fl->ptr[o + 1];
-    const uint16_t *idx = fl->idx16, *v16 = fl->val16;
-    const float *v32 = fl->val;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-#define POSITIONS(q) _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(idx + (q))))
-#define VALUES8(q)                                                                                           \
-    (half ? _mm256_castsi256_ps(_mm256_slli_epi32(                                                           \
-                _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(v16 + (q)))), 16)) \
-          : _mm256_loadu_ps(v32 + (q)))
-    for (; p + 16 <= hi; p += 16) {
-        acc0 = _mm256_fmadd_ps(VALUES8(p), _mm256_i32gather_ps(x, POSITIONS(p), 4), acc0);
-        acc1 = _mm256_fmadd_ps(VALUES8(p + 8), _mm256_i32gather_ps(x, POSITIONS(p + 8), 4), acc1);
-    }
-#undef POSITIONS
-#undef VALUES8
-    float t[8];
-    _mm256_storeu_ps(t, _mm256_add_ps(acc0, acc1));
-    float s = ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
-    for (; p < hi; p++) s += VALUE(p) * x[idx[p]];
-    return s;
-}
-
-/* gather_range with the AVX2 sum where it applies (16-bit positions; n:m and 32-bit positions
- * keep the portable sum). */
-static FIPSC_TARGET_AVX2 void gather_range_avx2(const fipsc_factored_linear *fl, const float *x, float *y, int o0,
-                                                int o1, bool accumulate)
-{
-    if (fl->layout == FIPSC_VK_NM || !fl->idx16) {
-        gather_range(fl, x, y, o0, o1, accumulate);
-        return;
-    }
-    for (int o = o0; o < o1; o++) {
-        float s = fl->val16 ? gather_one_avx2_as(fl, o, x, true) : gather_one_avx2_as(fl, o, x, false);
-        y[o] = accumulate ? y[o] + s : s;
-    }
-}
-#endif
 
 /* y[o] (+)= Σ value · x[position] for one row. */
 static void gather_vector(const fipsc_factored_linear *fl, const float *x, float *y, bool accumulate)
 {
     const int n_out = gather_outputs(fl), blocks = (n_out + VEC_BLOCK - 1) / VEC_BLOCK;
-    void (*range)(const fipsc_factored_linear *, const float *, float *, int, int, bool) = gather_range;
+    fipsc_gather_range_fn *range = fipsc_gather_range;
 #if FIPSC_HAVE_AVX2_KERNELS
-    if (fipsc_isa_active() >= FIPSC_ISA_AVX2) range = gather_range_avx2;
+    const fipsc_isa isa = fipsc_isa_active();
+    if (isa >= FIPSC_ISA_AVX512) range = fipsc_gather_range_avx512;
+    else if (isa >= FIPSC_ISA_AVX2) range = fipsc_gather_range_avx2;
 #endif
 #pragma omp parallel for schedule(dynamic, 1) if (fl->nnz >= PARALLEL_WORK && blocks > 1)
     for (int b = 0; b < blocks; b++) {
@@ -169,53 +61,6 @@ static void gather_vector(const fipsc_factored_linear *fl, const float *x, float
     }
 }
 
-/* Eight floats as one value: GCC/Clang vector extensions, so the tile accumulators stay in
- * registers (AVX: one register each; without AVX the compiler splits them). vf8_in reads eight
- * floats at any 4-byte alignment (may_alias: it reads memory written as float). */
-typedef float vf8 __attribute__((vector_size(32)));
-typedef float vf8_in __attribute__((vector_size(32), aligned(4), may_alias));
-_Static_assert(TILE % 8 == 0, "a tile is a whole number of vf8");
-
-/* acc[0..TILE) = Σ over output o's list of value · inT[position][0..TILE), in list order. */
-static inline __attribute__((always_inline)) void gather_tile_as(const fipsc_factored_linear *fl, int o,
-                                                                 const float *restrict inT, float *restrict acc,
-                                                                 bool half)
-{
-    vf8 a[TILE / 8] = {{0}};
-#define ACCUMULATE(value, position)                                      \
-    do {                                                                 \
-        const float v_ = (value), *s_ = inT + (size_t)(position) * TILE; \
-        for (int u_ = 0; u_ < TILE / 8; u_++) a[u_] += v_ * *(const vf8_in *)(s_ + 8 * u_); \
-    } while (0)
-    if (fl->layout == FIPSC_VK_NM) {
-        const int n = fl->group->nm_n, m = fl->group->nm_m, runs = fl->r / m;
-        const int64_t base = (int64_t)o * runs * n;
-        const uint8_t *off = fl->nm_idx + base;
-        const float *v32 = half ? NULL : fl->val + base;
-        const uint16_t *v16 = half ? fl->val16 + base : NULL;
-        for (int q = 0, p = 0; q < runs; q++)
-            for (int s = 0; s < n; s++, p++) ACCUMULATE(VALUE(p), q * m + off[p]);
-    } else {
-        const float *v32 = fl->val;
-        const uint16_t *v16 = fl->val16;
-        if (fl->idx16) {
-            const uint16_t *idx = fl->idx16;
-            for (uint32_t p = fl->ptr[o], hi = fl->ptr[o + 1]; p < hi; p++) ACCUMULATE(VALUE(p), idx[p]);
-        } else {
-            const uint32_t *idx = fl->idx32;
-            for (uint32_t p = fl->ptr[o], hi = fl->ptr[o + 1]; p < hi; p++) ACCUMULATE(VALUE(p), idx[p]);
-        }
-    }
-#undef ACCUMULATE
-    memcpy(acc, a, sizeof a);
-}
-
-static void gather_tile(const fipsc_factored_linear *fl, int o, const float *restrict inT, float *restrict acc)
-{
-    if (fl->val16) gather_tile_as(fl, o, inT, acc, true);
-    else gather_tile_as(fl, o, inT, acc, false);
-}
-#undef VALUE
 
 /* y[n, n_out] (+)= x[n, n_in]·(the sparse step) for n > 1 rows. */
 static fipsc_status gather_batch(const fipsc_factored_linear *fl, int n, const float *x, float *y,
@@ -230,6 +75,17 @@ static fipsc_status gather_batch(const fipsc_factored_linear *fl, int n, const f
         return fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory for %d rows (%zu bytes)",
                           fl->weight_name, n, bytes);
     const long long work = (long long)fl->nnz * tiles * TILE;
+    /* the vector tile kernels take lists with 16-bit positions, and (AVX-512) bitmap lists whose
+     * 16-bit lane numbers cannot overflow (inputs <= 65536) */
+    fipsc_gather_tile_fn *tile = fipsc_gather_tile;
+#if FIPSC_HAVE_AVX2_KERNELS
+    const fipsc_isa isa = fipsc_isa_active();
+    const bool lists16 = (fl->layout == FIPSC_VK_CSC || fl->layout == FIPSC_VK_CSR) && fl->idx16;
+    if (isa >= FIPSC_ISA_AVX512 && (lists16 || (fl->layout == FIPSC_VK_BITMAP && n_in <= 65536)))
+        tile = fipsc_gather_tile_avx512;
+    else if (isa >= FIPSC_ISA_AVX2 && lists16)
+        tile = fipsc_gather_tile_avx2;
+#endif
     const int in_blocks = (n_in + VEC_BLOCK - 1) / VEC_BLOCK;
 #pragma omp parallel if (work >= PARALLEL_WORK)
     {
@@ -250,7 +106,7 @@ static fipsc_status gather_batch(const fipsc_factored_linear *fl, int n, const f
             const int width = n_out - o0 < OUT_BLOCK ? n_out - o0 : OUT_BLOCK;
             const int rows = n - t * TILE < TILE ? n - t * TILE : TILE;
             _Alignas(64) float acc[OUT_BLOCK][TILE];
-            for (int o = 0; o < width; o++) gather_tile(fl, o0 + o, inT + (size_t)t * tile_floats, acc[o]);
+            for (int o = 0; o < width; o++) tile(fl, o0 + o, inT + (size_t)t * tile_floats, acc[o]);
             for (int w = 0; w < rows; w++) {
                 float *dst = y + ((size_t)t * TILE + w) * n_out + o0;
                 if (accumulate)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/isa.h"
 #include "ops/factored.h"
 #include "ops/gemm.h"
 
@@ -19,6 +20,7 @@ void fipsc_factored_free(fipsc_factored_linear *fl)
     free(fl->ptr);
     free(fl->idx16);
     free(fl->idx32);
+    free(fl->bits);
     free(fl->val);
     free(fl->val16);
     free(fl->nm_idx);
@@ -31,11 +33,12 @@ int64_t fipsc_factored_memory_bytes(const fipsc_factored_linear *fl)
     switch (fl->layout) {
     case FIPSC_VK_DENSE: return value * fl->r * fl->f;
     case FIPSC_VK_NM: return (value + 1) * fl->nnz;
+    case FIPSC_VK_BITMAP: return value * fl->nnz + 8LL * fl->n_lists * fl->words + 4LL * (fl->n_lists + 1);
     default: return fl->nnz * (value + (fl->idx16 ? 2 : 4)) + 4LL * (fl->n_lists + 1);
     }
 }
 
-fipsc_status fipsc_factored_values_to_f32(fipsc_factored_linear *fl, fipsc_error *err)
+static fipsc_status values_to_f32(fipsc_factored_linear *fl, fipsc_error *err)
 {
     if (!fl->val16) return FIPSC_OK;
     float *v = alloc_n(fl->nnz, sizeof *v);
@@ -89,6 +92,65 @@ static fipsc_status set_indices(fipsc_factored_linear *fl, uint32_t *idx, int di
     for (int64_t p = 0; p < fl->nnz; p++) fl->idx16[p] = (uint16_t)idx[p];
     free(idx);
     return FIPSC_OK;
+}
+
+/* ------------------------------------------------------------------ bitmap lists */
+
+/* Length of the lists' input: what a list's positions index (r for columns, f for rows). */
+static int list_input(const fipsc_factored_linear *fl) { return fl->expanding ? fl->r : fl->f; }
+
+/* CSC/CSR positions -> BITMAP lists (the same lists, the same value order: positions increase
+ * inside every list). */
+static fipsc_status bits_from_positions(fipsc_factored_linear *fl, fipsc_error *err)
+{
+    const int words = (list_input(fl) + 63) / 64;
+    uint64_t *bits = calloc((size_t)fl->n_lists * (size_t)words + 1, sizeof *bits);
+    if (!bits) return fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory for the bitmap", fl->weight_name);
+    for (int o = 0; o < fl->n_lists; o++)
+        for (uint32_t p = fl->ptr[o]; p < fl->ptr[o + 1]; p++) {
+            const uint32_t i = fl->idx16 ? fl->idx16[p] : fl->idx32[p];
+            bits[(size_t)o * words + i / 64] |= 1ULL << (i % 64);
+        }
+    free(fl->idx16);
+    free(fl->idx32);
+    fl->idx16 = NULL;
+    fl->idx32 = NULL;
+    fl->bits = bits;
+    fl->words = words;
+    fl->layout = FIPSC_VK_BITMAP;
+    return FIPSC_OK;
+}
+
+/* The positions of BITMAP lists, in value order ([nnz], malloc'ed). */
+static uint32_t *positions_from_bits(const fipsc_factored_linear *fl)
+{
+    uint32_t *pos = alloc_n(fl->nnz, sizeof *pos);
+    if (!pos) return NULL;
+    int64_t p = 0;
+    for (int o = 0; o < fl->n_lists; o++)
+        for (int w = 0; w < fl->words; w++)
+            for (uint64_t b = fl->bits[(size_t)o * fl->words + w]; b; b &= b - 1)
+                pos[p++] = (uint32_t)(64 * w + __builtin_ctzll(b));
+    return pos;
+}
+
+/* BITMAP lists -> CSC/CSR positions. */
+static fipsc_status positions_from_bitmap_layout(fipsc_factored_linear *fl, fipsc_error *err)
+{
+    uint32_t *pos = positions_from_bits(fl);
+    if (!pos) return fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory", fl->weight_name);
+    free(fl->bits);
+    fl->bits = NULL;
+    fl->words = 0;
+    fl->layout = fl->expanding ? FIPSC_VK_CSC : FIPSC_VK_CSR;
+    return set_indices(fl, pos, list_input(fl), err);
+}
+
+fipsc_status fipsc_factored_unpack(fipsc_factored_linear *fl, fipsc_error *err)
+{
+    fipsc_status st = values_to_f32(fl, err);
+    if (!st && fl->layout == FIPSC_VK_BITMAP) st = positions_from_bitmap_layout(fl, err);
+    return st;
 }
 
 /* Stored value p of the kernel layout, as float32. */
@@ -172,6 +234,14 @@ fipsc_status fipsc_factored_new(const char *weight_name, int layer, fipsc_mlp_ro
                                 const fipsc_compressed_group *group, fipsc_v_stored *v,
                                 fipsc_factored_linear **out, fipsc_error *err)
 {
+    const bool bitmap_lists = fipsc_isa_active() >= FIPSC_ISA_AVX512;
+    return fipsc_factored_new_as(weight_name, layer, role, group, v, bitmap_lists, out, err);
+}
+
+fipsc_status fipsc_factored_new_as(const char *weight_name, int layer, fipsc_mlp_role role,
+                                   const fipsc_compressed_group *group, fipsc_v_stored *v, bool bitmap_lists,
+                                   fipsc_factored_linear **out, fipsc_error *err)
+{
     *out = NULL;
     fipsc_factored_linear *fl = calloc(1, sizeof *fl);
     if (!fl || !(fl->weight_name = strdup(weight_name))) {
@@ -196,9 +266,11 @@ fipsc_status fipsc_factored_new(const char *weight_name, int layer, fipsc_mlp_ro
         st = fipsc_fail(err, FIPSC_ERR_INTERNAL, "%s: V (%d rows, %s) does not match its group (r %d, %s)",
                         weight_name, v->r, fipsc_v_storage_name(v->storage), group->r,
                         fipsc_v_storage_name(group->storage));
-    /* a bitmap runs as the CSC it encodes */
-    if (!st && v->storage == FIPSC_V_BITMAP) st = fipsc_v_stored_convert(v, FIPSC_V_CSC, weight_name, err);
+    /* a bitmap runs as the CSC it encodes, or as bitmaps of the CSC/CSR lists */
+    const bool bitmap = v->storage == FIPSC_V_BITMAP;
+    if (!st && bitmap) st = fipsc_v_stored_convert(v, FIPSC_V_CSC, weight_name, err);
     if (!st) st = kernel_layout(fl, v, err);
+    if (!st && bitmap && bitmap_lists) st = bits_from_positions(fl, err);
     fipsc_v_stored_free(v);
     if (!st) st = values_to_bf16(fl, err);
     if (st) {
@@ -291,7 +363,14 @@ nomem:
 fipsc_status fipsc_factored_to_stored(const fipsc_factored_linear *fl, fipsc_v_stored *out,
                                       fipsc_error *err)
 {
-    fipsc_status st = factored_to_lists(fl, out, err);
+    fipsc_factored_linear lists = *fl; /* BITMAP lists read through their positions */
+    if (fl->layout == FIPSC_VK_BITMAP) {
+        lists.layout = fl->expanding ? FIPSC_VK_CSC : FIPSC_VK_CSR;
+        lists.idx16 = NULL;
+        if (!(lists.idx32 = positions_from_bits(fl))) return fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory", fl->weight_name);
+    }
+    fipsc_status st = factored_to_lists(&lists, out, err);
+    if (fl->layout == FIPSC_VK_BITMAP) free(lists.idx32);
     if (!st && fl->group->storage == FIPSC_V_BITMAP && (st = fipsc_v_stored_convert(out, FIPSC_V_BITMAP, fl->weight_name, err)))
         fipsc_v_stored_free(out);
     return st;

@@ -87,6 +87,8 @@ static fipsc_status vparam_positions(vparam *p, fipsc_error *err)
         return FIPSC_OK;
     case FIPSC_VK_NM:
         break;
+    case FIPSC_VK_BITMAP: /* fipsc_factored_unpack made positions of the bitmap */
+        return fipsc_fail(err, FIPSC_ERR_INTERNAL, "%s: V not unpacked before distillation", fl->weight_name);
     }
     return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
                       "%s: distillation of n:m-packed V is not supported (compress without --nm, or "
@@ -116,7 +118,7 @@ static fipsc_status add_vparam(use_distiller *D, const fipsc_linear *lin, vparam
         D->params += (int64_t)n;
     }
     /* distillation updates the values in place, in float32 (written back in the group's v_dtype) */
-    fipsc_status st16 = fipsc_factored_values_to_f32(fl, err);
+    fipsc_status st16 = fipsc_factored_unpack(fl, err);
     if (st16) return st16;
     vparam *p = &D->vps[D->n_vps++];
     p->fl = fl;

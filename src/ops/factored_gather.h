@@ -1,0 +1,41 @@
+/* The sparse gather of the factored linears' V step, one kernel set per instruction set level
+ * (src/core/isa.h), chosen per call by factored_kernels.c:
+ *   range: y[o] (+)= Σ over output o's list of value · x[position], for outputs [o0, o1) of one
+ *          row (decoding);
+ *   tile:  acc[0..TILE) = the same sum over a tile of TILE rows of the transposed input
+ *          inT[position][TILE] (batches).
+ * Portable kernels (factored_gather.c) run every layout; the AVX2 and AVX-512 ones
+ * (factored_gather_x86.c) take the layouts they are written for and hand the rest to the portable
+ * ones. Every kernel sums each output in a fixed order, so results do not depend on the thread
+ * count; levels differ in the last bits (several partial sums, fused multiply-adds). */
+#ifndef FIPSC_FACTORED_GATHER_H
+#define FIPSC_FACTORED_GATHER_H
+
+#include <stdbool.h>
+
+#include "core/isa.h"
+#include "ops/factored.h"
+
+typedef void fipsc_gather_range_fn(const fipsc_factored_linear *fl, const float *x, float *y, int o0, int o1,
+                                   bool accumulate);
+typedef void fipsc_gather_tile_fn(const fipsc_factored_linear *fl, int o, const float *restrict inT,
+                                  float *restrict acc);
+
+/* Portable: every layout. */
+fipsc_gather_range_fn fipsc_gather_range;
+fipsc_gather_tile_fn fipsc_gather_tile;
+
+#if FIPSC_HAVE_AVX2_KERNELS
+/* AVX2: 16-bit CSC/CSR positions (range and tile). AVX-512: bitmap lists (range and tile) and
+ * 16-bit CSC/CSR positions (tile); the AVX-512 tile kernel needs lists of at most 65536 inputs. */
+FIPSC_TARGET_AVX2 fipsc_gather_range_fn fipsc_gather_range_avx2;
+FIPSC_TARGET_AVX2 fipsc_gather_tile_fn fipsc_gather_tile_avx2;
+FIPSC_TARGET_AVX512 fipsc_gather_range_fn fipsc_gather_range_avx512;
+FIPSC_TARGET_AVX512 fipsc_gather_tile_fn fipsc_gather_tile_avx512;
+#endif
+
+/* Value p of a list: float32, or bfloat16 widened exactly (half: fl->val16 holds the values).
+ * `half` is a constant at every use, so each kernel is compiled once per value type. */
+#define FIPSC_GATHER_VALUE(p) (half ? fipsc_bf16_to_f32(v16[p]) : v32[p])
+
+#endif

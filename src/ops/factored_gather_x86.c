@@ -1,0 +1,233 @@
+/* The AVX2 and AVX-512 sparse gather kernels (see src/ops/factored_gather.h), compiled with
+ * function target attributes into every x86 build and called only where the CPU runs them.
+ *
+ * One row, AVX2: a list with 16-bit positions is summed 8 entries a step with gathers. One row,
+ * AVX-512: a bitmap list 16 input positions a step: the 16 bits select which lanes of the input
+ * (read in order, masked) meet the next values (expand-loaded), one masked multiply-add: nothing
+ * gathered, no position stored. Tiles: fused multiply-adds on whole tile rows. */
+#include <string.h>
+
+#include "ops/factored_gather.h"
+
+#if FIPSC_HAVE_AVX2_KERNELS
+#include <immintrin.h>
+
+enum { TILE = FIPSC_FACTORED_TILE };
+#define VALUE FIPSC_GATHER_VALUE
+
+/* The same sum for a CSC/CSR list with 16-bit positions, 8 entries a step: one AVX2 gather of
+ * x at 8 positions, 8 values (bfloat16 widened by a shift), one FMA; two accumulators, the tail
+ * scalar. The scalar loop above is bound by its cost per kept entry, not by bytes (BENCHMARKS.md,
+ * bench_factored). The sum is in a fixed order per output, so it does not depend on the thread
+ * count. */
+static inline __attribute__((always_inline)) FIPSC_TARGET_AVX2 float gather_one_avx2_as(const fipsc_factored_linear *fl, int o,
+                                                                                        const float *x, bool half)
+{
+    uint32_t p = fl->ptr[o];
+    const uint32_t hi = fl->ptr[o + 1];
+    const uint16_t *idx = fl->idx16, *v16 = fl->val16;
+    const float *v32 = fl->val;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+#define POSITIONS(q) _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(idx + (q))))
+#define VALUES8(q)                                                                                           \
+    (half ? _mm256_castsi256_ps(_mm256_slli_epi32(                                                           \
+                _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(v16 + (q)))), 16)) \
+          : _mm256_loadu_ps(v32 + (q)))
+    for (; p + 16 <= hi; p += 16) {
+        acc0 = _mm256_fmadd_ps(VALUES8(p), _mm256_i32gather_ps(x, POSITIONS(p), 4), acc0);
+        acc1 = _mm256_fmadd_ps(VALUES8(p + 8), _mm256_i32gather_ps(x, POSITIONS(p + 8), 4), acc1);
+    }
+#undef POSITIONS
+#undef VALUES8
+    float t[8];
+    _mm256_storeu_ps(t, _mm256_add_ps(acc0, acc1));
+    float s = ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+    for (; p < hi; p++) s += VALUE(p) * x[idx[p]];
+    return s;
+}
+
+/* gather_range with the AVX2 sum where it applies (16-bit positions; n:m, bitmap and 32-bit
+ * positions keep the portable sum). */
+FIPSC_TARGET_AVX2 void fipsc_gather_range_avx2(const fipsc_factored_linear *fl, const float *x, float *y, int o0,
+                                                int o1, bool accumulate)
+{
+    if ((fl->layout != FIPSC_VK_CSC && fl->layout != FIPSC_VK_CSR) || !fl->idx16) {
+        fipsc_gather_range(fl, x, y, o0, o1, accumulate);
+        return;
+    }
+    for (int o = o0; o < o1; o++) {
+        float s = fl->val16 ? gather_one_avx2_as(fl, o, x, true) : gather_one_avx2_as(fl, o, x, false);
+        y[o] = accumulate ? y[o] + s : s;
+    }
+}
+
+/* The sum of a bitmap list with AVX-512, 64 input positions (one word) a step in four 16-lane
+ * chunks: chunk c's 16 bits k pick the lanes; the next popcount(k) values are expand-loaded into
+ * those lanes (bfloat16 widened by a shift), the input is read in order under the same mask
+ * (lanes and positions past the end are never read: their bits are 0), one multiply-add into
+ * chunk c's accumulator. The accumulators and lanes are then summed in a fixed order. Nothing is
+ * gathered and no position is stored: the bitmap the file holds is the index. */
+static inline __attribute__((always_inline)) FIPSC_TARGET_AVX512 float gather_bits_avx512_as(const fipsc_factored_linear *fl, int o,
+                                                                                            const float *x, bool half)
+{
+    const uint64_t *bits = fl->bits + (size_t)o * fl->words;
+    const float *v32 = fl->val;
+    const uint16_t *v16 = fl->val16;
+    uint32_t p = fl->ptr[o];
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    /* the masks are loaded as 16-bit halves of the words (little-endian): cheaper than shifting
+     * a 64-bit word through the mask registers, which cost a third of the speed on Zen 4 */
+    const unsigned char *chunks = (const unsigned char *)bits;
+    for (int w = 0; w < fl->words; w++) {
+        const float *xw = x + 64 * w;
+        for (int c = 0; c < 4; c++) {
+            uint16_t k16;
+            memcpy(&k16, chunks + 8 * (size_t)w + 2 * c, sizeof k16);
+            const __mmask16 k = k16;
+            /* Expand-loaded with merge masking into a register zeroed by a zero idiom the
+             * compiler cannot see through: Zen 4 makes a zero-masked expand-load wait for the
+             * last value of its destination register, and the compiler reuses one register for
+             * every step, which chained each step to the one before (2.7x slower, measured). */
+            __m512i fresh;
+            __asm__ volatile("vpxor %x0, %x0, %x0" : "=x"(fresh));
+            const __m512 v = half ? _mm512_castsi512_ps(_mm512_slli_epi32(
+                                        _mm512_cvtepu16_epi32(_mm256_mask_expandloadu_epi16(_mm512_castsi512_si256(fresh), k, v16 + p)), 16))
+                                  : _mm512_mask_expandloadu_ps(_mm512_castsi512_ps(fresh), k, v32 + p);
+            acc[c] = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(k, xw + 16 * c), acc[c]);
+            p += (uint32_t)__builtin_popcount(k);
+        }
+    }
+    float t[16];
+    _mm512_storeu_ps(t, _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+    for (int width = 8; width >= 1; width /= 2)
+        for (int i = 0; i < width; i++) t[i] += t[i + width];
+    return t[0];
+}
+
+/* gather_range with the AVX-512 sum for bitmap lists, the AVX2 level's otherwise. */
+FIPSC_TARGET_AVX512 void fipsc_gather_range_avx512(const fipsc_factored_linear *fl, const float *x, float *y,
+                                                    int o0, int o1, bool accumulate)
+{
+    if (fl->layout != FIPSC_VK_BITMAP) {
+        fipsc_gather_range_avx2(fl, x, y, o0, o1, accumulate);
+        return;
+    }
+    for (int o = o0; o < o1; o++) {
+        float s = fl->val16 ? gather_bits_avx512_as(fl, o, x, true) : gather_bits_avx512_as(fl, o, x, false);
+        y[o] = accumulate ? y[o] + s : s;
+    }
+}
+
+/* The vector levels' tile kernels: fused multiply-adds on whole tile rows, the entries of a
+ * list taken in turn by several sets of accumulators (added at the end in a fixed order). One
+ * set, as the portable kernel has, makes every entry wait for the previous one's addition; and a
+ * tile of 32 rows (against 16) halves the per-entry work of reading its position and value. */
+_Static_assert(TILE % 16 == 0, "the vector tile kernels hold a tile row in whole registers");
+enum { YMM_PER_ROW = TILE / 8, ZMM_PER_ROW = TILE / 16 };
+
+/* AVX2: two sets (16 registers in all: 2·4 accumulators, the rest for the operands). */
+static inline __attribute__((always_inline)) FIPSC_TARGET_AVX2 void gather_tile_avx2_as(
+    const fipsc_factored_linear *fl, int o, const float *restrict inT, float *restrict acc, bool half)
+{
+    __m256 a[2][YMM_PER_ROW];
+    for (int set = 0; set < 2; set++)
+        for (int z = 0; z < YMM_PER_ROW; z++) a[set][z] = _mm256_setzero_ps();
+    const uint32_t p0 = fl->ptr[o], n = fl->ptr[o + 1] - p0;
+    const float *v32 = half ? NULL : fl->val + p0;
+    const uint16_t *v16 = half ? fl->val16 + p0 : NULL, *pos = fl->idx16 + p0;
+#define STEP(set, e)                                                                                  \
+    do {                                                                                              \
+        const __m256 v_ = _mm256_set1_ps(half ? fipsc_bf16_to_f32(v16[e]) : v32[e]);                  \
+        const float *row_ = inT + (size_t)pos[e] * TILE;                                              \
+        for (int z_ = 0; z_ < YMM_PER_ROW; z_++)                                                      \
+            a[set][z_] = _mm256_fmadd_ps(v_, _mm256_loadu_ps(row_ + 8 * z_), a[set][z_]);             \
+    } while (0)
+    uint32_t e = 0;
+    for (; e + 2 <= n; e += 2) {
+        STEP(0, e);
+        STEP(1, e + 1);
+    }
+    for (; e < n; e++) STEP(0, e);
+#undef STEP
+    for (int z = 0; z < YMM_PER_ROW; z++) _mm256_storeu_ps(acc + 8 * z, _mm256_add_ps(a[0][z], a[1][z]));
+}
+
+/* gather_tile for CSC/CSR lists with 16-bit positions with AVX2. */
+FIPSC_TARGET_AVX2 void fipsc_gather_tile_avx2(const fipsc_factored_linear *fl, int o, const float *restrict inT,
+                                               float *restrict acc)
+{
+    if (fl->val16) gather_tile_avx2_as(fl, o, inT, acc, true);
+    else gather_tile_avx2_as(fl, o, inT, acc, false);
+}
+
+/* a[e % 4][·] += value e · inT[pos[e]] for the n entries of (part of) a list, with fused
+ * multiply-adds on whole tile rows; values from v32/v16 at the list's first entry. */
+static inline __attribute__((always_inline)) FIPSC_TARGET_AVX512 void tile_entries_avx512(
+    const float *restrict inT, const float *v32, const uint16_t *v16, bool half, const uint16_t *pos, uint32_t n,
+    __m512 a[4][ZMM_PER_ROW])
+{
+    uint32_t e = 0;
+#define STEP(set, e)                                                                                  \
+    do {                                                                                              \
+        const __m512 v_ = _mm512_set1_ps(half ? fipsc_bf16_to_f32(v16[e]) : v32[e]);                  \
+        const float *row_ = inT + (size_t)pos[e] * TILE;                                              \
+        for (int z_ = 0; z_ < ZMM_PER_ROW; z_++)                                                      \
+            a[set][z_] = _mm512_fmadd_ps(v_, _mm512_loadu_ps(row_ + 16 * z_), a[set][z_]);            \
+    } while (0)
+    for (; e + 4 <= n; e += 4) {
+        STEP(0, e);
+        STEP(1, e + 1);
+        STEP(2, e + 2);
+        STEP(3, e + 3);
+    }
+    for (; e < n; e++) STEP(0, e);
+#undef STEP
+}
+
+/* gather_tile for 16-bit CSC/CSR positions and for bitmap lists with AVX-512: one register per
+ * tile row, four accumulators in turn. A bitmap list's positions are first decoded without
+ * branches, 32 bits at a time (a compress of the lane numbers by the bits), for 16 words (1024
+ * inputs) at a time: a loop per word would mispredict its exit every ~16 entries. */
+static inline __attribute__((always_inline)) FIPSC_TARGET_AVX512 void gather_tile_avx512_as(
+    const fipsc_factored_linear *fl, int o, const float *restrict inT, float *restrict acc, bool half)
+{
+    __m512 a[4][ZMM_PER_ROW];
+    for (int set = 0; set < 4; set++)
+        for (int z = 0; z < ZMM_PER_ROW; z++) a[set][z] = _mm512_setzero_ps();
+    const uint32_t p0 = fl->ptr[o];
+    const float *v32 = half ? NULL : fl->val + p0;
+    const uint16_t *v16 = half ? fl->val16 + p0 : NULL;
+    if (fl->layout != FIPSC_VK_BITMAP) {
+        tile_entries_avx512(inT, v32, v16, half, fl->idx16 + p0, fl->ptr[o + 1] - p0, a);
+    } else {
+        enum { WORDS = 16 };
+        uint16_t pos[WORDS * 64 + 32];
+        const unsigned char *bits = (const unsigned char *)(fl->bits + (size_t)o * fl->words);
+        const __m512i lanes = _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14,
+                                               13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+        uint32_t done = 0;
+        for (int w0 = 0; w0 < fl->words; w0 += WORDS) {
+            const int w1 = w0 + WORDS < fl->words ? w0 + WORDS : fl->words;
+            uint32_t n = 0;
+            for (int h = 2 * w0; h < 2 * w1; h++) {
+                uint32_t k;
+                memcpy(&k, bits + 4 * (size_t)h, sizeof k);
+                const __m512i at = _mm512_add_epi16(lanes, _mm512_set1_epi16((short)(32 * h)));
+                _mm512_storeu_si512(pos + n, _mm512_maskz_compress_epi16(k, at));
+                n += (uint32_t)__builtin_popcount(k);
+            }
+            tile_entries_avx512(inT, half ? NULL : v32 + done, half ? v16 + done : NULL, half, pos, n, a);
+            done += n;
+        }
+    }
+    for (int z = 0; z < ZMM_PER_ROW; z++)
+        _mm512_storeu_ps(acc + 16 * z, _mm512_add_ps(_mm512_add_ps(a[0][z], a[1][z]), _mm512_add_ps(a[2][z], a[3][z])));
+}
+
+FIPSC_TARGET_AVX512 void fipsc_gather_tile_avx512(const fipsc_factored_linear *fl, int o, const float *restrict inT,
+                                                   float *restrict acc)
+{
+    if (fl->val16) gather_tile_avx512_as(fl, o, inT, acc, true);
+    else gather_tile_avx512_as(fl, o, inT, acc, false);
+}
+#endif
