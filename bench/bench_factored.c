@@ -1,6 +1,6 @@
 /* Compressed-MLP forward against the dense MLP forward at a realistic shape.
  *
- *   bench_factored [--quick] [--threads K] [--cpu-time] [--f F] [--bf16]
+ *   bench_factored [--quick] [--threads K] [--cpu-time] [--f F] [--bf16] [--isa LEVEL]
  *
  * One SwiGLU MLP (d 2048, f 5632 of a 1-2B-parameter Llama; --f 8192: Llama-3.2-1B's) with
  * random weights, run through fipsc_mlp_forward (the runtime's MLP entry point) on n = 1 row
@@ -20,6 +20,11 @@
  * dtype; "read MB", what one call reads in memory (U twice — gate/up, then down — and every V_i
  * in its kernel layout: fipsc_factored_memory_bytes), against the dense weights as held.
  *
+ * --isa portable|avx2|avx512 lowers the instruction set of fipsc's kernels (src/core/isa.h; the
+ * default is the best the CPU runs): the kernel layout of a bitmap V follows it (bitmap lists at
+ * avx512, positions below), so "read MB" does too. The dense variant is OpenBLAS's (BF16:
+ * fipsc's conversion, then OpenBLAS) at every level.
+ *
  * --cpu-time times each call by the process's CPU time instead of wall-clock time: on a machine
  * shared with other work, with --threads 1, that measures the work itself (wall time then also
  * counts the time other processes hold the core). */
@@ -31,6 +36,7 @@
 #include "ops/factored.h"
 #include "fips/fips.h"
 #include "ops/mlp_forward.h"
+#include "core/isa.h"
 #include "core/threads.h"
 
 enum { D = 2048 };
@@ -173,18 +179,22 @@ static fipsc_linear dense_linear(int out, int in, const char *name, double scale
 int main(int argc, char **argv)
 {
     bool quick = false, bf16 = false;
+    const char *isa_name = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0) quick = true;
         else if (strcmp(argv[i], "--bf16") == 0) bf16 = true;
         else if (strcmp(argv[i], "--cpu-time") == 0) bench_clock = CLOCK_PROCESS_CPUTIME_ID;
         else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc && atoi(argv[i + 1]) > 0) fipsc_threads_set(atoi(argv[++i]));
         else if (strcmp(argv[i], "--f") == 0 && i + 1 < argc && atoi(argv[i + 1]) >= 64) F = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--isa") == 0 && i + 1 < argc) isa_name = argv[++i];
         else {
-            fprintf(stderr, "usage: bench_factored [--quick] [--threads K] [--cpu-time] [--f F] [--bf16]\n");
+            fprintf(stderr, "usage: bench_factored [--quick] [--threads K] [--cpu-time] [--f F] [--bf16] [--isa LEVEL]\n");
             return 2;
         }
     }
     fipsc_error err = {0};
+    fipsc_isa isa;
+    if (isa_name && (fipsc_isa_parse(isa_name, &isa, &err) || fipsc_isa_set(isa, &err))) die("--isa", &err);
     const int64_t P = 3LL * F;
     int r_sparse, r_dense;
     if (fipsc_fips_rank_from_budget(D, P, 0.5, 0.75, 64, &r_sparse, &err) ||
@@ -210,9 +220,9 @@ int main(int argc, char **argv)
     const int rows[2] = {1, 512}, rounds[2] = {quick ? 5 : 25, quick ? 3 : 9};
     float *x = random_floats((size_t)512 * D, 1.0), *y = malloc((size_t)512 * D * sizeof *y);
     float *scratch = malloc(fipsc_mlp_scratch_floats(&dense.mlp, 512) * sizeof *scratch);
-    printf("MLP d %d, f %d (SwiGLU), %s weights, %d threads, %s time; budget 0.5: r %d at sparsity 0.75, "
-           "r %d dense V\n", D, F, bf16 ? "BF16" : "F32", fipsc_threads_get(),
-           bench_clock == CLOCK_MONOTONIC ? "wall-clock" : "CPU", r_sparse, r_dense);
+    printf("MLP d %d, f %d (SwiGLU), %s weights, %d threads, %s time, %s kernels; budget 0.5: r %d at sparsity "
+           "0.75, r %d dense V\n", D, F, bf16 ? "BF16" : "F32", fipsc_threads_get(),
+           bench_clock == CLOCK_MONOTONIC ? "wall-clock" : "CPU", fipsc_isa_name(fipsc_isa_active()), r_sparse, r_dense);
     /* Rounds alternate the variants (dense, then each compressed one), so that a change in the
      * machine's load hits all of them alike; each figure is the median over the rounds. */
     const variant *all[N_ALL] = {&dense, &v[0], &v[1], &v[2], &v[3]};
