@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/isa.h"
 #include "core/rng.h"
 #include "core/tensor.h"
 #include "ops/gemm.h"
@@ -78,6 +79,7 @@ static void test_gemm16(void)
         check_shape(1, 1000, 300, dts[q], 0.0f);  /* decode: GEMV chunks on threads */
         check_shape(1, 70, 20, dts[q], 1.0f);     /* decode, small, accumulating */
         check_shape(1, 203, 700, dts[q], 0.0f);   /* decode, long rows (4-row groups), a partial chunk */
+        check_shape(1, 67, 1037, dts[q], 1.0f);   /* decode, long rows, a column tail, accumulating */
         check_shape(5, 1100, 257, dts[q], 0.0f);  /* column panels */
         check_shape(3, 200, 64, dts[q], 1.0f);    /* one panel */
         check_shape(600, 200, 96, dts[q], 0.0f);  /* one panel, many rows: row blocks */
@@ -117,8 +119,16 @@ static void test_linear_apply16(void)
 
 int main(void)
 {
-    test_conversion_exact();
-    test_gemm16();
-    test_linear_apply16();
+    /* at every instruction set level this CPU has: the AVX2 level reads long 16-bit rows without
+     * converting them first, and must still give the float32 path's bits */
+    fipsc_error err = {0};
+    for (int level = 0; level < FIPSC_ISA_COUNT; level++) {
+        if (!fipsc_isa_supported((fipsc_isa)level)) continue;
+        CHECK_OK(fipsc_isa_set((fipsc_isa)level, &err), &err);
+        printf("%s kernels\n", fipsc_isa_name((fipsc_isa)level));
+        test_conversion_exact();
+        test_gemm16();
+        test_linear_apply16();
+    }
     return test_summary("test_linear16");
 }

@@ -72,15 +72,105 @@ static FIPSC_TARGET_AVX2 int gemv_rows8(int rows, int k, const float *w, int ldw
     }
     return i;
 }
+
+/* Rows longer than SHORT_ROW at the AVX2 level, for float32 weights (dtype FIPSC_F32) or 16-bit
+ * ones widened in registers (BF16: a shift; F16: vcvtph2ps; both exact): per row two 8-lane
+ * accumulators over 16 columns a step (four rows share each load of x, so eight independent
+ * fused multiply-add chains hide their latency), then (a0 + a1) summed across lanes in a fixed
+ * order and the columns past the last multiple of 16 added one by one. A row's arithmetic does not
+ * depend on the rows beside it, and the 16-bit versions do exactly what the float32 one does on
+ * the converted row: a BF16 weight gives the bits of its float32 conversion, without converting
+ * it first (which bounded BF16 decode at about half the memory bandwidth). `dtype` is a constant
+ * at every call, so each type gets its own loop. */
+static inline __attribute__((always_inline)) FIPSC_TARGET_AVX2 __m256 load8(const void *w, size_t at, int dtype)
+{
+    if (dtype == FIPSC_F32) return _mm256_loadu_ps((const float *)w + at);
+    const __m128i h = _mm_loadu_si128((const __m128i *)(const void *)((const uint16_t *)w + at));
+    if (dtype == FIPSC_F16) return _mm256_cvtph_ps(h);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+static inline __attribute__((always_inline)) FIPSC_TARGET_AVX2 float scalar_at(const void *w, size_t at, int dtype)
+{
+    if (dtype == FIPSC_F32) return ((const float *)w)[at];
+    const uint16_t h = ((const uint16_t *)w)[at];
+    return dtype == FIPSC_F16 ? fipsc_f16_to_f32(h) : fipsc_bf16_to_f32(h);
+}
+
+static inline __attribute__((always_inline)) FIPSC_TARGET_AVX2 float finish_row(__m256 a0, __m256 a1, const void *w,
+                                                                                 size_t row, int k, int k16, int dtype,
+                                                                                 const float *x)
+{
+    float t[8];
+    _mm256_storeu_ps(t, _mm256_add_ps(a0, a1));
+    float s = ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+    for (int j = k16; j < k; j++) s += scalar_at(w, row + (size_t)j, dtype) * x[j];
+    return s;
+}
+
+static inline __attribute__((always_inline)) FIPSC_TARGET_AVX2 void gemv_long_as(int rows, int k, const void *w,
+                                                                                   int ldw, int dtype, const float *x,
+                                                                                   float beta, float *y)
+{
+    const int k16 = k & ~15;
+    int i = 0;
+    for (; i + 4 <= rows; i += 4) {
+        const size_t r0 = (size_t)i * ldw, r1 = r0 + ldw, r2 = r1 + ldw, r3 = r2 + ldw;
+        __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+        for (int j = 0; j < k16; j += 16) {
+            const __m256 x0 = _mm256_loadu_ps(x + j), x1 = _mm256_loadu_ps(x + j + 8);
+            a00 = _mm256_fmadd_ps(load8(w, r0 + j, dtype), x0, a00);
+            a01 = _mm256_fmadd_ps(load8(w, r0 + j + 8, dtype), x1, a01);
+            a10 = _mm256_fmadd_ps(load8(w, r1 + j, dtype), x0, a10);
+            a11 = _mm256_fmadd_ps(load8(w, r1 + j + 8, dtype), x1, a11);
+            a20 = _mm256_fmadd_ps(load8(w, r2 + j, dtype), x0, a20);
+            a21 = _mm256_fmadd_ps(load8(w, r2 + j + 8, dtype), x1, a21);
+            a30 = _mm256_fmadd_ps(load8(w, r3 + j, dtype), x0, a30);
+            a31 = _mm256_fmadd_ps(load8(w, r3 + j + 8, dtype), x1, a31);
+        }
+        const float s[4] = {finish_row(a00, a01, w, r0, k, k16, dtype, x), finish_row(a10, a11, w, r1, k, k16, dtype, x),
+                            finish_row(a20, a21, w, r2, k, k16, dtype, x), finish_row(a30, a31, w, r3, k, k16, dtype, x)};
+        for (int r = 0; r < 4; r++) y[i + r] = beta == 0.0f ? s[r] : s[r] + beta * y[i + r];
+    }
+    for (; i < rows; i++) {
+        const size_t r0 = (size_t)i * ldw;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+        for (int j = 0; j < k16; j += 16) {
+            a0 = _mm256_fmadd_ps(load8(w, r0 + j, dtype), _mm256_loadu_ps(x + j), a0);
+            a1 = _mm256_fmadd_ps(load8(w, r0 + j + 8, dtype), _mm256_loadu_ps(x + j + 8), a1);
+        }
+        const float s = finish_row(a0, a1, w, r0, k, k16, dtype, x);
+        y[i] = beta == 0.0f ? s : s + beta * y[i];
+    }
+}
+
+static FIPSC_TARGET_AVX2 void gemv_long_avx2(int rows, int k, const float *w, int ldw, const float *x, float beta,
+                                             float *y)
+{
+    gemv_long_as(rows, k, w, ldw, FIPSC_F32, x, beta, y);
+}
+
+static FIPSC_TARGET_AVX2 void gemv_long16_avx2(int rows, int k, const uint16_t *w, int dtype, int ldw, const float *x,
+                                               float beta, float *y)
+{
+    if (dtype == FIPSC_F16) gemv_long_as(rows, k, w, ldw, FIPSC_F16, x, beta, y);
+    else gemv_long_as(rows, k, w, ldw, FIPSC_BF16, x, beta, y);
+}
 #endif
 
 /* Four rows at a time share each load of x; `omp simd reduction` vectorises the float sums in
- * an order fixed by the compiled code. Short rows take the AVX2 kernel at that level (isa). */
+ * an order fixed by the compiled code. At the AVX2 level (isa) rows take the AVX2 kernels above. */
 static void gemv_rows(int rows, int k, const float *w, int ldw, const float *x, float beta, float *y, fipsc_isa isa)
 {
     int i = 0;
 #if FIPSC_HAVE_AVX2_KERNELS
-    if (k <= SHORT_ROW && isa >= FIPSC_ISA_AVX2) i = gemv_rows8(rows, k, w, ldw, x, beta, y);
+    if (isa >= FIPSC_ISA_AVX2) {
+        if (k > SHORT_ROW) {
+            gemv_long_avx2(rows, k, w, ldw, x, beta, y);
+            return;
+        }
+        i = gemv_rows8(rows, k, w, ldw, x, beta, y);
+    }
 #else
     (void)isa;
 #endif
@@ -232,6 +322,16 @@ fipsc_status fipsc_gemm_nt16(int m, int n, int k, const float *a, int lda, const
         const int chunks = (n + GEMV_CHUNK - 1) / GEMV_CHUNK;
         const fipsc_isa isa = fipsc_isa_active();
         const bool par = (long long)n * k >= PARALLEL_WORK && chunks > 1;
+#if FIPSC_HAVE_AVX2_KERNELS
+        if (isa >= FIPSC_ISA_AVX2 && k > SHORT_ROW) { /* the 16-bit rows read as they are (gemv_long_as) */
+#pragma omp parallel for schedule(static) if (par)
+            for (int ch = 0; ch < chunks; ch++) {
+                const int lo = ch * GEMV_CHUNK, rows = n - lo < GEMV_CHUNK ? n - lo : GEMV_CHUNK;
+                gemv_long16_avx2(rows, k, b + (size_t)lo * ldb, b_dtype, ldb, a, beta, c + lo);
+            }
+            return FIPSC_OK;
+        }
+#endif
         float *buf = malloc((size_t)(par ? threads : 1) * GEMV_GROUP * (size_t)k * sizeof *buf);
         if (!buf) goto nomem;
 #pragma omp parallel for schedule(static) if (par)
