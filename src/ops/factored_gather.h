@@ -32,6 +32,15 @@ FIPSC_TARGET_AVX2 fipsc_gather_range_fn fipsc_gather_range_avx2;
 FIPSC_TARGET_AVX2 fipsc_gather_tile_fn fipsc_gather_tile_avx2;
 FIPSC_TARGET_AVX512 fipsc_gather_range_fn fipsc_gather_range_avx512;
 FIPSC_TARGET_AVX512 fipsc_gather_tile_fn fipsc_gather_tile_avx512;
+
+/* AVX-512, one row, bitmap lists with BF16 values: 32 input positions a step, with the input
+ * rearranged once per call by fipsc_gather_bits16_input (x [n_in] -> xp, malloc'ed, 64-byte
+ * aligned, padded with zeros to whole words). That kernel multiplies the positions a list does
+ * not keep by zero, so fipsc_gather_bits16_input returns NULL when x holds a non-finite value (0 ·
+ * inf would make a NaN the other kernels never compute), or when out of memory: the caller then
+ * uses fipsc_gather_range_avx512. */
+FIPSC_TARGET_AVX512 float *fipsc_gather_bits16_input(const fipsc_factored_linear *fl, const float *x, int n_in);
+FIPSC_TARGET_AVX512 fipsc_gather_range_fn fipsc_gather_range_bits16_avx512;
 #endif
 
 /* Value p of a list: float32, or bfloat16 widened exactly (half: fl->val16 holds the values).

@@ -49,16 +49,24 @@ static void gather_vector(const fipsc_factored_linear *fl, const float *x, float
 {
     const int n_out = gather_outputs(fl), blocks = (n_out + VEC_BLOCK - 1) / VEC_BLOCK;
     fipsc_gather_range_fn *range = fipsc_gather_range;
+    const float *in = x;
+    float *rearranged = NULL;
 #if FIPSC_HAVE_AVX2_KERNELS
     const fipsc_isa isa = fipsc_isa_active();
     if (isa >= FIPSC_ISA_AVX512) range = fipsc_gather_range_avx512;
     else if (isa >= FIPSC_ISA_AVX2) range = fipsc_gather_range_avx2;
+    if (isa >= FIPSC_ISA_AVX512 && fl->layout == FIPSC_VK_BITMAP && fl->val16 &&
+        (rearranged = fipsc_gather_bits16_input(fl, x, gather_inputs(fl)))) {
+        range = fipsc_gather_range_bits16_avx512;
+        in = rearranged;
+    }
 #endif
 #pragma omp parallel for schedule(dynamic, 1) if (fl->nnz >= PARALLEL_WORK && blocks > 1)
     for (int b = 0; b < blocks; b++) {
         const int hi = (b + 1) * VEC_BLOCK < n_out ? (b + 1) * VEC_BLOCK : n_out;
-        range(fl, x, y, b * VEC_BLOCK, hi, accumulate);
+        range(fl, in, y, b * VEC_BLOCK, hi, accumulate);
     }
+    free(rearranged);
 }
 
 
