@@ -87,6 +87,8 @@ static fipsc_dtype build_v_dtype = FIPSC_F32;
 /* The kernel layout of a bitmap-stored V in the next build(): bitmap lists (1), positions (0), or
  * as fipsc_factored_new chooses for the active level (-1). */
 static int build_bitmap_lists = -1;
+/* n of the n:m masks of the next build() (m is 4). */
+static int build_nm_n = 2;
 
 static bool build(setup *s, fipsc_v_storage storage, bool expanding, bool identity, int d, int r, int f,
                   double density)
@@ -94,7 +96,7 @@ static bool build(setup *s, fipsc_v_storage storage, bool expanding, bool identi
     fipsc_error err = {0};
     memset(s, 0, sizeof *s);
     if (identity) r = d;
-    int nm_n = storage == FIPSC_V_NM ? 2 : 0, nm_m = storage == FIPSC_V_NM ? 4 : 0;
+    int nm_n = storage == FIPSC_V_NM ? build_nm_n : 0, nm_m = storage == FIPSC_V_NM ? 4 : 0;
     s->group = (fipsc_compressed_group){.first_layer = 0, .last_layer = 0, .d = d, .r = r,
                                         .U = identity ? NULL : random_floats((size_t)d * r),
                                         .u_dtype = FIPSC_F32, .v_dtype = build_v_dtype, .storage = storage,
@@ -477,6 +479,40 @@ static void test_long_lists(void)
         }
 }
 
+/* n:m columns long enough for the vector loop (16 slots a step and a tail), 1:4 and 2:4, against
+ * the reference and the portable level. */
+static void test_long_nm(void)
+{
+    const fipsc_isa active = fipsc_isa_active();
+    fipsc_error err = {0};
+    for (int nm_n = 1; nm_n <= 2; nm_n++)
+        for (int half = 0; half <= 1; half++) {
+            setup s;
+            build_nm_n = nm_n;
+            build_v_dtype = half ? FIPSC_BF16 : FIPSC_F32;
+            build(&s, FIPSC_V_NM, true, false, 40, 204, 70, 0.6); /* 51 runs: 51·n slots per column */
+            build_nm_n = 2;
+            build_v_dtype = FIPSC_F32;
+            char label[64];
+            snprintf(label, sizeof label, "%s long %d:4", half ? "bf16" : "f32", nm_n);
+            check_apply(&s, 1, label);
+            const int out = s.fl->out, in = s.fl->in;
+            float *x = random_floats((size_t)in), *y = malloc((size_t)out * 4), *y_portable = malloc((size_t)out * 4);
+            CHECK_OK(fipsc_factored_apply(s.fl, NULL, 1, x, y, false, &err), &err);
+            CHECK_OK(fipsc_isa_set(FIPSC_ISA_PORTABLE, &err), &err);
+            CHECK_OK(fipsc_factored_apply(s.fl, NULL, 1, x, y_portable, false, &err), &err);
+            CHECK_OK(fipsc_isa_set(active, &err), &err);
+            double diff = 0.0, scale = 0.0;
+            for (int o = 0; o < out; o++) {
+                diff = fmax(diff, fabs((double)y[o] - y_portable[o]));
+                scale = fmax(scale, fabs((double)y_portable[o]));
+            }
+            CHECK_MSG(diff <= 1e-5 * scale, "%s: %s and portable differ by %.3g", label, fipsc_isa_name(active), diff);
+            free(x), free(y), free(y_portable);
+            teardown(&s);
+        }
+}
+
 int main(void)
 {
     fipsc_error err = {0};
@@ -491,6 +527,7 @@ int main(void)
         test_all_layouts();
         test_wide_indices();
         test_long_lists();
+        test_long_nm();
         test_shared();
         test_threads();
     }

@@ -10,15 +10,6 @@
 enum { TILE = FIPSC_FACTORED_TILE };
 #define VALUE FIPSC_GATHER_VALUE
 
-/* Column o of an n:m layout: n slots in each of its r/m runs of m rows, their in-run offsets
- * off[] and values v32[] or v16[] (indexed from the column's first slot). */
-#define NM_LIST(fl, o, half)                                                         \
-    const int n = (fl)->group->nm_n, m = (fl)->group->nm_m, runs = (fl)->r / m;      \
-    const int64_t base = (int64_t)(o) * runs * n;                                    \
-    const uint8_t *off = (fl)->nm_idx + base;                                        \
-    const float *v32 = (half) ? NULL : (fl)->val + base;                             \
-    const uint16_t *v16 = (half) ? (fl)->val16 + base : NULL
-
 /* Σ over output o's list of value · x[position], four partial sums combined in a fixed order. */
 static inline __attribute__((always_inline)) float gather_one_as(const fipsc_factored_linear *fl, int o,
                                                                  const float *x, bool half)
@@ -26,7 +17,7 @@ static inline __attribute__((always_inline)) float gather_one_as(const fipsc_fac
     float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
     if (fl->layout == FIPSC_VK_NM) {
         /* four runs at a time, one partial sum each */
-        NM_LIST(fl, o, half);
+        FIPSC_GATHER_NM_LIST(fl, o, half);
         int q = 0;
         for (; q + 4 <= runs; q += 4) {
             const int p = q * n;
@@ -103,7 +94,7 @@ static inline __attribute__((always_inline)) void gather_tile_as(const fipsc_fac
         for (int u_ = 0; u_ < TILE / 8; u_++) a[u_] += v_ * *(const vf8_in *)(s_ + 8 * u_); \
     } while (0)
     if (fl->layout == FIPSC_VK_NM) {
-        NM_LIST(fl, o, half);
+        FIPSC_GATHER_NM_LIST(fl, o, half);
         for (int q = 0, p = 0; q < runs; q++)
             for (int s = 0; s < n; s++, p++) ACCUMULATE(VALUE(p), q * m + off[p]);
     } else if (fl->layout == FIPSC_VK_BITMAP) {

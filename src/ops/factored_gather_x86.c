@@ -48,11 +48,49 @@ static inline __attribute__((always_inline)) FIPSC_TARGET_AVX2 float gather_one_
     return s;
 }
 
-/* gather_range with the AVX2 sum where it applies (16-bit positions; n:m, bitmap and 32-bit
- * positions keep the portable sum). */
+/* gather_range with the AVX2 sums where they apply (16-bit positions, n:m with n a power of two;
+ * bitmap lists, other n:m and 32-bit positions keep the portable sum). */
+/* The sum of column o of an n:m layout with n a power of two, 8 slots a step: slot p is in run
+ * p >> log2(n), at position run·m + offset; the 8 positions are computed from 8 offset bytes and
+ * gathered, as above. Two accumulators, lanes then the tail in a fixed order. */
+static inline __attribute__((always_inline)) FIPSC_TARGET_AVX2 float gather_nm_avx2_as(const fipsc_factored_linear *fl, int o,
+                                                                                      const float *x, bool half)
+{
+    FIPSC_GATHER_NM_LIST(fl, o, half);
+    const int slots = runs * n, shift = __builtin_ctz((unsigned)n);
+    const __m256i step = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), mm = _mm256_set1_epi32(m);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+#define POSITIONS(q)                                                                                            \
+    _mm256_add_epi32(_mm256_mullo_epi32(_mm256_srli_epi32(_mm256_add_epi32(_mm256_set1_epi32(q), step), shift), mm), \
+                     _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(off + (q)))))
+#define VALUES8(q)                                                                                           \
+    (half ? _mm256_castsi256_ps(_mm256_slli_epi32(                                                           \
+                _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(v16 + (q)))), 16)) \
+          : _mm256_loadu_ps(v32 + (q)))
+    int p = 0;
+    for (; p + 16 <= slots; p += 16) {
+        acc0 = _mm256_fmadd_ps(VALUES8(p), _mm256_i32gather_ps(x, POSITIONS(p), 4), acc0);
+        acc1 = _mm256_fmadd_ps(VALUES8(p + 8), _mm256_i32gather_ps(x, POSITIONS(p + 8), 4), acc1);
+    }
+#undef POSITIONS
+#undef VALUES8
+    float t[8];
+    _mm256_storeu_ps(t, _mm256_add_ps(acc0, acc1));
+    float s = ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+    for (; p < slots; p++) s += VALUE(p) * x[(p >> shift) * m + off[p]];
+    return s;
+}
+
 FIPSC_TARGET_AVX2 void fipsc_gather_range_avx2(const fipsc_factored_linear *fl, const float *x, float *y, int o0,
                                                 int o1, bool accumulate)
 {
+    if (fl->layout == FIPSC_VK_NM && (fl->group->nm_n & (fl->group->nm_n - 1)) == 0) {
+        for (int o = o0; o < o1; o++) {
+            float s = fl->val16 ? gather_nm_avx2_as(fl, o, x, true) : gather_nm_avx2_as(fl, o, x, false);
+            y[o] = accumulate ? y[o] + s : s;
+        }
+        return;
+    }
     if ((fl->layout != FIPSC_VK_CSC && fl->layout != FIPSC_VK_CSR) || !fl->idx16) {
         fipsc_gather_range(fl, x, y, o0, o1, accumulate);
         return;
