@@ -41,14 +41,6 @@ FIPSC_TARGET_AVX512 fipsc_gather_tile_fn fipsc_gather_tile_avx512;
  * uses fipsc_gather_range_avx512. */
 FIPSC_TARGET_AVX512 float *fipsc_gather_bits16_input(const fipsc_factored_linear *fl, const float *x, int n_in);
 FIPSC_TARGET_AVX512 fipsc_gather_range_fn fipsc_gather_range_bits16_avx512;
-/* Declares, for column o of an n:m layout: n slots in each of its r/m runs of m rows, their
- * in-run offsets off[] and values v32[] or v16[] (indexed from the column's first slot). */
-#define FIPSC_GATHER_NM_LIST(fl, o, half)                                            \
-    const int n = (fl)->group->nm_n, m = (fl)->group->nm_m, runs = (fl)->r / m;      \
-    const int64_t base = (int64_t)(o) * runs * n;                                    \
-    const uint8_t *off = (fl)->nm_idx + base;                                        \
-    const float *v32 = (half) ? NULL : (fl)->val + base;                             \
-    const uint16_t *v16 = (half) ? (fl)->val16 + base : NULL
 
 #endif
 

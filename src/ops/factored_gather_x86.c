@@ -16,6 +16,19 @@
 
 enum { TILE = FIPSC_FACTORED_TILE };
 #define VALUE FIPSC_GATHER_VALUE
+/* The 8 lanes of a0 + a1 added in a fixed order. */
+static inline __attribute__((always_inline)) FIPSC_TARGET_AVX2 float lanes_sum(__m256 a0, __m256 a1)
+{
+    float t[8];
+    _mm256_storeu_ps(t, _mm256_add_ps(a0, a1));
+    return ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+}
+
+/* Values q .. q+7 of a list as 8 floats (bfloat16 widened by a shift), for the AVX2 gathers. */
+#define VALUES8(q)                                                                                           \
+    (half ? _mm256_castsi256_ps(_mm256_slli_epi32(                                                           \
+                _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(v16 + (q)))), 16)) \
+          : _mm256_loadu_ps(v32 + (q)))
 
 /* The same sum for a CSC/CSR list with 16-bit positions, 8 entries a step: one AVX2 gather of
  * x at 8 positions, 8 values (bfloat16 widened by a shift), one FMA; two accumulators, the tail
@@ -31,25 +44,16 @@ static inline __attribute__((always_inline)) FIPSC_TARGET_AVX2 float gather_one_
     const float *v32 = fl->val;
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
 #define POSITIONS(q) _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(idx + (q))))
-#define VALUES8(q)                                                                                           \
-    (half ? _mm256_castsi256_ps(_mm256_slli_epi32(                                                           \
-                _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(v16 + (q)))), 16)) \
-          : _mm256_loadu_ps(v32 + (q)))
     for (; p + 16 <= hi; p += 16) {
         acc0 = _mm256_fmadd_ps(VALUES8(p), _mm256_i32gather_ps(x, POSITIONS(p), 4), acc0);
         acc1 = _mm256_fmadd_ps(VALUES8(p + 8), _mm256_i32gather_ps(x, POSITIONS(p + 8), 4), acc1);
     }
 #undef POSITIONS
-#undef VALUES8
-    float t[8];
-    _mm256_storeu_ps(t, _mm256_add_ps(acc0, acc1));
-    float s = ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+    float s = lanes_sum(acc0, acc1);
     for (; p < hi; p++) s += VALUE(p) * x[idx[p]];
     return s;
 }
 
-/* gather_range with the AVX2 sums where they apply (16-bit positions, n:m with n a power of two;
- * bitmap lists, other n:m and 32-bit positions keep the portable sum). */
 /* The sum of column o of an n:m layout with n a power of two, 8 slots a step: slot p is in run
  * p >> log2(n), at position run·m + offset; the 8 positions are computed from 8 offset bytes and
  * gathered, as above. Two accumulators, lanes then the tail in a fixed order. */
@@ -63,24 +67,19 @@ static inline __attribute__((always_inline)) FIPSC_TARGET_AVX2 float gather_nm_a
 #define POSITIONS(q)                                                                                            \
     _mm256_add_epi32(_mm256_mullo_epi32(_mm256_srli_epi32(_mm256_add_epi32(_mm256_set1_epi32(q), step), shift), mm), \
                      _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(off + (q)))))
-#define VALUES8(q)                                                                                           \
-    (half ? _mm256_castsi256_ps(_mm256_slli_epi32(                                                           \
-                _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(v16 + (q)))), 16)) \
-          : _mm256_loadu_ps(v32 + (q)))
     int p = 0;
     for (; p + 16 <= slots; p += 16) {
         acc0 = _mm256_fmadd_ps(VALUES8(p), _mm256_i32gather_ps(x, POSITIONS(p), 4), acc0);
         acc1 = _mm256_fmadd_ps(VALUES8(p + 8), _mm256_i32gather_ps(x, POSITIONS(p + 8), 4), acc1);
     }
 #undef POSITIONS
-#undef VALUES8
-    float t[8];
-    _mm256_storeu_ps(t, _mm256_add_ps(acc0, acc1));
-    float s = ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+    float s = lanes_sum(acc0, acc1);
     for (; p < slots; p++) s += VALUE(p) * x[(p >> shift) * m + off[p]];
     return s;
 }
 
+/* gather_range with the AVX2 sums where they apply (16-bit positions, n:m with n a power of two;
+ * bitmap lists, other n:m and 32-bit positions keep the portable sum). */
 FIPSC_TARGET_AVX2 void fipsc_gather_range_avx2(const fipsc_factored_linear *fl, const float *x, float *y, int o0,
                                                 int o1, bool accumulate)
 {
