@@ -25,6 +25,10 @@ run 0 "" --version
 grep -qE '^fipsc [0-9]+\.[0-9]+\.[0-9]+$' "$tmp/out" || fail "--version printed '$(cat "$tmp/out")'"
 run 0 "" --help
 grep -q "convert" "$tmp/out" && grep -q "inspect" "$tmp/out" || fail "--help does not list the commands"
+# FIPSC_ISA: the portable level always exists; an unknown name is a usage error
+FIPSC_ISA=portable run 0 "" --version
+grep -q "^fipsc kernels: portable " "$tmp/out" || fail "FIPSC_ISA=portable: --version printed '$(cat "$tmp/out")'"
+FIPSC_ISA=sse9 run 2 "fipsc: FIPSC_ISA: unknown instruction set 'sse9'" --version
 run 2 "" # no command
 run 2 "fipsc: unknown command 'frobnicate'" frobnicate
 

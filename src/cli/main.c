@@ -41,7 +41,9 @@ static void print_help(FILE *out)
         fprintf(out, "  %-12s %s: %s%s%s\n", f->name, f->title, f->lm ? "language model" : "",
                 f->image ? "image classifier" : "", f->encoder ? "sentence encoder" : "");
     }
-    fprintf(out, "\n'fipsc <command> --help' describes a command. Exit codes: 0 ok, 1 failure, 2 usage error.\n");
+    fprintf(out, "\n'fipsc <command> --help' describes a command. Exit codes: 0 ok, 1 failure, 2 usage error.\n"
+                 "Environment: FIPSC_ISA=portable|avx2|avx512 lowers the instruction set of fipsc's own kernels\n"
+                 "(default: the best this CPU runs; 'fipsc --version' shows it).\n");
 }
 
 int main(int argc, char **argv)
