@@ -423,12 +423,37 @@ static void test_worked_example(void)
     }
 }
 
+/* One row x through s at the active level (y) and at the portable level (y_portable). */
+static void apply_here_and_portable(const setup *s, const float *x, float *y, float *y_portable)
+{
+    fipsc_error err = {0};
+    const fipsc_isa active = fipsc_isa_active();
+    CHECK_OK(fipsc_factored_apply(s->fl, NULL, 1, x, y, false, &err), &err);
+    CHECK_OK(fipsc_isa_set(FIPSC_ISA_PORTABLE, &err), &err);
+    CHECK_OK(fipsc_factored_apply(s->fl, NULL, 1, x, y_portable, false, &err), &err);
+    CHECK_OK(fipsc_isa_set(active, &err), &err);
+}
+
+/* The active level's one-row result agrees with the portable level's up to float rounding. */
+static void check_like_portable(const setup *s, const char *label)
+{
+    const int out = s->fl->out;
+    float *x = random_floats((size_t)s->fl->in), *y = malloc((size_t)out * 4), *y_portable = malloc((size_t)out * 4);
+    apply_here_and_portable(s, x, y, y_portable);
+    double diff = 0.0, scale = 0.0;
+    for (int o = 0; o < out; o++) {
+        diff = fmax(diff, fabs((double)y[o] - y_portable[o]));
+        scale = fmax(scale, fabs((double)y_portable[o]));
+    }
+    CHECK_MSG(diff <= 1e-5 * scale, "%s: %s and portable differ by %.3g (scale %.3g)", label,
+              fipsc_isa_name(fipsc_isa_active()), diff, scale);
+    free(x), free(y), free(y_portable);
+}
+
 /* Lists long enough for the vector loops (16 entries a step and a tail), at the active level
  * and against the portable level: the levels agree up to float rounding. */
 static void test_long_lists(void)
 {
-    const fipsc_isa active = fipsc_isa_active();
-    fipsc_error err = {0};
     for (int identity = 0; identity <= 1; identity++)
     for (int lists = 0; lists <= 1; lists++)
     for (int half = 0; half <= 1; half++)
@@ -444,28 +469,15 @@ static void test_long_lists(void)
             snprintf(label, sizeof label, "%s long %s %s%s", half ? "bf16" : "f32", lists ? "bitmap lists" : "lists",
                      expanding ? "expanding" : "contracting", identity ? " identity" : "");
             for (int n = 1; n <= FIPSC_FACTORED_TILE + 1; n += FIPSC_FACTORED_TILE) check_apply(&s, n, label);
-            const int n = 1, out = s.fl->out, in = s.fl->in;
-            float *x = random_floats((size_t)n * in), *y = malloc((size_t)out * 4), *y_portable = malloc((size_t)out * 4);
-            CHECK_OK(fipsc_factored_apply(s.fl, NULL, n, x, y, false, &err), &err);
-            CHECK_OK(fipsc_isa_set(FIPSC_ISA_PORTABLE, &err), &err);
-            CHECK_OK(fipsc_factored_apply(s.fl, NULL, n, x, y_portable, false, &err), &err);
-            CHECK_OK(fipsc_isa_set(active, &err), &err);
-            double diff = 0.0, scale = 0.0;
-            for (int o = 0; o < out; o++) {
-                diff = fmax(diff, fabs((double)y[o] - y_portable[o]));
-                scale = fmax(scale, fabs((double)y_portable[o]));
-            }
-            CHECK_MSG(diff <= 1e-5 * scale, "%s: %s and portable differ by %.3g (scale %.3g)", label,
-                      fipsc_isa_name(active), diff, scale);
+            check_like_portable(&s, label);
             /* an infinite input reaches exactly the outputs whose lists keep its position, at every
              * level (the AVX-512 BF16 kernel, which multiplies unkept positions by zero, must not
              * run on it) */
             if (!s.group.U) {
+                const int out = s.fl->out;
+                float *x = random_floats((size_t)s.fl->in), *y = malloc((size_t)out * 4), *y_portable = malloc((size_t)out * 4);
                 x[3] = INFINITY;
-                CHECK_OK(fipsc_factored_apply(s.fl, NULL, n, x, y, false, &err), &err);
-                CHECK_OK(fipsc_isa_set(FIPSC_ISA_PORTABLE, &err), &err);
-                CHECK_OK(fipsc_factored_apply(s.fl, NULL, n, x, y_portable, false, &err), &err);
-                CHECK_OK(fipsc_isa_set(active, &err), &err);
+                apply_here_and_portable(&s, x, y, y_portable);
                 int differ = 0, finite = 0;
                 for (int o = 0; o < out; o++) {
                     differ += isfinite(y[o]) != isfinite(y_portable[o]);
@@ -473,8 +485,8 @@ static void test_long_lists(void)
                 }
                 CHECK_MSG(differ == 0 && finite > 0 && finite < out, "%s with an infinite input: %d outputs differ in finiteness, %d of %d finite",
                           label, differ, finite, out);
+                free(x), free(y), free(y_portable);
             }
-            free(x), free(y), free(y_portable);
             teardown(&s);
         }
 }
@@ -483,8 +495,6 @@ static void test_long_lists(void)
  * the reference and the portable level. */
 static void test_long_nm(void)
 {
-    const fipsc_isa active = fipsc_isa_active();
-    fipsc_error err = {0};
     for (int nm_n = 1; nm_n <= 2; nm_n++)
         for (int half = 0; half <= 1; half++) {
             setup s;
@@ -496,19 +506,7 @@ static void test_long_nm(void)
             char label[64];
             snprintf(label, sizeof label, "%s long %d:4", half ? "bf16" : "f32", nm_n);
             check_apply(&s, 1, label);
-            const int out = s.fl->out, in = s.fl->in;
-            float *x = random_floats((size_t)in), *y = malloc((size_t)out * 4), *y_portable = malloc((size_t)out * 4);
-            CHECK_OK(fipsc_factored_apply(s.fl, NULL, 1, x, y, false, &err), &err);
-            CHECK_OK(fipsc_isa_set(FIPSC_ISA_PORTABLE, &err), &err);
-            CHECK_OK(fipsc_factored_apply(s.fl, NULL, 1, x, y_portable, false, &err), &err);
-            CHECK_OK(fipsc_isa_set(active, &err), &err);
-            double diff = 0.0, scale = 0.0;
-            for (int o = 0; o < out; o++) {
-                diff = fmax(diff, fabs((double)y[o] - y_portable[o]));
-                scale = fmax(scale, fabs((double)y_portable[o]));
-            }
-            CHECK_MSG(diff <= 1e-5 * scale, "%s: %s and portable differ by %.3g", label, fipsc_isa_name(active), diff);
-            free(x), free(y), free(y_portable);
+            check_like_portable(&s, label);
             teardown(&s);
         }
 }

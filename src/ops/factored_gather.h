@@ -26,8 +26,9 @@ fipsc_gather_range_fn fipsc_gather_range;
 fipsc_gather_tile_fn fipsc_gather_tile;
 
 #if FIPSC_HAVE_AVX2_KERNELS
-/* AVX2: 16-bit CSC/CSR positions (range and tile). AVX-512: bitmap lists (range and tile) and
- * 16-bit CSC/CSR positions (tile); the AVX-512 tile kernel needs lists of at most 65536 inputs. */
+/* AVX2: 16-bit CSC/CSR positions (range and tile) and n:m with n a power of two (range).
+ * AVX-512: bitmap lists (range; tile up to 65536 inputs) and 16-bit CSC/CSR positions (tile).
+ * Each hands what it does not take to the level below, so a caller picks by level alone. */
 FIPSC_TARGET_AVX2 fipsc_gather_range_fn fipsc_gather_range_avx2;
 FIPSC_TARGET_AVX2 fipsc_gather_tile_fn fipsc_gather_tile_avx2;
 FIPSC_TARGET_AVX512 fipsc_gather_range_fn fipsc_gather_range_avx512;

@@ -1,10 +1,11 @@
 /* The AVX2 and AVX-512 sparse gather kernels (see src/ops/factored_gather.h), compiled with
  * function target attributes into every x86 build and called only where the CPU runs them.
  *
- * One row, AVX2: a list with 16-bit positions is summed 8 entries a step with gathers. One row,
- * AVX-512: a bitmap list 16 input positions a step: the 16 bits select which lanes of the input
- * (read in order, masked) meet the next values (expand-loaded), one masked multiply-add: nothing
- * gathered, no position stored. Tiles: fused multiply-adds on whole tile rows. */
+ * One row, AVX2: a list with 16-bit positions (or an n:m column) is summed 8 entries a step with
+ * gathers. One row, AVX-512: a bitmap list 16 input positions a step (32 with BF16 values): the
+ * bits select which lanes of the input (read in order) meet the next values (expand-loaded), one
+ * multiply-add: nothing gathered, no position stored. Tiles: fused multiply-adds on whole tile
+ * rows. Each level takes the layouts it is written for and hands the others down a level. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,22 +13,13 @@
 #include "ops/factored_gather.h"
 
 #if FIPSC_HAVE_AVX2_KERNELS
-#include <immintrin.h>
+#include "ops/x86_vectors.h"
 
 enum { TILE = FIPSC_FACTORED_TILE };
 #define VALUE FIPSC_GATHER_VALUE
-/* The 8 lanes of a0 + a1 added in a fixed order. */
-static inline __attribute__((always_inline)) FIPSC_TARGET_AVX2 float lanes_sum(__m256 a0, __m256 a1)
-{
-    float t[8];
-    _mm256_storeu_ps(t, _mm256_add_ps(a0, a1));
-    return ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
-}
-
 /* Values q .. q+7 of a list as 8 floats (bfloat16 widened by a shift), for the AVX2 gathers. */
-#define VALUES8(q)                                                                                           \
-    (half ? _mm256_castsi256_ps(_mm256_slli_epi32(                                                           \
-                _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(v16 + (q)))), 16)) \
+#define VALUES8(q)                                                                              \
+    (half ? fipsc_bf16x8_to_f32(_mm_loadu_si128((const __m128i *)(const void *)(v16 + (q)))) \
           : _mm256_loadu_ps(v32 + (q)))
 
 /* The same sum for a CSC/CSR list with 16-bit positions, 8 entries a step: one AVX2 gather of
@@ -49,7 +41,7 @@ static inline __attribute__((always_inline)) FIPSC_TARGET_AVX2 float gather_one_
         acc1 = _mm256_fmadd_ps(VALUES8(p + 8), _mm256_i32gather_ps(x, POSITIONS(p + 8), 4), acc1);
     }
 #undef POSITIONS
-    float s = lanes_sum(acc0, acc1);
+    float s = fipsc_sum8_fixed(acc0, acc1);
     for (; p < hi; p++) s += VALUE(p) * x[idx[p]];
     return s;
 }
@@ -73,7 +65,7 @@ static inline __attribute__((always_inline)) FIPSC_TARGET_AVX2 float gather_nm_a
         acc1 = _mm256_fmadd_ps(VALUES8(p + 8), _mm256_i32gather_ps(x, POSITIONS(p + 8), 4), acc1);
     }
 #undef POSITIONS
-    float s = lanes_sum(acc0, acc1);
+    float s = fipsc_sum8_fixed(acc0, acc1);
     for (; p < slots; p++) s += VALUE(p) * x[(p >> shift) * m + off[p]];
     return s;
 }
@@ -123,12 +115,7 @@ static inline __attribute__((always_inline)) FIPSC_TARGET_AVX512 float gather_bi
             uint16_t k16;
             memcpy(&k16, chunks + 8 * (size_t)w + 2 * c, sizeof k16);
             const __mmask16 k = k16;
-            /* Expand-loaded with merge masking into a register zeroed by a zero idiom the
-             * compiler cannot see through: Zen 4 makes a zero-masked expand-load wait for the
-             * last value of its destination register, and the compiler reuses one register for
-             * every step, which chained each step to the one before (2.7x slower, measured). */
-            __m512i fresh;
-            __asm__ volatile("vpxor %x0, %x0, %x0" : "=x"(fresh));
+            const __m512i fresh = fipsc_fresh_zero512(); /* merge source: see x86_vectors.h */
             const __m512 v = half ? _mm512_castsi512_ps(_mm512_slli_epi32(
                                         _mm512_cvtepu16_epi32(_mm256_mask_expandloadu_epi16(_mm512_castsi512_si256(fresh), k, v16 + p)), 16))
                                   : _mm512_mask_expandloadu_ps(_mm512_castsi512_ps(fresh), k, v32 + p);
@@ -136,11 +123,7 @@ static inline __attribute__((always_inline)) FIPSC_TARGET_AVX512 float gather_bi
             p += (uint32_t)__builtin_popcount(k);
         }
     }
-    float t[16];
-    _mm512_storeu_ps(t, _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
-    for (int width = 8; width >= 1; width /= 2)
-        for (int i = 0; i < width; i++) t[i] += t[i + width];
-    return t[0];
+    return fipsc_sum16_fixed(acc[0], acc[1], acc[2], acc[3]);
 }
 
 /* gather_range with the AVX-512 sum for bitmap lists, the AVX2 level's otherwise. */
@@ -195,10 +178,7 @@ FIPSC_TARGET_AVX512 void fipsc_gather_range_bits16_avx512(const fipsc_factored_l
             for (int h = 0; h < 2; h++) {
                 uint32_t k;
                 memcpy(&k, bits + 8 * (size_t)w + 4 * h, sizeof k);
-                /* merge-masked into a freshly zeroed register (see gather_bits_avx512_as) */
-                __m512i fresh;
-                __asm__ volatile("vpxor %x0, %x0, %x0" : "=x"(fresh));
-                const __m512i lanes = _mm512_mask_expandloadu_epi16(fresh, k, v);
+                const __m512i lanes = _mm512_mask_expandloadu_epi16(fipsc_fresh_zero512(), k, v);
                 v += __builtin_popcount(k);
                 const float *xq = xp + 64 * (size_t)w + 32 * h;
                 acc[2 * h] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_unpacklo_epi16(zero, lanes)), _mm512_load_ps(xq),
@@ -206,11 +186,8 @@ FIPSC_TARGET_AVX512 void fipsc_gather_range_bits16_avx512(const fipsc_factored_l
                 acc[2 * h + 1] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_unpackhi_epi16(zero, lanes)),
                                                  _mm512_load_ps(xq + 16), acc[2 * h + 1]);
             }
-        float t[16];
-        _mm512_storeu_ps(t, _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
-        for (int width = 8; width >= 1; width /= 2)
-            for (int i = 0; i < width; i++) t[i] += t[i + width];
-        y[o] = accumulate ? y[o] + t[0] : t[0];
+        const float sum = fipsc_sum16_fixed(acc[0], acc[1], acc[2], acc[3]);
+        y[o] = accumulate ? y[o] + sum : sum;
     }
 }
 
@@ -248,11 +225,18 @@ static inline __attribute__((always_inline)) FIPSC_TARGET_AVX2 void gather_tile_
     for (int z = 0; z < YMM_PER_ROW; z++) _mm256_storeu_ps(acc + 8 * z, _mm256_add_ps(a[0][z], a[1][z]));
 }
 
-/* gather_tile for CSC/CSR lists with 16-bit positions with AVX2. */
+/* Whether a layout is CSC/CSR lists with 16-bit positions (what the vector tile kernels read). */
+static bool lists16(const fipsc_factored_linear *fl)
+{
+    return (fl->layout == FIPSC_VK_CSC || fl->layout == FIPSC_VK_CSR) && fl->idx16;
+}
+
+/* gather_tile for CSC/CSR lists with 16-bit positions with AVX2; the portable one otherwise. */
 FIPSC_TARGET_AVX2 void fipsc_gather_tile_avx2(const fipsc_factored_linear *fl, int o, const float *restrict inT,
                                                float *restrict acc)
 {
-    if (fl->val16) gather_tile_avx2_as(fl, o, inT, acc, true);
+    if (!lists16(fl)) fipsc_gather_tile(fl, o, inT, acc);
+    else if (fl->val16) gather_tile_avx2_as(fl, o, inT, acc, true);
     else gather_tile_avx2_as(fl, o, inT, acc, false);
 }
 
@@ -320,10 +304,13 @@ static inline __attribute__((always_inline)) FIPSC_TARGET_AVX512 void gather_til
         _mm512_storeu_ps(acc + 16 * z, _mm512_add_ps(_mm512_add_ps(a[0][z], a[1][z]), _mm512_add_ps(a[2][z], a[3][z])));
 }
 
+/* gather_tile with AVX-512 for 16-bit CSC/CSR positions and for bitmap lists whose 16-bit lane
+ * numbers cannot overflow (at most 65536 inputs); the AVX2 level's otherwise. */
 FIPSC_TARGET_AVX512 void fipsc_gather_tile_avx512(const fipsc_factored_linear *fl, int o, const float *restrict inT,
                                                    float *restrict acc)
 {
-    if (fl->val16) gather_tile_avx512_as(fl, o, inT, acc, true);
+    if (!lists16(fl) && !(fl->layout == FIPSC_VK_BITMAP && fl->words <= 65536 / 64)) fipsc_gather_tile_avx2(fl, o, inT, acc);
+    else if (fl->val16) gather_tile_avx512_as(fl, o, inT, acc, true);
     else gather_tile_avx512_as(fl, o, inT, acc, false);
 }
 #endif

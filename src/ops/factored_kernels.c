@@ -83,16 +83,11 @@ static fipsc_status gather_batch(const fipsc_factored_linear *fl, int n, const f
         return fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory for %d rows (%zu bytes)",
                           fl->weight_name, n, bytes);
     const long long work = (long long)fl->nnz * tiles * TILE;
-    /* the vector tile kernels take lists with 16-bit positions, and (AVX-512) bitmap lists whose
-     * 16-bit lane numbers cannot overflow (inputs <= 65536) */
     fipsc_gather_tile_fn *tile = fipsc_gather_tile;
 #if FIPSC_HAVE_AVX2_KERNELS
     const fipsc_isa isa = fipsc_isa_active();
-    const bool lists16 = (fl->layout == FIPSC_VK_CSC || fl->layout == FIPSC_VK_CSR) && fl->idx16;
-    if (isa >= FIPSC_ISA_AVX512 && (lists16 || (fl->layout == FIPSC_VK_BITMAP && n_in <= 65536)))
-        tile = fipsc_gather_tile_avx512;
-    else if (isa >= FIPSC_ISA_AVX2 && lists16)
-        tile = fipsc_gather_tile_avx2;
+    if (isa >= FIPSC_ISA_AVX512) tile = fipsc_gather_tile_avx512;
+    else if (isa >= FIPSC_ISA_AVX2) tile = fipsc_gather_tile_avx2;
 #endif
     const int in_blocks = (n_in + VEC_BLOCK - 1) / VEC_BLOCK;
 #pragma omp parallel if (work >= PARALLEL_WORK)

@@ -30,7 +30,7 @@ int fipsc_gemm_panel_width(int n)
 }
 
 #if FIPSC_HAVE_AVX2_KERNELS
-#include <immintrin.h>
+#include "ops/x86_vectors.h"
 
 /* Rows no longer than this take the 8-row AVX2 kernel below. */
 enum { SHORT_ROW = 512 };
@@ -87,7 +87,7 @@ static inline __attribute__((always_inline)) FIPSC_TARGET_AVX2 __m256 load8(cons
     if (dtype == FIPSC_F32) return _mm256_loadu_ps((const float *)w + at);
     const __m128i h = _mm_loadu_si128((const __m128i *)(const void *)((const uint16_t *)w + at));
     if (dtype == FIPSC_F16) return _mm256_cvtph_ps(h);
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    return fipsc_bf16x8_to_f32(h);
 }
 
 static inline __attribute__((always_inline)) FIPSC_TARGET_AVX2 float scalar_at(const void *w, size_t at, int dtype)
@@ -101,9 +101,7 @@ static inline __attribute__((always_inline)) FIPSC_TARGET_AVX2 float finish_row(
                                                                                  size_t row, int k, int k16, int dtype,
                                                                                  const float *x)
 {
-    float t[8];
-    _mm256_storeu_ps(t, _mm256_add_ps(a0, a1));
-    float s = ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+    float s = fipsc_sum8_fixed(a0, a1);
     for (int j = k16; j < k; j++) s += scalar_at(w, row + (size_t)j, dtype) * x[j];
     return s;
 }

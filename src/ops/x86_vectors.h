@@ -1,0 +1,52 @@
+/* Small AVX2 / AVX-512 pieces that fipsc's x86 kernels (ops/gemm.c, ops/factored_gather_x86.c)
+ * share, each written once: widening bfloat16, summing a vector's lanes in a fixed order (so a
+ * result does not depend on how a compiler would reduce), and a register that is certainly fresh.
+ * Only for functions compiled with the matching target attribute (src/core/isa.h). */
+#ifndef FIPSC_X86_VECTORS_H
+#define FIPSC_X86_VECTORS_H
+
+#include "core/isa.h"
+
+#if FIPSC_HAVE_AVX2_KERNELS
+#include <immintrin.h>
+
+/* 8 bfloat16 values as float32: each is the high half of its float, so a zero-extension and a
+ * 16-bit shift (exact). */
+static inline __attribute__((always_inline)) FIPSC_TARGET_AVX2 __m256 fipsc_bf16x8_to_f32(__m128i h)
+{
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+/* The 8 lanes of a0 + a1, added pairwise in a fixed order. */
+static inline __attribute__((always_inline)) FIPSC_TARGET_AVX2 float fipsc_sum8_fixed(__m256 a0, __m256 a1)
+{
+    float t[8];
+    _mm256_storeu_ps(t, _mm256_add_ps(a0, a1));
+    return ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+}
+
+/* The 16 lanes of (a0 + a1) + (a2 + a3), halved 8, 4, 2, 1 in a fixed order. */
+static inline __attribute__((always_inline)) FIPSC_TARGET_AVX512 float fipsc_sum16_fixed(__m512 a0, __m512 a1,
+                                                                                         __m512 a2, __m512 a3)
+{
+    float t[16];
+    _mm512_storeu_ps(t, _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+    for (int width = 8; width >= 1; width /= 2)
+        for (int i = 0; i < width; i++) t[i] += t[i + width];
+    return t[0];
+}
+
+/* A zeroed register, by a zero idiom the compiler cannot see through (volatile: emitted at every
+ * use, never hoisted), as the merge source of a masked expand-load. Zen 4 makes a zero-masked
+ * expand-load wait for the last value of its destination register, and a compiler that reuses
+ * one register for every step then chains each step to the one before (2.7x slower, measured);
+ * merging into a fresh zero has no such dependency. */
+static inline __attribute__((always_inline)) FIPSC_TARGET_AVX512 __m512i fipsc_fresh_zero512(void)
+{
+    __m512i z;
+    __asm__ volatile("vpxor %x0, %x0, %x0" : "=x"(z));
+    return z;
+}
+#endif
+
+#endif
