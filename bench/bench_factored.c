@@ -12,7 +12,7 @@
  *   fips 1:4     the same budget and sparsity with n:m 1:4 masks (r a multiple of 4)
  *   shared-svd   budget 0.5, dense V (s = 0): r = 0.5·d·P / (d + P)
  * --bf16: the dense weights are BF16 and every compressed variant stores U and its V values as
- * BF16 (in memory the sparse V layouts then hold BF16 values too; U stays float32).
+ * BF16 (in memory U and the sparse V layouts then hold BF16 values too).
  * Gate and up share x·U (computed once per call). Weights are generated with a fixed seed; the
  * timings are medians over rounds that alternate the variants, after a warm-up. --quick runs
  * fewer rounds. Two byte counts: "file MB", what the compressed file stores for the MLP (U once,
@@ -115,14 +115,17 @@ static void make_compressed(variant *v, const char *name, int r, double keep, fi
     memset(v, 0, sizeof *v);
     v->name = name;
     v->group = (fipsc_compressed_group){.first_layer = 0, .last_layer = 0, .d = D, .r = r,
-                                        .U = random_floats((size_t)D * r, 1.0 / 45), .u_dtype = dtype,
                                         .v_dtype = dtype, .storage = storage, .nm_n = nm_n, .nm_m = nm_m};
     snprintf(v->group.method, sizeof v->group.method, "bench");
+    float *U = random_floats((size_t)D * r, 1.0 / 45);
+    int64_t beyond;
+    if (fipsc_group_set_basis(&v->group, U, dtype, &beyond, &err)) die(name, &err); /* held as attach holds it */
+    free(U);
     float *V = malloc((size_t)r * F * sizeof *V);
     const fipsc_mlp_role roles[3] = {FIPSC_ROLE_GATE, FIPSC_ROLE_UP, FIPSC_ROLE_DOWN};
     const char *names[3] = {"gate.weight", "up.weight", "down.weight"};
     v->file_bytes = (long long)fipsc_dtype_size(dtype) * D * r;
-    v->read_bytes = 4LL * D * r * 2; /* U read for the gate/up pair and again for down */
+    v->read_bytes = 2 * fipsc_group_basis_bytes(&v->group); /* U read for the gate/up pair and again for down */
     for (int i = 0; i < 3; i++) {
         if (storage == FIPSC_V_NM) {
             memset(V, 0, (size_t)r * F * sizeof *V);
@@ -244,6 +247,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < N_COMPRESSED; i++) {
         for (int k = 0; k < 3; k++) fipsc_factored_free(v[i].fl[k]);
         free(v[i].group.U);
+        free(v[i].group.U16);
     }
     for (int k = 0; k < 3; k++) free(w[k]);
     free(x), free(y), free(scratch);

@@ -511,6 +511,67 @@ static void test_long_nm(void)
         }
 }
 
+/* A basis held in 16 bits (U16, a group whose u_dtype is BF16 or F16) runs exactly what the same
+ * group holding its float32 widening runs: one row (the row-streamed x·U and, r > 512, the long
+ * 16-bit rows of z·Uᵀ), a few rows and a tile's worth (converted panels), expanding and
+ * contracting; it takes half the memory, and densifies to the same weight. */
+static void test_basis16(void)
+{
+    const fipsc_dtype dts[2] = {FIPSC_BF16, FIPSC_F16};
+    const fipsc_v_storage storages[2] = {FIPSC_V_CSC, FIPSC_V_BITMAP};
+    const int rows[] = {1, 3, FIPSC_FACTORED_TILE + 5};
+    fipsc_error err = {0};
+    for (int q = 0; q < 2; q++)
+        for (int si = 0; si < 2; si++)
+            for (int expanding = 0; expanding <= 1; expanding++) {
+                setup s;
+                if (!build(&s, storages[si], expanding, false, 44, 600, 70, 0.3)) {
+                    teardown(&s);
+                    continue;
+                }
+                const int d = s.group.d, r = s.group.r, f = s.fl->f;
+                CHECK(fipsc_round_to_dtype(dts[q], s.group.U, (size_t)d * r) < 0); /* the float32 twin */
+                fipsc_compressed_group g16 = s.group;
+                g16.U = NULL;
+                int64_t beyond;
+                CHECK_OK(fipsc_group_set_basis(&g16, s.group.U, dts[q], &beyond, &err), &err);
+                CHECK(g16.U16 != NULL && g16.U == NULL && g16.u_dtype == dts[q] && beyond < 0);
+                CHECK(fipsc_group_basis_bytes(&g16) == 2LL * d * r && fipsc_group_basis_bytes(&s.group) == 4LL * d * r);
+                fipsc_v_stored v;
+                CHECK_OK(fipsc_v_stored_from_dense(storages[si], r, f, s.V, f, 0, 0, "V", &v, &err), &err);
+                fipsc_factored_linear *fl16 = NULL;
+                CHECK_OK(fipsc_factored_new(s.fl->weight_name, 0, s.fl->role, &g16, &v, &fl16, &err), &err);
+                for (size_t k = 0; fl16 && k < sizeof rows / sizeof rows[0]; k++) {
+                    const int n = rows[k];
+                    float *x = random_floats((size_t)n * s.fl->in);
+                    float *y = malloc((size_t)n * s.fl->out * sizeof *y), *y16 = malloc((size_t)n * s.fl->out * sizeof *y16);
+                    CHECK_OK(fipsc_factored_apply(s.fl, NULL, n, x, y, false, &err), &err);
+                    CHECK_OK(fipsc_factored_apply(fl16, NULL, n, x, y16, false, &err), &err);
+                    CHECK_MSG(memcmp(y, y16, (size_t)n * s.fl->out * sizeof *y) == 0,
+                              "%s U, %s %s, n %d: differs from the float32 basis", fipsc_dtype_name(dts[q]),
+                              fipsc_v_storage_name(storages[si]), expanding ? "expanding" : "contracting", n);
+                    free(x), free(y), free(y16);
+                }
+                float *w = malloc((size_t)s.fl->out * s.fl->in * sizeof *w), *w16 = malloc((size_t)s.fl->out * s.fl->in * sizeof *w16);
+                CHECK_OK(fipsc_factored_densify(s.fl, w, &err), &err);
+                if (fl16) CHECK_OK(fipsc_factored_densify(fl16, w16, &err), &err);
+                CHECK(memcmp(w, w16, (size_t)s.fl->out * s.fl->in * sizeof *w) == 0);
+                /* widened in place (distillation): float32 again, the same values */
+                CHECK_OK(fipsc_group_widen_basis(&g16, &err), &err);
+                CHECK(g16.U16 == NULL && g16.U && memcmp(g16.U, s.group.U, (size_t)d * r * sizeof(float)) == 0);
+                free(w), free(w16);
+                fipsc_factored_free(fl16);
+                free(g16.U);
+                teardown(&s);
+            }
+    /* a value F16 cannot hold is refused, naming the entry */
+    fipsc_compressed_group g = {.d = 2, .r = 3};
+    const float U[6] = {1, 2, 3, 4, 7e4f, 6};
+    int64_t beyond;
+    CHECK_FAILS(fipsc_group_set_basis(&g, U, FIPSC_F16, &beyond, &err), FIPSC_ERR_NUMERIC, "U[1, 1] = 70000", &err);
+    CHECK(beyond == 4 && g.U == NULL && g.U16 == NULL);
+}
+
 int main(void)
 {
     fipsc_error err = {0};
@@ -528,6 +589,7 @@ int main(void)
         test_long_nm();
         test_shared();
         test_threads();
+        test_basis16();
     }
     test_pack_errors();
     test_validate();

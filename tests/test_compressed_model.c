@@ -282,6 +282,9 @@ static void test_bitmap_and_16bit_values(const char *dir)
     CHECK_OK(attach_svd_group_as(m, 4, 4, 32, 0, 0, 0, FIPSC_V_DENSE, FIPSC_F16, FIPSC_BF16, "shared-svd", &err), &err);
     const fipsc_compressed_group *g0 = fipsc_model_group(m, 0);
     CHECK(g0->storage == FIPSC_V_BITMAP && g0->u_dtype == FIPSC_BF16 && g0->v_dtype == FIPSC_BF16);
+    /* U held in its 16 bits (half the bytes of float32), a float32 U only for an F32 group */
+    CHECK(g0->U16 && !g0->U && fipsc_group_basis_bytes(g0) == 2LL * g0->d * g0->r);
+    CHECK(fipsc_model_group(m, 1)->U && !fipsc_model_group(m, 1)->U16 && fipsc_model_group(m, 2)->U16);
     /* held rounded: the values are BF16 values */
     for (int i = 0; i < fipsc_model_factored_count(m); i++) {
         const fipsc_factored_linear *fl = fipsc_model_factored_at(m, i);
@@ -324,6 +327,7 @@ static void test_bitmap_and_16bit_values(const char *dir)
         CHECK(h0->storage == FIPSC_V_BITMAP && h0->u_dtype == FIPSC_BF16 && h0->v_dtype == FIPSC_BF16);
         CHECK(h1->storage == FIPSC_V_NM && h1->u_dtype == FIPSC_F32 && h1->v_dtype == FIPSC_F16);
         CHECK(h2->storage == FIPSC_V_DENSE && h2->u_dtype == FIPSC_F16 && h2->v_dtype == FIPSC_BF16);
+        CHECK(h0->U16 && !h0->U && h1->U && !h1->U16 && h2->U16 && !h2->U); /* as attach holds them */
         float *logits_r = logits_of(r);
         CHECK_MSG(memcmp(logits_r, logits_c, n_logits(m) * sizeof(float)) == 0, "read model: logits differ by %.3g",
                   rel_diff(logits_r, logits_c, n_logits(m)));
@@ -335,6 +339,23 @@ static void test_bitmap_and_16bit_values(const char *dir)
         size_t na = 0, nb = 0;
         CHECK(file_bytes(path, &a, &na) && file_bytes(path2, &b, &nb) && na == nb && memcmp(a, b, na) == 0);
         free(a), free(b);
+        fipsc_model_free(r);
+    }
+    /* a BF16-held U written as F16: widened, then rounded to F16 (the writer's own buffer) */
+    fipsc_compressed_write_opts o16 = {.u_dtype = FIPSC_F16};
+    CHECK_OK(fipsc_compressed_write_ex(m, path2, NULL, &o16, &err), &err);
+    r = NULL;
+    CHECK_OK(fipsc_model_load(path2, &r, &err), &err);
+    if (r) {
+        const fipsc_compressed_group *h0 = fipsc_model_group(r, 0);
+        CHECK(h0->u_dtype == FIPSC_F16 && h0->U16);
+        size_t n = (size_t)h0->d * h0->r;
+        float *u_bf16 = malloc(n * sizeof *u_bf16), *u_f16 = malloc(n * sizeof *u_f16);
+        fipsc_group_basis_f32(g0, u_bf16);
+        fipsc_group_basis_f32(h0, u_f16);
+        CHECK(fipsc_round_to_dtype(FIPSC_F16, u_bf16, n) < 0);
+        CHECK(memcmp(u_bf16, u_f16, n * sizeof *u_f16) == 0);
+        free(u_bf16), free(u_f16);
         fipsc_model_free(r);
     }
     /* the 16-bit values move the logits a little: far less than the compression itself did (a

@@ -1,7 +1,9 @@
 /* Linear layers over weights kept in 16 bits (F16/BF16 as a checkpoint stores them): the GEMM
  * converts each block of the weight as it goes (fipsc_gemm_nt16) and must give exactly what
  * fipsc_gemm_nt gives on the converted float32 matrix — for one row (decode), a few rows, many
- * rows of a narrow weight (the row-block partition), on one thread and on several. */
+ * rows of a narrow weight (the row-block partition), on one thread and on several; and the same
+ * for products with a 16-bit right-hand matrix not transposed (fipsc_gemm_nn16 against fipsc_gemm). */
+#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +88,65 @@ static void test_gemm16(void)
     }
 }
 
+/* C = A·B from a 16-bit B [k, n] (fipsc_gemm_nn16: a compressed group's basis U) equals
+ * fipsc_gemm on its float32 conversion, bit for bit, with 1 and 2 threads. */
+static void check_shape_nn(int m, int n, int k, fipsc_dtype dt, float beta)
+{
+    fipsc_rng rng;
+    fipsc_rng_seed(&rng, (uint64_t)(m * 104729 + n * 17 + k));
+    float *a = malloc((size_t)m * k * sizeof *a), *bf = malloc((size_t)k * n * sizeof *bf);
+    uint16_t *b16 = malloc((size_t)k * n * sizeof *b16);
+    float *c0 = malloc((size_t)m * n * sizeof *c0), *c1 = malloc((size_t)m * n * sizeof *c1);
+    random_fill(&rng, a, (size_t)m * k);
+    random_fill(&rng, bf, (size_t)k * n);
+    for (size_t i = 0; i < (size_t)k * n; i++)
+        b16[i] = dt == FIPSC_BF16 ? fipsc_f32_to_bf16(bf[i]) : fipsc_f32_to_f16(bf[i]);
+    fipsc_convert16_to_f32(dt, b16, (size_t)k * n, bf);
+    for (int threads = 1; threads <= 2; threads++) {
+        omp_set_num_threads(threads);
+        random_fill(&rng, c0, (size_t)m * n);
+        memcpy(c1, c0, (size_t)m * n * sizeof *c1);
+        fipsc_gemm(false, false, m, n, k, a, k, bf, n, beta, c0, n);
+        fipsc_error err = {0};
+        CHECK_OK(fipsc_gemm_nn16(m, n, k, a, k, b16, dt, n, beta, c1, n, &err), &err);
+        CHECK_MSG(memcmp(c0, c1, (size_t)m * n * sizeof *c0) == 0,
+                  "%s [%d x %d]·[%d x %d], beta %g, %d threads: differs from the float32 product",
+                  fipsc_dtype_name(dt), m, k, k, n, (double)beta, threads);
+        /* and is the product: against double sums */
+        double worst = 0.0;
+        for (int i = 0; i < m && beta == 0.0f; i++)
+            for (int j = 0; j < n; j++) {
+                double ref = 0.0, mag = 0.0;
+                for (int q = 0; q < k; q++) {
+                    ref += (double)a[(size_t)i * k + q] * bf[(size_t)q * n + j];
+                    mag += fabs((double)a[(size_t)i * k + q] * bf[(size_t)q * n + j]);
+                }
+                const double e = fabs(c1[(size_t)i * n + j] - ref) / (mag > 0 ? mag : 1.0);
+                worst = e > worst ? e : worst;
+            }
+        CHECK_MSG(worst < 1e-5, "%s [%d x %d]·[%d x %d]: error %.3g of the sum of magnitudes", fipsc_dtype_name(dt),
+                  m, k, k, n, worst);
+    }
+    omp_set_num_threads(2);
+    free(a);
+    free(bf);
+    free(b16);
+    free(c0);
+    free(c1);
+}
+
+static void test_gemm_nn16(void)
+{
+    fipsc_dtype dts[2] = {FIPSC_F16, FIPSC_BF16};
+    for (int q = 0; q < 2; q++) {
+        check_shape_nn(1, 3000, 700, dts[q], 0.0f); /* decode: row-streamed, column slices on threads */
+        check_shape_nn(1, 77, 23, dts[q], 1.0f);    /* decode, a column tail past 8, a row tail past 4 */
+        check_shape_nn(1, 5, 6, dts[q], 0.0f);      /* fewer columns than a vector */
+        check_shape_nn(7, 1100, 257, dts[q], 0.0f); /* column panels */
+        check_shape_nn(40, 200, 64, dts[q], 1.0f);  /* one panel */
+    }
+}
+
 /* fipsc_linear_apply (bias, accumulate) and the row lookup through a 16-bit weight. */
 static void test_linear_apply16(void)
 {
@@ -128,6 +189,7 @@ int main(void)
         printf("%s kernels\n", fipsc_isa_name((fipsc_isa)level));
         test_conversion_exact();
         test_gemm16();
+        test_gemm_nn16();
         test_linear_apply16();
     }
     return test_summary("test_linear16");

@@ -27,6 +27,16 @@ expect_out "mean cos(compressed, original) over 48 sentences"
 before=$(sed -n 's/.*sentences ([0-9]* rows): \([0-9.]*\) -> \([0-9.]*\)/\1/p' "$tmp/out")
 after=$(sed -n 's/.*sentences ([0-9]* rows): \([0-9.]*\) -> \([0-9.]*\)/\2/p' "$tmp/out")
 awk -v b="$before" -v a="$after" 'BEGIN { exit !(a > b + 0.005) }' || fail "printed cosine $before -> $after"
+# a basis held in BF16 (--u-dtype bf16: kept in its 16 bits by the runtime) is trained in float32
+# and written back as BF16
+expect 0 "$fipsc" compress "$tmp/use.safetensors" -o "$tmp/init16.safetensors" --method fips-init --budget 0.25 \
+  --calib-sentences "$sts" --calib-rows 0 --quiet --u-dtype bf16
+expect 0 "$fipsc" distill "$tmp/init16.safetensors" "${common[@]}" -o "$tmp/d16.safetensors"
+b16=$(sed -n 's/.*sentences ([0-9]* rows): \([0-9.]*\) -> \([0-9.]*\)/\1/p' "$tmp/out")
+a16=$(sed -n 's/.*sentences ([0-9]* rows): \([0-9.]*\) -> \([0-9.]*\)/\2/p' "$tmp/out")
+awk -v b="$b16" -v a="$a16" 'BEGIN { exit !(a > b + 0.005) }' || fail "BF16 U: printed cosine $b16 -> $a16"
+expect 0 "$fipsc" inspect "$tmp/d16.safetensors"
+expect_out "U BF16, method fips-init"
 # the runtime agrees: eval-sts --ref measures the same cosines on the same sentences
 ci=$(mean_cosine "$tmp/init.safetensors")
 cd1=$(mean_cosine "$tmp/d1.safetensors")

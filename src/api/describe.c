@@ -87,7 +87,7 @@ static cJSON *compression_entry(const fipsc_model *m)
         cJSON_AddNumberToObject(go, "last_layer", g->last_layer);
         cJSON_AddNumberToObject(go, "d", g->d);
         cJSON_AddNumberToObject(go, "rank", g->r);
-        cJSON_AddStringToObject(go, "basis", g->U ? fipsc_dtype_name(g->u_dtype) : "identity");
+        cJSON_AddStringToObject(go, "basis", fipsc_group_has_basis(g) ? fipsc_dtype_name(g->u_dtype) : "identity");
         cJSON_AddStringToObject(go, "method", g->method);
         cJSON_AddStringToObject(go, "storage", fipsc_v_storage_name(g->storage));
         if (g->storage == FIPSC_V_NM) cJSON_AddItemToObject(go, "nm", pair(g->nm_n, g->nm_m));

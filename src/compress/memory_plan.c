@@ -59,17 +59,18 @@ static void model_bytes(const fipsc_model *m, int64_t *owned, int64_t *mapped_bl
     }
 }
 
-/* What a compressed group holds in memory once attached, until the file is written: U as
- * float32 and every V_i in its kernel layout (fipsc_factored_memory_bytes: values as float32, or
+/* What a compressed group holds in memory once attached, until the file is written: U in its
+ * u_dtype (float32, or its 16 bits: src/ops/factored_basis.c) and every V_i in its kernel layout (fipsc_factored_memory_bytes: values as float32, or
  * bfloat16 when the group stores them so and V is sparse; 16-bit positions; a list pointer per
  * column or row), from the plan's predicted sparsity. */
 static int64_t held_bytes(const fipsc_compress_options *o, const fipsc_group_plan *g)
 {
     const int64_t d = g->d, r = g->r, P = g->P;
     /* magnitude: no basis; svd: a basis of rank r per matrix (stacked per block) */
+    const int64_t u_entry = g->u_dtype == FIPSC_F16 || g->u_dtype == FIPSC_BF16 ? 2 : 4;
     const int64_t u = o->method == FIPSC_METHOD_MAGNITUDE ? 0
-                      : o->method == FIPSC_METHOD_SVD      ? 4 * d * r * g->n_matrices
-                                                           : 4 * d * r;
+                      : o->method == FIPSC_METHOD_SVD      ? u_entry * d * r * g->n_matrices
+                                                           : u_entry * d * r;
     const int64_t value = g->v_dtype == FIPSC_BF16 && g->storage != FIPSC_V_DENSE ? 2 : 4;
     const int64_t entries = (int64_t)((1.0 - g->sparsity) * (double)(r * P));
     switch (g->storage) {

@@ -105,15 +105,13 @@ fipsc_status fipsc_model_attach_group(fipsc_model *m, const fipsc_group_spec *g,
     group->nm_n = g->storage == FIPSC_V_NM ? g->nm_n : 0;
     group->nm_m = g->storage == FIPSC_V_NM ? g->nm_m : 0;
     snprintf(group->method, sizeof group->method, "%s", g->method);
-    if (g->U) {
-        size_t bytes = (size_t)g->d * (size_t)g->r * sizeof *group->U;
-        if (!(group->U = malloc(bytes))) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "attach: out of memory for U");
-        else memcpy(group->U, g->U, bytes);
-        int64_t big = group->U ? fipsc_round_to_dtype(g->u_dtype, group->U, (size_t)g->d * (size_t)g->r) : -1;
-        if (big >= 0)
+    if (g->U) { /* held as the file will store it: the model runs exactly what the file holds */
+        int64_t big;
+        if ((st = fipsc_group_set_basis(group, g->U, g->u_dtype, &big, err)) && big >= 0)
             st = fipsc_fail(err, FIPSC_ERR_NUMERIC, "attach: group %d-%d: U[%lld, %lld] = %g is beyond what %s "
                             "can hold (store U as F32)", g->first_layer, g->last_layer, (long long)(big / g->r),
                             (long long)(big % g->r), (double)g->U[big], fipsc_dtype_name(g->u_dtype));
+        else if (st) fipsc_fail_context(err, "attach: ");
     }
 
     /* every V packed and every linear built before the model changes */
@@ -140,8 +138,7 @@ fipsc_status fipsc_model_attach_group(fipsc_model *m, const fipsc_group_spec *g,
     if (st) {
         for (int i = 0; i < g->n_matrices; i++) fipsc_factored_free(fls[i]);
         free(fls);
-        free(group->U);
-        free(group);
+        fipsc_group_free(group);
         return st;
     }
 
@@ -244,7 +241,7 @@ fipsc_mlp_footprint fipsc_model_mlp_footprint(const fipsc_model *m)
     }
     for (int i = 0; i < fipsc_model_group_count(m); i++) {
         const fipsc_compressed_group *g = fipsc_model_group(m, i);
-        if (!g->U) continue;
+        if (!fipsc_group_has_basis(g)) continue;
         fp.kept_params += (long long)g->d * g->r;
         fp.stored_bytes += (long long)fipsc_dtype_size(g->u_dtype) * g->d * g->r;
     }

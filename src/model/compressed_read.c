@@ -217,15 +217,25 @@ static fipsc_status read_groups(fipsc_model *m, const fipsc_st_file *f, const ch
             int64_t shape[2] = {rg->d, rg->r};
             const fipsc_st_tensor *tu;
             st = need(f, path, name, rg->u_dtype, 2, shape, &tu, err);
-            if (!st) st = fipsc_st_to_f32(tu, &g->U, err);
+            const size_t n = (size_t)rg->d * (size_t)rg->r;
+            int64_t bad = -1;
+            if (!st && (rg->u_dtype == FIPSC_F16 || rg->u_dtype == FIPSC_BF16)) {
+                /* kept in its 16 bits (src/ops/factored_basis.c) */
+                if (!(g->U16 = malloc(n * sizeof *g->U16)))
+                    st = fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory for tensor '%s'", path, name);
+                else {
+                    memcpy(g->U16, tu->data, n * sizeof *g->U16);
+                    bad = fipsc_first_nonfinite16(rg->u_dtype, g->U16, n);
+                }
+            } else if (!st && !(st = fipsc_st_to_f32(tu, &g->U, err))) {
+                bad = fipsc_first_nonfinite(g->U, n);
+            }
             if (!st) fipsc_st_release(f, tu);
-            int64_t bad = st ? -1 : fipsc_first_nonfinite(g->U, (size_t)rg->d * (size_t)rg->r);
             if (!st && bad >= 0)
                 st = fipsc_fail(err, FIPSC_ERR_FORMAT, "%s: tensor '%s' holds a non-finite value at flat index %lld",
                                 path, name, (long long)bad);
             if (st) {
-                free(g->U);
-                free(g);
+                fipsc_group_free(g);
                 return st;
             }
         }

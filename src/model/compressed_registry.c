@@ -18,10 +18,7 @@ struct fipsc_compressed_registry {
 static void registry_clear(struct fipsc_compressed_registry *r)
 {
     for (int i = 0; i < r->n_linears; i++) fipsc_factored_free(r->linears[i]);
-    for (int i = 0; i < r->n_groups; i++) {
-        free(r->groups[i]->U);
-        free(r->groups[i]);
-    }
+    for (int i = 0; i < r->n_groups; i++) fipsc_group_free(r->groups[i]);
     free(r->linears);
     free(r->groups);
     memset(r, 0, sizeof *r);
@@ -92,8 +89,7 @@ fipsc_status fipsc_model_register_group(fipsc_model *m, fipsc_compressed_group *
     fipsc_compressed_group **groups = st ? NULL : grow(r->groups, r->n_groups, &r->cap_groups, sizeof *groups);
     if (!st && !groups) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory registering a compressed group");
     if (st) {
-        free(g->U);
-        free(g);
+        fipsc_group_free(g);
         return st;
     }
     r->groups = groups;
@@ -128,7 +124,7 @@ long long fipsc_model_factored_params(const fipsc_model *m)
     long long n = 0;
     for (int i = 0; i < fipsc_model_group_count(m); i++) {
         const fipsc_compressed_group *g = m->compressed->groups[i];
-        if (g->U) n += (long long)g->d * g->r;
+        if (fipsc_group_has_basis(g)) n += (long long)g->d * g->r;
     }
     for (int i = 0; i < fipsc_model_factored_count(m); i++) n += m->compressed->linears[i]->nnz;
     return n;

@@ -27,6 +27,8 @@ typedef struct pending {
     fipsc_v_stored *stored; /* [n_linears] */
     uint16_t **rows16;      /* [n_linears] narrowed CSC row indices, or NULL */
     int n;
+    float **u_f32;          /* [n_groups] a 16-bit U widened to be written in another dtype, or NULL */
+    int n_groups;
 } pending;
 
 static void pending_free(pending *p)
@@ -37,6 +39,8 @@ static void pending_free(pending *p)
     }
     free(p->stored);
     free(p->rows16);
+    for (int i = 0; i < p->n_groups; i++) free(p->u_f32[i]);
+    free(p->u_f32);
 }
 
 static bool is_reserved(const char *key)
@@ -98,8 +102,8 @@ static cJSON *group_json(const fipsc_model *m, int gi, const fipsc_compressed_wr
     cJSON_AddNumberToObject(o, "last_layer", g->last_layer);
     cJSON_AddNumberToObject(o, "d", g->d);
     cJSON_AddNumberToObject(o, "rank", g->r);
-    cJSON_AddStringToObject(o, "basis", g->U ? "dense" : "identity");
-    if (g->U) cJSON_AddStringToObject(o, "u_dtype", fipsc_dtype_name(u_dtype));
+    cJSON_AddStringToObject(o, "basis", fipsc_group_has_basis(g) ? "dense" : "identity");
+    if (fipsc_group_has_basis(g)) cJSON_AddStringToObject(o, "u_dtype", fipsc_dtype_name(u_dtype));
     cJSON_AddStringToObject(o, "method", g->method);
     cJSON_AddStringToObject(o, "storage", fipsc_v_storage_name(g->storage));
     if (g->storage == FIPSC_V_NM) cJSON_AddItemToObject(o, "nm", int_pair(g->nm_n, g->nm_m));
@@ -233,14 +237,29 @@ static fipsc_status add_everything(fipsc_st_writer *w, const fipsc_model *m,
         if ((st = fipsc_st_writer_add_f32_as(w, t->name, dt, t->ndim, t->shape, t->data, err))) return st;
     }
     char name[64];
+    const int n_groups = fipsc_model_group_count(m);
+    if (!(p->u_f32 = calloc((size_t)(n_groups ? n_groups : 1), sizeof *p->u_f32)))
+        return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
+    p->n_groups = n_groups;
     for (int gi = 0; gi < fipsc_model_group_count(m); gi++) {
         const fipsc_compressed_group *g = fipsc_model_group(m, gi);
-        if (!g->U) continue;
+        if (!fipsc_group_has_basis(g)) continue;
         int64_t shape[2] = {g->d, g->r};
         const fipsc_dtype u_dtype = group_u_dtype(g, wo);
         cf_u_name(name, sizeof name, gi);
-        if ((st = check_values(name, g->U, (int64_t)g->d * g->r, u_dtype, err))) return st;
-        if ((st = fipsc_st_writer_add_f32_as(w, name, u_dtype, 2, shape, g->U, err))) return st;
+        if (g->U16 && u_dtype == g->u_dtype) { /* its own 16 bits (finite: checked when set) */
+            if ((st = fipsc_st_writer_add(w, name, u_dtype, 2, shape, g->U16, err))) return st;
+            continue;
+        }
+        const float *U = g->U;
+        if (g->U16) { /* written in another dtype than it is held in: widened, then rounded */
+            if (!(p->u_f32[gi] = malloc((size_t)g->d * (size_t)g->r * sizeof(float))))
+                return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for tensor '%s'", name);
+            fipsc_group_basis_f32(g, p->u_f32[gi]);
+            U = p->u_f32[gi];
+        }
+        if ((st = check_values(name, U, (int64_t)g->d * g->r, u_dtype, err))) return st;
+        if ((st = fipsc_st_writer_add_f32_as(w, name, u_dtype, 2, shape, U, err))) return st;
     }
     const int n = fipsc_model_factored_count(m);
     p->stored = calloc((size_t)(n ? n : 1), sizeof *p->stored);

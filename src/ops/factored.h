@@ -127,7 +127,10 @@ bool fipsc_v_storage_parse(const char *name, fipsc_v_storage *out);
 typedef struct fipsc_compressed_group {
     int first_layer, last_layer;
     int d, r;
-    float *U;                /* [d, r] row-major, owned; NULL = identity basis (r == d) */
+    float *U;                /* [d, r] row-major, owned, when U is float32 (u_dtype F32) */
+    uint16_t *U16;           /* instead of U when u_dtype is F16 or BF16: the stored values
+                                themselves, [d, r] (src/ops/factored_basis.c); both NULL =
+                                identity basis (r == d) */
     fipsc_dtype u_dtype;     /* U's dtype in the file (as read, or as the attach spec asked) */
     fipsc_dtype v_dtype;     /* the V values' dtype in the file (F32, F16 or BF16); in memory
                                 they are float32 holding values exactly representable in it */
@@ -135,6 +138,27 @@ typedef struct fipsc_compressed_group {
     int nm_n, nm_m;          /* NM only */
     char method[32];         /* "fips", "fips-init", "shared-svd", "svd", "magnitude", ... */
 } fipsc_compressed_group;
+
+/* The basis (src/ops/factored_basis.c). */
+bool fipsc_group_has_basis(const fipsc_compressed_group *g); /* false: identity basis */
+int64_t fipsc_group_basis_bytes(const fipsc_compressed_group *g); /* U as held in memory */
+/* U as float32 into dst [d, r] (exact: widened when held in 16 bits). */
+void fipsc_group_basis_f32(const fipsc_compressed_group *g, float *dst);
+/* Sets g's basis (g has neither U nor U16 yet; d and r set) from float32 U [d, r], held as
+ * `dtype` (F16/BF16: rounded to nearest even into U16; anything else: a float32 copy, u_dtype F32).
+ * A value the dtype cannot hold (F16 beyond 65504) fails with FIPSC_ERR_NUMERIC and sets *beyond
+ * to its flat index (else -1). */
+fipsc_status fipsc_group_set_basis(fipsc_compressed_group *g, const float *U, fipsc_dtype dtype, int64_t *beyond,
+                                   fipsc_error *err);
+/* A 16-bit basis widened to float32 in place, for training it (u_dtype kept: the file rounds it
+ * back). A no-op for a float32 or identity basis. */
+fipsc_status fipsc_group_widen_basis(fipsc_compressed_group *g, fipsc_error *err);
+/* t[n, r] = x[n, d]·U and y[n, d] = z[n, r]·Uᵀ + beta·y, whichever way U is held. */
+fipsc_status fipsc_group_basis_in(const fipsc_compressed_group *g, int n, const float *x, float *t, fipsc_error *err);
+fipsc_status fipsc_group_basis_out(const fipsc_compressed_group *g, int n, const float *z, float beta, float *y,
+                                   fipsc_error *err);
+/* Frees g, its U or U16 (NULL: nothing). */
+void fipsc_group_free(fipsc_compressed_group *g);
 
 typedef enum fipsc_v_layout {
     FIPSC_VK_CSC = 0, /* lists per column of V (expanding, stored CSC) */

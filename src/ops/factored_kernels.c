@@ -185,8 +185,12 @@ static fipsc_status basis_in(const fipsc_factored_linear *fl, int n, const float
     if (!*t)
         return fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory for %d rows x rank %d",
                           fl->weight_name, n, g->r);
-    fipsc_gemm(false, false, n, g->r, g->d, x, g->d, g->U, g->r, 0.0f, *t, g->r);
-    return FIPSC_OK;
+    fipsc_status st = fipsc_group_basis_in(g, n, x, *t, err);
+    if (st) {
+        free(*t);
+        *t = NULL;
+    }
+    return st;
 }
 
 fipsc_status fipsc_factored_apply(const fipsc_factored_linear *fl, const float *bias, int n,
@@ -197,10 +201,10 @@ fipsc_status fipsc_factored_apply(const fipsc_factored_linear *fl, const float *
     const fipsc_compressed_group *g = fl->group;
     if (fl->expanding) {
         float *t = NULL;
-        if (g->U && (st = basis_in(fl, n, x, &t, err))) return st;
+        if (fipsc_group_has_basis(g) && (st = basis_in(fl, n, x, &t, err))) return st;
         st = v_expand(fl, n, t ? t : x, y, accumulate, err);
         free(t);
-    } else if (!g->U) {
+    } else if (!fipsc_group_has_basis(g)) {
         st = v_contract(fl, n, x, y, accumulate, err);
     } else {
         float *z = malloc((size_t)n * (size_t)g->r * sizeof *z);
@@ -208,7 +212,7 @@ fipsc_status fipsc_factored_apply(const fipsc_factored_linear *fl, const float *
             return fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory for %d rows x rank %d",
                               fl->weight_name, n, g->r);
         if (!(st = v_contract(fl, n, x, z, false, err)))
-            fipsc_gemm_nt(n, g->d, g->r, z, g->r, g->U, g->r, accumulate ? 1.0f : 0.0f, y, g->d);
+            st = fipsc_group_basis_out(g, n, z, accumulate ? 1.0f : 0.0f, y, err);
         free(z);
     }
     if (!st) add_bias(n, fl->out, bias, y);
@@ -232,7 +236,7 @@ fipsc_status fipsc_factored_apply_shared(const fipsc_factored_linear *a, const f
         return fipsc_fail(err, FIPSC_ERR_INTERNAL, "%s and %s do not share an input basis",
                           a->weight_name, b->weight_name);
     float *t = NULL;
-    if (a->group->U && (st = basis_in(a, n, x, &t, err))) return st;
+    if (fipsc_group_has_basis(a->group) && (st = basis_in(a, n, x, &t, err))) return st;
     const float *in = t ? t : x;
     if (!(st = v_expand(a, n, in, ya, false, err)) && !(st = v_expand(b, n, in, yb, false, err))) {
         add_bias(n, a->out, bias_a, ya);

@@ -262,7 +262,7 @@ fipsc_status fipsc_factored_new_as(const char *weight_name, int layer, fipsc_mlp
     fipsc_status st = FIPSC_OK;
     if (v->r != group->r || v->storage != group->storage ||
         (v->storage == FIPSC_V_NM && (v->nm_n != group->nm_n || v->nm_m != group->nm_m)) ||
-        (!group->U && group->r != group->d))
+        (!fipsc_group_has_basis(group) && group->r != group->d))
         st = fipsc_fail(err, FIPSC_ERR_INTERNAL, "%s: V (%d rows, %s) does not match its group (r %d, %s)",
                         weight_name, v->r, fipsc_v_storage_name(v->storage), group->r,
                         fipsc_v_storage_name(group->storage));
@@ -382,11 +382,14 @@ fipsc_status fipsc_factored_densify(const fipsc_factored_linear *fl, float *w, f
     fipsc_status st = fipsc_factored_to_stored(fl, &v, err);
     if (st) return st;
     const int d = fl->d, r = fl->r, f = fl->f;
+    const bool basis = fipsc_group_has_basis(fl->group);
     float *V = alloc_n((int64_t)r * f, sizeof *V);
-    float *M = fl->group->U && fl->expanding ? alloc_n((int64_t)d * f, sizeof *M) : NULL;
-    if (!V || (fl->group->U && fl->expanding && !M)) {
+    float *M = basis && fl->expanding ? alloc_n((int64_t)d * f, sizeof *M) : NULL;
+    float *U16_f32 = fl->group->U16 ? alloc_n((int64_t)d * r, sizeof *U16_f32) : NULL;
+    if (!V || (basis && fl->expanding && !M) || (fl->group->U16 && !U16_f32)) {
         free(V);
         free(M);
+        free(U16_f32);
         fipsc_v_stored_free(&v);
         return fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory densifying", fl->weight_name);
     }
@@ -394,11 +397,13 @@ fipsc_status fipsc_factored_densify(const fipsc_factored_linear *fl, float *w, f
     fipsc_v_stored_free(&v);
     /* M = U·V [d, f] (M = V for an identity basis); the weight is M (contracting) or Mᵀ. */
     const float *Md = V;
-    if (fl->group->U) {
+    if (basis) {
         float *dst = fl->expanding ? M : w;
-        fipsc_gemm(false, false, d, f, r, fl->group->U, r, V, f, 0.0f, dst, f);
+        if (U16_f32) fipsc_group_basis_f32(fl->group, U16_f32);
+        fipsc_gemm(false, false, d, f, r, U16_f32 ? U16_f32 : fl->group->U, r, V, f, 0.0f, dst, f);
         Md = dst;
     }
+    free(U16_f32);
     if (fl->expanding) {
         for (int i = 0; i < d; i++)
             for (int j = 0; j < f; j++) w[(int64_t)j * d + i] = Md[(int64_t)i * f + j];

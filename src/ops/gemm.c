@@ -29,6 +29,14 @@ int fipsc_gemm_panel_width(int n)
     return (w + 15) / 16 * 16;
 }
 
+/* One weight as float32: a float32 one, or a 16-bit one (F16, BF16) widened exactly. */
+static inline __attribute__((always_inline)) float load1(const void *b, size_t at, int dtype)
+{
+    if (dtype == FIPSC_F32) return ((const float *)b)[at];
+    const uint16_t h = ((const uint16_t *)b)[at];
+    return dtype == FIPSC_F16 ? fipsc_f16_to_f32(h) : fipsc_bf16_to_f32(h);
+}
+
 #if FIPSC_HAVE_AVX2_KERNELS
 #include "ops/x86_vectors.h"
 
@@ -90,19 +98,12 @@ static inline __attribute__((always_inline)) FIPSC_TARGET_AVX2 __m256 load8(cons
     return fipsc_bf16x8_to_f32(h);
 }
 
-static inline __attribute__((always_inline)) FIPSC_TARGET_AVX2 float scalar_at(const void *w, size_t at, int dtype)
-{
-    if (dtype == FIPSC_F32) return ((const float *)w)[at];
-    const uint16_t h = ((const uint16_t *)w)[at];
-    return dtype == FIPSC_F16 ? fipsc_f16_to_f32(h) : fipsc_bf16_to_f32(h);
-}
-
 static inline __attribute__((always_inline)) FIPSC_TARGET_AVX2 float finish_row(__m256 a0, __m256 a1, const void *w,
                                                                                  size_t row, int k, int k16, int dtype,
                                                                                  const float *x)
 {
     float s = fipsc_sum8_fixed(a0, a1);
-    for (int j = k16; j < k; j++) s += scalar_at(w, row + (size_t)j, dtype) * x[j];
+    for (int j = k16; j < k; j++) s += load1(w, row + (size_t)j, dtype) * x[j];
     return s;
 }
 
@@ -219,11 +220,99 @@ void fipsc_gemv(int n, int k, const float *w, int ldw, const float *x, float bet
     }
 }
 
-/* x[k]ᵀ·B[k, n] + beta·y into y[n]: B streamed row by row, every y[j] summing over i in order, so
- * each thread takes one contiguous slice of columns (a multiple of 16 wide) and keeps it in L1.
- * The result does not depend on how the columns are shared out. */
-static void vecmat(int n, int k, const float *x, const float *b, int ldb, float beta, float *y)
+/* x[k]ᵀ·B[k, n] + beta·y into y[n], B float32 or 16-bit (dtype): B streamed row by row, every
+ * y[j] summing its k products in order, so each thread takes one contiguous slice of columns (a
+ * multiple of 16 wide) and keeps it in L1. The result does not depend on how the columns are
+ * shared out. Portable level: the compiler vectorises the float32 loop (`omp simd`); at the AVX2
+ * level every y[j] is the chain y ← fma(x[i], B[i, j], y) over i = 0 .. k-1, four rows of B per
+ * pass over the slice (the same chain: each y[j] stays in a register for those four fused steps)
+ * and a 16-bit B widened exactly in registers, so a BF16 or F16 B gives the bits of its float32
+ * conversion. `dtype` is a constant at every call. */
+static inline __attribute__((always_inline)) void vecmat_slice_portable(int w, int k, const float *x, const void *b,
+                                                                        size_t ldb, size_t j0, int dtype, float *y)
 {
+    for (int i = 0; i < k; i++) {
+        const float xi = x[i];
+        const size_t row = (size_t)i * ldb + j0;
+#pragma omp simd
+        for (int j = 0; j < w; j++) y[j] += xi * load1(b, row + j, dtype);
+    }
+}
+
+#if FIPSC_HAVE_AVX2_KERNELS
+static inline __attribute__((always_inline)) FIPSC_TARGET_AVX2 float fma1(float x, float b, float y)
+{
+    return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(x), _mm_set_ss(b), _mm_set_ss(y)));
+}
+
+static inline __attribute__((always_inline)) FIPSC_TARGET_AVX2 void vecmat_slice_avx2(int w, int k, const float *x,
+                                                                                        const void *b, size_t ldb,
+                                                                                        size_t j0, int dtype, float *y)
+{
+    const int w8 = w & ~7;
+    int i = 0;
+    for (; i + 4 <= k; i += 4) {
+        const size_t r0 = (size_t)i * ldb + j0, r1 = r0 + ldb, r2 = r1 + ldb, r3 = r2 + ldb;
+        const __m256 x0 = _mm256_set1_ps(x[i]), x1 = _mm256_set1_ps(x[i + 1]);
+        const __m256 x2 = _mm256_set1_ps(x[i + 2]), x3 = _mm256_set1_ps(x[i + 3]);
+        for (int j = 0; j < w8; j += 8) {
+            __m256 acc = _mm256_loadu_ps(y + j);
+            acc = _mm256_fmadd_ps(x0, load8(b, r0 + j, dtype), acc);
+            acc = _mm256_fmadd_ps(x1, load8(b, r1 + j, dtype), acc);
+            acc = _mm256_fmadd_ps(x2, load8(b, r2 + j, dtype), acc);
+            acc = _mm256_fmadd_ps(x3, load8(b, r3 + j, dtype), acc);
+            _mm256_storeu_ps(y + j, acc);
+        }
+        for (int j = w8; j < w; j++) {
+            float acc = fma1(x[i], load1(b, r0 + j, dtype), y[j]);
+            acc = fma1(x[i + 1], load1(b, r1 + j, dtype), acc);
+            acc = fma1(x[i + 2], load1(b, r2 + j, dtype), acc);
+            y[j] = fma1(x[i + 3], load1(b, r3 + j, dtype), acc);
+        }
+    }
+    for (; i < k; i++) {
+        const size_t r0 = (size_t)i * ldb + j0;
+        const __m256 x0 = _mm256_set1_ps(x[i]);
+        for (int j = 0; j < w8; j += 8)
+            _mm256_storeu_ps(y + j, _mm256_fmadd_ps(x0, load8(b, r0 + j, dtype), _mm256_loadu_ps(y + j)));
+        for (int j = w8; j < w; j++) y[j] = fma1(x[i], load1(b, r0 + j, dtype), y[j]);
+    }
+}
+
+static FIPSC_TARGET_AVX2 void vecmat_slice_f32_avx2(int w, int k, const float *x, const void *b, size_t ldb,
+                                                    size_t j0, float *y)
+{
+    vecmat_slice_avx2(w, k, x, b, ldb, j0, FIPSC_F32, y);
+}
+
+static FIPSC_TARGET_AVX2 void vecmat_slice16_avx2(int w, int k, const float *x, const void *b, size_t ldb,
+                                                  size_t j0, int dtype, float *y)
+{
+    if (dtype == FIPSC_F16) vecmat_slice_avx2(w, k, x, b, ldb, j0, FIPSC_F16, y);
+    else vecmat_slice_avx2(w, k, x, b, ldb, j0, FIPSC_BF16, y);
+}
+#endif
+
+static void vecmat_slice(int w, int k, const float *x, const void *b, size_t ldb, size_t j0, int dtype, float *y,
+                         fipsc_isa isa)
+{
+#if FIPSC_HAVE_AVX2_KERNELS
+    if (isa >= FIPSC_ISA_AVX2) {
+        if (dtype == FIPSC_F32) vecmat_slice_f32_avx2(w, k, x, b, ldb, j0, y);
+        else vecmat_slice16_avx2(w, k, x, b, ldb, j0, dtype, y);
+        return;
+    }
+#else
+    (void)isa;
+#endif
+    if (dtype == FIPSC_F32) vecmat_slice_portable(w, k, x, b, ldb, j0, FIPSC_F32, y);
+    else if (dtype == FIPSC_F16) vecmat_slice_portable(w, k, x, b, ldb, j0, FIPSC_F16, y);
+    else vecmat_slice_portable(w, k, x, b, ldb, j0, FIPSC_BF16, y);
+}
+
+static void vecmat(int n, int k, const float *x, const void *b, int dtype, int ldb, float beta, float *y)
+{
+    const fipsc_isa isa = fipsc_isa_active();
 #pragma omp parallel if ((long long)n * k >= PARALLEL_WORK)
     {
         const int threads = omp_get_num_threads(), id = omp_get_thread_num();
@@ -231,11 +320,7 @@ static void vecmat(int n, int k, const float *x, const float *b, int ldb, float 
         const int j0 = id * per, w = n - j0 < per ? n - j0 : per;
         float *yj = y + j0;
         for (int j = 0; j < w; j++) yj[j] = beta == 0.0f ? 0.0f : beta * yj[j];
-        for (int i = 0; w > 0 && i < k; i++) {
-            const float xi = x[i], *bi = b + (size_t)i * ldb + j0;
-#pragma omp simd
-            for (int j = 0; j < w; j++) yj[j] += xi * bi[j];
-        }
+        if (w > 0) vecmat_slice(w, k, x, b, (size_t)ldb, (size_t)j0, dtype, yj, isa);
     }
 }
 
@@ -265,7 +350,7 @@ static void gemm_run(bool trans_a, bool trans_b, int m, int n, int k, const floa
     fipsc_blas_single_thread();
     if (m == 1 && !trans_a) {
         if (trans_b) fipsc_gemv(n, k, b, ldb, a, beta, c);
-        else vecmat(n, k, a, b, ldb, beta, c);
+        else vecmat(n, k, a, b, FIPSC_F32, ldb, beta, c);
         return;
     }
     const int width = fipsc_gemm_panel_width(n), panels = (n + width - 1) / width;
@@ -369,4 +454,33 @@ fipsc_status fipsc_gemm_nt16(int m, int n, int k, const float *a, int lda, const
 nomem:
     return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for the float32 panels of a [%d, %d] 16-bit weight",
                       n, k);
+}
+
+fipsc_status fipsc_gemm_nn16(int m, int n, int k, const float *a, int lda, const uint16_t *b, int b_dtype,
+                             int ldb, float beta, float *c, int ldc, fipsc_error *err)
+{
+    if (m <= 0 || n <= 0) return FIPSC_OK;
+    fipsc_blas_single_thread();
+    if (m == 1) { /* the 16-bit rows read as they are */
+        vecmat(n, k, a, b, b_dtype, ldb, beta, c);
+        return FIPSC_OK;
+    }
+    /* fipsc_gemm's column panels, each converted into a per-thread [k, width] buffer just before
+     * its product */
+    const int width = fipsc_gemm_panel_width(n), panels = (n + width - 1) / width;
+    const bool par = (long long)m * n * k >= PARALLEL_WORK && panels > 1;
+    float *buf = malloc((size_t)(par ? omp_get_max_threads() : 1) * (size_t)width * (size_t)k * sizeof *buf);
+    if (!buf)
+        return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for the float32 panels of a [%d, %d] 16-bit matrix",
+                          k, n);
+#pragma omp parallel for schedule(dynamic, 1) if (par)
+    for (int p = 0; p < panels; p++) {
+        float *panel = buf + (size_t)omp_get_thread_num() * (size_t)width * (size_t)k;
+        const int j0 = p * width, w = n - j0 < width ? n - j0 : width;
+        for (int i = 0; i < k; i++)
+            fipsc_convert16_to_f32((fipsc_dtype)b_dtype, b + (size_t)i * ldb + j0, (size_t)w, panel + (size_t)i * w);
+        gemm_block(false, false, 0, m, 0, w, k, a, lda, panel, w, beta, c + j0, ldc);
+    }
+    free(buf);
+    return FIPSC_OK;
 }

@@ -41,6 +41,16 @@ void fipsc_gemm_nt(int m, int n, int k, const float *a, int lda, const float *b,
 fipsc_status fipsc_gemm_nt16(int m, int n, int k, const float *a, int lda, const uint16_t *b, int b_dtype,
                              int ldb, float beta, float *c, int ldc, fipsc_error *err);
 
+/* C[m, n] = A[m, k]·B[k, n] + beta·C (fipsc_gemm without transposes) with B (row stride ldb)
+ * held in 16-bit floats of dtype b_dtype (F16 or BF16): a compressed group's basis U as stored.
+ * Several rows: fipsc_gemm's column panels, each converted to float32 into a per-thread buffer
+ * just before its product, so the result equals fipsc_gemm on the converted matrix bit for bit.
+ * One row: the row-streaming kernel of fipsc_gemm's one-row case reading the 16-bit rows as they
+ * are (the same bits as on the converted matrix, at the same instruction-set level), moving half
+ * the bytes. Fails only when the buffers cannot be allocated. */
+fipsc_status fipsc_gemm_nn16(int m, int n, int k, const float *a, int lda, const uint16_t *b, int b_dtype,
+                             int ldb, float beta, float *c, int ldc, fipsc_error *err);
+
 /* y[n] = W[n, k]·x[k] + beta·y (W row-major with leading dimension ldw). */
 void fipsc_gemv(int n, int k, const float *w, int ldw, const float *x, float beta, float *y);
 

@@ -100,7 +100,7 @@ static fipsc_status add_vparam(use_distiller *D, const fipsc_linear *lin, vparam
     *out = NULL;
     if (!lin->factored) return FIPSC_OK;
     fipsc_factored_linear *fl = (fipsc_factored_linear *)lin->factored; /* owned by D->m's registry */
-    if (!fl->group->U || fl->group->d != D->d)
+    if (!fipsc_group_has_basis(fl->group) || fl->group->d != D->d)
         return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "%s: distillation needs a dense basis U of width %d",
                           fl->weight_name, D->d);
     int b = 0;
@@ -108,6 +108,9 @@ static fipsc_status add_vparam(use_distiller *D, const fipsc_linear *lin, vparam
     if (b == D->n_bases) {
         basis *B = &D->bases[D->n_bases++];
         B->group = (fipsc_compressed_group *)fl->group; /* owned by D->m's registry */
+        /* trained in float32 (written back in the group's u_dtype) */
+        fipsc_status stu = fipsc_group_widen_basis(B->group, err);
+        if (stu) return stu;
         const size_t n = (size_t)B->group->d * B->group->r;
         B->dU = malloc(n * sizeof(float));
         B->m = calloc(n, sizeof(float));
