@@ -1,7 +1,8 @@
 /* The Llama runtime against a naive double-precision forward (tests/llama_fixture.h) on random
  * models covering what stories260K does not: q/k/v biases, an untied head, head_dim ≠ dim/heads,
- * multi-query attention, another rope_theta and eps. Also: prefill = decode = session prefill,
- * identical bits for 1 and 2 threads, calibration capture, and the error paths. */
+ * multi-query attention, another rope_theta and eps. Also: prefill = decode = session prefill =
+ * lockstep sessions of several sequences, identical bits for 1 and 2 threads, calibration
+ * capture, and the error paths. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,6 +77,34 @@ static void test_against_naive(const fixture_shape *s, int which)
     }
     fipsc_llama_session_free(ses);
 
+    /* A lockstep session of the B sequences: step t feeds token t of each and gives each its
+     * own logits, as the naive forward of that sequence alone. */
+    ses = NULL;
+    CHECK_OK(fipsc_llama_batch_session_new(m, B, T, &ses, &err), &err);
+    float *step_logits = malloc(sizeof(float) * B * V);
+    double *want_all = malloc(sizeof(double) * B * T * V);
+    for (int b = 0; b < B; b++) naive_forward(m, tokens + b * T, T, want_all + (size_t)b * T * V, NULL, NULL);
+    for (int t = 0; ses && t < T; t++) {
+        int32_t feed[3];
+        for (int b = 0; b < B; b++) feed[b] = tokens[b * T + t];
+        CHECK_OK(fipsc_llama_batch_step(ses, feed, step_logits, &err), &err);
+        for (int b = 0; b < B; b++) {
+            double e = max_abs_diff_fd(step_logits + (size_t)b * V, want_all + ((size_t)b * T + t) * V, V);
+            CHECK_MSG(e < 1e-4, "shape %d: lockstep sequence %d at position %d differs by %g", which, b, t, e);
+        }
+    }
+    if (ses) {
+        int32_t feed[3] = {0, 0, 0};
+        CHECK_FAILS(fipsc_llama_batch_step(ses, feed, step_logits, &err), FIPSC_ERR_ARG, "overflows", &err);
+        fipsc_llama_session_reset(ses);
+        CHECK_FAILS(fipsc_llama_session_prefill(ses, tokens, 2, step_logits, &err), FIPSC_ERR_ARG,
+                    "a session of 3 sequences is fed one token per sequence a step", &err);
+    }
+    fipsc_llama_session_free(ses);
+    CHECK_FAILS(fipsc_llama_batch_session_new(m, 0, T, &ses, &err), FIPSC_ERR_ARG, "a session of 0 sequences", &err);
+    free(step_logits);
+    free(want_all);
+
     /* Capture: layer 0 and the last layer, rows in sequence-major order, equal to the naive
      * MLP inputs and outputs. */
     fipsc_capture cap;
@@ -130,6 +159,19 @@ static void test_thread_determinism(void)
     fipsc_threads_set(2);
     CHECK_OK(fipsc_llama_forward(m, tokens, B, T, b, NULL, &err), &err);
     CHECK_MSG(memcmp(a, b, n * sizeof(float)) == 0, "logits differ between 1 and 2 threads");
+    /* lockstep decoding too */
+    for (int threads = 1; threads <= 2; threads++) {
+        fipsc_threads_set(threads);
+        fipsc_llama_session *ses = NULL;
+        CHECK_OK(fipsc_llama_batch_session_new(m, B, T, &ses, &err), &err);
+        for (int t = 0; ses && t < T; t++) {
+            int32_t feed[5];
+            for (int q = 0; q < B; q++) feed[q] = tokens[q * T + t];
+            CHECK_OK(fipsc_llama_batch_step(ses, feed, (threads == 1 ? a : b) + (size_t)t * B * s.vocab, &err), &err);
+        }
+        fipsc_llama_session_free(ses);
+    }
+    CHECK_MSG(memcmp(a, b, n * sizeof(float)) == 0, "lockstep logits differ between 1 and 2 threads");
     fipsc_threads_set(before);
     free(tokens);
     free(a);

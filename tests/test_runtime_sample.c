@@ -1,7 +1,8 @@
 /* The PRNG (known outputs of xoshiro256** seeded by SplitMix64), the sampler (temperature 0 and
  * tiny top-p give the argmax, frequencies follow softmax(logits/T), the nucleus excludes the
  * tail, ties break by id), and generation on stories260K: greedy decoding agrees with prefill
- * argmaxes, and tokens are identical for 1 and 2 threads. */
+ * argmaxes, and tokens are identical for 1 and 2 threads; lockstep sampling on a larger random
+ * model. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,7 +11,9 @@
 #include "model/generate.h"
 #include "families/llama/runtime.h"
 #include "ops/sample.h"
+#include "core/rng.h"
 #include "core/threads.h"
+#include "llama_fixture.h"
 #include "testutil.h"
 
 static void test_rng(void)
@@ -218,10 +221,58 @@ static void test_generation(void)
     fipsc_model_free(m);
 }
 
+static long long progress_last, progress_total, progress_calls;
+static int progress_monotone = 1;
+static void on_progress(void *ctx, long long done, long long total, double elapsed)
+{
+    (void)ctx;
+    progress_monotone &= done > progress_last && elapsed >= 0.0;
+    progress_last = done, progress_total = total, progress_calls++;
+}
+
+/* A model above 2M parameters decodes its sequences 64 at a time in lockstep (its caches are
+ * small): the same corpus for 1 and 2 threads, a last partial batch, and the tokens of each sequence decoded alone from
+ * the same stream (a lockstep row's logits differ from a lone one's in the last bits at most: a
+ * sampled token could flip only if its uniform draw fell within that of a boundary). */
+static void test_lockstep_sampling(void)
+{
+    /* dim hid  L  H kv hd vocab seq  eps    theta     tied bias: 3.4M parameters */
+    const fixture_shape shape = {256, 688, 2, 8, 4, 32, 4000, 64, 1e-5f, 10000.0f, 0, 0};
+    fipsc_model *m = fixture_llama(&shape, 31);
+    CHECK(fipsc_model_count_params(m).total > (1LL << 21));
+    fipsc_error err = {0};
+    enum { S = 70, L = 12 };
+    int32_t *c1 = malloc(sizeof(int32_t) * S * L), *c2 = malloc(sizeof(int32_t) * S * L);
+    fipsc_threads_set(1);
+    CHECK_OK(fipsc_lm_sample_sequences(m, S, L, 1.0f, 1.0f, 77, c1, on_progress, NULL, &err), &err);
+    CHECK(progress_monotone && progress_last == (long long)S * L && progress_total == (long long)S * L);
+    CHECK(progress_calls == 2 * (L - 1)); /* a report per lockstep step: two batches (64 + 6) */
+    fipsc_threads_set(2);
+    CHECK_OK(fipsc_lm_sample_sequences(m, S, L, 1.0f, 1.0f, 77, c2, NULL, NULL, &err), &err);
+    CHECK_MSG(memcmp(c1, c2, sizeof(int32_t) * S * L) == 0, "lockstep sampling differs between 1 and 2 threads");
+    int alone_equal = 0;
+    for (int i = 0; i < S; i++) {
+        fipsc_sampler smp;
+        int32_t bos = fipsc_model_llama(m)->cfg.bos_token, out[L];
+        int n_out = 0;
+        CHECK(c1[i * L] == bos);
+        CHECK_OK(fipsc_sampler_init(&smp, shape.vocab, 1.0f, 1.0f, fipsc_seed_derive(77, (uint64_t)i), &err), &err);
+        CHECK_OK(fipsc_lm_generate(m, &bos, 1, L - 1, &smp, false, out, &n_out, &err), &err);
+        fipsc_sampler_free(&smp);
+        alone_equal += n_out == L - 1 && memcmp(out, c1 + i * L + 1, sizeof(int32_t) * (L - 1)) == 0;
+    }
+    CHECK_MSG(alone_equal >= S - 2, "only %d of %d lockstep sequences are those decoded alone", alone_equal, S);
+    CHECK(memcmp(c1, c1 + L, sizeof(int32_t) * L) != 0);
+    free(c1);
+    free(c2);
+    fipsc_model_free(m);
+}
+
 int main(void)
 {
     test_rng();
     test_sampler();
     test_generation();
+    test_lockstep_sampling();
     return test_summary("test_runtime_sample");
 }

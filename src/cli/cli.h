@@ -39,6 +39,9 @@ int cmd_tokenize(int argc, char **argv);
  * (FIPSC_ERR_ARG -> 2, anything else -> 1). */
 int cli_report(const char *cmd, const fipsc_error *err);
 
+/* A duration for progress lines: "12.5s", "3m05s", "2h10m"; "?" when negative (unknown). */
+void cli_format_seconds(char *buf, size_t cap, double s);
+
 /* Prints a usage error ("fipsc <cmd>: ...", then "Try 'fipsc <cmd> --help'.") and returns 2. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

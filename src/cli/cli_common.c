@@ -82,3 +82,11 @@ fipsc_status cli_read_input(const char *path, char **text, size_t *size, fipsc_e
     *size = n;
     return FIPSC_OK;
 }
+
+void cli_format_seconds(char *buf, size_t cap, double s)
+{
+    if (s < 0) snprintf(buf, cap, "?");
+    else if (s < 60) snprintf(buf, cap, "%.1fs", s);
+    else if (s < 3600) snprintf(buf, cap, "%dm%02ds", (int)(s / 60), (int)s % 60);
+    else snprintf(buf, cap, "%dh%02dm", (int)(s / 3600), (int)(s / 60) % 60);
+}

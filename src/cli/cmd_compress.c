@@ -156,19 +156,12 @@ static void show_note(void *user, const char *text)
     else fprintf(stderr, "\r\033[K");
 }
 
-static void format_time(char *buf, size_t cap, double s)
-{
-    if (s < 0) snprintf(buf, cap, "?");
-    else if (s < 60) snprintf(buf, cap, "%.1fs", s);
-    else snprintf(buf, cap, "%dm%02ds", (int)(s / 60), (int)s % 60);
-}
-
 static void on_progress(void *user, const fipsc_compress_progress *p)
 {
     progress_state *ps = user;
     char el[32], eta[32];
-    format_time(el, sizeof el, p->elapsed);
-    format_time(eta, sizeof eta, p->eta);
+    cli_format_seconds(el, sizeof el, p->elapsed);
+    cli_format_seconds(eta, sizeof eta, p->eta);
     if (p->event == FIPSC_COMPRESS_STEP && ps->live) {
         char who[48] = "";
         if (p->block >= 0) snprintf(who, sizeof who, " block %d", p->block);
@@ -204,7 +197,7 @@ static void on_progress(void *user, const fipsc_compress_progress *p)
                 (long long)g->stored_bytes, (long long)g->plan.dense_bytes,
                 100.0 * (double)g->stored_bytes / (double)g->plan.dense_bytes);
         if (worst_before >= 0) fprintf(stderr, "%.4f -> ", worst_before);
-        format_time(el, sizeof el, g->seconds);
+        cli_format_seconds(el, sizeof el, g->seconds);
         fprintf(stderr, "%.4f, %s", worst_after, el);
         if (g->peak_rss > 0) fprintf(stderr, ", peak RSS %.2f GB", (double)g->peak_rss / 1e9);
         fprintf(stderr, "%s\n", p->restored ? " (from its checkpoint)" : "");

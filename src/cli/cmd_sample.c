@@ -41,10 +41,14 @@ static void usage(FILE *out)
             "or failed write, 2 usage error.\n");
 }
 
-static void show_progress(void *ctx, int done, int total)
+static void show_progress(void *ctx, long long done, long long total, double elapsed)
 {
     (void)ctx;
-    fprintf(stderr, "\rsample: %d/%d sequences", done, total);
+    char el[32], eta[32];
+    cli_format_seconds(el, sizeof el, elapsed);
+    cli_format_seconds(eta, sizeof eta, done > 0 ? elapsed * (double)(total - done) / (double)done : -1.0);
+    fprintf(stderr, "\r\033[Ksample: %lld/%lld tokens, %.1f tok/s, elapsed %s ETA %s", done, total,
+            elapsed > 0 ? (double)done / elapsed : 0.0, el, eta);
     if (done == total) fprintf(stderr, "\n");
 }
 

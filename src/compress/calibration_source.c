@@ -86,11 +86,15 @@ typedef struct sampling_note {
     void *user;
 } sampling_note;
 
-static void on_sampled(void *ctx, int done, int total)
+static void on_sampled(void *ctx, long long done, long long total, double elapsed)
 {
     const sampling_note *sn = ctx;
-    char text[96];
-    snprintf(text, sizeof text, "calibration: sampled %d/%d sequences", done, total);
+    char text[128];
+    const double rate = elapsed > 0 ? (double)done / elapsed : 0.0;
+    if (rate > 0)
+        snprintf(text, sizeof text, "calibration: sampled %lld/%lld tokens, %.1f tok/s, ETA %.0fs", done, total, rate,
+                 (double)(total - done) / rate);
+    else snprintf(text, sizeof text, "calibration: sampled %lld/%lld tokens", done, total);
     sn->note(sn->user, text);
 }
 
@@ -297,4 +301,11 @@ fipsc_status fipsc_calibration_rows_bound(const fipsc_model *m, const fipsc_cali
     }
     *rows = (int64_t)(s->samples > 0 ? s->samples : FIPSC_CALIB_SAMPLES) * (s->len > 0 ? s->len : FIPSC_CALIB_LEN);
     return FIPSC_OK;
+}
+
+int64_t fipsc_calibration_sampling_bytes(const fipsc_model *m, const fipsc_calib_source *s)
+{
+    if (fipsc_model_image(m) || fipsc_model_encoder(m) || !fipsc_model_lm(m) || s->corpus || s->text) return 0;
+    return fipsc_lm_sample_memory_bytes(m, s->samples > 0 ? (int)s->samples : FIPSC_CALIB_SAMPLES,
+                                        s->len > 0 ? (int)s->len : FIPSC_CALIB_LEN);
 }

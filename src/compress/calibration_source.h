@@ -58,6 +58,10 @@ const char *fipsc_calib_source_problem(const fipsc_calib_source *s, const fipsc_
 fipsc_status fipsc_calibration_rows_bound(const fipsc_model *m, const fipsc_calib_source *s, int64_t *rows,
                                           fipsc_error *err);
 
+/* The memory sampling the calibration sequences from m holds (fipsc_lm_sample_memory_bytes), or 0
+ * when s does not sample (a corpus, a text, images, sentences). */
+int64_t fipsc_calibration_sampling_bytes(const fipsc_model *m, const fipsc_calib_source *s);
+
 /* Something to say about calibration's progress (a phase starting, sequences sampled); NULL
  * text: the line is done. */
 typedef void (*fipsc_calib_note_fn)(void *user, const char *text);

@@ -164,14 +164,16 @@ typedef struct fipsc_group_plan {
 fipsc_status fipsc_compress_plan(const fipsc_model *m, const fipsc_compress_options *o,
                                  fipsc_group_plan **out, int *n_out, fipsc_error *err);
 
-/* The memory a run holds at its peak, predicted before any work from the plan and an upper bound
- * on the calibration rows per block (src/compress/memory_plan.c says what each phase holds):
+/* The memory a run holds at its peak, predicted before any work from the plan, an upper bound
+ * on the calibration rows per block and what sampling the calibration sequences holds (0 when
+ * they are not sampled; src/compress/memory_plan.c says what each phase holds):
  *   model        tensors the process owns as float32 or 16-bit copies, plus the largest block
  *                of weights kept mapped from the file (its pages are resident while the forward
  *                is in that block; the kernel may drop them afterwards and read them again)
  *   calibration  x and y rows of every compressed block, float32 — or, spilled to a scratch
  *                file, those of the largest group (resident while the group reads them)
- *   forward      the calibration forward's activations (before any group)
+ *   forward      the calibration forward's activations, or sampling's KV caches and logits when
+ *                larger (both before any group)
  *   group        the largest group's working set with the compressed groups before it (their
  *                stored form, held until the file is written)
  *   total        model + calibration + max(forward, group) */
@@ -183,7 +185,8 @@ typedef struct fipsc_memory_plan {
     int64_t spill_bytes;
 } fipsc_memory_plan;
 void fipsc_compress_memory_plan(const fipsc_model *m, const fipsc_compress_options *o, const fipsc_group_plan *plans,
-                                int n, int64_t rows_per_block, bool spill, fipsc_memory_plan *out);
+                                int n, int64_t rows_per_block, int64_t sampling_bytes, bool spill,
+                                fipsc_memory_plan *out);
 
 /* The run's memory budget in bytes: options->max_memory, or by default the machine's physical
  * memory less 10 %; -1: no limit (or unknown). */

@@ -43,12 +43,13 @@ static fipsc_status plan_run(const fipsc_model *m, const fipsc_compress_settings
     int64_t rows_bound = 0;
     r->budget = fipsc_compress_memory_budget(o);
     if ((st = fipsc_calibration_rows_bound(m, &s->calib, &rows_bound, err))) return st;
-    fipsc_compress_memory_plan(m, o, r->plans, r->n_plans, rows_bound, false, &r->mem);
+    const int64_t sampling = fipsc_calibration_sampling_bytes(m, &s->calib);
+    fipsc_compress_memory_plan(m, o, r->plans, r->n_plans, rows_bound, sampling, false, &r->mem);
     const bool spill = o->spill == FIPSC_SPILL_ALWAYS ||
                        (o->spill == FIPSC_SPILL_AUTO && r->budget >= 0 && r->mem.total > r->budget);
     const char *tmpdir = getenv("TMPDIR");
     const char *scratch = o->scratch_dir ? o->scratch_dir : tmpdir && *tmpdir ? tmpdir : "/tmp";
-    if (spill) fipsc_compress_memory_plan(m, o, r->plans, r->n_plans, rows_bound, true, &r->mem);
+    if (spill) fipsc_compress_memory_plan(m, o, r->plans, r->n_plans, rows_bound, sampling, true, &r->mem);
     if ((st = fipsc_compress_memory_check(&r->mem, r->budget, err)) ||
         (spill && (st = fipsc_scratch_check(scratch, r->mem.spill_bytes, err))))
         return st;
@@ -80,7 +81,7 @@ fipsc_status fipsc_compress_dry_run(const fipsc_model *m, const fipsc_compress_s
                     fipsc_bytes_text(g->dense_bytes, t[1], 32));
         }
         fprintf(f, "memory plan: %s (model %s, calibration rows %s for at most %lld rows per block%s, then the "
-                "largest group (group %d) %s or the calibration forward %s)", fipsc_bytes_text(mp->total, t[0], 32),
+                "largest group (group %d) %s or the calibration forward or sampling %s)", fipsc_bytes_text(mp->total, t[0], 32),
                 fipsc_bytes_text(mp->model, t[1], 32), fipsc_bytes_text(mp->calibration, t[2], 32),
                 (long long)mp->rows_per_block, mp->spilled ? ", spilled: the largest group's in memory" : "",
                 mp->group_index, fipsc_bytes_text(mp->group, t[3], 32), fipsc_bytes_text(mp->forward, t[4], 32));

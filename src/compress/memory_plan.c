@@ -113,7 +113,8 @@ static int64_t group_bytes(const fipsc_model *m, const fipsc_compress_options *o
 }
 
 void fipsc_compress_memory_plan(const fipsc_model *m, const fipsc_compress_options *o, const fipsc_group_plan *plans,
-                                int n, int64_t rows_per_block, bool spill, fipsc_memory_plan *out)
+                                int n, int64_t rows_per_block, int64_t sampling_bytes, bool spill,
+                                fipsc_memory_plan *out)
 {
     memset(out, 0, sizeof *out);
     out->rows_per_block = rows_per_block;
@@ -141,7 +142,7 @@ void fipsc_compress_memory_plan(const fipsc_model *m, const fipsc_compress_optio
     /* the calibration forward: a pass of rows through one block (residual, norm, q/k/v, attention
      * output, MLP activations), before any group is allocated */
     const int64_t pass = rows_per_block < CALIB_ROWS_PER_PASS ? rows_per_block : CALIB_ROWS_PER_PASS;
-    out->forward = 4 * pass * (8 * (int64_t)d_max + 3 * (int64_t)f_max);
+    out->forward = max64(4 * pass * (8 * (int64_t)d_max + 3 * (int64_t)f_max), sampling_bytes);
     out->total = out->model + out->calibration + max64(out->forward, out->group);
 }
 
@@ -164,7 +165,7 @@ fipsc_status fipsc_compress_memory_check(const fipsc_memory_plan *p, int64_t bud
     return fipsc_fail(err, FIPSC_ERR_NOMEM,
                       "this run needs about %s but may use %s (--max-memory; default: the machine's memory "
                       "less 10 %%): model %s, calibration rows %s (at most %lld per block%s), then the largest "
-                      "group (group %d) %s or the calibration forward %s; nothing was done. Compress fewer "
+                      "group (group %d) %s or the calibration forward or sampling %s; nothing was done. Compress fewer "
                       "blocks per group (--groups), capture fewer rows (--calib-samples/--calib-len, "
                       "--calib-count, --calib-rows) or raise --max-memory",
                       fipsc_bytes_text(p->total, total, sizeof total), fipsc_bytes_text(budget, limit, sizeof limit),

@@ -304,7 +304,7 @@ fipsc_status fipsc_compress_report_table(const fipsc_compress_report *rep, char 
         const fipsc_memory_plan *mp = &rep->memory_plan;
         char t[5][32];
         fprintf(f, "memory planned before the run: %s (model %s, calibration rows %s, then the largest group %s or "
-                "the calibration forward %s)", fipsc_bytes_text(mp->total, t[0], 32), fipsc_bytes_text(mp->model, t[1], 32),
+                "the calibration forward or sampling %s)", fipsc_bytes_text(mp->total, t[0], 32), fipsc_bytes_text(mp->model, t[1], 32),
                 fipsc_bytes_text(mp->calibration, t[2], 32), fipsc_bytes_text(mp->group, t[3], 32),
                 fipsc_bytes_text(mp->forward, t[4], 32));
         if (rep->memory_budget > 0) fprintf(f, " of a budget of %s", fipsc_bytes_text(rep->memory_budget, t[0], 32));

@@ -41,6 +41,7 @@ typedef struct fipsc_lm_info {
     int vocab_size;
     int context;      /* positions a sequence may have (0: unlimited) */
     int bos_token, eos_token;
+    int64_t cache_bytes_per_position; /* a session's KV cache per position of one sequence */
 } fipsc_lm_info;
 
 /* A KV-cached decoding session of one sequence (the family's own type). */
@@ -60,6 +61,12 @@ typedef struct fipsc_lm_ops {
     fipsc_status (*session_prefill)(fipsc_lm_session *s, const int32_t *tokens, int n, float *last_logits,
                                     fipsc_error *err);
     fipsc_status (*session_decode)(fipsc_lm_session *s, int32_t token, float *logits, fipsc_error *err);
+    /* Optional (NULL: sequences are decoded one at a time): a lockstep session of `batch`
+     * sequences, each with its own cache, all fed one token a step; batch_step feeds tokens[b]
+     * to sequence b and writes logits [batch, vocab]. Freed and reset by session_free/reset. */
+    fipsc_status (*batch_session_new)(const fipsc_model *m, int batch, int max_len, fipsc_lm_session **out,
+                                      fipsc_error *err);
+    fipsc_status (*batch_step)(fipsc_lm_session *s, const int32_t *tokens, float *logits, fipsc_error *err);
 } fipsc_lm_ops;
 
 /* An image classifier's facts. */

@@ -61,7 +61,8 @@ static void lm_info(const fipsc_model *m, fipsc_lm_info *out)
 {
     const fipsc_gpt2_config *c = &fipsc_model_gpt2(m)->cfg;
     *out = (fipsc_lm_info){.vocab_size = c->vocab_size, .context = c->n_positions, .bos_token = c->bos_token,
-                           .eos_token = c->eos_token};
+                           .eos_token = c->eos_token,
+                           .cache_bytes_per_position = 2LL * c->n_layers * c->dim * (int64_t)sizeof(float)};
 }
 
 /* The family's sessions are fipsc_gpt2_session; the capability table sees them opaque. */

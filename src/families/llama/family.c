@@ -155,7 +155,8 @@ static void lm_info(const fipsc_model *m, fipsc_lm_info *out)
 {
     const fipsc_config *c = &fipsc_model_llama(m)->cfg;
     *out = (fipsc_lm_info){.vocab_size = c->vocab_size, .context = c->max_seq_len, .bos_token = c->bos_token,
-                           .eos_token = c->eos_token};
+                           .eos_token = c->eos_token,
+                           .cache_bytes_per_position = 2LL * c->n_layers * c->n_kv_heads * c->head_dim * (int64_t)sizeof(float)};
 }
 
 /* The family's sessions are fipsc_llama_session; the capability table sees them opaque. */
@@ -175,6 +176,16 @@ static fipsc_status session_decode(fipsc_lm_session *s, int32_t token, float *lo
     return fipsc_llama_decode((fipsc_llama_session *)s, token, logits, err);
 }
 
+static fipsc_status batch_session_new(const fipsc_model *m, int batch, int max_len, fipsc_lm_session **out,
+                                      fipsc_error *err)
+{
+    return fipsc_llama_batch_session_new(m, batch, max_len, (fipsc_llama_session **)out, err);
+}
+static fipsc_status batch_step(fipsc_lm_session *s, const int32_t *tokens, float *logits, fipsc_error *err)
+{
+    return fipsc_llama_batch_step((fipsc_llama_session *)s, tokens, logits, err);
+}
+
 static const fipsc_lm_ops lm = {
     .info = lm_info,
     .forward = fipsc_llama_forward,
@@ -183,6 +194,8 @@ static const fipsc_lm_ops lm = {
     .session_reset = session_reset,
     .session_prefill = session_prefill,
     .session_decode = session_decode,
+    .batch_session_new = batch_session_new,
+    .batch_step = batch_step,
 };
 
 /* Tuned on models/stories260K.bin (BENCHMARKS.md). */

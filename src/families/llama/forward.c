@@ -200,18 +200,22 @@ fipsc_status llama_run(const fipsc_model *m, llama_workspace *ws, const llama_pa
         const fipsc_llama_layer *L = &view->layers[l];
         float *k, *v;
         size_t seq_stride;
-        if (p->k_cache) {
-            /* batch == 1: the new keys go straight into the cache after the old ones. */
-            size_t layer_off = (size_t)l * p->cache_rows * kv_dim;
+        if (p->k_cache) { /* cache [n_layers, batch, cache_rows, kv_dim] */
+            size_t layer_off = (size_t)l * p->batch * p->cache_rows * kv_dim;
             k = p->k_cache + layer_off;
             v = p->v_cache + layer_off;
-            seq_stride = 0;
+            seq_stride = (size_t)p->cache_rows * kv_dim;
         } else {
             k = ws->k;
             v = ws->v;
             seq_stride = (size_t)p->len * kv_dim;
         }
-        float *k_new = k + (size_t)p->start_pos * kv_dim, *v_new = v + (size_t)p->start_pos * kv_dim;
+        /* The new keys and values: with one sequence straight into the cache after the old
+         * ones; with several (a lockstep session) into ws->k/ws->v, then each row to its own
+         * sequence's cache. */
+        const bool scatter = p->k_cache && p->batch > 1;
+        float *k_new = scatter ? ws->k : k + (size_t)p->start_pos * kv_dim;
+        float *v_new = scatter ? ws->v : v + (size_t)p->start_pos * kv_dim;
 
         fipsc_rmsnorm(ws->x, L->attn_norm, ws->xn, rows, dim, c->norm_eps);
         if ((st = fipsc_linear_apply(&L->q, rows, ws->xn, ws->q, err)) ||
@@ -220,6 +224,11 @@ fipsc_status llama_run(const fipsc_model *m, llama_workspace *ws, const llama_pa
             return st;
         rope_rows(ws->q, rows, c->n_heads, hd, ws, p->len, p->start_pos);
         rope_rows(k_new, rows, c->n_kv_heads, hd, ws, p->len, p->start_pos);
+        for (int r = 0; scatter && r < rows; r++) {
+            const size_t at = (size_t)(r / p->len) * seq_stride + (size_t)(p->start_pos + r % p->len) * kv_dim;
+            memcpy(k + at, k_new + (size_t)r * kv_dim, kv_dim * sizeof *k);
+            memcpy(v + at, v_new + (size_t)r * kv_dim, kv_dim * sizeof *v);
+        }
         const fipsc_causal_attention att = {.q = ws->q, .k = k, .v = v, .out = ws->att, .q_stride = q_dim,
                                             .out_stride = q_dim, .seq_stride = seq_stride, .kv_stride = (int)kv_dim,
                                             .heads = c->n_heads, .kv_heads = c->n_kv_heads, .hd = hd, .len = p->len,

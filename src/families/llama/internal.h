@@ -30,8 +30,9 @@ typedef struct llama_workspace {
 typedef struct llama_pass {
     const int32_t *tokens; /* [batch, len] */
     int batch, len, start_pos;
-    /* KV cache (sessions, batch == 1): per layer l, keys at k_cache + l·cache_rows·kv_dim, row =
-     * position. NULL: stateless, keys live in the workspace for one layer at a time. */
+    /* KV cache (sessions): per layer l and sequence b, keys at
+     * k_cache + (l·batch + b)·cache_rows·kv_dim, row = position. NULL: stateless, keys live in
+     * the workspace for one layer at a time. */
     float *k_cache, *v_cache;
     int cache_rows;
     float *logits;         /* NULL, or [batch, len, vocab], or [batch, vocab] when last_only */

@@ -55,4 +55,15 @@ fipsc_status fipsc_llama_session_prefill(fipsc_llama_session *s, const int32_t *
 fipsc_status fipsc_llama_decode(fipsc_llama_session *s, int32_t token, float *logits,
                                 fipsc_error *err);
 
+/* A lockstep session: `batch` sequences, each with its own cache of max_len positions, all fed
+ * one token a step (so all at the same position): fipsc_llama_batch_step feeds tokens[b] to
+ * sequence b and writes logits [batch, vocab] (may be NULL). Each step is one pass over batch
+ * rows: the weights are read once for all the sequences. A row's logits are those of the same
+ * token decoded alone up to the last bits (the products' blocking depends on the row count;
+ * src/ops/gemm.h); for a given batch they do not depend on the thread count. Prefill and decode
+ * refuse a lockstep session; free and reset as above. */
+fipsc_status fipsc_llama_batch_session_new(const fipsc_model *m, int batch, int max_len, fipsc_llama_session **out,
+                                           fipsc_error *err);
+fipsc_status fipsc_llama_batch_step(fipsc_llama_session *s, const int32_t *tokens, float *logits, fipsc_error *err);
+
 #endif
