@@ -117,7 +117,7 @@ static void compare_routes(void)
     fipsc_error err = {0};
     if (fipsc_fips_group_init(&g, W.mlps, n_mlps, &err)) die("group", &err);
     float *wcat = malloc((size_t)d * g.P * sizeof(float));
-    fipsc_fips_concat(&g, wcat);
+    if (fipsc_fips_concat(&g, wcat, &err)) die("W_cat", &err);
     fipsc_fips_factors A, B;
     if (fipsc_fips_factors_alloc(&A, d, r, g.P, &err) || fipsc_fips_factors_alloc(&B, d, r, g.P, &err))
         die("factors", &err);
@@ -187,7 +187,7 @@ int main(int argc, char **argv)
         return 1;
     }
     t0 = now();
-    fipsc_fips_concat(&g, wcat);
+    if (fipsc_fips_concat(&g, wcat, &err)) die("W_cat", &err);
     double t_cat = now() - t0;
     free_weights(&W, n_mlps);
     double rss_cat = max_rss_gb();

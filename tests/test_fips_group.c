@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "fips/fips.h"
+#include "core/tensor.h"
 #include "testutil.h"
 
 /* Weight entries encode (mlp, role, out, in) so that every placement can be checked. */
@@ -74,11 +75,13 @@ static void test_layout(void)
     CHECK(fipsc_fips_matrix_index(&g, 1, FIPSC_ROLE_GATE) == -1);
     CHECK(fipsc_fips_matrix_index(&g, 1, FIPSC_ROLE_DOWN) == 4);
     CHECK(fipsc_fips_matrix_index(&g, 2, FIPSC_ROLE_UP) == -1);
-    CHECK(fipsc_fips_matrix_weight(&g, 3) == mx.w[1][1]);
+    float span[6 * 4];
+    fipsc_fips_matrix_weight_span(&g, 3, 0, 6 * 4, span);
+    CHECK(memcmp(span, mx.w[1][1], sizeof span) == 0);
 
     /* W_cat[a, off + c] = M_i[a, c]: expanding M_i = Wᵀ, so W[c, a]; contracting W[a, c]. */
     float *wcat = malloc((size_t)(4 * g.P) * sizeof(float));
-    fipsc_fips_concat(&g, wcat);
+    CHECK_OK(fipsc_fips_concat(&g, wcat, &err), &err);
     bool ok = true;
     for (int i = 0; i < 5; i++) {
         const fipsc_fips_matrix *m = &g.matrices[i];
@@ -95,8 +98,47 @@ static void test_layout(void)
         const fipsc_fips_matrix *m = &g.matrices[i];
         float back[6 * 4];
         fipsc_fips_uncat(&g, i, wcat + m->col_offset, g.P, back);
-        CHECK(memcmp(back, fipsc_fips_matrix_weight(&g, i), (size_t)(m->cols * 4) * sizeof(float)) == 0);
+        float stored[6 * 4];
+        fipsc_fips_matrix_weight_span(&g, i, 0, (int64_t)m->cols * 4, stored);
+        CHECK(memcmp(back, stored, (size_t)(m->cols * 4) * sizeof(float)) == 0);
     }
+
+    /* The same MLPs with their weights in BF16 (w16, as a checkpoint keeps them): W_cat and the
+     * weights read back are those of the float32 conversion, bit for bit. */
+    fipsc_mlp half[2] = {mx.mlps[0], mx.mlps[1]}, rounded[2] = {mx.mlps[0], mx.mlps[1]};
+    uint16_t *h16[2][3] = {{0}};
+    float *r32[2][3] = {{0}};
+    for (int j = 0; j < 2; j++)
+        for (int q = 0; q < 3; q++) {
+            fipsc_linear *lh = fipsc_mlp_slot(&half[j], (fipsc_mlp_role)(FIPSC_ROLE_GATE + q));
+            fipsc_linear *lr = fipsc_mlp_slot(&rounded[j], (fipsc_mlp_role)(FIPSC_ROLE_GATE + q));
+            if (!lh || !lh->w) continue;
+            const size_t n = (size_t)lh->out * lh->in;
+            h16[j][q] = malloc(n * sizeof(uint16_t));
+            r32[j][q] = malloc(n * sizeof(float));
+            for (size_t e = 0; e < n; e++) h16[j][q][e] = fipsc_f32_to_bf16(lh->w[e] * 1.001f);
+            fipsc_convert16_to_f32(FIPSC_BF16, h16[j][q], n, r32[j][q]);
+            lh->w16 = h16[j][q], lh->w16_dtype = FIPSC_BF16, lh->w = NULL;
+            lr->w = r32[j][q];
+        }
+    fipsc_fips_group gh, gr;
+    CHECK_OK(fipsc_fips_group_init(&gh, half, 2, &err), &err);
+    CHECK_OK(fipsc_fips_group_init(&gr, rounded, 2, &err), &err);
+    float *wcat_h = malloc((size_t)(4 * g.P) * sizeof(float));
+    CHECK_OK(fipsc_fips_concat(&gh, wcat_h, &err), &err);
+    CHECK_OK(fipsc_fips_concat(&gr, wcat, &err), &err);
+    CHECK(memcmp(wcat_h, wcat, (size_t)(4 * g.P) * sizeof(float)) == 0);
+    for (int i = 0; i < 5; i++) {
+        float a[6 * 4], b[6 * 4];
+        fipsc_fips_matrix_weight_span(&gh, i, 2, (int64_t)g.matrices[i].cols * 4 - 2, a);
+        fipsc_fips_matrix_weight_span(&gr, i, 2, (int64_t)g.matrices[i].cols * 4 - 2, b);
+        CHECK(memcmp(a, b, ((size_t)g.matrices[i].cols * 4 - 2) * sizeof(float)) == 0);
+    }
+    fipsc_fips_group_free(&gh);
+    fipsc_fips_group_free(&gr);
+    for (int j = 0; j < 2; j++)
+        for (int q = 0; q < 3; q++) free(h16[j][q]), free(r32[j][q]);
+    free(wcat_h);
     free(wcat);
     fipsc_fips_group_free(&g);
     free_mixed(&mx);

@@ -38,13 +38,40 @@ uint64_t compress_checkpoint_hash_bytes(uint64_t h, const void *data, size_t n)
     return hash_mix(h, (uint64_t)n);
 }
 
-/* The group's original weights, [out, in] each, with their shapes. */
+/* The group's original weights, [out, in] each, with their shapes: the bytes of each as float32
+ * (a 16-bit weight widened a piece at a time), hashed as compress_checkpoint_hash_bytes hashes
+ * one buffer — pieces of a whole number of 8-byte words, the tail and the length at the end. */
 static uint64_t hash_weights(const fipsc_fips_group *g)
 {
+    enum { PIECE = 4096 }; /* floats: 16 KiB, a multiple of 8 bytes */
+    float piece[PIECE];
     uint64_t h = hash_mix(CKPT_HASH_SEED, (uint64_t)g->d);
     for (int i = 0; i < g->n_matrices; i++) {
         h = hash_mix(h, ((uint64_t)g->matrices[i].role << 32) | (uint64_t)g->matrices[i].cols);
-        h = compress_checkpoint_hash_bytes(h, fipsc_fips_matrix_weight(g, i), (size_t)g->d * (size_t)g->matrices[i].cols * sizeof(float));
+        const int64_t n = (int64_t)g->d * g->matrices[i].cols;
+        for (int64_t at = 0; at < n; at += PIECE) {
+            const int64_t count = n - at < PIECE ? n - at : PIECE;
+            fipsc_fips_matrix_weight_span(g, i, at, count, piece);
+            const size_t bytes = (size_t)count * sizeof(float);
+            if (at + count < n) { /* whole words, no tail or length yet */
+                for (size_t b = 0; b < bytes; b += 8) {
+                    uint64_t w;
+                    memcpy(&w, (const unsigned char *)piece + b, 8);
+                    h = hash_mix(h, w);
+                }
+                continue;
+            }
+            /* the last piece: words, tail and the whole length, as the one-buffer hash ends */
+            const size_t words = bytes / 8 * 8;
+            for (size_t b = 0; b < words; b += 8) {
+                uint64_t w;
+                memcpy(&w, (const unsigned char *)piece + b, 8);
+                h = hash_mix(h, w);
+            }
+            uint64_t tail = 0;
+            if (bytes > words) memcpy(&tail, (const unsigned char *)piece + words, bytes - words);
+            h = hash_mix(hash_mix(h, tail), (uint64_t)n * sizeof(float));
+        }
     }
     return h;
 }

@@ -95,14 +95,10 @@ fipsc_status compress_group_run(const fipsc_fips_group *g, const fipsc_group_pla
                                 int group_index, compress_train_hook hook, compress_outcome *out,
                                 fipsc_error *err);
 
-/* Values of the MLP weights of blocks [first, last] that m keeps in 16 bits (made float32 for the
- * group by compress_group_describe). */
-int64_t compress_group_16bit_values(const fipsc_model *m, fipsc_block_range blocks);
-
 /* Builds the FiPS group description of blocks [first, last] of m into g; mlps_out receives the
  * malloc'ed copy of the blocks' MLP structs that g borrows (free it after the group). Weights the
- * model keeps in 16 bits are converted to float32 into the same allocation: only the group being
- * compressed is ever float32 (and free(mlps) releases it). */
+ * model keeps in 16 bits stay so: the group widens them a piece at a time where it reads them
+ * (W_cat, the report's weight errors, the checkpoint hash), never as a whole float32 copy. */
 fipsc_status compress_group_describe(const fipsc_model *m, fipsc_block_range blocks,
                                      fipsc_fips_group *g, fipsc_mlp **mlps_out, fipsc_error *err);
 

@@ -3,7 +3,6 @@
  *
  * Phases and what each holds, in bytes, for a group of width d, P = Σ f over its matrices (the
  * columns of W_cat), shared rank r, final V sparsity s, k = min(d, P):
- *   always       the group's weights as float32 when the model keeps them in 16 bits: 4·d·P
  *   factors F    U 4·d·r, V 4·r·P, its byte mask r·P
  *   SVD init     F + W_cat 4·d·P + the SVD's work: gesdd (d·P ≤ 2²²) copies W_cat and holds
  *                U_k 4·d·k and V_kᵀ 4·k·P; the Gram route holds G = W_cat·W_catᵀ and its
@@ -14,6 +13,8 @@
  *                4·d·r + r·P/8 + 4·(1 − s)·r·P) + one batch's activations
  *   result       F + the reconstruction 4·d·P + the stored V (≤ 6·(1 − s)·r·P)
  * The per-matrix methods (svd, magnitude) hold about three copies of the group's matrices.
+ * Weights the model keeps in 16 bits are never copied whole to float32 (W_cat is filled from them
+ * a few hundred rows at a time), so no phase holds the group's weights beside W_cat.
  * Every compressed group stays in memory (attached: U and its V_i's kernel layout, held_bytes)
  * until the file is written: group k's phase also holds the groups before it.
  * Measured against the peaks of real runs in BENCHMARKS.md ("memory plan"). The calibration
@@ -88,8 +89,8 @@ static int64_t group_bytes(const fipsc_model *m, const fipsc_compress_options *o
 {
     const int64_t d = g->d, P = g->P, r = g->r, k = d < P ? d : P;
     const int n_mlps = g->blocks.last - g->blocks.first + 1;
-    const int64_t wcat = 4 * d * P, weights = 4 * compress_group_16bit_values(m, g->blocks);
-    if (o->method == FIPSC_METHOD_SVD || o->method == FIPSC_METHOD_MAGNITUDE) return weights + 3 * wcat;
+    const int64_t wcat = 4 * d * P;
+    if (o->method == FIPSC_METHOD_SVD || o->method == FIPSC_METHOD_MAGNITUDE) return 3 * wcat;
     const int64_t F = 4 * d * r + 5 * r * P;
     const int64_t svd = (double)d * (double)P <= 4194304.0 ? wcat + 4 * d * k + 4 * k * P
                                                            : 3 * 8 * d * d + ((int64_t)64 << 20);
@@ -109,7 +110,7 @@ static int64_t group_bytes(const fipsc_model *m, const fipsc_compress_options *o
         if (o->divergence_retries > 0) train += F; /* the initialisation kept for a restart */
         peak = max64(peak, train);
     }
-    return weights + peak;
+    return peak;
 }
 
 void fipsc_compress_memory_plan(const fipsc_model *m, const fipsc_compress_options *o, const fipsc_group_plan *plans,

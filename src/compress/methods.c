@@ -423,9 +423,8 @@ static fipsc_status run_svd(const fipsc_fips_group *g, const fipsc_group_plan *p
         free(wcat);
         return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
     }
-    fipsc_fips_concat(g, wcat);
+    fipsc_status st = fipsc_fips_concat(g, wcat, err);
     out->svd_stacked = true;
-    fipsc_status st = FIPSC_OK;
     for (int j = 0; j < g->n_mlps && !st; j++) {
         st = svd_block_part(g, plan, wcat, j, o, out, &out->parts[j], err);
         if (!st) out->n_parts = j + 1;
@@ -444,7 +443,7 @@ static fipsc_status run_magnitude(const fipsc_fips_group *g, const fipsc_group_p
     fipsc_status st = fipsc_fips_factors_alloc(&F, d, d, g->P, err);
     if (st) return st;
     out->rank = d;
-    fipsc_fips_concat(g, F.V); /* V = W_cat: every matrix in its d × f orientation */
+    st = fipsc_fips_concat(g, F.V, err); /* V = W_cat: every matrix in its d × f orientation */
     for (int i = 0; i < g->n_matrices && !st; i++) {
         int64_t total = (int64_t)d * g->matrices[i].cols;
         st = o->nm_m > 0 ? fipsc_fips_prune_nm(g, &F, &i, 1, o->nm_n, o->nm_m, err)

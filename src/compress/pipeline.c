@@ -40,14 +40,21 @@ void fipsc_compress_report_free(fipsc_compress_report *rep)
     free(rep);
 }
 
-/* ‖a − b‖_F / ‖a‖_F over n floats, in double. */
-static double relative_error(const float *a, const float *b, int64_t n)
+/* ‖W − b‖_F / ‖W‖_F for matrix i's original weight W (n floats, widened a piece at a time when
+ * it is 16-bit), in double. */
+static double weight_relative_error(const fipsc_fips_group *g, int i, const float *b, int64_t n)
 {
+    enum { PIECE = 4096 };
+    float a[PIECE];
     double num = 0.0, den = 0.0;
-    for (int64_t e = 0; e < n; e++) {
-        double diff = (double)a[e] - (double)b[e];
-        num += diff * diff;
-        den += (double)a[e] * (double)a[e];
+    for (int64_t at = 0; at < n; at += PIECE) {
+        const int64_t count = n - at < PIECE ? n - at : PIECE;
+        fipsc_fips_matrix_weight_span(g, i, at, count, a);
+        for (int64_t e = 0; e < count; e++) {
+            double diff = (double)a[e] - (double)b[at + e];
+            num += diff * diff;
+            den += (double)a[e] * (double)a[e];
+        }
     }
     return den > 0.0 ? sqrt(num / den) : (num > 0.0 ? INFINITY : 0.0);
 }
@@ -56,8 +63,11 @@ fipsc_status compress_output_error(const fipsc_fips_group *g, int j, float *cons
                                    const fipsc_fips_calib *calib, double *out, fipsc_error *err)
 {
     fipsc_mlp mlp = g->mlps[j];
-    for (int i = g->first_matrix[j]; i < g->first_matrix[j + 1]; i++)
-        fipsc_mlp_slot(&mlp, g->matrices[i].role)->w = w[i];
+    for (int i = g->first_matrix[j]; i < g->first_matrix[j + 1]; i++) {
+        fipsc_linear *lin = fipsc_mlp_slot(&mlp, g->matrices[i].role);
+        lin->w = w[i];
+        lin->w16 = NULL;
+    }
     const int d = g->d;
     int64_t chunk = calib->n < EVAL_CHUNK_ROWS ? calib->n : EVAL_CHUNK_ROWS;
     float *y = malloc((size_t)chunk * (size_t)d * sizeof(float));
@@ -119,7 +129,7 @@ static fipsc_status measure_group(const fipsc_fips_group *g, const fipsc_group_p
         mr->rank = oc->rank;
         mr->dense_params = (int64_t)g->d * mx->cols;
         mr->nnz = oc->nnz[i];
-        mr->weight_rel_err = relative_error(fipsc_fips_matrix_weight(g, i), oc->recon[i], mr->dense_params);
+        mr->weight_rel_err = weight_relative_error(g, i, oc->recon[i], mr->dense_params);
         gr->nnz += oc->nnz[i];
     }
     fipsc_status st = FIPSC_OK;

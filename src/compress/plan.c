@@ -145,17 +145,6 @@ fipsc_status fipsc_groups_parse(const char *spec, int n_blocks, fipsc_block_rang
 
 /* ---- group description ------------------------------------------------------------------- */
 
-int64_t compress_group_16bit_values(const fipsc_model *m, fipsc_block_range blocks)
-{
-    int64_t values = 0;
-    for (int l = blocks.first; l <= blocks.last; l++)
-        for (int role = FIPSC_ROLE_GATE; role <= FIPSC_ROLE_DOWN; role++) {
-            const fipsc_linear *lin = fipsc_mlp_slot(m->mlps[l], (fipsc_mlp_role)role);
-            if (lin && lin->w16) values += (int64_t)lin->out * lin->in;
-        }
-    return values;
-}
-
 fipsc_status compress_group_describe(const fipsc_model *m, fipsc_block_range blocks,
                                      fipsc_fips_group *g, fipsc_mlp **mlps_out, fipsc_error *err)
 {
@@ -164,26 +153,11 @@ fipsc_status compress_group_describe(const fipsc_model *m, fipsc_block_range blo
     if (blocks.first < 0 || n < 1 || blocks.last >= m->n_mlps)
         return fipsc_fail(err, FIPSC_ERR_ARG, "blocks %d-%d are not a range of the model's %d blocks",
                           blocks.first, blocks.last, m->n_mlps);
-    /* The MLP structs, then (64-byte aligned) float32 copies of the 16-bit weights. */
-    const size_t head = ((size_t)n * sizeof(fipsc_mlp) + 63) / 64 * 64;
-    const size_t floats = (size_t)compress_group_16bit_values(m, blocks);
-    fipsc_mlp *mlps = aligned_alloc(64, head + floats * sizeof(float));
-    if (!mlps)
-        return fipsc_fail(err, FIPSC_ERR_NOMEM, "blocks %d-%d: out of memory for the group's float32 weights "
-                          "(%.2f GB)", blocks.first, blocks.last, (double)(head + floats * sizeof(float)) / 1e9);
-    float *next = (float *)(void *)((char *)mlps + head);
-    for (int j = 0; j < n; j++) {
-        mlps[j] = *m->mlps[blocks.first + j];
-        for (int role = FIPSC_ROLE_GATE; role <= FIPSC_ROLE_DOWN; role++) {
-            fipsc_linear *lin = fipsc_mlp_slot(&mlps[j], (fipsc_mlp_role)role);
-            if (!lin || !lin->w16) continue;
-            const size_t count = (size_t)lin->out * (size_t)lin->in;
-            fipsc_convert16_to_f32((fipsc_dtype)lin->w16_dtype, lin->w16, count, next);
-            lin->w = next;
-            lin->w16 = NULL;
-            next += count;
-        }
-    }
+    /* The MLP structs: their weights as the model holds them (16-bit ones are widened where the
+     * group reads them: W_cat, the report's errors, the checkpoint hash). */
+    fipsc_mlp *mlps = malloc((size_t)n * sizeof *mlps);
+    if (!mlps) return fipsc_fail(err, FIPSC_ERR_NOMEM, "blocks %d-%d: out of memory", blocks.first, blocks.last);
+    for (int j = 0; j < n; j++) mlps[j] = *m->mlps[blocks.first + j];
     fipsc_status st = fipsc_fips_group_init(g, mlps, n, err);
     if (st) {
         free(mlps);

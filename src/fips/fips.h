@@ -42,7 +42,8 @@ typedef struct fipsc_fips_matrix {
 typedef struct fipsc_fips_group {
     int d;                        /* model width, shared by every MLP of the group */
     int n_mlps;
-    const fipsc_mlp *mlps;        /* borrowed [n_mlps]; weights must be dense (linear.w) */
+    const fipsc_mlp *mlps;        /* borrowed [n_mlps]; weights must be dense: linear.w, or
+                                     linear.w16 (16-bit, widened where they are read) */
     int n_matrices;
     fipsc_fips_matrix *matrices;  /* [n_matrices] */
     int *first_matrix;            /* [n_mlps + 1]: MLP j owns matrices [first_matrix[j], first_matrix[j+1]) */
@@ -59,11 +60,13 @@ void fipsc_fips_group_free(fipsc_fips_group *g);
 /* Index of MLP j's matrix with this role, or -1 (e.g. the gate of a plain MLP). */
 int fipsc_fips_matrix_index(const fipsc_fips_group *g, int mlp, fipsc_mlp_role role);
 
-/* The original weight of matrix i, [out, in] as stored in the model. */
-const float *fipsc_fips_matrix_weight(const fipsc_fips_group *g, int i);
+/* Elements [first, first + count) of the original weight of matrix i ([out, in] as stored in the
+ * model, row-major) as float32 into dst: a 16-bit weight widened, exactly. */
+void fipsc_fips_matrix_weight_span(const fipsc_fips_group *g, int i, int64_t first, int64_t count, float *dst);
 
-/* Writes W_cat [d, P] (row-major, leading dimension P) from the MLPs' weights. */
-void fipsc_fips_concat(const fipsc_fips_group *g, float *wcat);
+/* Writes W_cat [d, P] (row-major, leading dimension P) from the MLPs' weights; 16-bit weights are
+ * widened a few hundred rows at a time (FIPSC_ERR_NOMEM only for those buffers). */
+fipsc_status fipsc_fips_concat(const fipsc_fips_group *g, float *wcat, fipsc_error *err);
 
 /* The inverse for one matrix: reads its d × cols block of columns from `block` (leading dimension
  * ld, e.g. wcat + col_offset with ld = P) and writes the weight in model orientation [out, in]

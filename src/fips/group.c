@@ -3,20 +3,23 @@
  * Orientation (ALGORITHM.md §2): every matrix becomes d × f with one neuron per column. gate/up/fc1
  * are stored [f, d] (expanding: output larger than input) and are transposed; down/fc2 are
  * stored [d, f] (contracting) and are copied. W_cat = [M_1 | ... | M_k], d × P. */
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/tensor.h"
 #include "core/threads.h"
 #include "fips/fips_internal.h"
 #include "ops/gemm.h"
 #include "ops/transpose.h"
 
-/* Checks one linear slot of MLP j: dense weight of shape [out, in]. */
+/* Checks one linear slot of MLP j: a dense weight (float32, or 16-bit as a checkpoint stores it)
+ * of shape [out, in]. */
 static fipsc_status check_linear(const fipsc_linear *lin, int j, fipsc_mlp_role role, int out,
                                  int in, fipsc_error *err)
 {
     const char *name = lin->weight_name ? lin->weight_name : "";
-    if (!lin->w || lin->factored)
+    if ((!lin->w && !lin->w16) || lin->factored)
         return fipsc_fail(err, FIPSC_ERR_ARG, "FiPS group: MLP %d %s %s: needs a dense weight", j,
                           fipsc_mlp_role_name(role), name);
     if (lin->out != out || lin->in != in)
@@ -51,7 +54,7 @@ fipsc_status fipsc_fips_group_init(fipsc_fips_group *g, const fipsc_mlp *mlps, i
             if ((st = check_linear(&m->gate, j, FIPSC_ROLE_GATE, m->f, d, err))) return st;
             n_mat += 3;
         } else if (m->kind == FIPSC_MLP_PLAIN) {
-            if (m->gate.w || m->gate.factored)
+            if (m->gate.w || m->gate.w16 || m->gate.factored)
                 return fipsc_fail(err, FIPSC_ERR_ARG, "FiPS group: MLP %d is plain but has a gate", j);
             n_mat += 2;
         } else {
@@ -111,18 +114,49 @@ int fipsc_fips_matrix_index(const fipsc_fips_group *g, int mlp, fipsc_mlp_role r
     return -1;
 }
 
-const float *fipsc_fips_matrix_weight(const fipsc_fips_group *g, int i)
+void fipsc_fips_matrix_weight_span(const fipsc_fips_group *g, int i, int64_t first, int64_t count, float *dst)
 {
     const fipsc_fips_matrix *mx = &g->matrices[i];
-    return fipsc_mlp_slot(&g->mlps[mx->mlp], mx->role)->w;
+    const fipsc_linear *lin = fipsc_mlp_slot((fipsc_mlp *)&g->mlps[mx->mlp], mx->role);
+    if (lin->w16) fipsc_convert16_to_f32((fipsc_dtype)lin->w16_dtype, lin->w16 + first, (size_t)count, dst);
+    else memcpy(dst, lin->w + first, (size_t)count * sizeof *dst);
 }
 
-void fipsc_fips_concat(const fipsc_fips_group *g, float *wcat)
+/* Rows of a 16-bit weight widened at a time while W_cat is filled (a float32 copy of the whole
+ * group's weights is never made). */
+enum { WIDEN_ROWS = 256 };
+
+fipsc_status fipsc_fips_concat(const fipsc_fips_group *g, float *wcat, fipsc_error *err)
 {
+    const int threads = fipsc_threads_get();
+    int64_t widest = 0; /* the longest row [in] of a 16-bit weight */
     for (int i = 0; i < g->n_matrices; i++) {
         const fipsc_fips_matrix *mx = &g->matrices[i];
-        const float *w = fipsc_fips_matrix_weight(g, i);
+        const int64_t in = mx->expanding ? g->d : mx->cols;
+        if (fipsc_mlp_slot((fipsc_mlp *)&g->mlps[mx->mlp], mx->role)->w16 && in > widest) widest = in;
+    }
+    float *bufs = NULL; /* per thread WIDEN_ROWS rows of that length */
+    if (widest > 0 && !(bufs = malloc((size_t)threads * WIDEN_ROWS * (size_t)widest * sizeof *bufs)))
+        return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory widening the group's 16-bit weights");
+    for (int i = 0; i < g->n_matrices; i++) {
+        const fipsc_fips_matrix *mx = &g->matrices[i];
+        const fipsc_linear *lin = fipsc_mlp_slot((fipsc_mlp *)&g->mlps[mx->mlp], mx->role);
         float *dst = wcat + mx->col_offset;
+        if (lin->w16) { /* chunks of rows of [out, in], each widened, then placed like the float32 ones */
+            const int64_t out = mx->expanding ? mx->cols : g->d, in = mx->expanding ? g->d : mx->cols;
+#pragma omp parallel for schedule(static) num_threads(threads) if (out * in >= FIPS_PARALLEL_MIN)
+            for (int64_t r0 = 0; r0 < out; r0 += WIDEN_ROWS) {
+                float *rows = bufs + (size_t)omp_get_thread_num() * WIDEN_ROWS * (size_t)widest;
+                const int64_t n = out - r0 < WIDEN_ROWS ? out - r0 : WIDEN_ROWS;
+                fipsc_fips_matrix_weight_span(g, i, r0 * in, n * in, rows);
+                if (mx->expanding) fipsc_transpose(rows, in, dst + r0, g->P, n, in);
+                else
+                    for (int64_t a = 0; a < n; a++)
+                        memcpy(dst + (r0 + a) * g->P, rows + a * in, (size_t)in * sizeof(float));
+            }
+            continue;
+        }
+        const float *w = lin->w;
         if (mx->expanding) {
             /* w is [f, d]: W_cat[a, off + c] = w[c, a]. */
             fipsc_transpose(w, g->d, dst, g->P, mx->cols, g->d);
@@ -132,6 +166,8 @@ void fipsc_fips_concat(const fipsc_fips_group *g, float *wcat)
                 memcpy(dst + a * g->P, w + a * mx->cols, (size_t)mx->cols * sizeof(float));
         }
     }
+    free(bufs);
+    return FIPSC_OK;
 }
 
 void fipsc_fips_uncat(const fipsc_fips_group *g, int i, const float *block, int64_t ld, float *w)

@@ -239,8 +239,8 @@ fipsc_status fipsc_fips_init_group(const fipsc_fips_group *g, int r, fipsc_fips_
         return fipsc_fail(err, FIPSC_ERR_NOMEM, "SVD init: out of memory for W_cat [%d, %lld]",
                           g->d, (long long)g->P);
     }
-    fipsc_fips_concat(g, wcat);
-    st = fipsc_fips_svd_init(wcat, method, F, NULL, err);
+    st = fipsc_fips_concat(g, wcat, err);
+    if (!st) st = fipsc_fips_svd_init(wcat, method, F, NULL, err);
     free(wcat);
     if (st) fipsc_fips_factors_free(F);
     return st;
