@@ -293,7 +293,7 @@ static void test_bitmap_and_16bit_values(const char *dir)
          * (where the AVX-512 kernels run) the bitmap itself, one bit per input of each list */
         CHECK(fl->val16 && !fl->val);
         const int64_t index_bytes = fl->layout == FIPSC_VK_BITMAP ? 8LL * fl->n_lists * fl->words : 2 * fl->nnz;
-        CHECK(fl->layout == (fipsc_isa_active() >= FIPSC_ISA_AVX512 ? FIPSC_VK_BITMAP : fl->expanding ? FIPSC_VK_CSC : FIPSC_VK_CSR));
+        CHECK(fl->layout == (fipsc_isa_active() >= FIPSC_ISA_AVX2 ? FIPSC_VK_BITMAP : fl->expanding ? FIPSC_VK_CSC : FIPSC_VK_CSR));
         CHECK(fipsc_factored_memory_bytes(fl) == 2 * fl->nnz + index_bytes + 4LL * (fl->n_lists + 1));
     }
     /* bytes: block 0-1's bitmap V at 2 bytes per value against 4, U at 2 bytes per entry */

@@ -75,8 +75,8 @@ static void test_layout(void)
     CHECK(fipsc_fips_matrix_index(&g, 1, FIPSC_ROLE_GATE) == -1);
     CHECK(fipsc_fips_matrix_index(&g, 1, FIPSC_ROLE_DOWN) == 4);
     CHECK(fipsc_fips_matrix_index(&g, 2, FIPSC_ROLE_UP) == -1);
-    float span[6 * 4];
-    fipsc_fips_matrix_weight_span(&g, 3, 0, 6 * 4, span);
+    float span[5 * 4]; /* MLP 1's up: [5, 4] */
+    fipsc_fips_matrix_weight_span(&g, 3, 0, 5 * 4, span);
     CHECK(memcmp(span, mx.w[1][1], sizeof span) == 0);
 
     /* W_cat[a, off + c] = M_i[a, c]: expanding M_i = Wᵀ, so W[c, a]; contracting W[a, c]. */

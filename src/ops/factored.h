@@ -18,11 +18,11 @@
  *     rows of column j) or n:m (the same with implicit pointers); contracting matrices hold V_i
  *     row-compressed (CSR: output k of z gathers h over the columns of row k), converted from the
  *     stored CSC or n:m with every stored entry kept, so writing gives the same bytes back.
- *     Dense V stays dense [r, f] (BLAS). Where the AVX-512 kernels run (src/core/isa.h) a
- *     bitmap-stored V keeps its lists as bitmaps instead of positions (the same lists, columns
- *     or rows, one bit per input position): the kernel expands 16 bits at a time into a masked
- *     16-wide multiply-add with the input read in order, and V takes in memory what it takes in
- *     the file.
+ *     Dense V stays dense [r, f] (BLAS). Where the AVX2 or AVX-512 kernels run (src/core/isa.h)
+ *     a bitmap-stored V keeps its lists as bitmaps instead of positions (the same lists, columns
+ *     or rows, one bit per input position): the kernel expands the bits into the lanes of a
+ *     masked multiply-add with the input read in order (AVX-512: an expand instruction; AVX2: a
+ *     permutation table per byte), and V takes in memory what it takes in the file.
  * Nothing is ever densified to run: the U step is a GEMM, the V step a sparse gather.
  *
  * Batched kernels (n > 1) transpose the gathered operand into tiles of FIPSC_FACTORED_TILE rows
@@ -198,7 +198,7 @@ typedef struct fipsc_factored_linear {
 
 /* Builds the linear for the MLP matrix `role` of block `layer` from its stored V (taken over:
  * freed or moved into the linear, also on failure; *v is left empty); f is v->f. A bitmap-stored
- * V gets the BITMAP kernel layout where the active instruction set has its kernel (AVX-512),
+ * V gets the BITMAP kernel layout where the active instruction set has its kernels (AVX2, AVX-512),
  * CSC/CSR elsewhere; every kernel level runs either layout. */
 fipsc_status fipsc_factored_new(const char *weight_name, int layer, fipsc_mlp_role role,
                                 const fipsc_compressed_group *group, fipsc_v_stored *v,

@@ -26,13 +26,21 @@ fipsc_gather_range_fn fipsc_gather_range;
 fipsc_gather_tile_fn fipsc_gather_tile;
 
 #if FIPSC_HAVE_AVX2_KERNELS
-/* AVX2: 16-bit CSC/CSR positions (range and tile) and n:m with n a power of two (range).
+/* AVX2: 16-bit CSC/CSR positions (range and tile), bitmap lists (range) and n:m with n a power
+ * of two (range).
  * AVX-512: bitmap lists (range; tile up to 65536 inputs) and 16-bit CSC/CSR positions (tile).
  * Each hands what it does not take to the level below, so a caller picks by level alone. */
 FIPSC_TARGET_AVX2 fipsc_gather_range_fn fipsc_gather_range_avx2;
 FIPSC_TARGET_AVX2 fipsc_gather_tile_fn fipsc_gather_tile_avx2;
 FIPSC_TARGET_AVX512 fipsc_gather_range_fn fipsc_gather_range_avx512;
 FIPSC_TARGET_AVX512 fipsc_gather_tile_fn fipsc_gather_tile_avx512;
+
+/* AVX2, batches of bitmap lists of at most 65536 inputs: the positions of lists [o0, o1), each at
+ * pos + fl->ptr[o] in value order (pos holds nnz), decoded a byte of the bitmap at a time
+ * by a table: the batch driver decodes them once per call and runs the 16-bit CSC/CSR tile kernel
+ * on them, where decoding inside the tile kernel would repeat it for every tile of rows. */
+FIPSC_TARGET_AVX2 void fipsc_gather_bits_positions_avx2(const fipsc_factored_linear *fl, int o0, int o1,
+                                                        uint16_t *pos);
 
 /* AVX-512, one row, bitmap lists with BF16 values: 32 input positions a step, with the input
  * rearranged once per call by fipsc_gather_bits16_input (x [n_in] -> xp, malloc'ed, 64-byte

@@ -2,10 +2,12 @@
  * function target attributes into every x86 build and called only where the CPU runs them.
  *
  * One row, AVX2: a list with 16-bit positions (or an n:m column) is summed 8 entries a step with
- * gathers. One row, AVX-512: a bitmap list 16 input positions a step (32 with BF16 values): the
- * bits select which lanes of the input (read in order) meet the next values (expand-loaded), one
- * multiply-add: nothing gathered, no position stored. Tiles: fused multiply-adds on whole tile
- * rows. Each level takes the layouts it is written for and hands the others down a level. */
+ * gathers; a bitmap list 8 input positions a step, the next values permuted onto the lanes of the
+ * set bits by a table. One row, AVX-512: a bitmap list 16 input positions a step (32 with BF16
+ * values): the bits select which lanes of the input (read in order) meet the next values
+ * (expand-loaded), one multiply-add: nothing gathered, no position stored. Tiles: fused
+ * multiply-adds on whole tile rows. Each level takes the layouts it is written for and hands the
+ * others down a level. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,14 +72,86 @@ static inline __attribute__((always_inline)) FIPSC_TARGET_AVX2 float gather_nm_a
     return s;
 }
 
-/* gather_range with the AVX2 sums where they apply (16-bit positions, n:m with n a power of two;
- * bitmap lists, other n:m and 32-bit positions keep the portable sum). */
+/* Bitmap lists at the AVX2 level, which has no expand instruction: two tables indexed by a byte
+ * k of a bitmap (8 input positions), built by the compiler. expand_lanes[k][i] is the number of
+ * bits of k below bit i: permuting the next 8 values by it puts value j on the lane of k's j-th
+ * set bit (the one-row kernel); set_bits[k][j] is the lane of k's j-th set bit (positions for the
+ * tile kernel, decoded without a branch per bit). */
+#define BIT_(k, i) (((k) >> (i)) & 1)
+#define POP8_(k) (BIT_(k, 0) + BIT_(k, 1) + BIT_(k, 2) + BIT_(k, 3) + BIT_(k, 4) + BIT_(k, 5) + BIT_(k, 6) + BIT_(k, 7))
+#define EXPAND_ROW_(k) {0, POP8_((k) & 1), POP8_((k) & 3), POP8_((k) & 7), POP8_((k) & 15), POP8_((k) & 31), \
+                        POP8_((k) & 63), POP8_((k) & 127)}
+#define NTH_TERM_(k, j, i) (BIT_(k, i) && POP8_((k) & ((1 << (i)) - 1)) == (j) ? (i) : 0)
+#define NTH_(k, j) (NTH_TERM_(k, j, 1) + NTH_TERM_(k, j, 2) + NTH_TERM_(k, j, 3) + NTH_TERM_(k, j, 4) + \
+                    NTH_TERM_(k, j, 5) + NTH_TERM_(k, j, 6) + NTH_TERM_(k, j, 7))
+#define SET_BITS_ROW_(k) {NTH_(k, 0), NTH_(k, 1), NTH_(k, 2), NTH_(k, 3), NTH_(k, 4), NTH_(k, 5), NTH_(k, 6), NTH_(k, 7)}
+#define ROWS4_(R, k) R(k), R((k) + 1), R((k) + 2), R((k) + 3)
+#define ROWS16_(R, k) ROWS4_(R, k), ROWS4_(R, (k) + 4), ROWS4_(R, (k) + 8), ROWS4_(R, (k) + 12)
+#define ROWS64_(R, k) ROWS16_(R, k), ROWS16_(R, (k) + 16), ROWS16_(R, (k) + 32), ROWS16_(R, (k) + 48)
+static const uint8_t expand_lanes[256][8] = {ROWS64_(EXPAND_ROW_, 0), ROWS64_(EXPAND_ROW_, 64),
+                                             ROWS64_(EXPAND_ROW_, 128), ROWS64_(EXPAND_ROW_, 192)};
+static const uint8_t set_bits[256][8] = {ROWS64_(SET_BITS_ROW_, 0), ROWS64_(SET_BITS_ROW_, 64),
+                                         ROWS64_(SET_BITS_ROW_, 128), ROWS64_(SET_BITS_ROW_, 192)};
+
+/* Values p .. p+7 of the whole layout as 8 floats; past its last value (nnz in all), zeros. */
+static inline __attribute__((always_inline)) FIPSC_TARGET_AVX2 __m256 values8_at(const float *v32, const uint16_t *v16,
+                                                                                 bool half, uint32_t p, int64_t nnz)
+{
+    if (__builtin_expect((int64_t)p + 8 <= nnz, 1)) return VALUES8(p);
+    float t[8] = {0};
+    for (int i = 0; (int64_t)p + i < nnz && i < 8; i++) t[i] = VALUE(p + i);
+    return _mm256_loadu_ps(t);
+}
+
+/* The sum of a bitmap list with AVX2, 8 input positions (a byte of the bitmap) a step: the next
+ * 8 values permuted onto the lanes of the byte's set bits (expand_lanes), times the input read in
+ * order under the same bits (a masked load: unkept positions are 0, even an infinite input), one
+ * multiply-add; two accumulators, summed in a fixed order. Nothing gathered, no position stored:
+ * as the AVX-512 kernel, with a table where AVX-512 has an expand instruction. */
+static inline __attribute__((always_inline)) FIPSC_TARGET_AVX2 float gather_bits_avx2_as(const fipsc_factored_linear *fl, int o,
+                                                                                         const float *x, bool half)
+{
+    const unsigned char *bits = (const unsigned char *)(fl->bits + (size_t)o * fl->words);
+    const float *v32 = fl->val;
+    const uint16_t *v16 = fl->val16;
+    const __m256i bitsel = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    const int n_in = fl->expanding ? fl->r : fl->f; /* x's length: the last bytes' loads are masked */
+    uint32_t p = fl->ptr[o];
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+#define STEP8(acc, b)                                                                                              \
+    do {                                                                                                           \
+        const unsigned k_ = bits[b];                                                                               \
+        const __m256i lanes_ = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)k_), bitsel), bitsel);   \
+        const __m256i order_ = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)expand_lanes[k_])); \
+        const __m256 v_ = _mm256_permutevar8x32_ps(values8_at(v32, v16, half, p, fl->nnz), order_);               \
+        const __m256 x_ = 8 * (b) + 8 <= n_in ? _mm256_and_ps(_mm256_loadu_ps(x + 8 * (size_t)(b)), _mm256_castsi256_ps(lanes_)) \
+                                              : _mm256_maskload_ps(x + 8 * (size_t)(b), lanes_);                     \
+        acc = _mm256_fmadd_ps(v_, x_, acc);                                                                        \
+        p += (uint32_t)__builtin_popcount(k_);                                                                     \
+    } while (0)
+    for (int b = 0; b < 8 * fl->words; b += 2) { /* whole words: an even number of bytes */
+        STEP8(acc0, b);
+        STEP8(acc1, b + 1);
+    }
+#undef STEP8
+    return fipsc_sum8_fixed(acc0, acc1);
+}
+
+/* gather_range with the AVX2 sums where they apply (16-bit positions, bitmap lists, n:m with n a
+ * power of two; other n:m and 32-bit positions keep the portable sum). */
 FIPSC_TARGET_AVX2 void fipsc_gather_range_avx2(const fipsc_factored_linear *fl, const float *x, float *y, int o0,
                                                 int o1, bool accumulate)
 {
     if (fl->layout == FIPSC_VK_NM && (fl->group->nm_n & (fl->group->nm_n - 1)) == 0) {
         for (int o = o0; o < o1; o++) {
             float s = fl->val16 ? gather_nm_avx2_as(fl, o, x, true) : gather_nm_avx2_as(fl, o, x, false);
+            y[o] = accumulate ? y[o] + s : s;
+        }
+        return;
+    }
+    if (fl->layout == FIPSC_VK_BITMAP) {
+        for (int o = o0; o < o1; o++) {
+            float s = fl->val16 ? gather_bits_avx2_as(fl, o, x, true) : gather_bits_avx2_as(fl, o, x, false);
             y[o] = accumulate ? y[o] + s : s;
         }
         return;
@@ -198,16 +272,13 @@ FIPSC_TARGET_AVX512 void fipsc_gather_range_bits16_avx512(const fipsc_factored_l
 _Static_assert(TILE % 16 == 0, "the vector tile kernels hold a tile row in whole registers");
 enum { YMM_PER_ROW = TILE / 8, ZMM_PER_ROW = TILE / 16 };
 
-/* AVX2: two sets (16 registers in all: 2·4 accumulators, the rest for the operands). */
-static inline __attribute__((always_inline)) FIPSC_TARGET_AVX2 void gather_tile_avx2_as(
-    const fipsc_factored_linear *fl, int o, const float *restrict inT, float *restrict acc, bool half)
+/* AVX2: two sets (16 registers in all: 2·4 accumulators, the rest for the operands).
+ * a[e % 2][·] += value e · inT[pos[e]] for the n entries of (part of) a list; values from v32/v16
+ * at the list's first entry. */
+static inline __attribute__((always_inline)) FIPSC_TARGET_AVX2 void tile_entries_avx2(
+    const float *restrict inT, const float *v32, const uint16_t *v16, bool half, const uint16_t *pos, uint32_t n,
+    __m256 a[2][YMM_PER_ROW])
 {
-    __m256 a[2][YMM_PER_ROW];
-    for (int set = 0; set < 2; set++)
-        for (int z = 0; z < YMM_PER_ROW; z++) a[set][z] = _mm256_setzero_ps();
-    const uint32_t p0 = fl->ptr[o], n = fl->ptr[o + 1] - p0;
-    const float *v32 = half ? NULL : fl->val + p0;
-    const uint16_t *v16 = half ? fl->val16 + p0 : NULL, *pos = fl->idx16 + p0;
 #define STEP(set, e)                                                                                  \
     do {                                                                                              \
         const __m256 v_ = _mm256_set1_ps(half ? fipsc_bf16_to_f32(v16[e]) : v32[e]);                  \
@@ -222,7 +293,44 @@ static inline __attribute__((always_inline)) FIPSC_TARGET_AVX2 void gather_tile_
     }
     for (; e < n; e++) STEP(0, e);
 #undef STEP
+}
+
+/* A bitmap list's positions (bytes [0, bytes) of its bitmap) into pos, which holds exactly the
+ * list's `count` entries: per byte its set bits' lanes (set_bits) plus the byte's first position,
+ * 8 stored at once while 8 fit, the last few one by one (lists are decoded side by side). */
+static inline __attribute__((always_inline)) FIPSC_TARGET_AVX2 void decode_bits_avx2(const unsigned char *bits, int bytes,
+                                                                                    uint16_t *pos, uint32_t count)
+{
+    uint32_t n = 0;
+    for (int b = 0; b < bytes; b++) {
+        const unsigned k = bits[b];
+        if (n + 8 <= count) {
+            const __m128i lanes = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)set_bits[k]));
+            _mm_storeu_si128((__m128i *)(void *)(pos + n), _mm_add_epi16(lanes, _mm_set1_epi16((short)(8 * b))));
+        } else {
+            for (int j = 0; j < __builtin_popcount(k); j++) pos[n + (uint32_t)j] = (uint16_t)(8 * b + set_bits[k][j]);
+        }
+        n += (uint32_t)__builtin_popcount(k);
+    }
+}
+
+static inline __attribute__((always_inline)) FIPSC_TARGET_AVX2 void gather_tile_avx2_as(
+    const fipsc_factored_linear *fl, int o, const float *restrict inT, float *restrict acc, bool half)
+{
+    __m256 a[2][YMM_PER_ROW];
+    for (int set = 0; set < 2; set++)
+        for (int z = 0; z < YMM_PER_ROW; z++) a[set][z] = _mm256_setzero_ps();
+    const uint32_t p0 = fl->ptr[o];
+    tile_entries_avx2(inT, half ? NULL : fl->val + p0, half ? fl->val16 + p0 : NULL, half, fl->idx16 + p0,
+                      fl->ptr[o + 1] - p0, a);
     for (int z = 0; z < YMM_PER_ROW; z++) _mm256_storeu_ps(acc + 8 * z, _mm256_add_ps(a[0][z], a[1][z]));
+}
+
+FIPSC_TARGET_AVX2 void fipsc_gather_bits_positions_avx2(const fipsc_factored_linear *fl, int o0, int o1, uint16_t *pos)
+{
+    for (int o = o0; o < o1; o++)
+        decode_bits_avx2((const unsigned char *)(fl->bits + (size_t)o * fl->words), 8 * fl->words, pos + fl->ptr[o],
+                         fl->ptr[o + 1] - fl->ptr[o]);
 }
 
 /* Whether a layout is CSC/CSR lists with 16-bit positions (what the vector tile kernels read). */
@@ -231,7 +339,8 @@ static bool lists16(const fipsc_factored_linear *fl)
     return (fl->layout == FIPSC_VK_CSC || fl->layout == FIPSC_VK_CSR) && fl->idx16;
 }
 
-/* gather_tile for CSC/CSR lists with 16-bit positions with AVX2; the portable one otherwise. */
+/* gather_tile for CSC/CSR lists with 16-bit positions with AVX2 (bitmap lists reach it decoded
+ * into positions: fipsc_gather_bits_positions_avx2); the portable one otherwise. */
 FIPSC_TARGET_AVX2 void fipsc_gather_tile_avx2(const fipsc_factored_linear *fl, int o, const float *restrict inT,
                                                float *restrict acc)
 {

@@ -84,10 +84,25 @@ static fipsc_status gather_batch(const fipsc_factored_linear *fl, int n, const f
                           fl->weight_name, n, bytes);
     const long long work = (long long)fl->nnz * tiles * TILE;
     fipsc_gather_tile_fn *tile = fipsc_gather_tile;
+    uint16_t *decoded = NULL; /* AVX2, bitmap lists: their positions for this call */
+    fipsc_factored_linear as_lists;
 #if FIPSC_HAVE_AVX2_KERNELS
     const fipsc_isa isa = fipsc_isa_active();
     if (isa >= FIPSC_ISA_AVX512) tile = fipsc_gather_tile_avx512;
     else if (isa >= FIPSC_ISA_AVX2) tile = fipsc_gather_tile_avx2;
+    if (isa == FIPSC_ISA_AVX2 && fl->layout == FIPSC_VK_BITMAP && fl->words <= 65536 / 64 &&
+        (decoded = malloc(((size_t)fl->nnz + 1) * sizeof *decoded))) {
+        const int lists = fl->n_lists, chunks = (lists + OUT_BLOCK - 1) / OUT_BLOCK;
+#pragma omp parallel for schedule(static) if (work >= PARALLEL_WORK)
+        for (int c = 0; c < chunks; c++)
+            fipsc_gather_bits_positions_avx2(fl, c * OUT_BLOCK, (c + 1) * OUT_BLOCK < lists ? (c + 1) * OUT_BLOCK : lists,
+                                             decoded);
+        as_lists = *fl; /* the same lists, as 16-bit positions */
+        as_lists.layout = fl->expanding ? FIPSC_VK_CSC : FIPSC_VK_CSR;
+        as_lists.bits = NULL;
+        as_lists.idx16 = decoded;
+        fl = &as_lists;
+    }
 #endif
     const int in_blocks = (n_in + VEC_BLOCK - 1) / VEC_BLOCK;
 #pragma omp parallel if (work >= PARALLEL_WORK)
@@ -120,6 +135,7 @@ static fipsc_status gather_batch(const fipsc_factored_linear *fl, int n, const f
         }
     }
     free(inT);
+    free(decoded);
     return FIPSC_OK;
 }
 

@@ -234,7 +234,7 @@ fipsc_status fipsc_factored_new(const char *weight_name, int layer, fipsc_mlp_ro
                                 const fipsc_compressed_group *group, fipsc_v_stored *v,
                                 fipsc_factored_linear **out, fipsc_error *err)
 {
-    const bool bitmap_lists = fipsc_isa_active() >= FIPSC_ISA_AVX512;
+    const bool bitmap_lists = fipsc_isa_active() >= FIPSC_ISA_AVX2;
     return fipsc_factored_new_as(weight_name, layer, role, group, v, bitmap_lists, out, err);
 }
 
