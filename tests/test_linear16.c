@@ -42,90 +42,52 @@ static void random_fill(fipsc_rng *rng, float *x, size_t n)
     for (size_t i = 0; i < n; i++) x[i] = (float)(2.0 * fipsc_rng_uniform(rng) - 1.0);
 }
 
-/* C from the 16-bit weight equals C from its float32 conversion, bit for bit, with 1 and 2 threads. */
-static void check_shape(int m, int n, int k, fipsc_dtype dt, float beta)
+/* C from a 16-bit right-hand matrix equals C from its float32 conversion, bit for bit, with 1 and
+ * 2 threads, and is the product (against double sums): B [n, k] transposed (fipsc_gemm_nt16, a
+ * linear layer's weight) or, with nn, B [k, n] as it is (fipsc_gemm_nn16, a compressed group's
+ * basis U). */
+static void check_product(int m, int n, int k, fipsc_dtype dt, float beta, bool nn)
 {
     fipsc_rng rng;
-    fipsc_rng_seed(&rng, (uint64_t)(m * 7919 + n * 31 + k));
-    float *a = malloc((size_t)m * k * sizeof *a), *wf = malloc((size_t)n * k * sizeof *wf);
-    uint16_t *w16 = malloc((size_t)n * k * sizeof *w16);
+    fipsc_rng_seed(&rng, (uint64_t)(m * 7919 + n * 31 + k + (nn ? 104729 : 0)));
+    float *a = malloc((size_t)m * k * sizeof *a), *bf = malloc((size_t)n * k * sizeof *bf);
+    uint16_t *b16 = malloc((size_t)n * k * sizeof *b16);
     float *c0 = malloc((size_t)m * n * sizeof *c0), *c1 = malloc((size_t)m * n * sizeof *c1);
     random_fill(&rng, a, (size_t)m * k);
-    random_fill(&rng, wf, (size_t)n * k);
+    random_fill(&rng, bf, (size_t)n * k);
     for (size_t i = 0; i < (size_t)n * k; i++)
-        w16[i] = dt == FIPSC_BF16 ? fipsc_f32_to_bf16(wf[i]) : fipsc_f32_to_f16(wf[i]);
-    fipsc_convert16_to_f32(dt, w16, (size_t)n * k, wf);
-    for (int threads = 1; threads <= 2; threads++) {
-        omp_set_num_threads(threads);
-        random_fill(&rng, c0, (size_t)m * n);
-        memcpy(c1, c0, (size_t)m * n * sizeof *c1);
-        fipsc_gemm_nt(m, n, k, a, k, wf, k, beta, c0, n);
-        fipsc_error err = {0};
-        CHECK_OK(fipsc_gemm_nt16(m, n, k, a, k, w16, dt, k, beta, c1, n, &err), &err);
-        CHECK_MSG(memcmp(c0, c1, (size_t)m * n * sizeof *c0) == 0,
-                  "%s [%d x %d]·[%d x %d]ᵀ, beta %g, %d threads: differs from the float32 product",
-                  fipsc_dtype_name(dt), m, k, n, k, (double)beta, threads);
-    }
-    omp_set_num_threads(2);
-    free(a);
-    free(wf);
-    free(w16);
-    free(c0);
-    free(c1);
-}
-
-static void test_gemm16(void)
-{
-    fipsc_dtype dts[2] = {FIPSC_F16, FIPSC_BF16};
-    for (int q = 0; q < 2; q++) {
-        check_shape(1, 1000, 300, dts[q], 0.0f);  /* decode: GEMV chunks on threads */
-        check_shape(1, 70, 20, dts[q], 1.0f);     /* decode, small, accumulating */
-        check_shape(1, 203, 700, dts[q], 0.0f);   /* decode, long rows (4-row groups), a partial chunk */
-        check_shape(1, 67, 1037, dts[q], 1.0f);   /* decode, long rows, a column tail, accumulating */
-        check_shape(5, 1100, 257, dts[q], 0.0f);  /* column panels */
-        check_shape(3, 200, 64, dts[q], 1.0f);    /* one panel */
-        check_shape(600, 200, 96, dts[q], 0.0f);  /* one panel, many rows: row blocks */
-    }
-}
-
-/* C = A·B from a 16-bit B [k, n] (fipsc_gemm_nn16: a compressed group's basis U) equals
- * fipsc_gemm on its float32 conversion, bit for bit, with 1 and 2 threads. */
-static void check_shape_nn(int m, int n, int k, fipsc_dtype dt, float beta)
-{
-    fipsc_rng rng;
-    fipsc_rng_seed(&rng, (uint64_t)(m * 104729 + n * 17 + k));
-    float *a = malloc((size_t)m * k * sizeof *a), *bf = malloc((size_t)k * n * sizeof *bf);
-    uint16_t *b16 = malloc((size_t)k * n * sizeof *b16);
-    float *c0 = malloc((size_t)m * n * sizeof *c0), *c1 = malloc((size_t)m * n * sizeof *c1);
-    random_fill(&rng, a, (size_t)m * k);
-    random_fill(&rng, bf, (size_t)k * n);
-    for (size_t i = 0; i < (size_t)k * n; i++)
         b16[i] = dt == FIPSC_BF16 ? fipsc_f32_to_bf16(bf[i]) : fipsc_f32_to_f16(bf[i]);
-    fipsc_convert16_to_f32(dt, b16, (size_t)k * n, bf);
+    fipsc_convert16_to_f32(dt, b16, (size_t)n * k, bf);
+    const char *form = nn ? "" : "ᵀ";
     for (int threads = 1; threads <= 2; threads++) {
         omp_set_num_threads(threads);
         random_fill(&rng, c0, (size_t)m * n);
         memcpy(c1, c0, (size_t)m * n * sizeof *c1);
-        fipsc_gemm(false, false, m, n, k, a, k, bf, n, beta, c0, n);
         fipsc_error err = {0};
-        CHECK_OK(fipsc_gemm_nn16(m, n, k, a, k, b16, dt, n, beta, c1, n, &err), &err);
+        if (nn) {
+            fipsc_gemm(false, false, m, n, k, a, k, bf, n, beta, c0, n);
+            CHECK_OK(fipsc_gemm_nn16(m, n, k, a, k, b16, dt, n, beta, c1, n, &err), &err);
+        } else {
+            fipsc_gemm_nt(m, n, k, a, k, bf, k, beta, c0, n);
+            CHECK_OK(fipsc_gemm_nt16(m, n, k, a, k, b16, dt, k, beta, c1, n, &err), &err);
+        }
         CHECK_MSG(memcmp(c0, c1, (size_t)m * n * sizeof *c0) == 0,
-                  "%s [%d x %d]·[%d x %d], beta %g, %d threads: differs from the float32 product",
-                  fipsc_dtype_name(dt), m, k, k, n, (double)beta, threads);
-        /* and is the product: against double sums */
+                  "%s [%d x %d]·B%s (B of %d x %d), beta %g, %d threads: differs from the float32 product",
+                  fipsc_dtype_name(dt), m, k, form, n, k, (double)beta, threads);
         double worst = 0.0;
         for (int i = 0; i < m && beta == 0.0f; i++)
             for (int j = 0; j < n; j++) {
                 double ref = 0.0, mag = 0.0;
                 for (int q = 0; q < k; q++) {
-                    ref += (double)a[(size_t)i * k + q] * bf[(size_t)q * n + j];
-                    mag += fabs((double)a[(size_t)i * k + q] * bf[(size_t)q * n + j]);
+                    const double t = (double)a[(size_t)i * k + q] * (nn ? bf[(size_t)q * n + j] : bf[(size_t)j * k + q]);
+                    ref += t;
+                    mag += fabs(t);
                 }
                 const double e = fabs(c1[(size_t)i * n + j] - ref) / (mag > 0 ? mag : 1.0);
                 worst = e > worst ? e : worst;
             }
-        CHECK_MSG(worst < 1e-5, "%s [%d x %d]·[%d x %d]: error %.3g of the sum of magnitudes", fipsc_dtype_name(dt),
-                  m, k, k, n, worst);
+        CHECK_MSG(worst < 1e-5, "%s [%d x %d]·B%s: error %.3g of the sum of magnitudes", fipsc_dtype_name(dt), m, k,
+                  form, worst);
     }
     omp_set_num_threads(2);
     free(a);
@@ -135,15 +97,29 @@ static void check_shape_nn(int m, int n, int k, fipsc_dtype dt, float beta)
     free(c1);
 }
 
+static void test_gemm16(void)
+{
+    fipsc_dtype dts[2] = {FIPSC_F16, FIPSC_BF16};
+    for (int q = 0; q < 2; q++) {
+        check_product(1, 1000, 300, dts[q], 0.0f, false);  /* decode: GEMV chunks on threads */
+        check_product(1, 70, 20, dts[q], 1.0f, false);     /* decode, small, accumulating */
+        check_product(1, 203, 700, dts[q], 0.0f, false);   /* decode, long rows (4-row groups), a partial chunk */
+        check_product(1, 67, 1037, dts[q], 1.0f, false);   /* decode, long rows, a column tail, accumulating */
+        check_product(5, 1100, 257, dts[q], 0.0f, false);  /* column panels */
+        check_product(3, 200, 64, dts[q], 1.0f, false);    /* one panel */
+        check_product(600, 200, 96, dts[q], 0.0f, false);  /* one panel, many rows: row blocks */
+    }
+}
+
 static void test_gemm_nn16(void)
 {
     fipsc_dtype dts[2] = {FIPSC_F16, FIPSC_BF16};
     for (int q = 0; q < 2; q++) {
-        check_shape_nn(1, 3000, 700, dts[q], 0.0f); /* decode: row-streamed, column slices on threads */
-        check_shape_nn(1, 77, 23, dts[q], 1.0f);    /* decode, a column tail past 8, a row tail past 4 */
-        check_shape_nn(1, 5, 6, dts[q], 0.0f);      /* fewer columns than a vector */
-        check_shape_nn(7, 1100, 257, dts[q], 0.0f); /* column panels */
-        check_shape_nn(40, 200, 64, dts[q], 1.0f);  /* one panel */
+        check_product(1, 3000, 700, dts[q], 0.0f, true); /* decode: row-streamed, column slices on threads */
+        check_product(1, 77, 23, dts[q], 1.0f, true);    /* decode, a column tail past 8, a row tail past 4 */
+        check_product(1, 5, 6, dts[q], 0.0f, true);      /* fewer columns than a vector */
+        check_product(7, 1100, 257, dts[q], 0.0f, true); /* column panels */
+        check_product(40, 200, 64, dts[q], 1.0f, true);  /* one panel */
     }
 }
 
