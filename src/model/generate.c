@@ -197,9 +197,9 @@ static fipsc_status sample_lockstep_batch(sample_job *job, int i0, int batch, fi
     int ready = 0;
     fipsc_status st = FIPSC_OK;
     if (!logits || !feed || !samplers) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for %d sequences' logits", batch);
-    for (; !st && ready < batch; ready++)
-        st = fipsc_sampler_init(&samplers[ready], vocab, job->temperature, job->top_p,
-                                fipsc_seed_derive(job->seed, (uint64_t)(i0 + ready)), err);
+    while (!st && ready < batch && !(st = fipsc_sampler_init(&samplers[ready], vocab, job->temperature, job->top_p,
+                                                             fipsc_seed_derive(job->seed, (uint64_t)(i0 + ready)), err)))
+        ready++; /* samplers [0, ready) to free */
     if (!st) st = lm->batch_session_new(job->m, batch, job->len, &s, err);
     for (int b = 0; !st && b < batch; b++) feed[b] = job->ids[(size_t)(i0 + b) * job->len] = job->info.bos_token;
     job->done_tokens += batch; /* the BOS tokens */
