@@ -234,8 +234,13 @@ static inline __attribute__((always_inline)) void vecmat_slice_portable(int w, i
     for (int i = 0; i < k; i++) {
         const float xi = x[i];
         const size_t row = (size_t)i * ldb + j0;
+        if (dtype == FIPSC_F32) { /* (a 16-bit row's widening calls do not vectorise: no simd asked) */
+            const float *bi = (const float *)b + row;
 #pragma omp simd
-        for (int j = 0; j < w; j++) y[j] += xi * load1(b, row + j, dtype);
+            for (int j = 0; j < w; j++) y[j] += xi * bi[j];
+        } else {
+            for (int j = 0; j < w; j++) y[j] += xi * load1(b, row + j, dtype);
+        }
     }
 }
 
