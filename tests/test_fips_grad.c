@@ -122,7 +122,7 @@ static void check_case(fipsc_mlp_kind kind, fipsc_activation act)
     fill(Fc.U, D * R, 0.6);
     fill(Fc.V, (size_t)nv, 0.6);
     /* Prune every fifth entry, as a mask would: dense gradients must still be right there. */
-    for (int64_t e = 0; e < nv; e += 5) Fc.V[e] = 0.0f, Fc.mask[e] = 0;
+    for (int64_t e = 0; e < nv; e += 5) Fc.V[e] = 0.0f, fipsc_fips_set_kept(&Fc, e, false);
 
     double *U = malloc(D * R * sizeof(double)), *V = malloc((size_t)nv * sizeof(double));
     for (int e = 0; e < D * R; e++) U[e] = Fc.U[e];

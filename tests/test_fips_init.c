@@ -130,7 +130,7 @@ static void check_routes(int d, int64_t P, int r)
 
     /* the mask is untouched */
     bool ones = true;
-    for (int64_t e = 0; e < (int64_t)r * P; e++) ones &= A.mask[e] == 1;
+    for (int64_t e = 0; e < (int64_t)r * P; e++) ones &= fipsc_fips_kept(&A, e);
     CHECK(ones);
 
     /* padding rule when r > rank */

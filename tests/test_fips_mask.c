@@ -9,6 +9,12 @@
 #include "fips/fips.h"
 #include "testutil.h"
 
+/* The mask as one byte per entry (0/1), for comparisons across calls. */
+static void mask_bytes(const fipsc_fips_factors *F, uint8_t *out, int64_t total)
+{
+    for (int64_t e = 0; e < total; e++) out[e] = fipsc_fips_kept(F, e);
+}
+
 static uint64_t rng_state = 7;
 static double urand(void)
 {
@@ -49,7 +55,7 @@ static int64_t inspect(const fipsc_fips_group *g, const fipsc_fips_factors *F, c
         for (int k = 0; k < F->r; k++)
             for (int c = 0; c < mx->cols; c++) {
                 int64_t e = k * F->P + mx->col_offset + c;
-                if (F->mask[e]) {
+                if (fipsc_fips_kept(F, e)) {
                     kept++;
                     *min_kept = fmin(*min_kept, fabs(F->V[e]));
                 } else {
@@ -79,7 +85,7 @@ static void test_global_prune(bool ties)
 
     const double sparsities[] = {0.05, 0.3, 0.5, 0.5, 0.77, 0.9, 0.999};
     for (size_t q = 0; q < sizeof sparsities / sizeof *sparsities; q++) {
-        memcpy(before, F.mask, (size_t)total);
+        mask_bytes(&F, before, total);
         int64_t keep = fipsc_fips_keep_count(total, sparsities[q]);
         CHECK_OK(fipsc_fips_prune_magnitude(&fx.g, &F, NULL, 0, keep, &err), &err);
         double mk, mp;
@@ -94,16 +100,19 @@ static void test_global_prune(bool ties)
         /* masks only shrink; kept values are untouched */
         bool shrink = true, same = true;
         for (int64_t e = 0; e < total; e++) {
-            shrink &= F.mask[e] <= before[e];
-            if (F.mask[e]) same &= F.V[e] == orig[e];
+            shrink &= fipsc_fips_kept(&F, e) <= before[e];
+            if (fipsc_fips_kept(&F, e)) same &= F.V[e] == orig[e];
         }
         CHECK(shrink);
         CHECK(same);
     }
     /* asking for more than is kept changes nothing */
-    memcpy(before, F.mask, (size_t)total);
+    mask_bytes(&F, before, total);
     CHECK_OK(fipsc_fips_prune_magnitude(&fx.g, &F, NULL, 0, total, &err), &err);
-    CHECK(memcmp(before, F.mask, (size_t)total) == 0);
+    uint8_t *after = malloc((size_t)total);
+    mask_bytes(&F, after, total);
+    CHECK(memcmp(before, after, (size_t)total) == 0);
+    free(after);
     CHECK_OK(fipsc_fips_prune_magnitude(&fx.g, &F, NULL, 0, 0, &err), &err);
     CHECK(fipsc_fips_count_active(&fx.g, &F, NULL, 0) == 0);
     CHECK_FAILS(fipsc_fips_prune_magnitude(&fx.g, &F, NULL, 0, -1, &err), FIPSC_ERR_ARG, "cannot keep", &err);
@@ -151,7 +160,7 @@ static void test_per_matrix(void)
     for (int k = 0; k < 2; k++)
         for (int c = 0; c < 80; c++) {
             bool want = c >= 40 && (k == 0 || c < 45);
-            ok &= E.mask[k * fx.g.P + c] == want;
+            ok &= fipsc_fips_kept(&E, k * fx.g.P + c) == want;
         }
     CHECK(ok);
     fipsc_fips_factors_free(&E);
@@ -179,7 +188,7 @@ static void test_large(void)
     double min_kept = INFINITY, max_pruned = 0;
     bool zeros = true;
     for (int64_t e = 0; e < total; e++) {
-        if (F.mask[e]) min_kept = fmin(min_kept, orig[e]);
+        if (fipsc_fips_kept(&F, e)) min_kept = fmin(min_kept, orig[e]);
         else max_pruned = fmax(max_pruned, orig[e]), zeros &= F.V[e] == 0.0f;
     }
     CHECK(min_kept >= max_pruned);
@@ -218,8 +227,8 @@ static void test_nm(void)
                     float a = fabsf(orig[(int64_t)(run * 4 + o) * fx.g.P + c]), b = fabsf(orig[e]);
                     beaten += a > b || (a == b && o < q);
                 }
-                best &= F.mask[e] == (beaten < 2);
-                if (!F.mask[e]) zeros &= F.V[e] == 0.0f;
+                best &= fipsc_fips_kept(&F, e) == (beaten < 2);
+                if (!fipsc_fips_kept(&F, e)) zeros &= F.V[e] == 0.0f;
             }
     CHECK(best);
     CHECK(zeros);
@@ -268,7 +277,7 @@ static void test_rigl(void)
     for (int step = 0; step < 3; step++) {
         for (int64_t e = 0; e < total; e++) grad[e] = (float)urand();
         memcpy(v0, F.V, (size_t)total * sizeof(float));
-        memcpy(m0, F.mask, (size_t)total);
+        mask_bytes(&F, m0, total);
         int64_t moved = -1;
         CHECK_OK(fipsc_fips_rigl_update(&fx.g, &F, NULL, 0, grad, 0.2, &moved, &err), &err);
         CHECK(moved == (int64_t)llround(0.2 * keep));
@@ -277,13 +286,13 @@ static void test_rigl(void)
         double min_grown_g = INFINITY, max_other_g = 0, max_dropped_v = 0, min_stay_v = INFINITY;
         bool grown_zero = true, dropped_zero = true;
         for (int64_t e = 0; e < total; e++) {
-            if (!m0[e] && F.mask[e]) {
+            if (!m0[e] && fipsc_fips_kept(&F, e)) {
                 grown++;
                 grown_zero &= F.V[e] == 0.0f;
                 min_grown_g = fmin(min_grown_g, fabs(grad[e]));
             } else if (!m0[e]) {
                 max_other_g = fmax(max_other_g, fabs(grad[e]));
-            } else if (!F.mask[e]) {
+            } else if (!fipsc_fips_kept(&F, e)) {
                 dropped++;
                 dropped_zero &= F.V[e] == 0.0f;
                 max_dropped_v = fmax(max_dropped_v, fabs(v0[e]));
@@ -297,13 +306,16 @@ static void test_rigl(void)
         CHECK(max_dropped_v <= min_stay_v); /* dropped the smallest kept magnitudes */
         /* give the grown weights values so the next round's magnitudes are not all zero */
         for (int64_t e = 0; e < total; e++)
-            if (F.mask[e] && F.V[e] == 0.0f) F.V[e] = (float)urand();
+            if (fipsc_fips_kept(&F, e) && F.V[e] == 0.0f) F.V[e] = (float)urand();
     }
     /* fraction 0: nothing moves; a full set has no room to grow */
     int64_t moved = -1;
-    memcpy(m0, F.mask, (size_t)total);
+    mask_bytes(&F, m0, total);
     CHECK_OK(fipsc_fips_rigl_update(&fx.g, &F, NULL, 0, grad, 0.0, &moved, &err), &err);
-    CHECK(moved == 0 && memcmp(m0, F.mask, (size_t)total) == 0);
+    uint8_t *m1 = malloc((size_t)total);
+    mask_bytes(&F, m1, total);
+    CHECK(moved == 0 && memcmp(m0, m1, (size_t)total) == 0);
+    free(m1);
     fipsc_fips_factors D;
     CHECK_OK(fipsc_fips_factors_alloc(&D, 3, r, fx.g.P, &err), &err);
     CHECK_OK(fipsc_fips_rigl_update(&fx.g, &D, NULL, 0, grad, 0.5, &moved, &err), &err);
@@ -318,8 +330,29 @@ static void test_rigl(void)
     fipsc_fips_group_free(&fx.g);
 }
 
+/* The mask is one bit per entry of V: all set for fresh factors, and the bits past r·P (the last
+ * word's padding) clear, so a popcount over the words counts kept entries; a bit set or cleared
+ * touches its entry alone. */
+static void test_bits(void)
+{
+    fipsc_error err = {0};
+    fipsc_fips_factors F;
+    CHECK_OK(fipsc_fips_factors_alloc(&F, 2, 3, 43, &err), &err); /* 129 entries: 3 words, 1 bit in the last */
+    CHECK(fipsc_fips_mask_words(&F) == 3);
+    int64_t ones = 0;
+    for (size_t w = 0; w < fipsc_fips_mask_words(&F); w++) ones += __builtin_popcountll(F.mask[w]);
+    CHECK(ones == 129 && F.mask[2] == 1);
+    fipsc_fips_set_kept(&F, 64, false);
+    fipsc_fips_set_kept(&F, 128, false);
+    CHECK(!fipsc_fips_kept(&F, 64) && fipsc_fips_kept(&F, 63) && fipsc_fips_kept(&F, 65) && !fipsc_fips_kept(&F, 128));
+    fipsc_fips_set_kept(&F, 128, true);
+    CHECK(F.mask[2] == 1 && F.mask[1] == ~(uint64_t)1);
+    fipsc_fips_factors_free(&F);
+}
+
 int main(void)
 {
+    test_bits();
     test_global_prune(true);
     test_global_prune(false);
     test_per_matrix();

@@ -76,12 +76,12 @@ static void test_adamw(void)
     float p[8] = {1, -2, 0.5f, 9, 3, 0, -1, 9};
     float m[6] = {0}, v[6] = {0};
     const float g[10] = {0.1f, -0.3f, 2, 7, 7, 0, 0.5f, -4, 7, 7};
-    const uint8_t mask[8] = {1, 1, 1, 1, 1, 0, 1, 1};
+    const uint64_t mask[1] = {0xDF}; /* bits 0-7 of the 2 × 4 block's rows: all but bit 5 */
     double pd[6] = {1, -2, 0.5, 3, 0, -1}, md[6] = {0}, vd[6] = {0};
     const double gd[6] = {0.1, -0.3, 2, 0, 0.5, -4};
     const float lr = 0.01f;
     for (int t = 1; t <= 3; t++) {
-        fipsc_adamw_step(&o, t, lr, 2, 3, p, mask, 4, m, v, 3, g, 5);
+        fipsc_adamw_step(&o, t, lr, 2, 3, p, mask, 0, 4, m, v, 3, g, 5);
         for (int e = 0; e < 6; e++) {
             if (e == 4) continue; /* masked */
             md[e] = 0.9 * md[e] + 0.1 * gd[e];
@@ -103,7 +103,7 @@ static void test_adamw(void)
     float q[2] = {0, 0}, mq[2] = {0}, vq[2] = {0};
     const float gq[2] = {1e-4f, -50};
     fipsc_adamw noreg = {0.9f, 0.999f, 1e-8f, 0.0f};
-    fipsc_adamw_step(&noreg, 1, 0.01f, 1, 2, q, NULL, 2, mq, vq, 2, gq, 2);
+    fipsc_adamw_step(&noreg, 1, 0.01f, 1, 2, q, NULL, 0, 2, mq, vq, 2, gq, 2);
     CHECK_NEAR(q[0], -0.01, 1e-5);
     CHECK_NEAR(q[1], 0.01, 1e-6);
 }

@@ -3,12 +3,13 @@
  *
  * Phases and what each holds, in bytes, for a group of width d, P = Σ f over its matrices (the
  * columns of W_cat), shared rank r, final V sparsity s, k = min(d, P):
- *   factors F    U 4·d·r, V 4·r·P, its byte mask r·P
+ *   factors F    U 4·d·r, V 4·r·P, its bit mask r·P/8
  *   SVD init     F + W_cat 4·d·P + the SVD's work: gesdd (d·P ≤ 2²²) copies W_cat and holds
  *                U_k 4·d·k and V_kᵀ 4·k·P; the Gram route holds G = W_cat·W_catᵀ and its
  *                eigenvectors in double (≈ 3·8·d²) and a 64 MB column chunk
  *   fips-init    (fips) the pruned initialisation: a second F and its reconstruction 4·d·P
- *   training     (fips) F + Adam moments 8·r·P (+ 4·r·P of dense gradient under RigL) + U's
+ *   training     (fips) F + Adam moments 8·r·P (+ 4·r·P of dense gradient and r·P/8 of grown
+ *                marks under RigL) + U's
  *                gradient and moments 12·d·r + the best iterate (U, mask bits, kept values:
  *                4·d·r + r·P/8 + 4·(1 − s)·r·P) + one batch's activations
  *   result       F + the reconstruction 4·d·P + the stored V (≤ 6·(1 − s)·r·P)
@@ -91,7 +92,7 @@ static int64_t group_bytes(const fipsc_model *m, const fipsc_compress_options *o
     const int n_mlps = g->blocks.last - g->blocks.first + 1;
     const int64_t wcat = 4 * d * P;
     if (o->method == FIPSC_METHOD_SVD || o->method == FIPSC_METHOD_MAGNITUDE) return 3 * wcat;
-    const int64_t F = 4 * d * r + 5 * r * P;
+    const int64_t mask = (r * P + 63) / 64 * 8, F = 4 * d * r + 4 * r * P + mask;
     const int64_t svd = (double)d * (double)P <= 4194304.0 ? wcat + 4 * d * k + 4 * k * P
                                                            : 3 * 8 * d * d + ((int64_t)64 << 20);
     int64_t peak = F + wcat + svd;
@@ -106,7 +107,7 @@ static int64_t group_bytes(const fipsc_model *m, const fipsc_compress_options *o
         const int64_t batch = 4 * rows * (3 * r + 5 * (int64_t)f_max + 3 * d) + 4 * r * f_max;
         const int64_t best = 4 * d * r + r * P / 8 + (int64_t)(4.0 * keep * (double)(r * P));
         int64_t train = F + 8 * r * P + 12 * d * r + best + batch;
-        if (o->schedule == FIPSC_FIPS_MASK_RIGL && o->nm_m == 0) train += 4 * r * P;
+        if (o->schedule == FIPSC_FIPS_MASK_RIGL && o->nm_m == 0) train += 4 * r * P + mask;
         if (o->divergence_retries > 0) train += F; /* the initialisation kept for a restart */
         peak = max64(peak, train);
     }

@@ -167,7 +167,7 @@ static fipsc_status copy_factors(const fipsc_fips_factors *F, fipsc_fips_factors
     size_t nv = (size_t)F->r * (size_t)F->P;
     memcpy(C->U, F->U, (size_t)F->d * (size_t)F->r * sizeof(float));
     memcpy(C->V, F->V, nv * sizeof(float));
-    memcpy(C->mask, F->mask, nv);
+    memcpy(C->mask, F->mask, fipsc_fips_mask_words(F) * sizeof *F->mask);
     return FIPSC_OK;
 }
 
@@ -209,7 +209,7 @@ static fipsc_status train_with_retries(const fipsc_fips_group *g, fipsc_fips_fac
         size_t nu = (size_t)F->d * (size_t)F->r, nv = (size_t)F->r * (size_t)F->P;
         memcpy(F->U, F0.U, nu * sizeof(float));
         memcpy(F->V, F0.V, nv * sizeof(float));
-        memcpy(F->mask, F0.mask, nv);
+        memcpy(F->mask, F0.mask, fipsc_fips_mask_words(F) * sizeof *F->mask);
         t->lr *= 0.5f;
         t->lr_min *= 0.5f;
         if (hook.retry) hook.retry(hook.user, attempt + 1, t->lr, terr.message);

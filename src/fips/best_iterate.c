@@ -43,13 +43,14 @@ void fips_snapshot_free(fips_snapshot *s)
 }
 
 /* The snapshot holds U whole and V compactly: its mask as bits and only the kept entries' values,
- * in mask order. At V sparsity 0.75 that is 0.28 of a float copy of V and its byte mask, which
+ * in mask order. At V sparsity 0.75 that is 0.27 of a float copy of V and its bit mask, which
  * matters at scale (Llama-3-8B shape, a group of 2: V is 6,881 × 86,016, 2.4 GB as floats). */
 fipsc_status fips_snapshot_take(fips_snapshot *s, const fipsc_fips_factors *F, fipsc_error *err)
 {
     const size_t nu = (size_t)F->d * (size_t)F->r, nv = (size_t)F->r * (size_t)F->P;
+    const size_t words = fipsc_fips_mask_words(F);
     size_t kept = 0;
-    for (size_t e = 0; e < nv; e++) kept += F->mask[e] != 0;
+    for (size_t w = 0; w < words; w++) kept += (size_t)__builtin_popcountll(F->mask[w]);
     if (!s->U) {
         s->U = malloc(nu * sizeof(float));
         s->bits = malloc((nv + 63) / 64 * sizeof(uint64_t));
@@ -64,13 +65,10 @@ fipsc_status fips_snapshot_take(fips_snapshot *s, const fipsc_fips_factors *F, f
                           "factors (%.2f GB) to keep the best iterate", (double)(nu * 4 + nv / 8 + kept * 4) / 1e9);
     }
     memcpy(s->U, F->U, nu * sizeof(float));
-    memset(s->bits, 0, (nv + 63) / 64 * sizeof(uint64_t));
+    memcpy(s->bits, F->mask, words * sizeof(uint64_t));
     size_t q = 0;
     for (size_t e = 0; e < nv; e++)
-        if (F->mask[e]) {
-            s->bits[e >> 6] |= (uint64_t)1 << (e & 63);
-            s->values[q++] = F->V[e];
-        }
+        if (fipsc_fips_kept(F, (int64_t)e)) s->values[q++] = F->V[e];
     return FIPSC_OK;
 }
 
@@ -78,10 +76,7 @@ void fips_snapshot_restore(const fips_snapshot *s, fipsc_fips_factors *F)
 {
     const size_t nu = (size_t)F->d * (size_t)F->r, nv = (size_t)F->r * (size_t)F->P;
     memcpy(F->U, s->U, nu * sizeof(float));
+    memcpy(F->mask, s->bits, fipsc_fips_mask_words(F) * sizeof(uint64_t));
     size_t q = 0;
-    for (size_t e = 0; e < nv; e++) {
-        const bool kept = (s->bits[e >> 6] >> (e & 63)) & 1;
-        F->mask[e] = kept;
-        F->V[e] = kept ? s->values[q++] : 0.0f;
-    }
+    for (size_t e = 0; e < nv; e++) F->V[e] = fipsc_fips_kept(F, (int64_t)e) ? s->values[q++] : 0.0f;
 }

@@ -191,14 +191,17 @@ fipsc_status fipsc_fips_factors_alloc(fipsc_fips_factors *F, int d, int r, int64
     size_t nu = (size_t)d * (size_t)r, nv = (size_t)r * (size_t)P;
     F->U = calloc(nu, sizeof(float));
     F->V = calloc(nv, sizeof(float));
-    F->mask = malloc(nv);
+    const size_t words = (nv + 63) / 64;
+    F->mask = malloc(words * sizeof *F->mask);
     if (!F->U || !F->V || !F->mask) {
         fipsc_fips_factors_free(F);
         return fipsc_fail(err, FIPSC_ERR_NOMEM,
                           "FiPS factors: out of memory for U [%d, %d] and V [%d, %lld] (%.2f GB)",
-                          d, r, r, (long long)P, (double)(nu * 4 + nv * 5) / 1e9);
+                          d, r, r, (long long)P, (double)(nu * 4 + nv * 4 + words * 8) / 1e9);
     }
-    memset(F->mask, 1, nv);
+    /* every entry kept; the bits past r·P stay 0 */
+    memset(F->mask, 0xFF, words * sizeof *F->mask);
+    if (nv % 64) F->mask[words - 1] = ((uint64_t)1 << (nv % 64)) - 1;
     F->d = d;
     F->r = r;
     F->P = P;

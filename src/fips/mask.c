@@ -12,7 +12,22 @@
 
 #include "fips/fips_internal.h"
 
-#define KEEP_MASK 255 /* "leave the mask as it is" */
+/* What apply() does to a candidate: leave it, prune it (mask bit cleared, V zeroed), or mark it
+ * grown (RigL: in a separate bit set until the update ends; V zeroed: a grown entry starts at 0). */
+enum { KEEP_MASK, TO_PRUNED, TO_GROWN };
+
+static inline bool bit_at(const uint64_t *bits, int64_t e) { return (bits[e >> 6] >> (e & 63)) & 1; }
+
+/* Bits of entries in different rows can share a 64-bit word (P need not be a multiple of 64), and
+ * rows are spread over threads: writers update whole words atomically. */
+static inline void bit_clear(uint64_t *bits, int64_t e)
+{
+    __atomic_fetch_and(&bits[e >> 6], ~((uint64_t)1 << (e & 63)), __ATOMIC_RELAXED);
+}
+static inline void bit_set(uint64_t *bits, int64_t e)
+{
+    __atomic_fetch_or(&bits[e >> 6], (uint64_t)1 << (e & 63), __ATOMIC_RELAXED);
+}
 
 static uint32_t abs_key(float x)
 {
@@ -21,9 +36,9 @@ static uint32_t abs_key(float x)
     return u & 0x7FFFFFFFu;
 }
 
-/* What a selection pass looks at: entries of the set whose mask equals `cand`, keyed by the
- * magnitude of `src` (V or a gradient, [r, P]); flip = 0x7FFFFFFF reverses the order, so that
- * "largest key" means "smallest magnitude". */
+/* What a selection pass looks at: entries of the set whose mask bit equals `cand` (kept or not),
+ * keyed by the magnitude of `src` (V or a gradient, [r, P]); flip = 0x7FFFFFFF reverses the
+ * order, so that "largest key" means "smallest magnitude". grown: RigL's marks (else NULL). */
 typedef struct scan {
     const fipsc_fips_group *g;
     int r;
@@ -31,9 +46,10 @@ typedef struct scan {
     const int *set;
     int n_set;
     const float *src;
-    uint8_t *mask;
-    uint8_t cand;
+    uint64_t *mask;
+    bool cand;
     uint32_t flip;
+    uint64_t *grown;
 } scan;
 
 typedef struct selection {
@@ -73,9 +89,8 @@ static int64_t histogram(const scan *sc, int level, uint32_t hi, int64_t *hist)
             const fipsc_fips_matrix *mx = &sc->g->matrices[sc->set[idx / sc->r]];
             int64_t base = (idx % sc->r) * sc->P + mx->col_offset;
             const float *x = sc->src + base;
-            const uint8_t *mk = sc->mask + base;
             for (int c = 0; c < mx->cols; c++) {
-                if (mk[c] != sc->cand) continue;
+                if (bit_at(sc->mask, base + c) != sc->cand) continue;
                 uint32_t key = abs_key(x[c]) ^ sc->flip;
                 if (level == 0) {
                     local[key >> 16]++;
@@ -135,9 +150,9 @@ static fipsc_status select_top(const scan *sc, int64_t k, selection *sel, int64_
     return FIPSC_OK;
 }
 
-/* Writes on_sel / on_unsel (or KEEP_MASK) into the mask of every candidate, and zeroes V where
- * the mask becomes 0 (pruned) or 2 (RigL's mark for a grown entry, which starts at zero). */
-static void apply(const scan *sc, const selection *sel, uint8_t on_sel, uint8_t on_unsel, float *V)
+/* Does on_sel / on_unsel (KEEP_MASK, TO_PRUNED or TO_GROWN) to every candidate, zeroing V where
+ * it prunes or grows. */
+static void apply(const scan *sc, const selection *sel, int on_sel, int on_unsel, float *V)
 {
     int64_t rows = (int64_t)sc->n_set * sc->r;
     /* Entries at the threshold need the set order only when some but not all of them are taken. */
@@ -148,9 +163,8 @@ static void apply(const scan *sc, const selection *sel, uint8_t on_sel, uint8_t 
         const fipsc_fips_matrix *mx = &sc->g->matrices[sc->set[idx / sc->r]];
         int64_t base = (idx % sc->r) * sc->P + mx->col_offset;
         const float *x = sc->src + base;
-        uint8_t *mk = sc->mask + base;
         for (int c = 0; c < mx->cols; c++) {
-            if (mk[c] != sc->cand) continue;
+            if (bit_at(sc->mask, base + c) != sc->cand) continue;
             bool selected;
             if (sel->all || sel->none) {
                 selected = sel->all;
@@ -161,10 +175,11 @@ static void apply(const scan *sc, const selection *sel, uint8_t on_sel, uint8_t 
                 else
                     selected = ordered ? eq_seen++ < sel->take_eq : sel->take_eq > 0;
             }
-            uint8_t to = selected ? on_sel : on_unsel;
+            const int to = selected ? on_sel : on_unsel;
             if (to == KEEP_MASK) continue;
-            mk[c] = to;
-            if (to != 1) V[base + c] = 0.0f; /* pruned, or grown (starts at zero) */
+            if (to == TO_PRUNED) bit_clear(sc->mask, base + c);
+            else bit_set(sc->grown, base + c);
+            V[base + c] = 0.0f;
         }
     }
 }
@@ -179,9 +194,9 @@ int64_t fipsc_fips_count_active(const fipsc_fips_group *g, const fipsc_fips_fact
 #pragma omp parallel for schedule(static) reduction(+ : total) if (rows * F->P >= FIPS_PARALLEL_MIN)
     for (int64_t idx = 0; idx < rows; idx++) {
         const fipsc_fips_matrix *mx = &g->matrices[list[idx / F->r]];
-        const uint8_t *mk = F->mask + (idx % F->r) * F->P + mx->col_offset;
+        const int64_t base = (idx % F->r) * F->P + mx->col_offset;
         int64_t cnt = 0;
-        for (int c = 0; c < mx->cols; c++) cnt += mk[c] != 0;
+        for (int c = 0; c < mx->cols; c++) cnt += bit_at(F->mask, base + c);
         total += cnt;
     }
     free(owned);
@@ -199,9 +214,9 @@ fipsc_status fipsc_fips_prune_magnitude(const fipsc_fips_group *g, fipsc_fips_fa
     int n = 0, *owned = NULL;
     const int *list = fips_resolve_set(g, set, n_set, &n, &owned, err);
     if (!list) return err ? err->code : FIPSC_ERR_ARG;
-    scan sc = {g, F->r, F->P, list, n, F->V, F->mask, 1, 0};
+    scan sc = {g, F->r, F->P, list, n, F->V, F->mask, true, 0, NULL};
     selection sel;
-    if (!(st = select_top(&sc, keep, &sel, NULL, err))) apply(&sc, &sel, KEEP_MASK, 0, F->V);
+    if (!(st = select_top(&sc, keep, &sel, NULL, err))) apply(&sc, &sel, KEEP_MASK, TO_PRUNED, F->V);
     free(owned);
     return st;
 }
@@ -230,7 +245,7 @@ fipsc_status fipsc_fips_prune_nm(const fipsc_fips_group *g, fipsc_fips_factors *
                 int64_t base = (int64_t)run * m * F->P + mx->col_offset + c;
                 for (int q = 0; q < m; q++) {
                     int64_t e = base + q * F->P;
-                    mag[q] = F->mask[e] ? fabsf(F->V[e]) : -1.0f; /* -1: already pruned */
+                    mag[q] = bit_at(F->mask, e) ? fabsf(F->V[e]) : -1.0f; /* -1: already pruned */
                 }
                 /* Entry q survives if it is kept and fewer than n kept entries beat it (larger
                  * magnitude, or equal and earlier along r). */
@@ -241,7 +256,7 @@ fipsc_status fipsc_fips_prune_nm(const fipsc_fips_group *g, fipsc_fips_factors *
                         if (mag[o] > mag[q] || (mag[o] == mag[q] && o < q)) beaten++;
                     if (beaten >= n) {
                         int64_t e = base + q * F->P;
-                        F->mask[e] = 0;
+                        bit_clear(F->mask, e);
                         F->V[e] = 0.0f;
                     }
                 }
@@ -266,7 +281,7 @@ bool fipsc_fips_nm_valid(const fipsc_fips_group *g, const fipsc_fips_factors *F,
             for (int c = 0; c < mx->cols && ok; c++) {
                 int kept = 0;
                 for (int q = 0; q < m; q++)
-                    kept += F->mask[((int64_t)run * m + q) * F->P + mx->col_offset + c] != 0;
+                    kept += bit_at(F->mask, ((int64_t)run * m + q) * F->P + mx->col_offset + c);
                 ok = kept <= n;
             }
     }
@@ -293,17 +308,24 @@ fipsc_status fipsc_fips_rigl_update(const fipsc_fips_group *g, fipsc_fips_factor
     if (k > total - active) k = total - active; /* cannot grow more than there is room for */
     if (moved) *moved = k;
     if (k > 0) {
-        /* Grow first, marking grown entries 2 so the drop pass (mask == 1) sees only the entries
-         * that were kept before this update; then 2 → 1. */
-        scan grow = {g, F->r, F->P, list, n, grad, F->mask, 0, 0};
-        scan drop = {g, F->r, F->P, list, n, F->V, F->mask, 1, 0x7FFFFFFFu};
-        scan done = {g, F->r, F->P, list, n, F->V, F->mask, 2, 0};
-        selection sel, all = {.all = true};
-        if (!(st = select_top(&grow, k, &sel, NULL, err))) {
-            apply(&grow, &sel, 2, KEEP_MASK, F->V);
-            if (!(st = select_top(&drop, k, &sel, NULL, err))) apply(&drop, &sel, 0, KEEP_MASK, F->V);
-            apply(&done, &all, 1, KEEP_MASK, F->V);
+        /* Grow first, marking grown entries in a bit set of their own so that the drop pass (kept
+         * entries) sees only the entries that were kept before this update; then the grown ones
+         * join the kept. */
+        const size_t words = fipsc_fips_mask_words(F);
+        uint64_t *grown = calloc(words, sizeof *grown);
+        if (!grown) {
+            free(owned);
+            return fipsc_fail(err, FIPSC_ERR_NOMEM, "RigL: out of memory");
         }
+        scan grow = {g, F->r, F->P, list, n, grad, F->mask, false, 0, grown};
+        scan drop = {g, F->r, F->P, list, n, F->V, F->mask, true, 0x7FFFFFFFu, grown};
+        selection sel;
+        if (!(st = select_top(&grow, k, &sel, NULL, err))) {
+            apply(&grow, &sel, TO_GROWN, KEEP_MASK, F->V);
+            if (!(st = select_top(&drop, k, &sel, NULL, err))) apply(&drop, &sel, TO_PRUNED, KEEP_MASK, F->V);
+            for (size_t w = 0; w < words; w++) F->mask[w] |= grown[w];
+        }
+        free(grown);
     }
     free(owned);
     return st;

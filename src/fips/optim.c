@@ -6,7 +6,7 @@
 #include "fips/fips_internal.h"
 
 void fipsc_adamw_step(const fipsc_adamw *o, int t, float lr, int64_t rows, int64_t cols,
-                      float *p, const uint8_t *mask, int64_t ld_p, float *m, float *v,
+                      float *p, const uint64_t *mask, int64_t mask_at, int64_t ld_p, float *m, float *v,
                       int64_t ld_mv, const float *g, int64_t ld_g)
 {
     const float b1 = o->beta1, b2 = o->beta2, eps = o->eps;
@@ -18,9 +18,9 @@ void fipsc_adamw_step(const fipsc_adamw *o, int t, float lr, int64_t rows, int64
     for (int64_t i = 0; i < rows; i++) {
         float *pi = p + i * ld_p, *mi = m + i * ld_mv, *vi = v + i * ld_mv;
         const float *gi = g + i * ld_g;
-        const uint8_t *ki = mask ? mask + i * ld_p : NULL;
+        const int64_t k0 = mask_at + i * ld_p;
         for (int64_t j = 0; j < cols; j++) {
-            if (ki && !ki[j]) {
+            if (mask && !((mask[(k0 + j) >> 6] >> ((k0 + j) & 63)) & 1)) {
                 pi[j] = mi[j] = vi[j] = 0.0f;
                 continue;
             }

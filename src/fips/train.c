@@ -13,8 +13,8 @@
  * Memory. V_i's gradient is only ever one [r, f] buffer: the backward pass hands each V_i's
  * gradient to a sink right after its last read of V_i, and the sink applies AdamW to V_i at once
  * (identical to updating after the full backward pass, because V_i is used by its own MLP only).
- * U, used by every MLP, is updated after all of them. Training then holds V, its mask and two
- * Adam moments (3.25 × the size of V) plus the activations of one minibatch. RigL alone keeps a
+ * U, used by every MLP, is updated after all of them. Training then holds V, its bit mask and two
+ * Adam moments (3.03 × the size of V) plus the activations of one minibatch. RigL alone keeps a
  * dense [r, P] gradient, filled on its update steps. */
 #include <math.h>
 #include <stdlib.h>
@@ -333,7 +333,7 @@ static void adam_sink(void *user, int i, const float *grad)
             memcpy(tr->rigl_grad + k * P + off, grad + (int64_t)k * mx->cols,
                    (size_t)mx->cols * sizeof(float));
     fipsc_adamw_step(&tr->o.adamw, tr->t + 1, tr->lr_now, r, mx->cols, tr->F->V + off,
-                     tr->F->mask + off, P, tr->mV + (off - tr->col0), tr->vV + (off - tr->col0),
+                     tr->F->mask, off, P, tr->mV + (off - tr->col0), tr->vV + (off - tr->col0),
                      tr->width, grad, mx->cols);
 }
 
@@ -393,7 +393,7 @@ fipsc_status fipsc_fips_trainer_step(fipsc_fips_trainer *tr, double *loss_out, f
         loss += l;
     }
     const int d = g->d, r = tr->F->r;
-    fipsc_adamw_step(&o->adamw, t + 1, tr->lr_now, d, r, tr->F->U, NULL, r, tr->mU, tr->vU, r,
+    fipsc_adamw_step(&o->adamw, t + 1, tr->lr_now, d, r, tr->F->U, NULL, 0, r, tr->mU, tr->vU, r,
                      tr->dU, r);
     if (tr->rigl_now) {
         double frac = fipsc_fips_rigl_fraction(o->rigl_alpha, t, tr->t_end);

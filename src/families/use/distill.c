@@ -92,13 +92,13 @@ fipsc_status fipsc_use_distill(fipsc_model *m, const fipsc_model *original, int 
         const float lr = fipsc_fips_cosine_lr(o->lr, o->lr_min, t, o->steps);
         for (int k = 0; k < D->n_bases; k++) {
             basis *B = &D->bases[k];
-            fipsc_adamw_step(&o->adamw, t + 1, lr, B->group->d, B->group->r, B->group->U, NULL, B->group->r, B->m, B->v,
+            fipsc_adamw_step(&o->adamw, t + 1, lr, B->group->d, B->group->r, B->group->U, NULL, 0, B->group->r, B->m, B->v,
                              B->group->r, B->dU, B->group->r);
         }
         for (int k = 0; k < D->n_vps; k++) {
             vparam *p = &D->vps[k];
             if (p->nnz > 0)
-                fipsc_adamw_step(&o->adamw, t + 1, lr, 1, p->nnz, p->fl->val, p->keep, p->nnz, p->m, p->v, p->nnz,
+                fipsc_adamw_step(&o->adamw, t + 1, lr, 1, p->nnz, p->fl->val, p->keep, 0, p->nnz, p->m, p->v, p->nnz,
                                  p->g, p->nnz);
         }
         use_distiller_changed(D);

@@ -87,5 +87,5 @@ void use_distill_chain_to_factors(use_distiller *D, vparam *p)
     memset(V, 0, (size_t)r * f * sizeof *V);
     for (int64_t e = 0; e < p->nnz; e++) V[p->pos[e]] = fl->val[e];
     fipsc_fips_chain_dense_grad(d, r, f, fl->expanding, U, V, p->dw, b->dU, G);
-    for (int64_t e = 0; e < p->nnz; e++) p->g[e] = p->keep[e] ? G[p->pos[e]] : 0.0f;
+    for (int64_t e = 0; e < p->nnz; e++) p->g[e] = (p->keep[e >> 6] >> (e & 63)) & 1 ? G[p->pos[e]] : 0.0f;
 }

@@ -129,7 +129,7 @@ static fipsc_status add_vparam(use_distiller *D, const fipsc_linear *lin, vparam
     fipsc_status st = vparam_positions(p, err);
     if (st) return st;
     const size_t nz = (size_t)(p->nnz > 0 ? p->nnz : 1), dense = (size_t)fl->out * fl->in;
-    p->keep = malloc(nz);
+    p->keep = calloc((nz + 63) / 64, sizeof *p->keep);
     p->g = malloc(nz * sizeof(float));
     p->m = calloc(nz, sizeof(float));
     p->v = calloc(nz, sizeof(float));
@@ -138,10 +138,11 @@ static fipsc_status add_vparam(use_distiller *D, const fipsc_linear *lin, vparam
     p->dw = malloc(dense * sizeof(float));
     if (!p->keep || !p->g || !p->m || !p->v || !p->saved || !p->dense || !p->dw)
         return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
-    for (int64_t e = 0; e < p->nnz; e++) {
-        p->keep[e] = fl->val[e] != 0.0f;
-        D->params += p->keep[e];
-    }
+    for (int64_t e = 0; e < p->nnz; e++)
+        if (fl->val[e] != 0.0f) {
+            p->keep[e >> 6] |= (uint64_t)1 << (e & 63);
+            D->params++;
+        }
     memcpy(p->saved, fl->val, (size_t)p->nnz * sizeof(float));
     *out = p;
     return FIPSC_OK;

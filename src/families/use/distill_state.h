@@ -35,7 +35,7 @@ typedef struct vparam {
     int basis;            /* index into the bases */
     int64_t nnz;
     int64_t *pos;         /* [nnz] k·f + j of entry e in V_i [r, f] */
-    uint8_t *keep;        /* [nnz] 1 where the entry may move (nonzero at the start) */
+    uint64_t *keep;       /* [⌈nnz/64⌉] bits: entry e may move (nonzero at the start) */
     float *g, *m, *v;     /* [nnz] gradient and AdamW moments */
     float *saved;         /* [nnz] values at the start */
     float *dense;         /* [out, in] W_i for the forward */
