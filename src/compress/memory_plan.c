@@ -27,6 +27,7 @@
 #include <sys/statvfs.h>
 
 #include "compress/compress_internal.h"
+#include "core/isa.h"
 #include "core/memory.h"
 
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
@@ -62,9 +63,10 @@ static void model_bytes(const fipsc_model *m, int64_t *owned, int64_t *mapped_bl
 }
 
 /* What a compressed group holds in memory once attached, until the file is written: U in its
- * u_dtype (float32, or its 16 bits: src/ops/factored_basis.c) and every V_i in its kernel layout (fipsc_factored_memory_bytes: values as float32, or
- * bfloat16 when the group stores them so and V is sparse; 16-bit positions; a list pointer per
- * column or row), from the plan's predicted sparsity. */
+ * u_dtype (float32, or its 16 bits: src/ops/factored_basis.c) and every V_i in its kernel layout
+ * (fipsc_factored_memory_bytes: values as float32, or bfloat16 when the group stores them so and
+ * V is sparse; 16-bit positions, or for a bitmap-stored V where the AVX2/AVX-512 kernels run the
+ * bitmaps of its lists; a list pointer per column or row), from the plan's predicted sparsity. */
 static int64_t held_bytes(const fipsc_compress_options *o, const fipsc_group_plan *g)
 {
     const int64_t d = g->d, r = g->r, P = g->P;
@@ -80,6 +82,14 @@ static int64_t held_bytes(const fipsc_compress_options *o, const fipsc_group_pla
     case FIPSC_V_NM: return u + (value + 1) * entries;
     default: { /* positions index rows (r) of expanding and columns (f) of contracting matrices */
         const int64_t f = P / (g->n_matrices > 0 ? g->n_matrices : 1);
+        const int n_mlps = g->blocks.last - g->blocks.first + 1;
+        if (g->storage == FIPSC_V_BITMAP && fipsc_isa_active() >= FIPSC_ISA_AVX2) {
+            /* lists as bitmaps over their inputs: f columns of r bits per expanding matrix, r rows of
+             * f bits per contracting one (one per MLP) */
+            const int64_t n_con = n_mlps, n_exp = g->n_matrices - n_con;
+            const int64_t bits = 8 * (n_exp * f * ((r + 63) / 64) + n_con * r * ((f + 63) / 64));
+            return u + entries * value + bits + 4 * (n_exp * (f + 1) + n_con * (r + 1));
+        }
         return u + entries * (value + fipsc_v_csc_index_bytes((int)(r > f ? r : f))) + 4 * (P + r * g->n_matrices);
     }
     }
