@@ -9,6 +9,7 @@
 
 #include "families/registry.h"
 #include "cli/cli.h"
+#include "cli/mpi_ranks.h"
 #include "compress/compress_model.h"
 #include "core/file.h"
 #include "core/threads.h"
@@ -129,6 +130,7 @@ static void usage(FILE *out)
             "                          up to N times (default 0: stop with an error naming it)\n"
             "      --quiet             no progress, summaries or table\n"
             "      --help              this text\n\n"
+            "%s"
             "Prints a table of the result on stdout. Progress goes to stderr when it is a terminal,\n"
             "else one summary line per group. The same seed gives the same file, whatever --threads.\n"
             "Exit status: 0 ok, 1 failure (unreadable input, unwritable output, diverged training,\n"
@@ -138,7 +140,18 @@ static void usage(FILE *out)
             "The training options default by model family (any option given wins; --lr-min then\n"
             "defaults to --lr / 100):\n",
             d.budget, d.sparsity, d.groups, d.steps, (double)d.weight_decay,
-            d.batch_rows, d.holdout, FIPSC_CALIB_IMAGES, FIPSC_CALIB_ROWS, (unsigned long long)d.seed);
+            d.batch_rows, d.holdout, FIPSC_CALIB_IMAGES, FIPSC_CALIB_ROWS, (unsigned long long)d.seed,
+            cli_mpi_available()
+                ? "Several processes (MPI): `mpirun -np K fipsc compress ...` shares the groups among K\n"
+                  "processes, on one machine or several: each computes consecutive groups (group 0 on\n"
+                  "rank 0) with the calibration rows of its own blocks, and rank 0 writes OUT (and\n"
+                  "--report); the file is byte-identical to one process's, whatever K. A rank that\n"
+                  "fails or dies stops the job with no output. With --checkpoint-dir each rank saves\n"
+                  "its own groups there and --resume reuses those it finds (DIR on a shared file\n"
+                  "system gives every rank every saved group, for any K).\n\n"
+                : "Several processes (MPI): not in this build (fipsc was built without an MPI\n"
+                  "library; with Debian's libopenmpi-dev, `mpirun -np K fipsc compress` shares the\n"
+                  "groups among K processes).\n\n");
     print_family_defaults(out);
 }
 
@@ -146,6 +159,8 @@ typedef struct progress_state {
     bool live;    /* stderr is a terminal: a live status line */
     bool summary; /* one line per finished group */
     bool line_open;
+    char rank[32]; /* "rank R/K: " before every line when several processes share the run */
+    int my_rank;
 } progress_state;
 
 /* A calibration progress line on stderr (a terminal); NULL text ends it. */
@@ -165,21 +180,30 @@ static void on_progress(void *user, const fipsc_compress_progress *p)
     if (p->event == FIPSC_COMPRESS_STEP && ps->live) {
         char who[48] = "";
         if (p->block >= 0) snprintf(who, sizeof who, " block %d", p->block);
-        fprintf(stderr, "\r\033[Kgroup %d/%d (blocks %d-%d)%s step %d/%d loss %.5f sparsity %.3f "
-                        "elapsed %s ETA %s",
+        fprintf(stderr, "\r\033[K%sgroup %d/%d (blocks %d-%d)%s step %d/%d loss %.5f sparsity %.3f "
+                        "elapsed %s ETA %s", ps->rank,
                 p->group + 1, p->n_groups, p->blocks.first, p->blocks.last, who, p->step, p->steps,
                 p->loss, p->sparsity, el, eta);
         ps->line_open = true;
     } else if (p->event == FIPSC_COMPRESS_RETRY && (ps->live || ps->summary)) {
         if (ps->line_open) fprintf(stderr, "\r\033[K");
         ps->line_open = false;
-        fprintf(stderr, "group %d/%d (blocks %d-%d): training diverged (%s); retry %d from the same "
-                        "start with the learning rate halved to %g\n",
+        fprintf(stderr, "%sgroup %d/%d (blocks %d-%d): training diverged (%s); retry %d from the same "
+                        "start with the learning rate halved to %g\n", ps->rank,
                 p->group + 1, p->n_groups, p->blocks.first, p->blocks.last, p->message, p->retry, p->lr);
     } else if (p->event == FIPSC_COMPRESS_GROUP_START && ps->live) {
-        fprintf(stderr, "\r\033[Kgroup %d/%d (blocks %d-%d): initialising, elapsed %s", p->group + 1,
+        fprintf(stderr, "\r\033[K%sgroup %d/%d (blocks %d-%d): initialising, elapsed %s", ps->rank, p->group + 1,
                 p->n_groups, p->blocks.first, p->blocks.last, el);
         ps->line_open = true;
+    } else if (p->event == FIPSC_COMPRESS_GROUP_DONE && p->from_rank != ps->my_rank) {
+        /* rank 0: another rank's group arrived (that rank said how it went) */
+        if (ps->live || ps->summary) {
+            if (ps->line_open) fprintf(stderr, "\r\033[K");
+            ps->line_open = false;
+            fprintf(stderr, "%sgroup %d/%d (blocks %d-%d): received from rank %d, elapsed %s\n", ps->rank,
+                    p->group + 1, p->n_groups, p->blocks.first, p->blocks.last, p->from_rank, el);
+        }
+        return;
     } else if (p->event == FIPSC_COMPRESS_GROUP_DONE && (ps->live || ps->summary)) {
         const fipsc_group_report *g = p->report;
         double worst_before = -1, worst_after = 0;
@@ -189,8 +213,8 @@ static void on_progress(void *user, const fipsc_compress_progress *p)
         }
         if (ps->line_open) fprintf(stderr, "\r\033[K");
         ps->line_open = false;
-        fprintf(stderr, "group %d/%d (blocks %d-%d): rank %d, sparsity %.3f, params %lld/%lld (%.1f%%), "
-                        "bytes %lld/%lld (%.1f%%), worst MLP output error ",
+        fprintf(stderr, "%sgroup %d/%d (blocks %d-%d): rank %d, sparsity %.3f, params %lld/%lld (%.1f%%), "
+                        "bytes %lld/%lld (%.1f%%), worst MLP output error ", ps->rank,
                 p->group + 1, p->n_groups, p->blocks.first, p->blocks.last, g->plan.r, g->sparsity,
                 (long long)g->kept_params, (long long)g->plan.dense_params,
                 100.0 * (double)g->kept_params / (double)g->plan.dense_params,
@@ -203,13 +227,14 @@ static void on_progress(void *user, const fipsc_compress_progress *p)
         fprintf(stderr, "%s\n", p->restored ? " (from its checkpoint)" : "");
     }
     /* Said even with --quiet: the file will hold an untrained group. */
-    if (p->event == FIPSC_COMPRESS_GROUP_DONE && p->report->kept_step == 0 && isfinite(p->report->score_init)) {
+    if (p->event == FIPSC_COMPRESS_GROUP_DONE && p->report->kept_step == 0 && isfinite(p->report->score_init) &&
+        p->from_rank == ps->my_rank) {
         if (ps->line_open) fprintf(stderr, "\r\033[K");
         ps->line_open = false;
-        fprintf(stderr, "fipsc compress: warning: group %d (blocks %d-%d): training did not improve on "
+        fprintf(stderr, "fipsc compress: %swarning: group %d (blocks %d-%d): training did not improve on "
                         "the SVD initialisation (score %.6g; best trained iterate %.6g), so the "
                         "initialisation was kept; try a lower --lr or more --steps (--strict makes "
-                        "this an error)\n", p->group, p->blocks.first, p->blocks.last,
+                        "this an error)\n", ps->rank, p->group, p->blocks.first, p->blocks.last,
                 p->report->score_init, p->report->score_trained);
     }
 }
@@ -322,11 +347,22 @@ int cmd_compress(int argc, char **argv)
     fipsc_compress_options early;
     fipsc_settings_resolve(&set, NULL, &early);
     const char *model_path = argv[optind];
-
-    if (fipsc_compress_options_check(&early, &err) || (output && !check_writable(output, &err)) ||
-        (report_path && !check_writable(report_path, &err))) {
+    /* Started by mpirun with several processes: share the groups (rank 0 writes the output). */
+    fipsc_compress_ranks ranks = {.rank = 0, .size = 1};
+    const bool mpi = cli_mpi_launched_size() > 1;
+    if (mpi && cli_mpi_start(&ranks, &err)) {
         fipsc_settings_free(&set);
         return cli_report(CMD, &err);
+    }
+    if (mpi) set.options.ranks = &ranks;
+    const bool writer = ranks.rank == 0;
+
+    if (fipsc_compress_options_check(&early, &err) || (writer && output && !check_writable(output, &err)) ||
+        (writer && report_path && !check_writable(report_path, &err))) {
+        fipsc_settings_free(&set);
+        rc = cli_report(CMD, &err);
+        if (mpi) cli_mpi_finish(rc);
+        return rc;
     }
     if (threads > 0) fipsc_threads_set((int)threads);
     const bool tty = isatty(2);
@@ -349,15 +385,20 @@ int cmd_compress(int argc, char **argv)
     if (dry_run) { /* the plan alone: nothing calibrated, trained or written */
         char *plan = NULL;
         if ((st = fipsc_compress_dry_run(m, &set, &plan, &err))) rc = cli_report(CMD, &err);
-        else printf("%s: dry run, nothing done\n%s", model_path, plan);
+        else if (writer) printf("%s: dry run, nothing done\n%s", model_path, plan);
         free(plan);
         goto done;
     }
-    progress_state ps = {.live = tty && !quiet, .summary = !tty && !quiet};
+    progress_state ps = {.live = tty && !quiet, .summary = !tty && !quiet, .my_rank = ranks.rank};
+    if (mpi) snprintf(ps.rank, sizeof ps.rank, "rank %d/%d: ", ranks.rank, ranks.size);
     if ((st = fipsc_compress_model(m, &set, ck.dir ? &ck : NULL, tty && !quiet ? show_note : NULL, NULL,
                                    on_progress, &ps, &rep, calib_desc, sizeof calib_desc, &err))) {
         if (ps.line_open) fprintf(stderr, "\n");
         rc = cli_report(CMD, &err);
+        goto done;
+    }
+    if (!writer) { /* its groups went to rank 0, which writes */
+        if (!quiet) fprintf(stderr, "%sdone: this rank's groups went to rank 0\n", ps.rank);
         goto done;
     }
     if ((st = fipsc_compress_write(m, rep, calib_desc, output, &err))) {
@@ -391,5 +432,6 @@ done:
     fipsc_compress_report_free(rep);
     fipsc_model_free(m);
     fipsc_settings_free(&set);
+    if (mpi) cli_mpi_finish(rc); /* a failure on any rank stops them all: nothing is written */
     return rc;
 }

@@ -36,6 +36,7 @@
  * checkpoint_save.c (writing one) and checkpoint_load.c (reading and validating one), sharing
  * src/compress/checkpoint_file.h. */
 #include <dirent.h>
+#include <stdio.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -167,7 +168,10 @@ fipsc_status compress_checkpoint_load_all(const fipsc_compress_checkpoint *ck, c
     compress_saved *saved = calloc((size_t)n, sizeof *saved);
     if (!saved) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
     char path[4096];
+    const fipsc_compress_ranks *ranks = o->ranks && o->ranks->size > 1 ? o->ranks : NULL;
     for (int k = 0; k < n && !st && ck->resume; k++) {
+        /* With ranks, another rank's groups are its to resume (this one lacks their rows). */
+        if (ranks && fipsc_compress_group_owner(k, n, ranks->size) != ranks->rank) continue;
         if ((st = compress_checkpoint_path(ck->dir, k, path, sizeof path, err))) break;
         if (!file_exists(path)) continue;
         fipsc_fips_group g;
@@ -197,4 +201,32 @@ fipsc_status compress_checkpoint_apply(fipsc_model *m, compress_saved *s, fipsc_
     s->report.mlps = NULL;
     s->report.matrices = NULL;
     return FIPSC_OK;
+}
+
+fipsc_status compress_checkpoint_from_bytes(const fipsc_model *m, const fipsc_compress_options *o,
+                                            const fipsc_group_plan *plan, int k, const void *bytes, size_t size,
+                                            int from_rank, compress_saved *out, fipsc_error *err)
+{
+    memset(out, 0, sizeof *out);
+    char name[64];
+    snprintf(name, sizeof name, "of group %d from rank %d", k, from_rank);
+    fipsc_fips_group g;
+    fipsc_mlp *mlps;
+    fipsc_status st = compress_group_describe(m, plan->blocks, &g, &mlps, err);
+    if (st) return st;
+    st = compress_checkpoint_load_bytes(bytes, size, name, &g, o, plan, k, out, err);
+    fipsc_fips_group_free(&g);
+    free(mlps);
+    return st;
+}
+
+fipsc_status compress_checkpoint_read(const fipsc_compress_checkpoint *ck, int k, void **bytes, size_t *size,
+                                      fipsc_error *err)
+{
+    char path[4096];
+    char *text = NULL;
+    fipsc_status st = compress_checkpoint_path(ck->dir, k, path, sizeof path, err);
+    if (!st) st = fipsc_read_file(path, &text, size, err);
+    *bytes = text;
+    return st;
 }

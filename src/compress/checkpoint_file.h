@@ -47,4 +47,12 @@ fipsc_status compress_checkpoint_load_group(const char *path, const fipsc_fips_g
                                             const fipsc_group_plan *plan, int k, compress_saved *out,
                                             fipsc_error *err);
 
+/* The same checks and reading for a checkpoint image of size bytes in memory (one a rank sent:
+ * src/compress/compress.h fipsc_compress_ranks), named `name` in messages; its calibration is
+ * not compared (the receiver has not captured that group's rows). */
+fipsc_status compress_checkpoint_load_bytes(const void *bytes, size_t size, const char *name,
+                                            const fipsc_fips_group *g, const fipsc_compress_options *o,
+                                            const fipsc_group_plan *plan, int k, compress_saved *out,
+                                            fipsc_error *err);
+
 #endif

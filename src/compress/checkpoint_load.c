@@ -52,7 +52,7 @@ static bool get_i32(const cJSON *o, const char *key, int lo, int hi, int *out)
 
 /* ---- loading ------------------------------------------------------------------------------ */
 
-static void saved_free_one(compress_saved *s)
+void compress_saved_free_one(compress_saved *s)
 {
     for (int q = 0; q < s->n_parts; q++) compress_part_free(&s->parts[q]);
     free(s->parts);
@@ -64,7 +64,7 @@ static void saved_free_one(compress_saved *s)
 void compress_saved_free(compress_saved *s, int n)
 {
     if (!s) return;
-    for (int k = 0; k < n; k++) saved_free_one(&s[k]);
+    for (int k = 0; k < n; k++) compress_saved_free_one(&s[k]);
     free(s);
 }
 
@@ -229,6 +229,9 @@ static fipsc_status load_report(const cJSON *j, const fipsc_fips_group *g, const
         !get_i32(j, "kept_step", 0, 1 << 30, &gr->kept_step) || !get_num(j, "seconds", &gr->seconds) ||
         cJSON_GetArraySize(mlps) != g->n_mlps || cJSON_GetArraySize(mats) != g->n_matrices)
         return DAMAGED("bad 'report'");
+    gr->peak_rss = -1; /* recorded since checkpoints travel between ranks; older files lack it */
+    if (cJSON_GetObjectItemCaseSensitive(j, "peak_rss") && !get_int(j, "peak_rss", -1, big, &gr->peak_rss))
+        return DAMAGED("bad 'report'");
     gr->n_mlps = g->n_mlps;
     gr->n_matrices = g->n_matrices;
     gr->mlps = calloc((size_t)gr->n_mlps, sizeof *gr->mlps);
@@ -260,14 +263,15 @@ static fipsc_status load_report(const cJSON *j, const fipsc_fips_group *g, const
 
 /* Opens group k's checkpoint at path and checks it: integrity, then its inputs against this
  * run's (calib NULL: all but the calibration). With `out`, also reads its parts and report. */
-fipsc_status compress_checkpoint_load_group(const char *path, const fipsc_fips_group *g,
-                                            const fipsc_fips_calib *calib, const fipsc_compress_options *o,
-                                            const fipsc_group_plan *plan, int k, compress_saved *out,
-                                            fipsc_error *err)
+/* Group k's checkpoint image: from the file at path, or (bytes != NULL) from size bytes in memory
+ * that path names in messages. */
+static fipsc_status load_group(const char *path, const void *bytes, size_t size, const fipsc_fips_group *g,
+                               const fipsc_fips_calib *calib, const fipsc_compress_options *o,
+                               const fipsc_group_plan *plan, int k, compress_saved *out, fipsc_error *err)
 {
     fipsc_st_file *f = NULL;
     fipsc_error inner = {0};
-    if (fipsc_st_open(path, &f, &inner)) {
+    if (bytes ? fipsc_st_open_buffer(bytes, size, path, &f, &inner) : fipsc_st_open(path, &f, &inner)) {
         if (inner.code == FIPSC_ERR_IO) return fipsc_fail(err, FIPSC_ERR_IO, "checkpoint %s", inner.message);
         return DAMAGED("%s", inner.message);
     }
@@ -305,7 +309,7 @@ fipsc_status compress_checkpoint_load_group(const char *path, const fipsc_fips_g
         if (!st) st = load_parts(f, parts, g, plan, o, path, k, dst, err);
         if (!st) st = load_report(report, g, plan, path, k, &dst->report, err);
         if (!st && out) out->present = true;
-        if (st || !out) saved_free_one(dst);
+        if (st || !out) compress_saved_free_one(dst);
     }
     cJSON_Delete(then);
     cJSON_Delete(now);
@@ -313,4 +317,20 @@ fipsc_status compress_checkpoint_load_group(const char *path, const fipsc_fips_g
     cJSON_Delete(report);
     fipsc_st_close(f);
     return st;
+}
+
+fipsc_status compress_checkpoint_load_group(const char *path, const fipsc_fips_group *g,
+                                            const fipsc_fips_calib *calib, const fipsc_compress_options *o,
+                                            const fipsc_group_plan *plan, int k, compress_saved *out,
+                                            fipsc_error *err)
+{
+    return load_group(path, NULL, 0, g, calib, o, plan, k, out, err);
+}
+
+fipsc_status compress_checkpoint_load_bytes(const void *bytes, size_t size, const char *name,
+                                            const fipsc_fips_group *g, const fipsc_compress_options *o,
+                                            const fipsc_group_plan *plan, int k, compress_saved *out,
+                                            fipsc_error *err)
+{
+    return load_group(name, bytes, size, g, NULL, o, plan, k, out, err);
 }

@@ -93,6 +93,7 @@ static cJSON *report_json(const fipsc_group_report *gr)
     put_num(j, "score_kept", gr->score_kept);
     put_int(j, "kept_step", gr->kept_step);
     put_num(j, "seconds", gr->seconds);
+    put_int(j, "peak_rss", gr->peak_rss);
     cJSON *mlps = cJSON_AddArrayToObject(j, "mlps");
     for (int i = 0; i < gr->n_mlps; i++) {
         cJSON *o = cJSON_CreateObject();
@@ -137,10 +138,11 @@ static char *print_json(cJSON *j)
 fipsc_status compress_checkpoint_save(const fipsc_compress_checkpoint *ck, const fipsc_fips_group *g,
                                       const fipsc_fips_calib *calib, const fipsc_compress_options *o,
                                       const fipsc_group_plan *plan, int k, const compress_outcome *oc,
-                                      const fipsc_group_report *gr, fipsc_error *err)
+                                      const fipsc_group_report *gr, void **bytes, size_t *size, fipsc_error *err)
 {
     char path[4096];
-    fipsc_status pst = compress_checkpoint_path(ck->dir, k, path, sizeof path, err);
+    if (!ck) snprintf(path, sizeof path, "(group %d)", k);
+    fipsc_status pst = ck ? compress_checkpoint_path(ck->dir, k, path, sizeof path, err) : FIPSC_OK;
     if (pst) return pst;
     fipsc_st_writer *w = fipsc_st_writer_new();
     char *inputs = print_json(compress_checkpoint_inputs_json(g, calib, o, plan, k));
@@ -180,7 +182,8 @@ fipsc_status compress_checkpoint_save(const fipsc_compress_checkpoint *ck, const
     if (!st) st = fipsc_st_writer_set_meta(w, "parts", parts, err);
     if (!st) st = fipsc_st_writer_set_meta(w, "report", report, err);
     if (!st) st = fipsc_st_writer_set_meta(w, "data_hash", hex, err);
-    if (!st) st = fipsc_st_writer_write(w, path, err);
+    if (!st && ck) st = fipsc_st_writer_write(w, path, err);
+    if (!st && bytes) st = fipsc_st_writer_write_memory(w, path, bytes, size, err);
     fipsc_st_writer_free(w);
     free(inputs);
     free(parts);

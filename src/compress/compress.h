@@ -103,6 +103,8 @@ typedef struct fipsc_compress_options {
                                    memory unless the memory plan needs them spilled to a scratch
                                    file; always; never */
     const char *scratch_dir;    /* the directory of that file (NULL: $TMPDIR, else /tmp) */
+    const struct fipsc_compress_ranks *ranks; /* the run is one of several processes, each
+                                   computing some of the groups (NULL: this process computes all) */
     int divergence_retries;     /* fips: when a group's training diverges (its loss becomes NaN,
                                    Inf or above 1e4 times its target's mean square), train it again from the same initialisation with lr and
                                    lr_min halved, up to this many times (0: fail at once) */
@@ -244,7 +246,9 @@ typedef struct fipsc_group_report {
                                       initialisation, which was kept (a warning; --strict fails) */
     double seconds;                /* wall time for the group */
     int64_t peak_rss;              /* the process's peak resident bytes by the end of the group
-                                      (core/memory.h; -1: unknown) */
+                                      (core/memory.h; -1: unknown) — of the process that
+                                      computed it */
+    int computed_by;               /* the rank that computed the group (o->ranks; else 0) */
 } fipsc_group_report;
 
 typedef struct fipsc_compress_report {
@@ -305,6 +309,7 @@ typedef struct fipsc_compress_progress {
                                   unknown) */
     const fipsc_group_report *report; /* GROUP_DONE only */
     bool restored;             /* GROUP_DONE: the group was read from its checkpoint */
+    int from_rank;             /* GROUP_DONE: the rank that computed the group (o->ranks; else 0) */
     int retry;                 /* RETRY: 1 for the first retry of the group, ... */
     double lr;                 /* RETRY: the learning rate of the new attempt */
     const char *message;       /* RETRY: why the last attempt failed */
@@ -325,6 +330,37 @@ fipsc_status fipsc_compress_run(fipsc_model *m, const fipsc_calibration *cal,
                                 const fipsc_compress_options *o,
                                 fipsc_compress_progress_fn progress, void *progress_user,
                                 fipsc_compress_report **report, fipsc_error *err);
+
+/* ------------------------------------------------------------------------------------------ */
+/* A run over several processes ("ranks": `mpirun -np K fipsc compress`, src/cli/mpi_ranks.c).
+ *
+ * Every rank loads the model and plans the same groups; group k is computed by rank
+ * fipsc_compress_group_owner(k, n, K) — consecutive groups per rank, group 0 on rank 0, so each
+ * rank's calibration forward needs the blocks up to its own groups only, and its calibration
+ * holds the rows of its own blocks only. A rank other than 0 hands each finished group to rank 0
+ * as the bytes of its checkpoint image (the format of docs/FORMAT.md "Compression checkpoints",
+ * whatever --checkpoint-dir says) and attaches nothing; rank 0 attaches its own groups and the
+ * received ones, each verified as a resumed checkpoint is (integrity, options, the hash of the
+ * group's original weights), in group order, then writes the one output. Groups depend only on
+ * their own blocks' weights, their calibration rows (teacher forcing) and their own seed, and a
+ * checkpoint image carries a group's result bit for bit, so the output is byte-identical to a
+ * one-process run's whatever K. The transport is the caller's: */
+typedef struct fipsc_compress_ranks {
+    int rank, size; /* this process and the number of processes, 0 <= rank < size */
+    /* rank != 0: hands group k's checkpoint image (malloc'ed; the callee owns it from now on, also
+       on failure) to rank 0, without waiting for rank 0 to take it */
+    fipsc_status (*send)(void *user, int k, void *bytes, size_t size, fipsc_error *err);
+    /* rank 0: receives group k's image from rank `from` (malloc'ed into *bytes; the caller frees) */
+    fipsc_status (*receive)(void *user, int k, int from, void **bytes, size_t *size, fipsc_error *err);
+    /* every rank: returns once every rank has called it (after the checkpoint directory is
+       checked, so that no rank's first checkpoint is mistaken by another for an earlier run's) */
+    fipsc_status (*barrier)(void *user, fipsc_error *err);
+    void *user;
+} fipsc_compress_ranks;
+
+/* The rank that computes group k of n when size ranks share a run: floor(k·size/n). Consecutive
+ * groups per rank, group 0 on rank 0; with more ranks than groups some ranks have none. */
+int fipsc_compress_group_owner(int k, int n, int size);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Checkpoints: crash-safe, resumable runs (src/compress/checkpoint.c, docs/FORMAT.md).         */

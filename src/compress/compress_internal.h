@@ -134,7 +134,8 @@ typedef struct compress_saved {
     fipsc_group_report report;
 } compress_saved;
 
-void compress_saved_free(compress_saved *s, int n);
+void compress_saved_free(compress_saved *s, int n);    /* the array of n too */
+void compress_saved_free_one(compress_saved *s);       /* its contents; *s is left empty */
 
 /* Prepares ck->dir for a run of the n planned groups and, with ck->resume, reads and verifies
  * every saved group (*out[k].present) against m, cal and o. *out is malloc'ed [n]. */
@@ -147,11 +148,42 @@ fipsc_status compress_checkpoint_load_all(const fipsc_compress_checkpoint *ck, c
 fipsc_status compress_checkpoint_apply(fipsc_model *m, compress_saved *s, fipsc_group_report *gr,
                                        fipsc_error *err);
 
-/* Saves group k's outcome and report entry to ck->dir, atomically. g must still describe the
- * group's original weights (call before the group is installed) and calib its rows. */
+/* Saves group k's outcome and report entry to ck->dir, atomically (ck NULL: not saved), and with
+ * bytes also serializes the same checkpoint image into *bytes (malloc'ed, *size bytes: what a rank
+ * sends to rank 0). g must still describe the group's original weights (call before the group is
+ * installed) and calib its rows. */
 fipsc_status compress_checkpoint_save(const fipsc_compress_checkpoint *ck, const fipsc_fips_group *g,
                                       const fipsc_fips_calib *calib, const fipsc_compress_options *o,
                                       const fipsc_group_plan *plan, int k, const compress_outcome *oc,
-                                      const fipsc_group_report *gr, fipsc_error *err);
+                                      const fipsc_group_report *gr, void **bytes, size_t *size,
+                                      fipsc_error *err);
+
+/* Group k's checkpoint image as another rank sent it (size bytes): verified (integrity; every
+ * input but the calibration rows, which this rank did not capture: the options and the hash of
+ * the group's weights, so ranks that loaded another model or ran other options are caught) and
+ * read into *out. */
+fipsc_status compress_checkpoint_from_bytes(const fipsc_model *m, const fipsc_compress_options *o,
+                                            const fipsc_group_plan *plan, int k, const void *bytes, size_t size,
+                                            int from_rank, compress_saved *out, fipsc_error *err);
+
+/* The bytes of group k's checkpoint file in ck->dir (malloc'ed): a restored group a rank sends. */
+fipsc_status compress_checkpoint_read(const fipsc_compress_checkpoint *ck, int k, void **bytes, size_t *size,
+                                      fipsc_error *err);
+
+/* ---- a run shared among ranks (ranks.c) ----------------------------------------------------- */
+
+/* Whether this process computes group k of n (o->ranks: fipsc_compress_group_owner). */
+bool compress_owns(const fipsc_compress_options *o, int k, int n);
+
+/* Rank 0: group k of n, computed by its owner, received as a checkpoint image, verified, put into
+ * m and reported (GROUP_DONE with from_rank) into *gr. */
+fipsc_status compress_receive_group(fipsc_model *m, const fipsc_compress_options *o, const fipsc_group_plan *plan,
+                                    int k, int n, fipsc_compress_progress_fn progress, void *progress_user,
+                                    double elapsed, fipsc_group_report *gr, fipsc_error *err);
+
+/* A rank other than 0 resuming: its group k, read from its checkpoint into s, goes to rank 0 as
+ * the file's bytes; the report entry moves into *gr. */
+fipsc_status compress_send_restored(const fipsc_compress_checkpoint *ck, const fipsc_compress_ranks *ranks, int k,
+                                    compress_saved *s, fipsc_group_report *gr, fipsc_error *err);
 
 #endif

@@ -121,14 +121,22 @@ fipsc_status fipsc_compress_model(fipsc_model *m, const fipsc_compress_settings 
         free(r.plans);
         return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
     }
+    /* The blocks of the groups this process computes (with o->ranks, its own groups only). */
+    const fipsc_compress_ranks *ranks = o->ranks && o->ranks->size > 1 ? o->ranks : NULL;
     for (int k = 0; k < n_plans; k++)
-        for (int l = plans[k].blocks.first; l <= plans[k].blocks.last; l++) blocks[n_blocks++] = l;
+        for (int l = plans[k].blocks.first; l <= plans[k].blocks.last; l++)
+            if (!ranks || fipsc_compress_group_owner(k, n_plans, ranks->size) == ranks->rank) blocks[n_blocks++] = l;
     free(r.plans);
 
     fipsc_calibration cal = {0};
     fipsc_capture cap = {0}; /* the calibration rows, when cal borrows them */
-    st = fipsc_calibrate(m, &r.calib, o->seed, blocks, n_blocks, note, note_user, &cal, &cap, calib_desc,
-                         calib_desc_cap, err);
+    if (n_blocks > 0) {
+        st = fipsc_calibrate(m, &r.calib, o->seed, blocks, n_blocks, note, note_user, &cal, &cap, calib_desc,
+                             calib_desc_cap, err);
+    } else { /* a rank with no group: nothing to capture */
+        st = fipsc_calibration_init(&cal, m->n_mlps, err);
+        if (calib_desc_cap > 0) snprintf(calib_desc, calib_desc_cap, "none (this rank computes no group)");
+    }
     free(blocks);
     const int64_t rss_calibrated = fipsc_peak_rss_bytes();
     if (!st) st = fipsc_compress_run_checkpointed(m, &cal, o, ck, progress, progress_user, report, err);

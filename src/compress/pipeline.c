@@ -314,14 +314,16 @@ static fipsc_status check_weights(const fipsc_model *m, const fipsc_group_plan *
     return FIPSC_OK;
 }
 
+/* The calibration rows of every group this process computes: present and finite. */
 static fipsc_status check_calibration(const fipsc_model *m, const fipsc_calibration *cal,
-                                      const fipsc_group_plan *plans, int n, fipsc_error *err)
+                                      const fipsc_compress_options *o, const fipsc_group_plan *plans,
+                                      int n, fipsc_error *err)
 {
     if (!cal || !cal->blocks || cal->n_blocks != m->n_mlps)
         return fipsc_fail(err, FIPSC_ERR_ARG, "calibration covers %d blocks, the model has %d",
                           cal && cal->blocks ? cal->n_blocks : 0, m->n_mlps);
     for (int k = 0; k < n; k++)
-        for (int l = plans[k].blocks.first; l <= plans[k].blocks.last; l++) {
+        for (int l = plans[k].blocks.first; l <= plans[k].blocks.last && compress_owns(o, k, n); l++) {
             const fipsc_fips_calib *c = &cal->blocks[l];
             if (c->n < 1 || !c->x || !c->y)
                 return fipsc_fail(err, FIPSC_ERR_ARG, "no calibration rows for block %d (group %d)", l, k);
@@ -353,11 +355,15 @@ static fipsc_status lost_to_initialisation(double init, double trained, fipsc_er
                       "written (try a lower --lr or more --steps)", init, trained);
 }
 
+/* Computes group k and puts it into m — or, on a rank other than 0 (o->ranks), sends its
+ * checkpoint image to rank 0 and leaves m as it is. */
 static fipsc_status run_group(fipsc_model *m, const fipsc_calibration *cal,
                               const fipsc_compress_options *o, const fipsc_group_plan *plan,
                               int k, const fipsc_compress_checkpoint *ck, hook_ctx *hook,
                               fipsc_group_report *gr, fipsc_error *err)
 {
+    const fipsc_compress_ranks *ranks = o->ranks && o->ranks->size > 1 ? o->ranks : NULL;
+    const bool send = ranks && ranks->rank != 0;
     double t_start = now_seconds();
     fipsc_fips_group g;
     fipsc_mlp *mlps;
@@ -397,9 +403,16 @@ static fipsc_status run_group(fipsc_model *m, const fipsc_calibration *cal,
     if (!st) st = measure_group(&g, plan, calib, held, &oc, gr, err);
     gr->seconds = now_seconds() - t_start;
     /* Saved before installing: g still describes the original weights the checkpoint records. */
-    if (!st && ck) st = compress_checkpoint_save(ck, &g, calib, o, plan, k, &oc, gr, err);
-    /* Install: the group description (which borrows the original weights) is not used after. */
-    if (!st && o->dense_reconstruction) {
+    gr->peak_rss = fipsc_peak_rss_bytes(); /* recorded in the checkpoint image: rank 0 reports it */
+    gr->computed_by = ranks ? ranks->rank : 0;
+    void *image = NULL;
+    size_t image_size = 0;
+    if (!st && (ck || send))
+        st = compress_checkpoint_save(ck, &g, calib, o, plan, k, &oc, gr, send ? &image : NULL, &image_size, err);
+    if (!st && send) {
+        st = ranks->send(ranks->user, k, image, image_size, err); /* it owns the image now */
+    } else if (!st && o->dense_reconstruction) {
+        /* Install: the group description (which borrows the original weights) is not used after. */
         for (int i = 0; i < g.n_matrices && !st; i++)
             st = install_dense(m, &g, plan->blocks.first, i, &oc.recon[i], err);
     } else if (!st) {
@@ -434,9 +447,12 @@ fipsc_status fipsc_compress_run_checkpointed(fipsc_model *m, const fipsc_calibra
     fipsc_status st = fipsc_compress_plan(m, o, &plans, &n, err);
     if (st) return st;
     compress_saved *saved = NULL; /* groups read from checkpoints, verified before any work */
-    if ((st = check_weights(m, plans, n, err)) || (st = check_calibration(m, cal, plans, n, err)) ||
-        (ck && (st = compress_checkpoint_load_all(ck, m, cal, o, plans, n, &saved, err)))) {
+    const fipsc_compress_ranks *ranks = o->ranks && o->ranks->size > 1 ? o->ranks : NULL;
+    if ((st = check_weights(m, plans, n, err)) || (st = check_calibration(m, cal, o, plans, n, err)) ||
+        (ck && (st = compress_checkpoint_load_all(ck, m, cal, o, plans, n, &saved, err))) ||
+        (ranks && (st = ranks->barrier(ranks->user, err)))) {
         free(plans);
+        compress_saved_free(saved, n);
         return st;
     }
     fipsc_compress_report *rep = calloc(1, sizeof *rep);
@@ -455,12 +471,20 @@ fipsc_status fipsc_compress_run_checkpointed(fipsc_model *m, const fipsc_calibra
     rep->calibration_rows = cal->blocks[plans[0].blocks.first].n;
 
     hook_ctx hook = {.fn = progress, .user = progress_user, .n_groups = n, .t0 = now_seconds()};
-    if (o->method == FIPSC_METHOD_FIPS)
+    if (o->method == FIPSC_METHOD_FIPS) /* the steps this process runs */
         for (int k = 0; k < n; k++) {
+            if (!compress_owns(o, k, n)) continue;
             int mlps = plans[k].blocks.last - plans[k].blocks.first + 1;
             hook.steps_total += (int64_t)o->steps * (o->mode == FIPSC_FIPS_JOINT ? 1 : mlps);
         }
     for (int k = 0; k < n && !st; k++) {
+        rep->n_groups = k + 1;
+        if (!compress_owns(o, k, n)) { /* another rank's: rank 0 receives it, the others skip it */
+            rep->groups[k].plan = plans[k];
+            if (ranks->rank == 0) st = compress_receive_group(m, o, &plans[k], k, n, progress, progress_user,
+                                                     now_seconds() - hook.t0, &rep->groups[k], err);
+            continue;
+        }
         hook.group = k;
         hook.blocks = plans[k].blocks;
         hook.steps_per_phase = o->steps;
@@ -471,10 +495,10 @@ fipsc_status fipsc_compress_run_checkpointed(fipsc_model *m, const fipsc_calibra
                                           .elapsed = elapsed, .eta = -1.0};
             progress(progress_user, &cp);
         }
-        rep->n_groups = k + 1;
         const bool restored = saved && saved[k].present;
         if (restored) {
-            st = compress_checkpoint_apply(m, &saved[k], &rep->groups[k], err);
+            st = ranks && ranks->rank != 0 ? compress_send_restored(ck, ranks, k, &saved[k], &rep->groups[k], err)
+                                           : compress_checkpoint_apply(m, &saved[k], &rep->groups[k], err);
             const fipsc_group_report *g = &rep->groups[k];
             if (!st && o->strict && g->kept_step == 0 && isfinite(g->score_init))
                 st = lost_to_initialisation(g->score_init, g->score_trained, err);
@@ -486,7 +510,7 @@ fipsc_status fipsc_compress_run_checkpointed(fipsc_model *m, const fipsc_calibra
             hook.steps_before += rep->groups[k].steps;
         }
         rep->groups[k].peak_rss = fipsc_peak_rss_bytes();
-        if (cal->spilled) /* done with the group's rows: out of memory, still in the scratch file */
+        if (cal->spilled && compress_owns(o, k, n)) /* done with the group's rows: out of memory, still in the scratch file */
             for (int l = plans[k].blocks.first; l <= plans[k].blocks.last; l++) {
                 fipsc_file_pages_release(cal->blocks[l].x, (size_t)cal->blocks[l].n * (size_t)plans[k].d * sizeof(float));
                 fipsc_file_pages_release(cal->blocks[l].y, (size_t)cal->blocks[l].n * (size_t)plans[k].d * sizeof(float));
@@ -497,7 +521,7 @@ fipsc_status fipsc_compress_run_checkpointed(fipsc_model *m, const fipsc_calibra
                 .event = FIPSC_COMPRESS_GROUP_DONE, .group = k, .n_groups = n,
                 .blocks = plans[k].blocks, .block = -1, .elapsed = elapsed,
                 .eta = k + 1 < n ? elapsed * (double)(n - k - 1) / (double)(k + 1) : 0.0,
-                .report = &rep->groups[k], .restored = restored};
+                .report = &rep->groups[k], .restored = restored, .from_rank = ranks ? ranks->rank : 0};
             progress(progress_user, &cp);
         }
     }

@@ -122,6 +122,7 @@ static cJSON *group_json(const fipsc_group_report *g, int index)
     }
     add_num(j, "seconds", g->seconds);
     add_num(j, "peak_rss_bytes", (double)g->peak_rss);
+    add_num(j, "computed_by_rank", g->computed_by);
     cJSON *mlps = cJSON_AddArrayToObject(j, "mlps");
     for (int k = 0; k < g->n_mlps; k++) {
         const fipsc_mlp_report *m = &g->mlps[k];
@@ -297,7 +298,10 @@ fipsc_status fipsc_compress_report_table(const fipsc_compress_report *rep, char 
         fprintf(f, "peak resident memory by the end of each phase: model loaded %.2f GB, calibrated %.2f GB",
                 (double)rep->peak_rss_loaded / 1e9, (double)rep->peak_rss_calibrated / 1e9);
         for (int k = 0; k < rep->n_groups; k++)
+        {
             fprintf(f, ", group %d %.2f GB", k, (double)rep->groups[k].peak_rss / 1e9);
+            if (rep->groups[k].computed_by > 0) fprintf(f, " (rank %d)", rep->groups[k].computed_by);
+        }
         fprintf(f, "\n");
     }
     if (rep->memory_plan.total > 0) {

@@ -188,6 +188,11 @@ uint64_t fipsc_st_writer_data_bytes(const fipsc_st_writer *w);
  * usable (it can be written again elsewhere). */
 fipsc_status fipsc_st_writer_write(const fipsc_st_writer *w, const char *path, fipsc_error *err);
 
+/* The same bytes as fipsc_st_writer_write would write, into *bytes (malloc'ed, *size bytes) to be
+ * sent elsewhere or read back with fipsc_st_open_buffer; `name` is used in messages. */
+fipsc_status fipsc_st_writer_write_memory(const fipsc_st_writer *w, const char *name, void **bytes, size_t *size,
+                                          fipsc_error *err);
+
 /* Writes a Hugging Face index (atomically) for shards already written with these writers:
  * { "metadata": { "total_size": <sum of tensor bytes> }, "weight_map": { name: shard_files[s] } },
  * tensor names sorted. shard_files are file names relative to the index's directory. Fails if a

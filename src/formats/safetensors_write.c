@@ -225,11 +225,24 @@ static void put_json_string(text_buf *b, const char *s)
 
 /* ---------------------------------------------------------------- file */
 
-static fipsc_status write_entry_data(fipsc_atomic_file *af, const st_entry *e, fipsc_error *err)
+/* Where the bytes go: an atomic file, or (mem != NULL) a buffer in memory. */
+typedef struct st_sink {
+    fipsc_atomic_file *af;
+    fipsc_bytes *mem;
+} st_sink;
+
+static fipsc_status sink_write(st_sink *s, const void *data, size_t n, const char *name, fipsc_error *err)
+{
+    if (!s->mem) return fipsc_atomic_write(s->af, data, n, err);
+    fipsc_bytes_put(s->mem, data, n);
+    return s->mem->oom ? fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory", name) : FIPSC_OK;
+}
+
+static fipsc_status write_entry_data(st_sink *s, const st_entry *e, const char *name, fipsc_error *err)
 {
     if (e->nbytes == 0) return FIPSC_OK;
-    if (e->raw) return fipsc_atomic_write(af, e->raw, (size_t)e->nbytes, err);
-    if (e->dtype == FIPSC_F32) return fipsc_atomic_write(af, e->f32, (size_t)e->nbytes, err);
+    if (e->raw) return sink_write(s, e->raw, (size_t)e->nbytes, name, err);
+    if (e->dtype == FIPSC_F32) return sink_write(s, e->f32, (size_t)e->nbytes, name, err);
     /* F16/BF16 from float32: convert a block at a time into little-endian bytes. */
     enum { BLOCK = 4096 };
     unsigned char buf[2 * BLOCK];
@@ -242,13 +255,14 @@ static fipsc_status write_entry_data(fipsc_atomic_file *af, const st_entry *e, f
             buf[2 * k] = (unsigned char)(h & 0xff);
             buf[2 * k + 1] = (unsigned char)(h >> 8);
         }
-        fipsc_status st = fipsc_atomic_write(af, buf, 2 * m, err);
+        fipsc_status st = sink_write(s, buf, 2 * m, name, err);
         if (st != FIPSC_OK) return st;
     }
     return FIPSC_OK;
 }
 
-fipsc_status fipsc_st_writer_write(const fipsc_st_writer *w, const char *path, fipsc_error *err)
+/* The whole file into path atomically, or (mem != NULL) into *mem; `name` (the path) in messages. */
+static fipsc_status write_file(const fipsc_st_writer *w, const char *path, fipsc_bytes *mem, fipsc_error *err)
 {
     /* Placement: stable order by decreasing item size. */
     int *order = malloc(((size_t)w->n + 1) * sizeof *order);
@@ -309,22 +323,53 @@ fipsc_status fipsc_st_writer_write(const fipsc_st_writer *w, const char *path, f
     }
 
     fipsc_atomic_file af;
-    st = fipsc_atomic_open(path, &af, err);
-    if (st != FIPSC_OK) goto done;
+    st_sink sink = {.af = &af, .mem = mem};
+    if (mem) { /* the exact size at once: no doubling copies of a large file */
+        const size_t total = sizeof(uint64_t) + header.len + (size_t)w->data_bytes;
+        if (!(mem->p = malloc(total + 1))) {
+            st = fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory for %zu bytes", path, total);
+            goto done;
+        }
+        mem->cap = total + 1;
+    } else if ((st = fipsc_atomic_open(path, &af, err)) != FIPSC_OK) {
+        goto done;
+    }
     unsigned char length[8];
     for (int i = 0; i < 8; i++) length[i] = (unsigned char)((uint64_t)header.len >> (8 * i));
-    st = fipsc_atomic_write(&af, length, sizeof length, err);
-    if (st == FIPSC_OK) st = fipsc_atomic_write(&af, header.p, header.len, err);
+    st = sink_write(&sink, length, sizeof length, path, err);
+    if (st == FIPSC_OK) st = sink_write(&sink, header.p, header.len, path, err);
     for (int k = 0; k < w->n && st == FIPSC_OK; k++)
-        st = write_entry_data(&af, &w->entries[order[k]], err);
-    if (st == FIPSC_OK) st = fipsc_atomic_commit(&af, err);
-    else fipsc_atomic_abort(&af);
+        st = write_entry_data(&sink, &w->entries[order[k]], path, err);
+    if (!mem && st == FIPSC_OK) st = fipsc_atomic_commit(&af, err);
+    else if (!mem) fipsc_atomic_abort(&af);
 
 done:
     free(order);
     free(offset);
     free(header.p);
+    if (st && mem) {
+        free(mem->p);
+        *mem = (fipsc_bytes){0};
+    }
     return st;
+}
+
+fipsc_status fipsc_st_writer_write(const fipsc_st_writer *w, const char *path, fipsc_error *err)
+{
+    return write_file(w, path, NULL, err);
+}
+
+fipsc_status fipsc_st_writer_write_memory(const fipsc_st_writer *w, const char *name, void **bytes, size_t *size,
+                                          fipsc_error *err)
+{
+    fipsc_bytes mem = {0};
+    *bytes = NULL;
+    *size = 0;
+    fipsc_status st = write_file(w, name, &mem, err);
+    if (st) return st;
+    *bytes = mem.p;
+    *size = mem.len;
+    return FIPSC_OK;
 }
 
 /* ---------------------------------------------------------------- index */
