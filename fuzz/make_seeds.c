@@ -164,6 +164,7 @@ int main(int argc, char **argv)
     seed_sts();
     seed_gguf();
     seed_tokenizer();
+    seed_checkpoint();
     rmdir(seed_temp_dir);
     for (int i = 0; i < n_kept; i++) free(kept[i]);
     return 0;

@@ -4,7 +4,8 @@
  *   make_seeds_weights.c  safetensors (single files, sharded with an index), TF.js
  *   make_seeds_configs.c  config.json of each family, image preprocessing, sentence encoder
  *   make_seeds_data.c     token corpora, images, IDX images, SentencePiece vocabularies, STS files
- *   make_seeds_models.c   llama2.c files, compressed models, whole checkpoints for the loader
+ *   make_seeds_models.c   llama2.c files, compressed models, whole checkpoints for the loader,
+ *                         compression checkpoints
  * Every seed is deterministic. */
 #ifndef FIPSC_FUZZ_MAKE_SEEDS_H
 #define FIPSC_FUZZ_MAKE_SEEDS_H
@@ -78,6 +79,7 @@ void seed_corpus(void);            /* fuzz_corpus */
 void seed_image(void);             /* fuzz_image */
 void seed_sp_vocab(void);          /* fuzz_sp_vocab */
 void seed_idx(void);               /* fuzz_idx */
+void seed_checkpoint(void);        /* fuzz_checkpoint */
 void seed_sts(void);               /* fuzz_sts */
 void seed_llama2c(void);           /* fuzz_llama2c */
 void seed_compressed(void);        /* fuzz_compressed */

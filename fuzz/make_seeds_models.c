@@ -1,11 +1,14 @@
 /* Seeds of the model loaders (fuzz/make_seeds.h): llama2.c files, GGUF files, compressed models (every V
  * storage, U dtype and method; a ViT), and whole checkpoints as the loader meets them (config in
- * __metadata__ or beside the weights, Llama and ViT, compressed). */
+ * __metadata__ or beside the weights, Llama and ViT, compressed), compression checkpoints. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "checkpoint_fixture.h"
+#include "compress/compress_model.h"
+#include "core/file.h"
 #include "families/llama/gguf.h"
 #include "families/llama/llama2c.h"
 #include "families/registry.h"
@@ -347,4 +350,40 @@ void seed_gguf(void)
     gguf_file(&b, 4, 6, FIPSC_GGML_BF16);
     seed_write("fuzz_gguf", "bf16.gguf", b.p, b.n);
     free(b.p);
+}
+
+/* ------------------------------------------------------------------ compression checkpoints */
+
+/* fuzz_checkpoint: the checkpoint image of the fixture's one group (fuzz/checkpoint_fixture.h),
+ * made by a real run, whole and truncated inside its tensors. */
+void seed_checkpoint(void)
+{
+    char model_path[8192], dir[8192], group[8192];
+    seed_path(model_path, sizeof model_path, "%s/checkpoint-model.bin", seed_temp_dir);
+    seed_path(dir, sizeof dir, "%s/checkpoints", seed_temp_dir);
+    seed_path(group, sizeof group, "%s/group-000.safetensors", dir);
+    if (!checkpoint_fixture_write_model(model_path)) seed_die(model_path);
+    fipsc_error err;
+    fipsc_model *m = NULL;
+    seed_check(fipsc_model_load(model_path, &m, &err), &err);
+    fipsc_compress_settings s;
+    fipsc_settings_init(&s);
+    if (!checkpoint_fixture_settings(&s)) seed_die("checkpoint fixture settings");
+    fipsc_compress_checkpoint ck = {.dir = dir, .resume = false};
+    fipsc_compress_report *rep = NULL;
+    char calib_desc[256];
+    seed_check(fipsc_compress_model(m, &s, &ck, NULL, NULL, NULL, NULL, &rep, calib_desc, sizeof calib_desc, &err),
+               &err);
+    char *bytes;
+    size_t size;
+    seed_check(fipsc_read_file(group, &bytes, &size, &err), &err);
+    seed_write("fuzz_checkpoint", "group.safetensors", bytes, size);
+    seed_write("fuzz_checkpoint", "truncated.safetensors", bytes, size - size / 4);
+    free(bytes);
+    fipsc_compress_report_free(rep);
+    fipsc_settings_free(&s);
+    fipsc_model_free(m);
+    unlink(group);
+    rmdir(dir);
+    unlink(model_path);
 }

@@ -88,7 +88,7 @@ killed_run() {
 # A report without what differs between processes: times, the output path, memory.
 report_sans_run() {
   node -e '
-    const drop = new Set(["seconds", "output", "peak_rss_bytes"]);
+    const drop = new Set(["seconds", "calibration_seconds", "output", "peak_rss_bytes"]);
     const strip = v => Array.isArray(v) ? v.map(strip) : v && typeof v === "object"
       ? Object.fromEntries(Object.entries(v).filter(([k]) => !drop.has(k)).map(([k, x]) => [k, strip(x)])) : v;
     console.log(JSON.stringify(strip(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))), null, 1));' "$1"

@@ -97,6 +97,10 @@
 #include "../fuzz/fuzz_tokenizer.c"
 #undef LLVMFuzzerTestOneInput
 #undef REQUIRE
+#define LLVMFuzzerTestOneInput fuzz_one_checkpoint
+#include "../fuzz/fuzz_checkpoint.c"
+#undef LLVMFuzzerTestOneInput
+#undef REQUIRE
 
 #include "../fuzz/fuzzutil.c"
 
@@ -124,6 +128,7 @@ static const target targets[] = {
     {"fuzz_sts", fuzz_one_sts},
     {"fuzz_gguf", fuzz_one_gguf},
     {"fuzz_tokenizer", fuzz_one_tokenizer},
+    {"fuzz_checkpoint", fuzz_one_checkpoint},
 };
 
 static int compare_names(const void *a, const void *b)

@@ -398,7 +398,9 @@ int cmd_compress(int argc, char **argv)
         goto done;
     }
     if (!writer) { /* its groups went to rank 0, which writes */
-        if (!quiet) fprintf(stderr, "%sdone: this rank's groups went to rank 0\n", ps.rank);
+        if (!quiet)
+            fprintf(stderr, "%sdone: this rank's groups went to rank 0 (its calibration captured in %.1f s)\n",
+                    ps.rank, rep->calibration_seconds);
         goto done;
     }
     if ((st = fipsc_compress_write(m, rep, calib_desc, output, &err))) {

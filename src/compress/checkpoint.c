@@ -209,7 +209,7 @@ fipsc_status compress_checkpoint_from_bytes(const fipsc_model *m, const fipsc_co
 {
     memset(out, 0, sizeof *out);
     char name[64];
-    snprintf(name, sizeof name, "of group %d from rank %d", k, from_rank);
+    snprintf(name, sizeof name, "<group %d from rank %d>", k, from_rank);
     fipsc_fips_group g;
     fipsc_mlp *mlps;
     fipsc_status st = compress_group_describe(m, plan->blocks, &g, &mlps, err);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "compress/calibration_source.h"
+#include "core/clock.h"
 #include "core/memory.h"
 #include "model/compressed.h"
 
@@ -130,6 +131,7 @@ fipsc_status fipsc_compress_model(fipsc_model *m, const fipsc_compress_settings 
 
     fipsc_calibration cal = {0};
     fipsc_capture cap = {0}; /* the calibration rows, when cal borrows them */
+    const double t_calibration = fipsc_seconds_now();
     if (n_blocks > 0) {
         st = fipsc_calibrate(m, &r.calib, o->seed, blocks, n_blocks, note, note_user, &cal, &cap, calib_desc,
                              calib_desc_cap, err);
@@ -139,10 +141,12 @@ fipsc_status fipsc_compress_model(fipsc_model *m, const fipsc_compress_settings 
     }
     free(blocks);
     const int64_t rss_calibrated = fipsc_peak_rss_bytes();
+    const double calibration_seconds = fipsc_seconds_now() - t_calibration;
     if (!st) st = fipsc_compress_run_checkpointed(m, &cal, o, ck, progress, progress_user, report, err);
     if (!st) {
         (*report)->peak_rss_loaded = rss_loaded;
         (*report)->peak_rss_calibrated = rss_calibrated;
+        (*report)->calibration_seconds = calibration_seconds;
         (*report)->memory_plan = r.mem;
         (*report)->memory_budget = r.budget;
     }

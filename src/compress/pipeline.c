@@ -10,9 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "compress/compress_internal.h"
+#include "core/clock.h"
 #include "core/file.h"
 #include "core/memory.h"
 #include "ops/factored.h"
@@ -21,13 +21,6 @@
 
 /* Calibration rows per MLP forward when measuring output errors. */
 #define EVAL_CHUNK_ROWS 4096
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 void fipsc_compress_report_free(fipsc_compress_report *rep)
 {
@@ -230,7 +223,7 @@ static void train_progress(void *user, const fipsc_fips_progress *p)
     hook_ctx *h = user;
     if (!h->fn) return;
     int64_t done = h->steps_before + (p->mlp >= 0 ? (int64_t)p->mlp * h->steps_per_phase : 0) + p->step;
-    double elapsed = now_seconds() - h->t0;
+    double elapsed = fipsc_seconds_now() - h->t0;
     fipsc_compress_progress cp = {
         .event = FIPSC_COMPRESS_STEP,
         .group = h->group,
@@ -258,7 +251,7 @@ static void train_retry(void *user, int retry, float lr, const char *why)
         .n_groups = h->n_groups,
         .blocks = h->blocks,
         .block = -1,
-        .elapsed = now_seconds() - h->t0,
+        .elapsed = fipsc_seconds_now() - h->t0,
         .eta = -1.0,
         .retry = retry,
         .lr = lr,
@@ -364,7 +357,7 @@ static fipsc_status run_group(fipsc_model *m, const fipsc_calibration *cal,
 {
     const fipsc_compress_ranks *ranks = o->ranks && o->ranks->size > 1 ? o->ranks : NULL;
     const bool send = ranks && ranks->rank != 0;
-    double t_start = now_seconds();
+    double t_start = fipsc_seconds_now();
     fipsc_fips_group g;
     fipsc_mlp *mlps;
     fipsc_status st = compress_group_describe(m, plan->blocks, &g, &mlps, err);
@@ -401,7 +394,7 @@ static fipsc_status run_group(fipsc_model *m, const fipsc_calibration *cal,
                             fipsc_mlp_role_name(mx->role), (long long)bad);
     }
     if (!st) st = measure_group(&g, plan, calib, held, &oc, gr, err);
-    gr->seconds = now_seconds() - t_start;
+    gr->seconds = fipsc_seconds_now() - t_start;
     /* Saved before installing: g still describes the original weights the checkpoint records. */
     gr->peak_rss = fipsc_peak_rss_bytes(); /* recorded in the checkpoint image: rank 0 reports it */
     gr->computed_by = ranks ? ranks->rank : 0;
@@ -470,7 +463,7 @@ fipsc_status fipsc_compress_run_checkpointed(fipsc_model *m, const fipsc_calibra
                                                                                   says more */
     rep->calibration_rows = cal->blocks[plans[0].blocks.first].n;
 
-    hook_ctx hook = {.fn = progress, .user = progress_user, .n_groups = n, .t0 = now_seconds()};
+    hook_ctx hook = {.fn = progress, .user = progress_user, .n_groups = n, .t0 = fipsc_seconds_now()};
     if (o->method == FIPSC_METHOD_FIPS) /* the steps this process runs */
         for (int k = 0; k < n; k++) {
             if (!compress_owns(o, k, n)) continue;
@@ -482,13 +475,13 @@ fipsc_status fipsc_compress_run_checkpointed(fipsc_model *m, const fipsc_calibra
         if (!compress_owns(o, k, n)) { /* another rank's: rank 0 receives it, the others skip it */
             rep->groups[k].plan = plans[k];
             if (ranks->rank == 0) st = compress_receive_group(m, o, &plans[k], k, n, progress, progress_user,
-                                                     now_seconds() - hook.t0, &rep->groups[k], err);
+                                                     fipsc_seconds_now() - hook.t0, &rep->groups[k], err);
             continue;
         }
         hook.group = k;
         hook.blocks = plans[k].blocks;
         hook.steps_per_phase = o->steps;
-        double elapsed = now_seconds() - hook.t0;
+        double elapsed = fipsc_seconds_now() - hook.t0;
         if (progress) {
             fipsc_compress_progress cp = {.event = FIPSC_COMPRESS_GROUP_START, .group = k,
                                           .n_groups = n, .blocks = plans[k].blocks, .block = -1,
@@ -516,7 +509,7 @@ fipsc_status fipsc_compress_run_checkpointed(fipsc_model *m, const fipsc_calibra
                 fipsc_file_pages_release(cal->blocks[l].y, (size_t)cal->blocks[l].n * (size_t)plans[k].d * sizeof(float));
             }
         if (!st && progress) {
-            elapsed = now_seconds() - hook.t0;
+            elapsed = fipsc_seconds_now() - hook.t0;
             fipsc_compress_progress cp = {
                 .event = FIPSC_COMPRESS_GROUP_DONE, .group = k, .n_groups = n,
                 .blocks = plans[k].blocks, .block = -1, .elapsed = elapsed,
@@ -531,7 +524,7 @@ fipsc_status fipsc_compress_run_checkpointed(fipsc_model *m, const fipsc_calibra
         fipsc_compress_report_free(rep);
         return st;
     }
-    rep->seconds = now_seconds() - hook.t0;
+    rep->seconds = fipsc_seconds_now() - hook.t0;
 
     /* Whole-model MLP totals: compressed groups as measured, other blocks dense. */
     char *in_group = calloc((size_t)m->n_mlps, 1);

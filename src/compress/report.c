@@ -178,6 +178,7 @@ fipsc_status fipsc_compress_report_json(const fipsc_compress_report *rep, const 
     add_num(t, "mlp_stored_bytes", (double)rep->mlp_stored_bytes);
     add_num(t, "bytes_fraction", (double)rep->mlp_stored_bytes / (double)rep->mlp_dense_bytes);
     add_num(t, "seconds", rep->seconds);
+    add_num(t, "calibration_seconds", rep->calibration_seconds);
     /* The process's peak resident memory by the end of each phase (it only grows). */
     cJSON *mem = cJSON_AddObjectToObject(root, "peak_rss_bytes");
     add_num(mem, "loaded", (double)rep->peak_rss_loaded);
@@ -239,8 +240,10 @@ fipsc_status fipsc_compress_report_table(const fipsc_compress_report *rep, char 
     if (trains(o))
         fprintf(f, ", %s, %s, %d steps of %d rows, lr %g", o->mode == FIPSC_FIPS_JOINT ? "joint" : "local",
                 o->nm_m > 0 ? "n:m" : fipsc_compress_schedule_name(o->schedule), o->steps, o->batch_rows, (double)o->lr);
-    fprintf(f, "; calibration %d inputs, %lld rows per block\n\n", rep->calibration_sequences,
+    fprintf(f, "; calibration %d inputs, %lld rows per block", rep->calibration_sequences,
             (long long)rep->calibration_rows);
+    if (rep->calibration_seconds > 0) fprintf(f, ", captured in %.1f s", rep->calibration_seconds);
+    fprintf(f, "\n\n");
 
     /* storage: V's layout, its values' dtype and U's ("csc f32/f32", "bitmap bf16/bf16") */
     fprintf(f, "group  blocks  rank  storage V/U       sparsity       nnz  params kept/dense        "

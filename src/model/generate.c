@@ -4,7 +4,7 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include "core/clock.h"
 
 #include "model/family.h"
 
@@ -28,13 +28,6 @@ static int lockstep_batch(const fipsc_lm_info *info, int len)
     int b = LOCKSTEP_MAX;
     while (b > 1 && (int64_t)b * len * info->cache_bytes_per_position > LOCKSTEP_CACHE_BYTES) b /= 2;
     return b;
-}
-
-static double seconds_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static fipsc_status check_context(const fipsc_lm_info *info, long long positions, const char *what,
@@ -177,7 +170,7 @@ static void sample_worker(sample_job *job)
         if (job->progress) {
 #pragma omp critical(fipsc_sample_progress)
             job->progress(job->progress_ctx, (long long)++job->done * job->len, (long long)job->n * job->len,
-                          seconds_now() - job->start);
+                          fipsc_seconds_now() - job->start);
         }
     }
     if (s) lm->session_free(s);
@@ -212,7 +205,7 @@ static fipsc_status sample_lockstep_batch(sample_job *job, int i0, int batch, fi
             feed[b] = job->ids[(size_t)(i0 + b) * job->len + t] = fipsc_sampler_sample(&samplers[b], logits + (size_t)b * vocab);
         job->done_tokens += batch;
         if (job->progress)
-            job->progress(job->progress_ctx, job->done_tokens, (long long)job->n * job->len, seconds_now() - job->start);
+            job->progress(job->progress_ctx, job->done_tokens, (long long)job->n * job->len, fipsc_seconds_now() - job->start);
     }
     if (s) lm->session_free(s);
     for (int b = 0; b < ready; b++) fipsc_sampler_free(&samplers[b]);
@@ -240,7 +233,7 @@ fipsc_status fipsc_lm_sample_sequences(const fipsc_model *m, int n, int len, flo
 
     sample_job job = {.m = m, .lm = lm, .info = info, .n = n, .len = len, .temperature = temperature, .top_p = top_p,
                       .seed = seed, .ids = ids, .progress = progress, .progress_ctx = progress_ctx,
-                      .start = seconds_now()};
+                      .start = fipsc_seconds_now()};
     const bool small = fipsc_model_count_params(m).total <= PARALLEL_SEQUENCES_MAX_PARAMS;
     if (!small && lm->batch_session_new && lm->batch_step) {
         const int per = lockstep_batch(&info, len);

@@ -18,7 +18,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include "core/clock.h"
 
 #include "families/use/distill_state.h"
 #include "families/use/distill.h"
@@ -48,8 +48,7 @@ fipsc_status fipsc_use_distill(fipsc_model *m, const fipsc_model *original, int 
                           (double)o->hidden);
     if (o->hidden > 0.0f && !original)
         return fipsc_fail(err, FIPSC_ERR_ARG, "distillation: the hidden-state term needs the original model");
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    const double t0 = fipsc_seconds_now();
     use_distiller *D;
     fipsc_status st = use_distiller_new(m, n, ids, lens, target, o->batch_sentences, &D, err);
     if (st) return st;
@@ -109,7 +108,6 @@ fipsc_status fipsc_use_distill(fipsc_model *m, const fipsc_model *original, int 
     if (st) restore(D); /* no half-trained model after a failure */
     free(order);
     use_distiller_free(D);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    rep->seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    rep->seconds = fipsc_seconds_now() - t0;
     return st;
 }
