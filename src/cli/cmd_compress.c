@@ -350,7 +350,7 @@ int cmd_compress(int argc, char **argv)
     /* Started by mpirun with several processes: share the groups (rank 0 writes the output). */
     fipsc_compress_ranks ranks = {.rank = 0, .size = 1};
     const bool mpi = cli_mpi_launched_size() > 1;
-    if (mpi && cli_mpi_start(&ranks, &err)) {
+    if (mpi && cli_mpi_start(set.options.scratch_dir, &ranks, &err)) {
         fipsc_settings_free(&set);
         return cli_report(CMD, &err);
     }
@@ -386,6 +386,8 @@ int cmd_compress(int argc, char **argv)
         char *plan = NULL;
         if ((st = fipsc_compress_dry_run(m, &set, &plan, &err))) rc = cli_report(CMD, &err);
         else if (writer) printf("%s: dry run, nothing done\n%s", model_path, plan);
+        else if (strstr(plan, "memory plan")) /* each rank plans its own share */
+            fprintf(stderr, "rank %d/%d: %s", ranks.rank, ranks.size, strstr(plan, "memory plan"));
         free(plan);
         goto done;
     }

@@ -18,6 +18,11 @@
  * a few hundred rows at a time), so no phase holds the group's weights beside W_cat.
  * Every compressed group stays in memory (attached: U and its V_i's kernel layout, held_bytes)
  * until the file is written: group k's phase also holds the groups before it.
+ * Shared among ranks (o->ranks): a rank plans the rows and the work of its own groups only. Rank 0
+ * holds every group, its own and the received ones, and while it reads a received group its
+ * checkpoint image (4·d·r + 4·r·P) and the parts read from it (as much again); another rank holds
+ * no group, only the image of the one it is sending while it makes it (the sent images wait in
+ * file-backed pages, src/cli/mpi_ranks.c).
  * Measured against the peaks of real runs in BENCHMARKS.md ("memory plan"). The calibration
  * rows' bound is fipsc_calibration_rows_bound (calibration_source.c). */
 #include <errno.h>
@@ -137,10 +142,16 @@ void fipsc_compress_memory_plan(const fipsc_model *m, const fipsc_compress_optio
     out->model += mapped_block;
     int last = 0, d_max = 0, f_max = 0;
     int64_t done = 0; /* the compressed groups before group k, held until the file is written */
+    const fipsc_compress_ranks *ranks = o->ranks && o->ranks->size > 1 ? o->ranks : NULL;
+    const bool writer = !ranks || ranks->rank == 0;
     for (int k = 0; k < n; k++) {
-        const int64_t g = done + group_bytes(m, o, &plans[k]);
-        done += held_bytes(o, &plans[k]);
+        const bool own = !ranks || fipsc_compress_group_owner(k, n, ranks->size) == ranks->rank;
+        const int64_t image = 4 * (int64_t)plans[k].d * plans[k].r + 4 * (int64_t)plans[k].r * plans[k].P;
+        const int64_t g = own ? done + group_bytes(m, o, &plans[k]) + (writer ? 0 : image)
+                        : writer ? done + 2 * image : 0;
+        if (writer) done += held_bytes(o, &plans[k]);
         if (g > out->group) out->group = g, out->group_index = k;
+        if (!own) continue;
         const int64_t rows = 8 * rows_per_block * plans[k].d * (plans[k].blocks.last - plans[k].blocks.first + 1);
         out->spill_bytes += rows;
         out->calibration = spill ? max64(out->calibration, rows) : out->calibration + rows;
