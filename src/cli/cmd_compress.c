@@ -123,6 +123,11 @@ static void usage(FILE *out)
             "                          options (a difference is refused, naming it); a damaged\n"
             "                          checkpoint is an error naming the file (delete it to\n"
             "                          recompute its group)\n"
+            "      --sequential        sequential calibration (beyond the paper): capture each\n"
+            "                          group's rows just before it, on the model with the earlier\n"
+            "                          groups already compressed (default: all from the original\n"
+            "                          model, teacher forcing). One group's rows in memory at a\n"
+            "                          time; needs a corpus or text for a language model; one process\n"
             "      --divergence-retries N\n"
             "                          when a group's training diverges (loss NaN, Inf or above\n"
             "                          1e4 times the outputs' mean square), train it again from\n"
@@ -255,7 +260,8 @@ static bool check_writable(const char *path, fipsc_error *err)
 
 int cmd_compress(int argc, char **argv)
 {
-    enum { OPT_SETTING = 256, OPT_THREADS, OPT_REPORT, OPT_QUIET, OPT_CHECKPOINT_DIR, OPT_RESUME, OPT_STRICT, OPT_DRY_RUN };
+    enum { OPT_SETTING = 256, OPT_THREADS, OPT_REPORT, OPT_QUIET, OPT_CHECKPOINT_DIR, OPT_RESUME, OPT_STRICT, OPT_DRY_RUN,
+           OPT_SEQUENTIAL };
     static const struct option opts[] = {
         {"output", required_argument, 0, 'o'},
         {"method", required_argument, 0, OPT_SETTING},
@@ -294,6 +300,7 @@ int cmd_compress(int argc, char **argv)
         {"divergence-retries", required_argument, 0, OPT_SETTING},
         {"holdout", required_argument, 0, OPT_SETTING},
         {"strict", no_argument, 0, OPT_STRICT},
+        {"sequential", no_argument, 0, OPT_SEQUENTIAL},
         {"max-memory", required_argument, 0, OPT_SETTING},
         {"dry-run", no_argument, 0, OPT_DRY_RUN},
         {"spill", required_argument, 0, OPT_SETTING},
@@ -324,6 +331,7 @@ int cmd_compress(int argc, char **argv)
         case OPT_CHECKPOINT_DIR: ck.dir = optarg; break;
         case OPT_RESUME: ck.resume = true; break;
         case OPT_STRICT: fipsc_settings_set(&set, "strict", "true", &err); break;
+        case OPT_SEQUENTIAL: fipsc_settings_set(&set, "sequential", "true", &err); break;
         case OPT_DRY_RUN: dry_run = true; break;
         case 'h': usage(stdout); fipsc_settings_free(&set); return CLI_OK;
         case ':': rc = cli_usage_error(CMD, "option '%s' needs an argument", argv[optind - 1]); break;

@@ -32,6 +32,12 @@ typedef struct fipsc_calibration {
     void *owned;              /* storage released by fipsc_calibration_free (NULL: borrowed) */
     bool spilled;             /* the rows live in a scratch file (fipsc_capture_spill): a phase done
                                  with them may release their pages (fipsc_file_pages_release) */
+    /* Sequential calibration (fipsc_compress_options.sequential): captures the rows of blocks
+       first..last again on m as it is now (earlier groups compressed) into this calibration (the
+       one refresh_user was made for), replacing whatever rows it held; the pipeline calls it
+       before each group after the first. NULL: the rows are fixed (teacher forcing). */
+    fipsc_status (*refresh)(void *user, const fipsc_model *m, int first, int last, fipsc_error *err);
+    void *refresh_user;
 } fipsc_calibration;
 
 /* An empty calibration for n_blocks blocks (every blocks[l].n = 0). The caller may point

@@ -177,7 +177,10 @@ fipsc_status compress_checkpoint_load_all(const fipsc_compress_checkpoint *ck, c
         fipsc_fips_group g;
         fipsc_mlp *mlps;
         if ((st = compress_group_describe(m, plans[k].blocks, &g, &mlps, err))) break;
-        st = compress_checkpoint_load_group(path, &g, &cal->blocks[plans[k].blocks.first], o, &plans[k], k, &saved[k], err);
+        /* Sequential calibration captures a group's rows only when it runs: the saved group's
+           rows cannot be compared (the first group's can, which catches another corpus). */
+        const fipsc_fips_calib *rows = &cal->blocks[plans[k].blocks.first];
+        st = compress_checkpoint_load_group(path, &g, rows->n > 0 ? rows : NULL, o, &plans[k], k, &saved[k], err);
         fipsc_fips_group_free(&g);
         free(mlps);
     }

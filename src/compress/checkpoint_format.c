@@ -156,6 +156,7 @@ cJSON *compress_checkpoint_inputs_json(const fipsc_fips_group *g, const fipsc_fi
     put_str(j, "--storage", "%s", o->storage == FIPSC_COMPRESS_STORAGE_AUTO ? "auto" : fipsc_v_storage_name(o->storage));
     put_str(j, "--divergence-retries", "%d", o->divergence_retries);
     put_decimal(j, "--holdout", o->holdout, false);
+    if (o->sequential) put_str(j, "--sequential", "true"); /* absent for teacher forcing: older files match */
     put_str(j, "group", "%d (blocks %d-%d)", k, plan->blocks.first, plan->blocks.last);
     put_str(j, "model weights", "hash %016llx", (unsigned long long)hash_weights(g));
     if (calib) {

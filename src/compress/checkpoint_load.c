@@ -94,24 +94,27 @@ static fipsc_status compare_inputs(const cJSON *then, const cJSON *now, const ch
     cJSON_ArrayForEach(it, now)
     {
         const cJSON *old = cJSON_GetObjectItemCaseSensitive(then, it->string);
-        if (!cJSON_IsString(old))
+        /* --sequential is recorded only when set: its absence (teacher forcing, older files) is false */
+        const char *old_text = cJSON_IsString(old) ? old->valuestring
+                               : !old && strcmp(it->string, "--sequential") == 0 ? "false" : NULL;
+        if (!old_text)
             return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "checkpoint %s does not record '%s' (made by "
                               "another fipsc version?): start again with an empty --checkpoint-dir",
                               path, it->string);
-        if (strcmp(old->valuestring, it->valuestring) == 0) continue;
+        if (strcmp(old_text, it->valuestring) == 0) continue;
         const char *what = it->string;
         bool option = what[0] == '-';
         if (path[0] == '<') /* an image another rank sent: the ranks ran different commands */
             return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
                               "the image %s was made with %s%s%s, rank 0 has %s%s%s: every rank must "
                               "run the same command on the same model",
-                              path, what, option ? " " : ": ", old->valuestring, what, option ? " " : ": ",
+                              path, what, option ? " " : ": ", old_text, what, option ? " " : ": ",
                               it->valuestring);
         return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
                           "checkpoint %s was made with %s%s%s, this run has %s%s%s: resume with the "
                           "same model, calibration and options, or start again with an empty "
                           "--checkpoint-dir",
-                          path, what, option ? " " : ": ", old->valuestring, what, option ? " " : ": ",
+                          path, what, option ? " " : ": ", old_text, what, option ? " " : ": ",
                           it->valuestring);
     }
     return FIPSC_OK;

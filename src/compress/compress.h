@@ -96,6 +96,13 @@ typedef struct fipsc_compress_options {
                                    choose the iterate kept (default 0.1; 0: none, then the
                                    training rows judge) */
     bool strict;                /* fips: fail when training does not beat its initialisation */
+    bool sequential;            /* sequential calibration (beyond the paper): group k's rows are
+                                   captured just before it, on the model with groups 0..k-1
+                                   already compressed, so its MLPs are fitted on the inputs they
+                                   will get (targets: the original MLPs on those inputs); false
+                                   (default): every group's rows come from the original model
+                                   (teacher forcing). Needs calibration inputs that do not depend
+                                   on the model (a corpus, a text, images, sentences) */
     int64_t max_memory;         /* bytes the run may hold (--max-memory): the memory plan
                                    (fipsc_compress_memory_plan) must fit before any work; 0: the
                                    machine's physical memory less 10 %; -1: no limit */

@@ -21,6 +21,44 @@ typedef struct run_plan {
     fipsc_calib_source calib; /* s->calib, spilled when the plan says */
 } run_plan;
 
+/* Sequential calibration (fipsc_compress_options.sequential): the rows of one group at a time,
+ * captured on the model as it is when the group starts, into the run's calibration `cal`. */
+typedef struct sequential_rows {
+    const fipsc_calib_source *source;
+    uint64_t seed;
+    fipsc_calibration *cal;  /* the run's: its blocks point at `held`'s rows */
+    fipsc_calibration held;  /* the current group's rows */
+    fipsc_capture held_cap;  /* ... when `held` borrows them */
+} sequential_rows;
+
+/* Captures blocks first..last on m into s->cal, after dropping the previous group's rows (one
+ * group's rows in memory at a time). */
+static fipsc_status sequential_capture(sequential_rows *s, const fipsc_model *m, int first, int last,
+                                       fipsc_calib_note_fn note, void *note_user, char *desc, size_t desc_cap,
+                                       fipsc_error *err)
+{
+    for (int l = 0; l < s->cal->n_blocks; l++) s->cal->blocks[l] = (fipsc_fips_calib){0, NULL, NULL};
+    fipsc_calibration_free(&s->held);
+    fipsc_capture_free(&s->held_cap);
+    int *blocks = malloc((size_t)(last - first + 1) * sizeof *blocks);
+    if (!blocks) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
+    for (int l = first; l <= last; l++) blocks[l - first] = l;
+    char unused[512];
+    fipsc_status st = fipsc_calibrate(m, s->source, s->seed, blocks, last - first + 1, note, note_user, &s->held,
+                                      &s->held_cap, desc ? desc : unused, desc ? desc_cap : sizeof unused, err);
+    free(blocks);
+    if (st) return st;
+    for (int l = first; l <= last; l++) s->cal->blocks[l] = s->held.blocks[l];
+    s->cal->n_sequences = s->held.n_sequences;
+    s->cal->spilled = s->held.spilled;
+    return FIPSC_OK;
+}
+
+static fipsc_status refresh_rows(void *user, const fipsc_model *m, int first, int last, fipsc_error *err)
+{
+    return sequential_capture(user, m, first, last, NULL, NULL, NULL, 0, err);
+}
+
 /* Fails (nothing done) on a calibration source the model cannot use, bad options, an impossible
  * plan, checkpoints that do not fit (ck, may be NULL), or a memory plan over the budget. */
 static fipsc_status plan_run(const fipsc_model *m, const fipsc_compress_settings *s, const fipsc_compress_checkpoint *ck,
@@ -34,6 +72,14 @@ static fipsc_status plan_run(const fipsc_model *m, const fipsc_compress_settings
     const fipsc_compress_options *o = &r->options;
     fipsc_status st = fipsc_compress_options_check(o, err);
     if (st) return st;
+    if (o->sequential && o->ranks && o->ranks->size > 1)
+        return fipsc_fail(err, FIPSC_ERR_ARG, "--sequential calibrates each group on the model with every "
+                          "earlier group compressed: it runs in one process, not shared among %d ranks",
+                          o->ranks->size);
+    if (o->sequential && fipsc_calibration_sampling_bytes(m, &s->calib) > 0) /* sampled from the model */
+        return fipsc_fail(err, FIPSC_ERR_ARG, "--sequential needs calibration tokens that do not depend on the "
+                          "model (--calib-corpus or --calib-text): a sampled corpus would be sampled again from "
+                          "the partly compressed model (sample one first: fipsc sample MODEL -o calib.tok)");
 
     /* Plan first: bad groups, budgets or n:m fail before calibration; so do checkpoints that do
      * not fit this run (the calibration rows are checked after they are captured). */
@@ -124,15 +170,23 @@ fipsc_status fipsc_compress_model(fipsc_model *m, const fipsc_compress_settings 
     }
     /* The blocks of the groups this process computes (with o->ranks, its own groups only). */
     const fipsc_compress_ranks *ranks = o->ranks && o->ranks->size > 1 ? o->ranks : NULL;
-    for (int k = 0; k < n_plans; k++)
+    /* Sequential calibration: the first group's blocks now, each later group's before it runs. */
+    for (int k = 0; k < (o->sequential && n_plans > 0 ? 1 : n_plans); k++)
         for (int l = plans[k].blocks.first; l <= plans[k].blocks.last; l++)
             if (!ranks || fipsc_compress_group_owner(k, n_plans, ranks->size) == ranks->rank) blocks[n_blocks++] = l;
     free(r.plans);
 
     fipsc_calibration cal = {0};
     fipsc_capture cap = {0}; /* the calibration rows, when cal borrows them */
+    sequential_rows seq = {.source = &r.calib, .seed = o->seed, .cal = &cal};
     const double t_calibration = fipsc_seconds_now();
-    if (n_blocks > 0) {
+    if (n_blocks > 0 && o->sequential) {
+        st = fipsc_calibration_init(&cal, m->n_mlps, err);
+        if (!st) st = sequential_capture(&seq, m, blocks[0], blocks[n_blocks - 1], note, note_user, calib_desc,
+                                         calib_desc_cap, err);
+        cal.refresh = refresh_rows;
+        cal.refresh_user = &seq;
+    } else if (n_blocks > 0) {
         st = fipsc_calibrate(m, &r.calib, o->seed, blocks, n_blocks, note, note_user, &cal, &cap, calib_desc,
                              calib_desc_cap, err);
     } else { /* a rank with no group: nothing to capture */
@@ -152,6 +206,8 @@ fipsc_status fipsc_compress_model(fipsc_model *m, const fipsc_compress_settings 
     }
     fipsc_calibration_free(&cal);
     fipsc_capture_free(&cap);
+    fipsc_calibration_free(&seq.held);
+    fipsc_capture_free(&seq.held_cap);
     return st;
 }
 

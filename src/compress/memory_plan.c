@@ -154,7 +154,8 @@ void fipsc_compress_memory_plan(const fipsc_model *m, const fipsc_compress_optio
         if (!own) continue;
         const int64_t rows = 8 * rows_per_block * plans[k].d * (plans[k].blocks.last - plans[k].blocks.first + 1);
         out->spill_bytes += rows;
-        out->calibration = spill ? max64(out->calibration, rows) : out->calibration + rows;
+        /* spilled, or captured group by group (sequential): one group's rows in memory at a time */
+        out->calibration = spill || o->sequential ? max64(out->calibration, rows) : out->calibration + rows;
         last = plans[k].blocks.last > last ? plans[k].blocks.last : last;
     }
     if (!spill) out->spill_bytes = 0;

@@ -307,7 +307,36 @@ static fipsc_status check_weights(const fipsc_model *m, const fipsc_group_plan *
     return FIPSC_OK;
 }
 
-/* The calibration rows of every group this process computes: present and finite. */
+/* Group k's calibration rows: present and finite. */
+static fipsc_status check_group_rows(const fipsc_calibration *cal, const fipsc_group_plan *plans, int k,
+                                     fipsc_error *err)
+{
+    for (int l = plans[k].blocks.first; l <= plans[k].blocks.last; l++) {
+        const fipsc_fips_calib *c = &cal->blocks[l];
+        if (c->n < 1 || !c->x || !c->y)
+            return fipsc_fail(err, FIPSC_ERR_ARG, "no calibration rows for block %d (group %d)", l, k);
+        /* Rows are [n, d] with d the group's width (the plan checked every block has it). */
+        const int d = plans[k].d;
+        for (int which = 0; which < 2; which++) {
+            const float *rows = which ? c->y : c->x;
+            int64_t bad = fipsc_first_nonfinite(rows, (size_t)c->n * (size_t)d);
+            if (bad >= 0)
+                return fipsc_fail(err, FIPSC_ERR_NUMERIC,
+                                  "group %d (blocks %d-%d): the calibration %s of block %d is "
+                                  "%g at row %lld, column %lld (the %s model's "
+                                  "activations are not finite on the calibration data)", k,
+                                  plans[k].blocks.first, plans[k].blocks.last,
+                                  which ? "MLP output y" : "MLP input x", l, (double)rows[bad],
+                                  (long long)(bad / d), (long long)(bad % d),
+                                  cal->refresh && k > 0 ? "partly compressed" : "original");
+            if (cal->spilled) fipsc_file_pages_release(rows, (size_t)c->n * (size_t)d * sizeof(float));
+        }
+    }
+    return FIPSC_OK;
+}
+
+/* The calibration rows of every group this process computes (with sequential calibration: of
+ * the first group; the others' are checked when they are captured). */
 static fipsc_status check_calibration(const fipsc_model *m, const fipsc_calibration *cal,
                                       const fipsc_compress_options *o, const fipsc_group_plan *plans,
                                       int n, fipsc_error *err)
@@ -315,27 +344,11 @@ static fipsc_status check_calibration(const fipsc_model *m, const fipsc_calibrat
     if (!cal || !cal->blocks || cal->n_blocks != m->n_mlps)
         return fipsc_fail(err, FIPSC_ERR_ARG, "calibration covers %d blocks, the model has %d",
                           cal && cal->blocks ? cal->n_blocks : 0, m->n_mlps);
-    for (int k = 0; k < n; k++)
-        for (int l = plans[k].blocks.first; l <= plans[k].blocks.last && compress_owns(o, k, n); l++) {
-            const fipsc_fips_calib *c = &cal->blocks[l];
-            if (c->n < 1 || !c->x || !c->y)
-                return fipsc_fail(err, FIPSC_ERR_ARG, "no calibration rows for block %d (group %d)", l, k);
-            /* Rows are [n, d] with d the group's width (the plan checked every block has it). */
-            const int d = plans[k].d;
-            for (int which = 0; which < 2; which++) {
-                const float *rows = which ? c->y : c->x;
-                int64_t bad = fipsc_first_nonfinite(rows, (size_t)c->n * (size_t)d);
-                if (bad >= 0)
-                    return fipsc_fail(err, FIPSC_ERR_NUMERIC,
-                                      "group %d (blocks %d-%d): the calibration %s of block %d is "
-                                      "%g at row %lld, column %lld (the original model's "
-                                      "activations are not finite on the calibration data)", k,
-                                      plans[k].blocks.first, plans[k].blocks.last,
-                                      which ? "MLP output y" : "MLP input x", l, (double)rows[bad],
-                                      (long long)(bad / d), (long long)(bad % d));
-                if (cal->spilled) fipsc_file_pages_release(rows, (size_t)c->n * (size_t)d * sizeof(float));
-            }
-        }
+    for (int k = 0; k < n; k++) {
+        if (!compress_owns(o, k, n) || (cal->refresh && k > 0)) continue;
+        fipsc_status st = check_group_rows(cal, plans, k, err);
+        if (st) return st;
+    }
     return FIPSC_OK;
 }
 
@@ -499,7 +512,13 @@ fipsc_status fipsc_compress_run_checkpointed(fipsc_model *m, const fipsc_calibra
                                        plans[k].blocks.first, plans[k].blocks.last);
             hook.steps_total -= rep->groups[k].steps; /* the ETA counts the work left */
         } else {
-            st = run_group(m, cal, o, &plans[k], k, ck, &hook, &rep->groups[k], err);
+            /* Sequential calibration: group k's rows from the model as it is now. */
+            if (cal->refresh && k > 0) {
+                st = cal->refresh(cal->refresh_user, m, plans[k].blocks.first, plans[k].blocks.last, err);
+                if (!st) st = check_group_rows(cal, plans, k, err);
+                if (st) fipsc_fail_context(err, "sequential calibration of group %d: ", k);
+            }
+            if (!st) st = run_group(m, cal, o, &plans[k], k, ck, &hook, &rep->groups[k], err);
             hook.steps_before += rep->groups[k].steps;
         }
         rep->groups[k].peak_rss = fipsc_peak_rss_bytes();
