@@ -36,9 +36,9 @@
  * checkpoint_save.c (writing one) and checkpoint_load.c (reading and validating one), sharing
  * src/compress/checkpoint_file.h. */
 #include <dirent.h>
-#include <stdio.h>
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -168,10 +168,9 @@ fipsc_status compress_checkpoint_load_all(const fipsc_compress_checkpoint *ck, c
     compress_saved *saved = calloc((size_t)n, sizeof *saved);
     if (!saved) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
     char path[4096];
-    const fipsc_compress_ranks *ranks = o->ranks && o->ranks->size > 1 ? o->ranks : NULL;
     for (int k = 0; k < n && !st && ck->resume; k++) {
         /* With ranks, another rank's groups are its to resume (this one lacks their rows). */
-        if (ranks && fipsc_compress_group_owner(k, n, ranks->size) != ranks->rank) continue;
+        if (!compress_owns(o, k, n)) continue;
         if ((st = compress_checkpoint_path(ck->dir, k, path, sizeof path, err))) break;
         if (!file_exists(path)) continue;
         fipsc_fips_group g;
@@ -200,10 +199,15 @@ fipsc_status compress_checkpoint_apply(fipsc_model *m, compress_saved *s, fipsc_
         fipsc_status st = fipsc_model_attach_group(m, &s->parts[q].spec, err);
         if (st) return st;
     }
+    compress_saved_take_report(s, gr);
+    return FIPSC_OK;
+}
+
+void compress_saved_take_report(compress_saved *s, fipsc_group_report *gr)
+{
     *gr = s->report;
     s->report.mlps = NULL;
     s->report.matrices = NULL;
-    return FIPSC_OK;
 }
 
 fipsc_status compress_checkpoint_from_bytes(const fipsc_model *m, const fipsc_compress_options *o,

@@ -272,10 +272,9 @@ static fipsc_status load_report(const cJSON *j, const fipsc_fips_group *g, const
     return FIPSC_OK;
 }
 
-/* Opens group k's checkpoint at path and checks it: integrity, then its inputs against this
- * run's (calib NULL: all but the calibration). With `out`, also reads its parts and report. */
-/* Group k's checkpoint image: from the file at path, or (bytes != NULL) from size bytes in memory
- * that path names in messages. */
+/* Opens group k's checkpoint image — the file at path, or (bytes != NULL) size bytes in memory
+ * that path names in messages — and checks it: integrity, then its inputs against this run's
+ * (calib NULL: all but the calibration). With `out`, also reads its parts and report. */
 static fipsc_status load_group(const char *path, const void *bytes, size_t size, const fipsc_fips_group *g,
                                const fipsc_fips_calib *calib, const fipsc_compress_options *o,
                                const fipsc_group_plan *plan, int k, compress_saved *out, fipsc_error *err)

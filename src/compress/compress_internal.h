@@ -136,6 +136,7 @@ typedef struct compress_saved {
 
 void compress_saved_free(compress_saved *s, int n);    /* the array of n too */
 void compress_saved_free_one(compress_saved *s);       /* its contents; *s is left empty */
+void compress_saved_take_report(compress_saved *s, fipsc_group_report *gr); /* moves the report entry out */
 
 /* Prepares ck->dir for a run of the n planned groups and, with ck->resume, reads and verifies
  * every saved group (*out[k].present) against m, cal and o. *out is malloc'ed [n]. */
@@ -171,6 +172,9 @@ fipsc_status compress_checkpoint_read(const fipsc_compress_checkpoint *ck, int k
                                       fipsc_error *err);
 
 /* ---- a run shared among ranks (ranks.c) ----------------------------------------------------- */
+
+/* o->ranks when the run is shared among more than one rank, else NULL (one process). */
+const fipsc_compress_ranks *compress_shared_ranks(const fipsc_compress_options *o);
 
 /* Whether this process computes group k of n (o->ranks: fipsc_compress_group_owner). */
 bool compress_owns(const fipsc_compress_options *o, int k, int n);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "compress/calibration_source.h"
+#include "compress/compress_internal.h"
 #include "core/clock.h"
 #include "core/memory.h"
 #include "model/compressed.h"
@@ -72,7 +73,7 @@ static fipsc_status plan_run(const fipsc_model *m, const fipsc_compress_settings
     const fipsc_compress_options *o = &r->options;
     fipsc_status st = fipsc_compress_options_check(o, err);
     if (st) return st;
-    if (o->sequential && o->ranks && o->ranks->size > 1)
+    if (o->sequential && compress_shared_ranks(o))
         return fipsc_fail(err, FIPSC_ERR_ARG, "--sequential calibrates each group on the model with every "
                           "earlier group compressed: it runs in one process, not shared among %d ranks",
                           o->ranks->size);
@@ -169,11 +170,10 @@ fipsc_status fipsc_compress_model(fipsc_model *m, const fipsc_compress_settings 
         return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
     }
     /* The blocks of the groups this process computes (with o->ranks, its own groups only). */
-    const fipsc_compress_ranks *ranks = o->ranks && o->ranks->size > 1 ? o->ranks : NULL;
     /* Sequential calibration: the first group's blocks now, each later group's before it runs. */
     for (int k = 0; k < (o->sequential && n_plans > 0 ? 1 : n_plans); k++)
         for (int l = plans[k].blocks.first; l <= plans[k].blocks.last; l++)
-            if (!ranks || fipsc_compress_group_owner(k, n_plans, ranks->size) == ranks->rank) blocks[n_blocks++] = l;
+            if (compress_owns(o, k, n_plans)) blocks[n_blocks++] = l;
     free(r.plans);
 
     fipsc_calibration cal = {0};

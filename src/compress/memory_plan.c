@@ -142,10 +142,10 @@ void fipsc_compress_memory_plan(const fipsc_model *m, const fipsc_compress_optio
     out->model += mapped_block;
     int last = 0, d_max = 0, f_max = 0;
     int64_t done = 0; /* the compressed groups before group k, held until the file is written */
-    const fipsc_compress_ranks *ranks = o->ranks && o->ranks->size > 1 ? o->ranks : NULL;
+    const fipsc_compress_ranks *ranks = compress_shared_ranks(o);
     const bool writer = !ranks || ranks->rank == 0;
     for (int k = 0; k < n; k++) {
-        const bool own = !ranks || fipsc_compress_group_owner(k, n, ranks->size) == ranks->rank;
+        const bool own = compress_owns(o, k, n);
         const int64_t image = 4 * (int64_t)plans[k].d * plans[k].r + 4 * (int64_t)plans[k].r * plans[k].P;
         const int64_t g = own ? done + group_bytes(m, o, &plans[k]) + (writer ? 0 : image)
                         : writer ? done + 2 * image : 0;

@@ -368,7 +368,7 @@ static fipsc_status run_group(fipsc_model *m, const fipsc_calibration *cal,
                               int k, const fipsc_compress_checkpoint *ck, hook_ctx *hook,
                               fipsc_group_report *gr, fipsc_error *err)
 {
-    const fipsc_compress_ranks *ranks = o->ranks && o->ranks->size > 1 ? o->ranks : NULL;
+    const fipsc_compress_ranks *ranks = compress_shared_ranks(o);
     const bool send = ranks && ranks->rank != 0;
     double t_start = fipsc_seconds_now();
     fipsc_fips_group g;
@@ -453,7 +453,7 @@ fipsc_status fipsc_compress_run_checkpointed(fipsc_model *m, const fipsc_calibra
     fipsc_status st = fipsc_compress_plan(m, o, &plans, &n, err);
     if (st) return st;
     compress_saved *saved = NULL; /* groups read from checkpoints, verified before any work */
-    const fipsc_compress_ranks *ranks = o->ranks && o->ranks->size > 1 ? o->ranks : NULL;
+    const fipsc_compress_ranks *ranks = compress_shared_ranks(o);
     if ((st = check_weights(m, plans, n, err)) || (st = check_calibration(m, cal, o, plans, n, err)) ||
         (ck && (st = compress_checkpoint_load_all(ck, m, cal, o, plans, n, &saved, err))) ||
         (ranks && (st = ranks->barrier(ranks->user, err)))) {

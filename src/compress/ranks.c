@@ -5,10 +5,15 @@
 
 #include "compress/compress_internal.h"
 
-/* Whether this process computes group k of n (o->ranks: fipsc_compress_group_owner). */
+const fipsc_compress_ranks *compress_shared_ranks(const fipsc_compress_options *o)
+{
+    return o->ranks && o->ranks->size > 1 ? o->ranks : NULL;
+}
+
 bool compress_owns(const fipsc_compress_options *o, int k, int n)
 {
-    return !o->ranks || o->ranks->size <= 1 || fipsc_compress_group_owner(k, n, o->ranks->size) == o->ranks->rank;
+    const fipsc_compress_ranks *ranks = compress_shared_ranks(o);
+    return !ranks || fipsc_compress_group_owner(k, n, ranks->size) == ranks->rank;
 }
 
 int fipsc_compress_group_owner(int k, int n, int size)
@@ -54,8 +59,6 @@ fipsc_status compress_send_restored(const fipsc_compress_checkpoint *ck, const f
     fipsc_status st = compress_checkpoint_read(ck, k, &bytes, &size, err);
     if (!st) st = ranks->send(ranks->user, k, bytes, size, err);
     else free(bytes);
-    *gr = s->report;
-    s->report.mlps = NULL;
-    s->report.matrices = NULL;
+    compress_saved_take_report(s, gr);
     return st;
 }
