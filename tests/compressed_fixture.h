@@ -33,7 +33,7 @@ static inline fipsc_status attach_svd_group_as(fipsc_model *m, int first, int la
         free(mlps);
         return st;
     }
-    if (!(st = fipsc_fips_init_group(&g, r, FIPSC_FIPS_SVD_AUTO, &F, err))) {
+    if (!(st = fipsc_fips_init_group(&g, r, FIPSC_FIPS_SVD_AUTO, NULL, 0.0, &F, err))) {
         if (sparsity > 0)
             st = fipsc_fips_prune_magnitude(&g, &F, NULL, 0, fipsc_fips_keep_count((int64_t)r * g.P, sparsity), err);
         else if (nm_m)

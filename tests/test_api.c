@@ -119,6 +119,11 @@ static void test_language_model(void)
     CHECK_OK(fipsc_options_set(o, "max-memory", "20G", &err), &err);
     CHECK_OK(fipsc_options_set(o, "spill", "always", &err), &err);
     CHECK_FAILS(fipsc_options_set(o, "max-memory", "lots", &err), FIPSC_ERR_ARG, "--max-memory expects a size", &err);
+    CHECK_OK(fipsc_options_set(o, "init", "whitened", &err), &err);
+    CHECK_OK(fipsc_options_set(o, "whiten-alpha", "1", &err), &err);
+    CHECK_FAILS(fipsc_options_set(o, "init", "random", &err), FIPSC_ERR_ARG, "--init must be svd or whitened", &err);
+    CHECK_FAILS(fipsc_options_set(o, "whiten-alpha", "0", &err), FIPSC_ERR_ARG, "--whiten-alpha must be above 0", &err);
+    CHECK_FAILS(fipsc_options_set(o, "whiten-alpha", "1.5", &err), FIPSC_ERR_ARG, "--whiten-alpha", &err);
     CHECK_FAILS(fipsc_compress(m, o, NULL, NULL, &r, &err), FIPSC_ERR_ARG, "resume needs checkpoint-dir", &err);
     CHECK(r == NULL);
     fipsc_options_free(o);

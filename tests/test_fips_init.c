@@ -11,42 +11,7 @@
 #include "fips/fips.h"
 #include "core/threads.h"
 #include "testutil.h"
-
-static uint64_t rng_state = 99;
-static float urand(void)
-{
-    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((double)(rng_state >> 11) / 9007199254740992.0 * 2.0 - 1.0);
-}
-
-/* Orthonormal columns: Q of the QR factorisation of a random n × k matrix. */
-static double *random_orthonormal(int n, int k)
-{
-    double *q = malloc((size_t)n * k * sizeof(double)), *tau = malloc((size_t)k * sizeof(double));
-    for (int64_t e = 0; e < (int64_t)n * k; e++) q[e] = urand();
-    LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, n, k, q, k, tau);
-    LAPACKE_dorgqr(LAPACK_ROW_MAJOR, n, k, k, q, k, tau);
-    free(tau);
-    return q;
-}
-
-/* W_cat [d, P] = Q1·diag(σ)·Q2ᵀ with known, distinct singular values σ_j = 1/(1 + 0.15·j): a
- * decaying spectrum whose gaps keep every singular vector well defined in float. */
-static float *make_wcat(int d, int64_t P)
-{
-    int k = d < P ? d : (int)P;
-    double *a = random_orthonormal(d, k), *b = random_orthonormal((int)P, k);
-    float *w = malloc((size_t)d * P * sizeof(float));
-    for (int i = 0; i < d; i++)
-        for (int64_t c = 0; c < P; c++) {
-            double s = 0;
-            for (int j = 0; j < k; j++) s += a[i * k + j] / (1.0 + 0.15 * j) * b[c * k + j];
-            w[i * P + c] = (float)s;
-        }
-    free(a);
-    free(b);
-    return w;
-}
+#include "wcat_fixture.h"
 
 /* ‖U·V − W‖_F / ‖W‖_F in double */
 static double recon_error(const fipsc_fips_factors *F, const float *w)
@@ -169,7 +134,7 @@ static void test_init_group(void)
     fipsc_error err = {0};
     CHECK_OK(fipsc_fips_group_init(&g, &m, 1, &err), &err);
     fipsc_fips_factors F;
-    CHECK_OK(fipsc_fips_init_group(&g, D, FIPSC_FIPS_SVD_AUTO, &F, &err), &err);
+    CHECK_OK(fipsc_fips_init_group(&g, D, FIPSC_FIPS_SVD_AUTO, NULL, 0.0, &F, &err), &err);
     const float *orig[3] = {wg, wu, wd};
     for (int i = 0; i < 3; i++) {
         float back[Fh * D];

@@ -65,7 +65,7 @@ static void synth_calib(synth *s, int64_t n)
     fipsc_error err = {0};
     fipsc_fips_factors exact;
     int k = s->d; /* full rank reproduces every matrix */
-    CHECK_OK(fipsc_fips_init_group(&s->g, k, FIPSC_FIPS_SVD_AUTO, &exact, &err), &err);
+    CHECK_OK(fipsc_fips_init_group(&s->g, k, FIPSC_FIPS_SVD_AUTO, NULL, 0.0, &exact, &err), &err);
     for (int j = 0; j < s->n_mlps; j++) {
         s->x[j] = malloc((size_t)n * s->d * sizeof(float));
         s->y[j] = malloc((size_t)n * s->d * sizeof(float));
@@ -132,7 +132,7 @@ static void test_recovery(void)
 
     fipsc_error err = {0};
     fipsc_fips_factors F;
-    CHECK_OK(fipsc_fips_init_group(&s.g, 16, FIPSC_FIPS_SVD_AUTO, &F, &err), &err);
+    CHECK_OK(fipsc_fips_init_group(&s.g, 16, FIPSC_FIPS_SVD_AUTO, NULL, 0.0, &F, &err), &err);
     double untrained = pruned_untrained_error(&s, &F, 0.6);
 
     fipsc_fips_train_opts o;
@@ -226,7 +226,7 @@ static void test_stories260k(void)
     const char *mode_name[2] = {"joint", "local"};
     for (int mode = 0; mode < 2; mode++) {
         fipsc_fips_factors F;
-        CHECK_OK(fipsc_fips_init_group(&g, r, FIPSC_FIPS_SVD_AUTO, &F, &err), &err);
+        CHECK_OK(fipsc_fips_init_group(&g, r, FIPSC_FIPS_SVD_AUTO, NULL, 0.0, &F, &err), &err);
         /* the SVD init with its mask pruned to 50%, untrained: what training has to beat */
         fipsc_fips_factors P0;
         CHECK_OK(fipsc_fips_factors_alloc(&P0, g.d, r, g.P, &err), &err);
@@ -300,7 +300,7 @@ static void make_random(synth *s, int d, int f, int n_mlps, int64_t rows)
 static fipsc_status run(synth *s, int r, const fipsc_fips_train_opts *o, fipsc_fips_factors *F,
                         fipsc_fips_train_report *rep, fipsc_error *err)
 {
-    fipsc_status st = fipsc_fips_init_group(&s->g, r, FIPSC_FIPS_SVD_AUTO, F, err);
+    fipsc_status st = fipsc_fips_init_group(&s->g, r, FIPSC_FIPS_SVD_AUTO, NULL, 0.0, F, err);
     if (st) return st;
     return fipsc_fips_train(&s->g, F, s->calib, o, rep, err);
 }
@@ -406,7 +406,7 @@ static void test_trainer_steps(void)
     make_random(&s, 12, 20, 2, 64);
     fipsc_error err = {0};
     fipsc_fips_factors F;
-    CHECK_OK(fipsc_fips_init_group(&s.g, 8, FIPSC_FIPS_SVD_AUTO, &F, &err), &err);
+    CHECK_OK(fipsc_fips_init_group(&s.g, 8, FIPSC_FIPS_SVD_AUTO, NULL, 0.0, &F, &err), &err);
     fipsc_fips_train_opts o;
     fipsc_fips_train_defaults(&o);
     o.steps = 3;
@@ -502,11 +502,11 @@ static void test_best_iterate(void)
         fipsc_fips_factors A, B;
         fipsc_fips_train_report ra, rb;
         o.holdout = NULL;
-        CHECK_OK(fipsc_fips_init_group(&s.g, 8, FIPSC_FIPS_SVD_AUTO, &A, &err), &err);
+        CHECK_OK(fipsc_fips_init_group(&s.g, 8, FIPSC_FIPS_SVD_AUTO, NULL, 0.0, &A, &err), &err);
         CHECK_OK(fipsc_fips_train(&s.g, &A, train, &o, &ra, &err), &err);
         CHECK(isnan(ra.holdout_last) && isnan(ra.holdout_kept) && ra.kept_step == 30 && ra.evaluations == 0);
         o.holdout = held;
-        CHECK_OK(fipsc_fips_init_group(&s.g, 8, FIPSC_FIPS_SVD_AUTO, &B, &err), &err);
+        CHECK_OK(fipsc_fips_init_group(&s.g, 8, FIPSC_FIPS_SVD_AUTO, NULL, 0.0, &B, &err), &err);
         CHECK_OK(fipsc_fips_train(&s.g, &B, train, &o, &rb, &err), &err);
         /* Static mask: a candidate after every 5th step, the last one included. */
         CHECK(rb.evaluations == 6);
@@ -527,7 +527,7 @@ static void test_best_iterate(void)
             fipsc_fips_train_opts oc = o;
             oc.holdout = NULL;
             oc.steps = rb.kept_step;
-            CHECK_OK(fipsc_fips_init_group(&s.g, 8, FIPSC_FIPS_SVD_AUTO, &C, &err), &err);
+            CHECK_OK(fipsc_fips_init_group(&s.g, 8, FIPSC_FIPS_SVD_AUTO, NULL, 0.0, &C, &err), &err);
             CHECK_OK(fipsc_fips_train(&s.g, &C, train, &oc, &rc, &err), &err);
             CHECK(same_factors(&B, &C));
             fipsc_fips_train_report_free(&rc);
@@ -552,7 +552,7 @@ static void test_best_iterate(void)
         o.mode = mode ? FIPSC_FIPS_LOCAL : FIPSC_FIPS_JOINT;
         fipsc_fips_factors F;
         fipsc_fips_train_report rep;
-        CHECK_OK(fipsc_fips_init_group(&s.g, 8, FIPSC_FIPS_SVD_AUTO, &F, &err), &err);
+        CHECK_OK(fipsc_fips_init_group(&s.g, 8, FIPSC_FIPS_SVD_AUTO, NULL, 0.0, &F, &err), &err);
         CHECK_OK(fipsc_fips_train(&s.g, &F, train, &o, &rep, &err), &err);
         const int before = mode ? 40 : 0; /* local: the first phase's 40 steps */
         CHECK(rep.evaluations == 2 && rep.kept_step >= before + 35);

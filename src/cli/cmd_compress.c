@@ -128,6 +128,12 @@ static void usage(FILE *out)
             "                          groups already compressed (default: all from the original\n"
             "                          model, teacher forcing). One group's rows in memory at a\n"
             "                          time; needs a corpus or text for a language model; one process\n"
+            "      --init I            how the shared basis starts: svd (the paper's, default) or\n"
+            "                          whitened (beyond it: the SVD of W_cat whitened by the\n"
+            "                          calibration inputs' second moments, so U favours the\n"
+            "                          directions the inputs use); fips, fips-init, shared-svd\n"
+            "      --whiten-alpha A    whitened: its strength in (0, 1], C^(A/2) (default 0.5;\n"
+            "                          1: the full whitening)\n"
             "      --divergence-retries N\n"
             "                          when a group's training diverges (loss NaN, Inf or above\n"
             "                          1e4 times the outputs' mean square), train it again from\n"
@@ -301,6 +307,8 @@ int cmd_compress(int argc, char **argv)
         {"holdout", required_argument, 0, OPT_SETTING},
         {"strict", no_argument, 0, OPT_STRICT},
         {"sequential", no_argument, 0, OPT_SEQUENTIAL},
+        {"init", required_argument, 0, OPT_SETTING},
+        {"whiten-alpha", required_argument, 0, OPT_SETTING},
         {"max-memory", required_argument, 0, OPT_SETTING},
         {"dry-run", no_argument, 0, OPT_DRY_RUN},
         {"spill", required_argument, 0, OPT_SETTING},

@@ -157,6 +157,8 @@ cJSON *compress_checkpoint_inputs_json(const fipsc_fips_group *g, const fipsc_fi
     put_str(j, "--divergence-retries", "%d", o->divergence_retries);
     put_decimal(j, "--holdout", o->holdout, false);
     if (o->sequential) put_str(j, "--sequential", "true"); /* absent for teacher forcing: older files match */
+    put_str(j, "--init", "%s", o->init == FIPSC_INIT_WHITENED ? "whitened" : "svd"); /* older files: svd */
+    if (o->init == FIPSC_INIT_WHITENED) put_decimal(j, "--whiten-alpha", o->whiten_alpha, false);
     put_str(j, "group", "%d (blocks %d-%d)", k, plan->blocks.first, plan->blocks.last);
     put_str(j, "model weights", "hash %016llx", (unsigned long long)hash_weights(g));
     if (calib) {

@@ -65,6 +65,11 @@ const char *fipsc_compress_schedule_name(fipsc_fips_mask_kind schedule);
 /* storage "auto": per group, the cheapest in bytes for the entries training kept. */
 #define FIPSC_COMPRESS_STORAGE_AUTO (-1)
 
+/* How the shared basis starts (fips, fips-init, shared-svd): the paper's SVD of W_cat, or the SVD
+ * of W_cat whitened by the calibration inputs' second moments (beyond the paper, ALGORITHM.md
+ * §5.1). */
+typedef enum fipsc_compress_init { FIPSC_INIT_SVD = 0, FIPSC_INIT_WHITENED } fipsc_compress_init;
+
 typedef enum fipsc_spill_mode { FIPSC_SPILL_AUTO = 0, FIPSC_SPILL_ALWAYS, FIPSC_SPILL_NEVER } fipsc_spill_mode;
 
 typedef struct fipsc_compress_options {
@@ -96,6 +101,8 @@ typedef struct fipsc_compress_options {
                                    choose the iterate kept (default 0.1; 0: none, then the
                                    training rows judge) */
     bool strict;                /* fips: fail when training does not beat its initialisation */
+    fipsc_compress_init init;   /* svd (default) or whitened */
+    double whiten_alpha;        /* whitened: the strength α ∈ (0, 1] (default 0.5, ASVD's) */
     bool sequential;            /* sequential calibration (beyond the paper): group k's rows are
                                    captured just before it, on the model with groups 0..k-1
                                    already compressed, so its MLPs are fitted on the inputs they

@@ -6,7 +6,9 @@
  *   factors F    U 4·d·r, V 4·r·P, its bit mask r·P/8
  *   SVD init     F + W_cat 4·d·P + the SVD's work: gesdd (d·P ≤ 2²²) copies W_cat and holds
  *                U_k 4·d·k and V_kᵀ 4·k·P; the Gram route holds G = W_cat·W_catᵀ and its
- *                eigenvectors in double (≈ 3·8·d²) and a 64 MB column chunk
+ *                eigenvectors in double (≈ 3·8·d²) and a 64 MB column chunk; --init whitened
+ *                adds, beside it, the inputs' moments C (8·d², double), S and S⁻¹ (8·d²) and a
+ *                64 MB slab of W_cat (before the SVD, its eigendecomposition holds ≈ 32·d²)
  *   fips-init    (fips) the pruned initialisation: a second F and its reconstruction 4·d·P
  *   training     (fips) F + Adam moments 8·r·P (+ 4·r·P of dense gradient and r·P/8 of grown
  *                marks under RigL) + U's
@@ -108,8 +110,9 @@ static int64_t group_bytes(const fipsc_model *m, const fipsc_compress_options *o
     const int64_t wcat = 4 * d * P;
     if (o->method == FIPSC_METHOD_SVD || o->method == FIPSC_METHOD_MAGNITUDE) return 3 * wcat;
     const int64_t mask = (r * P + 63) / 64 * 8, F = 4 * d * r + 4 * r * P + mask;
-    const int64_t svd = (double)d * (double)P <= 4194304.0 ? wcat + 4 * d * k + 4 * k * P
+    int64_t svd = (double)d * (double)P <= 4194304.0 ? wcat + 4 * d * k + 4 * k * P
                                                            : 3 * 8 * d * d + ((int64_t)64 << 20);
+    if (o->init == FIPSC_INIT_WHITENED) svd += 16 * d * d + ((int64_t)64 << 20);
     int64_t peak = F + wcat + svd;
     const double keep = 1.0 - (o->nm_m > 0 ? 1.0 - (double)o->nm_n / o->nm_m : o->sparsity);
     const int64_t stored = (int64_t)(6.0 * keep * (double)(r * P));

@@ -6,7 +6,9 @@
  *   fips-init   the same initialisation, pruned once by global magnitude (or n:m), no training:
  *               what training starts from, so fips against fips-init is what training buys.
  *   shared-svd  the same basis U (top-r left singular vectors of W_cat) with dense V = UᵀW_cat
- *               (s = 0): Basis-Sharing-like, without its whitening.
+ *               (s = 0): Basis-Sharing-like; with --init whitened, Basis Sharing's whitening too.
+ * fips, fips-init and shared-svd start from the SVD of W_cat, or with --init whitened from the SVD
+ * of W_cat whitened by the group's calibration inputs (src/fips/whiten.c).
  *   svd         every matrix alone: M ≈ A_k·(Σ_k·B_kᵀ), k = floor(p·d·f / (d + f)).
  *   magnitude   every matrix alone keeps its floor(p·d·f) largest |w| (or the n largest of every
  *               run of m consecutive entries of each neuron's d weights): an identity basis.
@@ -259,8 +261,10 @@ static fipsc_status run_shared(const fipsc_fips_group *g, const fipsc_group_plan
                                compress_train_hook hook, compress_outcome *out, fipsc_error *err)
 {
     const int r = plan->r;
+    /* --init whitened: by the training rows' inputs only (held-out rows stay unseen) */
+    const fipsc_fips_calib *whiten = o->init == FIPSC_INIT_WHITENED ? calib : NULL;
     fipsc_fips_factors F;
-    fipsc_status st = fipsc_fips_init_group(g, r, FIPSC_FIPS_SVD_AUTO, &F, err);
+    fipsc_status st = fipsc_fips_init_group(g, r, FIPSC_FIPS_SVD_AUTO, whiten, o->whiten_alpha, &F, err);
     if (st) return st;
     out->rank = r;
     if (o->method == FIPSC_METHOD_FIPS_INIT) {
@@ -310,7 +314,7 @@ static fipsc_status run_shared(const fipsc_fips_group *g, const fipsc_group_plan
         out->score_trained = out->score_kept;
         if (!st && out->score_init < out->score_kept) {
             fipsc_fips_factors_free(&F);
-            st = fipsc_fips_init_group(g, r, FIPSC_FIPS_SVD_AUTO, &F, err);
+            st = fipsc_fips_init_group(g, r, FIPSC_FIPS_SVD_AUTO, whiten, o->whiten_alpha, &F, err);
             if (!st) st = prune_final(g, &F, o, err);
             out->score_kept = out->score_init;
             out->kept_step = 0;

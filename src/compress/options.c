@@ -59,6 +59,7 @@ void fipsc_compress_defaults(fipsc_compress_options *o)
     o->holdout = 0.1;
     o->u_dtype = o->v_dtype = FIPSC_COMPRESS_DTYPE_AUTO;
     o->storage = FIPSC_COMPRESS_STORAGE_AUTO;
+    o->whiten_alpha = FIPSC_FIPS_WHITEN_ALPHA;
 }
 
 void fipsc_compress_defaults_for(fipsc_compress_options *o, const fipsc_family *family)
@@ -105,6 +106,11 @@ fipsc_status fipsc_compress_options_check(const fipsc_compress_options *o, fipsc
             return BAD("--nm applies to fips, fips-init and magnitude, not to %s (its factors are "
                        "dense)", method);
     }
+    if (o->init != FIPSC_INIT_SVD && o->init != FIPSC_INIT_WHITENED) return BAD("--init must be svd or whitened");
+    if (o->init == FIPSC_INIT_WHITENED && !uses_shared_basis(o->method))
+        return BAD("--init whitened applies to fips, fips-init and shared-svd, not to %s", method);
+    if (!(o->whiten_alpha > 0.0 && o->whiten_alpha <= 1.0))
+        return BAD("--whiten-alpha %g is not in (0, 1] (1: full whitening)", o->whiten_alpha);
     if (o->rank < 0) return BAD("--rank %d must not be negative", o->rank);
     if (o->rank > 0 && !uses_shared_basis(o->method))
         return BAD("--rank applies to fips, fips-init and shared-svd, not to %s (its ranks follow "

@@ -15,7 +15,7 @@ typedef enum setting {
     S_WEIGHT_DECAY, S_BATCH, S_SEED, S_U_DTYPE, S_DIVERGENCE_RETRIES, S_CALIB_CORPUS, S_CALIB_SAMPLES,
     S_CALIB_LEN, S_CALIB_IMAGES, S_CALIB_IDX, S_CALIB_EXCLUDE, S_CALIB_COUNT, S_CALIB_SENTENCES, S_CALIB_ROWS,
     S_CALIB_TEXT, S_TOKENIZER, S_HOLDOUT, S_STRICT, S_MAX_MEMORY, S_SPILL, S_SCRATCH_DIR, S_V_DTYPE,
-    S_STORAGE, S_SEQUENTIAL, S_COUNT
+    S_STORAGE, S_SEQUENTIAL, S_INIT, S_WHITEN_ALPHA, S_COUNT
 } setting;
 
 static const char *const names[S_COUNT] = {
@@ -23,7 +23,7 @@ static const char *const names[S_COUNT] = {
     "weight-decay", "batch", "seed", "u-dtype", "divergence-retries", "calib-corpus", "calib-samples",
     "calib-len", "calib-images", "calib-idx", "calib-exclude", "calib-count", "calib-sentences", "calib-rows",
     "calib-text", "tokenizer", "holdout", "strict", "max-memory", "spill", "scratch-dir", "v-dtype",
-    "storage", "sequential",
+    "storage", "sequential", "init", "whiten-alpha",
 };
 
 _Static_assert((int)S_COUNT <= (int)FIPSC_SETTINGS_MAX, "FIPSC_SETTINGS_MAX too small");
@@ -196,6 +196,17 @@ fipsc_status fipsc_settings_set(fipsc_compress_settings *s, const char *name, co
         if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0) o->sequential = true;
         else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0) o->sequential = false;
         else return BAD("--sequential must be true or false, got '%s'", value);
+        break;
+    case S_INIT:
+        if (strcmp(value, "svd") == 0) o->init = FIPSC_INIT_SVD;
+        else if (strcmp(value, "whitened") == 0) o->init = FIPSC_INIT_WHITENED;
+        else return BAD("--init must be svd or whitened, got '%s'", value);
+        break;
+    case S_WHITEN_ALPHA:
+        if (!(st = get_double(name, value, 0.0, 1.0, &x, err))) {
+            if (!(x > 0.0)) return BAD("--whiten-alpha must be above 0 (1: full whitening), got '%s'", value);
+            o->whiten_alpha = x;
+        }
         break;
     case S_STRICT:
         if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0) o->strict = true;

@@ -153,6 +153,14 @@ fipsc_status fipsc_fips_cost_predict(const fipsc_fips_group *g, int r, double sp
 void fipsc_fips_cost_measure(const fipsc_fips_group *g, const fipsc_fips_factors *F,
                              fipsc_fips_cost *out);
 
+/* One MLP's calibration rows (teacher forcing): inputs x [n, d] of the original MLP and its
+ * original outputs y [n, d]. */
+typedef struct fipsc_fips_calib {
+    int64_t n;
+    const float *x;
+    const float *y;
+} fipsc_fips_calib;
+
 /* ------------------------------------------------------------------------------------------ */
 /* 4. SVD initialisation.                                                                      */
 
@@ -175,9 +183,33 @@ typedef enum fipsc_fips_svd_method {
 fipsc_status fipsc_fips_svd_init(const float *wcat, fipsc_fips_svd_method method,
                                  fipsc_fips_factors *F, float *sigma, fipsc_error *err);
 
-/* Convenience: allocates F at rank r, builds W_cat, initialises by SVD, frees W_cat. */
+/* Activation-aware ("whitened") initialisation, beyond the paper (ALGORITHM.md §5.1). With
+ * C [d, d] the second moments of the group's MLP inputs, c̄ its mean diagonal, δ =
+ * FIPSC_FIPS_WHITEN_DAMP and S = ((C + δ·c̄·I) / c̄)^(α/2) (symmetric), the SVD of S·W_cat gives U', V'
+ * (as fipsc_fips_svd_init, padding included) and
+ *     U = S⁻¹·U'  (columns scaled to unit length, the scale moved into V's rows),   V = V',
+ * the rank-r factors minimising ‖S·(W_cat − U·V)‖_F: at α = 1 the error Σ_x ‖(W_cat − U·V)ᵀ·x‖²
+ * over the calibration inputs (for gate and up exactly their pre-activation error; the down
+ * matrices' output error is weighted by the same metric). α ∈ (0, 1]: ASVD's strength (default
+ * FIPSC_FIPS_WHITEN_ALPHA). White inputs (C = c·I) give the plain SVD initialisation.
+ * wcat [d, P] is overwritten (whitened); C [d, d] is read (both triangles, symmetric). */
+#define FIPSC_FIPS_WHITEN_DAMP 0.01
+#define FIPSC_FIPS_WHITEN_ALPHA 0.5
+fipsc_status fipsc_fips_whitened_init(float *wcat, const double *C, double alpha,
+                                      fipsc_fips_svd_method method, fipsc_fips_factors *F, fipsc_error *err);
+
+/* C [d, d] = (1/N)·Σ_j Σ_rows x·xᵀ over the calibration inputs of every MLP of the group
+ * (rows[j].x [rows[j].n, d]; N = Σ_j rows[j].n > 0), accumulated in double. The same bits for
+ * any thread count. */
+fipsc_status fipsc_fips_input_moments(const fipsc_fips_group *g, const fipsc_fips_calib *rows,
+                                      double *C, fipsc_error *err);
+
+/* Convenience: allocates F at rank r, builds W_cat, initialises by SVD (whiten = NULL) or by the
+ * whitened SVD of strength alpha with the second moments of the calibration inputs
+ * whiten[0..n_mlps), frees W_cat. */
 fipsc_status fipsc_fips_init_group(const fipsc_fips_group *g, int r, fipsc_fips_svd_method method,
-                                   fipsc_fips_factors *F, fipsc_error *err);
+                                   const fipsc_fips_calib *whiten, double alpha, fipsc_fips_factors *F,
+                                   fipsc_error *err);
 
 /* ------------------------------------------------------------------------------------------ */
 /* 5. Masks. A "set" is a list of matrix indices (NULL with n = 0 means every matrix). Entries of
@@ -255,14 +287,6 @@ void fipsc_adamw_step(const fipsc_adamw *o, int t, float lr, int64_t rows, int64
 
 /* ------------------------------------------------------------------------------------------ */
 /* 6. Reconstruction: forward, loss and gradients.                                             */
-
-/* One MLP's calibration rows (teacher forcing): inputs x [n, d] of the original MLP and its
- * original outputs y [n, d]. */
-typedef struct fipsc_fips_calib {
-    int64_t n;
-    const float *x;
-    const float *y;
-} fipsc_fips_calib;
 
 /* The compressed MLP j of the group (using F, biases from the original MLP) on rows x [n, d],
  * writing y [n, d]. */

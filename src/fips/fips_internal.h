@@ -65,6 +65,19 @@ fipsc_status fips_snapshot_take(fips_snapshot *s, const fipsc_fips_factors *F, f
 void fips_snapshot_restore(const fips_snapshot *s, fipsc_fips_factors *F);
 void fips_snapshot_free(fips_snapshot *s);
 
+/* ---- SVD initialisation (init.c), shared with the whitened one (whiten.c) ---- */
+/* G [d, d] (upper triangle) = chunk·chunkᵀ (first) or G + chunk·chunkᵀ, chunk [d, n] in double.
+ * Fixed 256 × 256 tiles on OpenMP threads, each one single-threaded BLAS call: the same bits for
+ * any thread count. */
+void fips_gram_accumulate(double *G, int d, const double *chunk, int64_t n, bool first);
+
+/* Makes the largest-magnitude entry of each of U's first k columns (U [d, r]) positive, flipping
+ * the matching row of V [r, P] when V is given. False when out of memory. */
+bool fips_fix_signs(float *U, int d, int r, int k, float *V, int64_t P);
+
+/* r > k = rank: V row k + q = V row (q mod k) / τ (U's columns from k on are zero). */
+void fips_pad_rows(fipsc_fips_factors *F, int k);
+
 /* GEMM floating-point operations of one forward+backward of MLP j on n rows. */
 double fips_mlp_step_flops(const fipsc_fips_group *g, int r, int j, int64_t n);
 

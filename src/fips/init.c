@@ -42,7 +42,7 @@ static int imin(int64_t a, int64_t b)
  * matching V row when V is given), so both routes and every LAPACK give the same signs. U is
  * walked row by row (first maximum wins), since its columns are strided. False when out of
  * memory. */
-static bool fix_signs(float *U, int d, int r, int k, float *V, int64_t P)
+bool fips_fix_signs(float *U, int d, int r, int k, float *V, int64_t P)
 {
     float *best = calloc((size_t)k, sizeof(float)), *sign = malloc((size_t)k * sizeof(float));
     if (!best || !sign) {
@@ -70,7 +70,7 @@ static bool fix_signs(float *U, int d, int r, int k, float *V, int64_t P)
 }
 
 /* The r > rank padding: U columns k..r-1 stay zero; V row k + q = V row (q mod k) / τ. */
-static void pad_rows(fipsc_fips_factors *F, int k)
+void fips_pad_rows(fipsc_fips_factors *F, int k)
 {
 #pragma omp parallel for schedule(static) if ((int64_t)(F->r - k) * F->P >= FIPS_PARALLEL_MIN)
     for (int row = k; row < F->r; row++) {
@@ -112,7 +112,7 @@ static fipsc_status init_gesdd(const float *wcat, fipsc_fips_factors *F, float *
         const float *src = vt + (int64_t)j * P;
         for (int64_t c = 0; c < P; c++) dst[c] = s[j] * src[c];
     }
-    if (!fix_signs(F->U, d, r, kk, F->V, P)) {
+    if (!fips_fix_signs(F->U, d, r, kk, F->V, P)) {
         st = fipsc_fail(err, FIPSC_ERR_NOMEM, "SVD init: out of memory");
         goto done;
     }
@@ -129,6 +129,28 @@ done:
  * which its tiles spread over threads. */
 enum { GRAM_TILE = 256 };
 #define GRAM_PARALLEL_WORK ((int64_t)1 << 22)
+
+void fips_gram_accumulate(double *G, int d, const double *chunk, int64_t n, bool first)
+{
+    const int nb = (d + GRAM_TILE - 1) / GRAM_TILE, tiles = nb * (nb + 1) / 2;
+    const double beta = first ? 0.0 : 1.0;
+    /* Tile t of the upper triangle, row-block bi ≤ column-block bj (fixed by d alone). */
+#pragma omp parallel for schedule(dynamic, 1) if (tiles > 1 && (int64_t)d * d * n >= GRAM_PARALLEL_WORK)
+    for (int t = 0; t < tiles; t++) {
+        int bi = 0, rest = t;
+        while (rest >= nb - bi) rest -= nb - bi++;
+        const int bj = bi + rest, i0 = bi * GRAM_TILE, j0 = bj * GRAM_TILE;
+        const int mi = d - i0 < GRAM_TILE ? d - i0 : GRAM_TILE;
+        const int mj = d - j0 < GRAM_TILE ? d - j0 : GRAM_TILE;
+        if (bi == bj)
+            cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, mi, (int)n, 1.0,
+                        chunk + (int64_t)i0 * n, (int)n, beta, G + (int64_t)i0 * d + i0, d);
+        else
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mi, mj, (int)n, 1.0,
+                        chunk + (int64_t)i0 * n, (int)n, chunk + (int64_t)j0 * n, (int)n, beta,
+                        G + (int64_t)i0 * d + j0, d);
+    }
+}
 
 static fipsc_status init_gram(const float *wcat, fipsc_fips_factors *F, float *sigma,
                               fipsc_error *err)
@@ -152,29 +174,12 @@ static fipsc_status init_gram(const float *wcat, fipsc_fips_factors *F, float *s
     }
     /* G = W_cat·W_catᵀ = Σ over column chunks C of C·Cᵀ (upper triangle), in double: in float
      * the rounding of G (~1e-7·σ_max²) would swamp every direction with σ < ~3e-4·σ_max. */
-    const int nb = (d + GRAM_TILE - 1) / GRAM_TILE, tiles = nb * (nb + 1) / 2;
     for (int64_t c0 = 0; c0 < P; c0 += cw) {
         int64_t n = P - c0 < cw ? P - c0 : cw;
 #pragma omp parallel for schedule(static) if (d * n >= FIPS_PARALLEL_MIN)
         for (int64_t a = 0; a < d; a++)
             for (int64_t c = 0; c < n; c++) chunk[a * n + c] = wcat[a * P + c0 + c];
-        const double beta = c0 == 0 ? 0.0 : 1.0;
-        /* Tile t of the upper triangle, row-block bi ≤ column-block bj (fixed by d alone). */
-#pragma omp parallel for schedule(dynamic, 1) if (tiles > 1 && (int64_t)d * d * n >= GRAM_PARALLEL_WORK)
-        for (int t = 0; t < tiles; t++) {
-            int bi = 0, rest = t;
-            while (rest >= nb - bi) rest -= nb - bi++;
-            const int bj = bi + rest, i0 = bi * GRAM_TILE, j0 = bj * GRAM_TILE;
-            const int mi = d - i0 < GRAM_TILE ? d - i0 : GRAM_TILE;
-            const int mj = d - j0 < GRAM_TILE ? d - j0 : GRAM_TILE;
-            if (bi == bj)
-                cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, mi, (int)n, 1.0,
-                            chunk + (int64_t)i0 * n, (int)n, beta, G + (int64_t)i0 * d + i0, d);
-            else
-                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mi, mj, (int)n, 1.0,
-                            chunk + (int64_t)i0 * n, (int)n, chunk + (int64_t)j0 * n, (int)n, beta,
-                            G + (int64_t)i0 * d + j0, d);
-        }
+        fips_gram_accumulate(G, d, chunk, n, c0 == 0);
     }
     free(chunk);
     /* G = A·Λ·Aᵀ, eigenvalues ascending, eigenvectors in G's columns. */
@@ -196,7 +201,7 @@ static fipsc_status init_gram(const float *wcat, fipsc_fips_factors *F, float *s
         }
     free(G);
     free(lambda);
-    if (!fix_signs(F->U, d, r, kk, NULL, P))
+    if (!fips_fix_signs(F->U, d, r, kk, NULL, P))
         return fipsc_fail(err, FIPSC_ERR_NOMEM, "SVD init: out of memory");
     /* Σ·Bᵀ = Aᵀ·W_cat, first kk rows. */
     fipsc_gemm(true, false, kk, (int)P, d, F->U, r, wcat, (int)P, 0.0f, F->V, (int)P);
@@ -224,24 +229,31 @@ fipsc_status fipsc_fips_svd_init(const float *wcat, fipsc_fips_svd_method method
                                                      : init_gram(wcat, F, sigma, err);
     if (st) return st;
     int k = imin(F->d, F->P);
-    if (F->r > k) pad_rows(F, k);
+    if (F->r > k) fips_pad_rows(F, k);
     return FIPSC_OK;
 }
 
 fipsc_status fipsc_fips_init_group(const fipsc_fips_group *g, int r, fipsc_fips_svd_method method,
-                                   fipsc_fips_factors *F, fipsc_error *err)
+                                   const fipsc_fips_calib *whiten, double alpha, fipsc_fips_factors *F,
+                                   fipsc_error *err)
 {
     fipsc_status st = fipsc_fips_factors_alloc(F, g->d, r, g->P, err);
     if (st) return st;
     float *wcat = malloc((size_t)g->d * (size_t)g->P * sizeof(float));
-    if (!wcat) {
+    double *C = whiten ? malloc((size_t)g->d * (size_t)g->d * sizeof(double)) : NULL;
+    if (!wcat || (whiten && !C)) {
+        free(wcat);
+        free(C);
         fipsc_fips_factors_free(F);
         return fipsc_fail(err, FIPSC_ERR_NOMEM, "SVD init: out of memory for W_cat [%d, %lld]",
                           g->d, (long long)g->P);
     }
-    st = fipsc_fips_concat(g, wcat, err);
-    if (!st) st = fipsc_fips_svd_init(wcat, method, F, NULL, err);
+    if (whiten) st = fipsc_fips_input_moments(g, whiten, C, err);
+    if (!st) st = fipsc_fips_concat(g, wcat, err);
+    if (!st) st = whiten ? fipsc_fips_whitened_init(wcat, C, alpha, method, F, err)
+                         : fipsc_fips_svd_init(wcat, method, F, NULL, err);
     free(wcat);
+    free(C);
     if (st) fipsc_fips_factors_free(F);
     return st;
 }
