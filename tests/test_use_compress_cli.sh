@@ -47,6 +47,25 @@ cmp -s "$tmp/fips1.safetensors" "$tmp/fips2.safetensors" || fail "the same seed 
 expect 0 "$fipsc" eval-sts "$tmp/fips1.safetensors" "$sts"
 expect_out "24 pairs"
 
+# several files with weights: the row budget shared 1:3, each file's draw in the report; a weight
+# needs a budget to share; a file whose share holds no sentence is named
+head -n 12 "$tmp/sentences.txt" >"$tmp/a.txt"
+tail -n +13 "$tmp/sentences.txt" >"$tmp/b.txt"
+expect 0 "$fipsc" compress "$tmp/use.safetensors" -o "$tmp/two.safetensors" --method magnitude --budget 0.5 \
+  --calib-sentences "$tmp/a.txt:1,$tmp/b.txt:3" --calib-rows 200 --report "$tmp/two.json"
+expect_out "sentences a.txt (weight 1): [0-9]* of 12 sentences ([0-9]* token rows, at most 50 drawn"
+expect_out "; sentences b.txt (weight 3): [0-9]* of 12 sentences ([0-9]* token rows, at most 150 drawn"
+grep -q 'sentences b.txt (weight 3)' "$tmp/two.json" || fail "the report does not name the second file"
+expect 2 "$fipsc" compress "$tmp/use.safetensors" -o "$tmp/x.safetensors" --method magnitude \
+  --calib-sentences "$tmp/a.txt:1,$tmp/b.txt:3" --calib-rows 0
+expect_err "weights share the --calib-rows budget"
+expect 2 "$fipsc" compress "$tmp/use.safetensors" -o "$tmp/x.safetensors" --method magnitude \
+  --calib-sentences "$tmp/a.txt:1,$tmp/b.txt:1000" --calib-rows 200
+expect_err "a.txt: its weight gives it none of the 200 rows"
+expect 2 "$fipsc" compress "$tmp/use.safetensors" -o "$tmp/x.safetensors" --method magnitude \
+  --calib-sentences "$tmp/a.txt:1,$tmp/b.txt:50" --calib-rows 200
+expect_err "no sentence of a.txt fits in its share of 4 rows"
+
 # the calibration source follows the architecture
 expect 2 "$fipsc" compress "$tmp/use.safetensors" -o "$tmp/x.safetensors" --method magnitude
 expect_err "give --calib-sentences"

@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compress/calibration_list.h"
 #include "compress/compress_internal.h"
+#include "core/rng.h"
 #include "model/family.h"
 #include "ops/sample.h"
 
@@ -47,13 +49,13 @@ fipsc_status fipsc_calibration_capture_sentences(const fipsc_model *m, const fip
                                                  const int *blocks, int n_blocks, int64_t max_rows, uint64_t seed,
                                                  fipsc_capture *cap, fipsc_calibration *out, fipsc_error *err)
 {
-    return calibration_capture_sentences(m, s, what, blocks, n_blocks, max_rows, seed, NULL, cap, out, err);
+    return calibration_capture_sentences(m, s, 1, what, blocks, n_blocks, &max_rows, seed, NULL, cap, out, NULL, err);
 }
 
-fipsc_status calibration_capture_sentences(const fipsc_model *m, const fipsc_sentences *s, const char *what,
-                                           const int *blocks, int n_blocks, int64_t max_rows, uint64_t seed,
-                                           const calibration_spill *spill, fipsc_capture *cap,
-                                           fipsc_calibration *out, fipsc_error *err)
+fipsc_status calibration_capture_sentences(const fipsc_model *m, const fipsc_sentences *sets, int n_sets,
+                                           const char *what, const int *blocks, int n_blocks, const int64_t *max_rows,
+                                           uint64_t seed, const calibration_spill *spill, fipsc_capture *cap,
+                                           fipsc_calibration *out, sentence_draw *draws, fipsc_error *err)
 {
     memset(out, 0, sizeof *out);
     memset(cap, 0, sizeof *cap);
@@ -62,27 +64,52 @@ fipsc_status calibration_capture_sentences(const fipsc_model *m, const fipsc_sen
     if (fipsc_model_need_encoder(m, &enc, err)) return fipsc_fail_context(err, "calibration from sentences: ");
     fipsc_encoder_info u;
     enc->info(m, &u);
-    if (s->n < 1) return fipsc_fail(err, FIPSC_ERR_ARG, "calibration on %s: no sentences", what);
+    if (n_sets < 1 || n_sets > CALIB_LIST_MAX)
+        return fipsc_fail(err, FIPSC_ERR_ARG, "calibration on %s: %d sets of sentences", what, n_sets);
+    /* The sets side by side: set k holds sentences [first[k], first[k + 1]) of the flat arrays. */
+    int first[CALIB_LIST_MAX + 1];
+    first[0] = 0;
+    for (int k = 0; k < n_sets; k++) {
+        if (sets[k].n < 1) return fipsc_fail(err, FIPSC_ERR_ARG, "calibration on %s: no sentences", what);
+        if (sets[k].n > INT32_MAX - first[k]) return fipsc_fail(err, FIPSC_ERR_ARG, "calibration on %s: too many sentences", what);
+        first[k + 1] = first[k] + sets[k].n;
+    }
+    const int n = first[n_sets];
 
-    int32_t **ids = calloc((size_t)s->n, sizeof *ids);
-    int *lens = calloc((size_t)s->n, sizeof *lens), *kept = calloc((size_t)s->n, sizeof *kept);
-    int *order = malloc((size_t)s->n * sizeof *order), *chosen = malloc((size_t)s->n * sizeof *chosen);
-    bool *use = calloc((size_t)s->n, sizeof *use);
+    int32_t **ids = calloc((size_t)n, sizeof *ids);
+    int *lens = calloc((size_t)n, sizeof *lens), *kept = calloc((size_t)n, sizeof *kept);
+    int *order = malloc((size_t)n * sizeof *order), *chosen = malloc((size_t)n * sizeof *chosen);
+    int *source = malloc((size_t)n * sizeof *source);
+    bool *use = calloc((size_t)n, sizeof *use);
     float *emb = malloc((size_t)SENTENCES_PER_PASS * (size_t)u.dim * sizeof *emb);
     int *all = NULL;
     fipsc_status st = FIPSC_OK;
-    if (!ids || !lens || !kept || !order || !chosen || !use || !emb)
-        st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory tokenizing %d calibration sentences", s->n);
-    for (int i = 0; i < s->n && !st; i++) {
-        if ((st = enc->tokenize(m, s->text[i], strlen(s->text[i]), &ids[i], &lens[i], err))) {
-            if (s->line && s->line[i] > 0) fipsc_fail_context(err, "line %d: ", s->line[i]);
-            else fipsc_fail_context(err, "sentence %d: ", i + 1);
+    if (!ids || !lens || !kept || !order || !chosen || !source || !use || !emb)
+        st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory tokenizing %d calibration sentences", n);
+    for (int k = 0; k < n_sets && !st; k++)
+        for (int i = 0; i < sets[k].n && !st; i++) {
+            const int g = first[k] + i;
+            const fipsc_sentences *s = &sets[k];
+            if ((st = enc->tokenize(m, s->text[i], strlen(s->text[i]), &ids[g], &lens[g], err))) {
+                if (s->line && s->line[i] > 0) fipsc_fail_context(err, "line %d: ", s->line[i]);
+                else fipsc_fail_context(err, "sentence %d: ", i + 1);
+            }
+            kept[g] = lens[g] < u.max_tokens ? lens[g] : u.max_tokens;
         }
-        kept[i] = lens[i] < u.max_tokens ? lens[i] : u.max_tokens;
+    /* Each set draws its own share with its own seed (set 0: the run's, as a single file does). */
+    int64_t rows = 0;
+    int counts[CALIB_LIST_MAX] = {0};
+    for (int k = 0; k < n_sets && !st; k++) {
+        const uint64_t seed_k = k == 0 ? seed : fipsc_seed_derive(seed, (uint64_t)k);
+        const int64_t got = select_sentences(sets[k].n, kept + first[k], max_rows[k], seed_k, use + first[k], order);
+        for (int i = first[k]; i < first[k + 1]; i++) counts[k] += use[i];
+        if (draws) draws[k] = (sentence_draw){counts[k], got};
+        rows += got;
     }
-    int64_t rows = st ? 0 : select_sentences(s->n, kept, max_rows, seed, use, order);
-    if (!st && rows == 0 && max_rows > 0)
-        st = fipsc_fail(err, FIPSC_ERR_ARG, "no sentence fits in %lld calibration rows", (long long)max_rows);
+    int64_t budget = 0;
+    for (int k = 0; k < n_sets; k++) budget += max_rows[k] > 0 ? max_rows[k] : 0;
+    if (!st && rows == 0 && budget > 0)
+        st = fipsc_fail(err, FIPSC_ERR_ARG, "no sentence fits in %lld calibration rows", (long long)budget);
     else if (!st && rows == 0)
         st = fipsc_fail(err, FIPSC_ERR_ARG, "the calibration sentences hold no tokens");
     if (!st) st = calibration_blocks(m, &blocks, &n_blocks, &all, err);
@@ -90,10 +117,20 @@ fipsc_status calibration_capture_sentences(const fipsc_model *m, const fipsc_sen
     if (!st) st = fipsc_capture_init(cap, m, blocks, n_blocks, rows, err);
     if (!st && spill && spill->dir) st = fipsc_capture_spill(cap, spill->dir, rows, err);
 
-    /* The chosen sentences in file order, a pass of them at a time. */
+    /* The chosen sentences, each set's in file order, the sets interleaved evenly (one set: file
+     * order), a pass of them at a time. */
     int n_chosen = 0;
-    for (int i = 0; !st && i < s->n; i++)
-        if (use[i]) chosen[n_chosen++] = i;
+    if (!st) {
+        int next[CALIB_LIST_MAX];
+        for (int k = 0; k < n_sets; k++) next[k] = first[k];
+        calib_interleave(counts, n_sets, source);
+        for (int k = 0; k < n_sets; k++) n_chosen += counts[k];
+        for (int pos = 0; pos < n_chosen; pos++) {
+            const int k = source[pos];
+            while (!use[next[k]]) next[k]++;
+            chosen[pos] = next[k]++;
+        }
+    }
     const int32_t **pass_ids = malloc((size_t)SENTENCES_PER_PASS * sizeof *pass_ids);
     int *pass_lens = malloc((size_t)SENTENCES_PER_PASS * sizeof *pass_lens);
     if (!st && (!pass_ids || !pass_lens)) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
@@ -108,12 +145,13 @@ fipsc_status calibration_capture_sentences(const fipsc_model *m, const fipsc_sen
     if (!st) st = calibration_from_capture(m, cap, n_chosen, false, out, err);
     free(pass_ids);
     free(pass_lens);
-    for (int i = 0; ids && i < s->n; i++) free(ids[i]);
+    for (int i = 0; ids && i < n; i++) free(ids[i]);
     free(ids);
     free(lens);
     free(kept);
     free(order);
     free(chosen);
+    free(source);
     free(use);
     free(emb);
     free(all);

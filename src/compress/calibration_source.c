@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "compress/calibration_list.h"
 #include "compress/compress_internal.h"
 #include "core/file.h"
 #include "core/rng.h"
@@ -98,7 +99,48 @@ static void on_sampled(void *ctx, long long done, long long total, double elapse
     sn->note(sn->user, text);
 }
 
-/* The calibration corpus of a text: the text's stream cut into sequences (text_corpus.h). */
+/* The tokenizer as "DIR/tokenizer.json": its directory tells which model's it is. */
+static void tokenizer_name(const fipsc_tokenizer *tok, char *out, size_t cap)
+{
+    const char *tp = fipsc_tokenizer_path(tok), *slash = strrchr(tp, '/');
+    if (slash && slash > tp) {
+        char dir[256];
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - tp), tp);
+        snprintf(out, cap, "%s/%s", base_name(dir), slash + 1);
+    } else {
+        snprintf(out, cap, "%s", tp);
+    }
+}
+
+/* One text's sequences (text_corpus.h), described into desc. */
+static fipsc_status one_text(const fipsc_model *m, fipsc_tokenizer *tok, const calib_item *file, bool several, int n,
+                             int len, fipsc_corpus **corpus, char *desc, size_t desc_cap, fipsc_error *err)
+{
+    const fipsc_lm_ops *lm = fipsc_model_lm(m);
+    fipsc_lm_info info;
+    lm->info(m, &info);
+    char *text = NULL;
+    size_t text_len = 0, n_ids = 0;
+    int32_t *ids = NULL;
+    int available = 0;
+    fipsc_status st = fipsc_read_file(file->path, &text, &text_len, err);
+    if (!st && !(st = fipsc_text_stream(m, tok, text, text_len, &ids, &n_ids, err)) &&
+        !(st = fipsc_text_calibration(ids, n_ids, info.bos_token, len, n, info.vocab_size, corpus, &available, err))) {
+        char tok_name[300], weight[48] = "";
+        tokenizer_name(tok, tok_name, sizeof tok_name);
+        if (several) snprintf(weight, sizeof weight, " (weight %g)", file->weight);
+        snprintf(desc, desc_cap, "text %s%s (%zu bytes, %zu tokens by %s): %d of its %d sequences of %d tokens%s",
+                 base_name(file->path), weight, text_len, n_ids, tok_name, (*corpus)->n_seqs, available, len,
+                 (*corpus)->n_seqs < available ? ", spread evenly" : "");
+    }
+    if (st) fipsc_fail_context(err, "--calib-text %s: ", base_name(file->path));
+    free(ids);
+    free(text);
+    return st;
+}
+
+/* The calibration corpus of one or several texts (calibration_list.h): each text's stream cut into
+ * its share of the sequences, the texts' sequences interleaved evenly. */
 static fipsc_status text_corpus(const fipsc_model *m, const fipsc_calib_source *s, fipsc_corpus **corpus, char *desc,
                                 size_t desc_cap, fipsc_error *err)
 {
@@ -108,34 +150,66 @@ static fipsc_status text_corpus(const fipsc_model *m, const fipsc_calib_source *
     lm->info(m, &info);
     if (info.context > 0 && len > info.context)
         return fipsc_fail(err, FIPSC_ERR_ARG, "--calib-len %d exceeds the model's context of %d tokens", len, info.context);
-    fipsc_tokenizer *tok = NULL;
-    char *text = NULL;
-    size_t text_len = 0, n_ids = 0;
-    int32_t *ids = NULL;
-    int available = 0;
-    fipsc_status st = fipsc_read_file(s->text, &text, &text_len, err);
-    if (st) return fipsc_fail_context(err, "--calib-text: ");
-    if (!(st = fipsc_model_tokenizer(m, s->tokenizer, &tok, err)) &&
-        !(st = fipsc_text_stream(m, tok, text, text_len, &ids, &n_ids, err)) &&
-        !(st = fipsc_text_calibration(ids, n_ids, info.bos_token, len, n, info.vocab_size, corpus, &available, err))) {
-        /* the tokenizer as "DIR/tokenizer.json": its directory tells which model's it is */
-        const char *tp = fipsc_tokenizer_path(tok), *slash = strrchr(tp, '/');
-        char tok_name[300];
-        if (slash && slash > tp) {
-            char dir[256];
-            snprintf(dir, sizeof dir, "%.*s", (int)(slash - tp), tp);
-            snprintf(tok_name, sizeof tok_name, "%s/%s", base_name(dir), slash + 1);
-        } else {
-            snprintf(tok_name, sizeof tok_name, "%s", tp);
-        }
-        snprintf(desc, desc_cap, "text %s (%zu bytes, %zu tokens by %s): %d of its %d sequences of %d tokens%s",
-                 base_name(s->text), text_len, n_ids, tok_name, (*corpus)->n_seqs, available, len,
-                 (*corpus)->n_seqs < available ? ", spread evenly" : "");
+    calib_list files;
+    fipsc_status st = calib_list_parse("--calib-text", s->text, &files, err);
+    if (st) return st;
+    if (files.n > n) {
+        const int n_files = files.n;
+        calib_list_free(&files);
+        return fipsc_fail(err, FIPSC_ERR_ARG, "--calib-text: %d texts share %d sequences (--calib-samples): give at "
+                          "least one per text", n_files, n);
     }
-    if (st) fipsc_fail_context(err, "--calib-text %s: ", base_name(s->text));
-    free(ids);
-    free(text);
+    int64_t shares[CALIB_LIST_MAX];
+    calib_list_shares(&files, n, shares);
+    fipsc_corpus *parts[CALIB_LIST_MAX] = {0};
+    fipsc_tokenizer *tok = NULL;
+    if ((st = fipsc_model_tokenizer(m, s->tokenizer, &tok, err))) fipsc_fail_context(err, "--calib-text: ");
+    size_t at = 0;
+    for (int k = 0; k < files.n && !st; k++) {
+        if (shares[k] == 0) {
+            st = fipsc_fail(err, FIPSC_ERR_ARG, "--calib-text %s: its weight gives it none of the %d sequences "
+                            "(raise --calib-samples or its weight)", base_name(files.items[k].path), n);
+            break;
+        }
+        if (k) at += (size_t)snprintf(desc + at, desc_cap - at, "; ");
+        if (at >= desc_cap) at = desc_cap - 1;
+        st = one_text(m, tok, &files.items[k], files.n > 1, (int)shares[k], len, &parts[k], desc + at, desc_cap - at, err);
+        at += strlen(desc + at);
+    }
+    if (!st && files.n == 1) {
+        *corpus = parts[0];
+        parts[0] = NULL;
+    } else if (!st) { /* the texts' sequences interleaved evenly */
+        int counts[CALIB_LIST_MAX], next[CALIB_LIST_MAX] = {0}, total = 0;
+        int64_t ids = 0;
+        for (int k = 0; k < files.n; k++) {
+            counts[k] = parts[k]->n_seqs;
+            total += counts[k];
+            ids += parts[k]->offsets[parts[k]->n_seqs];
+        }
+        int *source = malloc((size_t)total * sizeof *source);
+        fipsc_corpus *c = fipsc_corpus_alloc(total, ids);
+        if (!source || !c) {
+            st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for %lld calibration tokens", (long long)ids);
+            fipsc_corpus_free(c);
+        } else {
+            calib_interleave(counts, files.n, source);
+            c->vocab_size = parts[0]->vocab_size;
+            for (int pos = 0; pos < total; pos++) {
+                const fipsc_corpus *p = parts[source[pos]];
+                const int i = next[source[pos]]++;
+                const int64_t from = p->offsets[i], cnt = p->offsets[i + 1] - from;
+                memcpy(c->ids + c->offsets[pos], p->ids + from, (size_t)cnt * sizeof *c->ids);
+                c->offsets[pos + 1] = c->offsets[pos] + cnt;
+            }
+            c->n_seqs = total;
+            *corpus = c;
+        }
+        free(source);
+    }
+    for (int k = 0; k < files.n; k++) fipsc_corpus_free(parts[k]);
     fipsc_tokenizer_free(tok);
+    calib_list_free(&files);
     return st;
 }
 
@@ -234,25 +308,67 @@ static fipsc_status from_sentences(const fipsc_model *m, const fipsc_calib_sourc
 {
     const uint64_t seed = fipsc_seed_derive(run_seed, CALIB_SEED_TAG);
     const long long rows = c->rows >= 0 ? c->rows : FIPSC_CALIB_ROWS;
-    fipsc_sentences s;
-    fipsc_status st = fipsc_sentences_read(c->sentences, &s, err);
-    if (st) return fipsc_fail_context(err, "--calib-sentences: ");
-    char text[512];
-    snprintf(text, sizeof text, "calibration: encoding %d sentences of %s...", s.n, base_name(c->sentences));
-    say(note, user, text);
-    const calibration_spill spill = {c->spill_dir, c->spill_rows};
-    st = calibration_capture_sentences(m, &s, c->sentences, blocks, n_blocks, rows, seed, &spill, cap, cal, err);
-    say(note, user, NULL);
-    if (!st) {
-        if (rows > 0)
-            snprintf(desc, desc_cap, "sentences %s: %d of %d sentences (%lld token rows, at most %lld drawn with seed %llu)",
-                     base_name(c->sentences), cal->n_sequences, s.n, (long long)cap->layers[0].rows, rows,
-                     (unsigned long long)seed);
-        else
-            snprintf(desc, desc_cap, "sentences %s: all %d sentences (%lld token rows)", base_name(c->sentences), s.n,
-                     (long long)cap->layers[0].rows);
+    calib_list files;
+    fipsc_status st = calib_list_parse("--calib-sentences", c->sentences, &files, err);
+    if (st) return st;
+    bool weighted = false;
+    for (int k = 0; k < files.n; k++) weighted |= files.items[k].weighted;
+    if (weighted && rows == 0) {
+        calib_list_free(&files);
+        return fipsc_fail(err, FIPSC_ERR_ARG, "--calib-sentences: weights share the --calib-rows budget; "
+                          "--calib-rows 0 takes every sentence of every file");
     }
-    fipsc_sentences_free(&s);
+    fipsc_sentences sets[CALIB_LIST_MAX] = {0};
+    int64_t shares[CALIB_LIST_MAX] = {0};
+    sentence_draw draws[CALIB_LIST_MAX] = {0};
+    int n_read = 0, total = 0;
+    for (; n_read < files.n && !st; n_read++) {
+        if ((st = fipsc_sentences_read(files.items[n_read].path, &sets[n_read], err)))
+            fipsc_fail_context(err, "--calib-sentences: ");
+        else total += sets[n_read].n;
+    }
+    if (!st) calib_list_shares(&files, rows, shares);
+    for (int k = 0; k < files.n && !st && rows > 0; k++) /* a share of 0 would mean "every sentence" */
+        if (shares[k] == 0)
+            st = fipsc_fail(err, FIPSC_ERR_ARG, "--calib-sentences %s: its weight gives it none of the %lld rows "
+                            "(raise --calib-rows or its weight)", base_name(files.items[k].path), rows);
+    if (!st) {
+        char text[512];
+        snprintf(text, sizeof text, "calibration: encoding %d sentences of %s%s...", total,
+                 base_name(files.items[0].path), files.n > 1 ? " and more" : "");
+        say(note, user, text);
+        const calibration_spill spill = {c->spill_dir, c->spill_rows};
+        st = calibration_capture_sentences(m, sets, files.n, c->sentences, blocks, n_blocks, shares, seed, &spill, cap,
+                                           cal, draws, err);
+        say(note, user, NULL);
+    }
+    for (int k = 0; k < files.n && !st; k++)
+        if (shares[k] > 0 && draws[k].sentences == 0)
+            st = fipsc_fail(err, FIPSC_ERR_ARG, "--calib-sentences: no sentence of %s fits in its share of %lld rows "
+                            "(raise --calib-rows or its weight)", base_name(files.items[k].path), (long long)shares[k]);
+    /* What was used, file by file. */
+    size_t at = 0;
+    for (int k = 0; k < files.n && !st; k++) {
+        char weight[48] = "";
+        if (files.n > 1) snprintf(weight, sizeof weight, " (weight %g)", files.items[k].weight);
+        int w;
+        if (rows > 0)
+            w = snprintf(desc + at, desc_cap - at, "%ssentences %s%s: %d of %d sentences (%lld token rows, at most %lld "
+                         "drawn with seed %llu)", k ? "; " : "", base_name(files.items[k].path), weight,
+                         draws[k].sentences, sets[k].n, (long long)draws[k].rows, (long long)shares[k],
+                         (unsigned long long)(k == 0 ? seed : fipsc_seed_derive(seed, (uint64_t)k)));
+        else
+            w = snprintf(desc + at, desc_cap - at, "%ssentences %s: all %d sentences (%lld token rows)", k ? "; " : "",
+                         base_name(files.items[k].path), sets[k].n, (long long)draws[k].rows);
+        if (w < 0 || (size_t)w >= desc_cap - at) break; /* truncated: the report keeps what fits */
+        at += (size_t)w;
+    }
+    for (int k = 0; k < n_read; k++) fipsc_sentences_free(&sets[k]);
+    calib_list_free(&files);
+    if (st) {
+        fipsc_calibration_free(cal);
+        fipsc_capture_free(cap);
+    }
     return st;
 }
 
@@ -285,11 +401,17 @@ fipsc_status fipsc_calibration_rows_bound(const fipsc_model *m, const fipsc_cali
             *rows = s->rows > 0 ? s->rows : FIPSC_CALIB_ROWS;
             return FIPSC_OK;
         }
-        struct stat sb; /* every sentence: at most a token per byte, and a start and an end mark per line */
-        if (!s->sentences || stat(s->sentences, &sb) != 0)
-            return fipsc_fail(err, FIPSC_ERR_IO, "--calib-sentences %s: cannot read it", s->sentences ? s->sentences : "");
-        *rows = 3 * (int64_t)sb.st_size;
-        return FIPSC_OK;
+        /* every sentence: at most a token per byte, and a start and an end mark per line */
+        calib_list files;
+        fipsc_status st = calib_list_parse("--calib-sentences", s->sentences, &files, err);
+        for (int k = 0; k < files.n && !st; k++) {
+            struct stat sb;
+            if (stat(files.items[k].path, &sb) != 0)
+                st = fipsc_fail(err, FIPSC_ERR_IO, "--calib-sentences %s: cannot read it", files.items[k].path);
+            else *rows += 3 * (int64_t)sb.st_size;
+        }
+        calib_list_free(&files);
+        return st;
     }
     if (s->corpus) {
         fipsc_corpus *c = NULL;

@@ -13,7 +13,9 @@
  *                      pixels equal no image of exclude_dir (e.g. the model's hold-out set)
  *   sentence encoder   sentences FILE (an STS .tsv: both sentences of every pair; else one
  *                      sentence a line), at most `rows` token rows per MLP: whole sentences drawn
- *                      with a seed derived from the run's seed (0: every sentence) */
+ *                      with a seed derived from the run's seed (0: every sentence)
+ * text and sentences may name several files with weights, "A:3,B:1" (calibration_list.h): the
+ * sequences or the row budget are shared among them by weight and their inputs interleaved. */
 #ifndef FIPSC_COMPRESS_CALIBRATION_SOURCE_H
 #define FIPSC_COMPRESS_CALIBRATION_SOURCE_H
 
