@@ -124,6 +124,8 @@ static void test_language_model(void)
     CHECK_FAILS(fipsc_options_set(o, "init", "random", &err), FIPSC_ERR_ARG, "--init must be svd or whitened", &err);
     CHECK_FAILS(fipsc_options_set(o, "whiten-alpha", "0", &err), FIPSC_ERR_ARG, "--whiten-alpha must be above 0", &err);
     CHECK_FAILS(fipsc_options_set(o, "whiten-alpha", "1.5", &err), FIPSC_ERR_ARG, "--whiten-alpha", &err);
+    CHECK_OK(fipsc_options_set(o, "adam-moments", "bf16", &err), &err);
+    CHECK_FAILS(fipsc_options_set(o, "adam-moments", "int8", &err), FIPSC_ERR_ARG, "--adam-moments must be f32 or bf16", &err);
     CHECK_FAILS(fipsc_compress(m, o, NULL, NULL, &r, &err), FIPSC_ERR_ARG, "resume needs checkpoint-dir", &err);
     CHECK(r == NULL);
     fipsc_options_free(o);

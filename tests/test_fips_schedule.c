@@ -1,8 +1,12 @@
 /* FiPS schedules against their formulas (GMP ending exactly at s_final, RigL's cosine-decayed
- * drop fraction, the cosine learning rate) and AdamW against a hand computation. */
+ * drop fraction, the cosine learning rate) and AdamW against a hand computation, with float32 and
+ * with bfloat16 moments. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "core/tensor.h"
+#include "core/threads.h"
 #include "fips/fips.h"
 #include "testutil.h"
 
@@ -108,11 +112,70 @@ static void test_adamw(void)
     CHECK_NEAR(q[1], 0.01, 1e-6);
 }
 
+/* BF16 moments: the step follows float32 AdamW closely, masked entries stay zero, the bits depend
+ * only on the seed (not on threads), and stochastic rounding keeps the second moment growing
+ * where rounding to nearest would stall it (v ← 0.999·v + 0.001 moves v by less than half a
+ * bfloat16 ulp once v > ~0.25). */
+static void test_adamw_bf16(void)
+{
+    fipsc_adamw o = {0.9f, 0.999f, 1e-8f, 0.1f};
+    float p32[6] = {1, -2, 0.5f, 3, 0, -1}, p16[6] = {1, -2, 0.5f, 3, 0, -1}, m32[6] = {0}, v32[6] = {0};
+    uint16_t m16[6] = {0}, v16[6] = {0};
+    const float g[6] = {0.1f, -0.3f, 2, 0, 0.5f, -4};
+    const uint64_t mask[1] = {0x37}; /* all but entry 3 */
+    for (int t = 1; t <= 20; t++) {
+        fipsc_adamw_step(&o, t, 0.01f, 2, 3, p32, mask, 0, 3, m32, v32, 3, g, 3);
+        fipsc_adamw_step_bf16(&o, t, 0.01f, 2, 3, p16, mask, 0, 3, m16, v16, 3, g, 3, 7);
+    }
+    for (int e = 0; e < 6; e++) CHECK_NEAR(p16[e], p32[e], 2e-3);
+    CHECK(p16[3] == 0.0f && m16[3] == 0 && v16[3] == 0);
+
+    /* unbiased second moment: 4096 entries, constant gradient 1, 3000 steps */
+    enum { N = 4096, T = 3000 };
+    static float q[N], q2[N];
+    static uint16_t mq[N], vq[N], mq2[N], vq2[N];
+    static float gq[N];
+    for (int e = 0; e < N; e++) gq[e] = 1.0f;
+    fipsc_adamw noreg = {0.9f, 0.999f, 1e-8f, 0.0f};
+    for (int t = 1; t <= T; t++) fipsc_adamw_step_bf16(&noreg, t, 1e-3f, 1, N, q, NULL, 0, N, mq, vq, N, gq, N, 11);
+    double mean_v = 0;
+    for (int e = 0; e < N; e++) mean_v += fipsc_bf16_to_f32(vq[e]) / N;
+    const double want = 1.0 - pow(0.999, T); /* 0.9503 */
+    CHECK_MSG(fabs(mean_v - want) < 0.01 * want, "bf16 v after %d steps: mean %g, expected %g", T, mean_v, want);
+    /* the same seed gives the same bits on 1 and 2 threads; another seed other bits */
+    const int saved = fipsc_threads_get();
+    enum { R = 128, C = 4096 };
+    float *pa = calloc((size_t)R * C, sizeof(float)), *pb = calloc((size_t)R * C, sizeof(float));
+    float *gr = malloc((size_t)R * C * sizeof(float));
+    uint16_t *ma = calloc((size_t)R * C, 2), *va = calloc((size_t)R * C, 2), *mb = calloc((size_t)R * C, 2),
+             *vb = calloc((size_t)R * C, 2);
+    for (int64_t e = 0; e < (int64_t)R * C; e++) gr[e] = (float)sin((double)e);
+    for (int t = 1; t <= 3; t++) {
+        fipsc_threads_set(1);
+        fipsc_adamw_step_bf16(&o, t, 0.01f, R, C, pa, NULL, 0, C, ma, va, C, gr, C, 5);
+        fipsc_threads_set(2);
+        fipsc_adamw_step_bf16(&o, t, 0.01f, R, C, pb, NULL, 0, C, mb, vb, C, gr, C, 5);
+    }
+    fipsc_threads_set(saved);
+    CHECK(memcmp(pa, pb, (size_t)R * C * sizeof(float)) == 0);
+    CHECK(memcmp(va, vb, (size_t)R * C * 2) == 0 && memcmp(ma, mb, (size_t)R * C * 2) == 0);
+    for (int t = 1; t <= T; t++) fipsc_adamw_step_bf16(&noreg, t, 1e-3f, 1, N, q2, NULL, 0, N, mq2, vq2, N, gq, N, 12);
+    CHECK(memcmp(vq, vq2, sizeof vq) != 0);
+    free(pa);
+    free(pb);
+    free(gr);
+    free(ma);
+    free(va);
+    free(mb);
+    free(vb);
+}
+
 int main(void)
 {
     test_gmp();
     test_rigl();
     test_cosine_lr();
     test_adamw();
+    test_adamw_bf16();
     return test_summary("test_fips_schedule");
 }

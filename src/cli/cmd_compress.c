@@ -137,6 +137,9 @@ static void usage(FILE *out)
             "                          directions the inputs use); fips, fips-init, shared-svd\n"
             "      --whiten-alpha A    whitened: its strength in (0, 1], C^(A/2) (default 0.5;\n"
             "                          1: the full whitening)\n"
+            "      --adam-moments T    V's Adam moments as f32 (default) or bf16 (stochastic\n"
+            "                          rounding: half the optimiser state, the largest part of\n"
+            "                          training's memory)\n"
             "      --divergence-retries N\n"
             "                          when a group's training diverges (loss NaN, Inf or above\n"
             "                          1e4 times the outputs' mean square), train it again from\n"
@@ -312,6 +315,7 @@ int cmd_compress(int argc, char **argv)
         {"sequential", no_argument, 0, OPT_SEQUENTIAL},
         {"init", required_argument, 0, OPT_SETTING},
         {"whiten-alpha", required_argument, 0, OPT_SETTING},
+        {"adam-moments", required_argument, 0, OPT_SETTING},
         {"max-memory", required_argument, 0, OPT_SETTING},
         {"dry-run", no_argument, 0, OPT_DRY_RUN},
         {"spill", required_argument, 0, OPT_SETTING},

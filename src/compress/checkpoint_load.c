@@ -94,12 +94,14 @@ static fipsc_status compare_inputs(const cJSON *then, const cJSON *now, const ch
     cJSON_ArrayForEach(it, now)
     {
         const cJSON *old = cJSON_GetObjectItemCaseSensitive(then, it->string);
-        /* --sequential is recorded only when set, and files older than --init do not record it:
-         * their absence is the default (teacher forcing, the SVD initialisation) */
+        /* --sequential is recorded only when set, and files older than --init and --adam-moments
+         * do not record them: their absence is the default (teacher forcing, the SVD
+         * initialisation, float32 moments) */
         const char *old_text = cJSON_IsString(old) ? old->valuestring
                                : old ? NULL
                                : strcmp(it->string, "--sequential") == 0 ? "false"
-                               : strcmp(it->string, "--init") == 0 ? "svd" : NULL;
+                               : strcmp(it->string, "--init") == 0 ? "svd"
+                               : strcmp(it->string, "--adam-moments") == 0 ? "f32" : NULL;
         if (!old_text)
             return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "checkpoint %s does not record '%s' (made by "
                               "another fipsc version?): start again with an empty --checkpoint-dir",

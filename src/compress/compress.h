@@ -103,6 +103,9 @@ typedef struct fipsc_compress_options {
     bool strict;                /* fips: fail when training does not beat its initialisation */
     fipsc_compress_init init;   /* svd (default) or whitened */
     double whiten_alpha;        /* whitened: the strength α ∈ (0, 1] (default 0.5, ASVD's) */
+    bool bf16_moments;          /* fips: V's Adam moments in bfloat16 with stochastic rounding
+                                   (--adam-moments bf16: half the optimiser state) instead of
+                                   float32 (default) */
     bool sequential;            /* sequential calibration (beyond the paper): group k's rows are
                                    captured just before it, on the model with groups 0..k-1
                                    already compressed, so its MLPs are fitted on the inputs they

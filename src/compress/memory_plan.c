@@ -10,8 +10,8 @@
  *                adds, beside it, the inputs' moments C (8·d², double), S and S⁻¹ (8·d²) and a
  *                64 MB slab of W_cat (before the SVD, its eigendecomposition holds ≈ 32·d²)
  *   fips-init    (fips) the pruned initialisation: a second F and its reconstruction 4·d·P
- *   training     (fips) F + Adam moments 8·r·P (+ 4·r·P of dense gradient and r·P/8 of grown
- *                marks under RigL) + U's
+ *   training     (fips) F + Adam moments 8·r·P (4·r·P with --adam-moments bf16) (+ 4·r·P of
+ *                dense gradient and r·P/8 of grown marks under RigL) + U's
  *                gradient and moments 12·d·r + the best iterate (U, mask bits, kept values:
  *                4·d·r + r·P/8 + 4·(1 − s)·r·P) + one batch's activations
  *   result       F + the reconstruction 4·d·P + the stored V (≤ 6·(1 − s)·r·P)
@@ -124,7 +124,7 @@ static int64_t group_bytes(const fipsc_model *m, const fipsc_compress_options *o
         const int64_t rows = (int64_t)o->batch_rows * n_mlps;
         const int64_t batch = 4 * rows * (3 * r + 5 * (int64_t)f_max + 3 * d) + 4 * r * f_max;
         const int64_t best = 4 * d * r + r * P / 8 + (int64_t)(4.0 * keep * (double)(r * P));
-        int64_t train = F + 8 * r * P + 12 * d * r + best + batch;
+        int64_t train = F + (o->bf16_moments ? 4 : 8) * r * P + 12 * d * r + best + batch;
         if (o->schedule == FIPSC_FIPS_MASK_RIGL && o->nm_m == 0) train += 4 * r * P + mask;
         if (o->divergence_retries > 0) train += F; /* the initialisation kept for a restart */
         peak = max64(peak, train);
@@ -194,7 +194,8 @@ fipsc_status fipsc_compress_memory_check(const fipsc_memory_plan *p, int64_t bud
                       "less 10 %%): model %s, calibration rows %s (at most %lld per block%s), then the largest "
                       "group (group %d) %s or the calibration forward or sampling %s; nothing was done. Compress fewer "
                       "blocks per group (--groups), capture fewer rows (--calib-samples/--calib-len, "
-                      "--calib-count, --calib-rows) or raise --max-memory",
+                      "--calib-count, --calib-rows), halve the optimiser state (--adam-moments bf16) or raise "
+                      "--max-memory",
                       fipsc_bytes_text(p->total, total, sizeof total), fipsc_bytes_text(budget, limit, sizeof limit),
                       fipsc_bytes_text(p->model, model, sizeof model), fipsc_bytes_text(p->calibration, cal, sizeof cal),
                       (long long)p->rows_per_block, spilled, p->group_index, fipsc_bytes_text(p->group, group, sizeof group),

@@ -87,6 +87,7 @@ static cJSON *options_json(const fipsc_compress_options *o)
     cJSON_AddStringToObject(j, "v_dtype", o->v_dtype == FIPSC_COMPRESS_DTYPE_AUTO ? "auto" : fipsc_dtype_name(o->v_dtype));
     cJSON_AddStringToObject(j, "storage", o->storage == FIPSC_COMPRESS_STORAGE_AUTO ? "auto" : fipsc_v_storage_name(o->storage));
     if (o->sequential) cJSON_AddTrueToObject(j, "sequential"); /* absent (teacher forcing): files as before */
+    if (o->bf16_moments) cJSON_AddStringToObject(j, "adam_moments", "bf16"); /* absent: f32 */
     if (o->init == FIPSC_INIT_WHITENED) { /* absent: svd */
         cJSON_AddStringToObject(j, "init", "whitened");
         add_num(j, "whiten_alpha", o->whiten_alpha);

@@ -15,7 +15,7 @@ typedef enum setting {
     S_WEIGHT_DECAY, S_BATCH, S_SEED, S_U_DTYPE, S_DIVERGENCE_RETRIES, S_CALIB_CORPUS, S_CALIB_SAMPLES,
     S_CALIB_LEN, S_CALIB_IMAGES, S_CALIB_IDX, S_CALIB_EXCLUDE, S_CALIB_COUNT, S_CALIB_SENTENCES, S_CALIB_ROWS,
     S_CALIB_TEXT, S_TOKENIZER, S_HOLDOUT, S_STRICT, S_MAX_MEMORY, S_SPILL, S_SCRATCH_DIR, S_V_DTYPE,
-    S_STORAGE, S_SEQUENTIAL, S_INIT, S_WHITEN_ALPHA, S_COUNT
+    S_STORAGE, S_SEQUENTIAL, S_INIT, S_WHITEN_ALPHA, S_ADAM_MOMENTS, S_COUNT
 } setting;
 
 static const char *const names[S_COUNT] = {
@@ -23,7 +23,7 @@ static const char *const names[S_COUNT] = {
     "weight-decay", "batch", "seed", "u-dtype", "divergence-retries", "calib-corpus", "calib-samples",
     "calib-len", "calib-images", "calib-idx", "calib-exclude", "calib-count", "calib-sentences", "calib-rows",
     "calib-text", "tokenizer", "holdout", "strict", "max-memory", "spill", "scratch-dir", "v-dtype",
-    "storage", "sequential", "init", "whiten-alpha",
+    "storage", "sequential", "init", "whiten-alpha", "adam-moments",
 };
 
 _Static_assert((int)S_COUNT <= (int)FIPSC_SETTINGS_MAX, "FIPSC_SETTINGS_MAX too small");
@@ -207,6 +207,11 @@ fipsc_status fipsc_settings_set(fipsc_compress_settings *s, const char *name, co
             if (!(x > 0.0)) return BAD("--whiten-alpha must be above 0 (1: full whitening), got '%s'", value);
             o->whiten_alpha = x;
         }
+        break;
+    case S_ADAM_MOMENTS:
+        if (strcmp(value, "f32") == 0) o->bf16_moments = false;
+        else if (strcmp(value, "bf16") == 0) o->bf16_moments = true;
+        else return BAD("--adam-moments must be f32 or bf16, got '%s'", value);
         break;
     case S_STRICT:
         if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0) o->strict = true;

@@ -3,10 +3,7 @@
 
 static uint64_t splitmix64(uint64_t *state)
 {
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
+    return fipsc_mix64(*state += 0x9E3779B97F4A7C15ULL);
 }
 
 void fipsc_rng_seed(fipsc_rng *rng, uint64_t seed)
@@ -42,8 +39,3 @@ uint64_t fipsc_rng_below(fipsc_rng *rng, uint64_t n)
     return x % n;
 }
 
-uint64_t fipsc_seed_derive(uint64_t seed, uint64_t index)
-{
-    uint64_t st = seed + index * 0x9E3779B97F4A7C15ULL;
-    return splitmix64(&st);
-}

@@ -285,6 +285,12 @@ void fipsc_adamw_step(const fipsc_adamw *o, int t, float lr, int64_t rows, int64
                       float *p, const uint64_t *mask, int64_t mask_at, int64_t ld_p, float *m, float *v,
                       int64_t ld_mv, const float *g, int64_t ld_g);
 
+/* The same step with the moments stored as bfloat16 (src/fips/optim.c): read, updated in float32,
+ * stored by stochastic rounding with random bits from (seed, t, the entry's mask index). */
+void fipsc_adamw_step_bf16(const fipsc_adamw *o, int t, float lr, int64_t rows, int64_t cols, float *p,
+                           const uint64_t *mask, int64_t mask_at, int64_t ld_p, uint16_t *m, uint16_t *v,
+                           int64_t ld_mv, const float *g, int64_t ld_g, uint64_t seed);
+
 /* ------------------------------------------------------------------------------------------ */
 /* 6. Reconstruction: forward, loss and gradients.                                             */
 
@@ -357,6 +363,8 @@ typedef struct fipsc_fips_train_opts {
                                         (fipsc_fips_holdout_score) among those evaluated is kept */
     int eval_every;         /* held-out evaluation every this many steps once the mask has its
                                final sparsity, and after the last step (0: steps / 20, ≥ 1) */
+    bool bf16_moments;      /* V's Adam moments stored as bfloat16 with stochastic rounding
+                               (half their memory; fipsc_adamw_step_bf16) instead of float32 */
     uint64_t seed;
     int group_index;        /* passed through to the progress callback */
     fipsc_fips_progress_fn progress;

@@ -81,7 +81,7 @@ struct fipsc_fips_trainer {
     bool rigl_now;
     fips_work work;
     float *dU, *mU, *vU;   /* [d, r] */
-    float *mV, *vV;        /* [r, width] */
+    void *mV, *vV;         /* [r, width]: float, or bfloat16 (uint16_t) with o.bf16_moments */
     float *rigl_grad;      /* [r, P] (RigL only) */
     double *ms, *mlp_loss; /* [n_mlps] */
     int64_t *batch;        /* [n_mlps]: rows per step */
@@ -213,8 +213,9 @@ fipsc_status fipsc_fips_trainer_new(const fipsc_fips_group *g, fipsc_fips_factor
     tr->dU = malloc(nu * sizeof(float));
     tr->mU = calloc(nu, sizeof(float));
     tr->vU = calloc(nu, sizeof(float));
-    tr->mV = calloc(nv, sizeof(float));
-    tr->vV = calloc(nv, sizeof(float));
+    const size_t moment_size = opts->bf16_moments ? sizeof(uint16_t) : sizeof(float);
+    tr->mV = calloc(nv, moment_size);
+    tr->vV = calloc(nv, moment_size);
     tr->ms = calloc((size_t)g->n_mlps, sizeof(double));
     tr->mlp_loss = calloc((size_t)g->n_mlps, sizeof(double));
     tr->batch = calloc((size_t)g->n_mlps, sizeof(int64_t));
@@ -228,7 +229,7 @@ fipsc_status fipsc_fips_trainer_new(const fipsc_fips_group *g, fipsc_fips_factor
         return fipsc_fail(err, FIPSC_ERR_NOMEM,
                           "FiPS training: out of memory for the optimiser state of U [%d, %d] and "
                           "V [%d, %lld] (%.2f GB)", d, r, r, (long long)tr->width,
-                          (double)(nu * 12 + nv * 8) / 1e9);
+                          (double)(nu * 12 + nv * 2 * moment_size) / 1e9);
     }
     for (int i = 0; i < tr->n_set; i++) tr->set[i] = m0 + i;
 
@@ -332,9 +333,14 @@ static void adam_sink(void *user, int i, const float *grad)
         for (int k = 0; k < r; k++)
             memcpy(tr->rigl_grad + k * P + off, grad + (int64_t)k * mx->cols,
                    (size_t)mx->cols * sizeof(float));
-    fipsc_adamw_step(&tr->o.adamw, tr->t + 1, tr->lr_now, r, mx->cols, tr->F->V + off,
-                     tr->F->mask, off, P, tr->mV + (off - tr->col0), tr->vV + (off - tr->col0),
-                     tr->width, grad, mx->cols);
+    const int64_t at = off - tr->col0;
+    if (tr->o.bf16_moments)
+        fipsc_adamw_step_bf16(&tr->o.adamw, tr->t + 1, tr->lr_now, r, mx->cols, tr->F->V + off, tr->F->mask, off, P,
+                              (uint16_t *)tr->mV + at, (uint16_t *)tr->vV + at, tr->width, grad, mx->cols,
+                              fipsc_seed_derive(tr->o.seed, 0x6d6f6d656e7473ULL /* "moments" */));
+    else
+        fipsc_adamw_step(&tr->o.adamw, tr->t + 1, tr->lr_now, r, mx->cols, tr->F->V + off, tr->F->mask, off, P,
+                         (float *)tr->mV + at, (float *)tr->vV + at, tr->width, grad, mx->cols);
 }
 
 /* Rows of MLP j for this step: all of them, or the next b of its shuffled stream. */
