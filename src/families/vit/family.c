@@ -85,9 +85,10 @@ static void image_info(const fipsc_model *m, fipsc_image_info *out)
 
 static const fipsc_image_ops image = {.info = image_info, .forward = fipsc_vit_forward};
 
-/* The ViT path of the paper (ALGORITHM.md §7-8), tuned on DeiT-MNIST (BENCHMARKS.md). */
+/* The ViT path of the paper (ALGORITHM.md §7-8), tuned on DeiT-MNIST (BENCHMARKS.md); V sparsity
+ * 0.75 (the paper: 0.5) chosen on a selection split of MNIST images, not on the hold-out set. */
 static const fipsc_family_defaults defaults = {
-    .groups = "4", .schedule = FIPSC_FIPS_MASK_RIGL, .mode = FIPSC_FIPS_JOINT, .sparsity = 0.5,
+    .groups = "4", .schedule = FIPSC_FIPS_MASK_RIGL, .mode = FIPSC_FIPS_JOINT, .sparsity = 0.75,
     .steps = 1000, .batch_rows = 1024, .lr = 2e-3f, .lr_min = 2e-5f, .weight_decay = 0.0f,
     .lr_width = 96, /* DeiT-MNIST's d */
 };
