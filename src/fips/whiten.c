@@ -102,9 +102,10 @@ static fipsc_status whitening_roots(const double *C, int d, double alpha, float 
         return fipsc_fail(err, FIPSC_ERR_NUMERIC, "whitened init: the calibration inputs' mean square is "
                           "%g: there is nothing to whiten by (use the plain SVD initialisation)", mean);
     double *Q = malloc((size_t)d * (size_t)d * sizeof(double)), *lambda = malloc((size_t)d * sizeof(double));
+    double *e = malloc((size_t)d * sizeof(double));
     float *q = malloc((size_t)d * (size_t)d * sizeof(float)), *qe = malloc((size_t)d * (size_t)d * sizeof(float));
     fipsc_status st = FIPSC_OK;
-    if (!Q || !lambda || !q || !qe) {
+    if (!Q || !lambda || !e || !q || !qe) {
         st = fipsc_fail(err, FIPSC_ERR_NOMEM, "whitened init: out of memory for a %d × %d matrix", d, d);
         goto done;
     }
@@ -119,18 +120,17 @@ static fipsc_status whitening_roots(const double *C, int d, double alpha, float 
     }
     /* The damping keeps every eigenvalue ≥ δ·c̄ in exact arithmetic; clamp rounding below it. */
     for (int64_t j = 0; j < d; j++) lambda[j] = fmax(lambda[j], FIPSC_FIPS_WHITEN_DAMP * mean) / mean;
+    for (int64_t a = 0; a < d * d; a++) q[a] = (float)Q[a];
     for (int pass = 0; pass < 2; pass++) { /* S = Q·E·Qᵀ, E = Λ^(α/2); then S⁻¹ with E⁻¹ */
+        for (int64_t j = 0; j < d; j++) e[j] = pow(lambda[j], (pass ? -alpha : alpha) / 2.0);
         for (int64_t a = 0; a < d; a++)
-            for (int64_t j = 0; j < d; j++) {
-                const double e = pow(lambda[j], (pass ? -alpha : alpha) / 2.0);
-                q[a * d + j] = (float)Q[a * d + j];
-                qe[a * d + j] = (float)(Q[a * d + j] * e);
-            }
+            for (int64_t j = 0; j < d; j++) qe[a * d + j] = (float)(Q[a * d + j] * e[j]);
         fipsc_gemm(false, true, d, d, d, qe, d, q, d, 0.0f, pass ? S_inv : S, d);
     }
 done:
     free(Q);
     free(lambda);
+    free(e);
     free(q);
     free(qe);
     return st;
