@@ -49,11 +49,13 @@ fipsc_status fipsc_calibration_capture_sentences(const fipsc_model *m, const fip
                                                  const int *blocks, int n_blocks, int64_t max_rows, uint64_t seed,
                                                  fipsc_capture *cap, fipsc_calibration *out, fipsc_error *err)
 {
-    return calibration_capture_sentences(m, s, 1, what, blocks, n_blocks, &max_rows, seed, NULL, cap, out, NULL, err);
+    return calibration_capture_sentences(m, s, 1, what, NULL, blocks, n_blocks, &max_rows, seed, NULL, cap, out, NULL,
+                                         err);
 }
 
 fipsc_status calibration_capture_sentences(const fipsc_model *m, const fipsc_sentences *sets, int n_sets,
-                                           const char *what, const int *blocks, int n_blocks, const int64_t *max_rows,
+                                           const char *what, const char *const *names, const int *blocks,
+                                           int n_blocks, const int64_t *max_rows,
                                            uint64_t seed, const calibration_spill *spill, fipsc_capture *cap,
                                            fipsc_calibration *out, sentence_draw *draws, fipsc_error *err)
 {
@@ -96,21 +98,24 @@ fipsc_status calibration_capture_sentences(const fipsc_model *m, const fipsc_sen
             }
             kept[g] = lens[g] < u.max_tokens ? lens[g] : u.max_tokens;
         }
-    /* Each set draws its own share with its own seed (set 0: the run's, as a single file does). */
+    /* Each set draws its own share with its own seed (set 0: the run's, as a single file does); a
+     * set with a budget must get a sentence, before anything is encoded. */
     int64_t rows = 0;
     int counts[CALIB_LIST_MAX] = {0};
     for (int k = 0; k < n_sets && !st; k++) {
-        const uint64_t seed_k = k == 0 ? seed : fipsc_seed_derive(seed, (uint64_t)k);
-        const int64_t got = select_sentences(sets[k].n, kept + first[k], max_rows[k], seed_k, use + first[k], order);
+        const int64_t got = select_sentences(sets[k].n, kept + first[k], max_rows[k], calib_file_seed(seed, k),
+                                             use + first[k], order);
         for (int i = first[k]; i < first[k + 1]; i++) counts[k] += use[i];
         if (draws) draws[k] = (sentence_draw){counts[k], got};
         rows += got;
+        if (max_rows[k] > 0 && got == 0)
+            st = n_sets == 1 ? fipsc_fail(err, FIPSC_ERR_ARG, "no sentence fits in %lld calibration rows",
+                                          (long long)max_rows[k])
+                             : fipsc_fail(err, FIPSC_ERR_ARG, "no sentence of %s fits in its share of %lld rows "
+                                          "(raise --calib-rows or its weight)", names ? names[k] : what,
+                                          (long long)max_rows[k]);
     }
-    int64_t budget = 0;
-    for (int k = 0; k < n_sets; k++) budget += max_rows[k] > 0 ? max_rows[k] : 0;
-    if (!st && rows == 0 && budget > 0)
-        st = fipsc_fail(err, FIPSC_ERR_ARG, "no sentence fits in %lld calibration rows", (long long)budget);
-    else if (!st && rows == 0)
+    if (!st && rows == 0)
         st = fipsc_fail(err, FIPSC_ERR_ARG, "the calibration sentences hold no tokens");
     if (!st) st = calibration_blocks(m, &blocks, &n_blocks, &all, err);
     /* the rows are known: the capture allocates them once (and can drop none) */

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/rng.h"
 #include "core/status.h"
 
 #define CALIB_LIST_MAX 64
@@ -29,6 +30,13 @@ typedef struct calib_list {
  * positive and finite); otherwise the whole part is the file name. Errors name `option`. */
 fipsc_status calib_list_parse(const char *option, const char *spec, calib_list *out, fipsc_error *err);
 void calib_list_free(calib_list *l);
+
+/* The seed file k draws with: the run's calibration seed for the first file (so a single file
+ * draws as it always did), one derived from it for the others. */
+static inline uint64_t calib_file_seed(uint64_t seed, int k)
+{
+    return k == 0 ? seed : fipsc_seed_derive(seed, (uint64_t)k);
+}
 
 /* shares[i] = total · w_i / Σw rounded by largest remainder (Σ shares = total). */
 void calib_list_shares(const calib_list *l, int64_t total, int64_t *shares);

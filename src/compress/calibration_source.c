@@ -161,16 +161,15 @@ static fipsc_status text_corpus(const fipsc_model *m, const fipsc_calib_source *
     }
     int64_t shares[CALIB_LIST_MAX];
     calib_list_shares(&files, n, shares);
-    fipsc_corpus *parts[CALIB_LIST_MAX] = {0};
-    fipsc_tokenizer *tok = NULL;
-    if ((st = fipsc_model_tokenizer(m, s->tokenizer, &tok, err))) fipsc_fail_context(err, "--calib-text: ");
-    size_t at = 0;
-    for (int k = 0; k < files.n && !st; k++) {
-        if (shares[k] == 0) {
+    for (int k = 0; k < files.n && !st; k++)
+        if (shares[k] == 0)
             st = fipsc_fail(err, FIPSC_ERR_ARG, "--calib-text %s: its weight gives it none of the %d sequences "
                             "(raise --calib-samples or its weight)", base_name(files.items[k].path), n);
-            break;
-        }
+    fipsc_corpus *parts[CALIB_LIST_MAX] = {0};
+    fipsc_tokenizer *tok = NULL;
+    if (!st && (st = fipsc_model_tokenizer(m, s->tokenizer, &tok, err))) fipsc_fail_context(err, "--calib-text: ");
+    size_t at = 0;
+    for (int k = 0; k < files.n && !st; k++) {
         if (k) at += (size_t)snprintf(desc + at, desc_cap - at, "; ");
         if (at >= desc_cap) at = desc_cap - 1;
         st = one_text(m, tok, &files.items[k], files.n > 1, (int)shares[k], len, &parts[k], desc + at, desc_cap - at, err);
@@ -321,31 +320,32 @@ static fipsc_status from_sentences(const fipsc_model *m, const fipsc_calib_sourc
     fipsc_sentences sets[CALIB_LIST_MAX] = {0};
     int64_t shares[CALIB_LIST_MAX] = {0};
     sentence_draw draws[CALIB_LIST_MAX] = {0};
+    char names[CALIB_LIST_MAX][256];
+    const char *name_of[CALIB_LIST_MAX];
+    calib_list_shares(&files, rows, shares);
+    for (int k = 0; k < files.n; k++) {
+        snprintf(names[k], sizeof names[k], "%s", base_name(files.items[k].path));
+        name_of[k] = names[k];
+        if (rows > 0 && shares[k] == 0 && !st) /* a share of 0 would mean "every sentence" */
+            st = fipsc_fail(err, FIPSC_ERR_ARG, "--calib-sentences %s: its weight gives it none of the %lld rows "
+                            "(raise --calib-rows or its weight)", names[k], rows);
+    }
     int n_read = 0, total = 0;
     for (; n_read < files.n && !st; n_read++) {
         if ((st = fipsc_sentences_read(files.items[n_read].path, &sets[n_read], err)))
             fipsc_fail_context(err, "--calib-sentences: ");
         else total += sets[n_read].n;
     }
-    if (!st) calib_list_shares(&files, rows, shares);
-    for (int k = 0; k < files.n && !st && rows > 0; k++) /* a share of 0 would mean "every sentence" */
-        if (shares[k] == 0)
-            st = fipsc_fail(err, FIPSC_ERR_ARG, "--calib-sentences %s: its weight gives it none of the %lld rows "
-                            "(raise --calib-rows or its weight)", base_name(files.items[k].path), rows);
     if (!st) {
         char text[512];
-        snprintf(text, sizeof text, "calibration: encoding %d sentences of %s%s...", total,
-                 base_name(files.items[0].path), files.n > 1 ? " and more" : "");
+        snprintf(text, sizeof text, "calibration: encoding %d sentences of %s%s...", total, names[0],
+                 files.n > 1 ? " and more" : "");
         say(note, user, text);
         const calibration_spill spill = {c->spill_dir, c->spill_rows};
-        st = calibration_capture_sentences(m, sets, files.n, c->sentences, blocks, n_blocks, shares, seed, &spill, cap,
-                                           cal, draws, err);
+        st = calibration_capture_sentences(m, sets, files.n, c->sentences, name_of, blocks, n_blocks, shares, seed,
+                                           &spill, cap, cal, draws, err);
         say(note, user, NULL);
     }
-    for (int k = 0; k < files.n && !st; k++)
-        if (shares[k] > 0 && draws[k].sentences == 0)
-            st = fipsc_fail(err, FIPSC_ERR_ARG, "--calib-sentences: no sentence of %s fits in its share of %lld rows "
-                            "(raise --calib-rows or its weight)", base_name(files.items[k].path), (long long)shares[k]);
     /* What was used, file by file. */
     size_t at = 0;
     for (int k = 0; k < files.n && !st; k++) {
@@ -354,12 +354,11 @@ static fipsc_status from_sentences(const fipsc_model *m, const fipsc_calib_sourc
         int w;
         if (rows > 0)
             w = snprintf(desc + at, desc_cap - at, "%ssentences %s%s: %d of %d sentences (%lld token rows, at most %lld "
-                         "drawn with seed %llu)", k ? "; " : "", base_name(files.items[k].path), weight,
-                         draws[k].sentences, sets[k].n, (long long)draws[k].rows, (long long)shares[k],
-                         (unsigned long long)(k == 0 ? seed : fipsc_seed_derive(seed, (uint64_t)k)));
+                         "drawn with seed %llu)", k ? "; " : "", names[k], weight, draws[k].sentences, sets[k].n,
+                         (long long)draws[k].rows, (long long)shares[k], (unsigned long long)calib_file_seed(seed, k));
         else
             w = snprintf(desc + at, desc_cap - at, "%ssentences %s: all %d sentences (%lld token rows)", k ? "; " : "",
-                         base_name(files.items[k].path), sets[k].n, (long long)draws[k].rows);
+                         names[k], sets[k].n, (long long)draws[k].rows);
         if (w < 0 || (size_t)w >= desc_cap - at) break; /* truncated: the report keeps what fits */
         at += (size_t)w;
     }

@@ -29,15 +29,16 @@ fipsc_status calibration_capture_images(const fipsc_model *m, const fipsc_image_
                                         int n_blocks, const calibration_spill *spill, fipsc_calibration *out,
                                         fipsc_error *err);
 /* Sentences from n_sets sets (several calibration files, calibration_list.h): set k draws whole
- * sentences for at most max_rows[k] token rows (0: all of them) with the run's seed (set 0) or
- * one derived from it; the sets' sentences are interleaved evenly. draws (NULL or [n_sets])
- * receives what each set gave. */
+ * sentences for at most max_rows[k] token rows (0: all of them) with calib_file_seed(seed, k),
+ * and one with a budget that fits no sentence is an error naming names[k] (NULL: `what`); the
+ * sets' sentences are interleaved evenly. draws (NULL or [n_sets]) receives what each set gave. */
 typedef struct sentence_draw {
     int sentences;
     int64_t rows;
 } sentence_draw;
 fipsc_status calibration_capture_sentences(const fipsc_model *m, const fipsc_sentences *sets, int n_sets,
-                                           const char *what, const int *blocks, int n_blocks, const int64_t *max_rows,
+                                           const char *what, const char *const *names, const int *blocks,
+                                           int n_blocks, const int64_t *max_rows,
                                            uint64_t seed, const calibration_spill *spill, fipsc_capture *cap,
                                            fipsc_calibration *out, sentence_draw *draws, fipsc_error *err);
 /* out = the rows of cap (block by block), from n_sequences inputs; out owns cap when own. */
