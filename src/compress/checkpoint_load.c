@@ -85,6 +85,25 @@ static fipsc_status damaged(fipsc_error *err, const char *path, int k, const cha
                       "checkpoint %s is damaged (%s); delete it to recompute group %d", path, why, k);
 }
 
+/* Inputs a checkpoint may lack, and what their absence means: --sequential is recorded only when
+ * set, and files older than --init and --adam-moments do not record them (teacher forcing, the
+ * SVD initialisation, float32 moments). */
+static const char *const absent_means[][2] = {
+    {"--sequential", "false"},
+    {"--init", "svd"},
+    {"--adam-moments", "f32"},
+};
+
+/* The stored value of input `key`: its text, the default its absence means, or NULL. */
+static const char *stored_input(const cJSON *then, const char *key)
+{
+    const cJSON *old = cJSON_GetObjectItemCaseSensitive(then, key);
+    if (old) return cJSON_IsString(old) ? old->valuestring : NULL;
+    for (size_t i = 0; i < sizeof absent_means / sizeof absent_means[0]; i++)
+        if (strcmp(key, absent_means[i][0]) == 0) return absent_means[i][1];
+    return NULL;
+}
+
 /* The stored inputs against this run's: every key of `now` must be in `then` with the same
  * value. */
 static fipsc_status compare_inputs(const cJSON *then, const cJSON *now, const char *path,
@@ -93,15 +112,7 @@ static fipsc_status compare_inputs(const cJSON *then, const cJSON *now, const ch
     const cJSON *it;
     cJSON_ArrayForEach(it, now)
     {
-        const cJSON *old = cJSON_GetObjectItemCaseSensitive(then, it->string);
-        /* --sequential is recorded only when set, and files older than --init and --adam-moments
-         * do not record them: their absence is the default (teacher forcing, the SVD
-         * initialisation, float32 moments) */
-        const char *old_text = cJSON_IsString(old) ? old->valuestring
-                               : old ? NULL
-                               : strcmp(it->string, "--sequential") == 0 ? "false"
-                               : strcmp(it->string, "--init") == 0 ? "svd"
-                               : strcmp(it->string, "--adam-moments") == 0 ? "f32" : NULL;
+        const char *old_text = stored_input(then, it->string);
         if (!old_text)
             return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "checkpoint %s does not record '%s' (made by "
                               "another fipsc version?): start again with an empty --checkpoint-dir",

@@ -76,6 +76,26 @@ static fipsc_status get_double(const char *name, const char *text, double lo, do
     return FIPSC_OK;
 }
 
+/* One of two words (*second: the second one), worded as the command line words it. */
+static fipsc_status get_either(const char *name, const char *text, const char *first, const char *second_word,
+                               bool *second, fipsc_error *err)
+{
+    if (strcmp(text, first) == 0) *second = false;
+    else if (strcmp(text, second_word) == 0) *second = true;
+    else return BAD("--%s must be %s or %s, got '%s'", name, first, second_word, text);
+    return FIPSC_OK;
+}
+
+/* true/1 or false/0. */
+static fipsc_status get_bool(const char *name, const char *text, bool *out, fipsc_error *err)
+{
+    bool is_false = false;
+    fipsc_status st = get_either(name, strcmp(text, "1") == 0 ? "true" : strcmp(text, "0") == 0 ? "false" : text,
+                                 "true", "false", &is_false, err);
+    if (!st) *out = !is_false;
+    return st;
+}
+
 /* A finite decimal number (its range is checked with the other options, with a precise message). */
 static bool finite_number(const char *text, double *out)
 {
@@ -120,6 +140,7 @@ fipsc_status fipsc_settings_set(fipsc_compress_settings *s, const char *name, co
     fipsc_calib_source *c = &s->calib;
     long long v = 0;
     double x = 0.0;
+    bool flag = false;
     fipsc_status st = FIPSC_OK;
     switch ((setting)i) {
     case S_METHOD:
@@ -147,9 +168,8 @@ fipsc_status fipsc_settings_set(fipsc_compress_settings *s, const char *name, co
         else return BAD("--schedule must be gmp, rigl or static, got '%s'", value);
         break;
     case S_MODE:
-        if (strcmp(value, "joint") == 0) o->mode = FIPSC_FIPS_JOINT;
-        else if (strcmp(value, "local") == 0) o->mode = FIPSC_FIPS_LOCAL;
-        else return BAD("--mode must be joint or local, got '%s'", value);
+        if (!(st = get_either(name, value, "joint", "local", &flag, err)))
+            o->mode = flag ? FIPSC_FIPS_LOCAL : FIPSC_FIPS_JOINT;
         break;
     case S_STEPS:
         if (!(st = get_int(name, value, 1, 100000000, &v, err))) o->steps = (int)v;
@@ -193,14 +213,11 @@ fipsc_status fipsc_settings_set(fipsc_compress_settings *s, const char *name, co
         if (!(st = get_double(name, value, 0.0, 0.5, &x, err))) o->holdout = x;
         break;
     case S_SEQUENTIAL:
-        if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0) o->sequential = true;
-        else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0) o->sequential = false;
-        else return BAD("--sequential must be true or false, got '%s'", value);
+        st = get_bool(name, value, &o->sequential, err);
         break;
     case S_INIT:
-        if (strcmp(value, "svd") == 0) o->init = FIPSC_INIT_SVD;
-        else if (strcmp(value, "whitened") == 0) o->init = FIPSC_INIT_WHITENED;
-        else return BAD("--init must be svd or whitened, got '%s'", value);
+        if (!(st = get_either(name, value, "svd", "whitened", &flag, err)))
+            o->init = flag ? FIPSC_INIT_WHITENED : FIPSC_INIT_SVD;
         break;
     case S_WHITEN_ALPHA:
         if (!(st = get_double(name, value, 0.0, 1.0, &x, err))) {
@@ -209,14 +226,10 @@ fipsc_status fipsc_settings_set(fipsc_compress_settings *s, const char *name, co
         }
         break;
     case S_ADAM_MOMENTS:
-        if (strcmp(value, "f32") == 0) o->bf16_moments = false;
-        else if (strcmp(value, "bf16") == 0) o->bf16_moments = true;
-        else return BAD("--adam-moments must be f32 or bf16, got '%s'", value);
+        st = get_either(name, value, "f32", "bf16", &o->bf16_moments, err);
         break;
     case S_STRICT:
-        if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0) o->strict = true;
-        else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0) o->strict = false;
-        else return BAD("--strict must be true or false, got '%s'", value);
+        st = get_bool(name, value, &o->strict, err);
         break;
     case S_MAX_MEMORY:
         if (strcmp(value, "none") == 0) o->max_memory = -1;
