@@ -115,7 +115,7 @@ FIPSC_API fipsc_status fipsc_describe(const char *path, char **json, fipsc_error
 
 /* A compression's settings, by the names of `fipsc compress`'s options without the dashes, with
  * values as text: method budget sparsity nm rank groups schedule mode steps lr lr-min
- * weight-decay batch seed u-dtype v-dtype storage divergence-retries holdout strict sequential ("true"/"false"),
+ * weight-decay batch seed u-dtype v-dtype storage divergence-retries holdout strict sequential capture-all ("true"/"false"),
  * init ("svd"/"whitened") whiten-alpha adam-moments ("f32"/"bf16"), memory:
  * max-memory ("20G", "none") spill ("auto"/"always"/"never") scratch-dir, the calibration source calib-corpus calib-samples calib-len calib-images calib-idx calib-exclude
  * calib-count calib-sentences calib-rows calib-text tokenizer, and checkpoint-dir, resume

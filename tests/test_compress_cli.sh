@@ -154,10 +154,12 @@ expect(rep.options.holdout === 0.1, 'holdout option');
 const pr = rep.peak_rss_bytes, seq = [pr.loaded, pr.calibrated, ...pr.groups];
 expect(pr.groups.length === 2 && seq.every((v, i) => v > 1e6 && (i === 0 || v >= seq[i - 1])) &&
        rep.groups.every((g, k) => g.peak_rss_bytes === pr.groups[k]), `peak RSS ${JSON.stringify(pr)}`);
-// the memory plan, made before any work: its parts add up, 12 × 96 rows per block, within the
-// machine's memory, and (a tiny model: the process's own baseline dominates) within 5× the peak
+// the memory plan, made before any work: its parts add up, 12 × 96 rows per block (streamed: the
+// x and y rows of the largest group, 3 blocks, and the residual stream), within the machine's
+// memory, and (a tiny model: the process's own baseline dominates) within 5× the peak
 const mp = rep.memory_plan_bytes;
-expect(mp && mp.calibration_rows_per_block === 12 * 96 && mp.calibration === 8 * 12 * 96 * 64 * 5 &&
+expect(mp && mp.calibration_rows_per_block === 12 * 96 && mp.calibration === 12 * 96 * 64 * (8 * 3 + 4) &&
+       mp.calibration_streamed === true &&
        mp.total === mp.model + mp.calibration + Math.max(mp.forward, mp.largest_group) &&
        mp.largest_group > 0 && mp.budget > mp.total && mp.total < 5 * seq[seq.length - 1],
        `memory plan ${JSON.stringify(mp)} (peak ${seq[seq.length - 1]})`);
@@ -254,8 +256,10 @@ expect_error 2 "--holdout expects a number in [0, 0.5], got '0.7'" "$model" -o "
 # --max-memory: a run whose plan does not fit is refused before any work, naming its parts
 expect_error 1 "this run needs about" "$model" -o "$out" "${quick[@]}" --max-memory 1M
 expect_in "$tmp/err.txt" "but may use 1.0 MB (--max-memory"
-expect_in "$tmp/err.txt" "calibration rows 1.8 MB (at most 1152 per block, spilled to a 2.9 MB scratch file: the largest group's in memory)"
-expect_error 1 "calibration rows 2.9 MB (at most 1152 per block)," "$model" -o "$out" "${quick[@]}" --max-memory 1M --spill never
+expect_in "$tmp/err.txt" "calibration rows 2.1 MB (at most 1152 per block, spilled to a 2.9 MB scratch file: the largest group's in memory)"
+expect_error 1 "calibration rows 2.1 MB (at most 1152 per block, streamed: the largest group's and the residual stream)," "$model" -o "$out" "${quick[@]}" --max-memory 1M --spill never
+# every group's rows at once: 5 blocks' rows
+expect_error 1 "calibration rows 2.9 MB (at most 1152 per block)," "$model" -o "$out" "${quick[@]}" --max-memory 1M --spill never --capture-all
 expect_in "$tmp/err.txt" "nothing was done"
 expect_error 2 "--max-memory expects a size like 20G" "$model" -o "$out" --max-memory 12X
 expect_error 2 "--max-memory expects a size like 20G" "$model" -o "$out" --max-memory -3G

@@ -53,9 +53,11 @@ for k in 1 2 3 4; do
 done
 [ "$changed" = 4 ] || fail "sequential calibration changed $changed of the 4 later groups (expected all)"
 
-# The memory plan holds one group's rows at a time.
+# The memory plan holds one group's rows at a time (streamed: with the residual stream, 512 rows
+# of 64 floats; every group's rows at once with --capture-all).
 rows_planned() { "$fipsc" compress "${args[@]}" --groups 1 "$@" --dry-run | grep -o 'calibration rows [0-9.]* [kMG]*B'; }
-[ "$(rows_planned)" = "calibration rows 1.3 MB" ] || fail "teacher forcing plans $(rows_planned)"
+[ "$(rows_planned)" = "calibration rows 393 kB" ] || fail "teacher forcing (streamed) plans $(rows_planned)"
+[ "$(rows_planned --capture-all)" = "calibration rows 1.3 MB" ] || fail "teacher forcing (--capture-all) plans $(rows_planned --capture-all)"
 [ "$(rows_planned --sequential)" = "calibration rows 262 kB" ] || fail "sequential plans $(rows_planned --sequential)"
 
 # Resumed: the restored groups put the model back as it was, so the later groups' rows are the same.

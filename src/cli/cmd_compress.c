@@ -131,6 +131,10 @@ static void usage(FILE *out)
             "                          groups already compressed (default: all from the original\n"
             "                          model, teacher forcing). One group's rows in memory at a\n"
             "                          time; needs a corpus or text for a language model; one process\n"
+            "      --capture-all       capture every group's calibration rows in one forward before\n"
+            "                          the first group (default: streamed, each group's rows when\n"
+            "                          its turn comes, from the residual stream the earlier blocks\n"
+            "                          left: the same rows and output bits, one group's rows in memory)\n"
             "      --init I            how the shared basis starts: svd (the paper's, default) or\n"
             "                          whitened (beyond it: the SVD of W_cat whitened by the\n"
             "                          calibration inputs' second moments, so U favours the\n"
@@ -161,7 +165,7 @@ static void usage(FILE *out)
             cli_mpi_available()
                 ? "Several processes (MPI): `mpirun -np K fipsc compress ...` shares the groups among K\n"
                   "processes, on one machine or several: each computes consecutive groups (group 0 on\n"
-                  "rank 0) with the calibration rows of its own blocks, and rank 0 writes OUT (and\n"
+                  "rank 0), streaming the calibration up to its own blocks, and rank 0 writes OUT (and\n"
                   "--report); the file is byte-identical to one process's, whatever K. A rank that\n"
                   "fails or dies stops the job with no output. With --checkpoint-dir each rank saves\n"
                   "its own groups there and --resume reuses those it finds (DIR on a shared file\n"
@@ -273,7 +277,7 @@ static bool check_writable(const char *path, fipsc_error *err)
 int cmd_compress(int argc, char **argv)
 {
     enum { OPT_SETTING = 256, OPT_THREADS, OPT_REPORT, OPT_QUIET, OPT_CHECKPOINT_DIR, OPT_RESUME, OPT_STRICT, OPT_DRY_RUN,
-           OPT_SEQUENTIAL };
+           OPT_SEQUENTIAL, OPT_CAPTURE_ALL };
     static const struct option opts[] = {
         {"output", required_argument, 0, 'o'},
         {"method", required_argument, 0, OPT_SETTING},
@@ -313,6 +317,7 @@ int cmd_compress(int argc, char **argv)
         {"holdout", required_argument, 0, OPT_SETTING},
         {"strict", no_argument, 0, OPT_STRICT},
         {"sequential", no_argument, 0, OPT_SEQUENTIAL},
+        {"capture-all", no_argument, 0, OPT_CAPTURE_ALL},
         {"init", required_argument, 0, OPT_SETTING},
         {"whiten-alpha", required_argument, 0, OPT_SETTING},
         {"adam-moments", required_argument, 0, OPT_SETTING},
@@ -347,6 +352,7 @@ int cmd_compress(int argc, char **argv)
         case OPT_RESUME: ck.resume = true; break;
         case OPT_STRICT: fipsc_settings_set(&set, "strict", "true", &err); break;
         case OPT_SEQUENTIAL: fipsc_settings_set(&set, "sequential", "true", &err); break;
+        case OPT_CAPTURE_ALL: fipsc_settings_set(&set, "capture-all", "true", &err); break;
         case OPT_DRY_RUN: dry_run = true; break;
         case 'h': usage(stdout); fipsc_settings_free(&set); return CLI_OK;
         case ':': rc = cli_usage_error(CMD, "option '%s' needs an argument", argv[optind - 1]); break;

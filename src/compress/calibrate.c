@@ -44,7 +44,7 @@ fipsc_status calibration_blocks(const fipsc_model *m, const int **blocks, int *n
 }
 
 fipsc_status calibration_new_capture(const fipsc_model *m, const int *blocks, int n_blocks,
-                                     const calibration_spill *spill, fipsc_capture **out, fipsc_error *err)
+                                     const capture_setup *setup, fipsc_capture **out, fipsc_error *err)
 {
     *out = NULL;
     int *all;
@@ -53,10 +53,13 @@ fipsc_status calibration_new_capture(const fipsc_model *m, const int *blocks, in
     fipsc_capture *cap = calloc(1, sizeof *cap);
     if (!cap) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
     else if ((st = fipsc_capture_init(cap, m, blocks, n_blocks, 0, err))) free(cap);
-    else if (spill && spill->dir && (st = fipsc_capture_spill(cap, spill->dir, spill->rows, err))) {
+    else if (setup && setup->dir && (st = fipsc_capture_spill(cap, setup->dir, setup->rows, err))) {
         fipsc_capture_free(cap);
         free(cap);
-    } else *out = cap;
+    } else {
+        cap->stream = setup ? setup->stream : NULL;
+        *out = cap;
+    }
     free(all);
     return st;
 }
@@ -127,7 +130,7 @@ fipsc_status fipsc_calibration_capture_tokens(const fipsc_model *m, const fipsc_
 }
 
 fipsc_status calibration_capture_tokens(const fipsc_model *m, const fipsc_corpus *c, const char *what,
-                                        const int *blocks, int n_blocks, const calibration_spill *spill,
+                                        const int *blocks, int n_blocks, const capture_setup *setup,
                                         fipsc_calibration *out, fipsc_error *err)
 {
     memset(out, 0, sizeof *out);
@@ -140,7 +143,7 @@ fipsc_status calibration_capture_tokens(const fipsc_model *m, const fipsc_corpus
     if ((st = check_corpus(&info, c, what, err))) return st;
 
     fipsc_capture *cap;
-    if ((st = calibration_new_capture(m, blocks, n_blocks, spill, &cap, err))) return st;
+    if ((st = calibration_new_capture(m, blocks, n_blocks, setup, &cap, err))) return st;
     /* Consecutive sequences of one length are contiguous in c->ids: run them as one batch. */
     for (int i = 0; i < c->n_seqs && !st;) {
         int len = fipsc_corpus_length(c, i), batch = 1;

@@ -23,7 +23,7 @@ fipsc_status fipsc_calibration_capture_images(const fipsc_model *m, const fipsc_
 }
 
 fipsc_status calibration_capture_images(const fipsc_model *m, const fipsc_image_list *images, const int *blocks,
-                                        int n_blocks, const calibration_spill *spill, fipsc_calibration *out,
+                                        int n_blocks, const capture_setup *setup, fipsc_calibration *out,
                                         fipsc_error *err)
 {
     memset(out, 0, sizeof *out);
@@ -35,7 +35,7 @@ fipsc_status calibration_capture_images(const fipsc_model *m, const fipsc_image_
     ops->info(m, &info);
 
     fipsc_capture *cap;
-    if ((st = calibration_new_capture(m, blocks, n_blocks, spill, &cap, err))) return st;
+    if ((st = calibration_new_capture(m, blocks, n_blocks, setup, &cap, err))) return st;
     const int H = info.height, W = info.width;
     const size_t per_image = (size_t)info.channels * H * W;
     float *pixels = malloc((size_t)FIPSC_IMAGE_CALIB_BATCH * per_image * sizeof *pixels);

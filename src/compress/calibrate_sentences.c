@@ -56,7 +56,7 @@ fipsc_status fipsc_calibration_capture_sentences(const fipsc_model *m, const fip
 fipsc_status calibration_capture_sentences(const fipsc_model *m, const fipsc_sentences *sets, int n_sets,
                                            const char *what, const char *const *names, const int *blocks,
                                            int n_blocks, const int64_t *max_rows,
-                                           uint64_t seed, const calibration_spill *spill, fipsc_capture *cap,
+                                           uint64_t seed, const capture_setup *setup, fipsc_capture *cap,
                                            fipsc_calibration *out, sentence_draw *draws, fipsc_error *err)
 {
     memset(out, 0, sizeof *out);
@@ -120,7 +120,8 @@ fipsc_status calibration_capture_sentences(const fipsc_model *m, const fipsc_sen
     if (!st) st = calibration_blocks(m, &blocks, &n_blocks, &all, err);
     /* the rows are known: the capture allocates them once (and can drop none) */
     if (!st) st = fipsc_capture_init(cap, m, blocks, n_blocks, rows, err);
-    if (!st && spill && spill->dir) st = fipsc_capture_spill(cap, spill->dir, rows, err);
+    if (!st && setup && setup->dir) st = fipsc_capture_spill(cap, setup->dir, rows, err);
+    if (!st && setup) cap->stream = setup->stream;
 
     /* The chosen sentences, each set's in file order, the sets interleaved evenly (one set: file
      * order), a pass of them at a time. */

@@ -3,8 +3,10 @@
  * The original model runs over calibration data with teacher forcing (a language model reads the
  * corpus tokens at every position, nothing is generated) and its forward records, for each block
  * to be compressed, the input x of its MLP and the MLP's output y. Every compressed MLP is later
- * trained to map those original x to those original y, so the capture happens once, before any
- * block is touched. What the data is depends on what the model is (src/model/family.h):
+ * trained to map those original x to those original y, so the capture runs the original blocks:
+ * all of them before any block is touched, or (streaming, model/residual_stream.h) a group's
+ * blocks at a time from the residual the earlier ones left, before that group is touched. What
+ * the data is depends on what the model is (src/model/family.h):
  *
  *   language model     a token corpus                 fipsc_calibration_capture_tokens
  *   image classifier   images (files, IDX sets)       fipsc_calibration_capture_images
@@ -38,6 +40,11 @@ typedef struct fipsc_calibration {
        before each group after the first. NULL: the rows are fixed (teacher forcing). */
     fipsc_status (*refresh)(void *user, const fipsc_model *m, int first, int last, fipsc_error *err);
     void *refresh_user;
+    /* Streaming calibration (fipsc_compress_options.capture_all false, not sequential): refresh
+       captures the rows of blocks first..last from the ORIGINAL blocks, by one pass of the
+       residual stream; the pipeline calls it before every group it puts into the model (computed,
+       restored from a checkpoint or received from a rank), before changing the model. */
+    bool streamed;
 } fipsc_calibration;
 
 /* An empty calibration for n_blocks blocks (every blocks[l].n = 0). The caller may point

@@ -212,11 +212,48 @@ static fipsc_status text_corpus(const fipsc_model *m, const fipsc_calib_source *
     return st;
 }
 
+/* What sampling from the model means for source s and run seed `seed`, for reports. */
+static void sampling_desc(const fipsc_calib_source *s, uint64_t seed, char *desc, size_t desc_cap)
+{
+    const long long n = s->samples > 0 ? s->samples : FIPSC_CALIB_SAMPLES, len = s->len > 0 ? s->len : FIPSC_CALIB_LEN;
+    snprintf(desc, desc_cap,
+             "sampled from the model: %lld sequences of %lld tokens, temperature 1, seed %llu derived from --seed %llu",
+             n, len, (unsigned long long)fipsc_seed_derive(seed, CALIB_SEED_TAG), (unsigned long long)seed);
+}
+
+fipsc_status fipsc_calibration_sample(const fipsc_model *m, const fipsc_calib_source *s, uint64_t seed,
+                                      fipsc_calib_note_fn note, void *user, fipsc_corpus **out, fipsc_error *err)
+{
+    *out = NULL;
+    const long long n = s->samples > 0 ? s->samples : FIPSC_CALIB_SAMPLES, len = s->len > 0 ? s->len : FIPSC_CALIB_LEN;
+    const fipsc_lm_ops *lm;
+    fipsc_status st = fipsc_model_need_lm(m, &lm, err);
+    if (st) return st;
+    fipsc_lm_info info;
+    lm->info(m, &info);
+    int32_t *ids = NULL;
+    if (info.context > 0 && len > info.context)
+        st = fipsc_fail(err, FIPSC_ERR_ARG, "--calib-len %lld exceeds the model's context of %d tokens", len,
+                        info.context);
+    else if (!(ids = malloc((size_t)n * (size_t)len * sizeof *ids)))
+        st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for %lld calibration tokens", n * len);
+    sampling_note sn = {note, user};
+    if (!st)
+        st = fipsc_lm_sample_sequences(m, (int)n, (int)len, 1.0f, 1.0f, fipsc_seed_derive(seed, CALIB_SEED_TAG), ids,
+                                       note ? on_sampled : NULL, &sn, err);
+    if (!st) st = fipsc_corpus_from_ids(ids, (int)n, (int)len, info.vocab_size, out, err);
+    free(ids);
+    say(note, user, NULL);
+    if (st) fipsc_fail_context(err, "sampling the calibration corpus: ");
+    return st;
+}
+
 static fipsc_status from_tokens(const fipsc_model *m, const fipsc_calib_source *s, uint64_t seed, const int *blocks,
                                 int n_blocks, fipsc_calib_note_fn note, void *user, fipsc_calibration *cal, char *desc,
                                 size_t desc_cap, fipsc_error *err)
 {
     fipsc_corpus *corpus = NULL;
+    const fipsc_corpus *use = NULL;
     fipsc_status st;
     if (s->corpus) {
         snprintf(desc, desc_cap, "corpus %s", base_name(s->corpus));
@@ -226,35 +263,16 @@ static fipsc_status from_tokens(const fipsc_model *m, const fipsc_calib_source *
         st = text_corpus(m, s, &corpus, desc, desc_cap, err);
         say(note, user, NULL);
     } else {
-        const long long n = s->samples > 0 ? s->samples : FIPSC_CALIB_SAMPLES, len = s->len > 0 ? s->len : FIPSC_CALIB_LEN;
-        const uint64_t calib_seed = fipsc_seed_derive(seed, CALIB_SEED_TAG);
-        snprintf(desc, desc_cap,
-                 "sampled from the model: %lld sequences of %lld tokens, temperature 1, seed %llu derived from --seed "
-                 "%llu", n, len, (unsigned long long)calib_seed, (unsigned long long)seed);
-        const fipsc_lm_ops *lm = fipsc_model_lm(m);
-        fipsc_lm_info info;
-        lm->info(m, &info);
-        int32_t *ids = NULL;
-        st = FIPSC_OK;
-        if (info.context > 0 && len > info.context)
-            st = fipsc_fail(err, FIPSC_ERR_ARG, "--calib-len %lld exceeds the model's context of %d tokens", len,
-                            info.context);
-        else if (!(ids = malloc((size_t)n * (size_t)len * sizeof *ids)))
-            st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for %lld calibration tokens", n * len);
-        sampling_note sn = {note, user};
-        if (!st)
-            st = fipsc_lm_sample_sequences(m, (int)n, (int)len, 1.0f, 1.0f, calib_seed, ids, note ? on_sampled : NULL,
-                                           &sn, err);
-        if (!st) st = fipsc_corpus_from_ids(ids, (int)n, (int)len, info.vocab_size, &corpus, err);
-        free(ids);
-        say(note, user, NULL);
-        if (st) fipsc_fail_context(err, "sampling the calibration corpus: ");
+        sampling_desc(s, seed, desc, desc_cap);
+        st = s->sampled ? FIPSC_OK : fipsc_calibration_sample(m, s, seed, note, user, &corpus, err);
+        use = s->sampled;
     }
+    if (!use) use = corpus;
     if (!st) {
         say(note, user, "calibration: capturing MLP inputs and outputs...");
-        const calibration_spill spill = {s->spill_dir, s->spill_rows};
-        st = calibration_capture_tokens(m, corpus, s->corpus ? s->corpus : s->text ? s->text : "the sampled corpus",
-                                        blocks, n_blocks, &spill, cal, err);
+        const capture_setup setup = {s->spill_dir, s->spill_rows, s->stream};
+        st = calibration_capture_tokens(m, use, s->corpus ? s->corpus : s->text ? s->text : "the sampled corpus",
+                                        blocks, n_blocks, &setup, cal, err);
         say(note, user, NULL);
     }
     fipsc_corpus_free(corpus);
@@ -291,8 +309,8 @@ static fipsc_status from_images(const fipsc_model *m, const fipsc_calib_source *
         char text[128];
         snprintf(text, sizeof text, "calibration: capturing MLP inputs and outputs on %d images...", images.n);
         say(note, user, text);
-        const calibration_spill spill = {c->spill_dir, c->spill_rows};
-        st = calibration_capture_images(m, &images, blocks, n_blocks, &spill, cal, err);
+        const capture_setup setup = {c->spill_dir, c->spill_rows, c->stream};
+        st = calibration_capture_images(m, &images, blocks, n_blocks, &setup, cal, err);
     }
     say(note, user, NULL);
     fipsc_image_list_free(&images);
@@ -341,9 +359,9 @@ static fipsc_status from_sentences(const fipsc_model *m, const fipsc_calib_sourc
         snprintf(text, sizeof text, "calibration: encoding %d sentences of %s%s...", total, names[0],
                  files.n > 1 ? " and more" : "");
         say(note, user, text);
-        const calibration_spill spill = {c->spill_dir, c->spill_rows};
+        const capture_setup setup = {c->spill_dir, c->spill_rows, c->stream};
         st = calibration_capture_sentences(m, sets, files.n, c->sentences, name_of, blocks, n_blocks, shares, seed,
-                                           &spill, cap, cal, draws, err);
+                                           &setup, cap, cal, draws, err);
         say(note, user, NULL);
     }
     /* What was used, file by file. */

@@ -44,6 +44,13 @@ typedef struct fipsc_calib_source {
      * else a scratch file in spill_dir with room for spill_rows rows per block. */
     const char *spill_dir;
     int64_t spill_rows;
+    /* Streaming calibration (set by compress): the capture is one pass of this stream, over its
+     * blocks only (model/residual_stream.h); NULL: one forward from the inputs. */
+    fipsc_residual_stream *stream;
+    /* The corpus sampled from the model, once, for every pass (set by compress when streaming:
+     * later passes run on a partly compressed model, which must not sample again); NULL:
+     * fipsc_calibrate samples when the source says so. */
+    const fipsc_corpus *sampled;
 } fipsc_calib_source;
 
 /* No source given: every field 0 / NULL, rows -1. */
@@ -67,6 +74,11 @@ int64_t fipsc_calibration_sampling_bytes(const fipsc_model *m, const fipsc_calib
 /* Something to say about calibration's progress (a phase starting, sequences sampled); NULL
  * text: the line is done. */
 typedef void (*fipsc_calib_note_fn)(void *user, const char *text);
+
+/* Samples the calibration corpus of source s from language model m (s names neither a corpus nor
+ * a text) as fipsc_calibrate would, into *out (free with fipsc_corpus_free). */
+fipsc_status fipsc_calibration_sample(const fipsc_model *m, const fipsc_calib_source *s, uint64_t seed,
+                                      fipsc_calib_note_fn note, void *note_user, fipsc_corpus **out, fipsc_error *err);
 
 /* Captures the MLP rows of the listed blocks (NULL/0: every block) of the ORIGINAL model m from
  * source s into *cal, whose rows live in *cap (free both: fipsc_calibration_free(cal), then

@@ -13,7 +13,7 @@
  * converts them to the recorded storage, as for a freshly computed group), and the group's
  * report entry. A resumed group is attached from these bits, so the output file of a resumed run
  * is byte-identical to an uninterrupted one: every group's work depends only on the original
- * weights of its blocks, its calibration rows (captured from the original model beforehand) and
+ * weights of its blocks, its calibration rows (captured from the original model) and
  * its own seed fipsc_seed_derive(seed, group index), never on other groups.
  *
  * What a checkpoint was made from is recorded next to it ("inputs"): every option that changes
@@ -190,6 +190,21 @@ fipsc_status compress_checkpoint_load_all(const fipsc_compress_checkpoint *ck, c
     }
     *out = saved;
     return FIPSC_OK;
+}
+
+fipsc_status compress_checkpoint_check_rows(const fipsc_compress_checkpoint *ck, const fipsc_model *m,
+                                           const fipsc_calibration *cal, const fipsc_compress_options *o,
+                                           const fipsc_group_plan *plan, int k, fipsc_error *err)
+{
+    char path[4096];
+    fipsc_status st = compress_checkpoint_path(ck->dir, k, path, sizeof path, err);
+    fipsc_fips_group g;
+    fipsc_mlp *mlps;
+    if (st || (st = compress_group_describe(m, plan->blocks, &g, &mlps, err))) return st;
+    st = compress_checkpoint_load_group(path, &g, &cal->blocks[plan->blocks.first], o, plan, k, NULL, err);
+    fipsc_fips_group_free(&g);
+    free(mlps);
+    return st;
 }
 
 fipsc_status compress_checkpoint_apply(fipsc_model *m, compress_saved *s, fipsc_group_report *gr,

@@ -5,7 +5,10 @@
  *      be compressed, its input rows x and output rows y (teacher forcing: every compressed MLP
  *      learns from original inputs, never from the outputs of already-compressed layers).
  *      src/compress/calibration.h does this for every family, by capability: token corpora for
- *      language models, images for image classifiers, sentences for sentence encoders.
+ *      language models, images for image classifiers, sentences for sentence encoders. By default
+ *      the rows are streamed: a group's rows are captured when its turn comes, by running its
+ *      original blocks from the residual stream the earlier blocks left (model/residual_stream.h),
+ *      so one group's rows are in memory at a time.
  *   2. a plan: groups of consecutive blocks ("2" or "0-1,2-4"), the rank of each group from the
  *      parameter budget, the storage of its V_i (fipsc_compress_plan).
  *   3. per group: the method (FiPS, or a baseline at the same parameter budget), then the group's
@@ -113,6 +116,13 @@ typedef struct fipsc_compress_options {
                                    (default): every group's rows come from the original model
                                    (teacher forcing). Needs calibration inputs that do not depend
                                    on the model (a corpus, a text, images, sentences) */
+    bool capture_all;           /* teacher forcing: every group's rows captured in one forward
+                                   before the first group (the pipeline before streaming: all rows
+                                   held at once); false (default): streamed, each group's rows
+                                   captured when the compressor reaches it by running the original
+                                   blocks from the residual stream where the previous group's
+                                   stopped (model/residual_stream.h) — the same rows, the same
+                                   output bits, one group's rows in memory */
     int64_t max_memory;         /* bytes the run may hold (--max-memory): the memory plan
                                    (fipsc_compress_memory_plan) must fit before any work; 0: the
                                    machine's physical memory less 10 %; -1: no limit */
@@ -189,8 +199,10 @@ fipsc_status fipsc_compress_plan(const fipsc_model *m, const fipsc_compress_opti
  *   model        tensors the process owns as float32 or 16-bit copies, plus the largest block
  *                of weights kept mapped from the file (its pages are resident while the forward
  *                is in that block; the kernel may drop them afterwards and read them again)
- *   calibration  x and y rows of every compressed block, float32 — or, spilled to a scratch
- *                file, those of the largest group (resident while the group reads them)
+ *   calibration  streamed (default): the x and y rows of the largest group and the residual
+ *                stream (one row of the MLP width per calibration row); --capture-all: x and
+ *                y rows of every compressed block; float32 — spilled to a scratch file, the
+ *                rows of the largest group are resident while the group reads them
  *   forward      the calibration forward's activations, or sampling's KV caches and logits when
  *                larger (both before any group)
  *   group        the largest group's working set with the compressed groups before it (their
@@ -201,6 +213,7 @@ typedef struct fipsc_memory_plan {
     int group_index;          /* the group of `group` (-1: none) */
     int64_t rows_per_block;
     bool spilled;             /* the calibration rows in a scratch file of spill_bytes */
+    bool streamed;            /* one group's rows at a time and the residual stream (in calibration) */
     int64_t spill_bytes;
 } fipsc_memory_plan;
 void fipsc_compress_memory_plan(const fipsc_model *m, const fipsc_compress_options *o, const fipsc_group_plan *plans,

@@ -8,25 +8,31 @@
  * the attention scratch and activations stay modest (the memory plan counts one pass). */
 #define CALIB_ROWS_PER_PASS 4096
 
+/* Calibration rows per MLP forward when measuring a group's output errors (the memory plan
+ * counts one such forward's output and scratch). */
+#define EVAL_CHUNK_ROWS 4096
+
 /* Calibration helpers shared by calibrate*.c. The blocks to capture: the listed ones, or every
  * block when blocks is NULL / n_blocks 0 (then *all holds the list; free it). */
 fipsc_status calibration_blocks(const fipsc_model *m, const int **blocks, int *n_blocks, int **all, fipsc_error *err);
-/* Where captured rows go: memory (dir NULL), or a scratch file in dir with room for `rows` rows
- * per block (fipsc_capture_spill). */
-typedef struct calibration_spill {
+/* How a capture is made: its rows in memory (dir NULL) or in a scratch file in dir with room for
+ * `rows` rows per block (fipsc_capture_spill); the forward from the inputs' embeddings (stream
+ * NULL) or one streaming pass, the stream's blocks only (model/residual_stream.h). */
+typedef struct capture_setup {
     const char *dir;
     int64_t rows;
-} calibration_spill;
-/* A capture (malloc'ed) of the listed blocks (NULL/0: every block), without a row limit, spilled
- * as `spill` says (NULL: in memory). */
+    fipsc_residual_stream *stream;
+} capture_setup;
+/* A capture (malloc'ed) of the listed blocks (NULL/0: every block), without a row limit, made
+ * as `setup` says (NULL: in memory, no stream). */
 fipsc_status calibration_new_capture(const fipsc_model *m, const int *blocks, int n_blocks,
-                                     const calibration_spill *spill, fipsc_capture **out, fipsc_error *err);
-/* The capture functions of calibration.h, with the rows spilled as `spill` says (NULL: memory). */
+                                     const capture_setup *setup, fipsc_capture **out, fipsc_error *err);
+/* The capture functions of calibration.h, made as `setup` says (NULL: in memory, no stream). */
 fipsc_status calibration_capture_tokens(const fipsc_model *m, const fipsc_corpus *c, const char *what,
-                                        const int *blocks, int n_blocks, const calibration_spill *spill,
+                                        const int *blocks, int n_blocks, const capture_setup *setup,
                                         fipsc_calibration *out, fipsc_error *err);
 fipsc_status calibration_capture_images(const fipsc_model *m, const fipsc_image_list *images, const int *blocks,
-                                        int n_blocks, const calibration_spill *spill, fipsc_calibration *out,
+                                        int n_blocks, const capture_setup *setup, fipsc_calibration *out,
                                         fipsc_error *err);
 /* Sentences from n_sets sets (several calibration files, calibration_list.h): set k draws whole
  * sentences for at most max_rows[k] token rows (0: all of them) with calib_file_seed(seed, k),
@@ -39,7 +45,7 @@ typedef struct sentence_draw {
 fipsc_status calibration_capture_sentences(const fipsc_model *m, const fipsc_sentences *sets, int n_sets,
                                            const char *what, const char *const *names, const int *blocks,
                                            int n_blocks, const int64_t *max_rows,
-                                           uint64_t seed, const calibration_spill *spill, fipsc_capture *cap,
+                                           uint64_t seed, const capture_setup *setup, fipsc_capture *cap,
                                            fipsc_calibration *out, sentence_draw *draws, fipsc_error *err);
 /* out = the rows of cap (block by block), from n_sequences inputs; out owns cap when own. */
 fipsc_status calibration_from_capture(const fipsc_model *m, fipsc_capture *cap, int n_sequences, bool own,
@@ -143,6 +149,12 @@ typedef struct compress_saved {
     fipsc_group_report report;
 } compress_saved;
 
+/* Checks saved group k's recorded inputs against its calibration rows in cal, now that they are
+ * captured (streaming captures a group's rows when the pipeline reaches it, after
+ * compress_checkpoint_load_all). */
+fipsc_status compress_checkpoint_check_rows(const fipsc_compress_checkpoint *ck, const fipsc_model *m,
+                                           const fipsc_calibration *cal, const fipsc_compress_options *o,
+                                           const fipsc_group_plan *plan, int k, fipsc_error *err);
 void compress_saved_free(compress_saved *s, int n);    /* the array of n too */
 void compress_saved_free_one(compress_saved *s);       /* its contents; *s is left empty */
 void compress_saved_take_report(compress_saved *s, fipsc_group_report *gr); /* moves the report entry out */

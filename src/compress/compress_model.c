@@ -22,42 +22,57 @@ typedef struct run_plan {
     fipsc_calib_source calib; /* s->calib, spilled when the plan says */
 } run_plan;
 
-/* Sequential calibration (fipsc_compress_options.sequential): the rows of one group at a time,
- * captured on the model as it is when the group starts, into the run's calibration `cal`. */
-typedef struct sequential_rows {
-    const fipsc_calib_source *source;
+/* One group's rows at a time, captured when the pipeline reaches the group, into the run's
+ * calibration `cal`:
+ *   streamed (the default): one pass of the residual stream over the blocks after the previous
+ *     pass, on the original model (the pipeline refreshes before it changes a group), so the rows
+ *     are teacher-forced, the same bits as one forward over every block would give;
+ *   sequential: one forward from the inputs over the model as it is then (earlier groups
+ *     compressed). */
+typedef struct group_rows {
+    fipsc_calib_source source; /* the run's, with .stream and .sampled when streaming */
     uint64_t seed;
+    fipsc_residual_stream *stream; /* NULL: sequential */
     fipsc_calibration *cal;  /* the run's: its blocks point at `held`'s rows */
     fipsc_calibration held;  /* the current group's rows */
     fipsc_capture held_cap;  /* ... when `held` borrows them */
-} sequential_rows;
+    int held_first, held_last; /* the blocks held (-1: none) */
+} group_rows;
 
-/* Captures blocks first..last on m into s->cal, after dropping the previous group's rows (one
- * group's rows in memory at a time). */
-static fipsc_status sequential_capture(sequential_rows *s, const fipsc_model *m, int first, int last,
+/* Captures blocks first..last into s->cal, after dropping the previous group's rows (one group's
+ * rows in memory at a time); streaming, nothing to do when they are the ones held. */
+static fipsc_status group_rows_capture(group_rows *s, const fipsc_model *m, int first, int last,
                                        fipsc_calib_note_fn note, void *note_user, char *desc, size_t desc_cap,
                                        fipsc_error *err)
 {
+    if (s->stream && first == s->held_first && last == s->held_last) return FIPSC_OK;
     for (int l = 0; l < s->cal->n_blocks; l++) s->cal->blocks[l] = (fipsc_fips_calib){0, NULL, NULL};
     fipsc_calibration_free(&s->held);
     fipsc_capture_free(&s->held_cap);
+    s->held_first = s->held_last = -1;
     int *blocks = malloc((size_t)(last - first + 1) * sizeof *blocks);
     if (!blocks) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
     for (int l = first; l <= last; l++) blocks[l - first] = l;
     char unused[512];
-    fipsc_status st = fipsc_calibrate(m, s->source, s->seed, blocks, last - first + 1, note, note_user, &s->held,
-                                      &s->held_cap, desc ? desc : unused, desc ? desc_cap : sizeof unused, err);
+    fipsc_status st = FIPSC_OK;
+    if (s->stream) st = fipsc_residual_stream_begin(s->stream, last, err);
+    if (!st)
+        st = fipsc_calibrate(m, &s->source, s->seed, blocks, last - first + 1, note, note_user, &s->held, &s->held_cap,
+                             desc ? desc : unused, desc ? desc_cap : sizeof unused, err);
+    if (!st && s->stream) st = fipsc_residual_stream_end(s->stream, err);
     free(blocks);
     if (st) return st;
     for (int l = first; l <= last; l++) s->cal->blocks[l] = s->held.blocks[l];
     s->cal->n_sequences = s->held.n_sequences;
     s->cal->spilled = s->held.spilled;
+    s->held_first = first;
+    s->held_last = last;
     return FIPSC_OK;
 }
 
 static fipsc_status refresh_rows(void *user, const fipsc_model *m, int first, int last, fipsc_error *err)
 {
-    return sequential_capture(user, m, first, last, NULL, NULL, NULL, 0, err);
+    return group_rows_capture(user, m, first, last, NULL, NULL, NULL, 0, err);
 }
 
 /* Fails (nothing done) on a calibration source the model cannot use, bad options, an impossible
@@ -131,7 +146,9 @@ fipsc_status fipsc_compress_dry_run(const fipsc_model *m, const fipsc_compress_s
         fprintf(f, "memory plan: %s (model %s, calibration rows %s for at most %lld rows per block%s, then the "
                 "largest group (group %d) %s or the calibration forward or sampling %s)", fipsc_bytes_text(mp->total, t[0], 32),
                 fipsc_bytes_text(mp->model, t[1], 32), fipsc_bytes_text(mp->calibration, t[2], 32),
-                (long long)mp->rows_per_block, mp->spilled ? ", spilled: the largest group's in memory" : "",
+                (long long)mp->rows_per_block, mp->spilled     ? ", spilled: the largest group's in memory"
+                : mp->streamed ? ", streamed: the largest group's and the residual stream"
+                               : "",
                 mp->group_index, fipsc_bytes_text(mp->group, t[3], 32), fipsc_bytes_text(mp->forward, t[4], 32));
         if (r.budget > 0) fprintf(f, " of a budget of %s", fipsc_bytes_text(r.budget, t[0], 32));
         if (mp->spilled)
@@ -169,23 +186,41 @@ fipsc_status fipsc_compress_model(fipsc_model *m, const fipsc_compress_settings 
         free(r.plans);
         return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
     }
-    /* The blocks of the groups this process computes (with o->ranks, its own groups only). */
-    /* Sequential calibration: the first group's blocks now, each later group's before it runs. */
-    for (int k = 0; k < (o->sequential && n_plans > 0 ? 1 : n_plans); k++)
+    /* The blocks captured now. Captured all at once (--capture-all): the blocks of every group
+     * this process computes (with o->ranks, its own groups only). One group at a time: the first
+     * group's — sequential: group 0; streamed: the first group this process computes (rank 0
+     * computes group 0; the groups it receives come after its own, so its stream never needs to
+     * pass them). */
+    const bool streamed = !o->sequential && !o->capture_all;
+    int first_group = -1;
+    for (int k = 0; k < n_plans && first_group < 0 && (o->sequential || streamed); k++)
+        if (compress_owns(o, k, n_plans)) first_group = k;
+    for (int k = 0; k < n_plans; k++)
         for (int l = plans[k].blocks.first; l <= plans[k].blocks.last; l++)
-            if (compress_owns(o, k, n_plans)) blocks[n_blocks++] = l;
+            if (first_group >= 0 ? k == first_group : !o->sequential && !streamed && compress_owns(o, k, n_plans))
+                blocks[n_blocks++] = l;
     free(r.plans);
 
     fipsc_calibration cal = {0};
     fipsc_capture cap = {0}; /* the calibration rows, when cal borrows them */
-    sequential_rows seq = {.source = &r.calib, .seed = o->seed, .cal = &cal};
+    fipsc_residual_stream stream = {0};
+    fipsc_corpus *sampled = NULL;
+    group_rows rows = {.source = r.calib, .seed = o->seed, .stream = streamed ? &stream : NULL, .cal = &cal,
+                       .held_first = -1, .held_last = -1};
     const double t_calibration = fipsc_seconds_now();
-    if (n_blocks > 0 && o->sequential) {
+    if (n_blocks > 0 && first_group >= 0) {
         st = fipsc_calibration_init(&cal, m->n_mlps, err);
-        if (!st) st = sequential_capture(&seq, m, blocks[0], blocks[n_blocks - 1], note, note_user, calib_desc,
+        /* streaming passes run on a model whose earlier groups are compressed: sample once, first */
+        if (!st && streamed && fipsc_calibration_sampling_bytes(m, &r.calib) > 0 &&
+            !(st = fipsc_calibration_sample(m, &r.calib, o->seed, note, note_user, &sampled, err))) {
+            rows.source.sampled = sampled;
+        }
+        rows.source.stream = rows.stream;
+        if (!st) st = group_rows_capture(&rows, m, blocks[0], blocks[n_blocks - 1], note, note_user, calib_desc,
                                          calib_desc_cap, err);
         cal.refresh = refresh_rows;
-        cal.refresh_user = &seq;
+        cal.refresh_user = &rows;
+        cal.streamed = streamed;
     } else if (n_blocks > 0) {
         st = fipsc_calibrate(m, &r.calib, o->seed, blocks, n_blocks, note, note_user, &cal, &cap, calib_desc,
                              calib_desc_cap, err);
@@ -206,8 +241,10 @@ fipsc_status fipsc_compress_model(fipsc_model *m, const fipsc_compress_settings 
     }
     fipsc_calibration_free(&cal);
     fipsc_capture_free(&cap);
-    fipsc_calibration_free(&seq.held);
-    fipsc_capture_free(&seq.held_cap);
+    fipsc_calibration_free(&rows.held);
+    fipsc_capture_free(&rows.held_cap);
+    fipsc_residual_stream_free(&stream);
+    fipsc_corpus_free(sampled);
     return st;
 }
 

@@ -14,7 +14,9 @@
  *                dense gradient and r·P/8 of grown marks under RigL) + U's
  *                gradient and moments 12·d·r + the best iterate (U, mask bits, kept values:
  *                4·d·r + r·P/8 + 4·(1 − s)·r·P) + one batch's activations
- *   result       F + the reconstruction 4·d·P + the stored V (≤ 6·(1 − s)·r·P)
+ *   result       F + the reconstruction 4·d·P + the stored V (≤ 6·(1 − s)·r·P) + measuring the
+ *                output errors: one MLP forward over EVAL_CHUNK_ROWS rows (its output 4·rows·d
+ *                and scratch, 8·rows·f for a gated MLP)
  * The per-matrix methods (svd, magnitude) hold about three copies of the group's matrices.
  * Weights the model keeps in 16 bits are never copied whole to float32 (W_cat is filled from them
  * a few hundred rows at a time), so no phase holds the group's weights beside W_cat.
@@ -36,6 +38,7 @@
 #include "compress/compress_internal.h"
 #include "core/isa.h"
 #include "core/memory.h"
+#include "ops/mlp_forward.h"
 
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
@@ -116,7 +119,11 @@ static int64_t group_bytes(const fipsc_model *m, const fipsc_compress_options *o
     int64_t peak = F + wcat + svd;
     const double keep = 1.0 - (o->nm_m > 0 ? 1.0 - (double)o->nm_n / o->nm_m : o->sparsity);
     const int64_t stored = (int64_t)(6.0 * keep * (double)(r * P));
-    peak = max64(peak, F + wcat + stored);
+    /* measuring the output errors: the reconstructions (W_cat's size) and the stored form, and one
+     * MLP forward over EVAL_CHUNK_ROWS rows: its output and scratch */
+    const int64_t eval = 4 * (EVAL_CHUNK_ROWS * (int64_t)d +
+                              (int64_t)fipsc_mlp_scratch_floats(m->mlps[g->blocks.first], EVAL_CHUNK_ROWS));
+    peak = max64(peak, F + wcat + stored + eval);
     if (o->method == FIPSC_METHOD_FIPS) {
         peak = max64(peak, 2 * F + wcat);
         int f_max = 0;
@@ -157,8 +164,9 @@ void fipsc_compress_memory_plan(const fipsc_model *m, const fipsc_compress_optio
         if (!own) continue;
         const int64_t rows = 8 * rows_per_block * plans[k].d * (plans[k].blocks.last - plans[k].blocks.first + 1);
         out->spill_bytes += rows;
-        /* spilled, or captured group by group (sequential): one group's rows in memory at a time */
-        out->calibration = spill || o->sequential ? max64(out->calibration, rows) : out->calibration + rows;
+        /* spilled, or captured group by group (streamed or sequential): one group's rows in memory
+         * at a time */
+        out->calibration = spill || !o->capture_all ? max64(out->calibration, rows) : out->calibration + rows;
         last = plans[k].blocks.last > last ? plans[k].blocks.last : last;
     }
     if (!spill) out->spill_bytes = 0;
@@ -166,6 +174,9 @@ void fipsc_compress_memory_plan(const fipsc_model *m, const fipsc_compress_optio
         d_max = m->mlps[l]->d > d_max ? m->mlps[l]->d : d_max;
         f_max = m->mlps[l]->f > f_max ? m->mlps[l]->f : f_max;
     }
+    /* streamed: the residual stream of every calibration row (an MLP's input width) beside the rows */
+    out->streamed = !o->capture_all && !o->sequential;
+    if (out->streamed) out->calibration += 4 * rows_per_block * (int64_t)d_max;
     /* the calibration forward: a pass of rows through one block (residual, norm, q/k/v, attention
      * output, MLP activations), before any group is allocated */
     const int64_t pass = rows_per_block < CALIB_ROWS_PER_PASS ? rows_per_block : CALIB_ROWS_PER_PASS;
@@ -189,6 +200,8 @@ fipsc_status fipsc_compress_memory_check(const fipsc_memory_plan *p, int64_t bud
     if (p->spilled)
         snprintf(spilled, sizeof spilled, ", spilled to a %s scratch file: the largest group's in memory",
                  fipsc_bytes_text(p->spill_bytes, disk, sizeof disk));
+    else if (p->streamed)
+        snprintf(spilled, sizeof spilled, ", streamed: the largest group's and the residual stream");
     return fipsc_fail(err, FIPSC_ERR_NOMEM,
                       "this run needs about %s but may use %s (--max-memory; default: the machine's memory "
                       "less 10 %%): model %s, calibration rows %s (at most %lld per block%s), then the largest "

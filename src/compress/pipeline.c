@@ -3,9 +3,11 @@
  * the result into the model — the compressed form (fipsc_model_attach_group) or, with
  * dense_reconstruction, each matrix's dense reconstruction in place of its weight.
  *
- * The calibration rows were captured from the original model before anything changed, so
- * compressing a group never sees the outputs of an earlier compressed group (teacher forcing),
- * and the groups could run in any order with the same result. */
+ * The calibration rows come from the original model — captured before anything changed, or
+ * (streamed, the default) when the group's turn comes, by running its original blocks from the
+ * residual stream before any version of the group enters the model — so compressing a group
+ * never sees the outputs of an earlier compressed group (teacher forcing), and the groups could
+ * run in any order with the same result. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,9 +20,6 @@
 #include "ops/factored.h"
 #include "ops/mlp_forward.h"
 #include "core/tensor.h"
-
-/* Calibration rows per MLP forward when measuring output errors. */
-#define EVAL_CHUNK_ROWS 4096
 
 void fipsc_compress_report_free(fipsc_compress_report *rep)
 {
@@ -345,11 +344,19 @@ static fipsc_status check_calibration(const fipsc_model *m, const fipsc_calibrat
         return fipsc_fail(err, FIPSC_ERR_ARG, "calibration covers %d blocks, the model has %d",
                           cal && cal->blocks ? cal->n_blocks : 0, m->n_mlps);
     for (int k = 0; k < n; k++) {
-        if (!compress_owns(o, k, n) || (cal->refresh && k > 0)) continue;
+        if (!compress_owns(o, k, n) || (cal->refresh && k > 0)) continue; /* captured when the group runs */
         fipsc_status st = check_group_rows(cal, plans, k, err);
         if (st) return st;
     }
     return FIPSC_OK;
+}
+
+/* Whether this process computes a group after group k. */
+static bool owns_later(const fipsc_compress_options *o, int k, int n)
+{
+    for (int j = k + 1; j < n; j++)
+        if (compress_owns(o, j, n)) return true;
+    return false;
 }
 
 /* --strict's refusal of a group whose training never beat its SVD initialisation. */
@@ -485,6 +492,17 @@ fipsc_status fipsc_compress_run_checkpointed(fipsc_model *m, const fipsc_calibra
         }
     for (int k = 0; k < n && !st; k++) {
         rep->n_groups = k + 1;
+        /* Streaming: group k's rows from its original blocks, before any version of the group
+         * (computed, restored, or received while a later group of this process still needs the
+         * stream) goes into m. */
+        if (cal->streamed && (compress_owns(o, k, n) || (ranks->rank == 0 && owns_later(o, k, n)))) {
+            st = cal->refresh(cal->refresh_user, m, plans[k].blocks.first, plans[k].blocks.last, err);
+            if (!st) st = check_group_rows(cal, plans, k, err);
+            if (st) {
+                fipsc_fail_context(err, "streaming calibration of group %d: ", k);
+                break;
+            }
+        }
         if (!compress_owns(o, k, n)) { /* another rank's: rank 0 receives it, the others skip it */
             rep->groups[k].plan = plans[k];
             if (ranks->rank == 0) st = compress_receive_group(m, o, &plans[k], k, n, progress, progress_user,
@@ -503,7 +521,10 @@ fipsc_status fipsc_compress_run_checkpointed(fipsc_model *m, const fipsc_calibra
         }
         const bool restored = saved && saved[k].present;
         if (restored) {
-            st = ranks && ranks->rank != 0 ? compress_send_restored(ck, ranks, k, &saved[k], &rep->groups[k], err)
+            /* streamed rows arrive with their group: the saved group's inputs are checked now */
+            st = cal->streamed ? compress_checkpoint_check_rows(ck, m, cal, o, &plans[k], k, err) : FIPSC_OK;
+            if (!st)
+                st = ranks && ranks->rank != 0 ? compress_send_restored(ck, ranks, k, &saved[k], &rep->groups[k], err)
                                            : compress_checkpoint_apply(m, &saved[k], &rep->groups[k], err);
             const fipsc_group_report *g = &rep->groups[k];
             if (!st && o->strict && g->kept_step == 0 && isfinite(g->score_init))
@@ -513,7 +534,7 @@ fipsc_status fipsc_compress_run_checkpointed(fipsc_model *m, const fipsc_calibra
             hook.steps_total -= rep->groups[k].steps; /* the ETA counts the work left */
         } else {
             /* Sequential calibration: group k's rows from the model as it is now. */
-            if (cal->refresh && k > 0) {
+            if (cal->refresh && !cal->streamed && k > 0) {
                 st = cal->refresh(cal->refresh_user, m, plans[k].blocks.first, plans[k].blocks.last, err);
                 if (!st) st = check_group_rows(cal, plans, k, err);
                 if (st) fipsc_fail_context(err, "sequential calibration of group %d: ", k);

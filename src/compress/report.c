@@ -203,6 +203,7 @@ fipsc_status fipsc_compress_report_json(const fipsc_compress_report *rep, const 
         add_num(plan, "total", (double)mp->total);
         add_num(plan, "budget", (double)rep->memory_budget);
         cJSON_AddBoolToObject(plan, "calibration_spilled", mp->spilled);
+        cJSON_AddBoolToObject(plan, "calibration_streamed", mp->streamed);
         add_num(plan, "spill_file", (double)mp->spill_bytes);
     }
     char *text = cJSON_Print(root);

@@ -37,6 +37,29 @@ fipsc_status fipsc_capture_init(fipsc_capture *cap, const fipsc_model *m, const 
     return FIPSC_OK;
 }
 
+void fipsc_capture_block_range(const fipsc_capture *cap, int *first, int *last)
+{
+    if (cap && cap->stream) {
+        *first = cap->stream->from;
+        *last = cap->stream->to;
+        return;
+    }
+    *first = 0;
+    *last = -1;
+    for (int i = 0; cap && i < cap->n_layers; i++)
+        if (cap->layers[i].layer > *last) *last = cap->layers[i].layer;
+}
+
+fipsc_status fipsc_capture_forward_span(const fipsc_capture *cap, bool whole, int n_blocks, int64_t rows, int d,
+                                        fipsc_forward_span *out, fipsc_error *err)
+{
+    *out = (fipsc_forward_span){0, n_blocks - 1, NULL, 0};
+    if (whole) return FIPSC_OK;
+    fipsc_capture_block_range(cap, &out->first, &out->last);
+    out->stream = cap ? cap->stream : NULL;
+    return out->stream ? fipsc_residual_stream_claim(out->stream, rows, d, &out->at, err) : FIPSC_OK;
+}
+
 fipsc_capture_layer *fipsc_capture_find(fipsc_capture *cap, int layer)
 {
     if (!cap) return NULL;

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "model/model.h"
+#include "model/residual_stream.h"
 #include "core/status.h"
 
 typedef struct fipsc_capture_layer {
@@ -38,11 +39,34 @@ typedef struct fipsc_capture {
     void *map;                   /* spilled (fipsc_capture_spill): every layer's rows in one
                                     shared mapping of a scratch file; NULL: in memory */
     size_t map_bytes;
+    fipsc_residual_stream *stream; /* NULL: the forward starts from the inputs' embeddings; else it
+                                      runs blocks stream->from..to only (model/residual_stream.h) */
 } fipsc_capture;
 
 /* Prepares to record the MLPs of the listed blocks (distinct, each < m->n_mlps). */
 fipsc_status fipsc_capture_init(fipsc_capture *cap, const fipsc_model *m, const int *layers,
                                 int n_layers, int64_t max_rows, fipsc_error *err);
+
+/* The blocks a forward that records into cap and computes no logits needs: with a stream,
+ * stream->from..stream->to; else 0 to the deepest captured block (*last = -1: none; cap may be
+ * NULL). */
+void fipsc_capture_block_range(const fipsc_capture *cap, int *first, int *last);
+
+/* What one forward call over `rows` rows of width d runs: blocks first..last and, when it
+ * streams, its claimed rows of the stream (model/residual_stream.h). The forward starts from
+ * the stream's rows at `at` when first > 0 (else from the embeddings) and stores its residual
+ * there after block `last`. */
+typedef struct fipsc_forward_span {
+    int first, last;
+    fipsc_residual_stream *stream; /* NULL: not streaming */
+    int64_t at;
+} fipsc_forward_span;
+
+/* The span of a forward with capture cap (may be NULL): every one of n_blocks blocks from the
+ * embeddings when `whole` (it computes logits or fills a cache), else
+ * fipsc_capture_block_range's, claiming the call's rows when cap streams. */
+fipsc_status fipsc_capture_forward_span(const fipsc_capture *cap, bool whole, int n_blocks, int64_t rows, int d,
+                                        fipsc_forward_span *out, fipsc_error *err);
 
 /* The record for block `layer`, or NULL when that block is not captured. */
 fipsc_capture_layer *fipsc_capture_find(fipsc_capture *cap, int layer);

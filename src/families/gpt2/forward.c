@@ -94,14 +94,6 @@ static void workspace_free(workspace *ws)
     memset(ws, 0, sizeof *ws);
 }
 
-static int last_captured_block(const fipsc_capture *cap)
-{
-    int last = -1;
-    for (int i = 0; cap && i < cap->n_layers; i++)
-        if (cap->layers[i].layer > last) last = cap->layers[i].layer;
-    return last;
-}
-
 static fipsc_status run(const fipsc_model *m, workspace *ws, const pass *p, fipsc_error *err)
 {
     const fipsc_gpt2 *v = fipsc_model_gpt2(m);
@@ -110,20 +102,25 @@ static fipsc_status run(const fipsc_model *m, workspace *ws, const pass *p, fips
     const size_t row_bytes = (size_t)E * sizeof(float);
     fipsc_status st;
 
-    /* x = wte[token] + wpe[position] */
-    for (int r = 0; r < rows; r++) {
-        const int32_t tok = p->tokens[r];
-        const int pos = p->start_pos + r % p->len;
-        if (tok < 0 || tok >= c->vocab_size)
-            return fipsc_fail(err, FIPSC_ERR_ARG, "token id %d (sequence %d, position %d) is outside the vocabulary [0, %d)",
-                              (int)tok, r / p->len, pos, c->vocab_size);
-        float *x = ws->x + (size_t)r * E;
-        const float *te = v->wte + (size_t)tok * E, *pe = v->wpe + (size_t)pos * E;
-        for (int i = 0; i < E; i++) x[i] = te[i] + pe[i];
-    }
+    /* The blocks to run: all of them for logits or a cache; for a capture, up to its deepest
+     * block — or, streaming, the stream's range, from the residual it holds (residual_stream.h). */
+    fipsc_forward_span span;
+    if ((st = fipsc_capture_forward_span(p->capture, p->logits || p->k_cache, c->n_layers, rows, E, &span, err)))
+        return st;
+    if (span.first > 0) fipsc_residual_stream_load(span.stream, span.at, rows, ws->x);
+    else /* x = wte[token] + wpe[position] */
+        for (int r = 0; r < rows; r++) {
+            const int32_t tok = p->tokens[r];
+            const int pos = p->start_pos + r % p->len;
+            if (tok < 0 || tok >= c->vocab_size)
+                return fipsc_fail(err, FIPSC_ERR_ARG, "token id %d (sequence %d, position %d) is outside the vocabulary [0, %d)",
+                                  (int)tok, r / p->len, pos, c->vocab_size);
+            float *x = ws->x + (size_t)r * E;
+            const float *te = v->wte + (size_t)tok * E, *pe = v->wpe + (size_t)pos * E;
+            for (int i = 0; i < E; i++) x[i] = te[i] + pe[i];
+        }
 
-    const int stop_after = p->logits || p->k_cache ? c->n_layers - 1 : last_captured_block(p->capture);
-    for (int l = 0; l <= stop_after; l++) {
+    for (int l = span.first; l <= span.last; l++) {
         const fipsc_gpt2_block *B = &v->blocks[l];
         float *k = ws->k, *vv = ws->v;
         size_t seq_stride = (size_t)p->len * E;
@@ -155,6 +152,7 @@ static fipsc_status run(const fipsc_model *m, workspace *ws, const pass *p, fips
         if (cl && (st = fipsc_capture_append(p->capture, cl, ws->xn, ws->mlp_out, rows, err))) return st;
         fipsc_residual_add(ws->x, ws->mlp_out, (size_t)rows * E);
     }
+    if (span.stream) fipsc_residual_stream_store(span.stream, span.at, rows, ws->x);
     if (!p->logits) return FIPSC_OK;
 
     /* Head: all rows, or the last row of each sequence gathered into xn's first rows. */

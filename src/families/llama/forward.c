@@ -157,13 +157,24 @@ static void rope_rows(float *v, int rows, int heads, int head_dim, const llama_w
 
 /* ---- the pass ---------------------------------------------------------------------------- */
 
-/* Index of the deepest captured block, or -1. */
-static int last_captured_layer(const fipsc_capture *cap)
+/* x [rows, dim] = the pass's token embeddings (× √dim for Gemma). */
+static fipsc_status embed_tokens(const fipsc_llama *view, const llama_pass *p, int rows, float *x, fipsc_error *err)
 {
-    int last = -1;
-    for (int i = 0; cap && i < cap->n_layers; i++)
-        if (cap->layers[i].layer > last) last = cap->layers[i].layer;
-    return last;
+    const fipsc_config *c = &view->cfg;
+    const int dim = c->dim, vocab = c->vocab_size;
+    for (int r = 0; r < rows; r++) {
+        int32_t tok = p->tokens[r];
+        if (tok < 0 || tok >= vocab)
+            return fipsc_fail(err, FIPSC_ERR_ARG,
+                              "token id %d (sequence %d, position %d) is outside the vocabulary [0, %d)",
+                              (int)tok, r / p->len, p->start_pos + r % p->len, vocab);
+        fipsc_linear_weight_row(&view->tok_embeddings, tok, x + (size_t)r * dim);
+    }
+    if (c->gemma) { /* Gemma: embeddings × √dim (transformers' normalizer, in float32) */
+        const float scale = sqrtf((float)dim);
+        for (size_t i = 0; i < (size_t)rows * dim; i++) x[i] *= scale;
+    }
+    return FIPSC_OK;
 }
 
 fipsc_status llama_run(const fipsc_model *m, llama_workspace *ws, const llama_pass *p,
@@ -179,24 +190,15 @@ fipsc_status llama_run(const fipsc_model *m, llama_workspace *ws, const llama_pa
     if (rows > ws->rows_cap || p->start_pos + p->len > ws->ctx_cap || omp_get_max_threads() > ws->score_threads)
         return fipsc_fail(err, FIPSC_ERR_INTERNAL, "runtime workspace too small for the pass");
 
-    /* Token embeddings. */
-    for (int r = 0; r < rows; r++) {
-        int32_t tok = p->tokens[r];
-        if (tok < 0 || tok >= vocab)
-            return fipsc_fail(err, FIPSC_ERR_ARG,
-                              "token id %d (sequence %d, position %d) is outside the vocabulary [0, %d)",
-                              (int)tok, r / p->len, p->start_pos + r % p->len, vocab);
-        fipsc_linear_weight_row(&view->tok_embeddings, tok, ws->x + (size_t)r * dim);
-    }
-    if (c->gemma) { /* Gemma: embeddings × √dim (transformers' normalizer, in float32) */
-        const float scale = sqrtf((float)dim);
-        for (size_t i = 0; i < (size_t)rows * dim; i++) ws->x[i] *= scale;
-    }
+    /* The blocks to run: all of them for logits or a cache; for a capture, up to its deepest
+     * block — or, streaming, the stream's range, from the residual it holds (residual_stream.h). */
+    fipsc_forward_span span;
+    if ((st = fipsc_capture_forward_span(p->capture, p->logits || p->k_cache, c->n_layers, rows, dim, &span, err)))
+        return st;
+    if (span.first > 0) fipsc_residual_stream_load(span.stream, span.at, rows, ws->x);
+    else if ((st = embed_tokens(view, p, rows, ws->x, err))) return st;
 
-    /* Without logits or a cache to fill, nothing after the last captured block is needed. */
-    const int stop_after =
-        p->logits || p->k_cache ? c->n_layers - 1 : last_captured_layer(p->capture);
-    for (int l = 0; l <= stop_after; l++) {
+    for (int l = span.first; l <= span.last; l++) {
         const fipsc_llama_layer *L = &view->layers[l];
         float *k, *v;
         size_t seq_stride;
@@ -257,6 +259,7 @@ fipsc_status llama_run(const fipsc_model *m, llama_workspace *ws, const llama_pa
             fipsc_residual_add(ws->x, ws->mlp_out, (size_t)rows * dim);
         }
     }
+    if (span.stream) fipsc_residual_stream_store(span.stream, span.at, rows, ws->x);
     if (!p->logits) return FIPSC_OK;
 
     /* Head: all rows, or the last row of each sequence gathered into xn's first rows. */

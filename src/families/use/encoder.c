@@ -339,25 +339,31 @@ fipsc_status use_encode_chunk(const fipsc_use *u, int n, const int32_t *const *i
 {
     w->offset[0] = 0;
     for (int i = 0; i < n; i++) w->offset[i + 1] = w->offset[i] + (lens[i] < u->max_tokens ? lens[i] : u->max_tokens);
-    const int rows = w->offset[n], d = u->dim, last = u->n_layers - 1;
+    const int rows = w->offset[n], d = u->dim;
+    const int from = w->stream ? w->stream->from : 0, last = w->stream ? w->stream->to : u->n_layers - 1;
     fipsc_status st;
-    fipsc_use_embed_tokens(u, n, ids, w->offset, w->x);
+    if (from > 0) fipsc_residual_stream_load(w->stream, w->stream_at, rows, w->x);
+    else fipsc_use_embed_tokens(u, n, ids, w->offset, w->x);
     float *x = w->x;
     for (int i = 0; i < w->n_cap; i++) w->cap_rows[i] = 0;
-    for (int l = 0; l <= last; l++) {
+    for (int l = from; l <= last; l++) {
         /* a layer that changes the width writes into the other buffer */
         float *dst = u->layers[l].has_residual_projection ? (x == w->x ? w->x2 : w->x) : x;
         if ((st = attention_block(u, l, n, w->offset, rows, x, dst, w, err))) return st;
         x = dst;
         bool captured = false;
         for (int i = 0; i < w->n_cap; i++) captured |= w->cap_layer[i] == l;
-        const bool pooled_shortcut = l == last && u->layers[l].mlp.kind == FIPSC_MLP_PLAIN && !captured;
+        const bool pooled_shortcut = l == last && u->layers[l].mlp.kind == FIPSC_MLP_PLAIN && !captured && !w->stream;
         if (pooled_shortcut) {
             if ((st = mlp_block_pooled(u, l, n, w->offset, rows, x, w, err))) return st;
         } else {
             if ((st = mlp_block(u, l, rows, x, w, err))) return st;
-            if (l == last) mean_pool(n, w->offset, x, d, w->pooled);
+            if (l == last && !w->stream) mean_pool(n, w->offset, x, d, w->pooled);
         }
+    }
+    if (w->stream) { /* the residual goes on to the next pass; no embedding comes out */
+        fipsc_residual_stream_store(w->stream, w->stream_at, rows, x);
+        return FIPSC_OK;
     }
     /* output: tanh(P·p + b), L2-normalised */
     if ((st = fipsc_linear_apply(&u->pooler, n, w->pooled, out, err))) return st;

@@ -162,19 +162,33 @@ fipsc_status fipsc_use_encode(const fipsc_model *m, int n, const int32_t *const 
     int ready = 0; /* workspaces initialised */
     for (; !st && ready < team; ready++)
         st = workspace_init(&ws[ready], u, rows_cap, sent_cap, &prep, n_cap, cap_layer, err);
+    /* Streaming (model/residual_stream.h): the call's rows of the stream, chunk by chunk in order. */
+    fipsc_residual_stream *stream = capture ? capture->stream : NULL;
+    int64_t *chunk_at = stream ? malloc((size_t)n_chunks * sizeof *chunk_at) : NULL;
+    if (!st && stream && !chunk_at) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for %d chunks", n_chunks);
+    for (int c = 0; !st && stream && c < n_chunks; c++) {
+        int64_t rows = 0;
+        for (int i = chunks[c].first; i < chunks[c].first + chunks[c].count; i++)
+            rows += lens[i] < u->max_tokens ? lens[i] : u->max_tokens;
+        st = fipsc_residual_stream_claim(stream, rows, u->dim, &chunk_at[c], err);
+    }
+    for (int i = 0; i < ready; i++) ws[i].stream = stream;
     /* Without capture every chunk is independent; with capture the chunks run in waves of `team`
      * whose rows are appended in chunk order after each wave. */
-    const int wave = n_cap > 0 ? team : n_chunks;
+    const int wave = n_cap > 0 || stream ? team : n_chunks;
     for (int c0 = 0; !st && c0 < n_chunks; c0 += wave) {
         const int c1 = c0 + wave < n_chunks ? c0 + wave : n_chunks;
         if (team == 1) {
-            for (int c = c0; c < c1; c++)
+            for (int c = c0; c < c1; c++) {
+                if (stream) ws[0].stream_at = chunk_at[c];
                 chunk_st[c] = use_encode_chunk(u, chunks[c].count, ids + chunks[c].first, lens + chunks[c].first,
                                                out + (size_t)chunks[c].first * u->dim, &ws[0], &chunk_err[c]);
+            }
         } else {
 #pragma omp parallel for schedule(dynamic, 1) num_threads(team)
             for (int c = c0; c < c1; c++) {
-                workspace *w = n_cap > 0 ? &ws[c - c0] : &ws[omp_get_thread_num()];
+                workspace *w = n_cap > 0 || stream ? &ws[c - c0] : &ws[omp_get_thread_num()];
+                if (stream) w->stream_at = chunk_at[c];
                 chunk_st[c] = use_encode_chunk(u, chunks[c].count, ids + chunks[c].first, lens + chunks[c].first,
                                                out + (size_t)chunks[c].first * u->dim, w, &chunk_err[c]);
             }
@@ -191,6 +205,7 @@ fipsc_status fipsc_use_encode(const fipsc_model *m, int n, const int32_t *const 
     }
     for (int i = 0; i < ready; i++) workspace_free(&ws[i]);
     free(ws);
+    free(chunk_at);
     free(chunk_st);
     free(chunk_err);
     use_encode_prepared_free(u, &prep);

@@ -37,6 +37,10 @@ typedef struct workspace {
     const int *cap_layer; /* [n_cap] layer of each record (shared) */
     float **cap_x, **cap_y; /* [n_cap] each [rows, d] */
     int *cap_rows;          /* [n_cap] */
+    /* streaming (model/residual_stream.h): the chunk runs the stream's blocks only, its rows of the
+       residual at stream_at (NULL: from the embeddings through the pooled embedding) */
+    fipsc_residual_stream *stream;
+    int64_t stream_at;
 } workspace;
 
 /* Rearranges u's weights into p for this encode call (on failure p is left empty). */

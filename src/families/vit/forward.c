@@ -193,16 +193,24 @@ fipsc_status fipsc_vit_head(const fipsc_model *m, int n, const float *x, float *
     return st;
 }
 
-/* Images [first, first + count) through the blocks 0..last and, with logits, the head. */
+/* Images [first, first + count) through the blocks their span says (fipsc_capture_forward_span:
+ * every block with logits, then the head; else those the capture needs) — with a capture that
+ * streams (residual_stream.h), from the stream's rows when the span starts after block 0, and
+ * back into the stream after its last block. */
 static fipsc_status forward_range(const fipsc_model *m, const fipsc_vit *v, const float *pixels,
-                                  int first, int count, int last, float *logits,
-                                  fipsc_capture *capture, fipsc_error *err)
+                                  int first, int count, float *logits, fipsc_capture *capture, fipsc_error *err)
 {
     size_t per_image = (size_t)v->channels * v->image_h * v->image_w;
-    float *x = alloc_floats((size_t)count * v->n_tokens * v->dim, err);
+    const int64_t rows = (int64_t)count * v->n_tokens;
+    fipsc_forward_span span;
+    fipsc_status st = fipsc_capture_forward_span(capture, logits != NULL, v->n_layers, rows, v->dim, &span, err);
+    if (st) return st;
+    float *x = alloc_floats((size_t)rows * v->dim, err);
     if (!x) return FIPSC_ERR_NOMEM;
-    fipsc_status st = fipsc_vit_embed(m, pixels + (size_t)first * per_image, count, x, err);
-    for (int l = 0; !st && l <= last; l++) st = fipsc_vit_block_forward(m, l, count, x, capture, err);
+    if (span.first > 0) fipsc_residual_stream_load(span.stream, span.at, rows, x);
+    else st = fipsc_vit_embed(m, pixels + (size_t)first * per_image, count, x, err);
+    for (int l = span.first; !st && l <= span.last; l++) st = fipsc_vit_block_forward(m, l, count, x, capture, err);
+    if (!st && span.stream) fipsc_residual_stream_store(span.stream, span.at, rows, x);
     if (!st && logits) st = fipsc_vit_head(m, count, x, logits + (size_t)first * v->n_labels, err);
     free(x);
     return st;
@@ -216,12 +224,11 @@ fipsc_status fipsc_vit_forward(const fipsc_model *m, const float *pixels, int n,
     if (st) return st;
     if (n < 0) return fipsc_fail(err, FIPSC_ERR_ARG, "ViT forward over %d images", n);
     if (n == 0) return FIPSC_OK;
-    /* Without logits, only the blocks up to the last captured one are needed. */
-    int last = v->n_layers - 1;
+    /* Without logits, only the blocks up to the last captured one are needed (streaming: the
+     * stream's range): checked here, run by forward_range. */
     if (!logits) {
-        last = -1;
-        for (int i = 0; capture && i < capture->n_layers; i++)
-            if (capture->layers[i].layer > last) last = capture->layers[i].layer;
+        int from, last;
+        fipsc_capture_block_range(capture, &from, &last);
         if (last >= v->n_layers)
             return fipsc_fail(err, FIPSC_ERR_ARG, "capture lists block %d but the model has %d", last,
                               v->n_layers);
@@ -236,11 +243,11 @@ fipsc_status fipsc_vit_forward(const fipsc_model *m, const float *pixels, int n,
     if (n_chunks > n) n_chunks = n;
     int per_chunk = (n + n_chunks - 1) / n_chunks;
     n_chunks = (n + per_chunk - 1) / per_chunk;
-    if (n_chunks == 1) return forward_range(m, v, pixels, 0, n, last, logits, capture, err);
+    if (n_chunks == 1) return forward_range(m, v, pixels, 0, n, logits, capture, err);
     if (capture) {
         for (int c = 0; c < n_chunks && !st; c++) {
             int first = c * per_chunk, count = n - first < per_chunk ? n - first : per_chunk;
-            st = forward_range(m, v, pixels, first, count, last, logits, capture, err);
+            st = forward_range(m, v, pixels, first, count, logits, capture, err);
         }
         return st;
     }
@@ -254,7 +261,7 @@ fipsc_status fipsc_vit_forward(const fipsc_model *m, const float *pixels, int n,
 #pragma omp parallel for schedule(dynamic, 1)
     for (int c = 0; c < n_chunks; c++) {
         int first = c * per_chunk, count = n - first < per_chunk ? n - first : per_chunk;
-        status[c] = forward_range(m, v, pixels, first, count, last, logits, NULL, &errors[c]);
+        status[c] = forward_range(m, v, pixels, first, count, logits, NULL, &errors[c]);
     }
     for (int c = 0; c < n_chunks && !st; c++)
         if ((st = status[c]) && err) *err = errors[c];
