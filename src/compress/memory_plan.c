@@ -106,7 +106,8 @@ static int64_t held_bytes(const fipsc_compress_options *o, const fipsc_group_pla
 }
 
 /* The working set of one group (see the top of the file). */
-static int64_t group_bytes(const fipsc_model *m, const fipsc_compress_options *o, const fipsc_group_plan *g)
+static int64_t group_bytes(const fipsc_model *m, const fipsc_compress_options *o, const fipsc_group_plan *g,
+                           int64_t rows_per_block)
 {
     const int64_t d = g->d, P = g->P, r = g->r, k = d < P ? d : P;
     const int n_mlps = g->blocks.last - g->blocks.first + 1;
@@ -120,9 +121,9 @@ static int64_t group_bytes(const fipsc_model *m, const fipsc_compress_options *o
     const double keep = 1.0 - (o->nm_m > 0 ? 1.0 - (double)o->nm_n / o->nm_m : o->sparsity);
     const int64_t stored = (int64_t)(6.0 * keep * (double)(r * P));
     /* measuring the output errors: the reconstructions (W_cat's size) and the stored form, and one
-     * MLP forward over EVAL_CHUNK_ROWS rows: its output and scratch */
-    const int64_t eval = 4 * (EVAL_CHUNK_ROWS * (int64_t)d +
-                              (int64_t)fipsc_mlp_scratch_floats(m->mlps[g->blocks.first], EVAL_CHUNK_ROWS));
+     * MLP forward over up to EVAL_CHUNK_ROWS rows: its output and scratch */
+    const int chunk = (int)(rows_per_block < EVAL_CHUNK_ROWS ? rows_per_block : EVAL_CHUNK_ROWS);
+    const int64_t eval = 4 * ((int64_t)chunk * d + (int64_t)fipsc_mlp_scratch_floats(m->mlps[g->blocks.first], chunk));
     peak = max64(peak, F + wcat + stored + eval);
     if (o->method == FIPSC_METHOD_FIPS) {
         peak = max64(peak, 2 * F + wcat);
@@ -157,7 +158,7 @@ void fipsc_compress_memory_plan(const fipsc_model *m, const fipsc_compress_optio
     for (int k = 0; k < n; k++) {
         const bool own = compress_owns(o, k, n);
         const int64_t image = 4 * (int64_t)plans[k].d * plans[k].r + 4 * (int64_t)plans[k].r * plans[k].P;
-        const int64_t g = own ? done + group_bytes(m, o, &plans[k]) + (writer ? 0 : image)
+        const int64_t g = own ? done + group_bytes(m, o, &plans[k], rows_per_block) + (writer ? 0 : image)
                         : writer ? done + 2 * image : 0;
         if (writer) done += held_bytes(o, &plans[k]);
         if (g > out->group) out->group = g, out->group_index = k;
