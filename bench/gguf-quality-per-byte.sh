@@ -19,7 +19,7 @@ mkdir -p "$work" && cd "$work"
 for t in f32 f16 bf16 q8_0 q4_0; do "$fipsc" export "$model" --gguf --type "$t" -o "s-$t.gguf" --force >/dev/null; done
 for b in 0.5 0.35 0.25; do
   "$fipsc" compress "$model" -o "fips-$b.safetensors" --groups 0-1,2-4 --calib-corpus calib.tok --seed 1 \
-    --threads 2 --method fips --budget "$b" --sparsity 0.75 --quiet
+    --threads 2 --method fips --budget "$b" --sparsity 0.75 --adam-moments f32 --quiet
   for t in f16 q8_0; do "$fipsc" export "fips-$b.safetensors" --gguf --type "$t" -o "fips-$b-$t.gguf" --force >/dev/null; done
 done
 json() { /usr/bin/env node -e "const d=JSON.parse(require('fs').readFileSync(0,'utf8')); console.log($1)"; }

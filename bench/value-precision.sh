@@ -32,7 +32,7 @@ for b in 0.5 0.75; do
   for t in f32 bf16 f16; do
     f=s-$b-$t.safetensors
     [ -f "$f" ] || "$fipsc" compress "$model" -o "$f" --groups 0-1,2-4 --calib-corpus calib.tok --seed 1 \
-      --threads 2 --budget "$b" --sparsity 0.75 --u-dtype "$t" --v-dtype "$t" --quiet
+      --threads 2 --budget "$b" --sparsity 0.75 --u-dtype "$t" --v-dtype "$t" --adam-moments f32 --quiet
     kl=$("$fipsc" eval "$f" --ref "$model" --corpus eval.tok --json | json 'd.kl_mean')
     [ -n "$base" ] || base=$kl
     awk -v b="$b" -v s="$(storage "$f")" -v n="$(mlp_bytes "$f")" -v kl="$kl" -v base="$base" \

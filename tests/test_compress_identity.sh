@@ -15,6 +15,9 @@
 #     1e-2 end worse than the SVD initialisation, which is then kept (no training left to check).
 #   deit-mnist-fips.safetensors  when the ViT default V sparsity became 0.75 (issue 19, chosen on a
 #     selection split of MNIST images; BENCHMARKS.md): the run uses the family's defaults.
+#   stories260K-fips.safetensors  when the Llama family's default Adam moments became bf16
+#     (issue 19, chosen on a corpus no table reports; BENCHMARKS.md): with --adam-moments f32 the
+#     file still has the previous sum (25aa1f0e…, checked when the default changed).
 #
 # Bytes are only reproducible where the arithmetic is: these sums were recorded with the portable
 # build (-DFIPSC_NATIVE=OFF, Release) under OpenBLAS's Haswell kernels (OPENBLAS_CORETYPE=Haswell),

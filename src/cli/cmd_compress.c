@@ -29,6 +29,7 @@ static void print_family_defaults(FILE *out)
                 o.mode == FIPSC_FIPS_LOCAL ? "local" : "joint", o.sparsity, o.steps, o.batch_rows, (double)o.lr);
         const int w = f->defaults ? f->defaults->lr_width : 0;
         if (w > 0) fprintf(out, " (× %d/d when d > %d)", w, w);
+        fprintf(out, " --adam-moments %s", o.bf16_moments ? "bf16" : "f32");
         fprintf(out, "\n");
     }
 }
@@ -141,9 +142,9 @@ static void usage(FILE *out)
             "                          directions the inputs use); fips, fips-init, shared-svd\n"
             "      --whiten-alpha A    whitened: its strength in (0, 1], C^(A/2) (default 0.5;\n"
             "                          1: the full whitening)\n"
-            "      --adam-moments T    V's Adam moments as f32 (default) or bf16 (stochastic\n"
-            "                          rounding: half the optimiser state, the largest part of\n"
-            "                          training's memory)\n"
+            "      --adam-moments T    V's Adam moments as f32 or bf16 (stochastic rounding: half\n"
+            "                          the optimiser state, the largest part of training's\n"
+            "                          memory); default: the family's (below)\n"
             "      --divergence-retries N\n"
             "                          when a group's training diverges (loss NaN, Inf or above\n"
             "                          1e4 times the outputs' mean square), train it again from\n"

@@ -76,6 +76,7 @@ void fipsc_compress_defaults_for(fipsc_compress_options *o, const fipsc_family *
     o->lr = d->lr;
     o->lr_min = d->lr_min;
     o->weight_decay = d->weight_decay;
+    o->bf16_moments = d->bf16_moments;
 }
 
 float fipsc_compress_default_lr(float lr, const fipsc_family *family, int d)

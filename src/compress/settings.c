@@ -283,5 +283,6 @@ void fipsc_settings_resolve(const fipsc_compress_settings *s, const fipsc_model 
     if (!s->given[S_BATCH]) o->batch_rows = fd.batch_rows;
     if (!s->given[S_LR]) o->lr = m && m->n_mlps > 0 ? fipsc_compress_default_lr(fd.lr, m->family, m->mlps[0]->d) : fd.lr;
     if (!s->given[S_WEIGHT_DECAY]) o->weight_decay = fd.weight_decay;
+    if (!s->given[S_ADAM_MOMENTS]) o->bf16_moments = fd.bf16_moments;
     if (!s->given[S_LR_MIN]) o->lr_min = o->lr / 100.0f;
 }

@@ -173,6 +173,7 @@ typedef struct fipsc_family_defaults {
                      lr (and lr_min) is scaled by lr_width/d (0: never scaled). Adam moves every
                      entry by about lr whatever the width, and a wider layer sums more of those
                      moves per output: the 1/fan-in rule of μP for hidden matrices under Adam */
+    bool bf16_moments; /* V's Adam moments in bfloat16 with stochastic rounding (--adam-moments) */
 } fipsc_family_defaults;
 
 /* Where a tensor's parameters count in `inspect` and reports. */
