@@ -29,6 +29,10 @@ expect_out "--sequential"
 "$fipsc" sample "$model" --n 8 --len 64 --seed 3 -o "$tmp/calib.tok" >/dev/null
 args=("$model" --steps 40 --calib-corpus "$tmp/calib.tok" --threads 1 --quiet)
 
+# Every group's rows first contradicts capturing each on the partly compressed model.
+expect 2 "$fipsc" compress "${args[@]}" --sequential --capture-all -o "$tmp/x.safetensors"
+expect_err "it cannot capture every group's rows first (--capture-all)"
+
 # Sampled calibration would be resampled from the compressed model: refused, naming the way out.
 expect 2 "$fipsc" compress "$model" --sequential -o "$tmp/x.safetensors"
 expect_err "needs calibration tokens that do not depend on the model"

@@ -88,6 +88,9 @@ static fipsc_status plan_run(const fipsc_model *m, const fipsc_compress_settings
     const fipsc_compress_options *o = &r->options;
     fipsc_status st = fipsc_compress_options_check(o, err);
     if (st) return st;
+    if (o->sequential && o->capture_all)
+        return fipsc_fail(err, FIPSC_ERR_ARG, "--sequential captures each group's rows just before it, on the partly "
+                          "compressed model: it cannot capture every group's rows first (--capture-all)");
     if (o->sequential && compress_shared_ranks(o))
         return fipsc_fail(err, FIPSC_ERR_ARG, "--sequential calibrates each group on the model with every "
                           "earlier group compressed: it runs in one process, not shared among %d ranks",
