@@ -256,10 +256,15 @@ expect_error 2 "--holdout expects a number in [0, 0.5], got '0.7'" "$model" -o "
 # --max-memory: a run whose plan does not fit is refused before any work, naming its parts
 expect_error 1 "this run needs about" "$model" -o "$out" "${quick[@]}" --max-memory 1M
 expect_in "$tmp/err.txt" "but may use 1.0 MB (--max-memory"
-expect_in "$tmp/err.txt" "calibration rows 2.1 MB (at most 1152 per block, spilled to a 2.9 MB scratch file: the largest group's in memory)"
+expect_in "$tmp/err.txt" "calibration rows 2.1 MB (at most 1152 per block, spilled to a 1.8 MB scratch file: the largest group's in memory)"
+# the Llama family's moments are bf16 already: not suggested again; with f32 moments they are
+grep -q -- "--adam-moments bf16" "$tmp/err.txt" && fail "the refusal suggests the moments the run already has"
+expect_error 1 "halve the optimiser state (--adam-moments bf16) or raise --max-memory" "$model" -o "$out" "${quick[@]}" \
+  --max-memory 1M --adam-moments f32
 expect_error 1 "calibration rows 2.1 MB (at most 1152 per block, streamed: the largest group's and the residual stream)," "$model" -o "$out" "${quick[@]}" --max-memory 1M --spill never
-# every group's rows at once: 5 blocks' rows
+# every group's rows at once: 5 blocks' rows (and, spilled, a file for all of them)
 expect_error 1 "calibration rows 2.9 MB (at most 1152 per block)," "$model" -o "$out" "${quick[@]}" --max-memory 1M --spill never --capture-all
+expect_error 1 "spilled to a 2.9 MB scratch file" "$model" -o "$out" "${quick[@]}" --max-memory 1M --capture-all
 expect_in "$tmp/err.txt" "nothing was done"
 expect_error 2 "--max-memory expects a size like 20G" "$model" -o "$out" --max-memory 12X
 expect_error 2 "--max-memory expects a size like 20G" "$model" -o "$out" --max-memory -3G
@@ -274,7 +279,7 @@ cmp -s "$tmp/mem.safetensors" "$tmp/mem2.safetensors" || fail "--max-memory chan
 # them is refused before any work
 "$fipsc" compress "$model" -o "$tmp/spill.safetensors" "${quick[@]}" --steps 5 --spill always --scratch-dir "$tmp" \
   >"$tmp/spill.txt" 2>&1 || fail "compress --spill always exited $?: $(cat "$tmp/spill.txt")"
-expect_in "$tmp/spill.txt" "calibration rows spilled to a 2.9 MB scratch file"
+expect_in "$tmp/spill.txt" "calibration rows spilled to a 1.8 MB scratch file"
 cmp -s "$tmp/mem.safetensors" "$tmp/spill.safetensors" || fail "spilling the calibration rows changed the result"
 ls "$tmp"/fipsc-calibration-* >/dev/null 2>&1 && fail "the scratch file was left behind"
 expect_error 1 "scratch directory $tmp/none (for the calibration rows): No such file or directory" "$model" -o "$out" "${quick[@]}" --spill always \
@@ -288,7 +293,7 @@ expect_in "$tmp/dry.txt" "memory plan: "
 expect_in "$tmp/dry.txt" "for at most 1152 rows per block"
 "$fipsc" compress "$model" "${quick[@]}" --dry-run --spill always --scratch-dir "$tmp" >"$tmp/dry2.txt" 2>&1 ||
   fail "compress --dry-run --spill always exited $?"
-expect_in "$tmp/dry2.txt" "a 2.9 MB scratch file in $tmp"
+expect_in "$tmp/dry2.txt" "a 1.8 MB scratch file in $tmp"
 expect_error 1 "this run needs about" "$model" "${quick[@]}" --dry-run --max-memory 1M
 
 ls "$tmp"/*.tmp* >/dev/null 2>&1 && fail "temporary files left behind: $(ls "$tmp")"

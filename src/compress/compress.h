@@ -214,6 +214,7 @@ typedef struct fipsc_memory_plan {
     int64_t rows_per_block;
     bool spilled;             /* the calibration rows in a scratch file of spill_bytes */
     bool streamed;            /* one group's rows at a time and the residual stream (in calibration) */
+    bool moments_halvable;    /* fips with float32 moments: --adam-moments bf16 would halve them */
     int64_t spill_bytes;
 } fipsc_memory_plan;
 void fipsc_compress_memory_plan(const fipsc_model *m, const fipsc_compress_options *o, const fipsc_group_plan *plans,

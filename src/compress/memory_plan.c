@@ -164,7 +164,8 @@ void fipsc_compress_memory_plan(const fipsc_model *m, const fipsc_compress_optio
         if (g > out->group) out->group = g, out->group_index = k;
         if (!own) continue;
         const int64_t rows = 8 * rows_per_block * plans[k].d * (plans[k].blocks.last - plans[k].blocks.first + 1);
-        out->spill_bytes += rows;
+        /* the scratch file holds every group's rows, or (captured group by group) one group's */
+        out->spill_bytes = o->capture_all ? out->spill_bytes + rows : max64(out->spill_bytes, rows);
         /* spilled, or captured group by group (streamed or sequential): one group's rows in memory
          * at a time */
         out->calibration = spill || !o->capture_all ? max64(out->calibration, rows) : out->calibration + rows;
@@ -177,6 +178,7 @@ void fipsc_compress_memory_plan(const fipsc_model *m, const fipsc_compress_optio
     }
     /* streamed: the residual stream of every calibration row (an MLP's input width) beside the rows */
     out->streamed = !o->capture_all && !o->sequential;
+    out->moments_halvable = o->method == FIPSC_METHOD_FIPS && !o->bf16_moments;
     if (out->streamed) out->calibration += 4 * rows_per_block * (int64_t)d_max;
     /* the calibration forward: a pass of rows through one block (residual, norm, q/k/v, attention
      * output, MLP activations), before any group is allocated */
@@ -208,12 +210,12 @@ fipsc_status fipsc_compress_memory_check(const fipsc_memory_plan *p, int64_t bud
                       "less 10 %%): model %s, calibration rows %s (at most %lld per block%s), then the largest "
                       "group (group %d) %s or the calibration forward or sampling %s; nothing was done. Compress fewer "
                       "blocks per group (--groups), capture fewer rows (--calib-samples/--calib-len, "
-                      "--calib-count, --calib-rows), halve the optimiser state (--adam-moments bf16) or raise "
-                      "--max-memory",
+                      "--calib-count, --calib-rows), %sraise --max-memory",
                       fipsc_bytes_text(p->total, total, sizeof total), fipsc_bytes_text(budget, limit, sizeof limit),
                       fipsc_bytes_text(p->model, model, sizeof model), fipsc_bytes_text(p->calibration, cal, sizeof cal),
                       (long long)p->rows_per_block, spilled, p->group_index, fipsc_bytes_text(p->group, group, sizeof group),
-                      fipsc_bytes_text(p->forward, fwd, sizeof fwd));
+                      fipsc_bytes_text(p->forward, fwd, sizeof fwd),
+                      p->moments_halvable ? "halve the optimiser state (--adam-moments bf16) or " : "");
 }
 
 fipsc_status fipsc_scratch_check(const char *dir, int64_t bytes, fipsc_error *err)
