@@ -64,9 +64,10 @@ else
   sparse_model "$tmp/big.bin" 1024 2816 12 16 16 1000 256
   expect_failure "load, model mapped but not copied (compress)" "out of memory for tensor" \
     bash -c 'ulimit -v $0; exec "$@"' "$limit_kb" "$fipsc" compress "$tmp/big.bin" -o "$tmp/out/c.safetensors" "${quick[@]}"
-  # Calibration of 2 GB of token ids (671 GB of rows): the memory plan refuses it before any work, even spilled;
+  # Calibration of 2 GB of token ids (671 GB of rows; the largest group, streamed, 403 GB): the memory plan
+  # refuses it before any work, even spilled;
   # without the plan (--max-memory none), the allocation of the token ids fails cleanly.
-  expect_failure "compress, calibration beyond the memory plan" "(at most 262144000 per block, spilled to a 671.09 GB scratch file" \
+  expect_failure "compress, calibration beyond the memory plan" "(at most 262144000 per block, spilled to a 402.65 GB scratch file" \
     "$fipsc" compress "$model" -o "$tmp/out/c.safetensors" --calib-samples 512000 --calib-len 512 --steps 10 --quiet
   expect_failure "compress, calibration beyond the address space" "out of memory for 262144000 calibration tokens" \
     bash -c 'ulimit -v $0; exec "$@"' "$limit_kb" "$fipsc" compress "$model" -o "$tmp/out/c.safetensors" \
