@@ -293,10 +293,11 @@ typedef struct fipsc_compress_report {
                                                   count as kept in full) */
     int64_t mlp_dense_bytes, mlp_stored_bytes;
     double seconds;                 /* all groups */
-    double calibration_seconds;     /* capturing the calibration rows (fipsc_compress_model; 0:
-                                       not measured) */
+    double calibration_seconds;     /* capturing the calibration rows, every group's pass when
+                                       streamed (fipsc_compress_model; 0: not measured) */
     int64_t peak_rss_loaded;        /* the process's peak resident bytes when compression began
-                                       (the model loaded), and by the end of calibration; -1:
+                                       (the model loaded), and by the end of calibration (streamed:
+                                       of the first group's rows); -1:
                                        unknown (the groups' are in groups[k].peak_rss) */
     int64_t peak_rss_calibrated;
     fipsc_memory_plan memory_plan;  /* predicted before any work (total 0: not planned) */
