@@ -12,6 +12,13 @@
  * counts one such forward's output and scratch). */
 #define EVAL_CHUNK_ROWS 4096
 
+/* Whether a run streams its calibration (one group's rows at a time from the residual stream,
+ * model/residual_stream.h): unless it captures every group's rows first or is sequential. */
+static inline bool compress_streams(const fipsc_compress_options *o)
+{
+    return !o->capture_all && !o->sequential;
+}
+
 /* Calibration helpers shared by calibrate*.c. The blocks to capture: the listed ones, or every
  * block when blocks is NULL / n_blocks 0 (then *all holds the list; free it). */
 fipsc_status calibration_blocks(const fipsc_model *m, const int **blocks, int *n_blocks, int **all, fipsc_error *err);

@@ -197,7 +197,7 @@ fipsc_status fipsc_compress_model(fipsc_model *m, const fipsc_compress_settings 
      * group's — sequential: group 0; streamed: the first group this process computes (rank 0
      * computes group 0; the groups it receives come after its own, so its stream never needs to
      * pass them). */
-    const bool streamed = !o->sequential && !o->capture_all;
+    const bool streamed = compress_streams(o);
     int first_group = -1;
     for (int k = 0; k < n_plans && first_group < 0 && (o->sequential || streamed); k++)
         if (compress_owns(o, k, n_plans)) first_group = k;

@@ -177,7 +177,7 @@ void fipsc_compress_memory_plan(const fipsc_model *m, const fipsc_compress_optio
         f_max = m->mlps[l]->f > f_max ? m->mlps[l]->f : f_max;
     }
     /* streamed: the residual stream of every calibration row (an MLP's input width) beside the rows */
-    out->streamed = !o->capture_all && !o->sequential;
+    out->streamed = compress_streams(o);
     out->moments_halvable = o->method == FIPSC_METHOD_FIPS && !o->bf16_moments;
     if (out->streamed) out->calibration += 4 * rows_per_block * (int64_t)d_max;
     /* the calibration forward: a pass of rows through one block (residual, norm, q/k/v, attention

@@ -351,6 +351,17 @@ static fipsc_status check_calibration(const fipsc_model *m, const fipsc_calibrat
     return FIPSC_OK;
 }
 
+/* Group k's rows captured now (cal->refresh: streamed or sequential calibration), then checked;
+ * an error names the calibration. */
+static fipsc_status refresh_group_rows(const fipsc_calibration *cal, fipsc_model *m, const fipsc_group_plan *plans,
+                                       int k, fipsc_error *err)
+{
+    fipsc_status st = cal->refresh(cal->refresh_user, m, plans[k].blocks.first, plans[k].blocks.last, err);
+    if (!st) st = check_group_rows(cal, plans, k, err);
+    if (st) fipsc_fail_context(err, "%s calibration of group %d: ", cal->streamed ? "streaming" : "sequential", k);
+    return st;
+}
+
 /* Whether this process computes a group after group k. */
 static bool owns_later(const fipsc_compress_options *o, int k, int n)
 {
@@ -495,14 +506,9 @@ fipsc_status fipsc_compress_run_checkpointed(fipsc_model *m, const fipsc_calibra
         /* Streaming: group k's rows from its original blocks, before any version of the group
          * (computed, restored, or received while a later group of this process still needs the
          * stream) goes into m. */
-        if (cal->streamed && (compress_owns(o, k, n) || (ranks->rank == 0 && owns_later(o, k, n)))) {
-            st = cal->refresh(cal->refresh_user, m, plans[k].blocks.first, plans[k].blocks.last, err);
-            if (!st) st = check_group_rows(cal, plans, k, err);
-            if (st) {
-                fipsc_fail_context(err, "streaming calibration of group %d: ", k);
-                break;
-            }
-        }
+        if (cal->streamed && (compress_owns(o, k, n) || (ranks->rank == 0 && owns_later(o, k, n))) &&
+            (st = refresh_group_rows(cal, m, plans, k, err)))
+            break;
         if (!compress_owns(o, k, n)) { /* another rank's: rank 0 receives it, the others skip it */
             rep->groups[k].plan = plans[k];
             if (ranks->rank == 0) st = compress_receive_group(m, o, &plans[k], k, n, progress, progress_user,
@@ -534,11 +540,7 @@ fipsc_status fipsc_compress_run_checkpointed(fipsc_model *m, const fipsc_calibra
             hook.steps_total -= rep->groups[k].steps; /* the ETA counts the work left */
         } else {
             /* Sequential calibration: group k's rows from the model as it is now. */
-            if (cal->refresh && !cal->streamed && k > 0) {
-                st = cal->refresh(cal->refresh_user, m, plans[k].blocks.first, plans[k].blocks.last, err);
-                if (!st) st = check_group_rows(cal, plans, k, err);
-                if (st) fipsc_fail_context(err, "sequential calibration of group %d: ", k);
-            }
+            if (cal->refresh && !cal->streamed && k > 0) st = refresh_group_rows(cal, m, plans, k, err);
             if (!st) st = run_group(m, cal, o, &plans[k], k, ck, &hook, &rep->groups[k], err);
             hook.steps_before += rep->groups[k].steps;
         }

@@ -94,6 +94,7 @@ fipsc_status fipsc_use_tokenize(const fipsc_model *m, const char *text, size_t l
 /* A run of consecutive sentences encoded together. */
 typedef struct chunk {
     int first, count;
+    int rows; /* their kept tokens */
 } chunk;
 
 /* Cuts sentences [0, n) into chunks of at most rows_cap kept tokens and sent_cap sentences, in
@@ -109,7 +110,7 @@ static int plan_chunks(const fipsc_use *u, int n, const int *lens, int rows_cap,
             rows += len;
             count++;
         }
-        chunks[n_chunks++] = (chunk){first, count};
+        chunks[n_chunks++] = (chunk){first, count, rows};
         first += count;
     }
     return n_chunks;
@@ -166,16 +167,14 @@ fipsc_status fipsc_use_encode(const fipsc_model *m, int n, const int32_t *const 
     fipsc_residual_stream *stream = capture ? capture->stream : NULL;
     int64_t *chunk_at = stream ? malloc((size_t)n_chunks * sizeof *chunk_at) : NULL;
     if (!st && stream && !chunk_at) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for %d chunks", n_chunks);
-    for (int c = 0; !st && stream && c < n_chunks; c++) {
-        int64_t rows = 0;
-        for (int i = chunks[c].first; i < chunks[c].first + chunks[c].count; i++)
-            rows += lens[i] < u->max_tokens ? lens[i] : u->max_tokens;
-        st = fipsc_residual_stream_claim(stream, rows, u->dim, &chunk_at[c], err);
-    }
+    for (int c = 0; !st && stream && c < n_chunks; c++)
+        st = fipsc_residual_stream_claim(stream, chunks[c].rows, u->dim, &chunk_at[c], err);
     for (int i = 0; i < ready; i++) ws[i].stream = stream;
-    /* Without capture every chunk is independent; with capture the chunks run in waves of `team`
-     * whose rows are appended in chunk order after each wave. */
-    const int wave = n_cap > 0 || stream ? team : n_chunks;
+    /* Without capture every chunk is independent; with capture (rows recorded, or the stream's
+     * rows claimed) the chunks run in waves of `team`, one workspace per chunk, whose rows are
+     * appended in chunk order after each wave. */
+    const bool ordered = n_cap > 0 || stream;
+    const int wave = ordered ? team : n_chunks;
     for (int c0 = 0; !st && c0 < n_chunks; c0 += wave) {
         const int c1 = c0 + wave < n_chunks ? c0 + wave : n_chunks;
         if (team == 1) {
@@ -187,7 +186,7 @@ fipsc_status fipsc_use_encode(const fipsc_model *m, int n, const int32_t *const 
         } else {
 #pragma omp parallel for schedule(dynamic, 1) num_threads(team)
             for (int c = c0; c < c1; c++) {
-                workspace *w = n_cap > 0 || stream ? &ws[c - c0] : &ws[omp_get_thread_num()];
+                workspace *w = ordered ? &ws[c - c0] : &ws[omp_get_thread_num()];
                 if (stream) w->stream_at = chunk_at[c];
                 chunk_st[c] = use_encode_chunk(u, chunks[c].count, ids + chunks[c].first, lens + chunks[c].first,
                                                out + (size_t)chunks[c].first * u->dim, w, &chunk_err[c]);
