@@ -58,7 +58,7 @@ echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 if [ -f "$eight_b/model.safetensors.index.json" ]; then
   echo "8B shape, default groups, --dry-run:"
-  for mode in "--adam-moments f32" "--adam-moments f32 --capture-all" "" "--groups 0-3"; do
+  for mode in "--adam-moments f32" "--adam-moments f32 --capture-all" "" "--groups 0-3" "--groups 0-3 --max-memory 16G"; do
     echo "  ${mode:-defaults}: $("$fipsc" compress "$eight_b" "${text[@]}" --dry-run $mode -o "$work/x" | grep -o 'memory plan: .*')"
   done
 fi

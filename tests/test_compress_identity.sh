@@ -18,6 +18,10 @@
 #   stories260K-fips.safetensors  when the Llama family's default Adam moments became bf16
 #     (issue 19, chosen on a corpus no table reports; BENCHMARKS.md): with --adam-moments f32 the
 #     file still has the previous sum (25aa1f0e…, checked when the default changed).
+#   the three compressed files  when training got the V-sparse step (--v-products, default auto:
+#     the products over V's kept entries once it keeps at most 35 % of them; issue 18): the same
+#     maths summed in another order. With --v-products dense (and that option left out of the
+#     metadata) the three files had exactly the previous sums (checked when it landed).
 #
 # Bytes are only reproducible where the arithmetic is: these sums were recorded with the portable
 # build (-DFIPSC_NATIVE=OFF, Release) under OpenBLAS's Haswell kernels (OPENBLAS_CORETYPE=Haswell),

@@ -1,7 +1,8 @@
 /* FiPS reconstruction: forward output and loss against an independent double-precision
  * reference, and the analytic gradients of U and every V_i against central finite differences of
  * that reference, for every activation, gated and plain, with biases, on a joint group of two MLPs
- * with some V entries pruned (the dense gradient is checked everywhere). */
+ * with some V entries pruned (the dense gradient is checked everywhere); the V-sparse step's
+ * (fipsc_fips_loss_grad_kept) against the dense one at the kept entries. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,6 +210,27 @@ static void check_case(fipsc_mlp_kind kind, fipsc_activation act)
               kind == FIPSC_MLP_GATED ? "gated" : "plain", fipsc_activation_name(act),
               (long long)worst_at, worst_at < D * R ? "U" : "V", worst);
     CHECK(gmax > 1e-3); /* the check compares real gradients */
+
+    /* The V-sparse step: the same loss and dU, dV at the kept entries, 0 at the pruned ones. */
+    float *dUk = malloc(D * R * sizeof(float)), *dVk = malloc((size_t)nv * sizeof(float));
+    double loss_k = 0.0, worst_k = 0.0;
+    for (int64_t e = 0; e < nv; e++) dVk[e] = 99.0f;
+    CHECK_OK(fipsc_fips_loss_grad_kept(&fx->g, &Fc, NMLP, list, batch, scale, &loss_k, dUk, dVk, &err), &err);
+    CHECK_MSG(fabs(loss_k - loss) <= 1e-6 * fabs(loss), "V-sparse loss %.9g vs %.9g", loss_k, loss);
+    bool zero_pruned = true;
+    for (int64_t e = 0; e < D * R + nv; e++) {
+        if (e >= D * R && !fipsc_fips_kept(&Fc, e - D * R)) {
+            zero_pruned &= dVk[e - D * R] == 0.0f;
+            continue;
+        }
+        double a = e < D * R ? dUk[e] : dVk[e - D * R], b = e < D * R ? dU[e] : dV[e - D * R];
+        worst_k = fmax(worst_k, fabs(a - b) / (1e-3 * gmax + fabs(b)));
+    }
+    CHECK_MSG(worst_k < 1e-4, "%s %s: V-sparse gradient off the dense one by %.3g relative",
+              kind == FIPSC_MLP_GATED ? "gated" : "plain", fipsc_activation_name(act), worst_k);
+    CHECK(zero_pruned);
+    free(dUk);
+    free(dVk);
 
     free(fd);
     free(dU);

@@ -145,6 +145,9 @@ static void usage(FILE *out)
             "      --adam-moments T    V's Adam moments as f32 or bf16 (stochastic rounding: half\n"
             "                          the optimiser state, the largest part of training's\n"
             "                          memory); default: the family's (below)\n"
+            "      --v-products P      the training step's products with V: sparse (over its kept\n"
+            "                          entries only), dense (GEMMs over the masked V) or auto:\n"
+            "                          sparse once V keeps at most 35%% of its entries (default)\n"
             "      --divergence-retries N\n"
             "                          when a group's training diverges (loss NaN, Inf or above\n"
             "                          1e4 times the outputs' mean square), train it again from\n"
@@ -322,6 +325,7 @@ int cmd_compress(int argc, char **argv)
         {"init", required_argument, 0, OPT_SETTING},
         {"whiten-alpha", required_argument, 0, OPT_SETTING},
         {"adam-moments", required_argument, 0, OPT_SETTING},
+        {"v-products", required_argument, 0, OPT_SETTING},
         {"max-memory", required_argument, 0, OPT_SETTING},
         {"dry-run", no_argument, 0, OPT_DRY_RUN},
         {"spill", required_argument, 0, OPT_SETTING},

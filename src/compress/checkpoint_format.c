@@ -160,6 +160,7 @@ cJSON *compress_checkpoint_inputs_json(const fipsc_fips_group *g, const fipsc_fi
     put_str(j, "--init", "%s", o->init == FIPSC_INIT_WHITENED ? "whitened" : "svd"); /* older files: svd */
     if (o->init == FIPSC_INIT_WHITENED) put_decimal(j, "--whiten-alpha", o->whiten_alpha, false);
     put_str(j, "--adam-moments", "%s", o->bf16_moments ? "bf16" : "f32"); /* older files: f32 */
+    put_str(j, "--v-products", "%s", fipsc_compress_v_products_name(o->v_products)); /* older files: dense */
     put_str(j, "group", "%d (blocks %d-%d)", k, plan->blocks.first, plan->blocks.last);
     put_str(j, "model weights", "hash %016llx", (unsigned long long)hash_weights(g));
     if (calib) {

@@ -86,12 +86,13 @@ static fipsc_status damaged(fipsc_error *err, const char *path, int k, const cha
 }
 
 /* Inputs a checkpoint may lack, and what their absence means: --sequential is recorded only when
- * set, and files older than --init and --adam-moments do not record them (teacher forcing, the
- * SVD initialisation, float32 moments). */
+ * set, and files older than --init, --adam-moments and --v-products do not record them (teacher
+ * forcing, the SVD initialisation, float32 moments, dense products). */
 static const char *const absent_means[][2] = {
     {"--sequential", "false"},
     {"--init", "svd"},
     {"--adam-moments", "f32"},
+    {"--v-products", "dense"},
 };
 
 /* The stored value of input `key`: its text, the default its absence means, or NULL. */

@@ -62,6 +62,10 @@ bool fipsc_compress_method_parse(const char *name, fipsc_compress_method *out);
 /* "gmp", "rigl", "static" or "n:m": the name --schedule takes (n:m is chosen by --nm). */
 const char *fipsc_compress_schedule_name(fipsc_fips_mask_kind schedule);
 
+/* "auto", "dense", "sparse": what --v-products takes. */
+const char *fipsc_compress_v_products_name(fipsc_fips_v_products p);
+bool fipsc_compress_v_products_parse(const char *name, fipsc_fips_v_products *out);
+
 /* u_dtype / v_dtype "auto": the dtype the group's MLP weights came in (F16 or BF16 when every
  * one of them did, else F32), so that a BF16 checkpoint compresses to BF16 values. */
 #define FIPSC_COMPRESS_DTYPE_AUTO FIPSC_DTYPE_COUNT
@@ -109,6 +113,10 @@ typedef struct fipsc_compress_options {
     bool bf16_moments;          /* fips: V's Adam moments in bfloat16 with stochastic rounding
                                    (--adam-moments bf16: half the optimiser state) instead of
                                    float32 (default) */
+    fipsc_fips_v_products v_products; /* fips: the training step's products with V: auto (default:
+                                   over V's kept entries once it keeps at most
+                                   FIPSC_FIPS_SPARSE_STEP_DENSITY of them), dense or sparse
+                                   (--v-products) */
     bool sequential;            /* sequential calibration (beyond the paper): group k's rows are
                                    captured just before it, on the model with groups 0..k-1
                                    already compressed, so its MLPs are fitted on the inputs they
@@ -215,6 +223,9 @@ typedef struct fipsc_memory_plan {
     bool spilled;             /* the calibration rows in a scratch file of spill_bytes */
     bool streamed;            /* one group's rows at a time and the residual stream (in calibration) */
     bool moments_halvable;    /* fips with float32 moments: --adam-moments bf16 would halve them */
+    bool sparse_step;         /* fips: training's V-sparse step (its lists and row tiles counted) */
+    bool sparse_step_dropped; /* --v-products auto: the V-sparse step would have exceeded the budget,
+                                 so training multiplies by the masked V densely (set by the caller) */
     int64_t spill_bytes;
 } fipsc_memory_plan;
 void fipsc_compress_memory_plan(const fipsc_model *m, const fipsc_compress_options *o, const fipsc_group_plan *plans,

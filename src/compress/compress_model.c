@@ -114,11 +114,28 @@ static fipsc_status plan_run(const fipsc_model *m, const fipsc_compress_settings
     if ((st = fipsc_calibration_rows_bound(m, &s->calib, &rows_bound, err))) return st;
     const int64_t sampling = fipsc_calibration_sampling_bytes(m, &s->calib);
     fipsc_compress_memory_plan(m, o, r->plans, r->n_plans, rows_bound, sampling, false, &r->mem);
+    /* Over the budget with the V-sparse step's lists: train with dense products before spilling
+     * (slower steps, the same maths). */
+    const bool sparse_planned = r->mem.sparse_step && o->v_products == FIPSC_FIPS_V_AUTO;
+    if (sparse_planned && r->budget >= 0 && r->mem.total > r->budget) {
+        r->options.v_products = FIPSC_FIPS_V_DENSE;
+        fipsc_compress_memory_plan(m, o, r->plans, r->n_plans, rows_bound, sampling, false, &r->mem);
+        r->mem.sparse_step_dropped = true;
+    }
     const bool spill = o->spill == FIPSC_SPILL_ALWAYS ||
                        (o->spill == FIPSC_SPILL_AUTO && r->budget >= 0 && r->mem.total > r->budget);
     const char *tmpdir = getenv("TMPDIR");
     const char *scratch = o->scratch_dir ? o->scratch_dir : tmpdir && *tmpdir ? tmpdir : "/tmp";
-    if (spill) fipsc_compress_memory_plan(m, o, r->plans, r->n_plans, rows_bound, sampling, true, &r->mem);
+    if (spill) {
+        /* The rows in a scratch file may leave room for the V-sparse step again. */
+        if (r->mem.sparse_step_dropped) r->options.v_products = FIPSC_FIPS_V_AUTO;
+        fipsc_compress_memory_plan(m, o, r->plans, r->n_plans, rows_bound, sampling, true, &r->mem);
+        if (sparse_planned && r->budget >= 0 && r->mem.total > r->budget) {
+            r->options.v_products = FIPSC_FIPS_V_DENSE;
+            fipsc_compress_memory_plan(m, o, r->plans, r->n_plans, rows_bound, sampling, true, &r->mem);
+            r->mem.sparse_step_dropped = true;
+        }
+    }
     if ((st = fipsc_compress_memory_check(&r->mem, r->budget, err)) ||
         (spill && (st = fipsc_scratch_check(scratch, r->mem.spill_bytes, err))))
         return st;
@@ -159,6 +176,9 @@ fipsc_status fipsc_compress_dry_run(const fipsc_model *m, const fipsc_compress_s
         if (r.budget > 0) fprintf(f, " of a budget of %s", fipsc_bytes_text(r.budget, t[0], 32));
         if (mp->spilled)
             fprintf(f, "; a %s scratch file in %s", fipsc_bytes_text(mp->spill_bytes, t[5], 32), r.calib.spill_dir);
+        if (mp->sparse_step) fprintf(f, "; training multiplies by V's kept entries only (V-sparse step)");
+        if (mp->sparse_step_dropped)
+            fprintf(f, "; training multiplies by the masked V densely: the V-sparse step's lists would exceed the budget");
         fprintf(f, "\n");
         if (fclose(f) != 0 || !buf) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
     }

@@ -13,7 +13,9 @@
  *   training     (fips) F + Adam moments 8·r·P (4·r·P with --adam-moments bf16) (+ 4·r·P of
  *                dense gradient and r·P/8 of grown marks under RigL) + U's
  *                gradient and moments 12·d·r + the best iterate (U, mask bits, kept values:
- *                4·d·r + r·P/8 + 4·(1 − s)·r·P) + one batch's activations
+ *                4·d·r + r·P/8 + 4·(1 − s)·r·P) + one batch's activations (+ with the V-sparse
+ *                step, --v-products: V's kept entries as lists, (8 + 4)·(1 − s)·r·P, and the
+ *                batch's row tiles)
  *   result       F + the reconstruction 4·d·P + the stored V (≤ 6·(1 − s)·r·P) + measuring the
  *                output errors: one MLP forward over EVAL_CHUNK_ROWS rows (its output 4·rows·d
  *                and scratch, 8·rows·f for a gated MLP)
@@ -105,6 +107,14 @@ static int64_t held_bytes(const fipsc_compress_options *o, const fipsc_group_pla
     }
 }
 
+/* Whether training will run the V-sparse step (--v-products; auto: at V's final density). */
+static bool plans_sparse_step(const fipsc_compress_options *o)
+{
+    if (o->method != FIPSC_METHOD_FIPS || o->v_products == FIPSC_FIPS_V_DENSE) return false;
+    const double keep = o->nm_m > 0 ? (double)o->nm_n / o->nm_m : 1.0 - o->sparsity;
+    return o->v_products == FIPSC_FIPS_V_SPARSE || keep <= FIPSC_FIPS_SPARSE_STEP_DENSITY;
+}
+
 /* The working set of one group (see the top of the file). */
 static int64_t group_bytes(const fipsc_model *m, const fipsc_compress_options *o, const fipsc_group_plan *g,
                            int64_t rows_per_block)
@@ -135,6 +145,9 @@ static int64_t group_bytes(const fipsc_model *m, const fipsc_compress_options *o
         int64_t train = F + (o->bf16_moments ? 4 : 8) * r * P + 12 * d * r + best + batch;
         if (o->schedule == FIPSC_FIPS_MASK_RIGL && o->nm_m == 0) train += 4 * r * P + mask;
         if (o->divergence_retries > 0) train += F; /* the initialisation kept for a restart */
+        if (plans_sparse_step(o))
+            train += fipsc_fips_sparse_step_bytes((int64_t)(keep * (double)(r * P)), (int)r, f_max,
+                                                  o->batch_rows < rows_per_block ? o->batch_rows : rows_per_block);
         peak = max64(peak, train);
     }
     return peak;
@@ -179,6 +192,7 @@ void fipsc_compress_memory_plan(const fipsc_model *m, const fipsc_compress_optio
     /* streamed: the residual stream of every calibration row (an MLP's input width) beside the rows */
     out->streamed = compress_streams(o);
     out->moments_halvable = o->method == FIPSC_METHOD_FIPS && !o->bf16_moments;
+    out->sparse_step = plans_sparse_step(o);
     if (out->streamed) out->calibration += 4 * rows_per_block * (int64_t)d_max;
     /* the calibration forward: a pass of rows through one block (residual, norm, q/k/v, attention
      * output, MLP activations), before any group is allocated */

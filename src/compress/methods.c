@@ -300,6 +300,7 @@ static fipsc_status run_shared(const fipsc_fips_group *g, const fipsc_group_plan
         t.lr_min = o->lr_min;
         t.adamw.weight_decay = o->weight_decay;
         t.bf16_moments = o->bf16_moments;
+        t.v_products = o->v_products;
         t.evaluate = false;
         t.holdout = held_out ? holdout : NULL;
         t.seed = fipsc_seed_derive(o->seed, (uint64_t)group_index);

@@ -41,6 +41,23 @@ const char *fipsc_compress_schedule_name(fipsc_fips_mask_kind schedule)
     return "?";
 }
 
+static const char *const v_products_names[] = {"auto", "dense", "sparse"};
+
+const char *fipsc_compress_v_products_name(fipsc_fips_v_products p)
+{
+    return (unsigned)p < sizeof v_products_names / sizeof *v_products_names ? v_products_names[p] : "?";
+}
+
+bool fipsc_compress_v_products_parse(const char *name, fipsc_fips_v_products *out)
+{
+    for (size_t i = 0; i < sizeof v_products_names / sizeof *v_products_names; i++)
+        if (strcmp(name, v_products_names[i]) == 0) {
+            *out = (fipsc_fips_v_products)i;
+            return true;
+        }
+    return false;
+}
+
 void fipsc_compress_defaults(fipsc_compress_options *o)
 {
     memset(o, 0, sizeof *o);

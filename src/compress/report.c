@@ -88,6 +88,8 @@ static cJSON *options_json(const fipsc_compress_options *o)
     cJSON_AddStringToObject(j, "storage", o->storage == FIPSC_COMPRESS_STORAGE_AUTO ? "auto" : fipsc_v_storage_name(o->storage));
     if (o->sequential) cJSON_AddTrueToObject(j, "sequential"); /* absent (teacher forcing): files as before */
     if (o->bf16_moments) cJSON_AddStringToObject(j, "adam_moments", "bf16"); /* absent: f32 */
+    if (o->v_products != FIPSC_FIPS_V_AUTO) /* absent: auto */
+        cJSON_AddStringToObject(j, "v_products", fipsc_compress_v_products_name(o->v_products));
     if (o->init == FIPSC_INIT_WHITENED) { /* absent: svd */
         cJSON_AddStringToObject(j, "init", "whitened");
         add_num(j, "whiten_alpha", o->whiten_alpha);
@@ -204,6 +206,8 @@ fipsc_status fipsc_compress_report_json(const fipsc_compress_report *rep, const 
         add_num(plan, "budget", (double)rep->memory_budget);
         cJSON_AddBoolToObject(plan, "calibration_spilled", mp->spilled);
         cJSON_AddBoolToObject(plan, "calibration_streamed", mp->streamed);
+        cJSON_AddBoolToObject(plan, "v_sparse_step", mp->sparse_step);
+        if (mp->sparse_step_dropped) cJSON_AddTrueToObject(plan, "v_sparse_step_dropped_for_memory");
         add_num(plan, "spill_file", (double)mp->spill_bytes);
     }
     char *text = cJSON_Print(root);

@@ -15,7 +15,7 @@ typedef enum setting {
     S_WEIGHT_DECAY, S_BATCH, S_SEED, S_U_DTYPE, S_DIVERGENCE_RETRIES, S_CALIB_CORPUS, S_CALIB_SAMPLES,
     S_CALIB_LEN, S_CALIB_IMAGES, S_CALIB_IDX, S_CALIB_EXCLUDE, S_CALIB_COUNT, S_CALIB_SENTENCES, S_CALIB_ROWS,
     S_CALIB_TEXT, S_TOKENIZER, S_HOLDOUT, S_STRICT, S_MAX_MEMORY, S_SPILL, S_SCRATCH_DIR, S_V_DTYPE,
-    S_STORAGE, S_SEQUENTIAL, S_INIT, S_WHITEN_ALPHA, S_ADAM_MOMENTS, S_CAPTURE_ALL, S_COUNT
+    S_STORAGE, S_SEQUENTIAL, S_INIT, S_WHITEN_ALPHA, S_ADAM_MOMENTS, S_CAPTURE_ALL, S_V_PRODUCTS, S_COUNT
 } setting;
 
 static const char *const names[S_COUNT] = {
@@ -23,7 +23,7 @@ static const char *const names[S_COUNT] = {
     "weight-decay", "batch", "seed", "u-dtype", "divergence-retries", "calib-corpus", "calib-samples",
     "calib-len", "calib-images", "calib-idx", "calib-exclude", "calib-count", "calib-sentences", "calib-rows",
     "calib-text", "tokenizer", "holdout", "strict", "max-memory", "spill", "scratch-dir", "v-dtype",
-    "storage", "sequential", "init", "whiten-alpha", "adam-moments", "capture-all",
+    "storage", "sequential", "init", "whiten-alpha", "adam-moments", "capture-all", "v-products",
 };
 
 _Static_assert((int)S_COUNT <= (int)FIPSC_SETTINGS_MAX, "FIPSC_SETTINGS_MAX too small");
@@ -230,6 +230,10 @@ fipsc_status fipsc_settings_set(fipsc_compress_settings *s, const char *name, co
         break;
     case S_ADAM_MOMENTS:
         st = get_either(name, value, "f32", "bf16", &o->bf16_moments, err);
+        break;
+    case S_V_PRODUCTS:
+        if (!fipsc_compress_v_products_parse(value, &o->v_products))
+            return BAD("--v-products expects auto, dense or sparse, got '%s'", value);
         break;
     case S_STRICT:
         st = get_bool(name, value, &o->strict, err);

@@ -80,3 +80,26 @@ void fips_snapshot_restore(const fips_snapshot *s, fipsc_fips_factors *F)
     size_t q = 0;
     for (size_t e = 0; e < nv; e++) F->V[e] = fipsc_fips_kept(F, (int64_t)e) ? s->values[q++] : 0.0f;
 }
+
+fipsc_status fips_selection_consider(fips_selection *sel, const fipsc_fips_group *g, fipsc_fips_factors *F,
+                                     const fipsc_fips_trainer *tr, int steps, bool last_phase, int steps_before,
+                                     fipsc_error *err)
+{
+    const int t = fipsc_fips_trainer_steps_done(tr);
+    const bool last = last_phase && t == steps;
+    const bool candidate = last_phase && fipsc_fips_trainer_mask_final(tr);
+    if (!last && !(candidate && t % sel->every == 0)) return FIPSC_OK;
+    double score;
+    fipsc_status st = fipsc_fips_holdout_score(g, F, sel->holdout, &score, err);
+    if (st) return st;
+    sel->evaluations++;
+    if (last) sel->last_score = score;
+    /* Ties keep the later iterate: it is the one training would have returned anyway; a score
+     * that is not finite is never the best. */
+    if (candidate && isfinite(score) && !(score > sel->best_score)) {
+        if (!last && (st = fips_snapshot_take(&sel->best, F, err))) return st;
+        sel->best_score = score;
+        sel->best_step = steps_before + t;
+    }
+    return FIPSC_OK;
+}

@@ -314,6 +314,14 @@ fipsc_status fipsc_fips_loss_grad(const fipsc_fips_group *g, const fipsc_fips_fa
                                   const double *scale, double *loss, float *dU, float *dV,
                                   fipsc_error *err);
 
+/* The same loss and gradient by the V-sparse step (the trainer's once V is sparse enough): the
+ * products with V read only the entries the mask keeps (F->mask required), and dV holds the
+ * gradient at the kept entries and 0 at the others (the optimiser never reads those). Equal to
+ * fipsc_fips_loss_grad there up to float rounding (the sums run in another order). */
+fipsc_status fipsc_fips_loss_grad_kept(const fipsc_fips_group *g, const fipsc_fips_factors *F, int n_list,
+                                       const int *mlps, const fipsc_fips_calib *batch, const double *scale,
+                                       double *loss, float *dU, float *dV, fipsc_error *err);
+
 /* ------------------------------------------------------------------------------------------ */
 /* 6. Training.                                                                                */
 
@@ -342,6 +350,22 @@ typedef struct fipsc_fips_progress {
 
 typedef void (*fipsc_fips_progress_fn)(void *user, const fipsc_fips_progress *p);
 
+/* How the training step multiplies by V (src/fips/recon.c). */
+typedef enum fipsc_fips_v_products {
+    FIPSC_FIPS_V_AUTO = 0, /* sparse once V's kept fraction is at most FIPSC_FIPS_SPARSE_STEP_DENSITY */
+    FIPSC_FIPS_V_DENSE,    /* always dense GEMMs over the masked V */
+    FIPSC_FIPS_V_SPARSE    /* always the kept entries only (but at RigL's updates, which need every
+                              entry's gradient) */
+} fipsc_fips_v_products;
+
+/* The kept fraction of V at and below which the V-sparse step is faster than dense GEMMs
+ * (measured: BENCHMARKS.md, bench_fips_step). */
+#define FIPSC_FIPS_SPARSE_STEP_DENSITY 0.35
+
+/* Bytes the V-sparse step adds to training: `kept` entries of V as lists (matrices of r rows and at
+ * most f_max columns) and the row tiles of a step of `rows` rows per MLP. */
+int64_t fipsc_fips_sparse_step_bytes(int64_t kept, int r, int f_max, int64_t rows);
+
 typedef struct fipsc_fips_train_opts {
     fipsc_fips_mode mode;
     fipsc_fips_mask_kind mask;
@@ -365,6 +389,7 @@ typedef struct fipsc_fips_train_opts {
                                final sparsity, and after the last step (0: steps / 20, ≥ 1) */
     bool bf16_moments;      /* V's Adam moments stored as bfloat16 with stochastic rounding
                                (half their memory; fipsc_adamw_step_bf16) instead of float32 */
+    fipsc_fips_v_products v_products; /* dense or V-sparse products (default: auto) */
     uint64_t seed;
     int group_index;        /* passed through to the progress callback */
     fipsc_fips_progress_fn progress;
@@ -394,6 +419,7 @@ typedef struct fipsc_fips_train_report {
     double holdout_kept;    /* score of the iterate kept (≤ holdout_last) */
     int kept_step;          /* steps run when the kept iterate was taken (all phases counted) */
     int evaluations;        /* held-out evaluations made */
+    int sparse_steps;       /* steps (all phases) run with the V-sparse products */
 } fipsc_fips_train_report;
 
 void fipsc_fips_train_report_free(fipsc_fips_train_report *rep);
@@ -424,6 +450,8 @@ double fipsc_fips_trainer_step_flops(const fipsc_fips_trainer *tr);
 /* Steps run so far, and whether the mask has its final sparsity (GMP: after the step at t_end;
  * RigL, static, n:m: after the first step). */
 int fipsc_fips_trainer_steps_done(const fipsc_fips_trainer *tr);
+/* Steps run so far with the V-sparse products (opts.v_products). */
+int fipsc_fips_trainer_sparse_steps(const fipsc_fips_trainer *tr);
 bool fipsc_fips_trainer_mask_final(const fipsc_fips_trainer *tr);
 void fipsc_fips_trainer_free(fipsc_fips_trainer *tr);
 

@@ -7,6 +7,7 @@
 
 #include "core/rng.h"
 #include "fips/fips.h"
+#include "ops/factored.h"
 #include "ops/gemm.h"
 
 /* Elementwise loops run on OpenMP threads only above this many elements: below it, starting the
@@ -20,6 +21,32 @@
 const int *fips_resolve_set(const fipsc_fips_group *g, const int *set, int n_set, int *n_out,
                             int **owned, fipsc_error *err);
 
+/* ---- The kept entries of V as lists, for the V-sparse step (sparse_v.c) ---- */
+typedef struct fips_sparse_v {
+    int first, n;                   /* the group's matrices first .. first + n - 1 */
+    fipsc_factored_linear *by_col;  /* [n]: V_i's kept entries per column (CSC lists) */
+    fipsc_factored_linear *by_row;  /* [n]: per row (CSR lists) */
+    int64_t nnz;                    /* kept entries in all */
+} fips_sparse_v;
+
+/* Builds s (freed first) from the mask and values of matrices [m0, m1) of the group. */
+fipsc_status fips_sparse_v_build(fips_sparse_v *s, const fipsc_fips_group *g, const fipsc_fips_factors *F, int m0,
+                                 int m1, fipsc_error *err);
+/* Copies V's current values into the lists (the pattern unchanged); rows_current: the row lists
+ * already hold them (fips_adamw_kept refreshed them), only the column lists are copied. */
+void fips_sparse_v_load(fips_sparse_v *s, const fipsc_fips_group *g, const fipsc_fips_factors *F, bool rows_current);
+void fips_sparse_v_free(fips_sparse_v *s);
+
+/* AdamW (optim.c) on the kept entries of one V_i only, listed by `rows` (its row lists), with the
+ * gradient g in list order (one value per kept entry, what the V-sparse step computes): the same
+ * update as fipsc_adamw_step(_bf16) there, entry0 = the flat index of V_i's entry (0, 0) in V
+ * (the bf16 moments' random bits), p [r, ld_p], moments [r, ld_mv] float or (bf16) uint16_t. The
+ * pruned entries are not touched (their values are 0; their moments are never read again: only
+ * RigL grows entries back, after a dense step, whose update zeroes every pruned entry's moments),
+ * and the lists' values are refreshed from the updated p. */
+void fips_adamw_kept(const fipsc_adamw *o, int t, float lr, fipsc_factored_linear *rows, float *p, int64_t ld_p,
+                     int64_t entry0, void *m, void *v, int64_t ld_mv, bool bf16, uint64_t seed, const float *g);
+
 /* ---- Reconstruction workspace (recon.c) ---- */
 typedef struct fips_work {
     int64_t rows; /* capacity in calibration rows */
@@ -29,10 +56,18 @@ typedef struct fips_work {
     float *y;                     /* [rows, d]: output, then dL/dy */
     float *gbuf;                  /* [r, f_max]: one V_i's gradient */
     double *rowsum;               /* [rows]: per-row squared errors, summed in a fixed order */
+    /* The V-sparse step (recon.c): when `sparse` is set, the products with V_i read its kept
+     * entries from these lists, and their inputs are first laid out as row tiles
+     * (src/ops/factored_tiles.h); NULL: dense GEMMs over the masked V. */
+    const fips_sparse_v *sparse;
+    float *zT, *dwT;              /* tiles of z and dw (width r) */
+    float *aT, *gT, *hT;          /* tiles of a, dG and dH (width f_max) */
 } fips_work;
 
 fipsc_status fips_work_init(fips_work *w, const fipsc_fips_group *g, int r, int64_t rows,
                             fipsc_error *err);
+/* Allocates the tile buffers of the V-sparse step (once; a no-op after). */
+fipsc_status fips_work_tiles(fips_work *w, fipsc_error *err);
 void fips_work_free(fips_work *w);
 
 /* Forward of MLP j on x [n, d] (n ≤ rows); the output is left in w->y [n, d] and the
@@ -40,8 +75,10 @@ void fips_work_free(fips_work *w);
 void fips_mlp_forward(fips_work *w, const fipsc_fips_group *g, const fipsc_fips_factors *F, int j,
                       const float *x, int64_t n);
 
-/* Receives the gradient [r, cols] (leading dimension cols) of matrix i. Called once per matrix of
- * the MLP, after the backward pass's last read of V_i, so the sink may update V_i in place. */
+/* Receives the gradient [r, cols] (leading dimension cols) of matrix i; in the V-sparse step
+ * (w->sparse set) its kept entries only, one value each in the order of V_i's row lists
+ * (w->sparse->by_row). Called once per matrix of the MLP, after the backward pass's last read of
+ * V_i, so the sink may update V_i in place. */
 typedef void (*fips_grad_sink)(void *user, int matrix, const float *grad);
 
 /* Forward, loss scale·Σ‖y_c − y‖² and backward of MLP j on (x, t) [n, d]. dU [d, r] is
@@ -64,6 +101,22 @@ typedef struct fips_snapshot {
 fipsc_status fips_snapshot_take(fips_snapshot *s, const fipsc_fips_factors *F, fipsc_error *err);
 void fips_snapshot_restore(const fips_snapshot *s, fipsc_fips_factors *F);
 void fips_snapshot_free(fips_snapshot *s);
+
+/* The best held-out iterate of a training run so far (best_iterate.c). */
+typedef struct fips_selection {
+    const fipsc_fips_calib *holdout; /* NULL: no selection */
+    int every;                       /* evaluate every this many steps once the mask is final */
+    fips_snapshot best;
+    double best_score, last_score;
+    int best_step, evaluations;
+} fips_selection;
+
+/* After a step of tr (a phase of `steps` steps, steps_before run in earlier phases): scores the
+ * iterate when it is due and a candidate, and keeps a copy of the best; the last step of the last
+ * phase is always scored (the report's holdout_last). */
+fipsc_status fips_selection_consider(fips_selection *sel, const fipsc_fips_group *g, fipsc_fips_factors *F,
+                                     const fipsc_fips_trainer *tr, int steps, bool last_phase, int steps_before,
+                                     fipsc_error *err);
 
 /* ---- SVD initialisation (init.c), shared with the whitened one (whiten.c) ---- */
 /* G [d, d] (upper triangle) = chunk·chunkᵀ (first) or G + chunk·chunkᵀ, chunk [d, n] in double.

@@ -94,3 +94,29 @@ void fipsc_adamw_step_bf16(const fipsc_adamw *o, int t, float lr, int64_t rows, 
         }
     }
 }
+
+void fips_adamw_kept(const fipsc_adamw *o, int t, float lr, fipsc_factored_linear *rows, float *p, int64_t ld_p,
+                     int64_t entry0, void *m, void *v, int64_t ld_mv, bool bf16, uint64_t seed, const float *g)
+{
+    const adamw_consts c = consts_at(o, t, lr);
+    const uint64_t step_seed = fipsc_seed_derive(seed, (uint64_t)t);
+#pragma omp parallel for schedule(static) if (rows->nnz >= FIPS_PARALLEL_MIN)
+    for (int k = 0; k < rows->n_lists; k++) {
+        float *pk = p + k * ld_p;
+        const int64_t e0 = entry0 + k * ld_p;
+        for (uint32_t q = rows->ptr[k]; q < rows->ptr[k + 1]; q++) {
+            const int64_t j = rows->idx16 ? rows->idx16[q] : rows->idx32[q];
+            if (bf16) {
+                uint16_t *mj = (uint16_t *)m + k * ld_mv + j, *vj = (uint16_t *)v + k * ld_mv + j;
+                float mf = fipsc_bf16_to_f32(*mj), vf = fipsc_bf16_to_f32(*vj);
+                pk[j] = adamw_entry(&c, pk[j], &mf, &vf, g[q]);
+                const uint64_t bits = fipsc_seed_derive(step_seed, (uint64_t)(e0 + j));
+                *mj = bf16_stochastic(mf, (uint32_t)bits);
+                *vj = bf16_stochastic(vf, (uint32_t)(bits >> 16));
+            } else {
+                pk[j] = adamw_entry(&c, pk[j], (float *)m + k * ld_mv + j, (float *)v + k * ld_mv + j, g[q]);
+            }
+            rows->val[q] = pk[j];
+        }
+    }
+}

@@ -87,12 +87,16 @@ struct fipsc_fips_trainer {
     int64_t *batch;        /* [n_mlps]: rows per step */
     sampler *samp;         /* [n_mlps] */
     float *xb, *yb;        /* [max batch, d]: gathered rows */
+    fips_sparse_v lists;   /* the kept entries of the set's V_i, for the V-sparse step */
+    bool lists_stale;      /* the mask changed since they were built (or they never were) */
+    int sparse_steps;      /* steps run V-sparse */
 };
 
 void fipsc_fips_trainer_free(fipsc_fips_trainer *tr)
 {
     if (!tr) return;
     fips_work_free(&tr->work);
+    fips_sparse_v_free(&tr->lists);
     free(tr->set);
     free(tr->dU);
     free(tr->mU);
@@ -271,6 +275,7 @@ fipsc_status fipsc_fips_trainer_new(const fipsc_fips_group *g, fipsc_fips_factor
         return st;
     }
     tr->active = fipsc_fips_count_active(g, F, tr->set, tr->n_set);
+    tr->lists_stale = true;
     *out = tr;
     return FIPSC_OK;
 }
@@ -318,7 +323,10 @@ static fipsc_status update_masks_before(fipsc_fips_trainer *tr, fipsc_error *err
         }
         break;
     }
-    if (changed && !st) tr->active = fipsc_fips_count_active(tr->g, tr->F, tr->set, tr->n_set);
+    if (changed && !st) {
+        tr->active = fipsc_fips_count_active(tr->g, tr->F, tr->set, tr->n_set);
+        tr->lists_stale = true;
+    }
     return st;
 }
 
@@ -334,6 +342,13 @@ static void adam_sink(void *user, int i, const float *grad)
             memcpy(tr->rigl_grad + k * P + off, grad + (int64_t)k * mx->cols,
                    (size_t)mx->cols * sizeof(float));
     const int64_t at = off - tr->col0;
+    if (tr->work.sparse) {
+        const size_t moment = tr->o.bf16_moments ? sizeof(uint16_t) : sizeof(float);
+        fips_adamw_kept(&tr->o.adamw, tr->t + 1, tr->lr_now, &tr->lists.by_row[i - tr->lists.first], tr->F->V + off, P,
+                        off, (char *)tr->mV + at * (int64_t)moment, (char *)tr->vV + at * (int64_t)moment, tr->width,
+                        tr->o.bf16_moments, fipsc_seed_derive(tr->o.seed, 0x6d6f6d656e7473ULL /* "moments" */), grad);
+        return;
+    }
     if (tr->o.bf16_moments)
         fipsc_adamw_step_bf16(&tr->o.adamw, tr->t + 1, tr->lr_now, r, mx->cols, tr->F->V + off, tr->F->mask, off, P,
                               (uint16_t *)tr->mV + at, (uint16_t *)tr->vV + at, tr->width, grad, mx->cols,
@@ -364,6 +379,41 @@ static void next_batch(fipsc_fips_trainer *tr, int j, const float **x, const flo
     *y = tr->yb;
 }
 
+/* Whether this step multiplies by V's kept entries only (recon.c): RigL's update steps need the
+ * gradient of every entry; otherwise by the option, auto: once V is sparse enough to gain. */
+static bool sparse_step(const fipsc_fips_trainer *tr)
+{
+    if (tr->rigl_now) return false;
+    switch (tr->o.v_products) {
+    case FIPSC_FIPS_V_DENSE: return false;
+    case FIPSC_FIPS_V_SPARSE: return true;
+    case FIPSC_FIPS_V_AUTO: break;
+    }
+    return (double)tr->active <= FIPSC_FIPS_SPARSE_STEP_DENSITY * (double)tr->set_total;
+}
+
+/* Points the workspace at V's kept entries as lists (built again when the mask changed, else
+ * their values refreshed from V), or at nothing for the dense products. */
+static fipsc_status prepare_products(fipsc_fips_trainer *tr, fipsc_error *err)
+{
+    /* The previous step's update refreshed the row lists' values if it was V-sparse. */
+    const bool rows_current = tr->work.sparse != NULL;
+    tr->work.sparse = NULL;
+    if (!sparse_step(tr)) return FIPSC_OK;
+    fipsc_status st = fips_work_tiles(&tr->work, err);
+    if (st) return st;
+    const fipsc_fips_group *g = tr->g;
+    if (tr->lists_stale) {
+        if ((st = fips_sparse_v_build(&tr->lists, g, tr->F, tr->set[0], tr->set[0] + tr->n_set, err))) return st;
+        tr->lists_stale = false;
+    } else {
+        fips_sparse_v_load(&tr->lists, g, tr->F, rows_current);
+    }
+    tr->work.sparse = &tr->lists;
+    tr->sparse_steps++;
+    return FIPSC_OK;
+}
+
 /* A relative loss beyond which training has diverged (see fipsc_fips_trainer_step). */
 #define DIVERGED_LOSS 1e4
 
@@ -377,6 +427,7 @@ fipsc_status fipsc_fips_trainer_step(fipsc_fips_trainer *tr, double *loss_out, f
     if (st) return st;
     tr->rigl_now = o->mask == FIPSC_FIPS_MASK_RIGL && fipsc_fips_rigl_updates_at(t, tr->t_end, o->delta_t);
     tr->lr_now = fipsc_fips_cosine_lr(o->lr, o->lr_min, t, o->steps);
+    if ((st = prepare_products(tr, err))) return st;
 
     const fipsc_fips_group *g = tr->g;
     double loss = 0.0;
@@ -410,6 +461,7 @@ fipsc_status fipsc_fips_trainer_step(fipsc_fips_trainer *tr, double *loss_out, f
             st = fipsc_fips_rigl_update(g, tr->F, tr->set, tr->n_set, tr->rigl_grad, frac, NULL, err);
         }
         if (st) return st;
+        tr->lists_stale = true;
     }
     tr->t++;
     if (loss_out) *loss_out = loss;
@@ -447,6 +499,8 @@ void fipsc_fips_train_report_free(fipsc_fips_train_report *rep)
 
 int fipsc_fips_trainer_steps_done(const fipsc_fips_trainer *tr) { return tr->t; }
 
+int fipsc_fips_trainer_sparse_steps(const fipsc_fips_trainer *tr) { return tr->sparse_steps; }
+
 bool fipsc_fips_trainer_mask_final(const fipsc_fips_trainer *tr)
 {
     /* GMP prunes to s_final before the step at t_end (fipsc_fips_gmp_prunes_at), so the mask is
@@ -455,52 +509,19 @@ bool fipsc_fips_trainer_mask_final(const fipsc_fips_trainer *tr)
     return tr->t > 0;
 }
 
-/* The best held-out iterate so far (see best_iterate.c). */
-typedef struct selection {
-    const fipsc_fips_calib *holdout; /* NULL: no selection */
-    int every;
-    fips_snapshot best;
-    double best_score, last_score;
-    int best_step, evaluations;
-} selection;
-
-/* After a step: scores the iterate when it is due and a candidate; the last step of the last
- * phase is always scored (the report's holdout_last). */
-static fipsc_status consider(selection *sel, const fipsc_fips_group *g, fipsc_fips_factors *F,
-                             const fipsc_fips_trainer *tr, bool last_phase, int steps_before,
-                             fipsc_error *err)
-{
-    const int t = fipsc_fips_trainer_steps_done(tr), steps = tr->o.steps;
-    const bool last = last_phase && t == steps;
-    const bool candidate = last_phase && fipsc_fips_trainer_mask_final(tr);
-    if (!last && !(candidate && t % sel->every == 0)) return FIPSC_OK;
-    double score;
-    fipsc_status st = fipsc_fips_holdout_score(g, F, sel->holdout, &score, err);
-    if (st) return st;
-    sel->evaluations++;
-    if (last) sel->last_score = score;
-    /* Ties keep the later iterate: it is the one training would have returned anyway; a score
-     * that is not finite is never the best. */
-    if (candidate && isfinite(score) && !(score > sel->best_score)) {
-        if (!last && (st = fips_snapshot_take(&sel->best, F, err))) return st;
-        sel->best_score = score;
-        sel->best_step = steps_before + t;
-    }
-    return FIPSC_OK;
-}
-
 static fipsc_status run_phase(const fipsc_fips_group *g, fipsc_fips_factors *F,
                               const fipsc_fips_calib *calib, const fipsc_fips_train_opts *opts,
-                              int mlp, bool last_phase, int steps_before, selection *sel,
-                              double *final_loss, fipsc_error *err)
+                              int mlp, bool last_phase, int steps_before, fips_selection *sel,
+                              double *final_loss, int *sparse_steps, fipsc_error *err)
 {
     fipsc_fips_trainer *tr;
     fipsc_status st = fipsc_fips_trainer_new(g, F, calib, opts, mlp, &tr, err);
     if (st) return st;
     for (int t = 0; t < opts->steps && !st; t++) {
         st = fipsc_fips_trainer_step(tr, final_loss, err);
-        if (!st && sel->holdout) st = consider(sel, g, F, tr, last_phase, steps_before, err);
+        if (!st && sel->holdout) st = fips_selection_consider(sel, g, F, tr, opts->steps, last_phase, steps_before, err);
     }
+    *sparse_steps += tr->sparse_steps;
     fipsc_fips_trainer_free(tr);
     return st;
 }
@@ -528,13 +549,13 @@ fipsc_status fipsc_fips_train(const fipsc_fips_group *g, fipsc_fips_factors *F,
     for (int j = 0; j < g->n_mlps && opts->evaluate && !st; j++)
         st = fipsc_fips_relative_error(g, F, j, &calib[j], &rep->rel_err_before[j], err);
     const int phases = opts->mode == FIPSC_FIPS_JOINT ? 1 : g->n_mlps;
-    selection sel = {.best_score = INFINITY, .last_score = NAN, .best_step = opts->steps * phases};
+    fips_selection sel = {.best_score = INFINITY, .last_score = NAN, .best_step = opts->steps * phases};
     for (int j = 0; j < g->n_mlps && opts->holdout && !sel.holdout; j++)
         if (opts->holdout[j].n > 0) sel.holdout = opts->holdout;
     sel.every = opts->eval_every > 0 ? opts->eval_every : (opts->steps / 20 > 1 ? opts->steps / 20 : 1);
     for (int k = 0; k < phases && !st; k++)
         st = run_phase(g, F, calib, opts, phases == 1 ? -1 : k, k == phases - 1, k * opts->steps, &sel,
-                       &rep->final_loss, err);
+                       &rep->final_loss, &rep->sparse_steps, err);
     /* The last iterate is F itself; an earlier best was copied when it was seen. */
     if (!st && sel.holdout && sel.best_step < opts->steps * phases) fips_snapshot_restore(&sel.best, F);
     fips_snapshot_free(&sel.best);

@@ -10,11 +10,10 @@
  *   BITMAP   list = the set bits of o's bitmap in order, position = the bit's index
  * The kernels, per instruction set level, are in factored_gather*.c; this file picks them (once
  * per call, from fipsc_isa_active) and drives them. One row: outputs in blocks of VEC_BLOCK, one
- * block per task. A batch: the input is first transposed into tiles of TILE rows,
- * inT[tile][position][TILE], so that one stored entry updates a whole tile's accumulators with
- * vector instructions and the gathered rows are contiguous; outputs are processed in blocks of
- * OUT_BLOCK, one (tile, block) pair per task. Each output element is summed by one thread in a
- * fixed order, so the result does not depend on the number of threads. */
+ * block per task. A batch: the input is first transposed into tiles of rows so that one stored
+ * entry updates a whole tile's accumulators with vector instructions (src/ops/factored_tiles.c).
+ * Each output element is summed by one thread in a fixed order, so the result does not depend on
+ * the number of threads. */
 #include <cblas.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -23,9 +22,10 @@
 #include "core/isa.h"
 #include "ops/factored.h"
 #include "ops/factored_gather.h"
+#include "ops/factored_tiles.h"
 #include "ops/gemm.h"
 
-enum { TILE = FIPSC_FACTORED_TILE, OUT_BLOCK = 64, VEC_BLOCK = 256 };
+enum { VEC_BLOCK = 256 };
 
 /* Multiply-adds below which a loop stays on the calling thread. */
 #define PARALLEL_WORK (1LL << 18)
@@ -70,72 +70,19 @@ static void gather_vector(const fipsc_factored_linear *fl, const float *x, float
 }
 
 
-/* y[n, n_out] (+)= x[n, n_in]·(the sparse step) for n > 1 rows. */
+/* y[n, n_out] (+)= x[n, n_in]·(the sparse step) for n > 1 rows, on tiles (ops/factored_tiles.h). */
 static fipsc_status gather_batch(const fipsc_factored_linear *fl, int n, const float *x, float *y,
                                  bool accumulate, fipsc_error *err)
 {
-    const int n_in = gather_inputs(fl), n_out = gather_outputs(fl);
-    const int tiles = (n + TILE - 1) / TILE, blocks = (n_out + OUT_BLOCK - 1) / OUT_BLOCK;
-    const size_t tile_floats = (size_t)n_in * TILE;
-    size_t bytes = (size_t)tiles * tile_floats * sizeof(float);
+    const int n_in = gather_inputs(fl);
+    const size_t bytes = fipsc_tiles_floats(n, n_in) * sizeof(float);
     float *inT = aligned_alloc(64, (bytes + 63) / 64 * 64);
     if (!inT)
         return fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory for %d rows (%zu bytes)",
                           fl->weight_name, n, bytes);
-    const long long work = (long long)fl->nnz * tiles * TILE;
-    fipsc_gather_tile_fn *tile = fipsc_gather_tile;
-    uint16_t *decoded = NULL; /* AVX2, bitmap lists: their positions for this call */
-    fipsc_factored_linear as_lists;
-#if FIPSC_HAVE_AVX2_KERNELS
-    const fipsc_isa isa = fipsc_isa_active();
-    if (isa >= FIPSC_ISA_AVX512) tile = fipsc_gather_tile_avx512;
-    else if (isa >= FIPSC_ISA_AVX2) tile = fipsc_gather_tile_avx2;
-    if (isa == FIPSC_ISA_AVX2 && fl->layout == FIPSC_VK_BITMAP && fl->words <= 65536 / 64 &&
-        (decoded = malloc(((size_t)fl->nnz + 1) * sizeof *decoded))) {
-        const int lists = fl->n_lists, chunks = (lists + OUT_BLOCK - 1) / OUT_BLOCK;
-#pragma omp parallel for schedule(static) if (work >= PARALLEL_WORK)
-        for (int c = 0; c < chunks; c++)
-            fipsc_gather_bits_positions_avx2(fl, c * OUT_BLOCK, (c + 1) * OUT_BLOCK < lists ? (c + 1) * OUT_BLOCK : lists,
-                                             decoded);
-        as_lists = *fl; /* the same lists, as 16-bit positions */
-        as_lists.layout = fl->expanding ? FIPSC_VK_CSC : FIPSC_VK_CSR;
-        as_lists.bits = NULL;
-        as_lists.idx16 = decoded;
-        fl = &as_lists;
-    }
-#endif
-    const int in_blocks = (n_in + VEC_BLOCK - 1) / VEC_BLOCK;
-#pragma omp parallel if (work >= PARALLEL_WORK)
-    {
-        /* inT[t][i][w] = x[t·TILE + w][i], zero past the last row */
-#pragma omp for schedule(static)
-        for (int item = 0; item < tiles * in_blocks; item++) {
-            const int t = item / in_blocks, i0 = (item % in_blocks) * VEC_BLOCK;
-            const int i1 = i0 + VEC_BLOCK < n_in ? i0 + VEC_BLOCK : n_in;
-            const int rows = n - t * TILE < TILE ? n - t * TILE : TILE;
-            float *dst = inT + (size_t)t * tile_floats;
-            for (int i = i0; i < i1; i++)
-                for (int w = 0; w < TILE; w++)
-                    dst[(size_t)i * TILE + w] = w < rows ? x[((size_t)t * TILE + w) * n_in + i] : 0.0f;
-        }
-#pragma omp for schedule(dynamic, 1)
-        for (int item = 0; item < tiles * blocks; item++) {
-            const int t = item / blocks, o0 = (item % blocks) * OUT_BLOCK;
-            const int width = n_out - o0 < OUT_BLOCK ? n_out - o0 : OUT_BLOCK;
-            const int rows = n - t * TILE < TILE ? n - t * TILE : TILE;
-            _Alignas(64) float acc[OUT_BLOCK][TILE];
-            for (int o = 0; o < width; o++) tile(fl, o0 + o, inT + (size_t)t * tile_floats, acc[o]);
-            for (int w = 0; w < rows; w++) {
-                float *dst = y + ((size_t)t * TILE + w) * n_out + o0;
-                if (accumulate)
-                    for (int o = 0; o < width; o++) dst[o] += acc[o][w];
-                else
-                    for (int o = 0; o < width; o++) dst[o] = acc[o][w];
-            }
-        }
-    }
+    fipsc_tiles_from_rows(n, n_in, x, inT);
+    fipsc_tiles_gather(fl, n, inT, y, accumulate);
     free(inT);
-    free(decoded);
     return FIPSC_OK;
 }
 
