@@ -2,13 +2,14 @@
  * V's kept entries follows training with dense GEMMs over the masked V (the same maths, other
  * rounding) for every mask kind (GMP, whose pattern changes every delta_t steps; RigL, whose
  * update steps run dense; static; n:m), joint and local, float32 and bfloat16 moments; pruned
- * entries stay exactly zero; auto switches to it once V is sparse enough and not before; the
- * result does not depend on the thread count. */
+ * entries stay exactly zero (at every instruction set level the CPU has); auto switches to it
+ * once V is sparse enough and not before; the result does not depend on the thread count. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/isa.h"
 #include "fips/fips.h"
 #include "testutil.h"
 
@@ -211,7 +212,16 @@ static void test_threads(void)
 
 int main(void)
 {
-    test_follows_dense();
+    /* The V-sparse step's gathers run the kernels of the active instruction set level: follow the
+     * dense step at every level this CPU has. */
+    fipsc_error err = {0};
+    const fipsc_isa best = fipsc_isa_active();
+    for (int isa = FIPSC_ISA_PORTABLE; isa < FIPSC_ISA_COUNT; isa++) {
+        if (!fipsc_isa_supported((fipsc_isa)isa)) continue;
+        CHECK_OK(fipsc_isa_set((fipsc_isa)isa, &err), &err);
+        test_follows_dense();
+    }
+    CHECK_OK(fipsc_isa_set(best, &err), &err);
     test_auto();
     test_threads();
     return test_summary("test_fips_sparse_step");
