@@ -5,8 +5,9 @@
 # the V-sparse step up for dense products (before spilling) when its lists would exceed
 # --max-memory; the three choices give different bits but nearly the same result (the kept
 # iterate's held-out score within 3 % of dense: another rounding moves a short, noisy run that
-# far); the choice is recorded in the report and in the checkpoints (a resume with another is
-# refused, naming it); auto's bytes are the same on 1 and 2 threads. Kernels and gradients:
+# far); the choice, and each group's count of V-sparse steps, are recorded in the report and in
+# the checkpoints (a resume with another choice is refused, naming it); auto's bytes are the same
+# on 1 and 2 threads. Kernels and gradients:
 # tests/test_factored_tiles.c, test_fips_grad.c, test_fips_sparse_step.c.
 set -euo pipefail
 . "$FIPSC_SOURCE_DIR/tests/lib.sh"
@@ -47,6 +48,13 @@ cmp -s "$tmp/auto.safetensors" "$tmp/dense.safetensors" && fail "auto gave dense
 cmp -s "$tmp/sparse.safetensors" "$tmp/auto.safetensors" && fail "sparse gave auto's bytes (auto starts dense)"
 grep -q '"v_sparse_step":[[:space:]]*true' "$tmp/auto.json" || fail "the report does not say the V-sparse step"
 grep -q '"v_products":[[:space:]]*"dense"' "$tmp/dense.json" || fail "the report does not record --v-products dense"
+# steps run V-sparse, per group: none dense, all of them sparse, some (from the step GMP reaches 35 %) auto
+sparse_steps() { sed -n 's/.*"v_sparse_steps":[[:space:]]*\([0-9]*\).*/\1/p' "$1" | tr '\n' ' '; }
+[ "$(sparse_steps "$tmp/dense.json")" = "0 0 " ] || fail "dense ran V-sparse steps: $(sparse_steps "$tmp/dense.json")"
+[ "$(sparse_steps "$tmp/sparse.json")" = "120 120 " ] || fail "sparse ran $(sparse_steps "$tmp/sparse.json") V-sparse steps of 120"
+for n in $(sparse_steps "$tmp/auto.json"); do
+  [ "$n" -gt 0 ] && [ "$n" -lt 120 ] || fail "auto ran $n V-sparse steps of 120 (GMP reaches 35 % kept part-way)"
+done
 score() { sed -n 's/.*"score_kept":[[:space:]]*\([0-9.e+-]*\).*/\1/p' "$1" | head -n 1; }
 for v in auto sparse; do
   awk -v a="$(score "$tmp/$v.json")" -v b="$(score "$tmp/dense.json")" 'BEGIN { exit !(a > 0 && b > 0 && (a - b) / b < 0.03 && (b - a) / b < 0.03) }' ||

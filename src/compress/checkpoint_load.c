@@ -257,6 +257,9 @@ static fipsc_status load_report(const cJSON *j, const fipsc_fips_group *g, const
         !get_i32(j, "kept_step", 0, 1 << 30, &gr->kept_step) || !get_num(j, "seconds", &gr->seconds) ||
         cJSON_GetArraySize(mlps) != g->n_mlps || cJSON_GetArraySize(mats) != g->n_matrices)
         return DAMAGED("bad 'report'");
+    /* older files lack it: made before the V-sparse step existed, none of their steps ran it */
+    if (cJSON_GetObjectItemCaseSensitive(j, "sparse_steps") && !get_i32(j, "sparse_steps", 0, 1 << 30, &gr->sparse_steps))
+        return DAMAGED("bad 'report'");
     gr->peak_rss = -1; /* recorded since checkpoints travel between ranks; older files lack it */
     if (cJSON_GetObjectItemCaseSensitive(j, "peak_rss") && !get_int(j, "peak_rss", -1, big, &gr->peak_rss))
         return DAMAGED("bad 'report'");

@@ -92,6 +92,7 @@ static cJSON *report_json(const fipsc_group_report *gr)
     put_num(j, "score_trained", gr->score_trained);
     put_num(j, "score_kept", gr->score_kept);
     put_int(j, "kept_step", gr->kept_step);
+    put_int(j, "sparse_steps", gr->sparse_steps);
     put_num(j, "seconds", gr->seconds);
     put_int(j, "peak_rss", gr->peak_rss);
     cJSON *mlps = cJSON_AddArrayToObject(j, "mlps");

@@ -286,6 +286,8 @@ typedef struct fipsc_group_report {
     double score_kept;             /* what was kept: min of the two */
     int kept_step;                 /* steps run at the kept iterate; 0: training did not beat its
                                       initialisation, which was kept (a warning; --strict fails) */
+    int sparse_steps;              /* fips: steps training ran with the V-sparse products
+                                      (--v-products; 0 for checkpoints older than it) */
     double seconds;                /* wall time for the group */
     int64_t peak_rss;              /* the process's peak resident bytes by the end of the group
                                       (core/memory.h; -1: unknown) — of the process that

@@ -95,6 +95,7 @@ typedef struct compress_outcome {
     double score_trained;/* the best training iterate evaluated */
     double score_kept;   /* what was kept: the best of both and of the evaluated iterates */
     int kept_step;       /* steps run at the kept iterate (0: the initialisation was kept) */
+    int sparse_steps;    /* steps the (last) training ran with the V-sparse products */
     bool svd_stacked;    /* parts hold per-matrix SVD factors stacked per block (svd) */
 } compress_outcome;
 

@@ -197,6 +197,7 @@ static fipsc_status train_with_retries(const fipsc_fips_group *g, fipsc_fips_fac
             out->score_last = tr.holdout_last;
             out->score_kept = tr.holdout_kept;
             out->kept_step = tr.kept_step;
+            out->sparse_steps = tr.sparse_steps;
             fipsc_fips_train_report_free(&tr);
             break;
         }

@@ -108,6 +108,7 @@ static fipsc_status measure_group(const fipsc_fips_group *g, const fipsc_group_p
     gr->score_trained = oc->score_trained;
     gr->score_kept = oc->score_kept;
     gr->kept_step = oc->kept_step;
+    gr->sparse_steps = oc->sparse_steps;
     gr->plan.r = oc->rank;
     int64_t entries = 0;
     for (int i = 0; i < g->n_matrices; i++) {

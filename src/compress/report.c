@@ -127,6 +127,7 @@ static cJSON *group_json(const fipsc_group_report *g, int index)
         add_num(j, "score_trained", g->score_trained);
         add_num(j, "score_kept", g->score_kept);
         add_num(j, "kept_step", g->kept_step);
+        add_num(j, "v_sparse_steps", g->sparse_steps);
     }
     add_num(j, "seconds", g->seconds);
     add_num(j, "peak_rss_bytes", (double)g->peak_rss);
@@ -295,7 +296,8 @@ fipsc_status fipsc_compress_report_table(const fipsc_compress_report *rep, char 
         for (int k = 0; k < rep->n_groups; k++) {
             const fipsc_group_report *g = &rep->groups[k];
             char kept[64];
-            if (g->kept_step > 0) snprintf(kept, sizeof kept, "step %d of %d", g->kept_step, g->steps);
+            if (g->kept_step > 0)
+                snprintf(kept, sizeof kept, "step %d of %d (%d V-sparse)", g->kept_step, g->steps, g->sparse_steps);
             else snprintf(kept, sizeof kept, "initialisation (training lost)");
             fprintf(f, "%5d  %-30s  %.6g → %.6g (%.6g)\n", k, kept, g->score_init, g->score_trained,
                     g->score_kept);
