@@ -26,9 +26,9 @@ static void free_lists(fipsc_factored_linear *fl)
 void fips_sparse_v_free(fips_sparse_v *s)
 {
     if (!s) return;
-    for (int a = 0; a < s->n; a++) {
-        free_lists(&s->by_col[a]);
-        free_lists(&s->by_row[a]);
+    for (int a = 0; a < s->n; a++) { /* either array may be missing after a failed build */
+        if (s->by_col) free_lists(&s->by_col[a]);
+        if (s->by_row) free_lists(&s->by_row[a]);
     }
     free(s->by_col);
     free(s->by_row);
