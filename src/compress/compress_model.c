@@ -78,6 +78,22 @@ static fipsc_status refresh_rows(void *user, const fipsc_model *m, int first, in
     return group_rows_capture(user, m, first, last, NULL, NULL, NULL, 0, err);
 }
 
+/* r->mem, the rows in memory or spilled. With --v-products auto (auto_sparse), a plan whose
+ * V-sparse step's lists exceed the budget is made again with dense training products: slower
+ * steps, the same maths, tried before spilling rows (and again once the rows are spilled, which
+ * may leave room for them). */
+static void plan_memory(const fipsc_model *m, run_plan *r, bool auto_sparse, int64_t rows_bound, int64_t sampling,
+                        bool spill)
+{
+    if (auto_sparse) r->options.v_products = FIPSC_FIPS_V_AUTO;
+    fipsc_compress_memory_plan(m, &r->options, r->plans, r->n_plans, rows_bound, sampling, spill, &r->mem);
+    if (auto_sparse && r->mem.sparse_step && r->budget >= 0 && r->mem.total > r->budget) {
+        r->options.v_products = FIPSC_FIPS_V_DENSE;
+        fipsc_compress_memory_plan(m, &r->options, r->plans, r->n_plans, rows_bound, sampling, spill, &r->mem);
+        r->mem.sparse_step_dropped = true;
+    }
+}
+
 /* Fails (nothing done) on a calibration source the model cannot use, bad options, an impossible
  * plan, checkpoints that do not fit (ck, may be NULL), or a memory plan over the budget. */
 static fipsc_status plan_run(const fipsc_model *m, const fipsc_compress_settings *s, const fipsc_compress_checkpoint *ck,
@@ -113,29 +129,13 @@ static fipsc_status plan_run(const fipsc_model *m, const fipsc_compress_settings
     r->budget = fipsc_compress_memory_budget(o);
     if ((st = fipsc_calibration_rows_bound(m, &s->calib, &rows_bound, err))) return st;
     const int64_t sampling = fipsc_calibration_sampling_bytes(m, &s->calib);
-    fipsc_compress_memory_plan(m, o, r->plans, r->n_plans, rows_bound, sampling, false, &r->mem);
-    /* Over the budget with the V-sparse step's lists: train with dense products before spilling
-     * (slower steps, the same maths). */
-    const bool sparse_planned = r->mem.sparse_step && o->v_products == FIPSC_FIPS_V_AUTO;
-    if (sparse_planned && r->budget >= 0 && r->mem.total > r->budget) {
-        r->options.v_products = FIPSC_FIPS_V_DENSE;
-        fipsc_compress_memory_plan(m, o, r->plans, r->n_plans, rows_bound, sampling, false, &r->mem);
-        r->mem.sparse_step_dropped = true;
-    }
+    const bool auto_sparse = o->v_products == FIPSC_FIPS_V_AUTO;
+    plan_memory(m, r, auto_sparse, rows_bound, sampling, false);
     const bool spill = o->spill == FIPSC_SPILL_ALWAYS ||
                        (o->spill == FIPSC_SPILL_AUTO && r->budget >= 0 && r->mem.total > r->budget);
     const char *tmpdir = getenv("TMPDIR");
     const char *scratch = o->scratch_dir ? o->scratch_dir : tmpdir && *tmpdir ? tmpdir : "/tmp";
-    if (spill) {
-        /* The rows in a scratch file may leave room for the V-sparse step again. */
-        if (r->mem.sparse_step_dropped) r->options.v_products = FIPSC_FIPS_V_AUTO;
-        fipsc_compress_memory_plan(m, o, r->plans, r->n_plans, rows_bound, sampling, true, &r->mem);
-        if (sparse_planned && r->budget >= 0 && r->mem.total > r->budget) {
-            r->options.v_products = FIPSC_FIPS_V_DENSE;
-            fipsc_compress_memory_plan(m, o, r->plans, r->n_plans, rows_bound, sampling, true, &r->mem);
-            r->mem.sparse_step_dropped = true;
-        }
-    }
+    if (spill) plan_memory(m, r, auto_sparse, rows_bound, sampling, true);
     if ((st = fipsc_compress_memory_check(&r->mem, r->budget, err)) ||
         (spill && (st = fipsc_scratch_check(scratch, r->mem.spill_bytes, err))))
         return st;

@@ -26,7 +26,6 @@ typedef struct fips_sparse_v {
     int first, n;                   /* the group's matrices first .. first + n - 1 */
     fipsc_factored_linear *by_col;  /* [n]: V_i's kept entries per column (CSC lists) */
     fipsc_factored_linear *by_row;  /* [n]: per row (CSR lists) */
-    int64_t nnz;                    /* kept entries in all */
 } fips_sparse_v;
 
 /* Builds s (freed first) from the mask and values of matrices [m0, m1) of the group. */

@@ -68,6 +68,19 @@ static inline uint16_t bf16_stochastic(float x, uint32_t random16)
     return (uint16_t)((b.u + (random16 & 0xffffu)) >> 16);
 }
 
+/* One kept entry with bfloat16 moments *m, *v: widened, updated as adamw_entry does, stored back
+ * by stochastic rounding with the random bits of (step_seed, entry e); returns the parameter. */
+static inline float adamw_entry_bf16(const adamw_consts *c, float p, uint16_t *m, uint16_t *v, float g,
+                                     uint64_t step_seed, int64_t e)
+{
+    float mf = fipsc_bf16_to_f32(*m), vf = fipsc_bf16_to_f32(*v);
+    p = adamw_entry(c, p, &mf, &vf, g);
+    const uint64_t bits = fipsc_seed_derive(step_seed, (uint64_t)e);
+    *m = bf16_stochastic(mf, (uint32_t)bits);
+    *v = bf16_stochastic(vf, (uint32_t)(bits >> 16));
+    return p;
+}
+
 void fipsc_adamw_step_bf16(const fipsc_adamw *o, int t, float lr, int64_t rows, int64_t cols, float *p,
                            const uint64_t *mask, int64_t mask_at, int64_t ld_p, uint16_t *m, uint16_t *v,
                            int64_t ld_mv, const float *g, int64_t ld_g, uint64_t seed)
@@ -86,11 +99,7 @@ void fipsc_adamw_step_bf16(const fipsc_adamw *o, int t, float lr, int64_t rows, 
                 mi[j] = vi[j] = 0;
                 continue;
             }
-            float mj = fipsc_bf16_to_f32(mi[j]), vj = fipsc_bf16_to_f32(vi[j]);
-            pi[j] = adamw_entry(&c, pi[j], &mj, &vj, gi[j]);
-            const uint64_t bits = fipsc_seed_derive(step_seed, (uint64_t)(k0 + j));
-            mi[j] = bf16_stochastic(mj, (uint32_t)bits);
-            vi[j] = bf16_stochastic(vj, (uint32_t)(bits >> 16));
+            pi[j] = adamw_entry_bf16(&c, pi[j], &mi[j], &vi[j], gi[j], step_seed, k0 + j);
         }
     }
 }
@@ -105,17 +114,10 @@ void fips_adamw_kept(const fipsc_adamw *o, int t, float lr, fipsc_factored_linea
         float *pk = p + k * ld_p;
         const int64_t e0 = entry0 + k * ld_p;
         for (uint32_t q = rows->ptr[k]; q < rows->ptr[k + 1]; q++) {
-            const int64_t j = rows->idx16 ? rows->idx16[q] : rows->idx32[q];
-            if (bf16) {
-                uint16_t *mj = (uint16_t *)m + k * ld_mv + j, *vj = (uint16_t *)v + k * ld_mv + j;
-                float mf = fipsc_bf16_to_f32(*mj), vf = fipsc_bf16_to_f32(*vj);
-                pk[j] = adamw_entry(&c, pk[j], &mf, &vf, g[q]);
-                const uint64_t bits = fipsc_seed_derive(step_seed, (uint64_t)(e0 + j));
-                *mj = bf16_stochastic(mf, (uint32_t)bits);
-                *vj = bf16_stochastic(vf, (uint32_t)(bits >> 16));
-            } else {
-                pk[j] = adamw_entry(&c, pk[j], (float *)m + k * ld_mv + j, (float *)v + k * ld_mv + j, g[q]);
-            }
+            const int64_t j = fipsc_factored_position(rows, q);
+            const int64_t at = k * ld_mv + j;
+            pk[j] = bf16 ? adamw_entry_bf16(&c, pk[j], (uint16_t *)m + at, (uint16_t *)v + at, g[q], step_seed, e0 + j)
+                         : adamw_entry(&c, pk[j], (float *)m + at, (float *)v + at, g[q]);
             rows->val[q] = pk[j];
         }
     }

@@ -350,7 +350,7 @@ static void copy_grad(void *user, int i, const float *grad)
             continue;
         }
         memset(dst, 0, (size_t)mx->cols * sizeof(float));
-        for (uint32_t q = rows->ptr[k]; q < rows->ptr[k + 1]; q++) dst[rows->idx16 ? rows->idx16[q] : rows->idx32[q]] = grad[q];
+        for (uint32_t q = rows->ptr[k]; q < rows->ptr[k + 1]; q++) dst[fipsc_factored_position(rows, q)] = grad[q];
     }
 }
 

@@ -56,11 +56,6 @@ static void set_position(fipsc_factored_linear *fl, uint32_t p, int q)
     else fl->idx32[p] = (uint32_t)q;
 }
 
-static int position(const fipsc_factored_linear *fl, uint32_t p)
-{
-    return fl->idx16 ? fl->idx16[p] : (int)fl->idx32[p];
-}
-
 /* Calls visit(position) for the set bits of mask in [e0, e0 + len), in order: whole 64-bit words
  * at a time (a quarter of V kept: most words hold several). */
 #define FOR_KEPT(mask, e0, len, c, body)                                                          \
@@ -81,18 +76,6 @@ static int position(const fipsc_factored_linear *fl, uint32_t p)
  * L1, and each row of V contributes one short run of them. */
 enum { COLUMN_BLOCK = 512 };
 
-/* The first entry of row list k at a column >= c (columns increase along a row). */
-static uint32_t row_from(const fipsc_factored_linear *rows, int k, int c)
-{
-    uint32_t lo = rows->ptr[k], hi = rows->ptr[k + 1];
-    while (lo < hi) {
-        const uint32_t mid = lo + (hi - lo) / 2;
-        if (position(rows, mid) < c) lo = mid + 1;
-        else hi = mid;
-    }
-    return lo;
-}
-
 /* The column lists from the row lists, a block of columns per task: their positions (pattern)
  * or their values. Rows are visited in increasing order, so each column's rows increase.
  * (Reading down the columns of V itself would touch a page of V per entry.) */
@@ -105,8 +88,8 @@ static void columns_from_rows(const fipsc_factored_linear *rows, fipsc_factored_
         uint32_t cursor[COLUMN_BLOCK];
         memcpy(cursor, cols->ptr + c0, (size_t)(c1 - c0) * sizeof *cursor);
         for (int k = 0; k < r; k++)
-            for (uint32_t p = row_from(rows, k, c0); p < rows->ptr[k + 1]; p++) {
-                const int c = position(rows, p);
+            for (uint32_t p = fipsc_factored_list_from(rows, k, c0); p < rows->ptr[k + 1]; p++) {
+                const int c = (int)fipsc_factored_position(rows, p);
                 if (c >= c1) break;
                 const uint32_t at = cursor[c - c0]++;
                 if (pattern) set_position(cols, at, k);
@@ -140,7 +123,7 @@ static bool build_pattern(const fipsc_fips_factors *F, int64_t off, int f, fipsc
             uint32_t p = by_row->ptr[k];
             FOR_KEPT(F->mask, (int64_t)k * F->P + off, f, c, set_position(by_row, p++, c));
         }
-        for (int64_t p = 0; p < nnz; p++) by_col->ptr[position(by_row, (uint32_t)p) + 1]++;
+        for (int64_t p = 0; p < nnz; p++) by_col->ptr[fipsc_factored_position(by_row, p) + 1]++;
         for (int c = 0; c < f; c++) by_col->ptr[c + 1] += by_col->ptr[c];
         columns_from_rows(by_row, by_col, true);
     }
@@ -160,7 +143,6 @@ fipsc_status fips_sparse_v_build(fips_sparse_v *s, const fipsc_fips_group *g, co
     for (int a = 0; a < s->n && ok; a++) {
         const fipsc_fips_matrix *mx = &g->matrices[m0 + a];
         ok = build_pattern(F, mx->col_offset, mx->cols, &s->by_col[a], &s->by_row[a]);
-        s->nnz += ok ? s->by_row[a].nnz : 0;
     }
     if (!ok) {
         fips_sparse_v_free(s);
@@ -184,7 +166,7 @@ void fips_sparse_v_load(fips_sparse_v *s, const fipsc_fips_group *g, const fipsc
 #pragma omp parallel for schedule(static) if ((int64_t)rows->nnz >= FIPS_PARALLEL_MIN)
             for (int k = 0; k < r; k++)
                 for (uint32_t p = rows->ptr[k]; p < rows->ptr[k + 1]; p++)
-                    rows->val[p] = V[(int64_t)k * P + position(rows, p)];
+                    rows->val[p] = V[(int64_t)k * P + fipsc_factored_position(rows, p)];
         }
         columns_from_rows(rows, cols, false);
     }

@@ -196,6 +196,26 @@ typedef struct fipsc_factored_linear {
     uint8_t *nm_idx;         /* NM: [f, r/m, n] */
 } fipsc_factored_linear;
 
+/* CSC/CSR lists: the position of stored entry p (a row of V in a column list, a column in a row
+ * list), whichever width the positions are held in. */
+static inline uint32_t fipsc_factored_position(const fipsc_factored_linear *fl, int64_t p)
+{
+    return fl->idx16 ? fl->idx16[p] : fl->idx32[p];
+}
+
+/* CSC/CSR lists: the first entry of list o at a position >= q (a list's positions increase), or
+ * the end of the list. */
+static inline uint32_t fipsc_factored_list_from(const fipsc_factored_linear *fl, int o, int64_t q)
+{
+    uint32_t lo = fl->ptr[o], hi = fl->ptr[o + 1];
+    while (lo < hi) {
+        const uint32_t mid = lo + (hi - lo) / 2;
+        if ((int64_t)fipsc_factored_position(fl, mid) < q) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
 /* Builds the linear for the MLP matrix `role` of block `layer` from its stored V (taken over:
  * freed or moved into the linear, also on failure; *v is left empty); f is v->f. A bitmap-stored
  * V gets the BITMAP kernel layout where the active instruction set has its kernels (AVX2, AVX-512),

@@ -108,7 +108,7 @@ static fipsc_status bits_from_positions(fipsc_factored_linear *fl, fipsc_error *
     if (!bits) return fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory for the bitmap", fl->weight_name);
     for (int o = 0; o < fl->n_lists; o++)
         for (uint32_t p = fl->ptr[o]; p < fl->ptr[o + 1]; p++) {
-            const uint32_t i = fl->idx16 ? fl->idx16[p] : fl->idx32[p];
+            const uint32_t i = fipsc_factored_position(fl, p);
             bits[(size_t)o * words + i / 64] |= 1ULL << (i % 64);
         }
     free(fl->idx16);
@@ -157,11 +157,6 @@ fipsc_status fipsc_factored_unpack(fipsc_factored_linear *fl, fipsc_error *err)
 static float value_at(const fipsc_factored_linear *fl, int64_t p)
 {
     return fl->val16 ? fipsc_bf16_to_f32(fl->val16[p]) : fl->val[p];
-}
-
-static uint32_t index_at(const fipsc_factored_linear *fl, int64_t p)
-{
-    return fl->idx16 ? fl->idx16[p] : fl->idx32[p];
 }
 
 /* Row-compressed lists of a stored CSC or NM V: every stored entry (k, j) lands in row k's list,
@@ -308,7 +303,7 @@ static fipsc_status factored_to_lists(const fipsc_factored_linear *fl, fipsc_v_s
         if (!out->col_ptr || !out->row_idx) goto nomem;
         memcpy(out->col_ptr, fl->ptr, ((size_t)fl->f + 1) * sizeof *out->col_ptr);
         for (int64_t p = 0; p < fl->nnz; p++) out->values[p] = value_at(fl, p);
-        for (int64_t p = 0; p < fl->nnz; p++) out->row_idx[p] = index_at(fl, p);
+        for (int64_t p = 0; p < fl->nnz; p++) out->row_idx[p] = fipsc_factored_position(fl, p);
         return FIPSC_OK;
     }
     /* CSR back to columns: visiting rows in order lists every column's rows increasing. */
@@ -321,12 +316,12 @@ static fipsc_status factored_to_lists(const fipsc_factored_linear *fl, fipsc_v_s
             free(next);
             goto nomem;
         }
-        for (int64_t p = 0; p < fl->nnz; p++) out->col_ptr[index_at(fl, p) + 1]++;
+        for (int64_t p = 0; p < fl->nnz; p++) out->col_ptr[fipsc_factored_position(fl, p) + 1]++;
         for (int j = 0; j < f; j++) out->col_ptr[j + 1] += out->col_ptr[j];
         memcpy(next, out->col_ptr, (size_t)f * sizeof *next);
         for (int k = 0; k < r; k++)
             for (uint32_t p = fl->ptr[k]; p < fl->ptr[k + 1]; p++) {
-                uint32_t q = next[index_at(fl, p)]++;
+                uint32_t q = next[fipsc_factored_position(fl, p)]++;
                 out->values[q] = value_at(fl, p);
                 out->row_idx[q] = (uint32_t)k;
             }
@@ -343,7 +338,7 @@ static fipsc_status factored_to_lists(const fipsc_factored_linear *fl, fipsc_v_s
     }
     for (int k = 0; k < r; k++)
         for (uint32_t p = fl->ptr[k]; p < fl->ptr[k + 1]; p++) {
-            int64_t run = (int64_t)index_at(fl, p) * runs + k / m;
+            int64_t run = (int64_t)fipsc_factored_position(fl, p) * runs + k / m;
             if (count[run] == n) {
                 free(count);
                 fipsc_v_stored_free(out);

@@ -114,18 +114,6 @@ static inline float tile_dot(const float *a, size_t a_stride, const float *b, si
     return ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
 }
 
-/* The first entry of list o at a position >= q (its positions increase). */
-static uint32_t lower_bound(const fipsc_factored_linear *fl, int o, int64_t q)
-{
-    uint32_t lo = fl->ptr[o], hi = fl->ptr[o + 1];
-    while (lo < hi) {
-        const uint32_t mid = lo + (hi - lo) / 2;
-        if ((fl->idx16 ? (int64_t)fl->idx16[mid] : (int64_t)fl->idx32[mid]) < q) lo = mid + 1;
-        else hi = mid;
-    }
-    return lo;
-}
-
 void fipsc_tiles_sddmm(const fipsc_factored_linear *fl, int n, const float *outT, const float *inT, float *g)
 {
     const int tiles = tiles_of(n), lists = fl->n_lists, inputs = inputs_of(fl);
@@ -146,8 +134,8 @@ void fipsc_tiles_sddmm(const fipsc_factored_linear *fl, int n, const float *outT
             const int64_t q0 = (int64_t)b * block, q1 = q0 + block;
             for (int o = 0; o < lists; o++) {
                 const float *a = outC + (size_t)o * TILE;
-                for (uint32_t p = lower_bound(fl, o, q0), hi = fl->ptr[o + 1]; p < hi; p++) {
-                    const int64_t q = fl->idx16 ? fl->idx16[p] : fl->idx32[p];
+                for (uint32_t p = fipsc_factored_list_from(fl, o, q0), hi = fl->ptr[o + 1]; p < hi; p++) {
+                    const int64_t q = fipsc_factored_position(fl, p);
                     if (q >= q1) break;
                     const float s = tile_dot(a, out_stride, inC + (size_t)q * TILE, in_stride, nt);
                     g[p] = t0 ? g[p] + s : s;

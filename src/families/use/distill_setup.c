@@ -78,7 +78,7 @@ static fipsc_status vparam_positions(vparam *p, fipsc_error *err)
     case FIPSC_VK_CSR:
         for (int list = 0; list < fl->n_lists; list++)
             for (uint32_t e = fl->ptr[list]; e < fl->ptr[list + 1]; e++) {
-                const int64_t at = fl->idx16 ? fl->idx16[e] : fl->idx32[e];
+                const int64_t at = fipsc_factored_position(fl, e);
                 p->pos[e] = fl->layout == FIPSC_VK_CSC ? at * fl->f + list : (int64_t)list * fl->f + at;
             }
         return FIPSC_OK;
