@@ -1,5 +1,5 @@
 /* The distiller's backward through the blocks (src/families/use/distill.c): from dL/d(stream)
- * to every trained matrix's dL/dW_i, then chained to its factors U and V_i.
+ * to every trained matrix's dL/dW_i (src/model/distill_params.c chains it to the factors U and V_i).
  *
  * Gradients, row-major with one token per row (y = x·Wᵀ + b for a linear [out, in]):
  *   linear        dx = dy·W,  dW = dyᵀ·x
@@ -74,18 +74,4 @@ void use_distill_attention_block_bwd(use_distiller *D, int l, int nb, int rows, 
     for (int k = 0; k < 3; k++)
         fipsc_gemm(false, false, rows, d, d, dqkv + k * d, 3 * d, parts[k]->w, d, k ? 1.0f : 0.0f, datt, d);
     fipsc_layernorm_backward(datt, c->xhat_a, c->rstd_a, L->attn_norm_w, rows, d, dx);
-}
-
-/* Chains dW_i to dV_i (kept entries) and adds dM_i·V_iᵀ to its basis's dU. */
-void use_distill_chain_to_factors(use_distiller *D, vparam *p)
-{
-    const fipsc_factored_linear *fl = p->fl;
-    const int d = fl->d, r = fl->r, f = fl->f;
-    basis *b = &D->bases[p->basis];
-    const float *U = b->group->U;
-    float *V = D->vdense, *G = D->vgrad;
-    memset(V, 0, (size_t)r * f * sizeof *V);
-    for (int64_t e = 0; e < p->nnz; e++) V[p->pos[e]] = fl->val[e];
-    fipsc_fips_chain_dense_grad(d, r, f, fl->expanding, U, V, p->dw, b->dU, G);
-    for (int64_t e = 0; e < p->nnz; e++) p->g[e] = (p->keep[e >> 6] >> (e & 63)) & 1 ? G[p->pos[e]] : 0.0f;
 }

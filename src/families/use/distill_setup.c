@@ -25,25 +25,7 @@ static void cache_free(layer_cache *c)
 void use_distiller_free(use_distiller *D)
 {
     if (!D) return;
-    for (int k = 0; k < D->n_bases; k++) {
-        free(D->bases[k].dU);
-        free(D->bases[k].m);
-        free(D->bases[k].v);
-        free(D->bases[k].saved);
-    }
-    free(D->bases);
-    for (int k = 0; k < D->n_vps; k++) {
-        vparam *p = &D->vps[k];
-        free(p->pos);
-        free(p->keep);
-        free(p->g);
-        free(p->m);
-        free(p->v);
-        free(p->saved);
-        free(p->dense);
-        free(p->dw);
-    }
-    free(D->vps);
+    fipsc_distill_params_free(&D->P);
     free(D->mlps);
     for (int l = 0; D->u && l < D->u->n_layers; l++) {
         if (D->hid) free(D->hid[l]);
@@ -61,91 +43,9 @@ void use_distiller_free(use_distiller *D)
     if (D->cache && D->u)
         for (int l = 0; l < D->u->n_layers; l++) cache_free(&D->cache[l]);
     free(D->cache);
-    float *bufs[] = {D->x, D->dx, D->tmp_d, D->tmp_3d, D->tmp_f, D->pooled, D->y, D->e, D->nrm, D->dp, D->tb, D->gram, D->vdense, D->vgrad};
+    float *bufs[] = {D->x, D->dx, D->tmp_d, D->tmp_3d, D->tmp_f, D->pooled, D->y, D->e, D->nrm, D->dp, D->tb, D->gram};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
     free(D);
-}
-
-/* Positions k·f + j in V [r, f] of the stored entries, in the kernel layout's order. */
-static fipsc_status vparam_positions(vparam *p, fipsc_error *err)
-{
-    const fipsc_factored_linear *fl = p->fl;
-    p->nnz = fl->nnz;
-    if (!(p->pos = malloc((size_t)(p->nnz > 0 ? p->nnz : 1) * sizeof *p->pos)))
-        return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
-    switch (fl->layout) {
-    case FIPSC_VK_CSC:
-    case FIPSC_VK_CSR:
-        for (int list = 0; list < fl->n_lists; list++)
-            for (uint32_t e = fl->ptr[list]; e < fl->ptr[list + 1]; e++) {
-                const int64_t at = fipsc_factored_position(fl, e);
-                p->pos[e] = fl->layout == FIPSC_VK_CSC ? at * fl->f + list : (int64_t)list * fl->f + at;
-            }
-        return FIPSC_OK;
-    case FIPSC_VK_DENSE:
-        for (int64_t e = 0; e < p->nnz; e++) p->pos[e] = e;
-        return FIPSC_OK;
-    case FIPSC_VK_NM:
-        break;
-    case FIPSC_VK_BITMAP: /* fipsc_factored_unpack made positions of the bitmap */
-        return fipsc_fail(err, FIPSC_ERR_INTERNAL, "%s: V not unpacked before distillation", fl->weight_name);
-    }
-    return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED,
-                      "%s: distillation of n:m-packed V is not supported (compress without --nm, or "
-                      "distil before packing)", fl->weight_name);
-}
-
-static fipsc_status add_vparam(use_distiller *D, const fipsc_linear *lin, vparam **out, fipsc_error *err)
-{
-    *out = NULL;
-    if (!lin->factored) return FIPSC_OK;
-    fipsc_factored_linear *fl = (fipsc_factored_linear *)lin->factored; /* owned by D->m's registry */
-    if (!fipsc_group_has_basis(fl->group) || fl->group->d != D->d)
-        return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "%s: distillation needs a dense basis U of width %d",
-                          fl->weight_name, D->d);
-    int b = 0;
-    while (b < D->n_bases && D->bases[b].group != fl->group) b++;
-    if (b == D->n_bases) {
-        basis *B = &D->bases[D->n_bases++];
-        B->group = (fipsc_compressed_group *)fl->group; /* owned by D->m's registry */
-        /* trained in float32 (written back in the group's u_dtype) */
-        fipsc_status stu = fipsc_group_widen_basis(B->group, err);
-        if (stu) return stu;
-        const size_t n = (size_t)B->group->d * B->group->r;
-        B->dU = malloc(n * sizeof(float));
-        B->m = calloc(n, sizeof(float));
-        B->v = calloc(n, sizeof(float));
-        B->saved = malloc(n * sizeof(float));
-        if (!B->dU || !B->m || !B->v || !B->saved) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
-        memcpy(B->saved, B->group->U, n * sizeof(float));
-        D->params += (int64_t)n;
-    }
-    /* distillation updates the values in place, in float32 (written back in the group's v_dtype) */
-    fipsc_status st16 = fipsc_factored_unpack(fl, err);
-    if (st16) return st16;
-    vparam *p = &D->vps[D->n_vps++];
-    p->fl = fl;
-    p->basis = b;
-    fipsc_status st = vparam_positions(p, err);
-    if (st) return st;
-    const size_t nz = (size_t)(p->nnz > 0 ? p->nnz : 1), dense = (size_t)fl->out * fl->in;
-    p->keep = calloc((nz + 63) / 64, sizeof *p->keep);
-    p->g = malloc(nz * sizeof(float));
-    p->m = calloc(nz, sizeof(float));
-    p->v = calloc(nz, sizeof(float));
-    p->saved = malloc(nz * sizeof(float));
-    p->dense = malloc(dense * sizeof(float));
-    p->dw = malloc(dense * sizeof(float));
-    if (!p->keep || !p->g || !p->m || !p->v || !p->saved || !p->dense || !p->dw)
-        return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
-    for (int64_t e = 0; e < p->nnz; e++)
-        if (fl->val[e] != 0.0f) {
-            p->keep[e >> 6] |= (uint64_t)1 << (e & 63);
-            D->params++;
-        }
-    memcpy(p->saved, fl->val, (size_t)p->nnz * sizeof(float));
-    *out = p;
-    return FIPSC_OK;
 }
 
 static int descending(const void *a, const void *b)
@@ -210,11 +110,6 @@ static fipsc_status alloc_batch(use_distiller *D, fipsc_error *err)
         ok = c->xhat_a && c->rstd_a && c->h_a && c->qkv && c->probs && c->att && c->xhat_m && c->rstd_m && c->h_m &&
              c->pre && c->act;
     }
-    int r_max = 1;
-    for (int k = 0; k < D->n_bases; k++) r_max = D->bases[k].group->r > r_max ? D->bases[k].group->r : r_max;
-    D->vdense = malloc((size_t)r_max * f * sizeof(float));
-    D->vgrad = malloc((size_t)r_max * f * sizeof(float));
-    ok = ok && D->vdense && D->vgrad;
     return ok ? FIPSC_OK : fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for distillation batches of %d sentences",
                                       D->batch_cap);
 }
@@ -232,7 +127,6 @@ fipsc_status use_distiller_new(fipsc_model *m, int n, const int32_t *const *ids,
     if (!D) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
     D->m = m;
     D->u = u;
-    D->stale = true;
     D->d = u->dim;
     D->f = u->hidden;
     D->last = u->n_layers - 1;
@@ -240,10 +134,9 @@ fipsc_status use_distiller_new(fipsc_model *m, int n, const int32_t *const *ids,
 
     /* the trained matrices, layer by layer */
     D->first = -1;
-    D->bases = calloc((size_t)(2 * u->n_layers), sizeof *D->bases);
-    D->vps = calloc((size_t)(2 * u->n_layers), sizeof *D->vps);
+    st = fipsc_distill_params_init(&D->P, 2 * u->n_layers, err);
     D->mlps = calloc((size_t)u->n_layers, sizeof *D->mlps);
-    if (!D->bases || !D->vps || !D->mlps) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
+    if (!st && !D->mlps) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
     for (int l = 0; l < u->n_layers && !st; l++) {
         const fipsc_use_layer *L = &u->layers[l];
         mlp_view *mv = &D->mlps[l];
@@ -252,7 +145,9 @@ fipsc_status use_distiller_new(fipsc_model *m, int n, const int32_t *const *ids,
                             D->d, D->f);
             break;
         }
-        if ((st = add_vparam(D, &L->mlp.up, &mv->p1, err)) || (st = add_vparam(D, &L->mlp.down, &mv->p2, err))) break;
+        if ((st = fipsc_distill_params_add(&D->P, &L->mlp.up, D->d, &mv->p1, err)) ||
+            (st = fipsc_distill_params_add(&D->P, &L->mlp.down, D->d, &mv->p2, err)))
+            break;
         mv->w1 = mv->p1 ? mv->p1->dense : L->mlp.up.w;
         mv->w2 = mv->p2 ? mv->p2->dense : L->mlp.down.w;
         mv->b1 = L->mlp.up.bias;
@@ -324,23 +219,16 @@ fipsc_status use_distiller_new(fipsc_model *m, int n, const int32_t *const *ids,
         use_distiller_free(D);
         return st;
     }
+    D->objective = (fipsc_distill_objective){D, D->n, D->batch_cap, use_distill_batch, use_distill_forward_all};
     *out = D;
     return FIPSC_OK;
 }
 
-int use_distiller_block_count(const use_distiller *D) { return D->n_bases + D->n_vps; }
+int use_distiller_block_count(const use_distiller *D) { return fipsc_distill_params_blocks(&D->P); }
 
 float *use_distiller_block(use_distiller *D, int k, int64_t *len, const float **grad)
 {
-    if (k < D->n_bases) {
-        *len = (int64_t)D->bases[k].group->d * D->bases[k].group->r;
-        *grad = D->bases[k].dU;
-        return D->bases[k].group->U;
-    }
-    vparam *p = &D->vps[k - D->n_bases];
-    *len = p->nnz;
-    *grad = p->g;
-    return p->fl->val;
+    return fipsc_distill_params_block(&D->P, k, len, grad);
 }
 
 void use_distiller_set_relational(use_distiller *D, float lambda) { D->relational = lambda; }
@@ -412,4 +300,4 @@ fipsc_status use_distiller_set_hidden(use_distiller *D, const fipsc_model *orig,
 int use_distiller_first_layer(const use_distiller *D) { return D->first; }
 int use_distiller_sentences(const use_distiller *D) { return D->n; }
 int64_t use_distiller_rows(const use_distiller *D) { return D->row0[D->n]; }
-int64_t use_distiller_params(const use_distiller *D) { return D->params; }
+int64_t use_distiller_params(const use_distiller *D) { return D->P.params; }

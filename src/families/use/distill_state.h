@@ -14,33 +14,12 @@
 
 #include "families/use/distill_internal.h"
 #include "families/use/use.h"
+#include "model/distill.h"
 #include "ops/factored.h"
 #include "ops/linear.h"
 
 /* Elementwise loops run on OpenMP threads only above this many elements. */
 #define PARALLEL_MIN ((int64_t)1 << 18)
-
-/* ------------------------------------------------------------------ parameters */
-
-/* One group's basis U [d, r] (the model's array, trained in place). */
-typedef struct basis {
-    fipsc_compressed_group *group;
-    float *dU, *m, *v; /* [d, r] */
-    float *saved;      /* U at the start, to restore after a failure */
-} basis;
-
-/* One compressed matrix: the kept values of V_i (the model's array) and their dense positions. */
-typedef struct vparam {
-    fipsc_factored_linear *fl;
-    int basis;            /* index into the bases */
-    int64_t nnz;
-    int64_t *pos;         /* [nnz] k·f + j of entry e in V_i [r, f] */
-    uint64_t *keep;       /* [⌈nnz/64⌉] bits: entry e may move (nonzero at the start) */
-    float *g, *m, *v;     /* [nnz] gradient and AdamW moments */
-    float *saved;         /* [nnz] values at the start */
-    float *dense;         /* [out, in] W_i for the forward */
-    float *dw;            /* [out, in] dL/dW_i */
-} vparam;
 
 /* ------------------------------------------------------------------ per-layer activations */
 
@@ -58,7 +37,7 @@ typedef struct layer_cache {
 
 typedef struct mlp_view {
     const float *w1, *b1, *w2, *b2; /* fc1 [f, d], fc2 [d, f] as the forward uses them */
-    vparam *p1, *p2;                /* the trained matrices, or NULL when dense */
+    fipsc_distill_matrix *p1, *p2;  /* the trained matrices, or NULL when dense */
 } mlp_view;
 
 struct use_distiller {
@@ -66,12 +45,9 @@ struct use_distiller {
     const fipsc_use *u;
     int d, f, first, last;   /* trained layers first..last (last = the encoder's last) */
 
-    basis *bases;
-    int n_bases;
-    vparam *vps;
-    int n_vps;
+    fipsc_distill_params P;  /* the trained parameters (src/model/distill.h) */
+    fipsc_distill_objective objective; /* this distiller's loss for the shared trainer */
     mlp_view *mlps;          /* [n_layers] (first..last used) */
-    int64_t params;
 
     /* sentences with tokens */
     int n;
@@ -97,8 +73,6 @@ struct use_distiller {
     float **hdiff;           /* [n_layers]: [rows_cap, d] s_c − s_o of the batch */
     bool capture;            /* forward copies the layers' outputs into hid (consecutive sentences) */
     double batch_cos;        /* mean cos of the last batch */
-    float *vdense, *vgrad;   /* [r_max, f_max] scratch */
-    bool stale;              /* the parameters changed since the dense weights were made */
 };
 
 /* ------------------------------------------------------------------ shared steps */
@@ -123,11 +97,12 @@ void use_distill_mlp_block_bwd(use_distiller *D, int l, int rows, float *dx, con
 /* dx [rows, d] (output stream of layer l's attention block) += through the block to its input. */
 void use_distill_attention_block_bwd(use_distiller *D, int l, int nb, int rows, float *dx, const layer_cache *c);
 
-/* Chains dW_i to dV_i (kept entries) and adds dM_i·V_iᵀ to its basis's dU. */
-void use_distill_chain_to_factors(use_distiller *D, vparam *p);
+/* The objective of the shared trainer (src/model/distill.h) over sentences idx[0..nb): the
+ * loss and, when want_grad, every trained matrix's dW. distill_step.c */
+fipsc_status use_distill_batch(void *self, int nb, const int *idx, bool want_grad, double *loss, fipsc_error *err);
 
 /* The forward over every sentence in consecutive batches (D->capture: keeping the original's
- * streams): *mean_cos = mean cos(e_c, e_o) at the current parameters. distill_step.c */
-fipsc_status use_distill_forward_all(use_distiller *D, double *mean_cos, fipsc_error *err);
+ * streams): *mean_cos = mean cos(e_c, e_o) at the current parameters (the objective's score). */
+fipsc_status use_distill_forward_all(void *self, double *mean_cos, fipsc_error *err);
 
 #endif

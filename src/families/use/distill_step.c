@@ -19,20 +19,7 @@
 #include "ops/factored.h"
 #include "ops/gemm.h"
 
-/* Densifies every trained matrix into its dense buffer (the forward's weights) when the
- * parameters changed since the last time: passes over all sentences reuse them batch after batch. */
-static fipsc_status densify_all(use_distiller *D, fipsc_error *err)
-{
-    if (!D->stale) return FIPSC_OK;
-    for (int k = 0; k < D->n_vps; k++) {
-        fipsc_status st = fipsc_factored_densify(D->vps[k].fl, D->vps[k].dense, err);
-        if (st) return st;
-    }
-    D->stale = false;
-    return FIPSC_OK;
-}
-
-void use_distiller_changed(use_distiller *D) { D->stale = true; }
+void use_distiller_changed(use_distiller *D) { fipsc_distill_params_changed(&D->P); }
 
 /* scale_l · mean over the batch's rows of ‖s_c − s_o‖² for the stream after layer l (D->x), keeping
  * the difference for the backward. */
@@ -54,12 +41,18 @@ static double hidden_term(use_distiller *D, int l, int nb, const int *sent, int 
 fipsc_status use_distiller_loss_grad(use_distiller *D, int nb, const int *sent, bool want_grad,
                                      double *loss, float *emb, fipsc_error *err)
 {
+    fipsc_status st = fipsc_distill_loss_grad(&D->P, &D->objective, nb, sent, want_grad, loss, err);
+    if (!st && emb) memcpy(emb, D->e, (size_t)nb * D->d * sizeof *emb);
+    return st;
+}
+
+fipsc_status use_distill_batch(void *self, int nb, const int *sent, bool want_grad, double *loss, fipsc_error *err)
+{
+    use_distiller *D = self;
     if (nb < 1 || nb > D->batch_cap)
         return fipsc_fail(err, FIPSC_ERR_ARG, "distillation batch of %d sentences (1..%d)", nb, D->batch_cap);
     const fipsc_use *u = D->u;
     const int d = D->d;
-    fipsc_status st = densify_all(D, err);
-    if (st) return st;
     /* gather the batch's fixed rows */
     D->offset[0] = 0;
     D->poff[0] = 0;
@@ -123,10 +116,7 @@ fipsc_status use_distiller_loss_grad(use_distiller *D, int nb, const int *sent, 
         rel /= (double)nb * nb;
     }
     *loss = total / nb + D->relational * rel + D->hidden * hid_loss;
-    if (emb) memcpy(emb, D->e, (size_t)nb * d * sizeof *emb);
-    if (!isfinite(*loss))
-        return fipsc_fail(err, FIPSC_ERR_NUMERIC, "distillation: the loss is not finite (%g)", *loss);
-    if (!want_grad) return FIPSC_OK;
+    if (!want_grad || !isfinite(*loss)) return FIPSC_OK;
 
     /* de = −t/B (cosine term) + (4λ/B²)·Δ·E (relational term) */
     if (D->relational > 0.0f) {
@@ -167,18 +157,14 @@ fipsc_status use_distiller_loss_grad(use_distiller *D, int nb, const int *sent, 
         use_distill_mlp_block_bwd(D, l, rows, D->dx, &D->cache[l]);
         if (l > D->first) use_distill_attention_block_bwd(D, l, nb, rows, D->dx, &D->cache[l]);
     }
-    for (int k = 0; k < D->n_bases; k++) {
-        const fipsc_compressed_group *g = D->bases[k].group;
-        memset(D->bases[k].dU, 0, (size_t)g->d * g->r * sizeof(float));
-    }
-    for (int k = 0; k < D->n_vps; k++) use_distill_chain_to_factors(D, &D->vps[k]);
     return FIPSC_OK;
 }
 
 /* The forward over every sentence in consecutive batches (D->capture: keeping the original's
  * streams): *mean_cos = mean cos(e_c, e_o) at the current parameters. */
-fipsc_status use_distill_forward_all(use_distiller *D, double *mean_cos, fipsc_error *err)
+fipsc_status use_distill_forward_all(void *self, double *mean_cos, fipsc_error *err)
 {
+    use_distiller *D = self;
     int *all = malloc((size_t)D->batch_cap * sizeof *all);
     if (!all) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
     double sum = 0.0;

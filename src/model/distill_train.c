@@ -1,0 +1,80 @@
+/* The distillation loop shared by every family (src/model/distill.h): AdamW on every trained
+ * parameter with a cosine learning rate over shuffled batches of a family's examples. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "core/rng.h"
+#include "fips/fips.h"
+#include "model/distill.h"
+
+fipsc_status fipsc_distill_check_opts(const fipsc_distill_opts *o, fipsc_error *err)
+{
+    if (o->steps < 1 || o->batch_sentences < 1 || !(o->lr > 0.0f) || o->lr_min < 0.0f || o->lr_min > o->lr ||
+        !(o->relational >= 0.0f) || !isfinite(o->relational) || !(o->hidden >= 0.0f) || !isfinite(o->hidden))
+        return fipsc_fail(err, FIPSC_ERR_ARG, "distillation: needs steps ≥ 1 (%d), a batch ≥ 1 (%d), "
+                          "0 ≤ lr_min ≤ lr, lr > 0 (%g, %g) and finite term weights ≥ 0 (%g, %g)", o->steps,
+                          o->batch_sentences, (double)o->lr_min, (double)o->lr, (double)o->relational,
+                          (double)o->hidden);
+    return FIPSC_OK;
+}
+
+fipsc_status fipsc_distill_loss_grad(fipsc_distill_params *P, const fipsc_distill_objective *obj, int nb,
+                                     const int *idx, bool want_grad, double *loss, fipsc_error *err)
+{
+    fipsc_status st = fipsc_distill_params_densify(P, err);
+    if (!st) st = obj->loss_grad(obj->self, nb, idx, want_grad, loss, err);
+    if (!st && !isfinite(*loss))
+        st = fipsc_fail(err, FIPSC_ERR_NUMERIC, "distillation: the loss is not finite (%g)", *loss);
+    if (!st && want_grad) fipsc_distill_params_chain(P);
+    return st;
+}
+
+/* order[0..n) = a Fisher–Yates shuffle of 0..n−1. */
+static void shuffle(fipsc_rng *rng, int *order, int n)
+{
+    for (int i = 0; i < n; i++) order[i] = i;
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)(fipsc_rng_uniform(rng) * (double)(i + 1));
+        int tmp = order[i];
+        order[i] = order[j];
+        order[j] = tmp;
+    }
+}
+
+fipsc_status fipsc_distill_train(fipsc_distill_params *P, const fipsc_distill_objective *obj,
+                                 const fipsc_distill_opts *o, double *before, double *after, fipsc_error *err)
+{
+    fipsc_status st = fipsc_distill_check_opts(o, err);
+    if (st) return st;
+    if (obj->items < 1 || obj->batch < 1 || obj->batch > obj->items)
+        return fipsc_fail(err, FIPSC_ERR_INTERNAL, "distillation: batches of %d from %d examples", obj->batch,
+                          obj->items);
+    int *order = malloc((size_t)obj->items * sizeof *order);
+    if (!order) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
+    if (!(st = fipsc_distill_params_densify(P, err))) st = obj->score(obj->self, before, err);
+    fipsc_rng rng;
+    fipsc_rng_seed(&rng, o->seed);
+    int next = obj->items; /* position in the current shuffled epoch */
+    const int nb = obj->batch;
+    for (int t = 0; t < o->steps && !st; t++) {
+        if (next + nb > obj->items) { /* a new epoch; a short tail is dropped */
+            shuffle(&rng, order, obj->items);
+            next = 0;
+        }
+        double loss;
+        st = fipsc_distill_loss_grad(P, obj, nb, order + next, true, &loss, err);
+        next += nb;
+        if (st) {
+            fipsc_fail_context(err, "step %d: ", t + 1);
+            break;
+        }
+        const float lr = fipsc_fips_cosine_lr(o->lr, o->lr_min, t, o->steps);
+        fipsc_distill_params_step(P, &o->adamw, t + 1, lr);
+        if (o->progress && ((o->progress_every > 0 && (t + 1) % o->progress_every == 0) || t + 1 == o->steps))
+            o->progress(o->progress_user, &(fipsc_distill_progress){t + 1, o->steps, loss, lr});
+    }
+    if (!st && !(st = fipsc_distill_params_densify(P, err))) st = obj->score(obj->self, after, err);
+    if (st) fipsc_distill_params_restore(P); /* no half-trained model after a failure */
+    free(order);
+    return st;
+}
