@@ -19,6 +19,7 @@
 #include "families/use/use.h"
 #include "compress/calibration.h"
 #include "families/use/distill.h"
+#include "distill_gradcheck.h"
 #include "gradcheck.h"
 #include "use_testdata.h"
 
@@ -87,145 +88,32 @@ static int64_t count_nonzero(use_distiller *d)
     return nz;
 }
 
-/* A small deterministic generator for picking entries. */
-static uint64_t pick_state = 0x9e3779b97f4a7c15ull;
-static int64_t pick(int64_t n)
+/* The distiller seen by distill_gradcheck.h, on one batch. */
+typedef struct use_probe {
+    use_distiller *d;
+    int nb;
+    const int *sent;
+} use_probe;
+static int probe_blocks(const void *self) { return use_distiller_block_count(((const use_probe *)self)->d); }
+static float *probe_block(void *self, int k, int64_t *len, const float **grad)
 {
-    pick_state = pick_state * 6364136223846793005ull + 1442695040888963407ull;
-    return (int64_t)((pick_state >> 33) % (uint64_t)n);
+    return use_distiller_block(((use_probe *)self)->d, k, len, grad);
 }
-
-static double loss_at(use_distiller *d, int nb, const int *sent)
+static void probe_changed(void *self) { use_distiller_changed(((use_probe *)self)->d); }
+static double probe_loss(void *self)
 {
+    const use_probe *p = self;
     fipsc_error err = {0};
     double l = NAN;
-    use_distiller_changed(d);
-    CHECK_OK(use_distiller_loss_grad(d, nb, sent, false, &l, NULL, &err), &err);
+    CHECK_OK(use_distiller_loss_grad(p->d, p->nb, p->sent, false, &l, NULL, &err), &err);
     return l;
 }
 
-/* The rounding error ε of one loss evaluation, measured (tests/gradcheck.h): moving one entry by
- * 4 ulps changes the true loss by g·δ, far below float rounding, so what the loss moves beyond g·δ
- * is rounding. Two entries of every block; the largest residual times 4, and at least one float
- * ulp of the loss. */
-static double loss_noise(use_distiller *d, int nb, const int *sent, const float *const *grads, double base)
+static void check_gradients_on(use_distiller *d, int nb, const int *sent, const char *what, bool negative_control)
 {
-    double worst = 0.0;
-    for (int k = 0; k < use_distiller_block_count(d); k++) {
-        int64_t len;
-        const float *unused;
-        float *p = use_distiller_block(d, k, &len, &unused);
-        for (int probe = 0; probe < 2; probe++) {
-            int64_t e = pick(len);
-            for (int tries = 0; tries < 64 && p[e] == 0.0f; tries++) e = pick(len); /* a kept entry */
-            const float saved = p[e];
-            float moved = saved;
-            for (int u = 0; u < 4; u++) moved = nextafterf(moved, INFINITY);
-            p[e] = moved;
-            double l = loss_at(d, nb, sent);
-            p[e] = saved;
-            worst = fmax(worst, fabs(l - base - (double)grads[k][e] * ((double)moved - saved)));
-        }
-    }
-    use_distiller_changed(d);
-    return fmax(4.0 * worst, fabs(base) * 0x1p-24);
-}
-
-enum { TOP_PER_BLOCK = 4, RANDOM_PER_BLOCK = 4, PER_BLOCK = TOP_PER_BLOCK + RANDOM_PER_BLOCK };
-
-/* The central-difference step for a value: relative, with a floor for values near zero. */
-static float fd_step(float value) { return 3e-3f * fmaxf(fabsf(value), 1e-2f); }
-
-/* Central differences against the gradient of the last use_distiller_loss_grad (want_grad) on
- * the same batch, judged as tests/gradcheck.h explains. Entries of every block whose difference
- * the loss's rounding cannot blur by more than 5 % (2ε/2h ≤ 0.05·|g|): the TOP_PER_BLOCK with the
- * largest gradients and RANDOM_PER_BLOCK more drawn at random. With negative_control, also checks
- * that a gradient scaled by 1.1 and one with the basis's sign flipped are rejected by the same
- * judge. */
-static void check_gradients(use_distiller *d, int nb, const int *sent, const char *what, bool negative_control)
-{
-    const int nblocks = use_distiller_block_count(d);
-    float **grads = calloc((size_t)nblocks, sizeof *grads);
-    for (int k = 0; k < nblocks; k++) {
-        int64_t len;
-        const float *grad;
-        use_distiller_block(d, k, &len, &grad);
-        grads[k] = malloc((size_t)len * sizeof **grads);
-        memcpy(grads[k], grad, (size_t)len * sizeof **grads);
-    }
-    const double base = loss_at(d, nb, sent);
-    const double eps = loss_noise(d, nb, sent, (const float *const *)grads, base);
-    grad_sample *samples = calloc((size_t)nblocks * PER_BLOCK, sizeof *samples);
-    int *block_of = calloc((size_t)nblocks * PER_BLOCK, sizeof *block_of);
-    int n = 0;
-    for (int k = 0; k < nblocks; k++) {
-        int64_t len;
-        const float *unused;
-        float *p = use_distiller_block(d, k, &len, &unused);
-        const float *g = grads[k];
-#define CLEAR(e) (g[e] != 0.0f && 2.0 * eps / (2.0 * fd_step(p[e])) <= 0.05 * fabsf(g[e]))
-        int64_t chosen[PER_BLOCK];
-        int nc = 0;
-        for (int t = 0; t < TOP_PER_BLOCK; t++) {
-            int64_t best = -1;
-            for (int64_t e = 0; e < len; e++) {
-                bool taken = false;
-                for (int c = 0; c < nc; c++) taken |= chosen[c] == e;
-                if (!taken && CLEAR(e) && (best < 0 || fabsf(g[e]) > fabsf(g[best]))) best = e;
-            }
-            if (best >= 0) chosen[nc++] = best;
-        }
-        for (int tries = 0; nc < PER_BLOCK && tries < 1000000; tries++) {
-            int64_t e = pick(len);
-            bool taken = false;
-            for (int c = 0; c < nc; c++) taken |= chosen[c] == e;
-            if (!taken && CLEAR(e)) chosen[nc++] = e;
-        }
-#undef CLEAR
-        CHECK_MSG(nc == PER_BLOCK, "%s: block %d has only %d entries whose central difference is clear of rounding",
-                  what, k, nc);
-        for (int c = 0; c < nc; c++) {
-            const int64_t e = chosen[c];
-            const float saved = p[e], h = fd_step(saved);
-            p[e] = saved + h;
-            const double lp = loss_at(d, nb, sent);
-            p[e] = saved - h;
-            const double lm = loss_at(d, nb, sent);
-            p[e] = saved;
-            const double step = (double)(saved + h) - (double)(saved - h); /* as represented */
-            samples[n] = (grad_sample){.analytic = g[e], .numeric = (lp - lm) / step, .noise = 2.0 * eps / step};
-            block_of[n++] = k;
-        }
-    }
-    use_distiller_changed(d);
-    grad_verdict v = grad_judge(samples, n, &GRAD_LIMITS_DEFAULT);
-    char label[128];
-    snprintf(label, sizeof label, "%s (loss %.6g, rounding %.2e)", what, base, eps);
-    if (!v.ok || getenv("FIPSC_TEST_VERBOSE")) {
-        grad_print(stderr, label, &v);
-        for (int i = 0; i < n && !v.ok; i++)
-            fprintf(stderr, "  block %d: gradient %.6g, central difference %.6g, rounding bound %.2g, error %.3g\n",
-                    block_of[i], samples[i].analytic, samples[i].numeric, samples[i].noise,
-                    grad_relative_error(&samples[i]));
-    }
-    CHECK_MSG(v.ok, "%s: the gradient disagrees with central differences", what);
-    if (negative_control) {
-        grad_sample *wrong = malloc((size_t)n * sizeof *wrong);
-        for (int i = 0; i < n; i++) wrong[i] = samples[i], wrong[i].analytic *= 1.1;
-        grad_verdict vs = grad_judge(wrong, n, &GRAD_LIMITS_DEFAULT);
-        if (getenv("FIPSC_TEST_VERBOSE")) grad_print(stderr, "negative control: gradient x 1.1", &vs);
-        CHECK_MSG(!vs.ok, "%s: a gradient 10%% too large passes the check (median %.3g)", what, vs.median);
-        for (int i = 0; i < n; i++) wrong[i] = samples[i], wrong[i].analytic *= block_of[i] == 0 ? -1.0 : 1.0;
-        grad_verdict vf = grad_judge(wrong, n, &GRAD_LIMITS_DEFAULT);
-        if (getenv("FIPSC_TEST_VERBOSE")) grad_print(stderr, "negative control: basis sign flipped", &vf);
-        CHECK_MSG(!vf.ok, "%s: a gradient with the basis's sign flipped passes the check (cosine %.3g)", what,
-                  vf.cosine);
-        free(wrong);
-    }
-    free(samples);
-    free(block_of);
-    for (int k = 0; k < nblocks; k++) free(grads[k]);
-    free(grads);
+    use_probe p = {d, nb, sent};
+    const distill_probe probe = {&p, probe_blocks, probe_block, probe_changed, probe_loss};
+    check_gradients(&probe, what, negative_control);
 }
 
 static void test_forward_and_gradient(fipsc_model *m, const fipsc_model *orig_model, const tokens *t, const float *orig)
@@ -259,11 +147,11 @@ static void test_forward_and_gradient(fipsc_model *m, const fipsc_model *orig_mo
     CHECK_MSG(max_diff < 2e-5, "distiller forward vs fipsc_use_encode: max |Δ| %g", max_diff);
     CHECK(loss > 0.2 && loss < 2.0);
 
-    check_gradients(d, N_TEXTS - 1, sent, "cosine", true);
+    check_gradients_on(d, N_TEXTS - 1, sent, "cosine", true);
     /* the relational term too, on its own weight */
     use_distiller_set_relational(d, 4.0f);
     CHECK_OK(use_distiller_loss_grad(d, N_TEXTS - 1, sent, true, &loss, NULL, &err), &err);
-    check_gradients(d, N_TEXTS - 1, sent, "cosine + relational", false);
+    check_gradients_on(d, N_TEXTS - 1, sent, "cosine + relational", false);
     /* and the hidden-state term, against the original's streams */
     use_distiller_set_relational(d, 0.0f);
     CHECK_OK(use_distiller_loss_grad(d, N_TEXTS - 1, sent, false, &loss, NULL, &err), &err);
@@ -272,7 +160,7 @@ static void test_forward_and_gradient(fipsc_model *m, const fipsc_model *orig_mo
     double with_hidden;
     CHECK_OK(use_distiller_loss_grad(d, N_TEXTS - 1, sent, true, &with_hidden, NULL, &err), &err);
     CHECK(with_hidden > loss + 1e-4); /* fips-init leaves a visible stream error */
-    check_gradients(d, N_TEXTS - 1, sent, "cosine + hidden", false);
+    check_gradients_on(d, N_TEXTS - 1, sent, "cosine + hidden", false);
     free(emb);
     free(runtime);
     free(target);
@@ -291,13 +179,13 @@ static void test_training(fipsc_model *m, const tokens *t, const float *orig)
     fipsc_distill_opts o;
     fipsc_distill_defaults(&o);
     o.steps = 30;
-    o.batch_sentences = 8;
+    o.batch = 8;
     o.lr = 3e-4f;
     fipsc_distill_report rep;
     CHECK_OK(fipsc_use_distill(m, NULL, N_TEXTS, (const int32_t *const *)t->ids, t->lens, orig, &o, &rep, &err), &err);
-    CHECK(rep.steps == 30 && rep.sentences == N_TEXTS - 1 && rep.first_layer == 0 && rep.params > 0);
-    printf("distillation, 30 steps: mean cosine %.5f -> %.5f\n", rep.cos_before, rep.cos_after);
-    CHECK_MSG(rep.cos_after > rep.cos_before + 0.002, "cosine %.5f -> %.5f", rep.cos_before, rep.cos_after);
+    CHECK(rep.steps == 30 && rep.items == N_TEXTS - 1 && rep.first_layer == 0 && rep.params > 0);
+    printf("distillation, 30 steps: mean cosine %.5f -> %.5f\n", rep.score_before, rep.score_after);
+    CHECK_MSG(rep.score_after > rep.score_before + 0.002, "cosine %.5f -> %.5f", rep.score_before, rep.score_after);
 
     /* the runtime sees the new values: its mean cosine is the report's */
     float *after = encode(m, t);
@@ -309,8 +197,8 @@ static void test_training(fipsc_model *m, const tokens *t, const float *orig)
             ca += (double)after[(size_t)i * D + j] * orig[(size_t)i * D + j];
         }
     }
-    CHECK_NEAR(cb / (N_TEXTS - 1), rep.cos_before, 2e-5);
-    CHECK_NEAR(ca / (N_TEXTS - 1), rep.cos_after, 2e-5);
+    CHECK_NEAR(cb / (N_TEXTS - 1), rep.score_before, 2e-5);
+    CHECK_NEAR(ca / (N_TEXTS - 1), rep.score_after, 2e-5);
 
     /* the sparsity pattern stays */
     CHECK_OK(use_distiller_new(m, N_TEXTS, (const int32_t *const *)t->ids, t->lens, orig, 8, &probe, &err), &err);

@@ -66,7 +66,7 @@ expect 1 "$fipsc" distill "$tmp/use.safetensors" "${common[@]}" -o "$tmp/bad.saf
 expect_err "not a fipsc compressed file"
 no_output "uncompressed input"
 expect 1 "$fipsc" distill "$tmp/init.safetensors" --original "$llama" --sentences "$sts" -o "$tmp/bad.safetensors"
-expect_err "not a sentence encoder"
+expect_err "are different models"
 no_output "llama original"
 expect 1 "$fipsc" distill "$tmp/init.safetensors" --original "$tmp/use.safetensors" --sentences "$tmp/none.tsv" -o "$tmp/bad.safetensors"
 expect_err "none.tsv"

@@ -1,9 +1,10 @@
-/* fipsc distill: end-to-end distillation of a compressed sentence encoder against the original
- * (src/families/use/distill.h): the calibration sentences are embedded by the original model,
- * then the compressed model's bases U and kept V entries are trained so that its embeddings of
- * the same sentences point the same way. The result is a compressed file like the input, with
- * the same sparsity; its __metadata__ keeps the input's "fipsc.compress" entry and adds
- * "fipsc.distill" (options and cosines). */
+/* fipsc distill: end-to-end distillation of a compressed model against the original (one trainer
+ * for every family, src/model/distill.h): the compressed model's bases U and kept V entries are
+ * trained so that a sentence encoder's embeddings of the calibration sentences point the way the
+ * original's do (src/families/use/distill.h), or a language model's next-token distributions on
+ * the calibration sequences match the original's (src/families/llama/distill.h). The result is a
+ * compressed file like the input, with the same sparsity; its __metadata__ keeps the input's
+ * "fipsc.compress" entry and adds "fipsc.distill" (options and the scores before and after). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,70 +27,160 @@ static void usage(FILE *out)
     fipsc_distill_opts d;
     fipsc_distill_defaults(&d);
     fprintf(out,
-            "Usage: fipsc distill COMPRESSED --original MODEL --sentences FILE -o OUT [options]\n\n"
-            "Fine-tunes a compressed sentence encoder end to end against the original (the\n"
-            "paper's optional knowledge distillation): MODEL embeds the sentences of FILE, then\n"
-            "every basis U and every kept entry of V in COMPRESSED is trained (AdamW, cosine\n"
-            "learning rate) to minimise the mean of 1 - cos(compressed, original embedding),\n"
-            "with gradients through the layers above the first compressed MLP, the pooling and\n"
-            "the output layer. Pruned entries stay zero: OUT has COMPRESSED's sparsity and size.\n"
-            "OUT is written atomically (nothing is left behind on failure).\n\n"
-            "  --original MODEL      the uncompressed encoder COMPRESSED was made from\n"
-            "  --sentences FILE      FILE.tsv: both sentences of every pair of an STS file (e.g.\n"
-            "                        ../shared/data/sts-b-train.tsv); else one sentence a line\n"
+            "Usage: fipsc distill COMPRESSED --original MODEL (--sentences FILE | --corpus FILE)\n"
+            "                     -o OUT [options]\n\n"
+            "Fine-tunes a compressed model end to end against the original (the paper's optional\n"
+            "knowledge distillation): every basis U and every kept entry of V in COMPRESSED is\n"
+            "trained (AdamW, cosine learning rate) with gradients through every layer above the\n"
+            "first compressed MLP, towards\n"
+            "  a sentence encoder: the original's embeddings of the sentences of FILE (--sentences),\n"
+            "    minimising the mean of 1 - cos(compressed, original embedding);\n"
+            "  a language model: the original's next-token distributions on the token sequences of\n"
+            "    FILE (--corpus), minimising the mean KL(original || compressed) per position.\n"
+            "Pruned entries stay zero: OUT has COMPRESSED's sparsity and size. OUT is written\n"
+            "atomically (nothing is left behind on failure).\n\n"
+            "  --original MODEL      the uncompressed model COMPRESSED was made from\n"
+            "  --sentences FILE      (sentence encoders) FILE.tsv: both sentences of every pair of an\n"
+            "                        STS file (e.g. ../shared/data/sts-b-train.tsv); else one a line\n"
+            "  --corpus FILE         (language models) a token corpus, as `fipsc sample` writes it or\n"
+            "                        text with whitespace-separated ids, one sequence a line\n"
             "  -o, --output OUT      the compressed file to write\n"
-            "      --steps N         optimiser steps (default %d)\n"
-            "      --batch N         sentences per step (default %d)\n"
-            "      --lr X            peak learning rate (default %g)\n"
-            "      --lr-min X        final learning rate of the cosine schedule (default %g)\n"
-            "      --relational X    weight of the relational term: the mean over pairs of a\n"
-            "                        batch of (cos_c(i,j) - cos_o(i,j))^2 (default %g; 0 = off)\n"
-            "      --hidden X        weight of the hidden-state term: each token's residual stream\n"
-            "                        after every trained layer against the original's, relative\n"
-            "                        squared error (default %g; 0 = off)\n"
+            "      --steps N         optimiser steps (default: sentence encoders %d, Llama family 300)\n"
+            "      --batch N         sentences or sequences per step (default %d, Llama family 8)\n"
+            "      --lr X            peak learning rate (default %g, Llama family 1e-3)\n"
+            "      --lr-min X        final learning rate of the cosine schedule (default %g, Llama\n"
+            "                        family 1e-5)\n"
+            "      --relational X    (sentence encoders) weight of the relational term: the mean\n"
+            "                        over pairs of a batch of (cos_c(i,j) - cos_o(i,j))^2 (default %g;\n"
+            "                        0 = off)\n"
+            "      --hidden X        (sentence encoders) weight of the hidden-state term: each\n"
+            "                        token's residual stream after every trained layer against the\n"
+            "                        original's, relative squared error (default %g; 0 = off)\n"
             "      --seed N          the order of the batches (default %llu)\n"
             "      --threads K       threads to use (default: all cores)\n"
             "  -q, --quiet           no progress and no summary\n"
             "      --help            this text\n\n"
-            "Sentence encoders only (UniversalSentenceEncoderLite). Exit status: 0 ok, 1 unreadable\n"
-            "input, numeric failure or failed write, 2 usage error.\n",
-            d.steps, d.batch_sentences, (double)d.lr, (double)d.lr_min, (double)d.relational, (double)d.hidden,
+            "Sentence encoders (UniversalSentenceEncoderLite) and the Llama family's Llama, Mistral\n"
+            "and Qwen2 blocks in float32. Exit status: 0 ok, 1 unreadable input, unsupported\n"
+            "model, numeric failure or failed write, 2 usage error.\n",
+            d.steps, d.batch, (double)d.lr, (double)d.lr_min, (double)d.relational, (double)d.hidden,
             (unsigned long long)d.seed);
 }
 
 static void on_progress(void *user, const fipsc_distill_progress *p)
 {
-    (void)user;
-    fprintf(stderr, "\r\033[Kdistill: step %d/%d  loss (1 - cos) %.5f  lr %.2g", p->step, p->steps, p->loss,
-            (double)p->lr);
+    fprintf(stderr, "\r\033[Kdistill: step %d/%d  loss (%s) %.5f  lr %.2g", p->step, p->steps, (const char *)user,
+            p->loss, (double)p->lr);
     if (p->step == p->steps) fprintf(stderr, "\n");
 }
 
-/* Both models are sentence encoders of one family and shape, and the family can distil. */
-static fipsc_status check_pair(const fipsc_model *orig, const fipsc_model *comp, const fipsc_encoder_ops **enc,
-                               fipsc_encoder_info *info, fipsc_error *err)
+/* The options as given: each family fills the rest with its own defaults. */
+typedef struct given {
+    fipsc_distill_opts o;
+    bool steps, batch, lr, lr_min, relational, hidden;
+} given;
+
+static void apply_given(fipsc_distill_opts *o, const given *g)
 {
-    const fipsc_encoder_ops *a = fipsc_model_encoder(orig), *b = fipsc_model_encoder(comp);
-    if (!a) return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "--original (%s) is not a sentence encoder", orig->arch_name);
-    if (!b) return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "COMPRESSED (%s) is not a sentence encoder", comp->arch_name);
-    fipsc_encoder_info ia, ib;
-    a->info(orig, &ia);
-    b->info(comp, &ib);
-    if (orig->family != comp->family || ia.dim != ib.dim || orig->n_mlps != comp->n_mlps)
-        return fipsc_fail(err, FIPSC_ERR_SHAPE, "--original (%s, d %d, %d layers) and COMPRESSED (%s, d %d, %d "
-                          "layers) are different encoders", orig->arch_name, ia.dim, orig->n_mlps, comp->arch_name,
-                          ib.dim, comp->n_mlps);
-    if (!b->distill)
-        return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "%s: fipsc has no distiller for this family yet", comp->arch_name);
-    *enc = b;
-    *info = ia;
+    if (g->steps) o->steps = g->o.steps;
+    if (g->batch) o->batch = g->o.batch;
+    if (g->lr) o->lr = g->o.lr;
+    if (g->lr_min) o->lr_min = g->o.lr_min;
+    else if (g->lr) o->lr_min = o->lr_min < g->o.lr ? o->lr_min : g->o.lr / 100.0f;
+    if (g->relational) o->relational = g->o.relational;
+    if (g->hidden) o->hidden = g->o.hidden;
+    o->seed = g->o.seed;
+    o->progress = g->o.progress;
+}
+
+/* Both models are of one family and shape; which capability distils them. */
+static fipsc_status check_pair(const fipsc_model *orig, const fipsc_model *comp, fipsc_error *err)
+{
+    if (orig->family != comp->family || orig->n_mlps != comp->n_mlps)
+        return fipsc_fail(err, FIPSC_ERR_SHAPE, "--original (%s, %d layers) and COMPRESSED (%s, %d layers) are "
+                          "different models", orig->arch_name, orig->n_mlps, comp->arch_name, comp->n_mlps);
+    const fipsc_encoder_ops *enc = fipsc_model_encoder(comp);
+    const fipsc_lm_ops *lm = fipsc_model_lm(comp);
+    if ((enc && !enc->distill) || (lm && !lm->distill) || (!enc && !lm))
+        return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "%s: fipsc has no distiller for this family yet (sentence "
+                          "encoders and the Llama family have one)", comp->arch_name);
     return FIPSC_OK;
+}
+
+/* A sentence encoder: the sentences embedded by the original, then distilled; meta: the JSON. */
+static fipsc_status run_encoder(fipsc_model *m, const fipsc_model *orig, const char *path, const given *g, bool live,
+                                fipsc_distill_opts *o, fipsc_distill_report *rep, char **meta, fipsc_error *err)
+{
+    const fipsc_encoder_ops *enc = fipsc_model_encoder(m);
+    fipsc_encoder_info info;
+    enc->info(orig, &info);
+    fipsc_distill_defaults(o);
+    apply_given(o, g);
+    fipsc_sentences s = {0};
+    int32_t **ids = NULL;
+    int *lens = NULL;
+    float *target = NULL;
+    fipsc_status st = fipsc_sentences_read(path, &s, err);
+    if (!st) {
+        ids = calloc((size_t)s.n, sizeof *ids);
+        lens = calloc((size_t)s.n, sizeof *lens);
+        target = malloc((size_t)s.n * info.dim * sizeof *target);
+        if (!ids || !lens || !target) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; !st && i < s.n; i++)
+        if ((st = enc->tokenize(orig, s.text[i], strlen(s.text[i]), &ids[i], &lens[i], err)))
+            fipsc_fail_context(err, "%s line %d: ", path, s.line[i]);
+    if (!st && live) fprintf(stderr, "distill: embedding %d sentences with the original...", s.n);
+    if (!st) st = enc->encode(orig, s.n, (const int32_t *const *)ids, lens, target, NULL, err);
+    if (live) fprintf(stderr, "\r\033[K");
+    o->progress_user = (void *)"1 - cos";
+    if (!st) st = enc->distill(m, orig, s.n, (const int32_t *const *)ids, lens, target, o, rep, err);
+    if (!st && !(*meta = malloc(512))) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
+    if (!st)
+        snprintf(*meta, 512,
+                 "{\"sentences\":%d,\"rows\":%lld,\"steps\":%d,\"batch\":%d,\"lr\":%g,\"lr_min\":%g,"
+                 "\"relational\":%g,\"hidden\":%g,\"seed\":%llu,\"params\":%lld,\"cos_before\":%.6f,\"cos_after\":%.6f}",
+                 rep->items, (long long)rep->rows, rep->steps, o->batch, (double)o->lr, (double)o->lr_min,
+                 (double)o->relational, (double)o->hidden, (unsigned long long)o->seed, (long long)rep->params,
+                 rep->score_before, rep->score_after);
+    for (int i = 0; ids && i < s.n; i++) free(ids[i]);
+    free(ids);
+    free(lens);
+    free(target);
+    fipsc_sentences_free(&s);
+    return st;
+}
+
+/* A language model: distilled on the corpus's sequences; meta: the JSON. */
+static fipsc_status run_lm(fipsc_model *m, const fipsc_model *orig, const char *path, const given *g,
+                           fipsc_distill_opts *o, fipsc_distill_report *rep, char **meta, fipsc_error *err)
+{
+    const fipsc_lm_ops *lm = fipsc_model_lm(m);
+    lm->distill_defaults(o);
+    apply_given(o, g);
+    if (g->relational || g->hidden)
+        return fipsc_fail(err, FIPSC_ERR_ARG, "--relational and --hidden are the sentence encoder's terms; a "
+                          "language model is distilled on the next-token KL alone");
+    fipsc_corpus *c = NULL;
+    fipsc_status st = fipsc_corpus_load(path, &c, err);
+    o->progress_user = (void *)"KL";
+    if (!st) st = lm->distill(m, orig, c, o, rep, err);
+    if (!st && !(*meta = malloc(512))) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
+    if (!st)
+        snprintf(*meta, 512,
+                 "{\"sequences\":%d,\"positions\":%lld,\"steps\":%d,\"batch\":%d,\"lr\":%g,\"lr_min\":%g,"
+                 "\"seed\":%llu,\"params\":%lld,\"kl_before\":%.6f,\"kl_after\":%.6f}",
+                 rep->items, (long long)rep->rows, rep->steps, o->batch, (double)o->lr, (double)o->lr_min,
+                 (unsigned long long)o->seed, (long long)rep->params, rep->score_before, rep->score_after);
+    fipsc_corpus_free(c);
+    return st;
 }
 
 int cmd_distill(int argc, char **argv)
 {
     static const struct option opts[] = {{"original", required_argument, 0, 'O'},
                                          {"sentences", required_argument, 0, 's'},
+                                         {"corpus", required_argument, 0, 'c'},
                                          {"output", required_argument, 0, 'o'},
                                          {"steps", required_argument, 0, 'n'},
                                          {"batch", required_argument, 0, 'b'},
@@ -102,9 +193,9 @@ int cmd_distill(int argc, char **argv)
                                          {"quiet", no_argument, 0, 'q'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    fipsc_distill_opts o;
-    fipsc_distill_defaults(&o);
-    const char *original = NULL, *sentences = NULL, *output = NULL;
+    given g = {0};
+    fipsc_distill_defaults(&g.o);
+    const char *original = NULL, *sentences = NULL, *corpus = NULL, *output = NULL;
     long long v, threads = 0;
     double x;
     bool quiet = false;
@@ -115,34 +206,41 @@ int cmd_distill(int argc, char **argv)
         switch (c) {
         case 'O': original = optarg; break;
         case 's': sentences = optarg; break;
+        case 'c': corpus = optarg; break;
         case 'o': output = optarg; break;
         case 'n':
             if (!cli_parse_int(CMD, "--steps", optarg, 1, 10000000, &v)) return CLI_USAGE;
-            o.steps = (int)v;
+            g.o.steps = (int)v;
+            g.steps = true;
             break;
         case 'b':
             if (!cli_parse_int(CMD, "--batch", optarg, 1, 1000000, &v)) return CLI_USAGE;
-            o.batch_sentences = (int)v;
+            g.o.batch = (int)v;
+            g.batch = true;
             break;
         case 'l':
             if (!cli_parse_double(CMD, "--lr", optarg, 1e-12, 1.0, &x)) return CLI_USAGE;
-            o.lr = (float)x;
+            g.o.lr = (float)x;
+            g.lr = true;
             break;
         case 'm':
             if (!cli_parse_double(CMD, "--lr-min", optarg, 0.0, 1.0, &x)) return CLI_USAGE;
-            o.lr_min = (float)x;
+            g.o.lr_min = (float)x;
+            g.lr_min = true;
             break;
         case 'r':
             if (!cli_parse_double(CMD, "--relational", optarg, 0.0, 1e6, &x)) return CLI_USAGE;
-            o.relational = (float)x;
+            g.o.relational = (float)x;
+            g.relational = true;
             break;
         case 'H':
             if (!cli_parse_double(CMD, "--hidden", optarg, 0.0, 1e6, &x)) return CLI_USAGE;
-            o.hidden = (float)x;
+            g.o.hidden = (float)x;
+            g.hidden = true;
             break;
         case 'S':
             if (!cli_parse_int(CMD, "--seed", optarg, 0, (long long)(~0ULL >> 1), &v)) return CLI_USAGE;
-            o.seed = (uint64_t)v;
+            g.o.seed = (uint64_t)v;
             break;
         case 't':
             if (!cli_parse_int(CMD, "--threads", optarg, 1, 4096, &threads)) return CLI_USAGE;
@@ -153,12 +251,16 @@ int cmd_distill(int argc, char **argv)
         default: return cli_usage_error(CMD, "unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (optind == argc) return cli_usage_error(CMD, "missing COMPRESSED (the compressed encoder to distil)");
+    if (optind == argc) return cli_usage_error(CMD, "missing COMPRESSED (the compressed model to distil)");
     if (optind != argc - 1) return cli_usage_error(CMD, "expects exactly one compressed model, got %d", argc - optind);
-    if (!original) return cli_usage_error(CMD, "missing --original MODEL (the uncompressed encoder)");
-    if (!sentences) return cli_usage_error(CMD, "missing --sentences FILE (the calibration sentences)");
+    if (!original) return cli_usage_error(CMD, "missing --original MODEL (the uncompressed model)");
+    if (!sentences && !corpus)
+        return cli_usage_error(CMD, "missing --sentences FILE (a sentence encoder's calibration sentences) or "
+                               "--corpus FILE (a language model's token sequences)");
+    if (sentences && corpus) return cli_usage_error(CMD, "give --sentences or --corpus, not both");
     if (!output) return cli_usage_error(CMD, "missing -o OUT (the file to write)");
-    if (o.lr_min > o.lr) return cli_usage_error(CMD, "--lr-min %g is above --lr %g", (double)o.lr_min, (double)o.lr);
+    if (g.lr && g.lr_min && g.o.lr_min > g.o.lr)
+        return cli_usage_error(CMD, "--lr-min %g is above --lr %g", (double)g.o.lr_min, (double)g.o.lr);
     if (threads > 0) fipsc_threads_set((int)threads);
     const char *input = argv[optind];
     const bool live = !quiet && isatty(2);
@@ -166,72 +268,50 @@ int cmd_distill(int argc, char **argv)
     fipsc_error err = {0};
     fipsc_model *orig = NULL, *m = NULL;
     fipsc_st_file *f = NULL;
-    fipsc_sentences s = {0};
-    int32_t **ids = NULL;
-    int *lens = NULL;
-    float *target = NULL;
     char *meta = NULL, *carried = NULL;
     int rc = CLI_OK;
     fipsc_status st = fipsc_model_load(original, &orig, &err);
     if (!st && !fipsc_compressed_is_file(input))
         st = fipsc_fail(&err, FIPSC_ERR_FORMAT, "%s is not a fipsc compressed file (make one with fipsc compress)", input);
     if (!st) st = fipsc_model_load(input, &m, &err);
-    const fipsc_encoder_ops *enc = NULL;
-    fipsc_encoder_info info = {0};
-    if (!st) st = check_pair(orig, m, &enc, &info, &err);
+    if (!st) st = check_pair(orig, m, &err);
+    const bool is_lm = !st && fipsc_model_lm(m);
+    if (!st && is_lm && !corpus)
+        st = fipsc_fail(&err, FIPSC_ERR_ARG, "%s is a language model: give its calibration sequences with --corpus "
+                        "FILE (not --sentences)", input);
+    if (!st && !is_lm && !sentences)
+        st = fipsc_fail(&err, FIPSC_ERR_ARG, "%s is a sentence encoder: give its calibration sentences with "
+                        "--sentences FILE (not --corpus)", input);
     if (!st && (st = fipsc_st_open(input, &f, &err)) == FIPSC_OK) {
         const char *prev = fipsc_st_meta(f, "fipsc.compress");
         if (prev && !(carried = strdup(prev))) st = fipsc_fail(&err, FIPSC_ERR_NOMEM, "out of memory");
         fipsc_st_close(f);
     }
-    if (!st) st = fipsc_sentences_read(sentences, &s, &err);
+    fipsc_distill_opts o;
+    fipsc_distill_report rep;
     if (!st) {
-        ids = calloc((size_t)s.n, sizeof *ids);
-        lens = calloc((size_t)s.n, sizeof *lens);
-        target = malloc((size_t)s.n * info.dim * sizeof *target);
-        if (!ids || !lens || !target) st = fipsc_fail(&err, FIPSC_ERR_NOMEM, "out of memory");
+        g.o.progress = live ? on_progress : NULL;
+        if (is_lm) st = run_lm(m, orig, corpus, &g, &o, &rep, &meta, &err);
+        else st = run_encoder(m, orig, sentences, &g, live, &o, &rep, &meta, &err);
     }
-    for (int i = 0; !st && i < s.n; i++)
-        if ((st = enc->tokenize(orig, s.text[i], strlen(s.text[i]), &ids[i], &lens[i], &err)))
-            fipsc_fail_context(&err, "%s line %d: ", sentences, s.line[i]);
-    if (!st && live) fprintf(stderr, "distill: embedding %d sentences with the original...", s.n);
-    if (!st) st = enc->encode(orig, s.n, (const int32_t *const *)ids, lens, target, NULL, &err);
-    if (live) fprintf(stderr, "\r\033[K");
     if (!st) {
-        o.progress = live ? on_progress : NULL;
-        fipsc_distill_report rep;
-        st = enc->distill(m, orig, s.n, (const int32_t *const *)ids, lens, target, &o, &rep, &err);
-        if (!st) {
-            size_t cap = 512;
-            if ((meta = malloc(cap)))
-                snprintf(meta, cap,
-                         "{\"sentences\":%d,\"rows\":%lld,\"steps\":%d,\"batch\":%d,\"lr\":%g,\"lr_min\":%g,"
-                         "\"relational\":%g,\"hidden\":%g,\"seed\":%llu,\"params\":%lld,\"cos_before\":%.6f,\"cos_after\":%.6f}",
-                         rep.sentences, (long long)rep.rows, rep.steps, o.batch_sentences, (double)o.lr,
-                         (double)o.lr_min, (double)o.relational, (double)o.hidden, (unsigned long long)o.seed, (long long)rep.params, rep.cos_before,
-                         rep.cos_after);
-            else
-                st = fipsc_fail(&err, FIPSC_ERR_NOMEM, "out of memory");
-        }
-        if (!st) {
-            const char *extra[] = {"fipsc.distill", meta, carried ? "fipsc.compress" : NULL, carried, NULL};
-            /* every group keeps the dtypes it was read in */
-            st = fipsc_compressed_write_ex(m, output, extra, NULL, &err);
-        }
-        if (!st && !quiet)
-            printf("%s -> %s\nmean cos(compressed, original) over %d sentences (%lld rows): %.6f -> %.6f\n"
-                   "%d steps of %d sentences, %lld parameters trained from layer %d up, %.1f s\n",
-                   input, output, rep.sentences, (long long)rep.rows, rep.cos_before, rep.cos_after, rep.steps,
-                   o.batch_sentences, (long long)rep.params, rep.first_layer, rep.seconds);
+        const char *extra[] = {"fipsc.distill", meta, carried ? "fipsc.compress" : NULL, carried, NULL};
+        /* every group keeps the dtypes it was read in */
+        st = fipsc_compressed_write_ex(m, output, extra, NULL, &err);
+    }
+    if (!st && !quiet) {
+        if (is_lm)
+            printf("%s -> %s\nmean KL(original || compressed) over %d sequences (%lld positions): %.6f -> %.6f\n",
+                   input, output, rep.items, (long long)rep.rows, rep.score_before, rep.score_after);
+        else
+            printf("%s -> %s\nmean cos(compressed, original) over %d sentences (%lld rows): %.6f -> %.6f\n", input,
+                   output, rep.items, (long long)rep.rows, rep.score_before, rep.score_after);
+        printf("%d steps of %d %s, %lld parameters trained from layer %d up, %.1f s\n", rep.steps, o.batch,
+               is_lm ? "sequences" : "sentences", (long long)rep.params, rep.first_layer, rep.seconds);
     }
     if (st) rc = cli_report(CMD, &err);
-    for (int i = 0; ids && i < s.n; i++) free(ids[i]);
-    free(ids);
-    free(lens);
-    free(target);
     free(meta);
     free(carried);
-    fipsc_sentences_free(&s);
     fipsc_model_free(m);
     fipsc_model_free(orig);
     return rc;

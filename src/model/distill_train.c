@@ -9,11 +9,11 @@
 
 fipsc_status fipsc_distill_check_opts(const fipsc_distill_opts *o, fipsc_error *err)
 {
-    if (o->steps < 1 || o->batch_sentences < 1 || !(o->lr > 0.0f) || o->lr_min < 0.0f || o->lr_min > o->lr ||
+    if (o->steps < 1 || o->batch < 1 || !(o->lr > 0.0f) || o->lr_min < 0.0f || o->lr_min > o->lr ||
         !(o->relational >= 0.0f) || !isfinite(o->relational) || !(o->hidden >= 0.0f) || !isfinite(o->hidden))
         return fipsc_fail(err, FIPSC_ERR_ARG, "distillation: needs steps ≥ 1 (%d), a batch ≥ 1 (%d), "
                           "0 ≤ lr_min ≤ lr, lr > 0 (%g, %g) and finite term weights ≥ 0 (%g, %g)", o->steps,
-                          o->batch_sentences, (double)o->lr_min, (double)o->lr, (double)o->relational,
+                          o->batch, (double)o->lr_min, (double)o->lr, (double)o->relational,
                           (double)o->hidden);
     return FIPSC_OK;
 }

@@ -39,7 +39,7 @@ void fipsc_distill_defaults(fipsc_distill_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->steps = 400;
-    o->batch_sentences = 128;
+    o->batch = 128;
     o->lr = 3e-4f;
     o->lr_min = 1e-6f;
     o->relational = 10.0f;

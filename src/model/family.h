@@ -26,6 +26,7 @@
 
 #include "core/status.h"
 #include "fips/fips.h"
+#include "formats/corpus.h"
 #include "formats/ggml_blocks.h"
 #include "formats/gguf.h"
 #include "text/tokenizer.h"
@@ -35,6 +36,45 @@
 
 /* ------------------------------------------------------------------------------------------ */
 /* Capabilities.                                                                               */
+
+/* End-to-end distillation of a compressed model against its original (ALGORITHM.md §9; the
+ * trainer: model/distill.h): options and report, the same for every family that offers it. */
+typedef struct fipsc_distill_progress {
+    int step, steps; /* step in 1..steps */
+    double loss;     /* this batch's loss */
+    float lr;
+} fipsc_distill_progress;
+
+typedef struct fipsc_distill_opts {
+    int steps;           /* optimiser steps */
+    int batch;           /* examples per step: sentences, sequences */
+    float lr, lr_min;    /* cosine schedule from lr to lr_min */
+    float relational;    /* λ of the relational term (mean squared difference of the batch's cosine
+                            matrices; 0 = off) */
+    float hidden;        /* μ of the hidden-state term (0 = off; needs the original) */
+    fipsc_adamw adamw;
+    uint64_t seed;       /* the batches' shuffle */
+    void (*progress)(void *user, const fipsc_distill_progress *p);
+    void *progress_user;
+    int progress_every;  /* steps between progress calls (and the last step) */
+} fipsc_distill_opts;
+
+/* 400 steps of 128 sentences, lr 3e-4 → 1e-6, relational weight 10, no hidden-state term,
+ * AdamW(0.9, 0.999, 1e-8, no weight decay), seed 1: the best of the settings measured on STS-B
+ * (BENCHMARKS.md, "Compression of the sentence encoder"). */
+void fipsc_distill_defaults(fipsc_distill_opts *o);
+
+typedef struct fipsc_distill_report {
+    int steps;
+    int items;           /* examples with something to learn: sentences with a token, sequences of
+                            two tokens or more */
+    int64_t rows;        /* their token rows (a language model: its scored positions) */
+    int64_t params;      /* trained parameters: Σ d·r of the bases + Σ movable entries of V */
+    int first_layer;     /* the first layer whose MLP is compressed: the gradient stops there */
+    double score_before, score_after; /* the objective's score over every example: the sentence
+                            encoder's mean cos(e_c, e_o), a language model's mean KL(p_o ‖ p_c) */
+    double seconds;
+} fipsc_distill_report;
 
 /* A language model's facts. */
 typedef struct fipsc_lm_info {
@@ -67,6 +107,13 @@ typedef struct fipsc_lm_ops {
     fipsc_status (*batch_session_new)(const fipsc_model *m, int batch, int max_len, fipsc_lm_session **out,
                                       fipsc_error *err);
     fipsc_status (*batch_step)(fipsc_lm_session *s, const int32_t *tokens, float *logits, fipsc_error *err);
+    /* Optional (NULL: the family has no distiller): trains m's compressed MLPs (U and the kept
+     * entries of V) so that its next-token distributions on the sequences of c approach those of
+     * original, the uncompressed model m was made from (mean KL(p_o ‖ p_c)); and the options it
+     * trains best with. */
+    fipsc_status (*distill)(fipsc_model *m, const fipsc_model *original, const fipsc_corpus *c,
+                            const fipsc_distill_opts *o, fipsc_distill_report *rep, fipsc_error *err);
+    void (*distill_defaults)(fipsc_distill_opts *o);
 } fipsc_lm_ops;
 
 /* An image classifier's facts. */
@@ -90,43 +137,6 @@ typedef struct fipsc_encoder_info {
     int dim;        /* embedding width */
     int max_tokens; /* tokens kept per sentence */
 } fipsc_encoder_info;
-
-/* End-to-end distillation of a compressed encoder against its original's embeddings (ALGORITHM.md
- * §9): options and report, the same for every family that offers it. */
-typedef struct fipsc_distill_progress {
-    int step, steps; /* step in 1..steps */
-    double loss;     /* this batch's loss */
-    float lr;
-} fipsc_distill_progress;
-
-typedef struct fipsc_distill_opts {
-    int steps;           /* optimiser steps */
-    int batch_sentences; /* sentences per step */
-    float lr, lr_min;    /* cosine schedule from lr to lr_min */
-    float relational;    /* λ of the relational term (mean squared difference of the batch's cosine
-                            matrices; 0 = off) */
-    float hidden;        /* μ of the hidden-state term (0 = off; needs the original) */
-    fipsc_adamw adamw;
-    uint64_t seed;       /* the batches' shuffle */
-    void (*progress)(void *user, const fipsc_distill_progress *p);
-    void *progress_user;
-    int progress_every;  /* steps between progress calls (and the last step) */
-} fipsc_distill_opts;
-
-/* 400 steps of 128 sentences, lr 3e-4 → 1e-6, relational weight 10, no hidden-state term,
- * AdamW(0.9, 0.999, 1e-8, no weight decay), seed 1: the best of the settings measured on STS-B
- * (BENCHMARKS.md, "Compression of the sentence encoder"). */
-void fipsc_distill_defaults(fipsc_distill_opts *o);
-
-typedef struct fipsc_distill_report {
-    int steps;
-    int sentences;       /* calibration sentences with at least one token */
-    int64_t rows;        /* their token rows */
-    int64_t params;      /* trained parameters: Σ d·r of the bases + Σ movable entries of V */
-    int first_layer;     /* the first layer whose MLP is compressed: the gradient stops there */
-    double cos_before, cos_after; /* mean cos(e_c, e_o) over the calibration sentences */
-    double seconds;
-} fipsc_distill_report;
 
 typedef struct fipsc_encoder_ops {
     void (*info)(const fipsc_model *m, fipsc_encoder_info *out);

@@ -89,17 +89,20 @@ void fipsc_attention_row(const float *q, const float *k, const float *v, int ld,
     }
 }
 
-void fipsc_attention_span(int len, int hd, float scale, const float *q, const float *k, const float *v, int ld,
-                          float *p, float *out, int ldo)
+void fipsc_attention_span(int len, int hd, float scale, bool causal, const float *q, const float *k, const float *v,
+                          int ld, float *p, float *out, int ldo)
 {
-    /* p = scale·q·kᵀ, then softmax by row (max subtracted first), then out = p·v */
+    /* p = scale·q·kᵀ, then softmax by row (max subtracted first; causal: over s ≤ t, the rest 0),
+     * then out = p·v */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, len, len, hd, scale, q, ld, k, ld, 0.0f, p, len);
     for (int t = 0; t < len; t++) {
         float *pt = p + (size_t)t * len, mx = -INFINITY, sum = 0.0f;
-        for (int s = 0; s < len; s++) mx = pt[s] > mx ? pt[s] : mx;
-        for (int s = 0; s < len; s++) sum += (pt[s] = expf(pt[s] - mx));
+        const int n = causal ? t + 1 : len;
+        for (int s = 0; s < n; s++) mx = pt[s] > mx ? pt[s] : mx;
+        for (int s = 0; s < n; s++) sum += (pt[s] = expf(pt[s] - mx));
         const float inv = 1.0f / sum;
-        for (int s = 0; s < len; s++) pt[s] *= inv;
+        for (int s = 0; s < n; s++) pt[s] *= inv;
+        for (int s = n; s < len; s++) pt[s] = 0.0f;
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, len, hd, len, 1.0f, p, len, v, ld, 0.0f, out, ldo);
 }

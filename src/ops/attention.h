@@ -4,7 +4,7 @@
  *            s_t = scale·(q·k_t),  a = softmax(s),  out = Σ_t a_t·v_t
  *          vectorised loops over the head, a polynomial e^x (no libm call: with small heads these
  *          loops are the whole cost of decoding).
- *   span   the tokens of one span attending to each other (an image, a sentence; no mask):
+ *   span   the tokens of one span attending to each other (an image, a sentence; or causally):
  *            P = softmax_rows(scale·Q·Kᵀ),  out = P·V
  *          two single-threaded GEMMs around a softmax with expf, as the reference frameworks
  *          compute it; P is kept for the backward, which is here too.
@@ -16,6 +16,7 @@
 #ifndef FIPSC_OPS_ATTENTION_H
 #define FIPSC_OPS_ATTENTION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* q [hd]; k, v: n rows of stride ld; s: scratch for n scores; out [hd]. softcap > 0 caps the
@@ -24,15 +25,17 @@ void fipsc_attention_row(const float *q, const float *k, const float *v, int ld,
                          float softcap, float *s, float *out);
 
 /* q, k, v: len rows of stride ld; p [len, len] (written: the attention weights); out: len rows of
- * stride ldo. */
-void fipsc_attention_span(int len, int hd, float scale, const float *q, const float *k, const float *v, int ld,
-                          float *p, float *out, int ldo);
+ * stride ldo. causal: token t attends to tokens 0..t only (p is 0 above the diagonal; a language
+ * model's sequence, for its distillation's backward). */
+void fipsc_attention_span(int len, int hd, float scale, bool causal, const float *q, const float *k, const float *v,
+                          int ld, float *p, float *out, int ldo);
 
 /* The gradients of fipsc_attention_span given dout (len rows of stride ldo) and its p:
  *   dV = Pᵀ·dO,  dP = dO·Vᵀ,  dS = P ⊙ (dP − rowsum(dP ⊙ P)),
  *   dQ = dq_scale·scale·dS·K,  dK = scale·dSᵀ·Q
  * into dq, dk, dv (len rows of stride ldg each). ds: scratch [len, len]. dq_scale carries a
- * scaling the caller applied to q before the forward (the chain rule back to its own q). */
+ * scaling the caller applied to q before the forward (the chain rule back to its own q). A causal
+ * span's p is 0 above the diagonal, which makes the same formulas its gradients. */
 void fipsc_attention_span_backward(int len, int hd, float scale, float dq_scale, const float *q, const float *k,
                                    const float *v, int ld, const float *p, const float *dout, int ldo, float *ds,
                                    float *dq, float *dk, float *dv, int ldg);

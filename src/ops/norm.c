@@ -85,3 +85,22 @@ void fipsc_rmsnorm(const float *x, const float *w, float *out, int64_t rows, int
 #pragma omp parallel for schedule(static) if (rows * d > PARALLEL_ELEMENTS)
     for (int64_t r = 0; r < rows; r++) rmsnorm_row(x + r * d, w, out + r * d, d, eps);
 }
+
+/* y = w⊙x·ρ, ρ = (mean(x²) + ε)^(−1/2):  dy → g = w⊙dy,  dx = ρ·g − x·ρ³·mean(g⊙x)
+ * (dρ/dx_i = −ρ³·x_i/d; ρ and the mean in double, as the forward's ρ). */
+static void rmsnorm_backward_row(const float *dy, const float *x, const float *w, int d, float eps, float *dx)
+{
+    double ss = 0.0, gx = 0.0;
+    for (int i = 0; i < d; i++) {
+        ss += (double)x[i] * x[i];
+        gx += (double)w[i] * dy[i] * x[i];
+    }
+    const double rho = 1.0 / sqrt(ss / d + (double)eps), c = rho * rho * rho * gx / d;
+    for (int i = 0; i < d; i++) dx[i] += (float)(rho * w[i] * dy[i] - c * x[i]);
+}
+
+void fipsc_rmsnorm_backward(const float *dy, const float *x, const float *w, int64_t rows, int d, float eps, float *dx)
+{
+#pragma omp parallel for schedule(static) if (rows * d > PARALLEL_ELEMENTS)
+    for (int64_t r = 0; r < rows; r++) rmsnorm_backward_row(dy + r * d, x + r * d, w, d, eps, dx + r * d);
+}

@@ -1,4 +1,4 @@
-/* Normalisations over the rows of a matrix: LayerNorm (with its backward) and RMSNorm.
+/* Normalisations over the rows of a matrix: LayerNorm and RMSNorm, with their backwards.
  *
  * LayerNorm: y = (x − μ)·ρ ⊙ γ + β, ρ = 1/sqrt(σ² + ε), σ² the biased variance of the row.
  * The same maths rounds differently depending on how μ and σ² are summed and how the products are
@@ -26,5 +26,9 @@ void fipsc_layernorm_backward(const float *dy, const float *xhat, const float *r
 
 /* out [rows, d] = w ⊙ x / sqrt(mean(x²) + ε) per row, the mean accumulated in double (out may equal x). */
 void fipsc_rmsnorm(const float *x, const float *w, float *out, int64_t rows, int d, float eps);
+
+/* dx [rows, d] += the gradient through fipsc_rmsnorm of dy [rows, d] at its input x:
+ *   dx = ρ·(w⊙dy) − x·ρ³·mean(w⊙dy⊙x),  ρ = (mean(x²) + ε)^(−1/2)   (ρ and the mean in double). */
+void fipsc_rmsnorm_backward(const float *dy, const float *x, const float *w, int64_t rows, int d, float eps, float *dx);
 
 #endif

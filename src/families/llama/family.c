@@ -10,6 +10,7 @@
 #include "formats/gguf.h"
 #include "families/llama/fused.h"
 #include "families/llama/gguf.h"
+#include "families/llama/distill.h"
 #include "families/llama/hf.h"
 #include "families/llama/llama.h"
 #include "families/llama/llama2c.h"
@@ -186,6 +187,18 @@ static fipsc_status batch_step(fipsc_lm_session *s, const int32_t *tokens, float
     return fipsc_llama_batch_step((fipsc_llama_session *)s, tokens, logits, err);
 }
 
+/* Distillation (src/families/llama/distill.h): measured on stories260K (BENCHMARKS.md,
+ * "Distillation of a language model"). */
+static void distill_defaults(fipsc_distill_opts *o)
+{
+    fipsc_distill_defaults(o);
+    o->steps = 300;
+    o->batch = 8;
+    o->lr = 1e-3f;
+    o->lr_min = 1e-5f;
+    o->relational = 0.0f;
+}
+
 static const fipsc_lm_ops lm = {
     .info = lm_info,
     .forward = fipsc_llama_forward,
@@ -196,6 +209,8 @@ static const fipsc_lm_ops lm = {
     .session_decode = session_decode,
     .batch_session_new = batch_session_new,
     .batch_step = batch_step,
+    .distill = fipsc_llama_distill,
+    .distill_defaults = distill_defaults,
 };
 
 /* Tuned on models/stories260K.bin (BENCHMARKS.md). bf16 moments: chosen on a second evaluation

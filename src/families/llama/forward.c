@@ -46,7 +46,7 @@ static fipsc_status grow(float **p, size_t n, fipsc_error *err)
 /* RoPE angles for positions [from, to): inv_freq[j] = 1 / θ^(2j/head_dim) (scaled as the
  * configuration's rope_scaling says: fipsc_llama_rope_inv_freq), evaluated in float exactly as
  * Hugging Face (and llama2.c's run.c) do, so the tables match theirs bit for bit. */
-static void fill_rope(const fipsc_config *c, float *cosv, float *sinv, int from, int to)
+void llama_fill_rope(const fipsc_config *c, float *cosv, float *sinv, int from, int to)
 {
     int half = c->head_dim / 2;
     const float mscale = fipsc_llama_rope_mscale(c); /* YaRN's attention factor; 1 otherwise */
@@ -90,7 +90,7 @@ fipsc_status llama_workspace_reserve(llama_workspace *ws, const fipsc_model *m, 
             if ((st = grow(&ws->rope_cos, (size_t)new_ctx * half, err)) ||
                 (st = grow(&ws->rope_sin, (size_t)new_ctx * half, err)))
                 return st;
-            fill_rope(c, ws->rope_cos, ws->rope_sin, ws->ctx_cap, new_ctx);
+            llama_fill_rope(c, ws->rope_cos, ws->rope_sin, ws->ctx_cap, new_ctx);
             ws->ctx_cap = new_ctx;
         }
     }
@@ -122,16 +122,26 @@ void llama_workspace_free(llama_workspace *ws)
 
 
 /* Rotates each head of one row by the angles of its position (rotate-halves convention):
- *   v'[j] = v[j]·cos − v[j+half]·sin,   v'[j+half] = v[j+half]·cos + v[j]·sin. */
-static void rope_row(float *v, int heads, int head_dim, const float *cs, const float *sn)
+ *   v'[j] = v[j]·cos − v[j+half]·sin,   v'[j+half] = v[j+half]·cos + v[j]·sin,
+ * or, transposed (the backward's rotation by −angle, cos² + sin² = mscale²):
+ *   v'[j] = v[j]·cos + v[j+half]·sin,   v'[j+half] = v[j+half]·cos − v[j]·sin. */
+void llama_rope_row(float *v, int heads, int head_dim, const float *cs, const float *sn, bool transpose)
 {
     const int half = head_dim / 2;
     for (int h = 0; h < heads; h++) {
         float *a = v + (size_t)h * head_dim, *b = a + half;
-        for (int j = 0; j < half; j++) {
-            float x0 = a[j], x1 = b[j];
-            a[j] = x0 * cs[j] - x1 * sn[j];
-            b[j] = x1 * cs[j] + x0 * sn[j];
+        if (transpose) {
+            for (int j = 0; j < half; j++) {
+                float x0 = a[j], x1 = b[j];
+                a[j] = x0 * cs[j] + x1 * sn[j];
+                b[j] = x1 * cs[j] - x0 * sn[j];
+            }
+        } else {
+            for (int j = 0; j < half; j++) {
+                float x0 = a[j], x1 = b[j];
+                a[j] = x0 * cs[j] - x1 * sn[j];
+                b[j] = x1 * cs[j] + x0 * sn[j];
+            }
         }
     }
 }
@@ -145,12 +155,12 @@ static void rope_rows(float *v, int rows, int heads, int head_dim, const llama_w
 #pragma omp parallel for schedule(static)
         for (int r = 0; r < rows; r++) {
             size_t pos = (size_t)(start_pos + r % len);
-            rope_row(v + r * width, heads, head_dim, ws->rope_cos + pos * half, ws->rope_sin + pos * half);
+            llama_rope_row(v + r * width, heads, head_dim, ws->rope_cos + pos * half, ws->rope_sin + pos * half, false);
         }
     } else {
         for (int r = 0; r < rows; r++) {
             size_t pos = (size_t)(start_pos + r % len);
-            rope_row(v + r * width, heads, head_dim, ws->rope_cos + pos * half, ws->rope_sin + pos * half);
+            llama_rope_row(v + r * width, heads, head_dim, ws->rope_cos + pos * half, ws->rope_sin + pos * half, false);
         }
     }
 }

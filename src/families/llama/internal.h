@@ -48,6 +48,12 @@ void llama_workspace_free(llama_workspace *ws);
 fipsc_status llama_run(const fipsc_model *m, llama_workspace *ws, const llama_pass *p,
                        fipsc_error *err);
 
+/* RoPE tables for positions [from, to) (cosv, sinv [to, head_dim/2]), as Hugging Face computes
+ * them, and the rotation of one row's heads by them (transpose: by minus the angles). forward.c */
+struct fipsc_config;
+void llama_fill_rope(const struct fipsc_config *c, float *cosv, float *sinv, int from, int to);
+void llama_rope_row(float *v, int heads, int head_dim, const float *cs, const float *sn, bool transpose);
+
 /* Checks that m carries a bound Llama view. */
 fipsc_status llama_check_model(const fipsc_model *m, fipsc_error *err);
 

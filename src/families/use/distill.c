@@ -35,15 +35,15 @@ fipsc_status fipsc_use_distill(fipsc_model *m, const fipsc_model *original, int 
         return fipsc_fail(err, FIPSC_ERR_ARG, "distillation: the hidden-state term needs the original model");
     const double t0 = fipsc_seconds_now();
     use_distiller *D;
-    if ((st = use_distiller_new(m, n, ids, lens, target, o->batch_sentences, &D, err))) return st;
+    if ((st = use_distiller_new(m, n, ids, lens, target, o->batch, &D, err))) return st;
     use_distiller_set_relational(D, o->relational);
     if (!(st = use_distiller_set_hidden(D, original, o->hidden, err))) {
         rep->steps = o->steps;
-        rep->sentences = D->n;
+        rep->items = D->n;
         rep->rows = use_distiller_rows(D);
         rep->params = D->P.params;
         rep->first_layer = D->first;
-        st = fipsc_distill_train(&D->P, &D->objective, o, &rep->cos_before, &rep->cos_after, err);
+        st = fipsc_distill_train(&D->P, &D->objective, o, &rep->score_before, &rep->score_after, err);
     }
     use_distiller_free(D);
     rep->seconds = fipsc_seconds_now() - t0;

@@ -40,7 +40,7 @@ static void attention_fwd(const use_distiller *D, int nb, int heads, int hd, con
     for (int job = 0; job < nb * heads; job++) {
         const int i = job / heads, h = job % heads, base = offset[i], len = offset[i + 1] - base;
         const float *q = qkv + (size_t)base * ld + h * hd, *k = q + dw, *v = q + 2 * dw;
-        fipsc_attention_span(len, hd, 1.0f, q, k, v, ld, probs + poff[i] * heads + (int64_t)h * len * len,
+        fipsc_attention_span(len, hd, 1.0f, false, q, k, v, ld, probs + poff[i] * heads + (int64_t)h * len * len,
                                  att + (size_t)base * dw + h * hd, dw);
     }
 }

@@ -139,7 +139,7 @@ static fipsc_status attention(int n, const int *offset, int heads, int hd, float
         const float *kh = k + (size_t)base * ld + h * hd, *vh = v + (size_t)base * ld + h * hd;
         for (int t = 0; t < len; t++)
             for (int j = 0; j < hd; j++) qh[(size_t)t * ld + j] *= scale;
-        fipsc_attention_span(len, hd, 1.0f, qh, kh, vh, ld, p, a + (size_t)base * dw + h * hd, dw);
+        fipsc_attention_span(len, hd, 1.0f, false, qh, kh, vh, ld, p, a + (size_t)base * dw + h * hd, dw);
     }
     free(scratch);
     return FIPSC_OK;

@@ -48,7 +48,7 @@ static fipsc_status attention(const float *q, const float *k, const float *v, fl
         for (long long t = 0; t < tasks; t++) {
             if (!p) continue;
             size_t off = (size_t)(t / n_heads) * T * d + (size_t)(t % n_heads) * hd;
-            fipsc_attention_span(T, hd, scale, q + off, k + off, v + off, d, p, ctx + off, d);
+            fipsc_attention_span(T, hd, scale, false, q + off, k + off, v + off, d, p, ctx + off, d);
         }
         free(p);
     }
