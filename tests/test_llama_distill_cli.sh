@@ -47,7 +47,7 @@ cmp -s "$tmp/d1.safetensors" "$tmp/d2.safetensors" || fail "--threads 1 gave a d
 # refused, with no output left behind (exit 2: the arguments are wrong; 1: the input is)
 no_output() { [ ! -e "$tmp/bad.safetensors" ] || { fail "output left behind: $*"; rm -f "$tmp/bad.safetensors"; }; }
 expect 2 "$fipsc" distill "$tmp/init.safetensors" --original "$llama" --sentences "$sts" -o "$tmp/bad.safetensors"
-expect_err "is a language model: give its calibration sequences with --corpus"
+expect_err "is a language model: give its calibration data with --corpus FILE"
 no_output "sentences for a language model"
 expect 2 "$fipsc" distill "$tmp/init.safetensors" "${common[@]}" --relational 1 -o "$tmp/bad.safetensors"
 expect_err "sentence encoder's terms"
@@ -69,7 +69,7 @@ no_output "single-token sequences"
 expect 2 "$fipsc" distill "$tmp/init.safetensors" --original "$llama" -o "$tmp/bad.safetensors"
 expect_err "missing --sentences FILE"
 expect 2 "$fipsc" distill "$tmp/init.safetensors" "${common[@]}" --sentences "$sts" -o "$tmp/bad.safetensors"
-expect_err "not both"
+expect_err "not several"
 no_output "usage errors"
 
 test_end

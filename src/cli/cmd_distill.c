@@ -17,6 +17,7 @@
 #include "ops/factored.h"
 #include "formats/safetensors.h"
 #include "core/threads.h"
+#include "formats/image_list.h"
 #include "formats/sentences.h"
 #include "model/family.h"
 
@@ -27,8 +28,8 @@ static void usage(FILE *out)
     fipsc_distill_opts d;
     fipsc_distill_defaults(&d);
     fprintf(out,
-            "Usage: fipsc distill COMPRESSED --original MODEL (--sentences FILE | --corpus FILE)\n"
-            "                     -o OUT [options]\n\n"
+            "Usage: fipsc distill COMPRESSED --original MODEL\n"
+            "                     (--sentences FILE | --corpus FILE | --images PATH) -o OUT [options]\n\n"
             "Fine-tunes a compressed model end to end against the original (the paper's optional\n"
             "knowledge distillation): every basis U and every kept entry of V in COMPRESSED is\n"
             "trained (AdamW, cosine learning rate) with gradients through every layer above the\n"
@@ -36,7 +37,9 @@ static void usage(FILE *out)
             "  a sentence encoder: the original's embeddings of the sentences of FILE (--sentences),\n"
             "    minimising the mean of 1 - cos(compressed, original embedding);\n"
             "  a language model: the original's next-token distributions on the token sequences of\n"
-            "    FILE (--corpus), minimising the mean KL(original || compressed) per position.\n"
+            "    FILE (--corpus), minimising the mean KL(original || compressed) per position;\n"
+            "  an image classifier: the original's logits on the images of PATH (--images),\n"
+            "    minimising the mean KL(original || compressed) of their softmaxes per image.\n"
             "Pruned entries stay zero: OUT has COMPRESSED's sparsity and size. OUT is written\n"
             "atomically (nothing is left behind on failure).\n\n"
             "  --original MODEL      the uncompressed model COMPRESSED was made from\n"
@@ -44,12 +47,18 @@ static void usage(FILE *out)
             "                        STS file (e.g. ../shared/data/sts-b-train.tsv); else one a line\n"
             "  --corpus FILE         (language models) a token corpus, as `fipsc sample` writes it or\n"
             "                        text with whitespace-separated ids, one sequence a line\n"
+            "  --images PATH         (image classifiers) a directory of image files (name order) or\n"
+            "                        an IDX file (e.g. ../shared/data/mnist/t10k-images-idx3-ubyte.gz)\n"
+            "      --exclude DIR     (with --images) skip the images equal to one in DIR (a hold-out)\n"
+            "      --count N         (with --images) use the first N images (default: all)\n"
             "  -o, --output OUT      the compressed file to write\n"
-            "      --steps N         optimiser steps (default: sentence encoders %d, Llama family 300)\n"
-            "      --batch N         sentences or sequences per step (default %d, Llama family 8)\n"
-            "      --lr X            peak learning rate (default %g, Llama family 1e-3)\n"
+            "      --steps N         optimiser steps (default: sentence encoders %d, Llama family and\n"
+            "                        ViTs 300)\n"
+            "      --batch N         sentences, sequences or images per step (default %d, Llama\n"
+            "                        family 8, ViTs 32)\n"
+            "      --lr X            peak learning rate (default %g, Llama family and ViTs 1e-3)\n"
             "      --lr-min X        final learning rate of the cosine schedule (default %g, Llama\n"
-            "                        family 1e-5)\n"
+            "                        family and ViTs 1e-5)\n"
             "      --relational X    (sentence encoders) weight of the relational term: the mean\n"
             "                        over pairs of a batch of (cos_c(i,j) - cos_o(i,j))^2 (default %g;\n"
             "                        0 = off)\n"
@@ -60,8 +69,8 @@ static void usage(FILE *out)
             "      --threads K       threads to use (default: all cores)\n"
             "  -q, --quiet           no progress and no summary\n"
             "      --help            this text\n\n"
-            "Sentence encoders (UniversalSentenceEncoderLite) and the Llama family's Llama, Mistral\n"
-            "and Qwen2 blocks in float32. Exit status: 0 ok, 1 unreadable input, unsupported\n"
+            "Sentence encoders (UniversalSentenceEncoderLite), the Llama family's Llama, Mistral and\n"
+            "Qwen2 blocks, and ViT/DeiT classifiers, in float32. Exit status: 0 ok, 1 unreadable input, unsupported\n"
             "model, numeric failure or failed write, 2 usage error.\n",
             d.steps, d.batch, (double)d.lr, (double)d.lr_min, (double)d.relational, (double)d.hidden,
             (unsigned long long)d.seed);
@@ -101,9 +110,10 @@ static fipsc_status check_pair(const fipsc_model *orig, const fipsc_model *comp,
                           "different models", orig->arch_name, orig->n_mlps, comp->arch_name, comp->n_mlps);
     const fipsc_encoder_ops *enc = fipsc_model_encoder(comp);
     const fipsc_lm_ops *lm = fipsc_model_lm(comp);
-    if ((enc && !enc->distill) || (lm && !lm->distill) || (!enc && !lm))
+    const fipsc_image_ops *img = fipsc_model_image(comp);
+    if ((enc && !enc->distill) || (lm && !lm->distill) || (img && !img->distill) || (!enc && !lm && !img))
         return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "%s: fipsc has no distiller for this family yet (sentence "
-                          "encoders and the Llama family have one)", comp->arch_name);
+                          "encoders, the Llama family and ViTs have one)", comp->arch_name);
     return FIPSC_OK;
 }
 
@@ -176,11 +186,55 @@ static fipsc_status run_lm(fipsc_model *m, const fipsc_model *orig, const char *
     return st;
 }
 
+/* An image classifier: the images read, preprocessed and distilled on; meta: the JSON. */
+static fipsc_status run_image(fipsc_model *m, const fipsc_model *orig, const char *path, const char *exclude_dir,
+                              int count, const given *g, fipsc_distill_opts *o, fipsc_distill_report *rep,
+                              char **meta, fipsc_error *err)
+{
+    const fipsc_image_ops *ops = fipsc_model_image(m);
+    ops->distill_defaults(o);
+    apply_given(o, g);
+    if (g->relational || g->hidden)
+        return fipsc_fail(err, FIPSC_ERR_ARG, "--relational and --hidden are the sentence encoder's terms; an "
+                          "image classifier is distilled on the logits' KL alone");
+    fipsc_image_info info;
+    ops->info(orig, &info);
+    fipsc_image_list exclude = {0}, images = {0};
+    float *pixels = NULL;
+    fipsc_status st = exclude_dir ? fipsc_image_list_read_dir(exclude_dir, NULL, 0, &exclude, NULL, err) : FIPSC_OK;
+    if (!st)
+        st = fipsc_image_list_is_dir(path) ? fipsc_image_list_read_dir(path, &exclude, count, &images, NULL, err)
+                                           : fipsc_image_list_read_idx(path, &exclude, count, &images, NULL, err);
+    if (!st && images.n < 1) st = fipsc_fail(err, FIPSC_ERR_ARG, "%s: no images to distil on", path);
+    const size_t per_image = (size_t)info.channels * info.height * info.width;
+    if (!st && !(pixels = malloc((size_t)images.n * per_image * sizeof *pixels)))
+        st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for %d images", images.n);
+    for (int i = 0; !st && i < images.n; i++)
+        st = fipsc_image_preprocess(&images.images[i], info.preproc, info.height, info.width,
+                                    pixels + (size_t)i * per_image, images.names[i], err);
+    o->progress_user = (void *)"KL";
+    if (!st) st = ops->distill(m, orig, pixels, images.n, o, rep, err);
+    if (!st && !(*meta = malloc(512))) st = fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
+    if (!st)
+        snprintf(*meta, 512,
+                 "{\"images\":%d,\"rows\":%lld,\"steps\":%d,\"batch\":%d,\"lr\":%g,\"lr_min\":%g,"
+                 "\"seed\":%llu,\"params\":%lld,\"kl_before\":%.8f,\"kl_after\":%.8f}",
+                 rep->items, (long long)rep->rows, rep->steps, o->batch, (double)o->lr, (double)o->lr_min,
+                 (unsigned long long)o->seed, (long long)rep->params, rep->score_before, rep->score_after);
+    free(pixels);
+    fipsc_image_list_free(&images);
+    fipsc_image_list_free(&exclude);
+    return st;
+}
+
 int cmd_distill(int argc, char **argv)
 {
     static const struct option opts[] = {{"original", required_argument, 0, 'O'},
                                          {"sentences", required_argument, 0, 's'},
                                          {"corpus", required_argument, 0, 'c'},
+                                         {"images", required_argument, 0, 'i'},
+                                         {"exclude", required_argument, 0, 'x'},
+                                         {"count", required_argument, 0, 'C'},
                                          {"output", required_argument, 0, 'o'},
                                          {"steps", required_argument, 0, 'n'},
                                          {"batch", required_argument, 0, 'b'},
@@ -195,8 +249,8 @@ int cmd_distill(int argc, char **argv)
                                          {0, 0, 0, 0}};
     given g = {0};
     fipsc_distill_defaults(&g.o);
-    const char *original = NULL, *sentences = NULL, *corpus = NULL, *output = NULL;
-    long long v, threads = 0;
+    const char *original = NULL, *sentences = NULL, *corpus = NULL, *images = NULL, *exclude = NULL, *output = NULL;
+    long long v, threads = 0, count = 0;
     double x;
     bool quiet = false;
     int c;
@@ -207,6 +261,11 @@ int cmd_distill(int argc, char **argv)
         case 'O': original = optarg; break;
         case 's': sentences = optarg; break;
         case 'c': corpus = optarg; break;
+        case 'i': images = optarg; break;
+        case 'x': exclude = optarg; break;
+        case 'C':
+            if (!cli_parse_int(CMD, "--count", optarg, 1, 100000000, &count)) return CLI_USAGE;
+            break;
         case 'o': output = optarg; break;
         case 'n':
             if (!cli_parse_int(CMD, "--steps", optarg, 1, 10000000, &v)) return CLI_USAGE;
@@ -254,10 +313,13 @@ int cmd_distill(int argc, char **argv)
     if (optind == argc) return cli_usage_error(CMD, "missing COMPRESSED (the compressed model to distil)");
     if (optind != argc - 1) return cli_usage_error(CMD, "expects exactly one compressed model, got %d", argc - optind);
     if (!original) return cli_usage_error(CMD, "missing --original MODEL (the uncompressed model)");
-    if (!sentences && !corpus)
-        return cli_usage_error(CMD, "missing --sentences FILE (a sentence encoder's calibration sentences) or "
-                               "--corpus FILE (a language model's token sequences)");
-    if (sentences && corpus) return cli_usage_error(CMD, "give --sentences or --corpus, not both");
+    if (!sentences && !corpus && !images)
+        return cli_usage_error(CMD, "missing --sentences FILE (a sentence encoder's calibration sentences), "
+                               "--corpus FILE (a language model's token sequences) or --images PATH (an image "
+                               "classifier's images)");
+    if (!!sentences + !!corpus + !!images > 1)
+        return cli_usage_error(CMD, "give one of --sentences, --corpus and --images, not several");
+    if ((exclude || count) && !images) return cli_usage_error(CMD, "--exclude and --count go with --images");
     if (!output) return cli_usage_error(CMD, "missing -o OUT (the file to write)");
     if (g.lr && g.lr_min && g.o.lr_min > g.o.lr)
         return cli_usage_error(CMD, "--lr-min %g is above --lr %g", (double)g.o.lr_min, (double)g.o.lr);
@@ -275,13 +337,15 @@ int cmd_distill(int argc, char **argv)
         st = fipsc_fail(&err, FIPSC_ERR_FORMAT, "%s is not a fipsc compressed file (make one with fipsc compress)", input);
     if (!st) st = fipsc_model_load(input, &m, &err);
     if (!st) st = check_pair(orig, m, &err);
-    const bool is_lm = !st && fipsc_model_lm(m);
-    if (!st && is_lm && !corpus)
-        st = fipsc_fail(&err, FIPSC_ERR_ARG, "%s is a language model: give its calibration sequences with --corpus "
-                        "FILE (not --sentences)", input);
-    if (!st && !is_lm && !sentences)
-        st = fipsc_fail(&err, FIPSC_ERR_ARG, "%s is a sentence encoder: give its calibration sentences with "
-                        "--sentences FILE (not --corpus)", input);
+    /* the capability the model has and the data it needs */
+    enum { ENCODER, LM, IMAGE } kind = ENCODER;
+    if (!st) kind = fipsc_model_lm(m) ? LM : fipsc_model_image(m) ? IMAGE : ENCODER;
+    static const char *const kind_name[] = {"a sentence encoder", "a language model", "an image classifier"};
+    static const char *const kind_option[] = {"--sentences FILE", "--corpus FILE", "--images PATH"};
+    const char *data[] = {sentences, corpus, images};
+    if (!st && !data[kind])
+        st = fipsc_fail(&err, FIPSC_ERR_ARG, "%s is %s: give its calibration data with %s", input, kind_name[kind],
+                        kind_option[kind]);
     if (!st && (st = fipsc_st_open(input, &f, &err)) == FIPSC_OK) {
         const char *prev = fipsc_st_meta(f, "fipsc.compress");
         if (prev && !(carried = strdup(prev))) st = fipsc_fail(&err, FIPSC_ERR_NOMEM, "out of memory");
@@ -291,7 +355,8 @@ int cmd_distill(int argc, char **argv)
     fipsc_distill_report rep;
     if (!st) {
         g.o.progress = live ? on_progress : NULL;
-        if (is_lm) st = run_lm(m, orig, corpus, &g, &o, &rep, &meta, &err);
+        if (kind == LM) st = run_lm(m, orig, corpus, &g, &o, &rep, &meta, &err);
+        else if (kind == IMAGE) st = run_image(m, orig, images, exclude, (int)count, &g, &o, &rep, &meta, &err);
         else st = run_encoder(m, orig, sentences, &g, live, &o, &rep, &meta, &err);
     }
     if (!st) {
@@ -299,15 +364,19 @@ int cmd_distill(int argc, char **argv)
         /* every group keeps the dtypes it was read in */
         st = fipsc_compressed_write_ex(m, output, extra, NULL, &err);
     }
+    static const char *const item_name[] = {"sentences", "sequences", "images"};
     if (!st && !quiet) {
-        if (is_lm)
+        if (kind == LM)
             printf("%s -> %s\nmean KL(original || compressed) over %d sequences (%lld positions): %.6f -> %.6f\n",
                    input, output, rep.items, (long long)rep.rows, rep.score_before, rep.score_after);
+        else if (kind == IMAGE)
+            printf("%s -> %s\nmean KL(original || compressed) of the logits over %d images: %.8f -> %.8f\n", input,
+                   output, rep.items, rep.score_before, rep.score_after);
         else
             printf("%s -> %s\nmean cos(compressed, original) over %d sentences (%lld rows): %.6f -> %.6f\n", input,
                    output, rep.items, (long long)rep.rows, rep.score_before, rep.score_after);
         printf("%d steps of %d %s, %lld parameters trained from layer %d up, %.1f s\n", rep.steps, o.batch,
-               is_lm ? "sequences" : "sentences", (long long)rep.params, rep.first_layer, rep.seconds);
+               item_name[kind], (long long)rep.params, rep.first_layer, rep.seconds);
     }
     if (st) rc = cli_report(CMD, &err);
     free(meta);

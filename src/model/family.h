@@ -130,6 +130,12 @@ typedef struct fipsc_image_ops {
     /* logits [n, n_labels] of n preprocessed images [n, channels, height, width]; capture as above */
     fipsc_status (*forward)(const fipsc_model *m, const float *pixels, int n, float *logits, fipsc_capture *capture,
                             fipsc_error *err);
+    /* Optional (NULL: the family has no distiller): trains m's compressed MLPs so that its logits
+     * of the n preprocessed images approach those of original, the uncompressed model m was made
+     * from (mean KL of the softmaxes); and the options it trains best with. */
+    fipsc_status (*distill)(fipsc_model *m, const fipsc_model *original, const float *pixels, int n,
+                            const fipsc_distill_opts *o, fipsc_distill_report *rep, fipsc_error *err);
+    void (*distill_defaults)(fipsc_distill_opts *o);
 } fipsc_image_ops;
 
 /* A sentence encoder's facts. */

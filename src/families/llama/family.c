@@ -188,7 +188,7 @@ static fipsc_status batch_step(fipsc_lm_session *s, const int32_t *tokens, float
 }
 
 /* Distillation (src/families/llama/distill.h): measured on stories260K (BENCHMARKS.md,
- * "Distillation of a language model"). */
+ * "Distillation of every family"). */
 static void distill_defaults(fipsc_distill_opts *o)
 {
     fipsc_distill_defaults(o);

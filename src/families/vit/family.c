@@ -7,6 +7,7 @@
 
 #include "core/json.h"
 #include "families/vit/compressed.h"
+#include "families/vit/distill.h"
 #include "families/vit/vit.h"
 #include "model/hf_write.h"
 
@@ -83,7 +84,22 @@ static void image_info(const fipsc_model *m, fipsc_image_info *out)
                               .preproc = &v->preproc};
 }
 
-static const fipsc_image_ops image = {.info = image_info, .forward = fipsc_vit_forward};
+/* Distillation (src/families/vit/distill.h): measured on DeiT-MNIST (BENCHMARKS.md,
+ * "Distillation of every family"). */
+static void distill_defaults(fipsc_distill_opts *o)
+{
+    fipsc_distill_defaults(o);
+    o->steps = 300;
+    o->batch = 32;
+    o->lr = 1e-3f;
+    o->lr_min = 1e-5f;
+    o->relational = 0.0f;
+}
+
+static const fipsc_image_ops image = {.info = image_info,
+                                      .forward = fipsc_vit_forward,
+                                      .distill = fipsc_vit_distill,
+                                      .distill_defaults = distill_defaults};
 
 /* The ViT path of the paper (ALGORITHM.md §7-8), tuned on DeiT-MNIST (BENCHMARKS.md); V sparsity
  * 0.75 (the paper: 0.5) chosen on a selection split of MNIST images, not on the hold-out set. */
