@@ -34,13 +34,19 @@ expect 0 "$fipsc" classify "$tmp/d1.safetensors" "$images/0000.png"
 
 expect 0 "$fipsc" distill "$tmp/init.safetensors" "${common[@]}" -o "$tmp/d2.safetensors" --threads 1 --quiet
 cmp -s "$tmp/d1.safetensors" "$tmp/d2.safetensors" || fail "--threads 1 gave a different file"
-# --count takes the first images, --exclude skips those of a directory
+# --count takes the first images, --exclude skips those of a directory (or of several)
 mkdir -p "$tmp/held"
 cp "$images/0000.png" "$images/0001.png" "$tmp/held/"
 expect 0 "$fipsc" distill "$tmp/init.safetensors" "${common[@]}" --count 5 -o "$tmp/d3.safetensors"
 expect_out "over 5 images"
 expect 0 "$fipsc" distill "$tmp/init.safetensors" "${common[@]}" --exclude "$tmp/held" -o "$tmp/d4.safetensors"
 expect_out "over 18 images"
+mkdir -p "$tmp/held2"
+cp "$images/0005.png" "$tmp/held2/"
+expect 0 "$fipsc" distill "$tmp/init.safetensors" "${common[@]}" --exclude "$tmp/held" --exclude "$tmp/held2" --quiet \
+  -o "$tmp/d5.safetensors"
+expect 0 "$fipsc" inspect "$tmp/d5.safetensors"
+expect_out "fipsc.distill = {\"images\":17,"
 
 no_output() { [ ! -e "$tmp/bad.safetensors" ] || { fail "output left behind: $*"; rm -f "$tmp/bad.safetensors"; }; }
 expect 2 "$fipsc" distill "$tmp/init.safetensors" --original "$deit" --corpus "$tmp/none.tok" -o "$tmp/bad.safetensors"

@@ -49,7 +49,8 @@ static void usage(FILE *out)
             "                        text with whitespace-separated ids, one sequence a line\n"
             "  --images PATH         (image classifiers) a directory of image files (name order) or\n"
             "                        an IDX file (e.g. ../shared/data/mnist/t10k-images-idx3-ubyte.gz)\n"
-            "      --exclude DIR     (with --images) skip the images equal to one in DIR (a hold-out)\n"
+            "      --exclude DIR     (with --images) skip the images equal to one in DIR (a hold-out,\n"
+            "                        a selection split; may be given several times)\n"
             "      --count N         (with --images) use the first N images (default: all)\n"
             "  -o, --output OUT      the compressed file to write\n"
             "      --steps N         optimiser steps (default: sentence encoders %d, Llama family and\n"
@@ -187,8 +188,8 @@ static fipsc_status run_lm(fipsc_model *m, const fipsc_model *orig, const char *
 }
 
 /* An image classifier: the images read, preprocessed and distilled on; meta: the JSON. */
-static fipsc_status run_image(fipsc_model *m, const fipsc_model *orig, const char *path, const char *exclude_dir,
-                              int count, const given *g, fipsc_distill_opts *o, fipsc_distill_report *rep,
+static fipsc_status run_image(fipsc_model *m, const fipsc_model *orig, const char *path,
+                              const char *const *exclude_dirs, int n_exclude, int count, const given *g, fipsc_distill_opts *o, fipsc_distill_report *rep,
                               char **meta, fipsc_error *err)
 {
     const fipsc_image_ops *ops = fipsc_model_image(m);
@@ -199,9 +200,13 @@ static fipsc_status run_image(fipsc_model *m, const fipsc_model *orig, const cha
                           "image classifier is distilled on the logits' KL alone");
     fipsc_image_info info;
     ops->info(orig, &info);
-    fipsc_image_list exclude = {0}, images = {0};
+    fipsc_image_list exclude = {0}, images = {0}, more = {0};
     float *pixels = NULL;
-    fipsc_status st = exclude_dir ? fipsc_image_list_read_dir(exclude_dir, NULL, 0, &exclude, NULL, err) : FIPSC_OK;
+    fipsc_status st = FIPSC_OK;
+    for (int k = 0; !st && k < n_exclude; k++)
+        if (!(st = fipsc_image_list_read_dir(exclude_dirs[k], NULL, 0, &more, NULL, err)))
+            st = fipsc_image_list_append(&exclude, &more, err);
+    fipsc_image_list_free(&more);
     if (!st)
         st = fipsc_image_list_is_dir(path) ? fipsc_image_list_read_dir(path, &exclude, count, &images, NULL, err)
                                            : fipsc_image_list_read_idx(path, &exclude, count, &images, NULL, err);
@@ -249,7 +254,10 @@ int cmd_distill(int argc, char **argv)
                                          {0, 0, 0, 0}};
     given g = {0};
     fipsc_distill_defaults(&g.o);
-    const char *original = NULL, *sentences = NULL, *corpus = NULL, *images = NULL, *exclude = NULL, *output = NULL;
+    const char *original = NULL, *sentences = NULL, *corpus = NULL, *images = NULL, *output = NULL;
+    enum { MAX_EXCLUDE = 16 };
+    const char *exclude[MAX_EXCLUDE];
+    int n_exclude = 0;
     long long v, threads = 0, count = 0;
     double x;
     bool quiet = false;
@@ -262,7 +270,10 @@ int cmd_distill(int argc, char **argv)
         case 's': sentences = optarg; break;
         case 'c': corpus = optarg; break;
         case 'i': images = optarg; break;
-        case 'x': exclude = optarg; break;
+        case 'x':
+            if (n_exclude == MAX_EXCLUDE) return cli_usage_error(CMD, "at most %d --exclude directories", MAX_EXCLUDE);
+            exclude[n_exclude++] = optarg;
+            break;
         case 'C':
             if (!cli_parse_int(CMD, "--count", optarg, 1, 100000000, &count)) return CLI_USAGE;
             break;
@@ -319,7 +330,7 @@ int cmd_distill(int argc, char **argv)
                                "classifier's images)");
     if (!!sentences + !!corpus + !!images > 1)
         return cli_usage_error(CMD, "give one of --sentences, --corpus and --images, not several");
-    if ((exclude || count) && !images) return cli_usage_error(CMD, "--exclude and --count go with --images");
+    if ((n_exclude || count) && !images) return cli_usage_error(CMD, "--exclude and --count go with --images");
     if (!output) return cli_usage_error(CMD, "missing -o OUT (the file to write)");
     if (g.lr && g.lr_min && g.o.lr_min > g.o.lr)
         return cli_usage_error(CMD, "--lr-min %g is above --lr %g", (double)g.o.lr_min, (double)g.o.lr);
@@ -356,7 +367,7 @@ int cmd_distill(int argc, char **argv)
     if (!st) {
         g.o.progress = live ? on_progress : NULL;
         if (kind == LM) st = run_lm(m, orig, corpus, &g, &o, &rep, &meta, &err);
-        else if (kind == IMAGE) st = run_image(m, orig, images, exclude, (int)count, &g, &o, &rep, &meta, &err);
+        else if (kind == IMAGE) st = run_image(m, orig, images, exclude, n_exclude, (int)count, &g, &o, &rep, &meta, &err);
         else st = run_encoder(m, orig, sentences, &g, live, &o, &rep, &meta, &err);
     }
     if (!st) {

@@ -29,6 +29,24 @@ void fipsc_image_list_free(fipsc_image_list *l)
     memset(l, 0, sizeof *l);
 }
 
+fipsc_status fipsc_image_list_append(fipsc_image_list *dst, fipsc_image_list *src, fipsc_error *err)
+{
+    if (src->n == 0) return FIPSC_OK;
+    const size_t n = (size_t)dst->n + (size_t)src->n;
+    fipsc_image *images = realloc(dst->images, n * sizeof *images);
+    if (images) dst->images = images;
+    char **names = images ? realloc(dst->names, n * sizeof *names) : NULL;
+    if (names) dst->names = names;
+    if (!images || !names) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for %zu images", n);
+    memcpy(dst->images + dst->n, src->images, (size_t)src->n * sizeof *images);
+    memcpy(dst->names + dst->n, src->names, (size_t)src->n * sizeof *names);
+    dst->n = (int)n;
+    free(src->images);
+    free(src->names);
+    memset(src, 0, sizeof *src);
+    return FIPSC_OK;
+}
+
 bool fipsc_image_list_is_dir(const char *path)
 {
     struct stat sb;

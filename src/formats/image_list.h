@@ -39,6 +39,9 @@ fipsc_status fipsc_image_list_read_dir(const char *dir, const fipsc_image_list *
 fipsc_status fipsc_image_list_read_idx(const char *path, const fipsc_image_list *exclude, int max,
                                        fipsc_image_list *out, int *excluded, fipsc_error *err);
 
+/* Moves src's images to the end of dst (src is left empty); on failure both are unchanged. */
+fipsc_status fipsc_image_list_append(fipsc_image_list *dst, fipsc_image_list *src, fipsc_error *err);
+
 /* Whether path is a directory (then fipsc_image_list_read_dir applies). */
 bool fipsc_image_list_is_dir(const char *path);
 
