@@ -117,6 +117,22 @@ fipsc_status fipsc_distill_loss_grad(fipsc_distill_params *P, const fipsc_distil
 fipsc_status fipsc_distill_train(fipsc_distill_params *P, const fipsc_distill_objective *obj,
                                  const fipsc_distill_opts *o, double *before, double *after, fipsc_error *err);
 
+/* The mean of obj's loss over every example, in consecutive batches of obj->batch, a batch of the
+ * examples [first, first + count) weighing weight(self, first, count) (NULL: count) — the score
+ * of an objective whose loss is already the quantity reported. */
+fipsc_status fipsc_distill_mean_loss(const fipsc_distill_objective *obj, double (*weight)(void *self, int first, int count),
+                                     double *mean, fipsc_error *err);
+
+/* ------------------------------------------------------------------ the KL of two distributions */
+
+/* row [n] ← log_softmax(row), in double: a teacher's log-probabilities from its logits. */
+void fipsc_distill_log_softmax(float *row, int n);
+
+/* KL(p_o ‖ softmax(z)) = Σ_c p_o,c·(lo_c − log_softmax(z)_c) for logits z [n] and the teacher's
+ * log-probabilities lo [n], in double; with want_grad, z ← grad_scale·(softmax(z) − p_o), its
+ * gradient scaled (1/positions of the batch, or 0 for a row that is not scored). */
+double fipsc_distill_kl(float *z, const float *lo, int n, bool want_grad, double grad_scale);
+
 /* The common checks of o (steps, batch, learning rates, term weights). */
 fipsc_status fipsc_distill_check_opts(const fipsc_distill_opts *o, fipsc_error *err);
 

@@ -1,5 +1,6 @@
 /* The distillation loop shared by every family (src/model/distill.h): AdamW on every trained
- * parameter with a cosine learning rate over shuffled batches of a family's examples. */
+ * parameter with a cosine learning rate over shuffled batches of a family's examples; the score
+ * over every example; the KL between a teacher's and a student's distributions. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -77,4 +78,51 @@ fipsc_status fipsc_distill_train(fipsc_distill_params *P, const fipsc_distill_ob
     if (st) fipsc_distill_params_restore(P); /* no half-trained model after a failure */
     free(order);
     return st;
+}
+
+fipsc_status fipsc_distill_mean_loss(const fipsc_distill_objective *obj, double (*weight)(void *self, int first, int count),
+                                     double *mean, fipsc_error *err)
+{
+    int *idx = malloc((size_t)obj->batch * sizeof *idx);
+    if (!idx) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
+    double sum = 0.0, total = 0.0;
+    fipsc_status st = FIPSC_OK;
+    for (int first = 0; first < obj->items && !st; first += obj->batch) {
+        const int count = obj->items - first < obj->batch ? obj->items - first : obj->batch;
+        for (int b = 0; b < count; b++) idx[b] = first + b;
+        double loss;
+        st = obj->loss_grad(obj->self, count, idx, false, &loss, err);
+        const double w = weight ? weight(obj->self, first, count) : count;
+        sum += loss * w;
+        total += w;
+    }
+    free(idx);
+    *mean = total > 0.0 ? sum / total : 0.0;
+    return st;
+}
+
+void fipsc_distill_log_softmax(float *row, int n)
+{
+    float mx = row[0];
+    for (int j = 1; j < n; j++) mx = row[j] > mx ? row[j] : mx;
+    double sum = 0.0;
+    for (int j = 0; j < n; j++) sum += exp((double)row[j] - mx);
+    const double lz = (double)mx + log(sum);
+    for (int j = 0; j < n; j++) row[j] = (float)((double)row[j] - lz);
+}
+
+double fipsc_distill_kl(float *z, const float *lo, int n, bool want_grad, double grad_scale)
+{
+    float mx = z[0];
+    for (int j = 1; j < n; j++) mx = z[j] > mx ? z[j] : mx;
+    double sum = 0.0;
+    for (int j = 0; j < n; j++) sum += exp((double)z[j] - mx);
+    const double lz = (double)mx + log(sum);
+    double kl = 0.0;
+    for (int j = 0; j < n; j++) {
+        const double lc = (double)z[j] - lz, po = exp((double)lo[j]);
+        kl += po * ((double)lo[j] - lc);
+        if (want_grad) z[j] = (float)(grad_scale * (exp(lc) - po));
+    }
+    return kl;
 }

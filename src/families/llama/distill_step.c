@@ -19,17 +19,6 @@
 #include "ops/gemm.h"
 #include "ops/norm.h"
 
-/* row [vocab] ← log_softmax(row), in double. */
-static void log_softmax(float *row, int vocab)
-{
-    float mx = row[0];
-    for (int j = 1; j < vocab; j++) mx = row[j] > mx ? row[j] : mx;
-    double sum = 0.0;
-    for (int j = 0; j < vocab; j++) sum += exp((double)row[j] - mx);
-    const double lz = (double)mx + log(sum);
-    for (int j = 0; j < vocab; j++) row[j] = (float)((double)row[j] - lz);
-}
-
 fipsc_status lm_distill_batch(void *self, int nb, const int *idx, bool want_grad, double *loss, fipsc_error *err)
 {
     lm_distiller *D = self;
@@ -73,18 +62,13 @@ fipsc_status lm_distill_batch(void *self, int nb, const int *idx, bool want_grad
     double total = 0.0;
 #pragma omp parallel for schedule(static) reduction(+ : total) if ((int64_t)rows * vocab >= LM_PARALLEL_MIN)
     for (int r = 0; r < rows; r++) {
-        float *z = D->logits + (size_t)r * vocab, *t = D->teacher + (size_t)r * vocab;
-        log_softmax(z, vocab);
-        log_softmax(t, vocab);
+        float *t = D->teacher + (size_t)r * vocab;
+        fipsc_distill_log_softmax(t, vocab);
         int b = 0;
         while (D->offset[b + 1] <= r) b++;
-        const bool last = r == D->offset[b + 1] - 1;
-        double kl = 0.0;
-        for (int j = 0; j < vocab; j++) {
-            const double po = exp((double)t[j]);
-            kl += po * ((double)t[j] - z[j]);
-            if (want_grad) z[j] = last ? 0.0f : (float)((exp((double)z[j]) - po) / (double)scored);
-        }
+        const bool last = r == D->offset[b + 1] - 1; /* no next token: not scored */
+        const double kl = fipsc_distill_kl(D->logits + (size_t)r * vocab, t, vocab, want_grad,
+                                           last ? 0.0 : 1.0 / (double)scored);
         if (!last) total += kl;
     }
     *loss = total / (double)scored;
@@ -100,27 +84,17 @@ fipsc_status lm_distill_batch(void *self, int nb, const int *idx, bool want_grad
     return FIPSC_OK;
 }
 
+/* A batch of sequences [first, first + count) weighs its scored positions. */
+static double scored_positions(void *self, int first, int count)
+{
+    const lm_distiller *D = self;
+    return (double)(D->row0[first + count] - D->row0[first] - count);
+}
+
 fipsc_status lm_distill_score(void *self, double *kl, fipsc_error *err)
 {
     lm_distiller *D = self;
-    int *all = malloc((size_t)D->batch_cap * sizeof *all);
-    if (!all) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
-    double sum = 0.0;
-    fipsc_status st = FIPSC_OK;
-    for (int s0 = 0; s0 < D->n && !st; s0 += D->batch_cap) {
-        const int cnt = D->n - s0 < D->batch_cap ? D->n - s0 : D->batch_cap;
-        int64_t scored = 0;
-        for (int b = 0; b < cnt; b++) {
-            all[b] = s0 + b;
-            scored += D->len[s0 + b] - 1;
-        }
-        double loss;
-        st = lm_distill_batch(D, cnt, all, false, &loss, err);
-        sum += loss * (double)scored;
-    }
-    free(all);
-    *kl = sum / (double)D->scored;
-    return st;
+    return fipsc_distill_mean_loss(&D->objective, scored_positions, kl, err);
 }
 
 fipsc_status lm_distiller_loss_grad(lm_distiller *D, int nb, const int *seq, bool want_grad, double *loss,

@@ -49,20 +49,8 @@ fipsc_status vit_distill_batch(void *self, int nb, const int *idx, bool want_gra
         for (size_t q = 0; q < (size_t)nb * L; q++) D->logits[q] = (D->logits[q] + D->logits2[q]) / 2.0f;
     }
     double total = 0.0;
-    for (int b = 0; b < nb; b++) {
-        float *z = D->logits + (size_t)b * L;
-        const float *t = D->teacher + (size_t)idx[b] * L;
-        float mx = z[0];
-        for (int j = 1; j < L; j++) mx = z[j] > mx ? z[j] : mx;
-        double sum = 0.0;
-        for (int j = 0; j < L; j++) sum += exp((double)z[j] - mx);
-        const double lz = (double)mx + log(sum);
-        for (int j = 0; j < L; j++) {
-            const double lc = (double)z[j] - lz, po = exp((double)t[j]);
-            total += po * ((double)t[j] - lc);
-            z[j] = (float)((exp(lc) - po) / nb); /* dL/dz */
-        }
-    }
+    for (int b = 0; b < nb; b++)
+        total += fipsc_distill_kl(D->logits + (size_t)b * L, D->teacher + (size_t)idx[b] * L, L, want_grad, 1.0 / nb);
     *loss = total / nb;
     if (!want_grad || !isfinite(*loss)) return FIPSC_OK;
     /* dn = dz·H (each head's share), back through LN_final into the CLS (DIST) rows of dx */
@@ -88,20 +76,7 @@ fipsc_status vit_distill_batch(void *self, int nb, const int *idx, bool want_gra
 fipsc_status vit_distill_score(void *self, double *kl, fipsc_error *err)
 {
     vit_distiller *D = self;
-    int *all = malloc((size_t)D->batch_cap * sizeof *all);
-    if (!all) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory");
-    double sum = 0.0;
-    fipsc_status st = FIPSC_OK;
-    for (int i0 = 0; i0 < D->n && !st; i0 += D->batch_cap) {
-        const int cnt = D->n - i0 < D->batch_cap ? D->n - i0 : D->batch_cap;
-        for (int b = 0; b < cnt; b++) all[b] = i0 + b;
-        double loss;
-        st = vit_distill_batch(D, cnt, all, false, &loss, err);
-        sum += loss * cnt;
-    }
-    free(all);
-    *kl = sum / D->n;
-    return st;
+    return fipsc_distill_mean_loss(&D->objective, NULL, kl, err);
 }
 
 fipsc_status vit_distiller_loss_grad(vit_distiller *D, int nb, const int *img, bool want_grad, double *loss,

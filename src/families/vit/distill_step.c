@@ -78,17 +78,6 @@ static fipsc_status check_models(const vit_distiller *D, const fipsc_vit *o, fip
     return FIPSC_OK;
 }
 
-/* row [n] ← log_softmax(row), in double. */
-static void log_softmax(float *row, int n)
-{
-    float mx = row[0];
-    for (int j = 1; j < n; j++) mx = row[j] > mx ? row[j] : mx;
-    double sum = 0.0;
-    for (int j = 0; j < n; j++) sum += exp((double)row[j] - mx);
-    const double lz = (double)mx + log(sum);
-    for (int j = 0; j < n; j++) row[j] = (float)((double)row[j] - lz);
-}
-
 static fipsc_status alloc_buffers(vit_distiller *D, fipsc_error *err)
 {
     const size_t R = (size_t)D->batch_cap * D->T, d = (size_t)D->d, f = (size_t)(D->f > D->d ? D->f : D->d);
@@ -124,7 +113,7 @@ static fipsc_status prepare_images(vit_distiller *D, const fipsc_model *orig, co
     if (!D->teacher || !D->stream) return fipsc_fail(err, FIPSC_ERR_NOMEM, "out of memory for %d images", D->n);
     fipsc_status st = fipsc_model_image(orig)->forward(orig, pixels, D->n, D->teacher, NULL, err);
     if (st) return fipsc_fail_context(err, "the original's logits: ");
-    for (int i = 0; i < D->n; i++) log_softmax(D->teacher + (size_t)i * D->labels, D->labels);
+    for (int i = 0; i < D->n; i++) fipsc_distill_log_softmax(D->teacher + (size_t)i * D->labels, D->labels);
     for (int i0 = 0; !st && i0 < D->n; i0 += D->batch_cap) {
         const int cnt = D->n - i0 < D->batch_cap ? D->n - i0 : D->batch_cap;
         st = fipsc_vit_embed(D->m, pixels + (size_t)i0 * per_image, cnt, D->x, err);
