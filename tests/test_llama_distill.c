@@ -40,6 +40,22 @@ static fipsc_corpus *random_corpus(int n, int len, int vocab, uint64_t seed)
     return c;
 }
 
+/* Sequences of the given lengths, ids drawn as above. */
+static fipsc_corpus *ragged_corpus(const int *lens, int n, int vocab, uint64_t seed)
+{
+    int64_t total = 0;
+    for (int i = 0; i < n; i++) total += lens[i];
+    fipsc_corpus *c = fipsc_corpus_alloc(n, total);
+    for (int i = 0; i < n; i++) c->offsets[i + 1] = c->offsets[i] + lens[i];
+    for (int64_t k = 0; k < total; k++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        c->ids[k] = (int32_t)((seed >> 33) % (uint64_t)vocab);
+    }
+    c->n_seqs = n;
+    c->vocab_size = vocab;
+    return c;
+}
+
 /* ------------------------------------------------------------------ the probe of distill_gradcheck.h */
 
 typedef struct lm_probe {
@@ -124,6 +140,24 @@ static void test_stories(void)
     lm_distiller_free(d);
     const double ref = eval_kl(m, orig, c);
     CHECK_MSG(fabs(kl - ref) <= 1e-4 * ref + 1e-6, "distiller KL %.8f, fipsc eval's %.8f", kl, ref);
+
+    /* sequences of several lengths (the original runs one at a time; a single token is skipped) */
+    const int lens[5] = {9, 24, 1, 17, 2};
+    fipsc_corpus *ragged = ragged_corpus(lens, 5, 512, 13);
+    CHECK_OK(lm_distiller_new(m, orig, ragged, 3, &d, &err), &err);
+    if (d) {
+        CHECK(lm_distiller_sequences(d) == 4);
+        const int four[3] = {0, 1, 3};
+        double part = NAN, whole = NAN;
+        CHECK_OK(lm_distiller_loss_grad(d, 3, four, true, &part, &err), &err);
+        CHECK_MSG(isfinite(part) && part > 0.0, "ragged batch KL %g", part);
+        CHECK_OK(lm_distiller_score(d, &whole, &err), &err);
+        const double ref_ragged = eval_kl(m, orig, ragged);
+        CHECK_MSG(fabs(whole - ref_ragged) <= 1e-4 * ref_ragged + 1e-6, "ragged: distiller KL %.8f, eval's %.8f", whole,
+                  ref_ragged);
+    }
+    lm_distiller_free(d);
+    fipsc_corpus_free(ragged);
 
     /* two bases, twelve matrices, from layer 1 up */
     check_distiller_gradients(m, orig, c, 2 + 12, 1, "stories260K");

@@ -51,5 +51,7 @@ void lm_distiller_changed(lm_distiller *D);
  * gradient. */
 fipsc_status lm_distiller_loss_grad(lm_distiller *D, int nb, const int *seq, bool want_grad, double *loss,
                                     fipsc_error *err);
+/* Mean KL over every scored position of every sequence (the report's score). */
+fipsc_status lm_distiller_score(lm_distiller *D, double *kl, fipsc_error *err);
 
 #endif

@@ -97,6 +97,12 @@ fipsc_status lm_distill_score(void *self, double *kl, fipsc_error *err)
     return fipsc_distill_mean_loss(&D->objective, scored_positions, kl, err);
 }
 
+fipsc_status lm_distiller_score(lm_distiller *D, double *kl, fipsc_error *err)
+{
+    fipsc_status st = fipsc_distill_params_densify(&D->P, err);
+    return st ? st : lm_distill_score(D, kl, err);
+}
+
 fipsc_status lm_distiller_loss_grad(lm_distiller *D, int nb, const int *seq, bool want_grad, double *loss,
                                     fipsc_error *err)
 {

@@ -192,9 +192,9 @@ static fipsc_status batch_step(fipsc_lm_session *s, const int32_t *tokens, float
 static void distill_defaults(fipsc_distill_opts *o)
 {
     fipsc_distill_defaults(o);
-    o->steps = 300;
+    o->steps = 1000;
     o->batch = 8;
-    o->lr = 1e-3f;
+    o->lr = 3e-3f;
     o->lr_min = 1e-5f;
     o->relational = 0.0f;
 }

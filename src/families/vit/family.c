@@ -89,7 +89,7 @@ static void image_info(const fipsc_model *m, fipsc_image_info *out)
 static void distill_defaults(fipsc_distill_opts *o)
 {
     fipsc_distill_defaults(o);
-    o->steps = 300;
+    o->steps = 1000;
     o->batch = 32;
     o->lr = 1e-3f;
     o->lr_min = 1e-5f;
