@@ -19,7 +19,7 @@ static const cli_command commands[] = {
     {"eval-images", "top-1/top-5 accuracy of an image classifier on labelled images", cmd_eval_images},
     {"convert", "write a model in its family's standard form (a Hugging Face directory)", cmd_convert},
     {"compress", "compress the MLPs with FiPS (or a baseline) into a compressed safetensors file", cmd_compress},
-    {"distill", "fine-tune a compressed sentence encoder end to end against the original", cmd_distill},
+    {"distill", "fine-tune a compressed model end to end against the original (KL, cosine)", cmd_distill},
     {"export", "write a compressed model as a dense standard checkpoint (--dense)", cmd_export},
     {"import-tfjs", "convert a TF.js graph model (Universal Sentence Encoder Lite) to safetensors", cmd_import_tfjs},
     {"embed", "sentence embeddings from a sentence encoder", cmd_embed},
