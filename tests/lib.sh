@@ -26,6 +26,16 @@ expect() {
 # expect_err / expect_out TEXT: the last expect's stderr / stdout contains TEXT
 expect_err() { grep -q -- "$1" "$tmp/err" || fail "stderr lacks '$1': $(head -c 300 "$tmp/err")"; }
 expect_out() { grep -q -- "$1" "$tmp/out" || fail "stdout lacks '$1': $(head -c 300 "$tmp/out")"; }
+# expect_same_sparsity A B: `$fipsc inspect` lists the same kept-entry counts (nnz) for both files;
+# $tmp/out holds B's inspect afterwards.
+expect_same_sparsity() {
+  expect 0 "$fipsc" inspect "$1"
+  grep -E "nnz" "$tmp/out" >"$tmp/a.counts" || true
+  expect 0 "$fipsc" inspect "$2"
+  grep -E "nnz" "$tmp/out" >"$tmp/b.counts" || true
+  [ -s "$tmp/a.counts" ] && cmp -s "$tmp/a.counts" "$tmp/b.counts" ||
+    fail "inspect counts differ between $1 and $2: $(diff "$tmp/a.counts" "$tmp/b.counts" | head -5)"
+}
 
 # use_model_dir: the sentence encoder scripts/fetch-models unpacked (a TF.js directory), or the test
 # fails at once: these tests must not pass without the real model.

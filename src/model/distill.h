@@ -19,11 +19,13 @@
  *
  * fipsc_distill_params holds the parameters (this file's first half); fipsc_distill_objective is
  * a family's loss; fipsc_distill_train the loop. Used by src/families/use/distill*.c (embedding
- * cosine) and src/families/llama/distill*.c (next-token KL). */
+ * cosine), src/families/llama/distill*.c (next-token KL) and src/families/vit/distill*.c (logit
+ * KL). */
 #ifndef FIPSC_MODEL_DISTILL_H
 #define FIPSC_MODEL_DISTILL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/status.h"
@@ -132,6 +134,10 @@ void fipsc_distill_log_softmax(float *row, int n);
  * log-probabilities lo [n], in double; with want_grad, z ← grad_scale·(softmax(z) − p_o), its
  * gradient scaled (1/positions of the batch, or 0 for a row that is not scored). */
 double fipsc_distill_kl(float *z, const float *lo, int n, bool want_grad, double grad_scale);
+
+/* Whether two weights of n floats are the same (the same array, or equal bytes; NULL equals only
+ * NULL): a distiller's check that the original is the model the compressed one was made from. */
+bool fipsc_distill_same_weights(const float *a, const float *b, size_t n);
 
 /* The common checks of o (steps, batch, learning rates, term weights). */
 fipsc_status fipsc_distill_check_opts(const fipsc_distill_opts *o, fipsc_error *err);

@@ -3,10 +3,16 @@
  * over every example; the KL between a teacher's and a student's distributions. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/rng.h"
 #include "fips/fips.h"
 #include "model/distill.h"
+
+bool fipsc_distill_same_weights(const float *a, const float *b, size_t n)
+{
+    return a == b || (a && b && memcmp(a, b, n * sizeof *a) == 0);
+}
 
 fipsc_status fipsc_distill_check_opts(const fipsc_distill_opts *o, fipsc_error *err)
 {
@@ -101,23 +107,25 @@ fipsc_status fipsc_distill_mean_loss(const fipsc_distill_objective *obj, double 
     return st;
 }
 
-void fipsc_distill_log_softmax(float *row, int n)
+/* log Σ_j e^row[j], the largest term taken out first, in double. */
+static double log_sum_exp(const float *row, int n)
 {
     float mx = row[0];
     for (int j = 1; j < n; j++) mx = row[j] > mx ? row[j] : mx;
     double sum = 0.0;
     for (int j = 0; j < n; j++) sum += exp((double)row[j] - mx);
-    const double lz = (double)mx + log(sum);
+    return (double)mx + log(sum);
+}
+
+void fipsc_distill_log_softmax(float *row, int n)
+{
+    const double lz = log_sum_exp(row, n);
     for (int j = 0; j < n; j++) row[j] = (float)((double)row[j] - lz);
 }
 
 double fipsc_distill_kl(float *z, const float *lo, int n, bool want_grad, double grad_scale)
 {
-    float mx = z[0];
-    for (int j = 1; j < n; j++) mx = z[j] > mx ? z[j] : mx;
-    double sum = 0.0;
-    for (int j = 0; j < n; j++) sum += exp((double)z[j] - mx);
-    const double lz = (double)mx + log(sum);
+    const double lz = log_sum_exp(z, n);
     double kl = 0.0;
     for (int j = 0; j < n; j++) {
         const double lc = (double)z[j] - lz, po = exp((double)lo[j]);

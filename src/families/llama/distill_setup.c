@@ -38,9 +38,6 @@ void lm_distiller_free(lm_distiller *D)
     free(D);
 }
 
-/* The weights outside the MLPs must be the original's (the model it was compressed from). */
-static bool same(const float *a, const float *b, size_t n) { return a == b || (a && b && !memcmp(a, b, n * sizeof *a)); }
-
 /* Everything the distiller's forward and backward handle, or why not. */
 static fipsc_status check_models(const lm_distiller *D, const fipsc_llama *o, fipsc_error *err)
 {
@@ -59,7 +56,8 @@ static fipsc_status check_models(const lm_distiller *D, const fipsc_llama *o, fi
     if (!v->lm_head.w || !v->final_norm || v->lm_head.factored)
         return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "distillation needs a float32 output head (convert a 16-bit "
                           "checkpoint to float32 first)");
-    bool ok = same(v->lm_head.w, o->lm_head.w, (size_t)D->vocab * d) && same(v->final_norm, o->final_norm, d);
+    bool ok = fipsc_distill_same_weights(v->lm_head.w, o->lm_head.w, (size_t)D->vocab * d) &&
+              fipsc_distill_same_weights(v->final_norm, o->final_norm, d);
     for (int l = 0; l <= D->last; l++) {
         const fipsc_llama_layer *L = &v->layers[l], *O = &o->layers[l];
         if (L->post_attn_norm || L->post_ffn_norm || L->window > 0)
@@ -85,9 +83,12 @@ static fipsc_status check_models(const lm_distiller *D, const fipsc_llama *o, fi
                 return fipsc_fail(err, FIPSC_ERR_ARG, "distillation: the original's %s is compressed: give the "
                                   "uncompressed model the compressed one was made from", oslots[k]->weight_name);
         }
-        ok = ok && same(L->q.w, O->q.w, qd * d) && same(L->k.w, O->k.w, kvd * d) && same(L->v.w, O->v.w, kvd * d) &&
-             same(L->o.w, O->o.w, d * qd) && same(L->attn_norm, O->attn_norm, d) && same(L->ffn_norm, O->ffn_norm, d) &&
-             (!L->q.bias || same(L->q.bias, O->q.bias, qd));
+        ok = ok && fipsc_distill_same_weights(L->q.w, O->q.w, qd * d) &&
+             fipsc_distill_same_weights(L->k.w, O->k.w, kvd * d) && fipsc_distill_same_weights(L->v.w, O->v.w, kvd * d) &&
+             fipsc_distill_same_weights(L->o.w, O->o.w, d * qd) &&
+             fipsc_distill_same_weights(L->attn_norm, O->attn_norm, d) &&
+             fipsc_distill_same_weights(L->ffn_norm, O->ffn_norm, d) &&
+             (!L->q.bias || fipsc_distill_same_weights(L->q.bias, O->q.bias, qd));
         if (!ok)
             return fipsc_fail(err, FIPSC_ERR_ARG, "distillation: the original differs from the compressed model "
                               "outside its MLP matrices (layer %d or the head): not the model it was compressed from", l);

@@ -10,7 +10,6 @@
  * The original's logits come from its own forward (fipsc_llama_forward) over the batch, each
  * step: nothing of size positions × vocabulary is kept between steps. */
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "core/clock.h"

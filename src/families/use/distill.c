@@ -15,14 +15,11 @@
  * (src/model/distill.h); this family's objective is in distill_setup.c (creation),
  * distill_forward.c, distill_backward.c and distill_step.c (the loss and gradient of a batch),
  * sharing src/families/use/distill_state.h. This file runs them. */
-#include <math.h>
-#include <stdlib.h>
 #include <string.h>
-#include "core/clock.h"
 
+#include "core/clock.h"
 #include "families/use/distill_state.h"
 #include "families/use/distill.h"
-#include "fips/fips.h"
 
 fipsc_status fipsc_use_distill(fipsc_model *m, const fipsc_model *original, int n, const int32_t *const *ids,
                                const int *lens, const float *target, const fipsc_distill_opts *o,

@@ -12,7 +12,6 @@
 #include <string.h>
 
 #include "families/use/distill_state.h"
-#include "fips/fips.h"
 #include "ops/activation.h"
 #include "ops/attention.h"
 #include "ops/norm.h"

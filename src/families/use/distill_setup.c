@@ -233,9 +233,6 @@ float *use_distiller_block(use_distiller *D, int k, int64_t *len, const float **
 
 void use_distiller_set_relational(use_distiller *D, float lambda) { D->relational = lambda; }
 
-/* The weights other than the MLPs' must be the same in both models (the same original). */
-static bool same_weights(const float *a, const float *b, size_t n) { return a == b || memcmp(a, b, n * sizeof *a) == 0; }
-
 fipsc_status use_distiller_set_hidden(use_distiller *D, const fipsc_model *orig, float mu, fipsc_error *err)
 {
     D->hidden = 0.0f;
@@ -248,12 +245,14 @@ fipsc_status use_distiller_set_hidden(use_distiller *D, const fipsc_model *orig,
     for (int l = D->first; l <= D->last; l++) {
         const fipsc_use_layer *a = &u->layers[l], *b = &o->layers[l];
         bool same = a->d_in == b->d_in && b->mlp.up.w && b->mlp.down.w && !b->mlp.up.factored && !b->mlp.down.factored &&
-                    same_weights(a->mlp_norm_w, b->mlp_norm_w, (size_t)d) && same_weights(a->mlp_norm_b, b->mlp_norm_b, (size_t)d);
+                    fipsc_distill_same_weights(a->mlp_norm_w, b->mlp_norm_w, (size_t)d) &&
+                    fipsc_distill_same_weights(a->mlp_norm_b, b->mlp_norm_b, (size_t)d);
         if (same && l > D->first) {
             const fipsc_linear *pa[4] = {&a->q, &a->k, &a->v, &a->o}, *pb[4] = {&b->q, &b->k, &b->v, &b->o};
             for (int k = 0; k < 4 && same; k++)
-                same = pb[k]->w && same_weights(pa[k]->w, pb[k]->w, (size_t)d * d) && same_weights(pa[k]->bias, pb[k]->bias, (size_t)d);
-            same = same && same_weights(a->attn_norm_w, b->attn_norm_w, (size_t)d);
+                same = pb[k]->w && fipsc_distill_same_weights(pa[k]->w, pb[k]->w, (size_t)d * d) &&
+                       fipsc_distill_same_weights(pa[k]->bias, pb[k]->bias, (size_t)d);
+            same = same && fipsc_distill_same_weights(a->attn_norm_w, b->attn_norm_w, (size_t)d);
         }
         if (!same)
             return fipsc_fail(err, FIPSC_ERR_ARG, "distillation: layer %d of the original differs from the compressed "

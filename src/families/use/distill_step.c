@@ -16,7 +16,6 @@
 #include <string.h>
 
 #include "families/use/distill_state.h"
-#include "ops/factored.h"
 #include "ops/gemm.h"
 
 void use_distiller_changed(use_distiller *D) { fipsc_distill_params_changed(&D->P); }

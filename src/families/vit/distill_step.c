@@ -7,11 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/clock.h"
 #include "families/vit/distill_state.h"
-#include "ops/gemm.h"
-#include "ops/linear.h"
-#include "ops/norm.h"
 
 /* ------------------------------------------------------------------ creation */
 
@@ -35,8 +31,6 @@ void vit_distiller_free(vit_distiller *D)
     free(D);
 }
 
-static bool same(const float *a, const float *b, size_t n) { return a == b || (a && b && !memcmp(a, b, n * sizeof *a)); }
-
 /* A plain ViT the distiller can run backwards through, compressed from `o`. */
 static fipsc_status check_models(const vit_distiller *D, const fipsc_vit *o, fipsc_error *err)
 {
@@ -50,8 +44,9 @@ static fipsc_status check_models(const vit_distiller *D, const fipsc_vit *o, fip
     if (!v->head.w || (two && !v->dist_head.w))
         return fipsc_fail(err, FIPSC_ERR_UNSUPPORTED, "distillation needs a float32 classifier");
     const size_t d = (size_t)D->d;
-    bool ok = same(v->head.w, o->head.w, (size_t)D->labels * d) && same(v->final_ln_w, o->final_ln_w, d) &&
-              same(v->final_ln_b, o->final_ln_b, d);
+    bool ok = fipsc_distill_same_weights(v->head.w, o->head.w, (size_t)D->labels * d) &&
+              fipsc_distill_same_weights(v->final_ln_w, o->final_ln_w, d) &&
+              fipsc_distill_same_weights(v->final_ln_b, o->final_ln_b, d);
     for (int l = 0; l <= D->last; l++) {
         const fipsc_vit_block *b = &v->blocks[l], *ob = &o->blocks[l];
         const fipsc_linear *parts[4] = {&b->q, &b->k, &b->v, &b->o};
@@ -68,9 +63,11 @@ static fipsc_status check_models(const vit_distiller *D, const fipsc_vit *o, fip
         if (ob->mlp.up.factored || ob->mlp.down.factored)
             return fipsc_fail(err, FIPSC_ERR_ARG, "distillation: the original's block %d MLP is compressed: give the "
                               "uncompressed model the compressed one was made from", l);
-        ok = ok && same(b->q.w, ob->q.w, d * d) && same(b->k.w, ob->k.w, d * d) && same(b->v.w, ob->v.w, d * d) &&
-             same(b->o.w, ob->o.w, d * d) && same(b->ln_before_w, ob->ln_before_w, d) &&
-             same(b->ln_after_w, ob->ln_after_w, d);
+        ok = ok && fipsc_distill_same_weights(b->q.w, ob->q.w, d * d) &&
+             fipsc_distill_same_weights(b->k.w, ob->k.w, d * d) && fipsc_distill_same_weights(b->v.w, ob->v.w, d * d) &&
+             fipsc_distill_same_weights(b->o.w, ob->o.w, d * d) &&
+             fipsc_distill_same_weights(b->ln_before_w, ob->ln_before_w, d) &&
+             fipsc_distill_same_weights(b->ln_after_w, ob->ln_after_w, d);
         if (!ok)
             return fipsc_fail(err, FIPSC_ERR_ARG, "distillation: the original differs from the compressed model "
                               "outside its MLP matrices (block %d or the head): not the model it was compressed from", l);
