@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "compressed_fixture.h"
+#include "core/threads.h"
 #include "distill_gradcheck.h"
 #include "eval/eval.h"
 #include "families/llama/distill.h"
@@ -135,8 +136,14 @@ static void test_stories(void)
     lm_distiller *d = NULL;
     CHECK_OK(lm_distiller_new(m, orig, c, N_SEQ, &d, &err), &err);
     const int all[N_SEQ] = {0, 1, 2, 3, 4, 5};
-    double kl = NAN;
+    double kl = NAN, kl_one = NAN;
     if (d) CHECK_OK(lm_distiller_loss_grad(d, N_SEQ, all, false, &kl, &err), &err);
+    /* the same loss, to the bit, on one thread (the rows' KLs are summed in order) */
+    const int threads = fipsc_threads_get();
+    fipsc_threads_set(1);
+    if (d) CHECK_OK(lm_distiller_loss_grad(d, N_SEQ, all, false, &kl_one, &err), &err);
+    fipsc_threads_set(threads);
+    CHECK_MSG(kl_one == kl, "KL %.17g on %d threads, %.17g on one", kl, threads, kl_one);
     lm_distiller_free(d);
     const double ref = eval_kl(m, orig, c);
     CHECK_MSG(fabs(kl - ref) <= 1e-4 * ref + 1e-6, "distiller KL %.8f, fipsc eval's %.8f", kl, ref);

@@ -29,6 +29,7 @@ void lm_distiller_free(lm_distiller *D)
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
     free(D->cache);
     free(D->tokens);
+    free(D->row_kl);
     free(D->mlps);
     free(D->len);
     free(D->ids);
@@ -131,9 +132,10 @@ static fipsc_status alloc_buffers(lm_distiller *D, fipsc_error *err)
     D->logits = malloc(R * D->vocab * sizeof(float));
     D->teacher = malloc(R * D->vocab * sizeof(float));
     D->tokens = malloc(R * sizeof *D->tokens);
+    D->row_kl = malloc(R * sizeof *D->row_kl);
     D->scratch = malloc((size_t)omp_get_max_threads() * D->scratch_per_thread * sizeof(float));
     bool ok = D->offset && D->poff && D->cache && D->rope_cos && D->rope_sin && D->x && D->dx && D->tmp_d &&
-              D->tmp_w && D->tmp_f && D->tmp_f2 && D->logits && D->teacher && D->tokens && D->scratch;
+              D->tmp_w && D->tmp_f && D->tmp_f2 && D->logits && D->teacher && D->tokens && D->row_kl && D->scratch;
     for (int l = D->first; ok && l <= D->last; l++) {
         lm_layer_cache *c = &D->cache[l];
         c->x_a = malloc(R * d * sizeof(float));

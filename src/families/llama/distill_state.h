@@ -72,6 +72,7 @@ struct lm_distiller {
     float *tmp_f, *tmp_f2;    /* [rows_cap, f] */
     float *logits, *teacher;  /* [rows_cap, vocab]: the compressed model's, the original's log p */
     int32_t *tokens;          /* [rows_cap] the batch's tokens */
+    double *row_kl;           /* [rows_cap] each row's KL (0 for a sequence's last row) */
     float *scratch;           /* per thread: [max_len²] + [max_len, W] for the attention backward */
     int64_t scratch_per_thread;
 };

@@ -58,8 +58,8 @@ fipsc_status lm_distill_batch(void *self, int nb, const int *idx, bool want_grad
     fipsc_gemm(false, true, rows, vocab, d, D->tmp_d, d, E, d, 0.0f, D->logits, vocab);
     int64_t scored = 0;
     for (int b = 0; b < nb; b++) scored += D->offset[b + 1] - D->offset[b] - 1;
-    double total = 0.0;
-#pragma omp parallel for schedule(static) reduction(+ : total) if ((int64_t)rows * vocab >= LM_PARALLEL_MIN)
+    /* each row's KL on its own, summed in row order after: the same loss for any thread count */
+#pragma omp parallel for schedule(static) if ((int64_t)rows * vocab >= LM_PARALLEL_MIN)
     for (int r = 0; r < rows; r++) {
         float *t = D->teacher + (size_t)r * vocab;
         fipsc_distill_log_softmax(t, vocab);
@@ -68,8 +68,10 @@ fipsc_status lm_distill_batch(void *self, int nb, const int *idx, bool want_grad
         const bool last = r == D->offset[b + 1] - 1; /* no next token: not scored */
         const double kl = fipsc_distill_kl(D->logits + (size_t)r * vocab, t, vocab, want_grad,
                                            last ? 0.0 : 1.0 / (double)scored);
-        if (!last) total += kl;
+        D->row_kl[r] = last ? 0.0 : kl;
     }
+    double total = 0.0;
+    for (int r = 0; r < rows; r++) total += D->row_kl[r];
     *loss = total / (double)scored;
     if (!want_grad || !isfinite(*loss)) return FIPSC_OK;
     /* dn = dz·E;  dx = through the final RMSNorm */
