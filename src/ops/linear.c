@@ -51,6 +51,17 @@ fipsc_status fipsc_linear_apply_add(const fipsc_linear *lin, int n, const float 
     return linear_run(lin, n, x, y, 1, err);
 }
 
+void fipsc_linear_rows(int rows, int out, int in, const float *x, int ldx, const float *w, const float *b, float *y,
+                       int ldy)
+{
+    if (rows <= 0) return;
+    fipsc_gemm(false, true, rows, out, in, x, ldx, w, in, 0.0f, y, ldy);
+    if (!b) return;
+#pragma omp parallel for schedule(static) if ((int64_t)rows * out >= ((int64_t)1 << 16))
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < out; j++) y[(size_t)r * ldy + j] += b[j];
+}
+
 void fipsc_residual_add(float *x, const float *y, size_t n)
 {
     if (n > (size_t)262144) { /* below, a parallel region costs more than the adds */

@@ -23,6 +23,12 @@ fipsc_status fipsc_linear_apply(const fipsc_linear *lin, int n, const float *x, 
 fipsc_status fipsc_linear_apply_add(const fipsc_linear *lin, int n, const float *x, float *y,
                                     fipsc_error *err);
 
+/* y [rows, out] (row stride ldy) = x [rows, in] (row stride ldx)·Wᵀ + b for a float32 W [out, in]
+ * and b [out] or NULL: the product of a weight the caller holds densely (the distillers' W_i and
+ * attention weights), on fipsc_gemm — the same bits for any thread count. */
+void fipsc_linear_rows(int rows, int out, int in, const float *x, int ldx, const float *w, const float *b, float *y,
+                       int ldy);
+
 /* Row `row` of a dense linear's weight ([in] values) as float32 into dst: an embedding lookup
  * when the weight is a token-embedding table [vocab, dim]. */
 void fipsc_linear_weight_row(const fipsc_linear *lin, int row, float *dst);

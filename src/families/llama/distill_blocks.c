@@ -22,18 +22,8 @@
 #include "ops/activation.h"
 #include "ops/attention.h"
 #include "ops/gemm.h"
+#include "ops/linear.h"
 #include "ops/norm.h"
-
-/* y [rows, out] = x·Wᵀ (+ b) for W [out, in]. */
-static void linear_fwd(int rows, int out, int in, const float *x, int ldx, const float *w, const float *b, float *y,
-                       int ldy)
-{
-    fipsc_gemm(false, true, rows, out, in, x, ldx, w, in, 0.0f, y, ldy);
-    if (!b) return;
-#pragma omp parallel for schedule(static) if ((int64_t)rows * out >= LM_PARALLEL_MIN)
-    for (int r = 0; r < rows; r++)
-        for (int j = 0; j < out; j++) y[(size_t)r * ldy + j] += b[j];
-}
 
 /* Rotates q and k of every row by its position's angles (transpose: back). */
 static void rope_batch(const lm_distiller *D, int nb, float *qkv, bool transpose)
@@ -57,9 +47,9 @@ void lm_attention_fwd(lm_distiller *D, int l, int nb, int rows, float *x, lm_lay
     memcpy(c->x_a, x, (size_t)rows * d * sizeof *x);
     float *n = D->tmp_d, *att = D->tmp_w; /* att [R, q_dim] in the first columns' rows of stride q_dim */
     fipsc_rmsnorm(x, L->attn_norm, n, rows, d, D->eps);
-    linear_fwd(rows, D->q_dim, d, n, d, L->q.w, L->q.bias, c->qkv, W);
-    linear_fwd(rows, D->kv_dim, d, n, d, L->k.w, L->k.bias, c->qkv + D->q_dim, W);
-    linear_fwd(rows, D->kv_dim, d, n, d, L->v.w, L->v.bias, c->qkv + D->q_dim + D->kv_dim, W);
+    fipsc_linear_rows(rows, D->q_dim, d, n, d, L->q.w, L->q.bias, c->qkv, W);
+    fipsc_linear_rows(rows, D->kv_dim, d, n, d, L->k.w, L->k.bias, c->qkv + D->q_dim, W);
+    fipsc_linear_rows(rows, D->kv_dim, d, n, d, L->v.w, L->v.bias, c->qkv + D->q_dim + D->kv_dim, W);
     rope_batch(D, nb, c->qkv, false);
 #pragma omp parallel for schedule(dynamic, 1)
     for (int job = 0; job < nb * D->heads; job++) {

@@ -14,20 +14,9 @@
 #include "ops/norm.h"
 #include "ops/mlp_forward.h"
 #include "ops/gemm.h"
+#include "ops/linear.h"
 
 /* ------------------------------------------------------------------ small pieces */
-
-/* y = x·Wᵀ + b for rows × [out, in] (deterministic for any thread count). */
-void use_distill_linear_fwd(int rows, int out, int in, const float *x, const float *w, const float *b, float *y)
-{
-    if (rows == 0) return;
-    fipsc_gemm(false, true, rows, out, in, x, in, w, in, 0.0f, y, out);
-    if (b) {
-#pragma omp parallel for schedule(static) if ((int64_t)rows * out >= PARALLEL_MIN)
-        for (int r = 0; r < rows; r++)
-            for (int j = 0; j < out; j++) y[(size_t)r * out + j] += b[j];
-    }
-}
 
 /* Multi-head attention forward over the batch: qkv [rows, 3·dw] with q already scaled; keeps P. */
 static void attention_fwd(const use_distiller *D, int nb, int heads, int hd, const float *qkv, float *probs,
@@ -74,7 +63,7 @@ void use_distill_attention_block_fwd(use_distiller *D, int l, int nb, int rows, 
     for (int r = 0; r < rows; r++)
         for (int j = 0; j < d; j++) c->qkv[(size_t)r * 3 * d + j] *= scale;
     attention_fwd(D, nb, heads, hd, c->qkv, c->probs, c->att);
-    use_distill_linear_fwd(rows, d, d, c->att, L->o.w, L->o.bias, D->tmp_d);
+    fipsc_linear_rows(rows, d, d, c->att, d, L->o.w, L->o.bias, D->tmp_d, d);
     add_rows(x, D->tmp_d, (int64_t)rows * d);
 }
 
@@ -86,12 +75,12 @@ void use_distill_mlp_block_fwd(use_distiller *D, int l, int rows, float *x, laye
     const mlp_view *mv = &D->mlps[l];
     const int d = D->d, f = D->f;
     fipsc_layernorm(x, c->h_m, rows, d, L->mlp_norm_w, L->mlp_norm_b, u->ln_eps, FIPSC_LN_FLOAT32, c->xhat_m, c->rstd_m);
-    use_distill_linear_fwd(rows, f, d, c->h_m, mv->w1, mv->b1, c->pre);
+    fipsc_linear_rows(rows, f, d, c->h_m, d, mv->w1, mv->b1, c->pre, f);
     const int64_t total = (int64_t)rows * f;
 #pragma omp parallel for schedule(static) if (total >= PARALLEL_MIN)
     for (int r = 0; r < rows; r++)
         fipsc_activation_apply(L->mlp.act, c->pre + (size_t)r * f, c->act + (size_t)r * f, (size_t)f);
-    use_distill_linear_fwd(rows, d, f, c->act, mv->w2, mv->b2, D->tmp_d);
+    fipsc_linear_rows(rows, d, f, c->act, f, mv->w2, mv->b2, D->tmp_d, d);
     add_rows(x, D->tmp_d, (int64_t)rows * d);
 }
 

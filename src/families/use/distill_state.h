@@ -77,9 +77,6 @@ struct use_distiller {
 
 /* ------------------------------------------------------------------ shared steps */
 
-/* y = x·Wᵀ + b for rows × [out, in] (deterministic for any thread count). distill_forward.c */
-void use_distill_linear_fwd(int rows, int out, int in, const float *x, const float *w, const float *b, float *y);
-
 /* x [rows, d] += W_o·MultiHead(LN_att(x)) + b_o for layer l, keeping activations in c. */
 void use_distill_attention_block_fwd(use_distiller *D, int l, int nb, int rows, float *x, layer_cache *c);
 

@@ -17,6 +17,7 @@
 
 #include "families/use/distill_state.h"
 #include "ops/gemm.h"
+#include "ops/linear.h"
 
 void use_distiller_changed(use_distiller *D) { fipsc_distill_params_changed(&D->P); }
 
@@ -85,7 +86,7 @@ fipsc_status use_distill_batch(void *self, int nb, const int *sent, bool want_gr
         }
         for (int j = 0; j < d; j++) p[j] /= (float)len;
     }
-    use_distill_linear_fwd(nb, d, d, D->pooled, u->pooler.w, u->pooler.bias, D->y);
+    fipsc_linear_rows(nb, d, d, D->pooled, d, u->pooler.w, u->pooler.bias, D->y, d);
     double total = 0.0;
     for (int b = 0; b < nb; b++) {
         float *y = D->y + (size_t)b * d, *e = D->e + (size_t)b * d;
