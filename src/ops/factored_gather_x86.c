@@ -166,6 +166,18 @@ FIPSC_TARGET_AVX2 void fipsc_gather_range_avx2(const fipsc_factored_linear *fl, 
     }
 }
 
+/* The AVX-512 bitmap kernels read two streams, the bitmap and the values, at ~13 GB/s from memory
+ * on one Zen 4 core without help; asking for the values 2 KB ahead and the bitmap 512 bytes ahead
+ * (a prefetch per word; past the end it is dropped, never a fault) took a r 3072 x f 8192 BF16
+ * matrix from 1.3-1.4 to 1.15-1.25 ms expanding and from 2.1-2.2 to 1.5 ms contracting, where
+ * the hidden row's 32 KB does not stay in L1 beside the streams (measured; 1 KB / 256 B ahead and
+ * 4 KB / 1 KB ahead were both slower). Same operations in the same order: same results. */
+#define FIPSC_PREFETCH_AHEAD(values, word)                                            \
+    do {                                                                              \
+        _mm_prefetch((const char *)(values) + 2048, _MM_HINT_T0);                     \
+        _mm_prefetch((const char *)(word) + 512, _MM_HINT_T0);                        \
+    } while (0)
+
 /* The sum of a bitmap list with AVX-512, 64 input positions (one word) a step in four 16-lane
  * chunks: chunk c's 16 bits k pick the lanes; the next popcount(k) values are expand-loaded into
  * those lanes (bfloat16 widened by a shift), the input is read in order under the same mask
@@ -185,6 +197,7 @@ static inline __attribute__((always_inline)) FIPSC_TARGET_AVX512 float gather_bi
     const unsigned char *chunks = (const unsigned char *)bits;
     for (int w = 0; w < fl->words; w++) {
         const float *xw = x + 64 * w;
+        FIPSC_PREFETCH_AHEAD(half ? (const void *)(v16 + p) : (const void *)(v32 + p), chunks + 8 * (size_t)w);
         for (int c = 0; c < 4; c++) {
             uint16_t k16;
             memcpy(&k16, chunks + 8 * (size_t)w + 2 * c, sizeof k16);
@@ -248,10 +261,12 @@ FIPSC_TARGET_AVX512 void fipsc_gather_range_bits16_avx512(const fipsc_factored_l
         const unsigned char *bits = (const unsigned char *)(fl->bits + (size_t)o * fl->words);
         const uint16_t *v = fl->val16 + fl->ptr[o];
         __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-        for (int w = 0; w < fl->words; w++)
+        for (int w = 0; w < fl->words; w++) {
+            uint64_t word;
+            memcpy(&word, bits + 8 * (size_t)w, sizeof word);
+            FIPSC_PREFETCH_AHEAD(v, bits + 8 * (size_t)w);
             for (int h = 0; h < 2; h++) {
-                uint32_t k;
-                memcpy(&k, bits + 8 * (size_t)w + 4 * h, sizeof k);
+                const uint32_t k = (uint32_t)(word >> (32 * h));
                 const __m512i lanes = _mm512_mask_expandloadu_epi16(fipsc_fresh_zero512(), k, v);
                 v += __builtin_popcount(k);
                 const float *xq = xp + 64 * (size_t)w + 32 * h;
@@ -260,6 +275,7 @@ FIPSC_TARGET_AVX512 void fipsc_gather_range_bits16_avx512(const fipsc_factored_l
                 acc[2 * h + 1] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_unpackhi_epi16(zero, lanes)),
                                                  _mm512_load_ps(xq + 16), acc[2 * h + 1]);
             }
+        }
         const float sum = fipsc_sum16_fixed(acc[0], acc[1], acc[2], acc[3]);
         y[o] = accumulate ? y[o] + sum : sum;
     }
