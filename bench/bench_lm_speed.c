@@ -1,16 +1,18 @@
 /* Prefill and decode speed of one language model, in the same protocol as
  * bench/llamacpp-speed.mjs times llama.cpp (bench/vs-llamacpp.sh runs both):
  *
- *   bench_lm_speed MODEL [--prompt N] [--decode M] [--threads T] [--reps R]
+ *   bench_lm_speed MODEL [--prompt N] [--decode M] [--threads T] [--reps R] [--isa LEVEL]
  *
  * A KV-cached session is prefilled with N token ids (deterministic, spread over the vocabulary)
  * and then decodes M tokens greedily, one at a time. Each phase is timed R times (a fresh session
- * each repetition); the best time is reported, as tokens per second. Loading is not timed. */
+ * each repetition); the best time is reported, as tokens per second. Loading is not timed. --isa
+ * lowers the instruction set of fipsc's own kernels (src/core/isa.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "core/isa.h"
 #include "core/threads.h"
 #include "families/registry.h"
 #include "model/family.h"
@@ -32,16 +34,19 @@ int main(int argc, char **argv)
 {
     if (argc < 2) die("usage", NULL);
     int prompt = 128, decode = 16, threads = 1, reps = 2;
+    fipsc_error err = {0};
     for (int i = 2; i + 1 < argc; i += 2) {
         int v = atoi(argv[i + 1]);
-        if (strcmp(argv[i], "--prompt") == 0) prompt = v;
+        fipsc_isa isa;
+        if (strcmp(argv[i], "--isa") == 0) {
+            if (fipsc_isa_parse(argv[i + 1], &isa, &err) || fipsc_isa_set(isa, &err)) die("--isa", &err);
+        } else if (strcmp(argv[i], "--prompt") == 0) prompt = v;
         else if (strcmp(argv[i], "--decode") == 0) decode = v;
         else if (strcmp(argv[i], "--threads") == 0) threads = v;
         else if (strcmp(argv[i], "--reps") == 0) reps = v;
         else die("usage", NULL);
     }
     fipsc_threads_set(threads);
-    fipsc_error err = {0};
     fipsc_model *m;
     const fipsc_lm_ops *lm;
     if (fipsc_model_load(argv[1], &m, &err) || fipsc_model_need_lm(m, &lm, &err)) die(argv[1], &err);
@@ -68,8 +73,8 @@ int main(int argc, char **argv)
         if (t1 - t0 < best_prefill) best_prefill = t1 - t0;
         if (t2 - t1 < best_decode) best_decode = t2 - t1;
     }
-    printf("fipsc: prefill %d tokens %.2f tok/s, decode %d tokens %.3f tok/s (%d threads, best of %d)\n", prompt,
-           prompt / best_prefill, decode, decode / best_decode, threads, reps);
+    printf("fipsc: prefill %d tokens %.2f tok/s, decode %d tokens %.3f tok/s (%d threads, %s kernels, best of %d)\n",
+           prompt, prompt / best_prefill, decode, decode / best_decode, threads, fipsc_isa_name(fipsc_isa_active()), reps);
     free(tokens);
     free(logits);
     fipsc_model_free(m);
