@@ -20,10 +20,12 @@
  * dtype; "read MB", what one call reads in memory (U twice — gate/up, then down — and every V_i
  * in its kernel layout: fipsc_factored_memory_bytes), against the dense weights as held.
  *
- * --isa portable|avx2|avx512 lowers the instruction set of fipsc's kernels (src/core/isa.h; the
- * default is the best the CPU runs): the kernel layout of a bitmap V follows it (bitmap lists at
- * avx512, positions below), so "read MB" does too. The dense variant is OpenBLAS's (BF16:
- * fipsc's conversion, then OpenBLAS) at every level.
+ * --isa portable|avx2|avx512|avx512bf16 lowers the instruction set of fipsc's kernels
+ * (src/core/isa.h; the default is the best the CPU runs): the kernel layout of a bitmap V follows
+ * it (bitmap lists at avx2 and above, positions at portable), so "read MB" does too; at avx512bf16
+ * one row through a BF16 bitmap V rounds its input to bfloat16 (src/ops/factored_gather.h). The
+ * dense variant is fipsc's linear at every level (float32: OpenBLAS; BF16: fipsc's 16-bit GEMV
+ * for one row, rows converted for OpenBLAS in batches).
  *
  * --cpu-time times each call by the process's CPU time instead of wall-clock time: on a machine
  * shared with other work, with --threads 1, that measures the work itself (wall time then also

@@ -42,7 +42,7 @@ static void print_help(FILE *out)
                 f->image ? "image classifier" : "", f->encoder ? "sentence encoder" : "");
     }
     fprintf(out, "\n'fipsc <command> --help' describes a command. Exit codes: 0 ok, 1 failure, 2 usage error.\n"
-                 "Environment: FIPSC_ISA=portable|avx2|avx512 lowers the instruction set of fipsc's own kernels\n"
+                 "Environment: FIPSC_ISA=portable|avx2|avx512|avx512bf16 lowers the instruction set of fipsc's own kernels\n"
                  "(default: the best this CPU runs; 'fipsc --version' shows it).\n");
 }
 
@@ -70,7 +70,7 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "--version") == 0) {
         printf("fipsc %s\n", fipsc_version());
         printf("%s\n", fipsc_blas_describe());
-        printf("fipsc kernels: %s (best on this CPU: %s; FIPSC_ISA=portable|avx2|avx512 lowers it)\n",
+        printf("fipsc kernels: %s (best on this CPU: %s; FIPSC_ISA=portable|avx2|avx512|avx512bf16 lowers it)\n",
                fipsc_isa_name(fipsc_isa_active()), fipsc_isa_name(fipsc_isa_best()));
         return CLI_OK;
     }

@@ -7,7 +7,7 @@
 #endif
 
 static const char *const isa_names[FIPSC_ISA_COUNT] = {[FIPSC_ISA_PORTABLE] = "portable", [FIPSC_ISA_AVX2] = "avx2",
-                                                        [FIPSC_ISA_AVX512] = "avx512"};
+                                                        [FIPSC_ISA_AVX512] = "avx512", [FIPSC_ISA_AVX512_BF16] = "avx512bf16"};
 
 /* -1 until the first call decides: the best level, or what fipsc_isa_set chose. Relaxed atomics:
  * a kernel reads one value per call, and every value stored is a supported level. */
@@ -19,6 +19,16 @@ static bool cpu_has_f16c(void)
 {
     unsigned a, b, c, d;
     return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+
+/* AVX-512 BF16 from CPUID leaf 7, sub-leaf 1, EAX bit 5, where sub-leaf 0 says sub-leaf 1 exists
+ * (clang 14's __builtin_cpu_supports does not know the name either). */
+static bool cpu_has_avx512_bf16(void)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || a < 1) return false;
+    __cpuid_count(7, 1, a, b, c, d);
+    return (a & (1u << 5)) != 0;
 }
 #endif
 
@@ -40,6 +50,12 @@ bool fipsc_isa_supported(fipsc_isa isa)
         return fipsc_isa_supported(FIPSC_ISA_AVX2) && __builtin_cpu_supports("avx512f") &&
                __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
                __builtin_cpu_supports("avx512vbmi2") && __builtin_cpu_supports("popcnt");
+#else
+        return false;
+#endif
+    case FIPSC_ISA_AVX512_BF16:
+#if FIPSC_HAVE_AVX2_KERNELS
+        return fipsc_isa_supported(FIPSC_ISA_AVX512) && cpu_has_avx512_bf16();
 #else
         return false;
 #endif
@@ -89,5 +105,5 @@ fipsc_status fipsc_isa_parse(const char *name, fipsc_isa *isa, fipsc_error *err)
             *isa = (fipsc_isa)i;
             return FIPSC_OK;
         }
-    return fipsc_fail(err, FIPSC_ERR_ARG, "unknown instruction set '%s' (best, portable, avx2, avx512)", name);
+    return fipsc_fail(err, FIPSC_ERR_ARG, "unknown instruction set '%s' (best, portable, avx2, avx512, avx512bf16)", name);
 }

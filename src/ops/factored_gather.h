@@ -51,6 +51,19 @@ FIPSC_TARGET_AVX2 void fipsc_gather_bits_positions_avx2(const fipsc_factored_lin
 FIPSC_TARGET_AVX512 float *fipsc_gather_bits16_input(const fipsc_factored_linear *fl, const float *x, int n_in);
 FIPSC_TARGET_AVX512 fipsc_gather_range_fn fipsc_gather_range_bits16_avx512;
 
+/* AVX-512 BF16, one row, bitmap lists with BF16 values: the same sums with the input rounded to
+ * bfloat16 (round to nearest even), which the dot-product instruction takes: each product is then
+ * exact and summed in float32, so an output differs from the AVX-512 level's by at most
+ * 2^-9 · Σ|value · x| (the input's rounding) plus float32 summation, ~0.1 % of a typical output
+ * (tests/test_bits16_dot.c checks that bound; docs/ALGORITHM.md §9 says what it costs a model).
+ * fipsc_gather_bits16_dot_input returns the input (malloc'ed, 64-byte aligned, padded with zeros
+ * to whole words) or NULL when a value is not finite or rounds to infinity, or when out of memory:
+ * the caller then uses fipsc_gather_range_avx512. */
+FIPSC_TARGET_AVX512_BF16 uint16_t *fipsc_gather_bits16_dot_input(const fipsc_factored_linear *fl, const float *x,
+                                                                  int n_in);
+FIPSC_TARGET_AVX512_BF16 void fipsc_gather_range_bits16_dot(const fipsc_factored_linear *fl, const uint16_t *xb,
+                                                            float *y, int o0, int o1, bool accumulate);
+
 #endif
 
 /* Value p of a list: float32, or bfloat16 widened exactly (half: fl->val16 holds the values).

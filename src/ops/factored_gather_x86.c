@@ -281,6 +281,54 @@ FIPSC_TARGET_AVX512 void fipsc_gather_range_bits16_avx512(const fipsc_factored_l
     }
 }
 
+/* The AVX-512 BF16 level's one-row bitmap kernel for BF16 values: the input as bfloat16 in its
+ * natural order (fipsc_gather_bits16_dot_input), and per 32 positions one expand-load of the next
+ * values under the bits and one VDPBF16PS, which multiplies the 16 pairs of bfloat16 lanes exactly
+ * and adds each pair's sum to a float32 lane: against the AVX-512 kernel, no unpacks, one
+ * instruction where that has two multiply-adds, and half the input bytes (the contracting step's
+ * hidden row, 16 KB at f 8192, stays in L1). A r 3072 x f 8192 matrix: 1.15-1.25 -> ~1.0 ms
+ * expanding, 1.5 -> ~1.1 ms contracting, on one Zen 4 core (measured). */
+FIPSC_TARGET_AVX512_BF16 uint16_t *fipsc_gather_bits16_dot_input(const fipsc_factored_linear *fl, const float *x,
+                                                                  int n_in)
+{
+    const size_t padded = (size_t)fl->words * 64;
+    uint16_t *xb = aligned_alloc(64, padded * sizeof *xb);
+    if (!xb) return NULL;
+    for (size_t i = 0; i < padded; i++) {
+        const uint16_t h = i < (size_t)n_in ? fipsc_f32_to_bf16(x[i]) : 0;
+        if ((h & 0x7F80) == 0x7F80) { /* inf or NaN, before or after rounding */
+            free(xb);
+            return NULL;
+        }
+        xb[i] = h;
+    }
+    return xb;
+}
+
+FIPSC_TARGET_AVX512_BF16 void fipsc_gather_range_bits16_dot(const fipsc_factored_linear *fl, const uint16_t *xb,
+                                                            float *y, int o0, int o1, bool accumulate)
+{
+    for (int o = o0; o < o1; o++) {
+        const unsigned char *bits = (const unsigned char *)(fl->bits + (size_t)o * fl->words);
+        const uint16_t *v = fl->val16 + fl->ptr[o];
+        __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+        for (int w = 0; w < fl->words; w++) {
+            uint64_t word;
+            memcpy(&word, bits + 8 * (size_t)w, sizeof word);
+            FIPSC_PREFETCH_AHEAD(v, bits + 8 * (size_t)w);
+            for (int h = 0; h < 2; h++) {
+                const uint32_t k = (uint32_t)(word >> (32 * h));
+                const __m512i lanes = _mm512_mask_expandloadu_epi16(fipsc_fresh_zero512(), k, v);
+                v += __builtin_popcount(k);
+                acc[h] = _mm512_dpbf16_ps(acc[h], (__m512bh)lanes,
+                                          (__m512bh)_mm512_load_si512((const void *)(xb + 64 * (size_t)w + 32 * h)));
+            }
+        }
+        const float sum = fipsc_sum16_fixed(acc[0], acc[1], _mm512_setzero_ps(), _mm512_setzero_ps());
+        y[o] = accumulate ? y[o] + sum : sum;
+    }
+}
+
 /* The vector levels' tile kernels: fused multiply-adds on whole tile rows, the entries of a
  * list taken in turn by several sets of accumulators (added at the end in a fixed order). One
  * set, as the portable kernel has, makes every entry wait for the previous one's addition; and a

@@ -51,12 +51,14 @@ static void gather_vector(const fipsc_factored_linear *fl, const float *x, float
     fipsc_gather_range_fn *range = fipsc_gather_range;
     const float *in = x;
     float *rearranged = NULL;
+    uint16_t *in16 = NULL; /* the input as bfloat16, for the AVX-512 BF16 kernel */
 #if FIPSC_HAVE_AVX2_KERNELS
     const fipsc_isa isa = fipsc_isa_active();
     if (isa >= FIPSC_ISA_AVX512) range = fipsc_gather_range_avx512;
     else if (isa >= FIPSC_ISA_AVX2) range = fipsc_gather_range_avx2;
-    if (isa >= FIPSC_ISA_AVX512 && fl->layout == FIPSC_VK_BITMAP && fl->val16 &&
-        (rearranged = fipsc_gather_bits16_input(fl, x, gather_inputs(fl)))) {
+    const bool bits16 = isa >= FIPSC_ISA_AVX512 && fl->layout == FIPSC_VK_BITMAP && fl->val16;
+    if (bits16 && isa >= FIPSC_ISA_AVX512_BF16) in16 = fipsc_gather_bits16_dot_input(fl, x, gather_inputs(fl));
+    if (bits16 && !in16 && (rearranged = fipsc_gather_bits16_input(fl, x, gather_inputs(fl)))) {
         range = fipsc_gather_range_bits16_avx512;
         in = rearranged;
     }
@@ -64,9 +66,16 @@ static void gather_vector(const fipsc_factored_linear *fl, const float *x, float
 #pragma omp parallel for schedule(dynamic, 1) if (fl->nnz >= PARALLEL_WORK && blocks > 1)
     for (int b = 0; b < blocks; b++) {
         const int hi = (b + 1) * VEC_BLOCK < n_out ? (b + 1) * VEC_BLOCK : n_out;
+#if FIPSC_HAVE_AVX2_KERNELS
+        if (in16) {
+            fipsc_gather_range_bits16_dot(fl, in16, y, b * VEC_BLOCK, hi, accumulate);
+            continue;
+        }
+#endif
         range(fl, in, y, b * VEC_BLOCK, hi, accumulate);
     }
     free(rearranged);
+    free(in16);
 }
 
 

@@ -1,0 +1,235 @@
+/* The AVX-512 BF16 level's one-row kernel for bitmap V with BF16 values (src/ops/factored_gather.h):
+ * it rounds the V step's input (x·U expanding, the input row contracting) to bfloat16 and sums
+ * exact products in float32. Checked against double references built here from U and V:
+ *   - identity basis: equal to the reference on the bfloat16-rounded input up to float32
+ *     summation (1e-5 of Σ|term|), so every position and value is where it should be;
+ *   - with a basis: within the bound the rounding allows, 2^-8 · Σ|term| per output (expanding),
+ *     Σ_k |U_ik| · 2^-8 · Σ_j |x_j V_kj| (contracting), plus float32 summation;
+ *   - it differs from the AVX-512 level on a random input (the kernel ran, not a fallback);
+ *   - a non-finite input falls back to the AVX-512 kernel, which masks unkept positions;
+ *   - 1 and 2 threads give the same bits; other layouts give the AVX-512 level's bits.
+ * On a CPU without AVX-512 BF16 only the level's name and its refusal are checked. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/isa.h"
+#include "core/tensor.h"
+#include "core/threads.h"
+#include "ops/factored.h"
+#include "testutil.h"
+
+static uint64_t rng = 0x2545F4914F6CDD1DULL;
+
+static double uniform(void) /* [-1, 1) */
+{
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    return (double)(rng >> 11) * 0x1.0p-52 - 1.0;
+}
+
+typedef struct case_ {
+    fipsc_compressed_group group;
+    fipsc_factored_linear *fl;
+    float *V; /* [r, f], values as stored */
+    int d, r, f;
+    bool expanding;
+} case_;
+
+/* A V [r, f] of `density`, values rounded to BF16, stored as `storage` and held as bitmap lists
+ * (lists = 1) where the storage is a bitmap; U [d, r] random unless identity (then r = d). */
+static void build(case_ *c, fipsc_v_storage storage, fipsc_dtype v_dtype, bool expanding, bool identity, int d,
+                  int r, int f, double density)
+{
+    fipsc_error err = {0};
+    memset(c, 0, sizeof *c);
+    if (identity) r = d;
+    c->d = d, c->r = r, c->f = f, c->expanding = expanding;
+    float *U = NULL;
+    if (!identity) {
+        U = malloc((size_t)d * r * sizeof *U);
+        for (size_t i = 0; i < (size_t)d * r; i++) U[i] = (float)uniform();
+    }
+    c->group = (fipsc_compressed_group){.d = d, .r = r, .U = U, .u_dtype = FIPSC_F32, .v_dtype = v_dtype,
+                                        .storage = storage};
+    snprintf(c->group.method, sizeof c->group.method, "test");
+    c->V = calloc((size_t)r * f, sizeof *c->V);
+    for (size_t i = 0; i < (size_t)r * f; i++)
+        if (uniform() * 0.5 + 0.5 < density) c->V[i] = (float)uniform();
+    fipsc_round_to_dtype(v_dtype, c->V, (size_t)r * f);
+    fipsc_v_stored v;
+    CHECK_OK(fipsc_v_stored_from_dense(storage, r, f, c->V, f, 0, 0, "V", &v, &err), &err);
+    CHECK_OK(fipsc_factored_new_as(expanding ? "up.weight" : "down.weight", 0, expanding ? FIPSC_ROLE_UP : FIPSC_ROLE_DOWN,
+                                   &c->group, &v, storage == FIPSC_V_BITMAP, &c->fl, &err),
+             &err);
+}
+
+static void teardown(case_ *c)
+{
+    fipsc_factored_free(c->fl);
+    free(c->group.U);
+    free(c->V);
+}
+
+static double u_at(const case_ *c, int i, int k) { return c->group.U ? c->group.U[(size_t)i * c->r + k] : (i == k); }
+
+/* The reference on input x (rounded to bfloat16 at the V step if round16) into ref[out], and per
+ * output the bound of what the rounding may change, into bound[out]. */
+static void reference(const case_ *c, const float *x, bool round16, double *ref, double *bound)
+{
+    const int d = c->d, r = c->r, f = c->f;
+    if (c->expanding) { /* t = x·U [r], y_j = Σ_k t_k V_kj */
+        double *t = calloc((size_t)r, sizeof *t);
+        for (int k = 0; k < r; k++) {
+            for (int i = 0; i < d; i++) t[k] += (double)x[i] * u_at(c, i, k);
+            if (round16) t[k] = fipsc_bf16_to_f32(fipsc_f32_to_bf16((float)t[k]));
+        }
+        for (int j = 0; j < f; j++) {
+            ref[j] = bound[j] = 0.0;
+            for (int k = 0; k < r; k++) {
+                ref[j] += t[k] * c->V[(size_t)k * f + j];
+                bound[j] += 0x1p-8 * fabs(t[k] * c->V[(size_t)k * f + j]);
+            }
+        }
+        free(t);
+        return;
+    }
+    /* contracting: z_k = Σ_j x_j V_kj, y_i = Σ_k U_ik z_k */
+    double *z = calloc((size_t)r, sizeof *z), *zb = calloc((size_t)r, sizeof *zb);
+    for (int k = 0; k < r; k++)
+        for (int j = 0; j < f; j++) {
+            const double xj = round16 ? fipsc_bf16_to_f32(fipsc_f32_to_bf16(x[j])) : x[j];
+            z[k] += xj * c->V[(size_t)k * f + j];
+            zb[k] += 0x1p-8 * fabs(xj * c->V[(size_t)k * f + j]);
+        }
+    for (int i = 0; i < d; i++) {
+        ref[i] = bound[i] = 0.0;
+        for (int k = 0; k < r; k++) {
+            ref[i] += u_at(c, i, k) * z[k];
+            bound[i] += fabs(u_at(c, i, k)) * zb[k];
+        }
+    }
+    free(z), free(zb);
+}
+
+static void apply_at(const case_ *c, fipsc_isa isa, const float *x, float *y)
+{
+    fipsc_error err = {0};
+    CHECK_OK(fipsc_isa_set(isa, &err), &err);
+    CHECK_OK(fipsc_factored_apply(c->fl, NULL, 1, x, y, false, &err), &err);
+}
+
+/* The kernel against the references, and against the AVX-512 level. */
+static void check_case(const case_ *c, const char *label)
+{
+    const int in = c->fl->in, out = c->fl->out;
+    float *x = malloc((size_t)in * sizeof *x), *y = malloc((size_t)out * sizeof *y), *y512 = malloc((size_t)out * sizeof *y);
+    double *ref = malloc((size_t)out * sizeof *ref), *bound = malloc((size_t)out * sizeof *bound);
+    double *ref16 = malloc((size_t)out * sizeof *ref16), *bound16 = malloc((size_t)out * sizeof *bound16);
+    for (int i = 0; i < in; i++) x[i] = (float)uniform();
+    apply_at(c, FIPSC_ISA_AVX512_BF16, x, y);
+    apply_at(c, FIPSC_ISA_AVX512, x, y512);
+    reference(c, x, false, ref, bound);
+    reference(c, x, true, ref16, bound16);
+    double scale = 0.0;
+    for (int o = 0; o < out; o++) scale = fmax(scale, fabs(ref[o]));
+    int beyond = 0, beyond16 = 0, differ = 0;
+    for (int o = 0; o < out; o++) {
+        beyond += !(fabs(y[o] - ref[o]) <= bound[o] + 1e-5 * scale);
+        /* identity basis: the kernel's only rounding after the input's is float32 summation,
+         * judged against Σ|term| (256 · bound16) */
+        if (!c->group.U) beyond16 += !(fabs(y[o] - ref16[o]) <= 1e-5 * (256 * bound16[o]) + 1e-30);
+        differ += y[o] != y512[o];
+    }
+    CHECK_MSG(beyond == 0, "%s: %d of %d outputs beyond the bfloat16 input's bound", label, beyond, out);
+    CHECK_MSG(beyond16 == 0, "%s: %d of %d outputs differ from the reference on the rounded input", label, beyond16, out);
+    CHECK_MSG(differ > 0, "%s: the AVX-512 BF16 level gave the AVX-512 level's bits (did its kernel run?)", label);
+    free(x), free(y), free(y512), free(ref), free(bound), free(ref16), free(bound16);
+}
+
+/* An infinite input reaches exactly the outputs whose lists keep its position, as at the AVX-512
+ * level: the rounded-input kernel, which multiplies unkept positions by zero, must not run. */
+static void check_infinite(const case_ *c, const char *label)
+{
+    const int in = c->fl->in, out = c->fl->out;
+    float *x = malloc((size_t)in * sizeof *x), *y = malloc((size_t)out * sizeof *y), *y512 = malloc((size_t)out * sizeof *y);
+    for (int i = 0; i < in; i++) x[i] = (float)uniform();
+    x[5] = INFINITY;
+    apply_at(c, FIPSC_ISA_AVX512_BF16, x, y);
+    apply_at(c, FIPSC_ISA_AVX512, x, y512);
+    CHECK_MSG(memcmp(y, y512, (size_t)out * sizeof *y) == 0, "%s with an infinite input: not the AVX-512 level's result", label);
+    if (c->group.U && c->expanding) goto done; /* below, x itself must be the V step's input */
+    x[5] = 3.4e38f; /* finite, but rounds to infinity as a bfloat16 */
+    apply_at(c, FIPSC_ISA_AVX512_BF16, x, y);
+    apply_at(c, FIPSC_ISA_AVX512, x, y512);
+    CHECK_MSG(memcmp(y, y512, (size_t)out * sizeof *y) == 0, "%s with an input bfloat16 cannot hold: not the AVX-512 level's result", label);
+done:
+    free(x), free(y), free(y512);
+}
+
+/* Enough kept entries for the parallel loop: 1 and 2 threads give the same bits. */
+static void check_threads(void)
+{
+    case_ c;
+    build(&c, FIPSC_V_BITMAP, FIPSC_BF16, true, true, 1024, 0, 1024, 0.3);
+    float *x = malloc(1024 * sizeof *x), *y1 = malloc(1024 * sizeof *y1), *y2 = malloc(1024 * sizeof *y2);
+    for (int i = 0; i < 1024; i++) x[i] = (float)uniform();
+    const int threads = fipsc_threads_get();
+    fipsc_threads_set(1);
+    apply_at(&c, FIPSC_ISA_AVX512_BF16, x, y1);
+    fipsc_threads_set(2);
+    apply_at(&c, FIPSC_ISA_AVX512_BF16, x, y2);
+    fipsc_threads_set(threads);
+    CHECK_MSG(memcmp(y1, y2, 1024 * sizeof *y1) == 0, "1 and 2 threads differ");
+    teardown(&c);
+    free(x), free(y1), free(y2);
+}
+
+/* Layouts the kernel does not take run the AVX-512 level's kernels: same bits. */
+static void check_other_layouts(void)
+{
+    const fipsc_v_storage storage[2] = {FIPSC_V_BITMAP, FIPSC_V_CSC};
+    const fipsc_dtype dtype[2] = {FIPSC_F32, FIPSC_BF16};
+    for (int i = 0; i < 2; i++) {
+        case_ c;
+        build(&c, storage[i], dtype[i], true, false, 40, 203, 150, 0.45);
+        float x[40], y[150], y512[150];
+        for (int k = 0; k < 40; k++) x[k] = (float)uniform();
+        apply_at(&c, FIPSC_ISA_AVX512_BF16, x, y);
+        apply_at(&c, FIPSC_ISA_AVX512, x, y512);
+        CHECK_MSG(memcmp(y, y512, sizeof y) == 0, "%s %s: not the AVX-512 level's bits", fipsc_v_storage_name(storage[i]),
+                  fipsc_dtype_name(dtype[i]));
+        teardown(&c);
+    }
+}
+
+int main(void)
+{
+    fipsc_error err = {0};
+    fipsc_isa isa;
+    CHECK_OK(fipsc_isa_parse("avx512bf16", &isa, &err), &err);
+    CHECK(isa == FIPSC_ISA_AVX512_BF16 && strcmp(fipsc_isa_name(isa), "avx512bf16") == 0);
+    if (!fipsc_isa_supported(FIPSC_ISA_AVX512_BF16)) {
+        CHECK_FAILS(fipsc_isa_set(FIPSC_ISA_AVX512_BF16, &err), FIPSC_ERR_UNSUPPORTED, "avx512bf16", &err);
+        printf("avx512bf16 kernels: not run (this CPU does not have them)\n");
+        return test_summary("test_bits16_dot");
+    }
+    /* r 203 and f 150 end inside a 64-bit word and a 32-position step; 1500 positions: long lists */
+    const int sizes[2][3] = {{40, 203, 150}, {64, 96, 1500}};
+    for (int sz = 0; sz < 2; sz++)
+        for (int identity = 0; identity <= 1; identity++)
+            for (int expanding = 0; expanding <= 1; expanding++) {
+                case_ c;
+                build(&c, FIPSC_V_BITMAP, FIPSC_BF16, expanding, identity, sizes[sz][0], sizes[sz][1], sizes[sz][2], 0.3);
+                char label[96];
+                snprintf(label, sizeof label, "d %d r %d f %d %s%s", c.d, c.r, c.f, expanding ? "expanding" : "contracting",
+                         identity ? " identity" : " basis");
+                check_case(&c, label);
+                check_infinite(&c, label);
+                teardown(&c);
+            }
+    check_threads();
+    check_other_layouts();
+    CHECK_OK(fipsc_isa_set(fipsc_isa_best(), &err), &err);
+    return test_summary("test_bits16_dot");
+}
