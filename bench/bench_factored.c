@@ -1,6 +1,6 @@
 /* Compressed-MLP forward against the dense MLP forward at a realistic shape.
  *
- *   bench_factored [--quick] [--threads K] [--cpu-time] [--f F] [--bf16] [--isa LEVEL]
+ *   bench_factored [--quick] [--threads K] [--cpu-time] [--f F] [--bf16] [--isa LEVEL] [--v-steps]
  *
  * One SwiGLU MLP (d 2048, f 5632 of a 1-2B-parameter Llama; --f 8192: Llama-3.2-1B's) with
  * random weights, run through fipsc_mlp_forward (the runtime's MLP entry point) on n = 1 row
@@ -26,6 +26,10 @@
  * one row through a BF16 bitmap V rounds its input to bfloat16 (src/ops/factored_gather.h). The
  * dense variant is fipsc's linear at every level (float32: OpenBLAS; BF16: fipsc's 16-bit GEMV
  * for one row, rows converted for OpenBLAS in batches).
+ *
+ * --v-steps times only the one-row V step of the bitmap variant instead: each V_i on its own (an
+ * identity-basis linear over the same V, so no U product), the mean of 100 calls cycling the three
+ * matrices, so that each comes from memory rather than cache, in ms per matrix.
  *
  * --cpu-time times each call by the process's CPU time instead of wall-clock time: on a machine
  * shared with other work, with --threads 1, that measures the work itself (wall time then also
@@ -64,6 +68,7 @@ static float *random_floats(size_t n, double scale)
 }
 
 static clockid_t bench_clock = CLOCK_MONOTONIC;
+static bool want_v_steps = false;
 
 static double now(void)
 {
@@ -108,6 +113,45 @@ typedef struct variant {
     long long read_bytes; /* weights read per call */
 } variant;
 
+/* --v-steps: V_i [r, f] of make_compressed's bitmap variant again (same random stream), as an
+ * identity-basis linear: applying it to one row is the V step alone. */
+static fipsc_factored_linear *v_step_linear(int r, fipsc_mlp_role role, const char *name, const float *V,
+                                            fipsc_dtype dtype, fipsc_compressed_group *g)
+{
+    fipsc_error err = {0};
+    *g = (fipsc_compressed_group){.d = r, .r = r, .v_dtype = dtype, .storage = FIPSC_V_BITMAP};
+    snprintf(g->method, sizeof g->method, "bench");
+    fipsc_v_stored st;
+    fipsc_factored_linear *fl;
+    if (fipsc_v_stored_from_dense(FIPSC_V_BITMAP, r, F, V, F, 0, 0, name, &st, &err) ||
+        fipsc_factored_new(name, 0, role, g, &st, &fl, &err))
+        die(name, &err);
+    return fl;
+}
+
+/* The V step of each matrix alone (see --v-steps). */
+static void time_v_steps(fipsc_factored_linear *const fl[3])
+{
+    enum { CALLS = 100 };
+    float *x = random_floats((size_t)F, 1.0), *y = malloc((size_t)F * sizeof *y);
+    double t[3] = {0};
+    fipsc_error err = {0};
+    for (int c = 0; c <= CALLS; c++) /* call 0 warms up */
+        for (int i = 0; i < 3; i++) {
+            const double t0 = now();
+            if (fipsc_factored_apply(fl[i], NULL, 1, x, y, false, &err)) die("V step", &err);
+            if (c > 0) t[i] += now() - t0;
+        }
+    printf("one-row V step alone (bitmap, %s kernels, %d threads): gate %.3f ms, up %.3f ms, down %.3f ms\n",
+           fipsc_isa_name(fipsc_isa_active()), fipsc_threads_get(), 1e3 * t[0] / CALLS, 1e3 * t[1] / CALLS,
+           1e3 * t[2] / CALLS);
+    free(x), free(y);
+}
+
+/* Set by --v-steps: make_compressed's bitmap variant also builds these. */
+static fipsc_factored_linear *v_steps[3];
+static fipsc_compressed_group v_step_groups[3];
+
 /* A compressed MLP: U random, every V_i [r, f] with `keep` of its entries (random positions;
  * for n:m, nm_n random offsets in every run of nm_m rows). */
 static void make_compressed(variant *v, const char *name, int r, double keep, fipsc_v_storage storage, int nm_n,
@@ -140,6 +184,8 @@ static void make_compressed(variant *v, const char *name, int r, double keep, fi
                 V[k] = uniform() < keep ? (float)(2 * uniform() - 1) / 20 : 0.0f;
         }
         fipsc_round_to_dtype(dtype, V, (size_t)r * F); /* as attach holds them */
+        if (want_v_steps && storage == FIPSC_V_BITMAP)
+            v_steps[i] = v_step_linear(r, roles[i], names[i], V, dtype, &v_step_groups[i]);
         fipsc_v_stored st;
         if (fipsc_v_stored_from_dense(storage, r, F, V, F, nm_n, nm_m, names[i], &st, &err) ||
             fipsc_factored_new(names[i], 0, roles[i], &v->group, &st, &v->fl[i], &err))
@@ -192,8 +238,10 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc && atoi(argv[i + 1]) > 0) fipsc_threads_set(atoi(argv[++i]));
         else if (strcmp(argv[i], "--f") == 0 && i + 1 < argc && atoi(argv[i + 1]) >= 64) F = atoi(argv[++i]);
         else if (strcmp(argv[i], "--isa") == 0 && i + 1 < argc) isa_name = argv[++i];
+        else if (strcmp(argv[i], "--v-steps") == 0) want_v_steps = true;
         else {
-            fprintf(stderr, "usage: bench_factored [--quick] [--threads K] [--cpu-time] [--f F] [--bf16] [--isa LEVEL]\n");
+            fprintf(stderr, "usage: bench_factored [--quick] [--threads K] [--cpu-time] [--f F] [--bf16] [--isa LEVEL] "
+                            "[--v-steps]\n");
             return 2;
         }
     }
@@ -222,6 +270,10 @@ int main(int argc, char **argv)
     make_compressed(&v[2], "fips 1:4", r_sparse, 0.25, FIPSC_V_NM, 1, 4, dtype);
     make_compressed(&v[3], "shared-svd", r_dense, 1.0, FIPSC_V_DENSE, 0, 0, dtype);
 
+    if (want_v_steps) {
+        time_v_steps(v_steps);
+        return 0;
+    }
     const int rows[2] = {1, 512}, rounds[2] = {quick ? 5 : 25, quick ? 3 : 9};
     float *x = random_floats((size_t)512 * D, 1.0), *y = malloc((size_t)512 * D * sizeof *y);
     float *scratch = malloc(fipsc_mlp_scratch_floats(&dense.mlp, 512) * sizeof *scratch);
