@@ -442,7 +442,8 @@ static inline __attribute__((always_inline)) FIPSC_TARGET_AVX512 void tile_entri
  * branches, 32 bits at a time (a compress of the lane numbers by the bits), for 16 words (1024
  * inputs) at a time: a loop per word would mispredict its exit every ~16 entries. Decoding also
  * prefetches the list's values and bitmap ahead (FIPSC_PREFETCH_AHEAD, every 64 positions): the
- * MLP's prefill went from 0.90-0.96x to 0.96-1.02x of dense (bench_factored, BF16, n 512).
+ * MLP's prefill went from 0.91-1.00x to 0.96-1.02x of dense (medians over runs; bench_factored,
+ * BF16, n 512, BENCHMARKS.md).
  * Decoding each list once per call instead (as the AVX2 level does) and reading the positions
  * back for every tile was slower (0.86-0.90x): they are four times the bitmap's bytes. */
 static inline __attribute__((always_inline)) FIPSC_TARGET_AVX512 void gather_tile_avx512_as(
