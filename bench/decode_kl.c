@@ -7,14 +7,15 @@
  *
  * Every sequence of the corpus (the first N) is fed token by token to both models; position i's
  * logits predict token i + 1. Prints the mean KL in nats and the fraction of positions whose most
- * likely token agrees, as `fipsc eval --ref` reports them. The original runs at the same level. */
-#include <math.h>
+ * likely token agrees, each position scored as `fipsc eval --ref` scores it
+ * (fipsc_eval_position_kl). The original runs at the same level. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/isa.h"
 #include "core/threads.h"
+#include "eval/eval.h"
 #include "families/registry.h"
 #include "formats/corpus.h"
 #include "model/family.h"
@@ -23,24 +24,6 @@ static _Noreturn void die(const char *what, const fipsc_error *err)
 {
     fprintf(stderr, "decode_kl: %s: %s\n", what, err ? err->message : "bad arguments");
     exit(err ? 1 : 2);
-}
-
-/* log-softmax of logits [n] into lp, in double */
-static void log_softmax(const float *logits, int n, double *lp)
-{
-    double top = logits[0], sum = 0.0;
-    for (int v = 1; v < n; v++) top = fmax(top, logits[v]);
-    for (int v = 0; v < n; v++) sum += exp(logits[v] - top);
-    const double lse = top + log(sum);
-    for (int v = 0; v < n; v++) lp[v] = logits[v] - lse;
-}
-
-static int argmax(const float *x, int n)
-{
-    int best = 0;
-    for (int v = 1; v < n; v++)
-        if (x[v] > x[best]) best = v;
-    return best;
 }
 
 int main(int argc, char **argv)
@@ -68,7 +51,6 @@ int main(int argc, char **argv)
     if (seqs > c->n_seqs) seqs = c->n_seqs;
     const int V = info.vocab_size;
     float *logits[2] = {malloc((size_t)V * sizeof(float)), malloc((size_t)V * sizeof(float))};
-    double *lp[2] = {malloc((size_t)V * sizeof(double)), malloc((size_t)V * sizeof(double))};
     double kl_sum = 0.0;
     long positions = 0, agree = 0;
     for (int q = 0; q < seqs; q++) {
@@ -78,14 +60,11 @@ int main(int argc, char **argv)
         for (int k = 0; k < 2; k++)
             if (lm[k]->session_new(m[k], len, &s[k], &err)) die("session", &err);
         for (int i = 0; i + 1 < len; i++) {
-            for (int k = 0; k < 2; k++) {
+            for (int k = 0; k < 2; k++)
                 if (lm[k]->session_decode(s[k], ids[i], logits[k], &err)) die("decode", &err);
-                log_softmax(logits[k], V, lp[k]);
-            }
-            double kl = 0.0; /* KL(original ‖ model): lp[1] is the original */
-            for (int v = 0; v < V; v++) kl += exp(lp[1][v]) * (lp[1][v] - lp[0][v]);
-            kl_sum += kl;
-            agree += argmax(logits[0], V) == argmax(logits[1], V);
+            bool same_top;
+            kl_sum += fipsc_eval_position_kl(logits[0], logits[1], V, &same_top); /* logits[1]: the original */
+            agree += same_top;
             positions++;
         }
         for (int k = 0; k < 2; k++) lm[k]->session_free(s[k]);
@@ -93,7 +72,7 @@ int main(int argc, char **argv)
     printf("decode path, %s kernels: %d sequences, %ld positions: KL mean %.6f nats, top-1 agreement %.4f\n",
            fipsc_isa_name(fipsc_isa_active()), seqs, positions, kl_sum / (double)positions,
            (double)agree / (double)positions);
-    for (int k = 0; k < 2; k++) free(logits[k]), free(lp[k]), fipsc_model_free(m[k]);
+    for (int k = 0; k < 2; k++) free(logits[k]), fipsc_model_free(m[k]);
     fipsc_corpus_free(c);
     return 0;
 }

@@ -6,8 +6,7 @@
  * version (F, BW, VL and VBMI2, whose expand-load turns 16 bits of a bitmap into 16 lanes: Intel
  * Ice Lake and Sapphire Rapids, AMD Zen 4 and later; not Skylake-X or Cascade Lake) and, above
  * it, an AVX-512 BF16 level (its dot product of bfloat16 pairs: Cooper Lake, Sapphire Rapids, Zen 4
- * and later), compiled into
- * every build with function target attributes, whatever -march says. The first call picks the best level this CPU has; a
+ * and later), compiled into every build with function target attributes, whatever -march says. The first call picks the best level this CPU has; a
  * program can lower it (tests force each level in turn, the CLI reads FIPSC_ISA) but never raise it
  * above what the CPU runs.
  *

@@ -66,6 +66,11 @@ fipsc_status fipsc_eval_text(const fipsc_model *m, const fipsc_tokenizer *t, con
                              int context, int stride, const fipsc_eval_options *opt, fipsc_eval_result *out,
                              fipsc_text_eval *tx, fipsc_error *err);
 
+/* KL(ref ‖ model) at one position from the two models' logits [vocab], in double, as
+ * fipsc_eval_corpus scores each position; *agree: whether their most likely tokens (the first of
+ * equal ones) agree. For scoring positions one at a time (bench/decode_kl.c). */
+double fipsc_eval_position_kl(const float *logits, const float *ref_logits, int vocab, bool *agree);
+
 /* The q-quantile (0 <= q <= 1) of x[0..n) by linear interpolation; sorts x in place. */
 double fipsc_quantile(double *x, int64_t n, double q);
 

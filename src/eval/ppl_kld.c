@@ -47,6 +47,25 @@ static double log_sum_exp(const float *l, int n, int *argmax)
     return mx + log(s);
 }
 
+/* KL(ref ‖ model) = Σ_v p_ref(v)·(log p_ref(v) − log p_model(v)), given each side's log Σ exp. */
+static double kl_of(const float *l, double lz, const float *lr, double lzr, int vocab)
+{
+    double kl = 0.0;
+    for (int v = 0; v < vocab; v++) {
+        double log_pr = (double)lr[v] - lzr, log_pm = (double)l[v] - lz;
+        kl += exp(log_pr) * (log_pr - log_pm);
+    }
+    return kl;
+}
+
+double fipsc_eval_position_kl(const float *logits, const float *ref_logits, int vocab, bool *agree)
+{
+    int am, ar;
+    const double lz = log_sum_exp(logits, vocab, &am), lzr = log_sum_exp(ref_logits, vocab, &ar);
+    *agree = am == ar;
+    return kl_of(logits, lz, ref_logits, lzr, vocab);
+}
+
 /* Scored-position arrays. */
 typedef struct scores {
     double *nll, *ref_nll, *kl;
@@ -73,12 +92,7 @@ static void score_batch(const float *logits, const float *ref_logits, const int3
         int ar;
         double lzr = log_sum_exp(lr, vocab, &ar);
         sc->ref_nll[k] = lzr - (double)lr[target];
-        double kl = 0.0;
-        for (int v = 0; v < vocab; v++) {
-            double log_pr = (double)lr[v] - lzr, log_pm = (double)l[v] - lz;
-            kl += exp(log_pr) * (log_pr - log_pm);
-        }
-        sc->kl[k] = kl;
+        sc->kl[k] = kl_of(l, lz, lr, lzr, vocab);
         sc->agree[k] = am == ar;
     }
 }
