@@ -23,13 +23,14 @@
  * --isa portable|avx2|avx512|avx512bf16 lowers the instruction set of fipsc's kernels
  * (src/core/isa.h; the default is the best the CPU runs): the kernel layout of a bitmap V follows
  * it (bitmap lists at avx2 and above, positions at portable), so "read MB" does too; at avx512bf16
- * one row through a BF16 bitmap V rounds its input to bfloat16 (src/ops/factored_gather.h). The
+ * a BF16 bitmap V (one row or a batch) rounds its input to bfloat16 (src/ops/factored_gather.h). The
  * dense variant is fipsc's linear at every level (float32: OpenBLAS; BF16: fipsc's 16-bit GEMV
  * for one row, rows converted for OpenBLAS in batches).
  *
- * --v-steps times only the one-row V step of the bitmap variant instead: each V_i on its own (an
- * identity-basis linear over the same V, so no U product), the mean of 100 calls cycling the three
- * matrices, so that each comes from memory rather than cache, in ms per matrix.
+ * --v-steps times only the V step of the bitmap variant instead: each V_i on its own (an
+ * identity-basis linear over the same V, so no U product), on one row the mean of 100 calls
+ * cycling the three matrices, so that each comes from memory rather than cache, then on 512 rows
+ * the mean of 5 calls, in ms per matrix.
  *
  * --cpu-time times each call by the process's CPU time instead of wall-clock time: on a machine
  * shared with other work, with --threads 1, that measures the work itself (wall time then also
@@ -129,22 +130,22 @@ static fipsc_factored_linear *v_step_linear(int r, fipsc_mlp_role role, const ch
     return fl;
 }
 
-/* The V step of each matrix alone (see --v-steps). */
-static void time_v_steps(fipsc_factored_linear *const fl[3])
+/* The V step of each matrix alone on n rows (see --v-steps). */
+static void time_v_steps(fipsc_factored_linear *const fl[3], int n)
 {
-    enum { CALLS = 100 };
-    float *x = random_floats((size_t)F, 1.0), *y = malloc((size_t)F * sizeof *y);
+    const int calls = n == 1 ? 100 : 5;
+    float *x = random_floats((size_t)n * F, 1.0), *y = malloc((size_t)n * F * sizeof *y);
     double t[3] = {0};
     fipsc_error err = {0};
-    for (int c = 0; c <= CALLS; c++) /* call 0 warms up */
+    for (int c = 0; c <= calls; c++) /* call 0 warms up */
         for (int i = 0; i < 3; i++) {
             const double t0 = now();
-            if (fipsc_factored_apply(fl[i], NULL, 1, x, y, false, &err)) die("V step", &err);
+            if (fipsc_factored_apply(fl[i], NULL, n, x, y, false, &err)) die("V step", &err);
             if (c > 0) t[i] += now() - t0;
         }
-    printf("one-row V step alone (bitmap, %s kernels, %d threads): gate %.3f ms, up %.3f ms, down %.3f ms\n",
-           fipsc_isa_name(fipsc_isa_active()), fipsc_threads_get(), 1e3 * t[0] / CALLS, 1e3 * t[1] / CALLS,
-           1e3 * t[2] / CALLS);
+    printf("%d-row V step alone (bitmap, %s kernels, %d threads): gate %.3f ms, up %.3f ms, down %.3f ms\n", n,
+           fipsc_isa_name(fipsc_isa_active()), fipsc_threads_get(), 1e3 * t[0] / calls, 1e3 * t[1] / calls,
+           1e3 * t[2] / calls);
     free(x), free(y);
 }
 
@@ -259,7 +260,8 @@ int main(int argc, char **argv)
         variant bitmap;
         rng = 0x9E3779B97F4A7C15ULL;
         make_compressed(&bitmap, "fips bitmap", r_sparse, 0.25, FIPSC_V_BITMAP, 0, 0, dtype);
-        time_v_steps(v_steps);
+        time_v_steps(v_steps, 1);
+        time_v_steps(v_steps, 512);
         return 0;
     }
     variant dense = {.name = "dense"};

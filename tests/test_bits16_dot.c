@@ -1,12 +1,14 @@
-/* The AVX-512 BF16 level's one-row kernel for bitmap V with BF16 values (src/ops/factored_gather.h):
- * it rounds the V step's input (x·U expanding, the input row contracting) to bfloat16 and sums
- * exact products in float32. Checked against double references built here from U and V:
+/* The AVX-512 BF16 level's kernels for bitmap V with BF16 values (src/ops/factored_gather.h), on one
+ * row and on batches (tiles of 32 rows, pairs of entries per dot product): they round the V step's
+ * input (x·U expanding, the input rows contracting) to bfloat16 and sum exact products in float32.
+ * Checked, on 1, 37 (a tile and 5 rows) and 64 rows, against double references built here from U
+ * and V:
  *   - identity basis: equal to the reference on the bfloat16-rounded input up to float32
  *     summation (1e-5 of Σ|term|), so every position and value is where it should be;
  *   - with a basis: within the bound the rounding allows, 2^-8 · Σ|term| per output (expanding),
  *     Σ_k |U_ik| · 2^-8 · Σ_j |x_j V_kj| (contracting), plus float32 summation;
  *   - it differs from the AVX-512 level on a random input (the kernel ran, not a fallback);
- *   - a non-finite input falls back to the AVX-512 kernel, which masks unkept positions;
+ *   - a non-finite input falls back to the AVX-512 kernels, which mask unkept positions;
  *   - 1 and 2 threads give the same bits; other layouts give the AVX-512 level's bits.
  * On a CPU without AVX-512 BF16 only the level's name and its refusal are checked. */
 #include <math.h>
@@ -112,94 +114,110 @@ static void reference(const case_ *c, const float *x, bool round16, double *ref,
     free(z), free(zb);
 }
 
-static void apply_at(const case_ *c, fipsc_isa isa, const float *x, float *y)
+/* y [n, out] = the linear on x [n, in] at level isa. */
+static void apply_at(const case_ *c, fipsc_isa isa, int n, const float *x, float *y)
 {
     fipsc_error err = {0};
     CHECK_OK(fipsc_isa_set(isa, &err), &err);
-    CHECK_OK(fipsc_factored_apply(c->fl, NULL, 1, x, y, false, &err), &err);
+    CHECK_OK(fipsc_factored_apply(c->fl, NULL, n, x, y, false, &err), &err);
 }
 
-/* The kernel against the references, and against the AVX-512 level. */
-static void check_case(const case_ *c, const char *label)
+static float *random_rows(int n, int width)
+{
+    float *x = malloc((size_t)n * width * sizeof *x);
+    for (size_t i = 0; i < (size_t)n * width; i++) x[i] = (float)uniform();
+    return x;
+}
+
+/* The kernels on n rows against the references, and against the AVX-512 level. */
+static void check_case(const case_ *c, int n, const char *label)
 {
     const int in = c->fl->in, out = c->fl->out;
-    float *x = malloc((size_t)in * sizeof *x), *y = malloc((size_t)out * sizeof *y), *y512 = malloc((size_t)out * sizeof *y);
+    const size_t outs = (size_t)n * out;
+    float *x = random_rows(n, in), *y = malloc(outs * sizeof *y), *y512 = malloc(outs * sizeof *y);
     double *ref = malloc((size_t)out * sizeof *ref), *bound = malloc((size_t)out * sizeof *bound);
     double *ref16 = malloc((size_t)out * sizeof *ref16), *bound16 = malloc((size_t)out * sizeof *bound16);
-    for (int i = 0; i < in; i++) x[i] = (float)uniform();
-    apply_at(c, FIPSC_ISA_AVX512_BF16, x, y);
-    apply_at(c, FIPSC_ISA_AVX512, x, y512);
-    reference(c, x, false, ref, bound);
-    reference(c, x, true, ref16, bound16);
-    double scale = 0.0;
-    for (int o = 0; o < out; o++) scale = fmax(scale, fabs(ref[o]));
+    apply_at(c, FIPSC_ISA_AVX512_BF16, n, x, y);
+    apply_at(c, FIPSC_ISA_AVX512, n, x, y512);
     int beyond = 0, beyond16 = 0, differ = 0;
-    for (int o = 0; o < out; o++) {
-        beyond += !(fabs(y[o] - ref[o]) <= bound[o] + 1e-5 * scale);
-        /* identity basis: the kernel's only rounding after the input's is float32 summation,
-         * judged against Σ|term| (256 · bound16) */
-        if (!c->group.U) beyond16 += !(fabs(y[o] - ref16[o]) <= 1e-5 * (256 * bound16[o]) + 1e-30);
-        differ += y[o] != y512[o];
+    for (int row = 0; row < n; row++) {
+        const float *yr = y + (size_t)row * out;
+        reference(c, x + (size_t)row * in, false, ref, bound);
+        reference(c, x + (size_t)row * in, true, ref16, bound16);
+        double scale = 0.0;
+        for (int o = 0; o < out; o++) scale = fmax(scale, fabs(ref[o]));
+        for (int o = 0; o < out; o++) {
+            beyond += !(fabs(yr[o] - ref[o]) <= bound[o] + 1e-5 * scale);
+            /* identity basis: the kernel's only rounding after the input's is float32 summation,
+             * judged against Σ|term| (256 · bound16) */
+            if (!c->group.U) beyond16 += !(fabs(yr[o] - ref16[o]) <= 1e-5 * (256 * bound16[o]) + 1e-30);
+            differ += yr[o] != y512[(size_t)row * out + (size_t)o];
+        }
     }
-    CHECK_MSG(beyond == 0, "%s: %d of %d outputs beyond the bfloat16 input's bound", label, beyond, out);
-    CHECK_MSG(beyond16 == 0, "%s: %d of %d outputs differ from the reference on the rounded input", label, beyond16, out);
-    CHECK_MSG(differ > 0, "%s: the AVX-512 BF16 level gave the AVX-512 level's bits (did its kernel run?)", label);
+    CHECK_MSG(beyond == 0, "%s, %d rows: %d of %zu outputs beyond the bfloat16 input's bound", label, n, beyond, outs);
+    CHECK_MSG(beyond16 == 0, "%s, %d rows: %d of %zu outputs differ from the reference on the rounded input", label, n,
+              beyond16, outs);
+    CHECK_MSG(differ > 0, "%s, %d rows: the AVX-512 BF16 level gave the AVX-512 level's bits (did its kernel run?)",
+              label, n);
     free(x), free(y), free(y512), free(ref), free(bound), free(ref16), free(bound16);
 }
 
 /* An infinite input reaches exactly the outputs whose lists keep its position, as at the AVX-512
- * level: the rounded-input kernel, which multiplies unkept positions by zero, must not run. */
-static void check_infinite(const case_ *c, const char *label)
+ * level: the rounded-input kernels, which multiply unkept positions by zero, must not run. In a
+ * batch the value sits in the last row (the last, partial tile). */
+static void check_infinite(const case_ *c, int n, const char *label)
 {
     const int in = c->fl->in, out = c->fl->out;
-    float *x = malloc((size_t)in * sizeof *x), *y = malloc((size_t)out * sizeof *y), *y512 = malloc((size_t)out * sizeof *y);
-    for (int i = 0; i < in; i++) x[i] = (float)uniform();
-    x[5] = INFINITY;
-    apply_at(c, FIPSC_ISA_AVX512_BF16, x, y);
-    apply_at(c, FIPSC_ISA_AVX512, x, y512);
-    CHECK_MSG(memcmp(y, y512, (size_t)out * sizeof *y) == 0, "%s with an infinite input: not the AVX-512 level's result", label);
+    const size_t outs = (size_t)n * out, at = (size_t)(n - 1) * in + 5;
+    float *x = random_rows(n, in), *y = malloc(outs * sizeof *y), *y512 = malloc(outs * sizeof *y);
+    x[at] = INFINITY;
+    apply_at(c, FIPSC_ISA_AVX512_BF16, n, x, y);
+    apply_at(c, FIPSC_ISA_AVX512, n, x, y512);
+    CHECK_MSG(memcmp(y, y512, outs * sizeof *y) == 0, "%s, %d rows, an infinite input: not the AVX-512 level's result",
+              label, n);
     if (c->group.U && c->expanding) goto done; /* below, x itself must be the V step's input */
-    x[5] = 3.4e38f; /* finite, but rounds to infinity as a bfloat16 */
-    apply_at(c, FIPSC_ISA_AVX512_BF16, x, y);
-    apply_at(c, FIPSC_ISA_AVX512, x, y512);
-    CHECK_MSG(memcmp(y, y512, (size_t)out * sizeof *y) == 0, "%s with an input bfloat16 cannot hold: not the AVX-512 level's result", label);
+    x[at] = 3.4e38f; /* finite, but rounds to infinity as a bfloat16 */
+    apply_at(c, FIPSC_ISA_AVX512_BF16, n, x, y);
+    apply_at(c, FIPSC_ISA_AVX512, n, x, y512);
+    CHECK_MSG(memcmp(y, y512, outs * sizeof *y) == 0,
+              "%s, %d rows, an input bfloat16 cannot hold: not the AVX-512 level's result", label, n);
 done:
     free(x), free(y), free(y512);
 }
 
-/* Enough kept entries for the parallel loop: 1 and 2 threads give the same bits. */
-static void check_threads(void)
+/* Enough kept entries for the parallel loops: 1 and 2 threads give the same bits. */
+static void check_threads(int n)
 {
     case_ c;
     build(&c, FIPSC_V_BITMAP, FIPSC_BF16, true, true, 1024, 0, 1024, 0.3);
-    float *x = malloc(1024 * sizeof *x), *y1 = malloc(1024 * sizeof *y1), *y2 = malloc(1024 * sizeof *y2);
-    for (int i = 0; i < 1024; i++) x[i] = (float)uniform();
+    const size_t outs = (size_t)n * 1024;
+    float *x = random_rows(n, 1024), *y1 = malloc(outs * sizeof *y1), *y2 = malloc(outs * sizeof *y2);
     const int threads = fipsc_threads_get();
     fipsc_threads_set(1);
-    apply_at(&c, FIPSC_ISA_AVX512_BF16, x, y1);
+    apply_at(&c, FIPSC_ISA_AVX512_BF16, n, x, y1);
     fipsc_threads_set(2);
-    apply_at(&c, FIPSC_ISA_AVX512_BF16, x, y2);
+    apply_at(&c, FIPSC_ISA_AVX512_BF16, n, x, y2);
     fipsc_threads_set(threads);
-    CHECK_MSG(memcmp(y1, y2, 1024 * sizeof *y1) == 0, "1 and 2 threads differ");
+    CHECK_MSG(memcmp(y1, y2, outs * sizeof *y1) == 0, "%d rows: 1 and 2 threads differ", n);
     teardown(&c);
     free(x), free(y1), free(y2);
 }
 
-/* Layouts the kernel does not take run the AVX-512 level's kernels: same bits. */
-static void check_other_layouts(void)
+/* Layouts the kernels do not take run the AVX-512 level's kernels: same bits. */
+static void check_other_layouts(int n)
 {
     const fipsc_v_storage storage[2] = {FIPSC_V_BITMAP, FIPSC_V_CSC};
     const fipsc_dtype dtype[2] = {FIPSC_F32, FIPSC_BF16};
     for (int i = 0; i < 2; i++) {
         case_ c;
         build(&c, storage[i], dtype[i], true, false, 40, 203, 150, 0.45);
-        float x[40], y[150], y512[150];
-        for (int k = 0; k < 40; k++) x[k] = (float)uniform();
-        apply_at(&c, FIPSC_ISA_AVX512_BF16, x, y);
-        apply_at(&c, FIPSC_ISA_AVX512, x, y512);
-        CHECK_MSG(memcmp(y, y512, sizeof y) == 0, "%s %s: not the AVX-512 level's bits", fipsc_v_storage_name(storage[i]),
-                  fipsc_dtype_name(dtype[i]));
+        float *x = random_rows(n, 40), *y = malloc((size_t)n * 150 * sizeof *y), *y512 = malloc((size_t)n * 150 * sizeof *y);
+        apply_at(&c, FIPSC_ISA_AVX512_BF16, n, x, y);
+        apply_at(&c, FIPSC_ISA_AVX512, n, x, y512);
+        CHECK_MSG(memcmp(y, y512, (size_t)n * 150 * sizeof *y) == 0, "%s %s, %d rows: not the AVX-512 level's bits",
+                  fipsc_v_storage_name(storage[i]), fipsc_dtype_name(dtype[i]), n);
         teardown(&c);
+        free(x), free(y), free(y512);
     }
 }
 
@@ -214,8 +232,9 @@ int main(void)
         printf("avx512bf16 kernels: not run (this CPU does not have them)\n");
         return test_summary("test_bits16_dot");
     }
-    /* r 203 and f 150 end inside a 64-bit word and a 32-position step; 1500 positions: long lists */
-    const int sizes[2][3] = {{40, 203, 150}, {64, 96, 1500}};
+    /* r 203 and f 150 end inside a 64-bit word and a 32-position step; 1500 positions: long lists
+     * (two of the tile kernel's 1024-position chunks). Rows: one, a tile and 5, two tiles. */
+    const int sizes[2][3] = {{40, 203, 150}, {64, 96, 1500}}, rows[3] = {1, 37, 64};
     for (int sz = 0; sz < 2; sz++)
         for (int identity = 0; identity <= 1; identity++)
             for (int expanding = 0; expanding <= 1; expanding++) {
@@ -224,12 +243,16 @@ int main(void)
                 char label[96];
                 snprintf(label, sizeof label, "d %d r %d f %d %s%s", c.d, c.r, c.f, expanding ? "expanding" : "contracting",
                          identity ? " identity" : " basis");
-                check_case(&c, label);
-                check_infinite(&c, label);
+                for (int n = 0; n < 3; n++) {
+                    check_case(&c, rows[n], label);
+                    check_infinite(&c, rows[n], label);
+                }
                 teardown(&c);
             }
-    check_threads();
-    check_other_layouts();
+    for (int n = 0; n < 3; n++) {
+        check_threads(rows[n]);
+        check_other_layouts(rows[n]);
+    }
     CHECK_OK(fipsc_isa_set(fipsc_isa_best(), &err), &err);
     return test_summary("test_bits16_dot");
 }

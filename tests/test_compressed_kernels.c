@@ -575,8 +575,8 @@ static void test_basis16(void)
 int main(void)
 {
     fipsc_error err = {0};
-    /* up to AVX-512: the AVX-512 BF16 level runs these kernels too, but for one row through a
-     * bitmap V with BF16 values, whose input it rounds: tests/test_bits16_dot.c */
+    /* up to AVX-512: the AVX-512 BF16 level runs these kernels too, but for a bitmap V with BF16
+     * values, whose input it rounds: tests/test_bits16_dot.c */
     for (int level = 0; level <= FIPSC_ISA_AVX512; level++) {
         if (!fipsc_isa_supported((fipsc_isa)level)) {
             printf("%s kernels: not run (this CPU does not have them)\n", fipsc_isa_name((fipsc_isa)level));

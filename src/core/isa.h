@@ -13,9 +13,10 @@
  * The levels give equal results up to float rounding, not bit for bit: the AVX2 gather sums eight
  * products per step where the portable one sums four. Within one level results do not depend on
  * the thread count. Byte-identity tests pin the portable level (as they pin OpenBLAS's kernels).
- * The AVX-512 BF16 level differs by more than the order of a sum, in one place: one row through a
- * bitmap V whose values are BF16 rounds that step's input (x·U, or the hidden row) to bfloat16, as
- * its dot-product instruction takes them (src/ops/factored_gather.h says what that costs). */
+ * The AVX-512 BF16 level differs by more than the order of a sum, in one place: the V step through
+ * a bitmap V whose values are BF16 (one row or a batch) rounds its input (x·U, or the hidden rows)
+ * to bfloat16, as its dot-product instruction takes them (src/ops/factored_gather.h says what that
+ * costs). */
 #ifndef FIPSC_ISA_H
 #define FIPSC_ISA_H
 

@@ -64,6 +64,13 @@ FIPSC_TARGET_AVX512_BF16 uint16_t *fipsc_gather_bits16_dot_input(const fipsc_fac
 FIPSC_TARGET_AVX512_BF16 void fipsc_gather_range_bits16_dot(const fipsc_factored_linear *fl, const uint16_t *xb,
                                                             float *y, int o0, int o1, bool accumulate);
 
+/* AVX-512 BF16, batches through bitmap lists (at most 65536 inputs) with BF16 values: acc[0..TILE)
+ * = the tile kernel's sums on the tiles of the input rounded to bfloat16 (fipsc_tiles16_from_rows,
+ * ops/factored_tiles.h), pairs of entries per VDPBF16PS; the same bound against the AVX-512 level
+ * as the one-row kernel above. */
+FIPSC_TARGET_AVX512_BF16 void fipsc_gather_tile_bits16_dot(const fipsc_factored_linear *fl, int o,
+                                                           const uint16_t *restrict inT, float *restrict acc);
+
 #endif
 
 /* Value p of a list: float32, or bfloat16 widened exactly (half: fl->val16 holds the values).

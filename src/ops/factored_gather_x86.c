@@ -6,8 +6,9 @@
  * set bits by a table. One row, AVX-512: a bitmap list 16 input positions a step (32 with BF16
  * values): the bits select which lanes of the input (read in order) meet the next values
  * (expand-loaded), one multiply-add: nothing gathered, no position stored. Tiles: fused
- * multiply-adds on whole tile rows. Each level takes the layouts it is written for and hands the
- * others down a level. */
+ * multiply-adds on whole tile rows; at the AVX-512 BF16 level, bitmap lists with BF16 values on
+ * bfloat16 tiles, two entries per dot product. Each level takes the layouts it is written for and
+ * hands the others down a level. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -437,15 +438,36 @@ static inline __attribute__((always_inline)) FIPSC_TARGET_AVX512 void tile_entri
 #undef STEP
 }
 
-/* gather_tile for 16-bit CSC/CSR positions and for bitmap lists with AVX-512: one register per
- * tile row, four accumulators in turn. A bitmap list's positions are first decoded without
- * branches, 32 bits at a time (a compress of the lane numbers by the bits), for 16 words (1024
- * inputs) at a time: a loop per word would mispredict its exit every ~16 entries. Decoding also
- * prefetches the list's values and bitmap ahead (FIPSC_PREFETCH_AHEAD, every 64 positions): the
- * MLP's prefill went from 0.91-1.00x to 0.96-1.02x of dense (medians over runs; bench_factored,
- * BF16, n 512, BENCHMARKS.md).
+/* Bitmap tile kernels decode a list's positions without branches, 32 bits at a time (a compress
+ * of the lane numbers by the bits), for DECODE_WORDS words (1024 inputs) at a time: a loop per word
+ * would mispredict its exit every ~16 entries. Decoding also prefetches the list's values and
+ * bitmap ahead (FIPSC_PREFETCH_AHEAD, every 64 positions): the MLP's prefill went from 0.91-1.00x
+ * to 0.96-1.02x of dense (medians over runs; bench_factored, BF16, n 512, BENCHMARKS.md).
  * Decoding each list once per call instead (as the AVX2 level does) and reading the positions
  * back for every tile was slower (0.86-0.90x): they are four times the bitmap's bytes. */
+enum { DECODE_WORDS = 16 };
+
+/* The positions of words [w0, w1) of the bitmap `bits` into pos (room for 64·DECODE_WORDS + 32),
+ * returning how many; `values` is the value of the first of them, `value_bytes` its size. */
+static inline __attribute__((always_inline)) FIPSC_TARGET_AVX512 uint32_t decode_bits_avx512(
+    const unsigned char *bits, int w0, int w1, const void *values, size_t value_bytes, uint16_t *pos)
+{
+    const __m512i lanes = _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14,
+                                           13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    uint32_t n = 0;
+    for (int h = 2 * w0; h < 2 * w1; h++) {
+        uint32_t k;
+        memcpy(&k, bits + 4 * (size_t)h, sizeof k);
+        if ((h & 1) == 0) FIPSC_PREFETCH_AHEAD((const char *)values + value_bytes * n, bits + 4 * (size_t)h);
+        const __m512i at = _mm512_add_epi16(lanes, _mm512_set1_epi16((short)(32 * h)));
+        _mm512_storeu_si512(pos + n, _mm512_maskz_compress_epi16(k, at));
+        n += (uint32_t)__builtin_popcount(k);
+    }
+    return n;
+}
+
+/* gather_tile for 16-bit CSC/CSR positions and for bitmap lists with AVX-512: one register per
+ * tile row, four accumulators in turn; bitmap positions decoded DECODE_WORDS words at a time. */
 static inline __attribute__((always_inline)) FIPSC_TARGET_AVX512 void gather_tile_avx512_as(
     const fipsc_factored_linear *fl, int o, const float *restrict inT, float *restrict acc, bool half)
 {
@@ -458,31 +480,78 @@ static inline __attribute__((always_inline)) FIPSC_TARGET_AVX512 void gather_til
     if (fl->layout != FIPSC_VK_BITMAP) {
         tile_entries_avx512(inT, v32, v16, half, fl->idx16 + p0, fl->ptr[o + 1] - p0, a);
     } else {
-        enum { WORDS = 16 };
-        uint16_t pos[WORDS * 64 + 32];
+        uint16_t pos[DECODE_WORDS * 64 + 32];
         const unsigned char *bits = (const unsigned char *)(fl->bits + (size_t)o * fl->words);
-        const __m512i lanes = _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14,
-                                               13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
         uint32_t done = 0;
-        for (int w0 = 0; w0 < fl->words; w0 += WORDS) {
-            const int w1 = w0 + WORDS < fl->words ? w0 + WORDS : fl->words;
-            uint32_t n = 0;
-            for (int h = 2 * w0; h < 2 * w1; h++) {
-                uint32_t k;
-                memcpy(&k, bits + 4 * (size_t)h, sizeof k);
-                if ((h & 1) == 0)
-                    FIPSC_PREFETCH_AHEAD(half ? (const void *)(v16 + done + n) : (const void *)(v32 + done + n),
-                                         bits + 4 * (size_t)h);
-                const __m512i at = _mm512_add_epi16(lanes, _mm512_set1_epi16((short)(32 * h)));
-                _mm512_storeu_si512(pos + n, _mm512_maskz_compress_epi16(k, at));
-                n += (uint32_t)__builtin_popcount(k);
-            }
+        for (int w0 = 0; w0 < fl->words; w0 += DECODE_WORDS) {
+            const int w1 = w0 + DECODE_WORDS < fl->words ? w0 + DECODE_WORDS : fl->words;
+            const uint32_t n = half ? decode_bits_avx512(bits, w0, w1, v16 + done, sizeof *v16, pos)
+                                    : decode_bits_avx512(bits, w0, w1, v32 + done, sizeof *v32, pos);
             tile_entries_avx512(inT, half ? NULL : v32 + done, half ? v16 + done : NULL, half, pos, n, a);
             done += n;
         }
     }
     for (int z = 0; z < ZMM_PER_ROW; z++)
         _mm512_storeu_ps(acc + 16 * z, _mm512_add_ps(_mm512_add_ps(a[0][z], a[1][z]), _mm512_add_ps(a[2][z], a[3][z])));
+}
+
+/* Two adjacent BF16 values as one 32-bit word (the first in the low half). */
+static inline uint32_t load_u32(const uint16_t *p)
+{
+    uint32_t w;
+    memcpy(&w, p, sizeof w);
+    return w;
+}
+
+/* The AVX-512 BF16 level's tile kernel for bitmap lists with BF16 values, on tiles of the input
+ * rounded to bfloat16 (fipsc_tiles16_from_rows): a tile row is 32 bfloat16, one 64-byte load.
+ * Entries go in pairs e, e+1: their two tile rows are interleaved 16 bits at a time (unpacklo/hi:
+ * per 128-bit quarter q, lanes 4q..4q+3 from words 8q..8q+3, then from words 8q+4..8q+7) and
+ * VDPBF16PS adds v_e·x_e[row] + v_(e+1)·x_(e+1)[row] to each row's float32 lane, the value pair
+ * broadcast from the list's two adjacent BF16 values. The tiles store row 4q+i at word 8q+i and row
+ * 16+4q+i at word 8q+4+i (i < 4), so the low unpack holds rows 0-15 in order and the high one
+ * rows 16-31. A chunk's odd last entry pairs with itself at value 0. Per pair: two loads, two
+ * unpacks, one broadcast of the value pair, two dot products, against four loads, two value
+ * widenings and four multiply-adds on float32 tiles of twice the bytes. The 512-row V step of a
+ * r 3072 x f 8192 matrix: 143 -> 87 ms expanding, 153 -> 96 ms contracting, on one Zen 4 core
+ * (bench_factored --v-steps; the value pair as one 32-bit broadcast load, not two 16-bit loads
+ * combined: 99 -> 87 ms). */
+FIPSC_TARGET_AVX512_BF16 void fipsc_gather_tile_bits16_dot(const fipsc_factored_linear *fl, int o,
+                                                           const uint16_t *restrict inT, float *restrict acc)
+{
+    __m512 a[4][2];
+    for (int set = 0; set < 4; set++) a[set][0] = a[set][1] = _mm512_setzero_ps();
+    const unsigned char *bits = (const unsigned char *)(fl->bits + (size_t)o * fl->words);
+    const uint16_t *v = fl->val16 + fl->ptr[o];
+    uint16_t pos[DECODE_WORDS * 64 + 32];
+/* a[set] += value pair · the tile rows of entries e0 and e1 */
+#define PAIR(set, e0, e1, pair)                                                                              \
+    do {                                                                                                     \
+        const __m512i r0_ = _mm512_load_si512((const void *)(inT + (size_t)pos[e0] * TILE));                 \
+        const __m512i r1_ = _mm512_load_si512((const void *)(inT + (size_t)pos[e1] * TILE));                 \
+        const __m512bh w_ = (__m512bh)_mm512_set1_epi32((int)(pair));                                         \
+        a[set][0] = _mm512_dpbf16_ps(a[set][0], (__m512bh)_mm512_unpacklo_epi16(r0_, r1_), w_);              \
+        a[set][1] = _mm512_dpbf16_ps(a[set][1], (__m512bh)_mm512_unpackhi_epi16(r0_, r1_), w_);              \
+    } while (0)
+#define VALUE_PAIR(e) load_u32(v + (e))
+    for (int w0 = 0; w0 < fl->words; w0 += DECODE_WORDS) {
+        const int w1 = w0 + DECODE_WORDS < fl->words ? w0 + DECODE_WORDS : fl->words;
+        const uint32_t n = decode_bits_avx512(bits, w0, w1, v, sizeof *v, pos);
+        uint32_t e = 0;
+        for (; e + 8 <= n; e += 8) {
+            PAIR(0, e, e + 1, VALUE_PAIR(e));
+            PAIR(1, e + 2, e + 3, VALUE_PAIR(e + 2));
+            PAIR(2, e + 4, e + 5, VALUE_PAIR(e + 4));
+            PAIR(3, e + 6, e + 7, VALUE_PAIR(e + 6));
+        }
+        for (; e + 2 <= n; e += 2) PAIR(0, e, e + 1, VALUE_PAIR(e));
+        if (e < n) PAIR(0, e, e, (uint32_t)v[e]);
+        v += n;
+    }
+#undef VALUE_PAIR
+#undef PAIR
+    _mm512_storeu_ps(acc, _mm512_add_ps(_mm512_add_ps(a[0][0], a[1][0]), _mm512_add_ps(a[2][0], a[3][0])));
+    _mm512_storeu_ps(acc + 16, _mm512_add_ps(_mm512_add_ps(a[0][1], a[1][1]), _mm512_add_ps(a[2][1], a[3][1])));
 }
 
 /* gather_tile with AVX-512 for 16-bit CSC/CSR positions and for bitmap lists whose 16-bit lane

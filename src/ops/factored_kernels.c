@@ -84,6 +84,19 @@ static fipsc_status gather_batch(const fipsc_factored_linear *fl, int n, const f
                                  bool accumulate, fipsc_error *err)
 {
     const int n_in = gather_inputs(fl);
+#if FIPSC_HAVE_AVX2_KERNELS
+    /* AVX-512 BF16 and a bitmap V with BF16 values: bfloat16 tiles, pairs of entries per dot
+     * product. Input that is not finite or rounds to infinity, or no memory: float32 tiles. */
+    if (fipsc_isa_active() >= FIPSC_ISA_AVX512_BF16 && fl->layout == FIPSC_VK_BITMAP && fl->val16 &&
+        fl->words <= 65536 / 64) {
+        const size_t bytes16 = fipsc_tiles_floats(n, n_in) * sizeof(uint16_t);
+        uint16_t *inT16 = aligned_alloc(64, (bytes16 + 63) / 64 * 64);
+        const bool rounded = inT16 && fipsc_tiles16_from_rows(n, n_in, x, inT16);
+        if (rounded) fipsc_tiles_gather16(fl, n, inT16, y, accumulate);
+        free(inT16);
+        if (rounded) return FIPSC_OK;
+    }
+#endif
     const size_t bytes = fipsc_tiles_floats(n, n_in) * sizeof(float);
     float *inT = aligned_alloc(64, (bytes + 63) / 64 * 64);
     if (!inT)

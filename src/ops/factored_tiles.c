@@ -47,14 +47,66 @@ void fipsc_tiles_from_rows(int n, int width, const float *x, float *xT)
     }
 }
 
+_Static_assert(TILE == 32, "a bfloat16 tile row is one 64-byte vector of the BF16 tile kernel");
+
+bool fipsc_tiles16_from_rows(int n, int width, const float *x, uint16_t *xT)
+{
+    const int tiles = tiles_of(n), in_blocks = (width + IN_BLOCK - 1) / IN_BLOCK;
+    const size_t tile_words = (size_t)width * TILE;
+    int row_at[TILE]; /* the row word w holds */
+    for (int w = 0; w < TILE; w++) row_at[w] = (w % 8 < 4 ? 0 : 16) + 4 * (w / 8) + w % 4;
+    bool finite = true;
+#pragma omp parallel for schedule(static) reduction(&& : finite) if ((long long)n * width >= PARALLEL_WORK)
+    for (int item = 0; item < tiles * in_blocks; item++) {
+        const int t = item / in_blocks, i0 = (item % in_blocks) * IN_BLOCK;
+        const int i1 = i0 + IN_BLOCK < width ? i0 + IN_BLOCK : width;
+        const int rows = n - t * TILE < TILE ? n - t * TILE : TILE;
+        uint16_t *dst = xT + (size_t)t * tile_words;
+        for (int i = i0; i < i1; i++)
+            for (int w = 0; w < TILE; w++) {
+                const int row = row_at[w];
+                const uint16_t h = row < rows ? fipsc_f32_to_bf16(x[((size_t)t * TILE + row) * width + i]) : 0;
+                finite = finite && (h & 0x7F80) != 0x7F80; /* inf or NaN, before or after rounding */
+                dst[(size_t)i * TILE + w] = h;
+            }
+    }
+    return finite;
+}
+
 static int inputs_of(const fipsc_factored_linear *fl) { return fl->expanding ? fl->r : fl->f; }
 static int outputs_of(const fipsc_factored_linear *fl) { return fl->layout == FIPSC_VK_NM ? fl->f : fl->n_lists; }
 
-void fipsc_tiles_gather(const fipsc_factored_linear *fl, int n, const float *inT, float *y, bool accumulate)
+/* The gather's tiles × blocks of outputs, one pair per task: tile32 on float32 tiles inT, or
+ * tile16 on bfloat16 tiles inT16. */
+static void gather_tiles(const fipsc_factored_linear *fl, int n, fipsc_gather_tile_fn *tile32, const float *inT,
+                         void (*tile16)(const fipsc_factored_linear *, int, const uint16_t *restrict, float *restrict),
+                         const uint16_t *inT16, float *y, bool accumulate)
 {
     const int n_out = outputs_of(fl), tiles = tiles_of(n), blocks = (n_out + OUT_BLOCK - 1) / OUT_BLOCK;
-    const size_t tile_floats = (size_t)inputs_of(fl) * TILE;
+    const size_t tile_elems = (size_t)inputs_of(fl) * TILE;
     const long long work = (long long)fl->nnz * tiles * TILE;
+#pragma omp parallel for schedule(dynamic, 1) if (work >= PARALLEL_WORK)
+    for (int item = 0; item < tiles * blocks; item++) {
+        const int t = item / blocks, o0 = (item % blocks) * OUT_BLOCK;
+        const int width = n_out - o0 < OUT_BLOCK ? n_out - o0 : OUT_BLOCK;
+        const int rows = n - t * TILE < TILE ? n - t * TILE : TILE;
+        _Alignas(64) float acc[OUT_BLOCK][TILE];
+        for (int o = 0; o < width; o++) {
+            if (tile16) tile16(fl, o0 + o, inT16 + (size_t)t * tile_elems, acc[o]);
+            else tile32(fl, o0 + o, inT + (size_t)t * tile_elems, acc[o]);
+        }
+        for (int w = 0; w < rows; w++) {
+            float *dst = y + ((size_t)t * TILE + w) * n_out + o0;
+            if (accumulate)
+                for (int o = 0; o < width; o++) dst[o] += acc[o][w];
+            else
+                for (int o = 0; o < width; o++) dst[o] = acc[o][w];
+        }
+    }
+}
+
+void fipsc_tiles_gather(const fipsc_factored_linear *fl, int n, const float *inT, float *y, bool accumulate)
+{
     fipsc_gather_tile_fn *tile = fipsc_gather_tile;
     uint16_t *decoded = NULL; /* AVX2, bitmap lists: their positions for this call */
     fipsc_factored_linear as_lists;
@@ -67,6 +119,7 @@ void fipsc_tiles_gather(const fipsc_factored_linear *fl, int n, const float *inT
     if (isa == FIPSC_ISA_AVX2 && fl->layout == FIPSC_VK_BITMAP && fl->words <= 65536 / 64 &&
         (decoded = malloc(((size_t)fl->nnz + 1) * sizeof *decoded))) {
         const int lists = fl->n_lists, chunks = (lists + OUT_BLOCK - 1) / OUT_BLOCK;
+        const long long work = (long long)fl->nnz * tiles_of(n) * TILE;
 #pragma omp parallel for schedule(static) if (work >= PARALLEL_WORK)
         for (int c = 0; c < chunks; c++)
             fipsc_gather_bits_positions_avx2(fl, c * OUT_BLOCK, (c + 1) * OUT_BLOCK < lists ? (c + 1) * OUT_BLOCK : lists,
@@ -78,23 +131,16 @@ void fipsc_tiles_gather(const fipsc_factored_linear *fl, int n, const float *inT
         fl = &as_lists;
     }
 #endif
-#pragma omp parallel for schedule(dynamic, 1) if (work >= PARALLEL_WORK)
-    for (int item = 0; item < tiles * blocks; item++) {
-        const int t = item / blocks, o0 = (item % blocks) * OUT_BLOCK;
-        const int width = n_out - o0 < OUT_BLOCK ? n_out - o0 : OUT_BLOCK;
-        const int rows = n - t * TILE < TILE ? n - t * TILE : TILE;
-        _Alignas(64) float acc[OUT_BLOCK][TILE];
-        for (int o = 0; o < width; o++) tile(fl, o0 + o, inT + (size_t)t * tile_floats, acc[o]);
-        for (int w = 0; w < rows; w++) {
-            float *dst = y + ((size_t)t * TILE + w) * n_out + o0;
-            if (accumulate)
-                for (int o = 0; o < width; o++) dst[o] += acc[o][w];
-            else
-                for (int o = 0; o < width; o++) dst[o] = acc[o][w];
-        }
-    }
+    gather_tiles(fl, n, tile, inT, NULL, NULL, y, accumulate);
     free(decoded);
 }
+
+#if FIPSC_HAVE_AVX2_KERNELS
+void fipsc_tiles_gather16(const fipsc_factored_linear *fl, int n, const uint16_t *inT, float *y, bool accumulate)
+{
+    gather_tiles(fl, n, NULL, NULL, fipsc_gather_tile_bits16_dot, inT, y, accumulate);
+}
+#endif
 
 typedef float vf8 __attribute__((vector_size(32)));
 typedef float vf8_in __attribute__((vector_size(32), aligned(4), may_alias));

@@ -31,9 +31,21 @@ size_t fipsc_tiles_floats(int n, int width);
 /* xT (fipsc_tiles_floats(n, width) floats, 64-byte aligned) = the tiles of x [n, width]. */
 void fipsc_tiles_from_rows(int n, int width, const float *x, float *xT);
 
+/* The tiles of x [n, width] rounded to bfloat16 (round to nearest even), for the AVX-512 BF16 tile
+ * kernel (fipsc_gather_tile_bits16_dot): xT[t][i] holds 32 bfloat16 (64 bytes, 64-byte aligned
+ * when xT is), row 4q+j of the tile at word 8q+j and row 16+4q+j at word 8q+4+j (q, j < 4),
+ * the order that kernel's 16-bit interleave turns back into rows 0-31; zero past row n. xT holds
+ * fipsc_tiles_floats(n, width) 16-bit words. False when a value is not finite or rounds to
+ * infinity (the kernel would then compute 0 · inf where the other levels do not). */
+bool fipsc_tiles16_from_rows(int n, int width, const float *x, uint16_t *xT);
+
 /* y[n, lists] (+)= the sparse step of fl on the tiles inT of its input [n, inputs] (inputs = r for
  * an expanding linear, f for a contracting one). Any kernel layout but DENSE. */
 void fipsc_tiles_gather(const fipsc_factored_linear *fl, int n, const float *inT, float *y, bool accumulate);
+
+/* The same with the AVX-512 BF16 tile kernel on bfloat16 tiles (fipsc_tiles16_from_rows), for fl a
+ * bitmap layout of at most 65536 inputs with BF16 values; only where that level runs. */
+void fipsc_tiles_gather16(const fipsc_factored_linear *fl, int n, const uint16_t *inT, float *y, bool accumulate);
 
 /* For fl with CSC or CSR lists (16- or 32-bit positions): for every stored entry p (list o,
  * position q), g[p] = Σ_rows outT(row, o) · inT(row, q): g holds fl->nnz values in fl's list order,
