@@ -1,7 +1,8 @@
 /* The run-time instruction set choice (src/core/isa.h) and the kernels it switches outside the
  * factored linears (those are in test_compressed_kernels.c): short- and long-row GEMV against a
  * double reference, and the F16/BF16 conversion against the scalar one for all 65536 patterns, at
- * every level this CPU has. Also: names, parsing, and refusal of a level the CPU lacks. */
+ * every level this CPU has; the AVX-512 level's one-row products give the AVX2 level's bits. Also:
+ * names, parsing, and refusal of a level the CPU lacks. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,39 @@ static void check_convert(const char *level)
     free(src), free(dst);
 }
 
+/* One row through W [n, k] (fipsc_gemv, fipsc_gemm_nt16) and through B [k, n] (fipsc_gemm with
+ * m = 1, fipsc_gemm_nn16): the AVX-512 kernels run the AVX2 kernels' sums on 16-lane registers,
+ * so both levels must give the same bits. Shapes leave tails past 16 and 8 columns and past a
+ * pass of 8 rows. */
+static void check_avx512_bits(void)
+{
+    const int shapes[][2] = {{13, 1037}, {70, 600}, {1, 2050}, {77, 23}, {3000, 700}, {5, 6}, {29, 515}};
+    fipsc_error err = {0};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        const int n = shapes[s][0], k = shapes[s][1];
+        float *w = malloc((size_t)n * k * sizeof *w), *x = malloc((size_t)k * sizeof *x);
+        uint16_t *w16 = malloc((size_t)n * k * sizeof *w16);
+        for (size_t i = 0; i < (size_t)n * k; i++) w16[i] = fipsc_f32_to_bf16(w[i] = uniform());
+        for (int i = 0; i < k; i++) x[i] = uniform();
+        float *y[2][4];
+        for (int l = 0; l < 2; l++) {
+            CHECK_OK(fipsc_isa_set(l ? FIPSC_ISA_AVX512 : FIPSC_ISA_AVX2, &err), &err);
+            for (int p = 0; p < 4; p++) y[l][p] = calloc((size_t)n, sizeof **y);
+            fipsc_gemv(n, k, w, k, x, 0.0f, y[l][0]);
+            CHECK_OK(fipsc_gemm_nt16(1, n, k, x, k, w16, FIPSC_BF16, k, 0.0f, y[l][1], n, &err), &err);
+            fipsc_gemm(false, false, 1, n, k, x, k, w, n, 0.0f, y[l][2], n); /* w as B [k, n] */
+            CHECK_OK(fipsc_gemm_nn16(1, n, k, x, k, w16, FIPSC_BF16, n, 0.0f, y[l][3], n, &err), &err);
+        }
+        const char *what[4] = {"W·x", "W·x (BF16 W)", "x·B", "x·B (BF16 B)"};
+        for (int p = 0; p < 4; p++)
+            CHECK_MSG(memcmp(y[0][p], y[1][p], (size_t)n * sizeof **y) == 0, "%s, n %d k %d: AVX-512 differs from AVX2",
+                      what[p], n, k);
+        for (int l = 0; l < 2; l++)
+            for (int p = 0; p < 4; p++) free(y[l][p]);
+        free(w), free(x), free(w16);
+    }
+}
+
 int main(void)
 {
     fipsc_error err = {0};
@@ -92,5 +126,7 @@ int main(void)
         check_gemv(name);
         check_convert(name);
     }
+    if (fipsc_isa_supported(FIPSC_ISA_AVX512)) check_avx512_bits();
+    CHECK_OK(fipsc_isa_set(fipsc_isa_best(), &err), &err);
     return test_summary("test_isa");
 }
