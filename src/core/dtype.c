@@ -93,14 +93,6 @@ uint16_t fipsc_f32_to_f16(float f)
     return (uint16_t)(sign | (rebased >> 13));
 }
 
-uint16_t fipsc_f32_to_bf16(float f)
-{
-    uint32_t u = f32_to_bits(f);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u); /* quiet NaN */
-    uint32_t lsb = (u >> 16) & 1u;
-    u += 0x7fffu + lsb;
-    return (uint16_t)(u >> 16);
-}
 
 fipsc_status fipsc_convert_to_f32(fipsc_dtype dt, const void *src, size_t n, float *dst,
                                   fipsc_error *err)
