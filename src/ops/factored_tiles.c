@@ -31,46 +31,47 @@ static int tiles_of(int n) { return (n + TILE - 1) / TILE; }
 
 size_t fipsc_tiles_floats(int n, int width) { return (size_t)tiles_of(n) * (size_t)width * TILE; }
 
-void fipsc_tiles_from_rows(int n, int width, const float *x, float *xT)
-{
-    const int tiles = tiles_of(n), in_blocks = (width + IN_BLOCK - 1) / IN_BLOCK;
-    const size_t tile_floats = (size_t)width * TILE;
-#pragma omp parallel for schedule(static) if ((long long)n * width >= PARALLEL_WORK)
-    for (int item = 0; item < tiles * in_blocks; item++) {
-        const int t = item / in_blocks, i0 = (item % in_blocks) * IN_BLOCK;
-        const int i1 = i0 + IN_BLOCK < width ? i0 + IN_BLOCK : width;
-        const int rows = n - t * TILE < TILE ? n - t * TILE : TILE;
-        float *dst = xT + (size_t)t * tile_floats;
-        for (int i = i0; i < i1; i++)
-            for (int w = 0; w < TILE; w++)
-                dst[(size_t)i * TILE + w] = w < rows ? x[((size_t)t * TILE + w) * width + i] : 0.0f;
-    }
-}
-
 _Static_assert(TILE == 32, "a bfloat16 tile row is one 64-byte vector of the BF16 tile kernel");
 
-bool fipsc_tiles16_from_rows(int n, int width, const float *x, uint16_t *xT)
+/* The tiles of x as float32 (into xT32, rows in order) or rounded to bfloat16 (into xT16, in the
+ * BF16 tile kernel's row order); for bfloat16, false when a value is not finite or rounds to
+ * infinity. */
+static bool tiles_from_rows(int n, int width, const float *x, float *xT32, uint16_t *xT16)
 {
     const int tiles = tiles_of(n), in_blocks = (width + IN_BLOCK - 1) / IN_BLOCK;
-    const size_t tile_words = (size_t)width * TILE;
+    const size_t tile_elems = (size_t)width * TILE;
     int row_at[TILE]; /* the row word w holds */
-    for (int w = 0; w < TILE; w++) row_at[w] = (w % 8 < 4 ? 0 : 16) + 4 * (w / 8) + w % 4;
+    for (int w = 0; w < TILE; w++) row_at[w] = xT16 ? (w % 8 < 4 ? 0 : 16) + 4 * (w / 8) + w % 4 : w;
     bool finite = true;
 #pragma omp parallel for schedule(static) reduction(&& : finite) if ((long long)n * width >= PARALLEL_WORK)
     for (int item = 0; item < tiles * in_blocks; item++) {
         const int t = item / in_blocks, i0 = (item % in_blocks) * IN_BLOCK;
         const int i1 = i0 + IN_BLOCK < width ? i0 + IN_BLOCK : width;
         const int rows = n - t * TILE < TILE ? n - t * TILE : TILE;
-        uint16_t *dst = xT + (size_t)t * tile_words;
+        const float *src = x + (size_t)t * TILE * width;
+        if (!xT16) {
+            float *dst = xT32 + (size_t)t * tile_elems;
+            for (int i = i0; i < i1; i++)
+                for (int w = 0; w < TILE; w++) dst[(size_t)i * TILE + w] = w < rows ? src[(size_t)w * width + i] : 0.0f;
+            continue;
+        }
+        uint16_t *dst = xT16 + (size_t)t * tile_elems;
         for (int i = i0; i < i1; i++)
             for (int w = 0; w < TILE; w++) {
                 const int row = row_at[w];
-                const uint16_t h = row < rows ? fipsc_f32_to_bf16(x[((size_t)t * TILE + row) * width + i]) : 0;
+                const uint16_t h = row < rows ? fipsc_f32_to_bf16(src[(size_t)row * width + i]) : 0;
                 finite = finite && (h & 0x7F80) != 0x7F80; /* inf or NaN, before or after rounding */
                 dst[(size_t)i * TILE + w] = h;
             }
     }
     return finite;
+}
+
+void fipsc_tiles_from_rows(int n, int width, const float *x, float *xT) { tiles_from_rows(n, width, x, xT, NULL); }
+
+bool fipsc_tiles16_from_rows(int n, int width, const float *x, uint16_t *xT)
+{
+    return tiles_from_rows(n, width, x, NULL, xT);
 }
 
 static int inputs_of(const fipsc_factored_linear *fl) { return fl->expanding ? fl->r : fl->f; }

@@ -218,7 +218,8 @@ static void gemv_long(int rows, int k, const void *w, int ldw, int dtype, const 
 #endif
 
 /* Four rows at a time share each load of x; `omp simd reduction` vectorises the float sums in
- * an order fixed by the compiled code. At the AVX2 level (isa) rows take the AVX2 kernels above. */
+ * an order fixed by the compiled code. At the AVX2 level and above (isa) rows take the vector kernels
+ * above. */
 static void gemv_rows(int rows, int k, const float *w, int ldw, const float *x, float beta, float *y, fipsc_isa isa)
 {
     int i = 0;
