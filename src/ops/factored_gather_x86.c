@@ -298,14 +298,9 @@ FIPSC_TARGET_AVX512_BF16 uint16_t *fipsc_gather_bits16_dot_input(const fipsc_fac
     const size_t padded = (size_t)fl->words * 64;
     uint16_t *xb = aligned_alloc(64, padded * sizeof *xb);
     if (!xb) return NULL;
-    bool finite = true; /* no inf or NaN, before or after rounding (one pass, vectorised) */
-    for (int i = 0; i < n_in; i++) {
-        const uint16_t h = fipsc_f32_to_bf16(x[i]);
-        finite &= (h & 0x7F80) != 0x7F80;
-        xb[i] = h;
-    }
+    for (int i = 0; i < n_in; i++) xb[i] = fipsc_f32_to_bf16(x[i]);
     memset(xb + n_in, 0, (padded - (size_t)n_in) * sizeof *xb);
-    if (!finite) {
+    if (fipsc_first_nonfinite16(FIPSC_BF16, xb, (size_t)n_in) >= 0) { /* inf or NaN, before or after rounding */
         free(xb);
         return NULL;
     }

@@ -40,8 +40,8 @@ static bool tiles_from_rows(int n, int width, const float *x, float *xT32, uint1
 {
     const int tiles = tiles_of(n), in_blocks = (width + IN_BLOCK - 1) / IN_BLOCK;
     const size_t tile_elems = (size_t)width * TILE;
-    int row_at[TILE]; /* the row word w holds */
-    for (int w = 0; w < TILE; w++) row_at[w] = xT16 ? (w % 8 < 4 ? 0 : 16) + 4 * (w / 8) + w % 4 : w;
+    int row_at[TILE]; /* the row a bfloat16 tile holds at word w */
+    for (int w = 0; w < TILE; w++) row_at[w] = (w % 8 < 4 ? 0 : 16) + 4 * (w / 8) + w % 4;
     bool finite = true;
 #pragma omp parallel for schedule(static) reduction(&& : finite) if ((long long)n * width >= PARALLEL_WORK)
     for (int item = 0; item < tiles * in_blocks; item++) {
@@ -59,10 +59,10 @@ static bool tiles_from_rows(int n, int width, const float *x, float *xT32, uint1
         for (int i = i0; i < i1; i++)
             for (int w = 0; w < TILE; w++) {
                 const int row = row_at[w];
-                const uint16_t h = row < rows ? fipsc_f32_to_bf16(src[(size_t)row * width + i]) : 0;
-                finite = finite && (h & 0x7F80) != 0x7F80; /* inf or NaN, before or after rounding */
-                dst[(size_t)i * TILE + w] = h;
+                dst[(size_t)i * TILE + w] = row < rows ? fipsc_f32_to_bf16(src[(size_t)row * width + i]) : 0;
             }
+        /* inf or NaN, before or after rounding: checked on the block just written, still in cache */
+        finite = finite && fipsc_first_nonfinite16(FIPSC_BF16, dst + (size_t)i0 * TILE, (size_t)(i1 - i0) * TILE) < 0;
     }
     return finite;
 }
@@ -75,6 +75,9 @@ bool fipsc_tiles16_from_rows(int n, int width, const float *x, uint16_t *xT)
 }
 
 static int inputs_of(const fipsc_factored_linear *fl) { return fl->expanding ? fl->r : fl->f; }
+
+/* Multiply-adds of the gather of n rows (each kept entry on every row of every tile). */
+static long long gather_work(const fipsc_factored_linear *fl, int n) { return (long long)fl->nnz * tiles_of(n) * TILE; }
 static int outputs_of(const fipsc_factored_linear *fl) { return fl->layout == FIPSC_VK_NM ? fl->f : fl->n_lists; }
 
 /* The gather's tiles × blocks of outputs, one pair per task: tile32 on float32 tiles inT, or
@@ -85,8 +88,7 @@ static void gather_tiles(const fipsc_factored_linear *fl, int n, fipsc_gather_ti
 {
     const int n_out = outputs_of(fl), tiles = tiles_of(n), blocks = (n_out + OUT_BLOCK - 1) / OUT_BLOCK;
     const size_t tile_elems = (size_t)inputs_of(fl) * TILE;
-    const long long work = (long long)fl->nnz * tiles * TILE;
-#pragma omp parallel for schedule(dynamic, 1) if (work >= PARALLEL_WORK)
+#pragma omp parallel for schedule(dynamic, 1) if (gather_work(fl, n) >= PARALLEL_WORK)
     for (int item = 0; item < tiles * blocks; item++) {
         const int t = item / blocks, o0 = (item % blocks) * OUT_BLOCK;
         const int width = n_out - o0 < OUT_BLOCK ? n_out - o0 : OUT_BLOCK;
@@ -120,8 +122,7 @@ void fipsc_tiles_gather(const fipsc_factored_linear *fl, int n, const float *inT
     if (isa == FIPSC_ISA_AVX2 && fl->layout == FIPSC_VK_BITMAP && fl->words <= 65536 / 64 &&
         (decoded = malloc(((size_t)fl->nnz + 1) * sizeof *decoded))) {
         const int lists = fl->n_lists, chunks = (lists + OUT_BLOCK - 1) / OUT_BLOCK;
-        const long long work = (long long)fl->nnz * tiles_of(n) * TILE;
-#pragma omp parallel for schedule(static) if (work >= PARALLEL_WORK)
+#pragma omp parallel for schedule(static) if (gather_work(fl, n) >= PARALLEL_WORK)
         for (int c = 0; c < chunks; c++)
             fipsc_gather_bits_positions_avx2(fl, c * OUT_BLOCK, (c + 1) * OUT_BLOCK < lists ? (c + 1) * OUT_BLOCK : lists,
                                              decoded);

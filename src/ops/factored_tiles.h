@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/isa.h"
 #include "ops/factored.h"
 
 /* Floats of the tiles of n rows of width floats: ⌈n/TILE⌉·width·TILE. */
@@ -43,9 +44,11 @@ bool fipsc_tiles16_from_rows(int n, int width, const float *x, uint16_t *xT);
  * an expanding linear, f for a contracting one). Any kernel layout but DENSE. */
 void fipsc_tiles_gather(const fipsc_factored_linear *fl, int n, const float *inT, float *y, bool accumulate);
 
+#if FIPSC_HAVE_AVX2_KERNELS
 /* The same with the AVX-512 BF16 tile kernel on bfloat16 tiles (fipsc_tiles16_from_rows), for fl a
  * bitmap layout of at most 65536 inputs with BF16 values; only where that level runs. */
 void fipsc_tiles_gather16(const fipsc_factored_linear *fl, int n, const uint16_t *inT, float *y, bool accumulate);
+#endif
 
 /* For fl with CSC or CSR lists (16- or 32-bit positions): for every stored entry p (list o,
  * position q), g[p] = Σ_rows outT(row, o) · inT(row, q): g holds fl->nnz values in fl's list order,

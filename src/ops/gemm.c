@@ -341,16 +341,11 @@ static inline __attribute__((always_inline)) FIPSC_TARGET_AVX2 void vecmat_slice
     }
 }
 
-static FIPSC_TARGET_AVX2 void vecmat_slice_f32_avx2(int w, int k, const float *x, const void *b, size_t ldb,
-                                                    size_t j0, float *y)
+static FIPSC_TARGET_AVX2 void vecmat_slice_avx2_any(int w, int k, const float *x, const void *b, size_t ldb,
+                                                    size_t j0, int dtype, float *y)
 {
-    vecmat_slice_avx2(w, k, x, b, ldb, j0, FIPSC_F32, y);
-}
-
-static FIPSC_TARGET_AVX2 void vecmat_slice16_avx2(int w, int k, const float *x, const void *b, size_t ldb,
-                                                  size_t j0, int dtype, float *y)
-{
-    if (dtype == FIPSC_F16) vecmat_slice_avx2(w, k, x, b, ldb, j0, FIPSC_F16, y);
+    if (dtype == FIPSC_F32) vecmat_slice_avx2(w, k, x, b, ldb, j0, FIPSC_F32, y);
+    else if (dtype == FIPSC_F16) vecmat_slice_avx2(w, k, x, b, ldb, j0, FIPSC_F16, y);
     else vecmat_slice_avx2(w, k, x, b, ldb, j0, FIPSC_BF16, y);
 }
 
@@ -399,8 +394,7 @@ static void vecmat_slice(int w, int k, const float *x, const void *b, size_t ldb
         return;
     }
     if (isa >= FIPSC_ISA_AVX2) {
-        if (dtype == FIPSC_F32) vecmat_slice_f32_avx2(w, k, x, b, ldb, j0, y);
-        else vecmat_slice16_avx2(w, k, x, b, ldb, j0, dtype, y);
+        vecmat_slice_avx2_any(w, k, x, b, ldb, j0, dtype, y);
         return;
     }
 #else
