@@ -232,10 +232,12 @@ int main(void)
         printf("avx512bf16 kernels: not run (this CPU does not have them)\n");
         return test_summary("test_bits16_dot");
     }
-    /* r 203 and f 150 end inside a 64-bit word and a 32-position step; 1500 positions: long lists
-     * (two of the tile kernel's 1024-position chunks). Rows: one, a tile and 5, two tiles. */
-    const int sizes[2][3] = {{40, 203, 150}, {64, 96, 1500}}, rows[3] = {1, 37, 64};
-    for (int sz = 0; sz < 2; sz++)
+    /* r 203 and f 150 end inside a 64-bit word and a 32-position step; 1100 positions: long lists
+     * (two of the tile kernel's 1024-position chunks), and expanding, 5 blocks of outputs for the
+     * one-row kernel's pairs (an odd count: the last block has no partner); f 4200: 17 blocks,
+     * and contracting, lists too long to be paired. Rows: one, a tile and 5, two tiles. */
+    const int sizes[3][3] = {{40, 203, 150}, {64, 96, 1100}, {32, 300, 4200}}, rows[3] = {1, 37, 64};
+    for (int sz = 0; sz < 3; sz++)
         for (int identity = 0; identity <= 1; identity++)
             for (int expanding = 0; expanding <= 1; expanding++) {
                 case_ c;

@@ -1,8 +1,9 @@
 /* The run-time instruction set choice (src/core/isa.h) and the kernels it switches outside the
  * factored linears (those are in test_compressed_kernels.c): short- and long-row GEMV against a
  * double reference, and the F16/BF16 conversion against the scalar one for all 65536 patterns, at
- * every level this CPU has; the AVX-512 level's one-row products give the AVX2 level's bits. Also:
- * names, parsing, and refusal of a level the CPU lacks. */
+ * every level this CPU has; the AVX-512 level's one-row products give the AVX2 level's bits; the
+ * x86 kernels' lane sums (ops/x86_vectors.h) add in their documented order. Also: names, parsing,
+ * and refusal of a level the CPU lacks. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "core/isa.h"
 #include "core/tensor.h"
 #include "ops/gemm.h"
+#include "ops/x86_vectors.h"
 #include "testutil.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
@@ -101,6 +103,47 @@ static void check_avx512_bits(void)
     }
 }
 
+#if FIPSC_HAVE_AVX2_KERNELS
+/* Values of magnitudes 1e-4 .. 1e3, so that another order of the additions rounds differently. */
+static void spread(float *v, int n)
+{
+    static const float scale[8] = {1e-4f, 1e-3f, 1e-2f, 0.1f, 1.0f, 10.0f, 100.0f, 1e3f};
+    for (int i = 0; i < n; i++) v[i] = uniform() * scale[(rng >> 20) % 8];
+}
+
+/* fipsc_sum8_fixed: ((t0 + t1) + (t2 + t3)) + ((t4 + t5) + (t6 + t7)) of t = a0 + a1. */
+static FIPSC_TARGET_AVX2 void check_sum8(void)
+{
+    int differ = 0;
+    for (int it = 0; it < 100000; it++) {
+        float a[16], t[8];
+        spread(a, 16);
+        for (int i = 0; i < 8; i++) t[i] = a[i] + a[8 + i];
+        const float want = ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+        const float got = fipsc_sum8_fixed(_mm256_loadu_ps(a), _mm256_loadu_ps(a + 8));
+        differ += memcmp(&got, &want, sizeof got) != 0;
+    }
+    CHECK_MSG(differ == 0, "fipsc_sum8_fixed: %d of 100000 sums not in the documented order", differ);
+}
+
+/* fipsc_sum16_fixed: t = (a0 + a1) + (a2 + a3), then t[i] += t[i + w] for w = 8, 4, 2, 1. */
+static FIPSC_TARGET_AVX512 void check_sum16(void)
+{
+    int differ = 0;
+    for (int it = 0; it < 100000; it++) {
+        float a[64], t[16];
+        spread(a, 64);
+        for (int i = 0; i < 16; i++) t[i] = (a[i] + a[16 + i]) + (a[32 + i] + a[48 + i]);
+        for (int w = 8; w >= 1; w /= 2)
+            for (int i = 0; i < w; i++) t[i] += t[i + w];
+        const float got = fipsc_sum16_fixed(_mm512_loadu_ps(a), _mm512_loadu_ps(a + 16), _mm512_loadu_ps(a + 32),
+                                            _mm512_loadu_ps(a + 48));
+        differ += memcmp(&got, &t[0], sizeof got) != 0;
+    }
+    CHECK_MSG(differ == 0, "fipsc_sum16_fixed: %d of 100000 sums not in the documented order", differ);
+}
+#endif
+
 int main(void)
 {
     fipsc_error err = {0};
@@ -127,6 +170,10 @@ int main(void)
         check_convert(name);
     }
     if (fipsc_isa_supported(FIPSC_ISA_AVX512)) check_avx512_bits();
+#if FIPSC_HAVE_AVX2_KERNELS
+    if (fipsc_isa_supported(FIPSC_ISA_AVX2)) check_sum8();
+    if (fipsc_isa_supported(FIPSC_ISA_AVX512)) check_sum16();
+#endif
     CHECK_OK(fipsc_isa_set(fipsc_isa_best(), &err), &err);
     return test_summary("test_isa");
 }

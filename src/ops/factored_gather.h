@@ -61,8 +61,11 @@ FIPSC_TARGET_AVX512 fipsc_gather_range_fn fipsc_gather_range_bits16_avx512;
  * the caller then uses fipsc_gather_range_avx512. */
 FIPSC_TARGET_AVX512_BF16 uint16_t *fipsc_gather_bits16_dot_input(const fipsc_factored_linear *fl, const float *x,
                                                                   int n_in);
-FIPSC_TARGET_AVX512_BF16 void fipsc_gather_range_bits16_dot(const fipsc_factored_linear *fl, const uint16_t *xb,
-                                                            float *y, int o0, int o1, bool accumulate);
+/* fipsc_gather_ranges_bits16_dot sums the outputs [a0, a1) and [b0, b1) (either may be empty),
+ * a list of each in turn. */
+FIPSC_TARGET_AVX512_BF16 void fipsc_gather_ranges_bits16_dot(const fipsc_factored_linear *fl, const uint16_t *xb,
+                                                             float *y, int a0, int a1, int b0, int b1,
+                                                             bool accumulate);
 
 /* AVX-512 BF16, batches through bitmap lists (at most 65536 inputs) with BF16 values: acc[0..TILE)
  * = the tile kernel's sums on the tiles of the input rounded to bfloat16 (fipsc_tiles16_from_rows,

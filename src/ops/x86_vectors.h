@@ -17,23 +17,26 @@ static inline __attribute__((always_inline)) FIPSC_TARGET_AVX2 __m256 fipsc_bf16
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
 }
 
-/* The 8 lanes of a0 + a1, added pairwise in a fixed order. */
+/* The 8 lanes of a0 + a1, added pairwise in a fixed order, in registers. */
 static inline __attribute__((always_inline)) FIPSC_TARGET_AVX2 float fipsc_sum8_fixed(__m256 a0, __m256 a1)
 {
-    float t[8];
-    _mm256_storeu_ps(t, _mm256_add_ps(a0, a1));
-    return ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+    const __m256 t = _mm256_add_ps(a0, a1);
+    const __m256 pairs = _mm256_hadd_ps(t, t);        /* t0+t1, t2+t3, ., . | t4+t5, t6+t7, ., . */
+    const __m256 quads = _mm256_hadd_ps(pairs, pairs); /* (t0+t1)+(t2+t3) ... | (t4+t5)+(t6+t7) ... */
+    return _mm_cvtss_f32(_mm_add_ss(_mm256_castps256_ps128(quads), _mm256_extractf128_ps(quads, 1)));
 }
 
-/* The 16 lanes of (a0 + a1) + (a2 + a3), halved 8, 4, 2, 1 in a fixed order. */
+/* The 16 lanes of (a0 + a1) + (a2 + a3), halved 8, 4, 2, 1 in a fixed order: t[i] += t[i + 8],
+ * then t[i] += t[i + 4], t[i] += t[i + 2], t[0] += t[1], in registers (a list of the one-row
+ * kernels is ~25 steps at r 3072, and summing through memory in a loop took ~7 % of its time). */
 static inline __attribute__((always_inline)) FIPSC_TARGET_AVX512 float fipsc_sum16_fixed(__m512 a0, __m512 a1,
                                                                                          __m512 a2, __m512 a3)
 {
-    float t[16];
-    _mm512_storeu_ps(t, _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
-    for (int width = 8; width >= 1; width /= 2)
-        for (int i = 0; i < width; i++) t[i] += t[i + width];
-    return t[0];
+    const __m512 t = _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3));
+    const __m256 t8 = _mm256_add_ps(_mm512_castps512_ps256(t), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(t), 1)));
+    const __m128 t4 = _mm_add_ps(_mm256_castps256_ps128(t8), _mm256_extractf128_ps(t8, 1));
+    const __m128 t2 = _mm_add_ps(t4, _mm_movehl_ps(t4, t4));
+    return _mm_cvtss_f32(_mm_add_ss(t2, _mm_movehdup_ps(t2)));
 }
 
 /* A zeroed register, by a zero idiom the compiler cannot see through (volatile: emitted at every
