@@ -28,7 +28,7 @@ static inline __attribute__((always_inline)) FIPSC_TARGET_AVX2 float fipsc_sum8_
 
 /* The 16 lanes of (a0 + a1) + (a2 + a3), halved 8, 4, 2, 1 in a fixed order: t[i] += t[i + 8],
  * then t[i] += t[i + 4], t[i] += t[i + 2], t[0] += t[1], in registers (a list of the one-row
- * kernels is ~25 steps at r 3072, and summing through memory in a loop took ~7 % of its time). */
+ * kernels is 24 steps at r 3072, and summing through memory in a loop took ~6 % of its time). */
 static inline __attribute__((always_inline)) FIPSC_TARGET_AVX512 float fipsc_sum16_fixed(__m512 a0, __m512 a1,
                                                                                          __m512 a2, __m512 a3)
 {
