@@ -345,9 +345,7 @@ static inline __attribute__((always_inline)) FIPSC_TARGET_AVX512_BF16 float bits
 }
 
 /* Lists of [a0, a1) and [b0, b1) in turn, one of each: one core then reads two places of the
- * matrix at once, and a V step from memory ran ~10 % faster than list after list (r 3072 x f
- * 8192 on one Zen 4 core, 15-16 -> 17-18 GB/s in the same runs; four or eight places at once
- * were slower than one). */
+ * matrix at once (when that pays: gather_vector in ops/factored_kernels.c). */
 FIPSC_TARGET_AVX512_BF16 void fipsc_gather_ranges_bits16_dot(const fipsc_factored_linear *fl, const uint16_t *xb,
                                                              float *y, int a0, int a1, int b0, int b1,
                                                              bool accumulate)

@@ -65,11 +65,14 @@ static void gather_vector(const fipsc_factored_linear *fl, const float *x, float
     if (in16) {
         /* Short lists (their bfloat16 input within a quarter of a 32 KB L1): block b with block
          * b + half, a list of each in turn, so that one core reads two places of V at once (r 3072
-         * x f 8192 expanding, one Zen 4 core: ~17.4 -> ~19 GB/s; long lists, whose input takes
-         * more of L1, were no faster, at 16 KB slower). */
-        const bool pair = (size_t)fl->words * 64 * sizeof *in16 <= 8192;
+         * x f 8192 expanding, one Zen 4 core: ~17.4 -> ~19 GB/s; four or eight places at once
+         * were slower; long lists, whose input takes more of L1, were no faster, at 16 KB
+         * slower). Not when the pairs would be fewer than the threads that share them. */
+        const bool parallel = fl->nnz >= PARALLEL_WORK;
+        const int threads = parallel ? omp_get_max_threads() : 1;
+        const bool pair = (size_t)fl->words * 64 * sizeof *in16 <= 8192 && (blocks + 1) / 2 >= threads;
         const int half = pair ? (blocks + 1) / 2 : blocks;
-#pragma omp parallel for schedule(dynamic, 1) if (fl->nnz >= PARALLEL_WORK && half > 1)
+#pragma omp parallel for schedule(dynamic, 1) if (parallel && half > 1)
         for (int b = 0; b < half; b++) {
             const int c = b + half, a1 = (b + 1) * VEC_BLOCK < n_out ? (b + 1) * VEC_BLOCK : n_out;
             const int c0 = c < blocks ? c * VEC_BLOCK : n_out;
