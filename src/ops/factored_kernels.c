@@ -44,10 +44,14 @@ static int gather_inputs(const fipsc_factored_linear *fl)
     return fl->expanding ? fl->r : fl->f;
 }
 
+/* The first output of one-row block b (n_out past the last block). */
+static int block_start(int b, int n_out) { return b * VEC_BLOCK < n_out ? b * VEC_BLOCK : n_out; }
+
 /* y[o] (+)= Σ value · x[position] for one row. */
 static void gather_vector(const fipsc_factored_linear *fl, const float *x, float *y, bool accumulate)
 {
     const int n_out = gather_outputs(fl), blocks = (n_out + VEC_BLOCK - 1) / VEC_BLOCK;
+    const bool parallel = fl->nnz >= PARALLEL_WORK;
     fipsc_gather_range_fn *range = fipsc_gather_range;
     const float *in = x;
     float *rearranged = NULL;
@@ -68,26 +72,19 @@ static void gather_vector(const fipsc_factored_linear *fl, const float *x, float
          * x f 8192 expanding, one Zen 4 core: ~17.4 -> ~19 GB/s; four or eight places at once
          * were slower; long lists, whose input takes more of L1, were no faster, at 16 KB
          * slower). Not when the pairs would be fewer than the threads that share them. */
-        const bool parallel = fl->nnz >= PARALLEL_WORK;
         const int threads = parallel ? omp_get_max_threads() : 1;
         const bool pair = (size_t)fl->words * 64 * sizeof *in16 <= 8192 && (blocks + 1) / 2 >= threads;
         const int half = pair ? (blocks + 1) / 2 : blocks;
 #pragma omp parallel for schedule(dynamic, 1) if (parallel && half > 1)
-        for (int b = 0; b < half; b++) {
-            const int c = b + half, a1 = (b + 1) * VEC_BLOCK < n_out ? (b + 1) * VEC_BLOCK : n_out;
-            const int c0 = c < blocks ? c * VEC_BLOCK : n_out;
-            const int c1 = (c + 1) * VEC_BLOCK < n_out ? (c + 1) * VEC_BLOCK : n_out;
-            fipsc_gather_ranges_bits16_dot(fl, in16, y, b * VEC_BLOCK, a1, c0, c1, accumulate);
-        }
+        for (int b = 0; b < half; b++)
+            fipsc_gather_ranges_bits16_dot(fl, in16, y, block_start(b, n_out), block_start(b + 1, n_out),
+                                           block_start(b + half, n_out), block_start(b + half + 1, n_out), accumulate);
         free(in16);
         return;
     }
 #endif
-#pragma omp parallel for schedule(dynamic, 1) if (fl->nnz >= PARALLEL_WORK && blocks > 1)
-    for (int b = 0; b < blocks; b++) {
-        const int hi = (b + 1) * VEC_BLOCK < n_out ? (b + 1) * VEC_BLOCK : n_out;
-        range(fl, in, y, b * VEC_BLOCK, hi, accumulate);
-    }
+#pragma omp parallel for schedule(dynamic, 1) if (parallel && blocks > 1)
+    for (int b = 0; b < blocks; b++) range(fl, in, y, block_start(b, n_out), block_start(b + 1, n_out), accumulate);
     free(rearranged);
 }
 
