@@ -68,10 +68,11 @@ static void gather_vector(const fipsc_factored_linear *fl, const float *x, float
     }
     if (in16) {
         /* Short lists (their bfloat16 input within a quarter of a 32 KB L1): block b with block
-         * b + half, a list of each in turn, so that one core reads two places of V at once (r 3072
-         * x f 8192 expanding, one Zen 4 core: ~17.4 -> ~19 GB/s; four or eight places at once
-         * were slower; long lists, whose input takes more of L1, were no faster, at 16 KB
-         * slower). Not when the pairs would be fewer than the threads that share them. */
+         * b + half, a list of each in turn, so that one core reads two places of V at once
+         * (bench_factored --v-steps, r 3072 x f 8192 expanding, one Zen 4 core, with the lane sums
+         * in registers: 0.92-0.98 -> 0.82-0.85 ms; four or eight places at once were slower; long
+         * lists, whose input takes more of L1, were no faster, at 16 KB slower). Not when the
+         * pairs would be fewer than the threads that share them. */
         const int threads = parallel ? omp_get_max_threads() : 1;
         const bool pair = (size_t)fl->words * 64 * sizeof *in16 <= 8192 && (blocks + 1) / 2 >= threads;
         const int half = pair ? (blocks + 1) / 2 : blocks;
