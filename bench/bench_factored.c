@@ -131,10 +131,11 @@ static fipsc_factored_linear *v_step_linear(int r, fipsc_mlp_role role, const ch
 }
 
 /* The V step of each matrix alone on n rows (see --v-steps). */
-static void time_v_steps(fipsc_factored_linear *const fl[3], int n)
+static void time_v_steps(fipsc_factored_linear *const fl[3], int r, int n)
 {
     const int calls = n == 1 ? 100 : 5;
-    float *x = random_floats((size_t)n * F, 1.0), *y = malloc((size_t)n * F * sizeof *y);
+    const size_t width = (size_t)(r > F ? r : F); /* gate and up read r and write f, down the reverse */
+    float *x = random_floats((size_t)n * width, 1.0), *y = malloc((size_t)n * width * sizeof *y);
     double t[3] = {0};
     fipsc_error err = {0};
     for (int c = 0; c <= calls; c++) /* call 0 warms up */
@@ -260,8 +261,8 @@ int main(int argc, char **argv)
         variant bitmap;
         rng = 0x9E3779B97F4A7C15ULL;
         make_compressed(&bitmap, "fips bitmap", r_sparse, 0.25, FIPSC_V_BITMAP, 0, 0, dtype);
-        time_v_steps(v_steps, 1);
-        time_v_steps(v_steps, 512);
+        time_v_steps(v_steps, r_sparse, 1);
+        time_v_steps(v_steps, r_sparse, 512);
         return 0;
     }
     variant dense = {.name = "dense"};
