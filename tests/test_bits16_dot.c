@@ -236,12 +236,16 @@ int main(void)
      * (two of the tile kernel's 1024-position chunks), and expanding, 5 blocks of outputs for the
      * one-row kernel's pairs (an odd count: the last block has no partner); f 4200: 17 blocks,
      * and contracting, lists too long to be paired. Rows: one, a tile and 5, two tiles. */
-    const int sizes[3][3] = {{40, 203, 150}, {64, 96, 1100}, {32, 300, 4200}}, rows[3] = {1, 37, 64};
-    for (int sz = 0; sz < 3; sz++)
+    /* The fourth case is dense (97 % kept): words with more than 32 kept positions, which the
+     * one-row kernel takes in two halves, and full words (64). */
+    const int sizes[4][3] = {{40, 203, 150}, {64, 96, 1100}, {32, 300, 4200}, {48, 200, 260}}, rows[3] = {1, 37, 64};
+    const double density[4] = {0.3, 0.3, 0.3, 0.97};
+    for (int sz = 0; sz < 4; sz++)
         for (int identity = 0; identity <= 1; identity++)
             for (int expanding = 0; expanding <= 1; expanding++) {
                 case_ c;
-                build(&c, FIPSC_V_BITMAP, FIPSC_BF16, expanding, identity, sizes[sz][0], sizes[sz][1], sizes[sz][2], 0.3);
+                build(&c, FIPSC_V_BITMAP, FIPSC_BF16, expanding, identity, sizes[sz][0], sizes[sz][1], sizes[sz][2],
+                      density[sz]);
                 char label[96];
                 snprintf(label, sizeof label, "d %d r %d f %d %s%s", c.d, c.r, c.f, expanding ? "expanding" : "contracting",
                          identity ? " identity" : " basis");
