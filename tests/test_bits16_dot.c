@@ -185,22 +185,31 @@ done:
     free(x), free(y), free(y512);
 }
 
-/* Enough kept entries for the parallel loops: 1 and 2 threads give the same bits. */
+/* Enough kept entries for the parallel loops: 1 and 2 threads give the same bits. 1024 outputs
+ * (4 blocks) are taken in pairs of lists on either; 512 (2 blocks) in pairs on one thread and
+ * list by list on two (one pair cannot feed two threads): a list's sum must not depend on having
+ * a partner. Expanding and contracting. */
 static void check_threads(int n)
 {
-    case_ c;
-    build(&c, FIPSC_V_BITMAP, FIPSC_BF16, true, true, 1024, 0, 1024, 0.3);
-    const size_t outs = (size_t)n * 1024;
-    float *x = random_rows(n, 1024), *y1 = malloc(outs * sizeof *y1), *y2 = malloc(outs * sizeof *y2);
-    const int threads = fipsc_threads_get();
-    fipsc_threads_set(1);
-    apply_at(&c, FIPSC_ISA_AVX512_BF16, n, x, y1);
-    fipsc_threads_set(2);
-    apply_at(&c, FIPSC_ISA_AVX512_BF16, n, x, y2);
-    fipsc_threads_set(threads);
-    CHECK_MSG(memcmp(y1, y2, outs * sizeof *y1) == 0, "%d rows: 1 and 2 threads differ", n);
-    teardown(&c);
-    free(x), free(y1), free(y2);
+    const int shapes[2][2] = {{1024, 1024}, {2048, 512}}; /* inputs, outputs */
+    for (int s = 0; s < 2; s++)
+        for (int expanding = 0; expanding <= 1; expanding++) {
+            const int in = shapes[s][0], out = shapes[s][1];
+            case_ c; /* identity basis: r = d; expanding reads r and writes f, contracting the reverse */
+            build(&c, FIPSC_V_BITMAP, FIPSC_BF16, expanding, true, expanding ? in : out, 0, expanding ? out : in, 0.3);
+            const size_t outs = (size_t)n * out;
+            float *x = random_rows(n, in), *y1 = malloc(outs * sizeof *y1), *y2 = malloc(outs * sizeof *y2);
+            const int threads = fipsc_threads_get();
+            fipsc_threads_set(1);
+            apply_at(&c, FIPSC_ISA_AVX512_BF16, n, x, y1);
+            fipsc_threads_set(2);
+            apply_at(&c, FIPSC_ISA_AVX512_BF16, n, x, y2);
+            fipsc_threads_set(threads);
+            CHECK_MSG(memcmp(y1, y2, outs * sizeof *y1) == 0, "%d rows, %d -> %d %s: 1 and 2 threads differ", n, in,
+                      out, expanding ? "expanding" : "contracting");
+            teardown(&c);
+            free(x), free(y1), free(y2);
+        }
 }
 
 /* Layouts the kernels do not take run the AVX-512 level's kernels: same bits. */

@@ -292,9 +292,9 @@ FIPSC_TARGET_AVX512 void fipsc_gather_range_bits16_avx512(const fipsc_factored_l
  * and when c > 32 (a dense stretch) the same again on positions 32..c-1 of pos. One compress
  * covers 64 positions where an expand-load of the values covers 32 (Zen 4 runs either one per
  * ~2.6 cycles; the permute and the widening one per cycle), and a dot product takes the ~16 kept
- * entries of a word instead of 32 positions with 8 kept. A r 3072 x f 8192 matrix in L2-sized
- * pieces on one Zen 4 core: 6.8 -> 5.8 cycles per word (expand-load, measured in a harness); the V
- * step from memory (bench_factored --v-steps) 0.82 -> 0.74 ms expanding, 0.93 -> 0.85 contracting.
+ * entries of a word instead of 32 positions with 8 kept. Lists of 3072 or 8192 positions in L2,
+ * one Zen 4 core: 6.6-6.8 -> 5.6-5.9 cycles a word against the expand-load kernel this replaces
+ * (an ad-hoc harness; the whole V step: BENCHMARKS.md).
  * Unused lanes hold value 0 against a finite input (the input is checked finite), so add 0. Four
  * accumulators, one per word of a group of four: a dot product waits for its accumulator's
  * previous one, and four words of work hide that latency. */
@@ -319,19 +319,15 @@ static inline __mmask32 first_lanes(int c)
     return c >= 32 ? (__mmask32)0xFFFFFFFFu : (__mmask32)((1u << c) - 1);
 }
 
-/* The sum of list o, as described above. */
-static inline __attribute__((always_inline)) FIPSC_TARGET_AVX512_BF16 float bits16_dot_list(
-    const fipsc_factored_linear *fl, const uint16_t *xb, int o)
-{
-/* acc += the values under word w's bits · the input at those positions */
-#define WORD(acc, w)                                                                                          \
+/* acc += the values under bitmap word m_ · the input window lo_:hi_ (64 bfloat16) at its set
+ * positions, as described above; v advances past the word's values. */
+#define BITS16_WORD(acc, m, v, lo_, hi_)                                                                      \
     do {                                                                                                     \
-        const uint64_t m_ = bits[w];                                                                         \
+        const uint64_t m_ = (m);                                                                             \
         const int c_ = __builtin_popcountll(m_);                                                             \
-        const __m512i pos_ = _mm512_mask_compress_epi8(fipsc_fresh_zero512(), _cvtu64_mask64(m_), iota);                           \
-        const __m512i lo_ = _mm512_load_si512((const void *)(xb + 64 * (size_t)(w)));                        \
-        const __m512i hi_ = _mm512_load_si512((const void *)(xb + 64 * (size_t)(w) + 32));                   \
-        const __m512i xs_ = _mm512_permutex2var_epi16(lo_, _mm512_cvtepu8_epi16(_mm512_castsi512_si256(pos_)), hi_); \
+        const __m512i pos_ = _mm512_mask_compress_epi8(fipsc_fresh_zero512(), _cvtu64_mask64(m_), iota);     \
+        const __m512i xs_ = _mm512_permutex2var_epi16(lo_, _mm512_cvtepu8_epi16(_mm512_castsi512_si256(pos_)), \
+                                                      hi_);                                                  \
         const __m512i vs_ = _mm512_maskz_loadu_epi16(first_lanes(c_), v);                                    \
         acc = _mm512_dpbf16_ps(acc, (__m512bh)vs_, (__m512bh)xs_);                                           \
         if (c_ > 32) { /* a dense stretch: entries 32..c-1 of the word */                                   \
@@ -342,42 +338,67 @@ static inline __attribute__((always_inline)) FIPSC_TARGET_AVX512_BF16 float bits
         }                                                                                                    \
         v += c_;                                                                                             \
     } while (0)
+
+/* The sums of list a and, when b >= 0, of list b, word by word together: one input window serves
+ * both, and one core reads two places of V at once. Each list has its own four accumulators (word
+ * w into accumulator w % 4) and its own fixed final sum, so a list's sum has the same bits taken
+ * alone or with another. Why two lists at once: gather_vector in ops/factored_kernels.c. */
+static inline __attribute__((always_inline)) FIPSC_TARGET_AVX512_BF16 void bits16_dot_lists(
+    const fipsc_factored_linear *fl, const uint16_t *xb, int a, int b, float *sum_a, float *sum_b)
+{
+    const bool two = b >= 0;
     const __m512i iota = _mm512_set_epi8(63, 62, 61, 60, 59, 58, 57, 56, 55, 54, 53, 52, 51, 50, 49, 48, 47, 46,
                                          45, 44, 43, 42, 41, 40, 39, 38, 37, 36, 35, 34, 33, 32, 31, 30, 29, 28,
                                          27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10,
                                          9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-    const uint64_t *bits = fl->bits + (size_t)o * fl->words;
-    const uint16_t *v = fl->val16 + fl->ptr[o];
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    const uint64_t *bits_a = fl->bits + (size_t)a * fl->words, *bits_b = fl->bits + (size_t)(two ? b : a) * fl->words;
+    const uint16_t *va = fl->val16 + fl->ptr[a], *vb = fl->val16 + fl->ptr[two ? b : a];
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+/* word w of both lists into accumulator k of each */
+#define STEP(k, w)                                                                                            \
+    do {                                                                                                     \
+        const __m512i lo = _mm512_load_si512((const void *)(xb + 64 * (size_t)(w)));                         \
+        const __m512i hi = _mm512_load_si512((const void *)(xb + 64 * (size_t)(w) + 32));                   \
+        BITS16_WORD(a##k, bits_a[w], va, lo, hi);                                                            \
+        if (two) BITS16_WORD(b##k, bits_b[w], vb, lo, hi);                                                   \
+    } while (0)
     int w = 0;
     for (; w + 4 <= fl->words; w += 4) {
-        FIPSC_PREFETCH_AHEAD(v, bits + w);
-        WORD(a0, w);
-        WORD(a1, w + 1);
-        WORD(a2, w + 2);
-        WORD(a3, w + 3);
+        /* values advance ~128 bytes in four words: two lines ahead of each list */
+        FIPSC_PREFETCH_AHEAD(va, bits_a + w);
+        if (two) FIPSC_PREFETCH_AHEAD(vb, bits_b + w);
+        STEP(0, w);
+        STEP(1, w + 1);
+        FIPSC_PREFETCH_AHEAD(va, bits_a + w + 2);
+        if (two) FIPSC_PREFETCH_AHEAD(vb, bits_b + w + 2);
+        STEP(2, w + 2);
+        STEP(3, w + 3);
     }
-    if (w < fl->words) WORD(a0, w);
-    if (w + 1 < fl->words) WORD(a1, w + 1);
-    if (w + 2 < fl->words) WORD(a2, w + 2);
-#undef WORD
-    return fipsc_sum16_fixed(a0, a1, a2, a3);
+    if (w < fl->words) STEP(0, w);
+    if (w + 1 < fl->words) STEP(1, w + 1);
+    if (w + 2 < fl->words) STEP(2, w + 2);
+#undef STEP
+    *sum_a = fipsc_sum16_fixed(a0, a1, a2, a3);
+    if (two) *sum_b = fipsc_sum16_fixed(b0, b1, b2, b3);
 }
+#undef BITS16_WORD
 
-/* Lists of [a0, a1) and [b0, b1) in turn, one of each: one core then reads two places of the
- * matrix at once (when that pays: gather_vector in ops/factored_kernels.c). */
+/* Lists [a0, a1) and [b0, b1), list a0 + i together with list b0 + i (the longer range's rest
+ * alone). */
 FIPSC_TARGET_AVX512_BF16 void fipsc_gather_ranges_bits16_dot(const fipsc_factored_linear *fl, const uint16_t *xb,
                                                              float *y, int a0, int a1, int b0, int b1,
                                                              bool accumulate)
 {
     for (int a = a0, b = b0; a < a1 || b < b1; a++, b++) {
-        if (a < a1) {
-            const float sum = bits16_dot_list(fl, xb, a);
-            y[a] = accumulate ? y[a] + sum : sum;
-        }
-        if (b < b1) {
-            const float sum = bits16_dot_list(fl, xb, b);
-            y[b] = accumulate ? y[b] + sum : sum;
+        float sum[2] = {0, 0};
+        if (a < a1 && b < b1) {
+            bits16_dot_lists(fl, xb, a, b, &sum[0], &sum[1]);
+            y[a] = accumulate ? y[a] + sum[0] : sum[0];
+            y[b] = accumulate ? y[b] + sum[1] : sum[1];
+        } else {
+            const int o = a < a1 ? a : b;
+            bits16_dot_lists(fl, xb, o, -1, &sum[0], NULL);
+            y[o] = accumulate ? y[o] + sum[0] : sum[0];
         }
     }
 }

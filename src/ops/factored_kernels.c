@@ -67,14 +67,16 @@ static void gather_vector(const fipsc_factored_linear *fl, const float *x, float
         in = rearranged;
     }
     if (in16) {
-        /* Short lists (their bfloat16 input within a quarter of a 32 KB L1): block b with block
-         * b + half, a list of each in turn, so that one core reads two places of V at once
-         * (bench_factored --v-steps, r 3072 x f 8192 expanding, one Zen 4 core, with the lane sums
-         * in registers: 0.92-0.98 -> 0.82-0.85 ms; four or eight places at once were slower; long
-         * lists, whose input takes more of L1, were no faster, at 16 KB slower). Not when the
-         * pairs would be fewer than the threads that share them. */
+        /* Block b with block b + half, their lists two at a time word by word
+         * (fipsc_gather_ranges_bits16_dot), so that one core reads two places of V at once. List
+         * after list, the V step reads memory well below what one core streams: on one Zen 4 core,
+         * only reading a list's bits and values in order reached 15-19 GB/s, two lists word by word
+         * 21, a plain stream 24-27; the kernel on r 3072 x f 8192 lists from memory took 1.96-2.06
+         * ns a word alone, 1.65-1.72 paired, and on f 8192-long lists 2.3-3.1 against 1.83-1.90
+         * (ad-hoc harnesses; bench_factored --v-steps: BENCHMARKS.md). Not when the pairs would be
+         * fewer than the threads that share them. */
         const int threads = parallel ? omp_get_max_threads() : 1;
-        const bool pair = (size_t)fl->words * 64 * sizeof *in16 <= 8192 && (blocks + 1) / 2 >= threads;
+        const bool pair = (blocks + 1) / 2 >= threads;
         const int half = pair ? (blocks + 1) / 2 : blocks;
 #pragma omp parallel for schedule(dynamic, 1) if (parallel && half > 1)
         for (int b = 0; b < half; b++)
