@@ -192,11 +192,12 @@ done:
 static void check_threads(int n)
 {
     const int shapes[2][2] = {{1024, 1024}, {2048, 512}}; /* inputs, outputs */
-    for (int s = 0; s < 2; s++)
+    for (int s = 0; s < 4; s++) /* 30 % kept (gathered), then 97 % (expanded) */
         for (int expanding = 0; expanding <= 1; expanding++) {
-            const int in = shapes[s][0], out = shapes[s][1];
+            const int in = shapes[s % 2][0], out = shapes[s % 2][1];
             case_ c; /* identity basis: r = d; expanding reads r and writes f, contracting the reverse */
-            build(&c, FIPSC_V_BITMAP, FIPSC_BF16, expanding, true, expanding ? in : out, 0, expanding ? out : in, 0.3);
+            build(&c, FIPSC_V_BITMAP, FIPSC_BF16, expanding, true, expanding ? in : out, 0, expanding ? out : in,
+                  s < 2 ? 0.3 : 0.97);
             const size_t outs = (size_t)n * out;
             float *x = random_rows(n, in), *y1 = malloc(outs * sizeof *y1), *y2 = malloc(outs * sizeof *y2);
             const int threads = fipsc_threads_get();
@@ -245,16 +246,21 @@ int main(void)
      * (two of the tile kernel's 1024-position chunks), and expanding, 5 blocks of outputs for the
      * one-row kernel's pairs (an odd count: the last block has no partner); f 4200: 17 blocks,
      * and contracting, lists too long to be paired. Rows: one, a tile and 5, two tiles. */
-    /* The fourth case is dense (97 % kept): words with more than 32 kept positions, which the
-     * one-row kernel takes in two halves, and full words (64). */
-    const int sizes[4][3] = {{40, 203, 150}, {64, 96, 1100}, {32, 300, 4200}, {48, 200, 260}}, rows[3] = {1, 37, 64};
-    const double density[4] = {0.3, 0.3, 0.3, 0.97};
-    for (int sz = 0; sz < 4; sz++)
+    /* The one-row kernel gathers the input where few words keep more than 32 positions and
+     * expands the values elsewhere (ops/factored_bits16_row.c): 30 % kept, gathered; 36 % kept,
+     * gathered with 0.7 % of words over 32 (the gather's second half); 97 % kept, expanded, with
+     * full words. */
+    const int sizes[5][3] = {{40, 203, 150}, {64, 96, 1100}, {32, 300, 4200}, {32, 300, 4200}, {48, 200, 260}};
+    const double density[5] = {0.3, 0.3, 0.3, 0.36, 0.97};
+    const int rows[3] = {1, 37, 64};
+    for (int sz = 0; sz < 5; sz++)
         for (int identity = 0; identity <= 1; identity++)
             for (int expanding = 0; expanding <= 1; expanding++) {
                 case_ c;
                 build(&c, FIPSC_V_BITMAP, FIPSC_BF16, expanding, identity, sizes[sz][0], sizes[sz][1], sizes[sz][2],
                       density[sz]);
+                CHECK_MSG(c.fl->bits_gather == (density[sz] < 0.5), "density %.2f: %s", density[sz],
+                          c.fl->bits_gather ? "gathered" : "expanded");
                 char label[96];
                 snprintf(label, sizeof label, "d %d r %d f %d %s%s", c.d, c.r, c.f, expanding ? "expanding" : "contracting",
                          identity ? " identity" : " basis");

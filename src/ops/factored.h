@@ -189,6 +189,9 @@ typedef struct fipsc_factored_linear {
     uint32_t *ptr;           /* CSC/CSR/BITMAP: [n_lists + 1], list o's values ptr[o] .. ptr[o+1]-1 */
     uint64_t *bits;          /* BITMAP: [n_lists, words], bit i % 64 of word i / 64: position i */
     int words;               /* BITMAP: ⌈list input length / 64⌉ (r expanding, f contracting) */
+    bool bits_gather;        /* BITMAP: at most one word in 64 keeps more than 32 positions, so the
+                                AVX-512 BF16 one-row kernel gathers the input to the values rather
+                                than expanding the values (ops/factored_bits16_row.c) */
     uint16_t *idx16;         /* CSC/CSR: positions (rows of V for CSC, columns for CSR) when */
     uint32_t *idx32;         /*   the indexed dimension is <= 65535 (idx16), else idx32 */
     float *val;              /* CSC/CSR/BITMAP: [nnz]; NM: [f, r/m, n]; DENSE: [r, f] */

@@ -7,8 +7,9 @@
  * values): the bits select which lanes of the input (read in order) meet the next values
  * (expand-loaded), one multiply-add: nothing gathered, no position stored. Tiles: fused
  * multiply-adds on whole tile rows; at the AVX-512 BF16 level, bitmap lists with BF16 values on
- * bfloat16 tiles, two entries per dot product. Each level takes the layouts it is written for and
- * hands the others down a level. */
+ * bfloat16 tiles, two entries per dot product (that level's one-row kernel:
+ * ops/factored_bits16_row.c). Each level takes the layouts it is written for and hands the others
+ * down a level. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,18 +168,6 @@ FIPSC_TARGET_AVX2 void fipsc_gather_range_avx2(const fipsc_factored_linear *fl, 
     }
 }
 
-/* The AVX-512 bitmap kernels read two streams, the bitmap and the values, at ~13 GB/s from memory
- * on one Zen 4 core without help; asking for the values 2 KB ahead and the bitmap 512 bytes ahead
- * (a prefetch per word; past the end it is dropped, never a fault) took a r 3072 x f 8192 BF16
- * matrix from 1.3-1.4 to 1.15-1.25 ms expanding and from 2.1-2.2 to 1.5 ms contracting, where
- * the hidden row's 32 KB does not stay in L1 beside the streams (measured; 1 KB / 256 B ahead and
- * 4 KB / 1 KB ahead were both slower). Same operations in the same order: same results. */
-#define FIPSC_PREFETCH_AHEAD(values, word)                                            \
-    do {                                                                              \
-        _mm_prefetch((const char *)(values) + 2048, _MM_HINT_T0);                     \
-        _mm_prefetch((const char *)(word) + 512, _MM_HINT_T0);                        \
-    } while (0)
-
 /* The sum of a bitmap list with AVX-512, 64 input positions (one word) a step in four 16-lane
  * chunks: chunk c's 16 bits k pick the lanes; the next popcount(k) values are expand-loaded into
  * those lanes (bfloat16 widened by a shift), the input is read in order under the same mask
@@ -279,127 +268,6 @@ FIPSC_TARGET_AVX512 void fipsc_gather_range_bits16_avx512(const fipsc_factored_l
         }
         const float sum = fipsc_sum16_fixed(acc[0], acc[1], acc[2], acc[3]);
         y[o] = accumulate ? y[o] + sum : sum;
-    }
-}
-
-/* The AVX-512 BF16 level's one-row bitmap kernel for BF16 values: the input as bfloat16 in its
- * natural order (fipsc_gather_bits16_dot_input), and per 64 positions (one bitmap word, c set
- * bits) the input gathered to the values rather than the values spread to the input:
- *   pos   = compress(iota 0..63) under the word's bits   the c kept positions, bytes [64]
- *   xs    = permute(input[64w .. 64w+63], pos widened)   input at those positions, bfloat16 [32]
- *   vs    = the next c values, lanes past c zero          bfloat16 [32]
- *   acc  += VDPBF16PS(vs, xs)                             16 pairs of exact products, float32 [16]
- * and when c > 32 (a dense stretch) the same again on positions 32..c-1 of pos. One compress
- * covers 64 positions where an expand-load of the values covers 32 (Zen 4 runs either one per
- * ~2.6 cycles; the permute and the widening one per cycle), and a dot product takes the ~16 kept
- * entries of a word instead of 32 positions with 8 kept. Lists of 3072 or 8192 positions in L2,
- * one Zen 4 core: 6.6-6.8 -> 5.6-5.9 cycles a word against the expand-load kernel this replaces
- * (an ad-hoc harness; the whole V step: BENCHMARKS.md).
- * Unused lanes hold value 0 against a finite input (the input is checked finite), so add 0. Four
- * accumulators, one per word of a group of four: a dot product waits for its accumulator's
- * previous one, and four words of work hide that latency. */
-FIPSC_TARGET_AVX512_BF16 uint16_t *fipsc_gather_bits16_dot_input(const fipsc_factored_linear *fl, const float *x,
-                                                                  int n_in)
-{
-    const size_t padded = (size_t)fl->words * 64;
-    uint16_t *xb = aligned_alloc(64, padded * sizeof *xb);
-    if (!xb) return NULL;
-    for (int i = 0; i < n_in; i++) xb[i] = fipsc_f32_to_bf16(x[i]);
-    memset(xb + n_in, 0, (padded - (size_t)n_in) * sizeof *xb);
-    if (fipsc_first_nonfinite16(FIPSC_BF16, xb, (size_t)n_in) >= 0) { /* inf or NaN, before or after rounding */
-        free(xb);
-        return NULL;
-    }
-    return xb;
-}
-
-/* Mask of lanes 0 .. c - 1 of 32 (c >= 0). */
-static inline __mmask32 first_lanes(int c)
-{
-    return c >= 32 ? (__mmask32)0xFFFFFFFFu : (__mmask32)((1u << c) - 1);
-}
-
-/* acc += the values under bitmap word m_ · the input window lo_:hi_ (64 bfloat16) at its set
- * positions, as described above; v advances past the word's values. */
-#define BITS16_WORD(acc, m, v, lo_, hi_)                                                                      \
-    do {                                                                                                     \
-        const uint64_t m_ = (m);                                                                             \
-        const int c_ = __builtin_popcountll(m_);                                                             \
-        const __m512i pos_ = _mm512_mask_compress_epi8(fipsc_fresh_zero512(), _cvtu64_mask64(m_), iota);     \
-        const __m512i xs_ = _mm512_permutex2var_epi16(lo_, _mm512_cvtepu8_epi16(_mm512_castsi512_si256(pos_)), \
-                                                      hi_);                                                  \
-        const __m512i vs_ = _mm512_maskz_loadu_epi16(first_lanes(c_), v);                                    \
-        acc = _mm512_dpbf16_ps(acc, (__m512bh)vs_, (__m512bh)xs_);                                           \
-        if (c_ > 32) { /* a dense stretch: entries 32..c-1 of the word */                                   \
-            const __m512i xs2_ = _mm512_permutex2var_epi16(                                                  \
-                lo_, _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(pos_, 1)), hi_);                         \
-            const __m512i vs2_ = _mm512_maskz_loadu_epi16(first_lanes(c_ - 32), v + 32);                     \
-            acc = _mm512_dpbf16_ps(acc, (__m512bh)vs2_, (__m512bh)xs2_);                                     \
-        }                                                                                                    \
-        v += c_;                                                                                             \
-    } while (0)
-
-/* The sums of list a and, when b >= 0, of list b, word by word together: one input window serves
- * both, and one core reads two places of V at once. Each list has its own four accumulators (word
- * w into accumulator w % 4) and its own fixed final sum, so a list's sum has the same bits taken
- * alone or with another. Why two lists at once: gather_vector in ops/factored_kernels.c. */
-static inline __attribute__((always_inline)) FIPSC_TARGET_AVX512_BF16 void bits16_dot_lists(
-    const fipsc_factored_linear *fl, const uint16_t *xb, int a, int b, float *sum_a, float *sum_b)
-{
-    const bool two = b >= 0;
-    const __m512i iota = _mm512_set_epi8(63, 62, 61, 60, 59, 58, 57, 56, 55, 54, 53, 52, 51, 50, 49, 48, 47, 46,
-                                         45, 44, 43, 42, 41, 40, 39, 38, 37, 36, 35, 34, 33, 32, 31, 30, 29, 28,
-                                         27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10,
-                                         9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-    const uint64_t *bits_a = fl->bits + (size_t)a * fl->words, *bits_b = fl->bits + (size_t)(two ? b : a) * fl->words;
-    const uint16_t *va = fl->val16 + fl->ptr[a], *vb = fl->val16 + fl->ptr[two ? b : a];
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-/* word w of both lists into accumulator k of each */
-#define STEP(k, w)                                                                                            \
-    do {                                                                                                     \
-        const __m512i lo = _mm512_load_si512((const void *)(xb + 64 * (size_t)(w)));                         \
-        const __m512i hi = _mm512_load_si512((const void *)(xb + 64 * (size_t)(w) + 32));                   \
-        BITS16_WORD(a##k, bits_a[w], va, lo, hi);                                                            \
-        if (two) BITS16_WORD(b##k, bits_b[w], vb, lo, hi);                                                   \
-    } while (0)
-    int w = 0;
-    for (; w + 4 <= fl->words; w += 4) {
-        /* values advance ~128 bytes in four words: two lines ahead of each list */
-        FIPSC_PREFETCH_AHEAD(va, bits_a + w);
-        if (two) FIPSC_PREFETCH_AHEAD(vb, bits_b + w);
-        STEP(0, w);
-        STEP(1, w + 1);
-        FIPSC_PREFETCH_AHEAD(va, bits_a + w + 2);
-        if (two) FIPSC_PREFETCH_AHEAD(vb, bits_b + w + 2);
-        STEP(2, w + 2);
-        STEP(3, w + 3);
-    }
-    if (w < fl->words) STEP(0, w);
-    if (w + 1 < fl->words) STEP(1, w + 1);
-    if (w + 2 < fl->words) STEP(2, w + 2);
-#undef STEP
-    *sum_a = fipsc_sum16_fixed(a0, a1, a2, a3);
-    if (two) *sum_b = fipsc_sum16_fixed(b0, b1, b2, b3);
-}
-#undef BITS16_WORD
-
-/* Lists [a0, a1) and [b0, b1), list a0 + i together with list b0 + i (the longer range's rest
- * alone). */
-FIPSC_TARGET_AVX512_BF16 void fipsc_gather_ranges_bits16_dot(const fipsc_factored_linear *fl, const uint16_t *xb,
-                                                             float *y, int a0, int a1, int b0, int b1,
-                                                             bool accumulate)
-{
-    for (int a = a0, b = b0; a < a1 || b < b1; a++, b++) {
-        float sum[2] = {0, 0};
-        if (a < a1 && b < b1) {
-            bits16_dot_lists(fl, xb, a, b, &sum[0], &sum[1]);
-            y[a] = accumulate ? y[a] + sum[0] : sum[0];
-            y[b] = accumulate ? y[b] + sum[1] : sum[1];
-        } else {
-            const int o = a < a1 ? a : b;
-            bits16_dot_lists(fl, xb, o, -1, &sum[0], NULL);
-            y[o] = accumulate ? y[o] + sum[0] : sum[0];
-        }
     }
 }
 

@@ -111,12 +111,15 @@ static fipsc_status bits_from_positions(fipsc_factored_linear *fl, fipsc_error *
             const uint32_t i = fipsc_factored_position(fl, p);
             bits[(size_t)o * words + i / 64] |= 1ULL << (i % 64);
         }
+    int64_t dense_words = 0; /* words keeping more than 32 positions: see bits_gather */
+    for (size_t w = 0; w < (size_t)fl->n_lists * (size_t)words; w++) dense_words += __builtin_popcountll(bits[w]) > 32;
     free(fl->idx16);
     free(fl->idx32);
     fl->idx16 = NULL;
     fl->idx32 = NULL;
     fl->bits = bits;
     fl->words = words;
+    fl->bits_gather = dense_words * 64 <= (int64_t)fl->n_lists * words;
     fl->layout = FIPSC_VK_BITMAP;
     return FIPSC_OK;
 }
@@ -142,6 +145,7 @@ static fipsc_status positions_from_bitmap_layout(fipsc_factored_linear *fl, fips
     free(fl->bits);
     fl->bits = NULL;
     fl->words = 0;
+    fl->bits_gather = false;
     fl->layout = fl->expanding ? FIPSC_VK_CSC : FIPSC_VK_CSR;
     return set_indices(fl, pos, list_input(fl), err);
 }
