@@ -22,9 +22,9 @@
  *     a bitmap-stored V keeps its lists as bitmaps instead of positions (the same lists, columns
  *     or rows, one bit per input position): the kernel expands the bits into the lanes of a
  *     masked multiply-add with the input read in order (AVX-512: an expand instruction; AVX2: a
- *     permutation table per byte; one row at AVX-512 BF16: the other way round, the kept
- *     positions compressed and the input permuted to the values), and V takes in memory what it
- *     takes in the file.
+ *     permutation table per byte; one row at AVX-512 BF16, where few words keep more than 32
+ *     positions: the other way round, the kept positions compressed and the input permuted to the
+ *     values), and V takes in memory what it takes in the file.
  * Nothing is ever densified to run: the U step is a GEMM, the V step a sparse gather.
  *
  * Batched kernels (n > 1) transpose the gathered operand into tiles of FIPSC_FACTORED_TILE rows

@@ -62,7 +62,7 @@ FIPSC_TARGET_AVX512 fipsc_gather_range_fn fipsc_gather_range_bits16_avx512;
 FIPSC_TARGET_AVX512_BF16 uint16_t *fipsc_gather_bits16_dot_input(const fipsc_factored_linear *fl, const float *x,
                                                                   int n_in);
 /* fipsc_gather_ranges_bits16_dot sums the outputs [a0, a1) and [b0, b1) (either may be empty),
- * a list of each in turn. */
+ * list a0 + i together with list b0 + i, word by word (ops/factored_bits16_row.c). */
 FIPSC_TARGET_AVX512_BF16 void fipsc_gather_ranges_bits16_dot(const fipsc_factored_linear *fl, const uint16_t *xb,
                                                              float *y, int a0, int a1, int b0, int b1,
                                                              bool accumulate);
