@@ -244,12 +244,12 @@ int main(void)
     }
     /* r 203 and f 150 end inside a 64-bit word and a 32-position step; 1100 positions: long lists
      * (two of the tile kernel's 1024-position chunks), and expanding, 5 blocks of outputs for the
-     * one-row kernel's pairs (an odd count: the last block has no partner); f 4200: 17 blocks,
-     * and contracting, lists too long to be paired. Rows: one, a tile and 5, two tiles. */
-    /* The one-row kernel gathers the input where few words keep more than 32 positions and
-     * expands the values elsewhere (ops/factored_bits16_row.c): 30 % kept, gathered; 36 % kept,
-     * gathered with 0.7 % of words over 32 (the gather's second half); 97 % kept, expanded, with
-     * full words. */
+     * one-row kernel's pairs (an odd count: the last block has no partner); f 4200: 17 blocks
+     * (odd again), and contracting, lists of 66 words paired word by word. Rows: one, a tile and
+     * 5, two tiles. The one-row kernel gathers the input where few words keep more than 32
+     * positions and expands the values elsewhere (ops/factored_bits16_row.c): 30 % kept, gathered;
+     * 36 % kept, gathered with 0.7 % of words over 32 (the gather's second half); 97 % kept,
+     * expanded, with full words. */
     const int sizes[5][3] = {{40, 203, 150}, {64, 96, 1100}, {32, 300, 4200}, {32, 300, 4200}, {48, 200, 260}};
     const double density[5] = {0.3, 0.3, 0.3, 0.36, 0.97};
     const int rows[3] = {1, 37, 64};
