@@ -32,6 +32,9 @@
  * cycling the three matrices, so that each comes from memory rather than cache, then on 512 rows
  * the mean of 5 calls, in ms per matrix.
  *
+ * Then the two basis steps alone on one row (x·U and U·z, U [d, r] at the variant's dtype, cycling
+ * four copies of U), in ms per call.
+ *
  * --cpu-time times each call by the process's CPU time instead of wall-clock time: on a machine
  * shared with other work, with --threads 1, that measures the work itself (wall time then also
  * counts the time other processes hold the core). */
@@ -150,6 +153,38 @@ static void time_v_steps(fipsc_factored_linear *const fl[3], int r, int n)
     free(x), free(y);
 }
 
+/* The two basis steps alone on one row (see --v-steps): t = x·U [d] -> [r] and y = U·z [r] -> [d],
+ * the mean of 100 calls each cycling four bases [d, r] (more than the L3 holds, so that each comes
+ * from memory as in a model's decode step). */
+static void time_basis_steps(int r, fipsc_dtype dtype)
+{
+    enum { BASES = 4, CALLS = 100 };
+    fipsc_compressed_group g[BASES];
+    fipsc_error err = {0};
+    for (int i = 0; i < BASES; i++) {
+        g[i] = (fipsc_compressed_group){.d = D, .r = r};
+        float *U = random_floats((size_t)D * r, 1.0 / 45);
+        int64_t beyond;
+        if (fipsc_group_set_basis(&g[i], U, dtype, &beyond, &err)) die("basis", &err);
+        free(U);
+    }
+    float *x = random_floats((size_t)(r > D ? r : D), 1.0), *y = malloc((size_t)(r > D ? r : D) * sizeof *y);
+    double t_in = 0, t_out = 0;
+    for (int c = 0; c <= CALLS; c++) /* call 0 warms up */
+        for (int i = 0; i < BASES; i++) {
+            const double t0 = now();
+            if (fipsc_group_basis_in(&g[i], 1, x, y, &err)) die("x·U", &err);
+            const double t1 = now();
+            if (fipsc_group_basis_out(&g[(i + 2) % BASES], 1, x, 0.0f, y, &err)) die("U·z", &err);
+            if (c > 0) t_in += t1 - t0, t_out += now() - t1;
+        }
+    printf("1-row basis steps alone (U [%d, %d] %s, %s kernels, %d threads): x·U %.3f ms, U·z %.3f ms\n", D, r,
+           fipsc_dtype_name(dtype), fipsc_isa_name(fipsc_isa_active()), fipsc_threads_get(),
+           1e3 * t_in / (BASES * CALLS), 1e3 * t_out / (BASES * CALLS));
+    for (int i = 0; i < BASES; i++) free(g[i].U), free(g[i].U16);
+    free(x), free(y);
+}
+
 /* Set by --v-steps: make_compressed's bitmap variant also builds these. */
 static fipsc_factored_linear *v_steps[3];
 static fipsc_compressed_group v_step_groups[3];
@@ -263,6 +298,7 @@ int main(int argc, char **argv)
         make_compressed(&bitmap, "fips bitmap", r_sparse, 0.25, FIPSC_V_BITMAP, 0, 0, dtype);
         time_v_steps(v_steps, r_sparse, 1);
         time_v_steps(v_steps, r_sparse, 512);
+        time_basis_steps(r_sparse, dtype);
         return 0;
     }
     variant dense = {.name = "dense"};

@@ -86,6 +86,16 @@ static FIPSC_TARGET_AVX2 int gemv_rows8(int rows, int k, const float *w, int ldw
  * ([2048, 3072] matrices from memory; more streams in flight), with the same arithmetic. */
 enum { GEMV_PASS = 8 };
 
+/* vecmat (below) reads a slice of each row of B, GEMV_PASS rows a pass: on two threads each
+ * thread's slice of a [2048, 2752] BF16 basis is 2.75 KB of every 5.5 KB row, short runs the
+ * hardware prefetchers pick up late (x·U read it at ~20 GB/s, U·z's whole rows ~30). Asking for
+ * the rows VECMAT_AHEAD passes ahead, once per 64-byte line of the slice (VECMAT_PREFETCH: row
+ * `row`, column j, `size`-byte elements), made x·U as fast as U·z (bench_factored --v-steps,
+ * BENCHMARKS.md); 1, 2, 8 and 16 passes ahead did no better. No arithmetic changes. */
+enum { VECMAT_AHEAD = 4 };
+#define VECMAT_PREFETCH(b, row, ldb, j, size) \
+    _mm_prefetch((const char *)(b) + ((size_t)(row) * (ldb) + (j)) * (size), _MM_HINT_T0)
+
 /* Rows longer than SHORT_ROW at the AVX2 level, for float32 weights (dtype FIPSC_F32) or 16-bit
  * ones widened in registers (BF16: a shift; F16: vcvtph2ps; both exact): per row two 8-lane
  * accumulators over 16 columns a step (GEMV_PASS rows share each load of x, so independent
@@ -321,7 +331,11 @@ static inline __attribute__((always_inline)) FIPSC_TARGET_AVX2 void vecmat_slice
         __m256 xs[GEMV_PASS];
         for (int r = 0; r < GEMV_PASS; r++) xs[r] = _mm256_set1_ps(x[i + r]);
         const size_t r0 = (size_t)i * ldb + j0;
+        const size_t size = dtype == FIPSC_F32 ? 4 : 2;
+        const bool ahead = i + (VECMAT_AHEAD + 1) * GEMV_PASS <= k;
         for (int j = 0; j < w8; j += 8) {
+            if (ahead && (j * size) % 64 == 0)
+                for (int r = 0; r < GEMV_PASS; r++) VECMAT_PREFETCH(b, i + VECMAT_AHEAD * GEMV_PASS + r, ldb, j0 + j, size);
             __m256 acc = _mm256_loadu_ps(y + j);
             for (int r = 0; r < GEMV_PASS; r++) acc = _mm256_fmadd_ps(xs[r], load8(b, r0 + r * ldb + j, dtype), acc);
             _mm256_storeu_ps(y + j, acc);
@@ -361,7 +375,11 @@ static inline __attribute__((always_inline)) FIPSC_TARGET_AVX512 void vecmat_sli
         __m512 xs[GEMV_PASS];
         for (int r = 0; r < GEMV_PASS; r++) xs[r] = _mm512_set1_ps(x[i + r]);
         const size_t r0 = (size_t)i * ldb + j0;
+        const size_t size = dtype == FIPSC_F32 ? 4 : 2;
+        const bool ahead = i + (VECMAT_AHEAD + 1) * GEMV_PASS <= k;
         for (int j = 0; j < w16; j += 16) {
+            if (ahead && (j * size) % 64 == 0)
+                for (int r = 0; r < GEMV_PASS; r++) VECMAT_PREFETCH(b, i + VECMAT_AHEAD * GEMV_PASS + r, ldb, j0 + j, size);
             __m512 acc = _mm512_loadu_ps(y + j);
             for (int r = 0; r < GEMV_PASS; r++) acc = _mm512_fmadd_ps(xs[r], load16(b, r0 + r * ldb + j, dtype), acc);
             _mm512_storeu_ps(y + j, acc);
