@@ -10,7 +10,9 @@
  *   - it differs from the AVX-512 level on a random input (the kernel ran, not a fallback);
  *   - a non-finite input falls back to the AVX-512 kernels, which mask unkept positions;
  *   - 1 and 2 threads give the same bits; other layouts give the AVX-512 level's bits.
- * On a CPU without AVX-512 BF16 only the level's name and its refusal are checked. */
+ * The AVX-512 level's one-row kernel for the same V (float32 input, lists paired the same way) is
+ * checked first, on CPUs with AVX-512: 1 against 2 threads, and against the reference. On a CPU
+ * without AVX-512 BF16 the rest is the level's name and its refusal. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -188,8 +190,10 @@ done:
 /* Enough kept entries for the parallel loops: 1 and 2 threads give the same bits. 1024 outputs
  * (4 blocks) are taken in pairs of lists on either; 512 (2 blocks) in pairs on one thread and
  * list by list on two (one pair cannot feed two threads): a list's sum must not depend on having
- * a partner. Expanding and contracting. */
-static void check_threads(int n)
+ * a partner. Expanding and contracting, at level isa: AVX-512 BF16, or AVX-512, whose one-row
+ * kernel pairs lists the same way on its float32 input and is then also checked against the
+ * reference (identity basis: float32 summation only, 1e-5 of Σ|term|). */
+static void check_threads(int n, fipsc_isa isa)
 {
     const int shapes[2][2] = {{1024, 1024}, {2048, 512}}; /* inputs, outputs */
     for (int s = 0; s < 4; s++) /* 30 % kept (gathered), then 97 % (expanded) */
@@ -202,12 +206,24 @@ static void check_threads(int n)
             float *x = random_rows(n, in), *y1 = malloc(outs * sizeof *y1), *y2 = malloc(outs * sizeof *y2);
             const int threads = fipsc_threads_get();
             fipsc_threads_set(1);
-            apply_at(&c, FIPSC_ISA_AVX512_BF16, n, x, y1);
+            apply_at(&c, isa, n, x, y1);
             fipsc_threads_set(2);
-            apply_at(&c, FIPSC_ISA_AVX512_BF16, n, x, y2);
+            apply_at(&c, isa, n, x, y2);
             fipsc_threads_set(threads);
-            CHECK_MSG(memcmp(y1, y2, outs * sizeof *y1) == 0, "%d rows, %d -> %d %s: 1 and 2 threads differ", n, in,
-                      out, expanding ? "expanding" : "contracting");
+            CHECK_MSG(memcmp(y1, y2, outs * sizeof *y1) == 0, "%s, %d rows, %d -> %d %s: 1 and 2 threads differ",
+                      fipsc_isa_name(isa), n, in, out, expanding ? "expanding" : "contracting");
+            if (isa == FIPSC_ISA_AVX512) {
+                double *ref = malloc((size_t)out * sizeof *ref), *bound = malloc((size_t)out * sizeof *bound);
+                int beyond = 0;
+                for (int row = 0; row < n; row++) {
+                    reference(&c, x + (size_t)row * in, false, ref, bound);
+                    for (int o = 0; o < out; o++)
+                        beyond += !(fabs(y1[(size_t)row * out + (size_t)o] - ref[o]) <= 1e-5 * (256 * bound[o]) + 1e-30);
+                }
+                CHECK_MSG(beyond == 0, "avx512, %d rows, %d -> %d %s: %d of %zu outputs differ from the reference", n,
+                          in, out, expanding ? "expanding" : "contracting", beyond, outs);
+                free(ref), free(bound);
+            }
             teardown(&c);
             free(x), free(y1), free(y2);
         }
@@ -237,6 +253,11 @@ int main(void)
     fipsc_isa isa;
     CHECK_OK(fipsc_isa_parse("avx512bf16", &isa, &err), &err);
     CHECK(isa == FIPSC_ISA_AVX512_BF16 && strcmp(fipsc_isa_name(isa), "avx512bf16") == 0);
+    const int rows[3] = {1, 37, 64};
+    if (fipsc_isa_supported(FIPSC_ISA_AVX512))
+        for (int n = 0; n < 3; n++) check_threads(rows[n], FIPSC_ISA_AVX512);
+    else
+        printf("avx512 kernels: not run (this CPU does not have them)\n");
     if (!fipsc_isa_supported(FIPSC_ISA_AVX512_BF16)) {
         CHECK_FAILS(fipsc_isa_set(FIPSC_ISA_AVX512_BF16, &err), FIPSC_ERR_UNSUPPORTED, "avx512bf16", &err);
         printf("avx512bf16 kernels: not run (this CPU does not have them)\n");
@@ -252,7 +273,6 @@ int main(void)
      * expanded, with full words. */
     const int sizes[5][3] = {{40, 203, 150}, {64, 96, 1100}, {32, 300, 4200}, {32, 300, 4200}, {48, 200, 260}};
     const double density[5] = {0.3, 0.3, 0.3, 0.36, 0.97};
-    const int rows[3] = {1, 37, 64};
     for (int sz = 0; sz < 5; sz++)
         for (int identity = 0; identity <= 1; identity++)
             for (int expanding = 0; expanding <= 1; expanding++) {
@@ -271,7 +291,7 @@ int main(void)
                 teardown(&c);
             }
     for (int n = 0; n < 3; n++) {
-        check_threads(rows[n]);
+        check_threads(rows[n], FIPSC_ISA_AVX512_BF16);
         check_other_layouts(rows[n]);
     }
     CHECK_OK(fipsc_isa_set(fipsc_isa_best(), &err), &err);

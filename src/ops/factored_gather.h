@@ -49,7 +49,10 @@ FIPSC_TARGET_AVX2 void fipsc_gather_bits_positions_avx2(const fipsc_factored_lin
  * inf would make a NaN the other kernels never compute), or when out of memory: the caller then
  * uses fipsc_gather_range_avx512. */
 FIPSC_TARGET_AVX512 float *fipsc_gather_bits16_input(const fipsc_factored_linear *fl, const float *x, int n_in);
-FIPSC_TARGET_AVX512 fipsc_gather_range_fn fipsc_gather_range_bits16_avx512;
+/* fipsc_gather_ranges_bits16_avx512 sums the outputs [a0, a1) and [b0, b1) (either may be empty),
+ * list a0 + i together with list b0 + i, word by word, as fipsc_gather_ranges_bits16_dot does. */
+FIPSC_TARGET_AVX512 void fipsc_gather_ranges_bits16_avx512(const fipsc_factored_linear *fl, const float *xp, float *y,
+                                                           int a0, int a1, int b0, int b1, bool accumulate);
 
 /* AVX-512 BF16, one row, bitmap lists with BF16 values: the same sums with the input rounded to
  * bfloat16 (round to nearest even), which the dot-product instruction takes: each product is then

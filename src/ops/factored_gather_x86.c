@@ -243,31 +243,60 @@ FIPSC_TARGET_AVX512 float *fipsc_gather_bits16_input(const fipsc_factored_linear
     return xp;
 }
 
-FIPSC_TARGET_AVX512 void fipsc_gather_range_bits16_avx512(const fipsc_factored_linear *fl, const float *xp, float *y,
-                                                          int o0, int o1, bool accumulate)
+/* The sums of list a and, when b >= 0, of list b, word by word together (as the AVX-512 BF16
+ * level's one-row kernel, ops/factored_bits16_row.c: one core reads two places of V at once, and
+ * each list keeps its own accumulators and final sum, so its bits do not depend on a partner). */
+static inline __attribute__((always_inline)) FIPSC_TARGET_AVX512 void bits16_lists(const fipsc_factored_linear *fl,
+                                                                                  const float *xp, int a, int b,
+                                                                                  float *sum_a, float *sum_b)
 {
+    const bool two = b >= 0;
     const __m512i zero = _mm512_setzero_si512();
-    for (int o = o0; o < o1; o++) {
-        const unsigned char *bits = (const unsigned char *)(fl->bits + (size_t)o * fl->words);
-        const uint16_t *v = fl->val16 + fl->ptr[o];
-        __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-        for (int w = 0; w < fl->words; w++) {
-            uint64_t word;
-            memcpy(&word, bits + 8 * (size_t)w, sizeof word);
-            FIPSC_PREFETCH_AHEAD(v, bits + 8 * (size_t)w);
-            for (int h = 0; h < 2; h++) {
-                const uint32_t k = (uint32_t)(word >> (32 * h));
-                const __m512i lanes = _mm512_mask_expandloadu_epi16(fipsc_fresh_zero512(), k, v);
-                v += __builtin_popcount(k);
-                const float *xq = xp + 64 * (size_t)w + 32 * h;
-                acc[2 * h] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_unpacklo_epi16(zero, lanes)), _mm512_load_ps(xq),
-                                             acc[2 * h]);
-                acc[2 * h + 1] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_unpackhi_epi16(zero, lanes)),
-                                                 _mm512_load_ps(xq + 16), acc[2 * h + 1]);
-            }
+    const unsigned char *bits_a = (const unsigned char *)(fl->bits + (size_t)a * fl->words);
+    const unsigned char *bits_b = (const unsigned char *)(fl->bits + (size_t)(two ? b : a) * fl->words);
+    const uint16_t *va = fl->val16 + fl->ptr[a], *vb = fl->val16 + fl->ptr[two ? b : a];
+    __m512 acc_a[4], acc_b[4];
+    for (int i = 0; i < 4; i++) acc_a[i] = acc_b[i] = _mm512_setzero_ps();
+/* 32 positions (half h of the word) of one list: expand-load, unpack to float32, two multiply-adds */
+#define HALF(acc, word, v, h, x0, x1)                                                                            \
+    do {                                                                                                         \
+        const uint32_t k_ = (uint32_t)((word) >> (32 * (h)));                                                    \
+        const __m512i lanes_ = _mm512_mask_expandloadu_epi16(fipsc_fresh_zero512(), k_, v);                      \
+        v += __builtin_popcount(k_);                                                                             \
+        acc[2 * (h)] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_unpacklo_epi16(zero, lanes_)), x0, acc[2 * (h)]); \
+        acc[2 * (h) + 1] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_unpackhi_epi16(zero, lanes_)), x1,         \
+                                           acc[2 * (h) + 1]);                                                    \
+    } while (0)
+    for (int w = 0; w < fl->words; w++) {
+        uint64_t word_a, word_b = 0;
+        memcpy(&word_a, bits_a + 8 * (size_t)w, sizeof word_a);
+        FIPSC_PREFETCH_AHEAD(va, bits_a + 8 * (size_t)w);
+        if (two) {
+            memcpy(&word_b, bits_b + 8 * (size_t)w, sizeof word_b);
+            FIPSC_PREFETCH_AHEAD(vb, bits_b + 8 * (size_t)w);
         }
-        const float sum = fipsc_sum16_fixed(acc[0], acc[1], acc[2], acc[3]);
-        y[o] = accumulate ? y[o] + sum : sum;
+        for (int h = 0; h < 2; h++) {
+            const float *xq = xp + 64 * (size_t)w + 32 * h;
+            const __m512 x0 = _mm512_load_ps(xq), x1 = _mm512_load_ps(xq + 16);
+            HALF(acc_a, word_a, va, h, x0, x1);
+            if (two) HALF(acc_b, word_b, vb, h, x0, x1);
+        }
+    }
+#undef HALF
+    *sum_a = fipsc_sum16_fixed(acc_a[0], acc_a[1], acc_a[2], acc_a[3]);
+    if (two) *sum_b = fipsc_sum16_fixed(acc_b[0], acc_b[1], acc_b[2], acc_b[3]);
+}
+
+FIPSC_TARGET_AVX512 void fipsc_gather_ranges_bits16_avx512(const fipsc_factored_linear *fl, const float *xp, float *y,
+                                                           int a0, int a1, int b0, int b1, bool accumulate)
+{
+    for (int a = a0, b = b0; a < a1 || b < b1; a++, b++) {
+        float sum[2] = {0, 0};
+        const bool both = a < a1 && b < b1;
+        const int o = a < a1 ? a : b; /* the list alone when the other range has ended */
+        bits16_lists(fl, xp, o, both ? b : -1, &sum[0], &sum[1]);
+        y[o] = accumulate ? y[o] + sum[0] : sum[0];
+        if (both) y[b] = accumulate ? y[b] + sum[1] : sum[1];
     }
 }
 

@@ -53,42 +53,43 @@ static void gather_vector(const fipsc_factored_linear *fl, const float *x, float
     const int n_out = gather_outputs(fl), blocks = (n_out + VEC_BLOCK - 1) / VEC_BLOCK;
     const bool parallel = fl->nnz >= PARALLEL_WORK;
     fipsc_gather_range_fn *range = fipsc_gather_range;
-    const float *in = x;
-    float *rearranged = NULL;
-    uint16_t *in16 = NULL; /* the input as bfloat16, for the AVX-512 BF16 kernel */
 #if FIPSC_HAVE_AVX2_KERNELS
     const fipsc_isa isa = fipsc_isa_active();
     if (isa >= FIPSC_ISA_AVX512) range = fipsc_gather_range_avx512;
     else if (isa >= FIPSC_ISA_AVX2) range = fipsc_gather_range_avx2;
+    /* A bitmap V with BF16 values at the AVX-512 levels: the input as bfloat16 (AVX-512 BF16) or
+     * as float32 in the kernel's order (AVX-512); when it is not finite, or no memory, neither. */
     const bool bits16 = isa >= FIPSC_ISA_AVX512 && fl->layout == FIPSC_VK_BITMAP && fl->val16;
+    uint16_t *in16 = NULL;
+    float *rearranged = NULL;
     if (bits16 && isa >= FIPSC_ISA_AVX512_BF16) in16 = fipsc_gather_bits16_dot_input(fl, x, gather_inputs(fl));
-    if (bits16 && !in16 && (rearranged = fipsc_gather_bits16_input(fl, x, gather_inputs(fl)))) {
-        range = fipsc_gather_range_bits16_avx512;
-        in = rearranged;
-    }
-    if (in16) {
+    if (bits16 && !in16) rearranged = fipsc_gather_bits16_input(fl, x, gather_inputs(fl));
+    if (in16 || rearranged) {
         /* Block b with block b + half, their lists two at a time word by word
-         * (fipsc_gather_ranges_bits16_dot), so that one core reads two places of V at once. List
-         * after list, the V step reads memory well below what one core streams: on one Zen 4 core,
-         * only reading a list's bits and values in order reached 15-19 GB/s, two lists word by word
-         * 21, a plain stream 24-27; the kernel on r 3072 x f 8192 lists from memory took 1.96-2.06
-         * ns a word alone, 1.65-1.72 paired, and on f 8192-long lists 2.3-3.1 against 1.83-1.90
-         * (ad-hoc harnesses; bench_factored --v-steps: BENCHMARKS.md). Not when the pairs would be
-         * fewer than the threads that share them. */
+         * (fipsc_gather_ranges_bits16_dot / _avx512), so that one core reads two places of V at
+         * once. List after list, the V step reads memory well below what one core streams: on one
+         * Zen 4 core, only reading a list's bits and values in order reached 15-19 GB/s, two lists
+         * word by word 21, a plain stream 24-27; the BF16 kernel on r 3072 x f 8192 lists from
+         * memory took 1.96-2.06 ns a word alone, 1.65-1.72 paired, and on f 8192-long lists
+         * 2.3-3.1 against 1.83-1.90 (ad-hoc harnesses; bench_factored --v-steps: BENCHMARKS.md).
+         * Not when the pairs would be fewer than the threads that share them. */
         const int threads = parallel ? omp_get_max_threads() : 1;
         const bool pair = (blocks + 1) / 2 >= threads;
         const int half = pair ? (blocks + 1) / 2 : blocks;
 #pragma omp parallel for schedule(dynamic, 1) if (parallel && half > 1)
-        for (int b = 0; b < half; b++)
-            fipsc_gather_ranges_bits16_dot(fl, in16, y, block_start(b, n_out), block_start(b + 1, n_out),
-                                           block_start(b + half, n_out), block_start(b + half + 1, n_out), accumulate);
+        for (int b = 0; b < half; b++) {
+            const int a0 = block_start(b, n_out), a1 = block_start(b + 1, n_out);
+            const int b0 = block_start(b + half, n_out), b1 = block_start(b + half + 1, n_out);
+            if (in16) fipsc_gather_ranges_bits16_dot(fl, in16, y, a0, a1, b0, b1, accumulate);
+            else fipsc_gather_ranges_bits16_avx512(fl, rearranged, y, a0, a1, b0, b1, accumulate);
+        }
         free(in16);
+        free(rearranged);
         return;
     }
 #endif
 #pragma omp parallel for schedule(dynamic, 1) if (parallel && blocks > 1)
-    for (int b = 0; b < blocks; b++) range(fl, in, y, block_start(b, n_out), block_start(b + 1, n_out), accumulate);
-    free(rearranged);
+    for (int b = 0; b < blocks; b++) range(fl, x, y, block_start(b, n_out), block_start(b + 1, n_out), accumulate);
 }
 
 
