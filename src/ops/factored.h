@@ -197,7 +197,8 @@ typedef struct fipsc_factored_linear {
     float *val;              /* CSC/CSR/BITMAP: [nnz]; NM: [f, r/m, n]; DENSE: [r, f] */
     uint16_t *val16;         /* instead of val, for a group whose v_dtype is BF16 and whose V is
                                 sparse: the same values as bfloat16, half the bytes to hold and
-                                to read (the kernels widen them exactly, one at a time) */
+                                to read (the kernels widen them exactly, one at a time); 8
+                                zeros follow the last, so 8 values from any p <= nnz can be read */
     uint8_t *nm_idx;         /* NM: [f, r/m, n] */
 } fipsc_factored_linear;
 

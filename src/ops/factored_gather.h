@@ -42,6 +42,15 @@ FIPSC_TARGET_AVX512 fipsc_gather_tile_fn fipsc_gather_tile_avx512;
 FIPSC_TARGET_AVX2 void fipsc_gather_bits_positions_avx2(const fipsc_factored_linear *fl, int o0, int o1,
                                                         uint16_t *pos);
 
+/* AVX2, one row, bitmap lists with BF16 values: 8 input positions a step, the values placed and
+ * widened by one shuffle (ops/factored_bits16_avx2.c), on the input copied once per call by
+ * fipsc_gather_bits16_avx2_input (malloc'ed, 32-byte aligned, padded with zeros to whole words).
+ * That kernel multiplies the positions a list does not keep by zero, so the copy is NULL when x
+ * holds a non-finite value, or when out of memory: the caller then uses fipsc_gather_range_avx2,
+ * whose result it is otherwise. */
+FIPSC_TARGET_AVX2 float *fipsc_gather_bits16_avx2_input(const fipsc_factored_linear *fl, const float *x, int n_in);
+FIPSC_TARGET_AVX2 fipsc_gather_range_fn fipsc_gather_range_bits16_avx2;
+
 /* AVX-512, one row, bitmap lists with BF16 values: 32 input positions a step, with the input
  * rearranged once per call by fipsc_gather_bits16_input (x [n_in] -> xp, malloc'ed, 64-byte
  * aligned, padded with zeros to whole words). That kernel multiplies the positions a list does

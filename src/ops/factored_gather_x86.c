@@ -79,17 +79,12 @@ static inline __attribute__((always_inline)) FIPSC_TARGET_AVX2 float gather_nm_a
  * bits of k below bit i: permuting the next 8 values by it puts value j on the lane of k's j-th
  * set bit (the one-row kernel); set_bits[k][j] is the lane of k's j-th set bit (positions for the
  * tile kernel, decoded without a branch per bit). */
-#define BIT_(k, i) (((k) >> (i)) & 1)
-#define POP8_(k) (BIT_(k, 0) + BIT_(k, 1) + BIT_(k, 2) + BIT_(k, 3) + BIT_(k, 4) + BIT_(k, 5) + BIT_(k, 6) + BIT_(k, 7))
 #define EXPAND_ROW_(k) {0, POP8_((k) & 1), POP8_((k) & 3), POP8_((k) & 7), POP8_((k) & 15), POP8_((k) & 31), \
                         POP8_((k) & 63), POP8_((k) & 127)}
 #define NTH_TERM_(k, j, i) (BIT_(k, i) && POP8_((k) & ((1 << (i)) - 1)) == (j) ? (i) : 0)
 #define NTH_(k, j) (NTH_TERM_(k, j, 1) + NTH_TERM_(k, j, 2) + NTH_TERM_(k, j, 3) + NTH_TERM_(k, j, 4) + \
                     NTH_TERM_(k, j, 5) + NTH_TERM_(k, j, 6) + NTH_TERM_(k, j, 7))
 #define SET_BITS_ROW_(k) {NTH_(k, 0), NTH_(k, 1), NTH_(k, 2), NTH_(k, 3), NTH_(k, 4), NTH_(k, 5), NTH_(k, 6), NTH_(k, 7)}
-#define ROWS4_(R, k) R(k), R((k) + 1), R((k) + 2), R((k) + 3)
-#define ROWS16_(R, k) ROWS4_(R, k), ROWS4_(R, (k) + 4), ROWS4_(R, (k) + 8), ROWS4_(R, (k) + 12)
-#define ROWS64_(R, k) ROWS16_(R, k), ROWS16_(R, (k) + 16), ROWS16_(R, (k) + 32), ROWS16_(R, (k) + 48)
 static const uint8_t expand_lanes[256][8] = {ROWS64_(EXPAND_ROW_, 0), ROWS64_(EXPAND_ROW_, 64),
                                              ROWS64_(EXPAND_ROW_, 128), ROWS64_(EXPAND_ROW_, 192)};
 static const uint8_t set_bits[256][8] = {ROWS64_(SET_BITS_ROW_, 0), ROWS64_(SET_BITS_ROW_, 64),

@@ -87,9 +87,19 @@ static void gather_vector(const fipsc_factored_linear *fl, const float *x, float
         free(rearranged);
         return;
     }
+    /* AVX2 and a bitmap V with BF16 values: the shuffle kernel on the padded input where finite */
+    float *padded = NULL;
+    if (isa == FIPSC_ISA_AVX2 && fl->layout == FIPSC_VK_BITMAP && fl->val16 &&
+        (padded = fipsc_gather_bits16_avx2_input(fl, x, gather_inputs(fl)))) {
+        range = fipsc_gather_range_bits16_avx2;
+        x = padded;
+    }
 #endif
 #pragma omp parallel for schedule(dynamic, 1) if (parallel && blocks > 1)
     for (int b = 0; b < blocks; b++) range(fl, x, y, block_start(b, n_out), block_start(b + 1, n_out), accumulate);
+#if FIPSC_HAVE_AVX2_KERNELS
+    free(padded);
+#endif
 }
 
 

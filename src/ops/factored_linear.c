@@ -55,8 +55,9 @@ static fipsc_status values_to_f32(fipsc_factored_linear *fl, fipsc_error *err)
 static fipsc_status values_to_bf16(fipsc_factored_linear *fl, fipsc_error *err)
 {
     if (fl->group->v_dtype != FIPSC_BF16 || fl->layout == FIPSC_VK_DENSE) return FIPSC_OK;
-    uint16_t *h = alloc_n(fl->nnz, sizeof *h);
+    uint16_t *h = alloc_n(fl->nnz + 8, sizeof *h); /* 8 zeros after the last (factored.h) */
     if (!h) return fipsc_fail(err, FIPSC_ERR_NOMEM, "%s: out of memory for %lld values", fl->weight_name, (long long)fl->nnz);
+    memset(h + fl->nnz, 0, 8 * sizeof *h);
     for (int64_t p = 0; p < fl->nnz; p++) {
         h[p] = fipsc_f32_to_bf16(fl->val[p]);
         if (fipsc_bf16_to_f32(h[p]) != fl->val[p]) {

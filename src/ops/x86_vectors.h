@@ -52,6 +52,15 @@ static inline __attribute__((always_inline)) FIPSC_TARGET_AVX512 __m512i fipsc_f
     return z;
 }
 
+/* Tables indexed by a byte k of a bitmap (8 positions), built by the compiler: BIT_(k, i) is bit i
+ * of k, POP8_(k) its number of set bits; ROWS64_(R, k) lists R(k) .. R(k + 63), a quarter of a
+ * 256-row table. */
+#define BIT_(k, i) (((k) >> (i)) & 1)
+#define POP8_(k) (BIT_(k, 0) + BIT_(k, 1) + BIT_(k, 2) + BIT_(k, 3) + BIT_(k, 4) + BIT_(k, 5) + BIT_(k, 6) + BIT_(k, 7))
+#define ROWS4_(R, k) R(k), R((k) + 1), R((k) + 2), R((k) + 3)
+#define ROWS16_(R, k) ROWS4_(R, k), ROWS4_(R, (k) + 4), ROWS4_(R, (k) + 8), ROWS4_(R, (k) + 12)
+#define ROWS64_(R, k) ROWS16_(R, k), ROWS16_(R, (k) + 16), ROWS16_(R, (k) + 32), ROWS16_(R, (k) + 48)
+
 /* The AVX-512 bitmap kernels read two streams, the bitmap and the values, at ~13 GB/s from memory
  * on one Zen 4 core without help; asking for the values 2 KB ahead and the bitmap 512 bytes ahead
  * (a prefetch per word; past the end it is dropped, never a fault) took a r 3072 x f 8192 BF16
