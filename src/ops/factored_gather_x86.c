@@ -3,7 +3,7 @@
  *
  * One row, AVX2: a list with 16-bit positions (or an n:m column) is summed 8 entries a step with
  * gathers; a bitmap list 8 input positions a step, the next values permuted onto the lanes of the
- * set bits by a table. One row, AVX-512: a bitmap list 16 input positions a step (32 with BF16
+ * set bits by a table (with BF16 values and a finite input, ops/factored_bits16_avx2.c instead). One row, AVX-512: a bitmap list 16 input positions a step (32 with BF16
  * values): the bits select which lanes of the input (read in order) meet the next values
  * (expand-loaded), one multiply-add: nothing gathered, no position stored. Tiles: fused
  * multiply-adds on whole tile rows; at the AVX-512 BF16 level, bitmap lists with BF16 values on
