@@ -32,8 +32,9 @@
  * cycling the three matrices, so that each comes from memory rather than cache, then on 512 rows
  * the mean of 5 calls, in ms per matrix.
  *
- * Then the two basis steps alone on one row (x·U and U·z, U [d, r] at the variant's dtype, cycling
- * four copies of U), in ms per call.
+ * Then gate's and up's V steps on one row together (as the MLP takes them: one input, one parallel
+ * loop) against one after the other, and the two basis steps alone on one row (x·U and U·z, U
+ * [d, r] at the variant's dtype, cycling four copies of U), in ms per call.
  *
  * --cpu-time times each call by the process's CPU time instead of wall-clock time: on a machine
  * shared with other work, with --threads 1, that measures the work itself (wall time then also
@@ -153,6 +154,32 @@ static void time_v_steps(fipsc_factored_linear *const fl[3], int r, int n)
     free(x), free(y);
 }
 
+/* Gate's and up's V steps on one row taken together (fipsc_factored_apply_shared: one input, one
+ * parallel loop) and one after the other, alternated with down's in between, means of 100 calls. */
+static void time_gate_up(fipsc_factored_linear *const fl[3], int r)
+{
+    enum { CALLS = 100 };
+    float *x = random_floats((size_t)(r > F ? r : F), 1.0), *y = malloc(3 * (size_t)(r > F ? r : F) * sizeof *y);
+    float *y2 = y + (r > F ? r : F), *z = y2 + (r > F ? r : F);
+    double together = 0, apart = 0;
+    fipsc_error err = {0};
+    for (int c = 0; c <= CALLS; c++) { /* call 0 warms up */
+        const double t0 = now();
+        if (fipsc_factored_apply_shared(fl[0], NULL, fl[1], NULL, 1, x, y, y2, &err)) die("gate and up", &err);
+        const double t1 = now();
+        if (fipsc_factored_apply(fl[2], NULL, 1, x, z, false, &err)) die("down", &err);
+        const double t2 = now();
+        if (fipsc_factored_apply(fl[0], NULL, 1, x, y, false, &err) || fipsc_factored_apply(fl[1], NULL, 1, x, y2, false, &err))
+            die("gate, up", &err);
+        const double t3 = now();
+        if (fipsc_factored_apply(fl[2], NULL, 1, x, z, false, &err)) die("down", &err);
+        if (c > 0) together += t1 - t0, apart += t3 - t2;
+    }
+    printf("1-row gate and up V steps: together %.3f ms, one after the other %.3f ms\n", 1e3 * together / CALLS,
+           1e3 * apart / CALLS);
+    free(x), free(y);
+}
+
 /* The two basis steps alone on one row (see --v-steps): t = x·U [d] -> [r] and y = U·z [r] -> [d],
  * the mean of 100 calls each cycling four bases [d, r] (more than the L3 holds, so that each comes
  * from memory as in a model's decode step). */
@@ -222,7 +249,7 @@ static void make_compressed(variant *v, const char *name, int r, double keep, fi
         }
         fipsc_round_to_dtype(dtype, V, (size_t)r * F); /* as attach holds them */
         if (want_v_steps && storage == FIPSC_V_BITMAP)
-            v_steps[i] = v_step_linear(r, roles[i], names[i], V, dtype, &v_step_groups[i]);
+            v_steps[i] = v_step_linear(r, roles[i], names[i], V, dtype, &v_step_groups[i == 1 ? 0 : i]);
         fipsc_v_stored st;
         if (fipsc_v_stored_from_dense(storage, r, F, V, F, nm_n, nm_m, names[i], &st, &err) ||
             fipsc_factored_new(names[i], 0, roles[i], &v->group, &st, &v->fl[i], &err))
@@ -298,6 +325,7 @@ int main(int argc, char **argv)
         make_compressed(&bitmap, "fips bitmap", r_sparse, 0.25, FIPSC_V_BITMAP, 0, 0, dtype);
         time_v_steps(v_steps, r_sparse, 1);
         time_v_steps(v_steps, r_sparse, 512);
+        time_gate_up(v_steps, r_sparse);
         time_basis_steps(r_sparse, dtype);
         return 0;
     }

@@ -11,8 +11,9 @@
  *   - a non-finite input falls back to the AVX-512 kernels, which mask unkept positions;
  *   - 1 and 2 threads give the same bits; other layouts give the AVX-512 level's bits.
  * The AVX-512 level's one-row kernel for the same V (float32 input, lists paired the same way) is
- * checked first, on CPUs with AVX-512: 1 against 2 threads, and against the reference. On a CPU
- * without AVX-512 BF16 the rest is the level's name and its refusal. */
+ * checked first, on CPUs with AVX-512: 1 against 2 threads, and against the reference. At both
+ * levels gate and up of one group taken together on one row give the bits of separate calls. On a
+ * CPU without AVX-512 BF16 the rest is the level's name and its refusal. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -229,6 +230,41 @@ static void check_threads(int n, fipsc_isa isa)
         }
 }
 
+/* Gate and up of one group on one row take both V steps in one parallel loop on one converted
+ * input (fipsc_factored_apply_shared): the bits of two separate calls, on 1 and 2 threads, with
+ * gate gathered (30 % kept) and up expanded (97 %), at level isa. */
+static void check_shared(fipsc_isa isa)
+{
+    fipsc_error err = {0};
+    case_ up; /* identity basis: r = d = 1024, f 1280 (5 blocks: an odd count) */
+    build(&up, FIPSC_V_BITMAP, FIPSC_BF16, true, true, 1024, 0, 1280, 0.97);
+    float *V = calloc((size_t)1024 * 1280, sizeof *V);
+    for (size_t i = 0; i < (size_t)1024 * 1280; i++)
+        if (uniform() * 0.5 + 0.5 < 0.3) V[i] = fipsc_bf16_to_f32(fipsc_f32_to_bf16((float)uniform()));
+    fipsc_v_stored v;
+    fipsc_factored_linear *gate = NULL;
+    CHECK_OK(fipsc_v_stored_from_dense(FIPSC_V_BITMAP, 1024, 1280, V, 1280, 0, 0, "V", &v, &err), &err);
+    CHECK_OK(fipsc_factored_new_as("gate.weight", 0, FIPSC_ROLE_GATE, &up.group, &v, true, &gate, &err), &err);
+    CHECK(fipsc_factored_shares_input(gate, up.fl) && gate->bits_gather && !up.fl->bits_gather);
+    float *x = random_rows(1, 1024), *y[4];
+    for (int i = 0; i < 4; i++) y[i] = malloc(1280 * sizeof *y[i]);
+    const int threads = fipsc_threads_get();
+    CHECK_OK(fipsc_isa_set(isa, &err), &err);
+    for (int t = 1; t <= 2; t++) {
+        fipsc_threads_set(t);
+        CHECK_OK(fipsc_factored_apply_shared(gate, NULL, up.fl, NULL, 1, x, y[0], y[1], &err), &err);
+        CHECK_OK(fipsc_factored_apply(gate, NULL, 1, x, y[2], false, &err), &err);
+        CHECK_OK(fipsc_factored_apply(up.fl, NULL, 1, x, y[3], false, &err), &err);
+        CHECK_MSG(memcmp(y[0], y[2], 1280 * sizeof *y[0]) == 0 && memcmp(y[1], y[3], 1280 * sizeof *y[1]) == 0,
+                  "%s, %d threads: gate and up together differ from apart", fipsc_isa_name(isa), t);
+    }
+    fipsc_threads_set(threads);
+    for (int i = 0; i < 4; i++) free(y[i]);
+    free(x), free(V);
+    fipsc_factored_free(gate);
+    teardown(&up);
+}
+
 /* Layouts the kernels do not take run the AVX-512 level's kernels: same bits. */
 static void check_other_layouts(int n)
 {
@@ -254,9 +290,10 @@ int main(void)
     CHECK_OK(fipsc_isa_parse("avx512bf16", &isa, &err), &err);
     CHECK(isa == FIPSC_ISA_AVX512_BF16 && strcmp(fipsc_isa_name(isa), "avx512bf16") == 0);
     const int rows[3] = {1, 37, 64};
-    if (fipsc_isa_supported(FIPSC_ISA_AVX512))
+    if (fipsc_isa_supported(FIPSC_ISA_AVX512)) {
         for (int n = 0; n < 3; n++) check_threads(rows[n], FIPSC_ISA_AVX512);
-    else
+        check_shared(FIPSC_ISA_AVX512);
+    } else
         printf("avx512 kernels: not run (this CPU does not have them)\n");
     if (!fipsc_isa_supported(FIPSC_ISA_AVX512_BF16)) {
         CHECK_FAILS(fipsc_isa_set(FIPSC_ISA_AVX512_BF16, &err), FIPSC_ERR_UNSUPPORTED, "avx512bf16", &err);
@@ -294,6 +331,7 @@ int main(void)
         check_threads(rows[n], FIPSC_ISA_AVX512_BF16);
         check_other_layouts(rows[n]);
     }
+    check_shared(FIPSC_ISA_AVX512_BF16);
     CHECK_OK(fipsc_isa_set(fipsc_isa_best(), &err), &err);
     return test_summary("test_bits16_dot");
 }

@@ -47,6 +47,62 @@ static int gather_inputs(const fipsc_factored_linear *fl)
 /* The first output of one-row block b (n_out past the last block). */
 static int block_start(int b, int n_out) { return b * VEC_BLOCK < n_out ? b * VEC_BLOCK : n_out; }
 
+#if FIPSC_HAVE_AVX2_KERNELS
+/* y_i[o] (+)= Σ value · x[position] for one row through `count` (1 or 2) bitmap Vs with BF16 values
+ * that read the same input (gate and up after their shared x·U), at the AVX-512 levels: the input
+ * converted once — to bfloat16 (AVX-512 BF16) or to float32 in the kernel's order (AVX-512) — and
+ * every matrix's blocks in one parallel loop, so that two steps pay one conversion, one join and
+ * one uneven end. False, with nothing written, where this does not apply (another level or
+ * layout, an input that is not finite, no memory): the caller then takes the matrices one by
+ * one.
+ *
+ * Block b of a matrix goes with its block b + half, their lists two at a time word by word
+ * (fipsc_gather_ranges_bits16_dot / _avx512), so that one core reads two places of V at once. List
+ * after list, the V step reads memory well below what one core streams: on one Zen 4 core, only
+ * reading a list's bits and values in order reached 15-19 GB/s, two lists word by word 21, a plain
+ * stream 24-27; the BF16 kernel on r 3072 x f 8192 lists from memory took 1.96-2.06 ns a word
+ * alone, 1.65-1.72 paired, and on f 8192-long lists 2.3-3.1 against 1.83-1.90 (ad-hoc harnesses;
+ * bench_factored --v-steps: BENCHMARKS.md). Not when the pairs would be fewer than the threads
+ * that share them. A list's sum does not depend on its partner, so neither do the bits. */
+static bool gather_bits16_vectors(const fipsc_factored_linear *const fl[], float *const y[], int count, const float *x,
+                                  bool accumulate)
+{
+    const fipsc_isa isa = fipsc_isa_active();
+    int64_t nnz = 0;
+    int pairs = 0;
+    for (int i = 0; i < count; i++) {
+        if (isa < FIPSC_ISA_AVX512 || fl[i]->layout != FIPSC_VK_BITMAP || !fl[i]->val16 ||
+            fl[i]->words != fl[0]->words || gather_inputs(fl[i]) != gather_inputs(fl[0]))
+            return false;
+        nnz += fl[i]->nnz;
+        pairs += (gather_outputs(fl[i]) + 2 * VEC_BLOCK - 1) / (2 * VEC_BLOCK);
+    }
+    uint16_t *in16 = NULL;
+    float *rearranged = NULL;
+    if (isa >= FIPSC_ISA_AVX512_BF16) in16 = fipsc_gather_bits16_dot_input(fl[0], x, gather_inputs(fl[0]));
+    if (!in16 && !(rearranged = fipsc_gather_bits16_input(fl[0], x, gather_inputs(fl[0])))) return false;
+    const bool parallel = nnz >= PARALLEL_WORK;
+    const bool pair = pairs >= (parallel ? omp_get_max_threads() : 1);
+    int half[2] = {0, 0}, tasks = 0;
+    for (int i = 0; i < count; i++) {
+        const int blocks = (gather_outputs(fl[i]) + VEC_BLOCK - 1) / VEC_BLOCK;
+        half[i] = pair ? (blocks + 1) / 2 : blocks;
+        tasks += half[i];
+    }
+#pragma omp parallel for schedule(dynamic, 1) if (parallel && tasks > 1)
+    for (int task = 0; task < tasks; task++) {
+        const int i = task < half[0] ? 0 : 1, b = task - (i ? half[0] : 0), h = half[i], n_out = gather_outputs(fl[i]);
+        const int a0 = block_start(b, n_out), a1 = block_start(b + 1, n_out);
+        const int b0 = block_start(b + h, n_out), b1 = block_start(b + h + 1, n_out);
+        if (in16) fipsc_gather_ranges_bits16_dot(fl[i], in16, y[i], a0, a1, b0, b1, accumulate);
+        else fipsc_gather_ranges_bits16_avx512(fl[i], rearranged, y[i], a0, a1, b0, b1, accumulate);
+    }
+    free(in16);
+    free(rearranged);
+    return true;
+}
+#endif
+
 /* y[o] (+)= Σ value · x[position] for one row. */
 static void gather_vector(const fipsc_factored_linear *fl, const float *x, float *y, bool accumulate)
 {
@@ -54,39 +110,10 @@ static void gather_vector(const fipsc_factored_linear *fl, const float *x, float
     const bool parallel = fl->nnz >= PARALLEL_WORK;
     fipsc_gather_range_fn *range = fipsc_gather_range;
 #if FIPSC_HAVE_AVX2_KERNELS
+    if (gather_bits16_vectors(&fl, &y, 1, x, accumulate)) return;
     const fipsc_isa isa = fipsc_isa_active();
     if (isa >= FIPSC_ISA_AVX512) range = fipsc_gather_range_avx512;
     else if (isa >= FIPSC_ISA_AVX2) range = fipsc_gather_range_avx2;
-    /* A bitmap V with BF16 values at the AVX-512 levels: the input as bfloat16 (AVX-512 BF16) or
-     * as float32 in the kernel's order (AVX-512); when it is not finite, or no memory, neither. */
-    const bool bits16 = isa >= FIPSC_ISA_AVX512 && fl->layout == FIPSC_VK_BITMAP && fl->val16;
-    uint16_t *in16 = NULL;
-    float *rearranged = NULL;
-    if (bits16 && isa >= FIPSC_ISA_AVX512_BF16) in16 = fipsc_gather_bits16_dot_input(fl, x, gather_inputs(fl));
-    if (bits16 && !in16) rearranged = fipsc_gather_bits16_input(fl, x, gather_inputs(fl));
-    if (in16 || rearranged) {
-        /* Block b with block b + half, their lists two at a time word by word
-         * (fipsc_gather_ranges_bits16_dot / _avx512), so that one core reads two places of V at
-         * once. List after list, the V step reads memory well below what one core streams: on one
-         * Zen 4 core, only reading a list's bits and values in order reached 15-19 GB/s, two lists
-         * word by word 21, a plain stream 24-27; the BF16 kernel on r 3072 x f 8192 lists from
-         * memory took 1.96-2.06 ns a word alone, 1.65-1.72 paired, and on f 8192-long lists
-         * 2.3-3.1 against 1.83-1.90 (ad-hoc harnesses; bench_factored --v-steps: BENCHMARKS.md).
-         * Not when the pairs would be fewer than the threads that share them. */
-        const int threads = parallel ? omp_get_max_threads() : 1;
-        const bool pair = (blocks + 1) / 2 >= threads;
-        const int half = pair ? (blocks + 1) / 2 : blocks;
-#pragma omp parallel for schedule(dynamic, 1) if (parallel && half > 1)
-        for (int b = 0; b < half; b++) {
-            const int a0 = block_start(b, n_out), a1 = block_start(b + 1, n_out);
-            const int b0 = block_start(b + half, n_out), b1 = block_start(b + half + 1, n_out);
-            if (in16) fipsc_gather_ranges_bits16_dot(fl, in16, y, a0, a1, b0, b1, accumulate);
-            else fipsc_gather_ranges_bits16_avx512(fl, rearranged, y, a0, a1, b0, b1, accumulate);
-        }
-        free(in16);
-        free(rearranged);
-        return;
-    }
     /* AVX2 and a bitmap V with BF16 values: the shuffle kernel on the padded input where finite */
     float *padded = NULL;
     if (isa == FIPSC_ISA_AVX2 && fl->layout == FIPSC_VK_BITMAP && fl->val16 &&
@@ -247,7 +274,13 @@ fipsc_status fipsc_factored_apply_shared(const fipsc_factored_linear *a, const f
     float *t = NULL;
     if (fipsc_group_has_basis(a->group) && (st = basis_in(a, n, x, &t, err))) return st;
     const float *in = t ? t : x;
-    if (!(st = v_expand(a, n, in, ya, false, err)) && !(st = v_expand(b, n, in, yb, false, err))) {
+    bool both = false; /* one row through two bitmap Vs: one conversion of t, one parallel loop */
+#if FIPSC_HAVE_AVX2_KERNELS
+    const fipsc_factored_linear *const fl[2] = {a, b};
+    float *const y[2] = {ya, yb};
+    both = n == 1 && gather_bits16_vectors(fl, y, 2, in, false);
+#endif
+    if (both || (!(st = v_expand(a, n, in, ya, false, err)) && !(st = v_expand(b, n, in, yb, false, err)))) {
         add_bias(n, a->out, bias_a, ya);
         add_bias(n, b->out, bias_b, yb);
     }
