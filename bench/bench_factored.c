@@ -159,8 +159,8 @@ static void time_v_steps(fipsc_factored_linear *const fl[3], int r, int n)
 static void time_gate_up(fipsc_factored_linear *const fl[3], int r)
 {
     enum { CALLS = 100 };
-    float *x = random_floats((size_t)(r > F ? r : F), 1.0), *y = malloc(3 * (size_t)(r > F ? r : F) * sizeof *y);
-    float *y2 = y + (r > F ? r : F), *z = y2 + (r > F ? r : F);
+    const size_t width = (size_t)(r > F ? r : F); /* gate and up read r and write f, down the reverse */
+    float *x = random_floats(width, 1.0), *y = malloc(3 * width * sizeof *y), *y2 = y + width, *z = y2 + width;
     double together = 0, apart = 0;
     fipsc_error err = {0};
     for (int c = 0; c <= CALLS; c++) { /* call 0 warms up */

@@ -236,14 +236,12 @@ static void check_threads(int n, fipsc_isa isa)
 static void check_shared(fipsc_isa isa)
 {
     fipsc_error err = {0};
-    case_ up; /* identity basis: r = d = 1024, f 1280 (5 blocks: an odd count) */
+    case_ up, other; /* identity basis: r = d = 1024, f 1280 (5 blocks: an odd count) */
     build(&up, FIPSC_V_BITMAP, FIPSC_BF16, true, true, 1024, 0, 1280, 0.97);
-    float *V = calloc((size_t)1024 * 1280, sizeof *V);
-    for (size_t i = 0; i < (size_t)1024 * 1280; i++)
-        if (uniform() * 0.5 + 0.5 < 0.3) V[i] = fipsc_bf16_to_f32(fipsc_f32_to_bf16((float)uniform()));
+    build(&other, FIPSC_V_BITMAP, FIPSC_BF16, true, true, 1024, 0, 1280, 0.3); /* its V, in up's group */
     fipsc_v_stored v;
     fipsc_factored_linear *gate = NULL;
-    CHECK_OK(fipsc_v_stored_from_dense(FIPSC_V_BITMAP, 1024, 1280, V, 1280, 0, 0, "V", &v, &err), &err);
+    CHECK_OK(fipsc_v_stored_from_dense(FIPSC_V_BITMAP, 1024, 1280, other.V, 1280, 0, 0, "V", &v, &err), &err);
     CHECK_OK(fipsc_factored_new_as("gate.weight", 0, FIPSC_ROLE_GATE, &up.group, &v, true, &gate, &err), &err);
     CHECK(fipsc_factored_shares_input(gate, up.fl) && gate->bits_gather && !up.fl->bits_gather);
     float *x = random_rows(1, 1024), *y[4];
@@ -260,9 +258,10 @@ static void check_shared(fipsc_isa isa)
     }
     fipsc_threads_set(threads);
     for (int i = 0; i < 4; i++) free(y[i]);
-    free(x), free(V);
+    free(x);
     fipsc_factored_free(gate);
     teardown(&up);
+    teardown(&other);
 }
 
 /* Layouts the kernels do not take run the AVX-512 level's kernels: same bits. */
