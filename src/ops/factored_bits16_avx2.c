@@ -19,10 +19,10 @@
  * lane adds a zero product in both), same two accumulators (even and odd bytes) and final sum
  * (fipsc_sum8_fixed): the masked kernel's result. A r 3072 x f 8192 matrix's step on one Zen 4
  * core: 3.2-3.9 -> 2.0-2.3 ms (bench_factored --v-steps --isa avx2; BENCHMARKS.md). */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/tensor.h"
 #include "ops/factored_gather.h"
 
 #if FIPSC_HAVE_AVX2_KERNELS
@@ -44,16 +44,11 @@ static const uint8_t widen[256][32] __attribute__((aligned(32))) = {
 
 FIPSC_TARGET_AVX2 float *fipsc_gather_bits16_avx2_input(const fipsc_factored_linear *fl, const float *x, int n_in)
 {
+    if (fipsc_first_nonfinite(x, (size_t)n_in) >= 0) return NULL;
     const size_t padded = (size_t)fl->words * 64;
     float *xp = aligned_alloc(32, padded * sizeof *xp);
     if (!xp) return NULL;
-    for (int i = 0; i < n_in; i++) {
-        if (!isfinite(x[i])) {
-            free(xp);
-            return NULL;
-        }
-        xp[i] = x[i];
-    }
+    memcpy(xp, x, (size_t)n_in * sizeof *xp);
     memset(xp + n_in, 0, (padded - (size_t)n_in) * sizeof *xp);
     return xp;
 }

@@ -3,17 +3,17 @@
  *
  * One row, AVX2: a list with 16-bit positions (or an n:m column) is summed 8 entries a step with
  * gathers; a bitmap list 8 input positions a step, the next values permuted onto the lanes of the
- * set bits by a table (with BF16 values and a finite input, ops/factored_bits16_avx2.c instead). One row, AVX-512: a bitmap list 16 input positions a step (32 with BF16
- * values): the bits select which lanes of the input (read in order) meet the next values
- * (expand-loaded), one multiply-add: nothing gathered, no position stored. Tiles: fused
- * multiply-adds on whole tile rows; at the AVX-512 BF16 level, bitmap lists with BF16 values on
- * bfloat16 tiles, two entries per dot product (that level's one-row kernel:
- * ops/factored_bits16_row.c). Each level takes the layouts it is written for and hands the others
- * down a level. */
-#include <math.h>
+ * set bits by a table (with BF16 values and a finite input, ops/factored_bits16_avx2.c instead).
+ * One row, AVX-512: a bitmap list 16 input positions a step (32 with BF16 values): the bits
+ * select which lanes of the input (read in order) meet the next values (expand-loaded), one
+ * multiply-add: nothing gathered, no position stored. Tiles: fused multiply-adds on whole tile
+ * rows; at the AVX-512 BF16 level, bitmap lists with BF16 values on bfloat16 tiles, two entries
+ * per dot product (that level's one-row kernel: ops/factored_bits16_row.c). Each level takes the
+ * layouts it is written for and hands the others down a level. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/tensor.h"
 #include "ops/factored_gather.h"
 
 #if FIPSC_HAVE_AVX2_KERNELS
@@ -222,18 +222,14 @@ FIPSC_TARGET_AVX512 void fipsc_gather_range_avx512(const fipsc_factored_linear *
  * 28-31} into the second, so the input is stored in that order. */
 FIPSC_TARGET_AVX512 float *fipsc_gather_bits16_input(const fipsc_factored_linear *fl, const float *x, int n_in)
 {
+    if (fipsc_first_nonfinite(x, (size_t)n_in) >= 0) return NULL;
     const size_t padded = (size_t)fl->words * 64;
     float *xp = aligned_alloc(64, padded * sizeof *xp);
     if (!xp) return NULL;
     for (size_t b = 0; b < padded / 32; b++)
         for (int j = 0; j < 32; j++) {
             const size_t at = 32 * b + 8 * (size_t)((j % 16) / 4) + (size_t)(j % 4) + (j >= 16 ? 4 : 0);
-            const float v = at < (size_t)n_in ? x[at] : 0.0f;
-            if (!isfinite(v)) {
-                free(xp);
-                return NULL;
-            }
-            xp[32 * b + (size_t)j] = v;
+            xp[32 * b + (size_t)j] = at < (size_t)n_in ? x[at] : 0.0f;
         }
     return xp;
 }
