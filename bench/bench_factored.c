@@ -195,7 +195,8 @@ static void time_basis_steps(int r, fipsc_dtype dtype)
         if (fipsc_group_set_basis(&g[i], U, dtype, &beyond, &err)) die("basis", &err);
         free(U);
     }
-    float *x = random_floats((size_t)(r > D ? r : D), 1.0), *y = malloc((size_t)(r > D ? r : D) * sizeof *y);
+    const size_t width = (size_t)(r > D ? r : D); /* x·U reads d and writes r, U·z the reverse */
+    float *x = random_floats(width, 1.0), *y = malloc(width * sizeof *y);
     double t_in = 0, t_out = 0;
     for (int c = 0; c <= CALLS; c++) /* call 0 warms up */
         for (int i = 0; i < BASES; i++) {
